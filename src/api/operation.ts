@@ -1,0 +1,20 @@
+/** The shape of one SMS operation: an input schema and a thin handler typed by the AWS SDK's own shapes. */
+import type { Core, Tenant } from '../core/context.ts';
+import type { Shape } from './schema.ts';
+
+export interface RequestContext {
+  core: Core;
+  tenant: Tenant;
+  requestId: string;
+}
+
+export interface Operation<I, O> {
+  input: Shape;
+  handle(input: I, ctx: RequestContext): Promise<O>;
+}
+
+/** Members every paginated operation accepts. */
+export const pageMembers: Shape = {
+  nextToken: { kind: 'string' },
+  maxResults: { kind: 'integer' },
+};

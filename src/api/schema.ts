@@ -1,0 +1,105 @@
+/**
+ * Small input schemas and the one runtime that checks a request against them, in the order of spec §3.4:
+ * required members first (MissingRequiredParameterException), then JSON types (SerializationException,
+ * spec §1.7), then enums and ranges (InvalidParameterException). Timestamps arrive as epoch seconds and
+ * leave as `Date`, like the AWS SDK's types.
+ */
+import { ServiceError, invalidParameter, missingParameter } from '../lib/errors.ts';
+
+export type Field =
+  | { kind: 'string'; required?: boolean; maxLength?: number }
+  | { kind: 'integer'; required?: boolean; min?: number; max?: number }
+  | { kind: 'boolean'; required?: boolean }
+  | { kind: 'timestamp'; required?: boolean }
+  | { kind: 'enum'; values: readonly string[]; required?: boolean }
+  | { kind: 'list'; of: Field; required?: boolean }
+  | { kind: 'structure'; members: Shape; required?: boolean };
+
+export type Shape = Record<string, Field>;
+
+export const str = (required = false): Field => ({ kind: 'string', required });
+export const int = (min?: number, max?: number, required = false): Field => ({ kind: 'integer', min, max, required });
+export const bool = (): Field => ({ kind: 'boolean' });
+export const timestamp = (required = false): Field => ({ kind: 'timestamp', required });
+export const oneOf = (values: readonly string[]): Field => ({ kind: 'enum', values });
+export const listOf = (of: Field): Field => ({ kind: 'list', of });
+export const struct = (members: Shape): Field => ({ kind: 'structure', members });
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function isMissing(value: unknown): boolean {
+  return value === undefined || value === null || value === '';
+}
+
+function checkRequired(shape: Shape, input: Record<string, unknown>, path: string): void {
+  for (const [name, field] of Object.entries(shape)) {
+    if (field.required && isMissing(input[name])) {
+      throw missingParameter(`The request is missing the required parameter ${path}${name}.`);
+    }
+  }
+}
+
+function typeError(path: string, expected: string): ServiceError {
+  return new ServiceError('SerializationException', `${path} must be ${expected}.`);
+}
+
+function convert(field: Field, value: unknown, path: string): unknown {
+  switch (field.kind) {
+    case 'string':
+      if (typeof value !== 'string') throw typeError(path, 'a string');
+      if (field.maxLength !== undefined && value.length > field.maxLength) {
+        throw invalidParameter(`${path} must be at most ${field.maxLength} characters long.`);
+      }
+      return value;
+    case 'integer':
+      if (typeof value !== 'number' || !Number.isInteger(value)) throw typeError(path, 'an integer');
+      if ((field.min !== undefined && value < field.min) || (field.max !== undefined && value > field.max)) {
+        const range =
+          field.max === undefined ? `at least ${field.min}` : field.min === undefined ? `at most ${field.max}` : `between ${field.min} and ${field.max}`;
+        throw invalidParameter(`${path} must be ${range}; got ${value}.`);
+      }
+      return value;
+    case 'boolean':
+      if (typeof value !== 'boolean') throw typeError(path, 'a boolean');
+      return value;
+    case 'timestamp': {
+      const seconds = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+      if (typeof seconds !== 'number' || !Number.isFinite(seconds)) {
+        throw typeError(path, 'a timestamp in epoch seconds');
+      }
+      const date = new Date(Math.round(seconds * 1000));
+      if (Number.isNaN(date.getTime())) throw invalidParameter(`${path} is not a valid time.`);
+      return date;
+    }
+    case 'enum':
+      if (typeof value !== 'string') throw typeError(path, 'a string');
+      if (!field.values.includes(value)) {
+        throw invalidParameter(`${path} must be one of ${field.values.join(', ')}; got ${JSON.stringify(value)}.`);
+      }
+      return value;
+    case 'list':
+      if (!Array.isArray(value)) throw typeError(path, 'a list');
+      return value.map((item, i) => convert(field.of, item, `${path}[${i}]`));
+    case 'structure':
+      if (!isObject(value)) throw typeError(path, 'an object');
+      return validateShape(field.members, value, `${path}.`);
+  }
+}
+
+function validateShape(shape: Shape, input: Record<string, unknown>, path: string): Record<string, unknown> {
+  checkRequired(shape, input, path);
+  const out: Record<string, unknown> = {};
+  for (const [name, field] of Object.entries(shape)) {
+    const value = input[name];
+    // Clients never send null for unset members (spec §1.3); treat one as absent. Unknown members are ignored.
+    if (value === undefined || value === null) continue;
+    out[name] = convert(field, value, `${path}${name}`);
+  }
+  return out;
+}
+
+/** Validates a decoded request body against an operation's input shape. */
+export function validateInput<T>(shape: Shape, body: unknown): T {
+  if (!isObject(body)) throw new ServiceError('SerializationException', 'The request body must be a JSON object.');
+  return validateShape(shape, body, '') as T;
+}

@@ -1,0 +1,139 @@
+/** `ferry`: the one command-line entry point (serve, accounts, connectors, credentials). */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { resolveDataDir, resolveServeConfig } from '../config/config.ts';
+import { startFerry, VERSION } from '../main.ts';
+import { createLogger } from '../lib/logger.ts';
+import { ServiceError } from '../lib/errors.ts';
+import { createAccount, ensureRootCredentials, findAccount, listAccounts, ROOT_ACCOUNT_NAME } from '../core/accounts.ts';
+import { issueConnector } from '../core/connectors.ts';
+import { withAdminCore } from './adminCore.ts';
+
+const program = new Command()
+  .name('ferry')
+  .description('Ferry: a self-hosted server-migration service that speaks the AWS SMS API.')
+  .version(VERSION)
+  .showHelpAfterError();
+
+const dataDirOption = () => new Option('--data-dir <dir>', 'data directory (env FERRY_DATA_DIR, default ./ferry-data)');
+
+program
+  .command('serve')
+  .description('run the SMS API, the scheduler and the connector API')
+  .addOption(new Option('--host <host>', 'address to listen on (env FERRY_HOST, default 127.0.0.1)'))
+  .addOption(new Option('--port <port>', 'port to listen on (env FERRY_PORT, default 7676)'))
+  .addOption(dataDirOption())
+  .addOption(new Option('--datastore <dir>', 'serve the VMs in this directory with the embedded connector (env FERRY_DATASTORE)'))
+  .action(async (flags: { host?: string; port?: string; dataDir?: string; datastore?: string }) => {
+    const config = resolveServeConfig(flags, process.env);
+    const log = createLogger(config.logLevel);
+    const ferry = await startFerry({ ...config, log });
+    log.info({ url: ferry.url, dataDir: config.dataDir, version: VERSION }, 'ferry is listening');
+    const root = ferry.root;
+    if (root.source === 'generated') {
+      process.stderr.write(
+        `\nFerry generated root credentials in ${root.file} (mode 0600).\n` +
+          `Use them with the AWS CLI, boto3 or the AWS SDKs:\n\n` +
+          `  eval "$(npx ferry credentials --data-dir ${config.dataDir})"\n` +
+          `  aws --endpoint-url ${ferry.url} --region us-east-1 sms get-connectors\n\n`,
+      );
+    }
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'shutting down');
+      await ferry.close();
+      process.exit(0);
+    };
+    process.on('SIGINT', () => void stop('SIGINT'));
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+  });
+
+program
+  .command('credentials')
+  .description('print shell exports for the root credentials (for eval)')
+  .addOption(dataDirOption())
+  .option('--region <region>', 'region to export as AWS_REGION', 'us-east-1')
+  .action(async (flags: { dataDir?: string; region: string }) => {
+    const dataDir = resolveDataDir(flags.dataDir, process.env);
+    const file = join(dataDir, 'root-credentials.json');
+    let keys: { accessKeyId: string; secretAccessKey: string };
+    if (process.env.FERRY_ROOT_ACCESS_KEY_ID && process.env.FERRY_ROOT_SECRET_ACCESS_KEY) {
+      keys = { accessKeyId: process.env.FERRY_ROOT_ACCESS_KEY_ID, secretAccessKey: process.env.FERRY_ROOT_SECRET_ACCESS_KEY };
+    } else if (existsSync(file)) {
+      keys = JSON.parse(readFileSync(file, 'utf8')) as typeof keys;
+    } else {
+      keys = await withAdminCore(dataDir, (core) => ensureRootCredentials(core, dataDir, process.env));
+    }
+    process.stdout.write(
+      `export AWS_ACCESS_KEY_ID=${keys.accessKeyId}\nexport AWS_SECRET_ACCESS_KEY=${keys.secretAccessKey}\nexport AWS_REGION=${flags.region}\n`,
+    );
+  });
+
+const accounts = program.command('accounts').description('manage accounts (each has its own keys and its own data)');
+accounts
+  .command('create')
+  .description('create an account with its own access key; prints its id and keys once')
+  .argument('<name>', 'account name')
+  .addOption(dataDirOption())
+  .option('--json', 'print JSON')
+  .action(async (name: string, flags: { dataDir?: string; json?: boolean }) => {
+    const keys = await withAdminCore(resolveDataDir(flags.dataDir, process.env), (core) => createAccount(core, name));
+    if (flags.json) {
+      process.stdout.write(JSON.stringify(keys, null, 2) + '\n');
+      return;
+    }
+    process.stdout.write(
+      `Account ${keys.name}: ${keys.accountId}\n` +
+        `export AWS_ACCESS_KEY_ID=${keys.accessKeyId}\n` +
+        `export AWS_SECRET_ACCESS_KEY=${keys.secretAccessKey}\n` +
+        `(The secret is shown only now.)\n`,
+    );
+  });
+accounts
+  .command('list')
+  .description('list accounts')
+  .addOption(dataDirOption())
+  .action(async (flags: { dataDir?: string }) => {
+    const rows = await withAdminCore(resolveDataDir(flags.dataDir, process.env), listAccounts);
+    for (const row of rows) process.stdout.write(`${row.accountId}  ${row.name}  ${new Date(row.createdAt).toISOString()}\n`);
+  });
+
+const connectors = program.command('connectors').description('manage connectors');
+connectors
+  .command('register')
+  .description('issue a connector identity and its token (the connector registers itself with it)')
+  .addOption(dataDirOption())
+  .option('--account <name-or-id>', 'account the connector belongs to', ROOT_ACCOUNT_NAME)
+  .option('--region <region>', 'region the connector serves', 'us-east-1')
+  .option('--label <label>', 'a note to recognise it by')
+  .option('--json', 'print JSON')
+  .action(async (flags: { dataDir?: string; account: string; region: string; label?: string; json?: boolean }) => {
+    const dataDir = resolveDataDir(flags.dataDir, process.env);
+    const issued = await withAdminCore(dataDir, async (core) => {
+      if (flags.account === ROOT_ACCOUNT_NAME) await ensureRootCredentials(core, dataDir, process.env);
+      const account = await findAccount(core, flags.account);
+      if (!account) throw new ServiceError('InvalidParameterException', `No account named or numbered ${flags.account}.`);
+      const connector = await issueConnector(core, { accountId: account.accountId, region: flags.region }, flags.label ?? null);
+      return { ...connector, accountId: account.accountId, region: flags.region };
+    });
+    if (flags.json) {
+      process.stdout.write(JSON.stringify(issued, null, 2) + '\n');
+      return;
+    }
+    process.stdout.write(
+      `Connector ${issued.connectorId} (account ${issued.accountId}, region ${issued.region})\n` +
+        `Token: ${issued.token}\n` +
+        `(The token is shown only now. Run: ferry connector --server URL --token TOKEN --datastore DIR)\n`,
+    );
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (thrown) {
+  const message = thrown instanceof Error ? thrown.message : String(thrown);
+  process.stderr.write(`ferry: ${message}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,31 @@
+/** What every control-plane service needs: the store, the clock, the limits, a logger and an event sink. */
+import type { Kysely, Transaction } from 'kysely';
+import type { Logger } from 'pino';
+import type { Clock } from '../lib/clock.ts';
+import type { Policy } from '../domain/policy.ts';
+import type { Database } from '../store/schema.ts';
+import type { FerryEvent, FerryEvents } from './events.ts';
+
+/** Every row belongs to one (account, region) pair, taken from the caller's credential scope. */
+export interface Tenant {
+  accountId: string;
+  region: string;
+}
+
+export interface Core {
+  db: Kysely<Database>;
+  clock: Clock;
+  policy: Policy;
+  log: Logger;
+  events: FerryEvents;
+}
+
+export type Tx = Transaction<Database>;
+
+/** Runs `work` in one transaction, then publishes the events it queued, only once the commit has happened. */
+export async function inTransaction<T>(core: Core, work: (tx: Tx, emit: (e: FerryEvent) => void) => Promise<T>): Promise<T> {
+  const queued: FerryEvent[] = [];
+  const result = await core.db.transaction().execute((tx) => work(tx, (e) => queued.push(e)));
+  for (const event of queued) core.events.publish(event);
+  return result;
+}

@@ -1,0 +1,34 @@
+/**
+ * Typed state-change events, published after the change has committed. The scheduler listens to wake up
+ * early; metrics and webhooks (a later issue) subscribe here too.
+ */
+export type FerryEvent =
+  | { type: 'job.state'; tenant: TenantRef; replicationJobId: string; state: string; previousState: string | null; statusMessage?: string | null }
+  | { type: 'run.state'; tenant: TenantRef; replicationJobId: string; replicationRunId: string; runType: string; state: string; statusMessage?: string | null }
+  | { type: 'run.progress'; tenant: TenantRef; replicationJobId: string; replicationRunId: string; stage: string; stageProgress: string }
+  | { type: 'catalog.state'; tenant: TenantRef; status: string }
+  | { type: 'schedule.changed' };
+
+interface TenantRef {
+  accountId: string;
+  region: string;
+}
+
+export type Listener = (event: FerryEvent) => void;
+
+export class FerryEvents {
+  readonly #listeners = new Set<Listener>();
+  subscribe(listener: Listener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+  publish(event: FerryEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch {
+        // A faulty listener must never break the request that caused the event.
+      }
+    }
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * The hook through which retention (`numberOfRecentAmisToKeep`) reaches the image store. The domain decides which
+ * images to retire and queues them in `image_deletions` in the same transaction; the scheduler drains the queue
+ * through this hook, retrying with backoff, so a crash never loses a deletion.
+ */
+import { coerceError } from '../lib/errors.ts';
+import type { Core, Tenant } from './context.ts';
+
+export interface ImageDeleter {
+  deleteImage(tenant: Tenant, replicationJobId: string, amiId: string): Promise<void>;
+}
+
+/** Until an image store is configured, there is nothing to delete: the queue entry is simply closed. */
+export const noImageStore: ImageDeleter = {
+  async deleteImage() {},
+};
+
+const MAX_BATCH = 50;
+
+export async function drainImageDeletions(core: Core, deleter: ImageDeleter, now: number): Promise<{ done: number; failed: number }> {
+  const queued = await core.db
+    .selectFrom('image_deletions')
+    .selectAll()
+    .where('done_at', 'is', null)
+    .orderBy('seq')
+    .limit(MAX_BATCH)
+    .execute();
+  let done = 0;
+  let failed = 0;
+  for (const item of queued) {
+    // Back off exponentially per entry: 2^attempts seconds, capped at an hour.
+    if (item.attempts > 0 && now < item.requested_at + Math.min(2 ** item.attempts * 1000, 3_600_000)) continue;
+    try {
+      await deleter.deleteImage({ accountId: item.account_id, region: item.region }, item.replication_job_id, item.ami_id);
+      await core.db.updateTable('image_deletions').set({ done_at: now }).where('seq', '=', item.seq).execute();
+      done++;
+    } catch (thrown) {
+      const error = coerceError(thrown);
+      failed++;
+      core.log.warn({ amiId: item.ami_id, err: error.message }, 'image deletion failed; will retry');
+      await core.db
+        .updateTable('image_deletions')
+        .set({ attempts: item.attempts + 1, last_error: error.message, requested_at: now })
+        .where('seq', '=', item.seq)
+        .execute();
+    }
+  }
+  return { done, failed };
+}

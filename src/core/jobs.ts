@@ -1,0 +1,389 @@
+/** Replication jobs: the rules of CreateReplicationJob … GetReplicationRuns (spec §6.1–§6.6). */
+import type { ReplicationJob, ReplicationRun } from '@aws-sdk/client-sms';
+import { ServiceError, invalidParameter, missingParameter, notPermitted } from '../lib/errors.ts';
+import { newReplicationJobId } from '../lib/ids.ts';
+import { NON_TERMINAL_JOB_STATES } from '../domain/enums.ts';
+import { onDemandAllowed, onResume } from '../domain/jobLifecycle.ts';
+import { nextSlotAfter } from '../domain/schedule.ts';
+import { inTransaction, type Core, type Tenant, type Tx } from './context.ts';
+import { applyJobChange, factsOf, insertRun, placePendingAutomaticRun, retireOldImages } from './jobChanges.ts';
+import { toJob, toRun, toVmServer, type JobRow, type RunRow } from './mappers.ts';
+import { closePage, fingerprintOf, openCursor, type PageRequest } from './paginate.ts';
+import { hasHealthyConnectorFor, serverReplicability } from './connectors.ts';
+
+export interface CreateJobInput {
+  serverId: string;
+  seedReplicationTime: Date;
+  frequency?: number;
+  runOnce?: boolean;
+  licenseType?: string;
+  roleName?: string;
+  description?: string;
+  numberOfRecentAmisToKeep?: number;
+  encrypted?: boolean;
+  kmsKeyId?: string;
+}
+
+export interface UpdateJobInput {
+  replicationJobId: string;
+  frequency?: number;
+  nextReplicationRunStartTime?: Date;
+  licenseType?: string;
+  roleName?: string;
+  description?: string;
+  numberOfRecentAmisToKeep?: number;
+  encrypted?: boolean;
+  kmsKeyId?: string;
+}
+
+const CLOSED_FOR_CHANGES = ['DELETING', 'DELETED', 'FAILING', 'FAILED', 'COMPLETED'];
+
+/** Seed / next-run times: not more than 30 days ahead; a past time means "now" (spec §9.6). */
+function startTime(value: Date, member: string, core: Core, now: number): number {
+  const ms = value.getTime();
+  if (ms > now + core.policy.maxSeedAheadMs) {
+    throw invalidParameter(`${member} must be at most 30 days in the future; got ${value.toISOString()}.`);
+  }
+  return Math.max(ms, now);
+}
+
+export async function createJob(core: Core, tenant: Tenant, input: CreateJobInput): Promise<string> {
+  const now = core.clock.now();
+  const runOnce = input.runOnce === true;
+  if (!runOnce && input.frequency === undefined) {
+    throw missingParameter('The request is missing the required parameter frequency (required unless runOnce is true).');
+  }
+  const seed = startTime(input.seedReplicationTime, 'seedReplicationTime', core, now);
+
+  return inTransaction(core, async (tx, emit) => {
+    const server = await tx
+      .selectFrom('servers')
+      .selectAll()
+      .where('server_id', '=', input.serverId)
+      .where('account_id', '=', tenant.accountId)
+      .where('region', '=', tenant.region)
+      .executeTakeFirst();
+    if (!server) throw invalidParameter(`Server ${input.serverId} does not exist in the server catalog.`);
+    const catalog = await catalogStatus(tx, tenant);
+    if (catalog !== 'AVAILABLE') {
+      throw notPermitted(`The server catalog is ${catalog}; import it (ImportServerCatalog) before creating replication jobs.`);
+    }
+    if (server.in_catalog !== 1) throw invalidParameter(`Server ${input.serverId} is no longer in the server catalog.`);
+
+    const unreplicable = await serverReplicability(tx, server);
+    if (unreplicable) throw new ServiceError('ServerCannotBeReplicatedException', `Server ${server.server_id} cannot be replicated: ${unreplicable}`);
+
+    const existing = await tx
+      .selectFrom('jobs')
+      .select(['replication_job_id', 'state'])
+      .where('server_id', '=', server.server_id)
+      .where('state', 'in', NON_TERMINAL_JOB_STATES)
+      .executeTakeFirst();
+    if (existing) {
+      throw new ServiceError(
+        'ReplicationJobAlreadyExistsException',
+        `Server ${server.server_id} already has replication job ${existing.replication_job_id} (${existing.state}).`,
+      );
+    }
+    if (!(await hasHealthyConnectorFor(tx, tenant, server.vm_manager_id, now, core.policy))) {
+      throw new ServiceError(
+        'NoConnectorsAvailableException',
+        `No healthy connector is associated with VM manager ${server.vm_manager_id} (${server.vm_manager_name}).`,
+      );
+    }
+    const { count } = await tx
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .where('account_id', '=', tenant.accountId)
+      .where('region', '=', tenant.region)
+      .where('state', 'in', NON_TERMINAL_JOB_STATES)
+      .executeTakeFirstOrThrow();
+    if (Number(count) >= core.policy.maxNonTerminalJobsPerAccount) {
+      throw notPermitted(
+        `The account already has ${count} replication jobs in progress; the limit is ${core.policy.maxNonTerminalJobsPerAccount}.`,
+      );
+    }
+
+    const replicationJobId = newReplicationJobId();
+    const row: JobRow = {
+      seq: 0,
+      replication_job_id: replicationJobId,
+      account_id: tenant.accountId,
+      region: tenant.region,
+      server_id: server.server_id,
+      server_type: 'VIRTUAL_MACHINE',
+      vm_server: JSON.stringify(toVmServer(server)),
+      vm_manager_id: server.vm_manager_id,
+      seed_time: seed,
+      schedule_anchor: seed,
+      frequency: runOnce ? null : input.frequency!,
+      run_once: runOnce ? 1 : 0,
+      license_type: input.licenseType ?? null,
+      role_name: input.roleName ?? null,
+      description: input.description ?? null,
+      amis_to_keep: input.numberOfRecentAmisToKeep ?? 0,
+      encrypted: input.encrypted ? 1 : 0,
+      kms_key_id: input.kmsKeyId ?? null,
+      state: 'PENDING',
+      status_message: null,
+      next_run_at: seed,
+      latest_ami_id: null,
+      consecutive_failures: 0,
+      first_replication_at: null,
+      paused_at: null,
+      created_at: now,
+      updated_at: now,
+    };
+    const { seq: _seq, ...values } = row;
+    await tx.insertInto('jobs').values(values).execute();
+    const runId = await insertRun(tx, row, { type: 'AUTOMATIC', scheduledStartTime: seed, description: row.description }, now);
+    await tx
+      .updateTable('servers')
+      .set({ replication_job_id: replicationJobId, replication_job_terminated: 0, updated_at: now })
+      .where('server_id', '=', server.server_id)
+      .execute();
+    emit({ type: 'job.state', tenant, replicationJobId, state: 'PENDING', previousState: null });
+    emit({ type: 'run.state', tenant, replicationJobId, replicationRunId: runId, runType: 'AUTOMATIC', state: 'PENDING' });
+    emit({ type: 'schedule.changed' });
+    return replicationJobId;
+  });
+}
+
+async function catalogStatus(tx: Tx, tenant: Tenant): Promise<string> {
+  const row = await tx
+    .selectFrom('catalogs')
+    .select('status')
+    .where('account_id', '=', tenant.accountId)
+    .where('region', '=', tenant.region)
+    .executeTakeFirst();
+  return row?.status ?? 'NOT_IMPORTED';
+}
+
+async function findJob(tx: Tx, tenant: Tenant, replicationJobId: string): Promise<JobRow | undefined> {
+  return tx
+    .selectFrom('jobs')
+    .selectAll()
+    .where('replication_job_id', '=', replicationJobId)
+    .where('account_id', '=', tenant.accountId)
+    .where('region', '=', tenant.region)
+    .executeTakeFirst();
+}
+
+export async function updateJob(core: Core, tenant: Tenant, input: UpdateJobInput): Promise<void> {
+  const now = core.clock.now();
+  await inTransaction(core, async (tx, emit) => {
+    const job = await findJob(tx, tenant, input.replicationJobId);
+    if (!job) throw new ServiceError('ReplicationJobNotFoundException', `Replication job ${input.replicationJobId} does not exist.`);
+    if (input.frequency !== undefined && job.run_once === 1) {
+      throw invalidParameter('frequency cannot be set on a one-time (runOnce) replication job.');
+    }
+    const nextRunAt =
+      input.nextReplicationRunStartTime === undefined
+        ? undefined
+        : startTime(input.nextReplicationRunStartTime, 'nextReplicationRunStartTime', core, now);
+    if (CLOSED_FOR_CHANGES.includes(job.state)) {
+      throw notPermitted(`Replication job ${job.replication_job_id} is ${job.state} and can no longer be updated.`);
+    }
+    const server = await tx.selectFrom('servers').selectAll().where('server_id', '=', job.server_id).executeTakeFirst();
+    const unreplicable = server ? await serverReplicability(tx, server) : 'its server is no longer known.';
+    if (unreplicable) throw new ServiceError('ServerCannotBeReplicatedException', `Server ${job.server_id} cannot be replicated: ${unreplicable}`);
+
+    await tx
+      .updateTable('jobs')
+      .set({
+        frequency: input.frequency ?? job.frequency,
+        license_type: input.licenseType ?? job.license_type,
+        role_name: input.roleName ?? job.role_name,
+        description: input.description ?? job.description,
+        amis_to_keep: input.numberOfRecentAmisToKeep ?? job.amis_to_keep,
+        encrypted: input.encrypted === undefined ? job.encrypted : input.encrypted ? 1 : 0,
+        kms_key_id: input.kmsKeyId ?? job.kms_key_id,
+        updated_at: now,
+      })
+      .where('replication_job_id', '=', job.replication_job_id)
+      .execute();
+    const updated = (await findJob(tx, tenant, job.replication_job_id))!;
+
+    if (job.state === 'PAUSED_ON_FAILURE' && nextRunAt !== undefined) {
+      await tx.updateTable('jobs').set({ schedule_anchor: nextRunAt }).where('replication_job_id', '=', job.replication_job_id).execute();
+      await applyJobChange(tx, { ...updated, schedule_anchor: nextRunAt }, onResume(factsOf(updated), nextRunAt), now, emit);
+    } else if (job.run_once !== 1 && job.state !== 'PAUSED_ON_FAILURE' && (nextRunAt !== undefined || input.frequency !== undefined)) {
+      // The schedule is re-anchored at the next run, so a new frequency applies from the run after it.
+      const anchor = nextRunAt ?? job.next_run_at ?? nextSlotAfter(factsOf(updated), now) ?? now;
+      await tx
+        .updateTable('jobs')
+        .set({ schedule_anchor: anchor, next_run_at: anchor })
+        .where('replication_job_id', '=', job.replication_job_id)
+        .execute();
+      await placePendingAutomaticRun(tx, updated, anchor, now);
+    } else if (job.run_once === 1 && nextRunAt !== undefined && job.next_run_at !== null) {
+      await tx.updateTable('jobs').set({ next_run_at: nextRunAt, schedule_anchor: nextRunAt }).where('replication_job_id', '=', job.replication_job_id).execute();
+      await placePendingAutomaticRun(tx, updated, nextRunAt, now);
+    }
+    if (input.numberOfRecentAmisToKeep !== undefined) await retireOldImages(tx, updated, input.numberOfRecentAmisToKeep, now);
+    emit({ type: 'schedule.changed' });
+  });
+}
+
+export async function deleteJob(core: Core, tenant: Tenant, replicationJobId: string): Promise<void> {
+  const now = core.clock.now();
+  await inTransaction(core, async (tx, emit) => {
+    const job = await findJob(tx, tenant, replicationJobId);
+    if (!job) throw new ServiceError('ReplicationJobNotFoundException', `Replication job ${replicationJobId} does not exist.`);
+    if (job.state === 'DELETING' || job.state === 'DELETED') {
+      throw notPermitted(`Replication job ${replicationJobId} is already ${job.state}.`);
+    }
+    await cancelJob(tx, job, 'DELETING', 'Deleting: the replication job was deleted.', now, emit);
+    emit({ type: 'schedule.changed' });
+  });
+}
+
+/**
+ * Ends a job: its pending and active runs are cancelled (DELETED), its server is freed for a new job, and the
+ * job moves to `state` (DELETING is finished to DELETED by the scheduler). Images are kept (spec §6.4).
+ */
+export async function cancelJob(
+  tx: Tx,
+  job: JobRow,
+  state: 'DELETING' | 'DELETED',
+  message: string,
+  now: number,
+  emit: Parameters<typeof applyJobChange>[4],
+): Promise<void> {
+  const live = await tx
+    .selectFrom('runs')
+    .select(['replication_run_id', 'type', 'state'])
+    .where('replication_job_id', '=', job.replication_job_id)
+    .where('state', 'in', ['PENDING', 'ACTIVE'])
+    .execute();
+  const tenant = { accountId: job.account_id, region: job.region };
+  for (const run of live) {
+    if (run.state === 'PENDING' && run.type === 'AUTOMATIC') {
+      await tx.deleteFrom('runs').where('replication_run_id', '=', run.replication_run_id).execute();
+      continue;
+    }
+    await tx
+      .updateTable('runs')
+      .set({ state: 'DELETED', status_message: 'Cancelled: the replication job was deleted.', lease_expires_at: null, completed_time: now, updated_at: now })
+      .where('replication_run_id', '=', run.replication_run_id)
+      .execute();
+    emit({ type: 'run.state', tenant, replicationJobId: job.replication_job_id, replicationRunId: run.replication_run_id, runType: run.type, state: 'DELETED' });
+  }
+  await tx
+    .updateTable('servers')
+    .set({ replication_job_terminated: 1, updated_at: now })
+    .where('server_id', '=', job.server_id)
+    .where('replication_job_id', '=', job.replication_job_id)
+    .execute();
+  await applyJobChange(tx, job, { state, statusMessage: message, pendingAutomaticAt: null, pausedAt: null }, now, emit);
+}
+
+export async function startOnDemandRun(
+  core: Core,
+  tenant: Tenant,
+  input: { replicationJobId: string; description?: string },
+): Promise<string> {
+  const now = core.clock.now();
+  return inTransaction(core, async (tx, emit) => {
+    const job = await findJob(tx, tenant, input.replicationJobId);
+    if (!job) throw invalidParameter(`Replication job ${input.replicationJobId} does not exist.`);
+    if (CLOSED_FOR_CHANGES.includes(job.state)) {
+      throw notPermitted(`Replication job ${job.replication_job_id} is ${job.state}; no new runs can start.`);
+    }
+    const runs = await tx
+      .selectFrom('runs')
+      .select(['replication_run_id', 'state', 'type', 'created_at'])
+      .where('replication_job_id', '=', job.replication_job_id)
+      .where((eb) => eb.or([eb('state', '=', 'ACTIVE'), eb('type', '=', 'ON_DEMAND')]))
+      .execute();
+    const active = runs.find((r) => r.state === 'ACTIVE');
+    if (active) throw notPermitted(`Replication run ${active.replication_run_id} of this job is still active.`);
+    const queued = runs.find((r) => r.state === 'PENDING' && r.type === 'ON_DEMAND');
+    if (queued) throw notPermitted(`On-demand run ${queued.replication_run_id} of this job is already waiting to start.`);
+    const onDemandTimes = runs.filter((r) => r.type === 'ON_DEMAND').map((r) => r.created_at);
+    if (!onDemandAllowed(onDemandTimes, now, core.policy)) {
+      throw new ServiceError(
+        'ReplicationRunLimitExceededException',
+        `Replication job ${job.replication_job_id} already had ${core.policy.onDemandRunsPerWindow} on-demand runs in the last 24 hours.`,
+      );
+    }
+    if (job.state === 'PAUSED_ON_FAILURE') {
+      const facts = factsOf(job);
+      await applyJobChange(tx, job, onResume(facts, job.run_once === 1 ? null : nextSlotAfter(facts, now)), now, emit);
+    }
+    const runId = await insertRun(tx, job, { type: 'ON_DEMAND', scheduledStartTime: now, description: input.description ?? null }, now);
+    emit({ type: 'run.state', tenant, replicationJobId: job.replication_job_id, replicationRunId: runId, runType: 'ON_DEMAND', state: 'PENDING' });
+    emit({ type: 'schedule.changed' });
+    return runId;
+  });
+}
+
+async function latestRuns(tx: Tx | Core['db'], jobIds: string[]): Promise<Map<string, RunRow>> {
+  if (jobIds.length === 0) return new Map();
+  const rows = await tx
+    .selectFrom('runs')
+    .selectAll()
+    .where('seq', 'in', (eb) =>
+      eb.selectFrom('runs').select((e) => e.fn.max('seq').as('seq')).where('replication_job_id', 'in', jobIds).groupBy('replication_job_id'),
+    )
+    .execute();
+  return new Map(rows.map((r) => [r.replication_job_id, r]));
+}
+
+export async function listJobs(
+  core: Core,
+  tenant: Tenant,
+  input: PageRequest & { replicationJobId?: string },
+): Promise<{ replicationJobList: ReplicationJob[]; nextToken?: string }> {
+  const cursor = openCursor(input, fingerprintOf('GetReplicationJobs', tenant, input.replicationJobId ?? null));
+  let query = core.db
+    .selectFrom('jobs')
+    .selectAll()
+    .where('account_id', '=', tenant.accountId)
+    .where('region', '=', tenant.region)
+    .orderBy('seq', 'asc')
+    .limit(cursor.limit + 1);
+  if (cursor.after !== undefined) query = query.where('seq', '>', cursor.after);
+  if (input.replicationJobId !== undefined) query = query.where('replication_job_id', '=', input.replicationJobId);
+  const rows = await query.execute();
+  if (input.replicationJobId !== undefined && rows.length === 0 && cursor.after === undefined) {
+    throw invalidParameter(`Replication job ${input.replicationJobId} does not exist.`);
+  }
+  const page = closePage(rows, cursor);
+  const latest = await latestRuns(core.db, page.items.map((j) => j.replication_job_id));
+  return {
+    replicationJobList: page.items.map((j) => toJob(j, latest.get(j.replication_job_id))),
+    nextToken: page.nextToken,
+  };
+}
+
+export async function listRuns(
+  core: Core,
+  tenant: Tenant,
+  input: PageRequest & { replicationJobId: string },
+): Promise<{ replicationJob: ReplicationJob; replicationRunList: ReplicationRun[]; nextToken?: string }> {
+  const cursor = openCursor(input, fingerprintOf('GetReplicationRuns', tenant, input.replicationJobId));
+  const job = await core.db
+    .selectFrom('jobs')
+    .selectAll()
+    .where('replication_job_id', '=', input.replicationJobId)
+    .where('account_id', '=', tenant.accountId)
+    .where('region', '=', tenant.region)
+    .executeTakeFirst();
+  if (!job) throw invalidParameter(`Replication job ${input.replicationJobId} does not exist.`);
+  let query = core.db
+    .selectFrom('runs')
+    .selectAll()
+    .where('replication_job_id', '=', job.replication_job_id)
+    .orderBy('seq', 'desc')
+    .limit(cursor.limit + 1);
+  if (cursor.after !== undefined) query = query.where('seq', '<', cursor.after);
+  const page = closePage(await query.execute(), cursor);
+  const latest = await latestRuns(core.db, [job.replication_job_id]);
+  return {
+    replicationJob: toJob(job, latest.get(job.replication_job_id)),
+    replicationRunList: page.items.map(toRun),
+    nextToken: page.nextToken,
+  };
+}
+

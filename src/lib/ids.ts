@@ -1,0 +1,37 @@
+/** Every identifier format Ferry hands out, built in one place (spec §3.1). */
+import { randomBytes, randomInt } from 'node:crypto';
+
+function hex(chars: number): string {
+  return randomBytes(Math.ceil(chars / 2)).toString('hex').slice(0, chars);
+}
+
+export const newServerId = (): string => `s-${hex(8)}`;
+export const newReplicationJobId = (): string => `sms-job-${hex(8)}`;
+export const newReplicationRunId = (): string => `sms-run-${hex(8)}`;
+export const newConnectorId = (): string => `c-${hex(17)}`;
+export const newRequestId = (): string => crypto.randomUUID();
+
+/** 12 decimal digits, never starting with 0, like an AWS account id. */
+export function newAccountId(): string {
+  return String(randomInt(1, 10)) + Array.from({ length: 11 }, () => randomInt(0, 10)).join('');
+}
+
+const KEY_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+/** 20 characters starting with AKIA, like an AWS long-term access key id. */
+export function newAccessKeyId(): string {
+  const bytes = randomBytes(16);
+  let out = 'AKIA';
+  for (const b of bytes) out += KEY_ALPHABET[b % 32];
+  return out;
+}
+
+/** 40 characters of base64, like an AWS secret access key. */
+export function newSecretAccessKey(): string {
+  return randomBytes(30).toString('base64');
+}
+
+/** A bearer token for a connector: only its SHA-256 is stored. */
+export function newConnectorToken(): string {
+  return `fct_${randomBytes(32).toString('base64url')}`;
+}

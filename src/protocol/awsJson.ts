@@ -1,0 +1,56 @@
+/**
+ * AWS JSON 1.1 codec (spec §1), with no SMS knowledge beyond the target prefix it is given: operation routing by
+ * `X-Amz-Target`, request decoding, response encoding (timestamps as epoch seconds, at most 3 decimals) and the
+ * `{"__type","message"}` error envelope.
+ */
+import { ServiceError } from '../lib/errors.ts';
+
+export const CONTENT_TYPE = 'application/x-amz-json-1.1';
+const ACCEPTED_CONTENT_TYPES = new Set([CONTENT_TYPE, 'application/json']);
+
+export function operationFromTarget(target: string | undefined, prefix: string): string {
+  if (!target) throw new ServiceError('UnknownOperationException', 'Missing X-Amz-Target header.');
+  const dot = target.lastIndexOf('.');
+  if (dot < 0 || target.slice(0, dot) !== prefix) {
+    throw new ServiceError('UnknownOperationException', `Unknown target ${JSON.stringify(target)}: expected ${prefix}.<Operation>.`);
+  }
+  return target.slice(dot + 1);
+}
+
+/** Media type check: the clients always send application/x-amz-json-1.1; plain JSON is accepted too. */
+export function checkContentType(contentType: string | undefined): void {
+  if (contentType === undefined) return;
+  const mediaType = contentType.split(';', 1)[0]!.trim().toLowerCase();
+  if (!ACCEPTED_CONTENT_TYPES.has(mediaType)) {
+    throw new ServiceError('UnsupportedMediaTypeException', `Content-Type ${mediaType} is not supported; send ${CONTENT_TYPE}.`);
+  }
+}
+
+export function decodeBody(body: Buffer): unknown {
+  if (body.length === 0) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new ServiceError('SerializationException', 'The request body is not valid JSON.');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ServiceError('SerializationException', 'The request body must be a JSON object.');
+  }
+  return parsed;
+}
+
+function epochSeconds(date: Date): number {
+  return Math.round(date.getTime()) / 1000;
+}
+
+export function encodeBody(output: unknown): string {
+  return JSON.stringify(output ?? {}, function (this: Record<string, unknown>, key, value: unknown) {
+    const raw = this[key];
+    return raw instanceof Date ? epochSeconds(raw) : value;
+  });
+}
+
+export function encodeError(error: ServiceError): string {
+  return JSON.stringify({ __type: error.code, message: error.message });
+}

@@ -1,0 +1,72 @@
+/** The HTTP server: request ids, body limits, access logs, health, and the SMS and connector APIs on one port. */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { newRequestId } from '../lib/ids.ts';
+import { ServiceError } from '../lib/errors.ts';
+import { CONTENT_TYPE, encodeError } from '../protocol/awsJson.ts';
+import type { Core } from '../core/context.ts';
+import type { SecretLookup } from '../protocol/sigv4.ts';
+import { registerSmsApi } from './smsApi.ts';
+import { registerConnectorApi, CONNECTOR_API_PREFIX } from './connectorApi.ts';
+
+/** SMS requests are small (the largest is a CreateReplicationJob of a few hundred bytes). */
+export const SMS_BODY_LIMIT = 1024 * 1024;
+
+export interface AppOptions {
+  core: Core;
+  log: Logger;
+  secrets: SecretLookup;
+  version: string;
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: options.log as FastifyBaseLogger,
+    // One access-log line per request is written in onResponse (with the SMS operation), not Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: SMS_BODY_LIMIT,
+    genReqId: () => newRequestId(),
+    keepAliveTimeout: 65_000,
+  });
+
+  // Keep raw bytes for every body: SigV4 signs them exactly as sent.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-amzn-RequestId', String(request.id));
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        op: request.smsOperation ?? request.routeOptions.url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+        account: request.smsAccount,
+      },
+      'request',
+    );
+  });
+
+  app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, request, reply) => {
+    if (request.url.startsWith(CONNECTOR_API_PREFIX)) {
+      reply.code(error.statusCode ?? 500).send({ error: error.code ?? 'Error', message: error.message });
+      return;
+    }
+    let mapped: ServiceError;
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      mapped = new ServiceError('RequestEntityTooLargeException', `The request body exceeds the limit of ${SMS_BODY_LIMIT} bytes.`);
+    } else if (error.statusCode && error.statusCode < 500) {
+      mapped = new ServiceError('SerializationException', error.message);
+    } else {
+      request.log.error({ err: error }, 'unhandled server error');
+      mapped = new ServiceError('InternalError', `An internal error occurred (request ${request.id}).`);
+    }
+    reply.code(mapped.status).header('content-type', CONTENT_TYPE).header('x-amzn-errortype', mapped.code).send(Buffer.from(encodeError(mapped)));
+  });
+
+  app.get('/health', async () => ({ status: 'ok', version: options.version }));
+  registerConnectorApi(app, options.core);
+  registerSmsApi(app, { core: options.core, secrets: options.secrets });
+  return app;
+}

@@ -1,0 +1,184 @@
+/**
+ * Ferry's own connector protocol, beside the SMS API (`/ferry/connector/v1/…`). Connectors authenticate with the
+ * bearer token `ferry connectors register` issued. Every answer is JSON; errors are `{"error","message"}` with a
+ * 4xx status, and 409 tells a connector that the run it is working on is no longer its own.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ServiceError, coerceError } from '../lib/errors.ts';
+import type { Core } from '../core/context.ts';
+import { connectorForToken, recordHeartbeat, registerConnector } from '../core/connectors.ts';
+import { applyInventory } from '../core/catalog.ts';
+import { claimRuns, completeRun, failRun, reportProgress, RunConflict } from '../core/runs.ts';
+import { CONNECTOR_CAPABILITIES, VM_MANAGER_TYPES } from '../domain/enums.ts';
+import type { ConnectorRow } from '../core/mappers.ts';
+
+export const CONNECTOR_API_PREFIX = '/ferry/connector/v1';
+const INVENTORY_BODY_LIMIT = 32 * 1024 * 1024;
+
+class BadRequest extends Error {}
+class Unauthorized extends Error {}
+
+function parseJson(request: FastifyRequest): Record<string, unknown> {
+  const body = request.body as Buffer | undefined;
+  if (!body || body.length === 0) return {};
+  try {
+    const parsed: unknown = JSON.parse(body.toString('utf8'));
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  throw new BadRequest('The body must be a JSON object.');
+}
+
+function requireString(body: Record<string, unknown>, name: string): string {
+  const value = body[name];
+  if (typeof value !== 'string' || value === '') throw new BadRequest(`${name} is required and must be a non-empty string.`);
+  return value;
+}
+
+function optionalString(body: Record<string, unknown>, name: string): string | undefined {
+  const value = body[name];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new BadRequest(`${name} must be a string.`);
+  return value;
+}
+
+function optionalNumber(body: Record<string, unknown>, name: string): number | undefined {
+  const value = body[name];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new BadRequest(`${name} must be a non-negative number.`);
+  return value;
+}
+
+export function registerConnectorApi(app: FastifyInstance, core: Core): void {
+  async function authenticate(request: FastifyRequest, requireRegistered = true): Promise<ConnectorRow> {
+    const header = request.headers.authorization ?? '';
+    const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+    if (!token) throw new Unauthorized('Missing bearer token: connectors authenticate with the token `ferry connectors register` printed.');
+    const connector = await connectorForToken(core, token);
+    if (!connector) throw new Unauthorized('Unknown or revoked connector token.');
+    if (requireRegistered && connector.registered_at === null) {
+      throw new RunConflict('The connector has not registered yet: POST /ferry/connector/v1/register first.');
+    }
+    return connector;
+  }
+
+  function route(
+    path: string,
+    work: (request: FastifyRequest<{ Params: { runId?: string } }>) => Promise<unknown>,
+    bodyLimit?: number,
+  ): void {
+    app.post(`${CONNECTOR_API_PREFIX}${path}`, { bodyLimit }, async (request: FastifyRequest<{ Params: { runId?: string } }>, reply: FastifyReply) => {
+      try {
+        reply.code(200).send(await work(request));
+      } catch (thrown) {
+        const [status, code, message] =
+          thrown instanceof Unauthorized
+            ? [401, 'Unauthorized', thrown.message]
+            : thrown instanceof BadRequest
+              ? [400, 'BadRequest', thrown.message]
+              : thrown instanceof RunConflict
+                ? [409, 'Conflict', thrown.message]
+                : thrown instanceof ServiceError
+                  ? [thrown.status >= 500 ? 500 : 409, thrown.code, thrown.message]
+                  : [500, 'InternalError', `Internal error (request ${request.id}).`];
+        if (status === 500) request.log.error({ err: coerceError(thrown) }, 'connector API error');
+        reply.code(status).send({ error: code, message });
+      }
+    });
+  }
+
+  route('/register', async (request) => {
+    const connector = await authenticate(request, false);
+    const body = parseJson(request);
+    const vmManagerType = requireString(body, 'vmManagerType');
+    if (!(VM_MANAGER_TYPES as readonly string[]).includes(vmManagerType)) {
+      throw new BadRequest(`vmManagerType must be one of ${VM_MANAGER_TYPES.join(', ')}.`);
+    }
+    const capabilities = body.capabilities ?? [vmManagerType];
+    if (!Array.isArray(capabilities) || capabilities.some((c) => !(CONNECTOR_CAPABILITIES as readonly string[]).includes(c as string))) {
+      throw new BadRequest(`capabilities must be a list drawn from ${CONNECTOR_CAPABILITIES.join(', ')}.`);
+    }
+    await registerConnector(core, connector, {
+      vmManagerType,
+      vmManagerName: requireString(body, 'vmManagerName'),
+      vmManagerId: requireString(body, 'vmManagerId'),
+      version: requireString(body, 'version'),
+      capabilities: capabilities as string[],
+      ipAddress: optionalString(body, 'ipAddress'),
+      macAddress: optionalString(body, 'macAddress'),
+    });
+    return {
+      connectorId: connector.connector_id,
+      accountId: connector.account_id,
+      region: connector.region,
+      heartbeatIntervalSeconds: core.policy.connectorHeartbeatIntervalMs / 1000,
+      leaseSeconds: core.policy.runLeaseMs / 1000,
+    };
+  });
+
+  route('/heartbeat', async (request) => {
+    const connector = await authenticate(request);
+    const body = parseJson(request);
+    const status = optionalString(body, 'status');
+    if (status !== undefined && status !== 'HEALTHY' && status !== 'UNHEALTHY') throw new BadRequest('status must be HEALTHY or UNHEALTHY.');
+    return recordHeartbeat(core, connector, { status, message: optionalString(body, 'message') });
+  });
+
+  route(
+    '/inventory',
+    async (request) => {
+      const connector = await authenticate(request);
+      const body = parseJson(request);
+      if (!Array.isArray(body.vms)) throw new BadRequest('vms must be a list.');
+      const vms = body.vms.map((raw: unknown, i: number) => {
+        if (typeof raw !== 'object' || raw === null) throw new BadRequest(`vms[${i}] must be an object.`);
+        const vm = raw as Record<string, unknown>;
+        return {
+          vmId: requireString(vm, 'vmId'),
+          vmName: requireString(vm, 'vmName'),
+          vmPath: optionalString(vm, 'vmPath') ?? '',
+          replicable: vm.replicable !== false,
+          reason: optionalString(vm, 'reason'),
+          details: vm.details,
+        };
+      });
+      return applyInventory(core, connector, vms);
+    },
+    INVENTORY_BODY_LIMIT,
+  );
+
+  route('/runs/claim', async (request) => {
+    const connector = await authenticate(request);
+    const max = optionalNumber(parseJson(request), 'max') ?? 1;
+    const runs = await claimRuns(core, connector, Math.min(Math.floor(max), 50));
+    return { runs };
+  });
+
+  route('/runs/:runId/progress', async (request) => {
+    const connector = await authenticate(request);
+    const body = parseJson(request);
+    return reportProgress(core, connector, request.params.runId!, {
+      stage: requireString(body, 'stage'),
+      stageProgress: requireString(body, 'stageProgress'),
+      bytesDone: optionalNumber(body, 'bytesDone'),
+      bytesTotal: optionalNumber(body, 'bytesTotal'),
+      bytesPerSecond: optionalNumber(body, 'bytesPerSecond'),
+    });
+  });
+
+  route('/runs/:runId/complete', async (request) => {
+    const connector = await authenticate(request);
+    const amiId = requireString(parseJson(request), 'amiId');
+    if (!/^ami-[0-9a-f]{17}$/.test(amiId)) throw new BadRequest('amiId must be ami- followed by 17 lower-case hex digits.');
+    await completeRun(core, connector, request.params.runId!, amiId);
+    return { ok: true };
+  });
+
+  route('/runs/:runId/fail', async (request) => {
+    const connector = await authenticate(request);
+    const message = requireString(parseJson(request), 'message');
+    await failRun(core, connector, request.params.runId!, message.slice(0, 2000));
+    return { ok: true };
+  });
+}

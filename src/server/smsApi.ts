@@ -1,0 +1,83 @@
+/**
+ * The SMS endpoint: one pipeline, read top to bottom — route (X-Amz-Target) → media type → authenticate (SigV4)
+ * → decode → validate → invoke → encode. Errors thrown anywhere are typed values mapped here, once.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ServiceError, coerceError } from '../lib/errors.ts';
+import { checkContentType, CONTENT_TYPE, decodeBody, encodeBody, encodeError, operationFromTarget } from '../protocol/awsJson.ts';
+import { verifySigV4, type SecretLookup } from '../protocol/sigv4.ts';
+import { validateInput } from '../api/schema.ts';
+import { findOperation, NOT_IMPLEMENTED_OPERATIONS } from '../operations/index.ts';
+import type { Core } from '../core/context.ts';
+
+export const SMS_TARGET_PREFIX = 'AWSServerMigrationService_V2016_10_24';
+const NOT_IMPLEMENTED = new Set<string>(NOT_IMPLEMENTED_OPERATIONS);
+
+export interface SmsApiOptions {
+  core: Core;
+  secrets: SecretLookup;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    smsOperation?: string;
+    smsAccount?: string;
+  }
+}
+
+export function registerSmsApi(app: FastifyInstance, options: SmsApiOptions): void {
+  const { core, secrets } = options;
+
+  async function handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    try {
+      const name = operationFromTarget(request.headers['x-amz-target'] as string | undefined, SMS_TARGET_PREFIX);
+      request.smsOperation = name;
+      const operation = findOperation(name);
+      if (!operation && !NOT_IMPLEMENTED.has(name)) {
+        throw new ServiceError('UnknownOperationException', `Operation ${name} is not part of the SMS API.`);
+      }
+      checkContentType(request.headers['content-type']);
+      const body = (request.body as Buffer | undefined) ?? Buffer.alloc(0);
+      const caller = await verifySigV4(
+        { method: request.method, url: request.url, headers: request.headers, body },
+        secrets,
+        core.clock.now(),
+      );
+      request.smsAccount = caller.accountId;
+      if (!operation) {
+        throw new ServiceError('NotImplementedException', `Ferry does not implement the ${name} operation yet (application migration is planned).`);
+      }
+      const input = validateInput(operation.input, decodeBody(body));
+      const output = await operation.handle(input, {
+        core,
+        tenant: { accountId: caller.accountId, region: caller.region },
+        requestId: String(request.id),
+      });
+      // A Buffer keeps Fastify from appending a charset to the media type the clients expect.
+      reply.code(200).header('content-type', CONTENT_TYPE).send(Buffer.from(encodeBody(output)));
+    } catch (thrown) {
+      sendError(reply, request, thrown);
+    }
+  }
+
+  function sendError(reply: FastifyReply, request: FastifyRequest, thrown: unknown): void {
+    let error: ServiceError;
+    if (thrown instanceof ServiceError) {
+      error = thrown;
+    } else {
+      const cause = coerceError(thrown);
+      request.log.error({ err: cause, op: request.smsOperation }, 'unexpected error in SMS operation');
+      // Mutations commit as the last step of a handler, so an unexpected error means nothing was committed;
+      // 500 lets clients retry safely.
+      error = new ServiceError('InternalError', `An internal error occurred (request ${request.id}).`);
+    }
+    reply
+      .code(error.status)
+      .header('content-type', CONTENT_TYPE)
+      .header('x-amzn-errortype', error.code)
+      .send(Buffer.from(encodeError(error)));
+  }
+
+  app.post('/*', handle);
+  app.post('/', handle);
+}

@@ -1,0 +1,193 @@
+/**
+ * Numbered migrations, applied in order inside one transaction each. Written with Kysely's schema builder so
+ * the same steps serve SQLite and, later, PostgreSQL; a step that must differ per dialect says so.
+ */
+import type { Kysely } from 'kysely';
+
+export interface Migration {
+  version: number;
+  name: string;
+  up(db: Kysely<any>): Promise<void>;
+}
+
+const tenancy = ['account_id', 'region'] as const;
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'control plane: accounts, connectors, catalog, servers, jobs, runs',
+    async up(db) {
+      await db.schema
+        .createTable('accounts')
+        .addColumn('account_id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('access_keys')
+        .addColumn('access_key_id', 'text', (c) => c.primaryKey())
+        .addColumn('secret_access_key', 'text', (c) => c.notNull())
+        .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.account_id'))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('connectors')
+        .addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('connector_id', 'text', (c) => c.notNull().unique())
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('region', 'text', (c) => c.notNull())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('label', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('registered_at', 'bigint')
+        .addColumn('vm_manager_type', 'text')
+        .addColumn('vm_manager_name', 'text')
+        .addColumn('vm_manager_id', 'text')
+        .addColumn('version', 'text')
+        .addColumn('capabilities', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('ip_address', 'text')
+        .addColumn('mac_address', 'text')
+        .addColumn('last_heartbeat_at', 'bigint')
+        .addColumn('reported_status', 'text')
+        .addColumn('status_message', 'text')
+        .addColumn('disassociated_at', 'bigint')
+        .addColumn('last_inventory_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('connectors_tenant').on('connectors').columns([...tenancy, 'seq']).execute();
+      await db.schema
+        .createTable('catalogs')
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('region', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('last_modified_on', 'bigint')
+        .addColumn('import_requested_at', 'bigint')
+        .addColumn('status_before_import', 'text')
+        .addPrimaryKeyConstraint('catalogs_pk', [...tenancy])
+        .execute();
+      await db.schema
+        .createTable('servers')
+        .addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('server_id', 'text', (c) => c.notNull().unique())
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('region', 'text', (c) => c.notNull())
+        .addColumn('connector_id', 'text', (c) => c.notNull())
+        .addColumn('vm_manager_id', 'text', (c) => c.notNull())
+        .addColumn('vm_manager_name', 'text', (c) => c.notNull())
+        .addColumn('vm_manager_type', 'text', (c) => c.notNull())
+        .addColumn('vm_id', 'text', (c) => c.notNull())
+        .addColumn('vm_name', 'text', (c) => c.notNull())
+        .addColumn('vm_path', 'text', (c) => c.notNull())
+        .addColumn('replicable', 'integer', (c) => c.notNull())
+        .addColumn('unsupported_reason', 'text')
+        .addColumn('in_catalog', 'integer', (c) => c.notNull())
+        .addColumn('replication_job_id', 'text')
+        .addColumn('replication_job_terminated', 'integer')
+        .addColumn('details', 'text')
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addUniqueConstraint('servers_vm_address', [...tenancy, 'vm_manager_id', 'vm_id'])
+        .execute();
+      await db.schema.createIndex('servers_tenant').on('servers').columns([...tenancy, 'in_catalog', 'seq']).execute();
+      await db.schema
+        .createTable('jobs')
+        .addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('replication_job_id', 'text', (c) => c.notNull().unique())
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('region', 'text', (c) => c.notNull())
+        .addColumn('server_id', 'text', (c) => c.notNull())
+        .addColumn('server_type', 'text', (c) => c.notNull())
+        .addColumn('vm_server', 'text', (c) => c.notNull())
+        .addColumn('vm_manager_id', 'text', (c) => c.notNull())
+        .addColumn('seed_time', 'bigint', (c) => c.notNull())
+        .addColumn('schedule_anchor', 'bigint', (c) => c.notNull())
+        .addColumn('frequency', 'integer')
+        .addColumn('run_once', 'integer', (c) => c.notNull())
+        .addColumn('license_type', 'text')
+        .addColumn('role_name', 'text')
+        .addColumn('description', 'text')
+        .addColumn('amis_to_keep', 'integer', (c) => c.notNull())
+        .addColumn('encrypted', 'integer', (c) => c.notNull())
+        .addColumn('kms_key_id', 'text')
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('status_message', 'text')
+        .addColumn('next_run_at', 'bigint')
+        .addColumn('latest_ami_id', 'text')
+        .addColumn('consecutive_failures', 'integer', (c) => c.notNull())
+        .addColumn('first_replication_at', 'bigint')
+        .addColumn('paused_at', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('jobs_tenant').on('jobs').columns([...tenancy, 'seq']).execute();
+      await db.schema.createIndex('jobs_server').on('jobs').columns(['server_id', 'state']).execute();
+      await db.schema.createIndex('jobs_state').on('jobs').columns(['state']).execute();
+      await db.schema
+        .createTable('runs')
+        .addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('replication_run_id', 'text', (c) => c.notNull().unique())
+        .addColumn('replication_job_id', 'text', (c) => c.notNull())
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('region', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('scheduled_start_time', 'bigint', (c) => c.notNull())
+        .addColumn('started_at', 'bigint')
+        .addColumn('completed_time', 'bigint')
+        .addColumn('status_message', 'text')
+        .addColumn('stage', 'text')
+        .addColumn('stage_progress', 'text')
+        .addColumn('ami_id', 'text')
+        .addColumn('ami_deleted', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('description', 'text')
+        .addColumn('encrypted', 'integer', (c) => c.notNull())
+        .addColumn('kms_key_id', 'text')
+        .addColumn('connector_id', 'text')
+        .addColumn('lease_expires_at', 'bigint')
+        .addColumn('progress', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('runs_job').on('runs').columns(['replication_job_id', 'seq']).execute();
+      await db.schema.createIndex('runs_due').on('runs').columns(['state', 'scheduled_start_time']).execute();
+      await db.schema.createIndex('runs_lease').on('runs').columns(['state', 'lease_expires_at']).execute();
+      await db.schema
+        .createTable('image_deletions')
+        .addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('account_id', 'text', (c) => c.notNull())
+        .addColumn('region', 'text', (c) => c.notNull())
+        .addColumn('replication_job_id', 'text', (c) => c.notNull())
+        .addColumn('ami_id', 'text', (c) => c.notNull())
+        .addColumn('requested_at', 'bigint', (c) => c.notNull())
+        .addColumn('done_at', 'bigint')
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('last_error', 'text')
+        .execute();
+      await db.schema.createIndex('image_deletions_pending').on('image_deletions').columns(['done_at', 'seq']).execute();
+    },
+  },
+];
+
+export async function migrate(db: Kysely<any>, now: number): Promise<number[]> {
+  await db.schema
+    .createTable('ferry_migrations')
+    .ifNotExists()
+    .addColumn('version', 'integer', (c) => c.primaryKey())
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('applied_at', 'bigint', (c) => c.notNull())
+    .execute();
+  const applied = new Set(
+    (await db.selectFrom('ferry_migrations').select('version').execute()).map((r: { version: number }) => r.version),
+  );
+  const ran: number[] = [];
+  for (const migration of migrations) {
+    if (applied.has(migration.version)) continue;
+    await db.transaction().execute(async (trx) => {
+      await migration.up(trx);
+      await trx
+        .insertInto('ferry_migrations')
+        .values({ version: migration.version, name: migration.name, applied_at: now })
+        .execute();
+    });
+    ran.push(migration.version);
+  }
+  return ran;
+}
