@@ -4,6 +4,7 @@ import type { JobsTable } from '../store/schema.ts';
 import type { JobChange, JobFacts } from '../domain/jobLifecycle.ts';
 import type { ReplicationJobState } from '../domain/enums.ts';
 import { imagesToRetire } from '../domain/jobLifecycle.ts';
+import { nextSlotAfter } from '../domain/schedule.ts';
 import { newReplicationRunId } from '../lib/ids.ts';
 import type { FerryEvent } from './events.ts';
 import type { Tx } from './context.ts';
@@ -70,12 +71,17 @@ export async function placePendingAutomaticRun(tx: Tx, job: JobRow, at: number |
   if (pending) {
     await tx
       .updateTable('runs')
-      .set({ scheduled_start_time: at, updated_at: now, encrypted: job.encrypted, kms_key_id: job.kms_key_id })
+      .set({ scheduled_start_time: at, miss_at: missAt(job, at), updated_at: now, encrypted: job.encrypted, kms_key_id: job.kms_key_id })
       .where('replication_run_id', '=', pending.replication_run_id)
       .execute();
     return;
   }
   await insertRun(tx, job, { type: 'AUTOMATIC', scheduledStartTime: at, description: job.description }, now);
+}
+
+/** When a pending AUTOMATIC run of `job` scheduled at `at` is skipped if still unstarted (one-time jobs: never). */
+function missAt(job: JobRow, at: number): number | null {
+  return job.run_once === 1 ? null : nextSlotAfter(factsOf(job), at);
 }
 
 export async function insertRun(
@@ -107,6 +113,7 @@ export async function insertRun(
       kms_key_id: job.kms_key_id,
       connector_id: null,
       lease_expires_at: null,
+      miss_at: run.type === 'AUTOMATIC' ? missAt(job, run.scheduledStartTime) : null,
       progress: null,
       created_at: now,
       updated_at: now,

@@ -4,14 +4,8 @@
  * expiry, finishing deletions.
  */
 import { ServiceError } from '../lib/errors.ts';
-import {
-  decideExpiry,
-  nextExpiryAt,
-  onRunCompleted,
-  onRunFailed,
-  onRunStarted,
-} from '../domain/jobLifecycle.ts';
-import { decideDueAutomaticRun, nextSlotAfter } from '../domain/schedule.ts';
+import { decideExpiry, onRunCompleted, onRunFailed, onRunStarted } from '../domain/jobLifecycle.ts';
+import { decideDueAutomaticRun } from '../domain/schedule.ts';
 import { inTransaction, type Core, type Tx } from './context.ts';
 import { applyJobChange, factsOf, placePendingAutomaticRun, retireOldImages } from './jobChanges.ts';
 import { cancelJob } from './jobs.ts';
@@ -272,18 +266,31 @@ export async function expireLeases(core: Core, now: number): Promise<number> {
   return expired.length;
 }
 
-/** Scheduler step: due AUTOMATIC runs that must be skipped become MISSED promptly, even if no connector asks. */
+/**
+ * Scheduler step: due AUTOMATIC runs that must be skipped become MISSED promptly, even if no connector asks.
+ * Two indexed queries find them: runs past their `miss_at` (the following slot), and due runs of jobs that
+ * have another run ACTIVE (driven by the few active runs, not by the pending ones).
+ */
 export async function settleDueRuns(core: Core, now: number): Promise<void> {
-  const due = await core.db
+  const pastSlot = await core.db
     .selectFrom('runs')
-    .select(['replication_run_id'])
+    .select('replication_run_id')
     .where('state', '=', 'PENDING')
-    .where('type', '=', 'AUTOMATIC')
-    .where('scheduled_start_time', '<=', now)
+    .where('miss_at', '<=', now)
     .execute();
-  for (const { replication_run_id } of due) {
+  const blocked = await core.db
+    .selectFrom('runs as active')
+    .innerJoin('runs as pending', 'pending.replication_job_id', 'active.replication_job_id')
+    .select('pending.replication_run_id')
+    .where('active.state', '=', 'ACTIVE')
+    .where('pending.state', '=', 'PENDING')
+    .where('pending.type', '=', 'AUTOMATIC')
+    .where('pending.scheduled_start_time', '<=', now)
+    .execute();
+  const ids = new Set([...pastSlot, ...blocked].map((r) => r.replication_run_id));
+  for (const replicationRunId of ids) {
     await inTransaction(core, async (tx, emit) => {
-      const run = await tx.selectFrom('runs').selectAll().where('replication_run_id', '=', replication_run_id).executeTakeFirst();
+      const run = await tx.selectFrom('runs').selectAll().where('replication_run_id', '=', replicationRunId).executeTakeFirst();
       if (!run || run.state !== 'PENDING') return;
       const job = await jobById(tx, run.replication_job_id);
       if (job.state !== 'PENDING' && job.state !== 'ACTIVE') return;
@@ -294,20 +301,19 @@ export async function settleDueRuns(core: Core, now: number): Promise<void> {
 
 /** Scheduler step: paused jobs past 4 days and jobs past 90 days are deleted; DELETING jobs finish. */
 export async function expireJobs(core: Core, now: number): Promise<void> {
-  const candidates = await core.db
-    .selectFrom('jobs')
-    .selectAll()
-    .where((eb) =>
-      eb.or([
-        eb('state', '=', 'DELETING'),
-        eb.and([eb('state', '=', 'PAUSED_ON_FAILURE'), eb('paused_at', '<=', now - core.policy.pausedJobExpiryMs)]),
-        eb.and([eb('state', 'in', ['PENDING', 'ACTIVE', 'PAUSED_ON_FAILURE']), eb('first_replication_at', '<=', now - core.policy.jobLifetimeMs)]),
-      ]),
-    )
-    .execute();
-  for (const candidate of candidates) {
+  const { pausedJobExpiryMs, jobLifetimeMs } = core.policy;
+  const select = () => core.db.selectFrom('jobs').select('replication_job_id');
+  const candidates = [
+    ...(await select().where('state', '=', 'DELETING').execute()),
+    ...(await select().where('state', '=', 'PAUSED_ON_FAILURE').where('paused_at', '<=', now - pausedJobExpiryMs).execute()),
+    ...(await select()
+      .where('state', 'in', ['PENDING', 'ACTIVE', 'PAUSED_ON_FAILURE'])
+      .where('first_replication_at', '<=', now - jobLifetimeMs)
+      .execute()),
+  ];
+  for (const candidate of new Set(candidates.map((c) => c.replication_job_id))) {
     await inTransaction(core, async (tx, emit) => {
-      const job = await jobById(tx, candidate.replication_job_id);
+      const job = await jobById(tx, candidate);
       if (job.state === 'DELETING') {
         await applyJobChange(tx, job, { state: 'DELETED', statusMessage: job.status_message?.replace(/^Deleting/, 'Deleted') ?? 'Deleted' }, now, emit);
         return;
@@ -320,46 +326,37 @@ export async function expireJobs(core: Core, now: number): Promise<void> {
 
 /** The earliest future moment at which one of the steps above has work, so the scheduler can sleep until then. */
 export async function nextWakeAt(core: Core, now: number): Promise<number | null> {
-  const times: number[] = [];
-  const future = await core.db
-    .selectFrom('runs')
-    .select((eb) => eb.fn.min('scheduled_start_time').as('t'))
-    .where('state', '=', 'PENDING')
-    .where('scheduled_start_time', '>', now)
-    .executeTakeFirst();
-  if (future?.t != null) times.push(Number(future.t));
-  const lease = await core.db
-    .selectFrom('runs')
-    .select((eb) => eb.fn.min('lease_expires_at').as('t'))
-    .where('state', '=', 'ACTIVE')
-    .executeTakeFirst();
-  if (lease?.t != null) times.push(Number(lease.t) + 1);
-  // Due AUTOMATIC runs still waiting for a connector become MISSED at their following slot.
-  const waiting = await core.db
-    .selectFrom('runs')
-    .innerJoin('jobs', 'jobs.replication_job_id', 'runs.replication_job_id')
-    .selectAll('jobs')
-    .select('runs.scheduled_start_time as run_time')
-    .where('runs.state', '=', 'PENDING')
-    .where('runs.type', '=', 'AUTOMATIC')
-    .where('runs.scheduled_start_time', '<=', now)
-    .execute();
-  for (const row of waiting) {
-    const following = nextSlotAfter(factsOf(row), row.run_time);
-    if (following !== null) times.push(following);
+  const min = async (query: Promise<{ t: unknown } | undefined>) => {
+    const row = await query;
+    return row?.t == null ? null : Number(row.t);
+  };
+  const times = [
+    // A run falling due can be MISSED at once if its job has an active run.
+    await min(
+      core.db
+        .selectFrom('runs')
+        .select((eb) => eb.fn.min('scheduled_start_time').as('t'))
+        .where('state', '=', 'PENDING')
+        .where('scheduled_start_time', '>', now)
+        .executeTakeFirst(),
+    ),
+    await min(core.db.selectFrom('runs').select((eb) => eb.fn.min('miss_at').as('t')).where('state', '=', 'PENDING').executeTakeFirst()),
+    await min(core.db.selectFrom('runs').select((eb) => eb.fn.min('lease_expires_at').as('t')).where('state', '=', 'ACTIVE').executeTakeFirst()),
+  ];
+  const lease = times[2];
+  if (lease !== null && lease !== undefined) times[2] = lease + 1;
+  const deleting = await core.db.selectFrom('jobs').select('replication_job_id').where('state', '=', 'DELETING').limit(1).executeTakeFirst();
+  if (deleting) times.push(now);
+  const paused = await min(
+    core.db.selectFrom('jobs').select((eb) => eb.fn.min('paused_at').as('t')).where('state', '=', 'PAUSED_ON_FAILURE').executeTakeFirst(),
+  );
+  if (paused !== null) times.push(paused + core.policy.pausedJobExpiryMs);
+  for (const state of ['PENDING', 'ACTIVE', 'PAUSED_ON_FAILURE'] as const) {
+    const first = await min(
+      core.db.selectFrom('jobs').select((eb) => eb.fn.min('first_replication_at').as('t')).where('state', '=', state).executeTakeFirst(),
+    );
+    if (first !== null) times.push(first + core.policy.jobLifetimeMs);
   }
-  const expiring = await core.db
-    .selectFrom('jobs')
-    .selectAll()
-    .where('state', 'in', ['PAUSED_ON_FAILURE', 'DELETING'])
-    .execute();
-  for (const job of expiring) times.push(job.state === 'DELETING' ? now : (nextExpiryAt(factsOf(job), core.policy) ?? Infinity));
-  const oldest = await core.db
-    .selectFrom('jobs')
-    .select((eb) => eb.fn.min('first_replication_at').as('t'))
-    .where('state', 'in', ['PENDING', 'ACTIVE'])
-    .executeTakeFirst();
-  if (oldest?.t != null) times.push(Number(oldest.t) + core.policy.jobLifetimeMs);
-  const finite = times.filter(Number.isFinite);
+  const finite = times.filter((t): t is number => t !== null && Number.isFinite(t));
   return finite.length ? Math.min(...finite) : null;
 }

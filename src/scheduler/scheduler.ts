@@ -14,6 +14,8 @@ import { drainImageDeletions, type ImageDeleter } from '../core/imageRetention.t
 const MAX_SLEEP_MS = 60_000;
 /** Changes arriving in a burst are handled in one tick. */
 const COALESCE_MS = 10;
+/** Floor for the sleep after a tick, so that no rule that keeps reporting work "due now" can make the loop spin. */
+const MIN_RETICK_MS = 200;
 
 export class Scheduler {
   readonly #core: Core;
@@ -81,7 +83,7 @@ export class Scheduler {
         this.#again = false;
         this.#arm(COALESCE_MS);
       } else {
-        this.#arm(wake === null ? MAX_SLEEP_MS : wake - this.#core.clock.now());
+        this.#arm(wake === null ? MAX_SLEEP_MS : Math.max(MIN_RETICK_MS, wake - this.#core.clock.now()));
       }
     })();
   }

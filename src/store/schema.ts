@@ -120,6 +120,11 @@ export interface RunsTable {
   kms_key_id: string | null;
   connector_id: string | null;
   lease_expires_at: number | null;
+  /**
+   * For a pending AUTOMATIC run: the following slot, when the run is MISSED if nobody has started it. Kept as a
+   * column so the scheduler finds such runs through an index instead of evaluating every pending run.
+   */
+  miss_at: number | null;
   progress: string | null; // JSON: bytes done/total, throughput, as last reported
   created_at: number;
   updated_at: number;

@@ -119,7 +119,8 @@ export const migrations: Migration[] = [
         .execute();
       await db.schema.createIndex('jobs_tenant').on('jobs').columns([...tenancy, 'seq']).execute();
       await db.schema.createIndex('jobs_server').on('jobs').columns(['server_id', 'state']).execute();
-      await db.schema.createIndex('jobs_state').on('jobs').columns(['state']).execute();
+      await db.schema.createIndex('jobs_state_paused').on('jobs').columns(['state', 'paused_at']).execute();
+      await db.schema.createIndex('jobs_state_first').on('jobs').columns(['state', 'first_replication_at']).execute();
       await db.schema
         .createTable('runs')
         .addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())
@@ -142,6 +143,7 @@ export const migrations: Migration[] = [
         .addColumn('kms_key_id', 'text')
         .addColumn('connector_id', 'text')
         .addColumn('lease_expires_at', 'bigint')
+        .addColumn('miss_at', 'bigint')
         .addColumn('progress', 'text')
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addColumn('updated_at', 'bigint', (c) => c.notNull())
@@ -149,6 +151,7 @@ export const migrations: Migration[] = [
       await db.schema.createIndex('runs_job').on('runs').columns(['replication_job_id', 'seq']).execute();
       await db.schema.createIndex('runs_due').on('runs').columns(['state', 'scheduled_start_time']).execute();
       await db.schema.createIndex('runs_lease').on('runs').columns(['state', 'lease_expires_at']).execute();
+      await db.schema.createIndex('runs_miss').on('runs').columns(['state', 'miss_at']).execute();
       await db.schema
         .createTable('image_deletions')
         .addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())
