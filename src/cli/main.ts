@@ -9,6 +9,7 @@ import { ServiceError } from '../lib/errors.ts';
 import { createAccount, ensureRootCredentials, findAccount, listAccounts, ROOT_ACCOUNT_NAME } from '../core/accounts.ts';
 import { issueConnector } from '../core/connectors.ts';
 import { withAdminCore } from './adminCore.ts';
+import type { Policy } from '../domain/policy.ts';
 
 const program = new Command()
   .name('ferry')
@@ -25,10 +26,22 @@ program
   .addOption(new Option('--port <port>', 'port to listen on (env FERRY_PORT, default 7676)'))
   .addOption(dataDirOption())
   .addOption(new Option('--datastore <dir>', 'serve the VMs in this directory with the embedded connector (env FERRY_DATASTORE)'))
+  .addHelpText('after', '\nEnvironment: FERRY_MAX_JOBS_PER_ACCOUNT=<n> raises the limit of non-terminal replication jobs per account and region (default 50).')
   .action(async (flags: { host?: string; port?: string; dataDir?: string; datastore?: string }) => {
     const config = resolveServeConfig(flags, process.env);
     const log = createLogger(config.logLevel);
-    const ferry = await startFerry({ ...config, log });
+    // FERRY_MAX_JOBS_PER_ACCOUNT: the limit of non-terminal replication jobs per account and region (SMS: 50).
+    // Raising it lets one account run more jobs (operators with large estates, benchmarks); unset keeps 50.
+    const policy: Partial<Policy> = {};
+    const maxJobs = process.env.FERRY_MAX_JOBS_PER_ACCOUNT;
+    if (maxJobs !== undefined && maxJobs !== '') {
+      const value = Number(maxJobs);
+      if (!/^[0-9]+$/.test(maxJobs.trim()) || !Number.isSafeInteger(value) || value < 1) {
+        throw new Error(`FERRY_MAX_JOBS_PER_ACCOUNT must be a positive integer; got ${JSON.stringify(maxJobs)}.`);
+      }
+      policy.maxNonTerminalJobsPerAccount = value;
+    }
+    const ferry = await startFerry({ ...config, log, policy });
     log.info({ url: ferry.url, dataDir: config.dataDir, version: VERSION }, 'ferry is listening');
     const root = ferry.root;
     if (root.source === 'generated') {
@@ -126,7 +139,7 @@ connectors
     process.stdout.write(
       `Connector ${issued.connectorId} (account ${issued.accountId}, region ${issued.region})\n` +
         `Token: ${issued.token}\n` +
-        `(The token is shown only now. Run: ferry connector --server URL --token TOKEN --datastore DIR)\n`,
+        `(The token is shown only now. The connector sends it as 'Authorization: Bearer TOKEN' to /ferry/connector/v1/.)\n`,
     );
   });
 
