@@ -1,6 +1,6 @@
 /** The server catalog: ImportServerCatalog, DeleteServerCatalog, GetServers, and connectors' inventory uploads. */
 import type { Server, VmServerAddress } from '@aws-sdk/client-sms';
-import { ServiceError, notPermitted } from '../lib/errors.ts';
+import { ServiceError, invalidParameter, notPermitted } from '../lib/errors.ts';
 import { newServerId } from '../lib/ids.ts';
 import { inTransaction, type Core, type Tenant, type Tx } from './context.ts';
 import { hasHealthyConnectorFor } from './connectors.ts';
@@ -201,12 +201,21 @@ export async function nextCatalogDeadline(core: Core): Promise<number | null> {
   return row?.t == null ? null : Number(row.t) + core.policy.catalogImportTimeoutMs;
 }
 
+/**
+ * Longest GetServers vmServerAddressList accepted [I] (the model sets none). Each entry becomes one OR term and SQLite
+ * nests `a OR b OR …` one level per term up to a depth of 1000, so a longer list would fail the query with a 500.
+ */
+export const MAX_VM_SERVER_ADDRESS_FILTERS = 500;
+
 export async function listServers(
   core: Core,
   tenant: Tenant,
   input: PageRequest & { vmServerAddressList?: VmServerAddress[] },
 ): Promise<{ serverCatalogStatus: string; lastModifiedOn?: Date; serverList: Server[]; nextToken?: string }> {
   const filters = input.vmServerAddressList ?? [];
+  if (filters.length > MAX_VM_SERVER_ADDRESS_FILTERS) {
+    throw invalidParameter(`vmServerAddressList may hold at most ${MAX_VM_SERVER_ADDRESS_FILTERS} entries; got ${filters.length}.`);
+  }
   const cursor = openCursor(input, fingerprintOf('GetServers', tenant, filters));
   const catalog = await readCatalog(core.db, tenant);
   const lastModifiedOn = catalog.last_modified_on === null ? undefined : new Date(catalog.last_modified_on);

@@ -42,6 +42,15 @@ export async function applyJobChange(
     await placePendingAutomaticRun(tx, job, change.pendingAutomaticAt, now);
   }
   await tx.updateTable('jobs').set(patch).where('replication_job_id', '=', job.replication_job_id).execute();
+  if (change.state === 'FAILED') {
+    // Spec §4.2: `replicationJobTerminated` = the server's job was deleted or failed.
+    await tx
+      .updateTable('servers')
+      .set({ replication_job_terminated: 1, updated_at: now })
+      .where('server_id', '=', job.server_id)
+      .where('replication_job_id', '=', job.replication_job_id)
+      .execute();
+  }
   if (change.state !== undefined && change.state !== job.state) {
     emit({
       type: 'job.state',

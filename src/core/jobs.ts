@@ -258,10 +258,6 @@ export async function cancelJob(
     .execute();
   const tenant = { accountId: job.account_id, region: job.region };
   for (const run of live) {
-    if (run.state === 'PENDING' && run.type === 'AUTOMATIC') {
-      await tx.deleteFrom('runs').where('replication_run_id', '=', run.replication_run_id).execute();
-      continue;
-    }
     await tx
       .updateTable('runs')
       .set({ state: 'DELETED', status_message: 'Cancelled: the replication job was deleted.', lease_expires_at: null, completed_time: now, updated_at: now })

@@ -9,6 +9,12 @@ import { createHash } from 'node:crypto';
 import { invalidParameter } from '../lib/errors.ts';
 
 export const DEFAULT_PAGE_SIZE = 50;
+/**
+ * Any larger maxResults is honoured (spec §9.7) but fetched as at most this many rows (the model's integer is
+ * 32-bit): SQLite's LIMIT takes a 64-bit integer, and a value such as 1e300 would otherwise fail the query with
+ * a 500 that clients retry.
+ */
+const MAX_FETCH = 2 ** 31 - 1;
 
 export interface PageRequest {
   nextToken?: string;
@@ -27,8 +33,9 @@ export function fingerprintOf(...parts: unknown[]): string {
 }
 
 export function openCursor(request: PageRequest, fingerprint: string, defaultSize = DEFAULT_PAGE_SIZE): Cursor {
-  const limit = request.maxResults ?? defaultSize;
-  if (limit < 1) throw invalidParameter(`maxResults must be at least 1; got ${limit}.`);
+  const requested = request.maxResults ?? defaultSize;
+  if (requested < 1) throw invalidParameter(`maxResults must be at least 1; got ${requested}.`);
+  const limit = Math.min(requested, MAX_FETCH);
   if (request.nextToken === undefined || request.nextToken === '') return { after: undefined, limit, fingerprint };
   let decoded: unknown;
   try {
