@@ -63,7 +63,15 @@ export async function deleteCatalog(core: Core, tenant: Tenant): Promise<void> {
   });
 }
 
+export interface VmManagerRef {
+  vmManagerId: string;
+  vmManagerName: string;
+  vmManagerType: string;
+}
+
 export interface InventoryEntry {
+  /** The VM manager the VM belongs to, when a connector serves several (default: the one it registered with). */
+  manager?: VmManagerRef;
   vmId: string;
   vmName: string;
   vmPath: string;
@@ -84,23 +92,28 @@ export async function applyInventory(core: Core, connector: ConnectorRow, vms: I
     if (catalog.status !== 'IMPORTING') {
       throw notPermitted(`No catalog import is in progress (the catalog is ${catalog.status}); inventory is accepted only during ImportServerCatalog.`);
     }
-    const vmManagerId = connector.vm_manager_id!;
-    const existing = await tx
+    const previous = await tx
       .selectFrom('servers')
-      .select(['server_id', 'vm_id'])
+      .select(['server_id', 'vm_id', 'vm_manager_id', 'connector_id', 'in_catalog'])
       .where('account_id', '=', tenant.accountId)
       .where('region', '=', tenant.region)
-      .where('vm_manager_id', '=', vmManagerId)
+      .where((eb) => eb.or([eb('connector_id', '=', connector.connector_id), eb('vm_manager_id', '=', connector.vm_manager_id ?? '')]))
       .execute();
-    const byVmId = new Map(existing.map((s) => [s.vm_id, s.server_id]));
+    const key = (vmManagerId: string, vmId: string) => `${vmManagerId}\u0000${vmId}`;
     const seen = new Set<string>();
     for (const vm of vms) {
-      if (seen.has(vm.vmId)) continue;
-      seen.add(vm.vmId);
+      const manager = vm.manager ?? {
+        vmManagerId: connector.vm_manager_id!,
+        vmManagerName: connector.vm_manager_name!,
+        vmManagerType: connector.vm_manager_type!,
+      };
+      const vmKey = key(manager.vmManagerId, vm.vmId);
+      if (seen.has(vmKey)) continue;
+      seen.add(vmKey);
       const fields = {
         connector_id: connector.connector_id,
-        vm_manager_name: connector.vm_manager_name!,
-        vm_manager_type: connector.vm_manager_type!,
+        vm_manager_name: manager.vmManagerName,
+        vm_manager_type: manager.vmManagerType,
         vm_name: vm.vmName,
         vm_path: vm.vmPath,
         replicable: vm.replicable ? 1 : 0,
@@ -109,9 +122,17 @@ export async function applyInventory(core: Core, connector: ConnectorRow, vms: I
         details: vm.details === undefined ? null : JSON.stringify(vm.details),
         updated_at: now,
       };
-      const serverId = byVmId.get(vm.vmId);
-      if (serverId) {
-        await tx.updateTable('servers').set(fields).where('server_id', '=', serverId).execute();
+      // Server ids are stable per (vmManagerId, vmId) in the tenant, whichever connector reports the VM.
+      const existing = await tx
+        .selectFrom('servers')
+        .select('server_id')
+        .where('account_id', '=', tenant.accountId)
+        .where('region', '=', tenant.region)
+        .where('vm_manager_id', '=', manager.vmManagerId)
+        .where('vm_id', '=', vm.vmId)
+        .executeTakeFirst();
+      if (existing) {
+        await tx.updateTable('servers').set(fields).where('server_id', '=', existing.server_id).execute();
       } else {
         await tx
           .insertInto('servers')
@@ -119,7 +140,7 @@ export async function applyInventory(core: Core, connector: ConnectorRow, vms: I
             server_id: newServerId(),
             account_id: tenant.accountId,
             region: tenant.region,
-            vm_manager_id: vmManagerId,
+            vm_manager_id: manager.vmManagerId,
             vm_id: vm.vmId,
             replication_job_id: null,
             replication_job_terminated: null,
@@ -128,7 +149,7 @@ export async function applyInventory(core: Core, connector: ConnectorRow, vms: I
           .execute();
       }
     }
-    const gone = existing.filter((s) => !seen.has(s.vm_id)).map((s) => s.server_id);
+    const gone = previous.filter((s) => s.in_catalog === 1 && !seen.has(key(s.vm_manager_id, s.vm_id))).map((s) => s.server_id);
     if (gone.length) {
       await tx.updateTable('servers').set({ in_catalog: 0, updated_at: now }).where('server_id', 'in', gone).execute();
     }

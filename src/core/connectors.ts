@@ -110,18 +110,24 @@ export async function recordHeartbeat(
     .where('runs.region', '=', connector.region)
     .where('runs.state', '=', 'PENDING')
     .where('runs.scheduled_start_time', '<=', now)
-    .where('jobs.vm_manager_id', '=', connector.vm_manager_id ?? '')
+    .innerJoin('servers', 'servers.server_id', 'jobs.server_id')
+    .where((eb) => eb.or([eb('servers.connector_id', '=', connector.connector_id), eb('jobs.vm_manager_id', '=', connector.vm_manager_id ?? '')]))
     .limit(1)
     .executeTakeFirst();
   return { catalogImportRequested, runsWaiting: waiting !== undefined };
 }
 
+/**
+ * Whether a healthy connector can serve VMs of `vmManagerId` (null: any VM manager) — one registered with that
+ * manager, or `reportedBy`, the connector that reported the server.
+ */
 export async function hasHealthyConnectorFor(
   tx: Tx,
   tenant: Tenant,
   vmManagerId: string | null,
   now: number,
   policy: Policy,
+  reportedBy?: string,
 ): Promise<boolean> {
   let query = tx
     .selectFrom('connectors')
@@ -131,7 +137,11 @@ export async function hasHealthyConnectorFor(
     .where('registered_at', 'is not', null)
     .where('disassociated_at', 'is', null)
     .where('last_heartbeat_at', '>=', now - policy.connectorHeartbeatTimeoutMs);
-  if (vmManagerId !== null) query = query.where('vm_manager_id', '=', vmManagerId);
+  if (vmManagerId !== null) {
+    query = query.where((eb) =>
+      eb.or([eb('vm_manager_id', '=', vmManagerId), eb('connector_id', '=', reportedBy ?? '')]),
+    );
+  }
   const rows = await query.execute();
   return rows.some((row) => connectorStatus(row, now, policy) === 'HEALTHY');
 }

@@ -85,7 +85,7 @@ export async function createJob(core: Core, tenant: Tenant, input: CreateJobInpu
         `Server ${server.server_id} already has replication job ${existing.replication_job_id} (${existing.state}).`,
       );
     }
-    if (!(await hasHealthyConnectorFor(tx, tenant, server.vm_manager_id, now, core.policy))) {
+    if (!(await hasHealthyConnectorFor(tx, tenant, server.vm_manager_id, now, core.policy, server.connector_id))) {
       throw new ServiceError(
         'NoConnectorsAvailableException',
         `No healthy connector is associated with VM manager ${server.vm_manager_id} (${server.vm_manager_name}).`,

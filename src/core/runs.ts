@@ -91,7 +91,8 @@ export async function claimRuns(core: Core, connector: ConnectorRow, max: number
       .where('runs.region', '=', connector.region)
       .where('runs.state', '=', 'PENDING')
       .where('runs.scheduled_start_time', '<=', now)
-      .where('jobs.vm_manager_id', '=', connector.vm_manager_id ?? '')
+      .innerJoin('servers', 'servers.server_id', 'jobs.server_id')
+      .where((eb) => eb.or([eb('servers.connector_id', '=', connector.connector_id), eb('jobs.vm_manager_id', '=', connector.vm_manager_id ?? '')]))
       .where('jobs.state', 'in', ['PENDING', 'ACTIVE'])
       .orderBy('runs.type', 'desc') // ON_DEMAND sorts after AUTOMATIC ascending; descending puts it first
       .orderBy('runs.scheduled_start_time', 'asc')

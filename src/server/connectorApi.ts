@@ -134,7 +134,16 @@ export function registerConnectorApi(app: FastifyInstance, core: Core): void {
       const vms = body.vms.map((raw: unknown, i: number) => {
         if (typeof raw !== 'object' || raw === null) throw new BadRequest(`vms[${i}] must be an object.`);
         const vm = raw as Record<string, unknown>;
+        let manager: { vmManagerId: string; vmManagerName: string; vmManagerType: string } | undefined;
+        if (vm.vmManagerId !== undefined || vm.vmManagerType !== undefined) {
+          const vmManagerType = requireString(vm, 'vmManagerType');
+          if (!(VM_MANAGER_TYPES as readonly string[]).includes(vmManagerType)) {
+            throw new BadRequest(`vms[${i}].vmManagerType must be one of ${VM_MANAGER_TYPES.join(', ')}.`);
+          }
+          manager = { vmManagerType, vmManagerId: requireString(vm, 'vmManagerId'), vmManagerName: requireString(vm, 'vmManagerName') };
+        }
         return {
+          manager,
           vmId: requireString(vm, 'vmId'),
           vmName: requireString(vm, 'vmName'),
           vmPath: optionalString(vm, 'vmPath') ?? '',
