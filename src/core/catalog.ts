@@ -2,6 +2,8 @@
 import type { Server, VmServerAddress } from '@aws-sdk/client-sms';
 import { ServiceError, invalidParameter, notPermitted } from '../lib/errors.ts';
 import { newServerId } from '../lib/ids.ts';
+import { freshId } from './uniqueId.ts';
+import { epochDate } from '../protocol/awsJson.ts';
 import { inTransaction, type Core, type Tenant, type Tx } from './context.ts';
 import { hasHealthyConnectorFor } from './connectors.ts';
 import { toServer, type ConnectorRow } from './mappers.ts';
@@ -137,7 +139,7 @@ export async function applyInventory(core: Core, connector: ConnectorRow, vms: I
         await tx
           .insertInto('servers')
           .values({
-            server_id: newServerId(),
+            server_id: await freshId(tx, 'servers', 'server_id', newServerId),
             account_id: tenant.accountId,
             region: tenant.region,
             vm_manager_id: manager.vmManagerId,
@@ -239,7 +241,7 @@ export async function listServers(
   }
   const cursor = openCursor(input, fingerprintOf('GetServers', tenant, filters));
   const catalog = await readCatalog(core.db, tenant);
-  const lastModifiedOn = catalog.last_modified_on === null ? undefined : new Date(catalog.last_modified_on);
+  const lastModifiedOn = catalog.last_modified_on === null ? undefined : epochDate(catalog.last_modified_on);
   // During a re-import the previous list stays visible; during a first import there is nothing to show yet.
   const visible = catalog.status === 'AVAILABLE' || (catalog.status === 'IMPORTING' && catalog.status_before_import === 'AVAILABLE');
   if (!visible) return { serverCatalogStatus: catalog.status, lastModifiedOn, serverList: [] };

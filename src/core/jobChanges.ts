@@ -6,6 +6,7 @@ import type { ReplicationJobState } from '../domain/enums.ts';
 import { imagesToRetire } from '../domain/jobLifecycle.ts';
 import { nextSlotAfter } from '../domain/schedule.ts';
 import { newReplicationRunId } from '../lib/ids.ts';
+import { freshId } from './uniqueId.ts';
 import type { FerryEvent } from './events.ts';
 import type { Tx } from './context.ts';
 import type { JobRow } from './mappers.ts';
@@ -99,7 +100,7 @@ export async function insertRun(
   run: { type: 'AUTOMATIC' | 'ON_DEMAND'; scheduledStartTime: number; description: string | null },
   now: number,
 ): Promise<string> {
-  const replicationRunId = newReplicationRunId();
+  const replicationRunId = await freshId(tx, 'runs', 'replication_run_id', newReplicationRunId);
   await tx
     .insertInto('runs')
     .values({

@@ -3,13 +3,14 @@ import type { Connector, ReplicationJob, ReplicationRun, Server, VmServer } from
 import type { Selectable } from 'kysely';
 import type { ConnectorsTable, JobsTable, RunsTable, ServersTable } from '../store/schema.ts';
 import type { Policy } from '../domain/policy.ts';
+import { epochDate } from '../protocol/awsJson.ts';
 
 export type JobRow = Selectable<JobsTable>;
 export type RunRow = Selectable<RunsTable>;
 export type ServerRow = Selectable<ServersTable>;
 export type ConnectorRow = Selectable<ConnectorsTable>;
 
-const date = (ms: number | null): Date | undefined => (ms === null ? undefined : new Date(ms));
+const date = (ms: number | null): Date | undefined => (ms === null ? undefined : epochDate(ms));
 const opt = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
 
 export function toVmServer(row: ServerRow): VmServer {
@@ -36,7 +37,7 @@ export function toRun(row: RunRow): ReplicationRun {
     replicationRunId: row.replication_run_id,
     state: row.state as ReplicationRun['state'],
     type: row.type as ReplicationRun['type'],
-    scheduledStartTime: new Date(row.scheduled_start_time),
+    scheduledStartTime: epochDate(row.scheduled_start_time),
     encrypted: row.encrypted === 1,
   };
   if (row.state === 'ACTIVE' && row.stage !== null) {
@@ -56,7 +57,7 @@ export function toJob(row: JobRow, latestRun: RunRow | undefined): ReplicationJo
     serverId: row.server_id,
     serverType: 'VIRTUAL_MACHINE',
     vmServer: JSON.parse(row.vm_server) as VmServer,
-    seedReplicationTime: new Date(row.seed_time),
+    seedReplicationTime: epochDate(row.seed_time),
     state: row.state as ReplicationJob['state'],
     numberOfRecentAmisToKeep: row.amis_to_keep,
     encrypted: row.encrypted === 1,

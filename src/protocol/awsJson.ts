@@ -40,15 +40,22 @@ export function decodeBody(body: Buffer): unknown {
   return parsed;
 }
 
-function epochSeconds(date: Date): number {
-  return Math.round(date.getTime()) / 1000;
+/**
+ * A Date that serialises as AWS JSON's timestamp: epoch seconds with millisecond precision. Output mappers create
+ * these, so responses are encoded by a plain JSON.stringify (a replacer function costs more than a 50-job page).
+ */
+export class EpochDate extends Date {
+  override toJSON(): string {
+    // JSON.stringify writes whatever toJSON returns; a number stays a number on the wire.
+    return (Math.round(this.getTime()) / 1000) as unknown as string;
+  }
 }
 
+export const epochDate = (ms: number): Date => new EpochDate(ms);
+
+/** Encodes an operation's output. Dates must be EpochDates; a plain Date would leave as an ISO string. */
 export function encodeBody(output: unknown): string {
-  return JSON.stringify(output ?? {}, function (this: Record<string, unknown>, key, value: unknown) {
-    const raw = this[key];
-    return raw instanceof Date ? epochSeconds(raw) : value;
-  });
+  return JSON.stringify(output ?? {});
 }
 
 export function encodeError(error: ServiceError): string {

@@ -35,6 +35,24 @@ export interface SecretLookup {
   (accessKeyId: string): Promise<{ secretAccessKey: string; accountId: string } | undefined>;
 }
 
+/**
+ * One signer per (key, secret, region, service): SignatureV4 caches the derived signing key per day, so reusing
+ * it saves four HMACs on every request.
+ */
+const signers = new Map<string, SignatureV4>();
+const MAX_SIGNERS = 1000;
+
+function signerFor(accessKeyId: string, secretAccessKey: string, region: string, service: string): SignatureV4 {
+  const cacheKey = `${accessKeyId}\u0000${secretAccessKey}\u0000${region}\u0000${service}`;
+  let signer = signers.get(cacheKey);
+  if (!signer) {
+    if (signers.size >= MAX_SIGNERS) signers.clear();
+    signer = new SignatureV4({ credentials: { accessKeyId, secretAccessKey }, region, service, sha256: Sha256, applyChecksum: false });
+    signers.set(cacheKey, signer);
+  }
+  return signer;
+}
+
 function header(req: SignedRequest, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value.join(',') : value;
@@ -97,13 +115,7 @@ export async function verifySigV4(
   }
 
   const [path, query = ''] = req.url.split('?', 2);
-  const signer = new SignatureV4({
-    credentials: { accessKeyId: accessKeyId!, secretAccessKey: credentials.secretAccessKey },
-    region: region!,
-    service: service!,
-    sha256: Sha256,
-    applyChecksum: false,
-  });
+  const signer = signerFor(accessKeyId!, credentials.secretAccessKey, region!, service!);
   const signed = await signer.sign(
     {
       method: req.method,

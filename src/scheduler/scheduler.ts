@@ -21,6 +21,8 @@ export class Scheduler {
   readonly #core: Core;
   readonly #images: ImageDeleter;
   #timer: NodeJS.Timeout | undefined;
+  /** Real-time deadline of the armed timer, so a poke only ever brings a tick closer, never postpones it. */
+  #timerDue = Infinity;
   #running: Promise<void> | undefined;
   #again = false;
   #stopped = true;
@@ -59,13 +61,19 @@ export class Scheduler {
   }
 
   #arm(delay: number): void {
+    const wait = Math.max(0, Math.min(delay, MAX_SLEEP_MS));
+    const due = Date.now() + wait;
+    // Coalesce, don't debounce: a stream of changes must not keep pushing the tick into the future.
+    if (this.#timer && this.#timerDue <= due) return;
     if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#runTick(), Math.max(0, Math.min(delay, MAX_SLEEP_MS)));
+    this.#timerDue = due;
+    this.#timer = setTimeout(() => this.#runTick(), wait);
     this.#timer.unref?.();
   }
 
   #runTick(): void {
     this.#timer = undefined;
+    this.#timerDue = Infinity;
     this.#running = (async () => {
       let wake: number | null = null;
       try {

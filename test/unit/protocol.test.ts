@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeBody, encodeBody, operationFromTarget, checkContentType } from '../../src/protocol/awsJson.ts';
+import { decodeBody, encodeBody, epochDate, operationFromTarget, checkContentType } from '../../src/protocol/awsJson.ts';
 import { validateInput, str, int, bool, timestamp, oneOf, listOf, struct } from '../../src/api/schema.ts';
 import { closePage, fingerprintOf, openCursor } from '../../src/core/paginate.ts';
 
@@ -29,7 +29,7 @@ test('bodies: empty means {}, anything but a JSON object is a SerializationExcep
 });
 
 test('timestamps leave as epoch seconds with millisecond precision, absent members are omitted', () => {
-  const body = JSON.parse(encodeBody({ a: new Date(1477006131856), b: undefined, c: [{ d: new Date(0) }], e: 'x' }));
+  const body = JSON.parse(encodeBody({ a: epochDate(1477006131856), b: undefined, c: [{ d: epochDate(0) }], e: 'x' }));
   assert.deepEqual(body, { a: 1477006131.856, c: [{ d: 0 }], e: 'x' });
 });
 
