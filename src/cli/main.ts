@@ -9,6 +9,7 @@ import { ServiceError } from '../lib/errors.ts';
 import { createAccount, ensureRootCredentials, findAccount, listAccounts, ROOT_ACCOUNT_NAME } from '../core/accounts.ts';
 import { issueConnector } from '../core/connectors.ts';
 import { withAdminCore } from './adminCore.ts';
+import { addKmsCommands } from './kms.ts';
 import type { Policy } from '../domain/policy.ts';
 
 const program = new Command()
@@ -142,6 +143,8 @@ connectors
         `(The token is shown only now. The connector sends it as 'Authorization: Bearer TOKEN' to /ferry/connector/v1/.)\n`,
     );
   });
+
+addKmsCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -2,6 +2,7 @@
 import type { ReplicationJob, ReplicationRun } from '@aws-sdk/client-sms';
 import { ServiceError, invalidParameter, missingParameter, notPermitted } from '../lib/errors.ts';
 import { newReplicationJobId } from '../lib/ids.ts';
+import { freshId } from './uniqueId.ts';
 import { NON_TERMINAL_JOB_STATES } from '../domain/enums.ts';
 import { onDemandAllowed, onResume } from '../domain/jobLifecycle.ts';
 import { nextSlotAfter } from '../domain/schedule.ts';
@@ -10,6 +11,7 @@ import { applyJobChange, factsOf, insertRun, placePendingAutomaticRun, retireOld
 import { toJob, toRun, toVmServer, type JobRow, type RunRow } from './mappers.ts';
 import { closePage, fingerprintOf, openCursor, type PageRequest } from './paginate.ts';
 import { hasHealthyConnectorFor, serverReplicability } from './connectors.ts';
+import { validateJobKey } from '../kms/keys.ts';
 
 export interface CreateJobInput {
   serverId: string;
@@ -64,6 +66,8 @@ export async function createJob(core: Core, tenant: Tenant, input: CreateJobInpu
       .where('region', '=', tenant.region)
       .executeTakeFirst();
     if (!server) throw invalidParameter(`Server ${input.serverId} does not exist in the server catalog.`);
+    // The KMS key must exist (existence check, before state checks); encrypted without one uses the default key.
+    await validateJobKey(tx, tenant, input.kmsKeyId, input.encrypted === true, now);
     const catalog = await catalogStatus(tx, tenant);
     if (catalog !== 'AVAILABLE') {
       throw notPermitted(`The server catalog is ${catalog}; import it (ImportServerCatalog) before creating replication jobs.`);
@@ -104,7 +108,7 @@ export async function createJob(core: Core, tenant: Tenant, input: CreateJobInpu
       );
     }
 
-    const replicationJobId = newReplicationJobId();
+    const replicationJobId = await freshId(tx, 'jobs', 'replication_job_id', newReplicationJobId);
     const row: JobRow = {
       seq: 0,
       replication_job_id: replicationJobId,
@@ -181,6 +185,8 @@ export async function updateJob(core: Core, tenant: Tenant, input: UpdateJobInpu
       input.nextReplicationRunStartTime === undefined
         ? undefined
         : startTime(input.nextReplicationRunStartTime, 'nextReplicationRunStartTime', core, now);
+    const encryptedAfter = input.encrypted ?? job.encrypted === 1;
+    await validateJobKey(tx, tenant, input.kmsKeyId, encryptedAfter && job.kms_key_id === null, now);
     if (CLOSED_FOR_CHANGES.includes(job.state)) {
       throw notPermitted(`Replication job ${job.replication_job_id} is ${job.state} and can no longer be updated.`);
     }

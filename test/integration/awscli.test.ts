@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { GetReplicationJobsCommand } from '@aws-sdk/client-sms';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
 import { vms, type TestConnector } from '../helpers/testConnector.ts';
+import { createKeyRecord } from '../../src/kms/keys.ts';
 import { AWS_CLI, SYSTEM_PYTHON, awsCliAvailable, awsEnv, boto3Available, run, type RunResult } from '../helpers/process.ts';
 
 const SKIP_AWS = awsCliAvailable()
@@ -276,6 +277,8 @@ describe('boto3', { skip: SKIP_BOTO3 }, () => {
       assert.equal(single!.ok.serverList.length, 3);
       assert.ok(single!.ok.lastModifiedOn.endsWith('+00:00'), 'lastModifiedOn parses as an aware datetime');
 
+      // kmsKeyId must name an existing key of the account (an unknown one is InvalidParameterException).
+      await createKeyRecord(t.ferry.core.db, { accountId: account.accountId, region: 'us-east-1' }, { alias: 'alias/ferry' }, Date.now());
       const [created] = await boto3([{ op: 'create_replication_job', args: { serverId: ids[4], seedReplicationTime: seed, frequency: 24, encrypted: true, kmsKeyId: 'alias/ferry' } }]);
       const jobId = created!.ok.replicationJobId as string;
       assert.match(jobId, /^sms-job-[0-9a-f]{8}$/);

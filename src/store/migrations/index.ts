@@ -3,6 +3,7 @@
  * the same steps serve SQLite and, later, PostgreSQL; a step that must differ per dialect says so.
  */
 import type { Kysely } from 'kysely';
+import { kmsMigration } from './003_kms.ts';
 
 export interface Migration {
   version: number;
@@ -119,6 +120,8 @@ export const migrations: Migration[] = [
         .execute();
       await db.schema.createIndex('jobs_tenant').on('jobs').columns([...tenancy, 'seq']).execute();
       await db.schema.createIndex('jobs_server').on('jobs').columns(['server_id', 'state']).execute();
+      // The per-account limit counts non-terminal jobs on every CreateReplicationJob: an index keeps that O(limit).
+      await db.schema.createIndex('jobs_tenant_state').on('jobs').columns([...tenancy, 'state']).execute();
       await db.schema.createIndex('jobs_state_paused').on('jobs').columns(['state', 'paused_at']).execute();
       await db.schema.createIndex('jobs_state_first').on('jobs').columns(['state', 'first_replication_at']).execute();
       await db.schema
@@ -167,6 +170,7 @@ export const migrations: Migration[] = [
       await db.schema.createIndex('image_deletions_pending').on('image_deletions').columns(['done_at', 'seq']).execute();
     },
   },
+  kmsMigration,
 ];
 
 export async function migrate(db: Kysely<any>, now: number): Promise<number[]> {
