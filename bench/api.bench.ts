@@ -114,7 +114,7 @@ async function startFerryProcess(name: string, dataDir: string, maxJobs: number)
     ? ['--cpu-prof', `--cpu-prof-dir=${env.FERRY_BENCH_CPU_PROF}`, `--cpu-prof-name=ferry-${name.replace(/\W+/g, '-')}.cpuprofile`]
     : [];
   // The same Node flags as `npm start`: a 16 MB young generation caps peak RSS under allocation-heavy load.
-  const child = spawn(NODE, [...profile, '--max-semi-space-size=16', 'src/cli/main.ts', 'serve', '--port', String(port), '--data-dir', dataDir], {
+  const child = spawn(NODE, [...profile, '--max-semi-space-size=16', 'src/cli/main.ts', 'serve', '--no-embedded-connector', '--port', String(port), '--data-dir', dataDir], {
     cwd: ROOT,
     env: ferryEnv(maxJobs),
     stdio: ['ignore', 'ignore', 'pipe'],

@@ -11,10 +11,16 @@ import { openSqliteStore } from './store/openStore.ts';
 import { FerryEvents } from './core/events.ts';
 import type { Core } from './core/context.ts';
 import { ensureRootCredentials, secretLookup, type RootCredentials } from './core/accounts.ts';
-import { noImageStore } from './core/imageRetention.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { buildApp } from './server/app.ts';
 import type { ServeConfig } from './config/config.ts';
+import { Keyring } from './kms/keyring.ts';
+import { loadMasterKey } from './kms/masterKey.ts';
+import { openImageStore } from './images/imageStore.ts';
+import type { DataPlane } from './core/runImages.ts';
+import { GarbageCollection, followRunsForImages } from './imageLifecycle.ts';
+import { startEmbeddedConnector } from './embeddedConnector.ts';
+import type { Connector } from './agent/connector.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -24,6 +30,16 @@ export interface FerryOptions extends Partial<ServeConfig> {
   policy?: Partial<Policy>;
   log?: Logger;
   env?: NodeJS.ProcessEnv;
+  /** Block compression in the image store (default: FERRY_COMPRESSION, else none). */
+  compression?: 'zstd' | 'none';
+  /** How often the embedded connector looks for work (default 1 s). */
+  connectorPollMs?: number;
+}
+
+function compressionFrom(env: NodeJS.ProcessEnv): 'zstd' | 'none' {
+  const value = env.FERRY_COMPRESSION ?? 'none';
+  if (value !== 'zstd' && value !== 'none') throw new Error(`FERRY_COMPRESSION must be zstd or none; got ${JSON.stringify(value)}.`);
+  return value;
 }
 
 export interface RunningFerry {
@@ -32,24 +48,38 @@ export interface RunningFerry {
   core: Core;
   scheduler: Scheduler;
   root: RootCredentials;
+  plane: DataPlane;
+  /** The embedded connector, when started with a datastore. */
+  connector?: Connector;
   close(): Promise<void>;
 }
 
 export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   const clock = options.clock ?? systemClock;
   const log = options.log ?? createLogger(options.logLevel ?? 'info');
-  if (options.datastore) {
-    throw new Error(
-      '--datastore / FERRY_DATASTORE: the embedded connector (disk replication) is not implemented yet; start without it and connect a connector through the connector API.',
-    );
-  }
+  const env = options.env ?? process.env;
   const store = await openSqliteStore(options.dataDir, clock.now());
   const core: Core = { db: store.db, clock, policy: { ...defaultPolicy, ...options.policy }, log, events: new FerryEvents() };
-  const root = await ensureRootCredentials(core, options.dataDir, options.env ?? process.env);
-  const scheduler = new Scheduler(core, noImageStore);
-  const app = await buildApp({ core, log, secrets: secretLookup(core), version: VERSION });
+  const root = await ensureRootCredentials(core, options.dataDir, env);
+  const keyring = new Keyring(core.db, loadMasterKey(options.dataDir, env), clock);
+  const images = await openImageStore({
+    db: core.db,
+    dataDir: options.dataDir,
+    log: log.child({ component: 'images' }),
+    resolveSealer: (keyRef) => keyring.sealerForKeyRef(keyRef),
+    compression: options.compression ?? compressionFrom(env),
+    now: () => clock.now(),
+  });
+  const plane: DataPlane = { images, keyring };
+  const gc = new GarbageCollection(images, log);
+  const unsubscribe = followRunsForImages(core, images, log);
+  const scheduler = new Scheduler(core, gc.deleter());
+  const app = await buildApp({ core, log, secrets: secretLookup(core), version: VERSION, plane });
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   scheduler.start();
+  const connector = options.datastore
+    ? await startEmbeddedConnector({ core, plane, dataDir: options.dataDir, datastore: options.datastore, rootAccountId: root.accountId, version: VERSION, log, pollIntervalMs: options.connectorPollMs })
+    : undefined;
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 0);
   const host = options.host === '0.0.0.0' || options.host === undefined ? '127.0.0.1' : options.host;
@@ -60,11 +90,17 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     core,
     scheduler,
     root,
+    plane,
+    connector,
     async close() {
       if (closed) return;
       closed = true;
+      await connector?.stop();
       await scheduler.stop();
+      unsubscribe();
+      await gc.stop();
       await app.close();
+      await images.close();
       await store.close();
     },
   };

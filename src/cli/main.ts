@@ -10,6 +10,9 @@ import { createAccount, ensureRootCredentials, findAccount, listAccounts, ROOT_A
 import { issueConnector } from '../core/connectors.ts';
 import { withAdminCore } from './adminCore.ts';
 import { addKmsCommands } from './kms.ts';
+import { addImageCommands } from './images.ts';
+import { addConnectorCommand } from './connector.ts';
+import { createSampleDatastore } from '../agent/sample/createSampleDatastore.ts';
 import type { Policy } from '../domain/policy.ts';
 
 const program = new Command()
@@ -26,9 +29,10 @@ program
   .addOption(new Option('--host <host>', 'address to listen on (env FERRY_HOST, default 127.0.0.1)'))
   .addOption(new Option('--port <port>', 'port to listen on (env FERRY_PORT, default 7676)'))
   .addOption(dataDirOption())
-  .addOption(new Option('--datastore <dir>', 'serve the VMs in this directory with the embedded connector (env FERRY_DATASTORE)'))
+  .addOption(new Option('--datastore <dir>', 'serve the VMs in this directory with the embedded connector (env FERRY_DATASTORE; default: a generated sample in the data dir)'))
+  .addOption(new Option('--no-embedded-connector', 'run only the control plane: connectors run elsewhere (env FERRY_EMBEDDED_CONNECTOR=off)'))
   .addHelpText('after', '\nEnvironment: FERRY_MAX_JOBS_PER_ACCOUNT=<n> raises the limit of non-terminal replication jobs per account and region (default 50).')
-  .action(async (flags: { host?: string; port?: string; dataDir?: string; datastore?: string }) => {
+  .action(async (flags: { host?: string; port?: string; dataDir?: string; datastore?: string; embeddedConnector: boolean }) => {
     const config = resolveServeConfig(flags, process.env);
     const log = createLogger(config.logLevel);
     // FERRY_MAX_JOBS_PER_ACCOUNT: the limit of non-terminal replication jobs per account and region (SMS: 50).
@@ -42,7 +46,20 @@ program
       }
       policy.maxNonTerminalJobsPerAccount = value;
     }
-    const ferry = await startFerry({ ...config, log, policy });
+    const embedded = flags.embeddedConnector && process.env.FERRY_EMBEDDED_CONNECTOR !== 'off';
+    let datastore = embedded ? config.datastore : undefined;
+    if (embedded && !datastore) {
+      // No datastore given: serve a small generated sample so a newcomer can import and replicate at once.
+      datastore = join(config.dataDir, 'sample-datastore');
+      try {
+        const sample = await createSampleDatastore(datastore, { log: (message) => log.info(message) });
+        if (sample.created) log.info({ datastore, ms: Math.round(sample.elapsedMs) }, 'sample datastore created');
+      } catch (error) {
+        log.warn({ err: (error as Error).message }, 'no sample datastore: the embedded connector is not started (use --datastore DIR)');
+        datastore = undefined;
+      }
+    }
+    const ferry = await startFerry({ ...config, datastore, log, policy });
     log.info({ url: ferry.url, dataDir: config.dataDir, version: VERSION }, 'ferry is listening');
     const root = ferry.root;
     if (root.source === 'generated') {
@@ -145,6 +162,8 @@ connectors
   });
 
 addKmsCommands(program);
+addImageCommands(program);
+addConnectorCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -33,6 +33,9 @@ export interface ClaimedRun {
   /** The job's newest image, the parent an incremental run builds on. */
   parentAmiId: string | null;
   serverDetails: unknown;
+  /** Where a run already under way stands (a restarted connector resumes it): progress never goes back. */
+  stage: string | null;
+  stageProgress: string | null;
 }
 
 function runEvent(job: JobRow, run: { replication_run_id: string; type: string }, state: string, statusMessage?: string | null): FerryEvent {
@@ -123,27 +126,53 @@ export async function claimRuns(core: Core, connector: ConnectorRow, max: number
         .execute();
       emit(runEvent(job, run, 'ACTIVE'));
       await applyJobChange(tx, job, onRunStarted(factsOf(job), { type: run.type, scheduledStartTime: run.scheduled_start_time }, now), now, emit);
-      const server = await tx.selectFrom('servers').select(['details']).where('server_id', '=', job.server_id).executeTakeFirst();
-      claimed.push({
-        replicationRunId: run.replication_run_id,
-        replicationJobId: job.replication_job_id,
-        type: run.type,
-        serverId: job.server_id,
-        vmServer: JSON.parse(job.vm_server),
-        scheduledStartTime: run.scheduled_start_time,
-        leaseExpiresAt,
-        encrypted: run.encrypted === 1,
-        kmsKeyId: run.kms_key_id,
-        licenseType: job.license_type,
-        roleName: job.role_name,
-        description: run.description,
-        parentAmiId: job.latest_ami_id,
-        serverDetails: server?.details ? JSON.parse(server.details) : null,
-      });
+      claimed.push(await assignmentOf(tx, { ...run, lease_expires_at: leaseExpiresAt }, job));
     }
     if (claimed.length) emit({ type: 'schedule.changed' });
     return claimed;
   });
+}
+
+async function assignmentOf(tx: Tx | Core['db'], run: RunRow, job: JobRow): Promise<ClaimedRun> {
+  const server = await tx.selectFrom('servers').select(['details']).where('server_id', '=', job.server_id).executeTakeFirst();
+  return {
+    replicationRunId: run.replication_run_id,
+    replicationJobId: job.replication_job_id,
+    type: run.type,
+    serverId: job.server_id,
+    vmServer: JSON.parse(job.vm_server),
+    scheduledStartTime: run.scheduled_start_time,
+    leaseExpiresAt: run.lease_expires_at ?? 0,
+    encrypted: run.encrypted === 1,
+    kmsKeyId: run.kms_key_id,
+    licenseType: job.license_type,
+    roleName: job.role_name,
+    description: run.description,
+    parentAmiId: job.latest_ami_id,
+    serverDetails: server?.details ? JSON.parse(server.details) : null,
+    stage: run.stage,
+    stageProgress: run.stage_progress,
+  };
+}
+
+/**
+ * The runs this connector holds as ACTIVE, so a restarted connector (or a restarted service with its embedded
+ * connector) picks its work up again instead of waiting for the lease to expire.
+ */
+export async function activeRuns(core: Core, connector: ConnectorRow): Promise<ClaimedRun[]> {
+  const rows = await core.db
+    .selectFrom('runs')
+    .selectAll()
+    .where('state', '=', 'ACTIVE')
+    .where('connector_id', '=', connector.connector_id)
+    .orderBy('seq')
+    .execute();
+  const runs: ClaimedRun[] = [];
+  for (const run of rows) {
+    const job = await core.db.selectFrom('jobs').selectAll().where('replication_job_id', '=', run.replication_job_id).executeTakeFirstOrThrow();
+    runs.push(await assignmentOf(core.db, run, job));
+  }
+  return runs;
 }
 
 async function ownedActiveRun(tx: Tx, connector: ConnectorRow, replicationRunId: string): Promise<RunRow> {

@@ -6,6 +6,7 @@ import { ServiceError } from '../lib/errors.ts';
 import { CONTENT_TYPE, encodeError } from '../protocol/awsJson.ts';
 import type { Core } from '../core/context.ts';
 import type { SecretLookup } from '../protocol/sigv4.ts';
+import type { DataPlane } from '../core/runImages.ts';
 import { registerSmsApi } from './smsApi.ts';
 import { registerConnectorApi, CONNECTOR_API_PREFIX } from './connectorApi.ts';
 
@@ -17,6 +18,7 @@ export interface AppOptions {
   log: Logger;
   secrets: SecretLookup;
   version: string;
+  plane?: DataPlane;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -66,7 +68,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.get('/health', async () => ({ status: 'ok', version: options.version }));
-  registerConnectorApi(app, options.core);
+  registerConnectorApi(app, options.core, options.plane);
   registerSmsApi(app, { core: options.core, secrets: options.secrets });
   return app;
 }

@@ -8,14 +8,52 @@ import { ServiceError, coerceError } from '../lib/errors.ts';
 import type { Core } from '../core/context.ts';
 import { connectorForToken, recordHeartbeat, registerConnector } from '../core/connectors.ts';
 import { applyInventory } from '../core/catalog.ts';
-import { claimRuns, completeRun, failRun, reportProgress, RunConflict } from '../core/runs.ts';
+import { activeRuns, claimRuns, completeRun, failRun, reportProgress, RunConflict } from '../core/runs.ts';
+import {
+  beginRunImage,
+  finishRunImage,
+  ImageRequestError,
+  missingRunBlocks,
+  parentOfRun,
+  putRunBlock,
+  recordRunBlocks,
+  type DataPlane,
+  type ImageDiskPlan,
+} from '../core/runImages.ts';
+import { ImageStoreError } from '../images/errors.ts';
+import { encodeBlockSet } from '../agent/bitset.ts';
 import { CONNECTOR_CAPABILITIES, VM_MANAGER_TYPES } from '../domain/enums.ts';
 import type { ConnectorRow } from '../core/mappers.ts';
 
 export const CONNECTOR_API_PREFIX = '/ferry/connector/v1';
 const INVENTORY_BODY_LIMIT = 32 * 1024 * 1024;
+/** One 512 KiB block per request, with room to spare. */
+const BLOCK_BODY_LIMIT = 1024 * 1024;
 
 class BadRequest extends Error {}
+
+interface RouteParams {
+  runId?: string;
+  sha256?: string;
+  disk?: string;
+}
+
+function parseSha256(hex: unknown, what: string): Buffer {
+  if (typeof hex !== 'string' || !/^[0-9a-f]{64}$/.test(hex)) throw new BadRequest(`${what} must be 64 lower-case hex digits.`);
+  return Buffer.from(hex, 'hex');
+}
+
+function parseDiskPlans(value: unknown): ImageDiskPlan[] {
+  if (!Array.isArray(value) || value.length === 0) throw new BadRequest('disks must be a non-empty list.');
+  return value.map((raw: unknown, i) => {
+    const d = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+    if (!Number.isInteger(d.index) || (d.index as number) < 0) throw new BadRequest(`disks[${i}].index must be a non-negative integer.`);
+    if (!Number.isSafeInteger(d.sizeBytes) || (d.sizeBytes as number) <= 0) throw new BadRequest(`disks[${i}].sizeBytes must be a positive integer.`);
+    if (d.mode !== 'full' && d.mode !== 'incremental') throw new BadRequest(`disks[${i}].mode must be full or incremental.`);
+    const meta = d.meta === undefined || d.meta === null ? undefined : (d.meta as Record<string, unknown>);
+    return { index: d.index as number, sizeBytes: d.sizeBytes as number, mode: d.mode, meta };
+  });
+}
 class Unauthorized extends Error {}
 
 function parseJson(request: FastifyRequest): Record<string, unknown> {
@@ -50,7 +88,7 @@ function optionalNumber(body: Record<string, unknown>, name: string): number | u
   return value;
 }
 
-export function registerConnectorApi(app: FastifyInstance, core: Core): void {
+export function registerConnectorApi(app: FastifyInstance, core: Core, plane?: DataPlane): void {
   async function authenticate(request: FastifyRequest, requireRegistered = true): Promise<ConnectorRow> {
     const header = request.headers.authorization ?? '';
     const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
@@ -65,10 +103,11 @@ export function registerConnectorApi(app: FastifyInstance, core: Core): void {
 
   function route(
     path: string,
-    work: (request: FastifyRequest<{ Params: { runId?: string } }>) => Promise<unknown>,
+    work: (request: FastifyRequest<{ Params: RouteParams }>) => Promise<unknown>,
     bodyLimit?: number,
+    method: 'POST' | 'PUT' = 'POST',
   ): void {
-    app.post(`${CONNECTOR_API_PREFIX}${path}`, { bodyLimit }, async (request: FastifyRequest<{ Params: { runId?: string } }>, reply: FastifyReply) => {
+    app.route({ method, url: `${CONNECTOR_API_PREFIX}${path}`, bodyLimit, handler: async (request: FastifyRequest<{ Params: RouteParams }>, reply: FastifyReply) => {
       try {
         reply.code(200).send(await work(request));
       } catch (thrown) {
@@ -79,13 +118,15 @@ export function registerConnectorApi(app: FastifyInstance, core: Core): void {
               ? [400, 'BadRequest', thrown.message]
               : thrown instanceof RunConflict
                 ? [409, 'Conflict', thrown.message]
+                : thrown instanceof ImageRequestError || thrown instanceof ImageStoreError
+                  ? [400, thrown instanceof ImageStoreError ? thrown.code : 'BadRequest', thrown.message]
                 : thrown instanceof ServiceError
                   ? [thrown.status >= 500 ? 500 : 409, thrown.code, thrown.message]
                   : [500, 'InternalError', `Internal error (request ${request.id}).`];
         if (status === 500) request.log.error({ err: coerceError(thrown) }, 'connector API error');
         reply.code(status).send({ error: code, message });
       }
-    });
+    } });
   }
 
   route('/register', async (request) => {
@@ -189,5 +230,72 @@ export function registerConnectorApi(app: FastifyInstance, core: Core): void {
     const message = requireString(parseJson(request), 'message');
     await failRun(core, connector, request.params.runId!, message.slice(0, 2000));
     return { ok: true };
+  });
+
+  route('/runs/active', async (request) => {
+    const connector = await authenticate(request);
+    return { runs: await activeRuns(core, connector) };
+  });
+
+  function dataPlane(): DataPlane {
+    if (!plane) throw new BadRequest('This service has no image store configured.');
+    return plane;
+  }
+
+  route('/runs/:runId/image/parent', async (request) => {
+    const connector = await authenticate(request);
+    return { parent: await parentOfRun(core, dataPlane(), connector, request.params.runId!) };
+  });
+
+  route('/runs/:runId/image/begin', async (request) => {
+    const connector = await authenticate(request);
+    const begun = await beginRunImage(core, dataPlane(), connector, request.params.runId!, parseDiskPlans(parseJson(request).disks));
+    const committed: Record<string, string> = {};
+    for (const [disk, blocks] of begun.committed) {
+      const indexes: number[] = [];
+      if (blocks.count > 0) for (let i = 0; i < blocks.blockCount; i++) if (blocks.has(i)) indexes.push(i);
+      committed[disk] = encodeBlockSet(indexes, blocks.blockCount);
+    }
+    return { amiId: begun.amiId, committed, parent: begun.parent };
+  });
+
+  route('/runs/:runId/image/missing', async (request) => {
+    const connector = await authenticate(request);
+    const hashes = parseJson(request).sha256s;
+    if (!Array.isArray(hashes) || hashes.length > 4096) throw new BadRequest('sha256s must be a list of at most 4096 hashes.');
+    const missing = await missingRunBlocks(core, dataPlane(), connector, request.params.runId!, hashes.map((h, i) => parseSha256(h, `sha256s[${i}]`)));
+    return { missing };
+  });
+
+  route(
+    '/runs/:runId/image/blocks/:sha256',
+    async (request) => {
+      const connector = await authenticate(request);
+      const data = request.body as Buffer | undefined;
+      if (!data || data.length === 0) throw new BadRequest('The body must be the block bytes.');
+      await putRunBlock(core, dataPlane(), connector, request.params.runId!, parseSha256(request.params.sha256, 'the block hash'), data);
+      return {};
+    },
+    BLOCK_BODY_LIMIT,
+    'PUT',
+  );
+
+  route('/runs/:runId/image/disks/:disk/records', async (request) => {
+    const connector = await authenticate(request);
+    const disk = Number(request.params.disk);
+    if (!Number.isInteger(disk) || disk < 0) throw new BadRequest('The disk index must be a non-negative integer.');
+    const raw = parseJson(request).records;
+    if (!Array.isArray(raw)) throw new BadRequest('records must be a list of [blockIndex, sha256 | null].');
+    const records = raw.map((entry: unknown, i) => {
+      if (!Array.isArray(entry) || !Number.isInteger(entry[0])) throw new BadRequest(`records[${i}] must be [blockIndex, sha256 | null].`);
+      return { blockIndex: entry[0] as number, sha256: entry[1] === null ? null : parseSha256(entry[1], `records[${i}] hash`) };
+    });
+    await recordRunBlocks(core, dataPlane(), connector, request.params.runId!, disk, records);
+    return {};
+  });
+
+  route('/runs/:runId/image/finish', async (request) => {
+    const connector = await authenticate(request);
+    return finishRunImage(core, dataPlane(), connector, request.params.runId!);
   });
 }

@@ -142,6 +142,12 @@ export interface ImageDeletionsTable {
   last_error: string | null;
 }
 
+export interface RunDiskMetaTable {
+  replication_run_id: string;
+  disk_index: number;
+  meta: string; // JSON
+}
+
 export interface MigrationsTable {
   version: number;
   name: string;
@@ -157,5 +163,6 @@ export interface Database {
   jobs: JobsTable;
   runs: RunsTable;
   image_deletions: ImageDeletionsTable;
+  run_disk_meta: RunDiskMetaTable;
   ferry_migrations: MigrationsTable;
 }

@@ -24,7 +24,19 @@ export interface TestFerry {
   close(): Promise<void>;
 }
 
-export async function startTestFerry(options: { clock?: Clock; policy?: Partial<Policy>; dataDir?: string } = {}): Promise<TestFerry> {
+export interface TestFerryOptions {
+  clock?: Clock;
+  policy?: Partial<Policy>;
+  dataDir?: string;
+  /** Starts the embedded connector on this datastore directory (default: none). */
+  datastore?: string;
+  /** Image store block compression (default none). */
+  compression?: 'zstd' | 'none';
+  /** How often the embedded connector looks for work. */
+  connectorPollMs?: number;
+}
+
+export async function startTestFerry(options: TestFerryOptions = {}): Promise<TestFerry> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'ferry-test-'));
   const ferry = await startFerry({
     dataDir,
@@ -32,6 +44,9 @@ export async function startTestFerry(options: { clock?: Clock; policy?: Partial<
     policy: options.policy,
     log: createLogger(process.env.FERRY_TEST_LOG_LEVEL ?? 'silent'),
     env: {},
+    ...(options.datastore ? { datastore: options.datastore } : {}),
+    ...(options.compression ? { compression: options.compression } : {}),
+    ...(options.connectorPollMs ? { connectorPollMs: options.connectorPollMs } : {}),
   });
   const clients: SMSClient[] = [];
   const client = (keys: { accessKeyId: string; secretAccessKey: string }, region = 'us-east-1') => {

@@ -71,22 +71,35 @@ export interface FerryProcess {
   port: number;
   /** Everything the service wrote to stderr so far (warnings and errors at FERRY_LOG_LEVEL=warn). */
   stderr(): string;
+  /** Everything the service wrote to stdout so far (its JSON log lines). */
+  stdout(): string;
   /** Resolves once the process has exited. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGKILL: no shutdown hooks, no flush, like a power cut for the process (not for the disk). */
   kill(): Promise<void>;
 }
 
-/** Starts `ferry serve` as a child process and waits until GET /health answers. */
-export async function spawnFerry(options: { dataDir: string; port?: number; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<FerryProcess> {
+/**
+ * Starts `ferry serve` as a child process and waits until GET /health answers. Without `datastore` it runs only
+ * the control plane (--no-embedded-connector); with one, its embedded connector serves that directory.
+ */
+export async function spawnFerry(options: {
+  dataDir: string;
+  port?: number;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  datastore?: string;
+}): Promise<FerryProcess> {
   const port = options.port ?? (await freePort());
-  const child = spawn(NODE, [FERRY_CLI, 'serve', '--port', String(port), '--data-dir', options.dataDir], {
+  const connectorArgs = options.datastore ? ['--datastore', options.datastore] : ['--no-embedded-connector'];
+  const child = spawn(NODE, [FERRY_CLI, 'serve', ...connectorArgs, '--port', String(port), '--data-dir', options.dataDir], {
     cwd: REPO_ROOT,
     env: { ...process.env, FERRY_LOG_LEVEL: 'warn', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
-  child.stdout!.resume();
+  let stdout = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
@@ -114,6 +127,7 @@ export async function spawnFerry(options: { dataDir: string; port?: number; env?
     url,
     port,
     stderr: () => stderr,
+    stdout: () => stdout,
     exited,
     async kill() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

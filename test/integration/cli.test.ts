@@ -85,7 +85,11 @@ test('serve takes its settings from env, flags win over env, and /health answers
       credentials: { accessKeyId: 'AKIAFERRYTESTROOT001', secretAccessKey: 'ferry-test-root-secret-key-000000000000' },
       maxAttempts: 1,
     });
-    assert.deepEqual((await sms.send(new GetConnectorsCommand({}))).connectorList, []);
+    // Without --datastore, serve generates a sample datastore and serves it with its embedded connector.
+    const { connectorList } = await sms.send(new GetConnectorsCommand({}));
+    assert.equal(connectorList?.length, 1);
+    assert.equal(connectorList?.[0]?.status, 'HEALTHY');
+    assert.ok(statSync(join(dataDir, 'sample-datastore', '.ferry-sample.json')).isFile(), 'the sample datastore is generated in the data dir');
     sms.destroy();
     assert.ok(statSync(join(dataDir, 'ferry.db')).isFile(), 'FERRY_DATA_DIR is used');
     const listening = output.split('\n').filter(Boolean).map((l) => { try { return JSON.parse(l); } catch { return {}; } });

@@ -3,7 +3,9 @@
  * the same steps serve SQLite and, later, PostgreSQL; a step that must differ per dialect says so.
  */
 import type { Kysely } from 'kysely';
+import { imageStoreMigration } from './002_image_store.ts';
 import { kmsMigration } from './003_kms.ts';
+import { runDiskMetaMigration } from './004_run_disk_meta.ts';
 
 export interface Migration {
   version: number;
@@ -170,7 +172,9 @@ export const migrations: Migration[] = [
       await db.schema.createIndex('image_deletions_pending').on('image_deletions').columns(['done_at', 'seq']).execute();
     },
   },
+  imageStoreMigration,
   kmsMigration,
+  runDiskMetaMigration,
 ];
 
 export async function migrate(db: Kysely<any>, now: number): Promise<number[]> {

@@ -1,0 +1,175 @@
+/**
+ * The connector: registers with the service, heartbeats, uploads the datastore's inventory when a catalog import
+ * asks for it, and claims and executes due replication runs. The same code runs standalone (`ferry connector`,
+ * over HTTP) and embedded in `ferry serve --datastore` (in process).
+ */
+import { createHash } from 'node:crypto';
+import { basename, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { scanDatastore, type DiscoveredVm } from './inventory/scanDatastore.ts';
+import { HashPool } from './hashPool.ts';
+import { executeRun, type RunOutcome } from './runExecutor.ts';
+import type { ConnectorTransport, InventoryVm, RunAssignment } from './transport.ts';
+import { BandwidthLimiter } from './bandwidth.ts';
+
+export interface ConnectorOptions {
+  transport: ConnectorTransport;
+  datastore: string;
+  log: Logger;
+  version: string;
+  /** How often to heartbeat and look for work (default 2 s). */
+  pollIntervalMs?: number;
+  /** Runs executed at once (default 1: disk reads and hashing already use every core). */
+  maxConcurrentRuns?: number;
+  /** Upload limit in bytes per second. */
+  maxBandwidth?: number;
+  ipAddress?: string;
+  macAddress?: string;
+}
+
+const SCAN_CACHE_MS = 5000;
+
+/** Stable VM-manager identities for one datastore directory, one per SMS manager type it holds. */
+export function datastoreManagers(datastore: string): Record<'VSPHERE' | 'HYPERV-MANAGER', { vmManagerId: string; vmManagerName: string }> {
+  const root = resolve(datastore);
+  const id = createHash('sha256').update(root).digest('hex').slice(0, 12);
+  const name = basename(root);
+  return {
+    VSPHERE: { vmManagerId: `ferry-ds-${id}-vsphere`, vmManagerName: name },
+    'HYPERV-MANAGER': { vmManagerId: `ferry-ds-${id}-hyperv`, vmManagerName: `${name} (Hyper-V)` },
+  };
+}
+
+export class Connector {
+  readonly #options: ConnectorOptions;
+  readonly #log: Logger;
+  readonly #abort = new AbortController();
+  readonly #running = new Map<string, Promise<void>>();
+  readonly #pool: HashPool;
+  readonly #limiter: BandwidthLimiter | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #leaseSeconds = 120;
+  #scan: { at: number; vms: Promise<DiscoveredVm[]> } | undefined;
+  #ticking = false;
+  connectorId: string | undefined;
+  /** How each run this process executed ended (for operators' logs and for tests). */
+  readonly outcomes = new Map<string, RunOutcome>();
+
+  constructor(options: ConnectorOptions) {
+    this.#options = options;
+    this.#log = options.log.child({ component: 'connector' });
+    this.#pool = new HashPool();
+    this.#limiter = options.maxBandwidth ? new BandwidthLimiter(options.maxBandwidth) : undefined;
+  }
+
+  async start(): Promise<void> {
+    const managers = datastoreManagers(this.#options.datastore);
+    const registered = await this.#options.transport.register({
+      vmManagerType: 'VSPHERE',
+      vmManagerName: managers.VSPHERE.vmManagerName,
+      vmManagerId: managers.VSPHERE.vmManagerId,
+      version: this.#options.version,
+      capabilities: ['VSPHERE', 'HYPERV-MANAGER', 'SMS_OPTIMIZED'],
+      ipAddress: this.#options.ipAddress,
+      macAddress: this.#options.macAddress,
+    });
+    this.connectorId = registered.connectorId;
+    this.#leaseSeconds = registered.leaseSeconds;
+    this.#log.info({ connectorId: registered.connectorId, datastore: this.#options.datastore }, 'connector registered');
+    // Runs this connector was executing before a restart continue where they stopped.
+    for (const run of await this.#options.transport.activeRuns()) this.#execute(run);
+    this.#schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    if (this.#timer) clearTimeout(this.#timer);
+    await Promise.allSettled(this.#running.values());
+    await this.#pool.close();
+  }
+
+  #schedule(delay: number): void {
+    if (this.#abort.signal.aborted) return;
+    this.#timer = setTimeout(() => void this.#tick(), delay);
+    this.#timer.unref();
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#ticking) return;
+    this.#ticking = true;
+    try {
+      const status = await this.#options.transport.heartbeat({ status: 'HEALTHY' });
+      if (status.catalogImportRequested) await this.#uploadInventory();
+      const free = (this.#options.maxConcurrentRuns ?? 1) - this.#running.size;
+      if (status.runsWaiting && free > 0) {
+        for (const run of await this.#options.transport.claim(free)) this.#execute(run);
+      }
+    } catch (error) {
+      if (!this.#abort.signal.aborted) this.#log.warn({ err: (error as Error).message }, 'connector poll failed; retrying');
+    } finally {
+      this.#ticking = false;
+      this.#schedule(this.#options.pollIntervalMs ?? 2000);
+    }
+  }
+
+  /** The datastore's VMs, rescanned at most every few seconds. */
+  async vms(): Promise<DiscoveredVm[]> {
+    const now = Date.now();
+    if (!this.#scan || now - this.#scan.at > SCAN_CACHE_MS) {
+      const vms = scanDatastore(this.#options.datastore);
+      this.#scan = { at: now, vms };
+      vms.catch(() => (this.#scan = undefined));
+    }
+    return this.#scan.vms;
+  }
+
+  async #uploadInventory(): Promise<void> {
+    this.#scan = undefined;
+    const managers = datastoreManagers(this.#options.datastore);
+    const vms = await this.vms();
+    const inventory: InventoryVm[] = vms.map((vm) => ({
+      vmId: vm.vmId,
+      vmName: vm.vmName,
+      vmPath: vm.vmPath,
+      replicable: vm.replicable,
+      reason: vm.reason,
+      vmManagerType: vm.vmManagerType,
+      vmManagerId: managers[vm.vmManagerType].vmManagerId,
+      vmManagerName: managers[vm.vmManagerType].vmManagerName,
+      details: {
+        kind: vm.kind,
+        osFamily: vm.osFamily,
+        disks: vm.disks.map((d) => ({ path: d.path, format: d.format, virtualSize: d.virtualSize })),
+      },
+    }));
+    const result = await this.#options.transport.inventory(inventory);
+    this.#log.info({ vms: inventory.length, catalog: result.status }, 'inventory uploaded');
+  }
+
+  #execute(run: RunAssignment): void {
+    if (this.#running.has(run.replicationRunId)) return;
+    const work = executeRun(run, {
+      transport: this.#options.transport,
+      pool: this.#pool,
+      log: this.#log,
+      leaseSeconds: this.#leaseSeconds,
+      findVm: async (vmId) => (await this.vms()).find((vm) => vm.vmId === vmId),
+      throttle: this.#limiter ? (bytes) => this.#limiter!.take(bytes, this.#abort.signal) : undefined,
+      signal: this.#abort.signal,
+    })
+      .then((outcome) => {
+        this.outcomes.set(run.replicationRunId, outcome);
+        if (outcome.kind === 'failed') this.#log.warn({ runId: run.replicationRunId, message: outcome.message }, 'run failed');
+      })
+      .catch((error: Error) => this.#log.error({ runId: run.replicationRunId, err: error }, 'run crashed'))
+      .finally(() => {
+        this.#running.delete(run.replicationRunId);
+        // Look for the next run at once.
+        if (!this.#abort.signal.aborted && !this.#ticking) {
+          if (this.#timer) clearTimeout(this.#timer);
+          this.#schedule(0);
+        }
+      });
+    this.#running.set(run.replicationRunId, work);
+  }
+}

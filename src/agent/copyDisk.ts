@@ -1,0 +1,170 @@
+/**
+ * The block engine for one disk: read the blocks that matter (allocated ones for a full run, changed ones for a
+ * dirty-bitmap run), hash them in worker threads, ask the service which it lacks, send only those, and record
+ * every block's hash so an interrupted run resumes where it stopped.
+ *
+ * Two batches are in flight: while one batch is being deduplicated and uploaded, the next is read and hashed.
+ * Memory is bounded by the two batches' shared buffers, whatever the disk size.
+ */
+import { BLOCK_SIZE, type DiskSource } from './disks/diskSource.ts';
+import { blocksOf, countBlocks, eachBlock, type BlockRange } from './blockRanges.ts';
+import type { HashPool } from './hashPool.ts';
+import type { BlockRecord, ConnectorTransport } from './transport.ts';
+
+export const BATCH_BLOCKS = 32;
+const UPLOAD_CONCURRENCY = 4;
+
+export interface CopyDiskJob {
+  runId: string;
+  diskIndex: number;
+  source: DiskSource;
+  /** `incremental` reads only `source.changedExtents()`; `full` reads every allocated block. */
+  mode: 'full' | 'incremental';
+  /** Blocks an earlier attempt of this run already committed. */
+  committed: ReadonlySet<number>;
+  /** The blocks to copy, when the caller planned them already (see plannedBlocks). */
+  ranges?: BlockRange[];
+}
+
+export interface CopyDiskStats {
+  blocksConsidered: number;
+  blocksSkippedAsCommitted: number;
+  blocksRead: number;
+  zeroBlocks: number;
+  blocksSent: number;
+  blocksDeduplicated: number;
+  bytesSent: number;
+}
+
+export interface CopyDiskDeps {
+  transport: ConnectorTransport;
+  pool: HashPool;
+  /** Called after each recorded batch with the bytes of blocks done (read or skipped) out of the total. */
+  onProgress?: (blocksDone: number, blocksTotal: number, bytesSent: number) => void;
+  /** Waits as needed before `bytes` more are sent (bandwidth limit). */
+  throttle?: (bytes: number) => Promise<void>;
+  signal?: AbortSignal;
+}
+
+/** The block ranges a run must read from this disk. */
+export async function plannedBlocks(source: DiskSource, mode: 'full' | 'incremental'): Promise<BlockRange[]> {
+  if (mode === 'incremental') {
+    const changed = source.changedExtents();
+    if (!changed) throw new Error('An incremental copy needs a source opened with a dirty bitmap.');
+    return blocksOf(changed);
+  }
+  return blocksOf(dataExtents(source));
+}
+
+async function* dataExtents(source: DiskSource): AsyncIterable<{ offset: number; length: number }> {
+  for await (const extent of source.extents()) if (!extent.zero) yield extent;
+}
+
+interface HashedBlock {
+  blockIndex: number;
+  slot: number;
+  sha256: Buffer | null;
+}
+
+class Batch {
+  readonly shared: SharedArrayBuffer;
+  readonly view: Buffer;
+  constructor(blocks: number) {
+    this.shared = new SharedArrayBuffer(blocks * BLOCK_SIZE);
+    this.view = Buffer.from(this.shared);
+  }
+  slot(i: number): Buffer {
+    return this.view.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE);
+  }
+}
+
+export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<CopyDiskStats> {
+  const { source } = job;
+  const ranges = job.ranges ?? (await plannedBlocks(source, job.mode));
+  const total = countBlocks(ranges);
+  const stats: CopyDiskStats = {
+    blocksConsidered: total,
+    blocksSkippedAsCommitted: 0,
+    blocksRead: 0,
+    zeroBlocks: 0,
+    blocksSent: 0,
+    blocksDeduplicated: 0,
+    bytesSent: 0,
+  };
+  const batches = [new Batch(BATCH_BLOCKS), new Batch(BATCH_BLOCKS)];
+  let done = 0;
+
+  async function readAndHash(batch: Batch, indexes: number[]): Promise<HashedBlock[]> {
+    deps.signal?.throwIfAborted();
+    await Promise.all(
+      indexes.map(async (blockIndex, slot) => {
+        const offset = blockIndex * BLOCK_SIZE;
+        const length = Math.min(BLOCK_SIZE, source.size - offset);
+        const target = batch.slot(slot);
+        await source.read(offset, length, target);
+        // The last block of a disk whose size is not a multiple of the block size is padded with zeros.
+        if (length < BLOCK_SIZE) target.fill(0, length);
+      }),
+    );
+    stats.blocksRead += indexes.length;
+    const digests = await Promise.all(indexes.map((_, slot) => deps.pool.digest(batch.shared, slot * BLOCK_SIZE, BLOCK_SIZE)));
+    return indexes.map((blockIndex, slot) => ({ blockIndex, slot, sha256: digests[slot]!.zero ? null : digests[slot]!.sha256 }));
+  }
+
+  async function upload(batch: Batch, blocks: HashedBlock[]): Promise<void> {
+    deps.signal?.throwIfAborted();
+    const unique = new Map<string, HashedBlock>();
+    let nonZero = 0;
+    for (const block of blocks) {
+      if (block.sha256 === null) {
+        stats.zeroBlocks++;
+        continue;
+      }
+      nonZero++;
+      if (!unique.has(block.sha256.toString('hex'))) unique.set(block.sha256.toString('hex'), block);
+    }
+    const candidates = [...unique.values()];
+    const missing = candidates.length ? await deps.transport.missingBlocks(job.runId, candidates.map((b) => b.sha256!)) : [];
+    const toSend = candidates.filter((_, i) => missing[i]);
+    stats.blocksDeduplicated += nonZero - toSend.length;
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(UPLOAD_CONCURRENCY, toSend.length) }, async () => {
+        while (next < toSend.length) {
+          const block = toSend[next++]!;
+          await deps.throttle?.(BLOCK_SIZE);
+          await deps.transport.putBlock(job.runId, block.sha256!, Buffer.from(batch.slot(block.slot)));
+          stats.blocksSent++;
+          stats.bytesSent += BLOCK_SIZE;
+        }
+      }),
+    );
+    const records: BlockRecord[] = blocks.map((b) => ({ blockIndex: b.blockIndex, sha256: b.sha256 }));
+    await deps.transport.recordBlocks(job.runId, job.diskIndex, records);
+    done += blocks.length;
+    deps.onProgress?.(done + stats.blocksSkippedAsCommitted, total, stats.bytesSent);
+  }
+
+  let pendingUpload: Promise<void> = Promise.resolve();
+  let turn = 0;
+  let indexes: number[] = [];
+  const flush = async () => {
+    const batch = batches[turn++ % 2]!;
+    const hashed = await readAndHash(batch, indexes);
+    indexes = [];
+    await pendingUpload;
+    pendingUpload = upload(batch, hashed);
+  };
+  for (const blockIndex of eachBlock(ranges)) {
+    if (job.committed.has(blockIndex)) {
+      stats.blocksSkippedAsCommitted++;
+      continue;
+    }
+    indexes.push(blockIndex);
+    if (indexes.length === BATCH_BLOCKS) await flush();
+  }
+  if (indexes.length) await flush();
+  await pendingUpload;
+  deps.onProgress?.(total, total, stats.bytesSent);
+  return stats;
+}

@@ -1,0 +1,61 @@
+/**
+ * openDisk: probe a disk file, then read it the cheapest correct way —
+ *   raw                                → fs directly (RawFileSource)
+ *   VMDK monolithicFlat / vmfs, no parent → fs directly on the -flat.vmdk extent named by the descriptor
+ *   everything else (sparse/streamOptimized VMDK, qcow2, VHDX, VHD) → private qemu-nbd + Ferry's NBD client
+ * Opening with a dirty bitmap always goes through qemu-nbd (the bitmap lives in the qcow2 and is read over NBD).
+ */
+import { DiskError, type DiskFormat, type DiskSource } from './diskSource.ts';
+import { NbdDiskSource } from './nbdSource.ts';
+import { probeDisk, type DiskProbe } from './probe.ts';
+import { RawFileSource } from './rawSource.ts';
+import { readFlatDescriptor } from './vmdkDescriptor.ts';
+
+export interface OpenDiskOptions {
+  /** The format the caller expects; the detected format must match. Omit to accept whatever is detected. */
+  format?: DiskFormat;
+  /** qcow2 persistent dirty bitmap whose dirty ranges changedExtents() reports. */
+  dirtyBitmap?: string;
+  /** NBD pipeline depth (default 16). */
+  queueDepth?: number;
+  /** Per-request NBD timeout in ms (default 120 000). */
+  requestTimeoutMs?: number;
+  /** Truncation check while probing (default true; see probe.ts). */
+  verify?: boolean;
+  /** A probe the caller already made for this path (skips probing again). */
+  probe?: DiskProbe;
+}
+
+export async function openDisk(path: string, options: OpenDiskOptions = {}): Promise<DiskSource> {
+  const probe = options.probe ?? (await probeDisk(path, options.verify === undefined ? {} : { verify: options.verify }));
+  const abs = probe.path;
+  if (options.format !== undefined && options.format !== probe.format) {
+    throw new DiskError(abs, `expected a ${options.format} disk but the file is ${probe.format}`);
+  }
+  const nbdOptions = {
+    format: probe.format,
+    size: probe.virtualSize,
+    ...(options.queueDepth === undefined ? {} : { queueDepth: options.queueDepth }),
+    ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
+  };
+
+  if (options.dirtyBitmap !== undefined) {
+    const name = options.dirtyBitmap;
+    if (probe.format !== 'qcow2') throw new DiskError(abs, `dirty bitmaps need a qcow2 image; this is ${probe.format}`);
+    const bitmap = probe.dirtyBitmaps.find((b) => b.name === name);
+    if (!bitmap) throw new DiskError(abs, `has no dirty bitmap named "${name}"`);
+    if (bitmap.inUse) throw new DiskError(abs, `dirty bitmap "${name}" is in-use (the image was not closed cleanly); its content cannot be trusted`);
+    return NbdDiskSource.open(abs, { ...nbdOptions, dirtyBitmap: name });
+  }
+
+  if (probe.format === 'raw') {
+    return RawFileSource.open(abs, { dataPath: abs, dataOffset: 0, size: probe.virtualSize, format: 'raw' });
+  }
+  if (probe.format === 'vmdk' && (probe.vmdkCreateType === 'monolithicFlat' || probe.vmdkCreateType === 'vmfs') && !probe.backingFile) {
+    const flat = await readFlatDescriptor(abs);
+    if (flat && flat.size === probe.virtualSize) {
+      return RawFileSource.open(abs, { dataPath: flat.extentPath, dataOffset: flat.extentOffset, size: flat.size, format: 'vmdk' });
+    }
+  }
+  return NbdDiskSource.open(abs, nbdOptions);
+}

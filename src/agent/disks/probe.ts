@@ -1,0 +1,191 @@
+/**
+ * What a disk file is: its format (detected by qemu-img, never trusted from the name), virtual size and qcow2
+ * persistent dirty bitmaps, with a DiskError naming the path for anything Ferry cannot read correctly.
+ *
+ * Checks, in order: the path exists, is a regular file or block device, can be opened for reading and is not
+ * empty; `qemu-img info --output=json` can open it; the format is one Ferry reads (raw, vmdk, qcow2, vhdx, vpc);
+ * a file that qemu sees as raw does not carry a container-format name (.vmdk, .qcow2, .vhdx, .vhd — a damaged
+ * header would otherwise be copied as raw bytes); a qcow2 is not marked corrupt. With `verify` (the default) a
+ * qcow2 or monolithicSparse VMDK is also checked for truncation: qemu opens such files happily and reads the
+ * missing clusters as zeros, so the host offsets from `qemu-img map` are compared with the file size. (vhdx, vpc
+ * and streamOptimized VMDK already fail to open when truncated.)
+ */
+import { constants, type Stats } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import { DiskError, type DiskFormat } from './diskSource.ts';
+import { qemuImgMap, qemuMessage, runTool } from './qemuTools.ts';
+
+export interface DirtyBitmapInfo {
+  name: string;
+  /** Enabled: qemu records writes into it ("auto" flag). */
+  recording: boolean;
+  /** "in-use" flag: the image was not closed cleanly since the bitmap was loaded, so its content is unreliable. */
+  inUse: boolean;
+  granularity: number;
+}
+
+export interface DiskProbe {
+  /** Absolute path. */
+  path: string;
+  format: DiskFormat;
+  virtualSize: number;
+  /** Size of the file itself (for a block device, its size). */
+  fileSize: number;
+  dirtyBitmaps: DirtyBitmapInfo[];
+  /** VMDK createType (monolithicSparse, streamOptimized, monolithicFlat, vmfs, …). */
+  vmdkCreateType?: string;
+  /** Set when the image has a backing file / parent (qemu reads through the chain). */
+  backingFile?: string;
+}
+
+export interface ProbeOptions {
+  /** Check qcow2 / monolithicSparse VMDK for truncation with `qemu-img map` (default true). */
+  verify?: boolean;
+}
+
+const SUPPORTED: ReadonlySet<string> = new Set(['raw', 'vmdk', 'qcow2', 'vhdx', 'vpc']);
+
+/** Names that promise a container format; if qemu sees such a file as raw its header is missing or damaged. */
+const CONTAINER_SUFFIXES: ReadonlyArray<[RegExp, string]> = [
+  [/\.vmdk$/i, 'VMDK'],
+  [/\.qcow2?$/i, 'qcow2'],
+  [/\.a?vhdx$/i, 'VHDX'],
+  [/\.a?vhd$/i, 'VHD'],
+];
+/** VMDK data extents that legitimately hold raw bytes. */
+const RAW_VMDK_EXTENT = /-(flat|f\d{3})\.vmdk$/i;
+
+interface QemuInfo {
+  'virtual-size': number;
+  format: string;
+  'cluster-size'?: number;
+  'backing-filename'?: string;
+  'full-backing-filename'?: string;
+  'format-specific'?: {
+    type: string;
+    data?: {
+      corrupt?: boolean;
+      'data-file'?: string;
+      'create-type'?: string;
+      bitmaps?: Array<{ name: string; flags: string[]; granularity: number }>;
+    };
+  };
+}
+
+export async function probeDisk(path: string, options: ProbeOptions = {}): Promise<DiskProbe> {
+  const abs = resolve(path);
+  let info: Stats;
+  try {
+    info = await stat(abs);
+  } catch (error) {
+    throw fsError(abs, error);
+  }
+  if (!info.isFile() && !info.isBlockDevice()) throw new DiskError(abs, 'not a regular file or block device');
+  try {
+    const handle = await open(abs, constants.O_RDONLY);
+    await handle.close();
+  } catch (error) {
+    throw fsError(abs, error);
+  }
+  if (info.isFile() && info.size === 0) throw new DiskError(abs, 'the file is empty (0 bytes)');
+
+  const result = await runTool('qemu-img', ['info', '--output=json', abs], abs);
+  if (result.code !== 0) {
+    const looks = await sniffFormat(abs, info.isFile() ? info.size : 0);
+    const hint = looks ? `looks like a ${looks} image but qemu cannot open it (truncated or corrupt?): ` : '';
+    throw new DiskError(abs, `not a readable disk image: ${hint}${qemuMessage(result.stderr)}`);
+  }
+  let parsed: QemuInfo;
+  try {
+    parsed = JSON.parse(result.stdout) as QemuInfo;
+  } catch {
+    throw new DiskError(abs, 'qemu-img info printed something that is not JSON');
+  }
+  const format = parsed.format;
+  if (!SUPPORTED.has(format)) throw new DiskError(abs, `unsupported disk format "${format}" (Ferry reads raw, vmdk, qcow2, vhdx and vpc)`);
+  if (format === 'raw') {
+    const name = basename(abs);
+    for (const [suffix, container] of CONTAINER_SUFFIXES) {
+      if (suffix.test(name) && !RAW_VMDK_EXTENT.test(name)) {
+        throw new DiskError(abs, `named like a ${container} image but has no ${container} header (truncated or corrupt?); refusing to read it as raw`);
+      }
+    }
+  }
+  const data = parsed['format-specific']?.data;
+  if (data?.corrupt === true) throw new DiskError(abs, 'qcow2 image is marked corrupt (qemu-img check -r all on a copy may repair it)');
+  const fileSize = info.isFile() ? info.size : (parsed['virtual-size'] ?? 0);
+  const probe: DiskProbe = {
+    path: abs,
+    format: format as DiskFormat,
+    virtualSize: parsed['virtual-size'],
+    fileSize,
+    dirtyBitmaps: (data?.bitmaps ?? []).map((b) => ({
+      name: b.name,
+      recording: b.flags.includes('auto'),
+      inUse: b.flags.includes('in-use'),
+      granularity: b.granularity,
+    })),
+  };
+  if (format === 'vmdk' && data?.['create-type']) probe.vmdkCreateType = data['create-type'];
+  const backing = parsed['full-backing-filename'] ?? parsed['backing-filename'];
+  if (backing) probe.backingFile = backing;
+
+  const checkable = (format === 'qcow2' && !data?.['data-file']) || (format === 'vmdk' && probe.vmdkCreateType === 'monolithicSparse');
+  if ((options.verify ?? true) && checkable && info.isFile()) {
+    await checkTruncation(abs, probe.format, fileSize, parsed['cluster-size'] ?? 65536);
+  }
+  return probe;
+}
+
+/** Every data cluster qemu maps must lie inside the file (qemu would silently read zeros past its end). */
+async function checkTruncation(path: string, format: DiskFormat, fileSize: number, clusterSize: number): Promise<void> {
+  const limit = Math.ceil(fileSize / clusterSize) * clusterSize;
+  for await (const entry of qemuImgMap(path, format)) {
+    if (entry.depth !== 0 || entry.offset === undefined || !entry.data) continue;
+    if (entry.offset + entry.length > limit) {
+      throw new DiskError(
+        path,
+        `truncated: data for virtual offset ${entry.start} is stored at ${entry.offset}+${entry.length}, past the end of the ${fileSize}-byte file`,
+      );
+    }
+  }
+}
+
+/** The container format a file's magic bytes claim, for error messages when qemu cannot open it. */
+async function sniffFormat(path: string, size: number): Promise<string | undefined> {
+  try {
+    const handle = await open(path, constants.O_RDONLY);
+    try {
+      const head = Buffer.alloc(64);
+      await handle.read(head, 0, 64, 0);
+      const tail = Buffer.alloc(8);
+      if (size >= 512) await handle.read(tail, 0, 8, size - 512);
+      const latin = head.toString('latin1');
+      if (latin.startsWith('vhdxfile')) return 'VHDX';
+      if (latin.startsWith('QFI\xfb')) return 'qcow2';
+      if (latin.startsWith('KDMV') || latin.startsWith('COWD') || latin.startsWith('# Disk DescriptorFile')) return 'VMDK';
+      if (latin.startsWith('conectix') || tail.toString('latin1') === 'conectix') return 'VHD';
+      return undefined;
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+function fsError(path: string, error: unknown): DiskError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const message =
+    code === 'ENOENT'
+      ? 'no such file'
+      : code === 'EACCES' || code === 'EPERM'
+        ? 'permission denied (not readable by this agent)'
+        : code === 'EISDIR'
+          ? 'is a directory'
+          : code === 'ENOTDIR'
+            ? 'a parent of this path is not a directory'
+            : `cannot open: ${(error as Error).message}`;
+  return new DiskError(path, message, { cause: error });
+}

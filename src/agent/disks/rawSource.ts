@@ -1,0 +1,123 @@
+/**
+ * Raw disks read directly with fs: a raw image, or the flat extent of a monolithicFlat / vmfs VMDK (at an
+ * offset inside the extent file). Reads go straight into the caller's buffer with FileHandle.read.
+ *
+ * Extents: Node has no SEEK_DATA/SEEK_HOLE, so `qemu-img map -f raw` is run once per extents() call; it walks
+ * the file with SEEK_DATA/SEEK_HOLE (cheap: metadata only) and reports holes as zero. That keeps holes of sparse
+ * raw files from being read at all. Written zeros show up as data; the engine finds zero blocks by content.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { DiskError, type DiskFormat, type DiskSource, type Extent } from './diskSource.ts';
+import { qemuImgMap } from './qemuTools.ts';
+
+export interface RawSourceOptions {
+  /** The file holding the bytes (the flat extent for a VMDK; else `path`). */
+  dataPath: string;
+  /** Where byte 0 of the disk is inside dataPath. */
+  dataOffset: number;
+  size: number;
+  format: DiskFormat;
+}
+
+export class RawFileSource implements DiskSource {
+  readonly size: number;
+  readonly format: DiskFormat;
+  /** The path the disk was opened as (a VMDK descriptor for flat VMDKs). */
+  readonly path: string;
+  readonly dataPath: string;
+  readonly #dataOffset: number;
+  readonly #handle: FileHandle;
+  #bytesRead = 0;
+  #closed = false;
+
+  private constructor(path: string, handle: FileHandle, options: RawSourceOptions) {
+    this.path = path;
+    this.#handle = handle;
+    this.dataPath = options.dataPath;
+    this.#dataOffset = options.dataOffset;
+    this.size = options.size;
+    this.format = options.format;
+  }
+
+  static async open(path: string, options: RawSourceOptions): Promise<RawFileSource> {
+    let handle: FileHandle;
+    try {
+      handle = await open(options.dataPath, 'r');
+    } catch (error) {
+      throw new DiskError(options.dataPath, `cannot open: ${(error as Error).message}`, { cause: error });
+    }
+    const { size: fileSize } = await handle.stat();
+    if (fileSize < options.dataOffset + options.size) {
+      await handle.close();
+      throw new DiskError(options.dataPath, `truncated: ${fileSize} bytes, the disk needs ${options.dataOffset + options.size}`);
+    }
+    return new RawFileSource(path, handle, options);
+  }
+
+  get bytesRead(): number {
+    return this.#bytesRead;
+  }
+
+  async *extents(): AsyncGenerator<Extent> {
+    const start = this.#dataOffset;
+    const end = start + this.size;
+    let pos = 0;
+    let pending: Extent | undefined;
+    const emit = (extent: Extent): Extent | undefined => {
+      if (pending && pending.zero === extent.zero) {
+        pending.length += extent.length;
+        return undefined;
+      }
+      const out = pending;
+      pending = { ...extent };
+      return out;
+    };
+    for await (const entry of qemuImgMap(this.dataPath, 'raw')) {
+      const from = Math.max(entry.start, start);
+      const to = Math.min(entry.start + entry.length, end);
+      if (to <= from) {
+        if (entry.start >= end) break;
+        continue;
+      }
+      const out = emit({ offset: from - start, length: to - from, zero: entry.zero && !entry.data });
+      if (out) yield out;
+      pos = to - start;
+    }
+    if (pos < this.size) {
+      // The map ended early (file shorter than the disk cannot happen after open(), but stay total): data.
+      const out = emit({ offset: pos, length: this.size - pos, zero: false });
+      if (out) yield out;
+    }
+    if (pending) yield pending;
+  }
+
+  changedExtents(): undefined {
+    return undefined;
+  }
+
+  async read(offset: number, length: number, target: Buffer): Promise<void> {
+    if (this.#closed) throw new DiskError(this.path, 'read after close');
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+      throw new RangeError(`read ${offset}+${length} outside the disk (size ${this.size})`);
+    }
+    if (target.length < length) throw new RangeError(`target buffer too small for ${length} bytes`);
+    let done = 0;
+    while (done < length) {
+      let n: number;
+      try {
+        ({ bytesRead: n } = await this.#handle.read(target, done, length - done, this.#dataOffset + offset + done));
+      } catch (error) {
+        throw new DiskError(this.dataPath, `read of ${length} bytes at ${offset} failed: ${(error as Error).message}`, { cause: error });
+      }
+      if (n === 0) throw new DiskError(this.dataPath, `unexpected end of file reading ${length} bytes at ${offset} (file truncated?)`);
+      done += n;
+      this.#bytesRead += n;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#handle.close();
+  }
+}

@@ -1,0 +1,64 @@
+/** A small pool of worker threads hashing blocks that sit in shared memory (see hashWorker.ts). */
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import type { HashRequest, HashResponse } from './hashWorker.ts';
+
+export interface BlockDigest {
+  sha256: Buffer;
+  zero: boolean;
+}
+
+export class HashPool {
+  readonly #workers: Worker[] = [];
+  readonly #pending = new Map<number, { resolve: (d: BlockDigest) => void; reject: (e: Error) => void }>();
+  #next = 0;
+  #turn = 0;
+  #failed: Error | undefined;
+
+  /** Defaults to one worker per core but one, which the reader, the uploader and qemu-nbd share. */
+  constructor(size = Math.max(1, availableParallelism() - 1)) {
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(new URL('./hashWorker.ts', import.meta.url));
+      worker.on('message', (response: HashResponse) => {
+        const waiter = this.#pending.get(response.id);
+        if (!waiter) return;
+        this.#pending.delete(response.id);
+        if (this.#pending.size === 0) this.#setRef(false);
+        waiter.resolve({ sha256: Buffer.from(response.sha256.buffer, response.sha256.byteOffset, 32), zero: response.zero });
+      });
+      worker.on('error', (error) => this.#fail(error));
+      worker.unref();
+      this.#workers.push(worker);
+    }
+  }
+
+  /** Idle workers must not keep the process alive; busy ones must, or awaiting a digest could end the process. */
+  #setRef(busy: boolean): void {
+    for (const worker of this.#workers) {
+      if (busy) worker.ref();
+      else worker.unref();
+    }
+  }
+
+  #fail(error: Error): void {
+    this.#failed = error;
+    for (const waiter of this.#pending.values()) waiter.reject(error);
+    this.#pending.clear();
+  }
+
+  /** Hashes `shared[offset, offset+length)`; the bytes must not change until the promise settles. */
+  digest(shared: SharedArrayBuffer, offset: number, length: number): Promise<BlockDigest> {
+    if (this.#failed) return Promise.reject(this.#failed);
+    const id = this.#next++;
+    const worker = this.#workers[this.#turn++ % this.#workers.length]!;
+    if (this.#pending.size === 0) this.#setRef(true);
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      worker.postMessage({ id, shared, offset, length } satisfies HashRequest);
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.terminate()));
+  }
+}

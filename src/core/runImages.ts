@@ -1,0 +1,122 @@
+/**
+ * The service side of a run's image: a connector that holds an ACTIVE run begins its image, asks which blocks the
+ * store lacks, sends those, records every block index, and finishes the image. Each call checks that the run is
+ * still the connector's, then hands over to the image store with the job's sealer (encrypted jobs: the job's KMS
+ * key). The image store makes the writes durable and resumable; this module only guards and translates.
+ */
+import type { ImageStore } from '../images/imageStore.ts';
+import type { CommittedBlocks } from '../images/types.ts';
+import { plainSealer, type BlockSealer } from '../images/blockSealer.ts';
+import type { Keyring } from '../kms/keyring.ts';
+import type { Core } from './context.ts';
+import type { ConnectorRow, JobRow, RunRow } from './mappers.ts';
+import { RunConflict } from './runs.ts';
+
+export interface DataPlane {
+  images: ImageStore;
+  keyring: Keyring;
+}
+
+export interface ImageDiskPlan {
+  index: number;
+  sizeBytes: number;
+  mode: 'full' | 'incremental';
+  meta?: Record<string, unknown>;
+}
+
+export interface BegunRunImage {
+  amiId: string;
+  committed: Map<number, CommittedBlocks>;
+  parent: { amiId: string; disks: { index: number; sizeBytes: number; meta?: Record<string, unknown> }[] } | null;
+}
+
+export class ImageRequestError extends Error {}
+
+async function heldRun(core: Core, connector: ConnectorRow, runId: string): Promise<{ run: RunRow; job: JobRow }> {
+  const run = await core.db
+    .selectFrom('runs')
+    .selectAll()
+    .where('replication_run_id', '=', runId)
+    .where('account_id', '=', connector.account_id)
+    .where('region', '=', connector.region)
+    .executeTakeFirst();
+  if (!run) throw new RunConflict(`Run ${runId} does not exist.`);
+  if (run.state !== 'ACTIVE' || run.connector_id !== connector.connector_id) {
+    throw new RunConflict(`Run ${runId} is ${run.state} and no longer held by this connector; stop working on it.`);
+  }
+  const job = await core.db.selectFrom('jobs').selectAll().where('replication_job_id', '=', run.replication_job_id).executeTakeFirstOrThrow();
+  return { run, job };
+}
+
+async function sealerOf(plane: DataPlane, run: RunRow): Promise<BlockSealer> {
+  if (run.encrypted !== 1) return plainSealer;
+  return plane.keyring.sealerFor({ accountId: run.account_id, region: run.region }, run.kms_key_id);
+}
+
+async function diskMetaOf(core: Core, runId: string): Promise<Map<number, Record<string, unknown>>> {
+  const rows = await core.db.selectFrom('run_disk_meta').selectAll().where('replication_run_id', '=', runId).execute();
+  return new Map(rows.map((r) => [r.disk_index, JSON.parse(r.meta) as Record<string, unknown>]));
+}
+
+export async function parentOfRun(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string): Promise<BegunRunImage['parent']> {
+  const { job } = await heldRun(core, connector, runId);
+  const parentImage = job.latest_ami_id ? await plane.images.findImage(job.latest_ami_id) : undefined;
+  if (!parentImage) return null;
+  const meta = await diskMetaOf(core, parentImage.runId);
+  return { amiId: parentImage.amiId, disks: parentImage.disks.map((d) => ({ index: d.index, sizeBytes: d.sizeBytes, meta: meta.get(d.index) })) };
+}
+
+export async function beginRunImage(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string, disks: ImageDiskPlan[]): Promise<BegunRunImage> {
+  const { run, job } = await heldRun(core, connector, runId);
+  if (disks.length === 0) throw new ImageRequestError('An image needs at least one disk.');
+  const parentImage = job.latest_ami_id ? await plane.images.findImage(job.latest_ami_id) : undefined;
+  const incremental = disks.every((d) => d.mode === 'incremental');
+  if (incremental && !parentImage) throw new ImageRequestError('An incremental image needs the job to have a parent image.');
+  const sealer = await sealerOf(plane, run);
+  const begun = await plane.images.beginImage(runId, {
+    tenant: { accountId: run.account_id, region: run.region },
+    replicationJobId: job.replication_job_id,
+    parentAmiId: parentImage?.amiId,
+    mode: incremental ? 'incremental' : 'full',
+    sealer,
+    disks: disks.map((d) => ({ index: d.index, sizeBytes: d.sizeBytes })),
+  });
+  for (const disk of disks) {
+    if (!disk.meta) continue;
+    await core.db
+      .insertInto('run_disk_meta')
+      .values({ replication_run_id: runId, disk_index: disk.index, meta: JSON.stringify(disk.meta) })
+      .onConflict((oc) => oc.columns(['replication_run_id', 'disk_index']).doUpdateSet({ meta: JSON.stringify(disk.meta) }))
+      .execute();
+  }
+  const committed = new Map<number, CommittedBlocks>();
+  for (const disk of begun.disks) committed.set(disk.index, await plane.images.committedBlocks(runId, disk.index));
+  return { amiId: begun.amiId, committed, parent: await parentOfRun(core, plane, connector, runId) };
+}
+
+export async function missingRunBlocks(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string, sha256s: Buffer[]): Promise<boolean[]> {
+  await heldRun(core, connector, runId);
+  return plane.images.missingBlocks(runId, sha256s);
+}
+
+export async function putRunBlock(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string, sha256: Buffer, data: Buffer): Promise<void> {
+  await heldRun(core, connector, runId);
+  await plane.images.putBlock(runId, sha256, data);
+}
+
+export async function recordRunBlocks(
+  core: Core,
+  plane: DataPlane,
+  connector: ConnectorRow,
+  runId: string,
+  diskIndex: number,
+  records: { blockIndex: number; sha256: Buffer | null }[],
+): Promise<void> {
+  await heldRun(core, connector, runId);
+  await plane.images.recordBlocks(runId, diskIndex, records);
+}
+
+export async function finishRunImage(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string): Promise<{ amiId: string; snapshotIds: string[] }> {
+  await heldRun(core, connector, runId);
+  return plane.images.finishImage(runId);
+}

@@ -1,0 +1,69 @@
+/**
+ * Keeps the image store in step with the control plane: retention deletes images through a deleter that also
+ * schedules garbage collection, and a run that ends without an image (failed, cancelled) abandons its
+ * half-written one so its blocks can be collected.
+ */
+import type { Logger } from 'pino';
+import type { Core, Tenant } from './core/context.ts';
+import type { ImageDeleter } from './core/imageRetention.ts';
+import type { ImageStore } from './images/imageStore.ts';
+
+/** Collection runs this long after the last deletion, so a burst of retention deletions costs one pass. */
+const GC_DELAY_MS = 5000;
+
+export class GarbageCollection {
+  readonly #images: ImageStore;
+  readonly #log: Logger;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(images: ImageStore, log: Logger) {
+    this.#images = images;
+    this.#log = log;
+  }
+
+  deleter(): ImageDeleter {
+    return {
+      deleteImage: async (tenant: Tenant, replicationJobId: string, amiId: string) => {
+        await this.#images.deleteImage(tenant, replicationJobId, amiId);
+        this.schedule();
+      },
+    };
+  }
+
+  schedule(delay = GC_DELAY_MS): void {
+    if (this.#stopped) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => void this.run(), delay);
+    this.#timer.unref();
+  }
+
+  async run(): Promise<void> {
+    if (this.#running) return this.#running;
+    this.#running = (async () => {
+      try {
+        const report = await this.#images.collectGarbage();
+        this.#log.info({ ...report }, 'image garbage collection finished');
+      } catch (error) {
+        this.#log.error({ err: error }, 'image garbage collection failed');
+      } finally {
+        this.#running = undefined;
+      }
+    })();
+    return this.#running;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#running;
+  }
+}
+
+export function followRunsForImages(core: Core, images: ImageStore, log: Logger): () => void {
+  return core.events.subscribe((event) => {
+    if (event.type !== 'run.state' || (event.state !== 'FAILED' && event.state !== 'DELETED')) return;
+    images.abandonImage(event.replicationRunId).catch((error: Error) => log.warn({ err: error.message, runId: event.replicationRunId }, 'could not abandon the run image'));
+  });
+}

@@ -1,0 +1,15 @@
+/** Sizes and magic numbers of the image store's on-disk formats (see format notes in packFile.ts and manifest.ts). */
+
+/** The block size of every image: the EBS direct API's, which the whole data plane shares. */
+export const IMAGE_BLOCK_SIZE = 512 * 1024;
+
+/** Default size at which a pack file is sealed and a new one started. */
+export const DEFAULT_PACK_SIZE = 128 * 1024 * 1024;
+
+/** Index rows are committed (after one fdatasync of the pack) at least every this many pending bytes. */
+export const DEFAULT_FLUSH_BYTES = 64 * 1024 * 1024;
+
+/** Rows per multi-row statement: well under SQLite's 32766 bound variables and PostgreSQL's 65535. */
+export const SQL_BATCH = 500;
+
+export const BLOCK_FLAG_ZSTD = 1;

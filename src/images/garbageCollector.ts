@@ -1,0 +1,256 @@
+/**
+ * Mark-and-sweep garbage collection of blocks, safe while runs write.
+ *
+ * Why it is safe. The generation is a logical clock, advanced by every collection and every run that begins.
+ * Every statement that creates or hands out a reference to a block (indexing a new block, a dedup hit in
+ * missingBlocks, recordBlocks) stamps the block with the current generation, in that same statement; all of them
+ * happen inside a run being written, after its beginImage. A collection takes a lease (one collector at a time)
+ * and advances the generation to E in one statement, then marks:
+ *   1. the committed blocks of every unfinished run, then
+ *   2. the manifests of every available image and of every deleted image an unfinished run builds on
+ *      (in this order: a run that finishes in between is seen as an image),
+ * and sweeps an unmarked block only if
+ *   - its stamp is below E (nothing referenced it since the collection began), and below the begin generation of
+ *     every unfinished run (a dedup answer given to a run but not recorded yet), and
+ *   - its id is at most the lowest block watermark of the unfinished runs (a run's own new blocks, recorded or not).
+ * A run that begins after the list of unfinished runs was read stamps everything with E or more. The delete
+ * re-checks the stamp, so a reference made after the page was read wins. Any manifest that cannot be read whole
+ * aborts the collection before anything is deleted. (This is Proxmox Backup Server's atime touch and cutoff, with
+ * a logical clock instead of wall time and the oldest running writer's start as the cutoff instead of a fixed
+ * grace period.)
+ * A run that stays unfinished forever (its writer died and nobody resumed or abandoned it) pins what it
+ * protects; the run executor abandons runs whose lease expired.
+ *
+ * Then: deleted images nobody builds on lose their rows and manifest files, orphan manifests go, and packs are
+ * compacted: empty ones deleted, mostly-dead ones rewritten (live records copied to a new pack, fsynced, index rows
+ * moved in one transaction, then the old file deleted; a reader that raced the delete looks the block up again).
+ */
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { RECORD_HEADER_SIZE } from './blockCodec.ts';
+import { BitSet } from './bitSet.ts';
+import type { ImageDb } from './db.ts';
+import { ImageStoreError } from './errors.ts';
+import { forEachManifestId } from './imageUsage.ts';
+import { compactPacks } from './packCompactor.ts';
+import type { PackReader } from './packReader.ts';
+import { RANGE, deleteRunBlocks, runBlocksInRange } from './runBlocks.ts';
+import type { GcOptions, GcReport, ImageStoreLog } from './types.ts';
+
+const LEASE_MS = 10 * 60_000;
+const PAGE = 4096;
+
+export interface GcContext {
+  db: ImageDb;
+  root: string;
+  owner: string;
+  now: () => number;
+  log: ImageStoreLog;
+  packs: PackReader;
+  packSize: number;
+  manifestsDir: string;
+  manifestPath(snapshotId: string): string;
+}
+
+interface RunDiskRow {
+  index: number;
+  sizeBytes: number;
+  blockCount: number;
+  snapshotId: string;
+}
+
+export async function collectGarbage(ctx: GcContext, options: GcOptions = {}): Promise<GcReport> {
+  const started = ctx.now();
+  const generation = await acquireLease(ctx);
+  const report: GcReport = {
+    generation,
+    markedBlocks: 0,
+    sweptBlocks: 0,
+    sweptBytes: 0,
+    imagesPurged: 0,
+    manifestsRemoved: 0,
+    packsDeleted: 0,
+    packsCompacted: 0,
+    bytesFreed: 0,
+    durationMs: 0,
+  };
+  try {
+    const { marked, protectAbove, protectFrom } = await mark(ctx);
+    report.markedBlocks = marked.count;
+    await sweep(ctx, Math.min(generation, protectFrom), marked, protectAbove, report);
+    await purgeImages(ctx, report);
+    await removeOrphanManifests(ctx, report);
+    await dropFinishedRunBlocks(ctx);
+    if (options.compact ?? true) await compactPacks(ctx, options.compactBelow ?? 0.5, report, () => renewLease(ctx));
+  } finally {
+    await ctx.db
+      .updateTable('image_store_state')
+      .set({ gc_owner: null, gc_lease_until: null })
+      .where('id', '=', 1)
+      .where('gc_owner', '=', ctx.owner)
+      .execute();
+  }
+  report.durationMs = ctx.now() - started;
+  ctx.log.info({ ...report }, 'image store garbage collection done');
+  return report;
+}
+
+/** Takes the collector lease and bumps the generation in one statement. */
+async function acquireLease(ctx: GcContext): Promise<number> {
+  const now = ctx.now();
+  const row = await ctx.db
+    .updateTable('image_store_state')
+    .set((eb) => ({ gc_generation: eb('gc_generation', '+', 1), gc_owner: ctx.owner, gc_lease_until: now + LEASE_MS }))
+    .where('id', '=', 1)
+    .where((eb) => eb.or([eb('gc_owner', 'is', null), eb('gc_lease_until', '<', now)]))
+    .returning('gc_generation')
+    .executeTakeFirst();
+  if (!row) throw new ImageStoreError('Busy', 'Another garbage collection of this image store is running.');
+  return Number(row.gc_generation);
+}
+
+export async function renewLease(ctx: GcContext): Promise<void> {
+  const result = await ctx.db
+    .updateTable('image_store_state')
+    .set({ gc_lease_until: ctx.now() + LEASE_MS })
+    .where('id', '=', 1)
+    .where('gc_owner', '=', ctx.owner)
+    .executeTakeFirst();
+  if (Number(result.numUpdatedRows) !== 1) throw new ImageStoreError('Busy', 'The garbage collection lease was lost; stopping.');
+}
+
+interface Marks {
+  marked: BitSet;
+  /** Blocks with a higher id may belong to an unfinished run. */
+  protectAbove: number;
+  /** Blocks stamped this generation or later may have been promised to an unfinished run. */
+  protectFrom: number;
+}
+
+async function mark(ctx: GcContext): Promise<Marks> {
+  const marked = new BitSet();
+  let protectAbove = Infinity;
+  let protectFrom = Infinity;
+  // 1. Blocks committed by unfinished runs.
+  const writing = await ctx.db
+    .selectFrom('image_runs')
+    .select(['run_seq', 'disks', 'block_watermark', 'begin_generation'])
+    .where('state', '=', 'writing')
+    .execute();
+  for (const run of writing) {
+    protectAbove = Math.min(protectAbove, Number(run.block_watermark));
+    protectFrom = Math.min(protectFrom, Number(run.begin_generation));
+    for (const disk of JSON.parse(run.disks) as RunDiskRow[]) {
+      for (let start = 0; start < disk.blockCount; start += RANGE) {
+        for (const row of await runBlocksInRange(ctx.db, Number(run.run_seq), disk.index, start, start + RANGE)) {
+          if (Number(row.block_id) !== 0) marked.add(Number(row.block_id));
+        }
+      }
+    }
+  }
+  // 2. Then the manifests of every image that is, or may still become through a run, referenced.
+  const snapshots = await ctx.db
+    .selectFrom('image_snapshots')
+    .innerJoin('images', 'images.ami_id', 'image_snapshots.ami_id')
+    .select(['image_snapshots.snapshot_id', 'image_snapshots.manifest_sha256'])
+    .where((eb) =>
+      eb.or([
+        eb('images.state', '=', 'available'),
+        eb('images.ami_id', 'in', eb.selectFrom('image_runs').select('parent_ami_id').where('state', '=', 'writing').where('parent_ami_id', 'is not', null)),
+      ]),
+    )
+    .execute();
+  for (const snap of snapshots) {
+    await forEachManifestId(ctx.manifestPath(snap.snapshot_id), snap.manifest_sha256, (id) => marked.add(id));
+    await renewLease(ctx);
+  }
+  return { marked, protectAbove, protectFrom };
+}
+
+/** Deletes unmarked blocks stamped below `stampBelow` with ids up to `protectAbove`. */
+async function sweep(ctx: GcContext, stampBelow: number, marked: BitSet, protectAbove: number, report: GcReport): Promise<void> {
+  let after = 0;
+  for (;;) {
+    const rows = await ctx.db
+      .selectFrom('image_blocks')
+      .select(['block_id', 'gen'])
+      .where('block_id', '>', after)
+      .orderBy('block_id')
+      .limit(PAGE)
+      .execute();
+    if (rows.length === 0) break;
+    after = Number(rows.at(-1)!.block_id);
+    const doomed = rows
+      .filter((r) => !marked.has(Number(r.block_id)) && Number(r.gen) < stampBelow && Number(r.block_id) <= protectAbove)
+      .map((r) => Number(r.block_id));
+    if (doomed.length === 0) continue;
+    // The stamp is checked again by the delete itself: a reference made since the page was read wins.
+    const deleted = await ctx.db
+      .deleteFrom('image_blocks')
+      .where('block_id', 'in', doomed)
+      .where('gen', '<', stampBelow)
+      .returning(['stored_len'])
+      .execute();
+    report.sweptBlocks += deleted.length;
+    for (const row of deleted) report.sweptBytes += RECORD_HEADER_SIZE + Number(row.stored_len);
+    await renewLease(ctx);
+  }
+}
+
+/** Deleted images that no unfinished run builds on: rows first (one transaction), then their manifest files. */
+async function purgeImages(ctx: GcContext, report: GcReport): Promise<void> {
+  const purged = await ctx.db.transaction().execute(async (trx) => {
+    const images = await trx
+      .selectFrom('images')
+      .select('ami_id')
+      .where('state', '=', 'deleted')
+      .where((eb) =>
+        eb.not(eb.exists(eb.selectFrom('image_runs').select('run_seq').where('state', '=', 'writing').whereRef('image_runs.parent_ami_id', '=', 'images.ami_id'))),
+      )
+      .execute();
+    const amiIds = images.map((i) => i.ami_id);
+    if (amiIds.length === 0) return [];
+    const snaps = await trx.selectFrom('image_snapshots').select('snapshot_id').where('ami_id', 'in', amiIds).execute();
+    await trx.deleteFrom('image_snapshots').where('ami_id', 'in', amiIds).execute();
+    await trx.deleteFrom('images').where('ami_id', 'in', amiIds).execute();
+    report.imagesPurged = amiIds.length;
+    return snaps.map((s) => s.snapshot_id);
+  });
+  for (const snapshotId of purged) {
+    rmSync(ctx.manifestPath(snapshotId), { force: true });
+    report.manifestsRemoved++;
+  }
+}
+
+/** Manifest files no snapshot and no unfinished run owns: left by a finish that crashed or lost a race. */
+async function removeOrphanManifests(ctx: GcContext, report: GcReport): Promise<void> {
+  const files = readdirSync(ctx.manifestsDir);
+  const { known, writing } = await ctx.db.transaction().execute(async (trx) => {
+    const snaps = await trx.selectFrom('image_snapshots').select('snapshot_id').execute();
+    const runs = await trx.selectFrom('image_runs').select('disks').where('state', '=', 'writing').execute();
+    return {
+      known: new Set(snaps.map((s) => s.snapshot_id)),
+      writing: new Set(runs.flatMap((r) => (JSON.parse(r.disks) as RunDiskRow[]).map((d) => d.snapshotId))),
+    };
+  });
+  for (const file of files) {
+    const match = /^(snap-[0-9a-f]{17})\.manifest(\.tmp-[0-9a-f]+)?$/.exec(file);
+    if (!match) continue;
+    const snapshotId = match[1]!;
+    const temporary = match[2] !== undefined;
+    if (writing.has(snapshotId)) continue;
+    if (!temporary && known.has(snapshotId)) continue;
+    rmSync(join(ctx.manifestsDir, file), { force: true });
+    report.manifestsRemoved++;
+  }
+}
+
+async function dropFinishedRunBlocks(ctx: GcContext): Promise<void> {
+  const runs = await ctx.db
+    .selectFrom('image_runs')
+    .select(['run_seq', 'disks'])
+    .where('state', '!=', 'writing')
+    .where((eb) => eb.exists(eb.selectFrom('image_run_blocks').select('block_id').whereRef('image_run_blocks.run_seq', '=', 'image_runs.run_seq')))
+    .execute();
+  for (const run of runs) await deleteRunBlocks(ctx.db, Number(run.run_seq), JSON.parse(run.disks) as RunDiskRow[]);
+}

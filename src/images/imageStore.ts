@@ -1,0 +1,503 @@
+/**
+ * The local image store: versioned machine images made of deduplicated, compressed and (for encrypted jobs)
+ * sealed 512 KiB blocks, laid out like Proxmox Backup Server's fixed-chunk datastore — packs of block records under
+ * `<dataDir>/images/packs`, one manifest (ordered block ids) per snapshot under `<dataDir>/images/manifests`, and
+ * the index, unfinished runs and images in the control plane's database (migration 002).
+ *
+ * Writing a run's image: beginImage → (missingBlocks → putBlock for the missing → recordBlocks)* → finishImage.
+ * Everything a run has recorded survives a kill -9; beginImage with the same run id picks the run up again and
+ * committedBlocks says what is done. An image becomes visible only in finishImage's transaction, with its
+ * manifests already durable. Reading (list, get, readBlock, export) works from another process while the service
+ * writes. See garbageCollector.ts for why collection is safe while runs write.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Kysely } from 'kysely';
+import type { ImageDeleter } from '../core/imageRetention.ts';
+import { BitSet } from './bitSet.ts';
+import { plainSealer, type BlockSealer } from './blockSealer.ts';
+import { RECORD_HEADER_SIZE, encodeBlock, isAllZero, sha256 } from './blockCodec.ts';
+import { BlockFetcher, noSealerFor } from './blockFetcher.ts';
+import { indexedStorageIds, keyIdFor, keyRefsById, touchBlocks } from './blockIndex.ts';
+import { BlockWriter } from './blockWriter.ts';
+import { DEFAULT_FLUSH_BYTES, DEFAULT_PACK_SIZE, IMAGE_BLOCK_SIZE } from './constants.ts';
+import type { ImageDb } from './db.ts';
+import { CorruptBlockError, ImageStoreError } from './errors.ts';
+import { exportSnapshot } from './exportDisk.ts';
+import { collectGarbage } from './garbageCollector.ts';
+import { availableImage, availableImages, snapshotsOf, toSummary } from './imageCatalog.ts';
+import { commitImage, insertRun, runRow, sameRun, validateBegin } from './imageRuns.ts';
+import { imageUsage } from './imageUsage.ts';
+import { ManifestReader, type ManifestSummary } from './manifest.ts';
+import { buildManifest } from './manifestBuilder.ts';
+import { packBytesOnDisk } from './packFile.ts';
+import { PackReader } from './packReader.ts';
+import { newPackOwner } from './packOwner.ts';
+import { recoverPacks } from './packRecovery.ts';
+import { committedBlocks, deleteRunBlocks, upsertRunBlocks } from './runBlocks.ts';
+import type {
+  BeginImageOptions,
+  CommittedBlocks,
+  Compression,
+  ExportFormat,
+  ExportOptions,
+  ExportResult,
+  FinishedImage,
+  GcOptions,
+  GcReport,
+  ImageDetails,
+  ImageRunInfo,
+  ImageStoreLog,
+  ImageSummary,
+  PutBlockResult,
+  RecordedBlock,
+  RunDisk,
+  StoreStats,
+  Tenant,
+} from './types.ts';
+
+export interface OpenImageStoreOptions {
+  /** The control plane's Kysely instance, migrated to version 2 or later. */
+  db: Kysely<any>;
+  dataDir: string;
+  log?: ImageStoreLog;
+  /** For `ferry images` beside a running service: no writes, no recovery, nothing that needs the writer's role. */
+  readOnly?: boolean;
+  /** Opens blocks of encrypted images (keyRef = the KMS key ARN). Sealers passed to beginImage are used first. */
+  resolveSealer?: (keyRef: string) => BlockSealer | Promise<BlockSealer>;
+  compression?: Compression;
+  packSizeBytes?: number;
+  flushBytes?: number;
+  now?: () => number;
+}
+
+interface ActiveRun {
+  runSeq: number;
+  sealer: BlockSealer;
+  keyId: number;
+  compress: boolean;
+  disks: RunDisk[];
+}
+
+const silentLog: ImageStoreLog = { info() {}, warn() {} };
+const ZERO_BLOCK_SHA256 = sha256(Buffer.alloc(IMAGE_BLOCK_SIZE));
+
+export async function openImageStore(options: OpenImageStoreOptions): Promise<ImageStore> {
+  // The image tables are not part of the control plane's Database type (migration 002 adds them).
+  const db = options.db as unknown as ImageDb;
+  const root = join(options.dataDir, 'images');
+  try {
+    await db.selectFrom('image_store_state').select('gc_generation').execute();
+  } catch (thrown) {
+    const why = thrown instanceof Error ? thrown.message : String(thrown);
+    throw new ImageStoreError('InvalidArgument', `The image store tables are unusable (${why}): apply migration 002 (src/store/migrations/002_image_store.ts).`);
+  }
+  const store = new ImageStore(db, root, options);
+  if (!options.readOnly) {
+    mkdirSync(join(root, 'packs'), { recursive: true, mode: 0o700 });
+    mkdirSync(join(root, 'manifests'), { recursive: true, mode: 0o700 });
+    await recoverPacks(db, root, store.now(), options.log ?? silentLog);
+  }
+  return store;
+}
+
+export class ImageStore implements ImageDeleter {
+  readonly root: string;
+  readonly now: () => number;
+  readonly #db: ImageDb;
+  readonly #log: ImageStoreLog;
+  readonly #readOnly: boolean;
+  readonly #compression: Compression;
+  readonly #packSize: number;
+  readonly #resolveSealer: ((keyRef: string) => BlockSealer | Promise<BlockSealer>) | undefined;
+  readonly #owner: { owner: string; release(): void } | undefined;
+  readonly #writer: BlockWriter | undefined;
+  readonly #packs: PackReader;
+  readonly #fetcher: BlockFetcher;
+  readonly #runs = new Map<string, ActiveRun>();
+  readonly #sealers = new Map<string, BlockSealer>([['plain', plainSealer]]);
+  #keyRefs = new Map<number, string>();
+  /** Manifest files (snapshot @ file identity and mtime) this process has checked whole. */
+  readonly #verifiedManifests = new Set<string>();
+  #closed = false;
+
+  /** Use openImageStore. */
+  constructor(db: ImageDb, root: string, options: OpenImageStoreOptions) {
+    this.#db = db;
+    this.root = root;
+    this.now = options.now ?? Date.now;
+    this.#log = options.log ?? silentLog;
+    this.#readOnly = options.readOnly ?? false;
+    this.#compression = options.compression ?? 'zstd';
+    this.#packSize = options.packSizeBytes ?? DEFAULT_PACK_SIZE;
+    this.#resolveSealer = options.resolveSealer;
+    this.#packs = new PackReader(root);
+    this.#fetcher = new BlockFetcher(db, this.#packs, (keyId) => this.#sealerForKey(keyId));
+    if (!this.#readOnly) {
+      this.#owner = newPackOwner();
+      this.#writer = new BlockWriter({
+        db,
+        root,
+        owner: this.#owner.owner,
+        packSize: this.#packSize,
+        flushBytes: options.flushBytes ?? DEFAULT_FLUSH_BYTES,
+        now: this.now,
+      });
+    }
+  }
+
+  // ── Writing a run's image ──────────────────────────────────────────────────────────────────────────────────
+
+  /** Starts a run's image, or picks up the one begun earlier under the same run id (same tenant, job, key, disks). */
+  async beginImage(runId: string, options: BeginImageOptions): Promise<ImageRunInfo> {
+    this.#writable();
+    const mode = options.mode ?? 'full';
+    validateBegin(runId, options, mode);
+    const keyRef = options.sealer.keyRef;
+    const keyId = await keyIdFor(this.#db, keyRef);
+    this.#sealers.set(keyRef, options.sealer);
+    let row = await runRow(this.#db, runId);
+    const resumed = row !== undefined;
+    if (!row) {
+      await insertRun(this.#db, runId, { ...options, mode, compression: options.compression ?? this.#compression }, keyId, this.now());
+      row = await runRow(this.#db, runId);
+      if (!row) throw new Error(`run ${runId} vanished while it was begun`);
+    }
+    const disks = JSON.parse(row.disks) as RunDisk[];
+    if (!sameRun(row, options, mode, keyId)) throw new ImageStoreError('Conflict', `Run ${runId} was begun with other parameters (tenant, job, key, mode, parent or disks).`);
+    if (row.state === 'abandoned') throw new ImageStoreError('Conflict', `Run ${runId} was abandoned; start a new run.`);
+    if (row.state === 'writing') {
+      this.#runs.set(runId, { runSeq: Number(row.run_seq), sealer: options.sealer, keyId, compress: row.compression === 'zstd', disks });
+    }
+    return { runId, amiId: row.ami_id, state: row.state, resumed, mode, parentAmiId: row.parent_ami_id, keyRef, disks };
+  }
+
+  /**
+   * Dedup, ask first: for each plaintext SHA-256, true when the store lacks the block under this run's key (put
+   * it), false when it has it (just record it). A "has it" answer protects the block from collection.
+   */
+  async missingBlocks(runId: string, sha256s: readonly Buffer[]): Promise<boolean[]> {
+    const run = this.#active(runId);
+    const ids = sha256s.map((s) => (s.equals(ZERO_BLOCK_SHA256) ? undefined : run.sealer.storageId(s)));
+    const hexes = ids.map((id) => id?.toString('hex'));
+    const ask = ids.filter((id, i): id is Buffer => id !== undefined && !this.#writer!.isPending(hexes[i]!));
+    const found = ask.length === 0 ? new Map() : await this.#db.transaction().execute((trx) => touchBlocks(trx, ask));
+    for (const block of found.values()) {
+      if (block.keyId !== run.keyId) throw new ImageStoreError('Conflict', `Sealer ${run.sealer.keyRef} produced a storage id already used under another key.`);
+    }
+    return hexes.map((hex) => hex !== undefined && !this.#writer!.isPending(hex) && !found.has(hex));
+  }
+
+  /**
+   * Stores one block: checks it against its SHA-256, refuses zeros, compresses (kept raw unless it saves 10%),
+   * seals and appends it to the current pack. Durable and indexed at the next flush (recordBlocks flushes).
+   */
+  async putBlock(runId: string, blockSha256: Buffer, data: Buffer): Promise<PutBlockResult> {
+    const run = this.#active(runId);
+    if (data.length === 0 || data.length > IMAGE_BLOCK_SIZE) throw new ImageStoreError('InvalidArgument', `A block is 1..${IMAGE_BLOCK_SIZE} bytes, not ${data.length}.`);
+    if (isAllZero(data)) throw new ImageStoreError('InvalidArgument', 'Zero blocks are never stored: record them with sha256 null.');
+    if (!sha256(data).equals(blockSha256)) throw new ImageStoreError('InvalidArgument', `Block data does not match SHA-256 ${blockSha256.toString('hex')}.`);
+    // A copy: the id outlives this call (until the next flush), the caller's buffers may not.
+    const storageId = Buffer.from(run.sealer.storageId(blockSha256));
+    const hex = storageId.toString('hex');
+    if (this.#writer!.isPending(hex)) return { stored: false, storedBytes: 0 };
+    if ((await indexedStorageIds(this.#db, [storageId])).size > 0) return { stored: false, storedBytes: 0 };
+    const encoded = await encodeBlock(data, storageId, run.sealer, run.compress);
+    const stored = await this.#writer!.write(run.runSeq, run.keyId, storageId, encoded);
+    return { stored, storedBytes: stored ? encoded.header.length + encoded.payload.length : 0 };
+  }
+
+  /**
+   * Commits which block each listed block index of the new snapshot holds (sha256 null = zero). Blocks put
+   * before are flushed first; every referenced block must be in the store. Durable when this returns.
+   */
+  async recordBlocks(runId: string, diskIndex: number, entries: readonly RecordedBlock[]): Promise<void> {
+    const run = this.#active(runId);
+    const disk = run.disks.find((d) => d.index === diskIndex);
+    if (!disk) throw new ImageStoreError('InvalidArgument', `Run ${runId} has no disk ${diskIndex}.`);
+    const byIndex = new Map<number, Buffer | undefined>();
+    for (const entry of entries) {
+      if (!Number.isInteger(entry.blockIndex) || entry.blockIndex < 0 || entry.blockIndex >= disk.blockCount) {
+        throw new ImageStoreError('InvalidArgument', `Block index ${entry.blockIndex} is outside disk ${diskIndex} (0..${disk.blockCount - 1}).`);
+      }
+      byIndex.set(entry.blockIndex, entry.sha256 === null || entry.sha256.equals(ZERO_BLOCK_SHA256) ? undefined : run.sealer.storageId(entry.sha256));
+    }
+    if (byIndex.size === 0) return;
+    await this.#writer!.flush();
+    const wanted = [...new Map([...byIndex.values()].filter((id): id is Buffer => id !== undefined).map((id) => [id.toString('hex'), id])).values()];
+    await this.#db.transaction().execute(async (trx) => {
+      const live = await trx
+        .updateTable('image_runs')
+        .set({ updated_at: this.now() })
+        .where('run_seq', '=', run.runSeq)
+        .where('state', '=', 'writing')
+        .executeTakeFirst();
+      if (Number(live.numUpdatedRows) !== 1) throw new ImageStoreError('Conflict', `Run ${runId} is no longer being written.`);
+      const found = await touchBlocks(trx, wanted);
+      const rows: { blockIndex: number; blockId: number }[] = [];
+      for (const [blockIndex, storageId] of byIndex) {
+        if (storageId === undefined) {
+          rows.push({ blockIndex, blockId: 0 });
+          continue;
+        }
+        const block = found.get(storageId.toString('hex'));
+        if (!block) {
+          throw new ImageStoreError('MissingBlock', `Disk ${diskIndex} block ${blockIndex}: its block is not in the store (put it before recording it).`);
+        }
+        if (block.keyId !== run.keyId) throw new ImageStoreError('Conflict', `Disk ${diskIndex} block ${blockIndex}: the block is stored under another key.`);
+        rows.push({ blockIndex, blockId: block.blockId });
+      }
+      await upsertRunBlocks(trx, run.runSeq, diskIndex, rows);
+    });
+  }
+
+  /** Makes every block put so far (by any run here) durable and indexed; recordBlocks and finishImage do it too. */
+  async flush(): Promise<void> {
+    this.#writable();
+    await this.#writer!.flush();
+  }
+
+  /** The block indexes of a disk the run has committed (to skip on resume). */
+  async committedBlocks(runId: string, diskIndex: number): Promise<CommittedBlocks> {
+    const row = await runRow(this.#db, runId);
+    if (!row) throw new ImageStoreError('NotFound', `Run ${runId} has no image in progress.`);
+    const disk = (JSON.parse(row.disks) as RunDisk[]).find((d) => d.index === diskIndex);
+    if (!disk) throw new ImageStoreError('InvalidArgument', `Run ${runId} has no disk ${diskIndex}.`);
+    return committedBlocks(this.#db, Number(row.run_seq), diskIndex, disk.blockCount);
+  }
+
+  /** Writes every snapshot's manifest, then makes the image visible in one transaction. Idempotent. */
+  async finishImage(runId: string): Promise<FinishedImage> {
+    this.#writable();
+    const row = await runRow(this.#db, runId);
+    if (!row) throw new ImageStoreError('NotFound', `Run ${runId} has no image in progress.`);
+    const disks = JSON.parse(row.disks) as RunDisk[];
+    const result = { amiId: row.ami_id, snapshotIds: disks.map((d) => d.snapshotId) };
+    if (row.state === 'finished') return result;
+    if (row.state === 'abandoned') throw new ImageStoreError('Conflict', `Run ${runId} was abandoned.`);
+    await this.#writer!.flush();
+    const runSeq = Number(row.run_seq);
+    const parentSnapshots = row.mode === 'incremental' && row.parent_ami_id ? ((await snapshotsOf(this.#db, [row.parent_ami_id])).get(row.parent_ami_id) ?? []) : [];
+    const distinct = new BitSet();
+    const built: { disk: RunDisk; summary: ManifestSummary }[] = [];
+    for (const disk of disks) {
+      const parent = parentSnapshots.find((s) => Number(s.disk_index) === disk.index);
+      const summary = await buildManifest(
+        {
+          db: this.#db,
+          runSeq,
+          diskIndex: disk.index,
+          sizeBytes: disk.sizeBytes,
+          blockCount: disk.blockCount,
+          parent: parent ? { path: this.#manifestPath(parent.snapshot_id), sha256: parent.manifest_sha256 } : undefined,
+        },
+        this.#manifestPath(disk.snapshotId),
+        distinct,
+      );
+      built.push({ disk, summary });
+    }
+    // (Looked up before the transaction: SQLite has one connection, and the transaction holds it.)
+    const encrypted = (await this.#keyRef(Number(row.key_id))) !== 'plain';
+    await commitImage(this.#db, row, { encrypted, distinctBlocks: distinct.count, snapshots: built, now: this.now() });
+    this.#runs.delete(runId);
+    await deleteRunBlocks(this.#db, runSeq, disks);
+    this.#log.info({ runId, amiId: row.ami_id }, 'image finished');
+    return result;
+  }
+
+  /** Gives up a run's image: its committed blocks become garbage. */
+  async abandonImage(runId: string): Promise<void> {
+    this.#writable();
+    this.#runs.delete(runId);
+    const row = await runRow(this.#db, runId);
+    if (!row || row.state === 'abandoned') return;
+    if (row.state === 'finished') throw new ImageStoreError('Conflict', `Run ${runId} already finished as ${row.ami_id}; delete the image instead.`);
+    await this.#db.updateTable('image_runs').set({ state: 'abandoned', updated_at: this.now() }).where('run_seq', '=', row.run_seq).where('state', '=', 'writing').execute();
+    await deleteRunBlocks(this.#db, Number(row.run_seq), JSON.parse(row.disks) as RunDisk[]);
+  }
+
+  // ── Reading ────────────────────────────────────────────────────────────────────────────────────────────────
+
+  async listImages(tenant?: Tenant): Promise<ImageSummary[]> {
+    const rows = await availableImages(this.#db, tenant);
+    const snapshots = await snapshotsOf(this.#db, rows.map((r) => r.ami_id));
+    const summaries = [];
+    for (const row of rows) summaries.push(toSummary(row, snapshots.get(row.ami_id) ?? [], await this.#keyRef(Number(row.key_id))));
+    return summaries;
+  }
+
+  /** One available image, cheaply (rows only): what a run needs to build on a parent. */
+  async findImage(amiId: string): Promise<ImageSummary | undefined> {
+    const row = await availableImage(this.#db, amiId);
+    if (!row) return undefined;
+    const snapshots = (await snapshotsOf(this.#db, [amiId])).get(amiId) ?? [];
+    return toSummary(row, snapshots, await this.#keyRef(Number(row.key_id)));
+  }
+
+  /**
+   * One available image with what it costs in the store: stored bytes, blocks shared with other images, what
+   * deleting it would free. Reads every available image's manifest (16 MiB per TiB of disk): for admin views,
+   * not for hot paths (use findImage).
+   */
+  async getImage(amiId: string): Promise<ImageDetails | undefined> {
+    const row = await availableImage(this.#db, amiId);
+    if (!row) return undefined;
+    const snapshots = (await snapshotsOf(this.#db, [amiId])).get(amiId) ?? [];
+    const usage = await imageUsage(
+      this.#db,
+      (id) => this.#manifestPath(id),
+      amiId,
+      snapshots.map((s) => ({ snapshotId: s.snapshot_id, sha256: s.manifest_sha256 })),
+    );
+    return { ...toSummary(row, snapshots, await this.#keyRef(Number(row.key_id))), usage };
+  }
+
+  /** One block of a disk, verified; zeros for a zero block. The last block may be short. */
+  async readBlock(amiId: string, diskIndex: number, blockIndex: number): Promise<Buffer> {
+    const snap = await this.#snapshot(amiId, diskIndex);
+    const manifest = await ManifestReader.open(this.#manifestPath(snap.snapshot_id));
+    try {
+      const verified = `${snap.snapshot_id}@${await manifest.fingerprint()}`;
+      if (!this.#verifiedManifests.has(verified)) {
+        await manifest.verify(snap.manifest_sha256);
+        this.#verifiedManifests.add(verified);
+      }
+      const blockId = await manifest.entry(blockIndex);
+      const length = Math.min(IMAGE_BLOCK_SIZE, Number(snap.size_bytes) - blockIndex * IMAGE_BLOCK_SIZE);
+      if (blockId === 0) return Buffer.alloc(length);
+      const data = await this.#fetcher.readById(blockId, { amiId, diskIndex, blockIndex });
+      return data.length > length ? data.subarray(0, length) : data;
+    } finally {
+      await manifest.close();
+    }
+  }
+
+  /** Writes one disk of an image to `outputPath` as raw (sparse), qcow2 or VMDK. */
+  async exportDisk(amiId: string, diskIndex: number, format: ExportFormat, outputPath: string, options: ExportOptions = {}): Promise<ExportResult> {
+    const snap = await this.#snapshot(amiId, diskIndex);
+    try {
+      return await exportSnapshot(this.#fetcher, {
+        manifestPath: this.#manifestPath(snap.snapshot_id),
+        manifestSha256: snap.manifest_sha256,
+        amiId,
+        diskIndex,
+        format,
+        outputPath,
+        options,
+      });
+    } catch (thrown) {
+      if (thrown instanceof CorruptBlockError && !(await availableImage(this.#db, amiId))) {
+        throw new ImageStoreError('NotFound', `Image ${amiId} was deleted during the export.`);
+      }
+      throw thrown;
+    }
+  }
+
+  // ── Deleting and collecting ────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Retention's hook (ImageDeleter): hides the image at once; the next collection frees its blocks. Deleting an
+   * image that is already gone is a no-op, so retried deletions are harmless.
+   */
+  async deleteImage(tenant: Tenant, replicationJobId: string, amiId: string): Promise<void> {
+    this.#writable();
+    const row = await this.#db.selectFrom('images').selectAll().where('ami_id', '=', amiId).executeTakeFirst();
+    if (!row || row.state === 'deleted') return;
+    if (row.account_id !== tenant.accountId || row.region !== tenant.region || row.replication_job_id !== replicationJobId) {
+      throw new ImageStoreError('NotFound', `Image ${amiId} does not belong to ${replicationJobId} in ${tenant.accountId}/${tenant.region}.`);
+    }
+    await this.#db.updateTable('images').set({ state: 'deleted', deleted_at: this.now() }).where('ami_id', '=', amiId).where('state', '=', 'available').execute();
+    this.#log.info({ amiId, replicationJobId }, 'image deleted');
+  }
+
+  async collectGarbage(options: GcOptions = {}): Promise<GcReport> {
+    this.#writable();
+    // Seal this process's pack too, so its dead records can be compacted like any other pack's.
+    await this.#writer!.sealCurrent();
+    return collectGarbage(
+      {
+        db: this.#db,
+        root: this.root,
+        owner: this.#owner!.owner,
+        now: this.now,
+        log: this.#log,
+        packs: this.#packs,
+        packSize: this.#packSize,
+        manifestsDir: join(this.root, 'manifests'),
+        manifestPath: (id) => this.#manifestPath(id),
+      },
+      options,
+    );
+  }
+
+  async stats(): Promise<StoreStats> {
+    const blocks = await this.#db
+      .selectFrom('image_blocks')
+      .select((eb) => [eb.fn.countAll<number>().as('blocks'), eb.fn.sum<number>('stored_len').as('stored'), eb.fn.sum<number>('raw_len').as('raw')])
+      .executeTakeFirstOrThrow();
+    const packs = await this.#db.selectFrom('image_packs').select('pack_id').execute();
+    const count = Number(blocks.blocks);
+    return {
+      blocks: count,
+      storedBytes: Number(blocks.stored ?? 0) + count * RECORD_HEADER_SIZE,
+      rawBytes: Number(blocks.raw ?? 0),
+      packs: packs.length,
+      packBytes: packBytesOnDisk(this.root, packs.map((p) => Number(p.pack_id))),
+    };
+  }
+
+  /** Flushes and seals this process's pack. The database stays open (it is the caller's). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#writer?.close();
+    this.#owner?.release();
+    await this.#packs.close();
+  }
+
+  // ── Internals ──────────────────────────────────────────────────────────────────────────────────────────────
+
+  #writable(): void {
+    if (this.#closed) throw new ImageStoreError('Conflict', 'The image store is closed.');
+    if (this.#readOnly) throw new ImageStoreError('ReadOnly', 'The image store was opened read-only.');
+  }
+
+  #active(runId: string): ActiveRun {
+    this.#writable();
+    const run = this.#runs.get(runId);
+    if (!run) throw new ImageStoreError('Conflict', `Run ${runId} is not being written here: call beginImage first (again after a restart).`);
+    return run;
+  }
+
+  async #snapshot(amiId: string, diskIndex: number) {
+    if (!(await availableImage(this.#db, amiId))) throw new ImageStoreError('NotFound', `Image ${amiId} does not exist.`);
+    const snap = (await snapshotsOf(this.#db, [amiId])).get(amiId)?.find((s) => Number(s.disk_index) === diskIndex);
+    if (!snap) throw new ImageStoreError('NotFound', `Image ${amiId} has no disk ${diskIndex}.`);
+    return snap;
+  }
+
+  #manifestPath(snapshotId: string): string {
+    return join(this.root, 'manifests', `${snapshotId}.manifest`);
+  }
+
+  async #keyRef(keyId: number): Promise<string> {
+    let keyRef = this.#keyRefs.get(keyId);
+    if (keyRef === undefined) {
+      this.#keyRefs = await keyRefsById(this.#db);
+      keyRef = this.#keyRefs.get(keyId);
+    }
+    if (keyRef === undefined) throw new Error(`unknown key id ${keyId}`);
+    return keyRef;
+  }
+
+  async #sealerForKey(keyId: number): Promise<BlockSealer> {
+    const keyRef = await this.#keyRef(keyId);
+    let sealer = this.#sealers.get(keyRef);
+    if (!sealer && this.#resolveSealer) {
+      sealer = await this.#resolveSealer(keyRef);
+      this.#sealers.set(keyRef, sealer);
+    }
+    if (!sealer) throw noSealerFor(keyRef);
+    return sealer;
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Pack files: append-only files of block records (see blockCodec.ts), about 128 MiB each, named by pack id.
+ * Appends go through positional writes at an offset the writer tracks; nothing past a pack's indexed end is
+ * trusted (a crashed writer's tail is cut off at recovery, see packRecovery.ts).
+ *
+ * Pack header (64 bytes): 'FRYPACK1' | u64 LE pack id | u64 LE created (ms) | zero.
+ */
+import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, statSync, writeSync, writevSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+export const PACK_HEADER_SIZE = 64;
+const PACK_MAGIC = Buffer.from('FRYPACK1', 'latin1');
+
+const fdatasyncAsync = promisify(fdatasync);
+
+/** `<root>/packs/<shard>/<id>.pack`, 4096 packs (about 512 GiB) per shard directory. */
+export function packPath(root: string, packId: number): string {
+  const shard = Math.floor(packId / 4096).toString(16).padStart(4, '0');
+  return join(root, 'packs', shard, `${packId.toString(16).padStart(8, '0')}.pack`);
+}
+
+export function packHeader(packId: number, createdAt: number): Buffer {
+  const header = Buffer.alloc(PACK_HEADER_SIZE);
+  PACK_MAGIC.copy(header, 0);
+  header.writeUIntLE(packId, 8, 6);
+  header.writeUIntLE(createdAt, 16, 6);
+  return header;
+}
+
+/** A pack this process is appending to. */
+export class PackFile {
+  readonly packId: number;
+  readonly path: string;
+  #fd: number;
+  /** Bytes written so far (the next record's offset). */
+  size: number;
+
+  private constructor(packId: number, path: string, fd: number, size: number) {
+    this.packId = packId;
+    this.path = path;
+    this.#fd = fd;
+    this.size = size;
+  }
+
+  /** Creates the file (it must not exist) with its header, and makes its directory entry durable. */
+  static create(root: string, packId: number, createdAt: number): PackFile {
+    const path = packPath(root, packId);
+    const dir = join(path, '..');
+    const newShard = mkdirSync(dir, { recursive: true }) !== undefined;
+    const fd = openSync(path, 'wx', 0o600);
+    writeSync(fd, packHeader(packId, createdAt), 0, PACK_HEADER_SIZE, 0);
+    fsyncSync(fd);
+    fsyncDirectory(dir);
+    if (newShard) fsyncDirectory(join(dir, '..'));
+    return new PackFile(packId, path, fd, PACK_HEADER_SIZE);
+  }
+
+  /** Appends one record synchronously; returns its offset. */
+  append(parts: readonly Buffer[]): number {
+    const offset = this.size;
+    let length = 0;
+    for (const part of parts) length += part.length;
+    let written = writevSync(this.#fd, parts as Buffer[], offset);
+    // writev may stop short (rare, e.g. on a signal); finish the rest with plain writes.
+    if (written < length) {
+      const whole = Buffer.concat(parts as Buffer[]);
+      while (written < length) written += writeSync(this.#fd, whole, written, length - written, offset + written);
+    }
+    this.size += length;
+    return offset;
+  }
+
+  /** Makes every byte appended so far durable, off the main thread. (A pack is synced before it is closed.) */
+  sync(): Promise<void> {
+    return this.#fd < 0 ? Promise.resolve() : fdatasyncAsync(this.#fd);
+  }
+
+  close(): void {
+    if (this.#fd >= 0) closeSync(this.#fd);
+    this.#fd = -1;
+  }
+}
+
+export function fsyncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Bytes the given packs take on disk (missing files count as 0). */
+export function packBytesOnDisk(root: string, packIds: readonly number[]): number {
+  let total = 0;
+  for (const packId of packIds) {
+    try {
+      total += statSync(packPath(root, packId)).size;
+    } catch {
+      // gone (being deleted) or never created
+    }
+  }
+  return total;
+}

@@ -1,0 +1,97 @@
+/**
+ * Reads records straight from pack files, with a small cache of open handles. A pack can disappear under a reader
+ * (compaction moved its blocks and deleted it); the read then fails with PackGoneError and the caller looks the
+ * block up again. A handle opened before the delete keeps reading the old, still valid bytes; handles are counted,
+ * so `forget` (after this process deleted a pack) closes one only when no read is using it.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { packPath } from './packFile.ts';
+
+const MAX_OPEN = 64;
+
+export class PackGoneError extends Error {
+  constructor(packId: number) {
+    super(`pack ${packId} is gone`);
+    this.name = 'PackGoneError';
+  }
+}
+
+interface Handle {
+  file: Promise<FileHandle>;
+  users: number;
+  doomed: boolean;
+}
+
+export class PackReader {
+  readonly #root: string;
+  readonly #open = new Map<number, Handle>();
+
+  constructor(root: string) {
+    this.#root = root;
+  }
+
+  /** Reads `length` bytes at `offset` of a pack; fewer come back only when the pack is shorter. */
+  async read(packId: number, offset: number, length: number, target = Buffer.allocUnsafe(length)): Promise<Buffer> {
+    const handle = this.#acquire(packId);
+    try {
+      const file = await handle.file;
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await file.read(target, done, length - done, offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return done === length ? target : target.subarray(0, done);
+    } finally {
+      this.#release(handle);
+    }
+  }
+
+  /** Stops caching a pack's handle (it was deleted): closed once its reads are done. */
+  forget(packId: number): void {
+    const handle = this.#open.get(packId);
+    if (!handle) return;
+    this.#open.delete(packId);
+    this.#doom(handle);
+  }
+
+  async close(): Promise<void> {
+    for (const packId of [...this.#open.keys()]) this.forget(packId);
+  }
+
+  #acquire(packId: number): Handle {
+    let handle = this.#open.get(packId);
+    if (handle) {
+      this.#open.delete(packId); // refresh recency
+    } else {
+      const file = open(packPath(this.#root, packId), 'r').catch((thrown: NodeJS.ErrnoException) => {
+        if (this.#open.get(packId) === handle) this.#open.delete(packId);
+        throw thrown.code === 'ENOENT' ? new PackGoneError(packId) : thrown;
+      });
+      file.catch(() => {});
+      handle = { file, users: 0, doomed: false };
+      if (this.#open.size >= MAX_OPEN) {
+        const [oldestId, oldest] = this.#open.entries().next().value!;
+        this.#open.delete(oldestId);
+        this.#doom(oldest);
+      }
+    }
+    this.#open.set(packId, handle);
+    handle.users++;
+    return handle;
+  }
+
+  #release(handle: Handle): void {
+    handle.users--;
+    if (handle.doomed && handle.users === 0) this.#closeHandle(handle);
+  }
+
+  #doom(handle: Handle): void {
+    handle.doomed = true;
+    if (handle.users === 0) this.#closeHandle(handle);
+  }
+
+  #closeHandle(handle: Handle): void {
+    void handle.file.then((file) => file.close()).catch(() => {});
+  }
+}

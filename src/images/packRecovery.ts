@@ -1,0 +1,61 @@
+/**
+ * Recovery of packs left open by a writer that died: the bytes past the pack's indexed end belong to blocks that
+ * were never indexed (the crash came between the write and the index commit), so the file is cut back to that end
+ * and the pack sealed. Runs when a writable store opens; packs of live writers (here or on other hosts) are left alone.
+ */
+import { fsyncSync, openSync, closeSync, ftruncateSync, fstatSync, rmSync } from 'node:fs';
+import type { ImageDb } from './db.ts';
+import { PACK_HEADER_SIZE, packPath } from './packFile.ts';
+import { packOwnerAlive } from './packOwner.ts';
+import type { ImageStoreLog } from './types.ts';
+
+export async function recoverPacks(db: ImageDb, root: string, now: number, log: ImageStoreLog): Promise<number> {
+  const open = await db.selectFrom('image_packs').select(['pack_id', 'owner', 'end_offset']).where('state', '=', 'open').execute();
+  let recovered = 0;
+  for (const pack of open) {
+    if (pack.owner !== null && packOwnerAlive(pack.owner)) continue;
+    const packId = Number(pack.pack_id);
+    const end = Number(pack.end_offset);
+    const path = packPath(root, packId);
+    let cut = 0;
+    let missing = false;
+    try {
+      const fd = openSync(path, 'r+');
+      try {
+        const size = fstatSync(fd).size;
+        if (size > end) {
+          ftruncateSync(fd, end);
+          fsyncSync(fd);
+          cut = size - end;
+        }
+      } finally {
+        closeSync(fd);
+      }
+    } catch (thrown) {
+      if ((thrown as NodeJS.ErrnoException).code !== 'ENOENT') throw thrown;
+      missing = true; // the writer died between creating the row and the file
+    }
+    await db.transaction().execute(async (trx) => {
+      const blocks = await trx.selectFrom('image_blocks').select('block_id').where('pack_id', '=', packId).limit(1).execute();
+      if (blocks.length === 0 && end <= PACK_HEADER_SIZE) {
+        await trx.deleteFrom('image_packs').where('pack_id', '=', packId).where('state', '=', 'open').execute();
+      } else {
+        await trx
+          .updateTable('image_packs')
+          .set({ state: 'sealed', owner: null, sealed_at: now })
+          .where('pack_id', '=', packId)
+          .where('state', '=', 'open')
+          .execute();
+      }
+    });
+    if (missing) {
+      if (end > PACK_HEADER_SIZE) log.warn({ packId }, 'pack file of an indexed pack is missing');
+    } else if (end <= PACK_HEADER_SIZE) {
+      const still = await db.selectFrom('image_packs').select('pack_id').where('pack_id', '=', packId).executeTakeFirst();
+      if (!still) rmSync(path, { force: true });
+    }
+    log.info({ packId, bytesCut: cut }, 'recovered a pack left open by a writer that stopped');
+    recovered++;
+  }
+  return recovered;
+}
