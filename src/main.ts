@@ -59,7 +59,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   const log = options.log ?? createLogger(options.logLevel ?? 'info');
   const env = options.env ?? process.env;
   const store = await openSqliteStore(options.dataDir, clock.now());
-  const core: Core = { db: store.db, clock, policy: { ...defaultPolicy, ...options.policy }, log, events: new FerryEvents() };
+  const core: Core = { db: store.db, readRows: store.readRows, clock, policy: { ...defaultPolicy, ...options.policy }, log, events: new FerryEvents() };
   const root = await ensureRootCredentials(core, options.dataDir, env);
   const keyring = new Keyring(core.db, loadMasterKey(options.dataDir, env), clock);
   const images = await openImageStore({

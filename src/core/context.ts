@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../lib/clock.ts';
 import type { Policy } from '../domain/policy.ts';
 import type { Database } from '../store/schema.ts';
+import type { ReadRows } from '../store/openStore.ts';
 import type { FerryEvent, FerryEvents } from './events.ts';
 
 /** Every row belongs to one (account, region) pair, taken from the caller's credential scope. */
@@ -14,6 +15,8 @@ export interface Tenant {
 
 export interface Core {
   db: Kysely<Database>;
+  /** Committed-data reads for the hot list paths (see openStore.ts). */
+  readRows: ReadRows;
   clock: Clock;
   policy: Policy;
   log: Logger;

@@ -101,7 +101,7 @@ export async function insertRun(
   now: number,
 ): Promise<string> {
   const replicationRunId = await freshId(tx, 'runs', 'replication_run_id', newReplicationRunId);
-  await tx
+  const inserted = await tx
     .insertInto('runs')
     .values({
       replication_run_id: replicationRunId,
@@ -128,7 +128,9 @@ export async function insertRun(
       created_at: now,
       updated_at: now,
     })
-    .execute();
+    .returning('seq')
+    .executeTakeFirstOrThrow();
+  await tx.updateTable('jobs').set({ latest_run_seq: inserted.seq }).where('replication_job_id', '=', job.replication_job_id).execute();
   return replicationRunId;
 }
 

@@ -8,7 +8,7 @@ import { onDemandAllowed, onResume } from '../domain/jobLifecycle.ts';
 import { nextSlotAfter } from '../domain/schedule.ts';
 import { inTransaction, type Core, type Tenant, type Tx } from './context.ts';
 import { applyJobChange, factsOf, insertRun, placePendingAutomaticRun, retireOldImages } from './jobChanges.ts';
-import { toJob, toRun, toVmServer, type JobRow, type RunRow } from './mappers.ts';
+import { toJob, toRun, toVmServer, type JobRow, type RunView } from './mappers.ts';
 import { closePage, fingerprintOf, openCursor, type PageRequest } from './paginate.ts';
 import { hasHealthyConnectorFor, serverReplicability } from './connectors.ts';
 import { validateJobKey } from '../kms/keys.ts';
@@ -132,6 +132,7 @@ export async function createJob(core: Core, tenant: Tenant, input: CreateJobInpu
       status_message: null,
       next_run_at: seed,
       latest_ami_id: null,
+      latest_run_seq: null,
       consecutive_failures: 0,
       first_replication_at: null,
       paused_at: null,
@@ -320,15 +321,49 @@ export async function startOnDemandRun(
   });
 }
 
-async function latestRuns(tx: Tx | Core['db'], jobIds: string[]): Promise<Map<string, RunRow>> {
-  if (jobIds.length === 0) return new Map();
-  const rows = await tx
-    .selectFrom('runs')
-    .selectAll()
-    .where('seq', 'in', (eb) =>
-      eb.selectFrom('runs').select((e) => e.fn.max('seq').as('seq')).where('replication_job_id', 'in', jobIds).groupBy('replication_job_id'),
-    )
-    .execute();
+/** The columns the list pages show (a page reads only these). */
+const JOB_COLUMNS = [
+  'seq',
+  'replication_job_id',
+  'server_id',
+  'vm_server',
+  'seed_time',
+  'frequency',
+  'run_once',
+  'license_type',
+  'role_name',
+  'description',
+  'amis_to_keep',
+  'encrypted',
+  'kms_key_id',
+  'state',
+  'status_message',
+  'next_run_at',
+  'latest_ami_id',
+  'latest_run_seq',
+] as const;
+
+const RUN_COLUMNS = [
+  'seq',
+  'replication_run_id',
+  'replication_job_id',
+  'type',
+  'state',
+  'scheduled_start_time',
+  'completed_time',
+  'status_message',
+  'stage',
+  'stage_progress',
+  'ami_id',
+  'description',
+  'encrypted',
+  'kms_key_id',
+] as const;
+
+async function latestRuns(core: Core, jobs: readonly Pick<JobRow, 'latest_run_seq'>[]): Promise<Map<string, RunView>> {
+  const seqs = jobs.map((j) => j.latest_run_seq).filter((seq): seq is number => seq !== null);
+  if (seqs.length === 0) return new Map();
+  const rows = await core.readRows(core.db.selectFrom('runs').select(RUN_COLUMNS).where('seq', 'in', seqs).compile());
   return new Map(rows.map((r) => [r.replication_job_id, r]));
 }
 
@@ -340,19 +375,19 @@ export async function listJobs(
   const cursor = openCursor(input, fingerprintOf('GetReplicationJobs', tenant, input.replicationJobId ?? null));
   let query = core.db
     .selectFrom('jobs')
-    .selectAll()
+    .select(JOB_COLUMNS)
     .where('account_id', '=', tenant.accountId)
     .where('region', '=', tenant.region)
     .orderBy('seq', 'asc')
     .limit(cursor.limit + 1);
   if (cursor.after !== undefined) query = query.where('seq', '>', cursor.after);
   if (input.replicationJobId !== undefined) query = query.where('replication_job_id', '=', input.replicationJobId);
-  const rows = await query.execute();
+  const rows = await core.readRows(query.compile());
   if (input.replicationJobId !== undefined && rows.length === 0 && cursor.after === undefined) {
     throw invalidParameter(`Replication job ${input.replicationJobId} does not exist.`);
   }
   const page = closePage(rows, cursor);
-  const latest = await latestRuns(core.db, page.items.map((j) => j.replication_job_id));
+  const latest = await latestRuns(core, page.items);
   return {
     replicationJobList: page.items.map((j) => toJob(j, latest.get(j.replication_job_id))),
     nextToken: page.nextToken,
@@ -365,23 +400,25 @@ export async function listRuns(
   input: PageRequest & { replicationJobId: string },
 ): Promise<{ replicationJob: ReplicationJob; replicationRunList: ReplicationRun[]; nextToken?: string }> {
   const cursor = openCursor(input, fingerprintOf('GetReplicationRuns', tenant, input.replicationJobId));
-  const job = await core.db
-    .selectFrom('jobs')
-    .selectAll()
-    .where('replication_job_id', '=', input.replicationJobId)
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
-    .executeTakeFirst();
+  const [job] = await core.readRows(
+    core.db
+      .selectFrom('jobs')
+      .select(JOB_COLUMNS)
+      .where('replication_job_id', '=', input.replicationJobId)
+      .where('account_id', '=', tenant.accountId)
+      .where('region', '=', tenant.region)
+      .compile(),
+  );
   if (!job) throw invalidParameter(`Replication job ${input.replicationJobId} does not exist.`);
   let query = core.db
     .selectFrom('runs')
-    .selectAll()
+    .select(RUN_COLUMNS)
     .where('replication_job_id', '=', job.replication_job_id)
     .orderBy('seq', 'desc')
     .limit(cursor.limit + 1);
   if (cursor.after !== undefined) query = query.where('seq', '<', cursor.after);
-  const page = closePage(await query.execute(), cursor);
-  const latest = await latestRuns(core.db, [job.replication_job_id]);
+  const page = closePage(await core.readRows(query.compile()), cursor);
+  const latest = await latestRuns(core, [job]);
   return {
     replicationJob: toJob(job, latest.get(job.replication_job_id)),
     replicationRunList: page.items.map(toRun),

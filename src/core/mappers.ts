@@ -10,6 +10,42 @@ export type RunRow = Selectable<RunsTable>;
 export type ServerRow = Selectable<ServersTable>;
 export type ConnectorRow = Selectable<ConnectorsTable>;
 
+/** What the output shapes need of a job and of a run (list pages select only these columns). */
+export type JobView = Pick<
+  JobRow,
+  | 'replication_job_id'
+  | 'server_id'
+  | 'vm_server'
+  | 'seed_time'
+  | 'frequency'
+  | 'run_once'
+  | 'license_type'
+  | 'role_name'
+  | 'description'
+  | 'amis_to_keep'
+  | 'encrypted'
+  | 'kms_key_id'
+  | 'state'
+  | 'status_message'
+  | 'next_run_at'
+  | 'latest_ami_id'
+>;
+export type RunView = Pick<
+  RunRow,
+  | 'replication_run_id'
+  | 'type'
+  | 'state'
+  | 'scheduled_start_time'
+  | 'completed_time'
+  | 'status_message'
+  | 'stage'
+  | 'stage_progress'
+  | 'ami_id'
+  | 'description'
+  | 'encrypted'
+  | 'kms_key_id'
+>;
+
 const date = (ms: number | null): Date | undefined => (ms === null ? undefined : epochDate(ms));
 const opt = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
 
@@ -32,7 +68,7 @@ export function toServer(row: ServerRow): Server {
   return server;
 }
 
-export function toRun(row: RunRow): ReplicationRun {
+export function toRun(row: RunView): ReplicationRun {
   const run: ReplicationRun = {
     replicationRunId: row.replication_run_id,
     state: row.state as ReplicationRun['state'],
@@ -51,7 +87,7 @@ export function toRun(row: RunRow): ReplicationRun {
   return run;
 }
 
-export function toJob(row: JobRow, latestRun: RunRow | undefined): ReplicationJob {
+export function toJob(row: JobView, latestRun: RunView | undefined): ReplicationJob {
   const job: ReplicationJob = {
     replicationJobId: row.replication_job_id,
     serverId: row.server_id,

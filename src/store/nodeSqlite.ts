@@ -34,6 +34,8 @@ class CachedStatement implements SqliteStatement {
 export interface OpenOptions {
   /** `FULL` makes every acknowledged commit survive power loss, not only a killed process. */
   synchronous?: 'FULL' | 'NORMAL';
+  /** A read-only connection (for the fast read path beside the writer). */
+  readOnly?: boolean;
 }
 
 export class NodeSqliteDatabase implements SqliteDatabase {
@@ -41,9 +43,11 @@ export class NodeSqliteDatabase implements SqliteDatabase {
   readonly #statements = new Map<string, CachedStatement>();
 
   constructor(path: string, options: OpenOptions = {}) {
-    this.raw = new DatabaseSync(path);
-    this.raw.exec('PRAGMA journal_mode = WAL');
-    this.raw.exec(`PRAGMA synchronous = ${options.synchronous ?? 'FULL'}`);
+    this.raw = new DatabaseSync(path, { readOnly: options.readOnly ?? false });
+    if (!options.readOnly) {
+      this.raw.exec('PRAGMA journal_mode = WAL');
+      this.raw.exec(`PRAGMA synchronous = ${options.synchronous ?? 'FULL'}`);
+    }
     this.raw.exec('PRAGMA busy_timeout = 5000');
     this.raw.exec('PRAGMA foreign_keys = ON');
   }

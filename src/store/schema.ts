@@ -92,6 +92,8 @@ export interface JobsTable {
   status_message: string | null;
   next_run_at: number | null;
   latest_ami_id: string | null;
+  /** The job's newest run (GetReplicationJobs shows it), kept here so a page needs no aggregate over runs. */
+  latest_run_seq: number | null;
   consecutive_failures: number;
   first_replication_at: number | null;
   paused_at: number | null;

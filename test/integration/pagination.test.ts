@@ -443,6 +443,13 @@ describe('pagination over hundreds of items', () => {
     const db = core.db;
     const recorder = new QueryRecorder((args) => db.getExecutor().compileQuery(args.node, args.queryId));
     core.db = db.withPlugin(recorder);
+    // List pages read through core.readRows (a read-only connection): record those queries and their row counts too.
+    const readRows = core.readRows;
+    core.readRows = async (query) => {
+      const rows = await readRows(query);
+      recorder.queries.push({ sql: query.sql, parameters: query.parameters, rows: rows.length });
+      return rows;
+    };
     try {
       const cases: { table: string; index: string; walk: () => Promise<void> }[] = [
         {
@@ -496,6 +503,7 @@ describe('pagination over hundreds of items', () => {
       }
     } finally {
       core.db = db;
+      core.readRows = readRows;
     }
   });
 

@@ -114,6 +114,7 @@ export const migrations: Migration[] = [
         .addColumn('status_message', 'text')
         .addColumn('next_run_at', 'bigint')
         .addColumn('latest_ami_id', 'text')
+        .addColumn('latest_run_seq', 'integer')
         .addColumn('consecutive_failures', 'integer', (c) => c.notNull())
         .addColumn('first_replication_at', 'bigint')
         .addColumn('paused_at', 'bigint')
