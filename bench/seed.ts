@@ -10,7 +10,7 @@
  *   - 1 of 5 is a one-time job that COMPLETED: one COMPLETED run with its AMI, latest_ami_id, first replication.
  * No run is due and no lease is open, so the scheduler has nothing to do while the bench measures.
  */
-import type { Insertable } from 'kysely';
+import { sql, type Insertable } from 'kysely';
 import { openSqliteStore } from '../src/store/openStore.ts';
 import type { JobsTable, RunsTable, ServersTable } from '../src/store/schema.ts';
 import { systemClock, DAY, HOUR, MINUTE } from '../src/lib/clock.ts';
@@ -168,6 +168,9 @@ export async function seedDataDir(dataDir: string, tenant: Tenant, connectorId: 
       await insertChunked(tx, 'servers', servers, Object.keys(servers[0]!).length);
       await insertChunked(tx, 'jobs', jobRows, Object.keys(jobRows[0]!).length);
       await insertChunked(tx, 'runs', runRows, Object.keys(runRows[0]!).length);
+      // Each job's newest run, as insertRun keeps it (GetReplicationJobs shows that run).
+      await sql`update jobs set latest_run_seq = (select max(seq) from runs where runs.replication_job_id = jobs.replication_job_id)
+                where account_id = ${tenant.accountId} and region = ${tenant.region}`.execute(tx);
     });
     const seqRows = await core.db
       .selectFrom('jobs')
