@@ -1,11 +1,14 @@
 /** The shape of one SMS operation: an input schema and a thin handler typed by the AWS SDK's own shapes. */
 import type { Core, Tenant } from '../core/context.ts';
+import type { DataPlane } from '../core/runImages.ts';
 import type { Shape } from './schema.ts';
 
 export interface RequestContext {
   core: Core;
   tenant: Tenant;
   requestId: string;
+  /** The image store and keys, for Ferry's own operations. */
+  plane?: DataPlane;
 }
 
 export interface Operation<I, O> {

@@ -69,6 +69,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.get('/health', async () => ({ status: 'ok', version: options.version }));
   registerConnectorApi(app, options.core, options.plane);
-  registerSmsApi(app, { core: options.core, secrets: options.secrets });
+  registerSmsApi(app, { core: options.core, secrets: options.secrets, plane: options.plane });
   return app;
 }

@@ -8,7 +8,9 @@ import { checkContentType, CONTENT_TYPE, decodeBody, encodeBody, encodeError, op
 import { verifySigV4, type SecretLookup } from '../protocol/sigv4.ts';
 import { validateInput } from '../api/schema.ts';
 import { findOperation, NOT_IMPLEMENTED_OPERATIONS } from '../operations/index.ts';
+import { FERRY_TARGET_PREFIX, findFerryOperation } from '../operations/ferry/index.ts';
 import type { Core } from '../core/context.ts';
+import type { DataPlane } from '../core/runImages.ts';
 
 export const SMS_TARGET_PREFIX = 'AWSServerMigrationService_V2016_10_24';
 const NOT_IMPLEMENTED = new Set<string>(NOT_IMPLEMENTED_OPERATIONS);
@@ -16,6 +18,7 @@ const NOT_IMPLEMENTED = new Set<string>(NOT_IMPLEMENTED_OPERATIONS);
 export interface SmsApiOptions {
   core: Core;
   secrets: SecretLookup;
+  plane?: DataPlane;
 }
 
 declare module 'fastify' {
@@ -26,15 +29,18 @@ declare module 'fastify' {
 }
 
 export function registerSmsApi(app: FastifyInstance, options: SmsApiOptions): void {
-  const { core, secrets } = options;
+  const { core, secrets, plane } = options;
 
   async function handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     try {
-      const name = operationFromTarget(request.headers['x-amz-target'] as string | undefined, SMS_TARGET_PREFIX);
-      request.smsOperation = name;
-      const operation = findOperation(name);
-      if (!operation && !NOT_IMPLEMENTED.has(name)) {
-        throw new ServiceError('UnknownOperationException', `Operation ${name} is not part of the SMS API.`);
+      // Ferry's own read-only operations (images, live progress) share the endpoint, the signing and the errors.
+      const target = request.headers['x-amz-target'] as string | undefined;
+      const ferryOwn = target?.startsWith(`${FERRY_TARGET_PREFIX}.`) ?? false;
+      const name = operationFromTarget(target, ferryOwn ? FERRY_TARGET_PREFIX : SMS_TARGET_PREFIX);
+      request.smsOperation = ferryOwn ? `Ferry.${name}` : name;
+      const operation = ferryOwn ? findFerryOperation(name) : findOperation(name);
+      if (!operation && (ferryOwn || !NOT_IMPLEMENTED.has(name))) {
+        throw new ServiceError('UnknownOperationException', `Operation ${name} is not part of the ${ferryOwn ? 'Ferry' : 'SMS'} API.`);
       }
       checkContentType(request.headers['content-type']);
       const body = (request.body as Buffer | undefined) ?? Buffer.alloc(0);
@@ -52,6 +58,7 @@ export function registerSmsApi(app: FastifyInstance, options: SmsApiOptions): vo
         core,
         tenant: { accountId: caller.accountId, region: caller.region },
         requestId: String(request.id),
+        plane,
       });
       // A Buffer keeps Fastify from appending a charset to the media type the clients expect.
       reply.code(200).header('content-type', CONTENT_TYPE).send(Buffer.from(encodeBody(output)));

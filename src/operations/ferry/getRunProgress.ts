@@ -1,0 +1,49 @@
+import type { Operation } from '../../api/operation.ts';
+import { str } from '../../api/schema.ts';
+import { invalidParameter } from '../../lib/errors.ts';
+import { epochDate } from '../../protocol/awsJson.ts';
+
+export interface RunProgress {
+  replicationRunId: string;
+  replicationJobId: string;
+  state: string;
+  stage?: string;
+  stageProgress?: string;
+  bytesDone?: number;
+  bytesTotal?: number;
+  bytesPerSecond?: number;
+  /** Seconds left in the Uploading stage at the current rate, when known. */
+  etaSeconds?: number;
+  updatedAt: Date;
+}
+
+/** The live byte progress the connector last reported for a run (the SMS shapes only carry stage strings). */
+export const getRunProgress: Operation<{ replicationRunId?: string }, RunProgress> = {
+  input: { replicationRunId: str(true) },
+  async handle(input, { core, tenant }) {
+    const run = await core.db
+      .selectFrom('runs')
+      .select(['replication_run_id', 'replication_job_id', 'state', 'stage', 'stage_progress', 'progress', 'updated_at'])
+      .where('replication_run_id', '=', input.replicationRunId!)
+      .where('account_id', '=', tenant.accountId)
+      .where('region', '=', tenant.region)
+      .executeTakeFirst();
+    if (!run) throw invalidParameter(`Replication run ${input.replicationRunId} does not exist.`);
+    const progress = (run.progress ? JSON.parse(run.progress) : {}) as { bytesDone?: number; bytesTotal?: number; bytesPerSecond?: number };
+    const active = run.state === 'ACTIVE';
+    const left = progress.bytesTotal !== undefined && progress.bytesDone !== undefined ? progress.bytesTotal - progress.bytesDone : undefined;
+    return {
+      replicationRunId: run.replication_run_id,
+      replicationJobId: run.replication_job_id,
+      state: run.state,
+      stage: active ? (run.stage ?? undefined) : undefined,
+      stageProgress: active ? (run.stage_progress ?? undefined) : undefined,
+      bytesDone: progress.bytesDone,
+      bytesTotal: progress.bytesTotal,
+      bytesPerSecond: progress.bytesPerSecond,
+      etaSeconds:
+        active && run.stage === 'Uploading' && left !== undefined && progress.bytesPerSecond ? Math.ceil(left / progress.bytesPerSecond) : undefined,
+      updatedAt: epochDate(run.updated_at),
+    };
+  },
+};
