@@ -108,7 +108,10 @@ export class HttpTransport implements ConnectorTransport {
     return answer.missing;
   }
   async putBlock(runId: string, sha256: Buffer, data: Buffer): Promise<void> {
-    await this.#request('PUT', `/runs/${runId}/image/blocks/${sha256.toString('hex')}`, undefined, data);
+    // fetch cannot send a view of a SharedArrayBuffer (the engine's batch slots): it would send the view's string
+    // form. Those are copied.
+    const body = data.buffer instanceof SharedArrayBuffer ? Buffer.from(data) : data;
+    await this.#request('PUT', `/runs/${runId}/image/blocks/${sha256.toString('hex')}`, undefined, body);
   }
   async recordBlocks(runId: string, diskIndex: number, records: BlockRecord[]): Promise<void> {
     await this.#request('POST', `/runs/${runId}/image/disks/${diskIndex}/records`, {

@@ -36,8 +36,12 @@ export function addConnectorCommand(program: Command): void {
         pollIntervalMs: Math.max(0.2, Number(flags.pollInterval) || 2) * 1000,
       });
       await connector.start();
+      // The connector's own timers are unref'd (embedded in `ferry serve`, the server keeps the process alive):
+      // standalone, this keeps it running until a signal stops it.
+      const keepAlive = setInterval(() => {}, 60_000);
       const stop = async (signal: string) => {
         log.info({ signal }, 'connector stopping');
+        clearInterval(keepAlive);
         await connector.stop();
         process.exit(0);
       };

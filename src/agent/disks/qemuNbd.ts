@@ -136,7 +136,8 @@ export class QemuNbdServer {
         if (child.exitCode !== null || child.signalCode !== null) {
           await server.#exited;
           const detail = server.#stderr.includes('setpriv') ? server.#stderr.trim() : qemuMessage(server.#stderr);
-          throw new DiskError(abs, `qemu-nbd exited (${child.exitCode ?? child.signalCode}): ${detail}`);
+          // Same wording as when the exit is noticed during the handshake (nbdSource.ts), whichever comes first.
+          throw new DiskError(abs, `qemu-nbd failed: ${detail} (exit ${child.exitCode ?? child.signalCode})`);
         }
         if (existsSync(server.socketPath)) return server;
         if (Date.now() > deadline) throw new DiskError(abs, `qemu-nbd did not open its socket within ${START_TIMEOUT_MS} ms`);
