@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Core } from './core/context.ts';
 import type { DataPlane } from './core/runImages.ts';
 import { connectorForToken, issueConnector } from './core/connectors.ts';
-import { Connector } from './agent/connector.ts';
+import { Connector, type ConnectorOptions } from './agent/connector.ts';
 import { LocalTransport } from './agent/localTransport.ts';
 
 export const EMBEDDED_REGION = 'us-east-1';
@@ -22,6 +22,8 @@ export async function startEmbeddedConnector(options: {
   version: string;
   log: Logger;
   pollIntervalMs?: number;
+  /** Passed to the Connector (metrics). */
+  onRunFinished?: ConnectorOptions['onRunFinished'];
 }): Promise<Connector> {
   const file = join(options.dataDir, 'embedded-connector.json');
   let identity: { connectorId: string; token: string } | undefined;
@@ -41,6 +43,7 @@ export async function startEmbeddedConnector(options: {
     version: options.version,
     pollIntervalMs: options.pollIntervalMs ?? 1000,
     ipAddress: '127.0.0.1',
+    onRunFinished: options.onRunFinished,
   });
   await connector.start();
   return connector;

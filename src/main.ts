@@ -21,6 +21,10 @@ import type { DataPlane } from './core/runImages.ts';
 import { GarbageCollection, followRunsForImages } from './imageLifecycle.ts';
 import { startEmbeddedConnector } from './embeddedConnector.ts';
 import type { Connector } from './agent/connector.ts';
+// Observability (metrics, webhooks): src/observability, docs/events.md.
+import { FerryMetrics } from './observability/metrics.ts';
+import { startWebhooks, type Webhooks } from './observability/webhooks/index.ts';
+import type { DeliveryOptions } from './observability/webhooks/dispatcher.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -34,6 +38,10 @@ export interface FerryOptions extends Partial<ServeConfig> {
   compression?: 'zstd' | 'none';
   /** How often the embedded connector looks for work (default 1 s). */
   connectorPollMs?: number;
+  /** Webhook URLs for job and run state changes (`--webhook`; default: FERRY_WEBHOOK_URLS, comma-separated). */
+  webhookUrls?: string[];
+  /** Webhook delivery tuning: retries, timeouts, concurrency (tests shorten them). */
+  webhookDelivery?: Partial<DeliveryOptions>;
 }
 
 function compressionFrom(env: NodeJS.ProcessEnv): 'zstd' | 'none' {
@@ -51,6 +59,10 @@ export interface RunningFerry {
   plane: DataPlane;
   /** The embedded connector, when started with a datastore. */
   connector?: Connector;
+  /** Served at GET /metrics. */
+  metrics: FerryMetrics;
+  /** Set when webhook URLs are configured. */
+  webhooks?: Webhooks;
   close(): Promise<void>;
 }
 
@@ -60,6 +72,19 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   const env = options.env ?? process.env;
   const store = await openSqliteStore(options.dataDir, clock.now());
   const core: Core = { db: store.db, readRows: store.readRows, clock, policy: { ...defaultPolicy, ...options.policy }, log, events: new FerryEvents() };
+  // Observability: metrics follow the events from here on; webhooks stage an outbox row in every transaction
+  // that changes a job or run, so both start before anything can change one.
+  const metrics = new FerryMetrics({ core });
+  const webhooks = await startWebhooks({
+    core,
+    dataDir: options.dataDir,
+    env,
+    urls: options.webhookUrls,
+    log,
+    version: VERSION,
+    delivery: options.webhookDelivery,
+    observe: metrics.webhookDelivery,
+  });
   const root = await ensureRootCredentials(core, options.dataDir, env);
   const keyring = new Keyring(core.db, loadMasterKey(options.dataDir, env), clock);
   const images = await openImageStore({
@@ -74,11 +99,12 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   const gc = new GarbageCollection(images, log);
   const unsubscribe = followRunsForImages(core, images, log);
   const scheduler = new Scheduler(core, gc.deleter());
-  const app = await buildApp({ core, log, secrets: secretLookup(core), version: VERSION, plane });
+  metrics.attach({ images, scheduler, webhooks });
+  const app = await buildApp({ core, log, secrets: secretLookup(core), version: VERSION, plane, metrics });
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   scheduler.start();
   const connector = options.datastore
-    ? await startEmbeddedConnector({ core, plane, dataDir: options.dataDir, datastore: options.datastore, rootAccountId: root.accountId, version: VERSION, log, pollIntervalMs: options.connectorPollMs })
+    ? await startEmbeddedConnector({ core, plane, dataDir: options.dataDir, datastore: options.datastore, rootAccountId: root.accountId, version: VERSION, log, pollIntervalMs: options.connectorPollMs, onRunFinished: metrics.connectorRunFinished })
     : undefined;
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 0);
@@ -92,6 +118,8 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     root,
     plane,
     connector,
+    metrics,
+    webhooks,
     async close() {
       if (closed) return;
       closed = true;
@@ -100,6 +128,9 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
       unsubscribe();
       await gc.stop();
       await app.close();
+      // Nothing changes jobs any more: stop delivering (what is left goes out at the next start).
+      await webhooks?.stop();
+      metrics.close();
       await images.close();
       await store.close();
     },

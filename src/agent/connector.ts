@@ -25,6 +25,8 @@ export interface ConnectorOptions {
   maxBandwidth?: number;
   ipAddress?: string;
   macAddress?: string;
+  /** Called with each run's outcome when it ends (metrics: bytes read and sent). Must not throw. */
+  onRunFinished?: (outcome: RunOutcome, run: RunAssignment) => void;
 }
 
 const SCAN_CACHE_MS = 5000;
@@ -159,6 +161,11 @@ export class Connector {
     })
       .then((outcome) => {
         this.outcomes.set(run.replicationRunId, outcome);
+        try {
+          this.#options.onRunFinished?.(outcome, run);
+        } catch {
+          // An observer must never change how a run ends.
+        }
         if (outcome.kind === 'failed') this.#log.warn({ runId: run.replicationRunId, message: outcome.message }, 'run failed');
       })
       .catch((error: Error) => this.#log.error({ runId: run.replicationRunId, err: error }, 'run crashed'))

@@ -6,8 +6,52 @@ import { openImageStore } from '../images/imageStore.ts';
 import { Keyring } from '../kms/keyring.ts';
 import { loadMasterKey } from '../kms/masterKey.ts';
 import { withAdminCore } from './adminCore.ts';
+import { Presets, SingleBar } from 'cli-progress';
+import type { ExportProgress } from '../images/types.ts';
 
 const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+
+/**
+ * Export progress on stderr: a cli-progress bar per phase (copy, then convert for qcow2/vmdk) on a terminal;
+ * otherwise a plain line `PHASE N% (X GiB of Y GiB)` when a phase starts, passes another 10 % or ends.
+ */
+function exportProgress(stream: NodeJS.WriteStream): { update: (p: ExportProgress) => void; stop: () => void } {
+  const percentOf = (p: ExportProgress) => Math.floor((p.bytesDone / Math.max(1, p.bytesTotal)) * 100);
+  if (!stream.isTTY) {
+    let lastKey = '';
+    return {
+      update(p) {
+        const percent = percentOf(p);
+        const key = `${p.phase} ${Math.floor(percent / 10)}`;
+        if (key === lastKey) return;
+        lastKey = key;
+        stream.write(`${p.phase} ${percent}% (${gib(p.bytesDone)} of ${gib(p.bytesTotal)})\n`);
+      },
+      stop() {},
+    };
+  }
+  let bar: SingleBar | undefined;
+  let phase = '';
+  const payload = (p: ExportProgress) => ({ phase: p.phase.padEnd(7), done: gib(p.bytesDone), size: gib(p.bytesTotal) });
+  return {
+    update(p) {
+      if (p.phase !== phase) {
+        bar?.stop();
+        phase = p.phase;
+        bar = new SingleBar(
+          { stream, format: '{phase} |{bar}| {percentage}% | {done} of {size} | ETA {eta_formatted}', barsize: 30, hideCursor: true, fps: 5 },
+          Presets.shades_classic,
+        );
+        bar.start(Math.max(1, p.bytesTotal), 0, payload(p));
+      }
+      bar!.update(p.bytesDone, payload(p));
+    },
+    stop() {
+      bar?.stop();
+      bar = undefined;
+    },
+  };
+}
 
 async function withImages<T>(dataDirFlag: string | undefined, work: (images: Awaited<ReturnType<typeof openImageStore>>) => Promise<T>): Promise<T> {
   const dataDir = resolveDataDir(dataDirFlag, process.env);
@@ -56,20 +100,10 @@ export function addImageCommands(program: Command): void {
     .action(async (amiId: string, flags: { output: string; disk: string; format: 'raw' | 'qcow2' | 'vmdk'; dataDir?: string }) => {
       const disk = Number(flags.disk);
       if (!Number.isInteger(disk) || disk < 0) throw new Error(`--disk must be a disk index (0, 1, …); got ${flags.disk}.`);
-      const tty = process.stderr.isTTY;
-      let last = 0;
+      const progress = exportProgress(process.stderr);
       const result = await withImages(flags.dataDir, (store) =>
-        store.exportDisk(amiId, disk, flags.format, flags.output, {
-          onProgress: (p) => {
-            const now = Date.now();
-            if (now - last < 500 && p.bytesDone < p.bytesTotal) return;
-            last = now;
-            const line = `${p.phase} ${Math.floor((p.bytesDone / Math.max(1, p.bytesTotal)) * 100)}% (${gib(p.bytesDone)} of ${gib(p.bytesTotal)})`;
-            process.stderr.write(tty ? `\r${line}   ` : `${line}\n`);
-          },
-        }),
-      );
-      if (tty) process.stderr.write('\n');
+        store.exportDisk(amiId, disk, flags.format, flags.output, { onProgress: progress.update }),
+      ).finally(() => progress.stop());
       process.stdout.write(`Exported ${amiId} disk ${disk} as ${result.format} to ${flags.output} (${gib(result.sizeBytes)}, ${gib(result.dataBytes)} of data).\n`);
     });
 }

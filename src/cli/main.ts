@@ -12,6 +12,8 @@ import { withAdminCore } from './adminCore.ts';
 import { addKmsCommands } from './kms.ts';
 import { addImageCommands } from './images.ts';
 import { addConnectorCommand } from './connector.ts';
+import { addStatusCommand } from './status.ts';
+import { addRunsCommands } from './runsWatch.ts';
 import { createSampleDatastore } from '../agent/sample/createSampleDatastore.ts';
 import type { Policy } from '../domain/policy.ts';
 
@@ -31,8 +33,17 @@ program
   .addOption(dataDirOption())
   .addOption(new Option('--datastore <dir>', 'serve the VMs in this directory with the embedded connector (env FERRY_DATASTORE; default: a generated sample in the data dir)'))
   .addOption(new Option('--no-embedded-connector', 'run only the control plane: connectors run elsewhere (env FERRY_EMBEDDED_CONNECTOR=off)'))
-  .addHelpText('after', '\nEnvironment: FERRY_MAX_JOBS_PER_ACCOUNT=<n> raises the limit of non-terminal replication jobs per account and region (default 50).')
-  .action(async (flags: { host?: string; port?: string; dataDir?: string; datastore?: string; embeddedConnector: boolean }) => {
+  // Observability: webhooks for job and run state changes (docs/events.md).
+  .addOption(
+    new Option('--webhook <url>', 'POST signed job and run state changes to this URL; repeatable (env FERRY_WEBHOOK_URLS, comma-separated)')
+      .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]),
+  )
+  .addHelpText(
+    'after',
+    '\nEnvironment: FERRY_MAX_JOBS_PER_ACCOUNT=<n> raises the limit of non-terminal replication jobs per account and region (default 50).' +
+      '\nFERRY_WEBHOOK_SECRET signs webhook deliveries (default: <data-dir>/webhook-secret, generated 0600). Metrics: GET /metrics.',
+  )
+  .action(async (flags: { host?: string; port?: string; dataDir?: string; datastore?: string; embeddedConnector: boolean; webhook?: string[] }) => {
     const config = resolveServeConfig(flags, process.env);
     const log = createLogger(config.logLevel);
     // FERRY_MAX_JOBS_PER_ACCOUNT: the limit of non-terminal replication jobs per account and region (SMS: 50).
@@ -59,7 +70,7 @@ program
         datastore = undefined;
       }
     }
-    const ferry = await startFerry({ ...config, datastore, log, policy });
+    const ferry = await startFerry({ ...config, datastore, log, policy, webhookUrls: flags.webhook });
     log.info({ url: ferry.url, dataDir: config.dataDir, version: VERSION }, 'ferry is listening');
     const root = ferry.root;
     if (root.source === 'generated') {
@@ -164,6 +175,8 @@ connectors
 addKmsCommands(program);
 addImageCommands(program);
 addConnectorCommand(program);
+addStatusCommand(program);
+addRunsCommands(program);
 
 try {
   await program.parseAsync(process.argv);

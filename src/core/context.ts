@@ -21,6 +21,11 @@ export interface Core {
   policy: Policy;
   log: Logger;
   events: FerryEvents;
+  /**
+   * Called inside each inTransaction, after `work` and before the commit, with the events it queued: the webhook
+   * outbox (src/observability/webhooks) writes its rows here, so they commit or roll back with the change itself.
+   */
+  beforeCommit?: (tx: Tx, events: readonly FerryEvent[]) => Promise<void>;
 }
 
 export type Tx = Transaction<Database>;
@@ -28,7 +33,11 @@ export type Tx = Transaction<Database>;
 /** Runs `work` in one transaction, then publishes the events it queued, only once the commit has happened. */
 export async function inTransaction<T>(core: Core, work: (tx: Tx, emit: (e: FerryEvent) => void) => Promise<T>): Promise<T> {
   const queued: FerryEvent[] = [];
-  const result = await core.db.transaction().execute((tx) => work(tx, (e) => queued.push(e)));
+  const result = await core.db.transaction().execute(async (tx) => {
+    const value = await work(tx, (e) => queued.push(e));
+    if (core.beforeCommit && queued.length > 0) await core.beforeCommit(tx, queued);
+    return value;
+  });
   for (const event of queued) core.events.publish(event);
   return result;
 }

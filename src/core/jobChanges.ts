@@ -40,7 +40,7 @@ export async function applyJobChange(
   if (change.latestAmiId !== undefined) patch.latest_ami_id = change.latestAmiId;
   if (change.pendingAutomaticAt !== undefined) {
     patch.next_run_at = change.pendingAutomaticAt;
-    await placePendingAutomaticRun(tx, job, change.pendingAutomaticAt, now);
+    await placePendingAutomaticRun(tx, job, change.pendingAutomaticAt, now, emit);
   }
   await tx.updateTable('jobs').set(patch).where('replication_job_id', '=', job.replication_job_id).execute();
   if (change.state === 'FAILED') {
@@ -65,7 +65,13 @@ export async function applyJobChange(
 }
 
 /** Creates, moves or (with null) removes the job's single pending AUTOMATIC run. */
-export async function placePendingAutomaticRun(tx: Tx, job: JobRow, at: number | null, now: number): Promise<void> {
+export async function placePendingAutomaticRun(
+  tx: Tx,
+  job: JobRow,
+  at: number | null,
+  now: number,
+  emit?: (e: FerryEvent) => void,
+): Promise<void> {
   const pending = await tx
     .selectFrom('runs')
     .select(['replication_run_id'])
@@ -86,7 +92,15 @@ export async function placePendingAutomaticRun(tx: Tx, job: JobRow, at: number |
       .execute();
     return;
   }
-  await insertRun(tx, job, { type: 'AUTOMATIC', scheduledStartTime: at, description: job.description }, now);
+  const replicationRunId = await insertRun(tx, job, { type: 'AUTOMATIC', scheduledStartTime: at, description: job.description }, now);
+  emit?.({
+    type: 'run.state',
+    tenant: { accountId: job.account_id, region: job.region },
+    replicationJobId: job.replication_job_id,
+    replicationRunId,
+    runType: 'AUTOMATIC',
+    state: 'PENDING',
+  });
 }
 
 /** When a pending AUTOMATIC run of `job` scheduled at `at` is skipped if still unstarted (one-time jobs: never). */

@@ -222,10 +222,10 @@ export async function updateJob(core: Core, tenant: Tenant, input: UpdateJobInpu
         .set({ schedule_anchor: anchor, next_run_at: anchor })
         .where('replication_job_id', '=', job.replication_job_id)
         .execute();
-      await placePendingAutomaticRun(tx, { ...updated, schedule_anchor: anchor }, anchor, now);
+      await placePendingAutomaticRun(tx, { ...updated, schedule_anchor: anchor }, anchor, now, emit);
     } else if (job.run_once === 1 && nextRunAt !== undefined && job.next_run_at !== null) {
       await tx.updateTable('jobs').set({ next_run_at: nextRunAt, schedule_anchor: nextRunAt }).where('replication_job_id', '=', job.replication_job_id).execute();
-      await placePendingAutomaticRun(tx, { ...updated, schedule_anchor: nextRunAt }, nextRunAt, now);
+      await placePendingAutomaticRun(tx, { ...updated, schedule_anchor: nextRunAt }, nextRunAt, now, emit);
     }
     if (input.numberOfRecentAmisToKeep !== undefined) await retireOldImages(tx, updated, input.numberOfRecentAmisToKeep, now);
     emit({ type: 'schedule.changed' });

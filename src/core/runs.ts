@@ -75,7 +75,7 @@ async function settleDueAutomaticRun(tx: Tx, job: JobRow, run: RunRow, now: numb
     .execute();
   emit(runEvent(job, run, 'MISSED', decision.reason));
   await tx.updateTable('jobs').set({ next_run_at: decision.nextRunAt, updated_at: now }).where('replication_job_id', '=', job.replication_job_id).execute();
-  await placePendingAutomaticRun(tx, job, decision.nextRunAt, now);
+  await placePendingAutomaticRun(tx, job, decision.nextRunAt, now, emit);
   return true;
 }
 

@@ -29,6 +29,9 @@ export class Scheduler {
   #unsubscribe: (() => void) | undefined;
   lastTickAt: number | undefined;
   lastError: Error | undefined;
+  /** Metrics (src/observability): ticks so far, and how late (ms) the last timer-driven tick started after it was due. */
+  ticks = 0;
+  lastTickLagMs: number | undefined;
 
   constructor(core: Core, images: ImageDeleter) {
     this.#core = core;
@@ -72,6 +75,7 @@ export class Scheduler {
   }
 
   #runTick(): void {
+    this.lastTickLagMs = Math.max(0, Date.now() - this.#timerDue);
     this.#timer = undefined;
     this.#timerDue = Infinity;
     this.#running = (async () => {
@@ -99,6 +103,7 @@ export class Scheduler {
   /** One pass over every time-driven rule at `now`; returns when the next one falls due (or null). */
   async tick(now: number): Promise<number | null> {
     this.lastTickAt = now;
+    this.ticks++;
     await expireLeases(this.#core, now);
     await settleDueRuns(this.#core, now);
     await expireJobs(this.#core, now);

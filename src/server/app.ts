@@ -9,6 +9,10 @@ import type { SecretLookup } from '../protocol/sigv4.ts';
 import type { DataPlane } from '../core/runImages.ts';
 import { registerSmsApi } from './smsApi.ts';
 import { registerConnectorApi, CONNECTOR_API_PREFIX } from './connectorApi.ts';
+// Web console (web/ → web/dist, served under /console/).
+import { registerConsole } from './console.ts';
+import { registerMetrics } from '../observability/http.ts';
+import type { FerryMetrics } from '../observability/metrics.ts';
 
 /** SMS requests are small (the largest is a CreateReplicationJob of a few hundred bytes). */
 export const SMS_BODY_LIMIT = 1024 * 1024;
@@ -19,6 +23,8 @@ export interface AppOptions {
   secrets: SecretLookup;
   version: string;
   plane?: DataPlane;
+  /** Observability: counts and times every request, and serves GET /metrics. */
+  metrics?: FerryMetrics;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -68,6 +74,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.get('/health', async () => ({ status: 'ok', version: options.version }));
+  if (options.metrics) registerMetrics(app, options.metrics);
+  registerConsole(app); // web console: GET /console/*, and GET / redirects to it
   registerConnectorApi(app, options.core, options.plane);
   registerSmsApi(app, { core: options.core, secrets: options.secrets, plane: options.plane });
   return app;

@@ -1,12 +1,13 @@
 /**
  * Ferry's own read-only operations, beside the SMS ones on the same endpoint (target prefix `Ferry_20261122`,
  * SigV4-signed with service `sms`, same errors): what the SMS API has no shape for — the images in Ferry's store,
- * a run's live byte progress, and the on-demand quota. The console and `ferry status` use them.
+ * a run's live byte progress, the on-demand quota, and connectors' last heartbeats. The console and `ferry status` use them.
  */
 import type { Operation } from '../../api/operation.ts';
 import { listImages } from './listImages.ts';
 import { getRunProgress } from './getRunProgress.ts';
 import { getOnDemandQuota } from './getOnDemandQuota.ts';
+import { listConnectorHeartbeats } from './listConnectorHeartbeats.ts';
 
 export const FERRY_TARGET_PREFIX = 'Ferry_20261122';
 
@@ -14,6 +15,7 @@ export const ferryOperations = {
   ListImages: listImages,
   GetRunProgress: getRunProgress,
   GetOnDemandQuota: getOnDemandQuota,
+  ListConnectorHeartbeats: listConnectorHeartbeats,
 } as const;
 
 export function findFerryOperation(name: string): Operation<unknown, unknown> | undefined {

@@ -6,6 +6,7 @@ import type { Kysely } from 'kysely';
 import { imageStoreMigration } from './002_image_store.ts';
 import { kmsMigration } from './003_kms.ts';
 import { runDiskMetaMigration } from './004_run_disk_meta.ts';
+import { webhookOutboxMigration } from './005_webhook_outbox.ts';
 
 export interface Migration {
   version: number;
@@ -176,6 +177,7 @@ export const migrations: Migration[] = [
   imageStoreMigration,
   kmsMigration,
   runDiskMetaMigration,
+  webhookOutboxMigration,
 ];
 
 export async function migrate(db: Kysely<any>, now: number): Promise<number[]> {

@@ -1,0 +1,86 @@
+/** Loading data, polling it, and announcing changes. */
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { isAuthError } from './api/errors.ts';
+import { useApi } from './context.ts';
+
+export interface Resource<T> {
+  data: T | undefined;
+  error: unknown;
+  loading: boolean;
+  reload(): Promise<void>;
+}
+
+/**
+ * Loads `load()` now and whenever `deps` change; with `pollMs`, again every `pollMs` (never overlapping, and
+ * only while the tab is visible). `pollMs` may change between renders (poll faster while a run is active).
+ */
+export function useResource<T>(load: () => Promise<T>, deps: unknown[], pollMs?: number): Resource<T> {
+  const { onAuthError } = useApi();
+  const [data, setData] = useState<T | undefined>(undefined);
+  const [error, setError] = useState<unknown>(undefined);
+  const [loading, setLoading] = useState(true);
+  const loadRef = useRef(load);
+  loadRef.current = load;
+  const generation = useRef(0);
+  const inFlight = useRef<Promise<void> | null>(null);
+
+  const reload = useCallback(async () => {
+    if (inFlight.current) return inFlight.current;
+    const mine = generation.current;
+    const run = (async () => {
+      try {
+        const value = await loadRef.current();
+        if (mine !== generation.current) return;
+        setData(value);
+        setError(undefined);
+      } catch (thrown) {
+        if (mine !== generation.current) return;
+        if (isAuthError(thrown)) onAuthError(thrown);
+        setError(thrown);
+      } finally {
+        if (mine === generation.current) setLoading(false);
+      }
+    })();
+    inFlight.current = run;
+    try {
+      await run;
+    } finally {
+      inFlight.current = null;
+    }
+  }, [onAuthError]);
+
+  useEffect(() => {
+    generation.current++;
+    inFlight.current = null;
+    setLoading(true);
+    setData(undefined);
+    void reload();
+  }, deps);
+
+  useEffect(() => {
+    if (!pollMs) return;
+    const timer = setInterval(() => {
+      if (document.visibilityState !== 'hidden') void reload();
+    }, pollMs);
+    return () => clearInterval(timer);
+  }, [pollMs, reload]);
+
+  return { data, error, loading, reload };
+}
+
+/** Re-renders every `ms` (for "12 s ago" texts). */
+export function useNow(ms = 1000): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(timer);
+  }, [ms]);
+  return now;
+}
+
+/** Sets the document title for a page. */
+export function useTitle(title: string): void {
+  useEffect(() => {
+    document.title = `${title} · Ferry console`;
+  }, [title]);
+}
