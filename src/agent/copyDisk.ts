@@ -3,8 +3,9 @@
  * dirty-bitmap run), hash them in worker threads, ask the service which it lacks, send only those, and record
  * every block's hash so an interrupted run resumes where it stopped.
  *
- * Two batches are in flight: while one batch is being deduplicated and uploaded, the next is read and hashed.
- * Memory is bounded by the two batches' shared buffers, whatever the disk size.
+ * Two batches are in flight: while one batch is being deduplicated and uploaded, the next is read and hashed; the
+ * recording of uploaded batches runs behind both. Memory is bounded by the two batches' shared buffers, whatever
+ * the disk size.
  */
 import { BLOCK_SIZE, type DiskSource } from './disks/diskSource.ts';
 import { blocksOf, countBlocks, eachBlock, type BlockRange } from './blockRanges.ts';
@@ -13,6 +14,8 @@ import type { BlockRecord, ConnectorTransport } from './transport.ts';
 
 export const BATCH_BLOCKS = 32;
 const UPLOAD_CONCURRENCY = 4;
+/** Records per recordBlocks call (a JSON body of about 80 kB over HTTP). */
+const MAX_RECORDS_PER_CALL = 1024;
 
 export interface CopyDiskJob {
   runId: string;
@@ -39,7 +42,7 @@ export interface CopyDiskStats {
 export interface CopyDiskDeps {
   transport: ConnectorTransport;
   pool: HashPool;
-  /** Called after each recorded batch with the bytes of blocks done (read or skipped) out of the total. */
+  /** Called after each recordBlocks with the blocks done (recorded or skipped) out of the total. */
   onProgress?: (blocksDone: number, blocksTotal: number, bytesSent: number) => void;
   /** Waits as needed before `bytes` more are sent (bandwidth limit). */
   throttle?: (bytes: number) => Promise<void>;
@@ -94,9 +97,39 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
   const batches = [new Batch(BATCH_BLOCKS), new Batch(BATCH_BLOCKS)];
   let done = 0;
 
+  // Records go to the service in the background, one recordBlocks at a time: the batches finished while one is in
+  // flight are recorded together by the next. Each recordBlocks makes the blocks put so far durable (an fdatasync
+  // and a commit), so waiting for it after every batch stalled the pipeline on the disk. A run interrupted before
+  // its blocks were recorded reads them again on resume; progress counts recorded blocks only.
+  let unrecorded: BlockRecord[] = [];
+  let recording: Promise<void> | undefined;
+  let recordFailure: { error: unknown } | undefined;
+  const record = (records: BlockRecord[]): void => {
+    for (const r of records) unrecorded.push(r);
+    recording ??= (async () => {
+      try {
+        while (unrecorded.length > 0 && !recordFailure) {
+          const sending = unrecorded.slice(0, MAX_RECORDS_PER_CALL);
+          unrecorded = unrecorded.slice(sending.length);
+          await deps.transport.recordBlocks(job.runId, job.diskIndex, sending);
+          done += sending.length;
+          deps.onProgress?.(done + stats.blocksSkippedAsCommitted, total, stats.bytesSent);
+        }
+      } catch (error) {
+        recordFailure = { error };
+      } finally {
+        recording = undefined;
+      }
+    })();
+  };
+  const throwIfRecordFailed = (): void => {
+    if (recordFailure) throw recordFailure.error;
+  };
+
   async function readAndHash(batch: Batch, indexes: number[]): Promise<HashedBlock[]> {
     deps.signal?.throwIfAborted();
-    await Promise.all(
+    // Each block is hashed as soon as it has been read, so hashing overlaps with the batch's other reads.
+    const digests = await Promise.all(
       indexes.map(async (blockIndex, slot) => {
         const offset = blockIndex * BLOCK_SIZE;
         const length = Math.min(BLOCK_SIZE, source.size - offset);
@@ -104,15 +137,16 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
         await source.read(offset, length, target);
         // The last block of a disk whose size is not a multiple of the block size is padded with zeros.
         if (length < BLOCK_SIZE) target.fill(0, length);
+        return deps.pool.digest(batch.shared, slot * BLOCK_SIZE, BLOCK_SIZE);
       }),
     );
     stats.blocksRead += indexes.length;
-    const digests = await Promise.all(indexes.map((_, slot) => deps.pool.digest(batch.shared, slot * BLOCK_SIZE, BLOCK_SIZE)));
     return indexes.map((blockIndex, slot) => ({ blockIndex, slot, sha256: digests[slot]!.zero ? null : digests[slot]!.sha256 }));
   }
 
   async function upload(batch: Batch, blocks: HashedBlock[]): Promise<void> {
     deps.signal?.throwIfAborted();
+    throwIfRecordFailed();
     const unique = new Map<string, HashedBlock>();
     let nonZero = 0;
     for (const block of blocks) {
@@ -133,16 +167,16 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
         while (next < toSend.length) {
           const block = toSend[next++]!;
           await deps.throttle?.(BLOCK_SIZE);
-          await deps.transport.putBlock(job.runId, block.sha256!, Buffer.from(batch.slot(block.slot)));
+          // The slot itself, not a copy: a transport is done with the bytes when putBlock settles, and this batch is
+          // read into again only after the whole upload has settled. (A 512 KiB copy per block cost more than the
+          // memcpy: fresh buffers made the store's pack writes several times slower, and fed the GC.)
+          await deps.transport.putBlock(job.runId, block.sha256!, batch.slot(block.slot));
           stats.blocksSent++;
           stats.bytesSent += BLOCK_SIZE;
         }
       }),
     );
-    const records: BlockRecord[] = blocks.map((b) => ({ blockIndex: b.blockIndex, sha256: b.sha256 }));
-    await deps.transport.recordBlocks(job.runId, job.diskIndex, records);
-    done += blocks.length;
-    deps.onProgress?.(done + stats.blocksSkippedAsCommitted, total, stats.bytesSent);
+    record(blocks.map((b) => ({ blockIndex: b.blockIndex, sha256: b.sha256 })));
   }
 
   let pendingUpload: Promise<void> = Promise.resolve();
@@ -155,16 +189,22 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
     await pendingUpload;
     pendingUpload = upload(batch, hashed);
   };
-  for (const blockIndex of eachBlock(ranges)) {
-    if (job.committed.has(blockIndex)) {
-      stats.blocksSkippedAsCommitted++;
-      continue;
+  try {
+    for (const blockIndex of eachBlock(ranges)) {
+      if (job.committed.has(blockIndex)) {
+        stats.blocksSkippedAsCommitted++;
+        continue;
+      }
+      indexes.push(blockIndex);
+      if (indexes.length === BATCH_BLOCKS) await flush();
     }
-    indexes.push(blockIndex);
-    if (indexes.length === BATCH_BLOCKS) await flush();
+    if (indexes.length) await flush();
+    await pendingUpload;
+  } finally {
+    // Nothing of this disk's copy outlives it, not even after a failure.
+    while (recording) await recording;
   }
-  if (indexes.length) await flush();
-  await pendingUpload;
+  throwIfRecordFailed();
   deps.onProgress?.(total, total, stats.bytesSent);
   return stats;
 }

@@ -40,6 +40,8 @@ export class BlockWriter {
   /** Full packs rolled over since the last flush: the next flush seals them once their records are indexed. */
   #toSeal: PackFile[] = [];
   #flushChain: Promise<void> = Promise.resolve();
+  /** Appends still being written (these promises never reject). */
+  readonly #writing = new Set<Promise<void>>();
   #background: Promise<void> | undefined;
   #closed = false;
 
@@ -59,9 +61,9 @@ export class BlockWriter {
     for (;;) {
       if (this.#pendingById.has(hex)) return false;
       const pack = this.#pack;
-      // Check and append with no await in between, so no roll can slip under us.
+      // Check and take the offset with no await in between, so no roll can slip under us.
       if (pack && (pack.size + length <= this.#o.packSize || pack.size === PACK_HEADER_SIZE)) {
-        const packOffset = pack.append([block.header, block.payload]);
+        const { offset: packOffset, written } = pack.appendAsync([block.header, block.payload]);
         const record: PendingRecord = {
           hex,
           runSeq,
@@ -73,8 +75,27 @@ export class BlockWriter {
           rawLen: block.rawLen,
           flags: block.flags,
         };
-        this.#pending.push(record);
+        // Pending (deduplicated against) at once; flushed only once its bytes are written (see #flushNow).
         this.#pendingById.set(hex, record);
+        const settled = written.then(
+          () => undefined,
+          () => undefined,
+        );
+        this.#writing.add(settled);
+        try {
+          await written;
+        } catch (thrown) {
+          if (this.#pendingById.get(hex) === record) this.#pendingById.delete(hex);
+          // The failed range is undefined: nothing more goes into this pack (it is sealed at the next flush).
+          if (this.#pack === pack) {
+            this.#toSeal.push(pack);
+            this.#pack = undefined;
+          }
+          throw thrown;
+        } finally {
+          this.#writing.delete(settled);
+        }
+        this.#pending.push(record);
         this.#pendingBytes += length;
         break;
       }
@@ -126,6 +147,9 @@ export class BlockWriter {
   }
 
   async #flushNow(): Promise<void> {
+    // Blocks being written are pending already (deduplicated against): a flush must include them, so a run that
+    // records a block another put is still writing finds it indexed.
+    if (this.#writing.size > 0) await Promise.all([...this.#writing]);
     const taken = this.#pending;
     const sealing = this.#toSeal;
     if (taken.length === 0 && sealing.length === 0) return;

@@ -1,11 +1,13 @@
 /**
  * Pack files: append-only files of block records (see blockCodec.ts), about 128 MiB each, named by pack id.
  * Appends go through positional writes at an offset the writer tracks; nothing past a pack's indexed end is
- * trusted (a crashed writer's tail is cut off at recovery, see packRecovery.ts).
+ * trusted (a crashed writer's tail is cut off at recovery, see packRecovery.ts). appendAsync writes on libuv's
+ * thread pool, so a writer's main thread never waits on the page cache (under writeback pressure a 512 KiB write
+ * can take milliseconds of kernel time).
  *
  * Pack header (64 bytes): 'FRYPACK1' | u64 LE pack id | u64 LE created (ms) | zero.
  */
-import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, statSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, statSync, write, writeSync, writev, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -33,8 +35,10 @@ export class PackFile {
   readonly packId: number;
   readonly path: string;
   #fd: number;
-  /** Bytes written so far (the next record's offset). */
+  /** Bytes written or being written so far (the next record's offset). */
   size: number;
+  /** appendAsync writes not settled yet (these promises never reject). */
+  readonly #writing = new Set<Promise<void>>();
 
   private constructor(packId: number, path: string, fd: number, size: number) {
     this.packId = packId;
@@ -71,15 +75,56 @@ export class PackFile {
     return offset;
   }
 
-  /** Makes every byte appended so far durable, off the main thread. (A pack is synced before it is closed.) */
-  sync(): Promise<void> {
-    return this.#fd < 0 ? Promise.resolve() : fdatasyncAsync(this.#fd);
+  /**
+   * Appends one record off the main thread. The offset is taken at once, so records keep the order of the calls
+   * and never overlap; `written` settles when the bytes are in the file (the buffers must not change until then).
+   * If it rejects, the record's bytes are undefined: index nothing there, and append no more to this pack (the
+   * range stays as dead bytes below the pack's end).
+   */
+  appendAsync(parts: readonly Buffer[]): { offset: number; written: Promise<void> } {
+    const offset = this.size;
+    let length = 0;
+    for (const part of parts) length += part.length;
+    this.size += length;
+    const written = writeAllAt(this.#fd, parts, length, offset);
+    const settled: Promise<void> = written.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#writing.add(settled);
+    void settled.then(() => this.#writing.delete(settled));
+    return { offset, written };
+  }
+
+  /**
+   * Makes every byte appended so far durable, off the main thread, once the appends still being written have
+   * settled. (A pack is synced before it is closed.)
+   */
+  async sync(): Promise<void> {
+    if (this.#writing.size > 0) await Promise.all([...this.#writing]);
+    if (this.#fd >= 0) await fdatasyncAsync(this.#fd);
   }
 
   close(): void {
     if (this.#fd >= 0) closeSync(this.#fd);
     this.#fd = -1;
   }
+}
+
+function writeAllAt(fd: number, parts: readonly Buffer[], length: number, position: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    writev(fd, parts as Buffer[], position, (error, written) => {
+      if (error) return reject(error);
+      if (written >= length) return resolve();
+      // writev may stop short (rare, e.g. on a signal); finish the rest with plain writes.
+      const whole = Buffer.concat(parts as Buffer[]);
+      const more = (done: number): void => {
+        if (done >= length) return resolve();
+        write(fd, whole, done, length - done, position + done, (e, n) => (e ? reject(e) : more(done + n)));
+      };
+      more(written);
+    });
+  });
 }
 
 export function fsyncDirectory(dir: string): void {
