@@ -11,8 +11,8 @@
  * It reports and always exits 0; targets that are missed are marked MISS.
  */
 import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { cpuSeconds, freePort, procMemory, stopChild } from './processes.ts';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,17 +63,6 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => pr
 // ---------------------------------------------------------------------------------------------------------------
 // Processes
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const ferryEnv = (maxJobs: number): NodeJS.ProcessEnv => ({
   ...env,
@@ -139,28 +128,12 @@ async function startFerryProcess(name: string, dataDir: string, maxJobs: number)
 }
 
 async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
+  await stopChild(child, 5000);
   children.delete(child);
 }
 
-function procStatus(pid: number): { hwmMb: number; rssMb: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { hwmMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024 };
-}
-
-/** CPU time (user + system) the process has used so far, in ms: /proc/PID/stat fields 14 and 15, in clock ticks. */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
-}
-const CLOCK_TICKS = 100; // USER_HZ: 100 on every Linux build Node supports
+const procStatus = procMemory;
+const cpuMs = (pid: number): number => cpuSeconds(pid) * 1000;
 
 /** A forked child speaking { id, … } request/response messages over IPC. */
 class Rpc {

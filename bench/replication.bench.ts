@@ -15,8 +15,8 @@
  * It reports and always exits 0; targets that are missed are marked MISS.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { cpuSeconds, freePort, procMemory, stopChild } from './processes.ts';
 import { closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -169,17 +169,6 @@ async function removeBitmaps(path: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------------
 // Processes
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface LogLine {
   time: number;
@@ -251,26 +240,11 @@ async function startFerry(name: string, datastore: string, dataDir: string, prof
 }
 
 async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
+  await stopChild(child, 15_000);
   children.delete(child);
 }
 
-function hwmMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN) / 1024;
-}
-
-/** CPU seconds (user + system, all threads) the process has used so far. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
+const hwmMb = (pid: number): number => procMemory(pid).hwmMb;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Through the API
