@@ -22,6 +22,8 @@ export async function startEmbeddedConnector(options: {
   version: string;
   log: Logger;
   pollIntervalMs?: number;
+  /** Upload limit in bytes per second (`ferry serve --max-bandwidth`). */
+  maxBandwidth?: number;
   /** Passed to the Connector (metrics). */
   onRunFinished?: ConnectorOptions['onRunFinished'];
 }): Promise<Connector> {
@@ -42,8 +44,15 @@ export async function startEmbeddedConnector(options: {
     log: options.log,
     version: options.version,
     pollIntervalMs: options.pollIntervalMs ?? 1000,
+    maxBandwidth: options.maxBandwidth,
     ipAddress: '127.0.0.1',
     onRunFinished: options.onRunFinished,
+    // In process there is no reason to wait for the next poll: queued runs and catalog imports wake the connector.
+    wakeOn: (wake) =>
+      options.core.events.subscribe((event) => {
+        if (!('tenant' in event) || event.tenant.accountId !== options.rootAccountId || event.tenant.region !== EMBEDDED_REGION) return;
+        if ((event.type === 'run.state' && event.state === 'PENDING') || (event.type === 'catalog.state' && event.status === 'IMPORTING')) wake();
+      }),
   });
   await connector.start();
   return connector;

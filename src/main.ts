@@ -104,7 +104,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   scheduler.start();
   const connector = options.datastore
-    ? await startEmbeddedConnector({ core, plane, dataDir: options.dataDir, datastore: options.datastore, rootAccountId: root.accountId, version: VERSION, log, pollIntervalMs: options.connectorPollMs, onRunFinished: metrics.connectorRunFinished })
+    ? await startEmbeddedConnector({ core, plane, dataDir: options.dataDir, datastore: options.datastore, rootAccountId: root.accountId, version: VERSION, log, pollIntervalMs: options.connectorPollMs, maxBandwidth: options.maxBandwidth, onRunFinished: metrics.connectorRunFinished })
     : undefined;
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 0);

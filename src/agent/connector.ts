@@ -25,6 +25,8 @@ export interface ConnectorOptions {
   maxBandwidth?: number;
   ipAddress?: string;
   macAddress?: string;
+  /** Subscribes `wake` to whatever signals new work (returns the unsubscribe); see Connector.wake. */
+  wakeOn?: (wake: () => void) => () => void;
   /** Called with each run's outcome when it ends (metrics: bytes read and sent). Must not throw. */
   onRunFinished?: (outcome: RunOutcome, run: RunAssignment) => void;
 }
@@ -53,6 +55,9 @@ export class Connector {
   #leaseSeconds = 120;
   #scan: { at: number; vms: Promise<DiscoveredVm[]> } | undefined;
   #ticking = false;
+  /** A wake() arrived during a tick: tick again as soon as it ends. */
+  #wakeAgain = false;
+  #unsubscribe: (() => void) | undefined;
   connectorId: string | undefined;
   /** How each run this process executed ended (for operators' logs and for tests). */
   readonly outcomes = new Map<string, RunOutcome>();
@@ -80,14 +85,30 @@ export class Connector {
     this.#log.info({ connectorId: registered.connectorId, datastore: this.#options.datastore }, 'connector registered');
     // Runs this connector was executing before a restart continue where they stopped.
     for (const run of await this.#options.transport.activeRuns()) this.#execute(run);
+    this.#unsubscribe = this.#options.wakeOn?.(() => this.wake());
     this.#schedule(0);
   }
 
   async stop(): Promise<void> {
+    this.#unsubscribe?.();
     this.#abort.abort();
     if (this.#timer) clearTimeout(this.#timer);
     await Promise.allSettled(this.#running.values());
     await this.#pool.close();
+  }
+
+  /**
+   * Looks for work now instead of at the next poll: the embedded connector is woken when a run is queued or a
+   * catalog import is requested, so an on-demand run starts without waiting out the poll interval.
+   */
+  wake(): void {
+    if (this.#abort.signal.aborted) return;
+    if (this.#ticking) {
+      this.#wakeAgain = true;
+      return;
+    }
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#schedule(0);
   }
 
   #schedule(delay: number): void {
@@ -110,7 +131,9 @@ export class Connector {
       if (!this.#abort.signal.aborted) this.#log.warn({ err: (error as Error).message }, 'connector poll failed; retrying');
     } finally {
       this.#ticking = false;
-      this.#schedule(this.#options.pollIntervalMs ?? 2000);
+      const again = this.#wakeAgain;
+      this.#wakeAgain = false;
+      this.#schedule(again ? 0 : (this.#options.pollIntervalMs ?? 2000));
     }
   }
 

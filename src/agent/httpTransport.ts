@@ -7,6 +7,7 @@ import {
   type ConnectorTransport,
   type ImageDiskPlan,
   type InventoryVm,
+  type OutgoingBlock,
   type ProgressReport,
   type Registration,
   type RunAssignment,
@@ -23,6 +24,8 @@ export class ConnectorHttpError extends Error {
 }
 
 const RETRYABLE = new Set([502, 503, 504]);
+/** Block PUTs in flight per putBlocks call. */
+const PUTS_IN_FLIGHT = 4;
 
 export class HttpTransport implements ConnectorTransport {
   readonly #base: string;
@@ -107,11 +110,19 @@ export class HttpTransport implements ConnectorTransport {
     });
     return answer.missing;
   }
-  async putBlock(runId: string, sha256: Buffer, data: Buffer): Promise<void> {
-    // fetch cannot send a view of a SharedArrayBuffer (the engine's batch slots): it would send the view's string
-    // form. Those are copied.
-    const body = data.buffer instanceof SharedArrayBuffer ? Buffer.from(data) : data;
-    await this.#request('PUT', `/runs/${runId}/image/blocks/${sha256.toString('hex')}`, undefined, body);
+  /** One PUT per block, a few in flight: the service checks each block's bytes against its hash. */
+  async putBlocks(runId: string, blocks: readonly OutgoingBlock[]): Promise<void> {
+    let next = 0;
+    const sender = async () => {
+      while (next < blocks.length) {
+        const { sha256, data } = blocks[next++]!;
+        // fetch cannot send a view of a SharedArrayBuffer (the engine's batch slots): it would send the view's
+        // string form. Those are copied.
+        const body = data.buffer instanceof SharedArrayBuffer ? Buffer.from(data) : data;
+        await this.#request('PUT', `/runs/${runId}/image/blocks/${sha256.toString('hex')}`, undefined, body);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PUTS_IN_FLIGHT, blocks.length) }, sender));
   }
   async recordBlocks(runId: string, diskIndex: number, records: BlockRecord[]): Promise<void> {
     await this.#request('POST', `/runs/${runId}/image/disks/${diskIndex}/records`, {

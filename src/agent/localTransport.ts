@@ -7,7 +7,7 @@ import type { Core } from '../core/context.ts';
 import { connectorForToken, recordHeartbeat, registerConnector } from '../core/connectors.ts';
 import { applyInventory } from '../core/catalog.ts';
 import { activeRuns, claimRuns, completeRun, failRun, reportProgress, RunConflict } from '../core/runs.ts';
-import { beginRunImage, finishRunImage, missingRunBlocks, parentOfRun, putRunBlock, recordRunBlocks, type DataPlane } from '../core/runImages.ts';
+import { beginRunImage, finishRunImage, missingRunBlocks, parentOfRun, putRunBlocks, recordRunBlocks, type DataPlane } from '../core/runImages.ts';
 import type { ConnectorRow } from '../core/mappers.ts';
 import {
   RunLost,
@@ -16,6 +16,7 @@ import {
   type ConnectorTransport,
   type ImageDiskPlan,
   type InventoryVm,
+  type OutgoingBlock,
   type ProgressReport,
   type Registration,
   type RunAssignment,
@@ -106,8 +107,9 @@ export class LocalTransport implements ConnectorTransport {
   missingBlocks(runId: string, sha256s: Buffer[]) {
     return this.#run((c) => missingRunBlocks(this.#core, this.#plane, c, runId, sha256s));
   }
-  putBlock(runId: string, sha256: Buffer, data: Buffer) {
-    return this.#run((c) => putRunBlock(this.#core, this.#plane, c, runId, sha256, data));
+  /** The digests come from this process's hash workers, so the store does not hash every block a second time. */
+  putBlocks(runId: string, blocks: readonly OutgoingBlock[]) {
+    return this.#run((c) => putRunBlocks(this.#core, this.#plane, c, runId, blocks, { trustedDigests: true }));
   }
   recordBlocks(runId: string, diskIndex: number, records: BlockRecord[]) {
     return this.#run((c) => recordRunBlocks(this.#core, this.#plane, c, runId, diskIndex, records));

@@ -73,6 +73,11 @@ export interface BlockRecord {
   sha256: Buffer | null;
 }
 
+export interface OutgoingBlock {
+  sha256: Buffer;
+  data: Buffer;
+}
+
 export interface ConnectorTransport {
   register(registration: Registration): Promise<{ connectorId: string; heartbeatIntervalSeconds: number; leaseSeconds: number }>;
   heartbeat(report: { status?: 'HEALTHY' | 'UNHEALTHY'; message?: string }): Promise<{ catalogImportRequested: boolean; runsWaiting: boolean }>;
@@ -88,7 +93,11 @@ export interface ConnectorTransport {
   parentImage(runId: string): Promise<BegunImage['parent']>;
   beginImage(runId: string, disks: ImageDiskPlan[]): Promise<BegunImage>;
   missingBlocks(runId: string, sha256s: Buffer[]): Promise<boolean[]>;
-  putBlock(runId: string, sha256: Buffer, data: Buffer): Promise<void>;
+  /**
+   * Sends blocks the store lacks. The transport is done with the bytes when the promise settles. Over HTTP each
+   * block is its own request (several in flight); in process the batch is one call.
+   */
+  putBlocks(runId: string, blocks: readonly OutgoingBlock[]): Promise<void>;
   recordBlocks(runId: string, diskIndex: number, records: BlockRecord[]): Promise<void>;
   finishImage(runId: string): Promise<{ amiId: string; snapshotIds: string[] }>;
 }

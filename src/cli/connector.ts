@@ -5,16 +5,7 @@ import { Connector } from '../agent/connector.ts';
 import { HttpTransport } from '../agent/httpTransport.ts';
 import { createLogger } from '../lib/logger.ts';
 import { VERSION } from '../main.ts';
-
-/** `100M`, `1.5G`, `500k`, or bytes: per second. */
-export function parseBandwidth(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?(?:\/s)?$/i.exec(text.trim());
-  if (!match) throw new Error(`--max-bandwidth must be bytes per second such as 50M or 1G; got ${JSON.stringify(text)}.`);
-  const unit = { '': 1, k: 1e3, m: 1e6, g: 1e9 }[match[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
-  const value = Number(match[1]) * unit;
-  if (!(value > 0)) throw new Error('--max-bandwidth must be positive.');
-  return value;
-}
+import { parseBandwidth } from '../config/config.ts';
 
 export function addConnectorCommand(program: Command): void {
   program

@@ -32,6 +32,7 @@ program
   .addOption(new Option('--port <port>', 'port to listen on (env FERRY_PORT, default 7676)'))
   .addOption(dataDirOption())
   .addOption(new Option('--datastore <dir>', 'serve the VMs in this directory with the embedded connector (env FERRY_DATASTORE; default: a generated sample in the data dir)'))
+  .addOption(new Option('--max-bandwidth <rate>', "the embedded connector's upload limit in bytes per second, e.g. 200M (env FERRY_MAX_BANDWIDTH; default none)"))
   .addOption(new Option('--no-embedded-connector', 'run only the control plane: connectors run elsewhere (env FERRY_EMBEDDED_CONNECTOR=off)'))
   // Observability: webhooks for job and run state changes (docs/events.md).
   .addOption(
@@ -43,7 +44,7 @@ program
     '\nEnvironment: FERRY_MAX_JOBS_PER_ACCOUNT=<n> raises the limit of non-terminal replication jobs per account and region (default 50).' +
       '\nFERRY_WEBHOOK_SECRET signs webhook deliveries (default: <data-dir>/webhook-secret, generated 0600). Metrics: GET /metrics.',
   )
-  .action(async (flags: { host?: string; port?: string; dataDir?: string; datastore?: string; embeddedConnector: boolean; webhook?: string[] }) => {
+  .action(async (flags: { host?: string; port?: string; dataDir?: string; datastore?: string; maxBandwidth?: string; embeddedConnector: boolean; webhook?: string[] }) => {
     const config = resolveServeConfig(flags, process.env);
     const log = createLogger(config.logLevel);
     // FERRY_MAX_JOBS_PER_ACCOUNT: the limit of non-terminal replication jobs per account and region (SMS: 50).

@@ -7,6 +7,8 @@ export interface ServeConfig {
   dataDir: string;
   datastore: string | undefined;
   logLevel: string;
+  /** The embedded connector's upload limit in bytes per second (undefined: none). */
+  maxBandwidth: number | undefined;
 }
 
 export interface ServeFlags {
@@ -14,6 +16,7 @@ export interface ServeFlags {
   port?: string;
   dataDir?: string;
   datastore?: string;
+  maxBandwidth?: string;
 }
 
 export const DEFAULTS = { host: '127.0.0.1', port: 7676, dataDir: './ferry-data' } as const;
@@ -33,7 +36,24 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): S
     dataDir: resolve(flags.dataDir ?? env.FERRY_DATA_DIR ?? DEFAULTS.dataDir),
     datastore: datastore ? resolve(datastore) : undefined,
     logLevel: env.FERRY_LOG_LEVEL ?? 'info',
+    maxBandwidth: bandwidthSetting(flags.maxBandwidth, env.FERRY_MAX_BANDWIDTH),
   };
+}
+
+/** `100M`, `1.5G`, `500k`, or bytes: per second. */
+export function parseBandwidth(text: string, source = '--max-bandwidth'): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?(?:\/s)?$/i.exec(text.trim());
+  if (!match) throw new Error(`${source} must be bytes per second such as 50M or 1G; got ${JSON.stringify(text)}.`);
+  const unit = { '': 1, k: 1e3, m: 1e6, g: 1e9 }[match[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+  const value = Number(match[1]) * unit;
+  if (!(value > 0)) throw new Error(`${source} must be positive.`);
+  return value;
+}
+
+function bandwidthSetting(flag: string | undefined, env: string | undefined): number | undefined {
+  if (flag !== undefined) return parseBandwidth(flag);
+  if (env !== undefined && env !== '') return parseBandwidth(env, 'FERRY_MAX_BANDWIDTH');
+  return undefined;
 }
 
 export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv): string {

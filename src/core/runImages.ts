@@ -99,9 +99,17 @@ export async function missingRunBlocks(core: Core, plane: DataPlane, connector: 
   return plane.images.missingBlocks(runId, sha256s);
 }
 
-export async function putRunBlock(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string, sha256: Buffer, data: Buffer): Promise<void> {
+/** `trustedDigests`: only for the embedded connector, whose hash workers computed the digests in this process. */
+export async function putRunBlocks(
+  core: Core,
+  plane: DataPlane,
+  connector: ConnectorRow,
+  runId: string,
+  blocks: readonly { sha256: Buffer; data: Buffer }[],
+  options: { trustedDigests?: boolean } = {},
+): Promise<void> {
   await heldRun(core, connector, runId);
-  await plane.images.putBlock(runId, sha256, data);
+  await plane.images.putBlocks(runId, blocks, options);
 }
 
 export async function recordRunBlocks(

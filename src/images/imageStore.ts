@@ -50,6 +50,7 @@ import type {
   ImageStoreLog,
   ImageSummary,
   PutBlockResult,
+  PutBlocksOptions,
   RecordedBlock,
   RunDisk,
   StoreStats,
@@ -192,19 +193,39 @@ export class ImageStore implements ImageDeleter {
    * Stores one block: checks it against its SHA-256, refuses zeros, compresses (kept raw unless it saves 10%),
    * seals and appends it to the current pack. Durable and indexed at the next flush (recordBlocks flushes).
    */
-  async putBlock(runId: string, blockSha256: Buffer, data: Buffer): Promise<PutBlockResult> {
+  async putBlock(runId: string, blockSha256: Buffer, data: Buffer, options: PutBlocksOptions = {}): Promise<PutBlockResult> {
+    const [result] = await this.putBlocks(runId, [{ sha256: blockSha256, data }], options);
+    return result!;
+  }
+
+  /**
+   * putBlock for a batch: one index lookup for all of them, and their pack appends in flight together.
+   * `trustedDigests` skips the per-block SHA-256 and zero checks, for a caller in this process that computed the
+   * digests from these very bytes (the embedded connector's hash workers): checking again would hash every
+   * block twice on the service's main thread. Bytes that crossed a process boundary are always checked.
+   */
+  async putBlocks(runId: string, blocks: readonly { sha256: Buffer; data: Buffer }[], options: PutBlocksOptions = {}): Promise<PutBlockResult[]> {
     const run = this.#active(runId);
-    if (data.length === 0 || data.length > IMAGE_BLOCK_SIZE) throw new ImageStoreError('InvalidArgument', `A block is 1..${IMAGE_BLOCK_SIZE} bytes, not ${data.length}.`);
-    if (isAllZero(data)) throw new ImageStoreError('InvalidArgument', 'Zero blocks are never stored: record them with sha256 null.');
-    if (!sha256(data).equals(blockSha256)) throw new ImageStoreError('InvalidArgument', `Block data does not match SHA-256 ${blockSha256.toString('hex')}.`);
-    // A copy: the id outlives this call (until the next flush), the caller's buffers may not.
-    const storageId = Buffer.from(run.sealer.storageId(blockSha256));
-    const hex = storageId.toString('hex');
-    if (this.#writer!.isPending(hex)) return { stored: false, storedBytes: 0 };
-    if ((await indexedStorageIds(this.#db, [storageId])).size > 0) return { stored: false, storedBytes: 0 };
-    const encoded = await encodeBlock(data, storageId, run.sealer, run.compress);
-    const stored = await this.#writer!.write(run.runSeq, run.keyId, storageId, encoded);
-    return { stored, storedBytes: stored ? encoded.header.length + encoded.payload.length : 0 };
+    for (const { sha256: digest, data } of blocks) {
+      if (data.length === 0 || data.length > IMAGE_BLOCK_SIZE) throw new ImageStoreError('InvalidArgument', `A block is 1..${IMAGE_BLOCK_SIZE} bytes, not ${data.length}.`);
+      if (options.trustedDigests) continue;
+      if (isAllZero(data)) throw new ImageStoreError('InvalidArgument', 'Zero blocks are never stored: record them with sha256 null.');
+      if (!sha256(data).equals(digest)) throw new ImageStoreError('InvalidArgument', `Block data does not match SHA-256 ${digest.toString('hex')}.`);
+    }
+    // Copies: the ids outlive this call (until the next flush), the caller's buffers may not.
+    const ids = blocks.map((b) => Buffer.from(run.sealer.storageId(b.sha256)));
+    const unknown = ids.filter((id) => !this.#writer!.isPending(id.toString('hex')));
+    const indexed = unknown.length === 0 ? new Set<string>() : await indexedStorageIds(this.#db, unknown);
+    return Promise.all(
+      blocks.map(async ({ data }, i): Promise<PutBlockResult> => {
+        const storageId = ids[i]!;
+        const hex = storageId.toString('hex');
+        if (indexed.has(hex) || this.#writer!.isPending(hex)) return { stored: false, storedBytes: 0 };
+        const encoded = await encodeBlock(data, storageId, run.sealer, run.compress);
+        const stored = await this.#writer!.write(run.runSeq, run.keyId, storageId, encoded);
+        return { stored, storedBytes: stored ? encoded.header.length + encoded.payload.length : 0 };
+      }),
+    );
   }
 
   /**

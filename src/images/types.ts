@@ -59,6 +59,11 @@ export interface CommittedBlocks {
   has(blockIndex: number): boolean;
 }
 
+export interface PutBlocksOptions {
+  /** The digests were computed in this process from these exact bytes, and no block is all zeros: skip the checks. */
+  trustedDigests?: boolean;
+}
+
 export interface PutBlockResult {
   /** False when the store already had the block (nothing was written). */
   stored: boolean;

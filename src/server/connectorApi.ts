@@ -15,7 +15,7 @@ import {
   ImageRequestError,
   missingRunBlocks,
   parentOfRun,
-  putRunBlock,
+  putRunBlocks,
   recordRunBlocks,
   type DataPlane,
   type ImageDiskPlan,
@@ -273,7 +273,7 @@ export function registerConnectorApi(app: FastifyInstance, core: Core, plane?: D
       const connector = await authenticate(request);
       const data = request.body as Buffer | undefined;
       if (!data || data.length === 0) throw new BadRequest('The body must be the block bytes.');
-      await putRunBlock(core, dataPlane(), connector, request.params.runId!, parseSha256(request.params.sha256, 'the block hash'), data);
+      await putRunBlocks(core, dataPlane(), connector, request.params.runId!, [{ sha256: parseSha256(request.params.sha256, 'the block hash'), data }]);
       return {};
     },
     BLOCK_BODY_LIMIT,

@@ -16,13 +16,13 @@ import { assertSameDisk, BLOCK, createJob, fillRaw, importCatalog, logLines, wai
 import { makeKvmVm, makeTempDatastore, MiB } from '../helpers/vmFactory.ts';
 
 const ROOT = { accessKeyId: 'AKIAFERRYRESUMETEST1', secretAccessKey: 'resume/test/secret/key/0123456789abcdefghij' };
-/** Big enough that Uploading lasts seconds (progress is reported about once a second). */
+/** With the 150 MB/s upload limit, Uploading lasts seconds (progress is reported about once a second). */
 const SIZE = 512 * MiB;
 
 test('kill -9 of the service mid-upload: after a restart the same run completes without re-sending committed blocks', async () => {
   const ds = await makeTempDatastore('ferry-repl-resume-');
   const dataDir = mkdtempSync(join(tmpdir(), 'ferry-resume-data-'));
-  const env = { FERRY_ROOT_ACCESS_KEY_ID: ROOT.accessKeyId, FERRY_ROOT_SECRET_ACCESS_KEY: ROOT.secretAccessKey, FERRY_LOG_LEVEL: 'info', FERRY_COMPRESSION: 'none' };
+  const env = { FERRY_ROOT_ACCESS_KEY_ID: ROOT.accessKeyId, FERRY_ROOT_SECRET_ACCESS_KEY: ROOT.secretAccessKey, FERRY_LOG_LEVEL: 'info', FERRY_COMPRESSION: 'none', FERRY_MAX_BANDWIDTH: '150M' };
   let service: FerryProcess | undefined;
   const clients: SMSClient[] = [];
   const client = (url: string) => {
