@@ -15,8 +15,11 @@ export class HashPool {
   #turn = 0;
   #failed: Error | undefined;
 
-  /** Defaults to one worker per core but one, which the reader, the uploader and qemu-nbd share. */
-  constructor(size = Math.max(1, availableParallelism() - 1)) {
+  /**
+   * Defaults to one worker per core: hashing is most of a run's CPU, and the main thread only orchestrates (reads
+   * and pack writes run on libuv's thread pool). Measured on 2 cores: a full run 2.37 s with 2 workers, 2.70 s with 1.
+   */
+  constructor(size = availableParallelism()) {
     for (let i = 0; i < size; i++) {
       const worker = new Worker(new URL('./hashWorker.ts', import.meta.url));
       worker.on('message', (response: HashResponse) => {

@@ -6,6 +6,7 @@
  */
 import type { ImageDb } from './db.ts';
 import { insertBlocks } from './blockIndex.ts';
+import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 import { RECORD_HEADER_SIZE, type EncodedBlock } from './blockCodec.ts';
 import { PACK_HEADER_SIZE, PackFile } from './packFile.ts';
 
@@ -162,7 +163,8 @@ export class BlockWriter {
       for (const pack of sealing) ends.set(pack, pack.size);
       await Promise.all([...ends.keys()].map((pack) => pack.sync()));
       const now = this.#o.now();
-      await this.#o.db.transaction().execute(async (trx) => {
+      // Unsynced: the packs were fdatasynced above; if a power loss takes these rows back, the blocks are sent again.
+      await unsyncedTransaction(this.#o.db, async (trx) => {
         const ours = await insertBlocks(trx, taken.map((r) => ({ ...r, packId: r.pack.packId })), now);
         for (const [pack, end] of ends) {
           const sealed = sealing.includes(pack);

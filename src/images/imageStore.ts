@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import type { ImageDeleter } from '../core/imageRetention.ts';
 import { BitSet } from './bitSet.ts';
+import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 import { plainSealer, type BlockSealer } from './blockSealer.ts';
 import { RECORD_HEADER_SIZE, encodeBlock, isAllZero, sha256 } from './blockCodec.ts';
 import { BlockFetcher, noSealerFor } from './blockFetcher.ts';
@@ -182,7 +183,7 @@ export class ImageStore implements ImageDeleter {
     const ids = sha256s.map((s) => (s.equals(ZERO_BLOCK_SHA256) ? undefined : run.sealer.storageId(s)));
     const hexes = ids.map((id) => id?.toString('hex'));
     const ask = ids.filter((id, i): id is Buffer => id !== undefined && !this.#writer!.isPending(hexes[i]!));
-    const found = ask.length === 0 ? new Map() : await this.#db.transaction().execute((trx) => touchBlocks(trx, ask));
+    const found = ask.length === 0 ? new Map() : await unsyncedTransaction(this.#db, (trx) => touchBlocks(trx, ask));
     for (const block of found.values()) {
       if (block.keyId !== run.keyId) throw new ImageStoreError('Conflict', `Sealer ${run.sealer.keyRef} produced a storage id already used under another key.`);
     }
@@ -230,7 +231,8 @@ export class ImageStore implements ImageDeleter {
 
   /**
    * Commits which block each listed block index of the new snapshot holds (sha256 null = zero). Blocks put
-   * before are flushed first; every referenced block must be in the store. Durable when this returns.
+   * before are flushed first; every referenced block must be in the store. Survives a killed process when this
+   * returns, and a power loss from the next synced commit on (finishImage's at the latest).
    */
   async recordBlocks(runId: string, diskIndex: number, entries: readonly RecordedBlock[]): Promise<void> {
     const run = this.#active(runId);
@@ -246,7 +248,9 @@ export class ImageStore implements ImageDeleter {
     if (byIndex.size === 0) return;
     await this.#writer!.flush();
     const wanted = [...new Map([...byIndex.values()].filter((id): id is Buffer => id !== undefined).map((id) => [id.toString('hex'), id])).values()];
-    await this.#db.transaction().execute(async (trx) => {
+    // Unsynced (see unsyncedTransaction): a record lost to a power loss only makes a resumed run read the block
+    // again. finishImage's commit is synced, and it makes every record before it durable.
+    await unsyncedTransaction(this.#db, async (trx) => {
       const live = await trx
         .updateTable('image_runs')
         .set({ updated_at: this.now() })
