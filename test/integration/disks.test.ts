@@ -18,6 +18,7 @@ import { openDisk } from '../../src/agent/disks/openDisk.ts';
 import { probeDisk } from '../../src/agent/disks/probe.ts';
 import { NbdDiskSource } from '../../src/agent/disks/nbdSource.ts';
 import { RawFileSource } from '../../src/agent/disks/rawSource.ts';
+import { Qcow2FileSource } from '../../src/agent/disks/qcow2Source.ts';
 import { applyBitmapSteps, planBitmapRun, addBitmap } from '../../src/agent/disks/dirtyBitmaps.ts';
 import { qemuUtilsMissing } from '../../src/agent/disks/qemuTools.ts';
 import { NbdConnectionError } from '../../src/agent/nbd/errors.ts';
@@ -126,8 +127,8 @@ async function nbdinfoMap(socketPath: string, context?: string): Promise<Array<{
 
 // ---------------------------------------------------------------------------------------------------------------
 
-const FORMATS: Array<{ name: string; format: DiskFormat; convert: string[]; kind: 'raw' | 'nbd' }> = [
-  { name: 'qcow2', format: 'qcow2', convert: ['-O', 'qcow2'], kind: 'nbd' },
+const FORMATS: Array<{ name: string; format: DiskFormat; convert: string[]; kind: 'raw' | 'qcow2' | 'nbd' }> = [
+  { name: 'qcow2', format: 'qcow2', convert: ['-O', 'qcow2'], kind: 'qcow2' },
   { name: 'vmdk monolithicSparse', format: 'vmdk', convert: ['-O', 'vmdk'], kind: 'nbd' },
   { name: 'vmdk streamOptimized', format: 'vmdk', convert: ['-O', 'vmdk', '-o', 'subformat=streamOptimized'], kind: 'nbd' },
   { name: 'vmdk monolithicFlat', format: 'vmdk', convert: ['-O', 'vmdk', '-o', 'subformat=monolithicFlat'], kind: 'raw' },
@@ -173,6 +174,7 @@ for (const spec of FORMATS) {
       assert.equal(source.format, spec.format);
       assert.equal(source.size, expected.length);
       if (spec.kind === 'raw') assert.ok(source instanceof RawFileSource, 'flat VMDK is read directly');
+      else if (spec.kind === 'qcow2') assert.ok(source instanceof Qcow2FileSource, 'qcow2 is read directly');
       else {
         assert.ok(source instanceof NbdDiskSource, 'read through qemu-nbd');
         pid = source.server.pid;
@@ -205,7 +207,7 @@ for (const spec of FORMATS) {
       const dataBytes = extents.filter((e) => !e.zero).reduce((s, e) => s + e.length, 0);
       assert.equal(source.bytesRead - before, dataBytes, 'bytesRead counts exactly the data extents read');
 
-      if (hasNbdinfo && source instanceof NbdDiskSource && spec.format === 'qcow2') {
+      if (hasNbdinfo && source instanceof NbdDiskSource && spec.name === 'vmdk monolithicSparse') {
         // Cross-check the client's block status with libnbd's.
         const theirs = await nbdinfoMap(source.server.socketPath);
         const ours = await collect(source.client.blockStatus('base:allocation'));
@@ -412,8 +414,8 @@ test('broken inputs are DiskErrors that name the path', { skip }, async () => {
 });
 
 test('qemu-nbd dying mid-transfer surfaces as a DiskError; nothing is leaked', { skip }, async () => {
-  const path = join(dir, 'dies.qcow2');
-  await run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', rawPath, path]);
+  const path = join(dir, 'dies.vmdk');
+  await run('qemu-img', ['convert', '-f', 'raw', '-O', 'vmdk', rawPath, path]);
   const source = await openDisk(path);
   assert.ok(source instanceof NbdDiskSource);
   const pid = source.server.pid;

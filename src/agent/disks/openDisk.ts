@@ -2,12 +2,15 @@
  * openDisk: probe a disk file, then read it the cheapest correct way —
  *   raw                                → fs directly (RawFileSource)
  *   VMDK monolithicFlat / vmfs, no parent → fs directly on the -flat.vmdk extent named by the descriptor
- *   everything else (sparse/streamOptimized VMDK, qcow2, VHDX, VHD) → private qemu-nbd + Ferry's NBD client
- * Opening with a dirty bitmap always goes through qemu-nbd (the bitmap lives in the qcow2 and is read over NBD).
+ *   qcow2 without a backing file        → fs directly (Qcow2FileSource), dirty bitmaps included, when that
+ *                                          reader supports the image (see qcow2Source.ts for what it declines)
+ *   everything else (sparse/streamOptimized VMDK, other qcow2, VHDX, VHD) → private qemu-nbd + Ferry's NBD client
+ * A qcow2 the direct reader declines is read through qemu-nbd exactly as before, dirty bitmap included.
  */
 import { DiskError, type DiskFormat, type DiskSource } from './diskSource.ts';
 import { NbdDiskSource } from './nbdSource.ts';
 import { probeDisk, type DiskProbe } from './probe.ts';
+import { Qcow2FileSource, isUnsupported } from './qcow2Source.ts';
 import { RawFileSource } from './rawSource.ts';
 import { readFlatDescriptor } from './vmdkDescriptor.ts';
 
@@ -45,7 +48,7 @@ export async function openDisk(path: string, options: OpenDiskOptions = {}): Pro
     const bitmap = probe.dirtyBitmaps.find((b) => b.name === name);
     if (!bitmap) throw new DiskError(abs, `has no dirty bitmap named "${name}"`);
     if (bitmap.inUse) throw new DiskError(abs, `dirty bitmap "${name}" is in-use (the image was not closed cleanly); its content cannot be trusted`);
-    return NbdDiskSource.open(abs, { ...nbdOptions, dirtyBitmap: name });
+    return (await openQcow2Direct(probe, name)) ?? NbdDiskSource.open(abs, { ...nbdOptions, dirtyBitmap: name });
   }
 
   if (probe.format === 'raw') {
@@ -57,5 +60,16 @@ export async function openDisk(path: string, options: OpenDiskOptions = {}): Pro
       return RawFileSource.open(abs, { dataPath: flat.extentPath, dataOffset: flat.extentOffset, size: flat.size, format: 'vmdk' });
     }
   }
+  if (probe.format === 'qcow2') {
+    const direct = await openQcow2Direct(probe, undefined);
+    if (direct) return direct;
+  }
   return NbdDiskSource.open(abs, nbdOptions);
+}
+
+/** The direct qcow2 reader, or undefined when it declines the image (qemu-nbd reads it then). */
+async function openQcow2Direct(probe: DiskProbe, dirtyBitmap: string | undefined): Promise<Qcow2FileSource | undefined> {
+  if (probe.backingFile) return undefined;
+  const direct = await Qcow2FileSource.open(probe.path, { size: probe.virtualSize, ...(dirtyBitmap === undefined ? {} : { dirtyBitmap }) });
+  return isUnsupported(direct) ? undefined : direct;
 }
