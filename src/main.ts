@@ -71,7 +71,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   const log = options.log ?? createLogger(options.logLevel ?? 'info');
   const env = options.env ?? process.env;
   const store = await openSqliteStore(options.dataDir, clock.now());
-  const core: Core = { db: store.db, readRows: store.readRows, clock, policy: { ...defaultPolicy, ...options.policy }, log, events: new FerryEvents() };
+  const core: Core = { db: store.db, readRows: store.readRows, readArrays: store.readArrays, clock, policy: { ...defaultPolicy, ...options.policy }, log, events: new FerryEvents() };
   // Observability: metrics follow the events from here on; webhooks stage an outbox row in every transaction
   // that changes a job or run, so both start before anything can change one.
   const metrics = new FerryMetrics({ core });

@@ -8,7 +8,7 @@ import type { Core } from '../core/context.ts';
 
 export async function withAdminCore<T>(dataDir: string, work: (core: Core) => Promise<T>): Promise<T> {
   const store = await openSqliteStore(dataDir, systemClock.now());
-  const core: Core = { db: store.db, readRows: store.readRows, clock: systemClock, policy: defaultPolicy, log: createLogger('warn'), events: new FerryEvents() };
+  const core: Core = { db: store.db, readRows: store.readRows, readArrays: store.readArrays, clock: systemClock, policy: defaultPolicy, log: createLogger('warn'), events: new FerryEvents() };
   try {
     return await work(core);
   } finally {

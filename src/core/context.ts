@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../lib/clock.ts';
 import type { Policy } from '../domain/policy.ts';
 import type { Database } from '../store/schema.ts';
-import type { ReadRows } from '../store/openStore.ts';
+import type { ReadRows, ReadArrays } from '../store/openStore.ts';
 import type { FerryEvent, FerryEvents } from './events.ts';
 
 /** Every row belongs to one (account, region) pair, taken from the caller's credential scope. */
@@ -17,6 +17,8 @@ export interface Core {
   db: Kysely<Database>;
   /** Committed-data reads for the hot list paths (see openStore.ts). */
   readRows: ReadRows;
+  /** readRows with rows as arrays (the GetReplicationJobs page, see jobPageEncoding.ts). */
+  readArrays: ReadArrays;
   clock: Clock;
   policy: Policy;
   log: Logger;

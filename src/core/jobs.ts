@@ -10,6 +10,8 @@ import { inTransaction, type Core, type Tenant, type Tx } from './context.ts';
 import { applyJobChange, factsOf, insertRun, placePendingAutomaticRun, retireOldImages } from './jobChanges.ts';
 import { toJob, toRun, toVmServer, type JobRow, type RunView } from './mappers.ts';
 import { closePage, fingerprintOf, openCursor, type PageRequest } from './paginate.ts';
+import { compiledJobPage, jobJsonMemo, rowSeq } from './jobPageEncoding.ts';
+import { EncodedJson } from '../protocol/awsJson.ts';
 import { hasHealthyConnectorFor, serverReplicability } from './connectors.ts';
 import { validateJobKey } from '../kms/keys.ts';
 
@@ -392,6 +394,24 @@ export async function listJobs(
     replicationJobList: page.items.map((j) => toJob(j, latest.get(j.replication_job_id))),
     nextToken: page.nextToken,
   };
+}
+
+/**
+ * listJobs as the wire's JSON text, written straight from the rows (jobPageEncoding.ts): what GetReplicationJobs
+ * answers. Same cursor, tokens and errors as listJobs.
+ */
+export async function listJobsEncoded(core: Core, tenant: Tenant, input: PageRequest & { replicationJobId?: string }): Promise<EncodedJson> {
+  const cursor = openCursor(input, fingerprintOf('GetReplicationJobs', tenant, input.replicationJobId ?? null));
+  const query = compiledJobPage(core.db, { accountId: tenant.accountId, region: tenant.region, after: cursor.after, replicationJobId: input.replicationJobId, limit: cursor.limit + 1 });
+  const rows = await core.readArrays(query);
+  if (input.replicationJobId !== undefined && rows.length === 0 && cursor.after === undefined) {
+    throw invalidParameter(`Replication job ${input.replicationJobId} does not exist.`);
+  }
+  const page = closePage(rows.map((row) => ({ seq: rowSeq(row), row })), cursor);
+  const memo = jobJsonMemo(core.db);
+  const jobs = page.items.map((item) => memo.json(item.row)).join(',');
+  const token = page.nextToken === undefined ? '' : `,"nextToken":${JSON.stringify(page.nextToken)}`;
+  return new EncodedJson(`{"replicationJobList":[${jobs}]${token}}`);
 }
 
 export async function listRuns(

@@ -5,7 +5,7 @@
  * is bound to its operation and filter by a fingerprint (a mismatched or garbled token is
  * InvalidParameterException).
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { invalidParameter } from '../lib/errors.ts';
 
 export const DEFAULT_PAGE_SIZE = 50;
@@ -29,7 +29,7 @@ export interface Cursor {
 }
 
 export function fingerprintOf(...parts: unknown[]): string {
-  return createHash('sha256').update(JSON.stringify(parts)).digest('base64url').slice(0, 16);
+  return hash('sha256', JSON.stringify(parts), 'base64url').slice(0, 16);
 }
 
 export function openCursor(request: PageRequest, fingerprint: string, defaultSize = DEFAULT_PAGE_SIZE): Cursor {

@@ -1,9 +1,11 @@
 import type { GetReplicationJobsRequest, GetReplicationJobsResponse } from '@aws-sdk/client-sms';
 import { pageMembers, type Operation } from '../api/operation.ts';
 import { str } from '../api/schema.ts';
-import { listJobs } from '../core/jobs.ts';
+import { listJobsEncoded } from '../core/jobs.ts';
+import type { EncodedJson } from '../protocol/awsJson.ts';
 
-export const getReplicationJobs: Operation<GetReplicationJobsRequest, GetReplicationJobsResponse> = {
+export const getReplicationJobs: Operation<GetReplicationJobsRequest, GetReplicationJobsResponse | EncodedJson> = {
   input: { replicationJobId: str(), ...pageMembers },
-  handle: (input, { core, tenant }) => listJobs(core, tenant, input),
+  // The page is JSON text written straight from the rows (core/jobPageEncoding.ts): half the cost of mapping + stringify.
+  handle: (input, { core, tenant }) => listJobsEncoded(core, tenant, input),
 };

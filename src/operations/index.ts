@@ -3,6 +3,7 @@
  * it answers with a clear "not implemented" error. The table's type holds each handler to the SDK's shapes.
  */
 import type * as sms from '@aws-sdk/client-sms';
+import type { EncodedJson } from '../protocol/awsJson.ts';
 import type { Operation } from '../api/operation.ts';
 import { createReplicationJob } from './createReplicationJob.ts';
 import { getReplicationJobs } from './getReplicationJobs.ts';
@@ -18,7 +19,8 @@ import { disassociateConnector } from './disassociateConnector.ts';
 
 export interface OperationTable {
   CreateReplicationJob: Operation<sms.CreateReplicationJobRequest, sms.CreateReplicationJobResponse>;
-  GetReplicationJobs: Operation<sms.GetReplicationJobsRequest, sms.GetReplicationJobsResponse>;
+  // Answered with JSON text written from the rows (core/jobPageEncoding.ts); test/unit/jobPageEncoding.test.ts holds it to the shape.
+  GetReplicationJobs: Operation<sms.GetReplicationJobsRequest, sms.GetReplicationJobsResponse | EncodedJson>;
   UpdateReplicationJob: Operation<sms.UpdateReplicationJobRequest, sms.UpdateReplicationJobResponse>;
   DeleteReplicationJob: Operation<sms.DeleteReplicationJobRequest, sms.DeleteReplicationJobResponse>;
   StartOnDemandReplicationRun: Operation<sms.StartOnDemandReplicationRunRequest, sms.StartOnDemandReplicationRunResponse>;

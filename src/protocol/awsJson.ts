@@ -53,8 +53,17 @@ export class EpochDate extends Date {
 
 export const epochDate = (ms: number): Date => new EpochDate(ms);
 
+/** An output that is AWS JSON text already (a list page written from its rows; see core/jobPageEncoding.ts). */
+export class EncodedJson {
+  readonly text: string;
+  constructor(text: string) {
+    this.text = text;
+  }
+}
+
 /** Encodes an operation's output. Dates must be EpochDates; a plain Date would leave as an ISO string. */
 export function encodeBody(output: unknown): string {
+  if (output instanceof EncodedJson) return output.text;
   return JSON.stringify(output ?? {});
 }
 

@@ -4,9 +4,14 @@
  * uses), with the traps noted in DESIGN.md handled here: only signed headers are passed, the payload hash
  * is computed from the raw body (never trusted from `x-amz-content-sha256`), and the date comes from the
  * request.
+ *
+ * Every SMS request is a POST to `/` without a query string. For those the signature is computed here from the
+ * same canonical headers (@smithy's getCanonicalHeaders) with node:crypto and a cached signing key: the full
+ * signer (request cloning, its hash classes, path escaping) was the largest fixed cost of a request. Anything
+ * else goes through the signer itself; test/unit/sigv4.test.ts holds the two to the same answers.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { SignatureV4 } from '@smithy/signature-v4';
+import { createHmac, createSecretKey, hash, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { SignatureV4, getCanonicalHeaders } from '@smithy/signature-v4';
 import { Hash } from '@smithy/hash-node';
 import { ServiceError } from '../lib/errors.ts';
 import { MINUTE } from '../lib/clock.ts';
@@ -108,27 +113,17 @@ export async function verifySigV4(
     if (value === undefined) throw new ServiceError('InvalidSignatureException', `Signed header ${name} is missing from the request.`);
     headers[name] = value;
   }
-  const bodyHash = createHash('sha256').update(req.body).digest('hex');
+  const bodyHash = hash('sha256', req.body);
   const claimedHash = headers['x-amz-content-sha256'];
   if (claimedHash !== undefined && claimedHash !== 'UNSIGNED-PAYLOAD' && claimedHash !== bodyHash) {
     throw new ServiceError('InvalidSignatureException', 'The x-amz-content-sha256 header does not match the request body.');
   }
 
   const [path, query = ''] = req.url.split('?', 2);
-  const signer = signerFor(accessKeyId!, credentials.secretAccessKey, region!, service!);
-  const signed = await signer.sign(
-    {
-      method: req.method,
-      protocol: 'http:',
-      hostname: headers['host'] ?? '',
-      path: path!,
-      query: Object.fromEntries(new URLSearchParams(query)),
-      headers,
-      body: req.body,
-    },
-    { signingDate, signableHeaders: new Set(names) },
-  );
-  const expected = /Signature=([0-9a-f]{64})/.exec(String(signed.headers['authorization']))?.[1] ?? '';
+  const expected =
+    path === '/' && query === '' && !FORCE_SIGNER.on
+      ? rootPathSignature(req.method, headers, amzDate!, claimedHash ?? bodyHash, { secret: credentials.secretAccessKey, scopeDate: scopeDate!, region: region!, service: service! })
+      : await signerSignature(req, path!, query, headers, names, signingDate, { accessKeyId: accessKeyId!, secret: credentials.secretAccessKey, region: region!, service: service! });
   if (expected.length !== 64 || !timingSafeEqual(Buffer.from(expected), Buffer.from(signature!))) {
     throw new ServiceError(
       'InvalidSignatureException',
@@ -136,4 +131,74 @@ export async function verifySigV4(
     );
   }
   return { accessKeyId: accessKeyId!, accountId: credentials.accountId, region: region! };
+}
+
+/** Tests only: send every request through the full signer, to compare it with the root-path computation. */
+export const FORCE_SIGNER = { on: false };
+
+/**
+ * Derived signing keys per (secret, day, region, service), as the SDK's signer caches them; kept as KeyObjects
+ * because an HMAC keyed with a Buffer costs several times more (the key is imported on every call).
+ */
+const signingKeys = new Map<string, KeyObject>();
+
+function signingKey(secret: string, scopeDate: string, region: string, service: string): KeyObject {
+  const cacheKey = `${secret}\u0000${scopeDate}\u0000${region}\u0000${service}`;
+  let key = signingKeys.get(cacheKey);
+  if (!key) {
+    const dateKey = createHmac('sha256', `AWS4${secret}`).update(scopeDate).digest();
+    const regionKey = createHmac('sha256', dateKey).update(region).digest();
+    const serviceKey = createHmac('sha256', regionKey).update(service).digest();
+    key = createSecretKey(createHmac('sha256', serviceKey).update('aws4_request').digest());
+    if (signingKeys.size >= MAX_SIGNERS) signingKeys.clear();
+    signingKeys.set(cacheKey, key);
+  }
+  return key;
+}
+
+/** The signature of a request to `/` with no query string, canonicalised exactly as SignatureV4.sign does. */
+function rootPathSignature(
+  method: string,
+  signed: Record<string, string>,
+  amzDate: string,
+  payloadHash: string,
+  scope: { secret: string; scopeDate: string; region: string; service: string },
+): string {
+  // The signer drops the headers it generates itself (authorization, date, x-amz-date), then sets x-amz-date.
+  const headers: Record<string, string> = {};
+  for (const name in signed) if (name !== 'authorization' && name !== 'date' && name !== 'x-amz-date') headers[name] = signed[name]!;
+  headers['x-amz-date'] = amzDate;
+  const canonical = getCanonicalHeaders({ headers } as Parameters<typeof getCanonicalHeaders>[0], undefined, new Set(Object.keys(signed)));
+  const names = Object.keys(canonical).sort();
+  let headerLines = '';
+  for (const name of names) headerLines += `${name}:${canonical[name]}\n`;
+  const canonicalRequest = `${method}\n/\n\n${headerLines}\n${names.join(';')}\n${payloadHash}`;
+  const credentialScope = `${scope.scopeDate}/${scope.region}/${scope.service}/aws4_request`;
+  const stringToSign = `AWS4-HMAC-SHA256\n${amzDate}\n${credentialScope}\n${hash('sha256', canonicalRequest)}`;
+  return createHmac('sha256', signingKey(scope.secret, scope.scopeDate, scope.region, scope.service)).update(stringToSign).digest('hex');
+}
+
+async function signerSignature(
+  req: SignedRequest,
+  path: string,
+  query: string,
+  headers: Record<string, string>,
+  names: string[],
+  signingDate: Date,
+  who: { accessKeyId: string; secret: string; region: string; service: string },
+): Promise<string> {
+  const signer = signerFor(who.accessKeyId, who.secret, who.region, who.service);
+  const signed = await signer.sign(
+    {
+      method: req.method,
+      protocol: 'http:',
+      hostname: headers['host'] ?? '',
+      path,
+      query: Object.fromEntries(new URLSearchParams(query)),
+      headers,
+      body: req.body,
+    },
+    { signingDate, signableHeaders: new Set(names) },
+  );
+  return /Signature=([0-9a-f]{64})/.exec(String(signed.headers['authorization']))?.[1] ?? '';
 }

@@ -35,9 +35,13 @@ class ImmediateSqliteDialect extends SqliteDialect {
  */
 export type ReadRows = <T>(query: CompiledQuery<T>) => Promise<T[]>;
 
+/** readRows with each row as an array of its column values, in select order (for the hottest page). */
+export type ReadArrays = (query: CompiledQuery) => Promise<unknown[][]>;
+
 export interface Store {
   db: Kysely<Database>;
   readRows: ReadRows;
+  readArrays: ReadArrays;
   close(): Promise<void>;
 }
 
@@ -50,6 +54,7 @@ export async function openSqliteStore(dataDir: string, now: number): Promise<Sto
   return {
     db,
     readRows: async <T>(query: CompiledQuery<T>) => reader.prepare(query.sql).all(query.parameters) as T[],
+    readArrays: async (query: CompiledQuery) => reader.prepare(query.sql, true).all(query.parameters) as unknown[][],
     close: async () => {
       reader.close();
       await db.destroy();
