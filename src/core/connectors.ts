@@ -7,6 +7,7 @@ import type { Policy } from '../domain/policy.ts';
 import { inTransaction, type Core, type Tenant, type Tx } from './context.ts';
 import { connectorStatus, toConnector, type ConnectorRow, type ServerRow } from './mappers.ts';
 import { closePage, fingerprintOf, openCursor, type PageRequest } from './paginate.ts';
+import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
 
@@ -88,11 +89,14 @@ export async function recordHeartbeat(
   report: { status?: 'HEALTHY' | 'UNHEALTHY'; message?: string },
 ): Promise<{ catalogImportRequested: boolean; runsWaiting: boolean }> {
   const now = core.clock.now();
-  await core.db
-    .updateTable('connectors')
-    .set({ last_heartbeat_at: now, reported_status: report.status ?? 'HEALTHY', status_message: report.message ?? null })
-    .where('connector_id', '=', connector.connector_id)
-    .execute();
+  // Unsynced: a heartbeat lost to a power loss is simply the next one (connectors heartbeat every few seconds).
+  await unsyncedTransaction(core.db, (tx) =>
+    tx
+      .updateTable('connectors')
+      .set({ last_heartbeat_at: now, reported_status: report.status ?? 'HEALTHY', status_message: report.message ?? null })
+      .where('connector_id', '=', connector.connector_id)
+      .execute(),
+  );
   const catalog = await core.db
     .selectFrom('catalogs')
     .select(['status', 'import_requested_at'])

@@ -202,6 +202,7 @@ export async function reportProgress(core: Core, connector: ConnectorRow, replic
   const now = core.clock.now();
   const stageIndex = STAGES.indexOf(report.stage as (typeof STAGES)[number]);
   if (stageIndex < 0) throw new ServiceError('InvalidParameterException', `Unknown stage ${JSON.stringify(report.stage)}; stages are ${STAGES.join(', ')}.`);
+  // Unsynced: progress lost to a power loss is simply reported again, so a run does not wait for an fsync per stage.
   return inTransaction(core, async (tx, emit) => {
     const run = await ownedActiveRun(tx, connector, replicationRunId);
     const previous = run.stage === null ? -1 : STAGES.indexOf(run.stage as (typeof STAGES)[number]);
@@ -231,7 +232,7 @@ export async function reportProgress(core: Core, connector: ConnectorRow, replic
     });
     emit({ type: 'schedule.changed' });
     return { leaseExpiresAt };
-  });
+  }, { synced: false });
 }
 
 export async function completeRun(core: Core, connector: ConnectorRow, replicationRunId: string, amiId: string): Promise<void> {
