@@ -42,12 +42,12 @@ const num = (name: string, fallback: number) => (env[name] ? Number(env[name]) :
 /** Knobs (the defaults keep a full bench under ~4 minutes on 2 cores). */
 const DISK_GIB = num('FERRY_BENCH_DISK_GIB', 4);
 const DATA_FRACTION = num('FERRY_BENCH_DATA_FRACTION', 0.5);
-const ROUNDS = num('FERRY_BENCH_ROUNDS', 2);
+const ROUNDS = num('FERRY_BENCH_ROUNDS', 3);
 const CHANGE = num('FERRY_BENCH_CHANGE', 0.01);
 const SEED = num('FERRY_BENCH_SEED', 1);
 const COMPRESSION = env.FERRY_BENCH_COMPRESSION ?? 'none';
 const FORMATS = (env.FERRY_BENCH_FORMATS ?? 'qcow2,raw').split(',') as Format[];
-const POLL_MS = 50;
+const POLL_MS = 20;
 const BLOCK = 512 * 1024;
 const CHANGE_WRITE = 64 * 1024;
 const TARGETS = { fullVsConvert: 1.0, incrementalVsFull: 0.05, rssMb: 300 };
@@ -385,8 +385,15 @@ interface FormatRound {
 }
 
 async function roundFor(format: Format, round: number, vm: { name: string; disk: string; datastore: string }, work: string, layout: DiskLayout): Promise<FormatRound> {
-  const { convert, durable: convertDurable } = await convertBaseline(vm.disk, format, join(work, 'convert-out.qcow2'));
-  log(`${format} round ${round + 1}: qemu-img convert ${convert.toFixed(2)} s (${convertDurable.toFixed(2)} s with fsync)`);
+  // The baseline runs before Ferry in even rounds and after it in odd ones: whatever the step before leaves behind
+  // (a 2 GB file just written and deleted, page cache to reclaim) falls on both alike.
+  const baseline = async () => {
+    const result = await convertBaseline(vm.disk, format, join(work, 'convert-out.qcow2'));
+    log(`${format} round ${round + 1}: qemu-img convert ${result.convert.toFixed(2)} s (${result.durable.toFixed(2)} s with fsync)`);
+    return result;
+  };
+  const baselineFirst = round % 2 === 0;
+  let { convert, durable: convertDurable } = baselineFirst ? await baseline() : { convert: NaN, durable: NaN };
   if (format === 'qcow2') await removeBitmaps(vm.disk);
   const dataDir = join(work, `ferry-${format}-${round}`);
   const ferry = await startFerry(`${format}-${round + 1}`, vm.datastore, dataDir, env.FERRY_BENCH_CPU_PROF);
@@ -411,6 +418,7 @@ async function roundFor(format: Format, round: number, vm: { name: string; disk:
     const hwmIncremental = hwmMb(ferry.child.pid!);
     const storeIncremental = storeSize(dataDir);
     log(`${format} round ${round + 1}: incremental ${incremental.api.toFixed(2)} s (engine ${incremental.engine.toFixed(2)} s, ${String(incremental.totals.incremental === true ? 'dirty bitmap' : 'hash diff')})`);
+    if (!baselineFirst) ({ convert, durable: convertDurable } = await baseline());
     const warnings = ferry.lines.filter((l) => (l.level as number) >= 40);
     for (const w of warnings) log(`Ferry ${format} warned: ${w.msg} ${JSON.stringify(w.err ?? w.message ?? '')}`);
     return { convert, convertDurable, hwmStart, full, incremental, changedBlocks: changes.length, storeFull, storeIncremental, hwmFull, hwmIncremental };

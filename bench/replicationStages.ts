@@ -9,7 +9,7 @@
  *
  *   node bench/replicationStages.ts [--gib 4] [--format qcow2|raw] [--data 0.5] [--sql (per statement)]
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -36,7 +36,13 @@ import { NbdDiskSource } from '../src/agent/disks/nbdSource.ts';
 import { diskLayout, writeDisk, MiB } from './replicationDisk.ts';
 
 const { values } = parseArgs({
-  options: { gib: { type: 'string', default: '4' }, format: { type: 'string', default: 'qcow2' }, data: { type: 'string', default: '0.5' }, sql: { type: 'boolean', default: false } },
+  options: {
+    gib: { type: 'string', default: '4' },
+    format: { type: 'string', default: 'qcow2' },
+    data: { type: 'string', default: '0.5' },
+    sql: { type: 'boolean', default: false },
+    incremental: { type: 'boolean', default: false },
+  },
 });
 const format = values.format as 'qcow2' | 'raw';
 
@@ -125,7 +131,7 @@ wrapAsync(HashPool.prototype, 'digest', 'hash worker digest (wall, overlapping)'
 wrapAsync(RawFileSource.prototype, 'read', 'source read, raw file (wall, overlapping)');
 wrapAsync(NbdDiskSource.prototype, 'read', 'source read, NBD (wall, overlapping)');
 
-let gcMs = 0;
+let gcMs = 0; // reset between measured runs
 new PerformanceObserver((list) => {
   if (on) for (const entry of list.getEntries()) gcMs += entry.duration;
 }).observe({ entryTypes: ['gc'] });
@@ -159,29 +165,61 @@ try {
       new CreateReplicationJobCommand({ serverId, seedReplicationTime: new Date(Date.now() + 3600_000), frequency: 24, licenseType: 'BYOL' }),
     );
     execFileSync('cat', [disk], { stdio: ['ignore', 'ignore', 'ignore'] });
-    on = true;
-    const elu0 = performance.eventLoopUtilization();
-    const cpu0 = process.cpuUsage();
-    const main0 = process.threadCpuUsage();
-    const start = performance.now();
-    await sms.send(new StartOnDemandReplicationRunCommand({ replicationJobId }));
-    for (;;) {
-      const run = (await sms.send(new GetReplicationRunsCommand({ replicationJobId }))).replicationRunList?.[0];
-      if (run?.state === 'COMPLETED') break;
-      if (run?.state === 'FAILED') throw new Error(run.statusMessage);
-      await new Promise((r) => setTimeout(r, 100));
+    await measuredRun(replicationJobId!, `full run`, 100);
+    if (values.incremental) {
+      // As npm run bench:replication: 1 % of the blocks get 64 KiB of new bytes (qcow2 through qemu-io, so the
+      // dirty bitmap sees them), once the full run's after-success bitmap steps are done.
+      while ((ferry.connector?.outcomes.size ?? 0) < 1) await new Promise((r) => setTimeout(r, 20));
+      const blocks = Math.ceil(sizeBytes / (512 * 1024));
+      const changed = [...new Set(Array.from({ length: Math.round(blocks / 100) }, (_, i) => (i * 7919 * 31) % blocks))];
+      if (format === 'qcow2') {
+        execFileSync('qemu-io', ['-f', 'qcow2', ...changed.flatMap((b, i) => ['-c', `write -q -P ${1 + (i % 255)} ${b * 512 * 1024} 65536`]), disk]);
+      } else {
+        const fd = openSync(disk, 'r+');
+        for (const [i, b] of changed.entries()) writeSync(fd, Buffer.alloc(65536, 1 + (i % 255)), 0, 65536, b * 512 * 1024);
+        closeSync(fd);
+      }
+      tallies.clear();
+      gcMs = 0;
+      await measuredRun(replicationJobId!, `incremental (${changed.length} blocks changed)`, 5);
     }
-    const wall = performance.now() - start;
-    const elu = performance.eventLoopUtilization(elu0);
-    const cpu = process.cpuUsage(cpu0);
-    const main = process.threadCpuUsage(main0);
-    on = false;
-    const gb = layout.dataBytes / 1e9;
-    console.log(`${format}, ${values.gib} GiB disk, ${gb.toFixed(3)} GB data: full run ${(wall / 1000).toFixed(2)} s (${(gb / (wall / 1000)).toFixed(2)} GB/s of data)`);
-    console.log(`CPU: process ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s (sys ${(cpu.system / 1e6).toFixed(2)}), main thread ${((main.user + main.system) / 1e6).toFixed(2)} s (sys ${(main.system / 1e6).toFixed(2)})`);
-    console.log(`event loop utilisation ${(elu.utilization * 100).toFixed(0)} % (${(elu.active / 1000).toFixed(2)} s busy); GC ${(gcMs / 1000).toFixed(2)} s`);
-    for (const [name, t] of [...tallies].sort((a, b) => b[1].ms - a[1].ms)) {
-      console.log(`${(t.ms / 1000).toFixed(2).padStart(8)} s ${String(t.calls).padStart(7)} calls  ${name}`);
+
+    /** One on-demand run through the API, with where its time went. */
+    async function measuredRun(jobId: string, label: string, pollMs: number): Promise<void> {
+      const timeline: string[] = [];
+      const start = performance.now();
+      const unsubscribe = ferry.core.events.subscribe((event) => {
+        if (event.type === 'run.progress') timeline.push(`${(performance.now() - start).toFixed(0).padStart(6)} ms  ${event.stage} ${event.stageProgress}`);
+        if (event.type === 'run.state') timeline.push(`${(performance.now() - start).toFixed(0).padStart(6)} ms  run ${event.state}`);
+      });
+      on = true;
+      const elu0 = performance.eventLoopUtilization();
+      const cpu0 = process.cpuUsage();
+      const main0 = process.threadCpuUsage();
+      const runs0 = (await sms.send(new GetReplicationRunsCommand({ replicationJobId: jobId }))).replicationRunList?.length ?? 0;
+      await sms.send(new StartOnDemandReplicationRunCommand({ replicationJobId: jobId }));
+      for (;;) {
+        const list = (await sms.send(new GetReplicationRunsCommand({ replicationJobId: jobId }))).replicationRunList ?? [];
+        const run = list.length > runs0 ? list[0] : undefined;
+        if (run?.state === 'COMPLETED') break;
+        if (run?.state === 'FAILED') throw new Error(run.statusMessage);
+        await new Promise((r) => setTimeout(r, pollMs));
+      }
+      const wall = performance.now() - start;
+      const elu = performance.eventLoopUtilization(elu0);
+      const cpu = process.cpuUsage(cpu0);
+      const main = process.threadCpuUsage(main0);
+      on = false;
+      unsubscribe();
+      const gb = layout.dataBytes / 1e9;
+      console.log(`${format}, ${values.gib} GiB disk, ${gb.toFixed(3)} GB data: ${label} ${(wall / 1000).toFixed(2)} s (${(gb / (wall / 1000)).toFixed(2)} GB/s of data)`);
+      console.log(`CPU: process ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s (sys ${(cpu.system / 1e6).toFixed(2)}), main thread ${((main.user + main.system) / 1e6).toFixed(2)} s (sys ${(main.system / 1e6).toFixed(2)})`);
+      console.log(`event loop utilisation ${(elu.utilization * 100).toFixed(0)} % (${(elu.active / 1000).toFixed(2)} s busy); GC ${(gcMs / 1000).toFixed(2)} s`);
+      for (const [name, t] of [...tallies].sort((a, b) => b[1].ms - a[1].ms)) {
+        console.log(`${(t.ms / 1000).toFixed(2).padStart(8)} s ${String(t.calls).padStart(7)} calls  ${name}`);
+      }
+      console.log('timeline (from StartOnDemandReplicationRun):');
+      for (const line of timeline) console.log(`  ${line}`);
     }
   } finally {
     sms.destroy();

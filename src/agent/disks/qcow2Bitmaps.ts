@@ -87,6 +87,50 @@ export async function loadDirtyBitmap(
   return { name, granularity, table };
 }
 
+/** Every bitmap of the image (name, flags, granularity), as `qemu-img info` lists them; unsupported when odd. */
+export async function listDirtyBitmaps(
+  handle: FileHandle,
+  path: string,
+  header: Qcow2Header,
+  fileSize: number,
+): Promise<{ name: string; recording: boolean; inUse: boolean; granularity: number }[] | Qcow2Unsupported> {
+  const ext = header.bitmaps;
+  if (!ext) return [];
+  if (!header.bitmapsConsistent) return { unsupported: 'bitmaps extension not marked consistent (autoclear bit 0 clear)' };
+  if (ext.count === 0 || ext.count > MAX_BITMAPS || ext.directorySize > MAX_DIRECTORY_BYTES) {
+    return { unsupported: `bitmap directory of ${ext.count} entries, ${ext.directorySize} bytes` };
+  }
+  if (ext.directoryOffset % header.clusterSize !== 0 || ext.directoryOffset + ext.directorySize > fileSize) {
+    return { unsupported: 'bitmap directory unaligned or past the end of the file' };
+  }
+  const directory = Buffer.alloc(ext.directorySize);
+  await readFully(handle, path, directory, ext.directoryOffset, 'the bitmap directory');
+  const list = [];
+  let at = 0;
+  for (let i = 0; i < ext.count; i++) {
+    if (at + ENTRY_FIXED > directory.length) return { unsupported: 'bitmap directory shorter than its entries' };
+    const nameSize = directory.readUInt16BE(at + 18);
+    const extraDataSize = directory.readUInt32BE(at + 20);
+    const nameAt = at + ENTRY_FIXED + extraDataSize;
+    const end = nameAt + nameSize;
+    if (end > directory.length) return { unsupported: 'bitmap directory entry runs past the directory' };
+    const flags = directory.readUInt32BE(at + 12);
+    const granularityBits = directory.readUInt8(at + 17);
+    const entry = { tableOffset: readU64(directory, at), tableSize: directory.readUInt32BE(at + 8), flags, type: directory.readUInt8(at + 16), granularityBits, extraDataSize };
+    const problem = entryProblem(entry);
+    if (problem) return { unsupported: `bitmap ${i}: ${problem}` };
+    if (granularityBits < MIN_GRANULARITY_BITS || granularityBits > MAX_GRANULARITY_BITS) return { unsupported: `bitmap ${i} has granularity_bits ${granularityBits}` };
+    list.push({
+      name: directory.toString('utf8', nameAt, end),
+      recording: (flags & FLAG_AUTO) !== 0,
+      inUse: (flags & FLAG_IN_USE) !== 0,
+      granularity: 2 ** granularityBits,
+    });
+    at = Math.ceil(end / 8) * 8;
+  }
+  return list;
+}
+
 interface DirectoryEntry {
   tableOffset: number | undefined;
   tableSize: number;

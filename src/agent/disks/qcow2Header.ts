@@ -67,13 +67,13 @@ export function readU64(buf: Buffer, at: number): number | undefined {
 
 /**
  * Reads and checks the header and its extensions (all inside the first cluster). `fileSize` bounds every
- * offset; `expectedSize` is the probed virtual size.
+ * offset; `expectedSize` is the probed virtual size (omitted when this read is the probe).
  */
 export async function readQcow2Header(
   handle: FileHandle,
   path: string,
   fileSize: number,
-  expectedSize: number,
+  expectedSize?: number,
 ): Promise<Qcow2Header | Qcow2Unsupported> {
   const fixed = Buffer.alloc(V3_MIN_HEADER_LENGTH + 8);
   const { bytesRead } = await handle.read(fixed, 0, fixed.length, 0);
@@ -95,7 +95,7 @@ export async function readQcow2Header(
   if (first.readUInt32BE(32) !== 0) return { unsupported: 'encrypted' };
   const size = readU64(first, 24);
   if (size === undefined) return { unsupported: 'virtual size above 2^53' };
-  if (size !== expectedSize) throw new DiskError(path, `qcow2 header says the virtual size is ${size} bytes but qemu-img info reported ${expectedSize}`);
+  if (expectedSize !== undefined && size !== expectedSize) throw new DiskError(path, `qcow2 header says the virtual size is ${size} bytes but qemu-img info reported ${expectedSize}`);
 
   const l1Size = first.readUInt32BE(36);
   const l1TableOffset = readU64(first, 40);
