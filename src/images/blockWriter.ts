@@ -9,6 +9,7 @@ import { insertBlocks } from './blockIndex.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 import { RECORD_HEADER_SIZE, type EncodedBlock } from './blockCodec.ts';
 import { PACK_HEADER_SIZE, PackFile } from './packFile.ts';
+import type { DirectWriteBuffers } from './directIo.ts';
 
 interface PendingRecord {
   hex: string;
@@ -29,6 +30,8 @@ export interface BlockWriterOptions {
   packSize: number;
   flushBytes: number;
   now: () => number;
+  /** Staging buffers for O_DIRECT pack writes (directIo.ts); undefined: through the page cache. */
+  direct?: DirectWriteBuffers;
 }
 
 export class BlockWriter {
@@ -63,7 +66,7 @@ export class BlockWriter {
       if (this.#pendingById.has(hex)) return false;
       const pack = this.#pack;
       // Check and take the offset with no await in between, so no roll can slip under us.
-      if (pack && (pack.size + length <= this.#o.packSize || pack.size === PACK_HEADER_SIZE)) {
+      if (pack && (pack.size + pack.recordSpace(length) <= this.#o.packSize || pack.empty)) {
         const { offset: packOffset, written } = pack.appendAsync([block.header, block.payload]);
         const record: PendingRecord = {
           hex,
@@ -144,7 +147,7 @@ export class BlockWriter {
       .values({ state: 'open', owner: this.#o.owner, end_offset: PACK_HEADER_SIZE, created_at: now, sealed_at: null })
       .returning('pack_id')
       .executeTakeFirstOrThrow();
-    this.#pack = PackFile.create(this.#o.root, Number(row.pack_id), now);
+    this.#pack = PackFile.create(this.#o.root, Number(row.pack_id), now, this.#o.direct);
   }
 
   async #flushNow(): Promise<void> {

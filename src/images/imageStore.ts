@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import type { ImageDeleter } from '../core/imageRetention.ts';
 import { BitSet } from './bitSet.ts';
+import { DirectWriteBuffers, directIoWanted } from './directIo.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 import { plainSealer, type BlockSealer } from './blockSealer.ts';
 import { RECORD_HEADER_SIZE, encodeBlock, isAllZero, sha256 } from './blockCodec.ts';
@@ -70,6 +71,8 @@ export interface OpenImageStoreOptions {
   compression?: Compression;
   packSizeBytes?: number;
   flushBytes?: number;
+  /** Write packs with O_DIRECT where the filesystem allows it (default: unless FERRY_DIRECT_IO=off). */
+  directIo?: boolean;
   now?: () => number;
 }
 
@@ -82,6 +85,10 @@ interface ActiveRun {
 }
 
 const silentLog: ImageStoreLog = { info() {}, warn() {} };
+/** The largest pack record: header, a whole block, and room for the sealer's nonce and tag. */
+const MAX_RECORD_BYTES = RECORD_HEADER_SIZE + IMAGE_BLOCK_SIZE + 1024;
+/** O_DIRECT staging buffers (each a record's worth, about 516 KiB): how many pack writes can be in flight. */
+const DIRECT_BUFFERS = 8;
 const ZERO_BLOCK_SHA256 = sha256(Buffer.alloc(IMAGE_BLOCK_SIZE));
 
 export async function openImageStore(options: OpenImageStoreOptions): Promise<ImageStore> {
@@ -94,12 +101,12 @@ export async function openImageStore(options: OpenImageStoreOptions): Promise<Im
     const why = thrown instanceof Error ? thrown.message : String(thrown);
     throw new ImageStoreError('InvalidArgument', `The image store tables are unusable (${why}): apply migration 002 (src/store/migrations/002_image_store.ts).`);
   }
-  const store = new ImageStore(db, root, options);
   if (!options.readOnly) {
     mkdirSync(join(root, 'packs'), { recursive: true, mode: 0o700 });
     mkdirSync(join(root, 'manifests'), { recursive: true, mode: 0o700 });
-    await recoverPacks(db, root, store.now(), options.log ?? silentLog);
   }
+  const store = new ImageStore(db, root, options);
+  if (!options.readOnly) await recoverPacks(db, root, store.now(), options.log ?? silentLog);
   return store;
 }
 
@@ -144,6 +151,7 @@ export class ImageStore implements ImageDeleter {
         packSize: this.#packSize,
         flushBytes: options.flushBytes ?? DEFAULT_FLUSH_BYTES,
         now: this.now,
+        direct: (options.directIo ?? directIoWanted()) ? DirectWriteBuffers.probe(join(root, 'packs'), MAX_RECORD_BYTES, DIRECT_BUFFERS) : undefined,
       });
     }
   }

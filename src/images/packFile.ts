@@ -7,9 +7,10 @@
  *
  * Pack header (64 bytes): 'FRYPACK1' | u64 LE pack id | u64 LE created (ms) | zero.
  */
-import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, statSync, write, writeSync, writev, writevSync } from 'node:fs';
+import { closeSync, constants, fdatasync, fsyncSync, mkdirSync, openSync, statSync, write, writeSync, writev, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { alignUp, DIRECT_ALIGN, type DirectWriteBuffers } from './directIo.ts';
 
 export const PACK_HEADER_SIZE = 64;
 const PACK_MAGIC = Buffer.from('FRYPACK1', 'latin1');
@@ -37,31 +38,60 @@ export class PackFile {
   #fd: number;
   /** Bytes written or being written so far (the next record's offset). */
   size: number;
+  /** Where the first record goes (past the header, aligned when writes are direct). */
+  readonly #firstRecord: number;
+  /** O_DIRECT writes of aligned, padded records (see directIo.ts); undefined: through the page cache. */
+  readonly #direct: { fd: number; buffers: DirectWriteBuffers } | undefined;
   /** appendAsync writes not settled yet (these promises never reject). */
   readonly #writing = new Set<Promise<void>>();
 
-  private constructor(packId: number, path: string, fd: number, size: number) {
+  private constructor(packId: number, path: string, fd: number, size: number, direct?: { fd: number; buffers: DirectWriteBuffers }) {
     this.packId = packId;
     this.path = path;
     this.#fd = fd;
     this.size = size;
+    this.#firstRecord = size;
+    this.#direct = direct;
   }
 
-  /** Creates the file (it must not exist) with its header, and makes its directory entry durable. */
-  static create(root: string, packId: number, createdAt: number): PackFile {
+  /**
+   * Creates the file (it must not exist) with its header, and makes its directory entry durable. With `direct`,
+   * the header is padded to the alignment and records are written with O_DIRECT.
+   */
+  static create(root: string, packId: number, createdAt: number, direct?: DirectWriteBuffers): PackFile {
     const path = packPath(root, packId);
     const dir = join(path, '..');
     const newShard = mkdirSync(dir, { recursive: true }) !== undefined;
     const fd = openSync(path, 'wx', 0o600);
-    writeSync(fd, packHeader(packId, createdAt), 0, PACK_HEADER_SIZE, 0);
+    const header = direct ? Buffer.concat([packHeader(packId, createdAt), Buffer.alloc(DIRECT_ALIGN - PACK_HEADER_SIZE)]) : packHeader(packId, createdAt);
+    writeSync(fd, header, 0, header.length, 0);
     fsyncSync(fd);
     fsyncDirectory(dir);
     if (newShard) fsyncDirectory(join(dir, '..'));
-    return new PackFile(packId, path, fd, PACK_HEADER_SIZE);
+    let directFd: number | undefined;
+    if (direct) {
+      try {
+        directFd = openSync(path, constants.O_WRONLY | constants.O_DIRECT);
+      } catch {
+        directFd = undefined; // the probe said yes, this file says no: write it through the page cache
+      }
+    }
+    return new PackFile(packId, path, fd, header.length, directFd === undefined ? undefined : { fd: directFd, buffers: direct! });
+  }
+
+  /** No record appended yet. */
+  get empty(): boolean {
+    return this.size === this.#firstRecord;
+  }
+
+  /** Bytes a record of `length` takes in this pack (padded to the alignment when writes are direct). */
+  recordSpace(length: number): number {
+    return this.#direct ? alignUp(length) : length;
   }
 
   /** Appends one record synchronously; returns its offset. */
   append(parts: readonly Buffer[]): number {
+    if (this.#direct) throw new Error(`pack ${this.packId} is written with O_DIRECT: append asynchronously`);
     const offset = this.size;
     let length = 0;
     for (const part of parts) length += part.length;
@@ -85,8 +115,9 @@ export class PackFile {
     const offset = this.size;
     let length = 0;
     for (const part of parts) length += part.length;
-    this.size += length;
-    const written = writeAllAt(this.#fd, parts, length, offset);
+    const space = this.recordSpace(length);
+    this.size += space;
+    const written = this.#direct ? writeDirect(this.#direct, parts, length, space, offset) : writeAllAt(this.#fd, parts, length, offset);
     const settled: Promise<void> = written.then(
       () => undefined,
       () => undefined,
@@ -107,7 +138,23 @@ export class PackFile {
 
   close(): void {
     if (this.#fd >= 0) closeSync(this.#fd);
+    if (this.#direct && this.#direct.fd >= 0) closeSync(this.#direct.fd);
     this.#fd = -1;
+    if (this.#direct) this.#direct.fd = -1;
+  }
+}
+
+/** One record through an aligned staging buffer: copied, zero-padded to `space`, written with O_DIRECT. */
+async function writeDirect(direct: { fd: number; buffers: DirectWriteBuffers }, parts: readonly Buffer[], length: number, space: number, position: number): Promise<void> {
+  if (space > direct.buffers.bufferSize) throw new Error(`a ${length}-byte record does not fit the ${direct.buffers.bufferSize}-byte staging buffers`);
+  const staging = await direct.buffers.acquire();
+  try {
+    let at = 0;
+    for (const part of parts) at += part.copy(staging, at);
+    staging.fill(0, length, space);
+    await writeAllAt(direct.fd, [staging.subarray(0, space)], space, position);
+  } finally {
+    direct.buffers.release(staging);
   }
 }
 
