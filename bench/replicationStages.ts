@@ -17,6 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { Hash } from 'node:crypto';
 import { StatementSync } from 'node:sqlite';
 import { PerformanceObserver } from 'node:perf_hooks';
+import { Session } from 'node:inspector/promises';
 import {
   CreateReplicationJobCommand,
   GetReplicationRunsCommand,
@@ -42,6 +43,7 @@ const { values } = parseArgs({
     data: { type: 'string', default: '0.5' },
     sql: { type: 'boolean', default: false },
     incremental: { type: 'boolean', default: false },
+    profile: { type: 'string' },
   },
 });
 const format = values.format as 'qcow2' | 'raw';
@@ -192,6 +194,13 @@ try {
         if (event.type === 'run.progress') timeline.push(`${(performance.now() - start).toFixed(0).padStart(6)} ms  ${event.stage} ${event.stageProgress}`);
         if (event.type === 'run.state') timeline.push(`${(performance.now() - start).toFixed(0).padStart(6)} ms  run ${event.state}`);
       });
+      // --profile FILE: a V8 CPU profile of the main thread during the last measured run.
+      const session = values.profile ? new Session() : undefined;
+      if (session) {
+        session.connect();
+        await session.post('Profiler.enable');
+        await session.post('Profiler.start');
+      }
       on = true;
       const elu0 = performance.eventLoopUtilization();
       const cpu0 = process.cpuUsage();
@@ -211,6 +220,11 @@ try {
       const main = process.threadCpuUsage(main0);
       on = false;
       unsubscribe();
+      if (session) {
+        const { profile } = await session.post('Profiler.stop');
+        writeFileSync(values.profile!, JSON.stringify(profile));
+        session.disconnect();
+      }
       const gb = layout.dataBytes / 1e9;
       console.log(`${format}, ${values.gib} GiB disk, ${gb.toFixed(3)} GB data: ${label} ${(wall / 1000).toFixed(2)} s (${(gb / (wall / 1000)).toFixed(2)} GB/s of data)`);
       console.log(`CPU: process ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s (sys ${(cpu.system / 1e6).toFixed(2)}), main thread ${((main.user + main.system) / 1e6).toFixed(2)} s (sys ${(main.system / 1e6).toFixed(2)})`);
