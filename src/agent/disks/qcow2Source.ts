@@ -56,6 +56,8 @@ const L2_CACHE_BYTES = 4 * 1024 * 1024;
 const L2_CACHE_MIN_TABLES = 4;
 /** Inflated clusters kept for reads that need only part of one (clusters bigger than a read). */
 const INFLATED_CACHE_BYTES = 8 * 1024 * 1024;
+/** L2 tables read ahead while verifyMapping checks one (fewer than the L2 cache holds). */
+const VERIFY_READ_AHEAD = 4;
 /** Compressed clusters closer than this on the host are fetched with one read. */
 const COMPRESSED_GAP = 4096;
 const COMPRESSED_MAX_READ = 8 * 1024 * 1024;
@@ -211,9 +213,20 @@ export class Qcow2FileSource implements DiskSource {
   async verifyMapping(): Promise<void> {
     if (this.#closed) throw new DiskError(this.path, 'read after close');
     const coverage = this.clusterSize * this.#l2Entries;
-    for (let l1Index = 0; l1Index * 8 < this.#l1.length; l1Index++) {
+    const tables = this.#l1.length / 8;
+    // The next few tables load while one is checked (one await per table made this most of a probe's time).
+    const ahead: Promise<Buffer | undefined>[] = [];
+    const load = (index: number) => {
+      if (index >= tables) return;
+      const table = this.#l2Table(index, index * coverage);
+      table.catch(() => {}); // awaited in order below; a failure after an earlier one must not go unhandled
+      ahead.push(table);
+    };
+    for (let i = 0; i < VERIFY_READ_AHEAD; i++) load(i);
+    for (let l1Index = 0; l1Index < tables; l1Index++) {
       const start = l1Index * coverage;
-      const table = await this.#l2Table(l1Index, start);
+      const table = await ahead.shift()!;
+      load(l1Index + VERIFY_READ_AHEAD);
       if (!table) continue;
       const count = Math.ceil((Math.min(this.size, start + coverage) - start) / this.clusterSize);
       for (let i = 0; i < count; i++) {
