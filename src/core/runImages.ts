@@ -11,6 +11,7 @@ import type { Keyring } from '../kms/keyring.ts';
 import type { Core } from './context.ts';
 import type { ConnectorRow, JobRow, RunRow } from './mappers.ts';
 import { RunConflict } from './runs.ts';
+import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 
 export interface DataPlane {
   images: ImageStore;
@@ -81,14 +82,18 @@ export async function beginRunImage(core: Core, plane: DataPlane, connector: Con
     sealer,
     disks: disks.map((d) => ({ index: d.index, sizeBytes: d.sizeBytes })),
   });
-  for (const disk of disks) {
-    if (!disk.meta) continue;
-    await core.db
-      .insertInto('run_disk_meta')
-      .values({ replication_run_id: runId, disk_index: disk.index, meta: JSON.stringify(disk.meta) })
-      .onConflict((oc) => oc.columns(['replication_run_id', 'disk_index']).doUpdateSet({ meta: JSON.stringify(disk.meta) }))
-      .execute();
-  }
+  // Unsynced (one commit for all disks): the run's image commits synced when it finishes, and that makes these
+  // durable too; a power loss before then restarts the run.
+  await unsyncedTransaction(core.db, async (tx) => {
+    for (const disk of disks) {
+      if (!disk.meta) continue;
+      await tx
+        .insertInto('run_disk_meta')
+        .values({ replication_run_id: runId, disk_index: disk.index, meta: JSON.stringify(disk.meta) })
+        .onConflict((oc) => oc.columns(['replication_run_id', 'disk_index']).doUpdateSet({ meta: JSON.stringify(disk.meta) }))
+        .execute();
+    }
+  });
   const committed = new Map<number, CommittedBlocks>();
   for (const disk of begun.disks) committed.set(disk.index, await plane.images.committedBlocks(runId, disk.index));
   return { amiId: begun.amiId, committed, parent: await parentOfRun(core, plane, connector, runId) };

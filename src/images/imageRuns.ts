@@ -3,6 +3,7 @@
  * block watermark the collector protects it by) and the commit that makes the finished image visible — run state,
  * image row and snapshot rows in one transaction, with the manifests already durable on disk.
  */
+import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 import type { Selectable } from 'kysely';
 import { advanceGeneration } from './blockIndex.ts';
 import { IMAGE_BLOCK_SIZE } from './constants.ts';
@@ -64,7 +65,8 @@ export async function insertRun(
   const disks: RunDisk[] = [...options.disks]
     .sort((a, b) => a.index - b.index)
     .map((d) => ({ index: d.index, sizeBytes: d.sizeBytes, blockCount: Math.ceil(d.sizeBytes / IMAGE_BLOCK_SIZE), snapshotId: newSnapshotId() }));
-  await db.transaction().execute(async (trx) => {
+  // Unsynced: a run whose beginning a power loss takes back simply begins again; finishImage's commit is synced.
+  await unsyncedTransaction(db, async (trx) => {
     if (options.parentAmiId !== undefined) {
       const parent = await trx.selectFrom('images').selectAll().where('ami_id', '=', options.parentAmiId).executeTakeFirst();
       const visible = parent?.state === 'available' && parent.account_id === options.tenant.accountId && parent.region === options.tenant.region;

@@ -2,6 +2,7 @@
  * SQL over `image_run_blocks`: the blocks an unfinished run has committed, one row per block index. Reads go by
  * block-index ranges, so no query ever loads a whole disk.
  */
+import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 import { SQL_BATCH } from './constants.ts';
 import { batches, type ImageDb } from './db.ts';
 import { BitSet } from './bitSet.ts';
@@ -49,17 +50,20 @@ export async function committedBlocks(db: ImageDb, runSeq: number, diskIndex: nu
 
 /** Drops a run's rows a range at a time, so no single transaction grows with the disk. */
 export async function deleteRunBlocks(db: ImageDb, runSeq: number, disks: readonly { index: number; blockCount: number }[]): Promise<void> {
-  for (const disk of disks) {
-    for (let start = 0; start < disk.blockCount; start += RANGE) {
-      await db
-        .deleteFrom('image_run_blocks')
-        .where('run_seq', '=', runSeq)
-        .where('disk_index', '=', disk.index)
-        .where('block_index', '>=', start)
-        .where('block_index', '<', start + RANGE)
-        .execute();
+  // Unsynced: leftovers of a finished or abandoned run are collected again by the garbage collector.
+  await unsyncedTransaction(db, async (trx) => {
+    for (const disk of disks) {
+      for (let start = 0; start < disk.blockCount; start += RANGE) {
+        await trx
+          .deleteFrom('image_run_blocks')
+          .where('run_seq', '=', runSeq)
+          .where('disk_index', '=', disk.index)
+          .where('block_index', '>=', start)
+          .where('block_index', '<', start + RANGE)
+          .execute();
+      }
     }
-  }
-  // Anything outside the declared disks (there should be none).
-  await db.deleteFrom('image_run_blocks').where('run_seq', '=', runSeq).execute();
+    // Anything outside the declared disks (there should be none).
+    await trx.deleteFrom('image_run_blocks').where('run_seq', '=', runSeq).execute();
+  });
 }
