@@ -3,6 +3,8 @@ import { execFile } from 'node:child_process';
 import { isAbsolute } from 'node:path';
 import type { DiskFormat } from '../disks/diskSource.ts';
 import { requireTools } from './tools.ts';
+import { open } from 'node:fs/promises';
+import { isUnsupported, readQcow2Header } from '../disks/qcow2Header.ts';
 
 export interface QemuImgInfo {
   format: string;
@@ -71,4 +73,29 @@ export function qemuImgInfo(path: string, format: DiskFormat, options: QemuImgOp
       },
     );
   });
+}
+
+/**
+ * What `qemu-img info` says of a qcow2 that Ferry reads itself (no backing file, no external data file, not
+ * encrypted), from its header: a scan of a datastore of qcow2 disks then starts no process per disk (each one is
+ * 20–60 ms here, and a replication run rescans to find its VM). Undefined for anything else: ask qemu-img.
+ */
+export async function qcow2InfoDirectly(path: string): Promise<QemuImgInfo | undefined> {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch {
+    return undefined; // qemu-img reports why
+  }
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) return undefined;
+    const header = await readQcow2Header(handle, path, stats.size);
+    if (isUnsupported(header)) return undefined;
+    return { format: 'qcow2', virtualSize: header.size, actualSize: stats.blocks * 512, encrypted: false, dirty: false, bitmaps: [] };
+  } catch {
+    return undefined; // a damaged header: let qemu-img say what is wrong with it
+  } finally {
+    await handle.close();
+  }
 }

@@ -10,7 +10,7 @@ import { basename, extname, isAbsolute, join, posix, relative, resolve, sep } fr
 import type { DiskFormat } from '../disks/diskSource.ts';
 import { nameBasedUuid, normaliseUuid } from './identity.ts';
 import { isDomainXml, parseDomainXml } from './libvirt.ts';
-import { qemuImgInfo, type QemuImgInfo } from './qemuImg.ts';
+import { qcow2InfoDirectly, qemuImgInfo, type QemuImgInfo } from './qemuImg.ts';
 import { requireTools } from './tools.ts';
 import { osFamilyFromGuestOs, parseVmx, vmxDisks } from './vmx.ts';
 import { readVmdkDescriptor, vmdkUnsupportedReason } from './vmdk.ts';
@@ -539,6 +539,10 @@ function info(ctx: Context, path: string, format: DiskFormat): Promise<QemuImgIn
   let p = ctx.infoCache.get(key);
   if (!p) {
     p = (async () => {
+      if (format === 'qcow2') {
+        const direct = await qcow2InfoDirectly(path);
+        if (direct) return direct;
+      }
       const release = await ctx.acquire();
       try {
         return await qemuImgInfo(path, format, { qemuImg: ctx.qemuImg, timeoutMs: ctx.timeoutMs });
