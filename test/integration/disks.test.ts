@@ -7,13 +7,12 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync, writeSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { BLOCK_SIZE, DiskError, type DiskFormat, type DiskSource, type Extent } from '../../src/agent/disks/diskSource.ts';
+import { BLOCK_SIZE, DiskError, type DiskFormat, type Extent } from '../../src/agent/disks/diskSource.ts';
 import { openDisk } from '../../src/agent/disks/openDisk.ts';
 import { probeDisk } from '../../src/agent/disks/probe.ts';
 import { NbdDiskSource } from '../../src/agent/disks/nbdSource.ts';
@@ -21,10 +20,9 @@ import { RawFileSource } from '../../src/agent/disks/rawSource.ts';
 import { Qcow2FileSource } from '../../src/agent/disks/qcow2Source.ts';
 import { applyBitmapSteps, planBitmapRun, addBitmap } from '../../src/agent/disks/dirtyBitmaps.ts';
 import { qemuUtilsMissing } from '../../src/agent/disks/qemuTools.ts';
+import { collect, MiB, qemuMap, readAll, reference, run, writeSparseRaw } from '../helpers/diskImages.ts';
 import { NbdConnectionError } from '../../src/agent/nbd/errors.ts';
 
-const run = promisify(execFile);
-const MiB = 1024 * 1024;
 const skip = qemuUtilsMissing();
 const hasNbdinfo = !skip && spawnSync('nbdinfo', ['--version'], { stdio: 'ignore' }).status === 0;
 
@@ -36,59 +34,12 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ferry-disks-test-'));
   // 8 MiB sparse raw: random data at 0–1 MiB, 3–3.5 MiB and 6 MiB + 4 KiB (unaligned tail), written zeros at 5–6 MiB.
   rawPath = join(dir, 'disk.img');
-  const fd = openSync(rawPath, 'w');
-  writeSync(fd, randomBytes(MiB), 0, MiB, 0);
-  writeSync(fd, randomBytes(MiB / 2), 0, MiB / 2, 3 * MiB);
-  writeSync(fd, Buffer.alloc(MiB), 0, MiB, 5 * MiB);
-  writeSync(fd, randomBytes(4096), 0, 4096, 6 * MiB + 4096);
-  closeSync(fd);
-  truncateSync(rawPath, 8 * MiB);
+  writeSparseRaw(rawPath, 8);
 });
 
 after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-/** The image as raw bytes according to qemu. */
-async function reference(path: string, format: string): Promise<Buffer> {
-  const out = `${path}.ref.raw`;
-  await run('qemu-img', ['convert', '-f', format, '-O', 'raw', path, out]);
-  const data = readFileSync(out);
-  rmSync(out);
-  return data;
-}
-
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of iterable) out.push(item);
-  return out;
-}
-
-/** `qemu-img map` as extents (zero = reads as zeros and not data), adjacent equal ones merged. */
-async function qemuMap(path: string, format: string): Promise<Extent[]> {
-  const { stdout } = await run('qemu-img', ['map', '--output=json', '-f', format, path]);
-  const entries = JSON.parse(stdout) as Array<{ start: number; length: number; zero: boolean; data: boolean }>;
-  return merge(entries.map((e) => ({ offset: e.start, length: e.length, zero: e.zero && !e.data })));
-}
-
-function merge(extents: Extent[]): Extent[] {
-  const out: Extent[] = [];
-  for (const e of extents) {
-    const last = out[out.length - 1];
-    if (last && last.zero === e.zero && last.offset + last.length === e.offset) last.length += e.length;
-    else out.push({ ...e });
-  }
-  return out;
-}
-
-/** Reads the whole disk in BLOCK_SIZE blocks, pipelined a few at a time. */
-async function readAll(source: DiskSource): Promise<Buffer> {
-  const out = Buffer.alloc(source.size, 0xee);
-  const offsets: number[] = [];
-  for (let o = 0; o < source.size; o += BLOCK_SIZE) offsets.push(o);
-  await Promise.all(offsets.map((o) => source.read(o, Math.min(BLOCK_SIZE, source.size - o), out.subarray(o))));
-  return out;
-}
 
 function assertCovers(extents: Extent[], size: number): void {
   let pos = 0;

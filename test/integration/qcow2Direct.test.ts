@@ -8,21 +8,19 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, truncateSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { BLOCK_SIZE, DiskError, type DiskSource, type Extent } from '../../src/agent/disks/diskSource.ts';
+import { BLOCK_SIZE, DiskError, type Extent } from '../../src/agent/disks/diskSource.ts';
 import { NbdDiskSource } from '../../src/agent/disks/nbdSource.ts';
 import { openDisk } from '../../src/agent/disks/openDisk.ts';
 import { probeDisk } from '../../src/agent/disks/probe.ts';
 import { Qcow2FileSource, isUnsupported } from '../../src/agent/disks/qcow2Source.ts';
 import { qemuUtilsMissing } from '../../src/agent/disks/qemuTools.ts';
+import { collect, MiB, qemuMap, readAll, reference, run, writeSparseRaw } from '../helpers/diskImages.ts';
 
-const run = promisify(execFile);
-const MiB = 1024 * 1024;
 const skip = qemuUtilsMissing();
 
 let dir = '';
@@ -34,56 +32,12 @@ before(() => {
   // 16 MiB sparse raw: random data at 0–1 MiB, 3–3.5 MiB, 6 MiB + 4 KiB (unaligned) and 12–14 MiB, written
   // zeros at 5–6 MiB (qemu-img convert leaves those unallocated), holes elsewhere.
   rawPath = join(dir, 'disk.img');
-  const fd = openSync(rawPath, 'w');
-  writeSync(fd, randomBytes(MiB), 0, MiB, 0);
-  writeSync(fd, randomBytes(MiB / 2), 0, MiB / 2, 3 * MiB);
-  writeSync(fd, Buffer.alloc(MiB), 0, MiB, 5 * MiB);
-  writeSync(fd, randomBytes(4096), 0, 4096, 6 * MiB + 4096);
-  writeSync(fd, randomBytes(2 * MiB), 0, 2 * MiB, 12 * MiB);
-  closeSync(fd);
-  truncateSync(rawPath, 16 * MiB);
+  writeSparseRaw(rawPath, 16, [{ offset: 12 * MiB, length: 2 * MiB }]);
 });
 
 after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-async function reference(path: string): Promise<Buffer> {
-  const out = `${path}.ref.raw`;
-  await run('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', path, out]);
-  const data = readFileSync(out);
-  rmSync(out);
-  return data;
-}
-
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of iterable) out.push(item);
-  return out;
-}
-
-/** `qemu-img map` as extents (zero = reads as zeros and is not data), adjacent equal ones merged. */
-async function qemuMap(path: string): Promise<Extent[]> {
-  const { stdout } = await run('qemu-img', ['map', '--output=json', '-f', 'qcow2', path]);
-  const entries = JSON.parse(stdout) as Array<{ start: number; length: number; zero: boolean; data: boolean }>;
-  const out: Extent[] = [];
-  for (const e of entries) {
-    const zero = e.zero && !e.data;
-    const last = out[out.length - 1];
-    if (last && last.zero === zero && last.offset + last.length === e.start) last.length += e.length;
-    else out.push({ offset: e.start, length: e.length, zero });
-  }
-  return out;
-}
-
-/** Every block at once (the engine keeps ~32 in flight; this stresses the shared L2 cache harder). */
-async function readAll(source: DiskSource): Promise<Buffer> {
-  const out = Buffer.alloc(source.size, 0xee);
-  const reads: Promise<void>[] = [];
-  for (let o = 0; o < source.size; o += BLOCK_SIZE) reads.push(source.read(o, Math.min(BLOCK_SIZE, source.size - o), out.subarray(o)));
-  await Promise.all(reads);
-  return out;
-}
 
 async function makeImage(name: string, convertArgs: string[], ioCommands: string[] = []): Promise<string> {
   const path = join(dir, name);
@@ -97,7 +51,7 @@ async function makeImage(name: string, convertArgs: string[], ioCommands: string
  * against qemu. Returns the extents for case-specific checks.
  */
 async function assertDirectMatchesQemu(path: string, options: { compressed?: boolean } = {}): Promise<Extent[]> {
-  const expected = await reference(path);
+  const expected = await reference(path, 'qcow2');
   const source = await openDisk(path, { format: 'qcow2' });
   try {
     assert.ok(source instanceof Qcow2FileSource, `${path} is read directly, not through qemu-nbd`);
@@ -106,7 +60,7 @@ async function assertDirectMatchesQemu(path: string, options: { compressed?: boo
     assert.equal(source.changedExtents(), undefined);
 
     const extents = await collect(source.extents());
-    assert.deepEqual(extents, await qemuMap(path));
+    assert.deepEqual(extents, await qemuMap(path, 'qcow2'));
 
     assert.ok((await readAll(source)).equals(expected), 'whole-disk read is byte-identical to qemu-img convert');
 
@@ -145,7 +99,7 @@ async function assertFallsBack(path: string, reason: RegExp): Promise<void> {
   const direct = await Qcow2FileSource.open(probe.path, { size: probe.virtualSize });
   assert.ok(!(direct instanceof Qcow2FileSource) && isUnsupported(direct), 'the direct reader declines');
   assert.match(direct.unsupported, reason);
-  const expected = await reference(path);
+  const expected = await reference(path, 'qcow2');
   const source = await openDisk(path);
   try {
     assert.ok(source instanceof NbdDiskSource, `${path} falls back to qemu-nbd`);
@@ -337,7 +291,7 @@ test('dirty bitmaps: changedExtents equals what qemu-nbd reports for the same bi
     await run('qemu-io', ['-f', 'qcow2', ...writes.flatMap((w) => ['-c', w]), path]);
     await run('qemu-img', ['bitmap', '--disable', path, 'cbt']);
 
-    const expected = await reference(path);
+    const expected = await reference(path, 'qcow2');
     const source = await openDisk(path, { dirtyBitmap: 'cbt' });
     const nbd = await NbdDiskSource.open(path, { format: 'qcow2', size: c.size, dirtyBitmap: 'cbt' });
     try {

@@ -17,7 +17,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { DiskError } from './diskSource.ts';
-import { readFully, readU64, type Qcow2Header, type Qcow2Unsupported } from './qcow2Header.ts';
+import { isUnsupported, readFully, readU64, type Qcow2Header, type Qcow2Unsupported } from './qcow2Header.ts';
 
 export interface Qcow2DirtyBitmap {
   name: string;
@@ -48,19 +48,10 @@ export async function loadDirtyBitmap(
   fileSize: number,
   name: string,
 ): Promise<Qcow2DirtyBitmap | Qcow2Unsupported> {
-  const ext = header.bitmaps;
-  if (!ext) return { unsupported: 'no bitmaps extension' };
-  if (!header.bitmapsConsistent) return { unsupported: 'bitmaps extension not marked consistent (autoclear bit 0 clear)' };
-  if (ext.count === 0 || ext.count > MAX_BITMAPS || ext.directorySize > MAX_DIRECTORY_BYTES) {
-    return { unsupported: `bitmap directory of ${ext.count} entries, ${ext.directorySize} bytes` };
-  }
-  if (ext.directoryOffset % header.clusterSize !== 0 || ext.directoryOffset + ext.directorySize > fileSize) {
-    return { unsupported: 'bitmap directory unaligned or past the end of the file' };
-  }
-  const directory = Buffer.alloc(ext.directorySize);
-  await readFully(handle, path, directory, ext.directoryOffset, 'the bitmap directory');
-
-  const entry = findEntry(directory, ext.count, name);
+  const directory = await readDirectory(handle, path, header, fileSize);
+  if (directory === undefined) return { unsupported: 'no bitmaps extension' };
+  if (isUnsupported(directory)) return directory;
+  const entry = findEntry(directory, name);
   if (!entry) return { unsupported: `no bitmap named "${name}" in the bitmap directory` };
   if ('unsupported' in entry) return entry;
   if (entry.flags & FLAG_IN_USE) {
@@ -94,8 +85,31 @@ export async function listDirtyBitmaps(
   header: Qcow2Header,
   fileSize: number,
 ): Promise<{ name: string; recording: boolean; inUse: boolean; granularity: number }[] | Qcow2Unsupported> {
+  const directory = await readDirectory(handle, path, header, fileSize);
+  if (directory === undefined) return [];
+  if (isUnsupported(directory)) return directory;
+  const list = [];
+  for (const entry of entries(directory)) {
+    if ('unsupported' in entry) return entry;
+    const problem = entryProblem(entry);
+    if (problem) return { unsupported: `bitmap "${entry.name}": ${problem}` };
+    if (entry.granularityBits < MIN_GRANULARITY_BITS || entry.granularityBits > MAX_GRANULARITY_BITS) {
+      return { unsupported: `bitmap "${entry.name}" has granularity_bits ${entry.granularityBits}` };
+    }
+    list.push({ name: entry.name, recording: (entry.flags & FLAG_AUTO) !== 0, inUse: (entry.flags & FLAG_IN_USE) !== 0, granularity: 2 ** entry.granularityBits });
+  }
+  return list;
+}
+
+interface Directory {
+  bytes: Buffer;
+  count: number;
+}
+
+/** The bitmap directory, checked for size and place; undefined when the image has no bitmaps extension. */
+async function readDirectory(handle: FileHandle, path: string, header: Qcow2Header, fileSize: number): Promise<Directory | Qcow2Unsupported | undefined> {
   const ext = header.bitmaps;
-  if (!ext) return [];
+  if (!ext) return undefined;
   if (!header.bitmapsConsistent) return { unsupported: 'bitmaps extension not marked consistent (autoclear bit 0 clear)' };
   if (ext.count === 0 || ext.count > MAX_BITMAPS || ext.directorySize > MAX_DIRECTORY_BYTES) {
     return { unsupported: `bitmap directory of ${ext.count} entries, ${ext.directorySize} bytes` };
@@ -103,32 +117,9 @@ export async function listDirtyBitmaps(
   if (ext.directoryOffset % header.clusterSize !== 0 || ext.directoryOffset + ext.directorySize > fileSize) {
     return { unsupported: 'bitmap directory unaligned or past the end of the file' };
   }
-  const directory = Buffer.alloc(ext.directorySize);
-  await readFully(handle, path, directory, ext.directoryOffset, 'the bitmap directory');
-  const list = [];
-  let at = 0;
-  for (let i = 0; i < ext.count; i++) {
-    if (at + ENTRY_FIXED > directory.length) return { unsupported: 'bitmap directory shorter than its entries' };
-    const nameSize = directory.readUInt16BE(at + 18);
-    const extraDataSize = directory.readUInt32BE(at + 20);
-    const nameAt = at + ENTRY_FIXED + extraDataSize;
-    const end = nameAt + nameSize;
-    if (end > directory.length) return { unsupported: 'bitmap directory entry runs past the directory' };
-    const flags = directory.readUInt32BE(at + 12);
-    const granularityBits = directory.readUInt8(at + 17);
-    const entry = { tableOffset: readU64(directory, at), tableSize: directory.readUInt32BE(at + 8), flags, type: directory.readUInt8(at + 16), granularityBits, extraDataSize };
-    const problem = entryProblem(entry);
-    if (problem) return { unsupported: `bitmap ${i}: ${problem}` };
-    if (granularityBits < MIN_GRANULARITY_BITS || granularityBits > MAX_GRANULARITY_BITS) return { unsupported: `bitmap ${i} has granularity_bits ${granularityBits}` };
-    list.push({
-      name: directory.toString('utf8', nameAt, end),
-      recording: (flags & FLAG_AUTO) !== 0,
-      inUse: (flags & FLAG_IN_USE) !== 0,
-      granularity: 2 ** granularityBits,
-    });
-    at = Math.ceil(end / 8) * 8;
-  }
-  return list;
+  const bytes = Buffer.alloc(ext.directorySize);
+  await readFully(handle, path, bytes, ext.directoryOffset, 'the bitmap directory');
+  return { bytes, count: ext.count };
 }
 
 interface DirectoryEntry {
@@ -140,28 +131,40 @@ interface DirectoryEntry {
   extraDataSize: number;
 }
 
-/** The entry named `name`, or unsupported when the directory itself does not parse. */
-function findEntry(directory: Buffer, count: number, name: string): DirectoryEntry | Qcow2Unsupported | undefined {
-  const wanted = Buffer.from(name, 'utf8');
+/** The directory's entries in order; an unsupported item ends it when the directory itself does not parse. */
+function* entries(directory: Directory): Generator<(DirectoryEntry & { name: string }) | Qcow2Unsupported> {
+  const bytes = directory.bytes;
   let at = 0;
-  for (let i = 0; i < count; i++) {
-    if (at + ENTRY_FIXED > directory.length) return { unsupported: 'bitmap directory shorter than its entries' };
-    const nameSize = directory.readUInt16BE(at + 18);
-    const extraDataSize = directory.readUInt32BE(at + 20);
+  for (let i = 0; i < directory.count; i++) {
+    if (at + ENTRY_FIXED > bytes.length) {
+      yield { unsupported: 'bitmap directory shorter than its entries' };
+      return;
+    }
+    const nameSize = bytes.readUInt16BE(at + 18);
+    const extraDataSize = bytes.readUInt32BE(at + 20);
     const nameAt = at + ENTRY_FIXED + extraDataSize;
     const end = nameAt + nameSize;
-    if (end > directory.length) return { unsupported: 'bitmap directory entry runs past the directory' };
-    if (directory.subarray(nameAt, end).equals(wanted)) {
-      return {
-        tableOffset: readU64(directory, at),
-        tableSize: directory.readUInt32BE(at + 8),
-        flags: directory.readUInt32BE(at + 12),
-        type: directory.readUInt8(at + 16),
-        granularityBits: directory.readUInt8(at + 17),
-        extraDataSize,
-      };
+    if (end > bytes.length) {
+      yield { unsupported: 'bitmap directory entry runs past the directory' };
+      return;
     }
+    yield {
+      name: bytes.toString('utf8', nameAt, end),
+      tableOffset: readU64(bytes, at),
+      tableSize: bytes.readUInt32BE(at + 8),
+      flags: bytes.readUInt32BE(at + 12),
+      type: bytes.readUInt8(at + 16),
+      granularityBits: bytes.readUInt8(at + 17),
+      extraDataSize,
+    };
     at = Math.ceil(end / 8) * 8;
+  }
+}
+
+/** The entry named `name`, or unsupported when the directory itself does not parse. */
+function findEntry(directory: Directory, name: string): DirectoryEntry | Qcow2Unsupported | undefined {
+  for (const entry of entries(directory)) {
+    if ('unsupported' in entry || entry.name === name) return entry;
   }
   return undefined;
 }
