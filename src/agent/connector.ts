@@ -11,6 +11,7 @@ import { HashPool } from './hashPool.ts';
 import { executeRun, type RunOutcome } from './runExecutor.ts';
 import type { ConnectorTransport, InventoryVm, RunAssignment } from './transport.ts';
 import { BandwidthLimiter } from './bandwidth.ts';
+import { prepareLauncher } from '../lib/launcher.ts';
 
 export interface ConnectorOptions {
   transport: ConnectorTransport;
@@ -70,6 +71,7 @@ export class Connector {
   }
 
   async start(): Promise<void> {
+    prepareLauncher(); // the qemu-img runs of the first run should not wait for it
     const managers = datastoreManagers(this.#options.datastore);
     const registered = await this.#options.transport.register({
       vmManagerType: 'VSPHERE',

@@ -5,6 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { DiskError, type DiskFormat } from './diskSource.ts';
+import { launch } from '../../lib/launcher.ts';
 
 export const INSTALL_HINT = 'install qemu-utils (apt-get install -y qemu-utils)';
 
@@ -23,28 +24,17 @@ export interface ToolResult {
   stderr: string;
 }
 
-/** Runs a qemu tool to completion; spawn failures become a DiskError naming `path` (the disk concerned). */
-export function runTool(tool: string, args: readonly string[], path: string, timeoutMs = 120_000): Promise<ToolResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(tool, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (error: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      reject(
-        new DiskError(path, error.code === 'ENOENT' ? `${tool} is not installed: ${INSTALL_HINT}` : `cannot run ${tool}: ${error.message}`, {
-          cause: error,
-        }),
-      );
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+/**
+ * Runs a qemu tool to completion (through the launcher: see lib/launcher.ts); a tool that cannot start becomes a
+ * DiskError naming `path` (the disk concerned). A tool killed at the timeout has code null.
+ */
+export async function runTool(tool: string, args: readonly string[], path: string, timeoutMs = 120_000): Promise<ToolResult> {
+  const result = await launch(tool, args, { timeoutMs });
+  if (result.startError) {
+    const { code, message } = result.startError;
+    throw new DiskError(path, code === 'ENOENT' ? `${tool} is not installed: ${INSTALL_HINT}` : `cannot run ${tool}: ${message}`);
+  }
+  return { code: result.code, stdout: result.stdout, stderr: result.stderr };
 }
 
 /** qemu's message without the "qemu-img: " prefixes and repeated "Could not open 'x': " wrappers. */

@@ -1,5 +1,5 @@
 /** `qemu-img info --output=json`, run without a shell, with a timeout. */
-import { execFile } from 'node:child_process';
+import { launch } from '../../lib/launcher.ts';
 import { isAbsolute } from 'node:path';
 import type { DiskFormat } from '../disks/diskSource.ts';
 import { requireTools } from './tools.ts';
@@ -36,43 +36,34 @@ export function qemuImgInfo(path: string, format: DiskFormat, options: QemuImgOp
   if (!isAbsolute(path)) return Promise.reject(new QemuImgError(`not an absolute path: ${path}`));
   const qemuImg = options.qemuImg ?? requireTools(['qemu-img'], 'Reading disk images')['qemu-img'];
   const timeout = options.timeoutMs ?? 15_000;
-  return new Promise((resolve, reject) => {
-    execFile(
-      qemuImg,
-      ['info', '--output=json', '-U', '-f', format, path],
-      { timeout, maxBuffer: 4 * 1024 * 1024, encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } },
-      (error, stdout, stderr) => {
-        if (error) {
-          const killed = (error as { killed?: boolean }).killed === true;
-          const message = killed
-            ? `qemu-img info timed out after ${timeout} ms`
-            : (stderr || error.message).trim().replace(/^qemu-img: /, '').split('\n')[0]!;
-          reject(new QemuImgError(message));
-          return;
-        }
-        try {
-          const j = JSON.parse(stdout) as Record<string, unknown>;
-          const specific = (j['format-specific'] as { type?: string; data?: Record<string, unknown> } | undefined)?.data ?? {};
-          const bitmaps = Array.isArray(specific['bitmaps'])
-            ? (specific['bitmaps'] as { name: string; flags?: string[] }[]).map((b) => ({ name: b.name, flags: b.flags ?? [] }))
-            : [];
-          resolve({
-            format: String(j['format']),
-            virtualSize: Number(j['virtual-size']),
-            ...(typeof j['actual-size'] === 'number' ? { actualSize: j['actual-size'] } : {}),
-            ...(typeof j['backing-filename'] === 'string' ? { backingFilename: j['backing-filename'] } : {}),
-            ...(typeof specific['data-file'] === 'string' ? { dataFile: specific['data-file'] } : {}),
-            encrypted: j['encrypted'] === true || specific['encrypt'] !== undefined,
-            ...(typeof specific['create-type'] === 'string' ? { createType: specific['create-type'] } : {}),
-            dirty: j['dirty-flag'] === true,
-            bitmaps,
-          });
-        } catch (e) {
-          reject(new QemuImgError(`unexpected qemu-img output: ${(e as Error).message}`));
-        }
-      },
-    );
-  });
+  return launch(qemuImg, ['info', '--output=json', '-U', '-f', format, path], { timeoutMs: timeout, maxBuffer: 4 * 1024 * 1024, env: { ...process.env, LC_ALL: 'C' } }).then(
+    ({ code, stdout, stderr, startError, killed }) => {
+      if (startError) throw new QemuImgError(startError.message);
+      if (code !== 0) {
+        throw new QemuImgError(killed ? `qemu-img info timed out after ${timeout} ms` : (stderr || `exit status ${String(code)}`).trim().replace(/^qemu-img: /, '').split('\n')[0]!);
+      }
+      try {
+        const j = JSON.parse(stdout) as Record<string, unknown>;
+        const specific = (j['format-specific'] as { type?: string; data?: Record<string, unknown> } | undefined)?.data ?? {};
+        const bitmaps = Array.isArray(specific['bitmaps'])
+          ? (specific['bitmaps'] as { name: string; flags?: string[] }[]).map((b) => ({ name: b.name, flags: b.flags ?? [] }))
+          : [];
+        return {
+          format: String(j['format']),
+          virtualSize: Number(j['virtual-size']),
+          ...(typeof j['actual-size'] === 'number' ? { actualSize: j['actual-size'] } : {}),
+          ...(typeof j['backing-filename'] === 'string' ? { backingFilename: j['backing-filename'] } : {}),
+          ...(typeof specific['data-file'] === 'string' ? { dataFile: specific['data-file'] } : {}),
+          encrypted: j['encrypted'] === true || specific['encrypt'] !== undefined,
+          ...(typeof specific['create-type'] === 'string' ? { createType: specific['create-type'] } : {}),
+          dirty: j['dirty-flag'] === true,
+          bitmaps,
+        };
+      } catch (e) {
+        throw new QemuImgError(`unexpected qemu-img output: ${(e as Error).message}`);
+      }
+    },
+  );
 }
 
 /**
