@@ -45,11 +45,13 @@ export class NodeSqliteDatabase implements SqliteDatabase {
 
   constructor(path: string, options: OpenOptions = {}) {
     this.raw = new DatabaseSync(path, { readOnly: options.readOnly ?? false });
+    // First: even setting the journal mode needs a lock, and another process (the admin CLI, the service) may
+    // hold one at that moment. Without a busy timeout that is an immediate "database is locked".
+    this.raw.exec('PRAGMA busy_timeout = 5000');
     if (!options.readOnly) {
       this.raw.exec('PRAGMA journal_mode = WAL');
       this.raw.exec(`PRAGMA synchronous = ${options.synchronous ?? 'FULL'}`);
     }
-    this.raw.exec('PRAGMA busy_timeout = 5000');
     this.raw.exec('PRAGMA foreign_keys = ON');
   }
 
