@@ -5,7 +5,9 @@
  * thread pool, so a writer's main thread never waits on the page cache (under writeback pressure a 512 KiB write
  * can take milliseconds of kernel time).
  *
- * Pack header (64 bytes): 'FRYPACK1' | u64 LE pack id | u64 LE created (ms) | zero.
+ * Pack header (64 bytes): 'FRYPACK1' | u64 LE pack id | u64 LE created (ms) | zero. Packs written with O_DIRECT
+ * (directIo.ts) pad the header with zeros to 4 KiB and each record to a 4 KiB multiple; readers locate records
+ * through the index only, so both layouts read alike.
  */
 import { closeSync, constants, fdatasync, fsyncSync, mkdirSync, openSync, statSync, write, writeSync, writev, writevSync } from 'node:fs';
 import { join } from 'node:path';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Hash } from '@smithy/hash-node';
-import { FORCE_SIGNER, verifySigV4, type SignedRequest } from '../../src/protocol/sigv4.ts';
+import { verifySigV4, type SignedRequest } from '../../src/protocol/sigv4.ts';
 import { ServiceError } from '../../src/lib/errors.ts';
 
 const KEY = { accessKeyId: 'AKIAFERRYSIGV4TEST01', secretAccessKey: 'sigv4/unit/test/secret/0123456789abcdefghij' };
@@ -36,24 +36,20 @@ async function signed(variant: number): Promise<SignedRequest> {
 
 for (const force of [false, true]) {
   test(`SDK-signed requests verify; a changed body or header does not (${force ? 'full signer' : 'root-path computation'})`, async () => {
-    FORCE_SIGNER.on = force;
-    try {
-      for (let variant = 0; variant < 24; variant++) {
-        const request = await signed(variant);
-        const caller = await verifySigV4(request, lookup, NOW);
-        assert.equal(caller.accountId, '123456789012');
-        assert.equal(caller.region, variant % 2 ? 'eu-west-1' : 'us-east-1');
-        const changedTarget = { ...request, headers: { ...request.headers, 'x-amz-target': 'AWSServerMigrationService_V2016_10_24.DeleteReplicationJob' } };
-        await assert.rejects(verifySigV4(changedTarget, lookup, NOW), (e: unknown) => e instanceof ServiceError && e.code === 'InvalidSignatureException');
-        if (request.headers['x-amz-content-sha256'] !== 'UNSIGNED-PAYLOAD') {
-          const changedBody = { ...request, body: Buffer.concat([request.body, Buffer.from(' ')]) };
-          await assert.rejects(verifySigV4(changedBody, lookup, NOW), (e: unknown) => e instanceof ServiceError && e.code === 'InvalidSignatureException');
-        }
+    const verify = (request: SignedRequest, secrets: typeof lookup) => verifySigV4(request, secrets, NOW, 'sms', { fullSigner: force });
+    for (let variant = 0; variant < 24; variant++) {
+      const request = await signed(variant);
+      const caller = await verify(request, lookup);
+      assert.equal(caller.accountId, '123456789012');
+      assert.equal(caller.region, variant % 2 ? 'eu-west-1' : 'us-east-1');
+      const changedTarget = { ...request, headers: { ...request.headers, 'x-amz-target': 'AWSServerMigrationService_V2016_10_24.DeleteReplicationJob' } };
+      await assert.rejects(verify(changedTarget, lookup), (e: unknown) => e instanceof ServiceError && e.code === 'InvalidSignatureException');
+      if (request.headers['x-amz-content-sha256'] !== 'UNSIGNED-PAYLOAD') {
+        const changedBody = { ...request, body: Buffer.concat([request.body, Buffer.from(' ')]) };
+        await assert.rejects(verify(changedBody, lookup), (e: unknown) => e instanceof ServiceError && e.code === 'InvalidSignatureException');
       }
-      const wrongSecret = async (id: string) => ({ ...(await lookup(id))!, secretAccessKey: 'not-the-secret' });
-      await assert.rejects(verifySigV4(await signed(5), wrongSecret, NOW), (e: unknown) => e instanceof ServiceError && e.code === 'InvalidSignatureException');
-    } finally {
-      FORCE_SIGNER.on = false;
     }
+    const wrongSecret = async (id: string) => ({ ...(await lookup(id))!, secretAccessKey: 'not-the-secret' });
+    await assert.rejects(verify(await signed(5), wrongSecret), (e: unknown) => e instanceof ServiceError && e.code === 'InvalidSignatureException');
   });
 }
