@@ -15,7 +15,6 @@ import {
   blockOf,
   ensureConsoleBuilt,
   launchBrowser,
-  screenshot,
   screenshotBothSizes,
   ScriptedImage,
   skipReason,

@@ -9,7 +9,7 @@ import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import type { DiskFormat } from '../disks/diskSource.ts';
 import { nameBasedUuid, normaliseUuid } from './identity.ts';
-import { isDomainXml, parseDomainXml } from './libvirt.ts';
+import { parseDomainXml } from './libvirt.ts';
 import { qcow2InfoDirectly, qemuImgInfo, type QemuImgInfo } from './qemuImg.ts';
 import { requireTools } from './tools.ts';
 import { osFamilyFromGuestOs, parseVmx, vmxDisks } from './vmx.ts';
