@@ -6,7 +6,7 @@
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 import type { Selectable } from 'kysely';
 import { advanceGeneration } from './blockIndex.ts';
-import { IMAGE_BLOCK_SIZE } from './constants.ts';
+import { IMAGE_BLOCK_SIZE, MAX_DISK_BYTES } from './constants.ts';
 import type { ImageDb } from './db.ts';
 import { ImageStoreError } from './errors.ts';
 import { newAmiId, newSnapshotId } from './imageIds.ts';
@@ -32,6 +32,9 @@ export function validateBegin(runId: string, options: BeginImageOptions, mode: s
   for (const disk of options.disks) {
     if (!Number.isInteger(disk.index) || disk.index < 0 || seen.has(disk.index)) throw new ImageStoreError('InvalidArgument', `Bad or repeated disk index ${disk.index}.`);
     if (!Number.isSafeInteger(disk.sizeBytes) || disk.sizeBytes <= 0) throw new ImageStoreError('InvalidArgument', `Disk ${disk.index} has a bad size ${disk.sizeBytes}.`);
+    if (disk.sizeBytes > MAX_DISK_BYTES) {
+      throw new ImageStoreError('InvalidArgument', `Disk ${disk.index} is ${disk.sizeBytes} bytes; an image holds disks of at most ${MAX_DISK_BYTES} bytes (64 TiB).`);
+    }
     seen.add(disk.index);
   }
 }

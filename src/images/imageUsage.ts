@@ -1,12 +1,12 @@
 /**
  * What one image costs: its distinct blocks' stored bytes, how many it shares with other available images, and
- * what deleting it would free. Reads every available image's manifests (16 MiB per TiB of disk) and walks the
+ * what deleting it would free. Reads every available image's manifests (their data entries only) and walks the
  * block index over the image's id range; memory is one bit per block id.
  */
 import { RECORD_HEADER_SIZE } from './blockCodec.ts';
 import { BitSet } from './bitSet.ts';
 import type { ImageDb } from './db.ts';
-import { ManifestReader } from './manifest.ts';
+import { openManifest } from './manifest.ts';
 import type { ImageDetails } from './types.ts';
 
 const PAGE = 8192;
@@ -17,9 +17,9 @@ export interface SnapshotRef {
 }
 
 export async function forEachManifestId(path: string, sha256: string, visit: (id: number) => void): Promise<void> {
-  const reader = await ManifestReader.open(path);
+  const reader = await openManifest(path);
   try {
-    for await (const chunk of reader.chunks(sha256)) for (const id of chunk.ids) if (id !== 0) visit(id);
+    for await (const chunk of reader.chunks(sha256)) for (const id of chunk.ids) visit(id);
   } finally {
     await reader.close();
   }
