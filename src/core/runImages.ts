@@ -6,7 +6,7 @@
  */
 import type { ImageStore } from '../images/imageStore.ts';
 import type { CommittedBlocks } from '../images/types.ts';
-import { plainSealer, type BlockSealer } from '../images/blockSealer.ts';
+import type { BlockSealer } from '../images/blockSealer.ts';
 import type { Keyring } from '../kms/keyring.ts';
 import type { Core } from './context.ts';
 import type { ConnectorRow, JobRow, RunRow } from './mappers.ts';
@@ -49,8 +49,9 @@ async function heldRun(core: Core, connector: ConnectorRow, runId: string): Prom
   return { run, job };
 }
 
+/** Encrypted runs seal under the job's KMS key; the others store blocks under their account's ids (no dedup across accounts). */
 async function sealerOf(plane: DataPlane, run: RunRow): Promise<BlockSealer> {
-  if (run.encrypted !== 1) return plainSealer;
+  if (run.encrypted !== 1) return plane.keyring.accountSealer(run.account_id);
   return plane.keyring.sealerFor({ accountId: run.account_id, region: run.region }, run.kms_key_id);
 }
 
@@ -93,10 +94,15 @@ async function diskMetaOf(core: Core, runId: string): Promise<Map<number, Record
   return new Map(rows.map((r) => [r.disk_index, JSON.parse(r.meta) as Record<string, unknown>]));
 }
 
+/**
+ * The image a run can build on incrementally: the job's latest, if its blocks are stored under the key this run
+ * stores under. Otherwise (a job that changed encryption or key, or an image from before per-account block ids)
+ * there is none, and the connector reads the disk in full.
+ */
 export async function parentOfRun(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string): Promise<BegunRunImage['parent']> {
-  const { job } = await heldRun(core, connector, runId);
+  const { run, job } = await heldRun(core, connector, runId);
   const parentImage = job.latest_ami_id ? await plane.images.findImage(job.latest_ami_id) : undefined;
-  if (!parentImage) return null;
+  if (!parentImage || parentImage.keyRef !== (await sealerOf(plane, run)).keyRef) return null;
   const meta = await diskMetaOf(core, parentImage.runId);
   return { amiId: parentImage.amiId, disks: parentImage.disks.map((d) => ({ index: d.index, sizeBytes: d.sizeBytes, meta: meta.get(d.index) })) };
 }

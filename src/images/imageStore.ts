@@ -17,7 +17,7 @@ import type { ImageDeleter } from '../core/imageRetention.ts';
 import { BitSet } from './bitSet.ts';
 import { DirectWriteBuffers, directIoWanted } from './directIo.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
-import { plainSealer, type BlockSealer } from './blockSealer.ts';
+import { isEncryptedKeyRef, plainSealer, type BlockSealer } from './blockSealer.ts';
 import { RECORD_HEADER_SIZE, encodeBlock, isAllZero, sha256 } from './blockCodec.ts';
 import { BlockFetcher, noSealerFor } from './blockFetcher.ts';
 import { indexedStorageIds, keyIdFor, keyRefsById, touchBlocks } from './blockIndex.ts';
@@ -124,7 +124,7 @@ export class ImageStore implements ImageDeleter {
   readonly #packs: PackReader;
   readonly #fetcher: BlockFetcher;
   readonly #runs = new Map<string, ActiveRun>();
-  readonly #sealers = new Map<string, BlockSealer>([['plain', plainSealer]]);
+  readonly #sealers = new Map<string, BlockSealer>([[plainSealer.keyRef, plainSealer]]);
   #keyRefs = new Map<number, string>();
   /** Manifest files (snapshot @ file identity and mtime) this process has checked whole. */
   readonly #verifiedManifests = new Set<string>();
@@ -304,7 +304,7 @@ export class ImageStore implements ImageDeleter {
       built.push({ disk, summary });
     }
     // (Looked up before the transaction: SQLite has one connection, and the transaction holds it.)
-    const encrypted = (await this.#keyRef(Number(row.key_id))) !== 'plain';
+    const encrypted = isEncryptedKeyRef(await this.#keyRef(Number(row.key_id)));
     await commitImage(this.#db, row, { encrypted, distinctBlocks: distinct.count, snapshots: built, now: this.now() });
     this.#runs.delete(runId);
     await deleteRunBlocks(this.#db, runSeq);
@@ -342,9 +342,9 @@ export class ImageStore implements ImageDeleter {
   }
 
   /**
-   * One available image with what it costs in the store: stored bytes, blocks shared with other images, what
-   * deleting it would free. Reads the data entries of every available image's manifest: for admin views, not for
-   * hot paths (use findImage).
+   * One available image with what it costs in the store: stored bytes, blocks shared with the account's other
+   * images, what deleting it would free. Reads the data entries of every available manifest of the account: for
+   * admin views, not for hot paths (use findImage).
    */
   async getImage(amiId: string): Promise<ImageDetails | undefined> {
     const row = await availableImage(this.#db, amiId);
@@ -353,7 +353,7 @@ export class ImageStore implements ImageDeleter {
     const usage = await imageUsage(
       this.#db,
       (id) => this.#manifestPath(id),
-      amiId,
+      { amiId, accountId: row.account_id },
       snapshots.map((s) => ({ snapshotId: s.snapshot_id, sha256: s.manifest_sha256 })),
     );
     return { ...toSummary(row, snapshots, await this.#keyRef(Number(row.key_id))), usage };

@@ -1,7 +1,10 @@
 /**
- * What one image costs: its distinct blocks' stored bytes, how many it shares with other available images, and
- * what deleting it would free. Reads every available image's manifests (their data entries only) and walks the
- * block index over the image's id range; memory is one bit per block id.
+ * What one image costs: its distinct blocks' stored bytes, how many it shares with other available images of its
+ * account, and what deleting it would free. Reads the manifests of the account's available images (their data
+ * entries only) and walks the block index over the image's id range; memory is one bit per block id.
+ *
+ * Only the image's own account counts: blocks are stored per account (see blockSealer.ts), and even blocks an older
+ * store shared across accounts must not let one account's figures reveal what another holds.
  */
 import { RECORD_HEADER_SIZE } from './blockCodec.ts';
 import { BitSet } from './bitSet.ts';
@@ -28,7 +31,7 @@ export async function forEachManifestId(path: string, sha256: string, visit: (id
 export async function imageUsage(
   db: ImageDb,
   manifestPath: (snapshotId: string) => string,
-  amiId: string,
+  image: { amiId: string; accountId: string },
   own: readonly SnapshotRef[],
 ): Promise<ImageDetails['usage']> {
   const mine = new BitSet();
@@ -47,7 +50,8 @@ export async function imageUsage(
     .innerJoin('images', 'images.ami_id', 'image_snapshots.ami_id')
     .select(['image_snapshots.snapshot_id', 'image_snapshots.manifest_sha256'])
     .where('images.state', '=', 'available')
-    .where('images.ami_id', '!=', amiId)
+    .where('images.account_id', '=', image.accountId)
+    .where('images.ami_id', '!=', image.amiId)
     .execute();
   for (const snap of others) {
     await forEachManifestId(manifestPath(snap.snapshot_id), snap.manifest_sha256, (id) => {
