@@ -20,6 +20,19 @@ export function runRow(db: ImageDb, runId: string): Promise<RunRow | undefined> 
   return db.selectFrom('image_runs').selectAll().where('run_id', '=', runId).executeTakeFirst();
 }
 
+/** The image a run finished (finishImage), if it is still available, and whose it is. */
+export async function finishedImageOfRun(db: ImageDb, runId: string): Promise<{ amiId: string; accountId: string; region: string } | undefined> {
+  const row = await db
+    .selectFrom('image_runs')
+    .innerJoin('images', 'images.ami_id', 'image_runs.ami_id')
+    .select(['images.ami_id', 'images.account_id', 'images.region'])
+    .where('image_runs.run_id', '=', runId)
+    .where('image_runs.state', '=', 'finished')
+    .where('images.state', '=', 'available')
+    .executeTakeFirst();
+  return row ? { amiId: row.ami_id, accountId: row.account_id, region: row.region } : undefined;
+}
+
 export function validateBegin(runId: string, options: BeginImageOptions, mode: string): void {
   if (typeof runId !== 'string' || runId.length === 0) throw new ImageStoreError('InvalidArgument', 'A run id is required.');
   if (mode !== 'full' && mode !== 'incremental') throw new ImageStoreError('InvalidArgument', `Unknown mode ${mode}.`);
