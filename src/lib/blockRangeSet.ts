@@ -78,6 +78,11 @@ export class BlockRangeSet {
     this.appendRange(index, index + 1);
   }
 
+  /** start0, end0, start1, end1, …: a view for codecs (not to be written). */
+  bounds(): Float64Array {
+    return this.#bounds.subarray(0, 2 * this.#ranges);
+  }
+
   *ranges(): Generator<IndexRange> {
     for (let i = 0; i < this.#ranges; i++) yield { start: this.#bounds[2 * i]!, end: this.#bounds[2 * i + 1]! };
   }
@@ -95,24 +100,29 @@ export class BlockRangeSet {
 const MAX_VARINT_BYTES = 8;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
-function writeVarint(out: number[], value: number): void {
+/** Writes `value` at `at` as a varint; returns the offset after it. */
+function writeVarint(out: Buffer, at: number, value: number): number {
   let rest = value;
+  let next = at;
   while (rest >= 0x80) {
-    out.push((rest % 0x80) | 0x80);
+    out[next++] = (rest % 0x80) | 0x80;
     rest = Math.floor(rest / 0x80);
   }
-  out.push(rest);
+  out[next++] = rest;
+  return next;
 }
 
 export function encodeBlockRangeSet(set: BlockRangeSet): string {
-  const bytes: number[] = [];
+  const bounds = set.bounds();
+  const out = Buffer.allocUnsafe(bounds.length * MAX_VARINT_BYTES);
+  let at = 0;
   let previousEnd = 0;
-  for (const { start, end } of set.ranges()) {
-    writeVarint(bytes, start - previousEnd);
-    writeVarint(bytes, end - start);
-    previousEnd = end;
+  for (let i = 0; i < bounds.length; i += 2) {
+    at = writeVarint(out, at, bounds[i]! - previousEnd);
+    at = writeVarint(out, at, bounds[i + 1]! - bounds[i]!);
+    previousEnd = bounds[i + 1]!;
   }
-  return Buffer.from(bytes).toString('base64');
+  return out.toString('base64', 0, at);
 }
 
 /** Decodes and checks an encoded set: every range must lie within [0, blockCount). */
