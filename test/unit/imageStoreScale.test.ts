@@ -153,3 +153,25 @@ test('an image whose manifest is still format 1 reads, exports, parents an incre
     assert.equal(gc.sweptBlocks, 0, "the format 1 manifest's blocks are marked");
     assert.deepEqual(await images.readBlock(parent, 0, 2), noise('p2'));
   }));
+
+test("usage figures from the image's own index rows, whether its block ids are dense or spread out", () =>
+  withStore(async (images) => {
+    const make = async (runId: string, blocks: Buffer[]) => {
+      await images.beginImage(runId, { tenant, replicationJobId: JOB, sealer: plainSealer, disks: [{ index: 0, sizeBytes: blocks.length * B }] });
+      await write(images, runId, new Map(blocks.map((b, i) => [i, b])));
+      return (await images.finishImage(runId)).amiId;
+    };
+    const first = await make('sms-run-5ca1e030', [noise('u0')]);
+    await make('sms-run-5ca1e031', Array.from({ length: 40 }, (_, i) => noise(`filler${i}`)));
+    // Block ids 1 and 42: far apart for two blocks, so the rows are looked up by id.
+    const spread = await make('sms-run-5ca1e032', [noise('u0'), noise('u1')]);
+    const details = await images.getImage(spread);
+    const stats = await images.stats();
+    assert.equal(stats.blocks, 42);
+    assert.equal(details!.usage.sharedBlocks, 1, 'u0 is also in the first image');
+    assert.equal(details!.usage.exclusiveBlocks, 1);
+    assert.equal(details!.usage.storedBytes, 2 * (B + 64), 'noise does not compress: two blocks, each with its record header');
+    assert.equal(details!.usage.exclusiveBytes, B + 64);
+    const dense = await images.getImage(first);
+    assert.equal(dense!.usage.storedBytes, B + 64);
+  }));
