@@ -92,11 +92,14 @@ export async function committedBlocks(db: ImageDb, runSeq: number, diskIndex: nu
   return set;
 }
 
-/** Drops a run's rows a page at a time. */
+/**
+ * Drops a run's rows a page at a time, each page its own short transaction, so a large run never holds the
+ * database for long. Unsynced: rows of a finished or abandoned run left by a crash are dropped again by the
+ * garbage collector.
+ */
 export async function deleteRunBlocks(db: ImageDb, runSeq: number): Promise<void> {
-  // Unsynced: leftovers of a finished or abandoned run are collected again by the garbage collector.
-  await unsyncedTransaction(db, async (trx) => {
-    for (;;) {
+  for (;;) {
+    const more = await unsyncedTransaction(db, async (trx) => {
       const last = await trx
         .selectFrom('image_run_blocks')
         .select(['disk_index', 'block_index'])
@@ -106,18 +109,15 @@ export async function deleteRunBlocks(db: ImageDb, runSeq: number): Promise<void
         .offset(RUN_BLOCKS_PAGE - 1)
         .limit(1)
         .executeTakeFirst();
-      if (!last) break;
-      await trx
-        .deleteFrom('image_run_blocks')
-        .where('run_seq', '=', runSeq)
-        .where((eb) =>
-          eb.or([
-            eb('disk_index', '<', last.disk_index),
-            eb.and([eb('disk_index', '=', last.disk_index), eb('block_index', '<=', last.block_index)]),
-          ]),
-        )
-        .execute();
-    }
-    await trx.deleteFrom('image_run_blocks').where('run_seq', '=', runSeq).execute();
-  });
+      let query = trx.deleteFrom('image_run_blocks').where('run_seq', '=', runSeq);
+      if (last) {
+        query = query.where((eb) =>
+          eb.or([eb('disk_index', '<', last.disk_index), eb.and([eb('disk_index', '=', last.disk_index), eb('block_index', '<=', last.block_index)])]),
+        );
+      }
+      await query.execute();
+      return last !== undefined;
+    });
+    if (!more) return;
+  }
 }

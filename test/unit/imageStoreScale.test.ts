@@ -16,6 +16,8 @@ import { openImageStore, type ImageStore } from '../../src/images/imageStore.ts'
 import { plainSealer } from '../../src/images/blockSealer.ts';
 import { ImageStoreError } from '../../src/images/errors.ts';
 import { openManifest } from '../../src/images/manifest.ts';
+import { committedBlocks, deleteRunBlocks, upsertRunBlocks } from '../../src/images/runBlocks.ts';
+import type { ImageDb } from '../../src/images/db.ts';
 
 const B = 512 * 1024;
 const TIB = 2 ** 40;
@@ -174,4 +176,17 @@ test("usage figures from the image's own index rows, whether its block ids are d
     assert.equal(details!.usage.exclusiveBytes, B + 64);
     const dense = await images.getImage(first);
     assert.equal(dense!.usage.storedBytes, B + 64);
+  }));
+
+test("a run's rows are read and dropped page by page, across disks, leaving other runs' rows alone", () =>
+  withStore(async (_images, db) => {
+    const imageDb = db as unknown as ImageDb;
+    for (const disk of [0, 1]) await upsertRunBlocks(imageDb, 7, disk, Array.from({ length: 20_000 }, (_, i) => ({ blockIndex: 3 * i, blockId: i })));
+    await upsertRunBlocks(imageDb, 8, 0, [{ blockIndex: 5, blockId: 1 }]);
+    const committed = await committedBlocks(imageDb, 7, 1);
+    assert.equal(committed.count, 20_000);
+    assert.ok(committed.has(3 * 19_999) && !committed.has(1));
+    await deleteRunBlocks(imageDb, 7);
+    const left = await db.selectFrom('image_run_blocks').select(['run_seq', 'block_index']).execute();
+    assert.deepEqual(left.map((r) => [Number(r.run_seq), Number(r.block_index)]), [[8, 5]]);
   }));
