@@ -74,7 +74,7 @@ async function catalogDiskSizes(core: Core, job: JobRow): Promise<number[] | und
  * A run's disks must be disks the catalog saw for its server, no larger than it saw them. (The image store also
  * bounds every disk by MAX_DISK_BYTES, which is what holds for a server whose catalog entry has no disk layout.)
  */
-export function checkDisksAgainstCatalog(disks: readonly ImageDiskPlan[], catalog: readonly number[] | undefined, serverId: string): void {
+function checkDisksAgainstCatalog(disks: readonly ImageDiskPlan[], catalog: readonly number[] | undefined, serverId: string): void {
   if (!catalog) return;
   for (const disk of disks) {
     const known = catalog[disk.index];
