@@ -32,7 +32,7 @@ export interface CopyDiskJob {
   /** `incremental` reads only `source.changedExtents()`; `full` reads every allocated block. */
   mode: 'full' | 'incremental';
   /** Blocks an earlier attempt of this run already committed. */
-  committed: ReadonlySet<number>;
+  committed: { has(blockIndex: number): boolean };
   /** The blocks to copy, when the caller planned them already (see plannedBlocks). */
   ranges?: BlockRange[];
 }

@@ -1,5 +1,6 @@
 /** The connector protocol over HTTP, for a standalone `ferry connector` (see the README for the endpoints). */
-import { decodeBlockSet } from './bitset.ts';
+import { BlockRangeSet, decodeBlockRangeSet } from '../lib/blockRangeSet.ts';
+import { blockCount } from './blockRanges.ts';
 import {
   RunLost,
   type BegunImage,
@@ -95,13 +96,20 @@ export class HttpTransport implements ConnectorTransport {
     return (await this.#request<{ parent: BegunImage['parent'] }>('POST', `/runs/${runId}/image/parent`, {})).parent;
   }
   async beginImage(runId: string, disks: ImageDiskPlan[]): Promise<BegunImage> {
-    const answer = await this.#request<{ committed: Record<string, string>; parent: BegunImage['parent'] }>(
+    const answer = await this.#request<{ committedRanges?: Record<string, string>; parent: BegunImage['parent'] }>(
       'POST',
       `/runs/${runId}/image/begin`,
       { disks },
     );
-    const committed = new Map<number, Set<number>>();
-    for (const [disk, encoded] of Object.entries(answer.committed)) committed.set(Number(disk), decodeBlockSet(encoded));
+    // (Older services sent a bitmap as `committed`: a connector must never read one as ranges.)
+    if (typeof answer.committedRanges !== 'object' || answer.committedRanges === null) {
+      throw new Error('The service did not say which blocks this run committed (committedRanges): it is older than this connector; upgrade it.');
+    }
+    const committed = new Map<number, BlockRangeSet>();
+    for (const disk of disks) {
+      const encoded = answer.committedRanges[String(disk.index)];
+      committed.set(disk.index, encoded === undefined ? new BlockRangeSet() : decodeBlockRangeSet(encoded, blockCount(disk.sizeBytes)));
+    }
     return { committed, parent: answer.parent };
   }
   async missingBlocks(runId: string, sha256s: Buffer[]): Promise<boolean[]> {

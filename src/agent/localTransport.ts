@@ -95,13 +95,7 @@ export class LocalTransport implements ConnectorTransport {
   beginImage(runId: string, disks: ImageDiskPlan[]): Promise<BegunImage> {
     return this.#run(async (c) => {
       const begun = await beginRunImage(this.#core, this.#plane, c, runId, disks);
-      const committed = new Map<number, Set<number>>();
-      for (const [disk, blocks] of begun.committed) {
-        const set = new Set<number>();
-        if (blocks.count > 0) for (let i = 0; i < blocks.blockCount; i++) if (blocks.has(i)) set.add(i);
-        committed.set(disk, set);
-      }
-      return { committed, parent: begun.parent };
+      return { committed: begun.committed, parent: begun.parent };
     });
   }
   missingBlocks(runId: string, sha256s: Buffer[]) {

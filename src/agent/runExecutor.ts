@@ -17,6 +17,7 @@ import { applyBitmapSteps, planBitmapRun, type BitmapPlan } from './disks/dirtyB
 import { BLOCK_SIZE, type DiskSource } from './disks/diskSource.ts';
 import { copyDisk, plannedBlocks } from './copyDisk.ts';
 import { countBlocks, type BlockRange } from './blockRanges.ts';
+import { BlockRangeSet } from '../lib/blockRangeSet.ts';
 import type { HashPool } from './hashPool.ts';
 import { ProgressReporter, type Stage } from './progressReporter.ts';
 import { RunLost, type ConnectorTransport, type ImageDiskPlan, type RunAssignment } from './transport.ts';
@@ -173,7 +174,7 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
           diskIndex: disk.index,
           source: disk.source!,
           mode: incremental ? 'incremental' : 'full',
-          committed: begun.committed.get(disk.index) ?? new Set(),
+          committed: begun.committed.get(disk.index) ?? new BlockRangeSet(),
           ranges: disk.ranges!,
         },
         {

@@ -3,6 +3,7 @@
  * standalone `ferry connector`); the embedded connector of `ferry serve --datastore` calls the same operations
  * in process. Both are driven by the same connector code.
  */
+import type { BlockRangeSet } from '../lib/blockRangeSet.ts';
 
 export interface Registration {
   vmManagerType: string;
@@ -61,8 +62,8 @@ export interface ImageDiskPlan {
 }
 
 export interface BegunImage {
-  /** Per disk: block indexes already committed by an earlier attempt of this run (resume). */
-  committed: Map<number, Set<number>>;
+  /** Per disk: block indexes already committed by an earlier attempt of this run (resume), as ranges. */
+  committed: Map<number, BlockRangeSet>;
   /** The parent image's disks (size and connector metadata), for planning incremental reads. */
   parent: { amiId: string; disks: { index: number; sizeBytes: number; meta?: Record<string, unknown> }[] } | null;
 }

@@ -6,7 +6,7 @@
  */
 import type { ImageStore } from '../images/imageStore.ts';
 import type { CommittedBlocks } from '../images/types.ts';
-import { plainSealer, type BlockSealer } from '../images/blockSealer.ts';
+import type { BlockSealer } from '../images/blockSealer.ts';
 import type { Keyring } from '../kms/keyring.ts';
 import type { Core } from './context.ts';
 import type { ConnectorRow, JobRow, RunRow } from './mappers.ts';
@@ -49,9 +49,44 @@ async function heldRun(core: Core, connector: ConnectorRow, runId: string): Prom
   return { run, job };
 }
 
+/** Encrypted runs seal under the job's KMS key; the others store blocks under their account's ids (no dedup across accounts). */
 async function sealerOf(plane: DataPlane, run: RunRow): Promise<BlockSealer> {
-  if (run.encrypted !== 1) return plainSealer;
+  if (run.encrypted !== 1) return plane.keyring.accountSealer(run.account_id);
   return plane.keyring.sealerFor({ accountId: run.account_id, region: run.region }, run.kms_key_id);
+}
+
+/**
+ * Each disk's virtual size as the server catalog saw it, in disk order (0: a disk the connector could not read);
+ * undefined when the catalog holds no disk layout for the server (a connector that reports none).
+ */
+async function catalogDiskSizes(core: Core, job: JobRow): Promise<number[] | undefined> {
+  const server = await core.db.selectFrom('servers').select('details').where('server_id', '=', job.server_id).executeTakeFirst();
+  const details: unknown = server?.details ? JSON.parse(server.details) : undefined;
+  const disks = typeof details === 'object' && details !== null ? (details as { disks?: unknown }).disks : undefined;
+  if (!Array.isArray(disks) || disks.length === 0) return undefined;
+  return disks.map((disk: unknown) => {
+    const size = typeof disk === 'object' && disk !== null ? (disk as { virtualSize?: unknown }).virtualSize : undefined;
+    return typeof size === 'number' && Number.isSafeInteger(size) && size > 0 ? size : 0;
+  });
+}
+
+/**
+ * A run's disks must be disks the catalog saw for its server, no larger than it saw them. (The image store also
+ * bounds every disk by MAX_DISK_BYTES, which is what holds for a server whose catalog entry has no disk layout.)
+ */
+function checkDisksAgainstCatalog(disks: readonly ImageDiskPlan[], catalog: readonly number[] | undefined, serverId: string): void {
+  if (!catalog) return;
+  for (const disk of disks) {
+    const known = catalog[disk.index];
+    if (known === undefined) {
+      throw new ImageRequestError(`Disk ${disk.index} is not a disk of server ${serverId}: the server catalog saw ${catalog.length} disk(s). Re-import the catalog (ImportServerCatalog) after the VM changed.`);
+    }
+    if (disk.sizeBytes > known) {
+      throw new ImageRequestError(
+        `Disk ${disk.index} is declared as ${disk.sizeBytes} bytes, more than the ${known} bytes the server catalog saw for server ${serverId}. Re-import the catalog (ImportServerCatalog) after the VM changed.`,
+      );
+    }
+  }
 }
 
 async function diskMetaOf(core: Core, runId: string): Promise<Map<number, Record<string, unknown>>> {
@@ -59,10 +94,15 @@ async function diskMetaOf(core: Core, runId: string): Promise<Map<number, Record
   return new Map(rows.map((r) => [r.disk_index, JSON.parse(r.meta) as Record<string, unknown>]));
 }
 
+/**
+ * The image a run can build on incrementally: the job's latest, if its blocks are stored under the key this run
+ * stores under. Otherwise (a job that changed encryption or key, or an image from before per-account block ids)
+ * there is none, and the connector reads the disk in full.
+ */
 export async function parentOfRun(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string): Promise<BegunRunImage['parent']> {
-  const { job } = await heldRun(core, connector, runId);
+  const { run, job } = await heldRun(core, connector, runId);
   const parentImage = job.latest_ami_id ? await plane.images.findImage(job.latest_ami_id) : undefined;
-  if (!parentImage) return null;
+  if (!parentImage || parentImage.keyRef !== (await sealerOf(plane, run)).keyRef) return null;
   const meta = await diskMetaOf(core, parentImage.runId);
   return { amiId: parentImage.amiId, disks: parentImage.disks.map((d) => ({ index: d.index, sizeBytes: d.sizeBytes, meta: meta.get(d.index) })) };
 }
@@ -70,6 +110,7 @@ export async function parentOfRun(core: Core, plane: DataPlane, connector: Conne
 export async function beginRunImage(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string, disks: ImageDiskPlan[]): Promise<BegunRunImage> {
   const { run, job } = await heldRun(core, connector, runId);
   if (disks.length === 0) throw new ImageRequestError('An image needs at least one disk.');
+  checkDisksAgainstCatalog(disks, await catalogDiskSizes(core, job), job.server_id);
   const parentImage = job.latest_ami_id ? await plane.images.findImage(job.latest_ami_id) : undefined;
   const incremental = disks.every((d) => d.mode === 'incremental');
   if (incremental && !parentImage) throw new ImageRequestError('An incremental image needs the job to have a parent image.');

@@ -11,6 +11,9 @@ import { applyJobChange, factsOf, placePendingAutomaticRun, retireOldImages } fr
 import { cancelJob } from './jobs.ts';
 import type { ConnectorRow, JobRow, RunRow } from './mappers.ts';
 import type { FerryEvent } from './events.ts';
+import type { ImageDb } from '../images/db.ts';
+import { ImageStoreError } from '../images/errors.ts';
+import { finishedImageOfRun } from '../images/imageRuns.ts';
 
 /** The stages of a run, in order (spec §4.4); progress may only move forward. */
 export const STAGES = ['Validating', 'Snapshotting', 'Uploading', 'Converting', 'Creating AMI'] as const;
@@ -235,10 +238,25 @@ export async function reportProgress(core: Core, connector: ConnectorRow, replic
   }, { synced: false });
 }
 
+/**
+ * A run completes with the image it finished itself (image/finish), in its own account: nothing else can become
+ * the job's latest image, the parent of its next run, or a target of its retention.
+ */
+async function requireOwnImage(tx: Tx, run: RunRow, amiId: string): Promise<void> {
+  const finished = await finishedImageOfRun(tx as unknown as ImageDb, run.replication_run_id);
+  if (!finished || finished.accountId !== run.account_id || finished.region !== run.region) {
+    throw new ImageStoreError('Conflict', `Run ${run.replication_run_id} has no finished image: finish its image (image/finish) before completing it.`);
+  }
+  if (finished.amiId !== amiId) {
+    throw new ImageStoreError('InvalidArgument', `Run ${run.replication_run_id} finished image ${finished.amiId}; it completes with that image only, not ${amiId}.`);
+  }
+}
+
 export async function completeRun(core: Core, connector: ConnectorRow, replicationRunId: string, amiId: string): Promise<void> {
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
     const run = await ownedActiveRun(tx, connector, replicationRunId);
+    await requireOwnImage(tx, run, amiId);
     await tx
       .updateTable('runs')
       .set({ state: 'COMPLETED', ami_id: amiId, completed_time: now, status_message: 'Completed', stage: null, stage_progress: null, lease_expires_at: null, updated_at: now })

@@ -1,7 +1,8 @@
 /**
  * Reads an image's blocks back: manifest entry → index row → pack record → open, decompress, check. Every failure
  * becomes a CorruptBlockError naming the image, the disk and the byte offset, so bad data is never handed out
- * silently. Disk-order streaming keeps a few reads in flight and holds only one manifest range in memory.
+ * silently. Disk-order streaming visits only the data blocks, keeps a few reads in flight and holds only one manifest
+ * chunk in memory.
  */
 import type { BlockSealer } from './blockSealer.ts';
 import { locateBlocks, type BlockLocation } from './blockIndex.ts';
@@ -79,13 +80,10 @@ export class BlockFetcher {
   async *diskBlocks(manifest: ManifestReader, manifestSha256: string, amiId: string, diskIndex: number): AsyncGenerator<DiskBlock> {
     const inFlight: { blockIndex: number; data: Promise<Buffer> }[] = [];
     for await (const chunk of manifest.chunks(manifestSha256)) {
-      const wanted = new Set<number>();
-      for (const id of chunk.ids) if (id !== 0) wanted.add(id);
-      const located = await locateBlocks(this.#db, [...wanted]);
+      const located = await locateBlocks(this.#db, [...new Set(chunk.ids)]);
       for (let i = 0; i < chunk.ids.length; i++) {
         const id = chunk.ids[i]!;
-        if (id === 0) continue;
-        const blockIndex = chunk.start + i;
+        const blockIndex = chunk.indexes[i]!;
         const data = this.read(id, located.get(id), { amiId, diskIndex, blockIndex });
         data.catch(() => {}); // awaited below, in order; this only keeps an early failure from counting as unhandled
         inFlight.push({ blockIndex, data });

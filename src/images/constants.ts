@@ -3,6 +3,12 @@
 /** The block size of every image: the EBS direct API's, which the whole data plane shares. */
 export const IMAGE_BLOCK_SIZE = 512 * 1024;
 
+/**
+ * The largest disk an image holds: 64 TiB, the largest EBS volume (io2 Block Express), so every image also fits the
+ * AWS target. Sizes a connector declares are refused above it (and above what the server catalog saw).
+ */
+export const MAX_DISK_BYTES = 64 * 2 ** 40;
+
 /** Default size at which a pack file is sealed and a new one started. */
 export const DEFAULT_PACK_SIZE = 128 * 1024 * 1024;
 

@@ -1,7 +1,7 @@
 /**
- * Writes a disk out of the store: raw as a sparse file (zero blocks are never written, only skipped); qcow2 and
- * VMDK by QEMU's own `qemu-img convert` reading the disk from the store over NBD (nbdExportServer.ts), so the
- * formats are exactly QEMU's and no temporary raw copy is needed.
+ * Writes a disk out of the store: raw as a sparse file (only the data blocks are visited and written, so holes
+ * cost nothing whatever the disk's size); qcow2 and VMDK by QEMU's own `qemu-img convert` reading the disk from the
+ * store over NBD (nbdExportServer.ts), so the formats are exactly QEMU's and no temporary raw copy is needed.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { BlockFetcher, DiskBlock } from './blockFetcher.ts';
 import { IMAGE_BLOCK_SIZE } from './constants.ts';
 import { ImageStoreError } from './errors.ts';
-import { ManifestReader } from './manifest.ts';
+import { openManifest } from './manifest.ts';
 import { serveNbd } from './nbdExportServer.ts';
 import { snapshotSource } from './snapshotSource.ts';
 import type { ExportFormat, ExportOptions, ExportResult } from './types.ts';
@@ -32,7 +32,7 @@ export interface SnapshotExport {
 /** Exports one snapshot; the manifest is checked whole first, every block as it is read. */
 export async function exportSnapshot(fetcher: BlockFetcher, job: SnapshotExport): Promise<ExportResult> {
   if (!EXPORT_FORMATS.includes(job.format)) throw new ImageStoreError('InvalidArgument', `Export format must be one of ${EXPORT_FORMATS.join(', ')}.`);
-  const manifest = await ManifestReader.open(job.manifestPath);
+  const manifest = await openManifest(job.manifestPath);
   try {
     await manifest.verify(job.manifestSha256);
     const sizeBytes = manifest.sizeBytes;
@@ -68,7 +68,10 @@ export async function writeRawSparse(
   const file = await open(outputPath, 'w', 0o600);
   let dataBytes = 0;
   try {
-    await file.truncate(sizeBytes);
+    await file.truncate(sizeBytes).catch((thrown: NodeJS.ErrnoException) => {
+      if (thrown.code !== 'EFBIG') throw thrown;
+      throw new ImageStoreError('InvalidArgument', `The file system of ${outputPath} cannot hold a ${sizeBytes}-byte file (ext4 stops at 16 TiB); export as qcow2 or vmdk instead.`);
+    });
     for await (const block of blocks) {
       options.signal?.throwIfAborted();
       const offset = block.blockIndex * IMAGE_BLOCK_SIZE;

@@ -34,7 +34,7 @@ import { ImageStoreError } from './errors.ts';
 import { forEachManifestId } from './imageUsage.ts';
 import { compactPacks } from './packCompactor.ts';
 import type { PackReader } from './packReader.ts';
-import { RANGE, deleteRunBlocks, runBlocksInRange } from './runBlocks.ts';
+import { deleteRunBlocks, runBlockPages } from './runBlocks.ts';
 import type { GcOptions, GcReport, ImageStoreLog } from './types.ts';
 
 const LEASE_MS = 10 * 60_000;
@@ -141,10 +141,8 @@ async function mark(ctx: GcContext): Promise<Marks> {
     protectAbove = Math.min(protectAbove, Number(run.block_watermark));
     protectFrom = Math.min(protectFrom, Number(run.begin_generation));
     for (const disk of JSON.parse(run.disks) as RunDiskRow[]) {
-      for (let start = 0; start < disk.blockCount; start += RANGE) {
-        for (const row of await runBlocksInRange(ctx.db, Number(run.run_seq), disk.index, start, start + RANGE)) {
-          if (Number(row.block_id) !== 0) marked.add(Number(row.block_id));
-        }
+      for await (const page of runBlockPages(ctx.db, Number(run.run_seq), disk.index)) {
+        for (const row of page) if (row.blockId !== 0) marked.add(row.blockId);
       }
     }
   }
@@ -248,9 +246,9 @@ async function removeOrphanManifests(ctx: GcContext, report: GcReport): Promise<
 async function dropFinishedRunBlocks(ctx: GcContext): Promise<void> {
   const runs = await ctx.db
     .selectFrom('image_runs')
-    .select(['run_seq', 'disks'])
+    .select(['run_seq'])
     .where('state', '!=', 'writing')
     .where((eb) => eb.exists(eb.selectFrom('image_run_blocks').select('block_id').whereRef('image_run_blocks.run_seq', '=', 'image_runs.run_seq')))
     .execute();
-  for (const run of runs) await deleteRunBlocks(ctx.db, Number(run.run_seq), JSON.parse(run.disks) as RunDiskRow[]);
+  for (const run of runs) await deleteRunBlocks(ctx.db, Number(run.run_seq));
 }

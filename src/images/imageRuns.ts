@@ -6,7 +6,7 @@
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 import type { Selectable } from 'kysely';
 import { advanceGeneration } from './blockIndex.ts';
-import { IMAGE_BLOCK_SIZE } from './constants.ts';
+import { IMAGE_BLOCK_SIZE, MAX_DISK_BYTES } from './constants.ts';
 import type { ImageDb } from './db.ts';
 import { ImageStoreError } from './errors.ts';
 import { newAmiId, newSnapshotId } from './imageIds.ts';
@@ -18,6 +18,19 @@ export type RunRow = Selectable<ImageRunsTable>;
 
 export function runRow(db: ImageDb, runId: string): Promise<RunRow | undefined> {
   return db.selectFrom('image_runs').selectAll().where('run_id', '=', runId).executeTakeFirst();
+}
+
+/** The image a run finished (finishImage), if it is still available, and whose it is. */
+export async function finishedImageOfRun(db: ImageDb, runId: string): Promise<{ amiId: string; accountId: string; region: string } | undefined> {
+  const row = await db
+    .selectFrom('image_runs')
+    .innerJoin('images', 'images.ami_id', 'image_runs.ami_id')
+    .select(['images.ami_id', 'images.account_id', 'images.region'])
+    .where('image_runs.run_id', '=', runId)
+    .where('image_runs.state', '=', 'finished')
+    .where('images.state', '=', 'available')
+    .executeTakeFirst();
+  return row ? { amiId: row.ami_id, accountId: row.account_id, region: row.region } : undefined;
 }
 
 export function validateBegin(runId: string, options: BeginImageOptions, mode: string): void {
@@ -32,6 +45,9 @@ export function validateBegin(runId: string, options: BeginImageOptions, mode: s
   for (const disk of options.disks) {
     if (!Number.isInteger(disk.index) || disk.index < 0 || seen.has(disk.index)) throw new ImageStoreError('InvalidArgument', `Bad or repeated disk index ${disk.index}.`);
     if (!Number.isSafeInteger(disk.sizeBytes) || disk.sizeBytes <= 0) throw new ImageStoreError('InvalidArgument', `Disk ${disk.index} has a bad size ${disk.sizeBytes}.`);
+    if (disk.sizeBytes > MAX_DISK_BYTES) {
+      throw new ImageStoreError('InvalidArgument', `Disk ${disk.index} is ${disk.sizeBytes} bytes; an image holds disks of at most ${MAX_DISK_BYTES} bytes (64 TiB).`);
+    }
     seen.add(disk.index);
   }
 }

@@ -17,7 +17,7 @@ import type { ImageDeleter } from '../core/imageRetention.ts';
 import { BitSet } from './bitSet.ts';
 import { DirectWriteBuffers, directIoWanted } from './directIo.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
-import { plainSealer, type BlockSealer } from './blockSealer.ts';
+import { isEncryptedKeyRef, plainSealer, type BlockSealer } from './blockSealer.ts';
 import { RECORD_HEADER_SIZE, encodeBlock, isAllZero, sha256 } from './blockCodec.ts';
 import { BlockFetcher, noSealerFor } from './blockFetcher.ts';
 import { indexedStorageIds, keyIdFor, keyRefsById, touchBlocks } from './blockIndex.ts';
@@ -30,13 +30,13 @@ import { collectGarbage } from './garbageCollector.ts';
 import { availableImage, availableImages, snapshotsOf, toSummary } from './imageCatalog.ts';
 import { commitImage, insertRun, runRow, sameRun, validateBegin } from './imageRuns.ts';
 import { imageUsage } from './imageUsage.ts';
-import { ManifestReader, type ManifestSummary } from './manifest.ts';
+import { openManifest, type ManifestSummary } from './manifest.ts';
 import { buildManifest } from './manifestBuilder.ts';
-import { packBytesOnDisk } from './packFile.ts';
 import { PackReader } from './packReader.ts';
 import { newPackOwner } from './packOwner.ts';
 import { recoverPacks } from './packRecovery.ts';
-import { committedBlocks, deleteRunBlocks, upsertRunBlocks } from './runBlocks.ts';
+import { commitRunRecords, committedBlocks, deleteRunBlocks } from './runBlocks.ts';
+import { storeStats } from './storeStats.ts';
 import type {
   BeginImageOptions,
   CommittedBlocks,
@@ -124,7 +124,7 @@ export class ImageStore implements ImageDeleter {
   readonly #packs: PackReader;
   readonly #fetcher: BlockFetcher;
   readonly #runs = new Map<string, ActiveRun>();
-  readonly #sealers = new Map<string, BlockSealer>([['plain', plainSealer]]);
+  readonly #sealers = new Map<string, BlockSealer>([[plainSealer.keyRef, plainSealer]]);
   #keyRefs = new Map<number, string>();
   /** Manifest files (snapshot @ file identity and mtime) this process has checked whole. */
   readonly #verifiedManifests = new Set<string>();
@@ -256,32 +256,7 @@ export class ImageStore implements ImageDeleter {
     if (byIndex.size === 0) return;
     await this.#writer!.flush();
     const wanted = [...new Map([...byIndex.values()].filter((id): id is Buffer => id !== undefined).map((id) => [id.toString('hex'), id])).values()];
-    // Unsynced (see unsyncedTransaction): a record lost to a power loss only makes a resumed run read the block
-    // again. finishImage's commit is synced, and it makes every record before it durable.
-    await unsyncedTransaction(this.#db, async (trx) => {
-      const live = await trx
-        .updateTable('image_runs')
-        .set({ updated_at: this.now() })
-        .where('run_seq', '=', run.runSeq)
-        .where('state', '=', 'writing')
-        .executeTakeFirst();
-      if (Number(live.numUpdatedRows) !== 1) throw new ImageStoreError('Conflict', `Run ${runId} is no longer being written.`);
-      const found = await touchBlocks(trx, wanted);
-      const rows: { blockIndex: number; blockId: number }[] = [];
-      for (const [blockIndex, storageId] of byIndex) {
-        if (storageId === undefined) {
-          rows.push({ blockIndex, blockId: 0 });
-          continue;
-        }
-        const block = found.get(storageId.toString('hex'));
-        if (!block) {
-          throw new ImageStoreError('MissingBlock', `Disk ${diskIndex} block ${blockIndex}: its block is not in the store (put it before recording it).`);
-        }
-        if (block.keyId !== run.keyId) throw new ImageStoreError('Conflict', `Disk ${diskIndex} block ${blockIndex}: the block is stored under another key.`);
-        rows.push({ blockIndex, blockId: block.blockId });
-      }
-      await upsertRunBlocks(trx, run.runSeq, diskIndex, rows);
-    });
+    await commitRunRecords(this.#db, { runId, runSeq: run.runSeq, keyId: run.keyId }, diskIndex, byIndex, wanted, this.now());
   }
 
   /** Makes every block put so far (by any run here) durable and indexed; recordBlocks and finishImage do it too. */
@@ -290,13 +265,12 @@ export class ImageStore implements ImageDeleter {
     await this.#writer!.flush();
   }
 
-  /** The block indexes of a disk the run has committed (to skip on resume). */
+  /** The block indexes of a disk the run has committed (to skip on resume), as ranges: as small as the set is simple. */
   async committedBlocks(runId: string, diskIndex: number): Promise<CommittedBlocks> {
     const row = await runRow(this.#db, runId);
     if (!row) throw new ImageStoreError('NotFound', `Run ${runId} has no image in progress.`);
-    const disk = (JSON.parse(row.disks) as RunDisk[]).find((d) => d.index === diskIndex);
-    if (!disk) throw new ImageStoreError('InvalidArgument', `Run ${runId} has no disk ${diskIndex}.`);
-    return committedBlocks(this.#db, Number(row.run_seq), diskIndex, disk.blockCount);
+    if (!(JSON.parse(row.disks) as RunDisk[]).some((d) => d.index === diskIndex)) throw new ImageStoreError('InvalidArgument', `Run ${runId} has no disk ${diskIndex}.`);
+    return committedBlocks(this.#db, Number(row.run_seq), diskIndex);
   }
 
   /** Writes every snapshot's manifest, then makes the image visible in one transaction. Idempotent. */
@@ -330,10 +304,10 @@ export class ImageStore implements ImageDeleter {
       built.push({ disk, summary });
     }
     // (Looked up before the transaction: SQLite has one connection, and the transaction holds it.)
-    const encrypted = (await this.#keyRef(Number(row.key_id))) !== 'plain';
+    const encrypted = isEncryptedKeyRef(await this.#keyRef(Number(row.key_id)));
     await commitImage(this.#db, row, { encrypted, distinctBlocks: distinct.count, snapshots: built, now: this.now() });
     this.#runs.delete(runId);
-    await deleteRunBlocks(this.#db, runSeq, disks);
+    await deleteRunBlocks(this.#db, runSeq);
     this.#log.info({ runId, amiId: row.ami_id }, 'image finished');
     return result;
   }
@@ -346,7 +320,7 @@ export class ImageStore implements ImageDeleter {
     if (!row || row.state === 'abandoned') return;
     if (row.state === 'finished') throw new ImageStoreError('Conflict', `Run ${runId} already finished as ${row.ami_id}; delete the image instead.`);
     await this.#db.updateTable('image_runs').set({ state: 'abandoned', updated_at: this.now() }).where('run_seq', '=', row.run_seq).where('state', '=', 'writing').execute();
-    await deleteRunBlocks(this.#db, Number(row.run_seq), JSON.parse(row.disks) as RunDisk[]);
+    await deleteRunBlocks(this.#db, Number(row.run_seq));
   }
 
   // ── Reading ────────────────────────────────────────────────────────────────────────────────────────────────
@@ -368,9 +342,9 @@ export class ImageStore implements ImageDeleter {
   }
 
   /**
-   * One available image with what it costs in the store: stored bytes, blocks shared with other images, what
-   * deleting it would free. Reads every available image's manifest (16 MiB per TiB of disk): for admin views,
-   * not for hot paths (use findImage).
+   * One available image with what it costs in the store: stored bytes, blocks shared with the account's other
+   * images, what deleting it would free. Reads the data entries of every available manifest of the account: for
+   * admin views, not for hot paths (use findImage).
    */
   async getImage(amiId: string): Promise<ImageDetails | undefined> {
     const row = await availableImage(this.#db, amiId);
@@ -379,7 +353,7 @@ export class ImageStore implements ImageDeleter {
     const usage = await imageUsage(
       this.#db,
       (id) => this.#manifestPath(id),
-      amiId,
+      { amiId, accountId: row.account_id },
       snapshots.map((s) => ({ snapshotId: s.snapshot_id, sha256: s.manifest_sha256 })),
     );
     return { ...toSummary(row, snapshots, await this.#keyRef(Number(row.key_id))), usage };
@@ -388,7 +362,7 @@ export class ImageStore implements ImageDeleter {
   /** One block of a disk, verified; zeros for a zero block. The last block may be short. */
   async readBlock(amiId: string, diskIndex: number, blockIndex: number): Promise<Buffer> {
     const snap = await this.#snapshot(amiId, diskIndex);
-    const manifest = await ManifestReader.open(this.#manifestPath(snap.snapshot_id));
+    const manifest = await openManifest(this.#manifestPath(snap.snapshot_id));
     try {
       const verified = `${snap.snapshot_id}@${await manifest.fingerprint()}`;
       if (!this.#verifiedManifests.has(verified)) {
@@ -463,20 +437,8 @@ export class ImageStore implements ImageDeleter {
     );
   }
 
-  async stats(): Promise<StoreStats> {
-    const blocks = await this.#db
-      .selectFrom('image_blocks')
-      .select((eb) => [eb.fn.countAll<number>().as('blocks'), eb.fn.sum<number>('stored_len').as('stored'), eb.fn.sum<number>('raw_len').as('raw')])
-      .executeTakeFirstOrThrow();
-    const packs = await this.#db.selectFrom('image_packs').select('pack_id').execute();
-    const count = Number(blocks.blocks);
-    return {
-      blocks: count,
-      storedBytes: Number(blocks.stored ?? 0) + count * RECORD_HEADER_SIZE,
-      rawBytes: Number(blocks.raw ?? 0),
-      packs: packs.length,
-      packBytes: packBytesOnDisk(this.root, packs.map((p) => Number(p.pack_id))),
-    };
+  stats(): Promise<StoreStats> {
+    return storeStats(this.#db, this.root);
   }
 
   /** Flushes and seals this process's pack. The database stays open (it is the caller's). */

@@ -1,12 +1,17 @@
 /**
- * What one image costs: its distinct blocks' stored bytes, how many it shares with other available images, and
- * what deleting it would free. Reads every available image's manifests (16 MiB per TiB of disk) and walks the
- * block index over the image's id range; memory is one bit per block id.
+ * What one image costs: its distinct blocks' stored bytes, how many it shares with other available images of its
+ * account, and what deleting it would free. Reads the manifests of the account's available images (their data
+ * entries only) and reads the index rows of the image's own blocks; memory is one bit per block id plus the
+ * image's distinct block ids.
+ *
+ * Only the image's own account counts: blocks are stored per account (see blockSealer.ts), and even blocks an older
+ * store shared across accounts must not let one account's figures reveal what another holds.
  */
 import { RECORD_HEADER_SIZE } from './blockCodec.ts';
 import { BitSet } from './bitSet.ts';
-import type { ImageDb } from './db.ts';
-import { ManifestReader } from './manifest.ts';
+import { SQL_BATCH } from './constants.ts';
+import { batches, type ImageDb } from './db.ts';
+import { openManifest } from './manifest.ts';
 import type { ImageDetails } from './types.ts';
 
 const PAGE = 8192;
@@ -17,9 +22,9 @@ export interface SnapshotRef {
 }
 
 export async function forEachManifestId(path: string, sha256: string, visit: (id: number) => void): Promise<void> {
-  const reader = await ManifestReader.open(path);
+  const reader = await openManifest(path);
   try {
-    for await (const chunk of reader.chunks(sha256)) for (const id of chunk.ids) if (id !== 0) visit(id);
+    for await (const chunk of reader.chunks(sha256)) for (const id of chunk.ids) visit(id);
   } finally {
     await reader.close();
   }
@@ -28,17 +33,21 @@ export async function forEachManifestId(path: string, sha256: string, visit: (id
 export async function imageUsage(
   db: ImageDb,
   manifestPath: (snapshotId: string) => string,
-  amiId: string,
+  image: { amiId: string; accountId: string },
   own: readonly SnapshotRef[],
 ): Promise<ImageDetails['usage']> {
   const mine = new BitSet();
-  let low = Infinity;
-  let high = 0;
+  let ids = new Float64Array(1024);
+  let distinct = 0;
   for (const snap of own) {
     await forEachManifestId(manifestPath(snap.snapshotId), snap.sha256, (id) => {
-      mine.add(id);
-      if (id < low) low = id;
-      if (id > high) high = id;
+      if (!mine.add(id)) return;
+      if (distinct === ids.length) {
+        const grown = new Float64Array(ids.length * 2);
+        grown.set(ids);
+        ids = grown;
+      }
+      ids[distinct++] = id;
     });
   }
   const shared = new BitSet();
@@ -47,7 +56,8 @@ export async function imageUsage(
     .innerJoin('images', 'images.ami_id', 'image_snapshots.ami_id')
     .select(['image_snapshots.snapshot_id', 'image_snapshots.manifest_sha256'])
     .where('images.state', '=', 'available')
-    .where('images.ami_id', '!=', amiId)
+    .where('images.account_id', '=', image.accountId)
+    .where('images.ami_id', '!=', image.amiId)
     .execute();
   for (const snap of others) {
     await forEachManifestId(manifestPath(snap.snapshot_id), snap.manifest_sha256, (id) => {
@@ -56,24 +66,35 @@ export async function imageUsage(
   }
   let storedBytes = 0;
   let exclusiveBytes = 0;
-  for (let from = low; from <= high; ) {
-    const rows = await db
-      .selectFrom('image_blocks')
-      .select(['block_id', 'stored_len'])
-      .where('block_id', '>=', from)
-      .where('block_id', '<=', high)
-      .orderBy('block_id')
-      .limit(PAGE)
-      .execute();
-    if (rows.length === 0) break;
-    for (const row of rows) {
-      const id = Number(row.block_id);
-      if (!mine.has(id)) continue;
-      const bytes = RECORD_HEADER_SIZE + Number(row.stored_len);
-      storedBytes += bytes;
-      if (!shared.has(id)) exclusiveBytes += bytes;
-    }
-    from = Number(rows.at(-1)!.block_id) + 1;
+  for (const row of await storedLengths(db, ids.subarray(0, distinct).sort())) {
+    const bytes = RECORD_HEADER_SIZE + row.storedLen;
+    storedBytes += bytes;
+    if (!shared.has(row.blockId)) exclusiveBytes += bytes;
   }
   return { storedBytes, sharedBlocks: shared.count, exclusiveBlocks: mine.count - shared.count, exclusiveBytes };
+}
+
+/**
+ * The stored lengths of these blocks (sorted ids), a page of ids at a time: a range scan where the page's ids are
+ * dense (a run's new blocks are), a lookup by id where they are spread out, so the rows read stay within a few
+ * times the image's own blocks, whatever else the store holds between them.
+ */
+async function storedLengths(db: ImageDb, sortedIds: Float64Array): Promise<{ blockId: number; storedLen: number }[]> {
+  const found: { blockId: number; storedLen: number }[] = [];
+  for (let at = 0; at < sortedIds.length; at += PAGE) {
+    const page = sortedIds.subarray(at, at + PAGE);
+    const low = page[0]!;
+    const high = page[page.length - 1]!;
+    const wanted = new Set(page);
+    const rows =
+      high - low < 4 * page.length
+        ? await db.selectFrom('image_blocks').select(['block_id', 'stored_len']).where('block_id', '>=', low).where('block_id', '<=', high).execute()
+        : (
+            await Promise.all(
+              [...batches([...page], SQL_BATCH)].map((batch) => db.selectFrom('image_blocks').select(['block_id', 'stored_len']).where('block_id', 'in', batch).execute()),
+            )
+          ).flat();
+    for (const row of rows) if (wanted.has(Number(row.block_id))) found.push({ blockId: Number(row.block_id), storedLen: Number(row.stored_len) });
+  }
+  return found;
 }

@@ -1,11 +1,12 @@
 /**
  * Builds a new snapshot's manifest at finish: the run's committed blocks laid over the parent snapshot's
- * (incremental mode) or over zeros (full mode), streamed a range at a time into a ManifestWriter.
+ * (incremental mode) or over zeros (full mode). Both inputs are read in block order and merged as streams, so the
+ * work follows the parent's data and the run's records, never the disk's virtual size.
  */
-import { BitSet } from './bitSet.ts';
+import type { BitSet } from './bitSet.ts';
 import type { ImageDb } from './db.ts';
-import { MANIFEST_CHUNK, ManifestReader, ManifestWriter, type ManifestSummary } from './manifest.ts';
-import { runBlocksInRange } from './runBlocks.ts';
+import { ManifestWriter, openManifest, type ManifestEntries, type ManifestSummary } from './manifest.ts';
+import { runBlockPages, type RunBlockRow } from './runBlocks.ts';
 
 export interface ManifestSource {
   db: ImageDb;
@@ -17,37 +18,79 @@ export interface ManifestSource {
   parent?: { path: string; sha256: string };
 }
 
+/** Walks a stream of pages one item at a time. */
+class Cursor<Page, Item> {
+  readonly #pages: AsyncIterator<Page>;
+  readonly #length: (page: Page) => number;
+  readonly #item: (page: Page, i: number) => Item;
+  #page: Page | undefined;
+  #at = 0;
+  #done = false;
+
+  constructor(pages: AsyncIterable<Page>, length: (page: Page) => number, item: (page: Page, i: number) => Item) {
+    this.#pages = pages[Symbol.asyncIterator]();
+    this.#length = length;
+    this.#item = item;
+  }
+
+  /** The current item, or undefined at the end. */
+  async peek(): Promise<Item | undefined> {
+    while (!this.#done && (this.#page === undefined || this.#at >= this.#length(this.#page))) {
+      const next = await this.#pages.next();
+      if (next.done) this.#done = true;
+      else {
+        this.#page = next.value;
+        this.#at = 0;
+      }
+    }
+    return this.#done ? undefined : this.#item(this.#page!, this.#at);
+  }
+
+  advance(): void {
+    this.#at++;
+  }
+
+  async close(): Promise<void> {
+    await this.#pages.return?.();
+  }
+}
+
 export async function buildManifest(source: ManifestSource, path: string, distinct: BitSet): Promise<ManifestSummary> {
-  const parent = source.parent ? await ManifestReader.open(source.parent.path) : undefined;
+  const parent = source.parent ? await openManifest(source.parent.path) : undefined;
   const writer = new ManifestWriter(path, source.sizeBytes, source.blockCount);
+  const inherited = parent
+    ? new Cursor(parent.chunks(source.parent!.sha256), (c: ManifestEntries) => c.ids.length, (c, i) => ({ blockIndex: c.indexes[i]!, blockId: c.ids[i]! }))
+    : undefined;
+  const recorded = new Cursor(runBlockPages(source.db, source.runSeq, source.diskIndex), (p: RunBlockRow[]) => p.length, (p, i) => p[i]!);
   try {
-    let parentChunks: AsyncIterator<{ start: number; ids: Float64Array }> | undefined;
-    if (parent) {
-      await parent.verify(source.parent!.sha256);
-      parentChunks = parent.chunks(source.parent!.sha256, MANIFEST_CHUNK)[Symbol.asyncIterator]();
+    // The parent is checked whole first: a damaged parent must not leave a half-merged manifest behind.
+    if (parent) await parent.verify(source.parent!.sha256);
+    for (;;) {
+      const mine = await recorded.peek();
+      const theirs = await inherited?.peek();
+      if (!mine && !theirs) break;
+      let entry: RunBlockRow;
+      if (theirs && (!mine || theirs.blockIndex < mine.blockIndex)) {
+        entry = theirs;
+        inherited!.advance();
+      } else {
+        // The run's record wins over the parent's block at the same index (a recorded zero clears it).
+        if (theirs && theirs.blockIndex === mine!.blockIndex) inherited!.advance();
+        entry = mine!;
+        recorded.advance();
+      }
+      // A parent disk larger than this one: its blocks past the end are not inherited.
+      if (entry.blockIndex >= source.blockCount) continue;
+      writer.push(entry.blockIndex, entry.blockId);
+      if (entry.blockId !== 0) distinct.add(entry.blockId);
     }
-    for (let start = 0; start < source.blockCount; start += MANIFEST_CHUNK) {
-      const count = Math.min(MANIFEST_CHUNK, source.blockCount - start);
-      const ids = new Float64Array(count);
-      if (parentChunks) {
-        const next = await parentChunks.next();
-        if (next.done) parentChunks = undefined;
-        else ids.set(next.value.ids.subarray(0, Math.min(count, next.value.ids.length)));
-      }
-      for (const row of await runBlocksInRange(source.db, source.runSeq, source.diskIndex, start, start + count)) {
-        ids[Number(row.block_index) - start] = Number(row.block_id);
-      }
-      for (const id of ids) {
-        writer.push(id);
-        if (id !== 0) distinct.add(id);
-      }
-    }
-    await parentChunks?.return?.();
     return writer.finish();
   } catch (thrown) {
     writer.abort();
     throw thrown;
   } finally {
+    await inherited?.close();
+    await recorded.close();
     await parent?.close();
   }
 }

@@ -17,7 +17,7 @@ export interface ImageStoreStateTable {
   gc_lease_until: number | null;
 }
 
-/** Sealer key references ('plain' or a KMS key ARN), numbered so block rows carry a small integer. */
+/** Sealer key references (see blockSealer.ts), numbered so block rows carry a small integer. */
 export interface ImageKeysTable {
   key_id: Generated<number>;
   key_ref: string;
@@ -38,7 +38,7 @@ export interface ImagePacksTable {
 
 export interface ImageBlocksTable {
   block_id: Generated<number>;
-  /** The sealer's id for the block (the plaintext SHA-256 for plain blocks, an HMAC of it under a key otherwise). */
+  /** The sealer's id for the block: an HMAC of its plaintext SHA-256 under the account's or KMS key's id key (legacy plain blocks: the SHA-256). */
   storage_id: Uint8Array;
   key_id: number;
   pack_id: number;

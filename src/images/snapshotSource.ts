@@ -15,7 +15,7 @@ export function snapshotSource(fetcher: BlockFetcher, manifest: ManifestReader, 
   const size = manifest.sizeBytes;
   const cache = new Map<number, Promise<Buffer>>();
 
-  function block(blockIndex: number, blockId: number): Promise<Buffer> {
+  function blockAt(blockIndex: number, blockId: number): Promise<Buffer> {
     let data = cache.get(blockIndex);
     if (!data) {
       data = fetcher.readById(blockId, { amiId, diskIndex, blockIndex });
@@ -30,31 +30,39 @@ export function snapshotSource(fetcher: BlockFetcher, manifest: ManifestReader, 
     size,
     async extents(offset, length) {
       const first = Math.floor(offset / IMAGE_BLOCK_SIZE);
-      const end = offset + length;
-      const ids = await manifest.entries(first, Math.min(STATUS_BLOCKS, Math.ceil(end / IMAGE_BLOCK_SIZE) - first));
+      const last = Math.min(first + STATUS_BLOCKS, Math.ceil((offset + length) / IMAGE_BLOCK_SIZE));
+      const end = Math.min(offset + length, last * IMAGE_BLOCK_SIZE);
+      const data = await manifest.dataEntries(first, last);
       const runs: { length: number; zero: boolean }[] = [];
-      for (let i = 0; i < ids.length; i++) {
-        const from = Math.max(offset, (first + i) * IMAGE_BLOCK_SIZE);
-        const to = Math.min(end, (first + i + 1) * IMAGE_BLOCK_SIZE);
-        const zero = ids[i] === 0;
-        const last = runs.at(-1);
-        if (last && last.zero === zero) last.length += to - from;
+      const add = (from: number, to: number, zero: boolean) => {
+        if (to <= from) return;
+        const previous = runs.at(-1);
+        if (previous && previous.zero === zero) previous.length += to - from;
         else runs.push({ length: to - from, zero });
+      };
+      // Only the data blocks are listed: the gaps between them are holes, however large.
+      let at = offset;
+      for (const blockIndex of data.indexes) {
+        const from = Math.max(offset, blockIndex * IMAGE_BLOCK_SIZE);
+        const to = Math.min(end, (blockIndex + 1) * IMAGE_BLOCK_SIZE);
+        add(at, from, true);
+        add(from, to, false);
+        at = to;
       }
+      add(at, end, true);
       return runs;
     },
     async read(offset, length) {
       const out = Buffer.alloc(length);
       const first = Math.floor(offset / IMAGE_BLOCK_SIZE);
-      const ids = await manifest.entries(first, Math.ceil((offset + length) / IMAGE_BLOCK_SIZE) - first);
+      const data = await manifest.dataEntries(first, Math.ceil((offset + length) / IMAGE_BLOCK_SIZE));
       await Promise.all(
-        [...ids].map(async (id, i) => {
-          if (id === 0) return;
-          const start = (first + i) * IMAGE_BLOCK_SIZE;
-          const data = await block(first + i, id);
+        [...data.indexes].map(async (blockIndex, i) => {
+          const start = blockIndex * IMAGE_BLOCK_SIZE;
+          const block = await blockAt(blockIndex, data.ids[i]!);
           const from = Math.max(offset, start);
-          const to = Math.min(offset + length, start + data.length);
-          if (to > from) data.copy(out, from - offset, from - start, to - start);
+          const to = Math.min(offset + length, start + block.length);
+          if (to > from) block.copy(out, from - offset, from - start, to - start);
         }),
       );
       onRead?.(offset + length);

@@ -1,6 +1,7 @@
 /** The image store's public shapes. Times are epoch milliseconds; sizes are bytes. */
 import type { Tenant } from '../core/context.ts';
 import type { BlockSealer } from './blockSealer.ts';
+import type { BlockRangeSet } from '../lib/blockRangeSet.ts';
 
 export type { Tenant };
 
@@ -52,12 +53,8 @@ export interface RecordedBlock {
   sha256: Buffer | null;
 }
 
-/** Which block indexes of a disk a run has committed: one bit each, whatever the disk size. */
-export interface CommittedBlocks {
-  blockCount: number;
-  count: number;
-  has(blockIndex: number): boolean;
-}
+/** Which block indexes of a disk a run has committed, as sorted ranges (see src/lib/blockRangeSet.ts). */
+export type CommittedBlocks = BlockRangeSet;
 
 export interface PutBlocksOptions {
   /** The digests were computed in this process from these exact bytes, and no block is all zeros: skip the checks. */

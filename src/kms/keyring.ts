@@ -1,6 +1,7 @@
 /**
  * The keyring: KMS-style keys whose material it generates and keeps wrapped under the master key, and the block
- * sealers made from them for the image store.
+ * sealers made from them for the image store (plus each account's sealer for unencrypted blocks, keyed from the
+ * master key itself).
  *
  * Per key (32 random bytes of material, wrapped with AES-256-GCM under the master key, AAD = account, region, key id):
  * - id-key   = HKDF(material, "block-id")       → storage ids (HMAC-SHA256 of the block's SHA-256);
@@ -21,7 +22,8 @@ import { aad, subkey, unwrap, wrap, UnwrapError } from './envelope.ts';
 import { createKeyRecord, listKeys, resolveKey, type KmsDb, type KmsKey } from './keys.ts';
 import type { MasterKey } from './masterKey.ts';
 import type { KmsDatabase, KmsKeysTable } from './schema.ts';
-import { KeyedBlockSealer } from './sealer.ts';
+import { AccountBlockSealer, KeyedBlockSealer } from './sealer.ts';
+import { parseAccountKeyRef, type BlockSealer } from '../images/blockSealer.ts';
 
 /** A key that cannot be used: its material is missing, corrupt, or wrapped under another master key. */
 export class KmsError extends Error {
@@ -38,6 +40,7 @@ export class Keyring {
   readonly #clock: Clock;
   /** Sealers by key id: material is unwrapped once per process. */
   readonly #sealers = new Map<string, Promise<KeyedBlockSealer>>();
+  readonly #accountSealers = new Map<string, AccountBlockSealer>();
 
   constructor(db: KmsDb, master: MasterKey, clock: Clock = systemClock) {
     this.#db = db as Kysely<KmsDatabase>;
@@ -71,8 +74,31 @@ export class Keyring {
     return this.#sealer(await this.resolveKey(tenant, kmsKeyId ?? undefined));
   }
 
-  /** The sealer for blocks stored with `keyRef` (a sealer's `keyRef`, i.e. a key ARN). */
-  async sealerForKeyRef(keyRef: string): Promise<KeyedBlockSealer> {
+  /**
+   * The sealer for an unencrypted job's blocks: storage ids keyed per account (id-key = HKDF of the master key and
+   * the account id), so dedup never crosses accounts.
+   */
+  accountSealer(accountId: string): AccountBlockSealer {
+    let sealer = this.#accountSealers.get(accountId);
+    if (!sealer) {
+      sealer = new AccountBlockSealer(accountId, this.#master.fingerprint, subkey(this.#master.key, `account-block-id/${accountId}`));
+      this.#accountSealers.set(accountId, sealer);
+    }
+    return sealer;
+  }
+
+  /** The sealer for blocks stored with `keyRef` (a sealer's `keyRef`: a key ARN, or an account's plain reference). */
+  async sealerForKeyRef(keyRef: string): Promise<BlockSealer> {
+    const account = parseAccountKeyRef(keyRef);
+    if (account) {
+      if (account.masterFingerprint !== this.#master.fingerprint) {
+        throw new KmsError(
+          `Blocks stored under ${keyRef} were keyed with another master key (fingerprint ${account.masterFingerprint}; this one is ` +
+            `${this.#master.fingerprint}). Start Ferry with the master key they were stored under (FERRY_MASTER_KEY or <data-dir>/master.key).`,
+        );
+      }
+      return this.accountSealer(account.accountId);
+    }
     const row = await this.#db.selectFrom('kms_keys').select(['key_id', 'arn']).where('arn', '=', keyRef).executeTakeFirst();
     if (!row) throw new KmsError(`No KMS key ${keyRef}: blocks sealed under it cannot be opened.`);
     return this.#sealer({ keyId: row.key_id, arn: row.arn });

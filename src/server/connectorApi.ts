@@ -21,7 +21,7 @@ import {
   type ImageDiskPlan,
 } from '../core/runImages.ts';
 import { ImageStoreError } from '../images/errors.ts';
-import { encodeBlockSet } from '../agent/bitset.ts';
+import { encodeBlockRangeSet } from '../lib/blockRangeSet.ts';
 import { CONNECTOR_CAPABILITIES, VM_MANAGER_TYPES } from '../domain/enums.ts';
 import type { ConnectorRow } from '../core/mappers.ts';
 
@@ -250,13 +250,10 @@ export function registerConnectorApi(app: FastifyInstance, core: Core, plane?: D
   route('/runs/:runId/image/begin', async (request) => {
     const connector = await authenticate(request);
     const begun = await beginRunImage(core, dataPlane(), connector, request.params.runId!, parseDiskPlans(parseJson(request).disks));
-    const committed: Record<string, string> = {};
-    for (const [disk, blocks] of begun.committed) {
-      const indexes: number[] = [];
-      if (blocks.count > 0) for (let i = 0; i < blocks.blockCount; i++) if (blocks.has(i)) indexes.push(i);
-      committed[disk] = encodeBlockSet(indexes, blocks.blockCount);
-    }
-    return { amiId: begun.amiId, committed, parent: begun.parent };
+    // Ranges, not a bitmap: the answer follows what the run committed, never the disk's size.
+    const committedRanges: Record<string, string> = {};
+    for (const [disk, blocks] of begun.committed) committedRanges[disk] = encodeBlockRangeSet(blocks);
+    return { amiId: begun.amiId, committedRanges, parent: begun.parent };
   });
 
   route('/runs/:runId/image/missing', async (request) => {

@@ -95,6 +95,22 @@ export class TestConnector {
     return this.call(`/runs/${runId}/complete`, { amiId });
   }
 
+  /**
+   * Begins and finishes the run's image as a connector that copied an empty one-block disk would (nothing to
+   * upload); returns the image's id, the one the run may complete with.
+   */
+  async finishImage(runId: string, sizeBytes = 512 * 1024): Promise<string> {
+    await this.call(`/runs/${runId}/image/begin`, { disks: [{ index: 0, sizeBytes, mode: 'full' }] });
+    return (await this.call<{ amiId: string }>(`/runs/${runId}/image/finish`, {})).amiId;
+  }
+
+  /** Finishes the run's image (see finishImage) and completes the run with it; returns the image's id. */
+  async completeWithImage(runId: string): Promise<string> {
+    const image = await this.finishImage(runId);
+    await this.complete(runId, image);
+    return image;
+  }
+
   fail(runId: string, message: string) {
     return this.call(`/runs/${runId}/fail`, { message });
   }

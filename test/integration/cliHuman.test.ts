@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateReplicationJobCommand, GetReplicationRunsCommand, GetServersCommand } from '@aws-sdk/client-sms';
 import { startTestFerry } from '../helpers/ferry.ts';
-import { amiId } from '../helpers/testConnector.ts';
 import { FERRY_CLI, NODE, freePort, run } from '../helpers/process.ts';
 import { cliEnv, MiB, setupJobs, startCli } from './cliHumanSupport.ts';
 
@@ -44,7 +43,7 @@ test('runs watch, not a TTY: a line per stage or 10 % step, the AMI at the end, 
     await cli.waitFor(`${R} Uploading 25%`);
     await connector.progress(R, 'Converting', '100%');
     await cli.waitFor(`${R} Converting 100%\n`);
-    await connector.complete(R, amiId(1));
+    const image = await connector.completeWithImage(R);
     const result = await cli.exit;
     assert.equal(result.code, 0, result.stderr);
     assert.equal(
@@ -58,7 +57,7 @@ test('runs watch, not a TTY: a line per stage or 10 % step, the AMI at the end, 
         `${R} Uploading 5% (5.00 MiB of 100 MiB, 10.0 MiB/s, ETA 10s)`,
         `${R} Uploading 25% (25.0 MiB of 100 MiB, 10.0 MiB/s, ETA 8s)`,
         `${R} Converting 100%`,
-        `${R} COMPLETED: ${amiId(1)}`,
+        `${R} COMPLETED: ${image}`,
         '',
       ].join('\n'),
     );
@@ -244,11 +243,11 @@ test('status: connectors, catalog, jobs by state and active runs with live progr
     );
 
     // After the run: no active runs, the job shows its AMI and the last run's state.
-    await connector.complete(R, amiId(7));
+    const image = await connector.completeWithImage(R);
     const after = await ferry(['status'], cliEnv(t));
     assert.match(after.stdout, /\nActive runs: none\n$/);
     const row = after.stdout.split('\n').find((l) => l.startsWith(busy));
-    assert.deepEqual(cells(row).slice(4), [amiId(7), 'COMPLETED']);
+    assert.deepEqual(cells(row).slice(4), [image, 'COMPLETED']);
   } finally {
     await t.close();
   }

@@ -9,7 +9,6 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateReplicationJobCommand, GetReplicationRunsCommand, GetServersCommand, ImportServerCatalogCommand } from '@aws-sdk/client-sms';
 import { startTestFerry } from '../helpers/ferry.ts';
-import { amiId } from '../helpers/testConnector.ts';
 import { makeKvmVm, makeTempDatastore } from '../helpers/vmFactory.ts';
 import { FERRY_CLI, NODE, run } from '../helpers/process.ts';
 import { cliEnv, MiB, scriptAvailable, setupJobs, startCliInTty, stripAnsi } from './cliHumanSupport.ts';
@@ -27,7 +26,7 @@ test('runs watch on a terminal: a progress bar with stage, percent, bytes, rate 
     const R = claimed.replicationRunId;
     await connector.progress(R, 'Uploading', '40%', { bytesDone: 40 * MiB, bytesTotal: 100 * MiB, bytesPerSecond: 10 * MiB });
     await cli.waitFor(/Uploading\s+\|█{12}░{18}\|\s+40% 40\.0 MiB of 100 MiB, 10\.0 MiB\/s, ETA 6s/);
-    await connector.complete(R, amiId(3));
+    const image = await connector.completeWithImage(R);
     const result = await cli.exit;
     assert.equal(result.code, 0, result.stdout);
     // Drawn in place: cursor moves and line clears, the cursor hidden while the bar runs and shown again.
@@ -37,7 +36,7 @@ test('runs watch on a terminal: a progress bar with stage, percent, bytes, rate 
     const screen = stripAnsi(result.stdout);
     assert.match(screen, new RegExp(`^Watching run ${R} \\(AUTOMATIC\\) of job ${jobId} \\(vm0\\)\\n`));
     assert.match(screen, new RegExp(`${R} Pending\\s+\\|░{30}\\|\\s+0% waiting for a connector to start it`));
-    assert.match(screen, new RegExp(`${R} COMPLETED \\|█{30}\\| 100% \\n${R} COMPLETED: ${amiId(3)}\\n$`));
+    assert.match(screen, new RegExp(`${R} COMPLETED \\|█{30}\\| 100% \\n${R} COMPLETED: ${image}\\n$`));
     assert.ok(!/^sms-run-\S+ Uploading 40%/m.test(screen), 'no plain lines on a terminal');
   } finally {
     await t.close();
@@ -66,12 +65,12 @@ test('runs watch on a terminal: FAILED leaves the bar and one `ferry:` line, exi
     await connector.progress(P, 'Validating', '100%');
     const lines = startCliInTty(['runs', 'watch', plain, '--plain', '--interval', '0.05'], cliEnv(t));
     await lines.waitFor(`${P} Validating 100%`);
-    await connector.complete(P, amiId(4));
+    const image = await connector.completeWithImage(P);
     const done = await lines.exit;
     assert.equal(done.code, 0);
     assert.equal(
       done.stdout.replace(/\r/g, ''),
-      [`Watching run ${P} (AUTOMATIC) of job ${plain} (vm1)`, `${P} Validating 100%`, `${P} COMPLETED: ${amiId(4)}`, ''].join('\n'),
+      [`Watching run ${P} (AUTOMATIC) of job ${plain} (vm1)`, `${P} Validating 100%`, `${P} COMPLETED: ${image}`, ''].join('\n'),
     );
   } finally {
     await t.close();

@@ -22,7 +22,7 @@ import {
   type ReplicationJob,
 } from '@aws-sdk/client-sms';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
-import { amiId, vms, type TestConnector, type Vm } from '../helpers/testConnector.ts';
+import { vms, type TestConnector, type Vm } from '../helpers/testConnector.ts';
 import type { Policy } from '../../src/domain/policy.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -387,7 +387,7 @@ test('CreateReplicationJob: at the non-terminal job limit (policy 3) → Operati
 
     // A one-time job whose run completes is COMPLETED (terminal) and no longer counts.
     const run = await connector.claimWhenDue();
-    await connector.complete(run.replicationRunId, amiId(1));
+    await connector.completeWithImage(run.replicationRunId);
     assert.equal((await getJob(t, run.replicationJobId)).state, 'COMPLETED');
     await createJob(t, servers.get('vm-3')!);
     await rejects(createJob(t, servers.get('vm-4')!), 'OperationNotPermittedException', /limit is 3/);
@@ -618,7 +618,7 @@ test('StartOnDemandReplicationRun: a third on-demand run within 24 h → Replica
       const run = await connector.claimWhenDue();
       assert.equal(run.replicationRunId, replicationRunId);
       assert.equal(run.type, 'ON_DEMAND');
-      await connector.complete(run.replicationRunId, amiId(i));
+      await connector.completeWithImage(run.replicationRunId);
     }
     const runs = (await t.sms.send(new GetReplicationRunsCommand({ replicationJobId: id }))).replicationRunList!;
     assert.equal(runs.filter((r) => r.type === 'ON_DEMAND' && r.state === 'COMPLETED').length, 2, 'no on-demand run is still active');
@@ -649,7 +649,7 @@ test('StartOnDemandReplicationRun: a deleted or completed job → OperationNotPe
 
     const once = await createJob(t, servers.get('vm-1')!, { frequency: undefined, runOnce: true });
     const run = await connector.claimWhenDue();
-    await connector.complete(run.replicationRunId, amiId(3));
+    await connector.completeWithImage(run.replicationRunId);
     assert.equal((await getJob(t, once)).state, 'COMPLETED');
     await rejects(t.sms.send(new StartOnDemandReplicationRunCommand({ replicationJobId: once })), 'OperationNotPermittedException', /COMPLETED/);
     assert.deepEqual(await runIds(t, once), [run.replicationRunId]);
@@ -828,8 +828,8 @@ test('DisassociateConnector: a connector serving an active job → OperationNotP
     const { connectorList } = await t.sms.send(new GetConnectorsCommand({}));
     assert.deepEqual(connectorList!.map((c) => c.connectorId), [connector.connectorId]);
     // The connector keeps working: its run can still complete.
-    await connector.complete(run.replicationRunId, amiId(7));
-    assert.equal((await getJob(t, id)).latestAmiId, amiId(7));
+    const image = await connector.completeWithImage(run.replicationRunId);
+    assert.equal((await getJob(t, id)).latestAmiId, image);
     // A disassociated connector is gone; disassociating it again is an unknown id.
     await t.sms.send(new DeleteReplicationJobCommand({ replicationJobId: id }));
     await t.sms.send(new DisassociateConnectorCommand({ connectorId: connector.connectorId }));

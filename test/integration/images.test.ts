@@ -19,6 +19,7 @@ import { imageStoreMigration } from '../../src/store/migrations/002_image_store.
 import { openImageStore, type ImageStore } from '../../src/images/imageStore.ts';
 import { plainSealer } from '../../src/images/blockSealer.ts';
 import type { RecordedBlock } from '../../src/images/types.ts';
+import { openManifest } from '../../src/images/manifest.ts';
 import { run } from '../helpers/process.ts';
 
 const B = 512 * 1024;
@@ -169,8 +170,9 @@ if (process.env.FERRY_IMAGES_CHILD) {
       const data = vmDisk('corrupt', 8);
       const amiId = await makeImage(store.images, 'sms-run-00000c01', data);
       const snapshotId = (await store.images.listImages())[0]!.disks[0]!.snapshotId;
-      const manifest = readFileSync(join(store.images.root, 'manifests', `${snapshotId}.manifest`));
-      const blockId = Number(manifest.readBigUInt64LE(64 + 6 * 8));
+      const manifest = await openManifest(join(store.images.root, 'manifests', `${snapshotId}.manifest`));
+      const blockId = await manifest.entry(6);
+      await manifest.close();
       const row = (await (store.state.db as unknown as Kysely<any>).selectFrom('image_blocks').selectAll().where('block_id', '=', blockId).executeTakeFirstOrThrow()) as {
         pack_id: number;
         pack_offset: number;

@@ -9,7 +9,7 @@ import {
   ImportServerCatalogCommand,
 } from '@aws-sdk/client-sms';
 import { startTestFerry } from '../helpers/ferry.ts';
-import { amiId, vms } from '../helpers/testConnector.ts';
+import { vms } from '../helpers/testConnector.ts';
 
 test('catalog import → job → run claimed, progressing, completed, all visible through the SDK', async () => {
   const t = await startTestFerry();
@@ -43,15 +43,15 @@ test('catalog import → job → run claimed, progressing, completed, all visibl
       stage: 'Uploading',
       stageProgress: '42%',
     });
-    await connector.complete(run.replicationRunId, amiId(1));
+    const image = await connector.completeWithImage(run.replicationRunId);
     const job = (await t.sms.send(new GetReplicationJobsCommand({ replicationJobId }))).replicationJobList![0]!;
     assert.equal(job.state, 'ACTIVE');
-    assert.equal(job.latestAmiId, amiId(1));
+    assert.equal(job.latestAmiId, image);
     assert.ok(job.nextReplicationRunStartTime instanceof Date);
     runs = await t.sms.send(new GetReplicationRunsCommand({ replicationJobId }));
     const done = runs.replicationRunList!.find((r) => r.replicationRunId === run.replicationRunId)!;
     assert.equal(done.state, 'COMPLETED');
-    assert.equal(done.amiId, amiId(1));
+    assert.equal(done.amiId, image);
     assert.equal(done.statusMessage, 'Completed');
     assert.equal(done.stageDetails, undefined);
     assert.ok(done.completedTime instanceof Date);

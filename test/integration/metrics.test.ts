@@ -13,7 +13,7 @@ import {
   ImportServerCatalogCommand,
 } from '@aws-sdk/client-sms';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
-import { amiId, vms } from '../helpers/testConnector.ts';
+import { vms } from '../helpers/testConnector.ts';
 import { createJob, expectCompleted, importCatalog, waitFor } from '../helpers/replication.ts';
 import { makeKvmVm, makeTempDatastore, MiB } from '../helpers/vmFactory.ts';
 
@@ -60,7 +60,7 @@ describe('GET /metrics', () => {
     const { replicationJobId } = await t.sms.send(new CreateReplicationJobCommand({ serverId, seedReplicationTime: new Date(), frequency: 12 }));
     const run = await connector.claimWhenDue();
     await connector.progress(run.replicationRunId, 'Uploading', '50%');
-    await connector.complete(run.replicationRunId, amiId(1));
+    await connector.completeWithImage(run.replicationRunId);
     await assert.rejects(t.sms.send(new DeleteReplicationJobCommand({ replicationJobId: 'sms-job-00000000' })), { name: 'ReplicationJobNotFoundException' });
     // An unknown operation is rejected before authentication: its name must not become a label value.
     const bogus = await fetch(t.ferry.url, {

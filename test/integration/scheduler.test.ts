@@ -188,9 +188,9 @@ test('scheduler', async (s) => {
         await at(h, slot + HOUR);
         await h.connector.progress(run.replicationRunId, 'Uploading', '50%');
         await at(h, slot + 2 * HOUR);
-        await h.connector.complete(run.replicationRunId, amiId(k + 1));
+        const image = await h.connector.completeWithImage(run.replicationRunId);
         j = await job(h, id);
-        assert.equal(j.latestAmiId, amiId(k + 1));
+        assert.equal(j.latestAmiId, image);
         assert.equal(time(j.nextReplicationRunStartTime), slot + frequency * HOUR);
       }
       const list = await runs(h, id);
@@ -217,7 +217,7 @@ test('scheduler', async (s) => {
       let j = await job(h, id);
       assert.equal(j.frequency, 6);
       assert.equal(time(j.nextReplicationRunStartTime), START + 12 * HOUR, 'the already planned run keeps its time');
-      await h.connector.complete(first.replicationRunId, amiId(1));
+      await h.connector.completeWithImage(first.replicationRunId);
       await at(h, START + 12 * HOUR);
       await claimOne(h);
       assert.equal(time((await job(h, id)).nextReplicationRunStartTime), START + 18 * HOUR, 'then every 6 hours');
@@ -248,12 +248,12 @@ test('scheduler', async (s) => {
       assert.deepEqual(await h.connector.claim(), [], 'nothing runs beside the active run');
 
       await at(h, START + 5 * HOUR);
-      await h.connector.complete(first.replicationRunId, amiId(1));
+      await h.connector.completeWithImage(first.replicationRunId);
       assert.deepEqual(await h.connector.claim(), [], 'the missed slot is not made up');
       await at(h, START + 8 * HOUR);
       const third = await claimOne(h);
       assert.equal(third.scheduledStartTime, START + 8 * HOUR);
-      await h.connector.complete(third.replicationRunId, amiId(2));
+      await h.connector.completeWithImage(third.replicationRunId);
 
       // An ON_DEMAND run blocks the schedule the same way.
       await at(h, START + 11 * HOUR);
@@ -263,7 +263,7 @@ test('scheduler', async (s) => {
       list = await runs(h, id);
       assert.equal(list.find((r) => time(r.scheduledStartTime) === START + 12 * HOUR && r.type === 'AUTOMATIC')!.state, 'MISSED');
       assert.equal(time((await job(h, id)).nextReplicationRunStartTime), START + 16 * HOUR);
-      await h.connector.complete(onDemandId, amiId(3));
+      await h.connector.completeWithImage(onDemandId);
       assert.deepEqual(
         (await runs(h, id)).map((r) => [r.type, r.state, time(r.scheduledStartTime)]),
         // newest first by creation: the +12h run was planned when the +8h run started, before the on-demand run
@@ -292,10 +292,10 @@ test('scheduler', async (s) => {
       const run = await claimOne(h);
       assert.equal((await job(h, id)).nextReplicationRunStartTime, undefined, 'no further run planned');
       await at(h, START + 3 * HOUR);
-      await h.connector.complete(run.replicationRunId, amiId(1));
+      const image = await h.connector.completeWithImage(run.replicationRunId);
       j = await job(h, id);
       assert.equal(j.state, 'COMPLETED');
-      assert.equal(j.latestAmiId, amiId(1));
+      assert.equal(j.latestAmiId, image);
       assert.equal(j.nextReplicationRunStartTime, undefined);
       for (let day = 1; day <= 5; day++) {
         assert.equal(await at(h, START + day * DAY), null, 'nothing left to schedule');
@@ -353,12 +353,12 @@ test('scheduler', async (s) => {
       assert.equal(time(j.nextReplicationRunStartTime), START + 12 * HOUR, 'the schedule is untouched');
       await rejects(h.t.sms.send(new StartOnDemandReplicationRunCommand({ replicationJobId: id })), 'OperationNotPermittedException');
       await at(h, START + 2 * HOUR);
-      await h.connector.complete(first, amiId(1));
+      await h.connector.completeWithImage(first);
 
       await at(h, START + 3 * HOUR);
       const second = (await h.t.sms.send(new StartOnDemandReplicationRunCommand({ replicationJobId: id }))).replicationRunId!;
       assert.equal((await claimOne(h)).replicationRunId, second);
-      await h.connector.complete(second, amiId(2));
+      await h.connector.completeWithImage(second);
       await at(h, START + 4 * HOUR);
       await rejects(h.t.sms.send(new StartOnDemandReplicationRunCommand({ replicationJobId: id })), 'ReplicationRunLimitExceededException');
       await at(h, START + HOUR + DAY - SECOND);
@@ -368,7 +368,7 @@ test('scheduler', async (s) => {
       const third = (await h.t.sms.send(new StartOnDemandReplicationRunCommand({ replicationJobId: id }))).replicationRunId!;
       assert.equal((await claimOne(h)).replicationRunId, third, 'on-demand runs are claimed before a due automatic run');
       await rejects(h.t.sms.send(new StartOnDemandReplicationRunCommand({ replicationJobId: id })), 'OperationNotPermittedException');
-      await h.connector.complete(third, amiId(3));
+      await h.connector.completeWithImage(third);
       await rejects(h.t.sms.send(new StartOnDemandReplicationRunCommand({ replicationJobId: id })), 'ReplicationRunLimitExceededException');
       await at(h, START + 3 * HOUR + DAY);
       const fourth = (await h.t.sms.send(new StartOnDemandReplicationRunCommand({ replicationJobId: id }))).replicationRunId!;
@@ -447,10 +447,10 @@ test('scheduler', async (s) => {
       list = await runs(h, id);
       assert.deepEqual(pendingRuns(list).map((r) => r.type).sort(), ['AUTOMATIC', 'ON_DEMAND']);
       assert.equal((await claimOne(h)).replicationRunId, onDemand);
-      await h.connector.complete(onDemand, amiId(1));
+      const image = await h.connector.completeWithImage(onDemand);
       j = await job(h, id);
       assert.equal(j.state, 'ACTIVE');
-      assert.equal(j.latestAmiId, amiId(1));
+      assert.equal(j.latestAmiId, image);
       await at(h, resumeAt + 12 * HOUR);
       assert.equal((await claimOne(h)).scheduledStartTime, resumeAt + 12 * HOUR);
     } finally {
@@ -490,11 +490,12 @@ test('scheduler', async (s) => {
     const h = await setup();
     try {
       const id = await createJob(h, { frequency: 24 });
+      let lastImage = '';
       for (let day = 0; day < 90; day++) {
         await at(h, START + day * DAY);
         const run = await claimOne(h);
         assert.equal(run.scheduledStartTime, START + day * DAY);
-        await h.connector.complete(run.replicationRunId, amiId(day + 1));
+        lastImage = await h.connector.completeWithImage(run.replicationRunId);
       }
       let j = await job(h, id);
       assert.equal(j.state, 'ACTIVE');
@@ -508,7 +509,7 @@ test('scheduler', async (s) => {
       assert.equal(j.state, 'DELETED');
       assert.match(j.statusMessage!, /90-day replication limit/);
       assert.equal(j.nextReplicationRunStartTime, undefined);
-      assert.equal(j.latestAmiId, amiId(90), 'images are kept');
+      assert.equal(j.latestAmiId, lastImage, 'images are kept');
       const srv = await server(h, h.serverIds[0]!);
       assert.equal(srv.replicationJobId, id);
       assert.equal(srv.replicationJobTerminated, true);
@@ -554,7 +555,7 @@ test('scheduler', async (s) => {
       assert.notEqual(retry.replicationRunId, run.replicationRunId);
       assert.equal(retry.type, 'AUTOMATIC');
       assert.equal(retry.scheduledStartTime, expiredAt + 15 * MINUTE);
-      await h.connector.complete(retry.replicationRunId, amiId(1));
+      await h.connector.completeWithImage(retry.replicationRunId);
       j = await job(h, id);
       assert.equal(j.state, 'ACTIVE');
       assert.equal(j.statusMessage, undefined);
@@ -569,11 +570,12 @@ test('scheduler', async (s) => {
     try {
       const h = await setup({ dataDir });
       let id: string;
+      let image: string;
       try {
         id = await createJob(h, { frequency: 6 });
         const run = await claimOne(h);
         await at(h, START + HOUR);
-        await h.connector.complete(run.replicationRunId, amiId(1));
+        image = await h.connector.completeWithImage(run.replicationRunId);
         assert.equal(time((await job(h, id)).nextReplicationRunStartTime), START + 6 * HOUR);
       } finally {
         await h.t.close();
@@ -608,7 +610,7 @@ test('scheduler', async (s) => {
 
         const catchUp = await claimOne(h2);
         assert.equal(catchUp.scheduledStartTime, START + 72 * HOUR);
-        assert.equal(catchUp.parentAmiId, amiId(1));
+        assert.equal(catchUp.parentAmiId, image);
         assert.equal(time((await job(h2, id)).nextReplicationRunStartTime), START + 78 * HOUR);
       } finally {
         await t.close();
@@ -625,12 +627,13 @@ test('scheduler', async (s) => {
       const db = h.t.ferry.core.db;
       const queue = () =>
         db.selectFrom('image_deletions').select(['ami_id', 'replication_job_id', 'done_at']).where('replication_job_id', '=', id).orderBy('seq').execute();
+      const images: string[] = [];
       for (let k = 0; k < 4; k++) {
         h.clock.set(START + k * HOUR); // claims settle due runs themselves; no tick, so the queue stays undrained
         const run = await claimOne(h);
-        if (k > 0) assert.equal(run.parentAmiId, amiId(k));
+        if (k > 0) assert.equal(run.parentAmiId, images[k - 1]);
         h.clock.set(START + k * HOUR + 30 * MINUTE);
-        await h.connector.complete(run.replicationRunId, amiId(k + 1));
+        images.push(await h.connector.completeWithImage(run.replicationRunId));
         assert.equal((await queue()).length, Math.max(0, k + 1 - 2));
       }
       const kept = await db
@@ -641,12 +644,12 @@ test('scheduler', async (s) => {
         .where('ami_deleted', '=', 0)
         .orderBy('seq')
         .execute();
-      assert.deepEqual(kept.map((r) => r.ami_id), [amiId(3), amiId(4)]);
+      assert.deepEqual(kept.map((r) => r.ami_id), [images[2], images[3]]);
       assert.deepEqual((await queue()).map((r) => ({ ...r })), [
-        { ami_id: amiId(1), replication_job_id: id, done_at: null },
-        { ami_id: amiId(2), replication_job_id: id, done_at: null },
+        { ami_id: images[0], replication_job_id: id, done_at: null },
+        { ami_id: images[1], replication_job_id: id, done_at: null },
       ]);
-      assert.equal((await job(h, id)).latestAmiId, amiId(4));
+      assert.equal((await job(h, id)).latestAmiId, images[3]);
 
       const now = h.clock.now();
       await tick(h);
@@ -655,11 +658,11 @@ test('scheduler', async (s) => {
       // Lowering the limit retires at once.
       await h.t.sms.send(new UpdateReplicationJobCommand({ replicationJobId: id, numberOfRecentAmisToKeep: 1 }));
       assert.deepEqual((await queue()).map((r) => [r.ami_id, r.done_at]), [
-        [amiId(1), now],
-        [amiId(2), now],
-        [amiId(3), null],
+        [images[0], now],
+        [images[1], now],
+        [images[2], null],
       ]);
-      assert.equal((await job(h, id)).latestAmiId, amiId(4));
+      assert.equal((await job(h, id)).latestAmiId, images[3]);
     } finally {
       await h.t.close();
     }
@@ -671,7 +674,7 @@ test('scheduler', async (s) => {
       const id = await createJob(h, { frequency: 2, numberOfRecentAmisToKeep: 0 });
       const first = await claimOne(h);
       await at(h, START + 30 * MINUTE);
-      await h.connector.complete(first.replicationRunId, amiId(1));
+      const image = await h.connector.completeWithImage(first.replicationRunId);
       await at(h, START + 2 * HOUR);
       const active = await claimOne(h);
       await h.connector.progress(active.replicationRunId, 'Uploading', '30%');
@@ -683,7 +686,7 @@ test('scheduler', async (s) => {
       let j = await job(h, id);
       assert.equal(j.state, 'DELETING');
       assert.equal(j.nextReplicationRunStartTime, undefined);
-      assert.equal(j.latestAmiId, amiId(1));
+      assert.equal(j.latestAmiId, image);
       const list = await runs(h, id);
       assert.deepEqual(
         list.map((r) => [r.replicationRunId, r.state]),
@@ -693,7 +696,7 @@ test('scheduler', async (s) => {
           [first.replicationRunId, 'COMPLETED'],
         ],
       );
-      assert.equal(list[2]!.amiId, amiId(1));
+      assert.equal(list[2]!.amiId, image);
       assert.equal((await server(h, h.serverIds[0]!)).replicationJobTerminated, true);
       await assert.rejects(h.connector.progress(active.replicationRunId, 'Uploading', '40%'), (e: ConnectorApiError) => e.status === 409);
       await rejects(h.t.sms.send(new DeleteReplicationJobCommand({ replicationJobId: id })), 'OperationNotPermittedException');
@@ -703,7 +706,7 @@ test('scheduler', async (s) => {
       j = await job(h, id);
       assert.equal(j.state, 'DELETED');
       assert.match(j.statusMessage!, /^Deleted/);
-      assert.equal(j.latestAmiId, amiId(1), 'AMIs are never deleted by DeleteReplicationJob');
+      assert.equal(j.latestAmiId, image, 'AMIs are never deleted by DeleteReplicationJob');
       const queued = await h.t.ferry.core.db.selectFrom('image_deletions').selectAll().where('replication_job_id', '=', id).execute();
       assert.deepEqual(queued, []);
       await at(h, START + 5 * DAY);

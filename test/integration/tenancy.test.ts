@@ -71,7 +71,7 @@ describe('tenancy: accounts and regions are isolated', () => {
       );
       const run = await connector.claimWhenDue();
       assert.equal(run.replicationJobId, replicationJobId);
-      await connector.complete(run.replicationRunId, amiId(i + 1));
+      await connector.completeWithImage(run.replicationRunId);
       tenants.push({ name: spec.name, accountId: spec.keys.accountId, region: spec.region, sms, connector, serverIds, jobId: replicationJobId!, runId: run.replicationRunId });
     }
   });
@@ -179,9 +179,9 @@ describe('tenancy: accounts and regions are isolated', () => {
       const [claimed] = await y.connector.claim();
       assert.equal(claimed?.replicationRunId, replicationRunId, label);
       await assert.rejects(x.connector.complete(replicationRunId!, amiId(98)), { status: 409 });
-      await y.connector.complete(replicationRunId!, amiId(50));
+      const image = await y.connector.completeWithImage(replicationRunId!);
       const job = (await y.sms.send(new GetReplicationJobsCommand({ replicationJobId: y.jobId }))).replicationJobList![0]!;
-      assert.equal(job.latestAmiId, amiId(50), label);
+      assert.equal(job.latestAmiId, image, label);
     }
   });
 

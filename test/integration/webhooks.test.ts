@@ -26,7 +26,7 @@ import type { FerryEvent } from '../../src/core/events.ts';
 import type { DeliveryOptions } from '../../src/observability/webhooks/dispatcher.ts';
 import { verifySignature } from '../../src/observability/webhooks/sign.ts';
 import { JOB_DETAIL_TYPE, RUN_DETAIL_TYPE } from '../../src/observability/webhooks/event.ts';
-import { amiId, TestConnector, vms } from '../helpers/testConnector.ts';
+import { TestConnector, vms } from '../helpers/testConnector.ts';
 import { waitFor } from '../helpers/replication.ts';
 
 // ── A webhook receiver ─────────────────────────────────────────────────────────────────────────────────────────
@@ -189,7 +189,7 @@ describe('webhooks', { concurrency: false }, () => {
     const jobId = replicationJobId!;
     const run = await connector.claimWhenDue();
     await connector.progress(run.replicationRunId, 'Uploading', '10%');
-    await connector.complete(run.replicationRunId, amiId(7));
+    const image = await connector.completeWithImage(run.replicationRunId);
     await s.sms.send(new DeleteReplicationJobCommand({ replicationJobId: jobId }));
     await waitFor('the scheduler to finish the deletion', async () => {
       const job = (await s.sms.send(new GetReplicationJobsCommand({ replicationJobId: jobId }))).replicationJobList?.[0];
@@ -252,7 +252,7 @@ describe('webhooks', { concurrency: false }, () => {
       state: 'COMPLETED',
       previousState: 'ACTIVE',
       statusMessage: 'Completed',
-      amiId: amiId(7),
+      amiId: image,
     });
 
     assert.deepEqual(await s.ferry.webhooks!.outboxCounts(), { pending: 0, dead: 0 }, 'delivered rows leave the outbox');

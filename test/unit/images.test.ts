@@ -22,6 +22,7 @@ import { locateBlocks } from '../../src/images/blockIndex.ts';
 import type { ImageDb } from '../../src/images/db.ts';
 import { simulateCrashOfLocalOwners } from '../../src/images/packOwner.ts';
 import type { RecordedBlock } from '../../src/images/types.ts';
+import { openManifest } from '../../src/images/manifest.ts';
 
 const B = 512 * 1024;
 const tenant = { accountId: '111122223333', region: 'us-east-1' };
@@ -519,11 +520,12 @@ test('compaction rewrites mostly-dead packs and gives the space back; abandoned 
 
 async function blockIdOf(f: Fixture, amiId: string, diskIndex: number, blockIndex: number): Promise<number> {
   const snapshotId = (await f.images.listImages()).find((i) => i.amiId === amiId)!.disks[diskIndex]!.snapshotId;
-  const fd = openSync(join(f.images.root, 'manifests', `${snapshotId}.manifest`), 'r');
-  const entry = Buffer.alloc(8);
-  readSync(fd, entry, 0, 8, 64 + blockIndex * 8);
-  closeSync(fd);
-  return Number(entry.readBigUInt64LE(0));
+  const manifest = await openManifest(join(f.images.root, 'manifests', `${snapshotId}.manifest`));
+  try {
+    return await manifest.entry(blockIndex);
+  } finally {
+    await manifest.close();
+  }
 }
 
 function flipByte(path: string, offset: number): void {
