@@ -6,6 +6,7 @@
  * It runs as an onRequest hook, before Fastify parses a body: object bodies stream from the socket to disk and
  * are never buffered whole, and the SMS endpoint's 1 MiB body limit does not apply to them.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ArtifactStore } from '../artifacts/artifactStore.ts';
@@ -26,14 +27,38 @@ export interface S3ApiOptions {
 }
 
 export function registerS3Api(app: FastifyInstance, options: S3ApiOptions): void {
+  // `Expect: 100-continue` (botocore sends it with every upload): Node answers 100 at once unless a listener takes
+  // over. For S3 requests the 100 waits until a handler starts reading the body, so a refused upload (bad signature,
+  // no such bucket, too large) is answered before the client sends a byte of it. Everything else keeps Node's
+  // behaviour.
+  const deferredContinue = new WeakSet<IncomingMessage>();
+  app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (isS3Request(req.headers.authorization, req.url ?? '')) deferredContinue.add(req);
+    else res.writeContinue();
+    app.server.emit('request', req, res);
+  });
   app.addHook('onRequest', async (request, reply) => {
     if (!isS3Request(request.headers.authorization, request.raw.url ?? request.url)) return;
-    await serveS3(request, reply, options);
+    await serveS3(request, reply, options, deferredContinue.has(request.raw));
     return reply;
   });
 }
 
-async function serveS3(request: FastifyRequest, reply: FastifyReply, options: S3ApiOptions): Promise<void> {
+/** The request body; the first read sends the deferred `100 Continue`, if the client is waiting for one. */
+function requestBody(request: FastifyRequest, reply: FastifyReply, continueDeferred: boolean): AsyncIterable<Uint8Array> {
+  let continued = !continueDeferred;
+  return {
+    [Symbol.asyncIterator]() {
+      if (!continued) {
+        continued = true;
+        reply.raw.writeContinue();
+      }
+      return request.raw[Symbol.asyncIterator]();
+    },
+  };
+}
+
+async function serveS3(request: FastifyRequest, reply: FastifyReply, options: S3ApiOptions, continueDeferred: boolean): Promise<void> {
   const url = request.raw.url ?? request.url;
   const requestId = String(request.id);
   request.smsOperation = 'S3';
@@ -63,7 +88,7 @@ async function serveS3(request: FastifyRequest, reply: FastifyReply, options: S3
       key: target.key,
       query,
       headers: request.headers,
-      body: request.raw,
+      body: requestBody(request, reply, continueDeferred),
       host: request.headers.host ?? 'localhost',
       requestId,
     });
@@ -85,6 +110,9 @@ async function serveS3(request: FastifyRequest, reply: FastifyReply, options: S3
  */
 function send(reply: FastifyReply, request: FastifyRequest, response: S3Response): void {
   const headers: Record<string, string> = { 'x-amz-request-id': String(request.id), ...response.headers };
+  // A body the client is still sending (or waiting to send) would have to be read to the end to keep the
+  // connection: close it instead.
+  if (!request.raw.complete) headers.connection = 'close';
   const body = request.method === 'HEAD' ? undefined : response.body;
   if (body === undefined) {
     headers['content-length'] ??= '0';
@@ -110,8 +138,6 @@ function sendError(reply: FastifyReply, request: FastifyRequest, error: WireErro
   // The metrics read the outcome from this header (a closed set of S3 codes).
   reply.header('x-amzn-errortype', error.code);
   const headers: Record<string, string> = { 'x-amz-request-id': requestId };
-  // A body the client is still sending would have to be read to the end to keep the connection: close it instead.
-  if (!request.raw.complete) headers.connection = 'close';
   const body = request.method === 'HEAD' || error.status === 304 ? undefined : errorDocument(error, resource, requestId);
   if (body) headers['content-type'] = 'application/xml';
   send(reply, request, { status: error.status, headers, ...(body ? { body } : {}) });

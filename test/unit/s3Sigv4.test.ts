@@ -123,8 +123,13 @@ test('S3 requests are recognised by the credential scope, whatever the path', as
   assert.equal(isS3Request(s3.headers.authorization, s3.url), true);
   assert.equal(isS3Request(String(s3.headers.authorization).replace('/s3/', '/sms/'), '/'), false);
   assert.equal(isS3Request(undefined, '/health'), false);
-  assert.equal(isS3Request('AWS AKID:signature', '/bucket'), false);
   const presigned = new URL(await presignS3('http://127.0.0.1:7676', KEY, '/health/x', 60, new Date(NOW)));
   assert.equal(isS3Request(undefined, presigned.pathname + presigned.search), true);
   assert.equal(isS3Request(undefined, '/x?X-Amz-Credential=AK%2F20261203%2Fus-east-1%2Fsms%2Faws4_request'), false);
+  // Signature version 2 exists only in S3: recognised, so that it is refused with S3's own answer.
+  assert.equal(isS3Request('AWS AKIAEXAMPLE:c2lnbmF0dXJl', '/bucket/key'), true);
+  assert.equal(isS3Request(undefined, '/bucket/key?AWSAccessKeyId=AK&Signature=x%2Fy&Expires=1'), true);
+  assert.equal(isS3Request(undefined, '/bucket/key?%zz'), false);
+  await rejectsWith(authenticateS3({ method: 'GET', url: '/bucket/key?AWSAccessKeyId=AK&Signature=x&Expires=1', headers: { host: HOST } }, lookup, NOW), 'InvalidRequest');
+  await rejectsWith(authenticateS3({ method: 'GET', url: '/bucket/key', headers: { host: HOST, authorization: 'AWS AK:sig' } }, lookup, NOW), 'InvalidRequest');
 });

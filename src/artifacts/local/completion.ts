@@ -23,14 +23,15 @@ export function completionPlan(
   const segments: Segment[] = [];
   const digests: Buffer[] = [];
   let size = 0;
-  let previous = 0;
-  for (const [index, wanted] of requested.entries()) {
-    if (wanted.partNumber <= previous) {
+  // The order of the whole list is checked first: it is a property of the request, the rest of the stored parts.
+  requested.forEach((wanted, index) => {
+    if (index > 0 && wanted.partNumber <= requested[index - 1]!.partNumber) {
       throw new ArtifactError('InvalidPartOrder', 'The list of parts was not in ascending order. Parts must be ordered by part number.', {
         PartNumber: String(wanted.partNumber),
       });
     }
-    previous = wanted.partNumber;
+  });
+  for (const [index, wanted] of requested.entries()) {
     const part = byNumber.get(wanted.partNumber);
     if (!part || bareEtag(part.etag) !== bareEtag(wanted.etag)) {
       throw new ArtifactError(

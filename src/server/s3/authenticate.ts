@@ -38,6 +38,8 @@ const CREDENTIAL = /^([^/\s]{1,128})\/(\d{8})\/([^/\s]{1,64})\/([^/\s]{1,64})\/a
 const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
 const HEX_SHA256 = /^[0-9a-f]{64}$/;
 const AUTH_S3_SCOPE = /^AWS4-HMAC-SHA256\s+Credential=[^/\s,]+\/\d{8}\/[^/\s,]+\/s3\/aws4_request[\s,]/;
+/** Signature version 2 (`AWS key:signature`, or AWSAccessKeyId + Signature in the query): only S3 ever used it. */
+const SIGV2_HEADER = /^AWS [^\s:]+:\S+$/;
 
 /**
  * Whether a request is addressed to the S3 endpoint. Ferry serves S3 on the same port as the SMS API (POST to any
@@ -46,11 +48,18 @@ const AUTH_S3_SCOPE = /^AWS4-HMAC-SHA256\s+Credential=[^/\s,]+\/\d{8}\/[^/\s,]+\
  * bucket may be called `console` or `health`, and nothing else changes behaviour.
  */
 export function isS3Request(authorization: string | string[] | undefined, url: string): boolean {
-  if (typeof authorization === 'string') return AUTH_S3_SCOPE.test(authorization);
+  if (typeof authorization === 'string') return AUTH_S3_SCOPE.test(authorization) || SIGV2_HEADER.test(authorization);
   const query = url.indexOf('?');
   if (query < 0) return false;
-  const credential = queryParameters(url.slice(query + 1)).get('X-Amz-Credential');
-  return credential !== undefined && CREDENTIAL.exec(credential)?.[4] === 's3';
+  let params: Map<string, string>;
+  try {
+    params = queryParameters(url.slice(query + 1));
+  } catch {
+    return false;
+  }
+  const credential = params.get('X-Amz-Credential');
+  if (credential !== undefined) return CREDENTIAL.exec(credential)?.[4] === 's3';
+  return params.has('AWSAccessKeyId') && params.has('Signature');
 }
 
 export async function authenticateS3(req: S3SignedRequest, lookup: SecretLookup, now: number): Promise<S3Caller> {
@@ -61,6 +70,9 @@ export async function authenticateS3(req: S3SignedRequest, lookup: SecretLookup,
   const query = queryParameters(rawQuery);
   if (header(req, 'x-amz-security-token') !== undefined || query.has('X-Amz-Security-Token')) {
     throw new S3Error('InvalidToken', 'Ferry does not issue session tokens: sign with an access key and its secret (no x-amz-security-token).');
+  }
+  if ((authorization !== undefined && SIGV2_HEADER.test(authorization)) || (query.has('AWSAccessKeyId') && query.has('Signature'))) {
+    throw new S3Error('InvalidRequest', 'The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.');
   }
   const presigned = query.has('X-Amz-Credential') || query.has('X-Amz-Signature');
   if (presigned && authorization !== undefined) {

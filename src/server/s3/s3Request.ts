@@ -3,7 +3,7 @@
  * and digests, user metadata, and the small XML bodies some operations take (read whole, with a bound).
  */
 import { createHash } from 'node:crypto';
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { ArtifactStore, BodyExpectations } from '../../artifacts/artifactStore.ts';
 import { ArtifactError } from '../../artifacts/errors.ts';
@@ -27,7 +27,8 @@ export interface S3Call {
   key: string;
   query: Map<string, string>;
   headers: IncomingHttpHeaders;
-  body: IncomingMessage;
+  /** The request body, read at most once. */
+  body: AsyncIterable<Uint8Array>;
   /** The Host the client addressed, for Location values. */
   host: string;
   requestId: string;
@@ -137,10 +138,10 @@ export async function readXmlBody(call: S3Call): Promise<XmlElement | undefined>
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of call.body as AsyncIterable<Buffer>) {
+  for await (const chunk of call.body) {
     size += chunk.length;
     if (size > MAX_XML_BODY_BYTES) throw new S3Error('MaxMessageLengthExceeded', `Your request was too big: XML bodies are limited to ${MAX_XML_BODY_BYTES} bytes.`);
-    chunks.push(chunk);
+    chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
   }
   const body = Buffer.concat(chunks);
   if (expect.size !== undefined && body.length !== expect.size) throw new ArtifactError('IncompleteBody', 'You did not provide the number of bytes specified by the Content-Length header.');
