@@ -83,6 +83,13 @@ copy = s3.copy_object(Bucket='boto-eu', Key='copied.txt', CopySource={'Bucket': 
 assert copy['CopyObjectResult']['ETag'] == put['ETag']
 copied = s3.head_object(Bucket='boto-eu', Key='copied.txt')
 assert (copied['ContentType'], copied['Metadata']) == ('text/x-copy', {'copied': 'yes'})
+expect_error('InvalidRequest', 400, s3.copy_object, Bucket='boto-bucket', Key='docs/readme.txt', CopySource={'Bucket': 'boto-bucket', 'Key': 'docs/readme.txt'})
+s3.copy_object(Bucket='boto-bucket', Key='docs/readme.txt', CopySource={'Bucket': 'boto-bucket', 'Key': 'docs/readme.txt'}, MetadataDirective='REPLACE', ContentType='text/plain', Metadata={'owner': 'ops'})
+bob.create_bucket(Bucket='bob-bucket')
+expect_error('AccessDenied', 403, bob.copy_object, Bucket='bob-bucket', Key='stolen', CopySource={'Bucket': 'boto-bucket', 'Key': 'docs/readme.txt'})
+s3.put_object(Bucket='boto-bucket', Key='acl-private', Body=b'x', ACL='private', StorageClass='STANDARD')
+expect_error('NotImplemented', 501, s3.put_object, Bucket='boto-bucket', Key='acl-public', Body=b'x', ACL='public-read')
+expect_error('NotImplemented', 501, s3.put_object, Bucket='boto-bucket', Key='glacier', Body=b'x', StorageClass='GLACIER')
 expect_error('KeyTooLongError', 400, s3.put_object, Bucket='boto-bucket', Key='k' * 1025, Body=b'x')
 expect_error('MetadataTooLarge', 400, s3.put_object, Bucket='boto-bucket', Key='meta', Body=b'x', Metadata={'big': 'v' * 2100})
 expect_error('BadDigest', 400, s3.put_object, Bucket='boto-bucket', Key='digest', Body=b'abc', ContentMD5='rL0Y20zC+Fzt72VPzMSk2A==')
@@ -168,7 +175,8 @@ assert s3.get_object(Bucket='boto-bucket', Key='presigned/put.txt')['Body'].read
 for call, kwargs in [(bob.get_object, {'Key': 'docs/readme.txt'}), (bob.put_object, {'Key': 'planted', 'Body': b'x'}), (bob.list_objects_v2, {}), (bob.delete_object, {'Key': 'docs/readme.txt'}), (bob.delete_bucket, {}), (bob.create_multipart_upload, {'Key': 'k'})]:
     expect_error('AccessDenied', 403, call, Bucket='boto-bucket', **kwargs)
 expect_error('403', 403, bob.head_bucket, Bucket='boto-bucket')
-assert bob.list_buckets()['Buckets'] == []
+assert [b['Name'] for b in bob.list_buckets()['Buckets']] == ['bob-bucket']
+assert bob.list_objects_v2(Bucket='bob-bucket')['KeyCount'] == 0
 expect_error('SignatureDoesNotMatch', 403, client(os.environ['AWS_ACCESS_KEY_ID'], 'not-the-secret').list_buckets)
 expect_error('InvalidAccessKeyId', 403, client('AKIANOTAKEYINFERRY00', 'x').list_buckets)
 
