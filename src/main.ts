@@ -26,7 +26,8 @@ import { FerryMetrics } from './observability/metrics.ts';
 import { startWebhooks, type Webhooks } from './observability/webhooks/index.ts';
 import type { DeliveryOptions } from './observability/webhooks/dispatcher.ts';
 // Artifact buckets (src/artifacts), served over S3's REST API on the same port.
-import { openLocalArtifactStore, type LocalArtifactStore } from './artifacts/local/localArtifactStore.ts';
+import { openLocalArtifactStore } from './artifacts/local/localArtifactStore.ts';
+import type { ArtifactStore } from './artifacts/artifactStore.ts';
 import type { ArtifactLimits } from './artifacts/limits.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -69,7 +70,7 @@ export interface RunningFerry {
   /** Set when webhook URLs are configured. */
   webhooks?: Webhooks;
   /** Artifact buckets: user data, scripts and templates, also served over S3's REST API. */
-  artifacts: LocalArtifactStore;
+  artifacts: ArtifactStore;
   close(): Promise<void>;
 }
 
@@ -114,7 +115,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   const unsubscribe = followRunsForImages(core, images, log);
   const scheduler = new Scheduler(core, gc.deleter());
   metrics.attach({ images, scheduler, webhooks });
-  const app = await buildApp({ core, log, secrets: secretLookup(core), version: VERSION, plane, metrics, artifacts: { store: artifacts, limits: artifacts.limits } });
+  const app = await buildApp({ core, log, secrets: secretLookup(core), version: VERSION, plane, metrics, artifacts });
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   scheduler.start();
   const connector = options.datastore

@@ -3,7 +3,7 @@
  * every backend implements, so the local store and a later S3-backed one behave the same to the App operations.
  */
 import { ArtifactError } from './errors.ts';
-import { ARTIFACT_READ_LIMITS } from './limits.ts';
+import { ARTIFACT_READ_LIMITS, type ArtifactLimits } from './limits.ts';
 import type { Readable } from 'node:stream';
 import type {
   ArtifactBucket,
@@ -21,6 +21,7 @@ import type {
 } from './artifactStore.ts';
 
 export abstract class ArtifactStoreBase implements ArtifactStore {
+  abstract readonly limits: ArtifactLimits;
   abstract createBucket(accountId: string, bucket: string, region: string): Promise<ArtifactBucket>;
   abstract getBucket(accountId: string, bucket: string): Promise<ArtifactBucket>;
   abstract deleteBucket(accountId: string, bucket: string): Promise<void>;

@@ -11,6 +11,7 @@
  * files under `<data-dir>/artifacts`.
  */
 import type { Readable } from 'node:stream';
+import type { ArtifactLimits } from './limits.ts';
 
 export interface ArtifactObject {
   bucket: string;
@@ -136,6 +137,8 @@ export interface ArtifactStore {
   ): Promise<{ objects: ArtifactObject[]; truncated: boolean }>;
 
   // ——— The S3 endpoint's calls: each throws ArtifactError (NoSuchBucket, AccessDenied, …) ———
+  /** The bounds this store enforces (src/artifacts/limits.ts). */
+  readonly limits: ArtifactLimits;
   createBucket(accountId: string, bucket: string, region: string): Promise<ArtifactBucket>;
   /** The bucket, when the account owns it. */
   getBucket(accountId: string, bucket: string): Promise<ArtifactBucket>;

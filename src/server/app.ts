@@ -16,7 +16,6 @@ import type { FerryMetrics } from '../observability/metrics.ts';
 // Artifact buckets: the S3 REST endpoint (src/server/s3Api.ts), told apart from the rest by its signature's scope.
 import { registerS3Api } from './s3Api.ts';
 import type { ArtifactStore } from '../artifacts/artifactStore.ts';
-import type { ArtifactLimits } from '../artifacts/limits.ts';
 
 /** SMS requests are small (the largest is a CreateReplicationJob of a few hundred bytes). */
 export const SMS_BODY_LIMIT = 1024 * 1024;
@@ -30,7 +29,7 @@ export interface AppOptions {
   /** Observability: counts and times every request, and serves GET /metrics. */
   metrics?: FerryMetrics;
   /** Artifact buckets: served over S3's REST API and handed to SMS operations. */
-  artifacts?: { store: ArtifactStore; limits: ArtifactLimits };
+  artifacts?: ArtifactStore;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -80,12 +79,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   if (options.artifacts) {
-    registerS3Api(app, { artifacts: options.artifacts.store, limits: options.artifacts.limits, secrets: options.secrets, clock: options.core.clock });
+    registerS3Api(app, { artifacts: options.artifacts, secrets: options.secrets, clock: options.core.clock });
   }
   app.get('/health', async () => ({ status: 'ok', version: options.version }));
   if (options.metrics) registerMetrics(app, options.metrics);
   registerConsole(app); // web console: GET /console/*, and GET / redirects to it
   registerConnectorApi(app, options.core, options.plane);
-  registerSmsApi(app, { core: options.core, secrets: options.secrets, plane: options.plane, artifacts: options.artifacts?.store });
+  registerSmsApi(app, { core: options.core, secrets: options.secrets, plane: options.plane, artifacts: options.artifacts });
   return app;
 }

@@ -10,7 +10,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ArtifactStore } from '../artifacts/artifactStore.ts';
-import type { ArtifactLimits } from '../artifacts/limits.ts';
 import type { Clock } from '../lib/clock.ts';
 import { coerceError } from '../lib/errors.ts';
 import type { SecretLookup } from '../protocol/sigv4.ts';
@@ -21,7 +20,6 @@ import { selectRoute } from './s3/routes.ts';
 
 export interface S3ApiOptions {
   artifacts: ArtifactStore;
-  limits: ArtifactLimits;
   secrets: SecretLookup;
   clock: Clock;
 }
@@ -81,7 +79,7 @@ async function serveS3(request: FastifyRequest, reply: FastifyReply, options: S3
     if (!route) throw routeError;
     const response = await route.handle({
       store: options.artifacts,
-      limits: options.limits,
+      limits: options.artifacts.limits,
       caller,
       method: request.method,
       bucket: target.bucket,
@@ -94,6 +92,13 @@ async function serveS3(request: FastifyRequest, reply: FastifyReply, options: S3
     });
     send(reply, request, response);
   } catch (thrown) {
+    if (request.raw.destroyed && !request.raw.complete) {
+      // The client went away mid-body: the store has already dropped what it received; there is no one to answer.
+      request.log.info({ op: request.smsOperation }, 'S3 client closed the connection before sending its whole request');
+      reply.hijack();
+      reply.raw.destroy();
+      return;
+    }
     let error = wireError(thrown);
     if (!error) {
       request.log.error({ err: coerceError(thrown), op: request.smsOperation }, 'unexpected error in S3 operation');

@@ -7,7 +7,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
 import { GetConnectorsCommand } from '@aws-sdk/client-sms';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
 import { errorCode, presignS3, s3Fetch, signS3 } from '../helpers/s3Signer.ts';
@@ -99,6 +101,28 @@ describe('S3 endpoint', () => {
     assert.deepEqual(await answer('/uploads/huge', 1024 * 1024 + 1), { status: 400, code: 'EntityTooLarge', connection: 'close' });
     assert.deepEqual(await answer('/not-a-bucket/k', 10), { status: 404, code: 'NoSuchBucket', connection: 'close' });
     assert.deepEqual(await answer(`/uploads/${'k'.repeat(1025)}`, 10), { status: 400, code: 'KeyTooLongError', connection: 'close' });
+  });
+
+  test('a client that goes away mid-body leaves nothing behind, and the endpoint carries on', async () => {
+    await s3Fetch(t.ferry.url, t.ferry.root, { method: 'PUT', path: '/aborted' });
+    const signed = await signS3(t.ferry.url, t.ferry.root, { method: 'PUT', path: '/aborted/k', payloadHash: 'UNSIGNED-PAYLOAD', headers: { 'content-length': String(512 * 1024) } });
+    const incoming = join(t.dataDir, 'artifacts', 'incoming');
+    await new Promise<void>((resolve) => {
+      const req = httpRequest(signed.url, { method: 'PUT', headers: signed.init.headers as Record<string, string> });
+      req.on('error', () => resolve());
+      req.write(Buffer.alloc(64 * 1024), () => {
+        const poll = setInterval(() => {
+          if (readdirSync(incoming).length > 0) {
+            clearInterval(poll);
+            req.destroy();
+          }
+        }, 5);
+      });
+    });
+    for (let i = 0; i < 200 && readdirSync(incoming).length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.deepEqual(readdirSync(incoming), [], 'the partial body was removed');
+    const after = await s3Fetch(t.ferry.url, t.ferry.root, { method: 'GET', path: '/aborted/k' });
+    assert.deepEqual([after.status, errorCode(after.text)], [404, 'NoSuchKey']);
   });
 
   test('presigned URLs expire; clock skew is RequestTimeTooSkewed; XML bodies are bounded and must parse', async () => {
