@@ -30,6 +30,7 @@ export abstract class ArtifactStoreBase implements ArtifactStore {
   abstract describeObject(accountId: string, bucket: string, key: string): Promise<StoredObject>;
   abstract openObject(accountId: string, bucket: string, key: string, options?: OpenOptions): Promise<{ object: StoredObject; body: Readable; range?: ByteRange }>;
   abstract removeObject(accountId: string, bucket: string, key: string): Promise<void>;
+  abstract removeObjects(accountId: string, bucket: string, keys: readonly string[]): Promise<{ key: string; error?: ArtifactError }[]>;
   abstract listPage(accountId: string, bucket: string, options: ListOptions): Promise<ObjectListing>;
   abstract createMultipartUpload(accountId: string, bucket: string, key: string, options: { contentType?: string; metadata?: Record<string, string> }): Promise<MultipartUpload>;
   abstract uploadPart(

@@ -12,6 +12,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { ArtifactLimits } from './limits.ts';
+import type { ArtifactError } from './errors.ts';
 
 export interface ArtifactObject {
   bucket: string;
@@ -154,6 +155,8 @@ export interface ArtifactStore {
   openObject(accountId: string, bucket: string, key: string, options?: OpenOptions): Promise<{ object: StoredObject; body: Readable; range?: ByteRange }>;
   /** Removes the key if it exists (S3 answers success either way); the bucket must exist and be the account's. */
   removeObject(accountId: string, bucket: string, key: string): Promise<void>;
+  /** Removes up to 1,000 keys in one step (DeleteObjects); a key that cannot exist is reported, not fatal. */
+  removeObjects(accountId: string, bucket: string, keys: readonly string[]): Promise<{ key: string; error?: ArtifactError }[]>;
   listPage(accountId: string, bucket: string, options: ListOptions): Promise<ObjectListing>;
 
   createMultipartUpload(accountId: string, bucket: string, key: string, options: { contentType?: string; metadata?: Record<string, string> }): Promise<MultipartUpload>;

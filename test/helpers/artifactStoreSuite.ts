@@ -127,6 +127,16 @@ export function artifactStoreSuite(name: string, open: () => Promise<{ store: Ar
     await assert.rejects(store.putObject(ALICE, 'keys', '', Buffer.from('x')), code('InvalidArgument'));
   });
 
+  withStore('removeObjects deletes many keys at once and reports the keys that cannot exist', async (store) => {
+    await store.ensureBucket(ALICE, 'many', 'us-east-1');
+    for (const key of ['a', 'b', 'c']) await store.putObject(ALICE, 'many', key, Buffer.from(key));
+    const results = await store.removeObjects(ALICE, 'many', ['a', 'never-there', 'k'.repeat(1025), 'c']);
+    assert.deepEqual(results.map((r) => [r.key.slice(0, 5), r.error?.code]), [['a', undefined], ['never', undefined], ['kkkkk', 'KeyTooLongError'], ['c', undefined]]);
+    assert.deepEqual((await store.listObjects(ALICE, 'many', {})).objects.map((o) => o.key), ['b']);
+    await assert.rejects(store.removeObjects(BOB, 'many', ['b']), code('AccessDenied'));
+    assert.equal((await store.listObjects(ALICE, 'many', {})).objects.length, 1);
+  });
+
   withStore('writes are checked against what was declared, and a refused write leaves nothing visible', async (store) => {
     await store.ensureBucket(ALICE, 'checks', 'us-east-1');
     const body = 'the body';

@@ -218,6 +218,26 @@ export class LocalArtifactStore extends ArtifactStoreBase {
     });
   }
 
+  async removeObjects(accountId: string, bucket: string, keys: readonly string[]): Promise<{ key: string; error?: ArtifactError }[]> {
+    const results = keys.map((key) => {
+      try {
+        checkKey(key, this.limits);
+        return { key };
+      } catch (thrown) {
+        if (thrown instanceof ArtifactError) return { key, error: thrown };
+        throw thrown;
+      }
+    });
+    // One transaction (one fsync) for the lot: DeleteObjects takes 1,000 keys at a time.
+    await this.#commit(async (trx) => {
+      await ownedBucket(trx, accountId, bucket);
+      const garbage: string[] = [];
+      for (const result of results) if (!result.error) garbage.push(...(await deleteObjectRow(trx, bucket, result.key)));
+      return garbage;
+    });
+    return results;
+  }
+
   async listPage(accountId: string, bucket: string, options: ListOptions): Promise<ObjectListing> {
     await ownedBucket(this.#db, accountId, bucket);
     const maxKeys = Math.min(options.maxKeys ?? this.limits.maxListKeys, this.limits.maxListKeys);

@@ -123,19 +123,16 @@ export async function deleteObjects(call: S3Call): Promise<S3Response> {
   const objects = childrenNamed(request, 'Object');
   if (objects.length === 0 || objects.length > MAX_DELETE_KEYS) throw malformedXml(`<Delete> names 1 to ${MAX_DELETE_KEYS} objects.`);
   const quiet = childText(request, 'Quiet') === 'true';
-  await call.store.getBucket(call.caller.accountId, call.bucket);
-  const results: XmlNode[] = [];
-  for (const entry of objects) {
+  const keys = objects.map((entry) => {
     const key = childText(entry, 'Key');
     if (key === undefined) throw malformedXml('every <Object> has a <Key>.');
-    try {
-      if (childText(entry, 'VersionId') !== undefined) throw notImplemented('object versions');
-      await call.store.removeObject(call.caller.accountId, call.bucket, key);
-      if (!quiet) results.push(['Deleted', [['Key', key]]]);
-    } catch (thrown) {
-      if (!(thrown instanceof ArtifactError || thrown instanceof S3Error)) throw thrown;
-      results.push(['Error', [['Key', key], ['Code', thrown.code], ['Message', thrown.message]]]);
-    }
+    if (childText(entry, 'VersionId') !== undefined) throw notImplemented('object versions (a VersionId in DeleteObjects)');
+    return key;
+  });
+  const results: XmlNode[] = [];
+  for (const { key, error } of await call.store.removeObjects(call.caller.accountId, call.bucket, keys)) {
+    if (error) results.push(['Error', [['Key', key], ['Code', error.code], ['Message', error.message]]]);
+    else if (!quiet) results.push(['Deleted', [['Key', key]]]);
   }
   return { status: 200, body: xmlDocument('DeleteResult', results) };
 }
