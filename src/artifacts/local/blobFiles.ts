@@ -61,7 +61,9 @@ export class BlobFiles {
     try {
       let batch: Uint8Array[] = [];
       let batchBytes = 0;
-      for await (const chunk of body) {
+      for await (const piece of body as AsyncIterable<Uint8Array | string>) {
+        // A stream with an encoding set yields strings: store their UTF-8 bytes.
+        const chunk = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece;
         size += chunk.length;
         if (size > expect.maxBytes) {
           throw new ArtifactError('EntityTooLarge', `Your proposed upload exceeds the maximum allowed size of ${expect.maxBytes} bytes.`, {
