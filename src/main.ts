@@ -25,6 +25,10 @@ import type { Connector } from './agent/connector.ts';
 import { FerryMetrics } from './observability/metrics.ts';
 import { startWebhooks, type Webhooks } from './observability/webhooks/index.ts';
 import type { DeliveryOptions } from './observability/webhooks/dispatcher.ts';
+// Artifact buckets (src/artifacts), served over S3's REST API on the same port.
+import { openLocalArtifactStore } from './artifacts/local/localArtifactStore.ts';
+import type { ArtifactStore } from './artifacts/artifactStore.ts';
+import type { ArtifactLimits } from './artifacts/limits.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -42,6 +46,8 @@ export interface FerryOptions extends Partial<ServeConfig> {
   webhookUrls?: string[];
   /** Webhook delivery tuning: retries, timeouts, concurrency (tests shorten them). */
   webhookDelivery?: Partial<DeliveryOptions>;
+  /** Artifact bucket limits (tests lower them; defaults: src/artifacts/limits.ts). */
+  artifactLimits?: Partial<ArtifactLimits>;
 }
 
 function compressionFrom(env: NodeJS.ProcessEnv): 'zstd' | 'none' {
@@ -63,6 +69,8 @@ export interface RunningFerry {
   metrics: FerryMetrics;
   /** Set when webhook URLs are configured. */
   webhooks?: Webhooks;
+  /** Artifact buckets: user data, scripts and templates, also served over S3's REST API. */
+  artifacts: ArtifactStore;
   close(): Promise<void>;
 }
 
@@ -96,11 +104,18 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     now: () => clock.now(),
   });
   const plane: DataPlane = { images, keyring };
+  const artifacts = await openLocalArtifactStore({
+    db: core.db,
+    dataDir: options.dataDir,
+    now: () => clock.now(),
+    limits: options.artifactLimits,
+    log: log.child({ component: 'artifacts' }),
+  });
   const gc = new GarbageCollection(images, log);
   const unsubscribe = followRunsForImages(core, images, log);
   const scheduler = new Scheduler(core, gc.deleter());
   metrics.attach({ images, scheduler, webhooks });
-  const app = await buildApp({ core, log, secrets: secretLookup(core), version: VERSION, plane, metrics });
+  const app = await buildApp({ core, log, secrets: secretLookup(core), version: VERSION, plane, metrics, artifacts });
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   scheduler.start();
   const connector = options.datastore
@@ -120,6 +135,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     connector,
     metrics,
     webhooks,
+    artifacts,
     async close() {
       if (closed) return;
       closed = true;
@@ -128,6 +144,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
       unsubscribe();
       await gc.stop();
       await app.close();
+      await artifacts.close();
       // Nothing changes jobs any more: stop delivering (what is left goes out at the next start).
       await webhooks?.stop();
       metrics.close();

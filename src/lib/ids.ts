@@ -35,3 +35,9 @@ export function newSecretAccessKey(): string {
 export function newConnectorToken(): string {
   return `fct_${randomBytes(32).toString('base64url')}`;
 }
+
+// Artifact buckets (src/artifacts).
+/** A file name for stored object bytes: 128 random bits, so it never says anything about the key. */
+export const newArtifactBlobId = (): string => randomBytes(16).toString('hex');
+/** A multipart upload id, opaque like S3's. */
+export const newMultipartUploadId = (): string => randomBytes(36).toString('base64url');

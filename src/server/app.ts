@@ -13,6 +13,9 @@ import { registerConnectorApi, CONNECTOR_API_PREFIX } from './connectorApi.ts';
 import { registerConsole } from './console.ts';
 import { registerMetrics } from '../observability/http.ts';
 import type { FerryMetrics } from '../observability/metrics.ts';
+// Artifact buckets: the S3 REST endpoint (src/server/s3Api.ts), told apart from the rest by its signature's scope.
+import { registerS3Api } from './s3Api.ts';
+import type { ArtifactStore } from '../artifacts/artifactStore.ts';
 
 /** SMS requests are small (the largest is a CreateReplicationJob of a few hundred bytes). */
 export const SMS_BODY_LIMIT = 1024 * 1024;
@@ -25,6 +28,8 @@ export interface AppOptions {
   plane?: DataPlane;
   /** Observability: counts and times every request, and serves GET /metrics. */
   metrics?: FerryMetrics;
+  /** Artifact buckets: served over S3's REST API and handed to SMS operations. */
+  artifacts?: ArtifactStore;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -73,10 +78,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.code(mapped.status).header('content-type', CONTENT_TYPE).header('x-amzn-errortype', mapped.code).send(Buffer.from(encodeError(mapped)));
   });
 
+  if (options.artifacts) {
+    registerS3Api(app, { artifacts: options.artifacts, secrets: options.secrets, clock: options.core.clock });
+  }
   app.get('/health', async () => ({ status: 'ok', version: options.version }));
   if (options.metrics) registerMetrics(app, options.metrics);
   registerConsole(app); // web console: GET /console/*, and GET / redirects to it
   registerConnectorApi(app, options.core, options.plane);
-  registerSmsApi(app, { core: options.core, secrets: options.secrets, plane: options.plane });
+  registerSmsApi(app, { core: options.core, secrets: options.secrets, plane: options.plane, artifacts: options.artifacts });
   return app;
 }

@@ -11,6 +11,7 @@ import { issueConnector } from '../../src/core/connectors.ts';
 import { createAccount, type AccountKeys } from '../../src/core/accounts.ts';
 import type { Tenant } from '../../src/core/context.ts';
 import { TestConnector } from './testConnector.ts';
+import type { ArtifactLimits } from '../../src/artifacts/limits.ts';
 
 export interface TestFerry {
   ferry: RunningFerry;
@@ -34,6 +35,8 @@ export interface TestFerryOptions {
   compression?: 'zstd' | 'none';
   /** How often the embedded connector looks for work. */
   connectorPollMs?: number;
+  /** Artifact bucket limits (e.g. a small maximum object size). */
+  artifactLimits?: Partial<ArtifactLimits>;
 }
 
 export async function startTestFerry(options: TestFerryOptions = {}): Promise<TestFerry> {
@@ -47,6 +50,7 @@ export async function startTestFerry(options: TestFerryOptions = {}): Promise<Te
     ...(options.datastore ? { datastore: options.datastore } : {}),
     ...(options.compression ? { compression: options.compression } : {}),
     ...(options.connectorPollMs ? { connectorPollMs: options.connectorPollMs } : {}),
+    ...(options.artifactLimits ? { artifactLimits: options.artifactLimits } : {}),
   });
   const clients: SMSClient[] = [];
   const client = (keys: { accessKeyId: string; secretAccessKey: string }, region = 'us-east-1') => {
