@@ -59,11 +59,12 @@ export interface QemuMapEntry {
 }
 
 /**
- * Streams `qemu-img map --output=json -f FORMAT PATH` one extent at a time (qemu prints one JSON object per
- * line), so a fragmented multi-TB disk never needs its whole map in memory. Breaking out kills qemu-img.
+ * Streams `qemu-img map --output=json -f FORMAT IMAGE` one extent at a time (qemu prints one JSON object per
+ * line), so a fragmented multi-TB disk never needs its whole map in memory. Breaking out kills qemu-img. `image` is
+ * what qemu opens (default `path`; a confined run passes the checked file without backing, see confine.ts).
  */
-export async function* qemuImgMap(path: string, format: DiskFormat): AsyncGenerator<QemuMapEntry> {
-  const child = spawn('qemu-img', ['map', '--output=json', '-f', format, path], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function* qemuImgMap(path: string, format: DiskFormat, image = path): AsyncGenerator<QemuMapEntry> {
+  const child = spawn('qemu-img', ['map', '--output=json', '-f', format, image], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<number | null>((resolve, reject) => {
