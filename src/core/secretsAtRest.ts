@@ -1,8 +1,8 @@
 /**
  * The master key that seals a data dir's secrets, found the same way by `ferry serve` and by the `ferry` commands
  * that open the store themselves: FERRY_MASTER_KEY, else `<data-dir>/master.key` (kms/masterKey.ts). A new master key
- * is generated only while nothing in the store is sealed yet; afterwards a process without the key, or with another
- * one, stops with a message saying which key the store expects instead of sealing new secrets under the wrong key.
+ * is generated only while no access key is sealed yet; afterwards a process without the key, or with another one,
+ * stops with a message saying which key the store expects instead of sealing new secrets under the wrong key.
  *
  * Opening also finishes the move of secrets from plain text (stores from before migration 7) to sealed form.
  */
@@ -21,9 +21,10 @@ export interface SecretsAtRest {
 }
 
 export async function openSecretsAtRest(core: Core, dataDir: string, env: NodeJS.ProcessEnv): Promise<SecretsAtRest> {
-  const accessKeyPrints = await sealedUnder(core, 'access_keys');
-  const kmsPrints = await sealedUnder(core, 'kms_keys');
-  const expected = accessKeyPrints[0] ?? kmsPrints[0];
+  // KMS keys are not consulted: a lost master key makes only encrypted images unusable, and says so when they are
+  // used (kms/keyring.ts); lost access keys would lock every tenant out, so that is refused here.
+  const accessKeyPrints = await sealedUnder(core);
+  const expected = accessKeyPrints[0];
   const master = expected === undefined ? loadMasterKey(dataDir, env) : findMasterKey(dataDir, env);
   if (!master) {
     throw new MasterKeyError(
@@ -43,11 +44,10 @@ export async function openSecretsAtRest(core: Core, dataDir: string, env: NodeJS
   return { master, accessKeys, sealedNow };
 }
 
-/** Distinct fingerprints of the master keys something in `table` is sealed under. */
-async function sealedUnder(core: Core, table: 'access_keys' | 'kms_keys'): Promise<string[]> {
-  const rows = await sql<{ print: string }>`
-    select distinct master_key_fingerprint as print from ${sql.table(table)} where master_key_fingerprint is not null`.execute(core.db);
-  return rows.rows.map((r) => r.print);
+/** Distinct fingerprints of the master keys access keys are sealed under. */
+async function sealedUnder(core: Core): Promise<string[]> {
+  const rows = await core.db.selectFrom('access_keys').select('master_key_fingerprint').distinct().where('master_key_fingerprint', 'is not', null).execute();
+  return rows.map((r) => r.master_key_fingerprint!);
 }
 
 /**
