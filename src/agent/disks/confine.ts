@@ -7,8 +7,9 @@
  *   /proc/self/fd: nothing swapped in between the check and the open can escape (the check is of the open file).
  * - qemu-nbd is given the resolved path, never opens a backing file (`backing: null`), and before a byte is read
  *   every image file it holds open is checked the same way, through /proc/<pid>/fd.
- * - qemu-img metadata commands (info, map, bitmap) get the path resolved and checked just before they run, and never
- *   open a backing file; they read no disk data.
+ * - qemu-img map of a file Ferry reads itself runs on the open file (handed over as /dev/fd/3); qemu-img info,
+ *   bitmap and the probe's map get the path resolved and checked just before they run, never open a backing file,
+ *   and read no disk data.
  *
  * Hard links cannot be told apart from the file they link to; Linux's fs.protected_hardlinks (on by default) keeps
  * users from linking files they do not own. A datastore writable by people who must not read the host's files

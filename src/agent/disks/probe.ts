@@ -209,7 +209,7 @@ async function verifiedDirectly(path: string, size: number, confine: Confinement
 /** Every data cluster qemu maps must lie inside the file (qemu would silently read zeros past its end). */
 async function checkTruncation(path: string, format: DiskFormat, fileSize: number, clusterSize: number, image: string): Promise<void> {
   const limit = Math.ceil(fileSize / clusterSize) * clusterSize;
-  for await (const entry of qemuImgMap(path, format, image)) {
+  for await (const entry of qemuImgMap(path, format, { image })) {
     if (entry.depth !== 0 || entry.offset === undefined || !entry.data) continue;
     if (entry.offset + entry.length > limit) {
       throw new DiskError(

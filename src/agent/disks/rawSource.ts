@@ -76,7 +76,8 @@ export class RawFileSource implements DiskSource {
       pending = { ...extent };
       return out;
     };
-    for await (const entry of qemuImgMap(this.dataPath, 'raw')) {
+    // The map of the file this source has open (not of whatever the path names now).
+    for await (const entry of qemuImgMap(this.dataPath, 'raw', { fd: this.#handle.fd })) {
       const from = Math.max(entry.start, start);
       const to = Math.min(entry.start + entry.length, end);
       if (to <= from) {
