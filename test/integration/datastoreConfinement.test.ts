@@ -85,6 +85,18 @@ describe('the inventory never follows a path out of the datastore', { skip }, ()
     await symlink(join('..', 'shared', 'shared.qcow2'), inside.disks[0]!.path);
     assert.equal(shared.disks[0]!.path, join(ds.dir, 'shared', 'shared.qcow2'));
 
+    // FIFOs planted where a definition and a disk are expected: the scan must not block on them.
+    const fifoVmx = await makeVmwareVm(ds.dir, 'fifo-vmx', { disks: [{ sizeBytes: SIZE }] });
+    await rm(fifoVmx.definition!);
+    await run('mkfifo', [fifoVmx.definition!]);
+    const fifoLink = await makeVmwareVm(ds.dir, 'fifo-link', { disks: [{ sizeBytes: SIZE }] });
+    await rm(fifoLink.definition!);
+    await run('mkfifo', [join(ds.dir, 'fifo-link', 'pipe')]);
+    await symlink('pipe', fifoLink.definition!);
+    const fifoDisk = await makeKvmVm(ds.dir, 'fifo-disk', { disks: [{ format: 'raw', sizeBytes: SIZE }] });
+    await rm(fifoDisk.disks[0]!.path);
+    await run('mkfifo', [fifoDisk.disks[0]!.path]);
+
     // The datastore itself reached through a link: its real directory is the boundary.
     await symlink(ds.dir, join(outside.dir, 'ds-link'));
     vms = await scanDatastore(join(outside.dir, 'ds-link'));
@@ -114,6 +126,12 @@ describe('the inventory never follows a path out of the datastore', { skip }, ()
   test('definition files linked outside are not read: the reason says where they lead, never what they hold', () => {
     assert.match(reasonOf('vmx-link'), /vmx-link\.vmx resolves to .*secret\.txt, outside the datastore/);
     assert.match(reasonOf('ferry-vm-link'), /ferry-vm\.json resolves to .*secret\.txt, outside the datastore/);
+  });
+
+  test('a FIFO as a definition or a disk does not block the scan: the VM is listed with the reason', () => {
+    assert.match(reasonOf('fifo-vmx'), /no VM definition: the folder has disk files \(fifo-vmx\.vmdk\) but no \.vmx/);
+    assert.match(reasonOf('fifo-link'), /fifo-link\.vmx does not parse: fifo-link\.vmx is not a regular file/);
+    assert.match(reasonOf('fifo-disk'), /disk vda \(fifo-disk\.img\): not a regular file/);
   });
 
   test('links inside the datastore, and a datastore reached through a link, keep working', async () => {

@@ -15,7 +15,7 @@
  * users from linking files they do not own. A datastore writable by people who must not read the host's files
  * should be on a filesystem of its own.
  */
-import { realpathSync } from 'node:fs';
+import { constants, realpathSync } from 'node:fs';
 import { open, readlink, readdir, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { readVmdkDescriptor } from '../inventory/vmdk.ts';
@@ -119,9 +119,12 @@ export function vmdkExtentPath(descriptor: string, file: string): string {
   return isAbsolute(file) ? file : join(dirname(descriptor), file);
 }
 
-/** Opens `path` read-only and proves the file opened is inside the datastore (when confined). */
+/**
+ * Opens `path` read-only and proves the file opened is inside the datastore (when confined). O_NONBLOCK, which
+ * Linux ignores for regular files, keeps a FIFO planted in the datastore from blocking the open forever.
+ */
 export async function openChecked(confine: Confinement | undefined, path: string): Promise<FileHandle> {
-  const handle = await open(path, 'r');
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   await checkOpened(confine, handle, path);
   return handle;
 }
