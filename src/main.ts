@@ -10,12 +10,13 @@ import { defaultPolicy, type Policy } from './domain/policy.ts';
 import { openSqliteStore } from './store/openStore.ts';
 import { FerryEvents } from './core/events.ts';
 import type { Core } from './core/context.ts';
-import { ensureRootCredentials, secretLookup, type RootCredentials } from './core/accounts.ts';
+import { secretLookup } from './core/accessKeys.ts';
+import { startRootCredentials, type RootCredentials } from './core/rootCredentials.ts';
+import { openSecretsAtRest, type SecretsAtRest } from './core/secretsAtRest.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { buildApp } from './server/app.ts';
 import type { ServeConfig } from './config/config.ts';
 import { Keyring } from './kms/keyring.ts';
-import { loadMasterKey } from './kms/masterKey.ts';
 import { openImageStore } from './images/imageStore.ts';
 import type { DataPlane } from './core/runImages.ts';
 import { GarbageCollection, followRunsForImages } from './imageLifecycle.ts';
@@ -62,6 +63,8 @@ export interface RunningFerry {
   core: Core;
   scheduler: Scheduler;
   root: RootCredentials;
+  /** The master key and the sealer of access keys' secrets (what `ferry accounts` commands use, in process). */
+  secrets: SecretsAtRest;
   plane: DataPlane;
   /** The embedded connector, when started with a datastore. */
   connector?: Connector;
@@ -78,8 +81,19 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   const clock = options.clock ?? systemClock;
   const log = options.log ?? createLogger(options.logLevel ?? 'info');
   const env = options.env ?? process.env;
-  const store = await openSqliteStore(options.dataDir, clock.now());
+  const store = await openSqliteStore(options.dataDir, clock.now(), { warn: (message) => log.warn(message) });
   const core: Core = { db: store.db, readRows: store.readRows, readArrays: store.readArrays, clock, policy: { ...defaultPolicy, ...options.policy }, log, events: new FerryEvents() };
+  // Secrets at rest: the master key (checked against what the store is sealed with), then the root key.
+  let secrets: SecretsAtRest;
+  let root: RootCredentials;
+  try {
+    secrets = await openSecretsAtRest(core, options.dataDir, env);
+    if (secrets.sealedNow > 0) log.warn({ keys: secrets.sealedNow }, 'access key secrets stored in plain text are now sealed under the master key');
+    root = await startRootCredentials(core, secrets.accessKeys, options.dataDir, env, (message) => log.warn(message));
+  } catch (thrown) {
+    await store.close();
+    throw thrown;
+  }
   // Observability: metrics follow the events from here on; webhooks stage an outbox row in every transaction
   // that changes a job or run, so both start before anything can change one.
   const metrics = new FerryMetrics({ core });
@@ -93,8 +107,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     delivery: options.webhookDelivery,
     observe: metrics.webhookDelivery,
   });
-  const root = await ensureRootCredentials(core, options.dataDir, env);
-  const keyring = new Keyring(core.db, loadMasterKey(options.dataDir, env), clock);
+  const keyring = new Keyring(core.db, secrets.master, clock);
   const images = await openImageStore({
     db: core.db,
     dataDir: options.dataDir,
@@ -115,7 +128,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   const unsubscribe = followRunsForImages(core, images, log);
   const scheduler = new Scheduler(core, gc.deleter());
   metrics.attach({ images, scheduler, webhooks });
-  const app = await buildApp({ core, log, secrets: secretLookup(core), version: VERSION, plane, metrics, artifacts });
+  const app = await buildApp({ core, log, secrets: secretLookup(core, secrets.accessKeys, (problem) => log.error({ problem }, 'an access key cannot be used')), version: VERSION, plane, metrics, artifacts });
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   scheduler.start();
   const connector = options.datastore
@@ -131,6 +144,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     core,
     scheduler,
     root,
+    secrets,
     plane,
     connector,
     metrics,

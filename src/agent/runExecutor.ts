@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { DiscoveredVm } from './inventory/scanDatastore.ts';
 import { openDisk } from './disks/openDisk.ts';
 import { probeDisk, type DiskProbe } from './disks/probe.ts';
+import type { Confinement } from './disks/confine.ts';
 import { applyBitmapSteps, planBitmapRun, type BitmapPlan } from './disks/dirtyBitmaps.ts';
 import { BLOCK_SIZE, type DiskSource } from './disks/diskSource.ts';
 import { copyDisk, plannedBlocks } from './copyDisk.ts';
@@ -66,6 +67,8 @@ interface PreparedDisk {
   probe: DiskProbe;
   /** The file's identity when validated, to notice a disk deleted or replaced while the run reads it. */
   identity: { dev: number; ino: number };
+  /** The datastore the disk's files must stay in (disks/confine.ts). */
+  confine: Confinement;
   bitmap?: BitmapPlan;
   source?: DiskSource;
   ranges?: BlockRange[];
@@ -105,8 +108,10 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
         `VM ${vm.vmName} now has ${vm.disks.length} disks but had ${catalogDisks.length} when the server catalog was imported; re-import the catalog (ImportServerCatalog) to replicate the new layout.`,
       );
     }
+    // Every file the run opens must still resolve inside the datastore: checked again now, and at each open.
+    const confine = { root: vm.datastoreRoot };
     for (const [index, disk] of vm.disks.entries()) {
-      const probe = await probeDisk(disk.path).catch((error: Error) => {
+      const probe = await probeDisk(disk.path, { confine }).catch((error: Error) => {
         throw new RunFailure(`Disk ${index}: ${error.message}`);
       });
       const known = catalogDisks[index]?.virtualSize;
@@ -118,7 +123,7 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
       const { dev, ino } = await stat(disk.path).catch((error: Error) => {
         throw new RunFailure(`Disk ${index}: ${error.message}`);
       });
-      disks.push({ index, path: disk.path, probe, identity: { dev, ino } });
+      disks.push({ index, path: disk.path, probe, identity: { dev, ino }, confine });
       await at('Validating', ((index + 1) / vm.disks.length) * 100);
     }
 
@@ -130,7 +135,7 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
         const parentDisk = parent?.disks.find((d) => d.index === disk.index);
         const recorded = parentDisk && parentDisk.sizeBytes === disk.probe.virtualSize ? (parentDisk.meta?.bitmap as string | undefined) : undefined;
         disk.bitmap = planBitmapRun(disk.probe.dirtyBitmaps, `${run.replicationJobId}-d${disk.index}`, recorded);
-        await applyBitmapSteps(disk.path, disk.bitmap.before);
+        await applyBitmapSteps(disk.path, disk.bitmap.before, disk.confine);
       }
       await at('Snapshotting', ((disk.index + 1) / disks.length) * 100);
     }
@@ -151,7 +156,7 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
     let totalBlocks = 0;
     for (const disk of disks) {
       const readBitmap = incremental && disk.bitmap?.mode === 'incremental' ? disk.bitmap.readBitmap : undefined;
-      disk.source = await openDisk(disk.path, { format: disk.probe.format, dirtyBitmap: readBitmap, probe: disk.probe });
+      disk.source = await openDisk(disk.path, { format: disk.probe.format, dirtyBitmap: readBitmap, probe: disk.probe, confine: disk.confine });
       disk.ranges = await plannedBlocks(disk.source, incremental ? 'incremental' : 'full');
       totalBlocks += countBlocks(disk.ranges);
     }
@@ -216,7 +221,7 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
     for (const disk of disks) {
       if (!disk.bitmap) continue;
       // The old bitmaps are spent only once the image exists; if this fails, the next plan merges what is left.
-      await applyBitmapSteps(disk.path, disk.bitmap.afterSuccess).catch((error: Error) =>
+      await applyBitmapSteps(disk.path, disk.bitmap.afterSuccess, disk.confine).catch((error: Error) =>
         ctx.log.warn({ err: error.message, disk: disk.path }, 'could not retire old dirty bitmaps'),
       );
     }

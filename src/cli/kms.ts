@@ -8,12 +8,13 @@
 import { Command, Option } from 'commander';
 import { resolveDataDir } from '../config/config.ts';
 import { ServiceError } from '../lib/errors.ts';
-import { ensureRootCredentials, findAccount, ROOT_ACCOUNT_NAME } from '../core/accounts.ts';
-import type { Core } from '../core/context.ts';
+import { ROOT_ACCOUNT_NAME } from '../core/accounts.ts';
 import { Keyring } from '../kms/keyring.ts';
 import { aliasArn, listKeys, type KmsKey } from '../kms/keys.ts';
-import { loadMasterKey, MASTER_KEY_ENV } from '../kms/masterKey.ts';
+import { MASTER_KEY_ENV } from '../kms/masterKey.ts';
+import { openSecretsAtRest } from '../core/secretsAtRest.ts';
 import { withAdminCore } from './adminCore.ts';
+import { accountOf } from './accounts.ts';
 
 export interface KmsCommandOptions {
   /** Where results go (default: process.stdout). */
@@ -56,13 +57,15 @@ export function addKmsCommands(program: Command, options: KmsCommandOptions = {}
     .action(async (flags: { dataDir?: string; alias?: string; account: string; region: string; description?: string; json?: boolean }) => {
       if (!REGION.test(flags.region)) throw new ServiceError('InvalidParameterException', `--region must look like us-east-1; got ${JSON.stringify(flags.region)}.`);
       const dataDir = resolveDataDir(flags.dataDir, env);
-      const master = loadMasterKey(dataDir, env);
-      const key = await withAdminCore(dataDir, async (core) => {
-        const accountId = await accountIdOf(core, flags.account, dataDir, env);
-        return new Keyring(core.db, master, core.clock).createKey(
+      const { key, master } = await withAdminCore(dataDir, async (core) => {
+        // The master key as the service finds it, checked against what the store is already sealed with.
+        const { master } = await openSecretsAtRest(core, dataDir, env);
+        const accountId = (await accountOf(core, flags.account)).accountId;
+        const key = await new Keyring(core.db, master, core.clock).createKey(
           { accountId, region: flags.region },
           { alias: flags.alias, description: flags.description },
         );
+        return { key, master };
       });
       if (master.source === 'generated') {
         stderr(`Ferry generated the master key ${master.file} (mode 0600). Back it up: without it, encrypted images cannot be read.\n`);
@@ -85,7 +88,7 @@ export function addKmsCommands(program: Command, options: KmsCommandOptions = {}
     .action(async (flags: { dataDir?: string; account?: string; region?: string; json?: boolean }) => {
       const dataDir = resolveDataDir(flags.dataDir, env);
       const keys = await withAdminCore(dataDir, async (core) => {
-        const accountId = flags.account === undefined ? undefined : await accountIdOf(core, flags.account, dataDir, env);
+        const accountId = flags.account === undefined ? undefined : (await accountOf(core, flags.account)).accountId;
         // Listing needs no key material, so no master key: it works even where the master key is not at hand.
         return listKeys(core.db, { accountId, region: flags.region });
       });
@@ -114,9 +117,3 @@ function describe(key: KmsKey) {
   };
 }
 
-async function accountIdOf(core: Core, nameOrId: string, dataDir: string, env: NodeJS.ProcessEnv): Promise<string> {
-  if (nameOrId === ROOT_ACCOUNT_NAME) await ensureRootCredentials(core, dataDir, env);
-  const account = await findAccount(core, nameOrId);
-  if (!account) throw new ServiceError('InvalidParameterException', `No account named or numbered ${nameOrId}.`);
-  return account.accountId;
-}

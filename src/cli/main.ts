@@ -1,14 +1,13 @@
 /** `ferry`: the one command-line entry point (serve, accounts, connectors, credentials). */
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { resolveDataDir, resolveServeConfig } from '../config/config.ts';
 import { startFerry, VERSION } from '../main.ts';
 import { createLogger } from '../lib/logger.ts';
-import { ServiceError } from '../lib/errors.ts';
-import { createAccount, ensureRootCredentials, findAccount, listAccounts, ROOT_ACCOUNT_NAME } from '../core/accounts.ts';
+import { ROOT_ACCOUNT_NAME } from '../core/accounts.ts';
 import { issueConnector } from '../core/connectors.ts';
 import { withAdminCore } from './adminCore.ts';
+import { addAccountCommands, accountOf } from './accounts.ts';
 import { addKmsCommands } from './kms.ts';
 import { addImageCommands } from './images.ts';
 import { addConnectorCommand } from './connector.ts';
@@ -94,55 +93,7 @@ program
     process.on('SIGTERM', () => void stop('SIGTERM'));
   });
 
-program
-  .command('credentials')
-  .description('print shell exports for the root credentials (for eval)')
-  .addOption(dataDirOption())
-  .option('--region <region>', 'region to export as AWS_REGION', 'us-east-1')
-  .action(async (flags: { dataDir?: string; region: string }) => {
-    const dataDir = resolveDataDir(flags.dataDir, process.env);
-    const file = join(dataDir, 'root-credentials.json');
-    let keys: { accessKeyId: string; secretAccessKey: string };
-    if (process.env.FERRY_ROOT_ACCESS_KEY_ID && process.env.FERRY_ROOT_SECRET_ACCESS_KEY) {
-      keys = { accessKeyId: process.env.FERRY_ROOT_ACCESS_KEY_ID, secretAccessKey: process.env.FERRY_ROOT_SECRET_ACCESS_KEY };
-    } else if (existsSync(file)) {
-      keys = JSON.parse(readFileSync(file, 'utf8')) as typeof keys;
-    } else {
-      keys = await withAdminCore(dataDir, (core) => ensureRootCredentials(core, dataDir, process.env));
-    }
-    process.stdout.write(
-      `export AWS_ACCESS_KEY_ID=${keys.accessKeyId}\nexport AWS_SECRET_ACCESS_KEY=${keys.secretAccessKey}\nexport AWS_REGION=${flags.region}\n`,
-    );
-  });
-
-const accounts = program.command('accounts').description('manage accounts (each has its own keys and its own data)');
-accounts
-  .command('create')
-  .description('create an account with its own access key; prints its id and keys once')
-  .argument('<name>', 'account name')
-  .addOption(dataDirOption())
-  .option('--json', 'print JSON')
-  .action(async (name: string, flags: { dataDir?: string; json?: boolean }) => {
-    const keys = await withAdminCore(resolveDataDir(flags.dataDir, process.env), (core) => createAccount(core, name));
-    if (flags.json) {
-      process.stdout.write(JSON.stringify(keys, null, 2) + '\n');
-      return;
-    }
-    process.stdout.write(
-      `Account ${keys.name}: ${keys.accountId}\n` +
-        `export AWS_ACCESS_KEY_ID=${keys.accessKeyId}\n` +
-        `export AWS_SECRET_ACCESS_KEY=${keys.secretAccessKey}\n` +
-        `(The secret is shown only now.)\n`,
-    );
-  });
-accounts
-  .command('list')
-  .description('list accounts')
-  .addOption(dataDirOption())
-  .action(async (flags: { dataDir?: string }) => {
-    const rows = await withAdminCore(resolveDataDir(flags.dataDir, process.env), listAccounts);
-    for (const row of rows) process.stdout.write(`${row.accountId}  ${row.name}  ${new Date(row.createdAt).toISOString()}\n`);
-  });
+addAccountCommands(program);
 
 const connectors = program.command('connectors').description('manage connectors');
 connectors
@@ -156,9 +107,7 @@ connectors
   .action(async (flags: { dataDir?: string; account: string; region: string; label?: string; json?: boolean }) => {
     const dataDir = resolveDataDir(flags.dataDir, process.env);
     const issued = await withAdminCore(dataDir, async (core) => {
-      if (flags.account === ROOT_ACCOUNT_NAME) await ensureRootCredentials(core, dataDir, process.env);
-      const account = await findAccount(core, flags.account);
-      if (!account) throw new ServiceError('InvalidParameterException', `No account named or numbered ${flags.account}.`);
+      const account = await accountOf(core, flags.account);
       const connector = await issueConnector(core, { accountId: account.accountId, region: flags.region }, flags.label ?? null);
       return { ...connector, accountId: account.accountId, region: flags.region };
     });

@@ -1,5 +1,6 @@
 /**
- * The master key that wraps every KMS key's material. From FERRY_MASTER_KEY when set, otherwise from
+ * The master key that wraps every KMS key's material and seals the secrets Ferry keeps in its store (access keys'
+ * secrets, see secretSeal.ts). From FERRY_MASTER_KEY when set, otherwise from
  * `<data-dir>/master.key`, generated on first use with mode 0600 (the pattern of root-credentials.json).
  *
  * Accepted format, in the variable and in the file: exactly 32 bytes written as 64 hex characters, or as base64 /
@@ -10,9 +11,10 @@
  * Losing the master key loses every encrypted image; changing it makes existing keys unusable (reported as such,
  * thanks to the fingerprint stored with each key).
  */
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { createPrivateFileExclusively } from '../lib/privateFile.ts';
 import { fingerprint } from './envelope.ts';
 
 export const MASTER_KEY_ENV = 'FERRY_MASTER_KEY';
@@ -53,6 +55,14 @@ export function parseMasterKey(text: string, origin: string): Buffer {
 
 /** The master key: FERRY_MASTER_KEY if set and non-empty, else `<dataDir>/master.key`, created (0600) if absent. */
 export function loadMasterKey(dataDir: string, env: NodeJS.ProcessEnv): MasterKey {
+  return findMasterKey(dataDir, env) ?? generateMasterKey(dataDir);
+}
+
+/**
+ * The master key from FERRY_MASTER_KEY or `<dataDir>/master.key`, or undefined when neither is there. For processes
+ * that must not make a new one: once secrets are sealed, a new key would only seal more of them under the wrong key.
+ */
+export function findMasterKey(dataDir: string, env: NodeJS.ProcessEnv): MasterKey | undefined {
   const fromEnv = env[MASTER_KEY_ENV];
   if (fromEnv !== undefined && fromEnv.trim() !== '') {
     const key = parseMasterKey(fromEnv, MASTER_KEY_ENV);
@@ -60,10 +70,14 @@ export function loadMasterKey(dataDir: string, env: NodeJS.ProcessEnv): MasterKe
   }
   const file = join(dataDir, MASTER_KEY_FILE);
   const existing = readKeyFile(file);
-  if (existing) return { key: existing, fingerprint: fingerprint(existing), source: 'file', file };
+  return existing && { key: existing, fingerprint: fingerprint(existing), source: 'file', file };
+}
+
+function generateMasterKey(dataDir: string): MasterKey {
+  const file = join(dataDir, MASTER_KEY_FILE);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const key = randomBytes(32);
-  if (createExclusively(file, key.toString('hex') + '\n')) return { key, fingerprint: fingerprint(key), source: 'generated', file };
+  if (createPrivateFileExclusively(file, key.toString('hex') + '\n')) return { key, fingerprint: fingerprint(key), source: 'generated', file };
   // Another process (a `ferry kms` command beside `ferry serve`) created it first: use theirs.
   const theirs = readKeyFile(file)!;
   return { key: theirs, fingerprint: fingerprint(theirs), source: 'file', file };
@@ -84,39 +98,4 @@ function readKeyFile(file: string): Buffer | undefined {
     );
   }
   return parseMasterKey(readFileSync(file, 'utf8'), `The master key file ${file}`);
-}
-
-/** Makes a new directory entry durable: keys wrapped under this master key are committed right after. */
-function syncDirectory(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * Writes `content` to `file` only if it does not exist, never exposing a partial file: written and synced under a
- * temporary name (0600), then hard-linked into place, which fails if another process got there first.
- */
-function createExclusively(file: string, content: string): boolean {
-  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const fd = openSync(temp, 'wx', 0o600);
-  try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    linkSync(temp, file);
-    syncDirectory(dirname(file));
-    return true;
-  } catch (thrown) {
-    if ((thrown as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw thrown;
-  } finally {
-    unlinkSync(temp);
-  }
 }

@@ -1,9 +1,9 @@
 /** Opens the state store: SQLite in the data dir (the embedded default), migrated to the latest schema. */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CompiledQuery, Kysely, SqliteDialect, SqliteDriver, type DatabaseConnection } from 'kysely';
 import { NodeSqliteDatabase } from './nodeSqlite.ts';
 import { migrate } from './migrations/index.ts';
+import { secureDataDir } from './dataDirPermissions.ts';
 import type { Database } from './schema.ts';
 
 /**
@@ -45,9 +45,17 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export async function openSqliteStore(dataDir: string, now: number): Promise<Store> {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+export interface OpenStoreOptions {
+  /** Hears what was wrong with the data dir's permissions and has been fixed (default: process.emitWarning). */
+  warn?: (message: string) => void;
+}
+
+export async function openSqliteStore(dataDir: string, now: number, options: OpenStoreOptions = {}): Promise<Store> {
+  secureDataDir(dataDir, options.warn ?? ((message) => process.emitWarning(message)));
   const database = new NodeSqliteDatabase(join(dataDir, 'ferry.db'));
+  // Deleted and overwritten content is zeroed where SQLite rewrites the page anyway ("FAST": no extra I/O), so a
+  // secret replaced by its sealed form or a deleted key does not linger in the file's free space.
+  database.raw.exec('PRAGMA secure_delete = FAST');
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect(database) });
   await migrate(db, now);
   const reader = new NodeSqliteDatabase(join(dataDir, 'ferry.db'), { readOnly: true });

@@ -7,11 +7,19 @@ export interface AccountsTable {
   created_at: number;
 }
 
+/** Access keys (migration 7; rules in core/accessKeys.ts). A deleted key keeps its row, without its secret. */
 export interface AccessKeysTable {
   access_key_id: string;
-  secret_access_key: string;
   account_id: string;
+  /** `created`, `environment`, `generated` or `legacy` (see migrations/007_access_key_lifecycle.ts). */
+  origin: string;
+  /** The secret sealed under the master key (kms/secretSeal.ts), base64; null once deleted or before sealing. */
+  sealed_secret: string | null;
+  master_key_fingerprint: string | null;
+  /** A secret from before migration 7, until a process holding the master key seals it; then null. */
+  plain_secret: string | null;
   created_at: number;
+  deleted_at: number | null;
 }
 
 export interface ConnectorsTable {

@@ -79,7 +79,7 @@ export async function startTestFerry(options: TestFerryOptions = {}): Promise<Te
     dataDir,
     sms: client(ferry.root),
     client,
-    createAccount: (name) => createAccount(ferry.core, name),
+    createAccount: (name) => createAccount(ferry.core, ferry.secrets.accessKeys, name),
     async connector(tenant = {}) {
       const issued = await issueConnector(
         ferry.core,

@@ -32,6 +32,7 @@
 import { DiskError } from './diskSource.ts';
 import type { DirtyBitmapInfo } from './probe.ts';
 import { qemuMessage, runTool } from './qemuTools.ts';
+import { qemuImageName, resolveConfined, type Confinement } from './confine.ts';
 
 export const BITMAP_PREFIX = 'ferry-';
 
@@ -49,32 +50,36 @@ export function parseBitmapName(name: string): { label: string; n: number } | un
   return Number.isSafeInteger(n) && n >= 1 ? { label: match[1]!, n } : undefined;
 }
 
-async function bitmapOp(path: string, args: readonly string[], what: string): Promise<void> {
-  const result = await runTool('qemu-img', ['bitmap', ...args], path);
+/**
+ * Runs `qemu-img bitmap ARGS -f qcow2 IMAGE NAME…`. `image` is what qemu opens: the path itself, or for a confined
+ * run the checked file as a qemu image name that opens no backing file (confine.ts); errors name `path`.
+ */
+async function bitmapOp(path: string, image: string, args: readonly string[], names: readonly string[], what: string): Promise<void> {
+  const result = await runTool('qemu-img', ['bitmap', ...args, '-f', 'qcow2', image, ...names], path);
   if (result.code !== 0) throw new DiskError(path, `${what} failed: ${qemuMessage(result.stderr)}`);
 }
 
 /** Adds a persistent bitmap (enabled unless `disabled`; granularity in bytes, qemu's default 64 KiB). */
-export function addBitmap(path: string, name: string, options: { granularity?: number; disabled?: boolean } = {}): Promise<void> {
+export function addBitmap(path: string, name: string, options: { granularity?: number; disabled?: boolean } = {}, image = path): Promise<void> {
   const args = ['--add', ...(options.granularity ? ['-g', String(options.granularity)] : []), ...(options.disabled ? ['--disable'] : [])];
-  return bitmapOp(path, [...args, '-f', 'qcow2', path, name], `adding dirty bitmap ${name}`);
+  return bitmapOp(path, image, args, [name], `adding dirty bitmap ${name}`);
 }
 
-export function disableBitmap(path: string, name: string): Promise<void> {
-  return bitmapOp(path, ['--disable', '-f', 'qcow2', path, name], `disabling dirty bitmap ${name}`);
+export function disableBitmap(path: string, name: string, image = path): Promise<void> {
+  return bitmapOp(path, image, ['--disable'], [name], `disabling dirty bitmap ${name}`);
 }
 
-export function enableBitmap(path: string, name: string): Promise<void> {
-  return bitmapOp(path, ['--enable', '-f', 'qcow2', path, name], `enabling dirty bitmap ${name}`);
+export function enableBitmap(path: string, name: string, image = path): Promise<void> {
+  return bitmapOp(path, image, ['--enable'], [name], `enabling dirty bitmap ${name}`);
 }
 
 /** ORs `source` into `target` (both in the same image). */
-export function mergeBitmap(path: string, source: string, target: string): Promise<void> {
-  return bitmapOp(path, ['--merge', source, '-f', 'qcow2', path, target], `merging dirty bitmap ${source} into ${target}`);
+export function mergeBitmap(path: string, source: string, target: string, image = path): Promise<void> {
+  return bitmapOp(path, image, ['--merge', source], [target], `merging dirty bitmap ${source} into ${target}`);
 }
 
-export function removeBitmap(path: string, name: string): Promise<void> {
-  return bitmapOp(path, ['--remove', '-f', 'qcow2', path, name], `removing dirty bitmap ${name}`);
+export function removeBitmap(path: string, name: string, image = path): Promise<void> {
+  return bitmapOp(path, image, ['--remove'], [name], `removing dirty bitmap ${name}`);
 }
 
 export type BitmapStep =
@@ -144,21 +149,25 @@ export function planBitmapRun(bitmaps: readonly DirtyBitmapInfo[], label: string
   };
 }
 
-/** Applies plan steps in order with qemu-img bitmap (the image must not be open elsewhere). */
-export async function applyBitmapSteps(path: string, steps: readonly BitmapStep[]): Promise<void> {
+/**
+ * Applies plan steps in order with qemu-img bitmap (the image must not be open elsewhere). Confined (runs), the
+ * path is resolved and checked against the datastore first, and qemu-img is given that file with no backing file.
+ */
+export async function applyBitmapSteps(path: string, steps: readonly BitmapStep[], confine?: Confinement): Promise<void> {
+  const image = confine ? qemuImageName(await resolveConfined(confine, path), 'qcow2') : path;
   for (const step of steps) {
     switch (step.op) {
       case 'add':
-        await addBitmap(path, step.name);
+        await addBitmap(path, step.name, {}, image);
         break;
       case 'disable':
-        await disableBitmap(path, step.name);
+        await disableBitmap(path, step.name, image);
         break;
       case 'merge':
-        await mergeBitmap(path, step.source, step.target);
+        await mergeBitmap(path, step.source, step.target, image);
         break;
       case 'remove':
-        await removeBitmap(path, step.name);
+        await removeBitmap(path, step.name, image);
         break;
     }
   }

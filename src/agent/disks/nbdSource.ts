@@ -16,6 +16,7 @@ import { CONTEXT_BASE_ALLOCATION, STATE_DIRTY, STATE_ZERO, dirtyBitmapContext } 
 import { DiskError, type DiskFormat, type DiskSource, type Extent } from './diskSource.ts';
 import { QemuNbdServer } from './qemuNbd.ts';
 import { qemuMessage } from './qemuTools.ts';
+import { checkProcessFiles, type Confinement } from './confine.ts';
 
 export interface NbdSourceOptions {
   format: DiskFormat;
@@ -24,6 +25,8 @@ export interface NbdSourceOptions {
   dirtyBitmap?: string;
   queueDepth?: number;
   requestTimeoutMs?: number;
+  /** The datastore qemu-nbd's files must be in: checked after the handshake, before any read (confine.ts). */
+  confine?: Confinement;
 }
 
 export class NbdDiskSource implements DiskSource {
@@ -46,7 +49,7 @@ export class NbdDiskSource implements DiskSource {
 
   static async open(path: string, options: NbdSourceOptions): Promise<NbdDiskSource> {
     const bitmaps = options.dirtyBitmap === undefined ? [] : [options.dirtyBitmap];
-    const server = await QemuNbdServer.start(path, { format: options.format, bitmaps });
+    const server = await QemuNbdServer.start(path, { format: options.format, bitmaps, confine: options.confine });
     let client: NbdClient | undefined;
     try {
       for (let attempt = 0; ; attempt++) {
@@ -76,6 +79,8 @@ export class NbdDiskSource implements DiskSource {
           throw new DiskError(path, `qemu-nbd did not offer the ${dirtyBitmapContext(bitmap)} context`);
         }
       }
+      // The export is open once the handshake has told its size: nothing has been read through it yet.
+      if (options.confine) await checkProcessFiles(options.confine, server.pid!, path);
       return new NbdDiskSource(path, server, client, options);
     } catch (error) {
       client?.destroy();

@@ -18,6 +18,7 @@ import { qemuImgMap, qemuMessage, runTool } from './qemuTools.ts';
 import { Qcow2FileSource, isUnsupported } from './qcow2Source.ts';
 import { readQcow2Header } from './qcow2Header.ts';
 import { listDirtyBitmaps } from './qcow2Bitmaps.ts';
+import { checkVmdkExtents, openChecked, qemuImageName, resolveConfined, type Confinement } from './confine.ts';
 
 export interface DirtyBitmapInfo {
   name: string;
@@ -45,6 +46,12 @@ export interface DiskProbe {
 export interface ProbeOptions {
   /** Check qcow2 / monolithicSparse VMDK for truncation with `qemu-img map` (default true). */
   verify?: boolean;
+  /**
+   * The datastore every file must stay in (a run's disks, see confine.ts): the path is resolved and checked, only
+   * regular files pass, VMDK extents are checked before qemu opens them, and backing or external data files are
+   * refused, as the inventory refuses them. `path` in the result is then the resolved path.
+   */
+  confine?: Confinement;
 }
 
 const SUPPORTED: ReadonlySet<string> = new Set(['raw', 'vmdk', 'qcow2', 'vhdx', 'vpc']);
@@ -77,25 +84,30 @@ interface QemuInfo {
 }
 
 export async function probeDisk(path: string, options: ProbeOptions = {}): Promise<DiskProbe> {
-  const abs = resolve(path);
+  const confine = options.confine;
+  let abs: string;
   let info: Stats;
   try {
+    abs = confine ? await resolveConfined(confine, path) : resolve(path);
     info = await stat(abs);
   } catch (error) {
-    throw fsError(abs, error);
+    if (error instanceof DiskError) throw error;
+    throw fsError(resolve(path), error);
   }
-  if (!info.isFile() && !info.isBlockDevice()) throw new DiskError(abs, 'not a regular file or block device');
+  if (!info.isFile() && (confine || !info.isBlockDevice())) throw new DiskError(abs, confine ? 'not a regular file' : 'not a regular file or block device');
   try {
-    const handle = await open(abs, constants.O_RDONLY);
+    const handle = await openChecked(confine, abs);
     await handle.close();
   } catch (error) {
+    if (error instanceof DiskError) throw error;
     throw fsError(abs, error);
   }
   if (info.isFile() && info.size === 0) throw new DiskError(abs, 'the file is empty (0 bytes)');
   if (info.isFile()) {
-    const direct = await probeQcow2Directly(abs, info.size, options.verify ?? true);
+    const direct = await probeQcow2Directly(abs, info.size, options.verify ?? true, confine);
     if (direct) return direct;
   }
+  if (confine) await checkVmdkExtents(confine, abs);
 
   const result = await runTool('qemu-img', ['info', '--output=json', abs], abs);
   if (result.code !== 0) {
@@ -137,10 +149,14 @@ export async function probeDisk(path: string, options: ProbeOptions = {}): Promi
   if (format === 'vmdk' && data?.['create-type']) probe.vmdkCreateType = data['create-type'];
   const backing = parsed['full-backing-filename'] ?? parsed['backing-filename'];
   if (backing) probe.backingFile = backing;
+  if (confine && backing) {
+    throw new DiskError(abs, `has a backing file (${parsed['backing-filename'] ?? backing}); flatten it first (qemu-img convert) or merge the snapshot chain`);
+  }
+  if (confine && data?.['data-file']) throw new DiskError(abs, `uses an external data file (${data['data-file']}), which is not supported`);
 
   const checkable = (format === 'qcow2' && !data?.['data-file']) || (format === 'vmdk' && probe.vmdkCreateType === 'monolithicSparse');
   if ((options.verify ?? true) && checkable && info.isFile()) {
-    await checkTruncation(abs, probe.format, fileSize, parsed['cluster-size'] ?? 65536);
+    await checkTruncation(abs, probe.format, fileSize, parsed['cluster-size'] ?? 65536, confine ? qemuImageName(abs, probe.format) : abs);
   }
   return probe;
 }
@@ -153,11 +169,12 @@ export async function probeDisk(path: string, options: ProbeOptions = {}): Promi
  * Image locks are not checked here: a VM running on the image makes the run's first bitmap step fail instead
  * (`qemu-img bitmap` takes the write lock), before anything is read.
  */
-async function probeQcow2Directly(path: string, fileSize: number, verify: boolean): Promise<DiskProbe | undefined> {
+async function probeQcow2Directly(path: string, fileSize: number, verify: boolean, confine: Confinement | undefined): Promise<DiskProbe | undefined> {
   let handle;
   try {
-    handle = await open(path, constants.O_RDONLY);
+    handle = await openChecked(confine, path);
   } catch (error) {
+    if (error instanceof DiskError) throw error;
     throw fsError(path, error);
   }
   let header;
@@ -170,7 +187,7 @@ async function probeQcow2Directly(path: string, fileSize: number, verify: boolea
   } finally {
     await handle.close();
   }
-  if (verify && !(await verifiedDirectly(path, header.size))) return undefined;
+  if (verify && !(await verifiedDirectly(path, header.size, confine))) return undefined;
   return { path, format: 'qcow2', virtualSize: header.size, fileSize, dirtyBitmaps };
 }
 
@@ -178,8 +195,8 @@ async function probeQcow2Directly(path: string, fileSize: number, verify: boolea
  * A qcow2 the direct reader supports is checked by walking its own L2 tables (a few ms in process, where
  * `qemu-img map` took tens of ms and a process); false when the reader declines the image.
  */
-async function verifiedDirectly(path: string, size: number): Promise<boolean> {
-  const source = await Qcow2FileSource.open(path, { size });
+async function verifiedDirectly(path: string, size: number, confine: Confinement | undefined): Promise<boolean> {
+  const source = await Qcow2FileSource.open(path, { size, confine });
   if (isUnsupported(source)) return false;
   try {
     await source.verifyMapping();
@@ -190,9 +207,9 @@ async function verifiedDirectly(path: string, size: number): Promise<boolean> {
 }
 
 /** Every data cluster qemu maps must lie inside the file (qemu would silently read zeros past its end). */
-async function checkTruncation(path: string, format: DiskFormat, fileSize: number, clusterSize: number): Promise<void> {
+async function checkTruncation(path: string, format: DiskFormat, fileSize: number, clusterSize: number, image: string): Promise<void> {
   const limit = Math.ceil(fileSize / clusterSize) * clusterSize;
-  for await (const entry of qemuImgMap(path, format)) {
+  for await (const entry of qemuImgMap(path, format, { image })) {
     if (entry.depth !== 0 || entry.offset === undefined || !entry.data) continue;
     if (entry.offset + entry.length > limit) {
       throw new DiskError(

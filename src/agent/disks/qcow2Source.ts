@@ -24,7 +24,10 @@
  * bytesRead counts bytes read from the file for guest data (compressed clusters: their compressed bytes);
  * metadata reads are not counted.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { openChecked, type Confinement } from './confine.ts';
+import { ExtentMerger } from './extentMerger.ts';
+import { PromiseLru } from './promiseLru.ts';
 import { promisify } from 'node:util';
 import { constants as zlib, inflateRaw } from 'node:zlib';
 import { DiskError, type DiskFormat, type DiskSource, type Extent } from './diskSource.ts';
@@ -38,6 +41,8 @@ export interface Qcow2SourceOptions {
   size: number;
   /** Persistent dirty bitmap whose set bits changedExtents() reports. */
   dirtyBitmap?: string;
+  /** The datastore the opened file must be in (checked on the open file, see confine.ts). */
+  confine?: Confinement;
 }
 
 const inflateRawAsync = promisify(inflateRaw);
@@ -131,9 +136,9 @@ export class Qcow2FileSource implements DiskSource {
   static async open(path: string, options: Qcow2SourceOptions): Promise<Qcow2FileSource | Qcow2Unsupported> {
     let handle: FileHandle;
     try {
-      handle = await open(path, 'r');
+      handle = await openChecked(options.confine, path);
     } catch (error) {
-      throw new DiskError(path, `cannot open: ${(error as Error).message}`, { cause: error });
+      throw error instanceof DiskError ? error : new DiskError(path, `cannot open: ${(error as Error).message}`, { cause: error });
     }
     try {
       const result = await Qcow2FileSource.#openHandle(path, handle, options);
@@ -483,59 +488,4 @@ function groupCompressed(pieces: CompressedPiece[]): CompressedPiece[][] {
   }
   if (group.length > 0) groups.push(group);
   return groups;
-}
-
-/** Merges adjacent extents of the same kind; add() returns the extents that are complete. */
-class ExtentMerger {
-  #pending: Extent | undefined;
-
-  add(offset: number, length: number, zero: boolean): Extent[] {
-    if (length <= 0) return [];
-    if (this.#pending && this.#pending.zero === zero) {
-      this.#pending.length += length;
-      return [];
-    }
-    const done = this.#pending;
-    this.#pending = { offset, length, zero };
-    return done ? [done] : [];
-  }
-
-  flush(): Extent | undefined {
-    const done = this.#pending;
-    this.#pending = undefined;
-    return done;
-  }
-}
-
-/**
- * A small LRU of loads (L2 tables by L1 index, inflated clusters by host offset). Entries are promises, so
- * concurrent reads that need the same item share one load; a failed load is dropped so the next read retries.
- */
-class PromiseLru<V> {
-  readonly #limit: number;
-  readonly #items = new Map<number, Promise<V>>();
-
-  constructor(limit: number) {
-    this.#limit = limit;
-  }
-
-  get(key: number, load: () => Promise<V>): Promise<V> {
-    const hit = this.#items.get(key);
-    if (hit) {
-      this.#items.delete(key);
-      this.#items.set(key, hit);
-      return hit;
-    }
-    const loading = load();
-    loading.catch(() => {
-      if (this.#items.get(key) === loading) this.#items.delete(key);
-    });
-    this.#items.set(key, loading);
-    while (this.#items.size > this.#limit) this.#items.delete(this.#items.keys().next().value!);
-    return loading;
-  }
-
-  clear(): void {
-    this.#items.clear();
-  }
 }

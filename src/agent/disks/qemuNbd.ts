@@ -19,6 +19,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DiskError, type DiskFormat } from './diskSource.ts';
 import { INSTALL_HINT, qemuMessage } from './qemuTools.ts';
+import { checkVmdkExtents, qemuImageName, resolveConfined, type Confinement } from './confine.ts';
 
 export const EXPORT_NAME = 'disk';
 const DIR_PREFIX = 'ferry-nbd-';
@@ -31,6 +32,11 @@ export interface QemuNbdOptions {
   bitmaps?: readonly string[];
   /** Simultaneous clients qemu-nbd accepts (default 4). */
   shared?: number;
+  /**
+   * The datastore the image must be in: `path` is resolved and checked again, VMDK extents too, and qemu-nbd is
+   * given that file with no backing file (confine.ts). What it then opened is checked by NbdDiskSource.
+   */
+  confine?: Confinement;
 }
 
 const live = new Set<QemuNbdServer>();
@@ -101,7 +107,8 @@ export class QemuNbdServer {
 
   /** Starts qemu-nbd on `path` and resolves once its socket exists. */
   static async start(path: string, options: QemuNbdOptions): Promise<QemuNbdServer> {
-    const abs = resolve(path);
+    const abs = options.confine ? await resolveConfined(options.confine, path) : resolve(path);
+    if (options.confine && options.format === 'vmdk') await checkVmdkExtents(options.confine, abs);
     sweepStale();
     hookExit();
     const dir = await mkdtemp(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`));
@@ -115,7 +122,7 @@ export class QemuNbdServer {
       join(dir, 'nbd.sock'),
       `--export-name=${EXPORT_NAME}`,
       ...(options.bitmaps ?? []).flatMap((b) => ['-B', b]),
-      abs,
+      options.confine ? qemuImageName(abs, options.format) : abs,
     ];
     const [command, argv] = setprivPath ? [setprivPath, ['--pdeathsig', 'KILL', 'qemu-nbd', ...args]] : ['qemu-nbd', args];
     const child = spawn(command, argv, { stdio: ['ignore', 'ignore', 'pipe'] });

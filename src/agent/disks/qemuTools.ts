@@ -59,13 +59,16 @@ export interface QemuMapEntry {
 }
 
 /**
- * Streams `qemu-img map --output=json -f FORMAT PATH` one extent at a time (qemu prints one JSON object per
- * line), so a fragmented multi-TB disk never needs its whole map in memory. Breaking out kills qemu-img.
+ * Streams `qemu-img map --output=json -f FORMAT IMAGE` one extent at a time (qemu prints one JSON object per
+ * line), so a fragmented multi-TB disk never needs its whole map in memory. Breaking out kills qemu-img. What qemu
+ * opens: `path`, or `image` (a confined run passes the checked file without backing, see confine.ts), or with `fd`
+ * the file open on that descriptor, handed to qemu-img as /dev/fd/3 — exactly the file the caller reads.
  */
-export async function* qemuImgMap(path: string, format: DiskFormat): AsyncGenerator<QemuMapEntry> {
-  const child = spawn('qemu-img', ['map', '--output=json', '-f', format, path], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function* qemuImgMap(path: string, format: DiskFormat, source: { image?: string; fd?: number } = {}): AsyncGenerator<QemuMapEntry> {
+  const image = source.fd !== undefined ? '/dev/fd/3' : (source.image ?? path);
+  const child = spawn('qemu-img', ['map', '--output=json', '-f', format, image], { stdio: ['ignore', 'pipe', 'pipe', source.fd ?? 'ignore'] });
   let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<number | null>((resolve, reject) => {
     child.on('error', (error: NodeJS.ErrnoException) =>
       reject(new DiskError(path, error.code === 'ENOENT' ? `qemu-img is not installed: ${INSTALL_HINT}` : `cannot run qemu-img: ${error.message}`, { cause: error })),
@@ -75,7 +78,7 @@ export async function* qemuImgMap(path: string, format: DiskFormat): AsyncGenera
   exited.catch(() => undefined);
   let finished = false;
   try {
-    const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
+    const lines = createInterface({ input: child.stdout!, crlfDelay: Infinity });
     for await (const raw of lines) {
       let line = raw.trim();
       if (line.startsWith('[')) line = line.slice(1);

@@ -6,8 +6,9 @@
  * the file with SEEK_DATA/SEEK_HOLE (cheap: metadata only) and reports holes as zero. That keeps holes of sparse
  * raw files from being read at all. Written zeros show up as data; the engine finds zero blocks by content.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { DiskError, type DiskFormat, type DiskSource, type Extent } from './diskSource.ts';
+import { openChecked, type Confinement } from './confine.ts';
 import { qemuImgMap } from './qemuTools.ts';
 
 export interface RawSourceOptions {
@@ -17,6 +18,8 @@ export interface RawSourceOptions {
   dataOffset: number;
   size: number;
   format: DiskFormat;
+  /** The datastore dataPath must be in (checked on the open file, see confine.ts). */
+  confine?: Confinement;
 }
 
 export class RawFileSource implements DiskSource {
@@ -42,8 +45,9 @@ export class RawFileSource implements DiskSource {
   static async open(path: string, options: RawSourceOptions): Promise<RawFileSource> {
     let handle: FileHandle;
     try {
-      handle = await open(options.dataPath, 'r');
+      handle = await openChecked(options.confine, options.dataPath);
     } catch (error) {
+      if (error instanceof DiskError) throw error;
       throw new DiskError(options.dataPath, `cannot open: ${(error as Error).message}`, { cause: error });
     }
     const { size: fileSize } = await handle.stat();
@@ -72,7 +76,8 @@ export class RawFileSource implements DiskSource {
       pending = { ...extent };
       return out;
     };
-    for await (const entry of qemuImgMap(this.dataPath, 'raw')) {
+    // The map of the file this source has open (not of whatever the path names now).
+    for await (const entry of qemuImgMap(this.dataPath, 'raw', { fd: this.#handle.fd })) {
       const from = Math.max(entry.start, start);
       const to = Math.min(entry.start + entry.length, end);
       if (to <= from) {

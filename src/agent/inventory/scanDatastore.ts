@@ -5,47 +5,24 @@
  * A scan never fails because of one VM: a VM Ferry cannot replicate is listed with `replicable: false` and the
  * reason. Only a datastore that does not exist (or a missing qemu-img) is an error.
  */
-import { open, readdir, readFile, stat } from 'node:fs/promises';
-import { basename, extname, isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
+import { readdir, realpath, stat } from 'node:fs/promises';
+import { basename, extname, join, posix, relative, resolve, sep } from 'node:path';
 import type { DiskFormat } from '../disks/diskSource.ts';
+import { openChecked, type Confinement } from '../disks/confine.ts';
 import { nameBasedUuid, normaliseUuid } from './identity.ts';
+import { inspectDisk, type DiscoveredDisk, type DiskContext } from './inspectDisk.ts';
 import { parseDomainXml } from './libvirt.ts';
-import { qcow2InfoDirectly, qemuImgInfo, type QemuImgInfo } from './qemuImg.ts';
 import { requireTools } from './tools.ts';
 import { osFamilyFromGuestOs, parseVmx, vmxDisks } from './vmx.ts';
-import { readVmdkDescriptor, vmdkUnsupportedReason } from './vmdk.ts';
 import { childPath, parseXml } from './xml.ts';
+import { definitionProblem, readDefinitionText } from './definitionFiles.ts';
+import { FERRY_VM_FILE, readFerryVmFile, type FerryVmFile, type OsFamily } from './ferryVmFile.ts';
+
+export type { DiscoveredDisk, DiscoveredDiskExtent } from './inspectDisk.ts';
+export { FERRY_VM_FILE, type OsFamily } from './ferryVmFile.ts';
 
 export type VmKind = 'vmware' | 'hyperv' | 'kvm';
 export type VmManagerType = 'VSPHERE' | 'HYPERV-MANAGER';
-export type OsFamily = 'linux' | 'windows' | 'unknown';
-
-export interface DiscoveredDiskExtent {
-  /** Absolute path of the file holding the extent's data. */
-  path: string;
-  /** Byte offset of the extent's data in that file. */
-  offset: number;
-  /** Bytes of the virtual disk the extent covers. */
-  size: number;
-  /** VMDK extent type: FLAT, VMFS, SPARSE, ZERO… */
-  type: string;
-}
-
-export interface DiscoveredDisk {
-  /** Absolute path of the disk as qemu opens it (for a flat VMDK, its descriptor). */
-  path: string;
-  format: DiskFormat;
-  /** Virtual size in bytes (qemu-img). */
-  virtualSize: number;
-  /** Where the VM attaches it: `scsi0:0` (VMware), `vda` (libvirt target dev). */
-  controller?: string;
-  /** VMDK only: the descriptor's createType (monolithicSparse, monolithicFlat, streamOptimized…). */
-  createType?: string;
-  /** VMDK only: the extents from the descriptor, with resolved absolute paths (flat extents can be read directly). */
-  extents?: DiscoveredDiskExtent[];
-  /** Bytes the image occupies on the host (qemu-img actual-size). */
-  actualSize?: number;
-}
 
 export interface DiscoveredVm {
   vmId: string;
@@ -56,6 +33,8 @@ export interface DiscoveredVm {
   kind: VmKind;
   /** Absolute path of the VM folder. */
   folder: string;
+  /** The datastore with every symbolic link resolved: a run opens this VM's files only inside it (disks/confine.ts). */
+  datastoreRoot: string;
   /** Absolute path of the file that defines the VM (.vmx, domain XML, ferry-vm.json, .vmcx), when there is one. */
   definition?: string;
   /** Disks in attachment order, boot disk first. Only disks that could be read are listed. */
@@ -83,21 +62,14 @@ export class DatastoreError extends Error {}
 
 /** SMS fails a job for a VM with more than 22 volumes (spec §3.5). */
 export const MAX_DISKS = 22;
-const MAX_DEFINITION_BYTES = 1024 * 1024;
 const MANAGER_TYPE: Record<VmKind, VmManagerType> = { vmware: 'VSPHERE', kvm: 'VSPHERE', hyperv: 'HYPERV-MANAGER' };
 const LOOSE_DISK_EXTENSIONS = new Set(['.vmdk', '.qcow2', '.raw', '.img']);
 const HYPERV_DISK_EXTENSIONS = new Set(['.vhdx', '.vhd']);
 const HYPERV_DIFFERENCING_EXTENSIONS = new Set(['.avhdx', '.avhd']);
 const GUID_NAME = /^\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?\.(vmcx|xml)$/;
-export const FERRY_VM_FILE = 'ferry-vm.json';
 
-interface Context {
-  root: string;
+interface Context extends DiskContext {
   datastoreName: string;
-  qemuImg: string;
-  timeoutMs: number;
-  infoCache: Map<string, Promise<QemuImgInfo>>;
-  acquire: () => Promise<() => void>;
 }
 
 function semaphore(limit: number): () => Promise<() => void> {
@@ -129,6 +101,7 @@ export async function scanDatastore(dir: string, options: ScanOptions = {}): Pro
   const { 'qemu-img': qemuImg } = requireTools(['qemu-img'], 'Scanning a datastore');
   const ctx: Context = {
     root,
+    confine: { root: await realpath(root) },
     datastoreName: options.datastoreName ?? (basename(root) || 'datastore'),
     qemuImg,
     timeoutMs: options.timeoutMs ?? 15_000,
@@ -137,7 +110,7 @@ export async function scanDatastore(dir: string, options: ScanOptions = {}): Pro
   };
 
   const folders: Folder[] = [];
-  await walk(root, [], options.maxDepth ?? 4, folders, true);
+  await walk(ctx.confine, root, [], options.maxDepth ?? 4, folders, true);
   const vms = await Promise.all(folders.map((f) => inspectFolderSafely(ctx, f)));
   disambiguateIds(vms, root);
   vms.sort((a, b) => (a.vmPath < b.vmPath ? -1 : a.vmPath > b.vmPath ? 1 : 0));
@@ -173,9 +146,9 @@ async function listDir(abs: string): Promise<{ files: string[]; dirs: string[] }
 
 const lowerExt = (name: string) => extname(name).toLowerCase();
 
-async function readRootElementName(path: string): Promise<string | undefined> {
+async function readRootElementName(confine: Confinement, path: string): Promise<string | undefined> {
   try {
-    const handle = await open(path, 'r');
+    const handle = await openChecked(confine, path);
     try {
       const buf = Buffer.alloc(4096);
       const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
@@ -189,7 +162,7 @@ async function readRootElementName(path: string): Promise<string | undefined> {
   }
 }
 
-async function walk(abs: string, relParts: string[], depthLeft: number, out: Folder[], isRoot: boolean): Promise<void> {
+async function walk(confine: Confinement, abs: string, relParts: string[], depthLeft: number, out: Folder[], isRoot: boolean): Promise<void> {
   let listing;
   try {
     listing = await listDir(abs);
@@ -198,23 +171,23 @@ async function walk(abs: string, relParts: string[], depthLeft: number, out: Fol
     return; // an unreadable grouping folder holds nothing we can list
   }
   if (!isRoot) {
-    const folder = await classify(abs, relParts.join('/'), listing.files, listing.dirs);
+    const folder = await classify(confine, abs, relParts.join('/'), listing.files, listing.dirs);
     if (folder) {
       out.push(folder);
       return;
     }
     if (depthLeft <= 0) return;
   }
-  await Promise.all(listing.dirs.map((d) => walk(join(abs, d), [...relParts, d], isRoot ? depthLeft : depthLeft - 1, out, false)));
+  await Promise.all(listing.dirs.map((d) => walk(confine, join(abs, d), [...relParts, d], isRoot ? depthLeft : depthLeft - 1, out, false)));
 }
 
 /** Decides whether a directory is a VM folder, and of which kind; undefined for grouping or unrelated folders. */
-async function classify(abs: string, rel: string, files: string[], dirs: string[]): Promise<Folder | undefined> {
+async function classify(confine: Confinement, abs: string, rel: string, files: string[], dirs: string[]): Promise<Folder | undefined> {
   const base = { abs, rel, files, dirs, domainXmls: [] as string[] };
   if (files.some((f) => lowerExt(f) === '.vmx')) return { ...base, kind: 'vmware' };
   const domainXmls: string[] = [];
   for (const f of files) {
-    if (lowerExt(f) === '.xml' && (await readRootElementName(join(abs, f))) === 'domain') domainXmls.push(f);
+    if (lowerExt(f) === '.xml' && (await readRootElementName(confine, join(abs, f))) === 'domain') domainXmls.push(f);
   }
   if (domainXmls.length > 0) return { ...base, kind: 'kvm', domainXmls };
   const hyperV =
@@ -259,6 +232,7 @@ class VmBuilder {
       vmManagerType: MANAGER_TYPE[this.kind],
       kind: this.kind,
       folder: this.folder.abs,
+      datastoreRoot: ctx.confine.root,
       ...(this.definition ? { definition: this.definition } : {}),
       disks: this.disks,
       osFamily: this.osFamily,
@@ -273,7 +247,7 @@ async function inspectFolderSafely(ctx: Context, folder: Folder): Promise<Discov
   const kind: VmKind = folder.kind === 'orphan' ? (folder.files.some((f) => lowerExt(f) === '.vmdk') ? 'vmware' : 'kvm') : folder.kind;
   const vm = new VmBuilder(folder, kind);
   try {
-    await applyFerryVmFile(vm, folder);
+    await applyFerryVmFile(ctx, vm, folder);
     if (folder.kind === 'vmware') await inspectVmware(ctx, vm);
     else if (folder.kind === 'kvm') await inspectKvm(ctx, vm);
     else if (folder.kind === 'hyperv') await inspectHyperV(ctx, vm);
@@ -289,52 +263,13 @@ async function inspectFolderSafely(ctx: Context, folder: Folder): Promise<Discov
   return vm.build(ctx);
 }
 
-interface FerryVmFile {
-  vmId?: string;
-  vmName?: string;
-  osFamily?: OsFamily;
-  disks?: string[];
-}
-
-/** Optional overrides for any kind (and the disk list for Hyper-V). */
-async function applyFerryVmFile(vm: VmBuilder, folder: Folder): Promise<FerryVmFile | undefined> {
-  if (!folder.files.includes(FERRY_VM_FILE)) return undefined;
-  const path = join(folder.abs, FERRY_VM_FILE);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(await readSmallText(path));
-  } catch (e) {
-    vm.problems.push(`${FERRY_VM_FILE} is not valid JSON: ${(e as Error).message}`);
-    return undefined;
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    vm.problems.push(`${FERRY_VM_FILE} must hold a JSON object`);
-    return undefined;
-  }
-  const o = parsed as Record<string, unknown>;
-  const out: FerryVmFile = {};
-  for (const key of Object.keys(o)) {
-    if (!['vmId', 'vmName', 'osFamily', 'disks'].includes(key)) vm.warnings.push(`${FERRY_VM_FILE}: unknown key "${key}" ignored`);
-  }
-  if (o['vmId'] !== undefined) {
-    const raw = o['vmId'];
-    if (typeof raw === 'string' && /^[A-Za-z0-9{}._:-]{1,128}$/.test(raw)) out.vmId = normaliseUuid(raw) ?? raw;
-    else vm.problems.push(`${FERRY_VM_FILE}: vmId must be 1-128 characters of letters, digits and . _ : - { }`);
-  }
-  if (o['vmName'] !== undefined) {
-    if (typeof o['vmName'] === 'string' && o['vmName'].trim() !== '' && o['vmName'].length <= 255) out.vmName = o['vmName'].trim();
-    else vm.problems.push(`${FERRY_VM_FILE}: vmName must be a non-empty string of at most 255 characters`);
-  }
-  if (o['osFamily'] !== undefined) {
-    if (o['osFamily'] === 'linux' || o['osFamily'] === 'windows' || o['osFamily'] === 'unknown') out.osFamily = o['osFamily'];
-    else vm.problems.push(`${FERRY_VM_FILE}: osFamily must be "linux", "windows" or "unknown"`);
-  }
-  if (o['disks'] !== undefined) {
-    if (Array.isArray(o['disks']) && o['disks'].every((d) => typeof d === 'string' && d !== '')) out.disks = o['disks'] as string[];
-    else vm.problems.push(`${FERRY_VM_FILE}: disks must be a list of file names`);
-  }
-  ferryFiles.set(vm, out);
-  return out;
+/** Optional overrides for any kind (and the disk list for Hyper-V), kept for applyOverrides and inspectHyperV. */
+async function applyFerryVmFile(ctx: Context, vm: VmBuilder, folder: Folder): Promise<void> {
+  if (!folder.files.includes(FERRY_VM_FILE)) return;
+  const { file, problems, warnings } = await readFerryVmFile(ctx.confine, join(folder.abs, FERRY_VM_FILE));
+  vm.problems.push(...problems);
+  vm.warnings.push(...warnings);
+  if (file) ferryFiles.set(vm, file);
 }
 
 const ferryFiles = new WeakMap<VmBuilder, FerryVmFile>();
@@ -347,12 +282,6 @@ function applyOverrides(vm: VmBuilder): void {
   if (f.vmName) vm.vmName = f.vmName;
   if (f.osFamily) vm.osFamily = f.osFamily;
   if (!vm.definition) vm.definition = join(vm.folder.abs, FERRY_VM_FILE);
-}
-
-async function readSmallText(path: string): Promise<string> {
-  const st = await stat(path);
-  if (st.size > MAX_DEFINITION_BYTES) throw new Error(`${basename(path)} is larger than ${MAX_DEFINITION_BYTES} bytes`);
-  return readFile(path, 'utf8');
 }
 
 /** Picks the definition file among candidates: the only one, or the one named after the folder. */
@@ -373,9 +302,9 @@ async function inspectVmware(ctx: Context, vm: VmBuilder): Promise<void> {
   vm.vmName = vmxName.slice(0, -4);
   let vmx: Map<string, string>;
   try {
-    vmx = parseVmx(await readSmallText(vmxPath));
+    vmx = parseVmx(await readDefinitionText(ctx.confine, vmxPath));
   } catch (e) {
-    vm.problems.push(`${vmxName} does not parse: ${(e as Error).message}`);
+    vm.problems.push(definitionProblem(vmxName, e));
     return applyOverrides(vm);
   }
   vm.vmId = normaliseUuid(vmx.get('uuid.bios')) ?? normaliseUuid(vmx.get('vc.uuid'));
@@ -402,9 +331,9 @@ async function inspectKvm(ctx: Context, vm: VmBuilder): Promise<void> {
   vm.vmName = xmlName.slice(0, -4);
   let domain;
   try {
-    domain = parseDomainXml(await readSmallText(xmlPath));
+    domain = parseDomainXml(await readDefinitionText(ctx.confine, xmlPath));
   } catch (e) {
-    vm.problems.push(`${xmlName} does not parse: ${(e as Error).message}`);
+    vm.problems.push(definitionProblem(xmlName, e));
     return applyOverrides(vm);
   }
   vm.vmId = normaliseUuid(domain.uuid);
@@ -454,7 +383,7 @@ async function inspectHyperV(ctx: Context, vm: VmBuilder): Promise<void> {
     const xmlConfig = configs.find((c) => c.path.toLowerCase().endsWith('.xml'));
     if (xmlConfig) {
       try {
-        const root = parseXml(await readSmallText(xmlConfig.path));
+        const root = parseXml(await readDefinitionText(ctx.confine, xmlConfig.path));
         const name = childPath(root, 'properties', 'name')?.text.trim();
         if (root.name === 'configuration' && name) vm.vmName = name;
       } catch (e) {
@@ -508,129 +437,14 @@ async function inspectHyperV(ctx: Context, vm: VmBuilder): Promise<void> {
   for (const r of results) if (r) vm.disks.push(r);
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Disks
-
-function isInside(root: string, path: string): boolean {
-  const rel = relative(root, path);
-  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
-}
-
-/**
- * Resolves a disk file name from a VM definition. Relative names resolve against the VM folder; absolute names
- * (including Windows `C:\…` ones) are used when they lie inside the datastore, and otherwise looked up by their file
- * name in the VM folder — a copied VM's definition still names the host it came from.
- */
-function resolveDiskRef(ctx: Context, folderAbs: string, ref: string): { path: string } | { problem: string } {
-  const normalised = ref.replace(/\\/g, '/');
-  const foreignAbsolute = /^[A-Za-z]:\//.test(normalised) || normalised.startsWith('//');
-  if (foreignAbsolute || posix.isAbsolute(normalised)) {
-    const candidate = resolve(normalised);
-    if (!foreignAbsolute && isInside(ctx.root, candidate)) return { path: candidate };
-    return { path: join(folderAbs, posix.basename(normalised)) };
-  }
-  const candidate = resolve(folderAbs, normalised.split('/').join(sep));
-  if (!isInside(ctx.root, candidate)) return { problem: `refers to ${ref}, outside the datastore` };
-  return { path: candidate };
-}
-
-function info(ctx: Context, path: string, format: DiskFormat): Promise<QemuImgInfo> {
-  const key = `${format}\0${path}`;
-  let p = ctx.infoCache.get(key);
-  if (!p) {
-    p = (async () => {
-      if (format === 'qcow2') {
-        const direct = await qcow2InfoDirectly(path);
-        if (direct) return direct;
-      }
-      const release = await ctx.acquire();
-      try {
-        return await qemuImgInfo(path, format, { qemuImg: ctx.qemuImg, timeoutMs: ctx.timeoutMs });
-      } finally {
-        release();
-      }
-    })();
-    ctx.infoCache.set(key, p);
-  }
-  return p;
-}
-
-async function inspectDiskRef(
-  ctx: Context,
-  vm: VmBuilder,
-  ref: string,
-  format: DiskFormat,
-  label: string,
-  controller: string | undefined,
-): Promise<DiscoveredDisk | undefined> {
-  const where = `${label} (${posix.basename(ref.replace(/\\/g, '/'))})`;
-  const resolved = resolveDiskRef(ctx, vm.folder.abs, ref);
-  if ('problem' in resolved) {
-    vm.problems.push(`${where} ${resolved.problem}`);
+/** A disk of `vm`, or undefined with the reason added to the VM's problems (inspectDisk.ts). */
+async function inspectDiskRef(ctx: Context, vm: VmBuilder, ref: string, format: DiskFormat, label: string, controller: string | undefined): Promise<DiscoveredDisk | undefined> {
+  const result = await inspectDisk(ctx, vm.folder.abs, ref, format, label, controller);
+  if ('problem' in result) {
+    vm.problems.push(result.problem);
     return undefined;
   }
-  const path = resolved.path;
-  const problem = (text: string) => {
-    vm.problems.push(`${where}: ${text}`);
-    return undefined;
-  };
-  try {
-    const st = await stat(path);
-    if (!st.isFile()) return problem('not a regular file');
-    const handle = await open(path, 'r');
-    await handle.close();
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return problem(code === 'ENOENT' ? `file not found (${relative(ctx.root, path)})` : `cannot be read: ${(e as Error).message}`);
-  }
-
-  const disk: DiscoveredDisk = { path, format, virtualSize: 0, ...(controller ? { controller } : {}) };
-  if (format === 'vmdk') {
-    let descriptor;
-    try {
-      descriptor = await readVmdkDescriptor(path);
-    } catch (e) {
-      return problem((e as Error).message);
-    }
-    const unsupported = vmdkUnsupportedReason(descriptor);
-    if (unsupported) return problem(unsupported);
-    disk.createType = descriptor.createType;
-    const extents: DiscoveredDiskExtent[] = [];
-    for (const extent of descriptor.extents) {
-      let extentPath = path;
-      if (extent.file !== undefined && !descriptor.embedded) {
-        const r = resolveDiskRef(ctx, vm.folder.abs, extent.file);
-        if ('problem' in r) return problem(`extent ${extent.file} is outside the datastore`);
-        if (!isInside(ctx.root, r.path)) return problem(`extent ${extent.file} is outside the datastore`);
-        extentPath = r.path;
-        try {
-          await stat(extentPath);
-        } catch {
-          return problem(`extent file ${extent.file} not found`);
-        }
-      }
-      extents.push({ path: extentPath, offset: extent.offsetSectors * 512, size: extent.sectors * 512, type: extent.type });
-    }
-    disk.extents = extents;
-  }
-
-  let qi: QemuImgInfo;
-  try {
-    qi = await info(ctx, path, format);
-  } catch (e) {
-    const message = (e as Error).message.split(`${ctx.root}${sep}`).join('');
-    const hint = /log that needs to be replayed/.test(message) ? ' (repair it with qemu-img check -r all on a copy, or start and shut down the VM cleanly)' : '';
-    return problem(`${format === 'vpc' ? 'VHD' : format} image cannot be opened: ${message}${hint}`);
-  }
-  if (qi.backingFilename !== undefined) {
-    return problem(`has a backing file (${qi.backingFilename}); flatten it first (qemu-img convert) or merge the snapshot chain`);
-  }
-  if (qi.dataFile !== undefined) return problem(`uses an external data file (${qi.dataFile}), which is not supported`);
-  if (qi.encrypted) return problem('is encrypted, which is not supported');
-  if (!(qi.virtualSize > 0)) return problem('has a virtual size of 0');
-  disk.virtualSize = qi.virtualSize;
-  if (qi.actualSize !== undefined) disk.actualSize = qi.actualSize;
-  return disk;
+  return result.disk;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

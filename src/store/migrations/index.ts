@@ -7,6 +7,7 @@ import { imageStoreMigration } from './002_image_store.ts';
 import { kmsMigration } from './003_kms.ts';
 import { runDiskMetaMigration } from './004_run_disk_meta.ts';
 import { webhookOutboxMigration } from './005_webhook_outbox.ts';
+import { accessKeyLifecycleMigration } from './007_access_key_lifecycle.ts';
 import { artifactsMigration } from './010_artifacts.ts';
 
 export interface Migration {
@@ -179,6 +180,7 @@ export const migrations: Migration[] = [
   kmsMigration,
   runDiskMetaMigration,
   webhookOutboxMigration,
+  accessKeyLifecycleMigration,
   artifactsMigration,
 ];
 
