@@ -25,6 +25,10 @@ import type { Connector } from './agent/connector.ts';
 import { FerryMetrics } from './observability/metrics.ts';
 import { startWebhooks, type Webhooks } from './observability/webhooks/index.ts';
 import type { DeliveryOptions } from './observability/webhooks/dispatcher.ts';
+// Applications (src/core/apps): statuses kept in every transaction, launches driven through the ports.
+import type { ArtifactStore, InstanceService } from './apps/ports.ts';
+import { appStatusHook } from './core/apps/refreshApps.ts';
+import { LaunchCoordinator } from './core/apps/launchCoordinator.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -42,6 +46,10 @@ export interface FerryOptions extends Partial<ServeConfig> {
   webhookUrls?: string[];
   /** Webhook delivery tuning: retries, timeouts, concurrency (tests shorten them). */
   webhookDelivery?: Partial<DeliveryOptions>;
+  /** The launch subsystem (LaunchApp, TerminateApp); without one those answer that it is missing. */
+  instances?: InstanceService;
+  /** The artifact store (GenerateTemplate, GenerateChangeSet, user data and scripts). */
+  artifacts?: ArtifactStore;
 }
 
 function compressionFrom(env: NodeJS.ProcessEnv): 'zstd' | 'none' {
@@ -63,6 +71,8 @@ export interface RunningFerry {
   metrics: FerryMetrics;
   /** Set when webhook URLs are configured. */
   webhooks?: Webhooks;
+  /** Drives app launches and terminations. */
+  launches: LaunchCoordinator;
   close(): Promise<void>;
 }
 
@@ -72,6 +82,10 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   const env = options.env ?? process.env;
   const store = await openSqliteStore(options.dataDir, clock.now());
   const core: Core = { db: store.db, readRows: store.readRows, readArrays: store.readArrays, clock, policy: { ...defaultPolicy, ...options.policy }, log, events: new FerryEvents() };
+  // Apps follow their jobs, runs and instances in the same transactions, from the first change on.
+  const ports = { instances: options.instances, artifacts: options.artifacts };
+  const launches = new LaunchCoordinator(core, ports);
+  (core.beforeCommit ??= []).push(appStatusHook(core, () => launches.refreshOptions));
   // Observability: metrics follow the events from here on; webhooks stage an outbox row in every transaction
   // that changes a job or run, so both start before anything can change one.
   const metrics = new FerryMetrics({ core });
@@ -100,9 +114,10 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   const unsubscribe = followRunsForImages(core, images, log);
   const scheduler = new Scheduler(core, gc.deleter());
   metrics.attach({ images, scheduler, webhooks });
-  const app = await buildApp({ core, log, secrets: secretLookup(core), version: VERSION, plane, metrics });
+  const app = await buildApp({ core, log, secrets: secretLookup(core), version: VERSION, plane, metrics, ports });
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   scheduler.start();
+  await launches.start();
   const connector = options.datastore
     ? await startEmbeddedConnector({ core, plane, dataDir: options.dataDir, datastore: options.datastore, rootAccountId: root.accountId, version: VERSION, log, pollIntervalMs: options.connectorPollMs, maxBandwidth: options.maxBandwidth, onRunFinished: metrics.connectorRunFinished })
     : undefined;
@@ -120,10 +135,12 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     connector,
     metrics,
     webhooks,
+    launches,
     async close() {
       if (closed) return;
       closed = true;
       await connector?.stop();
+      await launches.stop();
       await scheduler.stop();
       unsubscribe();
       await gc.stop();

@@ -2,6 +2,7 @@
 import type { Core, Tenant } from '../core/context.ts';
 import type { DataPlane } from '../core/runImages.ts';
 import type { Shape } from './schema.ts';
+import type { ArtifactStore, InstanceService } from '../apps/ports.ts';
 
 export interface RequestContext {
   core: Core;
@@ -9,6 +10,10 @@ export interface RequestContext {
   requestId: string;
   /** The image store and keys, for Ferry's own operations. */
   plane?: DataPlane;
+  /** The launch subsystem (instances on libvirt), when this Ferry has one: LaunchApp, TerminateApp, DeleteApp. */
+  instances?: InstanceService;
+  /** The artifact buckets (user data, scripts, templates), when wired: GenerateTemplate, GenerateChangeSet. */
+  artifacts?: ArtifactStore;
 }
 
 export interface Operation<I, O> {

@@ -114,7 +114,8 @@ function describe(key: KmsKey) {
   };
 }
 
-async function accountIdOf(core: Core, nameOrId: string, dataDir: string, env: NodeJS.ProcessEnv): Promise<string> {
+/** The account named or numbered `nameOrId` (the root account is created on first use). */
+export async function accountIdOf(core: Core, nameOrId: string, dataDir: string, env: NodeJS.ProcessEnv): Promise<string> {
   if (nameOrId === ROOT_ACCOUNT_NAME) await ensureRootCredentials(core, dataDir, env);
   const account = await findAccount(core, nameOrId);
   if (!account) throw new ServiceError('InvalidParameterException', `No account named or numbered ${nameOrId}.`);

@@ -13,6 +13,7 @@ import { registerConnectorApi, CONNECTOR_API_PREFIX } from './connectorApi.ts';
 import { registerConsole } from './console.ts';
 import { registerMetrics } from '../observability/http.ts';
 import type { FerryMetrics } from '../observability/metrics.ts';
+import type { AppPorts } from '../apps/ports.ts';
 
 /** SMS requests are small (the largest is a CreateReplicationJob of a few hundred bytes). */
 export const SMS_BODY_LIMIT = 1024 * 1024;
@@ -25,6 +26,8 @@ export interface AppOptions {
   plane?: DataPlane;
   /** Observability: counts and times every request, and serves GET /metrics. */
   metrics?: FerryMetrics;
+  /** The launch subsystem and the artifact store, for the App operations (either may be absent). */
+  ports?: AppPorts;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -77,6 +80,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.metrics) registerMetrics(app, options.metrics);
   registerConsole(app); // web console: GET /console/*, and GET / redirects to it
   registerConnectorApi(app, options.core, options.plane);
-  registerSmsApi(app, { core: options.core, secrets: options.secrets, plane: options.plane });
+  registerSmsApi(app, { core: options.core, secrets: options.secrets, plane: options.plane, ports: options.ports });
   return app;
 }
