@@ -11,6 +11,7 @@ import { issueConnector } from '../../src/core/connectors.ts';
 import { createAccount, type AccountKeys } from '../../src/core/accounts.ts';
 import type { Tenant } from '../../src/core/context.ts';
 import { TestConnector } from './testConnector.ts';
+import type { ArtifactStore, InstanceService } from '../../src/apps/ports.ts';
 
 export interface TestFerry {
   ferry: RunningFerry;
@@ -34,6 +35,9 @@ export interface TestFerryOptions {
   compression?: 'zstd' | 'none';
   /** How often the embedded connector looks for work. */
   connectorPollMs?: number;
+  /** The launch subsystem and the artifact store the App operations use (default: none). */
+  instances?: InstanceService;
+  artifacts?: ArtifactStore;
 }
 
 export async function startTestFerry(options: TestFerryOptions = {}): Promise<TestFerry> {
@@ -47,6 +51,8 @@ export async function startTestFerry(options: TestFerryOptions = {}): Promise<Te
     ...(options.datastore ? { datastore: options.datastore } : {}),
     ...(options.compression ? { compression: options.compression } : {}),
     ...(options.connectorPollMs ? { connectorPollMs: options.connectorPollMs } : {}),
+    instances: options.instances,
+    artifacts: options.artifacts,
   });
   const clients: SMSClient[] = [];
   const client = (keys: { accessKeyId: string; secretAccessKey: string }, region = 'us-east-1') => {

@@ -159,7 +159,10 @@ export async function getLaunchConfiguration(core: Core, tenant: Tenant, appId: 
       launchOrder: group.launch_order ?? undefined,
       serverLaunchConfigurations: inGroup
         .filter((m) => m.launch_configuration !== null)
-        .map((m) => ({ server: toMemberServer(m, servers), ...parseJson<StoredLaunchConfiguration>(m.launch_configuration)! }) as ServerLaunchConfiguration),
+        .map((m) => {
+          const { userData, ...rest } = parseJson<StoredLaunchConfiguration>(m.launch_configuration)!;
+          return { server: toMemberServer(m, servers), ...rest, ...(userData ? { userData: { s3Location: userData } } : {}) } as ServerLaunchConfiguration;
+        }),
     }))
     .filter((g) => g.launchOrder !== undefined || g.serverLaunchConfigurations.length > 0);
   return {
