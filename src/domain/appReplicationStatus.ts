@@ -25,6 +25,11 @@ export interface ServerJobFacts {
   completedRuns: number;
   /** A run of the job is ACTIVE right now. */
   activeRun: boolean;
+  /**
+   * An ON_DEMAND run waits to start (StartOnDemandAppReplication asked for it): the server counts as replicating.
+   * A pending AUTOMATIC run does not — it is only the schedule, and nothing announces the moment it falls due.
+   */
+  queuedRun: boolean;
   /** The newest run that finished, COMPLETED or FAILED (null before any did), and its message. */
   lastFinished: 'COMPLETED' | 'FAILED' | null;
   lastFinishedMessage: string | null;
@@ -63,7 +68,7 @@ type ServerClass = 'pending' | 'active' | 'failed' | 'replicated' | 'deltaFailed
 
 function classify(job: ServerJobFacts | null): { kind: ServerClass; note: string | null } {
   if (job === null) return { kind: 'pending', note: null };
-  if (job.activeRun) return { kind: 'active', note: null };
+  if (job.activeRun || job.queuedRun) return { kind: 'active', note: null };
   const replicated = job.completedRuns > 0;
   if (DELETED_JOB_STATES.has(job.state)) {
     return { kind: replicated ? 'deltaFailed' : 'failed', note: `its replication job ${job.replicationJobId} was deleted` };
@@ -117,7 +122,7 @@ export function appReplicationStatus(facts: AppReplicationFacts): AppReplication
   if (!everyServerHasImage) {
     const replicated = servers.filter((s) => (s.job?.completedRuns ?? 0) > 0).length;
     const progress = `${replicated} of ${total} servers replicated`;
-    if (count('active') > 0) return view('REPLICATION_IN_PROGRESS', `${progress}; ${count('active')} replicating now.`);
+    if (count('active') > 0) return view('REPLICATION_IN_PROGRESS', `${progress}; ${count('active')} replicating now or about to.`);
     if (count('pending') > 0) {
       const nothingStarted = servers.every((s) => s.job === null || (s.job.completedRuns === 0 && s.job.lastFinished === null));
       if (nothingStarted) return view('REPLICATION_PENDING', `Waiting for the first replication run of ${total} server(s).`);

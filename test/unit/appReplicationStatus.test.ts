@@ -19,6 +19,7 @@ function job(overrides: Partial<ServerJobFacts> = {}): ServerJobFacts {
     statusMessage: null,
     completedRuns: 0,
     activeRun: false,
+    queuedRun: false,
     lastFinished: null,
     lastFinishedMessage: null,
     latestCompletedAt: null,
@@ -64,7 +65,7 @@ describe('first replication (phase STARTED)', () => {
   test('a run active: REPLICATION_IN_PROGRESS', () => {
     const view = status('STARTED', server('s-1', active()), server('s-2', waiting()));
     assert.equal(view.status, 'REPLICATION_IN_PROGRESS');
-    assert.match(view.message!, /0 of 2 servers replicated; 1 replicating now/);
+    assert.match(view.message!, /0 of 2 servers replicated; 1 replicating now or about to/);
   });
   test('one replicated, one still waiting for its run: REPLICATION_IN_PROGRESS', () => {
     assert.equal(status('STARTED', server('s-1', replicated()), server('s-2', waiting())).status, 'REPLICATION_IN_PROGRESS');
@@ -115,6 +116,11 @@ describe('first replication (phase STARTED)', () => {
 describe('later runs (DELTA_*)', () => {
   test('a later run active: DELTA_REPLICATION_IN_PROGRESS', () => {
     assert.equal(status('STARTED', server('s-1', active(1)), server('s-2', replicated())).status, 'DELTA_REPLICATION_IN_PROGRESS');
+  });
+  test('an on-demand run waiting to start counts as replicating (one server done with its run, another still queued)', () => {
+    const queued = job({ state: 'ACTIVE', completedRuns: 1, lastFinished: 'COMPLETED', latestCompletedAt: T0, queuedRun: true });
+    assert.equal(status('STARTED', server('s-1', replicated(2)), server('s-2', queued)).status, 'DELTA_REPLICATION_IN_PROGRESS');
+    assert.equal(status('STARTED', server('s-1', failedFirst()), server('s-2', { ...failedFirst(), queuedRun: true })).status, 'REPLICATION_IN_PROGRESS');
   });
   test('a later run done: DELTA_REPLICATED', () => {
     const view = status('STARTED', server('s-1', replicated(2, T0 + 9000)), server('s-2', replicated(1, T0)));

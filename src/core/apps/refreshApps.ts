@@ -27,6 +27,7 @@ interface JobFactsRow {
   status_message: string | null;
   completed_runs: number;
   active_runs: number;
+  queued_runs: number;
   latest_completed_at: number | null;
   last_finished_state: string | null;
   last_finished_message: string | null;
@@ -39,6 +40,7 @@ async function jobFacts(tx: Tx, jobIds: readonly string[]): Promise<Map<string, 
     select j.replication_job_id, j.state, j.status_message,
       (select count(*) from (select 1 from runs r where r.replication_job_id = j.replication_job_id and r.state = 'COMPLETED' limit 2) as c) as completed_runs,
       (select count(*) from (select 1 from runs r where r.replication_job_id = j.replication_job_id and r.state = 'ACTIVE' limit 1) as a) as active_runs,
+      (select count(*) from (select 1 from runs r where r.replication_job_id = j.replication_job_id and r.state = 'PENDING' and r.type = 'ON_DEMAND' limit 1) as q) as queued_runs,
       (select max(r.completed_time) from runs r where r.replication_job_id = j.replication_job_id and r.state = 'COMPLETED') as latest_completed_at,
       (select r.state from runs r where r.replication_job_id = j.replication_job_id and r.state in ('COMPLETED', 'FAILED') order by r.seq desc limit 1) as last_finished_state,
       (select r.status_message from runs r where r.replication_job_id = j.replication_job_id and r.state in ('COMPLETED', 'FAILED') order by r.seq desc limit 1) as last_finished_message
@@ -53,6 +55,7 @@ async function jobFacts(tx: Tx, jobIds: readonly string[]): Promise<Map<string, 
         statusMessage: r.status_message,
         completedRuns: Number(r.completed_runs),
         activeRun: Number(r.active_runs) > 0,
+        queuedRun: Number(r.queued_runs) > 0,
         lastFinished: (r.last_finished_state as ServerJobFacts['lastFinished']) ?? null,
         lastFinishedMessage: r.last_finished_message,
         latestCompletedAt: r.latest_completed_at === null ? null : Number(r.latest_completed_at),
