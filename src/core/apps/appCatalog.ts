@@ -9,7 +9,7 @@
 import { invalidParameter, notPermitted } from '../../lib/errors.ts';
 import { inTransaction, type Core, type Tenant } from '../context.ts';
 import { hasLiveInstances, insertApp, checkAppLimit } from './apps.ts';
-import { loadGroups } from './appRecords.ts';
+import { liveJobCount, loadGroups } from './appRecords.ts';
 import { writeGroups } from './membership.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';
 
@@ -91,7 +91,7 @@ export async function importAppCatalog(core: Core, tenant: Tenant, roleName: str
     for (const entry of entries) {
       const existing = byImportedId.get(entry.imported_app_id);
       let result: string;
-      if (existing && (existing.replication_phase === 'STARTED' || existing.replication_phase === 'STOPPING' || (await hasLiveInstances(tx, existing)))) {
+      if (existing && ((await liveJobCount(tx, existing.app_id)) > 0 || (await hasLiveInstances(tx, existing)))) {
         result = `not re-imported: app ${existing.app_id} is replicating or launched (${existing.replication_status}, ${existing.launch_status})`;
       } else {
         const chosen: string[] = [];

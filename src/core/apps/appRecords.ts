@@ -8,6 +8,7 @@ import type {
   AppsTable,
 } from '../../store/schema.ts';
 import { invalidParameter } from '../../lib/errors.ts';
+import { NON_TERMINAL_JOB_STATES } from '../../domain/enums.ts';
 import type { Core, Tenant, Tx } from '../context.ts';
 
 export type AppRow = Selectable<AppsTable>;
@@ -70,6 +71,21 @@ export async function loadValidations(db: Reader, appId: string): Promise<Valida
 /** Groups with their members, in order. */
 export function groupMembers(groups: readonly GroupRow[], members: readonly MemberRow[]): { group: GroupRow; members: MemberRow[] }[] {
   return groups.map((group) => ({ group, members: members.filter((m) => m.server_group_id === group.server_group_id) }));
+}
+
+/**
+ * How many of the app's jobs still run (PENDING, ACTIVE, PAUSED_ON_FAILURE, FAILING, DELETING): an app replicates
+ * while it has one. A one-time replication that completed, or a stopped one, has none.
+ */
+export async function liveJobCount(db: Reader, appId: string): Promise<number> {
+  const row = await db
+    .selectFrom('app_servers')
+    .innerJoin('jobs', 'jobs.replication_job_id', 'app_servers.replication_job_id')
+    .select((eb) => eb.fn.countAll<number>().as('count'))
+    .where('app_servers.app_id', '=', appId)
+    .where('jobs.state', 'in', NON_TERMINAL_JOB_STATES)
+    .executeTakeFirstOrThrow();
+  return Number(row.count);
 }
 
 export const parseJson = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));

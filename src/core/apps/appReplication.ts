@@ -8,7 +8,7 @@ import { ServiceError, notPermitted } from '../../lib/errors.ts';
 import { cancelJob, checkJobSchedule, createJobIn, startOnDemandRunIn } from '../jobs.ts';
 import { inTransaction, type Core, type Tenant, type Tx } from '../context.ts';
 import type { FerryEvent } from '../events.ts';
-import { loadMembers, parseJson, requireApp, type AppRow } from './appRecords.ts';
+import { liveJobCount, loadMembers, parseJson, requireApp, type AppRow } from './appRecords.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';
 import type { StoredReplicationParameters } from './storedConfig.ts';
 
@@ -32,8 +32,11 @@ export async function startAppReplication(core: Core, tenant: Tenant, appId: str
     if (unconfigured.length > 0) {
       throw notPermitted(`Servers ${unconfigured.join(', ')} of app ${app.app_id} have no replication parameters; set them with PutAppReplicationConfiguration.`);
     }
-    if (app.replication_phase === 'STARTED') throw notPermitted(`App ${app.app_id} is already replicating (${app.replication_status}); StartOnDemandAppReplication starts another run.`);
-    if (app.replication_phase === 'STOPPING') throw notPermitted(`App ${app.app_id} is stopping its replication; start it again once it is REPLICATION_STOPPED.`);
+    // A replication whose jobs all ended (a one-time replication done, or stopped) may start again: new jobs for all.
+    if ((await liveJobCount(tx, app.app_id)) > 0) {
+      if (app.replication_phase === 'STOPPING') throw notPermitted(`App ${app.app_id} is stopping its replication; start it again once it is REPLICATION_STOPPED.`);
+      throw notPermitted(`App ${app.app_id} is already replicating (${app.replication_status}); StartOnDemandAppReplication starts another run.`);
+    }
     for (const member of members) {
       const params = parseJson<StoredReplicationParameters>(member.replication_parameters)!;
       try {
@@ -62,9 +65,9 @@ export async function startAppReplication(core: Core, tenant: Tenant, appId: str
   });
 }
 
-function requireReplicating(app: AppRow, operation: string): void {
+async function requireReplicating(tx: Tx, app: AppRow, operation: string): Promise<void> {
   if (app.status !== 'ACTIVE') throw notPermitted(`App ${app.app_id} is ${app.status}.`);
-  if (app.replication_phase !== 'STARTED') {
+  if (app.replication_phase !== 'STARTED' || (await liveJobCount(tx, app.app_id)) === 0) {
     throw notPermitted(`App ${app.app_id} is not replicating (${app.replication_status}); ${operation} needs StartAppReplication first.`);
   }
 }
@@ -73,7 +76,7 @@ export async function startOnDemandAppReplication(core: Core, tenant: Tenant, in
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
     const app = await requireApp(tx, tenant, input.appId);
-    requireReplicating(app, 'StartOnDemandAppReplication');
+    await requireReplicating(tx, app, 'StartOnDemandAppReplication');
     for (const member of await loadMembers(tx, app.app_id)) {
       if (member.replication_job_id === null) continue;
       try {
@@ -104,7 +107,7 @@ export async function stopAppReplication(core: Core, tenant: Tenant, appId: stri
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
     const app = await requireApp(tx, tenant, appId);
-    requireReplicating(app, 'StopAppReplication');
+    await requireReplicating(tx, app, 'StopAppReplication');
     await refreshApp(tx, await stopReplicationIn(tx, app, now, emit), now, emit, options);
   });
 }

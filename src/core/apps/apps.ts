@@ -11,7 +11,7 @@ import { freshId } from '../uniqueId.ts';
 import { inTransaction, type Core, type Tenant, type Tx } from '../context.ts';
 import { closePage, fingerprintOf, openCursor, type PageRequest } from '../paginate.ts';
 import { appView, toAppSummary, type AppView } from './appMappers.ts';
-import { loadGroups, loadLaunchRows, loadMembers, requireApp, type AppRow } from './appRecords.ts';
+import { liveJobCount, loadGroups, loadLaunchRows, loadMembers, requireApp, type AppRow } from './appRecords.ts';
 import { checkGroupLimits, resolveGroups, writeGroups, type ResolvedGroup } from './membership.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';
 
@@ -175,6 +175,7 @@ export async function updateApp(core: Core, tenant: Tenant, input: AppInput & { 
     const app = await requireApp(tx, tenant, input.appId);
     const existing = await loadGroups(tx, app.app_id);
     const groups = input.serverGroups === undefined ? undefined : await resolveGroups(tx, tenant, app.app_id, input.serverGroups, existing);
+    let phase = app.replication_phase;
     if (app.imported_app_id !== null) {
       throw notPermitted(`App ${app.app_id} was imported (importedAppId ${app.imported_app_id}) and cannot be changed with UpdateApp; change its catalog entry and run ImportAppCatalog again.`);
     }
@@ -183,9 +184,11 @@ export async function updateApp(core: Core, tenant: Tenant, input: AppInput & { 
       const before = new Set((await loadMembers(tx, app.app_id)).map((m) => m.server_id));
       const after = groups.flatMap((g) => g.serverIds);
       const serversChange = after.length !== before.size || after.some((id) => !before.has(id));
-      if (serversChange && (app.replication_phase === 'STARTED' || app.replication_phase === 'STOPPING')) {
+      if (serversChange && (await liveJobCount(tx, app.app_id)) > 0) {
         throw notPermitted(`App ${app.app_id} is replicating (${app.replication_status}); stop its replication (StopAppReplication) before adding or removing servers.`);
       }
+      // Other servers than those replicated: the finished replication no longer covers the app (StartAppReplication again).
+      if (serversChange && app.replication_phase !== 'NONE') phase = 'NONE';
       if (await hasLiveInstances(tx, app)) {
         throw notPermitted(`App ${app.app_id} has launched instances (${app.launch_status}); terminate them (TerminateApp) before changing its server groups.`);
       }
@@ -197,6 +200,7 @@ export async function updateApp(core: Core, tenant: Tenant, input: AppInput & { 
       description: input.description ?? app.description,
       role_name: input.roleName ?? app.role_name,
       tags: tags === undefined ? app.tags : JSON.stringify(tags),
+      replication_phase: phase,
       updated_at: now,
     };
     await tx.updateTable('apps').set(patch).where('app_id', '=', app.app_id).execute();

@@ -7,7 +7,7 @@
 import { notPermitted } from '../../lib/errors.ts';
 import type { AppPorts } from '../../apps/ports.ts';
 import { inTransaction, type Core, type Tenant, type Tx } from '../context.ts';
-import { requireApp, type AppRow } from './appRecords.ts';
+import { liveJobCount, requireApp, type AppRow } from './appRecords.ts';
 import { hasLiveInstances } from './apps.ts';
 import { stopReplicationIn } from './appReplication.ts';
 import { purgeApp } from './appPurge.ts';
@@ -104,7 +104,7 @@ export async function deleteApp(core: Core, tenant: Tenant, input: DeleteAppInpu
   await inTransaction(core, async (tx, emit) => {
     let app = await requireApp(tx, tenant, input.appId);
     if (app.status === 'DELETING') throw notPermitted(`App ${app.app_id} is already being deleted.`);
-    const replicating = app.replication_phase === 'STARTED';
+    const replicating = app.replication_phase === 'STARTED' && (await liveJobCount(tx, app.app_id)) > 0;
     if (replicating && input.forceStopAppReplication !== true) {
       throw notPermitted(`App ${app.app_id} is replicating (${app.replication_status}); stop it with StopAppReplication, or delete with forceStopAppReplication.`);
     }

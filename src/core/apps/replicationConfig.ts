@@ -10,7 +10,7 @@ import { validateJobKey } from '../../kms/keys.ts';
 import { epochDate } from '../../protocol/awsJson.ts';
 import { checkJobSchedule } from '../jobs.ts';
 import { inTransaction, type Core, type Tenant, type Tx } from '../context.ts';
-import { groupMembers, loadGroups, loadMembers, parseJson, requireApp, type AppRow, type GroupRow, type MemberRow } from './appRecords.ts';
+import { groupMembers, liveJobCount, loadGroups, loadMembers, parseJson, requireApp, type AppRow, type GroupRow, type MemberRow } from './appRecords.ts';
 import { serverRowsOf, toMemberServer } from './appMappers.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';
 import type { StoredReplicationParameters } from './storedConfig.ts';
@@ -37,9 +37,9 @@ export function memberOf(
 }
 
 /** Replication can be configured only while it is not running. */
-export function checkNotReplicating(app: AppRow, what: string): void {
+export async function checkNotReplicating(tx: Tx, app: AppRow, what: string): Promise<void> {
   if (app.status !== 'ACTIVE') throw notPermitted(`App ${app.app_id} is ${app.status}.`);
-  if (app.replication_phase === 'STARTED' || app.replication_phase === 'STOPPING') {
+  if ((await liveJobCount(tx, app.app_id)) > 0) {
     throw notPermitted(`App ${app.app_id} is replicating (${app.replication_status}); ${what} only after StopAppReplication.`);
   }
 }
@@ -69,7 +69,7 @@ export async function putReplicationConfiguration(
         configured.set(member.server_id, await checkParameters(tx, core, tenant, params, now, `${path.server}.serverReplicationParameters.`));
       }
     }
-    checkNotReplicating(app, 'its replication configuration can change');
+    await checkNotReplicating(tx, app, 'its replication configuration can change');
     await tx.updateTable('app_servers').set({ replication_parameters: null }).where('app_id', '=', app.app_id).execute();
     for (const [serverId, params] of configured) {
       await tx.updateTable('app_servers').set({ replication_parameters: JSON.stringify(params) }).where('server_id', '=', serverId).execute();
@@ -114,7 +114,7 @@ export async function deleteReplicationConfiguration(core: Core, tenant: Tenant,
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
     const app = await requireApp(tx, tenant, appId);
-    checkNotReplicating(app, 'its replication configuration can be deleted');
+    await checkNotReplicating(tx, app, 'its replication configuration can be deleted');
     await tx.updateTable('app_servers').set({ replication_parameters: null }).where('app_id', '=', app.app_id).execute();
     const patch = { replication_configured: 0, replication_phase: 'NONE', updated_at: now };
     await tx.updateTable('apps').set(patch).where('app_id', '=', app.app_id).execute();
