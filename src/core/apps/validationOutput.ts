@@ -9,7 +9,7 @@ import { invalidParameter, notPermitted } from '../../lib/errors.ts';
 import { epochDate } from '../../protocol/awsJson.ts';
 import type { AppPorts, InstanceValidationResult } from '../../apps/ports.ts';
 import type { Core, Tenant } from '../context.ts';
-import { loadLaunchRows, loadMembers, loadValidations, requireApp } from './appRecords.ts';
+import { loadLaunchRows, loadMembers, loadValidations, requireApp, type AppRow } from './appRecords.ts';
 import { serverRowsOf, toMemberServer } from './appMappers.ts';
 
 export async function notifyValidationOutput(
@@ -43,10 +43,9 @@ export async function notifyValidationOutput(
   });
 }
 
-/** What the instance of `serverId` reported for each validation, if the app's latest launch has one. */
-async function instanceResults(core: Core, tenant: Tenant, appId: string, ports: AppPorts): Promise<Map<string, InstanceValidationResult>> {
+/** What the instances of the app's latest launch reported for each validation. */
+async function instanceResults(core: Core, tenant: Tenant, app: AppRow, ports: AppPorts): Promise<Map<string, InstanceValidationResult>> {
   const results = new Map<string, InstanceValidationResult>();
-  const app = await requireApp(core.db, tenant, appId);
   if (!ports.instances || app.launch_phase === 'NONE') return results;
   for (const row of await loadLaunchRows(core.db, app)) {
     if (row.instance_id === null) continue;
@@ -62,7 +61,7 @@ export async function getValidationOutput(core: Core, tenant: Tenant, appId: str
   const outputs = new Map(
     (await core.db.selectFrom('app_validation_outputs').selectAll().where('app_id', '=', app.app_id).execute()).map((o) => [o.validation_id, o]),
   );
-  const fromInstances = await instanceResults(core, tenant, app.app_id, ports);
+  const fromInstances = await instanceResults(core, tenant, app, ports);
   const members = await loadMembers(core.db, app.app_id);
   const servers = await serverRowsOf(core.db, members);
   return validations.map((v) => {
