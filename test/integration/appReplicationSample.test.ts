@@ -1,6 +1,6 @@
 /**
  * App replication end to end on the real engine: the embedded connector replicates three VMs of the generated
- * sample datastore (VMware flat VMDK, KVM qcow2) as one app. StartAppReplication → REPLICATED with an image per
+ * sample datastore (VMware VMDK, KVM qcow2 and raw) as one app. StartAppReplication → REPLICATED with an image per
  * server in the image store; StartOnDemandAppReplication → DELTA_REPLICATED; StopAppReplication →
  * REPLICATION_STOPPED with every image kept.
  */
@@ -30,9 +30,9 @@ after(async () => {
 });
 
 test('an app of three sample VMs: REPLICATED, DELTA_REPLICATED, then REPLICATION_STOPPED with its images kept', async (ctx) => {
-  const servers = await importCatalog(t.sms, ['db01', 'web01', 'kvm-app01'], 60_000);
+  const servers = await importCatalog(t.sms, ['kvm-app02', 'web01', 'kvm-app01'], 60_000);
   const id = (folder: string) => servers.get(folder)!.serverId!;
-  const app = await createApp(t.sms, 'sample-shop', [id('db01')], [id('web01'), id('kvm-app01')]);
+  const app = await createApp(t.sms, 'sample-shop', [id('kvm-app02')], [id('web01'), id('kvm-app01')]);
   await configureReplication(t.sms, app, { frequency: 12 });
   const started = Date.now();
   await t.sms.send(new StartAppReplicationCommand({ appId: app.appId }));
