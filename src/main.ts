@@ -30,6 +30,10 @@ import type { DeliveryOptions } from './observability/webhooks/dispatcher.ts';
 import { openLocalArtifactStore } from './artifacts/local/localArtifactStore.ts';
 import type { ArtifactStore } from './artifacts/artifactStore.ts';
 import type { ArtifactLimits } from './artifacts/limits.ts';
+// Applications (src/core/apps): statuses kept in every transaction, launches driven through the ports.
+import type { AppPorts, ArtifactStore as AppArtifactStore, InstanceService } from './apps/ports.ts';
+import { appStatusHook } from './core/apps/refreshApps.ts';
+import { LaunchCoordinator } from './core/apps/launchCoordinator.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -49,6 +53,10 @@ export interface FerryOptions extends Partial<ServeConfig> {
   webhookDelivery?: Partial<DeliveryOptions>;
   /** Artifact bucket limits (tests lower them; defaults: src/artifacts/limits.ts). */
   artifactLimits?: Partial<ArtifactLimits>;
+  /** The launch subsystem (LaunchApp, TerminateApp); without one those answer that it is missing. */
+  instances?: InstanceService;
+  /** Another artifact store for the App operations than the local one in the data dir (tests). */
+  artifacts?: AppArtifactStore;
 }
 
 function compressionFrom(env: NodeJS.ProcessEnv): 'zstd' | 'none' {
@@ -74,6 +82,8 @@ export interface RunningFerry {
   webhooks?: Webhooks;
   /** Artifact buckets: user data, scripts and templates, also served over S3's REST API. */
   artifacts: ArtifactStore;
+  /** Drives app launches and terminations. */
+  launches: LaunchCoordinator;
   close(): Promise<void>;
 }
 
@@ -94,6 +104,11 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     await store.close();
     throw thrown;
   }
+  // Apps follow their jobs, runs and instances in the same transactions, from the first change on. The artifact
+  // store joins the ports once it is open (below), before anything can launch.
+  const ports: AppPorts = { instances: options.instances, artifacts: options.artifacts };
+  const launches = new LaunchCoordinator(core, ports);
+  (core.beforeCommit ??= []).push(appStatusHook(core, () => launches.refreshOptions));
   // Observability: metrics follow the events from here on; webhooks stage an outbox row in every transaction
   // that changes a job or run, so both start before anything can change one.
   const metrics = new FerryMetrics({ core });
@@ -128,9 +143,11 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   const unsubscribe = followRunsForImages(core, images, log);
   const scheduler = new Scheduler(core, gc.deleter());
   metrics.attach({ images, scheduler, webhooks });
-  const app = await buildApp({ core, log, secrets: secretLookup(core, secrets.accessKeys, (problem) => log.error({ problem }, 'an access key cannot be used')), version: VERSION, plane, metrics, artifacts });
+  ports.artifacts ??= artifacts;
+  const app = await buildApp({ core, log, secrets: secretLookup(core, secrets.accessKeys, (problem) => log.error({ problem }, 'an access key cannot be used')), version: VERSION, plane, metrics, artifacts, ports });
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   scheduler.start();
+  await launches.start();
   const connector = options.datastore
     ? await startEmbeddedConnector({ core, plane, dataDir: options.dataDir, datastore: options.datastore, rootAccountId: root.accountId, version: VERSION, log, pollIntervalMs: options.connectorPollMs, maxBandwidth: options.maxBandwidth, onRunFinished: metrics.connectorRunFinished })
     : undefined;
@@ -150,10 +167,12 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     metrics,
     webhooks,
     artifacts,
+    launches,
     async close() {
       if (closed) return;
       closed = true;
       await connector?.stop();
+      await launches.stop();
       await scheduler.stop();
       unsubscribe();
       await gc.stop();

@@ -130,7 +130,8 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
     if (!now && unrecorded.length < RECORD_EVERY_BLOCKS && Date.now() - lastRecordAt < RECORD_EVERY_MS) return;
     if (recording) return; // the call in flight picks these up when it is done
     lastRecordAt = Date.now();
-    recording = (async () => {
+    let ended = false;
+    const flight = (async () => {
       try {
         while (unrecorded.length > 0 && !recordFailure) {
           const sending = unrecorded.slice(0, MAX_RECORDS_PER_CALL);
@@ -142,9 +143,13 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
       } catch (error) {
         recordFailure = { error };
       } finally {
+        ended = true;
         recording = undefined;
       }
     })();
+    // A flight with nothing to send ends before this line: storing it then would leave a settled promise in
+    // `recording` that nothing clears, and `while (recording) await recording` below would spin on it forever.
+    if (!ended) recording = flight;
   };
   const throwIfRecordFailed = (): void => {
     if (recordFailure) throw recordFailure.error;

@@ -1,8 +1,8 @@
 /** The shape of one SMS operation: an input schema and a thin handler typed by the AWS SDK's own shapes. */
 import type { Core, Tenant } from '../core/context.ts';
 import type { DataPlane } from '../core/runImages.ts';
-import type { ArtifactStore } from '../artifacts/artifactStore.ts';
 import type { Shape } from './schema.ts';
+import type { ArtifactStore, InstanceService } from '../apps/ports.ts';
 
 export interface RequestContext {
   core: Core;
@@ -10,7 +10,9 @@ export interface RequestContext {
   requestId: string;
   /** The image store and keys, for Ferry's own operations. */
   plane?: DataPlane;
-  /** Artifact buckets (user data, scripts, templates), for the App operations. */
+  /** The launch subsystem (instances on libvirt), when this Ferry has one: LaunchApp, TerminateApp, DeleteApp. */
+  instances?: InstanceService;
+  /** The artifact buckets (user data, scripts, templates), when wired: GenerateTemplate, GenerateChangeSet. */
   artifacts?: ArtifactStore;
 }
 

@@ -7,22 +7,30 @@
 import { ServiceError, invalidParameter, missingParameter } from '../lib/errors.ts';
 
 export type Field =
-  | { kind: 'string'; required?: boolean; maxLength?: number }
+  | { kind: 'string'; required?: boolean; minLength?: number; maxLength?: number; pattern?: RegExp }
   | { kind: 'integer'; required?: boolean; min?: number; max?: number }
   | { kind: 'boolean'; required?: boolean }
   | { kind: 'timestamp'; required?: boolean }
   | { kind: 'enum'; values: readonly string[]; required?: boolean }
-  | { kind: 'list'; of: Field; required?: boolean }
+  | { kind: 'list'; of: Field; required?: boolean; maxItems?: number }
   | { kind: 'structure'; members: Shape; required?: boolean };
 
 export type Shape = Record<string, Field>;
 
 export const str = (required = false): Field => ({ kind: 'string', required });
+/** A string with the model's (or Ferry's) bounds: lengths in characters, and a pattern it must match. */
+export const boundedStr = (bounds: { min?: number; max?: number; pattern?: RegExp }, required = false): Field => ({
+  kind: 'string',
+  required,
+  minLength: bounds.min,
+  maxLength: bounds.max,
+  pattern: bounds.pattern,
+});
 export const int = (min?: number, max?: number, required = false): Field => ({ kind: 'integer', min, max, required });
 export const bool = (): Field => ({ kind: 'boolean' });
 export const timestamp = (required = false): Field => ({ kind: 'timestamp', required });
 export const oneOf = (values: readonly string[]): Field => ({ kind: 'enum', values });
-export const listOf = (of: Field): Field => ({ kind: 'list', of });
+export const listOf = (of: Field, maxItems?: number): Field => ({ kind: 'list', of, maxItems });
 export const struct = (members: Shape): Field => ({ kind: 'structure', members });
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -49,6 +57,12 @@ function convert(field: Field, value: unknown, path: string): unknown {
       if (typeof value !== 'string') throw typeError(path, 'a string');
       if (field.maxLength !== undefined && value.length > field.maxLength) {
         throw invalidParameter(`${path} must be at most ${field.maxLength} characters long.`);
+      }
+      if (field.minLength !== undefined && value.length < field.minLength) {
+        throw invalidParameter(`${path} must be at least ${field.minLength} characters long.`);
+      }
+      if (field.pattern !== undefined && !field.pattern.test(value)) {
+        throw invalidParameter(`${path} must match ${field.pattern.source}; got ${JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)}.`);
       }
       return value;
     case 'integer':
@@ -79,6 +93,9 @@ function convert(field: Field, value: unknown, path: string): unknown {
       return value;
     case 'list':
       if (!Array.isArray(value)) throw typeError(path, 'a list');
+      if (field.maxItems !== undefined && value.length > field.maxItems) {
+        throw invalidParameter(`${path} may hold at most ${field.maxItems} entries; got ${value.length}.`);
+      }
       return value.map((item, i) => convert(field.of, item, `${path}[${i}]`));
     case 'structure':
       if (!isObject(value)) throw typeError(path, 'an object');

@@ -116,4 +116,3 @@ function describe(key: KmsKey) {
     createdAt: new Date(key.createdAt).toISOString(),
   };
 }
-

@@ -13,6 +13,8 @@ import { addImageCommands } from './images.ts';
 import { addConnectorCommand } from './connector.ts';
 import { addStatusCommand } from './status.ts';
 import { addRunsCommands } from './runsWatch.ts';
+import { addKeyPairCommands } from './keyPairs.ts';
+import { addAppCommands } from './appCatalog.ts';
 import { createSampleDatastore } from '../agent/sample/createSampleDatastore.ts';
 import type { Policy } from '../domain/policy.ts';
 
@@ -127,6 +129,8 @@ addImageCommands(program);
 addConnectorCommand(program);
 addStatusCommand(program);
 addRunsCommands(program);
+addKeyPairCommands(program);
+addAppCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -25,13 +25,36 @@ export interface Core {
   log: Logger;
   events: FerryEvents;
   /**
-   * Called inside each inTransaction, after `work` and before the commit, with the events it queued: the webhook
-   * outbox (src/observability/webhooks) writes its rows here, so they commit or roll back with the change itself.
+   * Called inside each inTransaction, after `work` and before the commit, with the events it queued: the app status
+   * hook (core/apps/refreshApps.ts) recomputes the apps whose jobs changed, the webhook outbox
+   * (src/observability/webhooks) writes its rows, so both commit or roll back with the change itself.
    */
-  beforeCommit?: (tx: Tx, events: readonly FerryEvent[]) => Promise<void>;
+  beforeCommit?: BeforeCommitHook[];
 }
 
 export type Tx = Transaction<Database>;
+
+/**
+ * A hook sees each event once; events it (or another hook) emits are queued too, and every hook is called again
+ * with the ones it has not seen, until none is new — so a hook that turns job changes into app changes comes
+ * before, or after, a hook that records every change, and the second still sees them all.
+ */
+export type BeforeCommitHook = (tx: Tx, events: readonly FerryEvent[], emit: (e: FerryEvent) => void) => Promise<void>;
+
+async function runHooks(hooks: readonly BeforeCommitHook[], tx: Tx, queued: FerryEvent[]): Promise<void> {
+  const seen = hooks.map(() => 0);
+  const emit = (e: FerryEvent) => void queued.push(e);
+  for (let progressed = true; progressed; ) {
+    progressed = false;
+    for (const [i, hook] of hooks.entries()) {
+      if (queued.length === seen[i]) continue;
+      const batch = queued.slice(seen[i]);
+      seen[i] = queued.length;
+      await hook(tx, batch, emit);
+      progressed = true;
+    }
+  }
+}
 
 /**
  * Runs `work` in one transaction, then publishes the events it queued, only once the commit has happened.
@@ -46,7 +69,7 @@ export async function inTransaction<T>(
   const queued: FerryEvent[] = [];
   const body = async (tx: Tx) => {
     const value = await work(tx, (e) => queued.push(e));
-    if (core.beforeCommit && queued.length > 0) await core.beforeCommit(tx, queued);
+    if (core.beforeCommit?.length && queued.length > 0) await runHooks(core.beforeCommit, tx, queued);
     return value;
   };
   const result = options.synced === false ? await unsyncedTransaction(core.db, body) : await core.db.transaction().execute(body);

@@ -7,6 +7,10 @@ export type FerryEvent =
   | { type: 'run.state'; tenant: TenantRef; replicationJobId: string; replicationRunId: string; runType: string; state: string; statusMessage?: string | null }
   | { type: 'run.progress'; tenant: TenantRef; replicationJobId: string; replicationRunId: string; stage: string; stageProgress: string }
   | { type: 'catalog.state'; tenant: TenantRef; status: string }
+  // Applications (core/apps): published when any of an app's statuses changed; `previous` holds the values before.
+  | { type: 'app.state'; tenant: TenantRef; appId: string; status: string; replicationStatus: string; launchStatus: string; previous: { status: string; replicationStatus: string; launchStatus: string } | null }
+  // The launch subsystem's instances (src/apps/ports.ts): the app coordinator advances launches on these.
+  | { type: 'instance.state'; tenant: TenantRef; instanceId: string; appId: string | null; serverId: string; state: string; hydration: string; message: string | null }
   | { type: 'schedule.changed' };
 
 interface TenantRef {

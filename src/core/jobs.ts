@@ -14,6 +14,7 @@ import { compiledJobPage, jobJsonMemo, rowSeq } from './jobPageEncoding.ts';
 import { EncodedJson } from '../protocol/awsJson.ts';
 import { hasHealthyConnectorFor, serverReplicability } from './connectors.ts';
 import { validateJobKey } from '../kms/keys.ts';
+import type { FerryEvent } from './events.ts';
 
 export interface CreateJobInput {
   serverId: string;
@@ -51,109 +52,130 @@ function startTime(value: Date, member: string, core: Core, now: number): number
   return Math.max(ms, now);
 }
 
+/**
+ * The rules on a job's schedule alone (spec §6.1): `frequency` unless `runOnce`, a seed at most 30 days ahead. Shared
+ * with the App operations (their per-server parameters), whose member names start with `path`. Returns the seed.
+ */
+export function checkJobSchedule(core: Core, input: Pick<CreateJobInput, 'runOnce' | 'frequency' | 'seedReplicationTime'>, now: number, path = ''): number {
+  if (input.runOnce !== true && input.frequency === undefined) {
+    throw missingParameter(`The request is missing the required parameter ${path}frequency (required unless runOnce is true).`);
+  }
+  return startTime(input.seedReplicationTime, `${path}seedReplicationTime`, core, now);
+}
+
 export async function createJob(core: Core, tenant: Tenant, input: CreateJobInput): Promise<string> {
   const now = core.clock.now();
+  const seed = checkJobSchedule(core, input, now);
+  return inTransaction(core, (tx, emit) => createJobIn(tx, emit, core, tenant, input, seed, now));
+}
+
+/**
+ * CreateReplicationJob's work inside the caller's transaction (StartAppReplication creates an app's jobs in one):
+ * every check from the server's existence on, then the job, its seed run and the server's link to it.
+ */
+export async function createJobIn(
+  tx: Tx,
+  emit: (e: FerryEvent) => void,
+  core: Core,
+  tenant: Tenant,
+  input: CreateJobInput,
+  seed: number,
+  now: number,
+): Promise<string> {
   const runOnce = input.runOnce === true;
-  if (!runOnce && input.frequency === undefined) {
-    throw missingParameter('The request is missing the required parameter frequency (required unless runOnce is true).');
+  const server = await tx
+    .selectFrom('servers')
+    .selectAll()
+    .where('server_id', '=', input.serverId)
+    .where('account_id', '=', tenant.accountId)
+    .where('region', '=', tenant.region)
+    .executeTakeFirst();
+  if (!server) throw invalidParameter(`Server ${input.serverId} does not exist in the server catalog.`);
+  // The KMS key must exist (existence check, before state checks); encrypted without one uses the default key.
+  await validateJobKey(tx, tenant, input.kmsKeyId, input.encrypted === true, now);
+  const catalog = await catalogStatus(tx, tenant);
+  if (catalog !== 'AVAILABLE') {
+    throw notPermitted(`The server catalog is ${catalog}; import it (ImportServerCatalog) before creating replication jobs.`);
   }
-  const seed = startTime(input.seedReplicationTime, 'seedReplicationTime', core, now);
+  if (server.in_catalog !== 1) throw invalidParameter(`Server ${input.serverId} is no longer in the server catalog.`);
 
-  return inTransaction(core, async (tx, emit) => {
-    const server = await tx
-      .selectFrom('servers')
-      .selectAll()
-      .where('server_id', '=', input.serverId)
-      .where('account_id', '=', tenant.accountId)
-      .where('region', '=', tenant.region)
-      .executeTakeFirst();
-    if (!server) throw invalidParameter(`Server ${input.serverId} does not exist in the server catalog.`);
-    // The KMS key must exist (existence check, before state checks); encrypted without one uses the default key.
-    await validateJobKey(tx, tenant, input.kmsKeyId, input.encrypted === true, now);
-    const catalog = await catalogStatus(tx, tenant);
-    if (catalog !== 'AVAILABLE') {
-      throw notPermitted(`The server catalog is ${catalog}; import it (ImportServerCatalog) before creating replication jobs.`);
-    }
-    if (server.in_catalog !== 1) throw invalidParameter(`Server ${input.serverId} is no longer in the server catalog.`);
+  const unreplicable = await serverReplicability(tx, server);
+  if (unreplicable) throw new ServiceError('ServerCannotBeReplicatedException', `Server ${server.server_id} cannot be replicated: ${unreplicable}`);
 
-    const unreplicable = await serverReplicability(tx, server);
-    if (unreplicable) throw new ServiceError('ServerCannotBeReplicatedException', `Server ${server.server_id} cannot be replicated: ${unreplicable}`);
+  const existing = await tx
+    .selectFrom('jobs')
+    .select(['replication_job_id', 'state'])
+    .where('server_id', '=', server.server_id)
+    .where('state', 'in', NON_TERMINAL_JOB_STATES)
+    .executeTakeFirst();
+  if (existing) {
+    throw new ServiceError(
+      'ReplicationJobAlreadyExistsException',
+      `Server ${server.server_id} already has replication job ${existing.replication_job_id} (${existing.state}).`,
+    );
+  }
+  if (!(await hasHealthyConnectorFor(tx, tenant, server.vm_manager_id, now, core.policy, server.connector_id))) {
+    throw new ServiceError(
+      'NoConnectorsAvailableException',
+      `No healthy connector is associated with VM manager ${server.vm_manager_id} (${server.vm_manager_name}).`,
+    );
+  }
+  const { count } = await tx
+    .selectFrom('jobs')
+    .select((eb) => eb.fn.countAll<number>().as('count'))
+    .where('account_id', '=', tenant.accountId)
+    .where('region', '=', tenant.region)
+    .where('state', 'in', NON_TERMINAL_JOB_STATES)
+    .executeTakeFirstOrThrow();
+  if (Number(count) >= core.policy.maxNonTerminalJobsPerAccount) {
+    throw notPermitted(
+      `The account already has ${count} replication jobs in progress; the limit is ${core.policy.maxNonTerminalJobsPerAccount}.`,
+    );
+  }
 
-    const existing = await tx
-      .selectFrom('jobs')
-      .select(['replication_job_id', 'state'])
-      .where('server_id', '=', server.server_id)
-      .where('state', 'in', NON_TERMINAL_JOB_STATES)
-      .executeTakeFirst();
-    if (existing) {
-      throw new ServiceError(
-        'ReplicationJobAlreadyExistsException',
-        `Server ${server.server_id} already has replication job ${existing.replication_job_id} (${existing.state}).`,
-      );
-    }
-    if (!(await hasHealthyConnectorFor(tx, tenant, server.vm_manager_id, now, core.policy, server.connector_id))) {
-      throw new ServiceError(
-        'NoConnectorsAvailableException',
-        `No healthy connector is associated with VM manager ${server.vm_manager_id} (${server.vm_manager_name}).`,
-      );
-    }
-    const { count } = await tx
-      .selectFrom('jobs')
-      .select((eb) => eb.fn.countAll<number>().as('count'))
-      .where('account_id', '=', tenant.accountId)
-      .where('region', '=', tenant.region)
-      .where('state', 'in', NON_TERMINAL_JOB_STATES)
-      .executeTakeFirstOrThrow();
-    if (Number(count) >= core.policy.maxNonTerminalJobsPerAccount) {
-      throw notPermitted(
-        `The account already has ${count} replication jobs in progress; the limit is ${core.policy.maxNonTerminalJobsPerAccount}.`,
-      );
-    }
-
-    const replicationJobId = await freshId(tx, 'jobs', 'replication_job_id', newReplicationJobId);
-    const row: JobRow = {
-      seq: 0,
-      replication_job_id: replicationJobId,
-      account_id: tenant.accountId,
-      region: tenant.region,
-      server_id: server.server_id,
-      server_type: 'VIRTUAL_MACHINE',
-      vm_server: JSON.stringify(toVmServer(server)),
-      vm_manager_id: server.vm_manager_id,
-      seed_time: seed,
-      schedule_anchor: seed,
-      frequency: runOnce ? null : input.frequency!,
-      run_once: runOnce ? 1 : 0,
-      license_type: input.licenseType ?? null,
-      role_name: input.roleName ?? null,
-      description: input.description ?? null,
-      amis_to_keep: input.numberOfRecentAmisToKeep ?? 0,
-      encrypted: input.encrypted ? 1 : 0,
-      kms_key_id: input.kmsKeyId ?? null,
-      state: 'PENDING',
-      status_message: null,
-      next_run_at: seed,
-      latest_ami_id: null,
-      latest_run_seq: null,
-      consecutive_failures: 0,
-      first_replication_at: null,
-      paused_at: null,
-      created_at: now,
-      updated_at: now,
-    };
-    const { seq: _seq, ...values } = row;
-    await tx.insertInto('jobs').values(values).execute();
-    const runId = await insertRun(tx, row, { type: 'AUTOMATIC', scheduledStartTime: seed, description: row.description }, now);
-    await tx
-      .updateTable('servers')
-      .set({ replication_job_id: replicationJobId, replication_job_terminated: 0, updated_at: now })
-      .where('server_id', '=', server.server_id)
-      .execute();
-    emit({ type: 'job.state', tenant, replicationJobId, state: 'PENDING', previousState: null });
-    emit({ type: 'run.state', tenant, replicationJobId, replicationRunId: runId, runType: 'AUTOMATIC', state: 'PENDING' });
-    emit({ type: 'schedule.changed' });
-    return replicationJobId;
-  });
+  const replicationJobId = await freshId(tx, 'jobs', 'replication_job_id', newReplicationJobId);
+  const row: JobRow = {
+    seq: 0,
+    replication_job_id: replicationJobId,
+    account_id: tenant.accountId,
+    region: tenant.region,
+    server_id: server.server_id,
+    server_type: 'VIRTUAL_MACHINE',
+    vm_server: JSON.stringify(toVmServer(server)),
+    vm_manager_id: server.vm_manager_id,
+    seed_time: seed,
+    schedule_anchor: seed,
+    frequency: runOnce ? null : input.frequency!,
+    run_once: runOnce ? 1 : 0,
+    license_type: input.licenseType ?? null,
+    role_name: input.roleName ?? null,
+    description: input.description ?? null,
+    amis_to_keep: input.numberOfRecentAmisToKeep ?? 0,
+    encrypted: input.encrypted ? 1 : 0,
+    kms_key_id: input.kmsKeyId ?? null,
+    state: 'PENDING',
+    status_message: null,
+    next_run_at: seed,
+    latest_ami_id: null,
+    latest_run_seq: null,
+    consecutive_failures: 0,
+    first_replication_at: null,
+    paused_at: null,
+    created_at: now,
+    updated_at: now,
+  };
+  const { seq: _seq, ...values } = row;
+  await tx.insertInto('jobs').values(values).execute();
+  const runId = await insertRun(tx, row, { type: 'AUTOMATIC', scheduledStartTime: seed, description: row.description }, now);
+  await tx
+    .updateTable('servers')
+    .set({ replication_job_id: replicationJobId, replication_job_terminated: 0, updated_at: now })
+    .where('server_id', '=', server.server_id)
+    .execute();
+  emit({ type: 'job.state', tenant, replicationJobId, state: 'PENDING', previousState: null });
+  emit({ type: 'run.state', tenant, replicationJobId, replicationRunId: runId, runType: 'AUTOMATIC', state: 'PENDING' });
+  emit({ type: 'schedule.changed' });
+  return replicationJobId;
 }
 
 async function catalogStatus(tx: Tx, tenant: Tenant): Promise<string> {
@@ -289,38 +311,48 @@ export async function startOnDemandRun(
   input: { replicationJobId: string; description?: string },
 ): Promise<string> {
   const now = core.clock.now();
-  return inTransaction(core, async (tx, emit) => {
-    const job = await findJob(tx, tenant, input.replicationJobId);
-    if (!job) throw invalidParameter(`Replication job ${input.replicationJobId} does not exist.`);
-    if (CLOSED_FOR_CHANGES.includes(job.state)) {
-      throw notPermitted(`Replication job ${job.replication_job_id} is ${job.state}; no new runs can start.`);
-    }
-    const runs = await tx
-      .selectFrom('runs')
-      .select(['replication_run_id', 'state', 'type', 'created_at'])
-      .where('replication_job_id', '=', job.replication_job_id)
-      .where((eb) => eb.or([eb('state', '=', 'ACTIVE'), eb('type', '=', 'ON_DEMAND')]))
-      .execute();
-    const active = runs.find((r) => r.state === 'ACTIVE');
-    if (active) throw notPermitted(`Replication run ${active.replication_run_id} of this job is still active.`);
-    const queued = runs.find((r) => r.state === 'PENDING' && r.type === 'ON_DEMAND');
-    if (queued) throw notPermitted(`On-demand run ${queued.replication_run_id} of this job is already waiting to start.`);
-    const onDemandTimes = runs.filter((r) => r.type === 'ON_DEMAND').map((r) => r.created_at);
-    if (!onDemandAllowed(onDemandTimes, now, core.policy)) {
-      throw new ServiceError(
-        'ReplicationRunLimitExceededException',
-        `Replication job ${job.replication_job_id} already had ${core.policy.onDemandRunsPerWindow} on-demand runs in the last 24 hours.`,
-      );
-    }
-    if (job.state === 'PAUSED_ON_FAILURE') {
-      const facts = factsOf(job);
-      await applyJobChange(tx, job, onResume(facts, job.run_once === 1 ? null : nextSlotAfter(facts, now)), now, emit);
-    }
-    const runId = await insertRun(tx, job, { type: 'ON_DEMAND', scheduledStartTime: now, description: input.description ?? null }, now);
-    emit({ type: 'run.state', tenant, replicationJobId: job.replication_job_id, replicationRunId: runId, runType: 'ON_DEMAND', state: 'PENDING' });
-    emit({ type: 'schedule.changed' });
-    return runId;
-  });
+  return inTransaction(core, (tx, emit) => startOnDemandRunIn(tx, emit, core, tenant, input, now));
+}
+
+/** StartOnDemandReplicationRun's rules and effects inside the caller's transaction (StartOnDemandAppReplication). */
+export async function startOnDemandRunIn(
+  tx: Tx,
+  emit: (e: FerryEvent) => void,
+  core: Core,
+  tenant: Tenant,
+  input: { replicationJobId: string; description?: string },
+  now: number,
+): Promise<string> {
+  const job = await findJob(tx, tenant, input.replicationJobId);
+  if (!job) throw invalidParameter(`Replication job ${input.replicationJobId} does not exist.`);
+  if (CLOSED_FOR_CHANGES.includes(job.state)) {
+    throw notPermitted(`Replication job ${job.replication_job_id} is ${job.state}; no new runs can start.`);
+  }
+  const runs = await tx
+    .selectFrom('runs')
+    .select(['replication_run_id', 'state', 'type', 'created_at'])
+    .where('replication_job_id', '=', job.replication_job_id)
+    .where((eb) => eb.or([eb('state', '=', 'ACTIVE'), eb('type', '=', 'ON_DEMAND')]))
+    .execute();
+  const active = runs.find((r) => r.state === 'ACTIVE');
+  if (active) throw notPermitted(`Replication run ${active.replication_run_id} of this job is still active.`);
+  const queued = runs.find((r) => r.state === 'PENDING' && r.type === 'ON_DEMAND');
+  if (queued) throw notPermitted(`On-demand run ${queued.replication_run_id} of this job is already waiting to start.`);
+  const onDemandTimes = runs.filter((r) => r.type === 'ON_DEMAND').map((r) => r.created_at);
+  if (!onDemandAllowed(onDemandTimes, now, core.policy)) {
+    throw new ServiceError(
+      'ReplicationRunLimitExceededException',
+      `Replication job ${job.replication_job_id} already had ${core.policy.onDemandRunsPerWindow} on-demand runs in the last 24 hours.`,
+    );
+  }
+  if (job.state === 'PAUSED_ON_FAILURE') {
+    const facts = factsOf(job);
+    await applyJobChange(tx, job, onResume(facts, job.run_once === 1 ? null : nextSlotAfter(facts, now)), now, emit);
+  }
+  const runId = await insertRun(tx, job, { type: 'ON_DEMAND', scheduledStartTime: now, description: input.description ?? null }, now);
+  emit({ type: 'run.state', tenant, replicationJobId: job.replication_job_id, replicationRunId: runId, runType: 'ON_DEMAND', state: 'PENDING' });
+  emit({ type: 'schedule.changed' });
+  return runId;
 }
 
 /** The columns the list pages show (a page reads only these). */

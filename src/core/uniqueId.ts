@@ -5,7 +5,14 @@
  */
 import type { Tx } from './context.ts';
 
-type IdColumn = { servers: 'server_id'; jobs: 'replication_job_id'; runs: 'replication_run_id' };
+type IdColumn = {
+  servers: 'server_id';
+  jobs: 'replication_job_id';
+  runs: 'replication_run_id';
+  apps: 'app_id';
+  app_server_groups: 'server_group_id';
+  app_validations: 'validation_id';
+};
 
 export async function freshId<T extends keyof IdColumn>(tx: Tx, table: T, column: IdColumn[T], generate: () => string): Promise<string> {
   for (;;) {

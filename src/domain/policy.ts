@@ -22,6 +22,10 @@ export interface Policy {
   runLeaseMs: number;
   /** A catalog import with no inventory from any connector after this long goes back to its previous status. */
   catalogImportTimeoutMs: number;
+  /** Applications (spec §3.5): at most this many per account and region, groups per app, servers per app. */
+  maxAppsPerAccount: number;
+  maxServerGroupsPerApp: number;
+  maxServersPerApp: number;
 }
 
 export const defaultPolicy: Policy = {
@@ -37,4 +41,7 @@ export const defaultPolicy: Policy = {
   connectorHeartbeatIntervalMs: 30 * SECOND,
   runLeaseMs: 2 * MINUTE,
   catalogImportTimeoutMs: 5 * MINUTE,
+  maxAppsPerAccount: 50,
+  maxServerGroupsPerApp: 10,
+  maxServersPerApp: 50,
 };

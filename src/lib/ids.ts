@@ -10,6 +10,12 @@ export const newReplicationJobId = (): string => `sms-job-${hex(8)}`;
 export const newReplicationRunId = (): string => `sms-run-${hex(8)}`;
 export const newConnectorId = (): string => `c-${hex(17)}`;
 export const newRequestId = (): string => crypto.randomUUID();
+/** Applications (spec §3.1): `app-` and `val-` + 17 lower-case hex (model patterns); server groups `sg-` + 8 hex. */
+export const newAppId = (): string => `app-${hex(17)}`;
+export const newServerGroupId = (): string => `sg-${hex(8)}`;
+export const newValidationId = (): string => `val-${hex(17)}`;
+/** The label that ties an instance to the launch step that asked for it (see core/apps/launchCoordinator.ts). */
+export const newLaunchToken = (): string => `lt-${hex(24)}`;
 
 /** 12 decimal digits, never starting with 0, like an AWS account id. */
 export function newAccountId(): string {

@@ -16,6 +16,7 @@ import type { FerryMetrics } from '../observability/metrics.ts';
 // Artifact buckets: the S3 REST endpoint (src/server/s3Api.ts), told apart from the rest by its signature's scope.
 import { registerS3Api } from './s3Api.ts';
 import type { ArtifactStore } from '../artifacts/artifactStore.ts';
+import type { AppPorts } from '../apps/ports.ts';
 
 /** SMS requests are small (the largest is a CreateReplicationJob of a few hundred bytes). */
 export const SMS_BODY_LIMIT = 1024 * 1024;
@@ -28,8 +29,10 @@ export interface AppOptions {
   plane?: DataPlane;
   /** Observability: counts and times every request, and serves GET /metrics. */
   metrics?: FerryMetrics;
-  /** Artifact buckets: served over S3's REST API and handed to SMS operations. */
+  /** Artifact buckets, served over S3's REST API. */
   artifacts?: ArtifactStore;
+  /** The launch subsystem and the artifact store, for the App operations (either may be absent). */
+  ports?: AppPorts;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -85,6 +88,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.metrics) registerMetrics(app, options.metrics);
   registerConsole(app); // web console: GET /console/*, and GET / redirects to it
   registerConnectorApi(app, options.core, options.plane);
-  registerSmsApi(app, { core: options.core, secrets: options.secrets, plane: options.plane, artifacts: options.artifacts });
+  registerSmsApi(app, { core: options.core, secrets: options.secrets, plane: options.plane, ports: options.ports });
   return app;
 }

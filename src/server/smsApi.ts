@@ -11,7 +11,7 @@ import { findOperation, NOT_IMPLEMENTED_OPERATIONS } from '../operations/index.t
 import { FERRY_TARGET_PREFIX, findFerryOperation } from '../operations/ferry/index.ts';
 import type { Core } from '../core/context.ts';
 import type { DataPlane } from '../core/runImages.ts';
-import type { ArtifactStore } from '../artifacts/artifactStore.ts';
+import type { AppPorts } from '../apps/ports.ts';
 
 export const SMS_TARGET_PREFIX = 'AWSServerMigrationService_V2016_10_24';
 const NOT_IMPLEMENTED = new Set<string>(NOT_IMPLEMENTED_OPERATIONS);
@@ -20,8 +20,8 @@ export interface SmsApiOptions {
   core: Core;
   secrets: SecretLookup;
   plane?: DataPlane;
-  /** Artifact buckets, handed to operations in their context. */
-  artifacts?: ArtifactStore;
+  /** The launch subsystem and the artifact store, handed to operations in their context. */
+  ports?: AppPorts;
 }
 
 declare module 'fastify' {
@@ -32,7 +32,7 @@ declare module 'fastify' {
 }
 
 export function registerSmsApi(app: FastifyInstance, options: SmsApiOptions): void {
-  const { core, secrets, plane, artifacts } = options;
+  const { core, secrets, plane, ports } = options;
 
   async function handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     try {
@@ -54,7 +54,7 @@ export function registerSmsApi(app: FastifyInstance, options: SmsApiOptions): vo
       );
       request.smsAccount = caller.accountId;
       if (!operation) {
-        throw new ServiceError('NotImplementedException', `Ferry does not implement the ${name} operation yet (application migration is planned).`);
+        throw new ServiceError('NotImplementedException', `Ferry does not implement the ${name} operation yet.`);
       }
       const input = validateInput(operation.input, decodeBody(body));
       const output = await operation.handle(input, {
@@ -62,7 +62,8 @@ export function registerSmsApi(app: FastifyInstance, options: SmsApiOptions): vo
         tenant: { accountId: caller.accountId, region: caller.region },
         requestId: String(request.id),
         plane,
-        artifacts,
+        instances: ports?.instances,
+        artifacts: ports?.artifacts,
       });
       // A Buffer keeps Fastify from appending a charset to the media type the clients expect.
       reply.code(200).header('content-type', CONTENT_TYPE).send(Buffer.from(encodeBody(output)));

@@ -164,7 +164,7 @@ export interface MigrationsTable {
   applied_at: number;
 }
 
-export interface Database {
+export interface Database extends AppTables {
   accounts: AccountsTable;
   access_keys: AccessKeysTable;
   connectors: ConnectorsTable;
@@ -175,4 +175,162 @@ export interface Database {
   image_deletions: ImageDeletionsTable;
   run_disk_meta: RunDiskMetaTable;
   ferry_migrations: MigrationsTable;
+}
+
+// ── Applications (migration 8, src/store/migrations/008_apps.ts) ─────────────────────────────────────────────────
+
+export interface AppsTable {
+  seq: Generated<number>;
+  app_id: string;
+  account_id: string;
+  region: string;
+  /** Set for apps made by ImportAppCatalog (the catalog entry's id); such apps cannot be changed by UpdateApp. */
+  imported_app_id: string | null;
+  name: string;
+  description: string | null;
+  role_name: string | null;
+  /** CreateApp's clientToken and a hash of the request it came with (a token reused for another request is refused). */
+  client_token: string | null;
+  request_hash: string | null;
+  tags: string; // JSON [{key, value}]
+  status: string;
+  status_message: string | null;
+  /** 1 once PutAppReplicationConfiguration was called (cleared by DeleteAppReplicationConfiguration). */
+  replication_configured: number;
+  /** Where the app's replication stands as the operations left it: NONE, STARTED, STOPPING or STOPPED. */
+  replication_phase: string;
+  /** The aggregated status, recomputed in every transaction that changes one of the app's jobs or runs. */
+  replication_status: string;
+  replication_status_message: string | null;
+  latest_replication_time: number | null;
+  /** When the app was first fully replicated (autoLaunch fires then, once). */
+  first_replicated_at: number | null;
+  launch_configured: number;
+  launch_role_name: string | null;
+  auto_launch: number;
+  /** NONE, LAUNCH or TERMINATE: what the launch coordinator is driving. */
+  launch_phase: string;
+  /** Number of the latest launch (app_instances.launch_seq). */
+  launch_seq: number;
+  launch_status: string;
+  launch_status_message: string | null;
+  latest_launch_time: number | null;
+  stack_name: string | null;
+  stack_id: string | null;
+  /** JSON: the launch configuration as the latest launch used it (GenerateChangeSet compares against it). */
+  launched_configuration: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface AppServerGroupsTable {
+  seq: Generated<number>;
+  server_group_id: string;
+  app_id: string;
+  account_id: string;
+  region: string;
+  name: string;
+  position: number;
+  launch_order: number | null;
+}
+
+export interface AppServersTable {
+  seq: Generated<number>;
+  server_id: string;
+  app_id: string;
+  server_group_id: string;
+  account_id: string;
+  region: string;
+  position: number;
+  /** JSON ServerReplicationParameters (seedTime in epoch ms), or null when not configured. */
+  replication_parameters: string | null;
+  /** JSON of the server's launch configuration (ServerLaunchConfiguration without `server`), or null. */
+  launch_configuration: string | null;
+  /** The job StartAppReplication created for this server (kept after StopAppReplication: its images remain). */
+  replication_job_id: string | null;
+}
+
+export interface AppInstancesTable {
+  seq: Generated<number>;
+  app_id: string;
+  account_id: string;
+  region: string;
+  launch_seq: number;
+  server_id: string;
+  /** Index of the launch wave (groups by ascending launchOrder) the server starts in. */
+  wave: number;
+  ami_id: string;
+  /** A label put on the instance at launch, so an instance launched just before a crash is found, not launched again. */
+  launch_token: string;
+  instance_id: string | null;
+  /** planned, launching, skipped, or the instance's own state (pending … terminated, failed). */
+  state: string;
+  message: string | null;
+  requested_at: number | null;
+  running_at: number | null;
+  updated_at: number;
+}
+
+export interface AppValidationsTable {
+  seq: Generated<number>;
+  validation_id: string;
+  app_id: string;
+  account_id: string;
+  region: string;
+  /** APP (SSM) or SERVER (USERDATA). */
+  kind: string;
+  server_group_id: string | null;
+  server_id: string | null;
+  name: string;
+  configuration: string; // JSON: the configuration as put
+  position: number;
+}
+
+export interface AppValidationOutputsTable {
+  validation_id: string;
+  app_id: string;
+  account_id: string;
+  region: string;
+  /** NOTIFIED (NotifyAppValidationOutput), or who ran it. */
+  source: string;
+  status: string;
+  status_message: string | null;
+  output_bucket: string | null;
+  output_key: string | null;
+  reported_at: number;
+}
+
+export interface AppCatalogTable {
+  seq: Generated<number>;
+  account_id: string;
+  region: string;
+  imported_app_id: string;
+  name: string;
+  description: string | null;
+  servers: string; // JSON: [serverId | vmId | {vmManagerId, vmId}]
+  loaded_at: number;
+  /** What the last ImportAppCatalog did with this entry. */
+  import_result: string | null;
+}
+
+export interface KeyPairsTable {
+  seq: Generated<number>;
+  account_id: string;
+  region: string;
+  key_name: string;
+  key_type: string;
+  public_key: string;
+  fingerprint: string;
+  created_at: number;
+}
+
+export interface AppTables {
+  apps: AppsTable;
+  app_server_groups: AppServerGroupsTable;
+  app_servers: AppServersTable;
+  app_instances: AppInstancesTable;
+  app_validations: AppValidationsTable;
+  app_validation_outputs: AppValidationOutputsTable;
+  app_catalog: AppCatalogTable;
+  key_pairs: KeyPairsTable;
 }

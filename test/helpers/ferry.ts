@@ -12,6 +12,7 @@ import { createAccount, type AccountKeys } from '../../src/core/accounts.ts';
 import type { Tenant } from '../../src/core/context.ts';
 import { TestConnector } from './testConnector.ts';
 import type { ArtifactLimits } from '../../src/artifacts/limits.ts';
+import type { ArtifactStore, InstanceService } from '../../src/apps/ports.ts';
 
 export interface TestFerry {
   ferry: RunningFerry;
@@ -37,6 +38,9 @@ export interface TestFerryOptions {
   connectorPollMs?: number;
   /** Artifact bucket limits (e.g. a small maximum object size). */
   artifactLimits?: Partial<ArtifactLimits>;
+  /** The launch subsystem and the artifact store the App operations use (default: none). */
+  instances?: InstanceService;
+  artifacts?: ArtifactStore;
 }
 
 export async function startTestFerry(options: TestFerryOptions = {}): Promise<TestFerry> {
@@ -51,6 +55,8 @@ export async function startTestFerry(options: TestFerryOptions = {}): Promise<Te
     ...(options.compression ? { compression: options.compression } : {}),
     ...(options.connectorPollMs ? { connectorPollMs: options.connectorPollMs } : {}),
     ...(options.artifactLimits ? { artifactLimits: options.artifactLimits } : {}),
+    instances: options.instances,
+    artifacts: options.artifacts,
   });
   const clients: SMSClient[] = [];
   const client = (keys: { accessKeyId: string; secretAccessKey: string }, region = 'us-east-1') => {

@@ -38,10 +38,9 @@ export async function startWebhooks(options: WebhookStartOptions): Promise<Webho
   const { core } = options;
   const log = options.log.child({ component: 'webhooks' });
   const urls = config.urls;
-  if (core.beforeCommit) throw new Error('Core.beforeCommit is already taken: compose the hooks before starting webhooks.');
-  core.beforeCommit = async (tx, events) => {
+  (core.beforeCommit ??= []).push(async (tx, events) => {
     if (events.some(isStateEvent)) await stageEvents(tx, events, urls, core.clock.now());
-  };
+  });
   const dispatcher = new WebhookDispatcher({
     db: outboxDb(core.db),
     readRows: core.readRows,

@@ -8,6 +8,7 @@ import { kmsMigration } from './003_kms.ts';
 import { runDiskMetaMigration } from './004_run_disk_meta.ts';
 import { webhookOutboxMigration } from './005_webhook_outbox.ts';
 import { accessKeyLifecycleMigration } from './007_access_key_lifecycle.ts';
+import { appsMigration } from './008_apps.ts';
 import { artifactsMigration } from './010_artifacts.ts';
 
 export interface Migration {
@@ -181,6 +182,7 @@ export const migrations: Migration[] = [
   runDiskMetaMigration,
   webhookOutboxMigration,
   accessKeyLifecycleMigration,
+  appsMigration,
   artifactsMigration,
 ];
 

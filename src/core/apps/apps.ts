@@ -1,0 +1,232 @@
+/**
+ * Apps themselves: CreateApp (idempotent per clientToken), GetApp, UpdateApp, ListApps (spec §7). An app is ACTIVE
+ * as soon as CreateApp commits (CREATING and UPDATING last only inside the request's transaction, so they are never
+ * seen). Limits: at most 50 apps per account and region, 10 groups and 50 servers per app (policy).
+ */
+import { hash } from 'node:crypto';
+import type { AppSummary, ServerGroup, Tag } from '@aws-sdk/client-sms';
+import { invalidParameter, missingParameter, notPermitted } from '../../lib/errors.ts';
+import { newAppId } from '../../lib/ids.ts';
+import { freshId } from '../uniqueId.ts';
+import { inTransaction, type Core, type Tenant, type Tx } from '../context.ts';
+import { closePage, fingerprintOf, openCursor, type PageRequest } from '../paginate.ts';
+import { appView, toAppSummary, type AppView } from './appMappers.ts';
+import { liveJobCount, loadGroups, loadLaunchRows, loadMembers, requireApp, type AppRow } from './appRecords.ts';
+import { checkGroupLimits, resolveGroups, writeGroups, type ResolvedGroup } from './membership.ts';
+import { refreshApp, type RefreshOptions } from './refreshApps.ts';
+
+export const LIST_APPS_PAGE_SIZE = 100;
+
+export interface AppInput {
+  name?: string;
+  description?: string;
+  roleName?: string;
+  serverGroups?: ServerGroup[];
+  tags?: Tag[];
+}
+
+/** Tags: keys unique, not in AWS's reserved `aws:` space; a missing value is empty. */
+export function normalizeTags(tags: readonly Tag[]): Tag[] {
+  const seen = new Set<string>();
+  return tags.map((tag, i) => {
+    if (!tag.key) throw missingParameter(`The request is missing the required parameter tags[${i}].key.`);
+    if (tag.key.toLowerCase().startsWith('aws:')) throw invalidParameter(`tags[${i}].key: keys starting with "aws:" are reserved.`);
+    if (seen.has(tag.key)) throw invalidParameter(`tags[${i}].key: the tag ${JSON.stringify(tag.key)} is given twice.`);
+    seen.add(tag.key);
+    return { key: tag.key, value: tag.value ?? '' };
+  });
+}
+
+async function countApps(tx: Tx, tenant: Tenant): Promise<number> {
+  const { count } = await tx
+    .selectFrom('apps')
+    .select((eb) => eb.fn.countAll<number>().as('count'))
+    .where('account_id', '=', tenant.accountId)
+    .where('region', '=', tenant.region)
+    .executeTakeFirstOrThrow();
+  return Number(count);
+}
+
+/** The app limit (spec §3.5), checked last. */
+export async function checkAppLimit(tx: Tx, core: Core, tenant: Tenant, adding: number): Promise<void> {
+  const count = await countApps(tx, tenant);
+  if (count + adding > core.policy.maxAppsPerAccount) {
+    throw notPermitted(`The account already has ${count} apps in ${tenant.region}; the limit is ${core.policy.maxAppsPerAccount} (DeleteApp frees one).`);
+  }
+}
+
+/** Inserts a new, empty-statused app row with its groups, then derives its statuses. */
+export async function insertApp(
+  tx: Tx,
+  core: Core,
+  tenant: Tenant,
+  fields: { name: string; description: string | null; roleName: string | null; tags: Tag[]; importedAppId: string | null; clientToken: string | null; requestHash: string | null },
+  groups: readonly ResolvedGroup[],
+  emit: Parameters<typeof refreshApp>[3],
+  options: RefreshOptions,
+): Promise<AppRow> {
+  const now = core.clock.now();
+  const appId = await freshId(tx, 'apps', 'app_id', newAppId);
+  await tx
+    .insertInto('apps')
+    .values({
+      app_id: appId,
+      account_id: tenant.accountId,
+      region: tenant.region,
+      imported_app_id: fields.importedAppId,
+      name: fields.name,
+      description: fields.description,
+      role_name: fields.roleName,
+      client_token: fields.clientToken,
+      request_hash: fields.requestHash,
+      tags: JSON.stringify(fields.tags),
+      status: 'ACTIVE',
+      status_message: null,
+      replication_configured: 0,
+      replication_phase: 'NONE',
+      replication_status: 'READY_FOR_CONFIGURATION',
+      replication_status_message: null,
+      latest_replication_time: null,
+      first_replicated_at: null,
+      launch_configured: 0,
+      launch_role_name: null,
+      auto_launch: 0,
+      launch_phase: 'NONE',
+      launch_seq: 0,
+      launch_status: 'READY_FOR_CONFIGURATION',
+      launch_status_message: null,
+      latest_launch_time: null,
+      stack_name: null,
+      stack_id: null,
+      launched_configuration: null,
+      created_at: now,
+      updated_at: now,
+    })
+    .execute();
+  const row = await requireApp(tx, tenant, appId);
+  await writeGroups(tx, row, groups);
+  const app = await refreshApp(tx, row, now, () => {}, options);
+  emit({
+    type: 'app.state',
+    tenant,
+    appId,
+    status: app.status,
+    replicationStatus: app.replication_status,
+    launchStatus: app.launch_status,
+    previous: null,
+  });
+  return app;
+}
+
+export async function createApp(core: Core, tenant: Tenant, input: AppInput & { clientToken?: string }, options: RefreshOptions): Promise<AppView> {
+  if (!input.name) throw missingParameter('The request is missing the required parameter name.');
+  const tags = normalizeTags(input.tags ?? []);
+  const requestHash = hash(
+    'sha256',
+    JSON.stringify([input.name, input.description ?? null, input.roleName ?? null, tags, (input.serverGroups ?? []).map((g) => [g.name ?? null, (g.serverList ?? []).map((s) => s.serverId)])]),
+  );
+  return inTransaction(core, async (tx, emit) => {
+    if (input.clientToken) {
+      const earlier = await tx
+        .selectFrom('apps')
+        .selectAll()
+        .where('account_id', '=', tenant.accountId)
+        .where('region', '=', tenant.region)
+        .where('client_token', '=', input.clientToken)
+        .executeTakeFirst();
+      if (earlier) {
+        // A retry of the request that created it gets the same app; the token reused for another request is refused.
+        if (earlier.request_hash !== requestHash) {
+          throw invalidParameter(`clientToken ${JSON.stringify(input.clientToken)} was already used for a different CreateApp request (app ${earlier.app_id}); use a new token.`);
+        }
+        return appView(tx, earlier);
+      }
+    }
+    const groups = await resolveGroups(tx, tenant, null, input.serverGroups ?? [], []);
+    checkGroupLimits(core.policy, groups);
+    await checkAppLimit(tx, core, tenant, 1);
+    const fields = {
+      name: input.name!,
+      description: input.description ?? null,
+      roleName: input.roleName ?? null,
+      tags,
+      importedAppId: null,
+      clientToken: input.clientToken || null,
+      requestHash,
+    };
+    return appView(tx, await insertApp(tx, core, tenant, fields, groups, emit, options));
+  });
+}
+
+export async function getApp(core: Core, tenant: Tenant, appId: string): Promise<AppView> {
+  return appView(core.db, await requireApp(core.db, tenant, appId));
+}
+
+/** An app whose instances are on their way or running: its membership cannot change under them. */
+export async function hasLiveInstances(tx: Tx | Core['db'], app: AppRow): Promise<boolean> {
+  if (app.launch_phase === 'NONE') return false;
+  const rows = await loadLaunchRows(tx, app);
+  return rows.some((r) => r.instance_id !== null && r.state !== 'terminated') || rows.some((r) => r.state === 'launching' || r.state === 'planned');
+}
+
+export async function updateApp(core: Core, tenant: Tenant, input: AppInput & { appId: string }, options: RefreshOptions): Promise<AppView> {
+  const tags = input.tags === undefined ? undefined : normalizeTags(input.tags);
+  return inTransaction(core, async (tx, emit) => {
+    const app = await requireApp(tx, tenant, input.appId);
+    const existing = await loadGroups(tx, app.app_id);
+    const groups = input.serverGroups === undefined ? undefined : await resolveGroups(tx, tenant, app.app_id, input.serverGroups, existing);
+    let phase = app.replication_phase;
+    if (app.imported_app_id !== null) {
+      throw notPermitted(`App ${app.app_id} was imported (importedAppId ${app.imported_app_id}) and cannot be changed with UpdateApp; change its catalog entry and run ImportAppCatalog again.`);
+    }
+    if (app.status !== 'ACTIVE') throw notPermitted(`App ${app.app_id} is ${app.status} and can no longer be changed.`);
+    if (groups) {
+      const before = new Set((await loadMembers(tx, app.app_id)).map((m) => m.server_id));
+      const after = groups.flatMap((g) => g.serverIds);
+      const serversChange = after.length !== before.size || after.some((id) => !before.has(id));
+      if (serversChange && (await liveJobCount(tx, app.app_id)) > 0) {
+        throw notPermitted(`App ${app.app_id} is replicating (${app.replication_status}); stop its replication (StopAppReplication) before adding or removing servers.`);
+      }
+      // Other servers than those replicated: the finished replication no longer covers the app (StartAppReplication again).
+      if (serversChange && app.replication_phase !== 'NONE') phase = 'NONE';
+      if (await hasLiveInstances(tx, app)) {
+        throw notPermitted(`App ${app.app_id} has launched instances (${app.launch_status}); terminate them (TerminateApp) before changing its server groups.`);
+      }
+      checkGroupLimits(core.policy, groups);
+    }
+    const now = core.clock.now();
+    const patch = {
+      name: input.name || app.name,
+      description: input.description ?? app.description,
+      role_name: input.roleName ?? app.role_name,
+      tags: tags === undefined ? app.tags : JSON.stringify(tags),
+      replication_phase: phase,
+      updated_at: now,
+    };
+    await tx.updateTable('apps').set(patch).where('app_id', '=', app.app_id).execute();
+    if (groups) await writeGroups(tx, app, groups);
+    return appView(tx, await refreshApp(tx, { ...app, ...patch }, now, emit, options));
+  });
+}
+
+export async function listApps(core: Core, tenant: Tenant, input: PageRequest & { appIds?: string[] }): Promise<{ apps: AppSummary[]; nextToken?: string }> {
+  const filter = input.appIds && input.appIds.length > 0 ? [...new Set(input.appIds)] : undefined;
+  const cursor = openCursor(input, fingerprintOf('ListApps', tenant, filter ?? null), LIST_APPS_PAGE_SIZE);
+  let query = core.db
+    .selectFrom('apps')
+    .selectAll()
+    .where('account_id', '=', tenant.accountId)
+    .where('region', '=', tenant.region)
+    .orderBy('seq', 'asc')
+    .limit(cursor.limit + 1);
+  if (cursor.after !== undefined) query = query.where('seq', '>', cursor.after);
+  if (filter) query = query.where('app_id', 'in', filter);
+  const page = closePage(await query.execute(), cursor);
+  const ids = page.items.map((a) => a.app_id);
+  const counts = new Map<string, { groups: number; servers: number }>(ids.map((id) => [id, { groups: 0, servers: 0 }]));
+  if (ids.length) {
+    for (const g of await core.db.selectFrom('app_server_groups').select('app_id').where('app_id', 'in', ids).execute()) counts.get(g.app_id)!.groups++;
+    for (const m of await core.db.selectFrom('app_servers').select('app_id').where('app_id', 'in', ids).execute()) counts.get(m.app_id)!.servers++;
+  }
+  return { apps: page.items.map((a) => toAppSummary(a, counts.get(a.app_id)!)), nextToken: page.nextToken };
+}

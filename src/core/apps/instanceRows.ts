@@ -1,0 +1,35 @@
+/**
+ * An instance's state, as the launch subsystem reports it (`instance.state` events), mirrored onto the app's launch
+ * row. Called in the transaction that publishes the event when there is one (the app status hook), and by the
+ * coordinator after the fact otherwise; writing the same state twice changes nothing.
+ */
+import type { FerryEvent } from '../events.ts';
+import type { Tx } from '../context.ts';
+
+const INSTANCE_STATES = new Set(['pending', 'starting', 'booting', 'running', 'failed', 'terminating', 'terminated']);
+
+type InstanceEvent = Extract<FerryEvent, { type: 'instance.state' }>;
+
+/** Returns the app whose row changed, or null when nothing did (unknown instance, or the same state). */
+export async function recordInstanceState(tx: Tx, event: Pick<InstanceEvent, 'tenant' | 'instanceId' | 'state' | 'message'>, now: number): Promise<string | null> {
+  if (!INSTANCE_STATES.has(event.state)) return null;
+  const row = await tx
+    .selectFrom('app_instances')
+    .select(['seq', 'app_id', 'state', 'message', 'running_at'])
+    .where('instance_id', '=', event.instanceId)
+    .where('account_id', '=', event.tenant.accountId)
+    .where('region', '=', event.tenant.region)
+    .executeTakeFirst();
+  if (!row || (row.state === event.state && row.message === event.message)) return null;
+  await tx
+    .updateTable('app_instances')
+    .set({
+      state: event.state,
+      message: event.message,
+      running_at: event.state === 'running' && row.running_at === null ? now : row.running_at,
+      updated_at: now,
+    })
+    .where('seq', '=', row.seq)
+    .execute();
+  return row.app_id;
+}

@@ -1,0 +1,89 @@
+/**
+ * NotifyAppValidationOutput and GetAppValidationOutput (spec §7). The latest output of each configured validation:
+ * a caller's own report (NotifyAppValidationOutput), or — for a USERDATA validation of a launched server — the result
+ * the instance reported at boot (launch subsystem), whichever is newer. A validation nobody has run yet is
+ * READY_FOR_VALIDATION.
+ */
+import type { ValidationOutput } from '@aws-sdk/client-sms';
+import { invalidParameter, notPermitted } from '../../lib/errors.ts';
+import { epochDate } from '../../protocol/awsJson.ts';
+import type { AppPorts, InstanceValidationResult } from '../../apps/ports.ts';
+import type { Core, Tenant } from '../context.ts';
+import { loadLaunchRows, loadMembers, loadValidations, requireApp, type AppRow } from './appRecords.ts';
+import { serverRowsOf, toMemberServer } from './appMappers.ts';
+
+export async function notifyValidationOutput(
+  core: Core,
+  tenant: Tenant,
+  input: { appId: string; notificationContext: { validationId: string; status: string; statusMessage?: string } },
+): Promise<void> {
+  const now = core.clock.now();
+  await core.db.transaction().execute(async (tx) => {
+    const app = await requireApp(tx, tenant, input.appId);
+    const { validationId, status, statusMessage } = input.notificationContext;
+    const validation = await tx.selectFrom('app_validations').select('validation_id').where('app_id', '=', app.app_id).where('validation_id', '=', validationId).executeTakeFirst();
+    if (!validation) throw invalidParameter(`Validation ${validationId} is not configured for app ${app.app_id} (GetAppValidationConfiguration lists them).`);
+    if (app.status !== 'ACTIVE') throw notPermitted(`App ${app.app_id} is ${app.status}.`);
+    const values = {
+      app_id: app.app_id,
+      account_id: app.account_id,
+      region: app.region,
+      source: 'NOTIFIED',
+      status,
+      status_message: statusMessage ?? null,
+      output_bucket: null,
+      output_key: null,
+      reported_at: now,
+    };
+    await tx
+      .insertInto('app_validation_outputs')
+      .values({ validation_id: validationId, ...values })
+      .onConflict((oc) => oc.column('validation_id').doUpdateSet(values))
+      .execute();
+  });
+}
+
+/** What the instances of the app's latest launch reported for each validation. */
+async function instanceResults(core: Core, tenant: Tenant, app: AppRow, ports: AppPorts): Promise<Map<string, InstanceValidationResult>> {
+  const results = new Map<string, InstanceValidationResult>();
+  if (!ports.instances || app.launch_phase === 'NONE') return results;
+  for (const row of await loadLaunchRows(core.db, app)) {
+    if (row.instance_id === null) continue;
+    const instance = await ports.instances.get(tenant, row.instance_id);
+    for (const result of instance?.validations ?? []) results.set(result.validationId, result);
+  }
+  return results;
+}
+
+export async function getValidationOutput(core: Core, tenant: Tenant, appId: string, ports: AppPorts): Promise<ValidationOutput[]> {
+  const app = await requireApp(core.db, tenant, appId);
+  const validations = await loadValidations(core.db, app.app_id);
+  const outputs = new Map(
+    (await core.db.selectFrom('app_validation_outputs').selectAll().where('app_id', '=', app.app_id).execute()).map((o) => [o.validation_id, o]),
+  );
+  const fromInstances = await instanceResults(core, tenant, app, ports);
+  const members = await loadMembers(core.db, app.app_id);
+  const servers = await serverRowsOf(core.db, members);
+  return validations.map((v) => {
+    const output: ValidationOutput = { validationId: v.validation_id, name: v.name, status: 'READY_FOR_VALIDATION' };
+    const stored = outputs.get(v.validation_id);
+    const live = fromInstances.get(v.validation_id);
+    const liveIsNewer = live !== undefined && (stored === undefined || (live.at ?? 0) > stored.reported_at);
+    if (liveIsNewer) {
+      output.status = live.status;
+      if (live.message !== null) output.statusMessage = live.message.slice(0, 2500);
+      if (live.at !== null) output.latestValidationTime = epochDate(live.at);
+    } else if (stored) {
+      output.status = stored.status as ValidationOutput['status'];
+      if (stored.status_message !== null) output.statusMessage = stored.status_message;
+      output.latestValidationTime = epochDate(stored.reported_at);
+    }
+    if (v.kind === 'SERVER') {
+      const member = members.find((m) => m.server_id === v.server_id);
+      output.serverValidationOutput = { server: member ? toMemberServer(member, servers) : { serverId: v.server_id! } };
+    } else if (stored?.output_bucket && stored.output_key) {
+      output.appValidationOutput = { ssmOutput: { s3Location: { bucket: stored.output_bucket, key: stored.output_key } } };
+    }
+    return output;
+  });
+}

@@ -1,0 +1,14 @@
+import type { GenerateChangeSetRequest, GenerateChangeSetResponse } from '@aws-sdk/client-sms';
+import type { Operation } from '../../api/operation.ts';
+import { oneOf } from '../../api/schema.ts';
+import { appIdField } from '../../api/appShapes.ts';
+import { OUTPUT_FORMATS } from '../../domain/appEnums.ts';
+import { generateChangeSet as generate } from '../../core/apps/templates.ts';
+import { portsOf } from './appContext.ts';
+
+export const generateChangeSet: Operation<GenerateChangeSetRequest, GenerateChangeSetResponse> = {
+  input: { appId: appIdField(), changesetFormat: oneOf(OUTPUT_FORMATS) },
+  async handle(input, ctx) {
+    return { s3Location: await generate(ctx.core, ctx.tenant, { ...input, appId: input.appId! }, portsOf(ctx)) };
+  },
+};

@@ -1,0 +1,9 @@
+import type { GetAppLaunchConfigurationRequest, GetAppLaunchConfigurationResponse } from '@aws-sdk/client-sms';
+import type { Operation } from '../../api/operation.ts';
+import { appIdField } from '../../api/appShapes.ts';
+import { getLaunchConfiguration } from '../../core/apps/launchConfig.ts';
+
+export const getAppLaunchConfiguration: Operation<GetAppLaunchConfigurationRequest, GetAppLaunchConfigurationResponse> = {
+  input: { appId: appIdField() },
+  handle: (input, { core, tenant }) => getLaunchConfiguration(core, tenant, input.appId!),
+};

@@ -1,0 +1,11 @@
+import type { GetAppReplicationConfigurationRequest, GetAppReplicationConfigurationResponse } from '@aws-sdk/client-sms';
+import type { Operation } from '../../api/operation.ts';
+import { appIdField } from '../../api/appShapes.ts';
+import { getReplicationConfiguration } from '../../core/apps/replicationConfig.ts';
+
+export const getAppReplicationConfiguration: Operation<GetAppReplicationConfigurationRequest, GetAppReplicationConfigurationResponse> = {
+  input: { appId: appIdField() },
+  async handle(input, { core, tenant }) {
+    return { serverGroupReplicationConfigurations: await getReplicationConfiguration(core, tenant, input.appId!) };
+  },
+};

@@ -1,0 +1,9 @@
+import type { GetAppValidationConfigurationRequest, GetAppValidationConfigurationResponse } from '@aws-sdk/client-sms';
+import type { Operation } from '../../api/operation.ts';
+import { appIdField } from '../../api/appShapes.ts';
+import { getValidationConfiguration } from '../../core/apps/validationConfig.ts';
+
+export const getAppValidationConfiguration: Operation<GetAppValidationConfigurationRequest, GetAppValidationConfigurationResponse> = {
+  input: { appId: appIdField(true) },
+  handle: (input, { core, tenant }) => getValidationConfiguration(core, tenant, input.appId!),
+};

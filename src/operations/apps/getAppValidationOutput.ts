@@ -1,0 +1,12 @@
+import type { GetAppValidationOutputRequest, GetAppValidationOutputResponse } from '@aws-sdk/client-sms';
+import type { Operation } from '../../api/operation.ts';
+import { appIdField } from '../../api/appShapes.ts';
+import { getValidationOutput } from '../../core/apps/validationOutput.ts';
+import { portsOf } from './appContext.ts';
+
+export const getAppValidationOutput: Operation<GetAppValidationOutputRequest, GetAppValidationOutputResponse> = {
+  input: { appId: appIdField(true) },
+  async handle(input, ctx) {
+    return { validationOutputList: await getValidationOutput(ctx.core, ctx.tenant, input.appId!, portsOf(ctx)) };
+  },
+};

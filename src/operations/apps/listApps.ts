@@ -1,0 +1,10 @@
+import type { ListAppsRequest, ListAppsResponse } from '@aws-sdk/client-sms';
+import { pageMembers, type Operation } from '../../api/operation.ts';
+import { boundedStr, listOf } from '../../api/schema.ts';
+import { APP_BOUNDS } from '../../api/appShapes.ts';
+import { listApps as list } from '../../core/apps/apps.ts';
+
+export const listApps: Operation<ListAppsRequest, ListAppsResponse> = {
+  input: { ...pageMembers, appIds: listOf(boundedStr({ max: 64 }), APP_BOUNDS.appIdsFilter) },
+  handle: (input, { core, tenant }) => list(core, tenant, input),
+};

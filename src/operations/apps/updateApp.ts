@@ -1,0 +1,10 @@
+import type { UpdateAppRequest, UpdateAppResponse } from '@aws-sdk/client-sms';
+import type { Operation } from '../../api/operation.ts';
+import { appIdField, appMembers } from '../../api/appShapes.ts';
+import { updateApp as update } from '../../core/apps/apps.ts';
+import { refreshOptionsOf } from './appContext.ts';
+
+export const updateApp: Operation<UpdateAppRequest, UpdateAppResponse> = {
+  input: { appId: appIdField(), ...appMembers },
+  handle: (input, ctx) => update(ctx.core, ctx.tenant, { ...input, appId: input.appId! }, refreshOptionsOf(ctx)),
+};

@@ -1,0 +1,169 @@
+/**
+ * GenerateTemplate and GenerateChangeSet (spec §7): the documents land in the account's artifact bucket (a stand-in
+ * for the artifact store port here), in JSON and YAML, and both are valid CloudFormation: moto_server creates a stack
+ * from the template (CREATE_COMPLETE) and accepts the change set's template as an update of the launched stack.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import {
+  GenerateChangeSetCommand,
+  GenerateTemplateCommand,
+  GetAppCommand,
+  GetReplicationJobsCommand,
+  LaunchAppCommand,
+  PutAppLaunchConfigurationCommand,
+  StartAppReplicationCommand,
+  type SMSClient,
+} from '@aws-sdk/client-sms';
+import { configureReplication, createApp, ferryWithServers, rejectsWith, waitForApp, type CatalogFerry } from '../helpers/apps.ts';
+import { FakeInstances } from '../helpers/fakeInstances.ts';
+import { MemoryArtifacts } from '../helpers/memoryArtifacts.ts';
+import { amiId } from '../helpers/testConnector.ts';
+import { motoAvailable, startMoto, stackStatus, type Moto } from '../helpers/moto.ts';
+import { importKeyPair } from '../../src/core/apps/keyPairs.ts';
+import type { CfnTemplate } from '../../src/domain/appTemplate.ts';
+import type { ChangeSetDocument } from '../../src/domain/appChangeSet.ts';
+
+const SKIP = motoAvailable() ? false : 'skipped: moto_server (/root/.pyenv/shims/moto_server) or the AWS CLI v2 (/usr/bin/aws) is not installed';
+
+describe('templates and change sets are valid CloudFormation', { skip: SKIP }, () => {
+  let f: CatalogFerry;
+  let sms: SMSClient;
+  let moto: Moto;
+  let dir: string;
+  const instances = new FakeInstances();
+  const artifacts = new MemoryArtifacts();
+  const net = { vpc: '', subnet: '', securityGroup: '' };
+  let app: Awaited<ReturnType<typeof createApp>>;
+
+  const object = (location: { bucket?: string; key?: string }) => artifacts.objects.get(`${f.t.ferry.root.accountId}/${location.bucket}/${location.key}`)!;
+  const file = (name: string, body: string | Buffer) => {
+    const path = join(dir, name);
+    writeFileSync(path, body);
+    return `file://${path}`;
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ferry-templates-'));
+    [moto, f] = await Promise.all([startMoto(), ferryWithServers(3, { instances, artifacts })]);
+    instances.attach(f.t.ferry.core);
+    instances.autoBoot = true;
+    sms = f.t.sms;
+    // The networks, key pair and instance profile exist on the CloudFormation side too (moto checks references).
+    net.vpc = (await moto.aws('ec2', 'create-vpc', '--cidr-block', '10.8.0.0/16')).Vpc.VpcId;
+    net.subnet = (await moto.aws('ec2', 'create-subnet', '--vpc-id', net.vpc, '--cidr-block', '10.8.1.0/24')).Subnet.SubnetId;
+    net.securityGroup = (await moto.aws('ec2', 'create-security-group', '--group-name', 'web', '--description', 'web', '--vpc-id', net.vpc)).GroupId;
+    await moto.aws('iam', 'create-instance-profile', '--instance-profile-name', 'app-profile');
+    execFileSync('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ops', '-f', join(dir, 'ops')]);
+    await moto.aws('ec2', 'import-key-pair', '--key-name', 'ops', '--public-key-material', `fileb://${join(dir, 'ops.pub')}`);
+    await importKeyPair(f.t.ferry.core, { accountId: f.t.ferry.root.accountId, region: 'us-east-1' }, 'ops', readFileSync(join(dir, 'ops.pub'), 'utf8'));
+    for (const name of Object.values(net)) instances.networks.add(name);
+    artifacts.put(f.t.ferry.root.accountId, 'sms-app-scripts', 'web.sh', '#!/bin/sh\nsystemctl start nginx\n');
+
+    app = await createApp(sms, 'shop', [f.servers[0]!], [f.servers[1]!, f.servers[2]!]);
+    await configureReplication(sms, app, { runOnce: true });
+    await sms.send(new StartAppReplicationCommand({ appId: app.appId }));
+    for (let done = 0; done < 3; ) {
+      for (const run of await f.connector.claim(3)) {
+        await f.connector.complete(run.replicationRunId, amiId(0xa00 + done++));
+      }
+    }
+  });
+  after(async () => {
+    await f?.t.close();
+    await moto?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const putLaunch = (webType: string, webUserDataKey = 'web.sh') =>
+    sms.send(
+      new PutAppLaunchConfigurationCommand({
+        appId: app.appId,
+        serverGroupLaunchConfigurations: [
+          {
+            serverGroupId: app.serverGroups![0]!.serverGroupId,
+            launchOrder: 1,
+            serverLaunchConfigurations: [{ server: { serverId: f.servers[0] }, logicalId: 'Database', instanceType: 'r5.large', ...net, ec2KeyName: 'ops', iamInstanceProfileName: 'app-profile' }],
+          },
+          {
+            serverGroupId: app.serverGroups![1]!.serverGroupId,
+            launchOrder: 2,
+            serverLaunchConfigurations: [
+              { server: { serverId: f.servers[1] }, logicalId: 'Web', instanceType: webType, ...net, associatePublicIpAddress: true, userData: { s3Location: { bucket: 'sms-app-scripts', key: webUserDataKey } } },
+              { server: { serverId: f.servers[2] }, instanceType: 't3.small', subnet: net.subnet, securityGroup: net.securityGroup },
+            ],
+          },
+        ],
+      }),
+    );
+
+  test('GenerateTemplate: JSON and YAML in the account bucket, one instance per server, DependsOn by launch order; moto creates both stacks', async () => {
+    await rejectsWith(sms.send(new GenerateTemplateCommand({ appId: app.appId })), 'OperationNotPermittedException', /no launch configuration/);
+    await putLaunch('t3.medium');
+    const json = (await sms.send(new GenerateTemplateCommand({ appId: app.appId, templateFormat: 'JSON' }))).s3Location!;
+    assert.equal(json.bucket, `sms-app-${f.t.ferry.root.accountId}-us-east-1`);
+    assert.match(json.key!, new RegExp(`^${app.appId}/templates/${app.appId}-\\d{8}T\\d{6}Z\\.json$`));
+    const stored = object(json);
+    assert.equal(stored.object.contentType, 'application/json');
+    const template = JSON.parse(stored.body.toString()) as CfnTemplate;
+    const images = new Map<string, string>();
+    for (const group of (await sms.send(new GetAppCommand({ appId: app.appId }))).serverGroups!) {
+      for (const s of group.serverList!) images.set(s.serverId!, (await sms.send(new GetReplicationJobsCommand({ replicationJobId: s.replicationJobId }))).replicationJobList![0]!.latestAmiId!);
+    }
+    const third = `Server${f.servers[2]!.replace('-', '')}`;
+    assert.deepEqual(Object.keys(template.Resources), ['Database', 'Web', third]);
+    assert.equal(template.Resources.Database!.Properties.ImageId, images.get(f.servers[0]!));
+    assert.equal(template.Resources.Web!.Properties.ImageId, images.get(f.servers[1]!));
+    assert.deepEqual(template.Resources.Web!.DependsOn, ['Database']);
+    assert.deepEqual(template.Resources[third]!.DependsOn, ['Database']);
+    assert.deepEqual(template.Resources.Web!.Properties.UserData, { 'Fn::Base64': '#!/bin/sh\nsystemctl start nginx\n' });
+
+    const yaml = (await sms.send(new GenerateTemplateCommand({ appId: app.appId, templateFormat: 'YAML' }))).s3Location!;
+    assert.match(yaml.key!, /\.yaml$/);
+    assert.deepEqual(parseYaml(object(yaml).body.toString()), template, 'the YAML says the same');
+
+    for (const [name, body, ext] of [['sms-app-json', stored.body, 'json'], ['sms-app-yaml', object(yaml).body, 'yaml']] as const) {
+      await moto.aws('cloudformation', 'create-stack', '--stack-name', name, '--template-body', file(`template.${ext}`, body));
+      const stack = await stackStatus(moto, name);
+      assert.equal(stack.StackStatus, 'CREATE_COMPLETE', `${name}: ${stack.StackStatusReason}`);
+      const resources = (await moto.aws('cloudformation', 'describe-stack-resources', '--stack-name', name)).StackResources as { LogicalResourceId: string; ResourceType: string }[];
+      assert.deepEqual(resources.map((r) => r.LogicalResourceId).sort(), ['Database', 'Web', third].sort());
+    }
+  });
+
+  test('GenerateChangeSet: only for a launched app; the change from the launch to the current configuration, accepted by moto as an update', async () => {
+    await rejectsWith(sms.send(new GenerateChangeSetCommand({ appId: app.appId })), 'OperationNotPermittedException', /LaunchApp first/);
+    await sms.send(new LaunchAppCommand({ appId: app.appId }));
+    await waitForApp(sms, app.appId, 'LAUNCHED', (s) => s.launchStatus === 'LAUNCHED');
+    const unchanged = JSON.parse(object((await sms.send(new GenerateChangeSetCommand({ appId: app.appId }))).s3Location!).body.toString()) as ChangeSetDocument;
+    assert.deepEqual(unchanged.Changes, []);
+    const launchedTemplate = unchanged.TemplateBody;
+
+    artifacts.put(f.t.ferry.root.accountId, 'sms-app-scripts', 'web-v2.sh', '#!/bin/sh\nsystemctl start nginx\nsystemctl start app\n');
+    await putLaunch('t3.large', 'web-v2.sh');
+    const location = (await sms.send(new GenerateChangeSetCommand({ appId: app.appId, changesetFormat: 'YAML' }))).s3Location!;
+    assert.match(location.key!, new RegExp(`^${app.appId}/changesets/.*\\.yaml$`));
+    const changeSet = parseYaml(object(location).body.toString()) as ChangeSetDocument;
+    const summary = (await sms.send(new GetAppCommand({ appId: app.appId }))).appSummary!;
+    assert.equal(changeSet.StackName, summary.launchDetails!.stackName);
+    assert.equal(changeSet.StackId, summary.launchDetails!.stackId);
+    assert.equal(changeSet.Changes.length, 1);
+    const web = changeSet.Changes[0]!.ResourceChange;
+    assert.deepEqual([web.Action, web.LogicalResourceId, web.Replacement], ['Modify', 'Web', 'Conditional']);
+    assert.deepEqual(web.Details.map((d) => d.Target.Name), ['InstanceType', 'UserData']);
+    assert.equal(web.PhysicalResourceId, instances.launches.find((l) => l.serverId === f.servers[1])!.instanceId);
+
+    await moto.aws('cloudformation', 'create-stack', '--stack-name', 'sms-app-launched', '--template-body', file('launched.json', JSON.stringify(launchedTemplate)));
+    assert.equal((await stackStatus(moto, 'sms-app-launched')).StackStatus, 'CREATE_COMPLETE');
+    await moto.aws('cloudformation', 'create-change-set', '--stack-name', 'sms-app-launched', '--change-set-name', 'ferry-update', '--template-body', file('changeset.json', JSON.stringify(changeSet.TemplateBody)));
+    const described = await moto.aws('cloudformation', 'describe-change-set', '--stack-name', 'sms-app-launched', '--change-set-name', 'ferry-update');
+    assert.equal(described.Status, 'CREATE_COMPLETE');
+    await moto.aws('cloudformation', 'execute-change-set', '--stack-name', 'sms-app-launched', '--change-set-name', 'ferry-update');
+    assert.match((await stackStatus(moto, 'sms-app-launched')).StackStatus, /^(UPDATE|CREATE)_COMPLETE$/);
+  });
+});
