@@ -13,6 +13,7 @@ import type { Core } from './core/context.ts';
 import { ensureRootCredentials, secretLookup, type RootCredentials } from './core/accounts.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { buildApp } from './server/app.ts';
+import { parseRegionList } from './protocol/region.ts';
 import type { ServeConfig } from './config/config.ts';
 import { Keyring } from './kms/keyring.ts';
 import { loadMasterKey } from './kms/masterKey.ts';
@@ -42,6 +43,8 @@ export interface FerryOptions extends Partial<ServeConfig> {
   webhookUrls?: string[];
   /** Webhook delivery tuning: retries, timeouts, concurrency (tests shorten them). */
   webhookDelivery?: Partial<DeliveryOptions>;
+  /** Regions a credential may be scoped to (default: FERRY_REGIONS, else any name of AWS's region pattern). */
+  regions?: ReadonlySet<string>;
 }
 
 function compressionFrom(env: NodeJS.ProcessEnv): 'zstd' | 'none' {
@@ -70,6 +73,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   const clock = options.clock ?? systemClock;
   const log = options.log ?? createLogger(options.logLevel ?? 'info');
   const env = options.env ?? process.env;
+  const regions = options.regions ?? (env.FERRY_REGIONS ? parseRegionList(env.FERRY_REGIONS) : undefined);
   const store = await openSqliteStore(options.dataDir, clock.now());
   const core: Core = { db: store.db, readRows: store.readRows, readArrays: store.readArrays, clock, policy: { ...defaultPolicy, ...options.policy }, log, events: new FerryEvents() };
   // Observability: metrics follow the events from here on; webhooks stage an outbox row in every transaction
@@ -100,7 +104,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   const unsubscribe = followRunsForImages(core, images, log);
   const scheduler = new Scheduler(core, gc.deleter());
   metrics.attach({ images, scheduler, webhooks });
-  const app = await buildApp({ core, log, secrets: secretLookup(core), version: VERSION, plane, metrics });
+  const app = await buildApp({ core, log, secrets: secretLookup(core), version: VERSION, plane, metrics, regions });
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   scheduler.start();
   const connector = options.datastore
