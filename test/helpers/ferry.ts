@@ -34,6 +34,8 @@ export interface TestFerryOptions {
   compression?: 'zstd' | 'none';
   /** How often the embedded connector looks for work. */
   connectorPollMs?: number;
+  /** Regions a SigV4 scope may name (FERRY_REGIONS). */
+  regions?: ReadonlySet<string>;
 }
 
 export async function startTestFerry(options: TestFerryOptions = {}): Promise<TestFerry> {
@@ -47,6 +49,7 @@ export async function startTestFerry(options: TestFerryOptions = {}): Promise<Te
     ...(options.datastore ? { datastore: options.datastore } : {}),
     ...(options.compression ? { compression: options.compression } : {}),
     ...(options.connectorPollMs ? { connectorPollMs: options.connectorPollMs } : {}),
+    ...(options.regions ? { regions: options.regions } : {}),
   });
   const clients: SMSClient[] = [];
   const client = (keys: { accessKeyId: string; secretAccessKey: string }, region = 'us-east-1') => {

@@ -5,7 +5,9 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Hash } from '@smithy/hash-node';
 import { CreateAppCommand, GetConnectorsCommand, ListAppsCommand, SMSClient } from '@aws-sdk/client-sms';
@@ -14,6 +16,8 @@ import { vms, type TestConnector } from '../helpers/testConnector.ts';
 import { announceBody, type RawAnswer } from '../helpers/rawHttp.ts';
 import { NOT_IMPLEMENTED_OPERATIONS, operations } from '../../src/operations/index.ts';
 import type { Field } from '../../src/api/schema.ts';
+import { startFerry } from '../../src/main.ts';
+import { createLogger } from '../../src/lib/logger.ts';
 
 const PREFIX = 'AWSServerMigrationService_V2016_10_24';
 const CONTENT_TYPE = 'application/x-amz-json-1.1';
@@ -515,4 +519,25 @@ test('the 11 implemented operations require what the model requires and know eve
   }
   // serverId, seedReplicationTime, 4 × replicationJobId, connectorId.
   assert.equal(requiredChecked, 7);
+});
+
+test('FERRY_REGIONS: only the listed regions are served; a bad list stops the service from starting', async () => {
+  const narrow = await startTestFerry({ regions: new Set(['eu-west-1']) });
+  try {
+    const ok = await narrow.client(narrow.ferry.root, 'eu-west-1').send(new GetConnectorsCommand({}));
+    assert.deepEqual(ok.connectorList, []);
+    await assert.rejects(narrow.client(narrow.ferry.root, 'us-east-1').send(new GetConnectorsCommand({})), (e: Error) => {
+      assert.equal(e.name, 'InvalidSignatureException');
+      assert.match(e.message, /valid region, not 'us-east-1'/);
+      return true;
+    });
+  } finally {
+    await narrow.close();
+  }
+  const dataDir = mkdtempSync(join(tmpdir(), 'ferry-regions-'));
+  try {
+    await assert.rejects(startFerry({ dataDir, env: { FERRY_REGIONS: 'us-east-1,the-moon' }, log: createLogger('silent') }), /FERRY_REGIONS: "the-moon" is not a region name/);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });
