@@ -203,3 +203,38 @@ describe('defect 11: smaller protocol edges', () => {
     assert.doesNotMatch(String(one.json.message ?? ''), /disk index/);
   });
 });
+
+test('still so: two connectors racing for 40 due runs never claim one twice', async () => {
+  const race = await startTestFerry();
+  try {
+    const [a, b] = [await race.connector(), await race.connector()];
+    await a.register();
+    await b.register();
+    await race.sms.send(new ImportServerCatalogCommand({}));
+    await a.inventory(vms(40, 'race'));
+    await b.inventory(vms(40, 'race'));
+    const servers = (await race.sms.send(new GetServersCommand({ maxResults: 100 }))).serverList!;
+    assert.equal(servers.length, 40);
+    const now = new Date();
+    for (const server of servers) await race.sms.send(new CreateReplicationJobCommand({ serverId: server.serverId, seedReplicationTime: now, frequency: 12 }));
+    const claimed = new Map<string, string>();
+    const claimer = async (connector: TestConnector, name: string) => {
+      for (let empty = 0; empty < 5; ) {
+        const runs = await connector.claim(1 + Math.floor(Math.random() * 4));
+        if (runs.length === 0) {
+          empty++;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          continue;
+        }
+        for (const run of runs) {
+          assert.ok(!claimed.has(run.replicationRunId), `${run.replicationRunId} claimed by ${claimed.get(run.replicationRunId)} and ${name}`);
+          claimed.set(run.replicationRunId, name);
+        }
+      }
+    };
+    await Promise.all([claimer(a, 'a'), claimer(b, 'b'), claimer(a, 'a2'), claimer(b, 'b2')]);
+    assert.equal(claimed.size, 40, 'every due run was claimed, once');
+  } finally {
+    await race.close();
+  }
+});
