@@ -219,3 +219,30 @@ describe('defect 8: a per-connector inventory limit, and no stall', () => {
     }
   });
 });
+
+test('an inventory cut off half-way leaves the import waiting for the connector; its next upload completes it', async () => {
+  const own = await startTestFerry();
+  try {
+    const reporter = await own.connector();
+    await reporter.register();
+    await own.sms.send(new ImportServerCatalogCommand({}));
+    const row = await own.ferry.core.db.selectFrom('connectors').selectAll().where('connector_id', '=', reporter.connectorId).executeTakeFirstOrThrow();
+    const list = Array.from({ length: 1000 }, (_, i) => ({ vmId: `cut-${i}`, vmName: `cut${i}`, vmPath: '', replicable: true }));
+    // The upload dies after two pages (a lost connection, a killed service: what was written stays written).
+    async function* dying() {
+      yield list.slice(0, 250);
+      yield list.slice(250, 500);
+      throw new Error('connection lost');
+    }
+    await assert.rejects(applyInventory(own.ferry.core, row, { count: list.length, pages: dying() }), /connection lost/);
+    assert.equal((await reporter.heartbeat()).catalogImportRequested, true, 'the import still asks this connector');
+    const partial = await own.ferry.core.db.selectFrom('servers').select(['vm_id', 'server_id']).execute();
+    assert.equal(partial.length, 500);
+    assert.deepEqual(await reporter.inventory(list), { status: 'AVAILABLE', servers: 1000 });
+    const after = new Map((await own.ferry.core.db.selectFrom('servers').select(['vm_id', 'server_id']).execute()).map((r) => [r.vm_id, r.server_id]));
+    assert.equal(after.size, 1000);
+    for (const { vm_id, server_id } of partial) assert.equal(after.get(vm_id), server_id, `${vm_id} kept its server id`);
+  } finally {
+    await own.close();
+  }
+});
