@@ -244,21 +244,23 @@ export function registerConnectorApi(app: FastifyInstance, core: Core, plane?: D
   }
 
   // Anything else under the prefix: authenticated like the routes, then 404, without reading a body.
-  app.route({
-    method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'],
-    url: `${CONNECTOR_API_PREFIX}/*`,
-    bodyLimit: 1,
-    onRequest: async (request: FastifyRequest, reply: FastifyReply) => {
-      try {
-        await connectorOf(request);
-        throw new ConnectorRequestError(404, 'NotFound', `${request.method} ${request.url.split('?', 1)[0]!.slice(0, 200)} is not a connector API route.`);
-      } catch (thrown) {
-        sendFailure(request, reply, thrown);
-        return reply;
-      }
-    },
-    handler: async () => undefined,
-  });
+  for (const url of [CONNECTOR_API_PREFIX, `${CONNECTOR_API_PREFIX}/*`]) {
+    app.route({
+      method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'],
+      url,
+      bodyLimit: 1,
+      onRequest: async (request: FastifyRequest, reply: FastifyReply) => {
+        try {
+          await connectorOf(request);
+          throw new ConnectorRequestError(404, 'NotFound', `${request.method} ${request.url.split('?', 1)[0]!.slice(0, 200)} is not a connector API route.`);
+        } catch (thrown) {
+          sendFailure(request, reply, thrown);
+          return reply;
+        }
+      },
+      handler: async () => undefined,
+    });
+  }
 
   route('/register', async (request) => {
     const connector = await authenticate(request, false);

@@ -153,9 +153,11 @@ describe('defect 11: smaller protocol edges', () => {
       assert.equal(typeof other.json.error, 'string', `${runId}: ${JSON.stringify(other.json)}`);
       assert.equal(other.json.__type, undefined);
     }
-    const unknown = await call('/runs/claim/everything', '{}');
-    assert.equal(unknown.status, 404);
-    assert.equal(unknown.json.error, 'NotFound');
+    for (const path of ['/runs/claim/everything', '', '/']) {
+      const unknown = await call(path, '{}');
+      assert.equal(unknown.status, 404, `${path}: ${JSON.stringify(unknown.json)}`);
+      assert.equal(unknown.json.error, 'NotFound');
+    }
   });
 
   test('a Content-Type that is not the route\'s, the empty one included, is 415', async () => {
