@@ -15,6 +15,7 @@ import { startRootCredentials, type RootCredentials } from './core/rootCredentia
 import { openSecretsAtRest, type SecretsAtRest } from './core/secretsAtRest.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { buildApp } from './server/app.ts';
+import { parseRegionList } from './protocol/region.ts';
 import type { ServeConfig } from './config/config.ts';
 import { Keyring } from './kms/keyring.ts';
 import { openImageStore } from './images/imageStore.ts';
@@ -57,6 +58,8 @@ export interface FerryOptions extends Partial<ServeConfig> {
   instances?: InstanceService;
   /** Another artifact store for the App operations than the local one in the data dir (tests). */
   artifacts?: AppArtifactStore;
+  /** Regions a credential may be scoped to (default: FERRY_REGIONS, else any name of AWS's region pattern). */
+  regions?: ReadonlySet<string>;
 }
 
 function compressionFrom(env: NodeJS.ProcessEnv): 'zstd' | 'none' {
@@ -91,6 +94,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   const clock = options.clock ?? systemClock;
   const log = options.log ?? createLogger(options.logLevel ?? 'info');
   const env = options.env ?? process.env;
+  const regions = options.regions ?? (env.FERRY_REGIONS ? parseRegionList(env.FERRY_REGIONS) : undefined);
   const store = await openSqliteStore(options.dataDir, clock.now(), { warn: (message) => log.warn(message) });
   const core: Core = { db: store.db, readRows: store.readRows, readArrays: store.readArrays, clock, policy: { ...defaultPolicy, ...options.policy }, log, events: new FerryEvents() };
   // Secrets at rest: the master key (checked against what the store is sealed with), then the root key.
@@ -144,7 +148,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   const scheduler = new Scheduler(core, gc.deleter());
   metrics.attach({ images, scheduler, webhooks });
   ports.artifacts ??= artifacts;
-  const app = await buildApp({ core, log, secrets: secretLookup(core, secrets.accessKeys, (problem) => log.error({ problem }, 'an access key cannot be used')), version: VERSION, plane, metrics, artifacts, ports });
+  const app = await buildApp({ core, log, secrets: secretLookup(core, secrets.accessKeys, (problem) => log.error({ problem }, 'an access key cannot be used')), version: VERSION, plane, metrics, artifacts, ports, regions });
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   scheduler.start();
   await launches.start();

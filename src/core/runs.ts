@@ -3,7 +3,7 @@
  * time-driven steps the scheduler applies: due AUTOMATIC runs (MISSED when skipped), expired leases, job
  * expiry, finishing deletions.
  */
-import { ServiceError } from '../lib/errors.ts';
+import { ServiceError, invalidParameter } from '../lib/errors.ts';
 import { decideExpiry, onRunCompleted, onRunFailed, onRunStarted } from '../domain/jobLifecycle.ts';
 import { decideDueAutomaticRun } from '../domain/schedule.ts';
 import { inTransaction, type Core, type Tx } from './context.ts';
@@ -201,10 +201,34 @@ export interface ProgressReport {
   bytesPerSecond?: number;
 }
 
+/** Longest stageProgress: it is shown as is (`42%`, `Completed`), in stageDetails and the console. */
+export const MAX_STAGE_PROGRESS_LENGTH = 64;
+
+/** A report that says something impossible is refused whole: progress is honest or absent. */
+function checkProgressReport(report: ProgressReport): void {
+  if (!STAGES.includes(report.stage as (typeof STAGES)[number])) {
+    throw invalidParameter(`Unknown stage ${JSON.stringify(report.stage.slice(0, 40))}; stages are ${STAGES.join(', ')}.`);
+  }
+  if (report.stageProgress.length > MAX_STAGE_PROGRESS_LENGTH) {
+    throw invalidParameter(`stageProgress must be at most ${MAX_STAGE_PROGRESS_LENGTH} characters long; got ${report.stageProgress.length}.`);
+  }
+  for (const name of ['bytesDone', 'bytesTotal'] as const) {
+    const value = report[name];
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) throw invalidParameter(`${name} must be a non-negative integer.`);
+  }
+  const perSecond = report.bytesPerSecond;
+  if (perSecond !== undefined && !(Number.isFinite(perSecond) && perSecond >= 0 && perSecond <= Number.MAX_SAFE_INTEGER)) {
+    throw invalidParameter('bytesPerSecond must be a non-negative number.');
+  }
+  if (report.bytesDone !== undefined && report.bytesTotal !== undefined && report.bytesDone > report.bytesTotal) {
+    throw invalidParameter(`bytesDone (${report.bytesDone}) cannot exceed bytesTotal (${report.bytesTotal}).`);
+  }
+}
+
 export async function reportProgress(core: Core, connector: ConnectorRow, replicationRunId: string, report: ProgressReport): Promise<{ leaseExpiresAt: number }> {
   const now = core.clock.now();
+  checkProgressReport(report);
   const stageIndex = STAGES.indexOf(report.stage as (typeof STAGES)[number]);
-  if (stageIndex < 0) throw new ServiceError('InvalidParameterException', `Unknown stage ${JSON.stringify(report.stage)}; stages are ${STAGES.join(', ')}.`);
   // Unsynced: progress lost to a power loss is simply reported again, so a run does not wait for an fsync per stage.
   return inTransaction(core, async (tx, emit) => {
     const run = await ownedActiveRun(tx, connector, replicationRunId);

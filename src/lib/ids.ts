@@ -6,6 +6,11 @@ function hex(chars: number): string {
 }
 
 export const newServerId = (): string => `s-${hex(8)}`;
+/** `count` server ids from one draw of random bytes (an inventory needs thousands; one draw each cost ~15 µs). */
+export function newServerIds(count: number): string[] {
+  const bytes = randomBytes(4 * count).toString('hex');
+  return Array.from({ length: count }, (_, i) => `s-${bytes.slice(8 * i, 8 * i + 8)}`);
+}
 export const newReplicationJobId = (): string => `sms-job-${hex(8)}`;
 export const newReplicationRunId = (): string => `sms-run-${hex(8)}`;
 export const newConnectorId = (): string => `c-${hex(17)}`;

@@ -3,7 +3,11 @@
  * in constant time. Canonicalisation is delegated to @smithy/signature-v4 (the signer the AWS SDK itself
  * uses), with the traps noted in DESIGN.md handled here: only signed headers are passed, the payload hash
  * is computed from the raw body (never trusted from `x-amz-content-sha256`), and the date comes from the
- * request.
+ * request. As AWS, the signature must cover `host` and every `x-amz-*` header sent, and the scope must name a
+ * valid region (./region.ts); whether an UNSIGNED-PAYLOAD is acceptable is the caller's policy (`payload`).
+ *
+ * The check runs in two steps so that a server can refuse a request before reading its body: the headers
+ * (`authenticateHeaders`), then the body (`verifyPayloadSignature`); `verifySigV4` does both.
  *
  * Every SMS request is a POST to `/` without a query string. For those the signature is computed here from the
  * same canonical headers (@smithy's getCanonicalHeaders) with node:crypto and a cached signing key: the full
@@ -15,6 +19,7 @@ import { SignatureV4, getCanonicalHeaders } from '@smithy/signature-v4';
 import { Hash } from '@smithy/hash-node';
 import { ServiceError } from '../lib/errors.ts';
 import { MINUTE } from '../lib/clock.ts';
+import { isAllowedRegion, quotedRegion } from './region.ts';
 
 const AUTH_PATTERN =
   /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/;
@@ -58,7 +63,7 @@ function signerFor(accessKeyId: string, secretAccessKey: string, region: string,
   return signer;
 }
 
-function header(req: SignedRequest, name: string): string | undefined {
+function header(req: Pick<SignedRequest, 'headers'>, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value.join(',') : value;
 }
@@ -69,14 +74,70 @@ function parseAmzDate(value: string): Date | undefined {
   return new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z`);
 }
 
+/**
+ * What the verifier does with `x-amz-content-sha256: UNSIGNED-PAYLOAD`. `signed` (the default, as SMS and every
+ * JSON service): refused, so the signature always covers the body. `signed-or-unsigned`: accepted and signed as
+ * the literal `UNSIGNED-PAYLOAD`, as S3 allows over TLS; a hex hash, when sent, must still match the body.
+ */
+export type PayloadPolicy = 'signed' | 'signed-or-unsigned';
+
+export interface VerifyOptions {
+  /** Always canonicalise with the full signer (tests compare it with the root-path computation). */
+  fullSigner?: boolean;
+  /** Default `signed`. */
+  payload?: PayloadPolicy;
+  /** Regions a credential may be scoped to (FERRY_REGIONS); any name of AWS's region pattern when unset. */
+  regions?: ReadonlySet<string>;
+}
+
+const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
+
+/**
+ * A request whose headers passed every check that needs no body: a well-formed signature by a known key, in
+ * scope and in time, over the headers AWS requires. Reading the body can wait until then; `verifyPayloadSignature`
+ * finishes the job.
+ */
+export interface AuthenticatedHeaders {
+  readonly request: Omit<SignedRequest, 'body'>;
+  readonly caller: Caller;
+  readonly secretAccessKey: string;
+  readonly scopeDate: string;
+  readonly service: string;
+  readonly amzDate: string;
+  readonly signingDate: Date;
+  /** Signed header names as listed, and their values. */
+  readonly names: readonly string[];
+  readonly headers: Readonly<Record<string, string>>;
+  readonly signature: string;
+  /** The x-amz-content-sha256 value, when sent. */
+  readonly claimedHash: string | undefined;
+  readonly fullSigner: boolean;
+}
+
+/** Checks a request's signature, body included: `authenticateHeaders` then `verifyPayloadSignature`. */
 export async function verifySigV4(
   req: SignedRequest,
   lookup: SecretLookup,
   now: number,
   expectedService = 'sms',
-  /** Always canonicalise with the full signer (tests compare it with the root-path computation). */
-  options: { fullSigner?: boolean } = {},
+  options: VerifyOptions = {},
 ): Promise<Caller> {
+  return verifyPayloadSignature(await authenticateHeaders(req, lookup, now, expectedService, options), req.body);
+}
+
+/**
+ * Every check that needs only the headers, so that an unsigned or badly signed request is refused before its body
+ * is read. The rules AWS applies beyond the arithmetic: the scope names this service and a valid region, `host`
+ * and every `x-amz-*` header sent are signed (so neither the target nor the payload hash can be swapped), and the
+ * payload is signed unless the policy allows otherwise.
+ */
+export async function authenticateHeaders(
+  req: Omit<SignedRequest, 'body'>,
+  lookup: SecretLookup,
+  now: number,
+  expectedService = 'sms',
+  options: VerifyOptions = {},
+): Promise<AuthenticatedHeaders> {
   const authorization = header(req, 'authorization');
   if (!authorization) {
     throw new ServiceError('MissingAuthenticationTokenException', 'Missing Authentication Token: the request is not signed with SigV4.');
@@ -88,6 +149,9 @@ export async function verifySigV4(
   const [, accessKeyId, scopeDate, region, service, signedHeaderList, signature] = m as unknown as string[];
   if (service !== expectedService) {
     throw new ServiceError('InvalidSignatureException', `Credential should be scoped to service '${expectedService}', not '${service}'.`);
+  }
+  if (!isAllowedRegion(region!, options.regions)) {
+    throw new ServiceError('InvalidSignatureException', `Credential should be scoped to a valid region, not '${quotedRegion(region!)}'.`);
   }
   const amzDate = header(req, 'x-amz-date');
   const signingDate = amzDate ? parseAmzDate(amzDate) : undefined;
@@ -103,36 +167,83 @@ export async function verifySigV4(
       `Signature expired: ${amzDate} is more than 15 minutes away from the server time ${new Date(now).toISOString()}.`,
     );
   }
-  const credentials = await lookup(accessKeyId!);
-  if (!credentials) {
-    throw new ServiceError('UnrecognizedClientException', 'The security token included in the request is invalid: unknown access key.');
-  }
 
   const names = signedHeaderList!.split(';');
+  const signedNames = new Set(names);
+  if (!signedNames.has('host')) {
+    throw new ServiceError('IncompleteSignatureException', "'Host' must be a 'SignedHeader' in the AWS Authorization.");
+  }
+  for (const name in req.headers) {
+    if (name.startsWith('x-amz-') && !signedNames.has(name)) {
+      throw new ServiceError('IncompleteSignatureException', `Header ${name} is present in the request but not signed: every x-amz-* header must be a 'SignedHeader'.`);
+    }
+  }
   const headers: Record<string, string> = {};
   for (const name of names) {
     const value = header(req, name);
     if (value === undefined) throw new ServiceError('InvalidSignatureException', `Signed header ${name} is missing from the request.`);
     headers[name] = value;
   }
-  const bodyHash = hash('sha256', req.body);
   const claimedHash = headers['x-amz-content-sha256'];
-  if (claimedHash !== undefined && claimedHash !== 'UNSIGNED-PAYLOAD' && claimedHash !== bodyHash) {
-    throw new ServiceError('InvalidSignatureException', 'The x-amz-content-sha256 header does not match the request body.');
+  if (claimedHash !== undefined && !/^[0-9a-f]{64}$/.test(claimedHash)) {
+    if (claimedHash !== UNSIGNED_PAYLOAD) {
+      throw new ServiceError('InvalidSignatureException', 'The x-amz-content-sha256 header must be the hex SHA-256 of the request body.');
+    }
+    if ((options.payload ?? 'signed') === 'signed') {
+      throw new ServiceError('InvalidSignatureException', 'This service requires a signed payload: x-amz-content-sha256 UNSIGNED-PAYLOAD is not accepted.');
+    }
   }
 
+  const credentials = await lookup(accessKeyId!);
+  if (!credentials) {
+    throw new ServiceError('UnrecognizedClientException', 'The security token included in the request is invalid: unknown access key.');
+  }
+  return {
+    request: req,
+    caller: { accessKeyId: accessKeyId!, accountId: credentials.accountId, region: region! },
+    secretAccessKey: credentials.secretAccessKey,
+    scopeDate: scopeDate!,
+    service: service!,
+    amzDate: amzDate!,
+    signingDate,
+    names,
+    headers,
+    signature: signature!,
+    claimedHash,
+    fullSigner: options.fullSigner === true,
+  };
+}
+
+/** The rest of the check, once the body has been read: the payload hash and the signature itself. */
+export async function verifyPayloadSignature(auth: AuthenticatedHeaders, body: Buffer): Promise<Caller> {
+  const bodyHash = hash('sha256', body);
+  if (auth.claimedHash !== undefined && auth.claimedHash !== UNSIGNED_PAYLOAD && auth.claimedHash !== bodyHash) {
+    throw new ServiceError('InvalidSignatureException', 'The x-amz-content-sha256 header does not match the request body.');
+  }
+  const req = auth.request;
+  const { caller } = auth;
   const [path, query = ''] = req.url.split('?', 2);
   const expected =
-    path === '/' && query === '' && !options.fullSigner
-      ? rootPathSignature(req.method, headers, amzDate!, claimedHash ?? bodyHash, { secret: credentials.secretAccessKey, scopeDate: scopeDate!, region: region!, service: service! })
-      : await signerSignature(req, path!, query, headers, names, signingDate, { accessKeyId: accessKeyId!, secret: credentials.secretAccessKey, region: region!, service: service! });
-  if (expected.length !== 64 || !timingSafeEqual(Buffer.from(expected), Buffer.from(signature!))) {
+    path === '/' && query === '' && !auth.fullSigner
+      ? rootPathSignature(req.method, auth.headers, auth.amzDate, auth.claimedHash ?? bodyHash, {
+          secret: auth.secretAccessKey,
+          scopeDate: auth.scopeDate,
+          region: caller.region,
+          service: auth.service,
+        })
+      : await signerSignature({ ...req, body }, path!, query, auth.headers, auth.names, auth.signingDate, {
+          accessKeyId: caller.accessKeyId,
+          secret: auth.secretAccessKey,
+          region: caller.region,
+          service: auth.service,
+        });
+  if (expected.length !== 64 || !timingSafeEqual(Buffer.from(expected), Buffer.from(auth.signature))) {
     throw new ServiceError(
       'InvalidSignatureException',
       'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
     );
   }
-  return { accessKeyId: accessKeyId!, accountId: credentials.accountId, region: region! };
+  return caller;
 }
 
 /**
@@ -182,7 +293,7 @@ async function signerSignature(
   path: string,
   query: string,
   headers: Record<string, string>,
-  names: string[],
+  names: readonly string[],
   signingDate: Date,
   who: { accessKeyId: string; secret: string; region: string; service: string },
 ): Promise<string> {

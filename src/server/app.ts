@@ -8,7 +8,8 @@ import type { Core } from '../core/context.ts';
 import type { SecretLookup } from '../protocol/sigv4.ts';
 import type { DataPlane } from '../core/runImages.ts';
 import { registerSmsApi } from './smsApi.ts';
-import { registerConnectorApi, CONNECTOR_API_PREFIX } from './connectorApi.ts';
+import { registerConnectorApi, sendConnectorFrameworkError } from './connectorApi.ts';
+import { CONNECTOR_API_PREFIX, MAX_PATH_PARAMETER_LENGTH } from '../protocol/connector.ts';
 // Web console (web/ → web/dist, served under /console/).
 import { registerConsole } from './console.ts';
 import { registerMetrics } from '../observability/http.ts';
@@ -33,6 +34,8 @@ export interface AppOptions {
   artifacts?: ArtifactStore;
   /** The launch subsystem and the artifact store, for the App operations (either may be absent). */
   ports?: AppPorts;
+  /** Regions a credential may be scoped to (FERRY_REGIONS); by default any name of AWS's region pattern. */
+  regions?: ReadonlySet<string>;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -42,6 +45,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: SMS_BODY_LIMIT,
     genReqId: () => newRequestId(),
+    // A longer path parameter (a connector route's run id) must reach its route and be refused there, not fall
+    // through to another route.
+    routerOptions: { maxParamLength: MAX_PATH_PARAMETER_LENGTH },
     keepAliveTimeout: 65_000,
   });
 
@@ -66,12 +72,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, request, reply) => {
     if (request.url.startsWith(CONNECTOR_API_PREFIX)) {
-      reply.code(error.statusCode ?? 500).send({ error: error.code ?? 'Error', message: error.message });
+      sendConnectorFrameworkError(request, reply, error);
       return;
     }
     let mapped: ServiceError;
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       mapped = new ServiceError('RequestEntityTooLargeException', `The request body exceeds the limit of ${SMS_BODY_LIMIT} bytes.`);
+    } else if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      mapped = new ServiceError('UnsupportedMediaTypeException', `Content-Type ${JSON.stringify(request.headers['content-type'] ?? '')} is not supported; send ${CONTENT_TYPE}.`);
     } else if (error.statusCode && error.statusCode < 500) {
       mapped = new ServiceError('SerializationException', error.message);
     } else {
@@ -88,6 +96,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.metrics) registerMetrics(app, options.metrics);
   registerConsole(app); // web console: GET /console/*, and GET / redirects to it
   registerConnectorApi(app, options.core, options.plane);
-  registerSmsApi(app, { core: options.core, secrets: options.secrets, plane: options.plane, ports: options.ports });
+  registerSmsApi(app, { core: options.core, secrets: options.secrets, plane: options.plane, ports: options.ports, regions: options.regions });
   return app;
 }

@@ -1,13 +1,18 @@
 /**
- * Ferry's own connector protocol, beside the SMS API (`/ferry/connector/v1/…`). Connectors authenticate with the
- * bearer token `ferry connectors register` issued. Every answer is JSON; errors are `{"error","message"}` with a
- * 4xx status, and 409 tells a connector that the run it is working on is no longer its own.
+ * Ferry's own connector protocol, beside the SMS API (`/ferry/connector/v1/…`; the contract is
+ * src/protocol/connector.ts). Connectors authenticate with the bearer token `ferry connectors register` issued.
+ * Every answer is JSON; errors are `{"error","message"}` with a 4xx status, and 409 tells a connector that the run
+ * it is working on is no longer its own.
+ *
+ * Each route checks, in its onRequest hook and so before any of the body is read: the token, the path parameters,
+ * the media type and the connector's in-flight body budget. Only then does Fastify read the body, up to the route's
+ * limit.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ServiceError, coerceError } from '../lib/errors.ts';
 import type { Core } from '../core/context.ts';
 import { connectorForToken, recordHeartbeat, registerConnector } from '../core/connectors.ts';
-import { applyInventory } from '../core/catalog.ts';
+import { applyInventory, requireCatalogImport } from '../core/catalog.ts';
 import { activeRuns, claimRuns, completeRun, failRun, reportProgress, RunConflict } from '../core/runs.ts';
 import {
   beginRunImage,
@@ -23,14 +28,29 @@ import {
 import { ImageStoreError } from '../images/errors.ts';
 import { encodeBlockRangeSet } from '../lib/blockRangeSet.ts';
 import { CONNECTOR_CAPABILITIES, VM_MANAGER_TYPES } from '../domain/enums.ts';
+import { InventoryRejected } from '../domain/inventory.ts';
 import type { ConnectorRow } from '../core/mappers.ts';
+import {
+  acceptsMediaType,
+  CONNECTOR_API_PREFIX,
+  CONNECTOR_MEDIA_TYPES,
+  CONNECTOR_ROUTES,
+  ConnectorRequestError,
+  IN_FLIGHT_BODY_BYTES_PER_CONNECTOR,
+  MAX_HASHES_PER_QUERY,
+  parseDiskIndex,
+  parseRunId,
+  parseSha256,
+  type ConnectorRoute,
+} from '../protocol/connector.ts';
+import { readInventoryBody } from './inventoryBody.ts';
+import { streamedBodyParser } from './streamedBody.ts';
 
-export const CONNECTOR_API_PREFIX = '/ferry/connector/v1';
-const INVENTORY_BODY_LIMIT = 32 * 1024 * 1024;
-/** One 512 KiB block per request, with room to spare. */
-const BLOCK_BODY_LIMIT = 1024 * 1024;
-
-class BadRequest extends Error {}
+class BadRequest extends ConnectorRequestError {
+  constructor(message: string) {
+    super(400, 'BadRequest', message);
+  }
+}
 
 interface RouteParams {
   runId?: string;
@@ -38,9 +58,11 @@ interface RouteParams {
   disk?: string;
 }
 
-function parseSha256(hex: unknown, what: string): Buffer {
-  if (typeof hex !== 'string' || !/^[0-9a-f]{64}$/.test(hex)) throw new BadRequest(`${what} must be 64 lower-case hex digits.`);
-  return Buffer.from(hex, 'hex');
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The connector whose token the request carries, set before its body is read. */
+    connector?: ConnectorRow;
+  }
 }
 
 function parseDiskPlans(value: unknown): ImageDiskPlan[] {
@@ -54,7 +76,6 @@ function parseDiskPlans(value: unknown): ImageDiskPlan[] {
     return { index: d.index as number, sizeBytes: d.sizeBytes as number, mode: d.mode, meta };
   });
 }
-class Unauthorized extends Error {}
 
 function parseJson(request: FastifyRequest): Record<string, unknown> {
   const body = request.body as Buffer | undefined;
@@ -88,13 +109,101 @@ function optionalNumber(body: Record<string, unknown>, name: string): number | u
   return value;
 }
 
+/** Status, code and message of anything a route throws. */
+function describeFailure(thrown: unknown): [number, string, string] {
+  if (thrown instanceof ConnectorRequestError) return [thrown.status, thrown.code, thrown.message];
+  if (thrown instanceof InventoryRejected) return [400, 'BadRequest', thrown.message];
+  if (thrown instanceof RunConflict) return [409, 'Conflict', thrown.message];
+  if (thrown instanceof ImageRequestError) return [400, 'BadRequest', thrown.message];
+  if (thrown instanceof ImageStoreError) return [400, thrown.code, thrown.message];
+  if (thrown instanceof ServiceError) {
+    if (thrown.status >= 500) return [500, thrown.code, thrown.message];
+    // A request the rules refuse is the connector's mistake (400); anything else means the state moved on (409).
+    const invalid = thrown.code === 'InvalidParameterException' || thrown.code === 'MissingRequiredParameterException' || thrown.code === 'SerializationException';
+    return [invalid ? 400 : 409, thrown.code, thrown.message];
+  }
+  return [500, 'InternalError', ''];
+}
+
+function sendFailure(request: FastifyRequest, reply: FastifyReply, thrown: unknown): void {
+  const [status, code, message] = describeFailure(thrown);
+  if (status >= 500) request.log.error({ err: coerceError(thrown) }, 'connector API error');
+  reply.code(status).send({ error: code, message: status === 500 && code === 'InternalError' ? `Internal error (request ${request.id}).` : message });
+}
+
+/** Errors Fastify raises around a connector route (a body over the route's limit, an unreadable body). */
+export function sendConnectorFrameworkError(request: FastifyRequest, reply: FastifyReply, error: FastifyError | (Error & { code?: string; statusCode?: number })): void {
+  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    const limit = request.routeOptions.bodyLimit;
+    reply.code(413).send({ error: 'PayloadTooLarge', message: `The body exceeds this route's limit of ${limit} bytes.` });
+    return;
+  }
+  const status = error.statusCode ?? 500;
+  if (status >= 500) {
+    request.log.error({ err: error }, 'connector API error');
+    reply.code(500).send({ error: 'InternalError', message: `Internal error (request ${request.id}).` });
+    return;
+  }
+  reply.code(status).send({ error: status === 415 ? 'UnsupportedMediaType' : 'BadRequest', message: error.message });
+}
+
 export function registerConnectorApi(app: FastifyInstance, core: Core, plane?: DataPlane): void {
-  async function authenticate(request: FastifyRequest, requireRegistered = true): Promise<ConnectorRow> {
+  /** Body bytes each connector has in flight (see IN_FLIGHT_BODY_BYTES_PER_CONNECTOR). */
+  const bodyBytesInFlight = new Map<string, number>();
+
+  async function connectorOf(request: FastifyRequest): Promise<ConnectorRow> {
     const header = request.headers.authorization ?? '';
     const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
-    if (!token) throw new Unauthorized('Missing bearer token: connectors authenticate with the token `ferry connectors register` printed.');
+    if (!token) throw new ConnectorRequestError(401, 'Unauthorized', 'Missing bearer token: connectors authenticate with the token `ferry connectors register` printed.');
     const connector = await connectorForToken(core, token);
-    if (!connector) throw new Unauthorized('Unknown or revoked connector token.');
+    if (!connector) throw new ConnectorRequestError(401, 'Unauthorized', 'Unknown or revoked connector token.');
+    return connector;
+  }
+
+  /** Holds `bytes` of the connector's budget until the answer is sent (or the connection is gone). */
+  function reserveBodyBytes(connectorId: string, bytes: number, reply: FastifyReply): void {
+    const held = bodyBytesInFlight.get(connectorId) ?? 0;
+    if (bytes > 0 && held > 0 && held + bytes > IN_FLIGHT_BODY_BYTES_PER_CONNECTOR) {
+      throw new ConnectorRequestError(503, 'Busy', `This connector already has ${held} bytes of requests in flight; retry when they are answered.`);
+    }
+    bodyBytesInFlight.set(connectorId, held + bytes);
+    reply.raw.once('close', () => {
+      const left = (bodyBytesInFlight.get(connectorId) ?? bytes) - bytes;
+      if (left > 0) bodyBytesInFlight.set(connectorId, left);
+      else bodyBytesInFlight.delete(connectorId);
+    });
+  }
+
+  /** Everything a request must pass before its body is read. */
+  function gate(spec: ConnectorRoute, beforeBody?: (connector: ConnectorRow) => Promise<void>) {
+    return async (request: FastifyRequest<{ Params: RouteParams }>, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+      try {
+        const connector = await connectorOf(request);
+        const { runId, disk, sha256 } = request.params;
+        if (runId !== undefined) parseRunId(runId);
+        if (disk !== undefined) parseDiskIndex(disk);
+        if (sha256 !== undefined) parseSha256(sha256, 'the block hash');
+        if (!acceptsMediaType(spec, request.headers['content-type'])) {
+          throw new ConnectorRequestError(415, 'UnsupportedMediaType', `Content-Type must be ${CONNECTOR_MEDIA_TYPES[spec.media]} on this route.`);
+        }
+        const declared = Number(request.headers['content-length'] ?? (request.headers['transfer-encoding'] ? spec.bodyLimit : 0));
+        if (declared > spec.bodyLimit) {
+          throw new ConnectorRequestError(413, 'PayloadTooLarge', `The body exceeds this route's limit of ${spec.bodyLimit} bytes.`);
+        }
+        reserveBodyBytes(connector.connector_id, Number.isFinite(declared) ? declared : spec.bodyLimit, reply);
+        if (beforeBody) await beforeBody(connector);
+        request.connector = connector;
+        return undefined;
+      } catch (thrown) {
+        // The body stays unread: Node discards it as it arrives, so it never takes memory.
+        sendFailure(request, reply, thrown);
+        return reply;
+      }
+    };
+  }
+
+  async function authenticate(request: FastifyRequest, requireRegistered = true): Promise<ConnectorRow> {
+    const connector = request.connector!;
     if (requireRegistered && connector.registered_at === null) {
       throw new RunConflict('The connector has not registered yet: POST /ferry/connector/v1/register first.');
     }
@@ -104,29 +213,53 @@ export function registerConnectorApi(app: FastifyInstance, core: Core, plane?: D
   function route(
     path: string,
     work: (request: FastifyRequest<{ Params: RouteParams }>) => Promise<unknown>,
-    bodyLimit?: number,
     method: 'POST' | 'PUT' = 'POST',
+    options: { beforeBody?: (connector: ConnectorRow) => Promise<void>; streamedBody?: boolean } = {},
   ): void {
-    app.route({ method, url: `${CONNECTOR_API_PREFIX}${path}`, bodyLimit, handler: async (request: FastifyRequest<{ Params: RouteParams }>, reply: FastifyReply) => {
-      try {
-        reply.code(200).send(await work(request));
-      } catch (thrown) {
-        const [status, code, message] =
-          thrown instanceof Unauthorized
-            ? [401, 'Unauthorized', thrown.message]
-            : thrown instanceof BadRequest
-              ? [400, 'BadRequest', thrown.message]
-              : thrown instanceof RunConflict
-                ? [409, 'Conflict', thrown.message]
-                : thrown instanceof ImageRequestError || thrown instanceof ImageStoreError
-                  ? [400, thrown instanceof ImageStoreError ? thrown.code : 'BadRequest', thrown.message]
-                : thrown instanceof ServiceError
-                  ? [thrown.status >= 500 ? 500 : 409, thrown.code, thrown.message]
-                  : [500, 'InternalError', `Internal error (request ${request.id}).`];
-        if (status === 500) request.log.error({ err: coerceError(thrown) }, 'connector API error');
-        reply.code(status).send({ error: code, message });
-      }
-    } });
+    const spec = Object.values(CONNECTOR_ROUTES).find((r: ConnectorRoute) => r.path === path && r.method === method);
+    if (!spec) throw new Error(`${method} ${path} is not in the connector protocol's contract (src/protocol/connector.ts).`);
+    const definition = {
+      method,
+      url: `${CONNECTOR_API_PREFIX}${path}`,
+      bodyLimit: spec.bodyLimit,
+      onRequest: gate(spec, options.beforeBody),
+      handler: async (request: FastifyRequest<{ Params: RouteParams }>, reply: FastifyReply) => {
+        try {
+          reply.code(200).send(await work(request));
+        } catch (thrown) {
+          sendFailure(request, reply, thrown);
+        }
+      },
+    };
+    if (!options.streamedBody) {
+      app.route(definition);
+      return;
+    }
+    // Content-type parsers are per plugin scope: this route alone reads its body as it streams in.
+    void app.register(async (scope) => {
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser('*', streamedBodyParser(spec.bodyLimit));
+      scope.route(definition);
+    });
+  }
+
+  // Anything else under the prefix: authenticated like the routes, then 404, without reading a body.
+  for (const url of [CONNECTOR_API_PREFIX, `${CONNECTOR_API_PREFIX}/*`]) {
+    app.route({
+      method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'],
+      url,
+      bodyLimit: 1,
+      onRequest: async (request: FastifyRequest, reply: FastifyReply) => {
+        try {
+          await connectorOf(request);
+          throw new ConnectorRequestError(404, 'NotFound', `${request.method} ${request.url.split('?', 1)[0]!.slice(0, 200)} is not a connector API route.`);
+        } catch (thrown) {
+          sendFailure(request, reply, thrown);
+          return reply;
+        }
+      },
+      handler: async () => undefined,
+    });
   }
 
   route('/register', async (request) => {
@@ -170,32 +303,19 @@ export function registerConnectorApi(app: FastifyInstance, core: Core, plane?: D
     '/inventory',
     async (request) => {
       const connector = await authenticate(request);
-      const body = parseJson(request);
-      if (!Array.isArray(body.vms)) throw new BadRequest('vms must be a list.');
-      const vms = body.vms.map((raw: unknown, i: number) => {
-        if (typeof raw !== 'object' || raw === null) throw new BadRequest(`vms[${i}] must be an object.`);
-        const vm = raw as Record<string, unknown>;
-        let manager: { vmManagerId: string; vmManagerName: string; vmManagerType: string } | undefined;
-        if (vm.vmManagerId !== undefined || vm.vmManagerType !== undefined) {
-          const vmManagerType = requireString(vm, 'vmManagerType');
-          if (!(VM_MANAGER_TYPES as readonly string[]).includes(vmManagerType)) {
-            throw new BadRequest(`vms[${i}].vmManagerType must be one of ${VM_MANAGER_TYPES.join(', ')}.`);
-          }
-          manager = { vmManagerType, vmManagerId: requireString(vm, 'vmManagerId'), vmManagerName: requireString(vm, 'vmManagerName') };
-        }
-        return {
-          manager,
-          vmId: requireString(vm, 'vmId'),
-          vmName: requireString(vm, 'vmName'),
-          vmPath: optionalString(vm, 'vmPath') ?? '',
-          replicable: vm.replicable !== false,
-          reason: optionalString(vm, 'reason'),
-          details: vm.details,
-        };
-      });
-      return applyInventory(core, connector, vms);
+      const inventory = await readInventoryBody((request.body as Buffer | undefined) ?? Buffer.alloc(0));
+      try {
+        return await applyInventory(core, connector, inventory);
+      } finally {
+        inventory.close();
+      }
     },
-    INVENTORY_BODY_LIMIT,
+    'POST',
+    {
+      // Refused before a large body is read when no import asks for it.
+      beforeBody: (connector) => requireCatalogImport(core.db, { accountId: connector.account_id, region: connector.region }),
+      streamedBody: true,
+    },
   );
 
   route('/runs/claim', async (request) => {
@@ -259,7 +379,7 @@ export function registerConnectorApi(app: FastifyInstance, core: Core, plane?: D
   route('/runs/:runId/image/missing', async (request) => {
     const connector = await authenticate(request);
     const hashes = parseJson(request).sha256s;
-    if (!Array.isArray(hashes) || hashes.length > 4096) throw new BadRequest('sha256s must be a list of at most 4096 hashes.');
+    if (!Array.isArray(hashes) || hashes.length > MAX_HASHES_PER_QUERY) throw new BadRequest(`sha256s must be a list of at most ${MAX_HASHES_PER_QUERY} hashes.`);
     const missing = await missingRunBlocks(core, dataPlane(), connector, request.params.runId!, hashes.map((h, i) => parseSha256(h, `sha256s[${i}]`)));
     return { missing };
   });
@@ -273,7 +393,6 @@ export function registerConnectorApi(app: FastifyInstance, core: Core, plane?: D
       await putRunBlocks(core, dataPlane(), connector, request.params.runId!, [{ sha256: parseSha256(request.params.sha256, 'the block hash'), data }]);
       return {};
     },
-    BLOCK_BODY_LIMIT,
     'PUT',
   );
 

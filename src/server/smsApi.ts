@@ -1,12 +1,15 @@
 /**
- * The SMS endpoint: one pipeline, read top to bottom — route (X-Amz-Target) → media type → authenticate (SigV4)
- * → decode → validate → invoke → encode. Errors thrown anywhere are typed values mapped here, once.
+ * The SMS endpoint: one pipeline, read top to bottom — route (X-Amz-Target) → media type → authenticate the
+ * headers (SigV4) → read the body → verify the signature over it → decode → validate → invoke → encode. Everything
+ * before the body runs in the route's onRequest hook, so an unsigned or badly signed request is refused before any
+ * of its body is read. Errors thrown anywhere are typed values mapped here, once.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ServiceError, coerceError } from '../lib/errors.ts';
 import { checkContentType, CONTENT_TYPE, decodeBody, encodeBody, encodeError, operationFromTarget } from '../protocol/awsJson.ts';
-import { verifySigV4, type SecretLookup } from '../protocol/sigv4.ts';
+import { authenticateHeaders, verifyPayloadSignature, type AuthenticatedHeaders, type SecretLookup } from '../protocol/sigv4.ts';
 import { validateInput } from '../api/schema.ts';
+import type { Operation } from '../api/operation.ts';
 import { findOperation, NOT_IMPLEMENTED_OPERATIONS } from '../operations/index.ts';
 import { FERRY_TARGET_PREFIX, findFerryOperation } from '../operations/ferry/index.ts';
 import type { Core } from '../core/context.ts';
@@ -22,19 +25,30 @@ export interface SmsApiOptions {
   plane?: DataPlane;
   /** The launch subsystem and the artifact store, handed to operations in their context. */
   ports?: AppPorts;
+  /** Regions a credential may be scoped to (FERRY_REGIONS); by default any name of AWS's region pattern. */
+  regions?: ReadonlySet<string>;
+}
+
+/** What the onRequest stages established, for the handler. */
+interface RoutedRequest {
+  name: string;
+  operation: Operation<unknown, unknown> | undefined;
+  auth: AuthenticatedHeaders;
 }
 
 declare module 'fastify' {
   interface FastifyRequest {
     smsOperation?: string;
     smsAccount?: string;
+    smsRouted?: RoutedRequest;
   }
 }
 
 export function registerSmsApi(app: FastifyInstance, options: SmsApiOptions): void {
-  const { core, secrets, plane, ports } = options;
+  const { core, secrets, plane, ports, regions } = options;
 
-  async function handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  /** Route, media type and header authentication: everything that needs no body. */
+  async function beforeBody(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     try {
       // Ferry's own read-only operations (images, live progress) share the endpoint, the signing and the errors.
       const target = request.headers['x-amz-target'] as string | undefined;
@@ -46,13 +60,24 @@ export function registerSmsApi(app: FastifyInstance, options: SmsApiOptions): vo
         throw new ServiceError('UnknownOperationException', `Operation ${name} is not part of the ${ferryOwn ? 'Ferry' : 'SMS'} API.`);
       }
       checkContentType(request.headers['content-type']);
+      const auth = await authenticateHeaders({ method: request.method, url: request.url, headers: request.headers }, secrets, core.clock.now(), 'sms', {
+        regions,
+      });
+      request.smsAccount = auth.caller.accountId;
+      request.smsRouted = { name, operation, auth };
+      return undefined;
+    } catch (thrown) {
+      // The body stays unread: Node discards it as it arrives, so it never takes memory.
+      sendError(reply, request, thrown);
+      return reply;
+    }
+  }
+
+  async function handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    try {
+      const { name, operation, auth } = request.smsRouted!;
       const body = (request.body as Buffer | undefined) ?? Buffer.alloc(0);
-      const caller = await verifySigV4(
-        { method: request.method, url: request.url, headers: request.headers, body },
-        secrets,
-        core.clock.now(),
-      );
-      request.smsAccount = caller.accountId;
+      const caller = await verifyPayloadSignature(auth, body);
       if (!operation) {
         throw new ServiceError('NotImplementedException', `Ferry does not implement the ${name} operation yet.`);
       }
@@ -90,6 +115,7 @@ export function registerSmsApi(app: FastifyInstance, options: SmsApiOptions): vo
       .send(Buffer.from(encodeError(error)));
   }
 
-  app.post('/*', handle);
-  app.post('/', handle);
+  app.post('/*', { onRequest: beforeBody }, handle);
+  app.post('/', { onRequest: beforeBody }, handle);
 }
+

@@ -41,6 +41,8 @@ export interface TestFerryOptions {
   /** The launch subsystem and the artifact store the App operations use (default: none). */
   instances?: InstanceService;
   artifacts?: ArtifactStore;
+  /** Regions a SigV4 scope may name (FERRY_REGIONS). */
+  regions?: ReadonlySet<string>;
 }
 
 export async function startTestFerry(options: TestFerryOptions = {}): Promise<TestFerry> {
@@ -57,6 +59,7 @@ export async function startTestFerry(options: TestFerryOptions = {}): Promise<Te
     ...(options.artifactLimits ? { artifactLimits: options.artifactLimits } : {}),
     instances: options.instances,
     artifacts: options.artifacts,
+    ...(options.regions ? { regions: options.regions } : {}),
   });
   const clients: SMSClient[] = [];
   const client = (keys: { accessKeyId: string; secretAccessKey: string }, region = 'us-east-1') => {

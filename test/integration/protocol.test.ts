@@ -5,14 +5,19 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Hash } from '@smithy/hash-node';
 import { CreateAppCommand, GetConnectorsCommand, ListAppsCommand, SMSClient } from '@aws-sdk/client-sms';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
 import { vms, type TestConnector } from '../helpers/testConnector.ts';
+import { announceBody, type RawAnswer } from '../helpers/rawHttp.ts';
 import { NOT_IMPLEMENTED_OPERATIONS, operations } from '../../src/operations/index.ts';
 import type { Field } from '../../src/api/schema.ts';
+import { startFerry } from '../../src/main.ts';
+import { createLogger } from '../../src/lib/logger.ts';
 
 const PREFIX = 'AWSServerMigrationService_V2016_10_24';
 const CONTENT_TYPE = 'application/x-amz-json-1.1';
@@ -53,6 +58,8 @@ interface RawRequest {
   /** Leave x-amz-content-sha256 out of the signed request (botocore style). */
   noContentSha?: boolean;
   contentType?: string;
+  /** Sign and send x-amz-content-sha256: UNSIGNED-PAYLOAD. */
+  unsignedPayload?: boolean;
 }
 
 interface RawResponse {
@@ -69,6 +76,7 @@ async function raw(req: RawRequest = {}): Promise<RawResponse> {
   const headers: Record<string, string> = { host: url.host, 'content-type': req.contentType ?? CONTENT_TYPE };
   const target = req.rawTarget ?? (req.op === null ? undefined : `${PREFIX}.${req.op ?? 'GetConnectors'}`);
   if (target !== undefined) headers['x-amz-target'] = target;
+  if (req.unsignedPayload) headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
   let sent: Record<string, string> = headers;
   if (!req.unsigned) {
     const signer = new SignatureV4({
@@ -273,6 +281,71 @@ test('a tampered mutation commits nothing', async () => {
   assert.equal(afterwards.json.serverCatalogStatus, before.json.serverCatalogStatus);
 });
 
+test('an empty Content-Type is 415 like any other unsupported one', async () => {
+  for (const contentType of ['', 'text/plain', 'application/xml']) {
+    assertError(await raw({ op: 'GetConnectors', contentType }), 415, 'UnsupportedMediaTypeException');
+  }
+});
+
+test('the headers are authenticated before the body is read: a bad request never waits for its body', async () => {
+  const url = new URL(t.ferry.url);
+  const base = { 'x-amz-target': `${PREFIX}.ImportServerCatalog`, 'content-type': CONTENT_TYPE, 'content-length': String(900 * 1024) };
+  const cases: [Record<string, string>, string][] = [
+    [{}, 'MissingAuthenticationTokenException'],
+    [{ authorization: 'AWS4-HMAC-SHA256 nonsense' }, 'IncompleteSignatureException'],
+    [
+      {
+        authorization: `AWS4-HMAC-SHA256 Credential=AKIAFERRYUNKNOWN0000/${new Date().toISOString().slice(0, 10).replaceAll('-', '')}/us-east-1/sms/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=${'0'.repeat(64)}`,
+        'x-amz-date': new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, ''),
+      },
+      'UnrecognizedClientException',
+    ],
+  ];
+  for (const [headers, type] of cases) {
+    const answer = await announceBody(t.ferry.url, { method: 'POST', path: '/', headers: { ...base, ...headers } }, 3000);
+    assert.notEqual(answer, 'timeout', `${type}: no answer while the body was unsent (host ${url.host})`);
+    const { status, body } = answer as RawAnswer;
+    assert.equal(status, 400, body);
+    assert.equal((JSON.parse(body) as { __type: string }).__type, type, body);
+  }
+});
+
+test('SigV4 as AWS: host and every x-amz-* header must be signed, and the payload too', async () => {
+  // A request signed over host and x-amz-date only, its target then changed to a mutation.
+  const url = new URL(t.ferry.url);
+  const signer = new SignatureV4({ credentials: t.ferry.root, region: 'us-east-1', service: 'sms', sha256: Hash.bind(null, 'sha256'), applyChecksum: false });
+  const signed = await signer.sign(
+    { method: 'POST', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: '/', headers: { host: url.host }, body: '{}' },
+    { signingDate: new Date() },
+  );
+  const { host: _host, ...headers } = signed.headers as Record<string, string>;
+  const swapped = await fetch(t.ferry.url, {
+    method: 'POST',
+    headers: { ...headers, 'content-type': CONTENT_TYPE, 'x-amz-target': `${PREFIX}.ImportServerCatalog` },
+    body: '{}',
+  });
+  const json = (await swapped.json()) as { __type: string; message: string };
+  assert.equal(swapped.status, 400);
+  assert.equal(json.__type, 'IncompleteSignatureException');
+  assert.match(json.message, /x-amz-target/);
+  // UNSIGNED-PAYLOAD, signed as such: the body would not be bound to the signature.
+  const unsigned = await raw({ op: 'GetConnectors', unsignedPayload: true });
+  assertError(unsigned, 400, 'InvalidSignatureException', /UNSIGNED-PAYLOAD/);
+});
+
+test('a credential scoped to a region that is not one is refused, and stores nothing', async () => {
+  const regionsBefore = (await t.ferry.core.db.selectFrom('catalogs').select('region').execute()).map((r) => r.region);
+  for (const region of ['US-EAST-1', '..', 'ünïcode-1', 'x'.repeat(8000), 'us-east-1.evil', 'aws-global']) {
+    const res = await raw({ op: 'DeleteServerCatalog', region });
+    assertError(res, 400, 'InvalidSignatureException', /scoped to a valid region/);
+    assert.ok(res.text.length < 400, 'the message does not echo a long region');
+  }
+  const regionsAfter = (await t.ferry.core.db.selectFrom('catalogs').select('region').execute()).map((r) => r.region);
+  assert.deepEqual(regionsAfter.sort(), regionsBefore.sort());
+  // Real regions of every partition work.
+  for (const region of ['eu-west-1', 'us-gov-west-1', 'cn-north-1', 'ap-southeast-4']) assertOk(await raw({ op: 'GetConnectors', region }));
+});
+
 // ---------------------------------------------------------------------------------------------------------------
 // §7 App operations: implemented; bad requests get a modelled 4xx, so that clients do not retry
 // ---------------------------------------------------------------------------------------------------------------
@@ -448,4 +521,25 @@ test('the 35 operations require what the model requires and know every model mem
   // serverId, seedReplicationTime, 4 × replicationJobId, connectorId; appId of the 5 validation operations and of
   // StartOnDemandAppReplication.
   assert.equal(requiredChecked, 13);
+});
+
+test('FERRY_REGIONS: only the listed regions are served; a bad list stops the service from starting', async () => {
+  const narrow = await startTestFerry({ regions: new Set(['eu-west-1']) });
+  try {
+    const ok = await narrow.client(narrow.ferry.root, 'eu-west-1').send(new GetConnectorsCommand({}));
+    assert.deepEqual(ok.connectorList, []);
+    await assert.rejects(narrow.client(narrow.ferry.root, 'us-east-1').send(new GetConnectorsCommand({})), (e: Error) => {
+      assert.equal(e.name, 'InvalidSignatureException');
+      assert.match(e.message, /valid region, not 'us-east-1'/);
+      return true;
+    });
+  } finally {
+    await narrow.close();
+  }
+  const dataDir = mkdtempSync(join(tmpdir(), 'ferry-regions-'));
+  try {
+    await assert.rejects(startFerry({ dataDir, env: { FERRY_REGIONS: 'us-east-1,the-moon' }, log: createLogger('silent') }), /FERRY_REGIONS: "the-moon" is not a region name/);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });
