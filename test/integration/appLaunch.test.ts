@@ -24,7 +24,7 @@ import {
 } from '@aws-sdk/client-sms';
 import { configureLaunch, configureReplication, createApp, groups, importServers, rejectsWith, summary, waitForApp } from '../helpers/apps.ts';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
-import { amiId, type TestConnector } from '../helpers/testConnector.ts';
+import type { TestConnector } from '../helpers/testConnector.ts';
 import { waitFor } from '../helpers/replication.ts';
 import { FakeInstances } from '../helpers/fakeInstances.ts';
 import { MemoryArtifacts } from '../helpers/memoryArtifacts.ts';
@@ -45,7 +45,6 @@ interface Env {
   events: Extract<FerryEvent, { type: 'app.state' }>[];
 }
 
-let ami = 0x100;
 
 async function start(env: Partial<Env> & { instances: FakeInstances; artifacts: MemoryArtifacts; dataDir: string }, servers = 0): Promise<Env> {
   const t = await startTestFerry({ dataDir: env.dataDir, instances: env.instances, artifacts: env.artifacts });
@@ -66,7 +65,7 @@ async function replicate(env: Env, app: Awaited<ReturnType<typeof createApp>>): 
   const total = app.appSummary!.totalServers!;
   for (let done = 0; done < total; ) {
     for (const run of await env.connector.claim(total)) {
-      await env.connector.complete(run.replicationRunId, amiId(ami++));
+      await env.connector.completeWithImage(run.replicationRunId);
       done++;
     }
   }

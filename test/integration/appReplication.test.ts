@@ -20,14 +20,12 @@ import {
   type SMSClient,
 } from '@aws-sdk/client-sms';
 import { configureReplication, createApp, ferryWithServers, groups, rejectsWith, summary, waitForApp, type CatalogFerry } from '../helpers/apps.ts';
-import { amiId } from '../helpers/testConnector.ts';
 import { waitFor } from '../helpers/replication.ts';
 import type { FerryEvent } from '../../src/core/events.ts';
 
 let f: CatalogFerry;
 let sms: SMSClient;
 const appEvents: Extract<FerryEvent, { type: 'app.state' }>[] = [];
-let ami = 1;
 
 before(async () => {
   f = await ferryWithServers(8);
@@ -71,11 +69,11 @@ describe('an app replicates through its jobs', () => {
 
     const [r1, r2] = await claim(2);
     assert.equal(await statusOf(app.appId), 'REPLICATION_IN_PROGRESS');
-    await f.connector.complete(r1!.replicationRunId, amiId(ami++));
+    await f.connector.completeWithImage(r1!.replicationRunId);
     s = await summary(sms, app.appId);
     assert.equal(s.replicationStatus, 'REPLICATION_IN_PROGRESS');
     assert.match(s.replicationStatusMessage!, /1 of 2 servers replicated; 1 replicating now or about to/);
-    await f.connector.complete(r2!.replicationRunId, amiId(ami++));
+    await f.connector.completeWithImage(r2!.replicationRunId);
     s = await summary(sms, app.appId);
     assert.equal(s.replicationStatus, 'REPLICATED', 'no wait: the app moved in the run\'s own transaction');
     assert.ok(s.latestReplicationTime, 'latestReplicationTime from the runs');
@@ -84,14 +82,14 @@ describe('an app replicates through its jobs', () => {
     await sms.send(new StartOnDemandAppReplicationCommand({ appId: app.appId, description: 'before cut-over' }));
     const delta = await claim(2);
     assert.equal(await statusOf(app.appId), 'DELTA_REPLICATION_IN_PROGRESS');
-    for (const run of delta) await f.connector.complete(run.replicationRunId, amiId(ami++));
+    for (const run of delta) await f.connector.completeWithImage(run.replicationRunId);
     s = await summary(sms, app.appId);
     assert.equal(s.replicationStatus, 'DELTA_REPLICATED');
     assert.ok(s.latestReplicationTime!.getTime() >= firstTime);
 
     await sms.send(new StartOnDemandAppReplicationCommand({ appId: app.appId }));
     const [d1, d2] = await claim(2);
-    await f.connector.complete(d1!.replicationRunId, amiId(ami++));
+    await f.connector.completeWithImage(d1!.replicationRunId);
     await f.connector.fail(d2!.replicationRunId, 'Uploading: disk 0 could not be read');
     s = await summary(sms, app.appId);
     assert.equal(s.replicationStatus, 'DELTA_REPLICATION_FAILED');
@@ -125,7 +123,7 @@ describe('an app replicates through its jobs', () => {
     await configureReplication(sms, app, { runOnce: true });
     await sms.send(new StartAppReplicationCommand({ appId: app.appId }));
     const [a, b] = await claim(2);
-    await f.connector.complete(a!.replicationRunId, amiId(ami++));
+    await f.connector.completeWithImage(a!.replicationRunId);
     await f.connector.fail(b!.replicationRunId, 'Validating: the VM has 23 disks');
     const s = await summary(sms, app.appId);
     assert.equal(s.replicationStatus, 'PARTIALLY_REPLICATED');

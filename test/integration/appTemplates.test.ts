@@ -23,7 +23,6 @@ import {
 import { configureReplication, createApp, ferryWithServers, rejectsWith, waitForApp, type CatalogFerry } from '../helpers/apps.ts';
 import { FakeInstances } from '../helpers/fakeInstances.ts';
 import { MemoryArtifacts } from '../helpers/memoryArtifacts.ts';
-import { amiId } from '../helpers/testConnector.ts';
 import { motoAvailable, startMoto, stackStatus, type Moto } from '../helpers/moto.ts';
 import { importKeyPair } from '../../src/core/apps/keyPairs.ts';
 import type { CfnTemplate } from '../../src/domain/appTemplate.ts';
@@ -70,7 +69,7 @@ describe('templates and change sets are valid CloudFormation', { skip: SKIP }, (
     await sms.send(new StartAppReplicationCommand({ appId: app.appId }));
     for (let done = 0; done < 3; ) {
       for (const run of await f.connector.claim(3)) {
-        await f.connector.complete(run.replicationRunId, amiId(0xa00 + done++));
+        await f.connector.completeWithImage(run.replicationRunId);
       }
     }
   });

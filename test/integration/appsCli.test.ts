@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AWS_CLI, awsCliAvailable, awsEnv, ferryCli, run } from '../helpers/process.ts';
 import { ferryWithServers, type CatalogFerry } from '../helpers/apps.ts';
-import { amiId } from '../helpers/testConnector.ts';
 
 const SKIP_AWS = awsCliAvailable() ? false : `skipped: ${AWS_CLI} (AWS CLI v2) is not installed; install Debian's awscli package (CI does, see .ci/run)`;
 
@@ -53,7 +52,7 @@ describe('AWS CLI v2', { skip: SKIP_AWS }, () => {
     assert.equal(config.serverGroupReplicationConfigurations[1].serverReplicationConfigurations[0].serverReplicationParameters.licenseType, 'BYOL');
     await ok('start-app-replication', '--app-id', appId);
     assert.equal((await ok('get-app', '--app-id', appId)).appSummary.replicationStatus, 'REPLICATION_PENDING');
-    for (let done = 0; done < 2; ) for (const run of await f.connector.claim(2)) await f.connector.complete(run.replicationRunId, amiId(0xc00 + done++));
+    for (let done = 0; done < 2; ) for (const run of await f.connector.claim(2)) await f.connector.completeWithImage(run.replicationRunId);
     const replicated = await ok('get-app', '--app-id', appId);
     assert.equal(replicated.appSummary.replicationStatus, 'REPLICATED');
 
