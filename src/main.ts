@@ -13,7 +13,7 @@ import type { Core } from './core/context.ts';
 import { ensureRootCredentials, secretLookup, type RootCredentials } from './core/accounts.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { buildApp } from './server/app.ts';
-import type { ServeConfig } from './config/config.ts';
+import { DEFAULT_LAUNCH_URI, defaultInstancesDir, type LaunchConfig, type ServeConfig } from './config/config.ts';
 import { Keyring } from './kms/keyring.ts';
 import { loadMasterKey } from './kms/masterKey.ts';
 import { openImageStore } from './images/imageStore.ts';
@@ -21,6 +21,8 @@ import type { DataPlane } from './core/runImages.ts';
 import { GarbageCollection, followRunsForImages } from './imageLifecycle.ts';
 import { startEmbeddedConnector } from './embeddedConnector.ts';
 import type { Connector } from './agent/connector.ts';
+// Launch (src/launch): instances on libvirt.
+import { LibvirtInstanceService } from './launch/instanceService.ts';
 // Observability (metrics, webhooks): src/observability, docs/events.md.
 import { FerryMetrics } from './observability/metrics.ts';
 import { startWebhooks, type Webhooks } from './observability/webhooks/index.ts';
@@ -42,6 +44,8 @@ export interface FerryOptions extends Partial<ServeConfig> {
   webhookUrls?: string[];
   /** Webhook delivery tuning: retries, timeouts, concurrency (tests shorten them). */
   webhookDelivery?: Partial<DeliveryOptions>;
+  /** Where instances are launched (default: FERRY_LAUNCH_URI / FERRY_INSTANCES_DIR, else qemu:///system and the default dir). */
+  launch?: Partial<LaunchConfig>;
 }
 
 function compressionFrom(env: NodeJS.ProcessEnv): 'zstd' | 'none' {
@@ -63,6 +67,8 @@ export interface RunningFerry {
   metrics: FerryMetrics;
   /** Set when webhook URLs are configured. */
   webhooks?: Webhooks;
+  /** Launched instances (libvirt). */
+  instances: LibvirtInstanceService;
   close(): Promise<void>;
 }
 
@@ -100,9 +106,19 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   const unsubscribe = followRunsForImages(core, images, log);
   const scheduler = new Scheduler(core, gc.deleter());
   metrics.attach({ images, scheduler, webhooks });
-  const app = await buildApp({ core, log, secrets: secretLookup(core), version: VERSION, plane, metrics });
+  const instances = new LibvirtInstanceService({
+    core,
+    images,
+    uri: options.launch?.uri ?? (env.FERRY_LAUNCH_URI || DEFAULT_LAUNCH_URI),
+    instancesDir: options.launch?.instancesDir ?? (env.FERRY_INSTANCES_DIR || defaultInstancesDir(env)),
+    log: log.child({ component: 'launch' }),
+    ...(options.launch?.hydrationBandwidthMiB ? { hydrationBandwidthMiB: options.launch.hydrationBandwidthMiB } : {}),
+  });
+  const app = await buildApp({ core, log, secrets: secretLookup(core), version: VERSION, plane, metrics, instances });
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   scheduler.start();
+  // Instances a previous process left mid-launch or mid-terminate are driven on (in the background).
+  void instances.start();
   const connector = options.datastore
     ? await startEmbeddedConnector({ core, plane, dataDir: options.dataDir, datastore: options.datastore, rootAccountId: root.accountId, version: VERSION, log, pollIntervalMs: options.connectorPollMs, maxBandwidth: options.maxBandwidth, onRunFinished: metrics.connectorRunFinished })
     : undefined;
@@ -120,6 +136,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     connector,
     metrics,
     webhooks,
+    instances,
     async close() {
       if (closed) return;
       closed = true;
@@ -128,6 +145,8 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
       unsubscribe();
       await gc.stop();
       await app.close();
+      // Stops watching instances and closes their image exports; the instances themselves keep running.
+      await instances.close();
       // Nothing changes jobs any more: stop delivering (what is left goes out at the next start).
       await webhooks?.stop();
       metrics.close();

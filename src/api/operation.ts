@@ -2,6 +2,7 @@
 import type { Core, Tenant } from '../core/context.ts';
 import type { DataPlane } from '../core/runImages.ts';
 import type { Shape } from './schema.ts';
+import type { InstanceService } from '../launch/instanceService.ts';
 
 export interface RequestContext {
   core: Core;
@@ -9,6 +10,8 @@ export interface RequestContext {
   requestId: string;
   /** The image store and keys, for Ferry's own operations. */
   plane?: DataPlane;
+  /** Launched instances (src/launch), for Ferry's own instance operations and the App operations. */
+  instances?: InstanceService;
 }
 
 export interface Operation<I, O> {

@@ -7,6 +7,17 @@ export type FerryEvent =
   | { type: 'run.state'; tenant: TenantRef; replicationJobId: string; replicationRunId: string; runType: string; state: string; statusMessage?: string | null }
   | { type: 'run.progress'; tenant: TenantRef; replicationJobId: string; replicationRunId: string; stage: string; stageProgress: string }
   | { type: 'catalog.state'; tenant: TenantRef; status: string }
+  /** A launched instance changed state, hydration or a validation result (src/launch). */
+  | {
+      type: 'instance.state';
+      tenant: TenantRef;
+      instanceId: string;
+      appId: string | null;
+      serverId: string;
+      state: string;
+      hydration: string;
+      message: string | null;
+    }
   | { type: 'schedule.changed' };
 
 interface TenantRef {

@@ -7,6 +7,7 @@ import { CONTENT_TYPE, encodeError } from '../protocol/awsJson.ts';
 import type { Core } from '../core/context.ts';
 import type { SecretLookup } from '../protocol/sigv4.ts';
 import type { DataPlane } from '../core/runImages.ts';
+import type { InstanceService } from '../launch/instanceService.ts';
 import { registerSmsApi } from './smsApi.ts';
 import { registerConnectorApi, CONNECTOR_API_PREFIX } from './connectorApi.ts';
 // Web console (web/ → web/dist, served under /console/).
@@ -23,6 +24,8 @@ export interface AppOptions {
   secrets: SecretLookup;
   version: string;
   plane?: DataPlane;
+  /** Launched instances, for Ferry's own instance operations. */
+  instances?: InstanceService;
   /** Observability: counts and times every request, and serves GET /metrics. */
   metrics?: FerryMetrics;
 }
@@ -77,6 +80,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.metrics) registerMetrics(app, options.metrics);
   registerConsole(app); // web console: GET /console/*, and GET / redirects to it
   registerConnectorApi(app, options.core, options.plane);
-  registerSmsApi(app, { core: options.core, secrets: options.secrets, plane: options.plane });
+  registerSmsApi(app, { core: options.core, secrets: options.secrets, plane: options.plane, instances: options.instances });
   return app;
 }

@@ -11,6 +11,7 @@ import { findOperation, NOT_IMPLEMENTED_OPERATIONS } from '../operations/index.t
 import { FERRY_TARGET_PREFIX, findFerryOperation } from '../operations/ferry/index.ts';
 import type { Core } from '../core/context.ts';
 import type { DataPlane } from '../core/runImages.ts';
+import type { InstanceService } from '../launch/instanceService.ts';
 
 export const SMS_TARGET_PREFIX = 'AWSServerMigrationService_V2016_10_24';
 const NOT_IMPLEMENTED = new Set<string>(NOT_IMPLEMENTED_OPERATIONS);
@@ -19,6 +20,7 @@ export interface SmsApiOptions {
   core: Core;
   secrets: SecretLookup;
   plane?: DataPlane;
+  instances?: InstanceService;
 }
 
 declare module 'fastify' {
@@ -29,7 +31,7 @@ declare module 'fastify' {
 }
 
 export function registerSmsApi(app: FastifyInstance, options: SmsApiOptions): void {
-  const { core, secrets, plane } = options;
+  const { core, secrets, plane, instances } = options;
 
   async function handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     try {
@@ -59,6 +61,7 @@ export function registerSmsApi(app: FastifyInstance, options: SmsApiOptions): vo
         tenant: { accountId: caller.accountId, region: caller.region },
         requestId: String(request.id),
         plane,
+        instances,
       });
       // A Buffer keeps Fastify from appending a charset to the media type the clients expect.
       reply.code(200).header('content-type', CONTENT_TYPE).send(Buffer.from(encodeBody(output)));

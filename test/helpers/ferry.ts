@@ -10,6 +10,7 @@ import { createLogger } from '../../src/lib/logger.ts';
 import { issueConnector } from '../../src/core/connectors.ts';
 import { createAccount, type AccountKeys } from '../../src/core/accounts.ts';
 import type { Tenant } from '../../src/core/context.ts';
+import type { LaunchConfig } from '../../src/config/config.ts';
 import { TestConnector } from './testConnector.ts';
 
 export interface TestFerry {
@@ -34,6 +35,8 @@ export interface TestFerryOptions {
   compression?: 'zstd' | 'none';
   /** How often the embedded connector looks for work. */
   connectorPollMs?: number;
+  /** Where instances are launched (test/helpers/launch.ts makes a private instances dir). */
+  launch?: Partial<LaunchConfig>;
 }
 
 export async function startTestFerry(options: TestFerryOptions = {}): Promise<TestFerry> {
@@ -47,6 +50,7 @@ export async function startTestFerry(options: TestFerryOptions = {}): Promise<Te
     ...(options.datastore ? { datastore: options.datastore } : {}),
     ...(options.compression ? { compression: options.compression } : {}),
     ...(options.connectorPollMs ? { connectorPollMs: options.connectorPollMs } : {}),
+    ...(options.launch ? { launch: options.launch } : {}),
   });
   const clients: SMSClient[] = [];
   const client = (keys: { accessKeyId: string; secretAccessKey: string }, region = 'us-east-1') => {

@@ -7,6 +7,7 @@ import { imageStoreMigration } from './002_image_store.ts';
 import { kmsMigration } from './003_kms.ts';
 import { runDiskMetaMigration } from './004_run_disk_meta.ts';
 import { webhookOutboxMigration } from './005_webhook_outbox.ts';
+import { instancesMigration } from './009_instances.ts';
 
 export interface Migration {
   version: number;
@@ -178,6 +179,7 @@ export const migrations: Migration[] = [
   kmsMigration,
   runDiskMetaMigration,
   webhookOutboxMigration,
+  instancesMigration,
 ];
 
 export async function migrate(db: Kysely<any>, now: number): Promise<number[]> {
