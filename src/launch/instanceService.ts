@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Core, Tenant } from '../core/context.ts';
-import { domainNameOf, newInstanceId, type HydrationState, type InstanceState } from '../domain/instance.ts';
+import { canMove, domainNameOf, newInstanceId, nextInstanceState, type HydrationState, type InstanceState } from '../domain/instance.ts';
 import type { DeviceModel } from '../domain/instanceDevices.ts';
 import type { ImageStore } from '../images/imageStore.ts';
 import { invalidParameter, notPermitted } from '../lib/errors.ts';
@@ -237,8 +237,8 @@ export class LibvirtInstanceService implements InstanceService {
     for (let attempt = 0; attempt < 5; attempt++) {
       const row = await tenantInstance(this.#core, tenant, instanceId);
       if (!row) throw invalidParameter(`Instance ${instanceId} does not exist.`);
-      if (row.state === 'terminating' || row.state === 'terminated') return;
-      if (await changeInstance(this.#core, instanceId, row.state, { state: 'terminating' })) {
+      if (!canMove(row.state, 'terminate')) return; // terminating or terminated already
+      if (await changeInstance(this.#core, instanceId, row.state, { state: nextInstanceState(row.state, 'terminate') })) {
         this.#runner.interrupt(instanceId);
         return;
       }

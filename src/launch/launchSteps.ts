@@ -21,7 +21,7 @@ import { coerceError } from '../lib/errors.ts';
 import { launch as run } from '../lib/launcher.ts';
 import type { Core } from '../core/context.ts';
 import { lastConsoleLines } from '../domain/instanceConsole.ts';
-import type { InstanceState } from '../domain/instance.ts';
+import { canMove, nextInstanceState, type InstanceEvent } from '../domain/instance.ts';
 import { ConsoleTail, collectValidations, waitForBoot, type WatchContext } from './bootWatcher.ts';
 import type { DiskExports } from './diskExports.ts';
 import { domainXml, parseDomainMetadata, FERRY_XMLNS } from './domainXml.ts';
@@ -153,8 +153,9 @@ export class LaunchRunner {
     }
   }
 
-  async #move(row: InstanceRow, patch: Partial<InstanceRow>): Promise<InstanceRow> {
-    const next = await changeInstance(this.#deps.core, row.instance_id, row.state, patch);
+  /** Persists the lifecycle move `event` (src/domain/instance.ts) with `patch`; Superseded if the row moved on. */
+  async #move(row: InstanceRow, event: InstanceEvent, patch: Partial<InstanceRow> = {}): Promise<InstanceRow> {
+    const next = await changeInstance(this.#deps.core, row.instance_id, row.state, { ...patch, state: nextInstanceState(row.state, event) });
     if (!next) throw new Superseded();
     return next;
   }
@@ -183,7 +184,7 @@ export class LaunchRunner {
         vendorData: validations.length > 0 ? validationWrapper(row.console_nonce, validations) : null,
       });
     }
-    await this.#move(row, { state: 'starting', inputs: null });
+    await this.#move(row, 'prepared', { inputs: null });
   }
 
   async #define(row: InstanceRow): Promise<void> {
@@ -216,7 +217,7 @@ export class LaunchRunner {
     }
     await ensureNetworkReady(virsh, plan.network);
     const now = this.#deps.core.clock.now();
-    await this.#move(row, { state: 'booting', boot_started_at: now, boot_deadline_at: now + plan.bootTimeoutMs });
+    await this.#move(row, 'defined', { boot_started_at: now, boot_deadline_at: now + plan.bootTimeoutMs });
   }
 
   #watch(row: InstanceRow, signal: AbortSignal): WatchContext {
@@ -247,7 +248,7 @@ export class LaunchRunner {
     const outcome = await waitForBoot(this.#watch(row, signal), row.boot_deadline_at ?? 0);
     if (outcome.booted) {
       const now = this.#deps.core.clock.now();
-      const running = await this.#move(row, { state: 'running', state_message: null, booted_at: now, validation_deadline_at: now + plan.validationTimeoutMs });
+      const running = await this.#move(row, 'booted', { state_message: null, booted_at: now, validation_deadline_at: now + plan.validationTimeoutMs });
       this.#deps.log.info({ instanceId: row.instance_id, via: outcome.via, ms: now - (row.boot_started_at ?? now) }, 'instance booted');
       // Hydration starts once the guest is up: until then it would compete with the boot for the (emulated) CPU.
       this.#hydrate(running);
@@ -314,7 +315,8 @@ export class LaunchRunner {
   }
 
   async #fail(row: InstanceRow, message: string): Promise<void> {
-    const failed = await changeInstance(this.#deps.core, row.instance_id, row.state as InstanceState, { state: 'failed', state_message: message.slice(0, 4000) });
+    if (!canMove(row.state, 'fail')) return;
+    const failed = await changeInstance(this.#deps.core, row.instance_id, row.state, { state: nextInstanceState(row.state, 'fail'), state_message: message.slice(0, 4000) });
     if (!failed) return;
     this.#deps.log.warn({ instanceId: row.instance_id, message }, 'instance failed');
     await failPendingValidations(this.#deps.core, failed, `The instance did not boot: ${message}`.slice(0, 2500));
@@ -347,7 +349,7 @@ export class LaunchRunner {
     }
     await exports.close(row.instance_id);
     await files.removeInstanceDir(row.instance_id);
-    await this.#move(row, { state: 'terminated', terminated_at: this.#deps.core.clock.now() });
+    await this.#move(row, 'removed', { terminated_at: this.#deps.core.clock.now() });
     this.#deps.log.info({ instanceId: row.instance_id }, 'instance terminated');
   }
 }

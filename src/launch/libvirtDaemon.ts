@@ -32,7 +32,19 @@ export function offersKvm(capabilitiesXml: string): boolean {
   return false;
 }
 
+/** The host part of a libvirt URI (`qemu+ssh://kvm1/system` → kvm1); empty for a local daemon. */
+export function uriHost(uri: string): string {
+  const match = /^[a-z][a-z0-9+.-]*:\/\/([^/?]*)/i.exec(uri);
+  const host = (match?.[1] ?? '').replace(/^[^@]*@/, '').replace(/:\d+$/, '');
+  return host === 'localhost' || host === '127.0.0.1' || host === '[::1]' ? '' : host;
+}
+
 export async function checkAvailability(virsh: Virsh, files: InstanceFiles): Promise<Availability> {
+  if (uriHost(virsh.uri)) {
+    // The overlays, seeds and NBD sockets an instance needs are made on this host; QEMU on another host cannot open
+    // them. Serving them there (NBD over TLS, storage-pool uploads) is not built yet.
+    return { available: false, reason: `launching through a remote libvirt (${virsh.uri}) is not supported yet: instance disks and image exports are served on the Ferry host only; run Ferry on the hypervisor host with a local URI` };
+  }
   if (!virsh.installed) return { available: false, reason: `libvirt is not installed (apt-get install ${LAUNCH_PACKAGES})` };
   if (!findTool('qemu-img')) return { available: false, reason: 'qemu-img is not installed (apt-get install qemu-utils)' };
   if (!isoTool()) return { available: false, reason: 'neither genisoimage nor xorriso is installed, so no NoCloud seed can be built (apt-get install genisoimage)' };

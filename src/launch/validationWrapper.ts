@@ -37,15 +37,16 @@ export function validationWrapper(nonce: string, validations: readonly WrappedVa
 # validation on the serial console. See src/launch/validationWrapper.ts and src/domain/instanceConsole.ts in Ferry.
 FERRY_NONCE='${nonce}'
 FERRY_TIMEOUT=${VALIDATION_SCRIPT_TIMEOUT_SECONDS}
-ferry_out=/dev/ttyS0
-[ -c "$ferry_out" ] && [ -w "$ferry_out" ] || ferry_out=/dev/console
+# The serial console; FERRY_CONSOLE only for testing this script outside a guest.
+ferry_out=\${FERRY_CONSOLE:-/dev/ttyS0}
+[ -n "$FERRY_CONSOLE" ] || { [ -c "$ferry_out" ] && [ -w "$ferry_out" ]; } || ferry_out=/dev/console
 umask 077
 ferry_dir=$(mktemp -d /tmp/ferry-validation.XXXXXX) || exit 1
 
 ferry_report() {
   if [ -s "$3" ]; then enc=$(tail -c ${MAX_VALIDATION_MESSAGE} "$3" | base64 | tr -d '\\n'); else enc=-; fi
   mac=$(printf '%s' "$FERRY_NONCE $1 $2 $enc" | sha256sum | cut -c1-32)
-  echo "${VALIDATION_TAG} $1 $2 $enc $mac" > "$ferry_out"
+  echo "${VALIDATION_TAG} $1 $2 $enc $mac" >> "$ferry_out"
 }
 
 ferry_run() {

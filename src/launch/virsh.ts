@@ -59,8 +59,13 @@ export class Virsh {
     return this.run(['define', xmlFile]);
   }
 
-  start(name: string): Promise<string> {
-    return this.run(['start', name], 120_000);
+  /** Starts the domain; one already running (a start a killed process had asked for) is not an error. */
+  async start(name: string): Promise<void> {
+    try {
+      await this.run(['start', name], 120_000);
+    } catch (error) {
+      if (!(error instanceof VirshError && /already active|already running/i.test(error.stderr))) throw error;
+    }
   }
 
   destroy(name: string): Promise<string> {
