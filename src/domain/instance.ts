@@ -49,13 +49,6 @@ export function canMove(state: InstanceState, event: InstanceEvent): boolean {
   return MOVES[event].from.includes(state);
 }
 
-/** States in which Ferry still has work to do for the instance (after a restart, these are resumed). */
-export function needsWork(state: InstanceState, hydration: HydrationState): boolean {
-  if (state === 'terminated' || state === 'failed') return false;
-  if (state === 'running') return hydration === 'none' || hydration === 'hydrating';
-  return true;
-}
-
 /** EC2-style instance ids: `i-` and 17 lower-case hex digits. */
 export const INSTANCE_ID = /^i-[0-9a-f]{17}$/;
 

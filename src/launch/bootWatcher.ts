@@ -11,8 +11,11 @@ import type { Virsh } from './virsh.ts';
 
 /** How often the console file is read. */
 const POLL_MS = 250;
-/** How often the guest agent and the domain's state are asked while waiting for the boot. */
-const PROBE_MS = 2000;
+/**
+ * How often the domain's state and the guest agent are asked while waiting for the boot: each is a virsh process,
+ * and on a small host every process competes with the emulated guest for the CPU.
+ */
+const PROBE_MS = 5000;
 /** A console line longer than this is cut (a guest printing without newlines must not grow memory). */
 const MAX_LINE = 16 * 1024;
 
@@ -88,7 +91,7 @@ async function agentAnswers(virsh: Virsh, domain: string): Promise<boolean> {
 
 /** Waits until the guest signals its boot, stops, or `deadline` (epoch ms) passes. Rejects only when aborted. */
 export async function waitForBoot(ctx: WatchContext, deadline: number): Promise<BootOutcome> {
-  let nextProbe = 0;
+  let nextProbe = ctx.now() + PROBE_MS / 2;
   for (;;) {
     ctx.signal.throwIfAborted();
     const lines = await ctx.tail.lines();

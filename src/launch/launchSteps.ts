@@ -16,6 +16,7 @@
  * One drive per instance at a time; `terminate` aborts whatever wait the drive is in and kicks it again.
  */
 import { writeFile, rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { coerceError } from '../lib/errors.ts';
 import { launch as run } from '../lib/launcher.ts';
@@ -89,7 +90,7 @@ export class LaunchRunner {
           if (this.#closing.signal.aborted) break;
           if (!entry.abort.signal.aborted) {
             this.#deps.log.warn({ instanceId, err: coerceError(error).message }, 'instance step failed; retrying');
-            await new Promise((resolve) => setTimeout(resolve, RETRY_MS[Math.min(attempt++, RETRY_MS.length - 1)]));
+            await sleep(RETRY_MS[Math.min(attempt++, RETRY_MS.length - 1)], undefined, { signal: this.#closing.signal }).catch(() => undefined);
             entry.again = true;
           }
         }
@@ -267,7 +268,8 @@ export class LaunchRunner {
     const state = await this.#deps.virsh.domainState(row.domain_name);
     if (!state) throw new Error('its libvirt domain no longer exists (removed outside Ferry?)');
     if (state.state === 'shut off' || state.state === 'crashed') throw new Error(`the guest is ${state.state} (${state.reason})`);
-    if (row.hydration === 'none' || row.hydration === 'hydrating') {
+    if (row.hydration !== 'hydrated') {
+      // Until hydrated the guest reads through the export; a pull that failed before is tried again (once a start).
       await this.#deps.exports.serve(row.instance_id, row.ami_id, plan.diskSizes.length);
       this.#hydrate(row);
     }
@@ -297,7 +299,9 @@ export class LaunchRunner {
         this.#deps.log.info({ instanceId: id }, 'instance hydrated: it no longer reads from the image store');
       } catch (error) {
         if (signal.aborted) return;
-        await this.#setHydration(id, { hydration: 'failed', hydration_message: `Hydration failed: ${coerceError(error).message}` });
+        const message = `Hydration failed: ${coerceError(error).message}`;
+        this.#deps.log.warn({ instanceId: id, message }, 'hydration failed');
+        await this.#setHydration(id, { hydration: 'failed', hydration_message: message }).catch(() => undefined);
       } finally {
         this.#hydrations.delete(id);
       }

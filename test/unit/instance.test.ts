@@ -8,7 +8,6 @@ import {
   INSTANCE_ID,
   INSTANCE_STATES,
   instanceIdOfDomain,
-  needsWork,
   newInstanceId,
   nextInstanceState,
 } from '../../src/domain/instance.ts';
@@ -33,16 +32,6 @@ describe('instance lifecycle', () => {
       INSTANCE_STATES.filter((s) => canMove(s, 'terminate')),
       ['pending', 'starting', 'booting', 'running', 'failed'],
     );
-  });
-
-  test('what a restart must resume', () => {
-    assert.equal(needsWork('pending', 'none'), true);
-    assert.equal(needsWork('booting', 'none'), true);
-    assert.equal(needsWork('terminating', 'hydrated'), true);
-    assert.equal(needsWork('running', 'hydrating'), true);
-    assert.equal(needsWork('running', 'hydrated'), false);
-    assert.equal(needsWork('failed', 'none'), false);
-    assert.equal(needsWork('terminated', 'none'), false);
   });
 
   test('EC2-style ids, carried in the domain name', () => {
