@@ -81,6 +81,12 @@ program
     }
     const ferry = await startFerry({ ...config, datastore, log, policy, webhookUrls: flags.webhook, launch });
     log.info({ url: ferry.url, dataDir: config.dataDir, version: VERSION }, 'ferry is listening');
+    // One line on whether instances can be launched here, and if not, what is missing.
+    void ferry.instances.availability().then((launching) =>
+      launching.available
+        ? log.info({ uri: launch.uri, instancesDir: launch.instancesDir }, 'launching is available')
+        : log.warn({ uri: launch.uri }, `launching is unavailable: ${launching.reason}`),
+    );
     const root = ferry.root;
     if (root.source === 'generated') {
       process.stderr.write(

@@ -82,7 +82,7 @@ describe('kernel module metadata', () => {
 });
 
 describe('initramfs', () => {
-  test('is a newc archive the cpio tool reads back, with the modes, links and bytes given', (t) => {
+  test('is a newc archive the cpio tool reads back, with the modes, links and bytes given', async (t) => {
     const cpio = findTool('cpio');
     if (!cpio) return t.skip('cpio is not installed (apt-get install cpio)');
     const binary = Buffer.from([0, 1, 2, 255, 254, 10, 13]);
@@ -105,7 +105,7 @@ describe('initramfs', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    const gz = buildInitramfs([{ path: 'init', type: 'file', data: 'x' }]);
+    const gz = await buildInitramfs([{ path: 'init', type: 'file', data: 'x' }]);
     assert.deepEqual(gunzipSync(gz), cpioNewc([{ path: 'init', type: 'file', data: 'x' }]), 'the same bytes on every build');
     assert.throws(() => cpioNewc([{ path: '../etc/passwd', type: 'file', data: '' }]), /bad initramfs path/);
   });

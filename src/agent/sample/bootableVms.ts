@@ -86,7 +86,7 @@ async function initramfsFor(vm: BootableVm, assets: BootAssets, diskSignature: s
     if (!listed.has(path)) entries.push({ ...entry, path });
     listed.add(path);
   }
-  return buildInitramfs(entries);
+  return await buildInitramfs(entries);
 }
 
 const SYSLINUX_CFG = ['SERIAL 0 115200', 'DEFAULT ferry', 'PROMPT 0', 'TIMEOUT 0', 'LABEL ferry', '  KERNEL /vmlinuz', '  INITRD /initrd.gz', '  APPEND console=ttyS0,115200 quiet panic=-1', ''].join('\n');
