@@ -16,13 +16,15 @@ import { openSecretsAtRest, type SecretsAtRest } from './core/secretsAtRest.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { buildApp } from './server/app.ts';
 import { parseRegionList } from './protocol/region.ts';
-import type { ServeConfig } from './config/config.ts';
+import { DEFAULT_LAUNCH_URI, defaultInstancesDir, type LaunchConfig, type ServeConfig } from './config/config.ts';
 import { Keyring } from './kms/keyring.ts';
 import { openImageStore } from './images/imageStore.ts';
 import type { DataPlane } from './core/runImages.ts';
 import { GarbageCollection, followRunsForImages } from './imageLifecycle.ts';
 import { startEmbeddedConnector } from './embeddedConnector.ts';
 import type { Connector } from './agent/connector.ts';
+// Launch (src/launch): instances on libvirt.
+import { LibvirtInstanceService } from './launch/instanceService.ts';
 // Observability (metrics, webhooks): src/observability, docs/events.md.
 import { FerryMetrics } from './observability/metrics.ts';
 import { startWebhooks, type Webhooks } from './observability/webhooks/index.ts';
@@ -60,6 +62,8 @@ export interface FerryOptions extends Partial<ServeConfig> {
   artifacts?: AppArtifactStore;
   /** Regions a credential may be scoped to (default: FERRY_REGIONS, else any name of AWS's region pattern). */
   regions?: ReadonlySet<string>;
+  /** Where instances are launched (default: FERRY_LAUNCH_URI / FERRY_INSTANCES_DIR, else qemu:///system and the default dir). */
+  launch?: Partial<LaunchConfig>;
 }
 
 function compressionFrom(env: NodeJS.ProcessEnv): 'zstd' | 'none' {
@@ -87,6 +91,8 @@ export interface RunningFerry {
   artifacts: ArtifactStore;
   /** Drives app launches and terminations. */
   launches: LaunchCoordinator;
+  /** Launched instances (libvirt). */
+  instances: LibvirtInstanceService;
   close(): Promise<void>;
 }
 
@@ -148,9 +154,20 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   const scheduler = new Scheduler(core, gc.deleter());
   metrics.attach({ images, scheduler, webhooks });
   ports.artifacts ??= artifacts;
+  const instances = new LibvirtInstanceService({
+    core,
+    images,
+    uri: options.launch?.uri ?? (env.FERRY_LAUNCH_URI || DEFAULT_LAUNCH_URI),
+    instancesDir: options.launch?.instancesDir ?? (env.FERRY_INSTANCES_DIR || defaultInstancesDir(env)),
+    log: log.child({ component: 'launch' }),
+    ...(options.launch?.hydrationBandwidthMiB ? { hydrationBandwidthMiB: options.launch.hydrationBandwidthMiB } : {}),
+  });
+  ports.instances ??= instances;
   const app = await buildApp({ core, log, secrets: secretLookup(core, secrets.accessKeys, (problem) => log.error({ problem }, 'an access key cannot be used')), version: VERSION, plane, metrics, artifacts, ports, regions });
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   scheduler.start();
+  // Instances a previous process left mid-launch or mid-terminate are driven on (in the background).
+  void instances.start();
   await launches.start();
   const connector = options.datastore
     ? await startEmbeddedConnector({ core, plane, dataDir: options.dataDir, datastore: options.datastore, rootAccountId: root.accountId, version: VERSION, log, pollIntervalMs: options.connectorPollMs, maxBandwidth: options.maxBandwidth, onRunFinished: metrics.connectorRunFinished })
@@ -172,6 +189,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     webhooks,
     artifacts,
     launches,
+    instances,
     async close() {
       if (closed) return;
       closed = true;
@@ -181,6 +199,8 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
       unsubscribe();
       await gc.stop();
       await app.close();
+      // Stops watching instances and closes their image exports; the instances themselves keep running.
+      await instances.close();
       await artifacts.close();
       // Nothing changes jobs any more: stop delivering (what is left goes out at the next start).
       await webhooks?.stop();

@@ -1,7 +1,8 @@
 /** `ferry`: the one command-line entry point (serve, accounts, connectors, credentials). */
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { resolveDataDir, resolveServeConfig } from '../config/config.ts';
+import { resolveDataDir, resolveLaunchConfig, resolveServeConfig } from '../config/config.ts';
+import { startLocalLibvirt } from '../launch/libvirtDaemon.ts';
 import { startFerry, VERSION } from '../main.ts';
 import { createLogger } from '../lib/logger.ts';
 import { ROOT_ACCOUNT_NAME } from '../core/accounts.ts';
@@ -34,6 +35,9 @@ program
   .addOption(dataDirOption())
   .addOption(new Option('--datastore <dir>', 'serve the VMs in this directory with the embedded connector (env FERRY_DATASTORE; default: a generated sample in the data dir)'))
   .addOption(new Option('--max-bandwidth <rate>', "the embedded connector's upload limit in bytes per second, e.g. 200M (env FERRY_MAX_BANDWIDTH; default none)"))
+  // Launch (src/launch): instances run on libvirt.
+  .addOption(new Option('--launch-uri <uri>', 'libvirt URI to launch instances through (env FERRY_LAUNCH_URI, default qemu:///system)'))
+  .addOption(new Option('--instances-dir <dir>', "instances' overlays, seeds and consoles (env FERRY_INSTANCES_DIR, default /var/lib/ferry/instances for root)"))
   .addOption(new Option('--no-embedded-connector', 'run only the control plane: connectors run elsewhere (env FERRY_EMBEDDED_CONNECTOR=off)'))
   // Observability: webhooks for job and run state changes (docs/events.md).
   .addOption(
@@ -45,9 +49,13 @@ program
     '\nEnvironment: FERRY_MAX_JOBS_PER_ACCOUNT=<n> raises the limit of non-terminal replication jobs per account and region (default 50).' +
       '\nFERRY_WEBHOOK_SECRET signs webhook deliveries (default: <data-dir>/webhook-secret, generated 0600). Metrics: GET /metrics.',
   )
-  .action(async (flags: { host?: string; port?: string; dataDir?: string; datastore?: string; maxBandwidth?: string; embeddedConnector: boolean; webhook?: string[] }) => {
+  .action(async (flags: { host?: string; port?: string; dataDir?: string; datastore?: string; maxBandwidth?: string; embeddedConnector: boolean; webhook?: string[]; launchUri?: string; instancesDir?: string }) => {
     const config = resolveServeConfig(flags, process.env);
+    const launch = resolveLaunchConfig(flags, process.env);
     const log = createLogger(config.logLevel);
+    // Start libvirt when it is installed but not running (local default URI only), or say in one line what is missing.
+    const libvirtNote = await startLocalLibvirt(launch.uri);
+    if (libvirtNote) log.info({ uri: launch.uri }, libvirtNote);
     // FERRY_MAX_JOBS_PER_ACCOUNT: the limit of non-terminal replication jobs per account and region (SMS: 50).
     // Raising it lets one account run more jobs (operators with large estates, benchmarks); unset keeps 50.
     const policy: Partial<Policy> = {};
@@ -72,8 +80,14 @@ program
         datastore = undefined;
       }
     }
-    const ferry = await startFerry({ ...config, datastore, log, policy, webhookUrls: flags.webhook });
+    const ferry = await startFerry({ ...config, datastore, log, policy, webhookUrls: flags.webhook, launch });
     log.info({ url: ferry.url, dataDir: config.dataDir, version: VERSION }, 'ferry is listening');
+    // One line on whether instances can be launched here, and if not, what is missing.
+    void ferry.instances.availability().then((launching) =>
+      launching.available
+        ? log.info({ uri: launch.uri, instancesDir: launch.instancesDir }, 'launching is available')
+        : log.warn({ uri: launch.uri }, `launching is unavailable: ${launching.reason}`),
+    );
     const root = ferry.root;
     if (root.source === 'generated') {
       process.stderr.write(

@@ -7,6 +7,8 @@ import { Hash } from '@smithy/hash-node';
 import type { FerryImage } from '../operations/ferry/listImages.ts';
 import type { RunProgress } from '../operations/ferry/getRunProgress.ts';
 import type { OnDemandQuota } from '../operations/ferry/getOnDemandQuota.ts';
+import type { FerryInstance } from '../operations/ferry/listInstances.ts';
+import type { InstanceConsoleOutput } from '../operations/ferry/getInstanceConsoleOutput.ts';
 
 export class FerryApiError extends Error {
   readonly code: string;
@@ -65,5 +67,11 @@ export class FerryClient {
   }
   getOnDemandQuota(replicationJobId: string) {
     return this.call<Wire<OnDemandQuota>>('GetOnDemandQuota', { replicationJobId });
+  }
+  listInstances(appId?: string) {
+    return this.call<{ instances: Wire<FerryInstance>[] }>('ListInstances', appId ? { appId } : {});
+  }
+  getInstanceConsoleOutput(instanceId: string, maxBytes?: number) {
+    return this.call<Wire<InstanceConsoleOutput>>('GetInstanceConsoleOutput', maxBytes ? { instanceId, maxBytes } : { instanceId });
   }
 }

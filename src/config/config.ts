@@ -1,5 +1,6 @@
 /** Service configuration: command-line flags win over environment variables, which win over the embedded defaults. */
-import { resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 
 export interface ServeConfig {
   host: string;
@@ -58,4 +59,35 @@ function bandwidthSetting(flag: string | undefined, env: string | undefined): nu
 
 export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv): string {
   return resolve(flag ?? env.FERRY_DATA_DIR ?? DEFAULTS.dataDir);
+}
+
+// ── Launch (src/launch): where instances run and where their files live ─────────────────────────────────────────
+
+export const DEFAULT_LAUNCH_URI = 'qemu:///system';
+
+export interface LaunchConfig {
+  /** The libvirt URI instances are launched through (`--launch-uri`, FERRY_LAUNCH_URI). */
+  uri: string;
+  /** Overlays, seeds, NBD sockets and consoles (`--instances-dir`, FERRY_INSTANCES_DIR); see src/launch/instanceFiles.ts. */
+  instancesDir: string;
+  /** Caps how fast an instance's disks are pulled from the image store, in MiB/s (FERRY_HYDRATION_MIBPS); none by default. */
+  hydrationBandwidthMiB?: number;
+}
+
+/** /var/lib/ferry/instances for root; ~/.local/share/ferry/instances (XDG_DATA_HOME) for anyone else. */
+export function defaultInstancesDir(env: NodeJS.ProcessEnv): string {
+  if (process.getuid?.() === 0) return '/var/lib/ferry/instances';
+  return join(env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'ferry', 'instances');
+}
+
+export function resolveLaunchConfig(flags: { launchUri?: string; instancesDir?: string }, env: NodeJS.ProcessEnv): LaunchConfig {
+  const uri = flags.launchUri ?? (env.FERRY_LAUNCH_URI || DEFAULT_LAUNCH_URI);
+  if (!/^[a-z][a-z0-9+.-]*:\/\/[^\s]*$/i.test(uri)) throw new Error(`${flags.launchUri !== undefined ? '--launch-uri' : 'FERRY_LAUNCH_URI'} must be a libvirt URI such as qemu:///system; got ${JSON.stringify(uri)}.`);
+  const hydration = env.FERRY_HYDRATION_MIBPS;
+  if (hydration !== undefined && hydration !== '' && !/^[1-9][0-9]{0,5}$/.test(hydration)) throw new Error(`FERRY_HYDRATION_MIBPS must be a whole number of MiB/s; got ${JSON.stringify(hydration)}.`);
+  return {
+    uri,
+    instancesDir: resolve(flags.instancesDir ?? (env.FERRY_INSTANCES_DIR || defaultInstancesDir(env))),
+    ...(hydration ? { hydrationBandwidthMiB: Number(hydration) } : {}),
+  };
 }

@@ -32,6 +32,7 @@ import { commitImage, insertRun, runRow, sameRun, validateBegin } from './imageR
 import { imageUsage } from './imageUsage.ts';
 import { openManifest, type ManifestSummary } from './manifest.ts';
 import { buildManifest } from './manifestBuilder.ts';
+import { serveSnapshot, type ServedDisk } from './serveDisk.ts';
 import { PackReader } from './packReader.ts';
 import { newPackOwner } from './packOwner.ts';
 import { recoverPacks } from './packRecovery.ts';
@@ -398,6 +399,13 @@ export class ImageStore implements ImageDeleter {
       }
       throw thrown;
     }
+  }
+
+  /** Serves one disk read-only over NBD on `socketPath` until closed (serveDisk.ts; used by src/launch). */
+  async serveDisk(amiId: string, diskIndex: number, socketPath: string): Promise<ServedDisk> {
+    const snap = await this.#snapshot(amiId, diskIndex);
+    const snapshot = { manifestPath: this.#manifestPath(snap.snapshot_id), manifestSha256: snap.manifest_sha256, amiId, diskIndex };
+    return serveSnapshot(this.#fetcher, snapshot, socketPath);
   }
 
   // ── Deleting and collecting ────────────────────────────────────────────────────────────────────────────────

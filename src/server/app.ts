@@ -7,6 +7,7 @@ import { CONTENT_TYPE, encodeError } from '../protocol/awsJson.ts';
 import type { Core } from '../core/context.ts';
 import type { SecretLookup } from '../protocol/sigv4.ts';
 import type { DataPlane } from '../core/runImages.ts';
+import type { InstanceService } from '../launch/instanceService.ts';
 import { registerSmsApi } from './smsApi.ts';
 import { registerConnectorApi, sendConnectorFrameworkError } from './connectorApi.ts';
 import { CONNECTOR_API_PREFIX, MAX_PATH_PARAMETER_LENGTH } from '../protocol/connector.ts';
@@ -28,6 +29,8 @@ export interface AppOptions {
   secrets: SecretLookup;
   version: string;
   plane?: DataPlane;
+  /** Launched instances, for Ferry's own instance operations. */
+  instances?: InstanceService;
   /** Observability: counts and times every request, and serves GET /metrics. */
   metrics?: FerryMetrics;
   /** Artifact buckets, served over S3's REST API. */

@@ -87,6 +87,7 @@ export class FakeInstances implements InstanceService {
       terminatedAt: null,
       validations: (spec.validations ?? []).map((v) => ({ validationId: v.validationId, name: v.name, status: 'PENDING', message: null, at: null })),
       labels: { ...spec.labels },
+      hydrationMessage: null,
     };
     this.instances.set(instanceId, instance);
     this.specs.set(instanceId, spec);

@@ -10,6 +10,7 @@ import { createLogger } from '../../src/lib/logger.ts';
 import { issueConnector } from '../../src/core/connectors.ts';
 import { createAccount, type AccountKeys } from '../../src/core/accounts.ts';
 import type { Tenant } from '../../src/core/context.ts';
+import type { LaunchConfig } from '../../src/config/config.ts';
 import { TestConnector } from './testConnector.ts';
 import type { ArtifactLimits } from '../../src/artifacts/limits.ts';
 import type { ArtifactStore, InstanceService } from '../../src/apps/ports.ts';
@@ -43,6 +44,8 @@ export interface TestFerryOptions {
   artifacts?: ArtifactStore;
   /** Regions a SigV4 scope may name (FERRY_REGIONS). */
   regions?: ReadonlySet<string>;
+  /** Where instances are launched (test/helpers/launch.ts makes a private instances dir). */
+  launch?: Partial<LaunchConfig>;
 }
 
 export async function startTestFerry(options: TestFerryOptions = {}): Promise<TestFerry> {
@@ -60,6 +63,7 @@ export async function startTestFerry(options: TestFerryOptions = {}): Promise<Te
     instances: options.instances,
     artifacts: options.artifacts,
     ...(options.regions ? { regions: options.regions } : {}),
+    ...(options.launch ? { launch: options.launch } : {}),
   });
   const clients: SMSClient[] = [];
   const client = (keys: { accessKeyId: string; secretAccessKey: string }, region = 'us-east-1') => {

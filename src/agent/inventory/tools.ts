@@ -18,6 +18,15 @@ export const TOOL_PACKAGES: Record<string, string> = {
   mcopy: 'mtools',
   mmd: 'mtools',
   mdir: 'mtools',
+  // The sample's bootable VMs and the launch subsystem (src/agent/sample, src/launch).
+  syslinux: 'syslinux',
+  'apt-get': 'apt',
+  'apt-cache': 'apt',
+  'dpkg-deb': 'dpkg',
+  virsh: 'libvirt-clients',
+  'qemu-system-x86_64': 'qemu-system-x86',
+  genisoimage: 'genisoimage',
+  xorriso: 'xorriso',
 };
 
 const cache = new Map<string, string>();

@@ -1,7 +1,13 @@
 /**
  * The sample datastore Ferry creates on first start without --datastore: a few small VMs of each kind (VMware,
- * Hyper-V, KVM) whose disks hold real partition tables and filesystems made by the Debian tools. Generated at start,
- * never committed; mostly sparse (about 20 MB on disk for about 900 MiB of virtual disks).
+ * Hyper-V, KVM) whose disks hold real partition tables and filesystems made by the Debian tools, plus one bootable
+ * VM of each kind (bootableVms.ts: a Debian kernel and a busybox initramfs that boot under emulation in seconds).
+ * Generated at start, never committed; mostly sparse (about 20 MB on disk for about 900 MiB of virtual disks, and
+ * about 40 MB more for the bootable VMs).
+ *
+ * The bootable VMs need the kernels from Debian's archive (`apt-get download`, cached, see debianKernel.ts). When
+ * that is impossible (offline, no apt), the rest of the sample is built and one log line says why the bootable VMs
+ * are missing; a later start tries again.
  *
  * Idempotent: a marker file records the generator version, and a datastore with the current version is left as it
  * is. The VMs are built in a hidden staging folder and moved into place, and the marker is written last, so an
@@ -11,9 +17,11 @@ import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { join } from 'node:path';
 import { builderTools, MiB, type FileContent, type PartitionSpec } from './diskBuilder.ts';
 import { buildHyperVVm, buildKvmVm, buildVmwareVm } from './vmBuilders.ts';
+import { BOOTABLE_VMS, buildBootableVm, prepareBootAssets, type BootAssets } from './bootableVms.ts';
+import type { KernelOptions } from './debianKernel.ts';
 
 /** Bump when the sample's content changes; an older sample is then rebuilt. */
-export const SAMPLE_VERSION = 1;
+export const SAMPLE_VERSION = 2;
 export const SAMPLE_MARKER = '.ferry-sample.json';
 
 export interface SampleOptions {
@@ -22,6 +30,10 @@ export interface SampleOptions {
   /** VMs built at once; default 3. */
   concurrency?: number;
   log?: (message: string) => void;
+  /** Build the bootable VMs too (default true). */
+  bootable?: boolean;
+  /** Where the kernels are cached and how apt is called (tests simulate an offline host with it). */
+  kernel?: KernelOptions;
 }
 
 export interface SampleResult {
@@ -31,6 +43,10 @@ export interface SampleResult {
   /** The VM folders (relative to dir). */
   vms: string[];
   elapsedMs: number;
+  /** The bootable VMs present (folders). */
+  bootable: string[];
+  /** Why the bootable VMs are missing, when they are. */
+  bootableMissing?: string;
 }
 
 interface Marker {
@@ -38,6 +54,7 @@ interface Marker {
   version: number;
   createdAt: string;
   vms: string[];
+  bootableMissing?: string;
 }
 
 const ESP_GPT = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
@@ -259,6 +276,43 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** The kernels and agent for the bootable VMs, or the one-line reason they cannot be had. */
+async function bootAssets(options: SampleOptions): Promise<{ assets?: BootAssets; missing?: string }> {
+  if (options.bootable === false) return { missing: 'not requested' };
+  try {
+    const assets = await prepareBootAssets(options.kernel);
+    if (assets.guestAgentMissing) options.log?.(`the bootable KVM sample VM has no QEMU guest agent: ${assets.guestAgentMissing}`);
+    return { assets };
+  } catch (error) {
+    const missing = (error as Error).message;
+    options.log?.(`no bootable sample VMs (the rest of the sample is built): ${missing}`);
+    return { missing };
+  }
+}
+
+function bootableSampleVms(assets: BootAssets): SampleVm[] {
+  return BOOTABLE_VMS.map((vm) => ({ folder: vm.folder, build: (folder: string) => buildBootableVm(folder, vm, assets) }));
+}
+
+async function writeMarker(dir: string, vms: string[], bootableMissing: string | undefined): Promise<void> {
+  const marker: Marker = { generator: 'ferry-sample-datastore', version: SAMPLE_VERSION, createdAt: new Date().toISOString(), vms, ...(bootableMissing ? { bootableMissing } : {}) };
+  await writeFile(join(dir, `${SAMPLE_MARKER}.tmp`), `${JSON.stringify(marker, null, 2)}\n`);
+  await rename(join(dir, `${SAMPLE_MARKER}.tmp`), join(dir, SAMPLE_MARKER));
+}
+
+async function buildInto(staging: string, vms: SampleVm[], options: SampleOptions): Promise<void> {
+  const queue = [...vms];
+  const worker = async () => {
+    for (let vm = queue.shift(); vm; vm = queue.shift()) {
+      await vm.build(join(staging, vm.folder));
+      options.log?.(`  built ${vm.folder}`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 3) }, worker));
+}
+
+const bootableNames = BOOTABLE_VMS.map((vm) => vm.folder);
+
 /**
  * Creates (or brings up to date) the sample datastore in `dir`. Throws MissingToolError naming the Debian packages
  * when a tool is missing, and refuses to overwrite folders it did not create.
@@ -269,41 +323,52 @@ export async function createSampleDatastore(dir: string, options: SampleOptions 
   const names = vms.map((v) => v.folder);
   await mkdir(dir, { recursive: true });
   const marker = await readMarker(dir);
-  if (!options.force && marker?.version === SAMPLE_VERSION && (await Promise.all(names.map((n) => exists(join(dir, n))))).every(Boolean)) {
-    return { dir, created: false, vms: names, elapsedMs: performance.now() - started };
+  const elapsed = () => performance.now() - started;
+  if (!options.force && marker?.version === SAMPLE_VERSION && (await Promise.all(marker.vms.map((n) => exists(join(dir, n))))).every(Boolean) && names.every((n) => marker.vms.includes(n))) {
+    const present = bootableNames.filter((n) => marker.vms.includes(n));
+    if (present.length === bootableNames.length || options.bootable === false) return { dir, created: false, vms: marker.vms, elapsedMs: elapsed(), bootable: present };
+    // The bootable VMs were missing last time (offline?): try them alone.
+    const { assets, missing } = await bootAssets(options);
+    if (!assets) return { dir, created: false, vms: marker.vms, elapsedMs: elapsed(), bootable: [], ...(missing ? { bootableMissing: missing } : {}) };
+    for (const name of bootableNames) {
+      if (await exists(join(dir, name))) throw new Error(`${join(dir, name)} exists and was not made by Ferry's sample generator; refusing to overwrite it`);
+    }
+    const staging = await mkdtemp(join(dir, '.sample-build-'));
+    try {
+      await buildInto(staging, bootableSampleVms(assets), options);
+      for (const name of bootableNames) await rename(join(staging, name), join(dir, name));
+      await writeMarker(dir, [...marker.vms, ...bootableNames], undefined);
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+    options.log?.(`bootable sample VMs added (${Math.round(elapsed())} ms)`);
+    return { dir, created: true, vms: [...marker.vms, ...bootableNames], elapsedMs: elapsed(), bootable: bootableNames };
   }
   const ours = new Set(marker?.vms ?? []);
-  for (const name of names) {
+  for (const name of [...names, ...bootableNames]) {
     if (!ours.has(name) && (await exists(join(dir, name)))) {
       throw new Error(`${join(dir, name)} exists and was not made by Ferry's sample generator; refusing to overwrite it`);
     }
   }
   builderTools(); // fail before touching anything when a tool is missing
   options.log?.(`creating the sample datastore in ${dir}`);
+  const { assets, missing } = await bootAssets(options);
+  const all = assets ? [...vms, ...bootableSampleVms(assets)] : vms;
+  const built = all.map((v) => v.folder);
 
   const staging = await mkdtemp(join(dir, '.sample-build-'));
   try {
-    const queue = [...vms];
-    const worker = async () => {
-      for (let vm = queue.shift(); vm; vm = queue.shift()) {
-        await vm.build(join(staging, vm.folder));
-        options.log?.(`  built ${vm.folder}`);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 3) }, worker));
+    await buildInto(staging, all, options);
     // Replace the previous sample (only folders it listed), then move the new VMs in and write the marker last.
     await rm(join(dir, SAMPLE_MARKER), { force: true });
     for (const old of ours) {
       if (/^[\w.-]+$/.test(old)) await rm(join(dir, old), { recursive: true, force: true });
     }
-    for (const name of names) await rename(join(staging, name), join(dir, name));
-    const newMarker: Marker = { generator: 'ferry-sample-datastore', version: SAMPLE_VERSION, createdAt: new Date().toISOString(), vms: names };
-    await writeFile(join(dir, `${SAMPLE_MARKER}.tmp`), `${JSON.stringify(newMarker, null, 2)}\n`);
-    await rename(join(dir, `${SAMPLE_MARKER}.tmp`), join(dir, SAMPLE_MARKER));
+    for (const name of built) await rename(join(staging, name), join(dir, name));
+    await writeMarker(dir, built, missing);
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
-  const elapsedMs = performance.now() - started;
-  options.log?.(`sample datastore ready (${names.length} VMs, ${Math.round(elapsedMs)} ms)`);
-  return { dir, created: true, vms: names, elapsedMs };
+  options.log?.(`sample datastore ready (${built.length} VMs, ${Math.round(elapsed())} ms)`);
+  return { dir, created: true, vms: built, elapsedMs: elapsed(), bootable: assets ? bootableNames : [], ...(missing ? { bootableMissing: missing } : {}) };
 }

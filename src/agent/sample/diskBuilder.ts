@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { mkdir, mkdtemp, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DiskFormat } from '../disks/diskSource.ts';
 import { requireTools, type MissingToolError } from '../inventory/tools.ts';
@@ -72,7 +72,17 @@ export type DiskContent =
   | { type: 'empty' }
   /** Pattern bytes (patternBytes(seed, offset, …)) in `regions` (default: the whole disk); the rest stays a hole. */
   | { type: 'pattern'; seed: string | number; regions?: { offset: number; length: number }[] }
-  | { type: 'partitioned'; table: 'mbr' | 'gpt'; partitions: PartitionSpec[]; seed?: string | number };
+  | {
+      type: 'partitioned';
+      table: 'mbr' | 'gpt';
+      partitions: PartitionSpec[];
+      seed?: string | number;
+      /**
+       * `syslinux`: make the disk bootable by BIOS — syslinux's MBR boot code, and syslinux installed into the
+       * bootable FAT partition (which must hold syslinux.cfg and what it names). MBR tables only.
+       */
+      bootloader?: 'syslinux';
+    };
 
 export interface DiskSpec {
   sizeBytes: number;
@@ -157,6 +167,17 @@ const GPT_TYPES = {
 };
 const MBR_TYPES = { ext4: '83', vfat: 'c', none: '83' };
 
+/** Where syslinux-common puts the MBR boot code (the first 440 bytes of a disk). */
+export const SYSLINUX_MBR = '/usr/lib/syslinux/mbr/mbr.bin';
+
+/** The MBR disk signature sfdisk writes for a seed (`label-id`), as the four bytes at offset 440 in disk order. */
+export function mbrSignatureBytes(seed: string | number): Buffer {
+  const labelId = Number.parseInt(createHash('sha256').update(String(seed)).digest('hex').slice(0, 8), 16);
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32LE(labelId);
+  return bytes;
+}
+
 function seededUuid(seed: string): string {
   const h = createHash('sha256').update(`ferry-uuid\u0000${seed}`).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
@@ -210,7 +231,7 @@ async function partition(raw: string, spec: Extract<DiskContent, { type: 'partit
   const lines = [`label: ${spec.table === 'mbr' ? 'dos' : 'gpt'}`];
   const seed = String(spec.seed ?? raw);
   if (spec.table === 'gpt') lines.push(`label-id: ${seededUuid(`${seed}:disk`).toUpperCase()}`);
-  else lines.push(`label-id: 0x${createHash('sha256').update(seed).digest('hex').slice(0, 8)}`);
+  else lines.push(`label-id: 0x${mbrSignatureBytes(seed).readUInt32LE().toString(16).padStart(8, '0')}`);
   let next = MiB;
   spec.partitions.forEach((p, i) => {
     const type = p.type ?? (spec.table === 'gpt' ? GPT_TYPES[p.fs] : MBR_TYPES[p.fs]);
@@ -285,6 +306,26 @@ async function makeVfat(raw: string, part: PartitionInfo, p: PartitionSpec, tree
   await runTool(tools.mcopy, ['-s', '-p', '-m', '-Q', '-i', `${raw}@@${part.start}`, ...entries.map((e) => join(tree, e)), '::/'], { env });
 }
 
+/** syslinux's MBR code in the first 440 bytes, and syslinux itself in the bootable FAT partition (no mount). */
+async function installSyslinux(raw: string, content: Extract<DiskContent, { type: 'partitioned' }>, partitions: PartitionInfo[]): Promise<void> {
+  const index = content.partitions.findIndex((p) => p.bootable && p.fs === 'vfat');
+  if (content.table !== 'mbr' || index < 0) throw new Error('syslinux needs an MBR table with a bootable FAT partition');
+  const { syslinux } = requireTools(['syslinux'], 'Building bootable disk images');
+  let mbr: Buffer;
+  try {
+    mbr = await readFile(SYSLINUX_MBR);
+  } catch {
+    throw new Error(`Building bootable disk images needs ${SYSLINUX_MBR}. Install the Debian package: apt-get install syslinux-common`);
+  }
+  await runTool(syslinux, ['--install', '--offset', String(partitions[index]!.start), raw], { env: { MTOOLS_SKIP_CHECK: '1' } });
+  const handle = await open(raw, 'r+');
+  try {
+    await handle.write(mbr, 0, 440, 0);
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * Builds one disk image at `outPath` (plus `-flat.vmdk` for a monolithicFlat VMDK). The intermediate raw file is
  * made next to it and removed.
@@ -319,6 +360,7 @@ export async function buildDisk(outPath: string, spec: DiskSpec, options: { tool
         if (p.fs === 'ext4') await makeExt4(raw, part, p, tree, p.uuid ?? seededUuid(`${seed}:p${i + 1}`), tools);
         else await makeVfat(raw, part, p, tree, p.uuid ?? seededUuid(`${seed}:p${i + 1}`).slice(0, 8), tools);
       }
+      if (content.bootloader === 'syslinux') await installSyslinux(raw, content, partitions);
     }
 
     const files = [outPath];

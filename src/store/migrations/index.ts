@@ -9,6 +9,7 @@ import { runDiskMetaMigration } from './004_run_disk_meta.ts';
 import { webhookOutboxMigration } from './005_webhook_outbox.ts';
 import { accessKeyLifecycleMigration } from './007_access_key_lifecycle.ts';
 import { appsMigration } from './008_apps.ts';
+import { instancesMigration } from './009_instances.ts';
 import { artifactsMigration } from './010_artifacts.ts';
 
 export interface Migration {
@@ -183,6 +184,7 @@ export const migrations: Migration[] = [
   webhookOutboxMigration,
   accessKeyLifecycleMigration,
   appsMigration,
+  instancesMigration,
   artifactsMigration,
 ];
 

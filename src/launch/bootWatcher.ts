@@ -1,0 +1,124 @@
+/**
+ * Turns what a guest shows into facts: it follows the instance's serial console file (written by virtlogd) and asks
+ * the QEMU guest agent, and reports "booted" (a boot line on the console — src/domain/instanceConsole.ts — or the
+ * agent answering `guest-ping`), the guest stopping on its own, or the deadline passing; then collects validation
+ * result lines until every validation has one or their deadline passes. It reads; it never decides a state itself.
+ */
+import { open, stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isBootLine, parseValidationLine, VALIDATION_TAG, type ConsoleResult } from '../domain/instanceConsole.ts';
+import type { Virsh } from './virsh.ts';
+
+/** How often the console file is read. */
+const POLL_MS = 250;
+/**
+ * How often the domain's state and the guest agent are asked while waiting for the boot: each is a virsh process,
+ * and on a small host every process competes with the emulated guest for the CPU.
+ */
+const PROBE_MS = 5000;
+/** A console line longer than this is cut (a guest printing without newlines must not grow memory). */
+const MAX_LINE = 16 * 1024;
+
+/** Follows a file that only grows (or is replaced by a new, shorter one when virtlogd rotates it). */
+export class ConsoleTail {
+  readonly #path: string;
+  #offset = 0;
+  #carry = '';
+
+  constructor(path: string) {
+    this.#path = path;
+  }
+
+  /** The complete lines written since the last call. */
+  async lines(): Promise<string[]> {
+    let size: number;
+    try {
+      size = (await stat(this.#path)).size;
+    } catch {
+      return [];
+    }
+    if (size < this.#offset) this.#offset = 0; // rotated
+    if (size === this.#offset) return [];
+    const handle = await open(this.#path, 'r');
+    let text: string;
+    try {
+      const length = Math.min(size - this.#offset, 4 * 1024 * 1024);
+      const buffer = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(buffer, 0, length, this.#offset);
+      this.#offset += bytesRead;
+      text = buffer.toString('utf8', 0, bytesRead);
+    } finally {
+      await handle.close();
+    }
+    const parts = (this.#carry + text).split('\n');
+    this.#carry = parts.pop()!.slice(-MAX_LINE);
+    return parts.map((line) => (line.length > MAX_LINE ? line.slice(0, MAX_LINE) : line));
+  }
+}
+
+export type BootOutcome = { booted: true; via: 'console' | 'guest agent' } | { booted: false; why: 'timeout' } | { booted: false; why: 'stopped'; detail: string };
+
+export interface WatchContext {
+  tail: ConsoleTail;
+  virsh: Virsh;
+  domain: string;
+  /** The instance's console nonce: validation lines may arrive before the boot is noticed. */
+  nonce: string;
+  onResult: (result: ConsoleResult) => Promise<void>;
+  signal: AbortSignal;
+  now: () => number;
+}
+
+function results(lines: readonly string[], nonce: string): ConsoleResult[] {
+  const out: ConsoleResult[] = [];
+  for (const line of lines) {
+    const at = line.indexOf(VALIDATION_TAG);
+    if (at < 0) continue;
+    const result = parseValidationLine(line.slice(at), nonce);
+    if (result) out.push(result);
+  }
+  return out;
+}
+
+async function agentAnswers(virsh: Virsh, domain: string): Promise<boolean> {
+  try {
+    await virsh.agentCommand(domain, { execute: 'guest-ping' }, 1);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until the guest signals its boot, stops, or `deadline` (epoch ms) passes. Rejects only when aborted. */
+export async function waitForBoot(ctx: WatchContext, deadline: number): Promise<BootOutcome> {
+  let nextProbe = ctx.now() + PROBE_MS / 2;
+  for (;;) {
+    ctx.signal.throwIfAborted();
+    const lines = await ctx.tail.lines();
+    for (const result of results(lines, ctx.nonce)) await ctx.onResult(result);
+    if (lines.some(isBootLine)) return { booted: true, via: 'console' };
+    if (ctx.now() >= nextProbe) {
+      nextProbe = ctx.now() + PROBE_MS;
+      const state = await ctx.virsh.domainState(ctx.domain);
+      if (!state) return { booted: false, why: 'stopped', detail: 'its libvirt domain no longer exists' };
+      if (state.state !== 'running' && state.state !== 'paused') return { booted: false, why: 'stopped', detail: `it is ${state.state} (${state.reason})` };
+      if (await agentAnswers(ctx.virsh, ctx.domain)) return { booted: true, via: 'guest agent' };
+    }
+    if (ctx.now() >= deadline) return { booted: false, why: 'timeout' };
+    await sleep(POLL_MS, undefined, { signal: ctx.signal });
+  }
+}
+
+/** Reads validation lines until `pending` is empty or `deadline` passes; returns the ids still without a result. */
+export async function collectValidations(ctx: WatchContext, pending: Set<string>, deadline: number): Promise<Set<string>> {
+  while (pending.size > 0 && ctx.now() < deadline) {
+    ctx.signal.throwIfAborted();
+    for (const result of results(await ctx.tail.lines(), ctx.nonce)) {
+      if (!pending.has(result.validationId)) continue;
+      pending.delete(result.validationId);
+      await ctx.onResult(result);
+    }
+    if (pending.size > 0) await sleep(POLL_MS * 2, undefined, { signal: ctx.signal });
+  }
+  return pending;
+}

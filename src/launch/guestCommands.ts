@@ -1,0 +1,80 @@
+/**
+ * Commands run inside a guest through the QEMU guest agent (`guest-exec`, then `guest-exec-status` until it has
+ * exited), over the `org.qemu.guest_agent.0` channel every Ferry domain has. A guest without an agent answers
+ * nothing on that channel; libvirt then says the agent "is not connected", and Ferry says so plainly.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { notPermitted } from '../lib/errors.ts';
+import { VirshError, type Virsh } from './virsh.ts';
+
+export interface GuestCommand {
+  script: string;
+  interpreter: 'sh' | 'powershell';
+  timeoutSeconds: number;
+}
+
+export interface GuestCommandResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Scripts are passed as one argument; bounded like an SSM document's command. */
+export const MAX_COMMAND_BYTES = 64 * 1024;
+/** Output kept per stream (the agent itself caps captured output at 16 MB). */
+export const MAX_OUTPUT_BYTES = 64 * 1024;
+
+const POLL_MS = 250;
+
+function decode(data: unknown): string {
+  if (typeof data !== 'string') return '';
+  const bytes = Buffer.from(data, 'base64');
+  return bytes.subarray(Math.max(0, bytes.length - MAX_OUTPUT_BYTES)).toString('utf8');
+}
+
+function agentMissing(instanceId: string, error: unknown): Error {
+  const text = error instanceof VirshError ? error.stderr : String((error as Error).message ?? error);
+  if (/not connected|not responding|agent is not|unable to execute QEMU agent|Guest agent is not/i.test(text)) {
+    return notPermitted(
+      `Instance ${instanceId} has no QEMU guest agent answering (${text.trim().replace(/^error:\s*/gm, '').replace(/\s*\n\s*/g, '; ')}): ` +
+        'commands and SSM-style validation need qemu-guest-agent running in the guest.',
+    );
+  }
+  return error instanceof Error ? error : new Error(text);
+}
+
+export async function runGuestCommand(virsh: Virsh, domain: string, instanceId: string, command: GuestCommand, now: () => number): Promise<GuestCommandResult> {
+  if (Buffer.byteLength(command.script, 'utf8') > MAX_COMMAND_BYTES) throw notPermitted(`The command is longer than ${MAX_COMMAND_BYTES} bytes.`);
+  if (!(command.timeoutSeconds >= 1 && command.timeoutSeconds <= 3600)) throw notPermitted('timeoutSeconds must be between 1 and 3600.');
+  const exec =
+    command.interpreter === 'powershell'
+      ? { path: 'powershell.exe', arg: ['-NoProfile', '-NonInteractive', '-Command', command.script] }
+      : { path: '/bin/sh', arg: ['-c', command.script] };
+  let pid: number;
+  try {
+    const started = (await virsh.agentCommand(domain, { execute: 'guest-exec', arguments: { ...exec, 'capture-output': true } }, 10)) as { pid?: number };
+    if (typeof started?.pid !== 'number') throw new Error('the guest agent started no process');
+    pid = started.pid;
+  } catch (error) {
+    throw agentMissing(instanceId, error);
+  }
+  const deadline = now() + command.timeoutSeconds * 1000;
+  for (;;) {
+    const status = (await virsh.agentCommand(domain, { execute: 'guest-exec-status', arguments: { pid } }, 10)) as {
+      exited?: boolean;
+      exitcode?: number;
+      signal?: number;
+      'out-data'?: string;
+      'err-data'?: string;
+    };
+    if (status.exited) {
+      return {
+        exitCode: typeof status.exitcode === 'number' ? status.exitcode : 128 + (status.signal ?? 0),
+        stdout: decode(status['out-data']),
+        stderr: decode(status['err-data']),
+      };
+    }
+    if (now() >= deadline) throw notPermitted(`The command in ${instanceId} did not finish within ${command.timeoutSeconds} s (guest process ${pid} may still run).`);
+    await sleep(POLL_MS);
+  }
+}

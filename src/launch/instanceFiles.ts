@@ -1,0 +1,173 @@
+/**
+ * Where an instance's files live, and who may read them. With `qemu:///system`, QEMU runs as its own user
+ * (Debian: libvirt-qemu, see /etc/libvirt/qemu.conf) and must open the overlays, the seed and the NBD sockets, but
+ * cannot traverse Ferry's 0700 data dir — so instances live in their own directory (`--instances-dir`,
+ * `FERRY_INSTANCES_DIR`; default /var/lib/ferry/instances for root, ~/.local/share/ferry/instances otherwise — see
+ * src/config/config.ts):
+ *
+ *   <instances dir>/                 0710 ferry:<qemu group>   QEMU may pass through, nobody else may enter or list
+ *     i-0123…/                       0710 ferry:<qemu group>
+ *       disk0.qcow2 …                0600 (libvirt hands it to QEMU's user while the domain runs)
+ *       disk0.sock …                 0660 ferry:<qemu group>   the image's NBD export (only QEMU and Ferry connect)
+ *       seed.iso                     0600 (idem)
+ *       console.log                  written by virtlogd (root, 0600)
+ *
+ * With a session URI (qemu:///session) QEMU runs as Ferry's own user and everything is 0700/0600.
+ */
+import { chmod, chown, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+
+/** Unix socket paths are limited to 107 bytes. */
+const MAX_SOCKET_PATH = 107;
+
+export interface QemuIdentity {
+  user: string;
+  uid: number;
+  group: string;
+  gid: number;
+}
+
+/** Does QEMU run as a user of its own for this URI (the system daemon), or as Ferry's user (a session daemon)? */
+export function qemuRunsAsOtherUser(uri: string): boolean {
+  return !/\/session(\?|$)/.test(uri);
+}
+
+function lookup(file: string, name: string): number | undefined {
+  try {
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const fields = line.split(':');
+      if (fields[0] === name && fields[2] !== undefined) return Number(fields[2]);
+    }
+  } catch {
+    // no such file
+  }
+  return undefined;
+}
+
+/** QEMU's user and group under the local system daemon: qemu.conf's `user`/`group`, else the distribution's default. */
+export function qemuIdentity(qemuConf = '/etc/libvirt/qemu.conf'): QemuIdentity | undefined {
+  let user: string | undefined;
+  let group: string | undefined;
+  try {
+    for (const line of readFileSync(qemuConf, 'utf8').split('\n')) {
+      const match = /^\s*(user|group)\s*=\s*"([^"]+)"/.exec(line);
+      if (match?.[1] === 'user') user = match[2];
+      if (match?.[1] === 'group') group = match[2];
+    }
+  } catch {
+    // not installed here: fall through to the defaults
+  }
+  for (const [u, g] of [[user, group ?? user], ['libvirt-qemu', 'libvirt-qemu'], ['qemu', 'qemu']] as const) {
+    if (!u || !g) continue;
+    const uid = lookup('/etc/passwd', u);
+    const gid = lookup('/etc/group', g);
+    if (uid !== undefined && gid !== undefined) return { user: u, uid, group: g, gid };
+  }
+  return undefined;
+}
+
+export class InstanceFiles {
+  readonly root: string;
+  /** QEMU's identity when it is not Ferry's own user. */
+  readonly qemu: QemuIdentity | undefined;
+  readonly #shared: boolean;
+
+  constructor(root: string, uri: string) {
+    this.root = resolve(root);
+    this.#shared = qemuRunsAsOtherUser(uri);
+    this.qemu = this.#shared ? qemuIdentity() : undefined;
+  }
+
+  dir(instanceId: string): string {
+    return join(this.root, instanceId);
+  }
+  overlay(instanceId: string, disk: number): string {
+    return join(this.dir(instanceId), `disk${disk}.qcow2`);
+  }
+  socket(instanceId: string, disk: number): string {
+    return join(this.dir(instanceId), `disk${disk}.sock`);
+  }
+  seed(instanceId: string): string {
+    return join(this.dir(instanceId), 'seed.iso');
+  }
+  seedWork(instanceId: string): string {
+    return join(this.dir(instanceId), '.seed');
+  }
+  consoleLog(instanceId: string): string {
+    return join(this.dir(instanceId), 'console.log');
+  }
+  domainXml(instanceId: string): string {
+    return join(this.dir(instanceId), 'domain.xml');
+  }
+
+  /** Why QEMU could not use this directory, or undefined when it can. */
+  async problem(): Promise<string | undefined> {
+    if (this.socket('i-00000000000000000', 99).length > MAX_SOCKET_PATH) {
+      return `the instances dir ${this.root} is too long for Unix socket paths (keep it under ${MAX_SOCKET_PATH - 40} characters)`;
+    }
+    if (!this.#shared) return undefined;
+    const qemu = this.qemu;
+    if (!qemu) return 'cannot tell which user libvirt runs QEMU as (no libvirt-qemu or qemu user, and none set in /etc/libvirt/qemu.conf)';
+    // Every existing ancestor must let QEMU's user through.
+    for (let dir = dirname(this.root); ; dir = dirname(dir)) {
+      try {
+        const st = await stat(dir);
+        const through = (st.mode & 0o001) !== 0 || (st.gid === qemu.gid && (st.mode & 0o010) !== 0) || (st.uid === qemu.uid && (st.mode & 0o100) !== 0);
+        if (!through) {
+          return `libvirt runs QEMU as ${qemu.user}, which cannot pass through ${dir} (mode ${(st.mode & 0o777).toString(8)}) to reach the instances dir ${this.root}; choose --instances-dir elsewhere (e.g. /var/lib/ferry/instances)`;
+        }
+      } catch {
+        // does not exist yet: made by ensureRoot
+      }
+      if (dir === dirname(dir)) break;
+    }
+    return undefined;
+  }
+
+  /** Makes (or fixes) the instances dir with the modes described above. */
+  async ensureRoot(): Promise<void> {
+    await mkdir(this.root, { recursive: true, mode: 0o710 });
+    await this.#secure(this.root);
+  }
+
+  async createInstanceDir(instanceId: string): Promise<string> {
+    await this.ensureRoot();
+    const dir = this.dir(instanceId);
+    await mkdir(dir, { recursive: true, mode: 0o710 });
+    await this.#secure(dir);
+    return dir;
+  }
+
+  /** A socket QEMU must connect to: group-writable for QEMU's group only. */
+  async shareSocket(path: string): Promise<void> {
+    if (this.qemu) {
+      await chown(path, process.getuid?.() ?? -1, this.qemu.gid);
+      await chmod(path, 0o660);
+    } else {
+      await chmod(path, 0o600);
+    }
+  }
+
+  async removeInstanceDir(instanceId: string): Promise<void> {
+    await rm(this.dir(instanceId), { recursive: true, force: true });
+  }
+
+  /** The console log as bytes (empty when there is none yet). */
+  async readConsole(instanceId: string): Promise<Buffer> {
+    try {
+      return await readFile(this.consoleLog(instanceId));
+    } catch {
+      return Buffer.alloc(0);
+    }
+  }
+
+  async #secure(dir: string): Promise<void> {
+    if (this.qemu) {
+      await chown(dir, process.getuid?.() ?? -1, this.qemu.gid);
+      await chmod(dir, 0o710);
+    } else {
+      await chmod(dir, 0o700);
+    }
+  }
+}

@@ -1,0 +1,309 @@
+/**
+ * The launch subsystem's interface (what the App operations call) and its libvirt implementation.
+ *
+ * `launch` checks the spec (launchSpec.ts), persists the instance as `pending` and returns at once; LaunchRunner
+ * (launchSteps.ts) boots it in the background from a copy-on-write overlay over an NBD export of the image, watches
+ * for the boot signal and validation results, and hydrates it into a standalone disk. Every state change publishes
+ * an `instance.state` event on core.events. Every method is scoped by tenant: another account's instance id is
+ * "not found" (InvalidParameterException), exactly like an id that never existed.
+ *
+ * `start()` resumes what a previous process left unfinished (reconcile.ts); `close()` stops watching and closes the
+ * exports — running instances keep running (hydrated ones need nothing from Ferry).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Core, Tenant } from '../core/context.ts';
+import { canMove, domainNameOf, newInstanceId, nextInstanceState, type HydrationState, type InstanceState } from '../domain/instance.ts';
+import type { DeviceModel } from '../domain/instanceDevices.ts';
+import type { ImageStore } from '../images/imageStore.ts';
+import { invalidParameter, notPermitted } from '../lib/errors.ts';
+import { DiskExports } from './diskExports.ts';
+import { runGuestCommand } from './guestCommands.ts';
+import { InstanceFiles } from './instanceFiles.ts';
+import { changeInstance, insertInstance, launchOwnerId, tenantInstance, tenantInstances, validationsOf, type InstanceRow, type ValidationRow } from './instanceRepo.ts';
+import { checkAvailability, type Availability } from './libvirtDaemon.ts';
+import { LaunchRunner } from './launchSteps.ts';
+import { resolveLaunch } from './launchSpec.ts';
+import { resolveNetwork } from './networks.ts';
+import { resumeInstances } from './reconcile.ts';
+import { Virsh } from './virsh.ts';
+
+export type { HydrationState, InstanceState };
+
+export interface InstanceSpec {
+  tenant: Tenant;
+  appId: string | null;
+  serverId: string;
+  /** Every disk of the image; disk 0 boots. */
+  amiId: string;
+  vcpus: number;
+  memoryMiB: number;
+  /** 'auto' follows the source hypervisor (from the server's vmManagerType / inventory details). */
+  deviceModel: DeviceModel;
+  network?: { vpc?: string; subnet?: string; securityGroup?: string };
+  userData?: Buffer;
+  sshPublicKey?: string;
+  validations?: { validationId: string; name: string; script: Buffer; scriptType: 'SHELL_SCRIPT' | 'POWERSHELL_SCRIPT' }[];
+  bootTimeoutMs?: number;
+  /** How long after the boot validation results may take before the missing ones are FAILED (default 30 min). */
+  validationTimeoutMs?: number;
+  /** Free-form labels shown in the domain's metadata (e.g. logicalId, launch group). */
+  labels?: Record<string, string>;
+}
+
+/** A USERDATA validation's result as the guest reported it on its console (PENDING until it does). */
+export interface InstanceValidationResult {
+  validationId: string;
+  name: string;
+  status: 'PENDING' | 'SUCCEEDED' | 'FAILED';
+  message: string | null;
+  at: number | null;
+}
+
+export interface Instance {
+  instanceId: string;
+  tenant: Tenant;
+  appId: string | null;
+  serverId: string;
+  amiId: string;
+  domainName: string;
+  state: InstanceState;
+  stateMessage: string | null;
+  hydration: HydrationState;
+  launchedAt: number;
+  bootedAt: number | null;
+  hydratedAt: number | null;
+  terminatedAt: number | null;
+  validations: InstanceValidationResult[];
+  labels: Record<string, string>;
+  /** Why hydration failed, when it did. */
+  hydrationMessage: string | null;
+}
+
+export interface InstanceService {
+  /** Persists the instance (state 'pending') and returns at once; boots it in the background. */
+  launch(spec: InstanceSpec): Promise<Instance>;
+  /** Idempotent; returns at once, terminates in the background (state 'terminating' → 'terminated'). */
+  terminate(tenant: Tenant, instanceId: string): Promise<void>;
+  get(tenant: Tenant, instanceId: string): Promise<Instance | undefined>;
+  list(tenant: Tenant, filter?: { appId?: string }): Promise<Instance[]>;
+  /** The serial console output, newest `maxBytes`. */
+  consoleOutput(tenant: Tenant, instanceId: string, maxBytes?: number): Promise<string>;
+  /** Runs a command in the guest through the QEMU guest agent; throws a clear error when the guest has none. */
+  runCommand(
+    tenant: Tenant,
+    instanceId: string,
+    command: { script: string; interpreter: 'sh' | 'powershell'; timeoutSeconds: number },
+  ): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  /** Is launching possible here, and if not, the one-line reason. */
+  availability(): Promise<{ available: true } | { available: false; reason: string }>;
+  validateNetwork(network: InstanceSpec['network']): Promise<void>;
+}
+
+export interface LibvirtInstanceServiceOptions {
+  core: Core;
+  images: ImageStore;
+  /** libvirt URI, e.g. qemu:///system (default) or qemu+ssh://host/system. */
+  uri: string;
+  instancesDir: string;
+  log: Logger;
+  /** Caps how fast each disk is pulled from the image store (MiB/s), e.g. to spare a busy store; default none. */
+  hydrationBandwidthMiB?: number;
+}
+
+export const DEFAULT_CONSOLE_BYTES = 64 * 1024;
+export const MAX_CONSOLE_BYTES = 1024 * 1024;
+/** A failed availability check is repeated at most this often (a daemon started meanwhile is noticed). */
+const AVAILABILITY_RETRY_MS = 5000;
+
+function toInstance(row: InstanceRow, validations: ValidationRow[]): Instance {
+  const plan = JSON.parse(row.plan) as { labels?: Record<string, string> };
+  return {
+    instanceId: row.instance_id,
+    tenant: { accountId: row.account_id, region: row.region },
+    appId: row.app_id,
+    serverId: row.server_id,
+    amiId: row.ami_id,
+    domainName: row.domain_name,
+    state: row.state,
+    stateMessage: row.state_message,
+    hydration: row.hydration,
+    launchedAt: row.launched_at,
+    bootedAt: row.booted_at,
+    hydratedAt: row.hydrated_at,
+    terminatedAt: row.terminated_at,
+    validations: validations.map((v) => ({ validationId: v.validation_id, name: v.name, status: v.status, message: v.message, at: v.at })),
+    labels: plan.labels ?? {},
+    hydrationMessage: row.hydration_message,
+  };
+}
+
+export class LibvirtInstanceService implements InstanceService {
+  readonly virsh: Virsh;
+  readonly files: InstanceFiles;
+  readonly #core: Core;
+  readonly #images: ImageStore;
+  readonly #log: Logger;
+  readonly #exports: DiskExports;
+  readonly #runner: LaunchRunner;
+  #owner: Promise<string> | undefined;
+  #checked: { at: number; result: Availability } | undefined;
+
+  constructor(options: LibvirtInstanceServiceOptions) {
+    this.#core = options.core;
+    this.#images = options.images;
+    this.#log = options.log;
+    this.virsh = new Virsh(options.uri);
+    this.files = new InstanceFiles(options.instancesDir, options.uri);
+    this.#exports = new DiskExports(options.images, this.files);
+    this.#runner = new LaunchRunner({
+      core: options.core,
+      virsh: this.virsh,
+      files: this.files,
+      exports: this.#exports,
+      ownerId: () => this.ownerId(),
+      log: options.log,
+      ...(options.hydrationBandwidthMiB ? { hydrationBandwidthMiB: options.hydrationBandwidthMiB } : {}),
+    });
+  }
+
+  /** This installation's id in domain metadata. */
+  ownerId(): Promise<string> {
+    this.#owner ??= launchOwnerId(this.#core);
+    this.#owner.catch(() => (this.#owner = undefined));
+    return this.#owner;
+  }
+
+  async #availability(): Promise<Availability> {
+    const now = Date.now();
+    if (this.#checked && (this.#checked.result.available || now - this.#checked.at < AVAILABILITY_RETRY_MS)) return this.#checked.result;
+    const result = await checkAvailability(this.virsh, this.files);
+    this.#checked = { at: now, result };
+    return result;
+  }
+
+  async availability(): Promise<{ available: true } | { available: false; reason: string }> {
+    const result = await this.#availability();
+    return result.available ? { available: true } : result;
+  }
+
+  async #requireAvailable(): Promise<'qemu' | 'kvm'> {
+    const result = await this.#availability();
+    if (!result.available) throw notPermitted(`Launching is unavailable on this Ferry: ${result.reason}.`);
+    return result.virtType;
+  }
+
+  async validateNetwork(network: InstanceSpec['network']): Promise<void> {
+    await this.#requireAvailable();
+    await resolveNetwork(this.virsh, network);
+  }
+
+  async launch(spec: InstanceSpec): Promise<Instance> {
+    const virtType = await this.#requireAvailable();
+    const instanceId = newInstanceId();
+    const resolved = await resolveLaunch({ core: this.#core, images: this.#images, virsh: this.virsh, virtType }, spec, instanceId);
+    const now = this.#core.clock.now();
+    const row: InstanceRow = {
+      instance_id: instanceId,
+      account_id: spec.tenant.accountId,
+      region: spec.tenant.region,
+      app_id: spec.appId,
+      server_id: spec.serverId,
+      ami_id: spec.amiId,
+      domain_name: domainNameOf(instanceId),
+      state: 'pending',
+      state_message: null,
+      hydration: 'none',
+      hydration_message: null,
+      plan: JSON.stringify(resolved.plan),
+      inputs: JSON.stringify(resolved.inputs),
+      console_nonce: randomBytes(16).toString('hex'),
+      launched_at: now,
+      boot_started_at: null,
+      boot_deadline_at: null,
+      booted_at: null,
+      validation_deadline_at: null,
+      hydrated_at: null,
+      terminated_at: null,
+      updated_at: now,
+    };
+    const validations: ValidationRow[] = resolved.validations.map((v, position) => ({
+      instance_id: instanceId,
+      validation_id: v.validationId,
+      position,
+      name: v.name,
+      status: 'PENDING',
+      message: null,
+      at: null,
+    }));
+    await insertInstance(this.#core, row, validations);
+    this.#log.info({ instanceId, amiId: spec.amiId, serverId: spec.serverId, appId: spec.appId, bus: resolved.plan.bus, network: resolved.plan.network.name }, 'instance launching');
+    this.#runner.kick(instanceId);
+    return toInstance(row, validations);
+  }
+
+  async terminate(tenant: Tenant, instanceId: string): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const row = await tenantInstance(this.#core, tenant, instanceId);
+      if (!row) throw invalidParameter(`Instance ${instanceId} does not exist.`);
+      if (!canMove(row.state, 'terminate')) return; // terminating or terminated already
+      if (await changeInstance(this.#core, instanceId, row.state, { state: nextInstanceState(row.state, 'terminate') })) {
+        this.#runner.interrupt(instanceId);
+        return;
+      }
+    }
+    throw notPermitted(`Instance ${instanceId} keeps changing state; try again.`);
+  }
+
+  async get(tenant: Tenant, instanceId: string): Promise<Instance | undefined> {
+    const row = await tenantInstance(this.#core, tenant, instanceId);
+    if (!row) return undefined;
+    return toInstance(row, (await validationsOf(this.#core, [instanceId])).get(instanceId) ?? []);
+  }
+
+  async list(tenant: Tenant, filter: { appId?: string } = {}): Promise<Instance[]> {
+    const rows = await tenantInstances(this.#core, tenant, filter.appId);
+    const validations = await validationsOf(this.#core, rows.map((r) => r.instance_id));
+    return rows.map((row) => toInstance(row, validations.get(row.instance_id) ?? []));
+  }
+
+  async consoleOutput(tenant: Tenant, instanceId: string, maxBytes = DEFAULT_CONSOLE_BYTES): Promise<string> {
+    if (!Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > MAX_CONSOLE_BYTES) throw invalidParameter(`maxBytes must be from 1 to ${MAX_CONSOLE_BYTES}.`);
+    const row = await tenantInstance(this.#core, tenant, instanceId);
+    if (!row) throw invalidParameter(`Instance ${instanceId} does not exist.`);
+    const bytes = await this.files.readConsole(instanceId);
+    // Cut on a character boundary: skip UTF-8 continuation bytes at the start of the window.
+    let start = Math.max(0, bytes.length - maxBytes);
+    while (start < bytes.length && (bytes[start]! & 0xc0) === 0x80) start++;
+    return bytes.subarray(start).toString('utf8');
+  }
+
+  async runCommand(
+    tenant: Tenant,
+    instanceId: string,
+    command: { script: string; interpreter: 'sh' | 'powershell'; timeoutSeconds: number },
+  ): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+    const row = await tenantInstance(this.#core, tenant, instanceId);
+    if (!row) throw invalidParameter(`Instance ${instanceId} does not exist.`);
+    if (row.state !== 'running') throw notPermitted(`Instance ${instanceId} is ${row.state}, not running.`);
+    await this.#requireAvailable();
+    return runGuestCommand(this.virsh, row.domain_name, instanceId, command, () => this.#core.clock.now());
+  }
+
+  /** Picks up every instance a previous process left unfinished (in the background; errors are logged). */
+  start(): Promise<void> {
+    return resumeInstances({
+      core: this.#core,
+      virsh: this.virsh,
+      availability: () => this.#availability(),
+      ownerId: () => this.ownerId(),
+      kick: (id) => this.#runner.kick(id),
+      log: this.#log,
+    }).catch((error: unknown) => this.#log.warn({ err: (error as Error).message }, 'resuming instances failed'));
+  }
+
+  async close(): Promise<void> {
+    await this.#runner.close();
+    await this.#exports.closeAll();
+  }
+}

@@ -1,0 +1,359 @@
+/**
+ * Drives each instance through its lifecycle (src/domain/instance.ts), one step at a time, with the state persisted
+ * before the external step it allows — so a crash or kill -9 anywhere leaves a row that says what to do next, and
+ * doing it again is harmless:
+ *
+ *   pending      make the instance dir, serve the image over NBD, create the overlays, write the seed  → starting
+ *   starting     define the domain (unless one of ours by that name exists), make the network ready   → booting
+ *   booting      `virsh start` only if libvirt says the domain was never started ("shut off (unknown)"),
+ *                then wait for the boot signal                                                   → running | failed
+ *   running      hydrate (from the boot on: until then the guest reads everything through the export, and the
+ *                pull would only slow its boot down); collect validation results until each has one or their
+ *                deadline passes
+ *   terminating  destroy, undefine, close the exports, remove the files                              → terminated
+ *   failed       the domain is stopped (kept, with its console, for inspection until terminated)
+ *
+ * One drive per instance at a time; `terminate` aborts whatever wait the drive is in and kicks it again.
+ */
+import { writeFile, rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { coerceError } from '../lib/errors.ts';
+import { launch as run } from '../lib/launcher.ts';
+import type { Core } from '../core/context.ts';
+import { lastConsoleLines } from '../domain/instanceConsole.ts';
+import { canMove, nextInstanceState, type InstanceEvent } from '../domain/instance.ts';
+import { ConsoleTail, collectValidations, waitForBoot, type WatchContext } from './bootWatcher.ts';
+import type { DiskExports } from './diskExports.ts';
+import { domainXml, parseDomainMetadata, FERRY_XMLNS } from './domainXml.ts';
+import { hydrate } from './hydration.ts';
+import type { InstanceFiles } from './instanceFiles.ts';
+import {
+  changeInstance,
+  failPendingValidations,
+  findInstance,
+  parsePlan,
+  recordValidation,
+  validationsOf,
+  type InstanceRow,
+  type LaunchInputs,
+} from './instanceRepo.ts';
+import { ensureNetworkReady } from './networks.ts';
+import { writeSeedIso } from './noCloudSeed.ts';
+import { validationWrapper } from './validationWrapper.ts';
+import type { Virsh } from './virsh.ts';
+
+export interface RunnerDeps {
+  core: Core;
+  virsh: Virsh;
+  files: InstanceFiles;
+  exports: DiskExports;
+  ownerId: () => Promise<string>;
+  log: Logger;
+  /** Caps each disk's pull (MiB/s); default none. */
+  hydrationBandwidthMiB?: number;
+}
+
+/** Stops the drive when the instance moved on under it (terminate) — not an error. */
+class Superseded extends Error {}
+
+const RETRY_MS = [1000, 3000, 10_000, 30_000];
+
+export class LaunchRunner {
+  readonly #deps: RunnerDeps;
+  readonly #closing = new AbortController();
+  readonly #drives = new Map<string, { promise: Promise<void>; abort: AbortController; again: boolean }>();
+  readonly #hydrations = new Map<string, { promise: Promise<void>; abort: AbortController }>();
+
+  constructor(deps: RunnerDeps) {
+    this.#deps = deps;
+  }
+
+  /** Makes sure the instance is being driven (a drive already running picks the change up when it next looks). */
+  kick(instanceId: string): void {
+    if (this.#closing.signal.aborted) return;
+    const current = this.#drives.get(instanceId);
+    if (current) {
+      current.again = true;
+      return;
+    }
+    const entry = { abort: new AbortController(), again: false, promise: Promise.resolve() };
+    this.#drives.set(instanceId, entry);
+    entry.promise = (async () => {
+      let attempt = 0;
+      for (;;) {
+        entry.again = false;
+        try {
+          await this.#drive(instanceId, AbortSignal.any([entry.abort.signal, this.#closing.signal]));
+          attempt = 0;
+        } catch (error) {
+          if (this.#closing.signal.aborted) break;
+          if (!entry.abort.signal.aborted) {
+            this.#deps.log.warn({ instanceId, err: coerceError(error).message }, 'instance step failed; retrying');
+            await sleep(RETRY_MS[Math.min(attempt++, RETRY_MS.length - 1)], undefined, { signal: this.#closing.signal }).catch(() => undefined);
+            entry.again = true;
+          }
+        }
+        if (entry.abort.signal.aborted && !this.#closing.signal.aborted) {
+          entry.abort = new AbortController();
+          entry.again = true;
+        }
+        if (!entry.again || this.#closing.signal.aborted) break;
+      }
+      this.#drives.delete(instanceId);
+    })();
+  }
+
+  /** Interrupts the instance's current wait (its state changed: terminate) and drives it again. */
+  interrupt(instanceId: string): void {
+    const current = this.#drives.get(instanceId);
+    if (current) current.abort.abort();
+    this.#hydrations.get(instanceId)?.abort.abort();
+    this.kick(instanceId);
+  }
+
+  async close(): Promise<void> {
+    this.#closing.abort();
+    await Promise.allSettled([...this.#drives.values()].map((d) => d.promise));
+    await Promise.allSettled([...this.#hydrations.values()].map((h) => h.promise));
+  }
+
+  // ── The steps ───────────────────────────────────────────────────────────────────────────────────────────
+
+  async #drive(instanceId: string, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      signal.throwIfAborted();
+      const row = await findInstance(this.#deps.core, instanceId);
+      if (!row) return;
+      try {
+        switch (row.state) {
+          case 'pending':
+            await this.#prepare(row);
+            break;
+          case 'starting':
+            await this.#define(row);
+            break;
+          case 'booting':
+            await this.#boot(row, signal);
+            break;
+          case 'running':
+            return await this.#settle(row, signal);
+          case 'failed':
+            return await this.#stopDomain(row);
+          case 'terminating':
+            await this.#remove(row);
+            break;
+          case 'terminated':
+            return;
+        }
+      } catch (error) {
+        if (error instanceof Superseded || signal.aborted) continue;
+        if (row.state === 'terminating') throw error; // retried by kick
+        await this.#fail(row, coerceError(error).message);
+      }
+    }
+  }
+
+  /** Persists the lifecycle move `event` (src/domain/instance.ts) with `patch`; Superseded if the row moved on. */
+  async #move(row: InstanceRow, event: InstanceEvent, patch: Partial<InstanceRow> = {}): Promise<InstanceRow> {
+    const next = await changeInstance(this.#deps.core, row.instance_id, row.state, { ...patch, state: nextInstanceState(row.state, event) });
+    if (!next) throw new Superseded();
+    return next;
+  }
+
+  async #prepare(row: InstanceRow): Promise<void> {
+    const { files, exports } = this.#deps;
+    const plan = parsePlan(row);
+    const id = row.instance_id;
+    await files.createInstanceDir(id);
+    const served = await exports.serve(id, row.ami_id, plan.diskSizes.length);
+    for (const [disk, exported] of served.entries()) {
+      // -u: the backing file need not be opened now (the size is given); the domain opens it when it starts.
+      const created = await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', exported.uri, '-u', files.overlay(id, disk), String(exported.sizeBytes)], {
+        timeoutMs: 60_000,
+      });
+      if (created.code !== 0) throw new Error(`qemu-img create failed: ${(created.startError?.message ?? created.stderr).trim()}`);
+    }
+    if (plan.seed) {
+      const inputs = row.inputs ? (JSON.parse(row.inputs) as LaunchInputs) : { userData: null, sshPublicKey: null, validations: [] };
+      const validations = inputs.validations.map((v) => ({ ...v, script: Buffer.from(v.script, 'base64') }));
+      await writeSeedIso(files.seed(id), files.seedWork(id), {
+        instanceId: id,
+        hostname: plan.hostname,
+        userData: inputs.userData === null ? null : Buffer.from(inputs.userData, 'base64'),
+        sshPublicKey: inputs.sshPublicKey,
+        vendorData: validations.length > 0 ? validationWrapper(row.console_nonce, validations) : null,
+      });
+    }
+    await this.#move(row, 'prepared', { inputs: null });
+  }
+
+  async #define(row: InstanceRow): Promise<void> {
+    const { virsh, files } = this.#deps;
+    const plan = parsePlan(row);
+    const id = row.instance_id;
+    const owner = await this.#deps.ownerId();
+    if (await virsh.domainState(row.domain_name)) {
+      const mine = parseDomainMetadata((await virsh.metadata(row.domain_name, FERRY_XMLNS)) ?? '');
+      if (mine.owner !== owner || mine.instanceId !== id) throw new Error(`a libvirt domain named ${row.domain_name} exists and is not this instance's`);
+    } else {
+      const xml = domainXml({
+        name: row.domain_name,
+        virtType: plan.virtType,
+        vcpus: plan.vcpus,
+        memoryMiB: plan.memoryMiB,
+        layout: plan.layout,
+        disks: plan.diskSizes.map((_, disk) => files.overlay(id, disk)),
+        seed: plan.seed ? files.seed(id) : null,
+        network: plan.network,
+        consoleLog: files.consoleLog(id),
+        metadata: { owner, instanceId: id, accountId: row.account_id, region: row.region, appId: row.app_id, serverId: row.server_id, amiId: row.ami_id, labels: plan.labels },
+      });
+      await writeFile(files.domainXml(id), xml, { mode: 0o600 });
+      try {
+        await virsh.define(files.domainXml(id));
+      } finally {
+        await rm(files.domainXml(id), { force: true });
+      }
+    }
+    await ensureNetworkReady(virsh, plan.network);
+    const now = this.#deps.core.clock.now();
+    await this.#move(row, 'defined', { boot_started_at: now, boot_deadline_at: now + plan.bootTimeoutMs });
+  }
+
+  #watch(row: InstanceRow, signal: AbortSignal): WatchContext {
+    return {
+      tail: new ConsoleTail(this.#deps.files.consoleLog(row.instance_id)),
+      virsh: this.#deps.virsh,
+      domain: row.domain_name,
+      nonce: row.console_nonce,
+      signal,
+      now: () => this.#deps.core.clock.now(),
+      onResult: async (result) => {
+        await recordValidation(this.#deps.core, row, result);
+      },
+    };
+  }
+
+  async #boot(row: InstanceRow, signal: AbortSignal): Promise<void> {
+    const { virsh } = this.#deps;
+    const plan = parsePlan(row);
+    if (row.hydration !== 'hydrated') await this.#deps.exports.serve(row.instance_id, row.ami_id, plan.diskSizes.length);
+    const state = await virsh.domainState(row.domain_name);
+    if (!state) throw new Error('its libvirt domain disappeared before it started');
+    if (state.state === 'shut off') {
+      // "unknown" is what libvirt says of a defined domain that never ran: the only case in which Ferry starts it.
+      if (state.reason !== 'unknown') throw new Error(`the guest stopped before it booted (${state.reason})`);
+      await virsh.start(row.domain_name);
+    }
+    const outcome = await waitForBoot(this.#watch(row, signal), row.boot_deadline_at ?? 0);
+    if (outcome.booted) {
+      const now = this.#deps.core.clock.now();
+      const running = await this.#move(row, 'booted', { state_message: null, booted_at: now, validation_deadline_at: now + plan.validationTimeoutMs });
+      this.#deps.log.info({ instanceId: row.instance_id, via: outcome.via, ms: now - (row.boot_started_at ?? now) }, 'instance booted');
+      // Hydration starts once the guest is up: until then it would compete with the boot for the (emulated) CPU.
+      this.#hydrate(running);
+      return;
+    }
+    const console = lastConsoleLines((await this.#deps.files.readConsole(row.instance_id)).toString('utf8'));
+    const seen = console.length > 0 ? ` Last console lines: ${console.join(' | ')}` : ' The console stayed empty.';
+    if (outcome.why === 'timeout') {
+      throw new Error(`The guest did not boot within ${Math.round(plan.bootTimeoutMs / 1000)} s (no FERRY-BOOT-OK marker, login prompt or guest-agent reply).${seen}`);
+    }
+    throw new Error(`The guest stopped before it booted: ${outcome.detail}.${seen}`);
+  }
+
+  async #settle(row: InstanceRow, signal: AbortSignal): Promise<void> {
+    const plan = parsePlan(row);
+    const state = await this.#deps.virsh.domainState(row.domain_name);
+    if (!state) throw new Error('its libvirt domain no longer exists (removed outside Ferry?)');
+    if (state.state === 'shut off' || state.state === 'crashed') throw new Error(`the guest is ${state.state} (${state.reason})`);
+    if (row.hydration !== 'hydrated') {
+      // Until hydrated the guest reads through the export; a pull that failed before is tried again (once a start).
+      await this.#deps.exports.serve(row.instance_id, row.ami_id, plan.diskSizes.length);
+      this.#hydrate(row);
+    }
+    const pending = new Set(((await validationsOf(this.#deps.core, [row.instance_id])).get(row.instance_id) ?? []).filter((v) => v.status === 'PENDING').map((v) => v.validation_id));
+    if (pending.size === 0) return;
+    const left = await collectValidations(this.#watch(row, signal), pending, row.validation_deadline_at ?? 0);
+    if (left.size > 0) {
+      await failPendingValidations(this.#deps.core, row, `The guest reported no result within ${Math.round(plan.validationTimeoutMs / 1000)} s of booting (does it run NoCloud vendor-data scripts?).`);
+    }
+  }
+
+  /** Starts pulling the image into the instance's disks, once per process; records the outcome. */
+  #hydrate(row: InstanceRow): void {
+    const id = row.instance_id;
+    if (this.#hydrations.has(id) || row.hydration === 'hydrated') return;
+    const abort = new AbortController();
+    const signal = AbortSignal.any([abort.signal, this.#closing.signal]);
+    const promise = (async () => {
+      const { core, virsh, exports } = this.#deps;
+      try {
+        const current = await findInstance(core, id);
+        if (!current || current.state === 'terminating' || current.state === 'terminated' || current.state === 'failed') return;
+        if (current.hydration !== 'hydrating') await changeInstance(core, id, current.state, { hydration: 'hydrating', hydration_message: null });
+        await hydrate(virsh, current.domain_name, parsePlan(current).layout.disks, signal, this.#deps.hydrationBandwidthMiB);
+        await this.#setHydration(id, { hydration: 'hydrated', hydration_message: null, hydrated_at: core.clock.now() });
+        await exports.close(id);
+        this.#deps.log.info({ instanceId: id }, 'instance hydrated: it no longer reads from the image store');
+      } catch (error) {
+        if (signal.aborted) return;
+        const message = `Hydration failed: ${coerceError(error).message}`;
+        this.#deps.log.warn({ instanceId: id, message }, 'hydration failed');
+        await this.#setHydration(id, { hydration: 'failed', hydration_message: message }).catch(() => undefined);
+      } finally {
+        this.#hydrations.delete(id);
+      }
+    })();
+    this.#hydrations.set(id, { promise, abort });
+  }
+
+  /** Hydration changes whatever the (live) state is, unless the instance is being removed. */
+  async #setHydration(instanceId: string, patch: Partial<InstanceRow>): Promise<void> {
+    for (let i = 0; i < 5; i++) {
+      const row = await findInstance(this.#deps.core, instanceId);
+      if (!row || row.state === 'terminating' || row.state === 'terminated') return;
+      if (await changeInstance(this.#deps.core, instanceId, row.state, patch)) return;
+    }
+  }
+
+  async #fail(row: InstanceRow, message: string): Promise<void> {
+    if (!canMove(row.state, 'fail')) return;
+    const failed = await changeInstance(this.#deps.core, row.instance_id, row.state, { state: nextInstanceState(row.state, 'fail'), state_message: message.slice(0, 4000) });
+    if (!failed) return;
+    this.#deps.log.warn({ instanceId: row.instance_id, message }, 'instance failed');
+    await failPendingValidations(this.#deps.core, failed, `The instance did not boot: ${message}`.slice(0, 2500));
+    await this.#stopDomain(failed);
+  }
+
+  /** A failed instance's domain is stopped (not removed): no CPU spent, the console kept for inspection. */
+  async #stopDomain(row: InstanceRow): Promise<void> {
+    this.#hydrations.get(row.instance_id)?.abort.abort();
+    const state = await this.#deps.virsh.domainState(row.domain_name);
+    if (state && state.state !== 'shut off') await this.#deps.virsh.destroy(row.domain_name).catch(() => undefined);
+    await this.#deps.exports.close(row.instance_id);
+  }
+
+  async #remove(row: InstanceRow): Promise<void> {
+    const { virsh, files, exports } = this.#deps;
+    this.#hydrations.get(row.instance_id)?.abort.abort();
+    const state = await virsh.domainState(row.domain_name);
+    if (state) {
+      const mine = parseDomainMetadata((await virsh.metadata(row.domain_name, FERRY_XMLNS)) ?? '');
+      if (mine.owner !== (await this.#deps.ownerId()) || mine.instanceId !== row.instance_id) {
+        throw new Error(`the libvirt domain ${row.domain_name} is not this instance's; it was left alone`);
+      }
+      if (state.state !== 'shut off') {
+        await virsh.destroy(row.domain_name).catch(async (error) => {
+          if ((await virsh.domainState(row.domain_name))?.state !== 'shut off') throw error;
+        });
+      }
+      await virsh.undefine(row.domain_name);
+    }
+    await exports.close(row.instance_id);
+    await files.removeInstanceDir(row.instance_id);
+    await this.#move(row, 'removed', { terminated_at: this.#deps.core.clock.now() });
+    this.#deps.log.info({ instanceId: row.instance_id }, 'instance terminated');
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * A whole Ferry in a child process, for tests that SIGKILL it in the middle of a launch or a terminate: startFerry
+ * on a data dir (embedded connector on a datastore, instances on libvirt), driven by JSON lines on stdin, answering
+ * with JSON lines on stdout (logs go to stderr).
+ *
+ *   argv:   DATA_DIR DATASTORE INSTANCES_DIR
+ *   stdout: {"ready":{"url","accountId","accessKeyId","secretAccessKey"}}   once listening
+ *           {"event":{…instance.state…}}                                   every instance state change
+ *           {"launched":"i-…"} | {"terminating":"i-…"} | {"error":"…"}
+ *   stdin:  {"launch":{"serverId","amiId","userData"(base64),"bootTimeoutMs"}} | {"terminate":"i-…"}
+ */
+import { createInterface } from 'node:readline';
+import { startFerry } from '../../src/main.ts';
+import { createLogger } from '../../src/lib/logger.ts';
+import { LAUNCH_URI } from './launch.ts';
+
+const [dataDir, datastore, instancesDir] = process.argv.slice(2) as [string, string, string];
+const say = (message: object) => process.stdout.write(`${JSON.stringify(message)}\n`);
+
+const ferry = await startFerry({
+  dataDir,
+  datastore,
+  connectorPollMs: 200,
+  log: createLogger(process.env.FERRY_TEST_LOG_LEVEL ?? 'warn', process.stderr),
+  env: {},
+  launch: { uri: LAUNCH_URI, instancesDir },
+});
+const tenant = { accountId: ferry.root.accountId, region: 'us-east-1' };
+ferry.core.events.subscribe((event) => {
+  if (event.type === 'instance.state') say({ event });
+});
+say({ ready: { url: ferry.url, accountId: ferry.root.accountId, accessKeyId: ferry.root.accessKeyId, secretAccessKey: ferry.root.secretAccessKey } });
+
+for await (const line of createInterface({ input: process.stdin })) {
+  if (!line.trim()) continue;
+  try {
+    const command = JSON.parse(line) as { launch?: { serverId: string; amiId: string; userData?: string; bootTimeoutMs?: number }; terminate?: string };
+    if (command.launch) {
+      const instance = await ferry.instances.launch({
+        tenant,
+        appId: 'app-crash',
+        serverId: command.launch.serverId,
+        amiId: command.launch.amiId,
+        vcpus: 1,
+        memoryMiB: 256,
+        deviceModel: 'auto',
+        ...(command.launch.userData ? { userData: Buffer.from(command.launch.userData, 'base64') } : {}),
+        ...(command.launch.bootTimeoutMs ? { bootTimeoutMs: command.launch.bootTimeoutMs } : {}),
+      });
+      say({ launched: instance.instanceId });
+    } else if (command.terminate) {
+      await ferry.instances.terminate(tenant, command.terminate);
+      say({ terminating: command.terminate });
+    }
+  } catch (error) {
+    say({ error: (error as Error).message });
+  }
+}
+await ferry.close();
