@@ -70,6 +70,7 @@ describe('templates and change sets are valid CloudFormation', { skip: SKIP }, (
     for (let done = 0; done < 3; ) {
       for (const run of await f.connector.claim(3)) {
         await f.connector.completeWithImage(run.replicationRunId);
+        done++;
       }
     }
   });

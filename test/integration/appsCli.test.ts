@@ -52,7 +52,7 @@ describe('AWS CLI v2', { skip: SKIP_AWS }, () => {
     assert.equal(config.serverGroupReplicationConfigurations[1].serverReplicationConfigurations[0].serverReplicationParameters.licenseType, 'BYOL');
     await ok('start-app-replication', '--app-id', appId);
     assert.equal((await ok('get-app', '--app-id', appId)).appSummary.replicationStatus, 'REPLICATION_PENDING');
-    for (let done = 0; done < 2; ) for (const run of await f.connector.claim(2)) await f.connector.completeWithImage(run.replicationRunId);
+    for (let done = 0; done < 2; ) for (const run of await f.connector.claim(2)) done += (await f.connector.completeWithImage(run.replicationRunId)) ? 1 : 0;
     const replicated = await ok('get-app', '--app-id', appId);
     assert.equal(replicated.appSummary.replicationStatus, 'REPLICATED');
 
