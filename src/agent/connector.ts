@@ -150,6 +150,17 @@ export class Connector {
     return this.#scan.vms;
   }
 
+  /**
+   * The VM a run replicates. A cached scan that shows it missing or unreplicable is not trusted: its disk may have
+   * been restored since (an operator fixes the disk and starts a run at once), so that answer is always rescanned.
+   */
+  async #findVm(vmId: string): Promise<DiscoveredVm | undefined> {
+    const cached = (await this.vms()).find((vm) => vm.vmId === vmId);
+    if (cached?.replicable) return cached;
+    this.#scan = undefined;
+    return (await this.vms()).find((vm) => vm.vmId === vmId);
+  }
+
   async #uploadInventory(): Promise<void> {
     this.#scan = undefined;
     const managers = datastoreManagers(this.#options.datastore);
@@ -180,7 +191,7 @@ export class Connector {
       pool: this.#pool,
       log: this.#log,
       leaseSeconds: this.#leaseSeconds,
-      findVm: async (vmId) => (await this.vms()).find((vm) => vm.vmId === vmId),
+      findVm: (vmId) => this.#findVm(vmId),
       throttle: this.#limiter ? (bytes) => this.#limiter!.take(bytes, this.#abort.signal) : undefined,
       signal: this.#abort.signal,
     })
