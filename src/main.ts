@@ -161,6 +161,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     instancesDir: options.launch?.instancesDir ?? (env.FERRY_INSTANCES_DIR || defaultInstancesDir(env)),
     log: log.child({ component: 'launch' }),
     ...(options.launch?.hydrationBandwidthMiB ? { hydrationBandwidthMiB: options.launch.hydrationBandwidthMiB } : {}),
+    ...(options.launch?.bootTimeoutMs ? { bootTimeoutMs: options.launch.bootTimeoutMs } : {}),
   });
   ports.instances ??= instances;
   const app = await buildApp({ core, log, secrets: secretLookup(core, secrets.accessKeys, (problem) => log.error({ problem }, 'an access key cannot be used')), version: VERSION, plane, metrics, artifacts, ports, regions });

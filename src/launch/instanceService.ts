@@ -44,6 +44,8 @@ export interface InstanceSpec {
   userData?: Buffer;
   sshPublicKey?: string;
   validations?: { validationId: string; name: string; script: Buffer; scriptType: 'SHELL_SCRIPT' | 'POWERSHELL_SCRIPT' }[];
+  /** Run in the guest after the user data, through the seed (seedUserData.ts): the launch configuration's configureScript. */
+  configureScript?: { script: Buffer; scriptType: 'SHELL_SCRIPT' | 'POWERSHELL_SCRIPT' };
   bootTimeoutMs?: number;
   /** How long after the boot validation results may take before the missing ones are FAILED (default 30 min). */
   validationTimeoutMs?: number;
@@ -109,6 +111,8 @@ export interface LibvirtInstanceServiceOptions {
   log: Logger;
   /** Caps how fast each disk is pulled from the image store (MiB/s), e.g. to spare a busy store; default none. */
   hydrationBandwidthMiB?: number;
+  /** The boot timeout of launches that set none (the App operations set none); default 5 min. */
+  bootTimeoutMs?: number;
 }
 
 export const DEFAULT_CONSOLE_BYTES = 64 * 1024;
@@ -146,6 +150,7 @@ export class LibvirtInstanceService implements InstanceService {
   readonly #log: Logger;
   readonly #exports: DiskExports;
   readonly #runner: LaunchRunner;
+  readonly #bootTimeoutMs: number | undefined;
   #owner: Promise<string> | undefined;
   #checked: { at: number; result: Availability } | undefined;
 
@@ -153,6 +158,7 @@ export class LibvirtInstanceService implements InstanceService {
     this.#core = options.core;
     this.#images = options.images;
     this.#log = options.log;
+    this.#bootTimeoutMs = options.bootTimeoutMs;
     this.virsh = new Virsh(options.uri);
     this.files = new InstanceFiles(options.instancesDir, options.uri);
     this.#exports = new DiskExports(options.images, this.files);
@@ -201,7 +207,8 @@ export class LibvirtInstanceService implements InstanceService {
   async launch(spec: InstanceSpec): Promise<Instance> {
     const virtType = await this.#requireAvailable();
     const instanceId = newInstanceId();
-    const resolved = await resolveLaunch({ core: this.#core, images: this.#images, virsh: this.virsh, virtType }, spec, instanceId);
+    const withDefaults = spec.bootTimeoutMs === undefined && this.#bootTimeoutMs !== undefined ? { ...spec, bootTimeoutMs: this.#bootTimeoutMs } : spec;
+    const resolved = await resolveLaunch({ core: this.#core, images: this.#images, virsh: this.virsh, virtType }, withDefaults, instanceId);
     const now = this.#core.clock.now();
     const row: InstanceRow = {
       instance_id: instanceId,
