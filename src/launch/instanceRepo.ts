@@ -82,6 +82,8 @@ export interface LaunchInputs {
   userData: string | null;
   sshPublicKey: string | null;
   validations: { validationId: string; script: string; scriptType: 'SHELL_SCRIPT' | 'POWERSHELL_SCRIPT' }[];
+  /** base64, like the others; absent in rows written before configure scripts reached the guest. */
+  configureScript?: { script: string; scriptType: 'SHELL_SCRIPT' | 'POWERSHELL_SCRIPT' } | null;
 }
 
 const db = (core: Core) => core.db as unknown as Kysely<InstanceTables>;

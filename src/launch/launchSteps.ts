@@ -41,6 +41,8 @@ import {
 import { ensureNetworkReady } from './networks.ts';
 import { writeSeedIso } from './noCloudSeed.ts';
 import { validationWrapper } from './validationWrapper.ts';
+import { configureScriptPart } from './configureScript.ts';
+import { CONFIGURE_PART, seedUserData, VALIDATION_PART, type SeedPart } from './seedUserData.ts';
 import type { Virsh } from './virsh.ts';
 
 export interface RunnerDeps {
@@ -58,6 +60,20 @@ export interface RunnerDeps {
 class Superseded extends Error {}
 
 const RETRY_MS = [1000, 3000, 10_000, 30_000];
+
+/** The seed's user-data: the user's, then the configure script, then the validations (seedUserData.ts). */
+function seedUserDataOf(inputs: LaunchInputs, nonce: string): Buffer {
+  const parts: SeedPart[] = [];
+  if (inputs.configureScript) {
+    const script = Buffer.from(inputs.configureScript.script, 'base64');
+    parts.push({ filename: CONFIGURE_PART, contentType: 'text/x-shellscript', body: Buffer.from(configureScriptPart(script, inputs.configureScript.scriptType)) });
+  }
+  if (inputs.validations.length > 0) {
+    const validations = inputs.validations.map((v) => ({ ...v, script: Buffer.from(v.script, 'base64') }));
+    parts.push({ filename: VALIDATION_PART, contentType: 'text/x-shellscript', body: Buffer.from(validationWrapper(nonce, validations)) });
+  }
+  return seedUserData(inputs.userData === null ? null : Buffer.from(inputs.userData, 'base64'), parts);
+}
 
 export class LaunchRunner {
   readonly #deps: RunnerDeps;
@@ -176,13 +192,12 @@ export class LaunchRunner {
     }
     if (plan.seed) {
       const inputs = row.inputs ? (JSON.parse(row.inputs) as LaunchInputs) : { userData: null, sshPublicKey: null, validations: [] };
-      const validations = inputs.validations.map((v) => ({ ...v, script: Buffer.from(v.script, 'base64') }));
       await writeSeedIso(files.seed(id), files.seedWork(id), {
         instanceId: id,
         hostname: plan.hostname,
-        userData: inputs.userData === null ? null : Buffer.from(inputs.userData, 'base64'),
+        userData: seedUserDataOf(inputs, row.console_nonce),
         sshPublicKey: inputs.sshPublicKey,
-        vendorData: validations.length > 0 ? validationWrapper(row.console_nonce, validations) : null,
+        vendorData: null,
       });
     }
     await this.#move(row, 'prepared', { inputs: null });
@@ -277,7 +292,7 @@ export class LaunchRunner {
     if (pending.size === 0) return;
     const left = await collectValidations(this.#watch(row, signal), pending, row.validation_deadline_at ?? 0);
     if (left.size > 0) {
-      await failPendingValidations(this.#deps.core, row, `The guest reported no result within ${Math.round(plan.validationTimeoutMs / 1000)} s of booting (does it run NoCloud vendor-data scripts?).`);
+      await failPendingValidations(this.#deps.core, row, `The guest reported no result within ${Math.round(plan.validationTimeoutMs / 1000)} s of booting (does it run the shell parts of NoCloud user-data?).`);
     }
   }
 
