@@ -37,6 +37,7 @@ import type { ArtifactLimits } from './artifacts/limits.ts';
 import type { AppPorts, ArtifactStore as AppArtifactStore, InstanceService } from './apps/ports.ts';
 import { appStatusHook } from './core/apps/refreshApps.ts';
 import { LaunchCoordinator } from './core/apps/launchCoordinator.ts';
+import { AppValidationRunner } from './core/apps/appValidationRunner.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -91,6 +92,8 @@ export interface RunningFerry {
   artifacts: ArtifactStore;
   /** Drives app launches and terminations. */
   launches: LaunchCoordinator;
+  /** Runs app-level (SSM) validations once an app is launched. */
+  appValidations: AppValidationRunner;
   /** Launched instances (libvirt). */
   instances: LibvirtInstanceService;
   close(): Promise<void>;
@@ -118,6 +121,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   // store joins the ports once it is open (below), before anything can launch.
   const ports: AppPorts = { instances: options.instances, artifacts: options.artifacts };
   const launches = new LaunchCoordinator(core, ports);
+  const appValidations = new AppValidationRunner(core, ports);
   (core.beforeCommit ??= []).push(appStatusHook(core, () => launches.refreshOptions));
   // Observability: metrics follow the events from here on; webhooks stage an outbox row in every transaction
   // that changes a job or run, so both start before anything can change one.
@@ -170,6 +174,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   // Instances a previous process left mid-launch or mid-terminate are driven on (in the background).
   void instances.start();
   await launches.start();
+  await appValidations.start();
   const connector = options.datastore
     ? await startEmbeddedConnector({ core, plane, dataDir: options.dataDir, datastore: options.datastore, rootAccountId: root.accountId, version: VERSION, log, pollIntervalMs: options.connectorPollMs, maxBandwidth: options.maxBandwidth, onRunFinished: metrics.connectorRunFinished })
     : undefined;
@@ -190,12 +195,14 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     webhooks,
     artifacts,
     launches,
+    appValidations,
     instances,
     async close() {
       if (closed) return;
       closed = true;
       await connector?.stop();
       await launches.stop();
+      await appValidations.stop();
       await scheduler.stop();
       unsubscribe();
       await gc.stop();

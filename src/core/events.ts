@@ -11,6 +11,8 @@ export type FerryEvent =
   | { type: 'app.state'; tenant: TenantRef; appId: string; status: string; replicationStatus: string; launchStatus: string; previous: { status: string; replicationStatus: string; launchStatus: string } | null }
   // The launch subsystem's instances (src/apps/ports.ts): the app coordinator advances launches on these.
   | { type: 'instance.state'; tenant: TenantRef; instanceId: string; appId: string | null; serverId: string; state: string; hydration: string; message: string | null }
+  // App-level (SSM) validations were queued (core/apps/appValidationQueue.ts): the runner takes them from the store.
+  | { type: 'app.validation'; tenant: TenantRef; appId: string }
   | { type: 'schedule.changed' };
 
 interface TenantRef {

@@ -95,7 +95,7 @@ export interface InstanceService {
   runCommand(
     tenant: Tenant,
     instanceId: string,
-    command: { script: string; interpreter: 'sh' | 'powershell'; timeoutSeconds: number },
+    command: { script: string; interpreter: 'sh' | 'powershell'; timeoutSeconds: number; input?: Buffer; signal?: AbortSignal },
   ): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   /** Is launching possible here, and if not, the one-line reason. */
   availability(): Promise<{ available: true } | { available: false; reason: string }>;
@@ -288,7 +288,7 @@ export class LibvirtInstanceService implements InstanceService {
   async runCommand(
     tenant: Tenant,
     instanceId: string,
-    command: { script: string; interpreter: 'sh' | 'powershell'; timeoutSeconds: number },
+    command: { script: string; interpreter: 'sh' | 'powershell'; timeoutSeconds: number; input?: Buffer; signal?: AbortSignal },
   ): Promise<{ exitCode: number; stdout: string; stderr: string }> {
     const row = await tenantInstance(this.#core, tenant, instanceId);
     if (!row) throw invalidParameter(`Instance ${instanceId} does not exist.`);
