@@ -20,7 +20,7 @@ import { DEFAULT_LAUNCH_URI, defaultInstancesDir, type LaunchConfig, type ServeC
 import { Keyring } from './kms/keyring.ts';
 import { openImageStore } from './images/imageStore.ts';
 import type { DataPlane } from './core/runImages.ts';
-import { GarbageCollection, followRunsForImages } from './imageLifecycle.ts';
+import { GarbageCollection, deferWhileInUse, followRunsForImages } from './imageLifecycle.ts';
 import { startEmbeddedConnector } from './embeddedConnector.ts';
 import type { Connector } from './agent/connector.ts';
 // Launch (src/launch): instances on libvirt.
@@ -155,8 +155,6 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   });
   const gc = new GarbageCollection(images, log);
   const unsubscribe = followRunsForImages(core, images, log);
-  const scheduler = new Scheduler(core, gc.deleter());
-  metrics.attach({ images, scheduler, webhooks });
   ports.artifacts ??= artifacts;
   const instances = new LibvirtInstanceService({
     core,
@@ -168,6 +166,13 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     ...(options.launch?.bootTimeoutMs ? { bootTimeoutMs: options.launch.bootTimeoutMs } : {}),
   });
   ports.instances ??= instances;
+  // Retention never deletes an image an instance still reads through its export: deferred until it is hydrated,
+  // failed or terminated, which pokes the scheduler to try again.
+  const scheduler = new Scheduler(core, deferWhileInUse(gc.deleter(), (amiId) => instances.imageReaders(amiId)));
+  const unsubscribeReaders = core.events.subscribe((event) => {
+    if (event.type === 'instance.state' && (event.hydration === 'hydrated' || event.state === 'failed' || event.state === 'terminated')) scheduler.poke();
+  });
+  metrics.attach({ images, scheduler, webhooks });
   const app = await buildApp({ core, log, secrets: secretLookup(core, secrets.accessKeys, (problem) => log.error({ problem }, 'an access key cannot be used')), version: VERSION, plane, metrics, artifacts, ports, regions });
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   scheduler.start();
@@ -205,6 +210,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
       await appValidations.stop();
       await scheduler.stop();
       unsubscribe();
+      unsubscribeReaders();
       await gc.stop();
       await app.close();
       // Stops watching instances and closes their image exports; the instances themselves keep running.

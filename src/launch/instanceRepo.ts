@@ -147,6 +147,19 @@ export async function liveInstances(core: Core): Promise<InstanceRow[]> {
   return (await db(core).selectFrom('instances').selectAll().where('state', '!=', 'terminated').orderBy('seq').execute()) as InstanceRow[];
 }
 
+/** Instances that read `amiId` through its export: not terminated, not failed (stopped), not yet hydrated. */
+export async function instancesReadingImage(core: Core, amiId: string): Promise<string[]> {
+  const rows = await db(core)
+    .selectFrom('instances')
+    .select('instance_id')
+    .where('ami_id', '=', amiId)
+    .where('state', 'not in', ['terminated', 'failed'])
+    .where('hydration', '!=', 'hydrated')
+    .orderBy('seq')
+    .execute();
+  return rows.map((r) => r.instance_id);
+}
+
 export async function validationsOf(core: Core, instanceIds: readonly string[]): Promise<Map<string, ValidationRow[]>> {
   const out = new Map<string, ValidationRow[]>();
   if (instanceIds.length === 0) return out;

@@ -20,7 +20,7 @@ import { invalidParameter, notPermitted } from '../lib/errors.ts';
 import { DiskExports } from './diskExports.ts';
 import { runGuestCommand } from './guestCommands.ts';
 import { InstanceFiles } from './instanceFiles.ts';
-import { changeInstance, insertInstance, launchOwnerId, tenantInstance, tenantInstances, validationsOf, type InstanceRow, type ValidationRow } from './instanceRepo.ts';
+import { changeInstance, insertInstance, instancesReadingImage, launchOwnerId, tenantInstance, tenantInstances, validationsOf, type InstanceRow, type ValidationRow } from './instanceRepo.ts';
 import { checkAvailability, type Availability } from './libvirtDaemon.ts';
 import { LaunchRunner } from './launchSteps.ts';
 import { resolveLaunch } from './launchSpec.ts';
@@ -295,6 +295,11 @@ export class LibvirtInstanceService implements InstanceService {
     if (row.state !== 'running') throw notPermitted(`Instance ${instanceId} is ${row.state}, not running.`);
     await this.#requireAvailable();
     return runGuestCommand(this.virsh, row.domain_name, instanceId, command, () => this.#core.clock.now());
+  }
+
+  /** Instances that still read the image through its export (retention defers its deletion until none does). */
+  imageReaders(amiId: string): Promise<string[]> {
+    return instancesReadingImage(this.#core, amiId);
   }
 
   /** Picks up every instance a previous process left unfinished (in the background; errors are logged). */
