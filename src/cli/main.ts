@@ -16,6 +16,7 @@ import { addStatusCommand } from './status.ts';
 import { addRunsCommands } from './runsWatch.ts';
 import { addKeyPairCommands } from './keyPairs.ts';
 import { addAppCommands } from './appCatalog.ts';
+import { addAppsWatchCommand } from './appsWatch.ts';
 import { createSampleDatastore } from '../agent/sample/createSampleDatastore.ts';
 import type { Policy } from '../domain/policy.ts';
 
@@ -144,7 +145,7 @@ addConnectorCommand(program);
 addStatusCommand(program);
 addRunsCommands(program);
 addKeyPairCommands(program);
-addAppCommands(program);
+addAppsWatchCommand(addAppCommands(program));
 
 try {
   await program.parseAsync(process.argv);

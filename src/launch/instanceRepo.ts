@@ -100,8 +100,9 @@ export async function launchOwnerId(core: Core): Promise<string> {
   return (await db(core).selectFrom('launch_host').select('owner_id').where('id', '=', 1).executeTakeFirstOrThrow()).owner_id;
 }
 
-function eventOf(row: InstanceRow) {
+function eventOf(row: InstanceRow, previous: { state: string; hydration: string } | null) {
   return {
+    previous,
     type: 'instance.state' as const,
     tenant: { accountId: row.account_id, region: row.region },
     instanceId: row.instance_id,
@@ -122,7 +123,7 @@ export async function insertInstance(core: Core, row: InstanceRow, validations: 
     const t = tx as unknown as Kysely<InstanceTables>;
     await t.insertInto('instances').values(row).execute();
     if (validations.length > 0) await t.insertInto('instance_validations').values(validations).execute();
-    emit(eventOf(row));
+    emit(eventOf(row, null));
   });
 }
 
@@ -179,6 +180,7 @@ export async function validationsOf(core: Core, instanceIds: readonly string[]):
 export async function changeInstance(core: Core, instanceId: string, expected: InstanceState, patch: Partial<InstanceRow>): Promise<InstanceRow | undefined> {
   return inTransaction(core, async (tx, emit) => {
     const t = tx as unknown as Kysely<InstanceTables>;
+    const before = await t.selectFrom('instances').select(['state', 'hydration']).where('instance_id', '=', instanceId).executeTakeFirst();
     const result = await t
       .updateTable('instances')
       .set({ ...patch, updated_at: core.clock.now() })
@@ -187,7 +189,7 @@ export async function changeInstance(core: Core, instanceId: string, expected: I
       .executeTakeFirst();
     if (Number(result.numUpdatedRows) === 0) return undefined;
     const row = await currentRow(t, instanceId);
-    emit(eventOf(row));
+    emit(eventOf(row, before ?? null));
     return row;
   });
 }
@@ -208,7 +210,8 @@ export async function recordValidation(
       .where('status', '=', 'PENDING')
       .executeTakeFirst();
     if (Number(updated.numUpdatedRows) === 0) return false;
-    emit(eventOf(await currentRow(t, row.instance_id)));
+    const current = await currentRow(t, row.instance_id);
+    emit(eventOf(current, { state: current.state, hydration: current.hydration }));
     return true;
   });
 }
@@ -224,7 +227,10 @@ export async function failPendingValidations(core: Core, row: InstanceRow, messa
       .where('status', '=', 'PENDING')
       .executeTakeFirst();
     const count = Number(updated.numUpdatedRows);
-    if (count > 0) emit(eventOf(await currentRow(t, row.instance_id)));
+    if (count > 0) {
+      const current = await currentRow(t, row.instance_id);
+      emit(eventOf(current, { state: current.state, hydration: current.hydration }));
+    }
     return count;
   });
 }

@@ -45,6 +45,8 @@ export interface TestFerryOptions {
    */
   instances?: InstanceService;
   artifacts?: ArtifactStore;
+  /** Webhook URLs for state changes (docs/events.md). */
+  webhookUrls?: string[];
   /** Regions a SigV4 scope may name (FERRY_REGIONS). */
   regions?: ReadonlySet<string>;
   /**
@@ -76,6 +78,7 @@ export async function startTestFerry(options: TestFerryOptions = {}): Promise<Te
     instances: options.instances,
     artifacts: options.artifacts,
     ...(options.regions ? { regions: options.regions } : {}),
+    ...(options.webhookUrls ? { webhookUrls: options.webhookUrls, webhookDelivery: { retryBaseMs: 100, retryMaxMs: 1000 } } : {}),
     launch: options.launch ?? unreachableLaunch(dataDir),
   });
   const clients: SMSClient[] = [];

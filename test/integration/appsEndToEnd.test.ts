@@ -16,11 +16,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
-import { AWS_CLI, awsCliAvailable, awsEnv, ferryCli, run } from '../helpers/process.ts';
+import { AWS_CLI, awsCliAvailable, awsEnv, FERRY_CLI, ferryCli, NODE, run } from '../helpers/process.ts';
 import { waitFor } from '../helpers/replication.ts';
 import { bootableDatastore, bootableVm, launchSkipReason, realLaunch, removeLaunchedDomains, virshListAll } from '../helpers/launch.ts';
 import { motoAvailable, startMoto, stackStatus, type Moto } from '../helpers/moto.ts';
@@ -123,6 +124,21 @@ class Cli {
   }
 }
 
+/** A webhook receiver on 127.0.0.1 that accepts and keeps every event body. */
+async function webhookReceiver(): Promise<{ url: string; events: { 'detail-type': string; detail: Record<string, string | null> }[]; close(): Promise<void> }> {
+  const events: { 'detail-type': string; detail: Record<string, string | null> }[] = [];
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (c: Buffer) => chunks.push(c));
+    request.on('end', () => {
+      events.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      response.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hooks`, events, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
 const USER_DATA = '#!/bin/sh\necho "user-data $(hostname)" > /run/e2e-order\n';
 const CONFIGURE = '#!/bin/sh\necho "configure $(hostname)" >> /run/e2e-order\n';
 const CHECK = '#!/bin/sh\ncat /run/e2e-order\ngrep -q "^configure" /run/e2e-order\n';
@@ -148,7 +164,8 @@ describe('the migration loop, end to end, with the AWS CLI alone', { skip: SKIP 
 
   test('three sample servers, two launch groups: replicated, launched in order, validated, templated, terminated', async (tt) => {
     const launch = await realLaunch({ bootTimeoutMs: 300_000 });
-    const t = await startTestFerry({ datastore: datastore.dir, connectorPollMs: 200, launch: launch.launch });
+    const hooks = await webhookReceiver();
+    const t = await startTestFerry({ datastore: datastore.dir, connectorPollMs: 200, launch: launch.launch, webhookUrls: [hooks.url] });
     const cli = new Cli(t, home);
     try {
       await cli.importCatalog([KVM, VMWARE, HYPERV]);
@@ -194,8 +211,9 @@ describe('the migration loop, end to end, with the AWS CLI alone', { skip: SKIP 
       await cli.ok('sms', 'put-app-validation-configuration', '--app-id', appId, '--app-validation-configurations', JSON.stringify([ssm]), '--server-group-validation-configurations', serverValidations);
       assert.equal((await cli.app(appId)).appSummary.launchStatus, 'READY_FOR_LAUNCH');
 
-      // Launch.
+      // Launch, followed by `ferry apps watch` (piped: a line per change) until nothing is under way.
       await cli.ok('sms', 'launch-app', '--app-id', appId);
+      const watch = run(NODE, [FERRY_CLI, 'apps', 'watch', appId, '--endpoint', t.ferry.url, '--data-dir', t.dataDir, '--interval', '0.5'], { env: { ...process.env, FERRY_LOG_LEVEL: 'warn' }, timeoutMs: 900_000 });
       const launched = await cli.waitApp(appId, 'LAUNCHED', (s) => s.launchStatus === 'LAUNCHED', 600_000);
       assert.match(launched.launchDetails.stackName, /^sms-app-[0-9a-f]{17}$/);
       const instances = (await cli.instances(appId)).instances;
@@ -218,6 +236,16 @@ describe('the migration loop, end to end, with the AWS CLI alone', { skip: SKIP 
         assert.deepEqual([output.status, output.statusMessage], ['SUCCEEDED', `user-data ${instanceId}\nconfigure ${instanceId}\n`]);
         assert.equal(output.serverValidationOutput.server.serverId, serverId);
       }
+      const watched = await watch;
+      assert.equal(watched.code, 0, watched.stderr);
+      for (const i of instances) {
+        assert.match(watched.stdout, new RegExp(`^\\d\\d:\\d\\d:\\d\\d ${i.serverId} .*instance ${i.instanceId} running \\(booted in [\\d.]+ s\\)`, 'm'));
+        assert.match(watched.stdout, new RegExp(`instance ${i.instanceId} running .*hydrated in [\\d.]+ s: independent of the image store`));
+      }
+      assert.match(watched.stdout, /launch LAUNCHED/);
+      assert.match(watched.stdout, /validation app-check \(app\): SUCCEEDED/);
+      assert.match(watched.stdout, /Nothing is under way for app-[0-9a-f]{17}: replication REPLICATED, launch LAUNCHED\.\n$/);
+      tt.diagnostic(`ferry apps watch printed ${watched.stdout.split('\n').length - 1} lines`);
       const ssmOutput = outputs.find((o) => o.validationId === ssm.validationId)!;
       assert.equal(ssmOutput.status, 'SUCCEEDED', ssmOutput.statusMessage);
       assert.equal(ssmOutput.statusMessage, `user-data ${of(kvm).instanceId}\nconfigure ${of(kvm).instanceId}\nkey-installed`);
@@ -237,6 +265,12 @@ describe('the migration loop, end to end, with the AWS CLI alone', { skip: SKIP 
       assert.match(failed.statusMessage, new RegExp(`Instance ${of(vmware).instanceId} has no QEMU guest agent answering`));
       assert.equal(again.find((o) => o.validationId === ssm.validationId)!.status, 'SUCCEEDED');
       assert.equal(again.filter((o) => o.status === 'SUCCEEDED').length, 4, 'the USERDATA results are kept');
+
+      // Metrics of the launched app and its instances.
+      const metrics = await (await fetch(`${t.ferry.url}/metrics`)).text();
+      for (const line of ['ferry_instances{state="running"} 3', 'ferry_apps_by_launch_status{status="LAUNCHED"} 1', 'ferry_instances_by_hydration{hydration="hydrated"} 3', 'ferry_instance_boot_seconds_count 3', 'ferry_instance_hydration_seconds_count 3', 'ferry_app_status_changes_total{kind="launch",status="LAUNCHED"} 1']) {
+        assert.ok(metrics.split('\n').includes(line), `${line} in /metrics`);
+      }
 
       // Templates: downloaded with aws s3 cp.
       const templateAt = (await cli.ok('sms', 'generate-template', '--app-id', appId, '--template-format', 'YAML')).s3Location;
@@ -270,9 +304,20 @@ describe('the migration loop, end to end, with the AWS CLI alone', { skip: SKIP 
       for (const i of instances) assert.ok(!domains.includes(`ferry-${i.instanceId}`), `${i.instanceId} left in virsh list --all`);
       await cli.ok('sms', 'delete-app', '--app-id', appId, '--force-stop-app-replication');
       assert.deepEqual((await cli.ok('sms', 'list-apps')).apps, []);
+
+      // Webhooks: the app's launch statuses and every instance's states and hydration, signed and in order.
+      await waitFor('the webhook deliveries', () => (hooks.events.some((e) => e.detail.launchStatus === 'TERMINATED') && hooks.events.filter((e) => e.detail.state === 'terminated').length === 3 ? true : undefined), { timeoutMs: 30_000 });
+      const launches = hooks.events.filter((e) => e['detail-type'] === 'Server Migration App State Change' && e.detail.launchStatus !== e.detail.previousLaunchStatus).map((e) => e.detail.launchStatus);
+      assert.deepEqual(launches.filter((l) => ['READY_FOR_LAUNCH', 'LAUNCHED', 'TERMINATE_IN_PROGRESS', 'TERMINATED'].includes(l!)), ['READY_FOR_LAUNCH', 'LAUNCHED', 'TERMINATE_IN_PROGRESS', 'TERMINATED']);
+      for (const i of instances) {
+        const mine = hooks.events.filter((e) => e['detail-type'] === 'Ferry Instance State Change' && e.detail.instanceId === i.instanceId);
+        assert.deepEqual([...new Set(mine.map((e) => e.detail.state))], ['pending', 'starting', 'booting', 'running', 'terminating', 'terminated'], i.instanceId);
+        assert.ok(mine.some((e) => e.detail.hydration === 'hydrated' && e.detail.previousHydration === 'hydrating'), `${i.instanceId} hydrated`);
+      }
     } finally {
       await removeLaunchedDomains(t.ferry.core);
       await t.close();
+      await hooks.close();
       await launch.cleanup();
     }
   });
