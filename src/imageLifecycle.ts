@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { Core, Tenant } from './core/context.ts';
-import type { ImageDeleter } from './core/imageRetention.ts';
+import { ImageDeletionDeferred, type ImageDeleter } from './core/imageRetention.ts';
 import type { ImageStore } from './images/imageStore.ts';
 
 /** Collection runs this long after the last deletion, so a burst of retention deletions costs one pass. */
@@ -66,4 +66,21 @@ export function followRunsForImages(core: Core, images: ImageStore, log: Logger)
     if (event.type !== 'run.state' || (event.state !== 'FAILED' && event.state !== 'DELETED')) return;
     images.abandonImage(event.replicationRunId).catch((error: Error) => log.warn({ err: error.message, runId: event.replicationRunId }, 'could not abandon the run image'));
   });
+}
+
+/**
+ * Retention must never delete an image that an instance still reads through its export — one not yet hydrated: its
+ * guest would get I/O errors for every block it had not read yet. Such a deletion is deferred (the entry stays queued)
+ * until each of those instances is hydrated, failed or terminated; main.ts pokes the scheduler when one is.
+ */
+export function deferWhileInUse(deleter: ImageDeleter, readersOf: (amiId: string) => Promise<string[]>): ImageDeleter {
+  return {
+    async deleteImage(tenant: Tenant, replicationJobId: string, amiId: string) {
+      const readers = await readersOf(amiId);
+      if (readers.length > 0) {
+        throw new ImageDeletionDeferred(`deferred: instance(s) ${readers.join(', ')} still boot from ${amiId} through its export (not hydrated yet)`);
+      }
+      await deleter.deleteImage(tenant, replicationJobId, amiId);
+    },
+  };
 }

@@ -20,7 +20,7 @@ import { DEFAULT_LAUNCH_URI, defaultInstancesDir, type LaunchConfig, type ServeC
 import { Keyring } from './kms/keyring.ts';
 import { openImageStore } from './images/imageStore.ts';
 import type { DataPlane } from './core/runImages.ts';
-import { GarbageCollection, followRunsForImages } from './imageLifecycle.ts';
+import { GarbageCollection, deferWhileInUse, followRunsForImages } from './imageLifecycle.ts';
 import { startEmbeddedConnector } from './embeddedConnector.ts';
 import type { Connector } from './agent/connector.ts';
 // Launch (src/launch): instances on libvirt.
@@ -37,6 +37,7 @@ import type { ArtifactLimits } from './artifacts/limits.ts';
 import type { AppPorts, ArtifactStore as AppArtifactStore, InstanceService } from './apps/ports.ts';
 import { appStatusHook } from './core/apps/refreshApps.ts';
 import { LaunchCoordinator } from './core/apps/launchCoordinator.ts';
+import { AppValidationRunner } from './core/apps/appValidationRunner.ts';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -91,6 +92,8 @@ export interface RunningFerry {
   artifacts: ArtifactStore;
   /** Drives app launches and terminations. */
   launches: LaunchCoordinator;
+  /** Runs app-level (SSM) validations once an app is launched. */
+  appValidations: AppValidationRunner;
   /** Launched instances (libvirt). */
   instances: LibvirtInstanceService;
   close(): Promise<void>;
@@ -118,6 +121,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   // store joins the ports once it is open (below), before anything can launch.
   const ports: AppPorts = { instances: options.instances, artifacts: options.artifacts };
   const launches = new LaunchCoordinator(core, ports);
+  const appValidations = new AppValidationRunner(core, ports);
   (core.beforeCommit ??= []).push(appStatusHook(core, () => launches.refreshOptions));
   // Observability: metrics follow the events from here on; webhooks stage an outbox row in every transaction
   // that changes a job or run, so both start before anything can change one.
@@ -151,8 +155,6 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   });
   const gc = new GarbageCollection(images, log);
   const unsubscribe = followRunsForImages(core, images, log);
-  const scheduler = new Scheduler(core, gc.deleter());
-  metrics.attach({ images, scheduler, webhooks });
   ports.artifacts ??= artifacts;
   const instances = new LibvirtInstanceService({
     core,
@@ -161,14 +163,23 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     instancesDir: options.launch?.instancesDir ?? (env.FERRY_INSTANCES_DIR || defaultInstancesDir(env)),
     log: log.child({ component: 'launch' }),
     ...(options.launch?.hydrationBandwidthMiB ? { hydrationBandwidthMiB: options.launch.hydrationBandwidthMiB } : {}),
+    ...(options.launch?.bootTimeoutMs ? { bootTimeoutMs: options.launch.bootTimeoutMs } : {}),
   });
   ports.instances ??= instances;
+  // Retention never deletes an image an instance still reads through its export: deferred until it is hydrated,
+  // failed or terminated, which pokes the scheduler to try again.
+  const scheduler = new Scheduler(core, deferWhileInUse(gc.deleter(), (amiId) => instances.imageReaders(amiId)));
+  const unsubscribeReaders = core.events.subscribe((event) => {
+    if (event.type === 'instance.state' && (event.hydration === 'hydrated' || event.state === 'failed' || event.state === 'terminated')) scheduler.poke();
+  });
+  metrics.attach({ images, scheduler, webhooks });
   const app = await buildApp({ core, log, secrets: secretLookup(core, secrets.accessKeys, (problem) => log.error({ problem }, 'an access key cannot be used')), version: VERSION, plane, metrics, artifacts, ports, regions });
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   scheduler.start();
   // Instances a previous process left mid-launch or mid-terminate are driven on (in the background).
   void instances.start();
   await launches.start();
+  await appValidations.start();
   const connector = options.datastore
     ? await startEmbeddedConnector({ core, plane, dataDir: options.dataDir, datastore: options.datastore, rootAccountId: root.accountId, version: VERSION, log, pollIntervalMs: options.connectorPollMs, maxBandwidth: options.maxBandwidth, onRunFinished: metrics.connectorRunFinished })
     : undefined;
@@ -189,14 +200,17 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     webhooks,
     artifacts,
     launches,
+    appValidations,
     instances,
     async close() {
       if (closed) return;
       closed = true;
       await connector?.stop();
       await launches.stop();
+      await appValidations.stop();
       await scheduler.stop();
       unsubscribe();
+      unsubscribeReaders();
       await gc.stop();
       await app.close();
       // Stops watching instances and closes their image exports; the instances themselves keep running.

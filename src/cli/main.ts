@@ -16,6 +16,7 @@ import { addStatusCommand } from './status.ts';
 import { addRunsCommands } from './runsWatch.ts';
 import { addKeyPairCommands } from './keyPairs.ts';
 import { addAppCommands } from './appCatalog.ts';
+import { addAppsWatchCommand } from './appsWatch.ts';
 import { createSampleDatastore } from '../agent/sample/createSampleDatastore.ts';
 import type { Policy } from '../domain/policy.ts';
 
@@ -39,9 +40,9 @@ program
   .addOption(new Option('--launch-uri <uri>', 'libvirt URI to launch instances through (env FERRY_LAUNCH_URI, default qemu:///system)'))
   .addOption(new Option('--instances-dir <dir>', "instances' overlays, seeds and consoles (env FERRY_INSTANCES_DIR, default /var/lib/ferry/instances for root)"))
   .addOption(new Option('--no-embedded-connector', 'run only the control plane: connectors run elsewhere (env FERRY_EMBEDDED_CONNECTOR=off)'))
-  // Observability: webhooks for job and run state changes (docs/events.md).
+  // Observability: webhooks for job, run, app and instance state changes (docs/events.md).
   .addOption(
-    new Option('--webhook <url>', 'POST signed job and run state changes to this URL; repeatable (env FERRY_WEBHOOK_URLS, comma-separated)')
+    new Option('--webhook <url>', 'POST signed job, run, app and instance state changes to this URL; repeatable (env FERRY_WEBHOOK_URLS, comma-separated)')
       .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]),
   )
   .addHelpText(
@@ -144,7 +145,7 @@ addConnectorCommand(program);
 addStatusCommand(program);
 addRunsCommands(program);
 addKeyPairCommands(program);
-addAppCommands(program);
+addAppsWatchCommand(addAppCommands(program));
 
 try {
   await program.parseAsync(process.argv);

@@ -72,6 +72,8 @@ export interface LaunchConfig {
   instancesDir: string;
   /** Caps how fast an instance's disks are pulled from the image store, in MiB/s (FERRY_HYDRATION_MIBPS); none by default. */
   hydrationBandwidthMiB?: number;
+  /** How long a guest may take to signal its boot before its launch fails (FERRY_BOOT_TIMEOUT_SECONDS; default 5 min). */
+  bootTimeoutMs?: number;
 }
 
 /** /var/lib/ferry/instances for root; ~/.local/share/ferry/instances (XDG_DATA_HOME) for anyone else. */
@@ -85,9 +87,14 @@ export function resolveLaunchConfig(flags: { launchUri?: string; instancesDir?: 
   if (!/^[a-z][a-z0-9+.-]*:\/\/[^\s]*$/i.test(uri)) throw new Error(`${flags.launchUri !== undefined ? '--launch-uri' : 'FERRY_LAUNCH_URI'} must be a libvirt URI such as qemu:///system; got ${JSON.stringify(uri)}.`);
   const hydration = env.FERRY_HYDRATION_MIBPS;
   if (hydration !== undefined && hydration !== '' && !/^[1-9][0-9]{0,5}$/.test(hydration)) throw new Error(`FERRY_HYDRATION_MIBPS must be a whole number of MiB/s; got ${JSON.stringify(hydration)}.`);
+  const bootTimeout = env.FERRY_BOOT_TIMEOUT_SECONDS;
+  if (bootTimeout !== undefined && bootTimeout !== '' && !/^[1-9][0-9]{0,5}$/.test(bootTimeout)) {
+    throw new Error(`FERRY_BOOT_TIMEOUT_SECONDS must be a whole number of seconds; got ${JSON.stringify(bootTimeout)}.`);
+  }
   return {
     uri,
     instancesDir: resolve(flags.instancesDir ?? (env.FERRY_INSTANCES_DIR || defaultInstancesDir(env))),
     ...(hydration ? { hydrationBandwidthMiB: Number(hydration) } : {}),
+    ...(bootTimeout ? { bootTimeoutMs: Number(bootTimeout) * 1000 } : {}),
   };
 }

@@ -10,6 +10,12 @@ export interface ImageDeleter {
   deleteImage(tenant: Tenant, replicationJobId: string, amiId: string): Promise<void>;
 }
 
+/**
+ * Thrown by a deleter when the image must not go yet (an instance still boots from it, not yet hydrated): the entry
+ * stays queued without counting as a failure, and is tried again at a later drain (src/imageLifecycle.ts).
+ */
+export class ImageDeletionDeferred extends Error {}
+
 /** Until an image store is configured, there is nothing to delete: the queue entry is simply closed. */
 export const noImageStore: ImageDeleter = {
   async deleteImage() {},
@@ -17,7 +23,7 @@ export const noImageStore: ImageDeleter = {
 
 const MAX_BATCH = 50;
 
-export async function drainImageDeletions(core: Core, deleter: ImageDeleter, now: number): Promise<{ done: number; failed: number }> {
+export async function drainImageDeletions(core: Core, deleter: ImageDeleter, now: number): Promise<{ done: number; failed: number; deferred: number }> {
   const queued = await core.db
     .selectFrom('image_deletions')
     .selectAll()
@@ -27,6 +33,7 @@ export async function drainImageDeletions(core: Core, deleter: ImageDeleter, now
     .execute();
   let done = 0;
   let failed = 0;
+  let deferred = 0;
   for (const item of queued) {
     // Back off exponentially per entry: 2^attempts seconds, capped at an hour.
     if (item.attempts > 0 && now < item.requested_at + Math.min(2 ** item.attempts * 1000, 3_600_000)) continue;
@@ -36,6 +43,12 @@ export async function drainImageDeletions(core: Core, deleter: ImageDeleter, now
       done++;
     } catch (thrown) {
       const error = coerceError(thrown);
+      if (thrown instanceof ImageDeletionDeferred) {
+        // Not a failure: no backoff; the reason is kept for whoever looks at the queue.
+        deferred++;
+        if (item.last_error !== error.message) await core.db.updateTable('image_deletions').set({ last_error: error.message }).where('seq', '=', item.seq).execute();
+        continue;
+      }
       failed++;
       core.log.warn({ amiId: item.ami_id, err: error.message }, 'image deletion failed; will retry');
       await core.db
@@ -45,5 +58,5 @@ export async function drainImageDeletions(core: Core, deleter: ImageDeleter, now
         .execute();
     }
   }
-  return { done, failed };
+  return { done, failed, deferred };
 }

@@ -5,7 +5,7 @@
  * /init) or a getty's `<host> login:` prompt (any ordinary Linux guest with a serial console). The QEMU guest agent
  * answering `guest-ping` counts too (see src/launch/bootWatcher.ts).
  *
- * Validation results (written by the wrapper Ferry puts in the NoCloud vendor-data, src/launch/validationWrapper.ts):
+ * Validation results (written by the wrapper Ferry adds as the last part of the NoCloud user-data, validationWrapper.ts):
  *
  *     FERRY-VALIDATION <validationId> <SUCCEEDED|FAILED> <message as base64, or -> <mac>
  *

@@ -11,6 +11,10 @@ export interface GuestCommand {
   script: string;
   interpreter: 'sh' | 'powershell';
   timeoutSeconds: number;
+  /** The process's stdin (guest-exec `input-data`), e.g. a script the command writes to a file. */
+  input?: Buffer;
+  /** Stops waiting for the guest process (which may go on running). */
+  signal?: AbortSignal;
 }
 
 export interface GuestCommandResult {
@@ -23,6 +27,10 @@ export interface GuestCommandResult {
 export const MAX_COMMAND_BYTES = 64 * 1024;
 /** Output kept per stream (the agent itself caps captured output at 16 MB). */
 export const MAX_OUTPUT_BYTES = 64 * 1024;
+/** SSM's ExecutionTimeoutSeconds goes up to 8 hours. */
+export const MAX_COMMAND_SECONDS = 28_800;
+/** The agent command travels as one argument of `virsh qemu-agent-command`, which Linux caps at 128 KiB. */
+const MAX_AGENT_REQUEST_BYTES = 120 * 1024;
 
 const POLL_MS = 250;
 
@@ -45,21 +53,25 @@ function agentMissing(instanceId: string, error: unknown): Error {
 
 export async function runGuestCommand(virsh: Virsh, domain: string, instanceId: string, command: GuestCommand, now: () => number): Promise<GuestCommandResult> {
   if (Buffer.byteLength(command.script, 'utf8') > MAX_COMMAND_BYTES) throw notPermitted(`The command is longer than ${MAX_COMMAND_BYTES} bytes.`);
-  if (!(command.timeoutSeconds >= 1 && command.timeoutSeconds <= 3600)) throw notPermitted('timeoutSeconds must be between 1 and 3600.');
+  if (!(command.timeoutSeconds >= 1 && command.timeoutSeconds <= MAX_COMMAND_SECONDS)) throw notPermitted(`timeoutSeconds must be between 1 and ${MAX_COMMAND_SECONDS}.`);
   const exec =
     command.interpreter === 'powershell'
       ? { path: 'powershell.exe', arg: ['-NoProfile', '-NonInteractive', '-Command', command.script] }
       : { path: '/bin/sh', arg: ['-c', command.script] };
+  const request = { execute: 'guest-exec', arguments: { ...exec, 'capture-output': true, ...(command.input ? { 'input-data': command.input.toString('base64') } : {}) } };
+  if (Buffer.byteLength(JSON.stringify(request)) > MAX_AGENT_REQUEST_BYTES) throw notPermitted(`The command and its input are larger than ${MAX_AGENT_REQUEST_BYTES / 1024} KiB together.`);
   let pid: number;
   try {
-    const started = (await virsh.agentCommand(domain, { execute: 'guest-exec', arguments: { ...exec, 'capture-output': true } }, 10)) as { pid?: number };
+    const started = (await virsh.agentCommand(domain, request, 10)) as { pid?: number };
     if (typeof started?.pid !== 'number') throw new Error('the guest agent started no process');
     pid = started.pid;
   } catch (error) {
     throw agentMissing(instanceId, error);
   }
   const deadline = now() + command.timeoutSeconds * 1000;
-  for (;;) {
+  // Each status poll is a virsh process: quick at first (most commands end within a second), then every 2 s.
+  for (let poll = 0; ; poll++) {
+    command.signal?.throwIfAborted();
     const status = (await virsh.agentCommand(domain, { execute: 'guest-exec-status', arguments: { pid } }, 10)) as {
       exited?: boolean;
       exitcode?: number;
@@ -75,6 +87,6 @@ export async function runGuestCommand(virsh: Virsh, domain: string, instanceId: 
       };
     }
     if (now() >= deadline) throw notPermitted(`The command in ${instanceId} did not finish within ${command.timeoutSeconds} s (guest process ${pid} may still run).`);
-    await sleep(POLL_MS);
+    await sleep(Math.min(POLL_MS * 2 ** Math.min(poll, 4), 2000), undefined, command.signal ? { signal: command.signal } : {});
   }
 }

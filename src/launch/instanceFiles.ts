@@ -18,6 +18,15 @@ import { chmod, chown, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Unix socket paths are limited to 107 bytes. */
 const MAX_SOCKET_PATH = 107;
 
@@ -115,7 +124,7 @@ export class InstanceFiles {
         const st = await stat(dir);
         const through = (st.mode & 0o001) !== 0 || (st.gid === qemu.gid && (st.mode & 0o010) !== 0) || (st.uid === qemu.uid && (st.mode & 0o100) !== 0);
         if (!through) {
-          return `libvirt runs QEMU as ${qemu.user}, which cannot pass through ${dir} (mode ${(st.mode & 0o777).toString(8)}) to reach the instances dir ${this.root}; choose --instances-dir elsewhere (e.g. /var/lib/ferry/instances)`;
+          return `libvirt runs QEMU as ${qemu.user}, which cannot pass through ${dir} (mode ${(st.mode & 0o777).toString(8)}) to reach the instances dir ${this.root}; let it through (chmod o+x ${dir}) or choose another --instances-dir`;
         }
       } catch {
         // does not exist yet: made by ensureRoot
@@ -125,8 +134,22 @@ export class InstanceFiles {
     return undefined;
   }
 
-  /** Makes (or fixes) the instances dir with the modes described above. */
+  /**
+   * Makes (or fixes) the instances dir with the modes described above. Missing ancestors are made 0711 when QEMU
+   * runs as another user: it must pass through them (never list them). A plain recursive mkdir would make them 0710
+   * with Ferry's group, which QEMU cannot traverse — the default /var/lib/ferry/instances would then never work.
+   */
   async ensureRoot(): Promise<void> {
+    const missing: string[] = [];
+    for (let dir = dirname(this.root); dir !== dirname(dir); dir = dirname(dir)) {
+      if (await exists(dir)) break;
+      missing.unshift(dir);
+    }
+    for (const dir of missing) {
+      await mkdir(dir, { recursive: true, mode: this.#shared ? 0o711 : 0o700 });
+      // mkdir's mode passes through the umask; say it exactly.
+      await chmod(dir, this.#shared ? 0o711 : 0o700);
+    }
     await mkdir(this.root, { recursive: true, mode: 0o710 });
     await this.#secure(this.root);
   }

@@ -82,6 +82,8 @@ export interface LaunchInputs {
   userData: string | null;
   sshPublicKey: string | null;
   validations: { validationId: string; script: string; scriptType: 'SHELL_SCRIPT' | 'POWERSHELL_SCRIPT' }[];
+  /** base64, like the others; absent in rows written before configure scripts reached the guest. */
+  configureScript?: { script: string; scriptType: 'SHELL_SCRIPT' | 'POWERSHELL_SCRIPT' } | null;
 }
 
 const db = (core: Core) => core.db as unknown as Kysely<InstanceTables>;
@@ -98,8 +100,9 @@ export async function launchOwnerId(core: Core): Promise<string> {
   return (await db(core).selectFrom('launch_host').select('owner_id').where('id', '=', 1).executeTakeFirstOrThrow()).owner_id;
 }
 
-function eventOf(row: InstanceRow) {
+function eventOf(row: InstanceRow, previous: { state: string; hydration: string } | null) {
   return {
+    previous,
     type: 'instance.state' as const,
     tenant: { accountId: row.account_id, region: row.region },
     instanceId: row.instance_id,
@@ -120,7 +123,7 @@ export async function insertInstance(core: Core, row: InstanceRow, validations: 
     const t = tx as unknown as Kysely<InstanceTables>;
     await t.insertInto('instances').values(row).execute();
     if (validations.length > 0) await t.insertInto('instance_validations').values(validations).execute();
-    emit(eventOf(row));
+    emit(eventOf(row, null));
   });
 }
 
@@ -145,6 +148,19 @@ export async function liveInstances(core: Core): Promise<InstanceRow[]> {
   return (await db(core).selectFrom('instances').selectAll().where('state', '!=', 'terminated').orderBy('seq').execute()) as InstanceRow[];
 }
 
+/** Instances that read `amiId` through its export: not terminated, not failed (stopped), not yet hydrated. */
+export async function instancesReadingImage(core: Core, amiId: string): Promise<string[]> {
+  const rows = await db(core)
+    .selectFrom('instances')
+    .select('instance_id')
+    .where('ami_id', '=', amiId)
+    .where('state', 'not in', ['terminated', 'failed'])
+    .where('hydration', '!=', 'hydrated')
+    .orderBy('seq')
+    .execute();
+  return rows.map((r) => r.instance_id);
+}
+
 export async function validationsOf(core: Core, instanceIds: readonly string[]): Promise<Map<string, ValidationRow[]>> {
   const out = new Map<string, ValidationRow[]>();
   if (instanceIds.length === 0) return out;
@@ -164,6 +180,7 @@ export async function validationsOf(core: Core, instanceIds: readonly string[]):
 export async function changeInstance(core: Core, instanceId: string, expected: InstanceState, patch: Partial<InstanceRow>): Promise<InstanceRow | undefined> {
   return inTransaction(core, async (tx, emit) => {
     const t = tx as unknown as Kysely<InstanceTables>;
+    const before = await t.selectFrom('instances').select(['state', 'hydration']).where('instance_id', '=', instanceId).executeTakeFirst();
     const result = await t
       .updateTable('instances')
       .set({ ...patch, updated_at: core.clock.now() })
@@ -172,7 +189,7 @@ export async function changeInstance(core: Core, instanceId: string, expected: I
       .executeTakeFirst();
     if (Number(result.numUpdatedRows) === 0) return undefined;
     const row = await currentRow(t, instanceId);
-    emit(eventOf(row));
+    emit(eventOf(row, before ?? null));
     return row;
   });
 }
@@ -193,7 +210,8 @@ export async function recordValidation(
       .where('status', '=', 'PENDING')
       .executeTakeFirst();
     if (Number(updated.numUpdatedRows) === 0) return false;
-    emit(eventOf(await currentRow(t, row.instance_id)));
+    const current = await currentRow(t, row.instance_id);
+    emit(eventOf(current, { state: current.state, hydration: current.hydration }));
     return true;
   });
 }
@@ -209,7 +227,10 @@ export async function failPendingValidations(core: Core, row: InstanceRow, messa
       .where('status', '=', 'PENDING')
       .executeTakeFirst();
     const count = Number(updated.numUpdatedRows);
-    if (count > 0) emit(eventOf(await currentRow(t, row.instance_id)));
+    if (count > 0) {
+      const current = await currentRow(t, row.instance_id);
+      emit(eventOf(current, { state: current.state, hydration: current.hydration }));
+    }
     return count;
   });
 }

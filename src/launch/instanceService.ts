@@ -20,7 +20,7 @@ import { invalidParameter, notPermitted } from '../lib/errors.ts';
 import { DiskExports } from './diskExports.ts';
 import { runGuestCommand } from './guestCommands.ts';
 import { InstanceFiles } from './instanceFiles.ts';
-import { changeInstance, insertInstance, launchOwnerId, tenantInstance, tenantInstances, validationsOf, type InstanceRow, type ValidationRow } from './instanceRepo.ts';
+import { changeInstance, insertInstance, instancesReadingImage, launchOwnerId, tenantInstance, tenantInstances, validationsOf, type InstanceRow, type ValidationRow } from './instanceRepo.ts';
 import { checkAvailability, type Availability } from './libvirtDaemon.ts';
 import { LaunchRunner } from './launchSteps.ts';
 import { resolveLaunch } from './launchSpec.ts';
@@ -44,6 +44,8 @@ export interface InstanceSpec {
   userData?: Buffer;
   sshPublicKey?: string;
   validations?: { validationId: string; name: string; script: Buffer; scriptType: 'SHELL_SCRIPT' | 'POWERSHELL_SCRIPT' }[];
+  /** Run in the guest after the user data, through the seed (seedUserData.ts): the launch configuration's configureScript. */
+  configureScript?: { script: Buffer; scriptType: 'SHELL_SCRIPT' | 'POWERSHELL_SCRIPT' };
   bootTimeoutMs?: number;
   /** How long after the boot validation results may take before the missing ones are FAILED (default 30 min). */
   validationTimeoutMs?: number;
@@ -93,7 +95,7 @@ export interface InstanceService {
   runCommand(
     tenant: Tenant,
     instanceId: string,
-    command: { script: string; interpreter: 'sh' | 'powershell'; timeoutSeconds: number },
+    command: { script: string; interpreter: 'sh' | 'powershell'; timeoutSeconds: number; input?: Buffer; signal?: AbortSignal },
   ): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   /** Is launching possible here, and if not, the one-line reason. */
   availability(): Promise<{ available: true } | { available: false; reason: string }>;
@@ -109,6 +111,8 @@ export interface LibvirtInstanceServiceOptions {
   log: Logger;
   /** Caps how fast each disk is pulled from the image store (MiB/s), e.g. to spare a busy store; default none. */
   hydrationBandwidthMiB?: number;
+  /** The boot timeout of launches that set none (the App operations set none); default 5 min. */
+  bootTimeoutMs?: number;
 }
 
 export const DEFAULT_CONSOLE_BYTES = 64 * 1024;
@@ -146,6 +150,7 @@ export class LibvirtInstanceService implements InstanceService {
   readonly #log: Logger;
   readonly #exports: DiskExports;
   readonly #runner: LaunchRunner;
+  readonly #bootTimeoutMs: number | undefined;
   #owner: Promise<string> | undefined;
   #checked: { at: number; result: Availability } | undefined;
 
@@ -153,6 +158,7 @@ export class LibvirtInstanceService implements InstanceService {
     this.#core = options.core;
     this.#images = options.images;
     this.#log = options.log;
+    this.#bootTimeoutMs = options.bootTimeoutMs;
     this.virsh = new Virsh(options.uri);
     this.files = new InstanceFiles(options.instancesDir, options.uri);
     this.#exports = new DiskExports(options.images, this.files);
@@ -201,7 +207,8 @@ export class LibvirtInstanceService implements InstanceService {
   async launch(spec: InstanceSpec): Promise<Instance> {
     const virtType = await this.#requireAvailable();
     const instanceId = newInstanceId();
-    const resolved = await resolveLaunch({ core: this.#core, images: this.#images, virsh: this.virsh, virtType }, spec, instanceId);
+    const withDefaults = spec.bootTimeoutMs === undefined && this.#bootTimeoutMs !== undefined ? { ...spec, bootTimeoutMs: this.#bootTimeoutMs } : spec;
+    const resolved = await resolveLaunch({ core: this.#core, images: this.#images, virsh: this.virsh, virtType }, withDefaults, instanceId);
     const now = this.#core.clock.now();
     const row: InstanceRow = {
       instance_id: instanceId,
@@ -281,13 +288,18 @@ export class LibvirtInstanceService implements InstanceService {
   async runCommand(
     tenant: Tenant,
     instanceId: string,
-    command: { script: string; interpreter: 'sh' | 'powershell'; timeoutSeconds: number },
+    command: { script: string; interpreter: 'sh' | 'powershell'; timeoutSeconds: number; input?: Buffer; signal?: AbortSignal },
   ): Promise<{ exitCode: number; stdout: string; stderr: string }> {
     const row = await tenantInstance(this.#core, tenant, instanceId);
     if (!row) throw invalidParameter(`Instance ${instanceId} does not exist.`);
     if (row.state !== 'running') throw notPermitted(`Instance ${instanceId} is ${row.state}, not running.`);
     await this.#requireAvailable();
     return runGuestCommand(this.virsh, row.domain_name, instanceId, command, () => this.#core.clock.now());
+  }
+
+  /** Instances that still read the image through its export (retention defers its deletion until none does). */
+  imageReaders(amiId: string): Promise<string[]> {
+    return instancesReadingImage(this.#core, amiId);
   }
 
   /** Picks up every instance a previous process left unfinished (in the background; errors are logged). */

@@ -20,6 +20,7 @@ export const MAX_USER_DATA_BYTES = 16 * 1024;
 export const MAX_SSH_KEY_BYTES = 16 * 1024;
 export const MAX_VALIDATIONS = 50;
 export const MAX_VALIDATION_SCRIPT_BYTES = 64 * 1024;
+export const MAX_CONFIGURE_SCRIPT_BYTES = 64 * 1024;
 export const MAX_VALIDATION_NAME = 255;
 export const MAX_LABELS = 50;
 export const MAX_VCPUS = 128;
@@ -107,6 +108,11 @@ export async function resolveLaunch(
     if (!Buffer.isBuffer(v.script) || v.script.length > MAX_VALIDATION_SCRIPT_BYTES) throw invalidParameter(`Validation ${v.validationId}: the script must be at most ${MAX_VALIDATION_SCRIPT_BYTES} bytes.`);
   }
   const labels = checkLabels(spec.labels);
+  const configure = spec.configureScript;
+  if (configure !== undefined) {
+    if (configure.scriptType !== 'SHELL_SCRIPT' && configure.scriptType !== 'POWERSHELL_SCRIPT') throw invalidParameter('configureScript: scriptType must be SHELL_SCRIPT or POWERSHELL_SCRIPT.');
+    if (!Buffer.isBuffer(configure.script) || configure.script.length > MAX_CONFIGURE_SCRIPT_BYTES) throw invalidParameter(`configureScript must be at most ${MAX_CONFIGURE_SCRIPT_BYTES} bytes.`);
+  }
 
   const image = await deps.images.findImage(spec.amiId);
   if (!image || image.tenant.accountId !== spec.tenant.accountId || image.tenant.region !== spec.tenant.region) {
@@ -143,6 +149,7 @@ export async function resolveLaunch(
       userData: spec.userData ? spec.userData.toString('base64') : null,
       sshPublicKey,
       validations: validations.map((v) => ({ validationId: v.validationId, script: v.script.toString('base64'), scriptType: v.scriptType })),
+      configureScript: configure ? { script: configure.script.toString('base64'), scriptType: configure.scriptType } : null,
     },
     validations: validations.map((v) => ({ validationId: v.validationId, name: v.name })),
   };

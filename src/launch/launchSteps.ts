@@ -21,7 +21,7 @@ import type { Logger } from 'pino';
 import { coerceError } from '../lib/errors.ts';
 import { launch as run } from '../lib/launcher.ts';
 import type { Core } from '../core/context.ts';
-import { lastConsoleLines } from '../domain/instanceConsole.ts';
+import { isBootLine, lastConsoleLines } from '../domain/instanceConsole.ts';
 import { canMove, nextInstanceState, type InstanceEvent } from '../domain/instance.ts';
 import { ConsoleTail, collectValidations, waitForBoot, type WatchContext } from './bootWatcher.ts';
 import type { DiskExports } from './diskExports.ts';
@@ -41,6 +41,8 @@ import {
 import { ensureNetworkReady } from './networks.ts';
 import { writeSeedIso } from './noCloudSeed.ts';
 import { validationWrapper } from './validationWrapper.ts';
+import { configureScriptPart } from './configureScript.ts';
+import { CONFIGURE_PART, seedUserData, VALIDATION_PART, type SeedPart } from './seedUserData.ts';
 import type { Virsh } from './virsh.ts';
 
 export interface RunnerDeps {
@@ -59,11 +61,39 @@ class Superseded extends Error {}
 
 const RETRY_MS = [1000, 3000, 10_000, 30_000];
 
+/** Did the guest signal its boot while nobody watched (its console shows it, or its agent answers)? */
+async function bootedMeanwhile(deps: RunnerDeps, row: InstanceRow): Promise<boolean> {
+  const text = (await deps.files.readConsole(row.instance_id)).toString('utf8');
+  if (text.split('\n').some(isBootLine)) return true;
+  try {
+    await deps.virsh.agentCommand(row.domain_name, { execute: 'guest-ping' }, 1);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The seed's user-data: the user's, then the configure script, then the validations (seedUserData.ts). */
+function seedUserDataOf(inputs: LaunchInputs, nonce: string): Buffer {
+  const parts: SeedPart[] = [];
+  if (inputs.configureScript) {
+    const script = Buffer.from(inputs.configureScript.script, 'base64');
+    parts.push({ filename: CONFIGURE_PART, contentType: 'text/x-shellscript', body: Buffer.from(configureScriptPart(script, inputs.configureScript.scriptType)) });
+  }
+  if (inputs.validations.length > 0) {
+    const validations = inputs.validations.map((v) => ({ ...v, script: Buffer.from(v.script, 'base64') }));
+    parts.push({ filename: VALIDATION_PART, contentType: 'text/x-shellscript', body: Buffer.from(validationWrapper(nonce, validations)) });
+  }
+  return seedUserData(inputs.userData === null ? null : Buffer.from(inputs.userData, 'base64'), parts);
+}
+
 export class LaunchRunner {
   readonly #deps: RunnerDeps;
   readonly #closing = new AbortController();
   readonly #drives = new Map<string, { promise: Promise<void>; abort: AbortController; again: boolean }>();
   readonly #hydrations = new Map<string, { promise: Promise<void>; abort: AbortController }>();
+  /** Instances whose boot this process started or has taken over (see #boot). */
+  readonly #bootsWatched = new Set<string>();
 
   constructor(deps: RunnerDeps) {
     this.#deps = deps;
@@ -176,13 +206,12 @@ export class LaunchRunner {
     }
     if (plan.seed) {
       const inputs = row.inputs ? (JSON.parse(row.inputs) as LaunchInputs) : { userData: null, sshPublicKey: null, validations: [] };
-      const validations = inputs.validations.map((v) => ({ ...v, script: Buffer.from(v.script, 'base64') }));
       await writeSeedIso(files.seed(id), files.seedWork(id), {
         instanceId: id,
         hostname: plan.hostname,
-        userData: inputs.userData === null ? null : Buffer.from(inputs.userData, 'base64'),
+        userData: seedUserDataOf(inputs, row.console_nonce),
         sshPublicKey: inputs.sshPublicKey,
-        vendorData: validations.length > 0 ? validationWrapper(row.console_nonce, validations) : null,
+        vendorData: null,
       });
     }
     await this.#move(row, 'prepared', { inputs: null });
@@ -242,10 +271,17 @@ export class LaunchRunner {
     const state = await virsh.domainState(row.domain_name);
     if (!state) throw new Error('its libvirt domain disappeared before it started');
     if (state.state === 'shut off') {
-      // "unknown" is what libvirt says of a defined domain that never ran: the only case in which Ferry starts it.
-      if (state.reason !== 'unknown') throw new Error(`the guest stopped before it booted (${state.reason})`);
+      // "unknown": a defined domain that never ran; "failed": QEMU could not start it (e.g. Ferry died as it was
+      // started, taking the export with it) — no guest ran in either. Any other reason means the guest ran and stopped.
+      if (state.reason !== 'unknown' && state.reason !== 'failed') throw new Error(`the guest stopped before it booted (${state.reason})`);
       await virsh.start(row.domain_name);
+    } else if (!this.#bootsWatched.has(row.instance_id) && !(await bootedMeanwhile(this.#deps, row))) {
+      // The guest was booting when a previous Ferry process died: its disk, read through that process's export,
+      // failed for as long as Ferry was down, so its boot cannot be trusted. It has not booted yet: boot it again.
+      this.#deps.log.warn({ instanceId: row.instance_id }, 'the guest was booting while Ferry was down: resetting it');
+      await virsh.reset(row.domain_name);
     }
+    this.#bootsWatched.add(row.instance_id);
     const outcome = await waitForBoot(this.#watch(row, signal), row.boot_deadline_at ?? 0);
     if (outcome.booted) {
       const now = this.#deps.core.clock.now();
@@ -277,7 +313,7 @@ export class LaunchRunner {
     if (pending.size === 0) return;
     const left = await collectValidations(this.#watch(row, signal), pending, row.validation_deadline_at ?? 0);
     if (left.size > 0) {
-      await failPendingValidations(this.#deps.core, row, `The guest reported no result within ${Math.round(plan.validationTimeoutMs / 1000)} s of booting (does it run NoCloud vendor-data scripts?).`);
+      await failPendingValidations(this.#deps.core, row, `The guest reported no result within ${Math.round(plan.validationTimeoutMs / 1000)} s of booting (does it run the shell parts of NoCloud user-data?).`);
     }
   }
 

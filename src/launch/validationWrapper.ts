@@ -1,7 +1,8 @@
 /**
- * The NoCloud `vendor-data` Ferry adds to an instance's seed when the launch carries validation scripts (USERDATA
- * validation). It is a `#!/bin/sh` script, so cloud-init runs it in its scripts-vendor stage (before the user's own
- * `user-data`, which stays untouched), and so does the sample guests' /init. For each validation it:
+ * The part Ferry adds to an instance's NoCloud user-data when the launch carries validation scripts (USERDATA
+ * validation): the last part of the multipart user-data (seedUserData.ts), so it runs after the user's own user data
+ * and the configure script — it checks what they set up. It is a `#!/bin/sh` script, run by cloud-init in its
+ * scripts-user stage, and by the sample guests' /init. For each validation it:
  * - writes the script (embedded base64, so any bytes survive) to a private temp dir and runs it — directly when it
  *   starts with `#!`, else with `sh`; POWERSHELL_SCRIPT with `pwsh` when the guest has it, else FAILED saying so;
  * - bounds it with `timeout` (exit 124 = timed out), with no stdin and its output captured (never sent to the

@@ -68,6 +68,11 @@ export class Virsh {
     }
   }
 
+  /** A hard reset of a running domain (the reset button): the guest boots again from its firmware. */
+  reset(name: string): Promise<string> {
+    return this.run(['reset', name]);
+  }
+
   destroy(name: string): Promise<string> {
     return this.run(['destroy', name]);
   }

@@ -17,6 +17,7 @@ import { connectorStatus, type ConnectorRow } from '../core/mappers.ts';
 import { ReplicationJobState, ReplicationRunState } from '../domain/enums.ts';
 import type { RunOutcome } from '../agent/runExecutor.ts';
 import type { StoreStats } from '../images/types.ts';
+import { registerAppMetrics } from './appMetrics.ts';
 
 /** The data plane's block size: what one sent block carries before compression. */
 const BLOCK_BYTES = 512 * 1024;
@@ -236,7 +237,13 @@ export class FerryMetrics {
       },
     });
     for (const outcome of FINISHED_RUN_STATES) this.#runsFinished.inc({ outcome }, 0);
-    this.#unsubscribe = this.#core.events.subscribe((event) => this.#onEvent(event));
+    // Applications and launched instances: appMetrics.ts.
+    const unsubscribeApps = registerAppMetrics(this.registry, this.#core);
+    const unsubscribeRuns = this.#core.events.subscribe((event) => this.#onEvent(event));
+    this.#unsubscribe = () => {
+      unsubscribeRuns();
+      unsubscribeApps();
+    };
   }
 
   /** The onResponse hook: one count and one latency observation per request. */

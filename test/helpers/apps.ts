@@ -107,6 +107,19 @@ export function waitForApp(sms: SMSClient, appId: string, what: string, until: (
   });
 }
 
+/** Stores an object in the Ferry's own artifact store (the account's bucket is created when missing). */
+export async function putArtifact(t: TestFerry, bucket: string, key: string, body: string | Buffer, accountId = t.ferry.root.accountId): Promise<void> {
+  await t.ferry.artifacts.ensureBucket(accountId, bucket, 'us-east-1');
+  await t.ferry.artifacts.putObject(accountId, bucket, key, Buffer.from(body));
+}
+
+/** An object's bytes and metadata from the Ferry's artifact store (throws when it is missing). */
+export async function getArtifact(t: TestFerry, location: { bucket?: string; key?: string }, accountId = t.ferry.root.accountId) {
+  const object = await t.ferry.artifacts.getObject(accountId, location.bucket!, location.key!);
+  if (!object) throw new Error(`no object s3://${location.bucket}/${location.key}`);
+  return object;
+}
+
 /** The call fails with the modelled exception `name` (and a message matching `message`). */
 export async function rejectsWith(call: Promise<unknown>, name: string, message?: RegExp): Promise<Error> {
   const error = await call.then(

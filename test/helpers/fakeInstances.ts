@@ -1,9 +1,9 @@
 /**
- * An in-memory stand-in for the launch subsystem (src/apps/ports.ts InstanceService), which another part of Ferry
- * implements on libvirt: instances are records whose states the test moves (boot, fail) or that move by themselves
- * (`autoBoot`, terminations), announced as `instance.state` events like the real one. It lets the app coordinator's
- * ordering, resume and termination logic be tested on a machine without the real subsystem; the real one plugs into
- * the same port.
+ * A stand-in for the launch subsystem (src/apps/ports.ts InstanceService), for failure injection only: what real
+ * libvirt cannot be made to do on demand — a termination that fails (the real subsystem retries until libvirt obeys)
+ * and a crash at one exact instruction of the app coordinator. Every other App test runs on the real subsystem
+ * (qemu:///system, test/helpers/launch.ts). Instances are records whose states the test moves (boot, fail) or that
+ * move by themselves (`autoBoot`, terminations), announced as `instance.state` events like the real one's.
  */
 import { randomBytes } from 'node:crypto';
 import type { Instance, InstanceService, InstanceSpec, InstanceState } from '../../src/apps/ports.ts';

@@ -39,14 +39,29 @@ export interface TestFerryOptions {
   connectorPollMs?: number;
   /** Artifact bucket limits (e.g. a small maximum object size). */
   artifactLimits?: Partial<ArtifactLimits>;
-  /** The launch subsystem and the artifact store the App operations use (default: none). */
+  /**
+   * Stand-ins for the launch subsystem and the artifact store the App operations use (default: the real ones —
+   * libvirt as `launch` says, and the local artifact store). Only for failures the real ones cannot produce.
+   */
   instances?: InstanceService;
   artifacts?: ArtifactStore;
+  /** Webhook URLs for state changes (docs/events.md). */
+  webhookUrls?: string[];
   /** Regions a SigV4 scope may name (FERRY_REGIONS). */
   regions?: ReadonlySet<string>;
-  /** Where instances are launched (test/helpers/launch.ts makes a private instances dir). */
+  /**
+   * Where instances are launched. Default: nowhere — a libvirt socket that does not exist, so launching is
+   * unavailable (honestly: the real subsystem says libvirt does not answer) and no test boots a VM by accident.
+   * Tests that launch pass test/helpers/launch.ts's private instances dir and qemu:///system.
+   */
   launch?: Partial<LaunchConfig>;
 }
+
+/** A launch URI that no daemon answers: what a host without libvirtd looks like to the launch subsystem. */
+export const unreachableLaunch = (dataDir: string): LaunchConfig => ({
+  uri: `qemu+unix:///system?socket=${join(dataDir, 'no-libvirtd-here.sock')}`,
+  instancesDir: join(dataDir, 'instances'),
+});
 
 export async function startTestFerry(options: TestFerryOptions = {}): Promise<TestFerry> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'ferry-test-'));
@@ -63,7 +78,8 @@ export async function startTestFerry(options: TestFerryOptions = {}): Promise<Te
     instances: options.instances,
     artifacts: options.artifacts,
     ...(options.regions ? { regions: options.regions } : {}),
-    ...(options.launch ? { launch: options.launch } : {}),
+    ...(options.webhookUrls ? { webhookUrls: options.webhookUrls, webhookDelivery: { retryBaseMs: 100, retryMaxMs: 1000 } } : {}),
+    launch: options.launch ?? unreachableLaunch(dataDir),
   });
   const clients: SMSClient[] = [];
   const client = (keys: { accessKeyId: string; secretAccessKey: string }, region = 'us-east-1') => {

@@ -4,7 +4,9 @@
  * and on `virsh list`. Every wait has a deadline.
  */
 import { spawnSync } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findTool } from '../../src/agent/inventory/tools.ts';
 import { BOOTABLE_VMS, buildBootableVm, prepareBootAssets, type BootableVm } from '../../src/agent/sample/bootableVms.ts';
@@ -93,4 +95,60 @@ export function virsh(...args: string[]): string {
 export function removeDomain(name: string): void {
   spawnSync(findTool('virsh')!, ['-q', '-c', LAUNCH_URI, 'destroy', name], { timeout: 30_000 });
   spawnSync(findTool('virsh')!, ['-q', '-c', LAUNCH_URI, 'undefine', name], { timeout: 30_000 });
+}
+
+/** A Ferry's launch settings for tests that really launch: qemu:///system and a private instances dir. */
+export async function realLaunch(extra: { bootTimeoutMs?: number; hydrationBandwidthMiB?: number } = {}): Promise<{
+  launch: { uri: string; instancesDir: string; bootTimeoutMs?: number; hydrationBandwidthMiB?: number };
+  cleanup: () => Promise<void>;
+}> {
+  const dir = await instancesDir();
+  return { launch: { uri: LAUNCH_URI, instancesDir: dir.dir, ...extra }, cleanup: dir.cleanup };
+}
+
+/**
+ * Removes every domain of the instances a test Ferry launched (by their exact names, read from its store), so a
+ * failed test leaves nothing running; other domains on the host are never touched.
+ */
+export async function removeLaunchedDomains(core: { db: unknown }): Promise<void> {
+  const db = core.db as import('kysely').Kysely<{ instances: { domain_name: string } }>;
+  for (const row of await db.selectFrom('instances').select('domain_name').execute().catch(() => [])) removeDomain(row.domain_name);
+}
+
+export interface TestNetwork {
+  vpc: string;
+  subnet: string;
+  securityGroup: string;
+  cleanup(): void;
+}
+
+/**
+ * A libvirt network with one portgroup and a network filter, under the given names (default: random ones), for the
+ * `vpc` / `subnet` / `securityGroup` of a launch configuration. An isolated bridge: no NAT, no DHCP.
+ */
+export async function testNetwork(names: Partial<Pick<TestNetwork, 'vpc' | 'subnet' | 'securityGroup'>> = {}): Promise<TestNetwork> {
+  const suffix = randomBytes(4).toString('hex');
+  const vpc = names.vpc ?? `vpc-t${suffix}`;
+  const subnet = names.subnet ?? `subnet-t${suffix}`;
+  const securityGroup = names.securityGroup ?? `sg-t${suffix}`;
+  const dir = await mkdtemp(join(tmpdir(), 'ferry-net-'));
+  try {
+    await writeFile(join(dir, 'net.xml'), `<network><name>${vpc}</name><bridge stp='on' delay='0'/><portgroup name='${subnet}'/></network>`);
+    await writeFile(join(dir, 'filter.xml'), `<filter name='${securityGroup}' chain='root'><filterref filter='allow-arp'/></filter>`);
+    virsh('net-define', join(dir, 'net.xml'));
+    virsh('net-start', vpc);
+    virsh('nwfilter-define', join(dir, 'filter.xml'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return {
+    vpc,
+    subnet,
+    securityGroup,
+    cleanup() {
+      for (const args of [['net-destroy', vpc], ['net-undefine', vpc], ['nwfilter-undefine', securityGroup]]) {
+        spawnSync(findTool('virsh')!, ['-q', '-c', LAUNCH_URI, ...args], { timeout: 30_000 });
+      }
+    },
+  };
 }

@@ -1,8 +1,9 @@
 /**
  * The App configuration operations through the real AWS SDK (spec §7): Put/Get/DeleteAppReplicationConfiguration,
  * Put/Get/DeleteAppLaunchConfiguration (instance types, S3 locations, key pairs, logical ids, networks through the
- * launch port), Put/Get/DeleteAppValidationConfiguration, NotifyAppValidationOutput and GetAppValidationOutput — each
- * error case with its modelled exception, and the statuses they move.
+ * launch subsystem), Put/Get/DeleteAppValidationConfiguration, NotifyAppValidationOutput and GetAppValidationOutput —
+ * each error case with its modelled exception, and the statuses they move. Real subsystems: the local artifact store,
+ * and libvirt (qemu:///system) for the network names, which this test defines; nothing is launched.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,9 +23,8 @@ import {
   type ServerReplicationParameters,
   type SMSClient,
 } from '@aws-sdk/client-sms';
-import { createApp, ferryWithServers, rejectsWith, summary, type CatalogFerry } from '../helpers/apps.ts';
-import { FakeInstances } from '../helpers/fakeInstances.ts';
-import { MemoryArtifacts } from '../helpers/memoryArtifacts.ts';
+import { createApp, ferryWithServers, putArtifact, rejectsWith, summary, type CatalogFerry } from '../helpers/apps.ts';
+import { launchSkipReason, realLaunch, testNetwork, type TestNetwork } from '../helpers/launch.ts';
 import { importKeyPair } from '../../src/core/apps/keyPairs.ts';
 import { createKeyRecord } from '../../src/kms/keys.ts';
 
@@ -36,19 +36,28 @@ let sms: SMSClient;
 let app: Awaited<ReturnType<typeof createApp>>;
 let g1: string;
 let g2: string;
-const instances = new FakeInstances();
-const artifacts = new MemoryArtifacts();
+/** Network names are checked on libvirt where it runs (as root, like .ci/run); elsewhere those checks are skipped. */
+const LIBVIRT_SKIP = launchSkipReason();
+let net: TestNetwork | undefined;
+let launch: Awaited<ReturnType<typeof realLaunch>> | undefined;
 
 before(async () => {
-  f = await ferryWithServers(4, { instances, artifacts });
-  instances.attach(f.t.ferry.core);
+  if (!LIBVIRT_SKIP) {
+    net = await testNetwork();
+    launch = await realLaunch();
+  }
+  f = await ferryWithServers(4, launch ? { launch: launch.launch } : {});
   sms = f.t.sms;
   app = await createApp(sms, 'cfg', [f.servers[0]!, f.servers[1]!], [f.servers[2]!]);
   g1 = app.serverGroups![0]!.serverGroupId!;
   g2 = app.serverGroups![1]!.serverGroupId!;
   await importKeyPair(f.t.ferry.core, { accountId: f.t.ferry.root.accountId, region: 'us-east-1' }, 'ops', ED25519);
 });
-after(() => f.t.close());
+after(async () => {
+  await f?.t.close();
+  net?.cleanup();
+  await launch?.cleanup();
+});
 
 describe('replication configuration', () => {
   const put = (configs: { serverGroupId?: string; servers: { serverId?: string; params?: ServerReplicationParameters }[] }[]) =>
@@ -121,7 +130,7 @@ describe('launch configuration', () => {
       }),
     );
 
-  test('errors: instance types, S3 locations, key pairs, logical ids, networks, membership', async () => {
+  test('errors: instance types, S3 locations, key pairs, logical ids, networks, membership', async (tt) => {
     await rejectsWith(put({ instanceType: 't3.enormous' }), 'InvalidParameterException', /t3 comes in nano/);
     await rejectsWith(put({ instanceType: 'q9.large' }), 'InvalidParameterException', /not one Ferry knows/);
     await rejectsWith(put({ userData: { s3Location: { bucket: 'Bad_Bucket', key: 'u.sh' } } }), 'InvalidParameterException', /bucket "Bad_Bucket"/);
@@ -131,7 +140,14 @@ describe('launch configuration', () => {
     await rejectsWith(put({ configureScript: { bucket: 'sms-app-scripts', key: 'c.sh' } }), 'MissingRequiredParameterException', /configureScriptType/);
     await rejectsWith(put({ ec2KeyName: 'nobody' }), 'InvalidParameterException', /no key pair "nobody".*ferry key-pairs import/);
     await rejectsWith(put({ logicalId: 'web-1' }), 'InvalidParameterException', /logicalId must match/);
-    await rejectsWith(put({ subnet: 'subnet-nowhere' }), 'InvalidParameterException', /no libvirt network or filter named "subnet-nowhere"/);
+    if (net) {
+      await rejectsWith(put({ subnet: 'subnet-nowhere' }), 'InvalidParameterException', /No libvirt network on qemu:\/\/\/system has a portgroup .* named "subnet-nowhere"/);
+      await rejectsWith(put({ vpc: 'vpc-nowhere' }), 'InvalidParameterException', /The vpc "vpc-nowhere" is not a libvirt network/);
+      await rejectsWith(put({ vpc: net.vpc, subnet: 'subnet-nowhere' }), 'InvalidParameterException', /is not a portgroup of network/);
+      await rejectsWith(put({ securityGroup: 'sg-nowhere' }), 'InvalidParameterException', /The securityGroup "sg-nowhere" is not a libvirt network filter/);
+    } else {
+      tt.diagnostic(`network names not checked: ${LIBVIRT_SKIP}`);
+    }
     await rejectsWith(put({}, { serverGroupId: g1, launchOrder: 0 }), 'InvalidParameterException', /launchOrder must be between 1 and 1000/);
     await rejectsWith(put({}, { serverGroupId: g2 }), 'InvalidParameterException', /is not in server group/);
     await rejectsWith(put({}, {}), 'MissingRequiredParameterException', /serverGroupId/);
@@ -153,13 +169,13 @@ describe('launch configuration', () => {
   });
 
   test('Put → CONFIGURED, READY_FOR_LAUNCH once every server has an instance type; Get returns it; Delete → NOT_CONFIGURED', async () => {
-    artifacts.put(f.t.ferry.root.accountId, 'sms-app-scripts', 'user-data.sh', '#!/bin/sh\necho hello\n');
+    await putArtifact(f.t, 'sms-app-scripts', 'user-data.sh', '#!/bin/sh\necho hello\n');
     const full: ServerLaunchConfiguration = {
       server: { serverId: f.servers[0] },
       logicalId: 'Db',
-      vpc: 'vpc-ferry',
-      subnet: 'subnet-ferry',
-      securityGroup: 'sg-ferry',
+      vpc: net?.vpc ?? 'vpc-unchecked',
+      subnet: net?.subnet ?? 'subnet-unchecked',
+      securityGroup: net?.securityGroup ?? 'sg-unchecked',
       ec2KeyName: 'ops',
       userData: { s3Location: { bucket: 'sms-app-scripts', key: 'user-data.sh' } },
       instanceType: 'm5.large',
@@ -209,7 +225,7 @@ describe('launch configuration', () => {
 describe('validation configuration and output', () => {
   const source = { s3Location: { bucket: 'sms-app-scripts', key: 'check.sh' } };
   test('errors: the model patterns and bounds, required members, membership', async () => {
-    artifacts.put(f.t.ferry.root.accountId, 'sms-app-scripts', 'check.sh', '#!/bin/sh\ntrue\n');
+    await putArtifact(f.t, 'sms-app-scripts', 'check.sh', '#!/bin/sh\ntrue\n');
     const ssm = { scriptType: 'SHELL_SCRIPT' as const, command: 'systemctl is-active nginx' };
     const putApp = (config: Record<string, unknown>) => sms.send(new PutAppValidationConfigurationCommand({ appId: app.appId, appValidationConfigurations: [{ name: 'web', appValidationStrategy: 'SSM', ssmValidationParameters: ssm, ...config }] }));
     await rejectsWith(sms.send(new PutAppValidationConfigurationCommand({} as never)), 'MissingRequiredParameterException', /appId/);

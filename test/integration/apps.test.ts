@@ -156,7 +156,7 @@ describe('CreateApp, GetApp, UpdateApp, DeleteApp', () => {
     await rejectsWith(sms.send(new DeleteAppCommand({ appId: 'not-an-app' })), 'InvalidParameterException');
   });
 
-  test('without a launch subsystem or artifact store, LaunchApp, TerminateApp, GenerateTemplate and GenerateChangeSet say what is missing', async () => {
+  test('LaunchApp, TerminateApp, GenerateTemplate and GenerateChangeSet say what is missing before anything else', async () => {
     const app = await createApp(sms, 'noports', [f.servers[6]!]);
     await rejectsWith(sms.send(new LaunchAppCommand({ appId: app.appId })), 'OperationNotPermittedException', /no launch configuration|no image/);
     await rejectsWith(sms.send(new TerminateAppCommand({ appId: app.appId })), 'OperationNotPermittedException', /no launched instances/);

@@ -21,7 +21,8 @@ import { BOOTABLE_VMS, buildBootableVm, prepareBootAssets, type BootAssets } fro
 import type { KernelOptions } from './debianKernel.ts';
 
 /** Bump when the sample's content changes; an older sample is then rebuilt. */
-export const SAMPLE_VERSION = 2;
+// 3: the bootable guests run the shell parts of a multipart user-data (configure script, validations).
+export const SAMPLE_VERSION = 3;
 export const SAMPLE_MARKER = '.ferry-sample.json';
 
 export interface SampleOptions {

@@ -11,9 +11,10 @@
  *    becomes the hostname, `public-keys` go to /root/.ssh/authorized_keys;
  * 5. starts the QEMU guest agent when the image carries one and the `org.qemu.guest_agent.0` port exists;
  * 6. prints `FERRY-BOOT-OK <hostname>`;
- * 7. runs the seed's `vendor-data`, then its `user-data`, each when it is a `#!` script (as cloud-init's
- *    scripts-vendor and scripts-user stages would; cloud-config is not interpreted), in the background with their
- *    output on the console and `FERRY_ROOT_DISK` (the boot disk's device) in their environment;
+ * 7. runs the seed's `vendor-data`, then its `user-data`, each when it is a `#!` script or a MIME multipart of such
+ *    parts (as cloud-init's scripts-vendor and scripts-user stages would; cloud-config is not interpreted; see
+ *    SEED_SCRIPTS), in the background with their output on the console and `FERRY_ROOT_DISK` (the boot disk's
+ *    device) in their environment;
  * 8. stays up quietly, reaping orphans, until the domain is destroyed.
  */
 import { BOOT_MARKER } from '../../domain/instanceConsole.ts';
@@ -28,6 +29,50 @@ export interface GuestInitOptions {
   /** Path of the guest agent in the image, when it carries one. */
   guestAgent?: string;
 }
+
+/**
+ * `run_seed_scripts SEED_DIR WORK_DIR`: runs the seed's vendor-data, then its user-data, as cloud-init's scripts
+ * stages would for what these guests can run: a `#!` script is run; a MIME multipart (src/launch/seedUserData.ts) is
+ * split into its parts, base64 parts decoded, and every part that is a `#!` script run in order (nested multiparts
+ * and cloud-config are not interpreted). Busybox sh and awk only.
+ */
+export const SEED_SCRIPTS = String.raw`run_script() {
+  [ "$(head -c 2 "$1")" = '#!' ] || return 0
+  chmod 700 "$1" && "$1" < /dev/null
+}
+split_parts() {
+  awk -v dir="$2" '
+    { sub(/\r$/, "") }
+    boundary == "" && tolower($0) ~ /^content-type: *multipart\// {
+      if (match($0, /boundary="?[^";]+/)) { boundary = substr($0, RSTART, RLENGTH); sub(/^boundary="?/, "", boundary) }
+      next
+    }
+    boundary == "" { next }
+    $0 == "--" boundary "--" { inpart = 0; next }
+    $0 == "--" boundary { n++; inpart = 1; header = 1; file = sprintf("%s/%03d", dir, n); printf "" > (file ".head"); printf "" > (file ".body"); next }
+    inpart && header && $0 == "" { header = 0; next }
+    inpart && header { print tolower($0) >> (file ".head"); next }
+    inpart { print >> (file ".body") }
+  ' "$1"
+}
+run_seed_scripts() {
+  for part in vendor-data user-data; do
+    [ -f "$1/$part" ] || continue
+    if head -c 1024 "$1/$part" | grep -qi '^content-type: *multipart/'; then
+      mkdir -p "$2/$part.d"
+      split_parts "$1/$part" "$2/$part.d"
+      for head in "$2/$part.d"/*.head; do
+        [ -f "$head" ] || continue
+        body="$(dirname "$head")/$(basename "$head" .head)"
+        if grep -q '^content-transfer-encoding: *base64' "$head"; then base64 -d < "$body.body" > "$body.part"; else cp "$body.body" "$body.part"; fi
+        run_script "$body.part"
+      done
+    else
+      cp "$1/$part" "$2/$part" && run_script "$2/$part"
+    fi
+  done
+}
+`;
 
 export function guestInitScript(options: GuestInitOptions): string {
   if (!/^[0-9a-f]{8}$/.test(options.diskSignature)) throw new Error(`bad disk signature ${options.diskSignature}`);
@@ -99,16 +144,10 @@ done
 }
 say "${BOOT_MARKER} $HOST"
 
+${SEED_SCRIPTS}
 if [ -n "$SEED" ]; then
   mkdir -p /run/ferry-scripts
-  (
-    for part in vendor-data user-data; do
-      [ -f "$SEED/$part" ] || continue
-      [ "$(head -c 2 "$SEED/$part")" = '#!' ] || continue
-      cp "$SEED/$part" "/run/ferry-scripts/$part" && chmod 700 "/run/ferry-scripts/$part"
-      "/run/ferry-scripts/$part" < /dev/null
-    done
-  ) > "$CONSOLE" 2>&1 &
+  ( run_seed_scripts "$SEED" /run/ferry-scripts ) > "$CONSOLE" 2>&1 &
 fi
 
 while :; do wait; sleep 60; done

@@ -59,9 +59,13 @@ function checkEntry(entry: ServerLaunchConfiguration, path: string): StoredLaunc
 
 /** Checks that need the subsystems: network names (launch subsystem) and the S3 objects (artifact store). */
 async function checkWithPorts(tenant: Tenant, entries: readonly CheckedEntry[], ports: AppPorts): Promise<void> {
+  const names = entries.some(({ configuration: c }) => c.vpc !== undefined || c.subnet !== undefined || c.securityGroup !== undefined);
+  // Network names are checked where libvirt answers; where launching is unavailable right now they are stored as
+  // given and checked at launch (resolveNetwork), which refuses a missing one with the same message.
+  const canCheckNetworks = names && ports.instances !== undefined && (await ports.instances.availability().catch(() => ({ available: false }))).available;
   for (const entry of entries) {
     const { vpc, subnet, securityGroup, userData, configureScript } = entry.configuration;
-    if (ports.instances && (vpc !== undefined || subnet !== undefined || securityGroup !== undefined)) {
+    if (canCheckNetworks && ports.instances && (vpc !== undefined || subnet !== undefined || securityGroup !== undefined)) {
       try {
         await ports.instances.validateNetwork({ vpc, subnet, securityGroup });
       } catch (error) {

@@ -163,7 +163,17 @@ export class LaunchCoordinator {
       return true;
     }
     let progressed = false;
-    for (const row of rows.filter((r) => step.launch.includes(r.server_id))) {
+    const due = rows.filter((r) => step.launch.includes(r.server_id));
+    if (due.length > 0) {
+      // Checked once per wave, before anything is claimed: a launch accepted while libvirt answered (or autoLaunch,
+      // decided inside a transaction) fails with the reason when it has gone since.
+      const availability = await instances.availability().catch((error: unknown) => ({ available: false as const, reason: coerceError(error).message }));
+      if (!availability.available) {
+        for (const row of due) await this.#write(app, row, { state: 'failed', message: `Not launched: launching is unavailable on this Ferry: ${availability.reason}.` }, 'planned');
+        return true;
+      }
+    }
+    for (const row of due) {
       const claimed = await this.#write(app, row, { state: 'launching', requested_at: this.#core.clock.now() }, 'planned');
       if (!claimed) continue;
       progressed = true;
@@ -245,6 +255,10 @@ export class LaunchCoordinator {
       labels: { [LABELS.app]: app.app_id, [LABELS.token]: row.launch_token, [LABELS.stack]: app.stack_name ?? '', [LABELS.logicalId]: config.logicalId ?? '' },
     };
     if (config.userData) spec.userData = await fetch(config.userData, 'user data');
+    if (config.configureScript) {
+      const scriptType = config.configureScriptType === 'POWERSHELL_SCRIPT' ? 'POWERSHELL_SCRIPT' : 'SHELL_SCRIPT';
+      spec.configureScript = { script: await fetch(config.configureScript, 'configure script'), scriptType };
+    }
     if (config.ec2KeyName !== undefined) {
       const key = await findKeyPair(db, tenant, config.ec2KeyName);
       if (!key) throw new Error(`its key pair ${config.ec2KeyName} no longer exists.`);

@@ -15,6 +15,7 @@ import { loadLaunchRows, loadMembers, type AppRow, type InstanceRow, type Member
 import { launchConfigurationGaps, launchReadiness, planLaunchIn } from './launchPlanning.ts';
 import { recordInstanceState } from './instanceRows.ts';
 import { purgeApp } from './appPurge.ts';
+import { becameLaunched, queueAppValidations } from './appValidationQueue.ts';
 
 export interface RefreshOptions {
   /** Whether a launch subsystem is wired (autoLaunch fails with a message when not). */
@@ -119,6 +120,7 @@ export async function refreshApp(
     launch_status_message: launch.message,
     latest_launch_time: launch.status === 'LAUNCHED' && current.launch_status !== 'LAUNCHED' ? now : current.latest_launch_time,
   };
+  if (becameLaunched(current.launch_status, next.launch_status)) await queueAppValidations(tx, current, now, emit);
   const changed = (Object.keys(next) as (keyof typeof next)[]).some((k) => next[k] !== current[k]);
   let stored: AppRow = changed ? { ...current, ...next } : current;
   if (changed) await tx.updateTable('apps').set(next).where('app_id', '=', app.app_id).execute();

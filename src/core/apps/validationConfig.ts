@@ -21,6 +21,7 @@ import { loadGroups, loadMembers, loadValidations, parseJson, requireApp } from 
 import { serverRowsOf, toMemberServer } from './appMappers.ts';
 import { memberOf } from './replicationConfig.ts';
 import type { StoredAppValidation, StoredServerValidation } from './storedConfig.ts';
+import { LAUNCHED_STATUSES, queueAppValidations } from './appValidationQueue.ts';
 
 export interface PutValidationInput {
   appId: string;
@@ -113,7 +114,7 @@ export async function putValidationConfiguration(core: Core, tenant: Tenant, inp
       }
     }
   }
-  await inTransaction(core, async (tx) => {
+  await inTransaction(core, async (tx, emit) => {
     const app = await requireApp(tx, tenant, input.appId);
     const groups = await loadGroups(tx, app.app_id);
     const members = await loadMembers(tx, app.app_id);
@@ -147,6 +148,8 @@ export async function putValidationConfiguration(core: Core, tenant: Tenant, inp
         .execute();
     }
     await tx.updateTable('apps').set({ updated_at: core.clock.now() }).where('app_id', '=', app.app_id).execute();
+    // On a launched app, putting the configuration runs its app-level validations (again): SMS's way to re-validate.
+    if (app.launch_phase === 'LAUNCH' && LAUNCHED_STATUSES.includes(app.launch_status)) await queueAppValidations(tx, app, core.clock.now(), emit);
   });
 }
 

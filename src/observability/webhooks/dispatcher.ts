@@ -292,7 +292,8 @@ export class WebhookDispatcher {
         .execute();
       this.#observe('dead');
       this.#log.warn(
-        { ...describeUrl(url, this.#urls), eventId: row.event_id, replicationJobId: row.ordering_key, attempts, lastError: result.error },
+        // The ordering key is a job's id (job and run events) or an app's or instance's (app and instance events).
+        { ...describeUrl(url, this.#urls), eventId: row.event_id, [keyField(row.ordering_key)]: row.ordering_key, attempts, lastError: result.error },
         'webhook event dead-lettered: every delivery attempt failed',
       );
       return;
@@ -331,4 +332,9 @@ export class WebhookDispatcher {
       }
     }
   }
+}
+
+/** The log field that names what an ordering key identifies. */
+function keyField(key: string): 'replicationJobId' | 'appId' | 'instanceId' {
+  return key.startsWith('app-') ? 'appId' : key.startsWith('i-') ? 'instanceId' : 'replicationJobId';
 }

@@ -1,17 +1,30 @@
 /**
  * The body of a webhook delivery: a state change shaped like the CloudWatch (EventBridge) events AWS SMS emitted,
  * so that receivers written for `aws.sms` events need little change. Job state changes are
- * "Server Migration Job State Change"; run state changes "Server Migration Run State Change" (docs/events.md).
+ * "Server Migration Job State Change", run state changes "Server Migration Run State Change", an app's statuses
+ * "Server Migration App State Change"; a launched instance's state or hydration "Ferry Instance State Change"
+ * (source `ferry.launch`: SMS had no instances of its own) (docs/events.md).
  */
 import type { FerryEvent } from '../../core/events.ts';
 
 export const JOB_DETAIL_TYPE = 'Server Migration Job State Change';
 export const RUN_DETAIL_TYPE = 'Server Migration Run State Change';
+export const APP_DETAIL_TYPE = 'Server Migration App State Change';
+export const INSTANCE_DETAIL_TYPE = 'Ferry Instance State Change';
 
-export type StateEvent = Extract<FerryEvent, { type: 'job.state' } | { type: 'run.state' }>;
+export type StateEvent = Extract<FerryEvent, { type: 'job.state' } | { type: 'run.state' } | { type: 'app.state' } | { type: 'instance.state' }>;
 
+/** The events delivered: every job, run and app change; an instance's only when its state or hydration changed. */
 export function isStateEvent(event: FerryEvent): event is StateEvent {
-  return event.type === 'job.state' || event.type === 'run.state';
+  if (event.type === 'instance.state') return !event.previous || event.previous.state !== event.state || event.previous.hydration !== event.hydration;
+  return event.type === 'job.state' || event.type === 'run.state' || event.type === 'app.state';
+}
+
+/** Deliveries with the same key go out in order: a job's (and its runs'), an app's (and its instances'). */
+export function orderingKey(event: StateEvent): string {
+  if (event.type === 'app.state') return event.appId;
+  if (event.type === 'instance.state') return event.appId ?? event.instanceId;
+  return event.replicationJobId;
 }
 
 /**
@@ -24,7 +37,7 @@ export interface CloudWatchEvent {
   version: '0';
   id: string;
   'detail-type': string;
-  source: 'aws.sms';
+  source: 'aws.sms' | 'ferry.launch';
   account: string;
   time: string;
   region: string;
@@ -32,7 +45,7 @@ export interface CloudWatchEvent {
   detail: Record<string, string | null>;
 }
 
-const arn = (event: StateEvent, resource: string): string => `arn:aws:sms:${event.tenant.region}:${event.tenant.accountId}:${resource}`;
+const arn = (event: StateEvent, resource: string, service = 'sms'): string => `arn:aws:${service}:${event.tenant.region}:${event.tenant.accountId}:${resource}`;
 
 /** CloudWatch writes times to the second: 2026-01-01T00:00:00Z. */
 export function eventTime(ms: number): string {
@@ -41,17 +54,47 @@ export function eventTime(ms: number): string {
 
 export function toCloudWatchEvent(event: StateEvent, meta: { id: string; time: number; amiId?: string | null }): CloudWatchEvent {
   // Keys in CloudWatch's order: version, id, detail-type, source, account, time, region, resources, detail.
-  const envelope = (detailType: string, resources: string[], detail: Record<string, string | null>): CloudWatchEvent => ({
+  const envelope = (detailType: string, resources: string[], detail: Record<string, string | null>, source: CloudWatchEvent['source'] = 'aws.sms'): CloudWatchEvent => ({
     version: '0',
     id: meta.id,
     'detail-type': detailType,
-    source: 'aws.sms',
+    source,
     account: event.tenant.accountId,
     time: eventTime(meta.time),
     region: event.tenant.region,
     resources,
     detail,
   });
+  if (event.type === 'app.state') {
+    return envelope(APP_DETAIL_TYPE, [arn(event, `app/${event.appId}`)], {
+      appId: event.appId,
+      status: event.status,
+      replicationStatus: event.replicationStatus,
+      launchStatus: event.launchStatus,
+      previousStatus: event.previous?.status ?? null,
+      previousReplicationStatus: event.previous?.replicationStatus ?? null,
+      previousLaunchStatus: event.previous?.launchStatus ?? null,
+    });
+  }
+  if (event.type === 'instance.state') {
+    const resources = [arn(event, `instance/${event.instanceId}`, 'ec2')];
+    if (event.appId) resources.push(arn(event, `app/${event.appId}`));
+    return envelope(
+      INSTANCE_DETAIL_TYPE,
+      resources,
+      {
+        instanceId: event.instanceId,
+        appId: event.appId,
+        serverId: event.serverId,
+        state: event.state,
+        previousState: event.previous?.state ?? null,
+        hydration: event.hydration,
+        previousHydration: event.previous?.hydration ?? null,
+        statusMessage: event.message,
+      },
+      'ferry.launch',
+    );
+  }
   const jobArn = arn(event, `replication-job/${event.replicationJobId}`);
   if (event.type === 'job.state') {
     return envelope(JOB_DETAIL_TYPE, [jobArn], {

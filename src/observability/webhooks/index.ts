@@ -1,5 +1,5 @@
 /**
- * Webhooks for job and run state changes: staged in the changing transaction (outbox.ts), delivered by an async
+ * Webhooks for job, run, app and instance state changes: staged in the changing transaction (outbox.ts), delivered by an async
  * worker (dispatcher.ts), signed (sign.ts), shaped like SMS's CloudWatch events (event.ts). docs/events.md.
  */
 import type { Logger } from 'pino';
@@ -62,7 +62,7 @@ export async function startWebhooks(options: WebhookStartOptions): Promise<Webho
       secretFrom: config.secretSource.kind === 'env' ? 'FERRY_WEBHOOK_SECRET' : config.secretSource.path,
       ...(config.secretSource.kind === 'file' && config.secretSource.generated ? { generated: true } : {}),
     },
-    'webhooks enabled: job and run state changes are signed with the webhook secret (see docs/events.md)',
+    'webhooks enabled: job, run, app and instance state changes are signed with the webhook secret (see docs/events.md)',
   );
   return {
     urls,

@@ -9,7 +9,7 @@ import type { Generated, Insertable, Kysely, Selectable, Transaction } from 'kys
 import type { Tx } from '../../core/context.ts';
 import type { FerryEvent } from '../../core/events.ts';
 import type { Database } from '../../store/schema.ts';
-import { isStateEvent, toCloudWatchEvent } from './event.ts';
+import { isStateEvent, orderingKey, toCloudWatchEvent } from './event.ts';
 
 export interface WebhookOutboxTable {
   seq: Generated<number>;
@@ -54,7 +54,7 @@ export async function stageEvents(core: Tx, events: readonly FerryEvent[], urls:
       rows.push({
         event_id: id,
         url,
-        ordering_key: event.replicationJobId,
+        ordering_key: orderingKey(event),
         body,
         created_at: now,
         status: 'pending',
