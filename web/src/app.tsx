@@ -1,6 +1,6 @@
 /** The console shell: sign-in gate, header, navigation and the page for the current path. */
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
-import { FerryApi } from './api/ferry.ts';
+import { ferryApi } from './api/ferry.ts';
 import { clearSession, loadSession, saveSession, type Session } from './api/session.ts';
 import { smsClient } from './api/sms.ts';
 import { ApiContext, type Api } from './context.ts';
@@ -51,7 +51,7 @@ export function App() {
     return {
       session,
       sms,
-      ferry: new FerryApi(sms),
+      ferry: ferryApi(sms),
       onAuthError: () => signOut('Your keys stopped working (deleted or rotated): sign in again.'),
     };
   }, [session, signOut]);
