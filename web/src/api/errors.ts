@@ -38,39 +38,3 @@ export function isAuthError(error: unknown): boolean {
   const { code } = errorInfo(error);
   return code === 'UnrecognizedClientException' || code === 'InvalidSignatureException' || code === 'MissingAuthenticationTokenException';
 }
-
-/** Which form field an API validation message is about: messages start with the member name (`frequency must be …`). */
-export function fieldOf(message: string, fields: readonly string[]): string | undefined {
-  const first = /^([A-Za-z]+)\b/.exec(message)?.[1];
-  if (first && fields.includes(first)) return first;
-  return fields.find((f) => new RegExp(`\\b${f}\\b`).test(message));
-}
-
-/** Where an App configuration message points, by the member path it names (`…Configurations[0].…Configurations[1].instanceType`). */
-export interface ConfigErrorPath {
-  /** The request's list the path starts in (`serverGroupLaunchConfigurations`, `appValidationConfigurations`…). */
-  list: string;
-  /** Index in the request's list of server groups, and of servers (or validations) inside it. */
-  group?: number;
-  entry?: number;
-  /** The member names after the indexes, outermost first (`userData`, `s3Location`). */
-  members: string[];
-}
-
-const CONFIG_PATH = /\b([A-Za-z]+)\[(\d+)\](?:\.([A-Za-z]+)\[(\d+)\])?((?:\.[A-Za-z0-9]+)*)/;
-
-export function configErrorPath(message: string): ConfigErrorPath | undefined {
-  const m = CONFIG_PATH.exec(message);
-  if (!m) return undefined;
-  return {
-    list: m[1]!,
-    group: Number(m[2]),
-    entry: m[4] === undefined ? undefined : Number(m[4]),
-    members: (m[5] ?? '').split('.').filter(Boolean),
-  };
-}
-
-/** The innermost member of `path` that a form has a field for. */
-export function memberOf(path: ConfigErrorPath, fields: readonly string[]): string | undefined {
-  return [...path.members].reverse().find((m) => fields.includes(m));
-}

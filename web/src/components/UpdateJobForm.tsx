@@ -1,7 +1,8 @@
 /** UpdateReplicationJob: sends only the members the user changed, and shows the API's errors inline. */
 import { useEffect, useState } from 'preact/hooks';
 import { UpdateReplicationJobCommand, type ReplicationJob, type UpdateReplicationJobRequest } from '@aws-sdk/client-sms';
-import { errorInfo, fieldOf } from '../api/errors.ts';
+import { errorInfo } from '../api/errors.ts';
+import { fieldOf } from '../api/errorPaths.ts';
 import { useApi } from '../context.ts';
 import { fromLocalInput } from '../format.ts';
 import { JobSettingsFields, replicationParameters, settingsOf, type JobSettings } from './JobSettingsFields.tsx';

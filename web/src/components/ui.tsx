@@ -84,8 +84,8 @@ function toneOf(value: string): string {
   const upper = value.toUpperCase();
   if (/FAILED|INVALID/.test(upper)) return 'bad';
   if (/^PARTIALLY_/.test(upper)) return 'warn';
-  if (/(PENDING|IN_PROGRESS|ING)$/.test(upper)) return 'info';
   if (/^(DELTA_)?REPLICATED$|^LAUNCHED$|^SUCCEEDED$|^CONFIGURED$|^RUNNING$|^HYDRATED$/.test(upper)) return 'good';
+  if (/(PENDING|IN_PROGRESS|ING)$/.test(upper)) return 'info';
   return 'neutral';
 }
 

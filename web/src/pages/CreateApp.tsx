@@ -5,7 +5,8 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { CreateAppCommand, type Server } from '@aws-sdk/client-sms';
-import { errorInfo, fieldOf } from '../api/errors.ts';
+import { errorInfo } from '../api/errors.ts';
+import { fieldOf } from '../api/errorPaths.ts';
 import { getCatalog } from '../api/sms.ts';
 import { getApp, listApps } from '../api/apps.ts';
 import { useApi } from '../context.ts';

@@ -1,7 +1,8 @@
 /** "Create replication job": every CreateReplicationJob member, with the API's validation errors shown inline. */
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { CreateReplicationJobCommand, type CreateReplicationJobRequest } from '@aws-sdk/client-sms';
-import { errorInfo, fieldOf } from '../api/errors.ts';
+import { errorInfo } from '../api/errors.ts';
+import { fieldOf } from '../api/errorPaths.ts';
 import { getCatalog } from '../api/sms.ts';
 import { useApi } from '../context.ts';
 import { useResource } from '../hooks.ts';

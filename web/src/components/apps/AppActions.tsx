@@ -17,8 +17,12 @@ import { navigate } from '../../router.ts';
 import { ConfirmButton, ErrorMessage, Link } from '../ui.tsx';
 import { Checkbox } from '../fields.tsx';
 
-const LIVE_REPLICATION = /^(REPLICATION_PENDING|REPLICATION_IN_PROGRESS|REPLICATED|PARTIALLY_REPLICATED|REPLICATION_FAILED|DELTA_.*|REPLICATION_STOPPING)$/;
-const LAUNCHED = /^(LAUNCH_PENDING|LAUNCH_IN_PROGRESS|LAUNCHED|PARTIALLY_LAUNCHED|LAUNCH_FAILED|DELTA_LAUNCH_.*|TERMINATE_FAILED)$/;
+/** Replication statuses with the app's jobs surely there (Start is pointless), and those where they may be (Stop helps). */
+const REPLICATING = /^(REPLICATION_PENDING|REPLICATION_IN_PROGRESS|REPLICATED|PARTIALLY_REPLICATED|DELTA_.*|REPLICATION_STOPPING)$/;
+const MAY_HAVE_JOBS = /^(REPLICATION_FAILED|REPLICATION_STOP_FAILED)$/;
+/** Launch statuses with instances surely up or coming (Launch is pointless), and those where some may be (Terminate helps). */
+const LAUNCHED = /^(LAUNCH_PENDING|LAUNCH_IN_PROGRESS|LAUNCHED|PARTIALLY_LAUNCHED|DELTA_LAUNCH_IN_PROGRESS|TERMINATE_IN_PROGRESS)$/;
+const MAY_HAVE_INSTANCES = /^(LAUNCH_FAILED|DELTA_LAUNCH_FAILED|TERMINATE_FAILED)$/;
 
 export function AppActions(props: { summary: AppSummary; onChanged: () => void }) {
   const { sms } = useApi();
@@ -49,8 +53,10 @@ export function AppActions(props: { summary: AppSummary; onChanged: () => void }
     }
   }
 
-  const replicating = LIVE_REPLICATION.test(s.replicationStatus ?? '');
+  const replicating = REPLICATING.test(s.replicationStatus ?? '');
+  const stoppable = replicating || MAY_HAVE_JOBS.test(s.replicationStatus ?? '');
   const launched = LAUNCHED.test(s.launchStatus ?? '');
+  const terminable = launched || MAY_HAVE_INSTANCES.test(s.launchStatus ?? '');
   const replicationConfigured = s.replicationConfigurationStatus === 'CONFIGURED';
   const launchConfigured = s.launchConfigurationStatus === 'CONFIGURED';
   const base = `/apps/${encodeURIComponent(appId)}`;
@@ -71,7 +77,7 @@ export function AppActions(props: { summary: AppSummary; onChanged: () => void }
             <button
               type="button"
               class={replicationConfigured && !replicating ? 'primary' : undefined}
-              disabled={busy !== undefined || !replicationConfigured}
+              disabled={busy !== undefined || !replicationConfigured || replicating}
               onClick={() => act('start', () => sms.send(new StartAppReplicationCommand({ appId })), 'Replication started: one replication job per server.')}
             >
               {busy === 'start' ? 'Starting…' : 'Start replication'}
@@ -80,7 +86,7 @@ export function AppActions(props: { summary: AppSummary; onChanged: () => void }
               label="Stop replication"
               question="Stop replication? Each server's replication job is deleted; its images are kept."
               confirmLabel="Yes, stop replication"
-              disabled={busy !== undefined || !replicating}
+              disabled={busy !== undefined || !stoppable}
               onConfirm={async () => {
                 await act('stop', () => sms.send(new StopAppReplicationCommand({ appId })), 'Replication is stopping.');
               }}
@@ -115,7 +121,7 @@ export function AppActions(props: { summary: AppSummary; onChanged: () => void }
             <button
               type="button"
               class={launchConfigured && !launched ? 'primary' : undefined}
-              disabled={busy !== undefined || !launchConfigured}
+              disabled={busy !== undefined || !launchConfigured || launched}
               onClick={() => act('launch', () => sms.send(new LaunchAppCommand({ appId })), 'Launch started: the server groups boot in launch order.')}
             >
               {busy === 'launch' ? 'Launching…' : 'Launch'}
@@ -124,7 +130,7 @@ export function AppActions(props: { summary: AppSummary; onChanged: () => void }
               label="Terminate"
               question="Terminate the app's instances? Their virtual machines and disks are removed; images are kept."
               confirmLabel="Yes, terminate"
-              disabled={busy !== undefined || !launched}
+              disabled={busy !== undefined || !terminable}
               onConfirm={async () => {
                 await act('terminate', () => sms.send(new TerminateAppCommand({ appId })), 'Termination started.');
               }}

@@ -70,7 +70,7 @@ function InstanceCell(props: { row: AppServerStatus; appId: string }) {
   return (
     <>
       <Link to={`/apps/${encodeURIComponent(props.appId)}/instances`}>
-        <code>{instance.instanceId}</code>
+        <code data-testid="instance-id">{instance.instanceId}</code>
       </Link>
       <div>
         <Badge value={instance.state} /> <span class="sub">disk</span> <Badge value={instance.hydration} />

@@ -12,7 +12,8 @@ import {
   type GetAppResponse,
   type ServerGroupLaunchConfiguration,
 } from '@aws-sdk/client-sms';
-import { configErrorPath, errorInfo, memberOf } from '../../api/errors.ts';
+import { errorInfo } from '../../api/errors.ts';
+import { configErrorPath, fieldMessage, memberOf } from '../../api/errorPaths.ts';
 import { useApi } from '../../context.ts';
 import { useResource } from '../../hooks.ts';
 import { ConfirmButton, ErrorMessage, Loading } from '../ui.tsx';
@@ -122,9 +123,9 @@ export function LaunchConfigForm(props: { app: GetAppResponse; onSaved: () => vo
   }
 
   const errorFor = (serverId: string) => (member: string) =>
-    problem && problem.serverId === serverId && problem.member === member ? `${problem.code}: ${problem.message}` : undefined;
+    problem && problem.serverId === serverId && problem.member === member ? fieldMessage(problem) : undefined;
   const groupError = (serverGroupId: string) =>
-    problem && problem.serverGroupId === serverGroupId && !problem.serverId && problem.member === 'launchOrder' ? `${problem.code}: ${problem.message}` : undefined;
+    problem && problem.serverGroupId === serverGroupId && !problem.serverId && problem.member === 'launchOrder' ? fieldMessage(problem) : undefined;
 
   return (
     <section class="card" aria-labelledby="launch-heading">
@@ -148,7 +149,7 @@ export function LaunchConfigForm(props: { app: GetAppResponse; onSaved: () => vo
                 id="launch-roleName"
                 label="CloudFormation role name"
                 hint="Kept with the launch configuration, as SMS does."
-                error={problem && !problem.serverGroupId && problem.member === 'roleName' ? `${problem.code}: ${problem.message}` : undefined}
+                error={problem && !problem.serverGroupId && problem.member === 'roleName' ? fieldMessage(problem) : undefined}
               >
                 {(aria) => <input {...aria} type="text" autocomplete="off" value={roleName} onInput={(e) => setRoleName(e.currentTarget.value)} />}
               </Field>

@@ -11,7 +11,8 @@ import {
   type GetAppResponse,
   type ServerReplicationParameters,
 } from '@aws-sdk/client-sms';
-import { configErrorPath, errorInfo, memberOf } from '../../api/errors.ts';
+import { errorInfo } from '../../api/errors.ts';
+import { configErrorPath, fieldMessage, memberOf } from '../../api/errorPaths.ts';
 import { useApi } from '../../context.ts';
 import { useResource } from '../../hooks.ts';
 import { fromLocalInput } from '../../format.ts';
@@ -113,7 +114,7 @@ export function ReplicationConfigForm(props: { app: GetAppResponse; onSaved: () 
   }
 
   const errorOf = (serverId: string | undefined) => (member: string) =>
-    problem && problem.member === member && (serverId === undefined || problem.serverId === serverId) ? `${problem.code}: ${problem.message}` : undefined;
+    problem && problem.member === member && (serverId === undefined || problem.serverId === serverId) ? fieldMessage(problem) : undefined;
   const timeField = { member: 'seedTime', label: 'Seed time', hint: 'Optional, your local time: the first run starts then; blank starts it when you start replication.' };
 
   return (

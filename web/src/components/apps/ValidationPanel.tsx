@@ -14,7 +14,8 @@ import {
   type ScriptType,
   type ServerGroupValidationConfiguration,
 } from '@aws-sdk/client-sms';
-import { configErrorPath, errorInfo, memberOf } from '../../api/errors.ts';
+import { errorInfo } from '../../api/errors.ts';
+import { configErrorPath, fieldMessage, memberOf } from '../../api/errorPaths.ts';
 import { useApi } from '../../context.ts';
 import { useResource } from '../../hooks.ts';
 import { ConfirmButton, ErrorMessage, Loading } from '../ui.tsx';
@@ -163,7 +164,7 @@ export function ValidationPanel(props: { app: GetAppResponse; onSaved: () => voi
     }
   }
 
-  const errorFor = (entry: string) => (member: string) => (problem && problem.entry === entry && problem.member === member ? `${problem.code}: ${problem.message}` : undefined);
+  const errorFor = (entry: string) => (member: string) => (problem && problem.entry === entry && problem.member === member ? fieldMessage(problem) : undefined);
   const configured = (loaded.data?.appValidationConfigurations?.length ?? 0) + (loaded.data?.serverGroupValidationConfigurations?.length ?? 0) > 0;
 
   return (
