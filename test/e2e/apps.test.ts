@@ -4,7 +4,8 @@
  * out-of-range frequency is refused inline first), start it and watch the statuses reach REPLICATED from real runs,
  * configure the launch (an unknown instance type is refused at its field; user data uploaded from the browser to the
  * S3 endpoint), configure a boot validation, and download the generated CloudFormation template through a SigV4-signed
- * S3 GET. Screenshots go to test/e2e/screenshots/.
+ * S3 GET; and, with a scripted connector, each server's run progress live on the app's page. Screenshots go to
+ * test/e2e/screenshots/.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +17,7 @@ import { GetAppLaunchConfigurationCommand, GetAppValidationConfigurationCommand,
 import { createSampleDatastore } from '../../src/agent/sample/createSampleDatastore.ts';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
 import { importCatalog } from '../helpers/replication.ts';
+import { configureReplication, createApp, ferryWithServers, type CatalogFerry } from '../helpers/apps.ts';
 import { s3Fetch } from '../helpers/s3Signer.ts';
 import { ensureConsoleBuilt, launchBrowser, screenshotBothSizes, skipReason, unlabelledControls, waitFor, type Browser } from './helpers.ts';
 
@@ -241,5 +243,68 @@ describe('Applications pages (headless Chromium)', { skip: skipReason, timeout: 
     assert.match((await yaml).suggestedFilename(), /\.ya?ml$/);
     await page.getByTestId('generated-text').getByText('AWS::EC2::Instance').first().waitFor();
     await checkPage('25-app-template');
+  });
+});
+
+/**
+ * The per-server progress of an app's replication, with a scripted connector that decides when the bytes move (the
+ * sample's disks replicate too fast to watch): each server's row shows its run's stage and a progress bar fed by
+ * GetRunProgress, then the run COMPLETED with its image, and the app REPLICATED.
+ */
+describe('live replication progress per server (headless Chromium, scripted connector)', { skip: skipReason, timeout: 300_000 }, () => {
+  let env: CatalogFerry;
+  let browser: Browser;
+  let page: Page;
+
+  before(async () => {
+    ensureConsoleBuilt();
+    env = await ferryWithServers(2);
+    browser = await launchBrowser();
+    page = await browser.context.newPage();
+    await page.goto(`${env.t.ferry.url}/console/`);
+    await page.getByLabel('Access key id').fill(env.t.ferry.root.accessKeyId);
+    await page.getByLabel('Secret access key').fill(env.t.ferry.root.secretAccessKey);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Servers' }).waitFor();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await env?.t.close();
+  });
+
+  test('each server row follows its run: stage, a moving progress bar, then COMPLETED with the image', { timeout: 120_000 }, async () => {
+    const app = await createApp(env.t.sms, 'scripted', [env.servers[0]!], [env.servers[1]!]);
+    await configureReplication(env.t.sms, app, { runOnce: true });
+    await page.goto(`${env.t.ferry.url}/console/apps/${app.appId}`);
+    await page.getByRole('heading', { level: 1, name: 'scripted' }).waitFor();
+    await page.getByRole('button', { name: 'Start replication' }).click();
+    const claimed = [await env.connector.claimWhenDue(10_000), await env.connector.claimWhenDue(10_000)];
+    // runs[i] replicates vm<i>.
+    const runs = env.servers.map((serverId) => claimed.find((r) => r.serverId === serverId)!);
+    const total = 8 * 1024 * 1024;
+    for (const [i, run] of runs.entries()) {
+      await env.connector.progress(run.replicationRunId, 'Uploading', `${25 * (i + 1)}%`, { bytesDone: (total / 4) * (i + 1), bytesTotal: total, bytesPerSecond: 1024 * 1024 });
+    }
+    const bar = (vm: string) => page.getByRole('progressbar', { name: `Replication of ${vm}` });
+    await waitFor('vm0 at 25%', async () => (await bar('vm0').getAttribute('aria-valuenow').catch(() => null)) === '25', 15_000);
+    await waitFor('vm1 at 50%', async () => (await bar('vm1').getAttribute('aria-valuenow').catch(() => null)) === '50', 15_000);
+    const row = page.getByTestId('app-server-status').getByRole('row').filter({ hasText: 'vm1' });
+    assert.match((await row.textContent()) ?? '', /Uploading.*50%.*4\.00 MiB of 8\.00 MiB/);
+    await page.getByTestId('replication-status').getByText('REPLICATION IN PROGRESS').waitFor();
+    await screenshotBothSizes(page, '28-app-replication-progress');
+
+    await env.connector.progress(runs[0]!.replicationRunId, 'Uploading', '75%', { bytesDone: (total / 4) * 3, bytesTotal: total, bytesPerSecond: 1024 * 1024 });
+    await waitFor('vm0 at 75%', async () => (await bar('vm0').getAttribute('aria-valuenow').catch(() => null)) === '75', 15_000);
+    const images = [];
+    for (const run of runs) images.push(await env.connector.completeWithImage(run.replicationRunId));
+    await page.getByTestId('replication-status').getByText('REPLICATED', { exact: true }).waitFor({ timeout: 15_000 });
+    for (const [i, amiId] of images.entries()) {
+      const done = page.getByTestId('app-server-status').getByRole('row').filter({ hasText: `vm${i}` });
+      await done.getByText(amiId).waitFor({ timeout: 15_000 });
+      // A one-time job ends COMPLETED with its run.
+      assert.match((await done.textContent()) ?? '', /COMPLETED.*sms-job-.*COMPLETED.*ami-/);
+    }
+    assert.equal(await page.getByRole('progressbar').count(), 0, 'no bar once no run is active');
   });
 });

@@ -47,6 +47,8 @@ export interface AppServerStatus {
 
 export interface AppOverview {
   app: GetAppResponse;
+  /** Only the app was read (a section other than the overview): no servers' jobs or instances. */
+  appOnly?: boolean;
   servers: AppServerStatus[];
   instances: FerryInstance[];
   /** Why the instances could not be listed (e.g. a Ferry without the launch subsystem). */

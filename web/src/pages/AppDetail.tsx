@@ -4,7 +4,7 @@
  * launched instances with their serial consoles. Each section is a real URL under /apps/APP_ID.
  */
 import type { ComponentChildren } from 'preact';
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { getApp, isMoving, loadAppOverview, type AppOverview } from '../api/apps.ts';
 import { useApi } from '../context.ts';
 import { useResource } from '../hooks.ts';
@@ -24,15 +24,19 @@ export function AppDetailPage(props: { appId: string; tab: AppTab }) {
   const [moving, setMoving] = useState(false);
   const overview = props.tab === '';
   // One poll per page: the overview reads every server's job, run and instance; the other sections only the app.
+  // The section is not a dependency, so switching sections keeps what is shown; the overview reads its part at once.
   const data = useResource<AppOverview>(
     async () => {
-      const loaded = overview ? await loadAppOverview(sms, ferry, props.appId) : { app: await getApp(sms, props.appId), servers: [], instances: [] };
+      const loaded = overview ? await loadAppOverview(sms, ferry, props.appId) : { app: await getApp(sms, props.appId), appOnly: true, servers: [], instances: [] };
       setMoving(isMoving(loaded.app.appSummary) || loaded.servers.some((s) => s.activeRun !== undefined));
       return loaded;
     },
-    [props.appId, overview],
+    [props.appId],
     moving ? 2000 : 5000,
   );
+  useEffect(() => {
+    if (overview && data.data?.appOnly) void data.reload();
+  }, [overview, data.data]);
   const app = data.data?.app;
   const summary = app?.appSummary;
   const name = summary?.name ?? props.appId;
@@ -47,7 +51,7 @@ export function AppDetailPage(props: { appId: string; tab: AppTab }) {
         body = (
           <>
             <AppActions summary={summary} onChanged={reload} />
-            <AppServers overview={data.data!} appId={props.appId} />
+            {data.data!.appOnly ? <Loading what="the servers' status" /> : <AppServers overview={data.data!} appId={props.appId} />}
             <AppSummaryCard summary={summary} tags={app.tags ?? []} />
             <Templates appId={props.appId} />
           </>
