@@ -2,11 +2,12 @@
  * Launching an application from the console, on real libvirt (qemu:///system, software emulation, a private
  * instances dir as in test/helpers/launch.ts): the bootable sample KVM guest is replicated, launched with a boot
  * validation script uploaded from the browser, and the Instances section shows it running with its serial console
- * (refreshed while the page is open) reaching the boot marker, the validation SUCCEEDED with the script's output, and
- * after Terminate the app TERMINATED with no domain left. Skipped where libvirt cannot launch (see launchSkipReason).
+ * (refreshed while the page is open) reaching the boot marker, the validation SUCCEEDED with the script's output; a
+ * changed instance type shows in the downloaded change set; after Terminate the app is TERMINATED with no domain left. Skipped where libvirt cannot launch (see launchSkipReason).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import type { Page } from 'playwright-core';
 import { GetAppCommand } from '@aws-sdk/client-sms';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
@@ -129,6 +130,29 @@ describe('launching an application from the console (libvirt)', { skip: skipReas
     await result.getByText('SUCCEEDED').waitFor({ timeout: 180_000 });
     assert.match((await result.textContent()) ?? '', /shop answers on port 80/);
     await screenshotBothSizes(page, '27-app-validation-succeeded');
+  });
+
+  test('a change of the launched configuration: the change set downloaded from the S3 endpoint names it', { timeout: 120_000 }, async () => {
+    await section('Launch').click();
+    const type = page.locator('#launch-0-instanceType');
+    await waitFor('the saved instance type', async () => (await type.inputValue()) === 't3.nano', 15_000);
+    await type.fill('t3.micro');
+    await page.getByRole('button', { name: 'Save launch configuration' }).click();
+    await page.getByText('The launch configuration was saved.').waitFor();
+    await section('Overview').click();
+    const downloading = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Generate change set' }).click();
+    const download = await downloading;
+    const changeSet = JSON.parse(await readFile(await download.path(), 'utf8')) as {
+      StackName: string;
+      Changes: { ResourceChange: { Action: string; Replacement?: string; Details: { Target: { Name?: string } }[] } }[];
+    };
+    assert.equal(changeSet.StackName, `sms-app-${appId.slice(4)}`);
+    assert.deepEqual(
+      changeSet.Changes.map((c) => [c.ResourceChange.Action, c.ResourceChange.Details.map((d) => d.Target.Name)]),
+      [['Modify', ['InstanceType']]],
+    );
+    await page.getByTestId('generated-location').getByText(/\/changesets\//).waitFor();
   });
 
   test('terminate: the app is TERMINATED and no domain is left', { timeout: 300_000 }, async () => {

@@ -18,7 +18,7 @@ import { useApi } from '../../context.ts';
 import { useResource } from '../../hooks.ts';
 import { ConfirmButton, ErrorMessage, Loading } from '../ui.tsx';
 import { Checkbox, Field, parseIntField } from '../fields.tsx';
-import { BucketList } from './S3LocationField.tsx';
+import { BucketList, bucketChoice } from './S3LocationField.tsx';
 import {
   InstanceTypeList,
   LAUNCH_MEMBERS,
@@ -199,7 +199,7 @@ export function LaunchConfigForm(props: { app: GetAppResponse; onSaved: () => vo
                     value={perServer[server.serverId!] ?? serverLaunchState(undefined)}
                     onChange={(patch) => setPerServer((c) => ({ ...c, [server.serverId!]: { ...(c[server.serverId!] ?? serverLaunchState(undefined)), ...patch } }))}
                     errorOf={errorFor(server.serverId!)}
-                    bucketsListId="launch-buckets"
+                    buckets={bucketChoice('launch-buckets', buckets.data)}
                   />
                 );
               })}

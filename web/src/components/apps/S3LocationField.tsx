@@ -24,6 +24,16 @@ export function toS3Location(value: S3LocationValue): { bucket: string; key: str
   return bucket || key ? { bucket, key } : undefined;
 }
 
+/** The account's buckets offered in a bucket field, and its artifact bucket (sms-app-…) once one exists. */
+export interface BucketChoice {
+  listId: string;
+  account?: string;
+}
+
+export function bucketChoice(listId: string, names: string[] | undefined): BucketChoice {
+  return { listId, account: names?.find((n) => n.startsWith('sms-app-')) };
+}
+
 /** Uploads from the console are small: user data and scripts. */
 export const MAX_UPLOAD_BYTES = 16 * 1024 * 1024;
 
@@ -34,8 +44,8 @@ export function S3LocationField(props: {
   onChange: (value: S3LocationValue) => void;
   error?: string;
   hint?: string;
-  /** The account's bucket names, suggested in the bucket field. */
-  bucketsListId?: string;
+  /** The account's buckets, suggested in the bucket field; an upload with no bucket goes to its artifact bucket. */
+  buckets?: BucketChoice;
 }) {
   const { s3 } = useApi();
   const [status, setStatus] = useState<{ kind: 'ok' | 'error'; text: string } | undefined>(undefined);
@@ -43,7 +53,7 @@ export function S3LocationField(props: {
 
   async function upload(file: File) {
     setStatus(undefined);
-    const bucket = props.value.bucket.trim();
+    const bucket = props.value.bucket.trim() || props.buckets?.account || '';
     const key = props.value.key.trim() || file.name;
     const problem = !bucket ? 'Enter the bucket to upload to.' : browserKeyProblem(key);
     if (problem) return setStatus({ kind: 'error', text: problem });
@@ -77,7 +87,8 @@ export function S3LocationField(props: {
               type="text"
               autocomplete="off"
               spellcheck={false}
-              list={props.bucketsListId}
+              list={props.buckets?.listId}
+              placeholder={props.buckets?.account}
               value={props.value.bucket}
               onInput={(e) => props.onChange({ ...props.value, bucket: e.currentTarget.value })}
             />

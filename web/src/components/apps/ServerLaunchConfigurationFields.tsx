@@ -6,7 +6,7 @@
 import type { ScriptType, ServerLaunchConfiguration } from '@aws-sdk/client-sms';
 import { INSTANCE_TYPES, instanceSize } from '../../../../src/domain/instanceTypes.ts';
 import { Checkbox, Field } from '../fields.tsx';
-import { S3LocationField, toS3Location, type S3LocationValue } from './S3LocationField.tsx';
+import { S3LocationField, toS3Location, type BucketChoice, type S3LocationValue } from './S3LocationField.tsx';
 
 export interface ServerLaunchState {
   instanceType: string;
@@ -100,7 +100,7 @@ export function ServerLaunchConfigurationFields(props: {
   value: ServerLaunchState;
   onChange: (patch: Partial<ServerLaunchState>) => void;
   errorOf: (member: string) => string | undefined;
-  bucketsListId: string;
+  buckets: BucketChoice;
 }) {
   const { idPrefix, value, onChange, errorOf } = props;
   const id = (member: string) => `${idPrefix}-${member}`;
@@ -156,7 +156,7 @@ export function ServerLaunchConfigurationFields(props: {
         value={value.userData}
         onChange={(userData) => onChange({ userData })}
         error={errorOf('userData')}
-        bucketsListId={props.bucketsListId}
+        buckets={props.buckets}
       />
       <S3LocationField
         id={id('configureScript')}
@@ -164,7 +164,7 @@ export function ServerLaunchConfigurationFields(props: {
         value={value.configureScript}
         onChange={(configureScript) => onChange({ configureScript })}
         error={errorOf('configureScript')}
-        bucketsListId={props.bucketsListId}
+        buckets={props.buckets}
       />
       <Field id={id('configureScriptType')} label="Configure script type" error={errorOf('configureScriptType')} class="narrow">
         {(aria) => (

@@ -1,7 +1,7 @@
 /** One server validation (USERDATA) or one app validation (SSM) as fields, with a button to remove it. */
 import type { ScriptType } from '@aws-sdk/client-sms';
 import { Field } from '../fields.tsx';
-import { S3LocationField, type S3LocationValue } from './S3LocationField.tsx';
+import { S3LocationField, type BucketChoice, type S3LocationValue } from './S3LocationField.tsx';
 import type { AppServerRef } from './appServers.ts';
 
 export interface ServerValidationState {
@@ -44,7 +44,7 @@ interface EntryProps<T> {
   onChange: (patch: Partial<T>) => void;
   onRemove: () => void;
   errorOf: (member: string) => string | undefined;
-  bucketsListId: string;
+  buckets: BucketChoice;
 }
 
 export function ServerValidationFields(props: EntryProps<ServerValidationState> & { servers: AppServerRef[] }) {
@@ -79,7 +79,7 @@ export function ServerValidationFields(props: EntryProps<ServerValidationState> 
         value={value.script}
         onChange={(script) => onChange({ script })}
         error={errorOf('source')}
-        bucketsListId={props.bucketsListId}
+        buckets={props.buckets}
       />
       <button type="button" onClick={props.onRemove} aria-label={`Remove server validation ${props.index + 1}`}>
         Remove
@@ -120,7 +120,7 @@ export function AppValidationFields(props: EntryProps<AppValidationState>) {
         value={value.source}
         onChange={(source) => onChange({ source })}
         error={errorOf('source')}
-        bucketsListId={props.bucketsListId}
+        buckets={props.buckets}
       />
       <Field id={id('outputS3BucketName')} label="Output bucket" hint="Optional: where the command's output is written." error={errorOf('outputS3BucketName')}>
         {(aria) => (
@@ -129,7 +129,7 @@ export function AppValidationFields(props: EntryProps<AppValidationState>) {
             type="text"
             autocomplete="off"
             spellcheck={false}
-            list={props.bucketsListId}
+            list={props.buckets.listId}
             value={value.outputBucket}
             onInput={(e) => onChange({ outputBucket: e.currentTarget.value })}
           />

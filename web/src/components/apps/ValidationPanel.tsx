@@ -19,7 +19,7 @@ import { configErrorPath, fieldMessage, memberOf } from '../../api/errorPaths.ts
 import { useApi } from '../../context.ts';
 import { useResource } from '../../hooks.ts';
 import { ConfirmButton, ErrorMessage, Loading } from '../ui.tsx';
-import { BucketList, toS3Location, type S3LocationValue } from './S3LocationField.tsx';
+import { BucketList, bucketChoice, toS3Location, type S3LocationValue } from './S3LocationField.tsx';
 import { AppValidationFields, ServerValidationFields, type AppValidationState, type ServerValidationState } from './ValidationFields.tsx';
 import { ValidationResults } from './ValidationResults.tsx';
 import { appServers } from './appServers.ts';
@@ -194,7 +194,7 @@ export function ValidationPanel(props: { app: GetAppResponse; onSaved: () => voi
                 onChange={(patch) => setServerValidations((c) => c.map((x, i) => (i === index ? { ...x, ...patch } : x)))}
                 onRemove={() => setServerValidations((c) => c.filter((_, i) => i !== index))}
                 errorOf={errorFor(`server-${index}`)}
-                bucketsListId="val-buckets"
+                buckets={bucketChoice('val-buckets', buckets.data)}
               />
             ))}
             <button
@@ -216,7 +216,7 @@ export function ValidationPanel(props: { app: GetAppResponse; onSaved: () => voi
                 onChange={(patch) => setAppValidations((c) => c.map((x, i) => (i === index ? { ...x, ...patch } : x)))}
                 onRemove={() => setAppValidations((c) => c.filter((_, i) => i !== index))}
                 errorOf={errorFor(`app-${index}`)}
-                bucketsListId="val-buckets"
+                buckets={bucketChoice('val-buckets', buckets.data)}
               />
             ))}
             <button
