@@ -4,9 +4,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { TestConnector } from '../helpers/testConnector.ts';
@@ -28,13 +28,68 @@ function newestMtime(path: string): number {
   return newest;
 }
 
-/** Builds web/dist when it is missing or older than the console's sources (npm ci / npm start build it too). */
-export function ensureConsoleBuilt(): void {
+const RELATIVE_IMPORT = /\bfrom\s+'(\.{1,2}\/[^']+)'|\bimport\(\s*'(\.{1,2}\/[^']+)'\s*\)/g;
+
+/** The files outside web/ that the console bundles (the shared contract, the instance-type table…), found by following imports. */
+function bundledFromOutside(): string[] {
+  const web = join(REPO, 'web');
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    for (const m of readFileSync(file, 'utf8').matchAll(RELATIVE_IMPORT)) {
+      const target = resolve(dirname(file), m[1] ?? m[2]!);
+      if (target.startsWith(`${web}/`) || seen.has(target) || !existsSync(target)) continue;
+      seen.add(target);
+      visit(target);
+    }
+  };
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (/\.tsx?$/.test(entry.name)) visit(path);
+    }
+  };
+  walk(join(web, 'src'));
+  return [...seen];
+}
+
+function consoleIsFresh(): boolean {
   const web = join(REPO, 'web');
   const built = join(web, 'dist/index.html');
-  const sources = Math.max(newestMtime(join(web, 'src')), newestMtime(join(web, 'index.html')), newestMtime(join(web, 'vite.config.ts')));
-  if (existsSync(built) && statSync(built).mtimeMs >= sources) return;
-  execFileSync(process.execPath, [join(REPO, 'node_modules/vite/bin/vite.js'), 'build', 'web'], { cwd: REPO, stdio: 'inherit' });
+  if (!existsSync(built)) return false;
+  const sources = Math.max(
+    newestMtime(join(web, 'src')),
+    newestMtime(join(web, 'index.html')),
+    newestMtime(join(web, 'vite.config.ts')),
+    ...bundledFromOutside().map((f) => statSync(f).mtimeMs),
+  );
+  return statSync(built).mtimeMs >= sources;
+}
+
+/** Test files run in parallel processes; one of them builds while the others wait (a lock older than this is stale). */
+const BUILD_LOCK = join(tmpdir(), `ferry-console-build-${createHash('sha256').update(REPO).digest('hex').slice(0, 12)}`);
+const STALE_LOCK_MS = 10 * 60_000;
+
+/** Builds web/dist when it is missing or older than the console's sources (npm ci / npm start build it too). */
+export function ensureConsoleBuilt(): void {
+  const sleep = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    if (consoleIsFresh()) return;
+    try {
+      mkdirSync(BUILD_LOCK);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const held = statSync(BUILD_LOCK, { throwIfNoEntry: false });
+      if (held && Date.now() - held.mtimeMs > STALE_LOCK_MS) rmSync(BUILD_LOCK, { recursive: true, force: true });
+      Atomics.wait(sleep, 0, 0, 250);
+    }
+  }
+  try {
+    if (!consoleIsFresh()) execFileSync(process.execPath, [join(REPO, 'node_modules/vite/bin/vite.js'), 'build', 'web'], { cwd: REPO, stdio: 'inherit' });
+  } finally {
+    rmSync(BUILD_LOCK, { recursive: true, force: true });
+  }
 }
 
 export interface Browser {

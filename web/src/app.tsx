@@ -1,8 +1,9 @@
 /** The console shell: sign-in gate, header, navigation and the page for the current path. */
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
-import { FerryApi } from './api/ferry.ts';
+import { ferryApi } from './api/ferry.ts';
 import { clearSession, loadSession, saveSession, type Session } from './api/session.ts';
 import { smsClient } from './api/sms.ts';
+import { S3Api } from './api/s3.ts';
 import { ApiContext, type Api } from './context.ts';
 import { match, navigate, useLocation } from './router.ts';
 import { Link } from './components/ui.tsx';
@@ -14,10 +15,18 @@ import { JobsPage } from './pages/Jobs.tsx';
 import { JobDetailPage } from './pages/JobDetail.tsx';
 import { ImagesPage } from './pages/Images.tsx';
 import { NotFoundPage } from './pages/NotFound.tsx';
+import { isAppTab, type AppTab } from './pages/appTabs.ts';
+import { lazyPage } from './lazy.tsx';
+
+const appPages = () => import('./pages/appPages.ts');
+const AppsPage = lazyPage(() => appPages().then((m) => m.AppsPage), 'the applications');
+const CreateAppPage = lazyPage(() => appPages().then((m) => m.CreateAppPage), 'the form');
+const AppDetailPage = lazyPage<{ appId: string; tab: AppTab }>(() => appPages().then((m) => m.AppDetailPage), 'the application');
 
 const NAV = [
   { path: '/connectors', label: 'Connectors' },
   { path: '/servers', label: 'Servers' },
+  { path: '/apps', label: 'Applications' },
   { path: '/jobs', label: 'Replication jobs' },
   { path: '/images', label: 'Images' },
 ] as const;
@@ -31,6 +40,12 @@ function route(path: string) {
   params = match('/jobs/:jobId', path);
   if (params) return <JobDetailPage jobId={params.jobId!} />;
   if (path === '/images') return <ImagesPage />;
+  if (path === '/apps') return <AppsPage />;
+  if (path === '/apps/new') return <CreateAppPage />;
+  params = match('/apps/:appId', path);
+  if (params) return <AppDetailPage appId={params.appId!} tab="" />;
+  params = match('/apps/:appId/:tab', path);
+  if (params && isAppTab(params.tab!)) return <AppDetailPage appId={params.appId!} tab={params.tab} />;
   return <NotFoundPage />;
 }
 
@@ -51,7 +66,8 @@ export function App() {
     return {
       session,
       sms,
-      ferry: new FerryApi(sms),
+      ferry: ferryApi(sms),
+      s3: new S3Api(sms, session),
       onAuthError: () => signOut('Your keys stopped working (deleted or rotated): sign in again.'),
     };
   }, [session, signOut]);

@@ -2,18 +2,10 @@ import type { Operation } from '../../api/operation.ts';
 import { str } from '../../api/schema.ts';
 import { invalidParameter } from '../../lib/errors.ts';
 import { epochDate } from '../../protocol/awsJson.ts';
-
-export interface OnDemandQuota {
-  replicationJobId: string;
-  limit: number;
-  used: number;
-  windowHours: number;
-  /** When the next on-demand run becomes possible, if the quota is used up. */
-  nextAvailableAt?: Date;
-}
+import type { FerryInput, FerryOutput } from '../../api/ferryWire.ts';
 
 /** How many on-demand runs a job may still start in the rolling 24 hours (StartOnDemandReplicationRun's limit). */
-export const getOnDemandQuota: Operation<{ replicationJobId?: string }, OnDemandQuota> = {
+export const getOnDemandQuota: Operation<FerryInput<'GetOnDemandQuota'>, FerryOutput<'GetOnDemandQuota', Date>> = {
   input: { replicationJobId: str(true) },
   async handle(input, { core, tenant }) {
     const job = await core.db
@@ -34,7 +26,7 @@ export const getOnDemandQuota: Operation<{ replicationJobId?: string }, OnDemand
       .where('created_at', '>', now - window)
       .orderBy('created_at', 'asc')
       .execute();
-    const quota: OnDemandQuota = { replicationJobId: job.replication_job_id, limit, used: recent.length, windowHours: window / 3_600_000 };
+    const quota: FerryOutput<'GetOnDemandQuota', Date> = { replicationJobId: job.replication_job_id, limit, used: recent.length, windowHours: window / 3_600_000 };
     if (recent.length >= limit) quota.nextAvailableAt = epochDate(recent[recent.length - limit]!.created_at + window);
     return quota;
   },

@@ -2,23 +2,10 @@ import type { Operation } from '../../api/operation.ts';
 import { str } from '../../api/schema.ts';
 import { invalidParameter } from '../../lib/errors.ts';
 import { epochDate } from '../../protocol/awsJson.ts';
-
-export interface RunProgress {
-  replicationRunId: string;
-  replicationJobId: string;
-  state: string;
-  stage?: string;
-  stageProgress?: string;
-  bytesDone?: number;
-  bytesTotal?: number;
-  bytesPerSecond?: number;
-  /** Seconds left in the Uploading stage at the current rate, when known. */
-  etaSeconds?: number;
-  updatedAt: Date;
-}
+import type { FerryInput, FerryOutput } from '../../api/ferryWire.ts';
 
 /** The live byte progress the connector last reported for a run (the SMS shapes only carry stage strings). */
-export const getRunProgress: Operation<{ replicationRunId?: string }, RunProgress> = {
+export const getRunProgress: Operation<FerryInput<'GetRunProgress'>, FerryOutput<'GetRunProgress', Date>> = {
   input: { replicationRunId: str(true) },
   async handle(input, { core, tenant }) {
     const run = await core.db

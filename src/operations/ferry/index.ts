@@ -5,6 +5,7 @@
  * serial console output. The console and `ferry status` use them.
  */
 import type { Operation } from '../../api/operation.ts';
+import { FERRY_TARGET_PREFIX, type FerryInput, type FerryOperationName, type FerryOutput } from '../../api/ferryWire.ts';
 import { listImages } from './listImages.ts';
 import { getRunProgress } from './getRunProgress.ts';
 import { getOnDemandQuota } from './getOnDemandQuota.ts';
@@ -12,19 +13,20 @@ import { listConnectorHeartbeats } from './listConnectorHeartbeats.ts';
 import { listInstances } from './listInstances.ts';
 import { getInstanceConsoleOutput } from './getInstanceConsoleOutput.ts';
 
-export const FERRY_TARGET_PREFIX = 'Ferry_20261122';
+export { FERRY_TARGET_PREFIX };
 
-export const ferryOperations = {
+/** One handler per operation of the wire contract: a missing or mistyped one is a compile error. */
+export const ferryOperations: { readonly [Op in FerryOperationName]: Operation<FerryInput<Op>, FerryOutput<Op, Date>> } = {
   ListImages: listImages,
   GetRunProgress: getRunProgress,
   GetOnDemandQuota: getOnDemandQuota,
   ListConnectorHeartbeats: listConnectorHeartbeats,
   ListInstances: listInstances,
   GetInstanceConsoleOutput: getInstanceConsoleOutput,
-} as const;
+};
 
 export function findFerryOperation(name: string): Operation<unknown, unknown> | undefined {
   return Object.hasOwn(ferryOperations, name)
-    ? (ferryOperations[name as keyof typeof ferryOperations] as unknown as Operation<unknown, unknown>)
+    ? (ferryOperations[name as FerryOperationName] as unknown as Operation<unknown, unknown>)
     : undefined;
 }

@@ -1,19 +1,9 @@
 import type { Operation } from '../../api/operation.ts';
 import { epochDate } from '../../protocol/awsJson.ts';
-
-export interface ConnectorHeartbeat {
-  connectorId: string;
-  /** When the connector last sent a heartbeat (GetConnectors' shape has no member for it). */
-  lastHeartbeatAt?: Date;
-  /** What the connector itself last reported (HEALTHY / UNHEALTHY) and why. */
-  reportedStatus?: string;
-  statusMessage?: string;
-  /** When it last uploaded its inventory (a catalog import). */
-  lastInventoryAt?: Date;
-}
+import type { ConnectorHeartbeat, FerryInput, FerryOutput } from '../../api/ferryWire.ts';
 
 /** The caller's associated connectors' heartbeat details, for the console's Connectors page. */
-export const listConnectorHeartbeats: Operation<Record<string, never>, { connectors: ConnectorHeartbeat[] }> = {
+export const listConnectorHeartbeats: Operation<FerryInput<'ListConnectorHeartbeats'>, FerryOutput<'ListConnectorHeartbeats', Date>> = {
   input: {},
   async handle(_input, { core, tenant }) {
     const rows = await core.db
@@ -27,7 +17,7 @@ export const listConnectorHeartbeats: Operation<Record<string, never>, { connect
       .execute();
     return {
       connectors: rows.map((row) => {
-        const out: ConnectorHeartbeat = { connectorId: row.connector_id };
+        const out: ConnectorHeartbeat<Date> = { connectorId: row.connector_id };
         if (row.last_heartbeat_at !== null) out.lastHeartbeatAt = epochDate(row.last_heartbeat_at);
         if (row.reported_status !== null) out.reportedStatus = row.reported_status;
         if (row.status_message !== null) out.statusMessage = row.status_message;

@@ -2,33 +2,17 @@ import type { Operation } from '../../api/operation.ts';
 import { str } from '../../api/schema.ts';
 import { ServiceError } from '../../lib/errors.ts';
 import { epochDate } from '../../protocol/awsJson.ts';
-
-export interface FerryImage {
-  amiId: string;
-  replicationJobId: string;
-  replicationRunId: string;
-  parentAmiId?: string;
-  createdAt: Date;
-  encrypted: boolean;
-  kmsKeyArn?: string;
-  sizeBytes: number;
-  dataBlocks: number;
-  disks: { index: number; snapshotId: string; sizeBytes: number; dataBlocks: number }[];
-  /** Bytes the image's distinct blocks take in the store, and how many of them other images share (dedup). */
-  storedBytes: number;
-  sharedBlocks: number;
-  exclusiveBytes: number;
-}
+import type { FerryImage, FerryInput, FerryOutput } from '../../api/ferryWire.ts';
 
 /** The caller's images, newest first; `replicationJobId` narrows to one job. */
-export const listImages: Operation<{ replicationJobId?: string }, { images: FerryImage[] }> = {
+export const listImages: Operation<FerryInput<'ListImages'>, FerryOutput<'ListImages', Date>> = {
   input: { replicationJobId: str() },
   async handle(input, { tenant, plane }) {
     if (!plane) throw new ServiceError('NotImplementedException', 'This Ferry runs without an image store.');
     const summaries = (await plane.images.listImages(tenant)).filter(
       (image) => input.replicationJobId === undefined || image.replicationJobId === input.replicationJobId,
     );
-    const images: FerryImage[] = [];
+    const images: FerryImage<Date>[] = [];
     for (const summary of summaries) {
       const details = await plane.images.getImage(summary.amiId);
       if (!details) continue;

@@ -3,28 +3,11 @@ import { str } from '../../api/schema.ts';
 import { ServiceError } from '../../lib/errors.ts';
 import { epochDate } from '../../protocol/awsJson.ts';
 import type { Instance } from '../../launch/instanceService.ts';
-
-export interface FerryInstance {
-  instanceId: string;
-  appId?: string;
-  serverId: string;
-  amiId: string;
-  domainName: string;
-  state: string;
-  stateMessage?: string;
-  hydration: string;
-  hydrationMessage?: string;
-  launchedAt: Date;
-  bootedAt?: Date;
-  hydratedAt?: Date;
-  terminatedAt?: Date;
-  validations: { validationId: string; name: string; status: string; message?: string; at?: Date }[];
-  labels: Record<string, string>;
-}
+import type { FerryInput, FerryInstance, FerryOutput } from '../../api/ferryWire.ts';
 
 const optionalDate = (ms: number | null) => (ms === null ? undefined : epochDate(ms));
 
-export function toFerryInstance(i: Instance): FerryInstance {
+export function toFerryInstance(i: Instance): FerryInstance<Date> {
   return {
     instanceId: i.instanceId,
     appId: i.appId ?? undefined,
@@ -45,7 +28,7 @@ export function toFerryInstance(i: Instance): FerryInstance {
 }
 
 /** The caller's launched instances (oldest first), optionally of one app: state, hydration and validation results. */
-export const listInstances: Operation<{ appId?: string }, { instances: FerryInstance[] }> = {
+export const listInstances: Operation<FerryInput<'ListInstances'>, FerryOutput<'ListInstances', Date>> = {
   input: { appId: { kind: 'string', maxLength: 64 } },
   async handle(input, { tenant, instances }) {
     if (!instances) throw new ServiceError('NotImplementedException', 'This Ferry runs without the launch subsystem.');

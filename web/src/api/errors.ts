@@ -38,10 +38,3 @@ export function isAuthError(error: unknown): boolean {
   const { code } = errorInfo(error);
   return code === 'UnrecognizedClientException' || code === 'InvalidSignatureException' || code === 'MissingAuthenticationTokenException';
 }
-
-/** Which form field an API validation message is about: messages start with the member name (`frequency must be …`). */
-export function fieldOf(message: string, fields: readonly string[]): string | undefined {
-  const first = /^([A-Za-z]+)\b/.exec(message)?.[1];
-  if (first && fields.includes(first)) return first;
-  return fields.find((f) => new RegExp(`\\b${f}\\b`).test(message));
-}

@@ -22,7 +22,8 @@ export function smsClient(session: Session): SMSClient {
   });
 }
 
-async function allPages<T>(fetchPage: (nextToken?: string) => Promise<{ items: T[]; nextToken?: string }>): Promise<T[]> {
+/** Every page of a paginated SMS list (at most 100 pages). */
+export async function allPages<T>(fetchPage: (nextToken?: string) => Promise<{ items: T[]; nextToken?: string }>): Promise<T[]> {
   const items: T[] = [];
   let token: string | undefined;
   for (let page = 0; page < 100; page++) {

@@ -1,10 +1,11 @@
 /** UpdateReplicationJob: sends only the members the user changed, and shows the API's errors inline. */
 import { useEffect, useState } from 'preact/hooks';
-import { UpdateReplicationJobCommand, type LicenseType, type ReplicationJob, type UpdateReplicationJobRequest } from '@aws-sdk/client-sms';
-import { errorInfo, fieldOf } from '../api/errors.ts';
+import { UpdateReplicationJobCommand, type ReplicationJob, type UpdateReplicationJobRequest } from '@aws-sdk/client-sms';
+import { errorInfo } from '../api/errors.ts';
+import { fieldOf } from '../api/errorPaths.ts';
 import { useApi } from '../context.ts';
-import { fromLocalInput, toLocalInput } from '../format.ts';
-import { Checkbox, Field, parseIntField } from './fields.tsx';
+import { fromLocalInput } from '../format.ts';
+import { JobSettingsFields, replicationParameters, settingsOf, type JobSettings } from './JobSettingsFields.tsx';
 
 const FIELDS = [
   'frequency',
@@ -21,29 +22,13 @@ type FieldName = (typeof FIELDS)[number];
 export function UpdateJobForm(props: { job: ReplicationJob; onUpdated: () => void }) {
   const { sms } = useApi();
   const job = props.job;
-  const [frequency, setFrequency] = useState('');
-  const [nextRun, setNextRun] = useState('');
-  const [licenseType, setLicenseType] = useState<'' | LicenseType>('');
-  const [roleName, setRoleName] = useState('');
-  const [description, setDescription] = useState('');
-  const [keep, setKeep] = useState('');
-  const [encrypted, setEncrypted] = useState(false);
-  const [kmsKeyId, setKmsKeyId] = useState('');
+  const [settings, setSettings] = useState<JobSettings>(() => settingsOf(job));
   const [error, setError] = useState<{ code: string; message: string; field?: FieldName } | undefined>(undefined);
   const [saved, setSaved] = useState('');
   const [busy, setBusy] = useState(false);
 
-  // Start from the job's values (again after each successful update).
-  const reset = () => {
-    setFrequency(job.frequency === undefined ? '' : String(job.frequency));
-    setNextRun('');
-    setLicenseType(job.licenseType ?? '');
-    setRoleName(job.roleName ?? '');
-    setDescription(job.description ?? '');
-    setKeep(job.numberOfRecentAmisToKeep === undefined ? '' : String(job.numberOfRecentAmisToKeep));
-    setEncrypted(job.encrypted === true);
-    setKmsKeyId(job.kmsKeyId ?? '');
-  };
+  // Start from the job's values; the time field (the next run's start) stays blank unless the user sets one.
+  const reset = () => setSettings(settingsOf(job));
   useEffect(reset, [job.replicationJobId]);
 
   useEffect(() => {
@@ -55,17 +40,16 @@ export function UpdateJobForm(props: { job: ReplicationJob; onUpdated: () => voi
     setError(undefined);
     setSaved('');
     const input: UpdateReplicationJobRequest = { replicationJobId: job.replicationJobId };
-    const freq = parseIntField(frequency);
-    if (!job.runOnce && freq !== job.frequency) input.frequency = freq;
-    const next = fromLocalInput(nextRun);
+    const { frequency, runOnce: _runOnce, licenseType, numberOfRecentAmisToKeep, encrypted, kmsKeyId } = replicationParameters(settings);
+    if (!job.runOnce && frequency !== job.frequency) input.frequency = frequency;
+    const next = fromLocalInput(settings.time);
     if (next) input.nextReplicationRunStartTime = next;
-    if ((licenseType || undefined) !== job.licenseType && licenseType) input.licenseType = licenseType;
-    if (roleName.trim() !== (job.roleName ?? '')) input.roleName = roleName.trim();
-    if (description.trim() !== (job.description ?? '')) input.description = description.trim();
-    const amis = parseIntField(keep);
-    if (amis !== undefined && amis !== job.numberOfRecentAmisToKeep) input.numberOfRecentAmisToKeep = amis;
-    if (encrypted !== (job.encrypted === true)) input.encrypted = encrypted;
-    if (encrypted && kmsKeyId.trim() !== (job.kmsKeyId ?? '') && kmsKeyId.trim()) input.kmsKeyId = kmsKeyId.trim();
+    if (licenseType && licenseType !== job.licenseType) input.licenseType = licenseType;
+    if (settings.roleName.trim() !== (job.roleName ?? '')) input.roleName = settings.roleName.trim();
+    if (settings.description.trim() !== (job.description ?? '')) input.description = settings.description.trim();
+    if (numberOfRecentAmisToKeep !== undefined && numberOfRecentAmisToKeep !== job.numberOfRecentAmisToKeep) input.numberOfRecentAmisToKeep = numberOfRecentAmisToKeep;
+    if ((encrypted === true) !== (job.encrypted === true)) input.encrypted = encrypted === true;
+    if (kmsKeyId && kmsKeyId !== (job.kmsKeyId ?? '')) input.kmsKeyId = kmsKeyId;
     if (Object.keys(input).length === 1) {
       setSaved('Nothing changed.');
       return;
@@ -74,7 +58,7 @@ export function UpdateJobForm(props: { job: ReplicationJob; onUpdated: () => voi
     try {
       await sms.send(new UpdateReplicationJobCommand(input));
       setSaved('The job was updated.');
-      setNextRun('');
+      setSettings((current) => ({ ...current, time: '' }));
       props.onUpdated();
     } catch (thrown) {
       const info = errorInfo(thrown);
@@ -92,60 +76,19 @@ export function UpdateJobForm(props: { job: ReplicationJob; onUpdated: () => voi
           <strong>The job was not updated.</strong> <span class="code">{error.code}</span>: {error.message}
         </div>
       ) : null}
-      <div class="grid">
-        <Field
-          id="update-frequency"
-          label="Frequency (hours)"
-          hint={job.runOnce ? 'A one-time job has no frequency.' : '1 to 24 hours between runs.'}
-          error={fieldError('frequency')}
-        >
-          {(aria) => (
-            <input
-              {...aria}
-              type="number"
-              inputMode="numeric"
-              min={1}
-              max={24}
-              step={1}
-              disabled={job.runOnce === true}
-              value={frequency}
-              onInput={(e) => setFrequency(e.currentTarget.value)}
-            />
-          )}
-        </Field>
-        <Field
-          id="update-nextReplicationRunStartTime"
-          label="Next run start time"
-          hint="Optional, your local time: moves the next automatic run (also resumes a paused job)."
-          error={fieldError('nextReplicationRunStartTime')}
-        >
-          {(aria) => <input {...aria} type="datetime-local" value={nextRun} onInput={(e) => setNextRun(e.currentTarget.value)} />}
-        </Field>
-        <Field id="update-licenseType" label="License type" error={fieldError('licenseType')}>
-          {(aria) => (
-            <select {...aria} value={licenseType} onChange={(e) => setLicenseType(e.currentTarget.value as '' | LicenseType)}>
-              <option value="">Not set</option>
-              <option value="AWS">AWS</option>
-              <option value="BYOL">BYOL</option>
-            </select>
-          )}
-        </Field>
-        <Field id="update-roleName" label="IAM role name" error={fieldError('roleName')}>
-          {(aria) => <input {...aria} type="text" autocomplete="off" value={roleName} onInput={(e) => setRoleName(e.currentTarget.value)} />}
-        </Field>
-        <Field id="update-numberOfRecentAmisToKeep" label="Images to keep" hint="The newest N (1 to 270); 0 keeps them all." error={fieldError('numberOfRecentAmisToKeep')}>
-          {(aria) => <input {...aria} type="number" inputMode="numeric" min={0} max={270} step={1} value={keep} onInput={(e) => setKeep(e.currentTarget.value)} />}
-        </Field>
-        <Field id="update-description" label="Description" error={fieldError('description')}>
-          {(aria) => <input {...aria} type="text" value={description} onInput={(e) => setDescription(e.currentTarget.value)} />}
-        </Field>
-      </div>
-      <Checkbox id="update-encrypted" label="Encrypt the images" checked={encrypted} onChange={setEncrypted} error={fieldError('encrypted')} />
-      <Field id="update-kmsKeyId" label="KMS key" hint="Key id, ARN or alias; blank uses the default key." error={fieldError('kmsKeyId')}>
-        {(aria) => (
-          <input {...aria} type="text" autocomplete="off" spellcheck={false} disabled={!encrypted} value={kmsKeyId} onInput={(e) => setKmsKeyId(e.currentTarget.value)} />
-        )}
-      </Field>
+      <JobSettingsFields
+        idPrefix="update"
+        values={settings}
+        onChange={(patch) => setSettings((current) => ({ ...current, ...patch }))}
+        errorOf={(member) => fieldError(member as FieldName)}
+        time={{
+          member: 'nextReplicationRunStartTime',
+          label: 'Next run start time',
+          hint: 'Optional, your local time: moves the next automatic run (also resumes a paused job).',
+        }}
+        existingJob={{ runOnce: job.runOnce === true }}
+        withJobDetails
+      />
       <div class="form-actions">
         <button type="submit" class="primary" disabled={busy}>
           {busy ? 'Saving…' : 'Update job'}

@@ -77,9 +77,21 @@ const TONE: Record<string, string> = {
   NOT_IMPORTED: 'neutral',
 };
 
+/** Tones of the statuses not listed above (App, validation and instance statuses), by what their names say. */
+function toneOf(value: string): string {
+  const known = TONE[value];
+  if (known) return known;
+  const upper = value.toUpperCase();
+  if (/FAILED|INVALID/.test(upper)) return 'bad';
+  if (/^PARTIALLY_/.test(upper)) return 'warn';
+  if (/^(DELTA_)?REPLICATED$|^LAUNCHED$|^SUCCEEDED$|^CONFIGURED$|^RUNNING$|^HYDRATED$/.test(upper)) return 'good';
+  if (/(PENDING|IN_PROGRESS|ING)$/.test(upper)) return 'info';
+  return 'neutral';
+}
+
 export function Badge(props: { value: string | undefined }) {
   const value = props.value ?? 'UNKNOWN';
-  return <span class={`badge ${TONE[value] ?? 'neutral'}`}>{value.replace(/_/g, ' ')}</span>;
+  return <span class={`badge ${toneOf(value)}`}>{value.replace(/_/g, ' ')}</span>;
 }
 
 /**
