@@ -8,7 +8,7 @@ import { connectorForToken, recordHeartbeat, registerConnector } from '../core/c
 import { applyInventory } from '../core/catalog.ts';
 import { activeRuns, claimRuns, completeRun, failRun, reportProgress, RunConflict } from '../core/runs.ts';
 import { beginRunImage, finishRunImage, missingRunBlocks, parentOfRun, putRunBlocks, recordRunBlocks, type DataPlane } from '../core/runImages.ts';
-import type { ConnectorRow } from '../core/mappers.ts';
+import type { ConnectorRow } from '../store/rows.ts';
 import {
   RunLost,
   type BegunImage,

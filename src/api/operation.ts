@@ -1,5 +1,6 @@
 /** The shape of one SMS operation: an input schema and a thin handler typed by the AWS SDK's own shapes. */
-import type { Core, Tenant } from '../core/context.ts';
+import type { Core } from '../core/context.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import type { DataPlane } from '../core/runImages.ts';
 import type { Shape } from './schema.ts';
 import type { ArtifactStore, InstanceService } from '../apps/ports.ts';

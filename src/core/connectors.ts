@@ -4,8 +4,11 @@ import type { Connector } from '@aws-sdk/client-sms';
 import { invalidParameter, notPermitted } from '../lib/errors.ts';
 import { newConnectorId, newConnectorToken } from '../lib/ids.ts';
 import type { Policy } from '../domain/policy.ts';
-import { inTransaction, type Core, type Tenant, type Tx } from './context.ts';
-import { connectorStatus, toConnector, type ConnectorRow, type ServerRow } from './mappers.ts';
+import { inTransaction, type Core, type Tx } from './context.ts';
+import type { Tenant } from '../domain/tenant.ts';
+import { toConnector } from './mappers.ts';
+import { connectorStatus } from '../domain/connectorHealth.ts';
+import type { ConnectorRow, ServerRow } from '../store/rows.ts';
 import { closePage, fingerprintOf, openCursor, type PageRequest } from './paginate.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 

@@ -8,11 +8,8 @@ import type { ReadRows, ReadArrays } from '../store/openStore.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 import type { FerryEvent, FerryEvents } from './events.ts';
 
-/** Every row belongs to one (account, region) pair, taken from the caller's credential scope. */
-export interface Tenant {
-  accountId: string;
-  region: string;
-}
+// moved to domain/tenant.ts; re-exported until the App/launch code is moved over
+export type { Tenant } from '../domain/tenant.ts';
 
 export interface Core {
   db: Kysely<Database>;

@@ -4,11 +4,11 @@
  * through this hook, retrying with backoff, so a crash never loses a deletion.
  */
 import { coerceError } from '../lib/errors.ts';
-import type { Core, Tenant } from './context.ts';
+import type { Core } from './context.ts';
+import type { ImageDeleter } from '../images/types.ts';
 
-export interface ImageDeleter {
-  deleteImage(tenant: Tenant, replicationJobId: string, amiId: string): Promise<void>;
-}
+export type { ImageDeleter };
+
 
 /** Until an image store is configured, there is nothing to delete: the queue entry is simply closed. */
 export const noImageStore: ImageDeleter = {

@@ -1,14 +1,14 @@
 /** Rows → the SMS output shapes (typed by the AWS SDK, so the compiler holds them to the model). */
 import type { Connector, ReplicationJob, ReplicationRun, Server, VmServer } from '@aws-sdk/client-sms';
-import type { Selectable } from 'kysely';
-import type { ConnectorsTable, JobsTable, RunsTable, ServersTable } from '../store/schema.ts';
 import type { Policy } from '../domain/policy.ts';
+import { connectorStatus } from '../domain/connectorHealth.ts';
 import { epochDate } from '../protocol/awsJson.ts';
+import type { ConnectorRow, JobRow, RunRow, ServerRow } from '../store/rows.ts';
 
-export type JobRow = Selectable<JobsTable>;
-export type RunRow = Selectable<RunsTable>;
-export type ServerRow = Selectable<ServersTable>;
-export type ConnectorRow = Selectable<ConnectorsTable>;
+// Row types moved to store/rows.ts and connectorStatus to domain/connectorHealth.ts; re-exported until the
+// App/launch code is moved over.
+export type { ConnectorRow, JobRow, RunRow, ServerRow };
+export { connectorStatus };
 
 /** What the output shapes need of a job and of a run (list pages select only these columns). */
 export type JobView = Pick<
@@ -109,11 +109,6 @@ export function toJob(row: JobView, latestRun: RunView | undefined): Replication
   job.kmsKeyId = opt(row.kms_key_id);
   job.replicationRunList = latestRun ? [toRun(latestRun)] : [];
   return job;
-}
-
-export function connectorStatus(row: ConnectorRow, now: number, policy: Policy): 'HEALTHY' | 'UNHEALTHY' {
-  const fresh = row.last_heartbeat_at !== null && now - row.last_heartbeat_at <= policy.connectorHeartbeatTimeoutMs;
-  return fresh && row.reported_status !== 'UNHEALTHY' ? 'HEALTHY' : 'UNHEALTHY';
 }
 
 export function toConnector(row: ConnectorRow, now: number, policy: Policy): Connector {

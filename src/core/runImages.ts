@@ -9,7 +9,7 @@ import type { CommittedBlocks } from '../images/types.ts';
 import type { BlockSealer } from '../images/blockSealer.ts';
 import type { Keyring } from '../kms/keyring.ts';
 import type { Core } from './context.ts';
-import type { ConnectorRow, JobRow, RunRow } from './mappers.ts';
+import type { ConnectorRow, JobRow, RunRow } from '../store/rows.ts';
 import { RunConflict } from './runs.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 

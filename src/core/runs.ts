@@ -9,7 +9,7 @@ import { decideDueAutomaticRun } from '../domain/schedule.ts';
 import { inTransaction, type Core, type Tx } from './context.ts';
 import { applyJobChange, factsOf, placePendingAutomaticRun, retireOldImages } from './jobChanges.ts';
 import { cancelJob } from './jobs.ts';
-import type { ConnectorRow, JobRow, RunRow } from './mappers.ts';
+import type { ConnectorRow, JobRow, RunRow } from '../store/rows.ts';
 import type { FerryEvent } from './events.ts';
 import type { ImageDb } from '../images/db.ts';
 import { ImageStoreError } from '../images/errors.ts';

@@ -20,6 +20,7 @@ import { Hash } from '@smithy/hash-node';
 import { ServiceError } from '../lib/errors.ts';
 import { MINUTE } from '../lib/clock.ts';
 import { isAllowedRegion, quotedRegion } from './region.ts';
+import type { SecretLookup } from '../domain/credentials.ts';
 
 const AUTH_PATTERN =
   /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/;
@@ -41,9 +42,7 @@ export interface Caller {
   region: string;
 }
 
-export interface SecretLookup {
-  (accessKeyId: string): Promise<{ secretAccessKey: string; accountId: string } | undefined>;
-}
+export type { SecretLookup };
 
 /**
  * One signer per (key, secret, region, service): SignatureV4 caches the derived signing key per day, so reusing

@@ -29,7 +29,7 @@ import { ImageStoreError } from '../images/errors.ts';
 import { encodeBlockRangeSet } from '../lib/blockRangeSet.ts';
 import { CONNECTOR_CAPABILITIES, VM_MANAGER_TYPES } from '../domain/enums.ts';
 import { InventoryRejected } from '../domain/inventory.ts';
-import type { ConnectorRow } from '../core/mappers.ts';
+import type { ConnectorRow } from '../store/rows.ts';
 import {
   acceptsMediaType,
   CONNECTOR_API_PREFIX,
