@@ -1,12 +1,10 @@
 /** Connectors: issuing their tokens, registration, heartbeats and health, GetConnectors, DisassociateConnector. */
 import { createHash } from 'node:crypto';
-import type { Connector } from '@aws-sdk/client-sms';
 import { invalidParameter, notPermitted } from '../lib/errors.ts';
 import { newConnectorId, newConnectorToken } from '../lib/ids.ts';
 import type { Policy } from '../domain/policy.ts';
 import { inTransaction, type Core, type Tx } from './context.ts';
 import type { Tenant } from '../domain/tenant.ts';
-import { toConnector } from './mappers.ts';
 import { connectorStatus } from '../domain/connectorHealth.ts';
 import type { ConnectorRow, ServerRow } from '../store/rows.ts';
 import { closePage, fingerprintOf, openCursor, type PageRequest } from './paginate.ts';
@@ -171,8 +169,7 @@ export async function listConnectors(
   core: Core,
   tenant: Tenant,
   input: PageRequest,
-): Promise<{ connectorList: Connector[]; nextToken?: string }> {
-  const now = core.clock.now();
+): Promise<{ connectors: ConnectorRow[]; nextToken?: string }> {
   const cursor = openCursor(input, fingerprintOf('GetConnectors', tenant));
   let query = core.db
     .selectFrom('connectors')
@@ -185,7 +182,7 @@ export async function listConnectors(
     .limit(cursor.limit + 1);
   if (cursor.after !== undefined) query = query.where('seq', '>', cursor.after);
   const page = closePage(await query.execute(), cursor);
-  return { connectorList: page.items.map((row) => toConnector(row, now, core.policy)), nextToken: page.nextToken };
+  return { connectors: page.items, nextToken: page.nextToken };
 }
 
 export async function disassociateConnector(core: Core, tenant: Tenant, connectorId: string): Promise<void> {

@@ -15,7 +15,7 @@ export interface Core {
   db: Kysely<Database>;
   /** Committed-data reads for the hot list paths (see openStore.ts). */
   readRows: ReadRows;
-  /** readRows with rows as arrays (the GetReplicationJobs page, see jobPageEncoding.ts). */
+  /** readRows with rows as arrays (the GetReplicationJobs page, see jobPageQuery.ts). */
   readArrays: ReadArrays;
   clock: Clock;
   policy: Policy;

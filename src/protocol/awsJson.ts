@@ -53,7 +53,7 @@ export class EpochDate extends Date {
 
 export const epochDate = (ms: number): Date => new EpochDate(ms);
 
-/** An output that is AWS JSON text already (a list page written from its rows; see core/jobPageEncoding.ts). */
+/** An output that is AWS JSON text already (a list page written from its rows; see operations/jobPageJson.ts). */
 export class EncodedJson {
   readonly text: string;
   constructor(text: string) {
