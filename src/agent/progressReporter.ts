@@ -4,9 +4,8 @@
  * visible progress.
  */
 import type { ConnectorTransport } from './transport.ts';
+import { RUN_STAGES as STAGES, type RunStage as Stage } from '../domain/replicationRun.ts';
 
-export const STAGES = ['Validating', 'Snapshotting', 'Uploading', 'Converting', 'Creating AMI'] as const;
-export type Stage = (typeof STAGES)[number];
 
 const MIN_INTERVAL_MS = 1000;
 

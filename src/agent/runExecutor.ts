@@ -20,7 +20,8 @@ import { copyDisk, plannedBlocks } from './copyDisk.ts';
 import { countBlocks, type BlockRange } from './blockRanges.ts';
 import { BlockRangeSet } from '../lib/blockRangeSet.ts';
 import type { HashPool } from './hashPool.ts';
-import { ProgressReporter, type Stage } from './progressReporter.ts';
+import { ProgressReporter } from './progressReporter.ts';
+import type { RunStage as Stage } from '../domain/replicationRun.ts';
 import { RunLost, type ConnectorTransport, type ImageDiskPlan, type RunAssignment } from './transport.ts';
 
 export const MAX_DISKS = 22;

@@ -9,6 +9,7 @@ import { connectorStatus } from '../domain/connectorHealth.ts';
 import type { ConnectorRow, ServerRow } from '../store/rows.ts';
 import { closePage, fingerprintOf, openCursor, type PageRequest } from './paginate.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
+import { hasDueRun } from './runs.ts';
 
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
 
@@ -107,19 +108,8 @@ export async function recordHeartbeat(
   const catalogImportRequested =
     catalog?.status === 'IMPORTING' &&
     (connector.last_inventory_at === null || connector.last_inventory_at < (catalog.import_requested_at ?? 0));
-  const waiting = await core.db
-    .selectFrom('runs')
-    .innerJoin('jobs', 'jobs.replication_job_id', 'runs.replication_job_id')
-    .select('runs.replication_run_id')
-    .where('runs.account_id', '=', connector.account_id)
-    .where('runs.region', '=', connector.region)
-    .where('runs.state', '=', 'PENDING')
-    .where('runs.scheduled_start_time', '<=', now)
-    .innerJoin('servers', 'servers.server_id', 'jobs.server_id')
-    .where((eb) => eb.or([eb('servers.connector_id', '=', connector.connector_id), eb('jobs.vm_manager_id', '=', connector.vm_manager_id ?? '')]))
-    .limit(1)
-    .executeTakeFirst();
-  return { catalogImportRequested, runsWaiting: waiting !== undefined };
+  // The claim's own rule: a connector told runs are waiting finds one when it claims.
+  return { catalogImportRequested, runsWaiting: await hasDueRun(core, connector, now) };
 }
 
 /**

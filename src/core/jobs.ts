@@ -5,6 +5,8 @@ import { freshId } from './uniqueId.ts';
 import { NON_TERMINAL_JOB_STATES } from '../domain/enums.ts';
 import { onDemandAllowed, onResume } from '../domain/jobLifecycle.ts';
 import { nextSlotAfter } from '../domain/schedule.ts';
+import { onRunCancelled } from '../domain/replicationRun.ts';
+import { applyRunChange, runFacts } from './runChanges.ts';
 import { inTransaction, type Core, type Tx } from './context.ts';
 import type { Tenant } from '../domain/tenant.ts';
 import { applyJobChange, factsOf, insertRun, placePendingAutomaticRun, retireOldImages } from './jobChanges.ts';
@@ -283,17 +285,13 @@ export async function cancelJob(
 ): Promise<void> {
   const live = await tx
     .selectFrom('runs')
-    .select(['replication_run_id', 'type', 'state'])
+    .select(['replication_run_id', 'type', 'state', 'connector_id', 'stage'])
     .where('replication_job_id', '=', job.replication_job_id)
     .where('state', 'in', ['PENDING', 'ACTIVE'])
     .execute();
   const tenant = { accountId: job.account_id, region: job.region };
   for (const run of live) {
-    await tx
-      .updateTable('runs')
-      .set({ state: 'DELETED', status_message: 'Cancelled: the replication job was deleted.', lease_expires_at: null, completed_time: now, updated_at: now })
-      .where('replication_run_id', '=', run.replication_run_id)
-      .execute();
+    await applyRunChange(tx, run.replication_run_id, onRunCancelled(runFacts(run), now), now);
     emit({ type: 'run.state', tenant, replicationJobId: job.replication_job_id, replicationRunId: run.replication_run_id, runType: run.type, state: 'DELETED' });
   }
   await tx

@@ -10,7 +10,7 @@ import type { BlockSealer } from '../images/blockSealer.ts';
 import type { Keyring } from '../kms/keyring.ts';
 import type { Core } from './context.ts';
 import type { ConnectorRow, JobRow, RunRow } from '../store/rows.ts';
-import { RunConflict } from './runs.ts';
+import { heldRun as heldRunRow } from './runChanges.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 
 export interface DataPlane {
@@ -33,18 +33,9 @@ export interface BegunRunImage {
 
 export class ImageRequestError extends Error {}
 
+/** The run the connector holds, with its job. */
 async function heldRun(core: Core, connector: ConnectorRow, runId: string): Promise<{ run: RunRow; job: JobRow }> {
-  const run = await core.db
-    .selectFrom('runs')
-    .selectAll()
-    .where('replication_run_id', '=', runId)
-    .where('account_id', '=', connector.account_id)
-    .where('region', '=', connector.region)
-    .executeTakeFirst();
-  if (!run) throw new RunConflict(`Run ${runId} does not exist.`);
-  if (run.state !== 'ACTIVE' || run.connector_id !== connector.connector_id) {
-    throw new RunConflict(`Run ${runId} is ${run.state} and no longer held by this connector; stop working on it.`);
-  }
+  const run = await heldRunRow(core.db, connector, runId);
   const job = await core.db.selectFrom('jobs').selectAll().where('replication_job_id', '=', run.replication_job_id).executeTakeFirstOrThrow();
   return { run, job };
 }
