@@ -9,6 +9,7 @@ import {
   onRunClaimed,
   onRunCompleted,
   onRunFailed,
+  onRunMissed,
   onRunProgress,
   RUNNABLE_JOB_STATES,
   type ProgressReport,
@@ -65,7 +66,7 @@ async function hasActiveRun(tx: Tx, replicationJobId: string, except?: string): 
 export async function settleDueAutomaticRun(tx: Tx, job: JobRow, run: RunRow, now: number, emit: (e: FerryEvent) => void): Promise<boolean> {
   const decision = decideDueAutomaticRun(factsOf(job), { scheduledStartTime: run.scheduled_start_time }, await hasActiveRun(tx, job.replication_job_id), now);
   if (decision.kind !== 'miss') return false;
-  await applyRunChange(tx, run.replication_run_id, { state: 'MISSED', statusMessage: decision.reason }, now);
+  await applyRunChange(tx, run.replication_run_id, onRunMissed(runFacts(run), decision.reason), now);
   emit(runEvent(job, run, 'MISSED', decision.reason));
   await tx.updateTable('jobs').set({ next_run_at: decision.nextRunAt, updated_at: now }).where('replication_job_id', '=', job.replication_job_id).execute();
   await placePendingAutomaticRun(tx, job, decision.nextRunAt, now, emit);
