@@ -10,7 +10,7 @@ import { scanDatastore, type DiscoveredVm } from './inventory/scanDatastore.ts';
 import { HashPool } from './hashPool.ts';
 import { executeRun } from './runExecutor.ts';
 import type { RunOutcome } from '../domain/runOutcome.ts';
-import type { ConnectorTransport, InventoryVm, RunAssignment } from './transport.ts';
+import type { ConnectorTransport, InventoryVm, RunAssignment } from '../protocol/connector/messages.ts';
 import { BandwidthLimiter } from './bandwidth.ts';
 import { prepareLauncher } from '../lib/launcher.ts';
 

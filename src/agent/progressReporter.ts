@@ -3,7 +3,7 @@
  * once a second within a stage, and often enough to keep the run's lease alive even while a stage makes no
  * visible progress.
  */
-import type { ConnectorTransport } from './transport.ts';
+import type { ConnectorTransport } from '../protocol/connector/messages.ts';
 import { RUN_STAGES as STAGES, type RunStage as Stage } from '../domain/replicationRun.ts';
 
 

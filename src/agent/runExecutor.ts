@@ -22,7 +22,7 @@ import { BlockRangeSet } from '../lib/blockRangeSet.ts';
 import type { HashPool } from './hashPool.ts';
 import { ProgressReporter } from './progressReporter.ts';
 import type { RunStage as Stage } from '../domain/replicationRun.ts';
-import { RunLost, type ConnectorTransport, type ImageDiskPlan, type RunAssignment } from './transport.ts';
+import { RunLost, type ConnectorTransport, type ImageDiskPlan, type RunAssignment } from '../protocol/connector/messages.ts';
 
 export const MAX_DISKS = 22;
 

@@ -10,6 +10,7 @@ import type { ConnectorRow, ServerRow } from '../store/rows.ts';
 import { closePage, fingerprintOf, openCursor, type PageRequest } from './paginate.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 import { hasDueRun } from './runs.ts';
+import type { Registration } from '../domain/connectorCalls.ts';
 
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
 
@@ -54,15 +55,7 @@ export async function connectorForToken(core: Core, token: string): Promise<Conn
     .executeTakeFirst();
 }
 
-export interface Registration {
-  vmManagerType: string;
-  vmManagerName: string;
-  vmManagerId: string;
-  version: string;
-  capabilities: string[];
-  ipAddress?: string;
-  macAddress?: string;
-}
+export type { Registration };
 
 export async function registerConnector(core: Core, connector: ConnectorRow, reg: Registration): Promise<void> {
   const now = core.clock.now();

@@ -20,6 +20,7 @@ import { applyJobChange, factsOf, placePendingAutomaticRun, retireOldImages } fr
 import { applyRunChange, heldRun, runEvent, runFacts } from './runChanges.ts';
 import type { ConnectorRow, JobRow, RunRow } from '../store/rows.ts';
 import type { FerryEvent } from './events.ts';
+import type { RunAssignment } from '../domain/connectorCalls.ts';
 import type { ImageDb } from '../images/db.ts';
 import { ImageStoreError } from '../images/errors.ts';
 import { finishedImageOfRun } from '../images/imageRuns.ts';
@@ -27,26 +28,8 @@ import { finishedImageOfRun } from '../images/imageRuns.ts';
 export { RunConflict } from '../domain/replicationRun.ts';
 export type { ProgressReport };
 
-export interface ClaimedRun {
-  replicationRunId: string;
-  replicationJobId: string;
-  type: string;
-  serverId: string;
-  vmServer: unknown;
-  scheduledStartTime: number;
-  leaseExpiresAt: number;
-  encrypted: boolean;
-  kmsKeyId: string | null;
-  licenseType: string | null;
-  roleName: string | null;
-  description: string | null;
-  /** The job's newest image, the parent an incremental run builds on. */
-  parentAmiId: string | null;
-  serverDetails: unknown;
-  /** Where a run already under way stands (a restarted connector resumes it): progress never goes back. */
-  stage: string | null;
-  stageProgress: string | null;
-}
+/** A run as a connector is handed it (domain/connectorCalls.ts). */
+export type ClaimedRun = RunAssignment;
 
 export async function jobById(tx: Tx, replicationJobId: string): Promise<JobRow> {
   return tx.selectFrom('jobs').selectAll().where('replication_job_id', '=', replicationJobId).executeTakeFirstOrThrow();
@@ -137,7 +120,7 @@ async function assignmentOf(tx: Tx | Core['db'], run: RunRow, job: JobRow): Prom
     replicationJobId: job.replication_job_id,
     type: run.type,
     serverId: job.server_id,
-    vmServer: JSON.parse(job.vm_server),
+    vmServer: JSON.parse(job.vm_server) as RunAssignment['vmServer'],
     scheduledStartTime: run.scheduled_start_time,
     leaseExpiresAt: run.lease_expires_at ?? 0,
     encrypted: run.encrypted === 1,

@@ -67,6 +67,7 @@ export function encodeBody(output: unknown): string {
   return JSON.stringify(output ?? {});
 }
 
-export function encodeError(error: ServiceError): string {
-  return JSON.stringify({ __type: error.code, message: error.message });
+/** The error envelope: JSON 1.1 names the error by its bare shape name. */
+export function encodeError(code: string, message: string): string {
+  return JSON.stringify({ __type: code, message });
 }
