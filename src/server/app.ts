@@ -80,7 +80,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   if (options.artifacts) {
     // At the root: S3 requests are told apart by their signature's scope, whatever their path.
-    registerS3Api(app, { artifacts: options.artifacts, secrets: options.secrets, clock: options.core.clock });
+    registerS3Api(app, { artifacts: options.artifacts, secrets: options.secrets, clock: options.core.clock, regions: options.regions });
   }
   app.get('/health', async () => ({ status: 'ok', version: options.version }));
   if (options.metrics) registerMetrics(app, options.metrics);
