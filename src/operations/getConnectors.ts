@@ -1,5 +1,5 @@
 import type { GetConnectorsRequest, GetConnectorsResponse } from '@aws-sdk/client-sms';
-import { pageMembers, type Operation } from '../api/operation.ts';
+import { pageMembers, type Operation } from './operation.ts';
 import { listConnectors } from '../core/connectors.ts';
 import { toConnector } from './mappers.ts';
 

@@ -1,5 +1,5 @@
 import type { GetReplicationJobsRequest, GetReplicationJobsResponse } from '@aws-sdk/client-sms';
-import { pageMembers, type Operation, type RequestContext } from '../api/operation.ts';
+import { pageMembers, type Operation, type RequestContext } from './operation.ts';
 import { str } from '../api/schema.ts';
 import { listJobRows, listJobs } from '../core/jobs.ts';
 import { EncodedJson } from '../protocol/awsJson.ts';

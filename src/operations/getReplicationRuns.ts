@@ -1,5 +1,5 @@
 import type { GetReplicationRunsRequest, GetReplicationRunsResponse } from '@aws-sdk/client-sms';
-import { pageMembers, type Operation } from '../api/operation.ts';
+import { pageMembers, type Operation } from './operation.ts';
 import { str } from '../api/schema.ts';
 import { listRuns } from '../core/jobs.ts';
 import { toJob, toRun } from './mappers.ts';

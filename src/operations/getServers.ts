@@ -1,5 +1,5 @@
 import type { GetServersRequest, GetServersResponse } from '@aws-sdk/client-sms';
-import { pageMembers, type Operation } from '../api/operation.ts';
+import { pageMembers, type Operation } from './operation.ts';
 import { listOf, str, struct } from '../api/schema.ts';
 import { listServers } from '../core/catalog.ts';
 import { epochDate } from '../protocol/awsJson.ts';

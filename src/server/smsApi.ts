@@ -10,7 +10,7 @@ import { describeFailure, describeFrameworkFailure, type FrameworkError, type Wi
 import { checkContentType, CONTENT_TYPE, decodeBody, encodeBody, encodeError, operationFromTarget } from '../protocol/awsJson.ts';
 import { authenticateHeaders, verifyPayloadSignature, type AuthenticatedHeaders, type SecretLookup } from '../protocol/sigv4.ts';
 import { validateInput } from '../api/schema.ts';
-import type { Operation } from '../api/operation.ts';
+import type { Operation } from '../operations/operation.ts';
 import { findOperation, NOT_IMPLEMENTED_OPERATIONS } from '../operations/index.ts';
 import { FERRY_TARGET_PREFIX, findFerryOperation } from '../operations/ferry/index.ts';
 import type { Core } from '../core/context.ts';
