@@ -30,7 +30,7 @@ import { startFerry } from '../src/main.ts';
 import { createLogger } from '../src/lib/logger.ts';
 import { domainXml } from '../src/agent/sample/vmBuilders.ts';
 import { PackFile } from '../src/images/packFile.ts';
-import { LocalTransport } from '../src/agent/localTransport.ts';
+import { LocalTransport } from '../src/server/connector/localTransport.ts';
 import { HashPool } from '../src/agent/hashPool.ts';
 import { RawFileSource } from '../src/agent/disks/rawSource.ts';
 import { NbdDiskSource } from '../src/agent/disks/nbdSource.ts';

@@ -20,7 +20,7 @@ import { FerryEvents } from '../src/core/events.ts';
 import type { Core, Tenant } from '../src/core/context.ts';
 import { registerConnector } from '../src/core/connectors.ts';
 import { applyInventory, importCatalog } from '../src/core/catalog.ts';
-import { toVmServer } from '../src/core/mappers.ts';
+import { toVmServer } from '../src/core/vmServer.ts';
 import { newReplicationJobId, newReplicationRunId, newServerId } from '../src/lib/ids.ts';
 
 export const VM_MANAGER = { vmManagerType: 'VSPHERE', vmManagerName: 'vcenter.bench.local', vmManagerId: 'vcenter-bench-1' } as const;

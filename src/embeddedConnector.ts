@@ -9,7 +9,7 @@ import type { Core } from './core/context.ts';
 import type { DataPlane } from './core/runImages.ts';
 import { connectorForToken, issueConnector } from './core/connectors.ts';
 import { Connector, type ConnectorOptions } from './agent/connector.ts';
-import { LocalTransport } from './agent/localTransport.ts';
+import { LocalTransport } from './server/connector/localTransport.ts';
 
 export const EMBEDDED_REGION = 'us-east-1';
 

@@ -4,7 +4,8 @@
  * half-written one so its blocks can be collected.
  */
 import type { Logger } from 'pino';
-import type { Core, Tenant } from './core/context.ts';
+import type { Core } from './core/context.ts';
+import type { Tenant } from './domain/tenant.ts';
 import { ImageDeletionDeferred, type ImageDeleter } from './core/imageRetention.ts';
 import type { ImageStore } from './images/imageStore.ts';
 

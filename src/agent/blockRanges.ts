@@ -1,5 +1,5 @@
 /** Block arithmetic: which 512 KiB blocks a set of byte ranges touches, kept as compact ranges of block indexes. */
-import { BLOCK_SIZE } from './disks/diskSource.ts';
+import { BLOCK_SIZE } from '../domain/blocks.ts';
 
 /** Half-open range of block indexes [start, end). */
 export interface BlockRange {
@@ -7,9 +7,6 @@ export interface BlockRange {
   end: number;
 }
 
-export function blockCount(sizeBytes: number): number {
-  return Math.ceil(sizeBytes / BLOCK_SIZE);
-}
 
 /** Adds the blocks touched by [offset, offset+length) to `ranges`, merging with the last range when adjacent. */
 export function addByteRange(ranges: BlockRange[], offset: number, length: number): void {

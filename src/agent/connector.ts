@@ -8,8 +8,9 @@ import { basename, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { scanDatastore, type DiscoveredVm } from './inventory/scanDatastore.ts';
 import { HashPool } from './hashPool.ts';
-import { executeRun, type RunOutcome } from './runExecutor.ts';
-import type { ConnectorTransport, InventoryVm, RunAssignment } from './transport.ts';
+import { executeRun } from './runExecutor.ts';
+import type { RunOutcome } from '../domain/runOutcome.ts';
+import type { ConnectorTransport, InventoryVm, RunAssignment } from '../protocol/connector/messages.ts';
 import { BandwidthLimiter } from './bandwidth.ts';
 import { prepareLauncher } from '../lib/launcher.ts';
 

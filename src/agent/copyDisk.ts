@@ -10,7 +10,7 @@
 import { BLOCK_SIZE, type DiskSource } from './disks/diskSource.ts';
 import { blocksOf, countBlocks, eachBlock, type BlockRange } from './blockRanges.ts';
 import type { HashPool } from './hashPool.ts';
-import type { BlockRecord, ConnectorTransport } from './transport.ts';
+import type { BlockRecord, ConnectorTransport } from '../protocol/connector/messages.ts';
 
 export const BATCH_BLOCKS = 32;
 const UPLOAD_CONCURRENCY = 4;

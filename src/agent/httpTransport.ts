@@ -1,43 +1,28 @@
-/** The connector protocol over HTTP, for a standalone `ferry connector` (see the README for the endpoints). */
-import { BlockRangeSet, decodeBlockRangeSet } from '../lib/blockRangeSet.ts';
-import { blockCount } from './blockRanges.ts';
-import {
-  RunLost,
-  type BegunImage,
-  type BlockRecord,
-  type ConnectorTransport,
-  type ImageDiskPlan,
-  type InventoryVm,
-  type OutgoingBlock,
-  type ProgressReport,
-  type Registration,
-  type RunAssignment,
-} from './transport.ts';
-
-export class ConnectorHttpError extends Error {
-  readonly status: number;
-  readonly code: string;
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
+/**
+ * The connector protocol over HTTP, for a standalone `ferry connector`: each call written and its answer read by the
+ * protocol's own definitions (protocol/connector/wire.ts), which the server reads and writes by too.
+ */
+import { CONNECTOR_API_PREFIX, CONNECTOR_MEDIA_TYPES, CONNECTOR_ROUTES } from '../protocol/connector/routes.ts';
+import { blockPath, inventoryBody, pathOf, WIRE, type JsonCallName } from '../protocol/connector/wire.ts';
+import { ConnectorError, RunLost, type ConnectorTransport, type OutgoingBlock } from '../protocol/connector/messages.ts';
 
 const RETRYABLE = new Set([502, 503, 504]);
 /** Block PUTs in flight per putBlocks call. */
 const PUTS_IN_FLIGHT = 4;
+
+type Args<K extends JsonCallName> = Parameters<ConnectorTransport[K]>;
+type Result<K extends JsonCallName> = Awaited<ReturnType<ConnectorTransport[K]>>;
 
 export class HttpTransport implements ConnectorTransport {
   readonly #base: string;
   readonly #token: string;
 
   constructor(serverUrl: string, token: string) {
-    this.#base = `${serverUrl.replace(/\/+$/, '')}/ferry/connector/v1`;
+    this.#base = `${serverUrl.replace(/\/+$/, '')}${CONNECTOR_API_PREFIX}`;
     this.#token = token;
   }
 
-  async #request<T>(method: string, path: string, body?: unknown, raw?: Buffer): Promise<T> {
+  async #request(method: string, path: string, body: { json: unknown } | { raw: Buffer }): Promise<Record<string, unknown>> {
     for (let attempt = 1; ; attempt++) {
       let response: Response;
       try {
@@ -45,9 +30,9 @@ export class HttpTransport implements ConnectorTransport {
           method,
           headers: {
             authorization: `Bearer ${this.#token}`,
-            'content-type': raw ? 'application/octet-stream' : 'application/json',
+            'content-type': 'raw' in body ? CONNECTOR_MEDIA_TYPES.block : CONNECTOR_MEDIA_TYPES.json,
           },
-          body: raw ?? JSON.stringify(body ?? {}),
+          body: 'raw' in body ? body.raw : JSON.stringify(body.json ?? {}),
         });
       } catch (error) {
         // The service restarting or a network blip: retry a few times with backoff, then give up.
@@ -61,63 +46,41 @@ export class HttpTransport implements ConnectorTransport {
       }
       const payload = (await response.json().catch(() => ({}))) as Record<string, unknown>;
       if (response.status === 409) throw new RunLost(String(payload.message ?? 'The run is no longer held by this connector.'));
-      if (!response.ok) {
-        throw new ConnectorHttpError(response.status, String(payload.error ?? response.status), String(payload.message ?? response.statusText));
-      }
-      return payload as T;
+      if (!response.ok) throw new ConnectorError(response.status, String(payload.error ?? response.status), String(payload.message ?? response.statusText));
+      return payload;
     }
   }
 
-  register(registration: Registration) {
-    return this.#request<{ connectorId: string; heartbeatIntervalSeconds: number; leaseSeconds: number }>('POST', '/register', registration);
+  async #call<K extends JsonCallName>(name: K, ...args: Args<K>): Promise<Result<K>> {
+    // WIRE's mapped type gives each call its own argument and result types; indexing it by a generic key loses them.
+    const call = WIRE[name] as unknown as {
+      route: keyof typeof CONNECTOR_ROUTES;
+      write(...values: Args<K>): { params: Parameters<typeof pathOf>[1]; body: unknown };
+      result(json: Record<string, unknown>, values: Args<K>): Result<K>;
+    };
+    const { params, body } = call.write(...args);
+    const json = await this.#request(CONNECTOR_ROUTES[call.route].method, pathOf(call.route, params), { json: body });
+    return call.result(json, args);
   }
-  heartbeat(report: { status?: 'HEALTHY' | 'UNHEALTHY'; message?: string }) {
-    return this.#request<{ catalogImportRequested: boolean; runsWaiting: boolean }>('POST', '/heartbeat', report);
+
+  register: ConnectorTransport['register'] = (registration) => this.#call('register', registration);
+  heartbeat: ConnectorTransport['heartbeat'] = (report) => this.#call('heartbeat', report);
+  claim: ConnectorTransport['claim'] = (max) => this.#call('claim', max);
+  activeRuns: ConnectorTransport['activeRuns'] = () => this.#call('activeRuns');
+  progress: ConnectorTransport['progress'] = (runId, report) => this.#call('progress', runId, report);
+  complete: ConnectorTransport['complete'] = (runId, amiId) => this.#call('complete', runId, amiId);
+  fail: ConnectorTransport['fail'] = (runId, message) => this.#call('fail', runId, message);
+  parentImage: ConnectorTransport['parentImage'] = (runId) => this.#call('parentImage', runId);
+  beginImage: ConnectorTransport['beginImage'] = (runId, disks) => this.#call('beginImage', runId, disks);
+  missingBlocks: ConnectorTransport['missingBlocks'] = (runId, sha256s) => this.#call('missingBlocks', runId, sha256s);
+  recordBlocks: ConnectorTransport['recordBlocks'] = (runId, diskIndex, records) => this.#call('recordBlocks', runId, diskIndex, records);
+  finishImage: ConnectorTransport['finishImage'] = (runId) => this.#call('finishImage', runId);
+
+  async inventory(vms: Parameters<ConnectorTransport['inventory']>[0]): Promise<Awaited<ReturnType<ConnectorTransport['inventory']>>> {
+    const answer = await this.#request(CONNECTOR_ROUTES.inventory.method, CONNECTOR_ROUTES.inventory.path, { json: inventoryBody(vms) });
+    return answer as unknown as Awaited<ReturnType<ConnectorTransport['inventory']>>;
   }
-  inventory(vms: InventoryVm[]) {
-    return this.#request<{ status: string; servers: number }>('POST', '/inventory', { vms });
-  }
-  async claim(max: number): Promise<RunAssignment[]> {
-    return (await this.#request<{ runs: RunAssignment[] }>('POST', '/runs/claim', { max })).runs;
-  }
-  async activeRuns(): Promise<RunAssignment[]> {
-    return (await this.#request<{ runs: RunAssignment[] }>('POST', '/runs/active', {})).runs;
-  }
-  progress(runId: string, report: ProgressReport) {
-    return this.#request<{ leaseExpiresAt: number }>('POST', `/runs/${runId}/progress`, report);
-  }
-  async complete(runId: string, amiId: string): Promise<void> {
-    await this.#request('POST', `/runs/${runId}/complete`, { amiId });
-  }
-  async fail(runId: string, message: string): Promise<void> {
-    await this.#request('POST', `/runs/${runId}/fail`, { message });
-  }
-  async parentImage(runId: string): Promise<BegunImage['parent']> {
-    return (await this.#request<{ parent: BegunImage['parent'] }>('POST', `/runs/${runId}/image/parent`, {})).parent;
-  }
-  async beginImage(runId: string, disks: ImageDiskPlan[]): Promise<BegunImage> {
-    const answer = await this.#request<{ committedRanges?: Record<string, string>; parent: BegunImage['parent'] }>(
-      'POST',
-      `/runs/${runId}/image/begin`,
-      { disks },
-    );
-    // (Older services sent a bitmap as `committed`: a connector must never read one as ranges.)
-    if (typeof answer.committedRanges !== 'object' || answer.committedRanges === null) {
-      throw new Error('The service did not say which blocks this run committed (committedRanges): it is older than this connector; upgrade it.');
-    }
-    const committed = new Map<number, BlockRangeSet>();
-    for (const disk of disks) {
-      const encoded = answer.committedRanges[String(disk.index)];
-      committed.set(disk.index, encoded === undefined ? new BlockRangeSet() : decodeBlockRangeSet(encoded, blockCount(disk.sizeBytes)));
-    }
-    return { committed, parent: answer.parent };
-  }
-  async missingBlocks(runId: string, sha256s: Buffer[]): Promise<boolean[]> {
-    const answer = await this.#request<{ missing: boolean[] }>('POST', `/runs/${runId}/image/missing`, {
-      sha256s: sha256s.map((h) => h.toString('hex')),
-    });
-    return answer.missing;
-  }
+
   /** One PUT per block, a few in flight: the service checks each block's bytes against its hash. */
   async putBlocks(runId: string, blocks: readonly OutgoingBlock[]): Promise<void> {
     let next = 0;
@@ -126,18 +89,10 @@ export class HttpTransport implements ConnectorTransport {
         const { sha256, data } = blocks[next++]!;
         // fetch cannot send a view of a SharedArrayBuffer (the engine's batch slots): it would send the view's
         // string form. Those are copied.
-        const body = data.buffer instanceof SharedArrayBuffer ? Buffer.from(data) : data;
-        await this.#request('PUT', `/runs/${runId}/image/blocks/${sha256.toString('hex')}`, undefined, body);
+        const raw = data.buffer instanceof SharedArrayBuffer ? Buffer.from(data) : data;
+        await this.#request(CONNECTOR_ROUTES.imageBlock.method, blockPath(runId, sha256), { raw });
       }
     };
     await Promise.all(Array.from({ length: Math.min(PUTS_IN_FLIGHT, blocks.length) }, sender));
-  }
-  async recordBlocks(runId: string, diskIndex: number, records: BlockRecord[]): Promise<void> {
-    await this.#request('POST', `/runs/${runId}/image/disks/${diskIndex}/records`, {
-      records: records.map((r) => [r.blockIndex, r.sha256 === null ? null : r.sha256.toString('hex')]),
-    });
-  }
-  finishImage(runId: string) {
-    return this.#request<{ amiId: string; snapshotIds: string[] }>('POST', `/runs/${runId}/image/finish`, {});
   }
 }

@@ -3,10 +3,9 @@
  * once a second within a stage, and often enough to keep the run's lease alive even while a stage makes no
  * visible progress.
  */
-import type { ConnectorTransport } from './transport.ts';
+import type { ConnectorTransport } from '../protocol/connector/messages.ts';
+import { RUN_STAGES as STAGES, type RunStage as Stage } from '../domain/replicationRun.ts';
 
-export const STAGES = ['Validating', 'Snapshotting', 'Uploading', 'Converting', 'Creating AMI'] as const;
-export type Stage = (typeof STAGES)[number];
 
 const MIN_INTERVAL_MS = 1000;
 

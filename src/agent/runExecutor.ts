@@ -20,8 +20,9 @@ import { copyDisk, plannedBlocks } from './copyDisk.ts';
 import { countBlocks, type BlockRange } from './blockRanges.ts';
 import { BlockRangeSet } from '../lib/blockRangeSet.ts';
 import type { HashPool } from './hashPool.ts';
-import { ProgressReporter, type Stage } from './progressReporter.ts';
-import { RunLost, type ConnectorTransport, type ImageDiskPlan, type RunAssignment } from './transport.ts';
+import { ProgressReporter } from './progressReporter.ts';
+import type { RunStage as Stage } from '../domain/replicationRun.ts';
+import { RunLost, type ConnectorTransport, type ImageDiskPlan, type RunAssignment } from '../protocol/connector/messages.ts';
 
 export const MAX_DISKS = 22;
 
@@ -35,23 +36,9 @@ export interface RunContext {
   signal?: AbortSignal;
 }
 
-/** What a run moved, for logs and tests: blocks are 512 KiB. */
-export interface RunTotals {
-  incremental: boolean;
-  blocksConsidered: number;
-  blocksSkippedAsCommitted: number;
-  blocksRead: number;
-  bytesRead: number;
-  zeroBlocks: number;
-  blocksSent: number;
-  blocksDeduplicated: number;
-}
-
-export type RunOutcome =
-  | { kind: 'completed'; amiId: string; totals: RunTotals }
-  | { kind: 'failed'; message: string }
-  | { kind: 'lost' }
-  | { kind: 'stopped' };
+// RunOutcome and RunTotals moved to domain/runOutcome.ts; re-exported until the App/launch code is moved over
+import type { RunOutcome, RunTotals } from '../domain/runOutcome.ts';
+export type { RunOutcome, RunTotals };
 
 /** A failure with a message meant for the run's statusMessage. */
 class RunFailure extends Error {}

@@ -1,28 +1,4 @@
-/** The shape of one SMS operation: an input schema and a thin handler typed by the AWS SDK's own shapes. */
-import type { Core, Tenant } from '../core/context.ts';
-import type { DataPlane } from '../core/runImages.ts';
-import type { Shape } from './schema.ts';
-import type { ArtifactStore, InstanceService } from '../apps/ports.ts';
-
-export interface RequestContext {
-  core: Core;
-  tenant: Tenant;
-  requestId: string;
-  /** The image store and keys, for Ferry's own operations. */
-  plane?: DataPlane;
-  /** The launch subsystem (instances on libvirt), when this Ferry has one: LaunchApp, TerminateApp, DeleteApp. */
-  instances?: InstanceService;
-  /** The artifact buckets (user data, scripts, templates), when wired: GenerateTemplate, GenerateChangeSet. */
-  artifacts?: ArtifactStore;
-}
-
-export interface Operation<I, O> {
-  input: Shape;
-  handle(input: I, ctx: RequestContext): Promise<O>;
-}
-
-/** Members every paginated operation accepts. */
-export const pageMembers: Shape = {
-  nextToken: { kind: 'string' },
-  maxResults: { kind: 'integer' },
-};
+/** The shape of one SMS operation: moved to src/operations/operation.ts (it names core's context). */
+// moved to operations/operation.ts; re-exported until the App/launch code is moved over
+export { pageMembers } from '../operations/operation.ts';
+export type { Operation, RequestContext } from '../operations/operation.ts';

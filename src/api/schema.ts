@@ -2,18 +2,35 @@
  * Small input schemas and the one runtime that checks a request against them, in the order of spec §3.4:
  * required members first (MissingRequiredParameterException), then JSON types (SerializationException,
  * spec §1.7), then enums and ranges (InvalidParameterException). Timestamps arrive as epoch seconds and
- * leave as `Date`, like the AWS SDK's types.
+ * leave as `Date`, like the AWS SDK's types. Another API (the connector protocol) passes its own errors.
  */
 import { ServiceError, invalidParameter, missingParameter } from '../lib/errors.ts';
 
 export type Field =
   | { kind: 'string'; required?: boolean; minLength?: number; maxLength?: number; pattern?: RegExp }
   | { kind: 'integer'; required?: boolean; min?: number; max?: number }
+  /** Any finite JSON number. */
+  | { kind: 'number'; required?: boolean; min?: number }
   | { kind: 'boolean'; required?: boolean }
   | { kind: 'timestamp'; required?: boolean }
   | { kind: 'enum'; values: readonly string[]; required?: boolean }
-  | { kind: 'list'; of: Field; required?: boolean; maxItems?: number }
-  | { kind: 'structure'; members: Shape; required?: boolean };
+  | { kind: 'list'; of: Field; required?: boolean; minItems?: number; maxItems?: number }
+  | { kind: 'structure'; members: Shape; required?: boolean }
+  /** A JSON object whose members are not checked (facts one side keeps for itself). */
+  | { kind: 'object'; required?: boolean };
+
+/** The errors a violation is reported with: by default the SMS model's. */
+export interface SchemaErrors {
+  missing(message: string): Error;
+  type(message: string): Error;
+  invalid(message: string): Error;
+}
+
+export const SMS_SCHEMA_ERRORS: SchemaErrors = {
+  missing: missingParameter,
+  type: (message) => new ServiceError('SerializationException', message),
+  invalid: invalidParameter,
+};
 
 export type Shape = Record<string, Field>;
 
@@ -39,19 +56,17 @@ function isMissing(value: unknown): boolean {
   return value === undefined || value === null || value === '';
 }
 
-function checkRequired(shape: Shape, input: Record<string, unknown>, path: string): void {
+function checkRequired(shape: Shape, input: Record<string, unknown>, path: string, errors: SchemaErrors): void {
   for (const [name, field] of Object.entries(shape)) {
     if (field.required && isMissing(input[name])) {
-      throw missingParameter(`The request is missing the required parameter ${path}${name}.`);
+      throw errors.missing(`The request is missing the required parameter ${path}${name}.`);
     }
   }
 }
 
-function typeError(path: string, expected: string): ServiceError {
-  return new ServiceError('SerializationException', `${path} must be ${expected}.`);
-}
-
-function convert(field: Field, value: unknown, path: string): unknown {
+function convert(field: Field, value: unknown, path: string, errors: SchemaErrors): unknown {
+  const typeError = (where: string, expected: string) => errors.type(`${where} must be ${expected}.`);
+  const invalidParameter = errors.invalid;
   switch (field.kind) {
     case 'string':
       if (typeof value !== 'string') throw typeError(path, 'a string');
@@ -72,6 +87,10 @@ function convert(field: Field, value: unknown, path: string): unknown {
           field.max === undefined ? `at least ${field.min}` : field.min === undefined ? `at most ${field.max}` : `between ${field.min} and ${field.max}`;
         throw invalidParameter(`${path} must be ${range}; got ${value}.`);
       }
+      return value;
+    case 'number':
+      if (typeof value !== 'number' || !Number.isFinite(value)) throw typeError(path, 'a number');
+      if (field.min !== undefined && value < field.min) throw invalidParameter(`${path} must be at least ${field.min}; got ${value}.`);
       return value;
     case 'boolean':
       if (typeof value !== 'boolean') throw typeError(path, 'a boolean');
@@ -96,27 +115,33 @@ function convert(field: Field, value: unknown, path: string): unknown {
       if (field.maxItems !== undefined && value.length > field.maxItems) {
         throw invalidParameter(`${path} may hold at most ${field.maxItems} entries; got ${value.length}.`);
       }
-      return value.map((item, i) => convert(field.of, item, `${path}[${i}]`));
+      if (field.minItems !== undefined && value.length < field.minItems) {
+        throw invalidParameter(`${path} must hold at least ${field.minItems} entries; got ${value.length}.`);
+      }
+      return value.map((item, i) => convert(field.of, item, `${path}[${i}]`, errors));
     case 'structure':
       if (!isObject(value)) throw typeError(path, 'an object');
-      return validateShape(field.members, value, `${path}.`);
+      return validateShape(field.members, value, `${path}.`, errors);
+    case 'object':
+      if (!isObject(value)) throw typeError(path, 'an object');
+      return value;
   }
 }
 
-function validateShape(shape: Shape, input: Record<string, unknown>, path: string): Record<string, unknown> {
-  checkRequired(shape, input, path);
+function validateShape(shape: Shape, input: Record<string, unknown>, path: string, errors: SchemaErrors): Record<string, unknown> {
+  checkRequired(shape, input, path, errors);
   const out: Record<string, unknown> = {};
   for (const [name, field] of Object.entries(shape)) {
     const value = input[name];
     // Clients never send null for unset members (spec §1.3); treat one as absent. Unknown members are ignored.
     if (value === undefined || value === null) continue;
-    out[name] = convert(field, value, `${path}${name}`);
+    out[name] = convert(field, value, `${path}${name}`, errors);
   }
   return out;
 }
 
 /** Validates a decoded request body against an operation's input shape. */
-export function validateInput<T>(shape: Shape, body: unknown): T {
-  if (!isObject(body)) throw new ServiceError('SerializationException', 'The request body must be a JSON object.');
-  return validateShape(shape, body, '') as T;
+export function validateInput<T>(shape: Shape, body: unknown, errors: SchemaErrors = SMS_SCHEMA_ERRORS): T {
+  if (!isObject(body)) throw errors.type('The request body must be a JSON object.');
+  return validateShape(shape, body, '', errors) as T;
 }

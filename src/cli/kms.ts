@@ -7,7 +7,7 @@
  */
 import { Command, Option } from 'commander';
 import { resolveDataDir } from '../config/config.ts';
-import { ServiceError } from '../lib/errors.ts';
+import { regionArgument } from '../protocol/region.ts';
 import { ROOT_ACCOUNT_NAME } from '../core/accounts.ts';
 import { Keyring } from '../kms/keyring.ts';
 import { aliasArn, listKeys, type KmsKey } from '../kms/keys.ts';
@@ -26,8 +26,6 @@ export interface KmsCommandOptions {
 }
 
 const DEFAULT_REGION = 'us-east-1';
-/** Letters, digits and dashes: a region becomes part of ARNs, which are split on ':'. */
-const REGION = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 
 /** Adds `kms create-key` and `kms list` to `program`. */
 export function addKmsCommands(program: Command, options: KmsCommandOptions = {}): Command {
@@ -55,7 +53,8 @@ export function addKmsCommands(program: Command, options: KmsCommandOptions = {}
     .option('--description <text>', 'a note to recognise it by')
     .option('--json', 'print JSON')
     .action(async (flags: { dataDir?: string; alias?: string; account: string; region: string; description?: string; json?: boolean }) => {
-      if (!REGION.test(flags.region)) throw new ServiceError('InvalidParameterException', `--region must look like us-east-1; got ${JSON.stringify(flags.region)}.`);
+      // The region rule of the API (protocol/region.ts): a region becomes part of ARNs, which are split on ':'.
+      regionArgument(flags.region, env);
       const dataDir = resolveDataDir(flags.dataDir, env);
       const { key, master } = await withAdminCore(dataDir, async (core) => {
         // The master key as the service finds it, checked against what the store is already sealed with.

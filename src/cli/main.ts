@@ -7,6 +7,7 @@ import { startFerry, VERSION } from '../main.ts';
 import { createLogger } from '../lib/logger.ts';
 import { ROOT_ACCOUNT_NAME } from '../core/accounts.ts';
 import { issueConnector } from '../core/connectors.ts';
+import { regionArgument } from '../protocol/region.ts';
 import { withAdminCore } from './adminCore.ts';
 import { addAccountCommands, accountOf } from './accounts.ts';
 import { addKmsCommands } from './kms.ts';
@@ -122,11 +123,12 @@ connectors
   .option('--label <label>', 'a note to recognise it by')
   .option('--json', 'print JSON')
   .action(async (flags: { dataDir?: string; account: string; region: string; label?: string; json?: boolean }) => {
+    const region = regionArgument(flags.region, process.env);
     const dataDir = resolveDataDir(flags.dataDir, process.env);
     const issued = await withAdminCore(dataDir, async (core) => {
       const account = await accountOf(core, flags.account);
-      const connector = await issueConnector(core, { accountId: account.accountId, region: flags.region }, flags.label ?? null);
-      return { ...connector, accountId: account.accountId, region: flags.region };
+      const connector = await issueConnector(core, { accountId: account.accountId, region }, flags.label ?? null);
+      return { ...connector, accountId: account.accountId, region };
     });
     if (flags.json) {
       process.stdout.write(JSON.stringify(issued, null, 2) + '\n');

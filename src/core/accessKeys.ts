@@ -16,7 +16,7 @@ import { newAccessKeyId, newSecretAccessKey } from '../lib/ids.ts';
 import { invalidParameter, notPermitted } from '../lib/errors.ts';
 import { UnwrapError } from '../kms/envelope.ts';
 import type { SecretSealer } from '../kms/secretSeal.ts';
-import type { SecretLookup } from '../protocol/sigv4.ts';
+import type { SecretLookup } from '../domain/credentials.ts';
 import type { Database } from '../store/schema.ts';
 import type { Core } from './context.ts';
 

@@ -1,11 +1,11 @@
 /** The server catalog: ImportServerCatalog, DeleteServerCatalog, GetServers, and connectors' inventory uploads. */
-import type { Server, VmServerAddress } from '@aws-sdk/client-sms';
+import type { VmServerAddress } from '@aws-sdk/client-sms';
 import { ServiceError, invalidParameter, notPermitted } from '../lib/errors.ts';
 import { newServerIds } from '../lib/ids.ts';
-import { epochDate } from '../protocol/awsJson.ts';
-import { inTransaction, type Core, type Tenant, type Tx } from './context.ts';
+import { inTransaction, type Core, type Tx } from './context.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import { hasHealthyConnectorFor } from './connectors.ts';
-import { toServer, type ConnectorRow } from './mappers.ts';
+import type { ConnectorRow, ServerRow } from '../store/rows.ts';
 import { closePage, fingerprintOf, openCursor, type PageRequest } from './paginate.ts';
 import type { FerryEvent } from './events.ts';
 import type { Database } from '../store/schema.ts';
@@ -335,17 +335,17 @@ export async function listServers(
   core: Core,
   tenant: Tenant,
   input: PageRequest & { vmServerAddressList?: VmServerAddress[] },
-): Promise<{ serverCatalogStatus: string; lastModifiedOn?: Date; serverList: Server[]; nextToken?: string }> {
+): Promise<{ status: string; lastModifiedAt: number | null; servers: ServerRow[]; nextToken?: string }> {
   const filters = input.vmServerAddressList ?? [];
   if (filters.length > MAX_VM_SERVER_ADDRESS_FILTERS) {
     throw invalidParameter(`vmServerAddressList may hold at most ${MAX_VM_SERVER_ADDRESS_FILTERS} entries; got ${filters.length}.`);
   }
   const cursor = openCursor(input, fingerprintOf('GetServers', tenant, filters));
   const catalog = await readCatalog(core.db, tenant);
-  const lastModifiedOn = catalog.last_modified_on === null ? undefined : epochDate(catalog.last_modified_on);
+  const lastModifiedAt = catalog.last_modified_on;
   // During a re-import the previous list stays visible; during a first import there is nothing to show yet.
   const visible = catalog.status === 'AVAILABLE' || (catalog.status === 'IMPORTING' && catalog.status_before_import === 'AVAILABLE');
-  if (!visible) return { serverCatalogStatus: catalog.status, lastModifiedOn, serverList: [] };
+  if (!visible) return { status: catalog.status, lastModifiedAt, servers: [] };
   let query = core.db
     .selectFrom('servers')
     .selectAll()
@@ -368,5 +368,5 @@ export async function listServers(
     );
   }
   const page = closePage(await query.execute(), cursor);
-  return { serverCatalogStatus: catalog.status, lastModifiedOn, serverList: page.items.map(toServer), nextToken: page.nextToken };
+  return { status: catalog.status, lastModifiedAt, servers: page.items, nextToken: page.nextToken };
 }

@@ -1,13 +1,16 @@
 /** Connectors: issuing their tokens, registration, heartbeats and health, GetConnectors, DisassociateConnector. */
 import { createHash } from 'node:crypto';
-import type { Connector } from '@aws-sdk/client-sms';
 import { invalidParameter, notPermitted } from '../lib/errors.ts';
 import { newConnectorId, newConnectorToken } from '../lib/ids.ts';
 import type { Policy } from '../domain/policy.ts';
-import { inTransaction, type Core, type Tenant, type Tx } from './context.ts';
-import { connectorStatus, toConnector, type ConnectorRow, type ServerRow } from './mappers.ts';
+import { inTransaction, type Core, type Tx } from './context.ts';
+import type { Tenant } from '../domain/tenant.ts';
+import { connectorStatus } from '../domain/connectorHealth.ts';
+import type { ConnectorRow, ServerRow } from '../store/rows.ts';
 import { closePage, fingerprintOf, openCursor, type PageRequest } from './paginate.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
+import { hasDueRun } from './runs.ts';
+import type { Registration } from '../domain/connectorCalls.ts';
 
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
 
@@ -52,15 +55,7 @@ export async function connectorForToken(core: Core, token: string): Promise<Conn
     .executeTakeFirst();
 }
 
-export interface Registration {
-  vmManagerType: string;
-  vmManagerName: string;
-  vmManagerId: string;
-  version: string;
-  capabilities: string[];
-  ipAddress?: string;
-  macAddress?: string;
-}
+export type { Registration };
 
 export async function registerConnector(core: Core, connector: ConnectorRow, reg: Registration): Promise<void> {
   const now = core.clock.now();
@@ -106,19 +101,8 @@ export async function recordHeartbeat(
   const catalogImportRequested =
     catalog?.status === 'IMPORTING' &&
     (connector.last_inventory_at === null || connector.last_inventory_at < (catalog.import_requested_at ?? 0));
-  const waiting = await core.db
-    .selectFrom('runs')
-    .innerJoin('jobs', 'jobs.replication_job_id', 'runs.replication_job_id')
-    .select('runs.replication_run_id')
-    .where('runs.account_id', '=', connector.account_id)
-    .where('runs.region', '=', connector.region)
-    .where('runs.state', '=', 'PENDING')
-    .where('runs.scheduled_start_time', '<=', now)
-    .innerJoin('servers', 'servers.server_id', 'jobs.server_id')
-    .where((eb) => eb.or([eb('servers.connector_id', '=', connector.connector_id), eb('jobs.vm_manager_id', '=', connector.vm_manager_id ?? '')]))
-    .limit(1)
-    .executeTakeFirst();
-  return { catalogImportRequested, runsWaiting: waiting !== undefined };
+  // The claim's own rule: a connector told runs are waiting finds one when it claims.
+  return { catalogImportRequested, runsWaiting: await hasDueRun(core, connector, now) };
 }
 
 /**
@@ -168,8 +152,7 @@ export async function listConnectors(
   core: Core,
   tenant: Tenant,
   input: PageRequest,
-): Promise<{ connectorList: Connector[]; nextToken?: string }> {
-  const now = core.clock.now();
+): Promise<{ connectors: ConnectorRow[]; nextToken?: string }> {
   const cursor = openCursor(input, fingerprintOf('GetConnectors', tenant));
   let query = core.db
     .selectFrom('connectors')
@@ -182,7 +165,7 @@ export async function listConnectors(
     .limit(cursor.limit + 1);
   if (cursor.after !== undefined) query = query.where('seq', '>', cursor.after);
   const page = closePage(await query.execute(), cursor);
-  return { connectorList: page.items.map((row) => toConnector(row, now, core.policy)), nextToken: page.nextToken };
+  return { connectors: page.items, nextToken: page.nextToken };
 }
 
 export async function disassociateConnector(core: Core, tenant: Tenant, connectorId: string): Promise<void> {

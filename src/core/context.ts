@@ -8,17 +8,14 @@ import type { ReadRows, ReadArrays } from '../store/openStore.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 import type { FerryEvent, FerryEvents } from './events.ts';
 
-/** Every row belongs to one (account, region) pair, taken from the caller's credential scope. */
-export interface Tenant {
-  accountId: string;
-  region: string;
-}
+// moved to domain/tenant.ts; re-exported until the App/launch code is moved over
+export type { Tenant } from '../domain/tenant.ts';
 
 export interface Core {
   db: Kysely<Database>;
   /** Committed-data reads for the hot list paths (see openStore.ts). */
   readRows: ReadRows;
-  /** readRows with rows as arrays (the GetReplicationJobs page, see jobPageEncoding.ts). */
+  /** readRows with rows as arrays (the GetReplicationJobs page, see jobPageQuery.ts). */
   readArrays: ReadArrays;
   clock: Clock;
   policy: Policy;

@@ -4,11 +4,11 @@
  * through this hook, retrying with backoff, so a crash never loses a deletion.
  */
 import { coerceError } from '../lib/errors.ts';
-import type { Core, Tenant } from './context.ts';
+import type { Core } from './context.ts';
+import type { ImageDeleter } from '../images/types.ts';
 
-export interface ImageDeleter {
-  deleteImage(tenant: Tenant, replicationJobId: string, amiId: string): Promise<void>;
-}
+export type { ImageDeleter };
+
 
 /**
  * Thrown by a deleter when the image must not go yet (an instance still boots from it, not yet hydrated): the entry

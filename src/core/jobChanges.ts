@@ -9,7 +9,7 @@ import { newReplicationRunId } from '../lib/ids.ts';
 import { freshId } from './uniqueId.ts';
 import type { FerryEvent } from './events.ts';
 import type { Tx } from './context.ts';
-import type { JobRow } from './mappers.ts';
+import type { JobRow } from '../store/rows.ts';
 
 export function factsOf(row: JobRow): JobFacts {
   return {

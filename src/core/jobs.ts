@@ -1,17 +1,19 @@
 /** Replication jobs: the rules of CreateReplicationJob … GetReplicationRuns (spec §6.1–§6.6). */
-import type { ReplicationJob, ReplicationRun } from '@aws-sdk/client-sms';
 import { ServiceError, invalidParameter, missingParameter, notPermitted } from '../lib/errors.ts';
 import { newReplicationJobId } from '../lib/ids.ts';
 import { freshId } from './uniqueId.ts';
 import { NON_TERMINAL_JOB_STATES } from '../domain/enums.ts';
 import { onDemandAllowed, onResume } from '../domain/jobLifecycle.ts';
 import { nextSlotAfter } from '../domain/schedule.ts';
-import { inTransaction, type Core, type Tenant, type Tx } from './context.ts';
+import { onRunCancelled } from '../domain/replicationRun.ts';
+import { applyRunChange, runFacts } from './runChanges.ts';
+import { inTransaction, type Core, type Tx } from './context.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import { applyJobChange, factsOf, insertRun, placePendingAutomaticRun, retireOldImages } from './jobChanges.ts';
-import { toJob, toRun, toVmServer, type JobRow, type RunView } from './mappers.ts';
+import { toVmServer } from './vmServer.ts';
+import type { JobRow, JobView, RunView } from '../store/rows.ts';
 import { closePage, fingerprintOf, openCursor, type PageRequest } from './paginate.ts';
-import { compiledJobPage, jobJsonMemo, rowSeq } from './jobPageEncoding.ts';
-import { EncodedJson } from '../protocol/awsJson.ts';
+import { compiledJobPage, rowSeq, type JobPageRow } from './jobPageQuery.ts';
 import { hasHealthyConnectorFor, serverReplicability } from './connectors.ts';
 import { validateJobKey } from '../kms/keys.ts';
 import type { FerryEvent } from './events.ts';
@@ -283,17 +285,13 @@ export async function cancelJob(
 ): Promise<void> {
   const live = await tx
     .selectFrom('runs')
-    .select(['replication_run_id', 'type', 'state'])
+    .select(['replication_run_id', 'type', 'state', 'connector_id', 'stage'])
     .where('replication_job_id', '=', job.replication_job_id)
     .where('state', 'in', ['PENDING', 'ACTIVE'])
     .execute();
   const tenant = { accountId: job.account_id, region: job.region };
   for (const run of live) {
-    await tx
-      .updateTable('runs')
-      .set({ state: 'DELETED', status_message: 'Cancelled: the replication job was deleted.', lease_expires_at: null, completed_time: now, updated_at: now })
-      .where('replication_run_id', '=', run.replication_run_id)
-      .execute();
+    await applyRunChange(tx, run.replication_run_id, onRunCancelled(runFacts(run), now), now);
     emit({ type: 'run.state', tenant, replicationJobId: job.replication_job_id, replicationRunId: run.replication_run_id, runType: run.type, state: 'DELETED' });
   }
   await tx
@@ -401,11 +399,12 @@ async function latestRuns(core: Core, jobs: readonly Pick<JobRow, 'latest_run_se
   return new Map(rows.map((r) => [r.replication_job_id, r]));
 }
 
+/** A page of the tenant's jobs (or the one job asked for) with each job's latest run. */
 export async function listJobs(
   core: Core,
   tenant: Tenant,
   input: PageRequest & { replicationJobId?: string },
-): Promise<{ replicationJobList: ReplicationJob[]; nextToken?: string }> {
+): Promise<{ jobs: JobView[]; latestRuns: Map<string, RunView>; nextToken?: string }> {
   const cursor = openCursor(input, fingerprintOf('GetReplicationJobs', tenant, input.replicationJobId ?? null));
   let query = core.db
     .selectFrom('jobs')
@@ -421,18 +420,14 @@ export async function listJobs(
     throw invalidParameter(`Replication job ${input.replicationJobId} does not exist.`);
   }
   const page = closePage(rows, cursor);
-  const latest = await latestRuns(core, page.items);
-  return {
-    replicationJobList: page.items.map((j) => toJob(j, latest.get(j.replication_job_id))),
-    nextToken: page.nextToken,
-  };
+  return { jobs: page.items, latestRuns: await latestRuns(core, page.items), nextToken: page.nextToken };
 }
 
 /**
- * listJobs as the wire's JSON text, written straight from the rows (jobPageEncoding.ts): what GetReplicationJobs
- * answers. Same cursor, tokens and errors as listJobs.
+ * listJobs as one joined query whose rows are arrays of column values (core/jobPageQuery.ts), for the page
+ * GetReplicationJobs answers with. Same cursor, tokens and errors as listJobs.
  */
-export async function listJobsEncoded(core: Core, tenant: Tenant, input: PageRequest & { replicationJobId?: string }): Promise<EncodedJson> {
+export async function listJobRows(core: Core, tenant: Tenant, input: PageRequest & { replicationJobId?: string }): Promise<{ rows: JobPageRow[]; nextToken?: string }> {
   const cursor = openCursor(input, fingerprintOf('GetReplicationJobs', tenant, input.replicationJobId ?? null));
   const query = compiledJobPage(core.db, { accountId: tenant.accountId, region: tenant.region, after: cursor.after, replicationJobId: input.replicationJobId, limit: cursor.limit + 1 });
   const rows = await core.readArrays(query);
@@ -440,17 +435,15 @@ export async function listJobsEncoded(core: Core, tenant: Tenant, input: PageReq
     throw invalidParameter(`Replication job ${input.replicationJobId} does not exist.`);
   }
   const page = closePage(rows.map((row) => ({ seq: rowSeq(row), row })), cursor);
-  const memo = jobJsonMemo(core.db);
-  const jobs = page.items.map((item) => memo.json(item.row)).join(',');
-  const token = page.nextToken === undefined ? '' : `,"nextToken":${JSON.stringify(page.nextToken)}`;
-  return new EncodedJson(`{"replicationJobList":[${jobs}]${token}}`);
+  return { rows: page.items.map((item) => item.row), nextToken: page.nextToken };
 }
 
+/** A job and a page of its runs, newest first. */
 export async function listRuns(
   core: Core,
   tenant: Tenant,
   input: PageRequest & { replicationJobId: string },
-): Promise<{ replicationJob: ReplicationJob; replicationRunList: ReplicationRun[]; nextToken?: string }> {
+): Promise<{ job: JobView; latestRun: RunView | undefined; runs: RunView[]; nextToken?: string }> {
   const cursor = openCursor(input, fingerprintOf('GetReplicationRuns', tenant, input.replicationJobId));
   const [job] = await core.readRows(
     core.db
@@ -471,10 +464,5 @@ export async function listRuns(
   if (cursor.after !== undefined) query = query.where('seq', '<', cursor.after);
   const page = closePage(await core.readRows(query.compile()), cursor);
   const latest = await latestRuns(core, [job]);
-  return {
-    replicationJob: toJob(job, latest.get(job.replication_job_id)),
-    replicationRunList: page.items.map(toRun),
-    nextToken: page.nextToken,
-  };
+  return { job, latestRun: latest.get(job.replication_job_id), runs: page.items, nextToken: page.nextToken };
 }
-

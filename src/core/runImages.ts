@@ -6,11 +6,13 @@
  */
 import type { ImageStore } from '../images/imageStore.ts';
 import type { CommittedBlocks } from '../images/types.ts';
+import type { BegunImage, ImageDiskPlan } from '../domain/connectorCalls.ts';
 import type { BlockSealer } from '../images/blockSealer.ts';
 import type { Keyring } from '../kms/keyring.ts';
 import type { Core } from './context.ts';
-import type { ConnectorRow, JobRow, RunRow } from './mappers.ts';
-import { RunConflict } from './runs.ts';
+import type { ConnectorRow, JobRow, RunRow } from '../store/rows.ts';
+import { heldRun as heldRunRow } from './runChanges.ts';
+import { ImageRequestError } from '../images/errors.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 
 export interface DataPlane {
@@ -18,33 +20,16 @@ export interface DataPlane {
   keyring: Keyring;
 }
 
-export interface ImageDiskPlan {
-  index: number;
-  sizeBytes: number;
-  mode: 'full' | 'incremental';
-  meta?: Record<string, unknown>;
-}
+export type { ImageDiskPlan };
 
-export interface BegunRunImage {
-  amiId: string;
-  committed: Map<number, CommittedBlocks>;
-  parent: { amiId: string; disks: { index: number; sizeBytes: number; meta?: Record<string, unknown> }[] } | null;
-}
+/** An image begun (domain/connectorCalls.ts BegunImage): its id, what earlier attempts committed, its parent. */
+export type BegunRunImage = BegunImage;
 
-export class ImageRequestError extends Error {}
+export { ImageRequestError };
 
+/** The run the connector holds, with its job. */
 async function heldRun(core: Core, connector: ConnectorRow, runId: string): Promise<{ run: RunRow; job: JobRow }> {
-  const run = await core.db
-    .selectFrom('runs')
-    .selectAll()
-    .where('replication_run_id', '=', runId)
-    .where('account_id', '=', connector.account_id)
-    .where('region', '=', connector.region)
-    .executeTakeFirst();
-  if (!run) throw new RunConflict(`Run ${runId} does not exist.`);
-  if (run.state !== 'ACTIVE' || run.connector_id !== connector.connector_id) {
-    throw new RunConflict(`Run ${runId} is ${run.state} and no longer held by this connector; stop working on it.`);
-  }
+  const run = await heldRunRow(core.db, connector, runId);
   const job = await core.db.selectFrom('jobs').selectAll().where('replication_job_id', '=', run.replication_job_id).executeTakeFirstOrThrow();
   return { run, job };
 }

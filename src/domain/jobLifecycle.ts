@@ -102,28 +102,50 @@ export function onResume(job: JobFacts, nextRunAt: number | null): JobChange {
 
 export type ExpiryDecision = { kind: 'none' } | { kind: 'delete'; reason: string };
 
-/** Whether a job has outlived its 90-day service time or its 4-day pause. */
+/**
+ * The expiry rules as data: a job in one of `states` is deleted `lifetime(policy)` after its `since` time. decideExpiry
+ * and nextExpiryAt read them, and so do the scheduler's queries (core/jobExpiry.ts), so all three agree.
+ */
+export interface ExpiryRule {
+  since: 'pausedAt' | 'firstReplicationAt';
+  states: readonly ReplicationJobState[];
+  lifetime(policy: Policy): number;
+  reason: string;
+}
+
+export const EXPIRY_RULES: readonly ExpiryRule[] = [
+  {
+    since: 'pausedAt',
+    states: ['PAUSED_ON_FAILURE'],
+    lifetime: (policy) => policy.pausedJobExpiryMs,
+    reason: 'Deleted: the job stayed paused on failure for more than 4 days without being resumed.',
+  },
+  {
+    since: 'firstReplicationAt',
+    states: ['PENDING', 'ACTIVE', 'PAUSED_ON_FAILURE'],
+    lifetime: (policy) => policy.jobLifetimeMs,
+    reason: 'Deleted: the server reached the 90-day replication limit since its first replication.',
+  },
+];
+
+/** When `rule` deletes this job, or null when it does not apply to it. */
+function expiresAt(rule: ExpiryRule, job: JobFacts, policy: Policy): number | null {
+  const since = job[rule.since];
+  return since !== null && rule.states.includes(job.state) ? since + rule.lifetime(policy) : null;
+}
+
+/** Whether a job has outlived its 90-day service time or its 4-day pause (the first rule that applies). */
 export function decideExpiry(job: JobFacts, now: number, policy: Policy): ExpiryDecision {
-  if (job.state === 'PAUSED_ON_FAILURE' && job.pausedAt !== null && now >= job.pausedAt + policy.pausedJobExpiryMs) {
-    return { kind: 'delete', reason: 'Deleted: the job stayed paused on failure for more than 4 days without being resumed.' };
-  }
-  if (
-    (job.state === 'PENDING' || job.state === 'ACTIVE' || job.state === 'PAUSED_ON_FAILURE') &&
-    job.firstReplicationAt !== null &&
-    now >= job.firstReplicationAt + policy.jobLifetimeMs
-  ) {
-    return { kind: 'delete', reason: 'Deleted: the server reached the 90-day replication limit since its first replication.' };
+  for (const rule of EXPIRY_RULES) {
+    const at = expiresAt(rule, job, policy);
+    if (at !== null && now >= at) return { kind: 'delete', reason: rule.reason };
   }
   return { kind: 'none' };
 }
 
 /** The earliest time `decideExpiry` could change its answer for this job, for the scheduler's wake-up. */
 export function nextExpiryAt(job: JobFacts, policy: Policy): number | null {
-  const times: number[] = [];
-  if (job.state === 'PAUSED_ON_FAILURE' && job.pausedAt !== null) times.push(job.pausedAt + policy.pausedJobExpiryMs);
-  if (job.firstReplicationAt !== null && ['PENDING', 'ACTIVE', 'PAUSED_ON_FAILURE'].includes(job.state)) {
-    times.push(job.firstReplicationAt + policy.jobLifetimeMs);
-  }
+  const times = EXPIRY_RULES.map((rule) => expiresAt(rule, job, policy)).filter((t): t is number => t !== null);
   return times.length ? Math.min(...times) : null;
 }
 
@@ -136,8 +158,29 @@ export function imagesToRetire(imagesNewestFirst: readonly string[], keep: numbe
   return imagesNewestFirst.slice(keep);
 }
 
-/** The rolling on-demand quota (spec §6.5): whether one more on-demand run is allowed. */
+export interface OnDemandQuota {
+  limit: number;
+  /** On-demand runs started within the rolling window. */
+  used: number;
+  windowMs: number;
+  /** When the next on-demand run becomes possible, if the quota is used up; null otherwise. */
+  nextAvailableAt: number | null;
+}
+
+/**
+ * The rolling on-demand quota (spec §6.5): at most `onDemandRunsPerWindow` on-demand runs start in any
+ * `onDemandWindowMs`, counted from each run's start. StartOnDemandReplicationRun and Ferry's GetOnDemandQuota read it.
+ */
+export function onDemandQuota(onDemandStartTimes: readonly number[], now: number, policy: Policy): OnDemandQuota {
+  const { onDemandRunsPerWindow: limit, onDemandWindowMs: windowMs } = policy;
+  const recent = onDemandStartTimes.filter((t) => t > now - windowMs).sort((a, b) => a - b);
+  // Used up: the next one may start when the oldest run that still keeps the count at the limit leaves the window.
+  const nextAvailableAt = limit > 0 && recent.length >= limit ? recent[recent.length - limit]! + windowMs : null;
+  return { limit, used: recent.length, windowMs, nextAvailableAt };
+}
+
+/** Whether one more on-demand run is allowed now. */
 export function onDemandAllowed(onDemandStartTimes: readonly number[], now: number, policy: Policy): boolean {
-  const recent = onDemandStartTimes.filter((t) => t > now - policy.onDemandWindowMs).length;
-  return recent < policy.onDemandRunsPerWindow;
+  const quota = onDemandQuota(onDemandStartTimes, now, policy);
+  return quota.used < quota.limit;
 }

@@ -1,7 +1,9 @@
 /** Sizes and magic numbers of the image store's on-disk formats (see format notes in packFile.ts and manifest.ts). */
 
-/** The block size of every image: the EBS direct API's, which the whole data plane shares. */
-export const IMAGE_BLOCK_SIZE = 512 * 1024;
+import { BLOCK_SIZE } from '../domain/blocks.ts';
+
+/** The block size of every image: the EBS direct API's, which the whole data plane shares (domain/blocks.ts). */
+export const IMAGE_BLOCK_SIZE = BLOCK_SIZE;
 
 /**
  * The largest disk an image holds: 64 TiB, the largest EBS volume (io2 Block Express), so every image also fits the

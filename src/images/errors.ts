@@ -19,6 +19,9 @@ export class ImageStoreError extends Error {
   }
 }
 
+/** A run's image request that does not fit what the service knows (a disk the server catalog never saw, …). */
+export class ImageRequestError extends Error {}
+
 /** A block that fails its checks on read; the message names the image, the disk and the byte offset. */
 export class CorruptBlockError extends ImageStoreError {
   readonly amiId: string;

@@ -6,7 +6,8 @@
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 import type { Selectable } from 'kysely';
 import { advanceGeneration } from './blockIndex.ts';
-import { IMAGE_BLOCK_SIZE, MAX_DISK_BYTES } from './constants.ts';
+import { MAX_DISK_BYTES } from './constants.ts';
+import { blockCount } from '../domain/blocks.ts';
 import type { ImageDb } from './db.ts';
 import { ImageStoreError } from './errors.ts';
 import { newAmiId, newSnapshotId } from './imageIds.ts';
@@ -80,7 +81,7 @@ export async function insertRun(
 ): Promise<void> {
   const disks: RunDisk[] = [...options.disks]
     .sort((a, b) => a.index - b.index)
-    .map((d) => ({ index: d.index, sizeBytes: d.sizeBytes, blockCount: Math.ceil(d.sizeBytes / IMAGE_BLOCK_SIZE), snapshotId: newSnapshotId() }));
+    .map((d) => ({ index: d.index, sizeBytes: d.sizeBytes, blockCount: blockCount(d.sizeBytes), snapshotId: newSnapshotId() }));
   // Unsynced: a run whose beginning a power loss takes back simply begins again; finishImage's commit is synced.
   await unsyncedTransaction(db, async (trx) => {
     if (options.parentAmiId !== undefined) {

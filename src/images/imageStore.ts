@@ -13,7 +13,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
-import type { ImageDeleter } from '../core/imageRetention.ts';
 import { BitSet } from './bitSet.ts';
 import { DirectWriteBuffers, directIoWanted } from './directIo.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
@@ -48,6 +47,7 @@ import type {
   FinishedImage,
   GcOptions,
   GcReport,
+  ImageDeleter,
   ImageDetails,
   ImageRunInfo,
   ImageStoreLog,

@@ -1,5 +1,5 @@
 /** The image store's public shapes. Times are epoch milliseconds; sizes are bytes. */
-import type { Tenant } from '../core/context.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import type { BlockSealer } from './blockSealer.ts';
 import type { BlockRangeSet } from '../lib/blockRangeSet.ts';
 
@@ -171,4 +171,9 @@ export interface StoreStats {
 export interface ImageStoreLog {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
+}
+
+/** Retention's hook into the image store: the scheduler drains the deletion queue through it (core/imageRetention.ts). */
+export interface ImageDeleter {
+  deleteImage(tenant: Tenant, replicationJobId: string, amiId: string): Promise<void>;
 }

@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { systemClock, type Clock } from '../lib/clock.ts';
-import type { Tenant } from '../core/context.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import { aad, subkey, unwrap, wrap, UnwrapError } from './envelope.ts';
 import { createKeyRecord, listKeys, resolveKey, type KmsDb, type KmsKey } from './keys.ts';
 import type { MasterKey } from './masterKey.ts';

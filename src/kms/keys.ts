@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { invalidParameter } from '../lib/errors.ts';
-import type { Tenant } from '../core/context.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import type { KmsDatabase, KmsKeysTable } from './schema.ts';
 
 /** The store or a transaction of it; typed loosely so both the core's `Kysely<Database>` and its `Tx` fit. */

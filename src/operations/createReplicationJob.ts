@@ -1,5 +1,5 @@
 import type { CreateReplicationJobRequest, CreateReplicationJobResponse } from '@aws-sdk/client-sms';
-import type { Operation } from '../api/operation.ts';
+import type { Operation } from './operation.ts';
 import { bool, int, oneOf, str, timestamp } from '../api/schema.ts';
 import { LICENSE_TYPES } from '../domain/enums.ts';
 import { createJob } from '../core/jobs.ts';

@@ -1,5 +1,5 @@
 import type { DeleteReplicationJobRequest, DeleteReplicationJobResponse } from '@aws-sdk/client-sms';
-import type { Operation } from '../api/operation.ts';
+import type { Operation } from './operation.ts';
 import { str } from '../api/schema.ts';
 import { deleteJob } from '../core/jobs.ts';
 

@@ -1,5 +1,5 @@
 import type { DeleteServerCatalogRequest, DeleteServerCatalogResponse } from '@aws-sdk/client-sms';
-import type { Operation } from '../api/operation.ts';
+import type { Operation } from './operation.ts';
 import { deleteCatalog } from '../core/catalog.ts';
 
 export const deleteServerCatalog: Operation<DeleteServerCatalogRequest, DeleteServerCatalogResponse> = {

@@ -1,5 +1,5 @@
 import type { DisassociateConnectorRequest, DisassociateConnectorResponse } from '@aws-sdk/client-sms';
-import type { Operation } from '../api/operation.ts';
+import type { Operation } from './operation.ts';
 import { str } from '../api/schema.ts';
 import { disassociateConnector as disassociate } from '../core/connectors.ts';
 

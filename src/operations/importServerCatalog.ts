@@ -1,5 +1,5 @@
 import type { ImportServerCatalogRequest, ImportServerCatalogResponse } from '@aws-sdk/client-sms';
-import type { Operation } from '../api/operation.ts';
+import type { Operation } from './operation.ts';
 import { importCatalog } from '../core/catalog.ts';
 
 export const importServerCatalog: Operation<ImportServerCatalogRequest, ImportServerCatalogResponse> = {

@@ -4,7 +4,7 @@
  */
 import type * as sms from '@aws-sdk/client-sms';
 import type { EncodedJson } from '../protocol/awsJson.ts';
-import type { Operation } from '../api/operation.ts';
+import type { Operation } from './operation.ts';
 import { createReplicationJob } from './createReplicationJob.ts';
 import { getReplicationJobs } from './getReplicationJobs.ts';
 import { updateReplicationJob } from './updateReplicationJob.ts';

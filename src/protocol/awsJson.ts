@@ -53,7 +53,7 @@ export class EpochDate extends Date {
 
 export const epochDate = (ms: number): Date => new EpochDate(ms);
 
-/** An output that is AWS JSON text already (a list page written from its rows; see core/jobPageEncoding.ts). */
+/** An output that is AWS JSON text already (a list page written from its rows; see operations/jobPageJson.ts). */
 export class EncodedJson {
   readonly text: string;
   constructor(text: string) {
@@ -67,6 +67,7 @@ export function encodeBody(output: unknown): string {
   return JSON.stringify(output ?? {});
 }
 
-export function encodeError(error: ServiceError): string {
-  return JSON.stringify({ __type: error.code, message: error.message });
+/** The error envelope: JSON 1.1 names the error by its bare shape name. */
+export function encodeError(code: string, message: string): string {
+  return JSON.stringify({ __type: code, message });
 }

@@ -30,6 +30,19 @@ export function parseRegionList(text: string, source = 'FERRY_REGIONS'): Readonl
   return new Set(regions);
 }
 
+/**
+ * A region named on the command line (`--region`): the same rule, with FERRY_REGIONS from the environment when set,
+ * so that an operator cannot create state in a partition no credential can reach.
+ */
+export function regionArgument(value: string, env: Readonly<Record<string, string | undefined>>, flag = '--region'): string {
+  const allowed = env.FERRY_REGIONS ? parseRegionList(env.FERRY_REGIONS) : undefined;
+  if (!isAllowedRegion(value, allowed)) {
+    const list = allowed ? `, one of FERRY_REGIONS (${[...allowed].join(', ')})` : '';
+    throw new Error(`${flag} must look like us-east-1 (a region name${list}); got ${JSON.stringify(quotedRegion(value))}.`);
+  }
+  return value;
+}
+
 /** A region as it may appear in an error message: client-controlled text, so shortened. */
 export function quotedRegion(region: string): string {
   return region.length > 40 ? `${region.slice(0, 40)}…` : region;

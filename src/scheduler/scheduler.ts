@@ -6,7 +6,7 @@
  */
 import { coerceError } from '../lib/errors.ts';
 import type { Core } from '../core/context.ts';
-import { expireJobs, expireLeases, nextWakeAt, settleDueRuns } from '../core/runs.ts';
+import { expireJobs, expireLeases, nextWakeAt, settleDueRuns } from '../core/schedulerSteps.ts';
 import { expireCatalogImports, nextCatalogDeadline } from '../core/catalog.ts';
 import { drainImageDeletions, type ImageDeleter } from '../core/imageRetention.ts';
 

@@ -1,18 +1,20 @@
-/** The HTTP server: request ids, body limits, access logs, health, and the SMS and connector APIs on one port. */
+/**
+ * The HTTP server: request ids, body limits, access logs, health, and the APIs on one port — the SMS endpoint, the
+ * connector protocol, the S3 endpoint for artifact buckets and the console, each a plugin that answers its own
+ * errors from the one error table (server/errorTable.ts).
+ */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { newRequestId } from '../lib/ids.ts';
-import { ServiceError } from '../lib/errors.ts';
-import { CONTENT_TYPE, encodeError } from '../protocol/awsJson.ts';
 import type { Core } from '../core/context.ts';
 import type { SecretLookup } from '../protocol/sigv4.ts';
 import type { DataPlane } from '../core/runImages.ts';
 import type { InstanceService } from '../launch/instanceService.ts';
-import { registerSmsApi } from './smsApi.ts';
-import { registerConnectorApi, sendConnectorFrameworkError } from './connectorApi.ts';
-import { CONNECTOR_API_PREFIX, MAX_PATH_PARAMETER_LENGTH } from '../protocol/connector.ts';
+import { smsApi, smsFrameworkErrorHandler } from './smsApi.ts';
+import { connectorApi } from './connectorApi.ts';
+import { CONNECTOR_API_PREFIX, MAX_PATH_PARAMETER_LENGTH } from '../protocol/connector/routes.ts';
 // Web console (web/ → web/dist, served under /console/).
-import { registerConsole } from './console.ts';
+import { consoleUi } from './console.ts';
 import { registerMetrics } from '../observability/http.ts';
 import type { FerryMetrics } from '../observability/metrics.ts';
 // Artifact buckets: the S3 REST endpoint (src/server/s3Api.ts), told apart from the rest by its signature's scope.
@@ -73,32 +75,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     );
   });
 
-  app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, request, reply) => {
-    if (request.url.startsWith(CONNECTOR_API_PREFIX)) {
-      sendConnectorFrameworkError(request, reply, error);
-      return;
-    }
-    let mapped: ServiceError;
-    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      mapped = new ServiceError('RequestEntityTooLargeException', `The request body exceeds the limit of ${SMS_BODY_LIMIT} bytes.`);
-    } else if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      mapped = new ServiceError('UnsupportedMediaTypeException', `Content-Type ${JSON.stringify(request.headers['content-type'] ?? '')} is not supported; send ${CONTENT_TYPE}.`);
-    } else if (error.statusCode && error.statusCode < 500) {
-      mapped = new ServiceError('SerializationException', error.message);
-    } else {
-      request.log.error({ err: error }, 'unhandled server error');
-      mapped = new ServiceError('InternalError', `An internal error occurred (request ${request.id}).`);
-    }
-    reply.code(mapped.status).header('content-type', CONTENT_TYPE).header('x-amzn-errortype', mapped.code).send(Buffer.from(encodeError(mapped)));
-  });
+  // What no API plugin serves (/health, /metrics, an unknown path) answers errors as the SMS endpoint does.
+  app.setErrorHandler(smsFrameworkErrorHandler);
 
   if (options.artifacts) {
-    registerS3Api(app, { artifacts: options.artifacts, secrets: options.secrets, clock: options.core.clock });
+    // At the root: S3 requests are told apart by their signature's scope, whatever their path.
+    registerS3Api(app, { artifacts: options.artifacts, secrets: options.secrets, clock: options.core.clock, regions: options.regions });
   }
   app.get('/health', async () => ({ status: 'ok', version: options.version }));
   if (options.metrics) registerMetrics(app, options.metrics);
-  registerConsole(app); // web console: GET /console/*, and GET / redirects to it
-  registerConnectorApi(app, options.core, options.plane);
-  registerSmsApi(app, { core: options.core, secrets: options.secrets, plane: options.plane, ports: options.ports, regions: options.regions });
+  await app.register(consoleUi); // web console: GET /console/*, and GET / redirects to it
+  await app.register(connectorApi, { core: options.core, plane: options.plane });
+  await app.register(smsApi, { core: options.core, secrets: options.secrets, plane: options.plane, ports: options.ports, regions: options.regions });
   return app;
 }

@@ -12,6 +12,7 @@ import { extname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { describeFrameworkFailure, type FrameworkError } from './errorTable.ts';
 
 export const CONSOLE_PREFIX = '/console';
 
@@ -69,6 +70,16 @@ interface Cached {
   size: number;
   body: Buffer;
   gzip?: Buffer;
+}
+
+/** The console as a plugin: its routes, and errors answered as text (server/errorTable.ts). */
+export async function consoleUi(app: FastifyInstance, options: ConsoleOptions = {}): Promise<void> {
+  app.setErrorHandler((error: FrameworkError, request, reply) => {
+    const failure = describeFrameworkFailure('console', error, { bodyLimit: request.routeOptions.bodyLimit ?? 0, contentType: request.headers['content-type'], requestId: String(request.id) });
+    if (failure.logged) request.log.error({ err: error }, 'console error');
+    void reply.code(failure.status).headers(SECURITY_HEADERS).type('text/plain; charset=utf-8').send(`${failure.message}\n`);
+  });
+  registerConsole(app, options);
 }
 
 export function registerConsole(app: FastifyInstance, options: ConsoleOptions = {}): void {

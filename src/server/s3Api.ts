@@ -14,7 +14,8 @@ import type { Clock } from '../lib/clock.ts';
 import { coerceError } from '../lib/errors.ts';
 import type { SecretLookup } from '../protocol/sigv4.ts';
 import { authenticateS3, isS3Request, queryParameters } from './s3/authenticate.ts';
-import { errorDocument, wireError, type WireError } from './s3/s3Errors.ts';
+import { errorDocument } from './s3/s3Errors.ts';
+import { describeFailure, type WireFailure } from './errorTable.ts';
 import { parseTarget, type S3Response } from './s3/s3Request.ts';
 import { selectRoute } from './s3/routes.ts';
 
@@ -22,6 +23,8 @@ export interface S3ApiOptions {
   artifacts: ArtifactStore;
   secrets: SecretLookup;
   clock: Clock;
+  /** Regions a credential may be scoped to (FERRY_REGIONS), as on the SMS endpoint. */
+  regions?: ReadonlySet<string>;
 }
 
 export function registerS3Api(app: FastifyInstance, options: S3ApiOptions): void {
@@ -74,7 +77,7 @@ async function serveS3(request: FastifyRequest, reply: FastifyReply, options: S3
     } catch (thrown) {
       routeError = thrown;
     }
-    const caller = await authenticateS3({ method: request.method, url, headers: request.headers }, options.secrets, options.clock.now());
+    const caller = await authenticateS3({ method: request.method, url, headers: request.headers }, options.secrets, options.clock.now(), { regions: options.regions });
     request.smsAccount = caller.accountId;
     if (!route) throw routeError;
     const response = await route.handle({
@@ -99,12 +102,9 @@ async function serveS3(request: FastifyRequest, reply: FastifyReply, options: S3
       reply.raw.destroy();
       return;
     }
-    let error = wireError(thrown);
-    if (!error) {
-      request.log.error({ err: coerceError(thrown), op: request.smsOperation }, 'unexpected error in S3 operation');
-      error = { code: 'InternalError', status: 500, message: `We encountered an internal error (request ${requestId}). Please try again.`, details: {} };
-    }
-    sendError(reply, request, error, resource, requestId);
+    const failure = describeFailure('s3', thrown, requestId);
+    if (failure.logged) request.log.error({ err: coerceError(thrown), op: request.smsOperation }, 'unexpected error in S3 operation');
+    sendError(reply, request, failure, resource, requestId);
   }
 }
 
@@ -139,7 +139,7 @@ function send(reply: FastifyReply, request: FastifyRequest, response: S3Response
   });
 }
 
-function sendError(reply: FastifyReply, request: FastifyRequest, error: WireError, resource: string, requestId: string): void {
+function sendError(reply: FastifyReply, request: FastifyRequest, error: WireFailure, resource: string, requestId: string): void {
   // The metrics read the outcome from this header (a closed set of S3 codes).
   reply.header('x-amzn-errortype', error.code);
   const headers: Record<string, string> = { 'x-amz-request-id': requestId };

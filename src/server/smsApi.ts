@@ -6,10 +6,11 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ServiceError, coerceError } from '../lib/errors.ts';
+import { describeFailure, describeFrameworkFailure, type FrameworkError, type WireFailure } from './errorTable.ts';
 import { checkContentType, CONTENT_TYPE, decodeBody, encodeBody, encodeError, operationFromTarget } from '../protocol/awsJson.ts';
 import { authenticateHeaders, verifyPayloadSignature, type AuthenticatedHeaders, type SecretLookup } from '../protocol/sigv4.ts';
 import { validateInput } from '../api/schema.ts';
-import type { Operation } from '../api/operation.ts';
+import type { Operation } from '../operations/operation.ts';
 import { findOperation, NOT_IMPLEMENTED_OPERATIONS } from '../operations/index.ts';
 import { FERRY_TARGET_PREFIX, findFerryOperation } from '../operations/ferry/index.ts';
 import type { Core } from '../core/context.ts';
@@ -44,8 +45,29 @@ declare module 'fastify' {
   }
 }
 
-export function registerSmsApi(app: FastifyInstance, options: SmsApiOptions): void {
+/** The error answer of the SMS endpoint (and of anything on the port outside the other APIs). */
+export function sendSmsFailure(reply: FastifyReply, failure: WireFailure): void {
+  reply
+    .code(failure.status)
+    .header('content-type', CONTENT_TYPE)
+    .header('x-amzn-errortype', failure.code)
+    .send(Buffer.from(encodeError(failure.code, failure.message)));
+}
+
+/** Errors Fastify raises around an SMS request (a body over the limit, an unreadable body). */
+export function smsFrameworkErrorHandler(error: FrameworkError, request: FastifyRequest, reply: FastifyReply): void {
+  const failure = describeFrameworkFailure('sms', error, {
+    bodyLimit: request.routeOptions.bodyLimit ?? 0,
+    contentType: request.headers['content-type'],
+    requestId: String(request.id),
+  });
+  if (failure.logged) request.log.error({ err: error }, 'unhandled server error');
+  sendSmsFailure(reply, failure);
+}
+
+export async function smsApi(app: FastifyInstance, options: SmsApiOptions): Promise<void> {
   const { core, secrets, plane, ports, regions } = options;
+  app.setErrorHandler(smsFrameworkErrorHandler);
 
   /** Route, media type and header authentication: everything that needs no body. */
   async function beforeBody(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
@@ -98,21 +120,11 @@ export function registerSmsApi(app: FastifyInstance, options: SmsApiOptions): vo
   }
 
   function sendError(reply: FastifyReply, request: FastifyRequest, thrown: unknown): void {
-    let error: ServiceError;
-    if (thrown instanceof ServiceError) {
-      error = thrown;
-    } else {
-      const cause = coerceError(thrown);
-      request.log.error({ err: cause, op: request.smsOperation }, 'unexpected error in SMS operation');
-      // Mutations commit as the last step of a handler, so an unexpected error means nothing was committed;
-      // 500 lets clients retry safely.
-      error = new ServiceError('InternalError', `An internal error occurred (request ${request.id}).`);
-    }
-    reply
-      .code(error.status)
-      .header('content-type', CONTENT_TYPE)
-      .header('x-amzn-errortype', error.code)
-      .send(Buffer.from(encodeError(error)));
+    const failure = describeFailure('sms', thrown, String(request.id));
+    // Mutations commit as the last step of a handler, so an unexpected error means nothing was committed;
+    // 500 lets clients retry safely.
+    if (failure.logged) request.log.error({ err: coerceError(thrown), op: request.smsOperation }, 'unexpected error in SMS operation');
+    sendSmsFailure(reply, failure);
   }
 
   app.post('/*', { onRequest: beforeBody }, handle);

@@ -1,9 +1,9 @@
 /**
- * Generated requests for the connector protocol: every route of its contract (src/protocol/connector.ts), with
+ * Generated requests for the connector protocol: every route of its contract (src/protocol/connector/routes.ts), with
  * plausible and hostile path parameters, tokens, media types and bodies.
  */
 import { createHash } from 'node:crypto';
-import { CONNECTOR_API_PREFIX, CONNECTOR_ROUTES, type ConnectorRoute } from '../../src/protocol/connector.ts';
+import { CONNECTOR_API_PREFIX, CONNECTOR_ROUTES, type ConnectorRoute } from '../../src/protocol/connector/routes.ts';
 import { CONNECTOR_CAPABILITIES, VM_MANAGER_TYPES } from '../../src/domain/enums.ts';
 import { bodyText, integerValue, stringValue, wrongType, type Context } from './generate.ts';
 

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findTool } from '../../src/agent/inventory/tools.ts';
+import { findTool } from '../../src/lib/tools.ts';
 import { BOOTABLE_VMS, buildBootableVm, prepareBootAssets, type BootableVm } from '../../src/agent/sample/bootableVms.ts';
 import type { Tenant } from '../../src/core/context.ts';
 import type { Instance, InstanceService } from '../../src/launch/instanceService.ts';

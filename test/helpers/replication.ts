@@ -22,7 +22,7 @@ import {
   type Server,
   type SMSClient,
 } from '@aws-sdk/client-sms';
-import { requireTools } from '../../src/agent/inventory/tools.ts';
+import { requireTools } from '../../src/lib/tools.ts';
 import { runTool } from '../../src/agent/sample/diskBuilder.ts';
 import type { ImageStore } from '../../src/images/imageStore.ts';
 import type { ExportFormat } from '../../src/images/types.ts';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BLOCK_SIZE, type DiskFormat } from '../../src/agent/disks/diskSource.ts';
 import { qemuImgInfo } from '../../src/agent/inventory/qemuImg.ts';
-import { requireTools } from '../../src/agent/inventory/tools.ts';
+import { requireTools } from '../../src/lib/tools.ts';
 import { MiB, patternBytes, runTool, type DiskContent, type DiskSpec } from '../../src/agent/sample/diskBuilder.ts';
 import {
   buildHyperVVm,

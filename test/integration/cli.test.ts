@@ -42,6 +42,14 @@ test('accounts create and connectors register print ids and keys; credentials pr
     assert.equal(issued.accountId, created.accountId);
     assert.equal(issued.region, 'eu-west-1');
     assert.ok(issued.token.length > 20);
+    // A connector of a region no credential can be scoped to would never be reached: refused, with the API's rule.
+    for (const [region, env] of [['mars', {}], ['eu-west', {}], ['ap-south-1', { FERRY_REGIONS: 'us-east-1,eu-west-1' }]] as const) {
+      await assert.rejects(ferry(['connectors', 'register', '--region', region, '--data-dir', dataDir], env), (err: { code: number; stderr: string }) => {
+        assert.equal(err.code, 1);
+        assert.match(err.stderr, /--region must look like us-east-1/);
+        return true;
+      });
+    }
     const exports = (await ferry(['credentials', '--data-dir', dataDir], { FERRY_ROOT_ACCESS_KEY_ID: '', FERRY_ROOT_SECRET_ACCESS_KEY: '' })).stdout;
     assert.match(exports, /^export AWS_ACCESS_KEY_ID=AKIA\w+\nexport AWS_SECRET_ACCESS_KEY=\S+\nexport AWS_REGION=us-east-1\n$/);
     const file = join(dataDir, 'root-credentials.json');

@@ -217,7 +217,8 @@ test('still so: two connectors racing for 40 due runs never claim one twice', as
     await b.inventory(vms(40, 'race'));
     const servers = (await race.sms.send(new GetServersCommand({ maxResults: 100 }))).serverList!;
     assert.equal(servers.length, 40);
-    const now = new Date();
+    // A second back: the SDK sends whole seconds, so "now" may arrive as a moment ahead, after the claimers gave up.
+    const now = new Date(Date.now() - 1000);
     for (const server of servers) await race.sms.send(new CreateReplicationJobCommand({ serverId: server.serverId, seedReplicationTime: now, frequency: 12 }));
     const claimed = new Map<string, string>();
     const claimer = async (connector: TestConnector, name: string) => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { nameBasedUuid } from '../../src/agent/inventory/identity.ts';
 import { DatastoreError, MAX_DISKS, scanDatastore, type DiscoveredVm } from '../../src/agent/inventory/scanDatastore.ts';
-import { findTool } from '../../src/agent/inventory/tools.ts';
+import { findTool } from '../../src/lib/tools.ts';
 import {
   addDirtyBitmap,
   changeDiskBlocks,

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { scanDatastore, type DiscoveredVm } from '../../src/agent/inventory/scanDatastore.ts';
-import { findTool } from '../../src/agent/inventory/tools.ts';
+import { findTool } from '../../src/lib/tools.ts';
 import { createSampleDatastore, SAMPLE_MARKER, SAMPLE_VERSION } from '../../src/agent/sample/createSampleDatastore.ts';
 import { BOOTABLE_VMS, prepareBootAssets } from '../../src/agent/sample/bootableVms.ts';
 import { SYSLINUX_MBR } from '../../src/agent/sample/diskBuilder.ts';

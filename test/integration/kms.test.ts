@@ -176,6 +176,8 @@ test('ferry kms create-key / list (commander program): prints id, ARN and alias;
     await assert.rejects(run('create-key', '--alias', 'alias/aws/x'), /reserved/);
     await assert.rejects(run('create-key', '--account', 'nobody'), /No account named or numbered nobody/);
     await assert.rejects(run('create-key', '--region', 'us:east'), /--region must look like us-east-1/);
+    // The API's region rule, not a looser one of its own: these look like regions to a pattern of letters and dashes.
+    for (const region of ['us-east', 'useast1', 'aws-global', 'US-EAST-1']) await assert.rejects(run('create-key', '--region', region), /--region must look like us-east-1/, region);
     const program = new Command().name('ferry').exitOverride();
     addKmsCommands(program, { stdout: () => {}, env: { FERRY_MASTER_KEY: 'not-a-key' } });
     await assert.rejects(program.parseAsync(['kms', 'create-key', '--data-dir', t.dataDir], { from: 'user' }), /FERRY_MASTER_KEY must be 32 bytes/);

@@ -13,7 +13,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StartOnDemandReplicationRunCommand, type Server } from '@aws-sdk/client-sms';
 import type { DiskFormat } from '../../src/agent/disks/diskSource.ts';
-import { requireTools } from '../../src/agent/inventory/tools.ts';
+import { requireTools } from '../../src/lib/tools.ts';
 import { runTool } from '../../src/agent/sample/diskBuilder.ts';
 import { RECORD_HEADER_SIZE } from '../../src/images/blockCodec.ts';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';

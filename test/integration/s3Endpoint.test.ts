@@ -155,3 +155,18 @@ describe('S3 endpoint', () => {
     assert.deepEqual([notAllowed.status, errorCode(notAllowed.text)], [405, 'MethodNotAllowed']);
   });
 });
+
+test('the S3 endpoint holds credential scopes to the region rule the SMS endpoint uses, FERRY_REGIONS included', async () => {
+  const t = await startTestFerry({ regions: new Set(['us-east-1', 'eu-west-1']) });
+  try {
+    const allowed = await s3Fetch(t.ferry.url, t.ferry.root, { method: 'PUT', path: '/regional', region: 'eu-west-1' });
+    assert.equal(allowed.status, 200);
+    // A region-shaped scope outside the configured list would open a tenant partition the operator did not allow.
+    const other = await s3Fetch(t.ferry.url, t.ferry.root, { method: 'PUT', path: '/elsewhere', region: 'ap-south-1' });
+    assert.deepEqual([other.status, errorCode(other.text)], [400, 'AuthorizationHeaderMalformed']);
+    const listed = await s3Fetch(t.ferry.url, t.ferry.root, { method: 'GET', path: '/', region: 'ap-south-1' });
+    assert.equal(listed.status, 400);
+  } finally {
+    await t.close();
+  }
+});

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addByteRange, blockCount, countBlocks, eachBlock, type BlockRange } from '../../src/agent/blockRanges.ts';
+import { addByteRange, countBlocks, eachBlock, type BlockRange } from '../../src/agent/blockRanges.ts';
+import { blockCount } from '../../src/domain/blocks.ts';
 
 const K = 1024;
 const B = 512 * K;

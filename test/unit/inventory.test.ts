@@ -4,7 +4,7 @@ import { nameBasedUuid, normaliseUuid } from '../../src/agent/inventory/identity
 import { osFamilyFromOsinfo, parseDomainXml } from '../../src/agent/inventory/libvirt.ts';
 import { parseVmdkDescriptor, vmdkUnsupportedReason } from '../../src/agent/inventory/vmdk.ts';
 import { decodeVmxValue, osFamilyFromGuestOs, parseVmx, VmxError, vmxDisks } from '../../src/agent/inventory/vmx.ts';
-import { MissingToolError, requireTools } from '../../src/agent/inventory/tools.ts';
+import { MissingToolError, requireTools } from '../../src/lib/tools.ts';
 import { parseXml, XmlError } from '../../src/agent/inventory/xml.ts';
 import { patternBytes } from '../../src/agent/sample/diskBuilder.ts';
 import { controllerSlot, domainXml, encodeVmxValue, uuidToVmx, vmxText } from '../../src/agent/sample/vmBuilders.ts';

@@ -2,10 +2,12 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   decideExpiry,
+  EXPIRY_RULES,
   IllegalTransition,
   imagesToRetire,
   nextExpiryAt,
   onDemandAllowed,
+  onDemandQuota,
   onResume,
   onRunCompleted,
   onRunFailed,
@@ -256,5 +258,48 @@ describe('onDemandAllowed (rolling 24 h window)', () => {
     assert.equal(onDemandAllowed([now - HOUR, now - 2 * HOUR], now, { ...policy, onDemandRunsPerWindow: 3 }), true);
     assert.equal(onDemandAllowed([now - 2 * HOUR], now, { ...policy, onDemandRunsPerWindow: 1, onDemandWindowMs: HOUR }), true);
     assert.equal(onDemandAllowed([now - 30 * MINUTE], now, { ...policy, onDemandRunsPerWindow: 1, onDemandWindowMs: HOUR }), false);
+  });
+});
+
+describe('onDemandQuota (what GetOnDemandQuota shows and StartOnDemandReplicationRun applies)', () => {
+  const now = T0 + 10 * DAY;
+
+  test('used counts the runs in the window; nextAvailableAt only once the quota is used up', () => {
+    assert.deepEqual(onDemandQuota([], now, policy), { limit: 2, used: 0, windowMs: 24 * HOUR, nextAvailableAt: null });
+    assert.deepEqual(onDemandQuota([now - 25 * HOUR, now - HOUR], now, policy), { limit: 2, used: 1, windowMs: 24 * HOUR, nextAvailableAt: null });
+    // Used up: the next run may start when the older of the two leaves the window, whatever order they come in.
+    const full = onDemandQuota([now - HOUR, now - 5 * HOUR], now, policy);
+    assert.deepEqual(full, { limit: 2, used: 2, windowMs: 24 * HOUR, nextAvailableAt: now - 5 * HOUR + 24 * HOUR });
+    const three = onDemandQuota([now - 2 * HOUR, now - HOUR, now - 3 * HOUR], now, { ...policy, onDemandRunsPerWindow: 2 });
+    assert.equal(three.nextAvailableAt, now - 2 * HOUR + 24 * HOUR, 'with more runs than the limit, the one that keeps it full');
+  });
+
+  test('onDemandAllowed is the quota not used up, at every point of a window', () => {
+    const starts = [now - 23 * HOUR, now - 2 * HOUR];
+    for (let t = now - HOUR; t <= now + 24 * HOUR; t += HOUR) {
+      const quota = onDemandQuota(starts, t, policy);
+      assert.equal(onDemandAllowed(starts, t, policy), quota.used < quota.limit);
+      if (quota.nextAvailableAt !== null) assert.equal(onDemandAllowed(starts, quota.nextAvailableAt, policy), true);
+    }
+  });
+});
+
+describe('EXPIRY_RULES (the data decideExpiry, nextExpiryAt and the scheduler queries share)', () => {
+  test('every rule deletes exactly at its time, and nextExpiryAt names the earliest rule that applies', () => {
+    for (const rule of EXPIRY_RULES) {
+      for (const state of rule.states) {
+        const job = facts({ state, pausedAt: null, firstReplicationAt: null, [rule.since]: T0 });
+        const at = T0 + rule.lifetime(policy);
+        assert.equal(nextExpiryAt(job, policy), at, `${rule.since} ${state}`);
+        assert.deepEqual(decideExpiry(job, at - 1, policy), { kind: 'none' });
+        assert.deepEqual(decideExpiry(job, at, policy), { kind: 'delete', reason: rule.reason });
+      }
+    }
+    // States no rule names never expire.
+    for (const state of ['COMPLETED', 'FAILED', 'DELETED', 'DELETING'] as const) {
+      const job = facts({ state, pausedAt: T0, firstReplicationAt: T0 });
+      assert.equal(nextExpiryAt(job, policy), null, state);
+      assert.deepEqual(decideExpiry(job, T0 + 1000 * DAY, policy), { kind: 'none' }, state);
+    }
   });
 });

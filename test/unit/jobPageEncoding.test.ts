@@ -1,6 +1,6 @@
 /**
- * GetReplicationJobs answers with JSON text written straight from the rows (src/core/jobPageEncoding.ts). It must be exactly what the JS
- * mapping (toJob, via listJobs) gives for the same rows: every optional member present or absent alike, dates as
+ * GetReplicationJobs answers with JSON text written straight from the rows (src/operations/jobPageJson.ts). It must be exactly what the JS
+ * mapping (toJob, via mappedJobPage) gives for the same rows: every optional member present or absent alike, dates as
  * the same epoch seconds, booleans, the latest run with or without stageDetails, tokens and errors.
  */
 import { after, before, test } from 'node:test';
@@ -15,8 +15,9 @@ import { systemClock } from '../../src/lib/clock.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { defaultPolicy } from '../../src/domain/policy.ts';
 import { FerryEvents } from '../../src/core/events.ts';
-import type { Core, Tenant } from '../../src/core/context.ts';
-import { listJobs, listJobsEncoded } from '../../src/core/jobs.ts';
+import type { Core } from '../../src/core/context.ts';
+import type { Tenant } from '../../src/domain/tenant.ts';
+import { encodedJobPage, mappedJobPage } from '../../src/operations/getReplicationJobs.ts';
 import { ServiceError } from '../../src/lib/errors.ts';
 
 const tenant: Tenant = { accountId: '123456789012', region: 'us-east-1' };
@@ -110,8 +111,10 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function both(input: Parameters<typeof listJobs>[2]) {
-  const mapped = JSON.parse(JSON.stringify(await listJobs(core, tenant, input)));
+const listJobsEncoded = (core: Core, tenant: Tenant, input: Parameters<typeof encodedJobPage>[1]) => encodedJobPage({ core, tenant }, input);
+
+async function both(input: Parameters<typeof mappedJobPage>[1]) {
+  const mapped = JSON.parse(JSON.stringify(await mappedJobPage({ core, tenant }, input)));
   const encoded = JSON.parse((await listJobsEncoded(core, tenant, input)).text);
   return { mapped, encoded };
 }

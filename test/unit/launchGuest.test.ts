@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findTool } from '../../src/agent/inventory/tools.ts';
+import { findTool } from '../../src/lib/tools.ts';
 import { isBootLine, lastConsoleLines, MAX_VALIDATION_MESSAGE, parseValidationLine, readConsole, validationLine } from '../../src/domain/instanceConsole.ts';
 import { deviceLayout } from '../../src/domain/instanceDevices.ts';
 import { domainXml, escapeXml, FERRY_XMLNS, parseDomainMetadata, type DomainSpec } from '../../src/launch/domainXml.ts';

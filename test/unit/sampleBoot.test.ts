@@ -11,7 +11,7 @@ import { buildInitramfs, cpioNewc } from '../../src/agent/sample/initramfs.ts';
 import { insmodOrder, moduleInfo, readModinfo, type ModuleInfo } from '../../src/agent/sample/kernelModules.ts';
 import { guestInitScript } from '../../src/agent/sample/guestInit.ts';
 import { mbrSignatureBytes } from '../../src/agent/sample/diskBuilder.ts';
-import { findTool } from '../../src/agent/inventory/tools.ts';
+import { findTool } from '../../src/lib/tools.ts';
 import { BOOT_MARKER } from '../../src/domain/instanceConsole.ts';
 
 /** A minimal ELF64 little-endian object with a .shstrtab and (optionally) a .modinfo section. */

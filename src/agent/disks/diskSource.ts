@@ -3,8 +3,8 @@
  * extents read directly; every other format through qemu-nbd over a Unix socket and Ferry's NBD client.
  */
 
-/** The block size of the whole data plane: the EBS direct API's, so both image targets share one engine. */
-export const BLOCK_SIZE = 512 * 1024;
+/** The block size of the whole data plane (domain/blocks.ts). */
+export { BLOCK_SIZE } from '../../domain/blocks.ts';
 
 export type DiskFormat = 'raw' | 'vmdk' | 'qcow2' | 'vhdx' | 'vpc';
 

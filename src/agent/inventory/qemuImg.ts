@@ -2,7 +2,7 @@
 import { launch } from '../../lib/launcher.ts';
 import { isAbsolute } from 'node:path';
 import type { DiskFormat } from '../disks/diskSource.ts';
-import { requireTools } from './tools.ts';
+import { requireTools } from '../../lib/tools.ts';
 import { open } from 'node:fs/promises';
 import { isUnsupported, readQcow2Header } from '../disks/qcow2Header.ts';
 

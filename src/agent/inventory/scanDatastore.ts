@@ -12,7 +12,7 @@ import { openChecked, type Confinement } from '../disks/confine.ts';
 import { nameBasedUuid, normaliseUuid } from './identity.ts';
 import { inspectDisk, type DiscoveredDisk, type DiskContext } from './inspectDisk.ts';
 import { parseDomainXml } from './libvirt.ts';
-import { requireTools } from './tools.ts';
+import { requireTools } from '../../lib/tools.ts';
 import { osFamilyFromGuestOs, parseVmx, vmxDisks } from './vmx.ts';
 import { childPath, parseXml } from './xml.ts';
 import { definitionProblem, readDefinitionText } from './definitionFiles.ts';

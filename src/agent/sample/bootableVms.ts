@@ -10,7 +10,7 @@
  * guest agent.
  */
 import { readFile } from 'node:fs/promises';
-import { findTool } from '../inventory/tools.ts';
+import { findTool } from '../../lib/tools.ts';
 import { MiB, mbrSignatureBytes, type DiskSpec } from './diskBuilder.ts';
 import { obtainKernel, type KernelFlavour, type KernelOptions, type SampleKernel } from './debianKernel.ts';
 import { guestAgentEntries, GUEST_AGENT_PATH } from './guestAgentFiles.ts';

@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
-import { findTool } from '../inventory/tools.ts';
+import { findTool } from '../../lib/tools.ts';
 import { runTool } from './diskBuilder.ts';
 import { insmodOrder, moduleInfo, moduleKey, type ModuleInfo } from './kernelModules.ts';
 

@@ -9,7 +9,7 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DiskFormat } from '../disks/diskSource.ts';
-import { requireTools, type MissingToolError } from '../inventory/tools.ts';
+import { requireTools, type MissingToolError } from '../../lib/tools.ts';
 
 export type { MissingToolError };
 

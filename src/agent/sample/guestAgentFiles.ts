@@ -8,7 +8,7 @@
 import { mkdir, readdir, readFile, realpath, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import { findTool } from '../inventory/tools.ts';
+import { findTool } from '../../lib/tools.ts';
 import { runTool } from './diskBuilder.ts';
 import { defaultCacheDir, downloadDeb, KernelUnavailableError, type KernelOptions } from './debianKernel.ts';
 import type { InitramfsEntry } from './initramfs.ts';

@@ -1,6 +1,7 @@
 import type { Operation } from '../../api/operation.ts';
 import { str } from '../../api/schema.ts';
 import { invalidParameter } from '../../lib/errors.ts';
+import { onDemandQuota } from '../../domain/jobLifecycle.ts';
 import { epochDate } from '../../protocol/awsJson.ts';
 import type { FerryInput, FerryOutput } from '../../api/ferryWire.ts';
 
@@ -17,17 +18,17 @@ export const getOnDemandQuota: Operation<FerryInput<'GetOnDemandQuota'>, FerryOu
       .executeTakeFirst();
     if (!job) throw invalidParameter(`Replication job ${input.replicationJobId} does not exist.`);
     const now = core.clock.now();
-    const { onDemandRunsPerWindow: limit, onDemandWindowMs: window } = core.policy;
     const recent = await core.db
       .selectFrom('runs')
       .select('created_at')
       .where('replication_job_id', '=', job.replication_job_id)
       .where('type', '=', 'ON_DEMAND')
-      .where('created_at', '>', now - window)
-      .orderBy('created_at', 'asc')
+      .where('created_at', '>', now - core.policy.onDemandWindowMs)
       .execute();
-    const quota: FerryOutput<'GetOnDemandQuota', Date> = { replicationJobId: job.replication_job_id, limit, used: recent.length, windowHours: window / 3_600_000 };
-    if (recent.length >= limit) quota.nextAvailableAt = epochDate(recent[recent.length - limit]!.created_at + window);
+    // The rule is the one StartOnDemandReplicationRun applies (domain/jobLifecycle.ts).
+    const rule = onDemandQuota(recent.map((r) => r.created_at), now, core.policy);
+    const quota: FerryOutput<'GetOnDemandQuota', Date> = { replicationJobId: job.replication_job_id, limit: rule.limit, used: rule.used, windowHours: rule.windowMs / 3_600_000 };
+    if (rule.nextAvailableAt !== null) quota.nextAvailableAt = epochDate(rule.nextAvailableAt);
     return quota;
   },
 };

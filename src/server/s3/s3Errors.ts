@@ -1,6 +1,7 @@
 /**
- * S3's errors on the wire, in one place: every code the endpoint can answer with and its HTTP status (the store's
- * codes from src/artifacts/errors.ts and the protocol's own), and the XML error document.
+ * S3's errors on the wire: every code the endpoint can answer with and its HTTP status (the store's codes from
+ * src/artifacts/errors.ts and the protocol's own), and the XML error document. server/errorTable.ts maps thrown
+ * errors to these.
  */
 import { ArtifactError, type ArtifactErrorCode } from '../../artifacts/errors.ts';
 import { xmlDocument, type XmlNode } from './xml.ts';
@@ -74,23 +75,8 @@ export class S3Error extends Error {
 export const notImplemented = (what: string): S3Error =>
   new S3Error('NotImplemented', `A header or query you provided implies functionality that is not implemented: Ferry's artifact buckets do not support ${what}.`);
 
-export interface WireError {
-  code: S3ErrorCode;
-  status: number;
-  message: string;
-  details: Readonly<Record<string, string>>;
-}
-
-/** What to answer for anything thrown while serving a request; undefined for an unexpected error (a bug: 500). */
-export function wireError(thrown: unknown): WireError | undefined {
-  if (thrown instanceof S3Error || thrown instanceof ArtifactError) {
-    return { code: thrown.code, status: s3Status(thrown.code), message: thrown.message, details: thrown.details };
-  }
-  return undefined;
-}
-
 /** S3's error document (no namespace, as S3 sends it): Code, Message, the details, the resource and the request id. */
-export function errorDocument(error: WireError, resource: string, requestId: string): Buffer {
-  const details: XmlNode[] = Object.entries(error.details).map(([name, value]) => [name, value]);
+export function errorDocument(error: { code: string; message: string; details?: Readonly<Record<string, string>> }, resource: string, requestId: string): Buffer {
+  const details: XmlNode[] = Object.entries(error.details ?? {}).map(([name, value]) => [name, value]);
   return xmlDocument('Error', [['Code', error.code], ['Message', error.message], ...details, ['Resource', resource], ['RequestId', requestId]], null);
 }

@@ -1,12 +1,14 @@
 /**
- * The connector protocol's wire contract, in one place: every route with its method, its body limit and media
- * type, the formats of path parameters, and the error envelope. src/server/connectorApi.ts serves it,
- * src/agent/httpTransport.ts speaks it, the README documents it.
+ * The connector protocol's HTTP routes: every route with its method, its body limit and media type, the formats of
+ * path parameters, and the error a request the protocol refuses carries. The rest of the contract is beside it
+ * (messages.ts, wire.ts); src/server/connectorApi.ts serves it, src/agent/httpTransport.ts speaks it, the README
+ * documents it.
  *
  * Body limits are sized to what each route needs, and the server authenticates a request before it reads any of
  * its body: a caller without a valid token costs no memory, and a connector at most a route's limit per request.
  */
-import { IMAGE_BLOCK_SIZE } from '../images/constants.ts';
+import { BLOCK_SIZE } from '../../domain/blocks.ts';
+import { ConnectorError } from './messages.ts';
 
 export const CONNECTOR_API_PREFIX = '/ferry/connector/v1';
 
@@ -43,7 +45,7 @@ export const CONNECTOR_ROUTES = {
   /** Up to MAX_HASHES_PER_QUERY hex hashes (67 bytes each in JSON). */
   imageMissing: { method: 'POST', path: '/runs/:runId/image/missing', bodyLimit: 512 * KiB, media: 'json' },
   /** One block. */
-  imageBlock: { method: 'PUT', path: '/runs/:runId/image/blocks/:sha256', bodyLimit: IMAGE_BLOCK_SIZE, media: 'block' },
+  imageBlock: { method: 'PUT', path: '/runs/:runId/image/blocks/:sha256', bodyLimit: BLOCK_SIZE, media: 'block' },
   /** [blockIndex, sha256 | null] pairs: a connector sends at most 1,024 per call (about 80 KiB). */
   imageRecords: { method: 'POST', path: '/runs/:runId/image/disks/:disk/records', bodyLimit: 512 * KiB, media: 'json' },
   imageFinish: { method: 'POST', path: '/runs/:runId/image/finish', bodyLimit: SMALL, media: 'json' },
@@ -62,18 +64,8 @@ export const IN_FLIGHT_BODY_BYTES_PER_CONNECTOR = 64 * MiB;
 /** Path parameters longer than this do not match a route (the router's limit; the formats below are shorter). */
 export const MAX_PATH_PARAMETER_LENGTH = 256;
 
-/** A request the protocol refuses, with its status and error code (`{"error": code, "message"}` on the wire). */
-export class ConnectorRequestError extends Error {
-  readonly status: number;
-  readonly code: string;
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-export const badRequest = (message: string): ConnectorRequestError => new ConnectorRequestError(400, 'BadRequest', message);
+/** A request the protocol refuses as malformed. */
+export const badRequest = (message: string): ConnectorError => new ConnectorError(400, 'BadRequest', message);
 
 /** Run ids as Ferry issues them (lib/ids.ts: `sms-run-` and 8 hex digits), allowing AWS's 17-digit form. */
 const RUN_ID = /^sms-run-[0-9a-f]{8,17}$/;
