@@ -21,7 +21,8 @@ test('runs watch on a terminal: a progress bar with stage, percent, bytes, rate 
     const { connector, jobIds } = await setupJobs(t, [{ vm: 'vm0' }]);
     const jobId = jobIds[0]!;
     const cli = startCliInTty(['runs', 'watch', jobId, '--interval', '0.05'], cliEnv(t));
-    await cli.waitFor(/Pending\s+\|░{30}\|\s+0% waiting for a connector to start it/);
+    // The first line includes the CLI's own start (Node, the SDK), which takes seconds on a loaded CI machine.
+    await cli.waitFor(/Pending\s+\|░{30}\|\s+0% waiting for a connector to start it/, { timeoutMs: 30_000 });
     const claimed = await connector.claimWhenDue();
     const R = claimed.replicationRunId;
     await connector.progress(R, 'Uploading', '40%', { bytesDone: 40 * MiB, bytesTotal: 100 * MiB, bytesPerSecond: 10 * MiB });
