@@ -23,9 +23,8 @@ import type { HashPool } from './hashPool.ts';
 import { ProgressReporter } from './progressReporter.ts';
 import type { RunStage as Stage } from '../domain/replicationRun.ts';
 import type { RunOutcome, RunTotals } from '../domain/runOutcome.ts';
+import { MAX_VM_DISKS as MAX_DISKS } from '../domain/inventory.ts';
 import { RunLost, type ConnectorTransport, type ImageDiskPlan, type RunAssignment } from '../protocol/connector/messages.ts';
-
-export const MAX_DISKS = 22;
 
 export interface RunContext {
   transport: ConnectorTransport;
