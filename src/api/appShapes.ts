@@ -5,7 +5,7 @@
  * Limits that are service limits (10 groups, 50 servers, 50 apps) are checked by the core as
  * OperationNotPermittedException; the list bounds here only cap the work one request can ask for.
  */
-import { LICENSE_TYPES, VM_MANAGER_TYPES } from '../domain/enums.ts';
+import { LICENSE_TYPES, SERVER_TYPE_VIRTUAL_MACHINE, VM_MANAGER_TYPES } from '../domain/enums.ts';
 import {
   APP_VALIDATION_STRATEGIES,
   SCRIPT_TYPES,
@@ -53,7 +53,7 @@ export const appIdField = (patterned = false): Field =>
 
 export const serverField: Field = struct({
   serverId: boundedStr({ max: 64 }),
-  serverType: oneOf(['VIRTUAL_MACHINE']),
+  serverType: oneOf([SERVER_TYPE_VIRTUAL_MACHINE]),
   vmServer: struct({
     vmServerAddress: struct({ vmManagerId: str(), vmId: str() }),
     vmName: str(),

@@ -55,4 +55,5 @@ export const CONNECTOR_CAPABILITIES = ['VSPHERE', 'SCVMM', 'HYPERV-MANAGER', 'SN
 
 export const LICENSE_TYPES = ['AWS', 'BYOL'] as const;
 
+/** The one server type SMS models (Server.serverType): every server Ferry catalogs is a VM. */
 export const SERVER_TYPE_VIRTUAL_MACHINE = 'VIRTUAL_MACHINE';
