@@ -20,7 +20,6 @@ export const NON_TERMINAL_JOB_STATES: readonly ReplicationJobState[] = [
   'FAILING',
   'DELETING',
 ];
-export const isTerminalJobState = (state: string): boolean => !NON_TERMINAL_JOB_STATES.includes(state as ReplicationJobState);
 
 export const ReplicationRunState = {
   Pending: 'PENDING',

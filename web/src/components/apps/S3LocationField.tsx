@@ -15,8 +15,6 @@ export interface S3LocationValue {
   key: string;
 }
 
-export const EMPTY_LOCATION: S3LocationValue = { bucket: '', key: '' };
-
 /** What the API gets: undefined when both parts are blank, else both (so a half-filled one is the API's to refuse). */
 export function toS3Location(value: S3LocationValue): { bucket: string; key: string } | undefined {
   const bucket = value.bucket.trim();
