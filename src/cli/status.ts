@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/client-sms';
 import { FerryApiError } from '../client/ferryClient.ts';
 import { mapConcurrently } from '../lib/concurrency.ts';
+import type { RunProgress } from '../api/ferryWire.ts';
 import { addApiOptions, allPages, connect, reportError, usageErrorsExit2, type Api, type ApiFlags } from './apiClient.ts';
 import { formatAge, formatBytes, formatDuration, formatRate, formatTime, formatUntil, parsePercent, table } from './format.ts';
 
@@ -57,19 +58,9 @@ export interface StatusReport {
       lastRun?: { replicationRunId?: string; type?: string; state?: string; statusMessage?: string; completedTime?: Date };
     }[];
   };
-  activeRuns: {
-    replicationRunId: string;
-    replicationJobId: string;
-    serverName?: string;
-    type?: string;
-    stage?: string;
-    stageProgress?: string;
-    bytesDone?: number;
-    bytesTotal?: number;
-    bytesPerSecond?: number;
-    etaSeconds?: number;
-    updatedAt?: Date;
-  }[];
+  /** Each ACTIVE run, with its live progress (Ferry's GetRunProgress) where the service reports it. */
+  activeRuns: (Pick<RunProgress<Date>, 'replicationRunId' | 'replicationJobId'> &
+    Partial<Omit<RunProgress<Date>, 'replicationRunId' | 'replicationJobId' | 'state'>> & { serverName?: string; type?: string })[];
 }
 
 export async function allRuns(api: Api, replicationJobId: string): Promise<{ job: ReplicationJob | undefined; runs: ReplicationRun[] }> {
