@@ -14,6 +14,7 @@ import { useResource } from '../hooks.ts';
 import { navigate } from '../router.ts';
 import { ErrorMessage, Link, Loading, Page } from '../components/ui.tsx';
 import { Field } from '../components/fields.tsx';
+import { DataTable } from '../components/DataTable.tsx';
 
 const FIELDS = ['name', 'description', 'roleName', 'serverGroups'] as const;
 type FieldName = (typeof FIELDS)[number];
@@ -171,59 +172,47 @@ export function CreateAppPage() {
             </p>
           ) : null}
           {data.data && data.data.servers.length > 0 ? (
-            <div class="table-wrap">
-              <table class="stack" data-testid="app-servers">
-                <caption class="visually-hidden">Servers in the catalog and the group each goes to</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Server</th>
-                    <th scope="col">VM manager</th>
-                    <th scope="col">Group</th>
+            <DataTable caption="Servers in the catalog and the group each goes to" columns={['Server', 'VM manager', 'Group']} testId="app-servers">
+              {data.data.servers.map((server) => {
+                const id = server.serverId!;
+                const label = server.vmServer?.vmName ?? id;
+                const owner = data.data!.taken.get(id);
+                return (
+                  <tr key={id}>
+                    <th scope="row" data-label="Server">
+                      {label}
+                      <div class="sub">
+                        <code>{id}</code>
+                      </div>
+                    </th>
+                    <td data-label="VM manager">
+                      {server.vmServer?.vmManagerName ?? '—'}
+                      <div class="sub">{server.vmServer?.vmManagerType}</div>
+                    </td>
+                    <td data-label="Group">
+                      {owner ? (
+                        <span class="muted">
+                          In <Link to={`/apps/${owner.appId}`}>{owner.name || owner.appId}</Link>
+                        </span>
+                      ) : (
+                        <select
+                          aria-label={`Group for ${label}`}
+                          value={placement.has(id) ? String(placement.get(id)) : ''}
+                          onChange={(e) => place(id, e.currentTarget.value === '' ? undefined : Number(e.currentTarget.value))}
+                        >
+                          <option value="">Not in this app</option>
+                          {groups.map((g, i) => (
+                            <option key={i} value={String(i)}>
+                              {g.trim() || `Group ${i + 1}`}
+                            </option>
+                          ))}
+                        </select>
+                      )}
+                    </td>
                   </tr>
-                </thead>
-                <tbody>
-                  {data.data.servers.map((server) => {
-                    const id = server.serverId!;
-                    const label = server.vmServer?.vmName ?? id;
-                    const owner = data.data!.taken.get(id);
-                    return (
-                      <tr key={id}>
-                        <th scope="row" data-label="Server">
-                          {label}
-                          <div class="sub">
-                            <code>{id}</code>
-                          </div>
-                        </th>
-                        <td data-label="VM manager">
-                          {server.vmServer?.vmManagerName ?? '—'}
-                          <div class="sub">{server.vmServer?.vmManagerType}</div>
-                        </td>
-                        <td data-label="Group">
-                          {owner ? (
-                            <span class="muted">
-                              In <Link to={`/apps/${owner.appId}`}>{owner.name || owner.appId}</Link>
-                            </span>
-                          ) : (
-                            <select
-                              aria-label={`Group for ${label}`}
-                              value={placement.has(id) ? String(placement.get(id)) : ''}
-                              onChange={(e) => place(id, e.currentTarget.value === '' ? undefined : Number(e.currentTarget.value))}
-                            >
-                              <option value="">Not in this app</option>
-                              {groups.map((g, i) => (
-                                <option key={i} value={String(i)}>
-                                  {g.trim() || `Group ${i + 1}`}
-                                </option>
-                              ))}
-                            </select>
-                          )}
-                        </td>
-                      </tr>
-                    );
-                  })}
-                </tbody>
-              </table>
-            </div>
+                );
+              })}
+            </DataTable>
           ) : null}
         </fieldset>
         <div class="form-actions">
