@@ -6,6 +6,7 @@ import { fieldOf } from '../api/errorPaths.ts';
 import { useApi } from '../context.ts';
 import { fromLocalInput } from '../format.ts';
 import { JobSettingsFields, replicationParameters, settingsOf, type JobSettings } from './JobSettingsFields.tsx';
+import { ErrorMessage } from './ui.tsx';
 
 const FIELDS = [
   'frequency',
@@ -71,11 +72,7 @@ export function UpdateJobForm(props: { job: ReplicationJob; onUpdated: () => voi
   const fieldError = (name: FieldName) => (error?.field === name ? `${error.code}: ${error.message}` : undefined);
   return (
     <form class="form" onSubmit={submit} noValidate aria-labelledby="update-heading">
-      {error ? (
-        <div class="alert error" role="alert">
-          <strong>The job was not updated.</strong> <span class="code">{error.code}</span>: {error.message}
-        </div>
-      ) : null}
+      <ErrorMessage error={error} prefix="The job was not updated." />
       <JobSettingsFields
         idPrefix="update"
         values={settings}

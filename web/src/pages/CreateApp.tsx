@@ -113,11 +113,7 @@ export function CreateAppPage() {
       <ErrorMessage error={data.error} prefix="Could not load the servers." />
       {data.loading && !data.data ? <Loading what="servers" /> : null}
       <form class="card form" onSubmit={submit} noValidate aria-labelledby="page-title">
-        {error ? (
-          <div id="create-app-error" class="alert error" role="alert" tabIndex={-1}>
-            <strong>The application was not created.</strong> <span class="code">{error.code}</span>: {error.message}
-          </div>
-        ) : null}
+        <ErrorMessage id="create-app-error" focusable error={error} prefix="The application was not created." />
         <fieldset>
           <legend>Application</legend>
           <div class="grid">

@@ -74,11 +74,7 @@ export function CreateJobPage(props: { serverId: string }) {
       <ErrorMessage error={catalog.error} prefix="Could not load the catalog." />
       {catalog.loading && !catalog.data ? <Loading what="the catalog" /> : null}
       <form class="card form" onSubmit={submit} noValidate aria-labelledby="page-title">
-        {error ? (
-          <div id="create-job-error" class="alert error" role="alert" tabIndex={-1}>
-            <strong>The job was not created.</strong> <span class="code">{error.code}</span>: {error.message}
-          </div>
-        ) : null}
+        <ErrorMessage id="create-job-error" focusable error={error} prefix="The job was not created." />
         <fieldset>
           <legend>Server</legend>
           <Field id="job-serverId" label="Server" error={fieldError('serverId')} hint={server?.vmServer?.vmPath}>

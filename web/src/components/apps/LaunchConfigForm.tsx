@@ -137,11 +137,7 @@ export function LaunchConfigForm(props: { app: GetAppResponse; onSaved: () => vo
         <form class="form" onSubmit={submit} noValidate aria-labelledby="launch-heading">
           <InstanceTypeList id="instance-types" />
           <BucketList id="launch-buckets" buckets={buckets.data} />
-          {problem ? (
-            <div id="launch-error" class="alert error" role="alert" tabIndex={-1}>
-              <strong>The configuration was not saved.</strong> <span class="code">{problem.code}</span>: {problem.message}
-            </div>
-          ) : null}
+          <ErrorMessage id="launch-error" focusable error={problem} prefix="The configuration was not saved." />
           <fieldset>
             <legend>Application</legend>
             <div class="grid">

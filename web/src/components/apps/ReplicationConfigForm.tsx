@@ -125,11 +125,7 @@ export function ReplicationConfigForm(props: { app: GetAppResponse; onSaved: () 
       {servers.length === 0 ? <p class="empty">Add servers to the application first.</p> : null}
       {loaded.data && servers.length > 0 ? (
         <form class="form" onSubmit={submit} noValidate aria-labelledby="repl-heading">
-          {problem ? (
-            <div id="repl-error" class="alert error" role="alert" tabIndex={-1}>
-              <strong>The configuration was not saved.</strong> <span class="code">{problem.code}</span>: {problem.message}
-            </div>
-          ) : null}
+          <ErrorMessage id="repl-error" focusable error={problem} prefix="The configuration was not saved." />
           <Checkbox
             id="repl-same"
             label="The same settings for every server"

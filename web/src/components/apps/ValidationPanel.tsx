@@ -177,11 +177,7 @@ export function ValidationPanel(props: { app: GetAppResponse; onSaved: () => voi
         {loaded.data ? (
           <form class="form" onSubmit={submit} noValidate aria-labelledby="val-heading">
             <BucketList id="val-buckets" buckets={buckets.data} />
-            {problem ? (
-              <div id="val-error" class="alert error" role="alert" tabIndex={-1}>
-                <strong>The configuration was not saved.</strong> <span class="code">{problem.code}</span>: {problem.message}
-              </div>
-            ) : null}
+            <ErrorMessage id="val-error" focusable error={problem} prefix="The configuration was not saved." />
             <h3>Server validations (user data)</h3>
             <p class="hint">A script the launched server runs at boot; its exit status and output become the validation's result.</p>
             {serverValidations.map((v, index) => (
