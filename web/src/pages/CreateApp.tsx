@@ -3,14 +3,12 @@
  * later). Servers already in another app are shown as such — a server belongs to at most one app — and the API's
  * errors appear as it gives them. One client token per form, so a repeated submit never creates two apps.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { CreateAppCommand, type Server } from '@aws-sdk/client-sms';
-import { errorInfo } from '../api/errors.ts';
-import { fieldOf } from '../api/errorPaths.ts';
 import { getCatalog } from '../api/sms.ts';
 import { getApp, listApps } from '../api/apps.ts';
 import { useApi } from '../context.ts';
-import { useResource } from '../hooks.ts';
+import { useFormError, useResource } from '../hooks.ts';
 import { navigate } from '../router.ts';
 import { ErrorMessage, Link, Loading, Page } from '../components/ui.tsx';
 import { Field } from '../components/fields.tsx';
@@ -51,13 +49,9 @@ export function CreateAppPage() {
   /** serverId → index into groups. */
   const [placement, setPlacement] = useState<Map<string, number>>(new Map());
   const [clientToken] = useState(newClientToken);
-  const [error, setError] = useState<{ code: string; message: string; field?: FieldName } | undefined>(undefined);
+  const { error, clear: clearError, fail, fieldError } = useFormError(FIELDS, { idPrefix: 'app', errorId: 'create-app-error' });
   const [busy, setBusy] = useState(false);
 
-  useEffect(() => {
-    if (error?.field) document.getElementById(`app-${error.field}`)?.focus();
-    else if (error) document.getElementById('create-app-error')?.focus();
-  }, [error]);
 
   function place(serverId: string, group: number | undefined) {
     setPlacement((current) => {
@@ -81,7 +75,7 @@ export function CreateAppPage() {
   async function submit(event: Event) {
     event.preventDefault();
     setBusy(true);
-    setError(undefined);
+    clearError();
     try {
       const out = await sms.send(
         new CreateAppCommand({
@@ -97,14 +91,12 @@ export function CreateAppPage() {
       );
       navigate(`/apps/${out.appSummary?.appId}`);
     } catch (thrown) {
-      const info = errorInfo(thrown);
-      setError({ ...info, field: fieldOf(info.message, FIELDS) as FieldName | undefined });
+      fail(thrown);
     } finally {
       setBusy(false);
     }
   }
 
-  const fieldError = (field: FieldName) => (error?.field === field ? `${error.code}: ${error.message}` : undefined);
   return (
     <Page title="Create application">
       <p>
