@@ -4,7 +4,7 @@
  * SMS's ServerReplicationParameters) — so a field, its limits and its hint are written once.
  */
 import type { LicenseType, ServerReplicationParameters } from '@aws-sdk/client-sms';
-import { Checkbox, Field, parseIntField } from './fields.tsx';
+import { Checkbox, Field, parseIntField, IdentifierInput } from './fields.tsx';
 import { toLocalInput } from '../format.ts';
 import { JOB_SETTING_LIMITS } from '../../../src/domain/jobSettings.ts';
 
@@ -182,15 +182,7 @@ export function JobSettingsFields(props: JobSettingsFieldsProps) {
           error={errorOf('kmsKeyId')}
         >
           {(aria) => (
-            <input
-              {...aria}
-              type="text"
-              autocomplete="off"
-              spellcheck={false}
-              disabled={!values.encrypted}
-              value={values.kmsKeyId}
-              onInput={(e) => onChange({ kmsKeyId: e.currentTarget.value })}
-            />
+            <IdentifierInput aria={aria} value={values.kmsKeyId} onValue={(text) => onChange({ kmsKeyId: text })} disabled={!values.encrypted} />
           )}
         </Field>
       </fieldset>
