@@ -6,7 +6,8 @@
 import type { Logger } from 'pino';
 import type { Core } from './core/context.ts';
 import type { Tenant } from './domain/tenant.ts';
-import { ImageDeletionDeferred, type ImageDeleter } from './core/imageRetention.ts';
+import { ImageDeletionDeferred } from './core/imageRetention.ts';
+import type { ImageDeleter } from './images/types.ts';
 import type { ImageStore } from './images/imageStore.ts';
 
 /** Collection runs this long after the last deletion, so a burst of retention deletions costs one pass. */

@@ -11,6 +11,7 @@ import { BLOCK_SIZE, type DiskSource } from './disks/diskSource.ts';
 import { blocksOf, countBlocks, eachBlock, type BlockRange } from './blockRanges.ts';
 import type { HashPool } from './hashPool.ts';
 import type { BlockRecord, ConnectorTransport } from '../protocol/connector/messages.ts';
+import { mapConcurrently } from '../lib/concurrency.ts';
 
 export const BATCH_BLOCKS = 32;
 const UPLOAD_CONCURRENCY = 4;
@@ -196,16 +197,10 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
     const outgoing = toSend.map((block) => ({ sha256: block.sha256!, data: batch.slot(block.slot) }));
     if (deps.throttle) {
       // A bandwidth limit paces block by block, a few in flight.
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: Math.min(UPLOAD_CONCURRENCY, outgoing.length) }, async () => {
-          while (next < outgoing.length) {
-            const block = outgoing[next++]!;
-            await deps.throttle!(BLOCK_SIZE);
-            await deps.transport.putBlocks(job.runId, [block]);
-          }
-        }),
-      );
+      await mapConcurrently(outgoing, UPLOAD_CONCURRENCY, async (block) => {
+        await deps.throttle!(BLOCK_SIZE);
+        await deps.transport.putBlocks(job.runId, [block]);
+      });
     } else if (outgoing.length > 0) {
       await deps.transport.putBlocks(job.runId, outgoing);
     }

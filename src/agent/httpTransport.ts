@@ -5,6 +5,7 @@
 import { CONNECTOR_API_PREFIX, CONNECTOR_MEDIA_TYPES, CONNECTOR_ROUTES } from '../protocol/connector/routes.ts';
 import { blockPath, inventoryBody, pathOf, WIRE, type JsonCallName } from '../protocol/connector/wire.ts';
 import { ConnectorError, RunLost, type ConnectorTransport, type OutgoingBlock } from '../protocol/connector/messages.ts';
+import { mapConcurrently } from '../lib/concurrency.ts';
 
 const RETRYABLE = new Set([502, 503, 504]);
 /** Block PUTs in flight per putBlocks call. */
@@ -83,16 +84,11 @@ export class HttpTransport implements ConnectorTransport {
 
   /** One PUT per block, a few in flight: the service checks each block's bytes against its hash. */
   async putBlocks(runId: string, blocks: readonly OutgoingBlock[]): Promise<void> {
-    let next = 0;
-    const sender = async () => {
-      while (next < blocks.length) {
-        const { sha256, data } = blocks[next++]!;
-        // fetch cannot send a view of a SharedArrayBuffer (the engine's batch slots): it would send the view's
-        // string form. Those are copied.
-        const raw = data.buffer instanceof SharedArrayBuffer ? Buffer.from(data) : data;
-        await this.#request(CONNECTOR_ROUTES.imageBlock.method, blockPath(runId, sha256), { raw });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(PUTS_IN_FLIGHT, blocks.length) }, sender));
+    await mapConcurrently(blocks, PUTS_IN_FLIGHT, async ({ sha256, data }) => {
+      // fetch cannot send a view of a SharedArrayBuffer (the engine's batch slots): it would send the view's
+      // string form. Those are copied.
+      const raw = data.buffer instanceof SharedArrayBuffer ? Buffer.from(data) : data;
+      await this.#request(CONNECTOR_ROUTES.imageBlock.method, blockPath(runId, sha256), { raw });
+    });
   }
 }

@@ -22,9 +22,9 @@ import { BlockRangeSet } from '../lib/blockRangeSet.ts';
 import type { HashPool } from './hashPool.ts';
 import { ProgressReporter } from './progressReporter.ts';
 import type { RunStage as Stage } from '../domain/replicationRun.ts';
+import type { RunOutcome, RunTotals } from '../domain/runOutcome.ts';
+import { MAX_VM_DISKS as MAX_DISKS } from '../domain/inventory.ts';
 import { RunLost, type ConnectorTransport, type ImageDiskPlan, type RunAssignment } from '../protocol/connector/messages.ts';
-
-export const MAX_DISKS = 22;
 
 export interface RunContext {
   transport: ConnectorTransport;
@@ -35,10 +35,6 @@ export interface RunContext {
   throttle?: (bytes: number) => Promise<void>;
   signal?: AbortSignal;
 }
-
-// RunOutcome and RunTotals moved to domain/runOutcome.ts; re-exported until the App/launch code is moved over
-import type { RunOutcome, RunTotals } from '../domain/runOutcome.ts';
-export type { RunOutcome, RunTotals };
 
 /** A failure with a message meant for the run's statusMessage. */
 class RunFailure extends Error {}

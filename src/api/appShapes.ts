@@ -5,13 +5,14 @@
  * Limits that are service limits (10 groups, 50 servers, 50 apps) are checked by the core as
  * OperationNotPermittedException; the list bounds here only cap the work one request can ask for.
  */
-import { LICENSE_TYPES, VM_MANAGER_TYPES } from '../domain/enums.ts';
+import { SERVER_TYPE_VIRTUAL_MACHINE, VM_MANAGER_TYPES } from '../domain/enums.ts';
 import {
   APP_VALIDATION_STRATEGIES,
   SCRIPT_TYPES,
   SERVER_VALIDATION_STRATEGIES,
   VALIDATION_STATUSES,
 } from '../domain/appEnums.ts';
+import { JOB_SETTINGS_INPUT } from './jobSettings.ts';
 import { bool, boundedStr, int, listOf, oneOf, str, struct, timestamp, type Field, type Shape } from './schema.ts';
 
 /** The model's AppIdWithValidation. */
@@ -53,7 +54,7 @@ export const appIdField = (patterned = false): Field =>
 
 export const serverField: Field = struct({
   serverId: boundedStr({ max: 64 }),
-  serverType: oneOf(['VIRTUAL_MACHINE']),
+  serverType: oneOf([SERVER_TYPE_VIRTUAL_MACHINE]),
   vmServer: struct({
     vmServerAddress: struct({ vmManagerId: str(), vmId: str() }),
     vmName: str(),
@@ -92,12 +93,8 @@ export const s3LocationField: Field = struct({ bucket: boundedStr({ min: 3, max:
 
 export const serverReplicationParametersField: Field = struct({
   seedTime: timestamp(),
-  frequency: int(1, 24),
   runOnce: bool(),
-  licenseType: oneOf(LICENSE_TYPES),
-  numberOfRecentAmisToKeep: int(0, 270),
-  encrypted: bool(),
-  kmsKeyId: str(),
+  ...JOB_SETTINGS_INPUT,
 });
 
 export const serverGroupReplicationConfigurationsField: Field = listOf(

@@ -6,7 +6,7 @@
  */
 import type { ArtifactObject, ArtifactStore as FullArtifactStore } from '../artifacts/artifactStore.ts';
 import type { InstanceService } from '../launch/instanceService.ts';
-import type { Tenant } from '../core/context.ts';
+import type { Tenant } from '../domain/tenant.ts';
 
 // The launch subsystem's contract lives with it (src/launch/instanceService.ts); instance state changes arrive as
 // core.events `{ type: 'instance.state', … }` (core/events.ts).

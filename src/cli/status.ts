@@ -14,6 +14,8 @@ import {
   type ReplicationRun,
 } from '@aws-sdk/client-sms';
 import { FerryApiError } from '../client/ferryClient.ts';
+import { mapConcurrently } from '../lib/concurrency.ts';
+import type { RunProgress } from '../api/ferryWire.ts';
 import { addApiOptions, allPages, connect, reportError, usageErrorsExit2, type Api, type ApiFlags } from './apiClient.ts';
 import { formatAge, formatBytes, formatDuration, formatRate, formatTime, formatUntil, parsePercent, table } from './format.ts';
 
@@ -56,33 +58,9 @@ export interface StatusReport {
       lastRun?: { replicationRunId?: string; type?: string; state?: string; statusMessage?: string; completedTime?: Date };
     }[];
   };
-  activeRuns: {
-    replicationRunId: string;
-    replicationJobId: string;
-    serverName?: string;
-    type?: string;
-    stage?: string;
-    stageProgress?: string;
-    bytesDone?: number;
-    bytesTotal?: number;
-    bytesPerSecond?: number;
-    etaSeconds?: number;
-    updatedAt?: Date;
-  }[];
-}
-
-/** Runs `work` over `items` with at most `limit` at once, keeping order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
+  /** Each ACTIVE run, with its live progress (Ferry's GetRunProgress) where the service reports it. */
+  activeRuns: (Pick<RunProgress<Date>, 'replicationRunId' | 'replicationJobId'> &
+    Partial<Omit<RunProgress<Date>, 'replicationRunId' | 'replicationJobId' | 'state'>> & { serverName?: string; type?: string })[];
 }
 
 export async function allRuns(api: Api, replicationJobId: string): Promise<{ job: ReplicationJob | undefined; runs: ReplicationRun[] }> {
@@ -121,7 +99,7 @@ export async function collectStatus(api: Api): Promise<StatusReport> {
   // A job's run list from GetReplicationJobs holds only its newest run, which for a running job is usually the
   // next PENDING one: the ACTIVE run, and the last one that ran, need the job's runs (only ACTIVE jobs run).
   const runsByJob = new Map<string, ReplicationRun[]>();
-  await mapLimit(
+  await mapConcurrently(
     jobs.filter((j) => j.state === 'ACTIVE' && j.replicationJobId),
     8,
     async (job) => runsByJob.set(job.replicationJobId!, (await allRuns(api, job.replicationJobId!)).runs),
@@ -164,7 +142,7 @@ export async function collectStatus(api: Api): Promise<StatusReport> {
     };
   });
 
-  await mapLimit(activeRuns, 8, async (run) => {
+  await mapConcurrently(activeRuns, 8, async (run) => {
     const progress = await api.ferry.getRunProgress(run.replicationRunId);
     if (progress.state !== 'ACTIVE') return;
     run.stage = progress.stage ?? run.stage;

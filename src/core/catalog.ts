@@ -66,7 +66,6 @@ export async function deleteCatalog(core: Core, tenant: Tenant): Promise<void> {
   });
 }
 
-export type { InventoryEntry, InventoryPages, VmManagerRef } from '../domain/inventory.ts';
 
 /**
  * VMs written per transaction. Each such commit takes a few milliseconds of CPU (measured: 250 VMs, 7 ms median and

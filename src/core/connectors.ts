@@ -55,8 +55,6 @@ export async function connectorForToken(core: Core, token: string): Promise<Conn
     .executeTakeFirst();
 }
 
-export type { Registration };
-
 export async function registerConnector(core: Core, connector: ConnectorRow, reg: Registration): Promise<void> {
   const now = core.clock.now();
   await core.db

@@ -8,9 +8,6 @@ import type { ReadRows, ReadArrays } from '../store/openStore.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 import type { FerryEvent, FerryEvents } from './events.ts';
 
-// moved to domain/tenant.ts; re-exported until the App/launch code is moved over
-export type { Tenant } from '../domain/tenant.ts';
-
 export interface Core {
   db: Kysely<Database>;
   /** Committed-data reads for the hot list paths (see openStore.ts). */

@@ -7,19 +7,11 @@ import { coerceError } from '../lib/errors.ts';
 import type { Core } from './context.ts';
 import type { ImageDeleter } from '../images/types.ts';
 
-export type { ImageDeleter };
-
-
 /**
  * Thrown by a deleter when the image must not go yet (an instance still boots from it, not yet hydrated): the entry
  * stays queued without counting as a failure, and is tried again at a later drain (src/imageLifecycle.ts).
  */
 export class ImageDeletionDeferred extends Error {}
-
-/** Until an image store is configured, there is nothing to delete: the queue entry is simply closed. */
-export const noImageStore: ImageDeleter = {
-  async deleteImage() {},
-};
 
 const MAX_BATCH = 50;
 

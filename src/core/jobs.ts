@@ -2,7 +2,7 @@
 import { ServiceError, invalidParameter, missingParameter, notPermitted } from '../lib/errors.ts';
 import { newReplicationJobId } from '../lib/ids.ts';
 import { freshId } from './uniqueId.ts';
-import { NON_TERMINAL_JOB_STATES } from '../domain/enums.ts';
+import { NON_TERMINAL_JOB_STATES, SERVER_TYPE_VIRTUAL_MACHINE } from '../domain/enums.ts';
 import { onDemandAllowed, onResume } from '../domain/jobLifecycle.ts';
 import { nextSlotAfter } from '../domain/schedule.ts';
 import { onRunCancelled } from '../domain/replicationRun.ts';
@@ -142,7 +142,7 @@ export async function createJobIn(
     account_id: tenant.accountId,
     region: tenant.region,
     server_id: server.server_id,
-    server_type: 'VIRTUAL_MACHINE',
+    server_type: SERVER_TYPE_VIRTUAL_MACHINE,
     vm_server: JSON.stringify(toVmServer(server)),
     vm_manager_id: server.vm_manager_id,
     seed_time: seed,

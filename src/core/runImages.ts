@@ -20,13 +20,6 @@ export interface DataPlane {
   keyring: Keyring;
 }
 
-export type { ImageDiskPlan };
-
-/** An image begun (domain/connectorCalls.ts BegunImage): its id, what earlier attempts committed, its parent. */
-export type BegunRunImage = BegunImage;
-
-export { ImageRequestError };
-
 /** The run the connector holds, with its job. */
 async function heldRun(core: Core, connector: ConnectorRow, runId: string): Promise<{ run: RunRow; job: JobRow }> {
   const run = await heldRunRow(core.db, connector, runId);
@@ -84,7 +77,7 @@ async function diskMetaOf(core: Core, runId: string): Promise<Map<number, Record
  * stores under. Otherwise (a job that changed encryption or key, or an image from before per-account block ids)
  * there is none, and the connector reads the disk in full.
  */
-export async function parentOfRun(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string): Promise<BegunRunImage['parent']> {
+export async function parentOfRun(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string): Promise<BegunImage['parent']> {
   const { run, job } = await heldRun(core, connector, runId);
   const parentImage = job.latest_ami_id ? await plane.images.findImage(job.latest_ami_id) : undefined;
   if (!parentImage || parentImage.keyRef !== (await sealerOf(plane, run)).keyRef) return null;
@@ -92,7 +85,7 @@ export async function parentOfRun(core: Core, plane: DataPlane, connector: Conne
   return { amiId: parentImage.amiId, disks: parentImage.disks.map((d) => ({ index: d.index, sizeBytes: d.sizeBytes, meta: meta.get(d.index) })) };
 }
 
-export async function beginRunImage(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string, disks: ImageDiskPlan[]): Promise<BegunRunImage> {
+export async function beginRunImage(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string, disks: ImageDiskPlan[]): Promise<BegunImage> {
   const { run, job } = await heldRun(core, connector, runId);
   if (disks.length === 0) throw new ImageRequestError('An image needs at least one disk.');
   checkDisksAgainstCatalog(disks, await catalogDiskSizes(core, job), job.server_id);

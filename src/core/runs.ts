@@ -25,8 +25,6 @@ import type { ImageDb } from '../images/db.ts';
 import { ImageStoreError } from '../images/errors.ts';
 import { finishedImageOfRun } from '../images/imageRuns.ts';
 
-export { RunConflict } from '../domain/replicationRun.ts';
-export type { ProgressReport };
 
 /** A run as a connector is handed it (domain/connectorCalls.ts). */
 export type ClaimedRun = RunAssignment;

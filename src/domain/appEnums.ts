@@ -10,9 +10,6 @@ export const AppStatus = {
 } as const;
 export type AppStatus = (typeof AppStatus)[keyof typeof AppStatus];
 
-export const CONFIGURATION_STATUSES = ['NOT_CONFIGURED', 'CONFIGURED'] as const;
-export type ConfigurationStatus = (typeof CONFIGURATION_STATUSES)[number];
-
 export const APP_REPLICATION_STATUSES = [
   'READY_FOR_CONFIGURATION',
   'CONFIGURATION_IN_PROGRESS',
@@ -72,6 +69,3 @@ export const SERVER_VALIDATION_STRATEGIES = ['USERDATA'] as const;
 export const REPLICATION_PHASES = ['NONE', 'STARTED', 'STOPPING', 'STOPPED'] as const;
 export type ReplicationPhase = (typeof REPLICATION_PHASES)[number];
 
-/** What the launch coordinator is driving: nothing, a launch, or a termination. */
-export const LAUNCH_PHASES = ['NONE', 'LAUNCH', 'TERMINATE'] as const;
-export type LaunchPhase = (typeof LAUNCH_PHASES)[number];

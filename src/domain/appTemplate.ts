@@ -52,9 +52,6 @@ export interface CfnTemplate {
   Outputs: Record<string, { Description: string; Value: CfnValue }>;
 }
 
-/** CloudFormation logical ids: alphanumeric, at most 255 characters. */
-export const LOGICAL_ID = /^[A-Za-z0-9]{1,255}$/;
-
 export function defaultLogicalId(serverId: string): string {
   return `Server${serverId.replace(/[^A-Za-z0-9]/g, '')}`;
 }

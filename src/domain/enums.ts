@@ -20,7 +20,6 @@ export const NON_TERMINAL_JOB_STATES: readonly ReplicationJobState[] = [
   'FAILING',
   'DELETING',
 ];
-export const isTerminalJobState = (state: string): boolean => !NON_TERMINAL_JOB_STATES.includes(state as ReplicationJobState);
 
 export const ReplicationRunState = {
   Pending: 'PENDING',
@@ -55,4 +54,5 @@ export const CONNECTOR_CAPABILITIES = ['VSPHERE', 'SCVMM', 'HYPERV-MANAGER', 'SN
 
 export const LICENSE_TYPES = ['AWS', 'BYOL'] as const;
 
+/** The one server type SMS models (Server.serverType): every server Ferry catalogs is a VM. */
 export const SERVER_TYPE_VIRTUAL_MACHINE = 'VIRTUAL_MACHINE';

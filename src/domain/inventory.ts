@@ -23,6 +23,9 @@ export const INVENTORY_LIMITS = {
   detailsBytes: 16 * 1024,
 } as const;
 
+/** Disks of one VM that can be replicated: SMS fails a job for a VM with more than 22 volumes (spec §3.5). */
+export const MAX_VM_DISKS = 22;
+
 export interface VmManagerRef {
   vmManagerId: string;
   vmManagerName: string;

@@ -7,4 +7,3 @@ export const newAmiId = (): string => `ami-${hex17()}`;
 export const newSnapshotId = (): string => `snap-${hex17()}`;
 
 export const AMI_ID = /^ami-[0-9a-f]{17}$/;
-export const SNAPSHOT_ID = /^snap-[0-9a-f]{17}$/;

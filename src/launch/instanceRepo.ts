@@ -5,7 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { inTransaction, type Core, type Tenant } from '../core/context.ts';
+import { inTransaction, type Core } from '../core/context.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import type { HydrationState, InstanceState } from '../domain/instance.ts';
 import type { ValidationStatus } from '../domain/instanceConsole.ts';
 import type { DeviceLayout, DiskBus } from '../domain/instanceDevices.ts';

@@ -12,7 +12,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Core, Tenant } from '../core/context.ts';
+import type { Core } from '../core/context.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import { canMove, domainNameOf, newInstanceId, nextInstanceState, type HydrationState, type InstanceState } from '../domain/instance.ts';
 import type { DeviceModel } from '../domain/instanceDevices.ts';
 import type { ImageStore } from '../images/imageStore.ts';

@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { findTool } from '../agent/inventory/tools.ts';
+import { findTool } from '../lib/tools.ts';
 import { DEFAULT_LAUNCH_URI } from '../config/config.ts';
 import { launch } from '../lib/launcher.ts';
 import type { InstanceFiles } from './instanceFiles.ts';

@@ -9,7 +9,7 @@
  */
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { findTool } from '../agent/inventory/tools.ts';
+import { findTool } from '../lib/tools.ts';
 import { launch } from '../lib/launcher.ts';
 
 export interface SeedContent {

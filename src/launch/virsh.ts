@@ -7,7 +7,7 @@
  * with libvirt-clients, speaks to local and remote daemons alike, and its XML is the documented interface.
  */
 import { launch } from '../lib/launcher.ts';
-import { findTool } from '../agent/inventory/tools.ts';
+import { findTool } from '../lib/tools.ts';
 
 export class VirshError extends Error {
   readonly args: readonly string[];

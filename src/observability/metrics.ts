@@ -13,9 +13,10 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CompiledQuery } from 'kysely';
 import type { Core } from '../core/context.ts';
 import type { FerryEvent } from '../core/events.ts';
-import { connectorStatus, type ConnectorRow } from '../core/mappers.ts';
+import { connectorStatus } from '../domain/connectorHealth.ts';
+import type { ConnectorRow } from '../store/rows.ts';
 import { ReplicationJobState, ReplicationRunState } from '../domain/enums.ts';
-import type { RunOutcome } from '../agent/runExecutor.ts';
+import type { RunOutcome } from '../domain/runOutcome.ts';
 import type { StoreStats } from '../images/types.ts';
 import { registerAppMetrics } from './appMetrics.ts';
 

@@ -1,21 +1,17 @@
 import type { CreateReplicationJobRequest, CreateReplicationJobResponse } from '@aws-sdk/client-sms';
 import type { Operation } from './operation.ts';
-import { bool, int, oneOf, str, timestamp } from '../api/schema.ts';
-import { LICENSE_TYPES } from '../domain/enums.ts';
+import { bool, str, timestamp } from '../api/schema.ts';
+import { JOB_SETTINGS_INPUT } from '../api/jobSettings.ts';
 import { createJob } from '../core/jobs.ts';
 
 export const createReplicationJob: Operation<CreateReplicationJobRequest, CreateReplicationJobResponse> = {
   input: {
     serverId: str(true),
     seedReplicationTime: timestamp(true),
-    frequency: int(1, 24),
     runOnce: bool(),
-    licenseType: oneOf(LICENSE_TYPES),
     roleName: str(),
     description: str(),
-    numberOfRecentAmisToKeep: int(0, 270),
-    encrypted: bool(),
-    kmsKeyId: str(),
+    ...JOB_SETTINGS_INPUT,
   },
   async handle(input, { core, tenant }) {
     const replicationJobId = await createJob(core, tenant, {

@@ -14,8 +14,10 @@
  * epoch seconds): test/unit/jobPageEncoding.test.ts compares the two on a matrix of rows.
  */
 import { J, R, rowSeq, type JobPageRow } from '../core/jobPageQuery.ts';
+import { SERVER_TYPE_VIRTUAL_MACHINE } from '../domain/enums.ts';
 
 const str = JSON.stringify as (value: string) => string;
+const SERVER_TYPE = str(SERVER_TYPE_VIRTUAL_MACHINE);
 /** AWS JSON timestamps: epoch seconds with millisecond precision (as EpochDate writes them). */
 const seconds = (ms: number): string => String(Math.round(ms) / 1000);
 const optional = (name: string, value: unknown): string => (value === null ? '' : `,"${name}":${str(value as string)}`);
@@ -43,7 +45,7 @@ function runJson(row: JobPageRow): string {
 export function jobJson(row: JobPageRow): string {
   const schedule = row[J.runOnce] === 1 ? ',"runOnce":true' : row[J.frequency] === null ? '' : `,"frequency":${row[J.frequency] as number}`;
   return (
-    `{"replicationJobId":${str(row[J.id] as string)},"serverId":${str(row[J.serverId] as string)},"serverType":"VIRTUAL_MACHINE"` +
+    `{"replicationJobId":${str(row[J.id] as string)},"serverId":${str(row[J.serverId] as string)},"serverType":${SERVER_TYPE}` +
     `,"vmServer":${row[J.vmServer] as string},"seedReplicationTime":${seconds(row[J.seedTime] as number)},"state":${str(row[J.state] as string)}` +
     `,"numberOfRecentAmisToKeep":${row[J.amisToKeep] as number},"encrypted":${row[J.encrypted] === 1}${schedule}` +
     optionalTime('nextReplicationRunStartTime', row[J.nextRunAt]) +

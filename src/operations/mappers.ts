@@ -2,6 +2,7 @@
 import type { Connector, ReplicationJob, ReplicationRun, Server, VmServer } from '@aws-sdk/client-sms';
 import type { Policy } from '../domain/policy.ts';
 import { connectorStatus } from '../domain/connectorHealth.ts';
+import { SERVER_TYPE_VIRTUAL_MACHINE } from '../domain/enums.ts';
 import { epochDate } from '../protocol/awsJson.ts';
 import { toVmServer } from '../core/vmServer.ts';
 import type { ConnectorRow, JobView, RunView, ServerRow } from '../store/rows.ts';
@@ -10,7 +11,7 @@ const date = (ms: number | null): Date | undefined => (ms === null ? undefined :
 const opt = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
 
 export function toServer(row: ServerRow): Server {
-  const server: Server = { serverId: row.server_id, serverType: 'VIRTUAL_MACHINE', vmServer: toVmServer(row) };
+  const server: Server = { serverId: row.server_id, serverType: SERVER_TYPE_VIRTUAL_MACHINE, vmServer: toVmServer(row) };
   if (row.replication_job_id !== null) {
     server.replicationJobId = row.replication_job_id;
     server.replicationJobTerminated = row.replication_job_terminated === 1;
@@ -41,7 +42,7 @@ export function toJob(row: JobView, latestRun: RunView | undefined): Replication
   const job: ReplicationJob = {
     replicationJobId: row.replication_job_id,
     serverId: row.server_id,
-    serverType: 'VIRTUAL_MACHINE',
+    serverType: SERVER_TYPE_VIRTUAL_MACHINE,
     vmServer: JSON.parse(row.vm_server) as VmServer,
     seedReplicationTime: epochDate(row.seed_time),
     state: row.state as ReplicationJob['state'],

@@ -8,7 +8,8 @@ import { coerceError } from '../lib/errors.ts';
 import type { Core } from '../core/context.ts';
 import { expireJobs, expireLeases, nextWakeAt, settleDueRuns } from '../core/schedulerSteps.ts';
 import { expireCatalogImports, nextCatalogDeadline } from '../core/catalog.ts';
-import { drainImageDeletions, type ImageDeleter } from '../core/imageRetention.ts';
+import { drainImageDeletions } from '../core/imageRetention.ts';
+import type { ImageDeleter } from '../images/types.ts';
 
 /** Upper bound on one sleep, so a wall-clock jump (suspend, NTP step) is noticed within this time. */
 const MAX_SLEEP_MS = 60_000;

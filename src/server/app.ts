@@ -10,7 +10,7 @@ import type { Core } from '../core/context.ts';
 import type { SecretLookup } from '../protocol/sigv4.ts';
 import type { DataPlane } from '../core/runImages.ts';
 import type { InstanceService } from '../launch/instanceService.ts';
-import { smsApi, smsFrameworkErrorHandler } from './smsApi.ts';
+import { smsApi, smsFrameworkErrorHandler, smsNotFoundHandler } from './smsApi.ts';
 import { connectorApi } from './connectorApi.ts';
 import { CONNECTOR_API_PREFIX, MAX_PATH_PARAMETER_LENGTH } from '../protocol/connector/routes.ts';
 // Web console (web/ → web/dist, served under /console/).
@@ -18,7 +18,7 @@ import { consoleUi } from './console.ts';
 import { registerMetrics } from '../observability/http.ts';
 import type { FerryMetrics } from '../observability/metrics.ts';
 // Artifact buckets: the S3 REST endpoint (src/server/s3Api.ts), told apart from the rest by its signature's scope.
-import { registerS3Api } from './s3Api.ts';
+import { s3Api } from './s3Api.ts';
 import type { ArtifactStore } from '../artifacts/artifactStore.ts';
 import type { AppPorts } from '../apps/ports.ts';
 
@@ -54,6 +54,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // through to another route.
     routerOptions: { maxParamLength: MAX_PATH_PARAMETER_LENGTH },
     keepAliveTimeout: 65_000,
+    // A URL Fastify cannot decode never reaches a route or a hook: answered like any error outside the APIs.
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-amzn-RequestId', String(request.id));
+      smsFrameworkErrorHandler(error, request, reply);
+    },
   });
 
   // Keep raw bytes for every body: SigV4 signs them exactly as sent.
@@ -77,10 +82,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   // What no API plugin serves (/health, /metrics, an unknown path) answers errors as the SMS endpoint does.
   app.setErrorHandler(smsFrameworkErrorHandler);
+  app.setNotFoundHandler(smsNotFoundHandler);
 
   if (options.artifacts) {
     // At the root: S3 requests are told apart by their signature's scope, whatever their path.
-    registerS3Api(app, { artifacts: options.artifacts, secrets: options.secrets, clock: options.core.clock, regions: options.regions });
+    await app.register(s3Api, { artifacts: options.artifacts, secrets: options.secrets, clock: options.core.clock, regions: options.regions });
   }
   app.get('/health', async () => ({ status: 'ok', version: options.version }));
   if (options.metrics) registerMetrics(app, options.metrics);

@@ -31,7 +31,7 @@ import {
   type ConnectorRoute,
 } from '../protocol/connector/routes.ts';
 import { WIRE, type JsonCallName, type PathParams } from '../protocol/connector/wire.ts';
-import { describeFailure, describeFrameworkFailure, type FrameworkError, type WireFailure } from './errorTable.ts';
+import { describeFailure, describeFrameworkFailure, describeNotFound, type FrameworkError, type WireFailure } from './errorTable.ts';
 import { readInventoryBody } from './inventoryBody.ts';
 import { streamedBodyParser } from './streamedBody.ts';
 
@@ -180,11 +180,11 @@ export async function connectorApi(app: FastifyInstance, options: ConnectorApiOp
       onRequest: async (request: FastifyRequest, reply: FastifyReply) => {
         try {
           await connectorOf(request);
-          throw new ConnectorError(404, 'NotFound', `${request.method} ${request.url.split('?', 1)[0]!.slice(0, 200)} is not a connector API route.`);
+          send(request, reply, describeNotFound('connector', request.method, request.url));
         } catch (thrown) {
           sendFailure(request, reply, thrown);
-          return reply;
         }
+        return reply;
       },
       handler: async () => undefined,
     });

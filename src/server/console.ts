@@ -12,7 +12,7 @@ import { extname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { describeFrameworkFailure, type FrameworkError } from './errorTable.ts';
+import { describeFrameworkFailure, describeNotFound, type FrameworkError, type WireFailure } from './errorTable.ts';
 
 export const CONSOLE_PREFIX = '/console';
 
@@ -72,12 +72,17 @@ interface Cached {
   gzip?: Buffer;
 }
 
+/** The console's error answer: the message as text, with the console's security headers. */
+function sendFailure(reply: FastifyReply, failure: WireFailure): FastifyReply {
+  return reply.code(failure.status).headers(SECURITY_HEADERS).type('text/plain; charset=utf-8').send(`${failure.message}\n`);
+}
+
 /** The console as a plugin: its routes, and errors answered as text (server/errorTable.ts). */
 export async function consoleUi(app: FastifyInstance, options: ConsoleOptions = {}): Promise<void> {
   app.setErrorHandler((error: FrameworkError, request, reply) => {
     const failure = describeFrameworkFailure('console', error, { bodyLimit: request.routeOptions.bodyLimit ?? 0, contentType: request.headers['content-type'], requestId: String(request.id) });
     if (failure.logged) request.log.error({ err: error }, 'console error');
-    void reply.code(failure.status).headers(SECURITY_HEADERS).type('text/plain; charset=utf-8').send(`${failure.message}\n`);
+    void sendFailure(reply, failure);
   });
   registerConsole(app, options);
 }
@@ -117,21 +122,22 @@ export function registerConsole(app: FastifyInstance, options: ConsoleOptions = 
 
   async function serve(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const url = request.url.split('?')[0]!;
+    const badPath: WireFailure = { status: 400, code: 'BadRequest', message: 'Bad path.' };
     let rel: string;
     try {
       rel = decodeURIComponent(url.slice(CONSOLE_PREFIX.length + 1));
     } catch {
-      return reply.code(400).type('text/plain; charset=utf-8').send('Bad path.\n');
+      return sendFailure(reply, badPath);
     }
     const index = resolve(root, 'index.html');
-    if (rel.includes('\0')) return reply.code(400).type('text/plain; charset=utf-8').send('Bad path.\n');
+    if (rel.includes('\0')) return sendFailure(reply, badPath);
     const file = resolve(root, rel);
-    if (file !== root && !file.startsWith(root + sep)) return reply.code(404).type('text/plain; charset=utf-8').send('Not found.\n');
+    if (file !== root && !file.startsWith(root + sep)) return sendFailure(reply, describeNotFound('console', request.method, url));
 
     if (rel !== '' && extname(rel) !== '') {
       // A file: hashed build assets never change, anything else is revalidated.
       const entry = await load(file);
-      if (!entry) return reply.code(404).headers(SECURITY_HEADERS).type('text/plain; charset=utf-8').send('Not found.\n');
+      if (!entry) return sendFailure(reply, describeNotFound('console', request.method, url));
       const immutable = rel.startsWith('assets/');
       return send(request, reply, file, entry, immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
     }

@@ -81,6 +81,22 @@ export function describeFailure(api: Api, thrown: unknown, requestId: string): W
   return internalFailure(api, requestId);
 }
 
+/**
+ * What `api` answers for a request no route of it serves (its path shortened, the query left out). S3 has no such
+ * answer: every request signed for S3 is routed by its bucket and key (server/s3/routes.ts).
+ */
+export function describeNotFound(api: Exclude<Api, 's3'>, method: string, url: string): WireFailure {
+  const path = url.split('?', 1)[0]!.slice(0, 200);
+  switch (api) {
+    case 'sms':
+      return { status: 404, code: 'UnknownOperationException', message: `${method} ${path} is not served here: the SMS API is POST / with an X-Amz-Target header.` };
+    case 'connector':
+      return { status: 404, code: 'NotFound', message: `${method} ${path} is not a connector API route.` };
+    case 'console':
+      return { status: 404, code: 'NotFound', message: 'Not found.' };
+  }
+}
+
 /** What Fastify raises around a route before or while reading a body. */
 export interface FrameworkError extends Error {
   code?: string;

@@ -27,7 +27,12 @@ export interface S3ApiOptions {
   regions?: ReadonlySet<string>;
 }
 
-export function registerS3Api(app: FastifyInstance, options: S3ApiOptions): void {
+/**
+ * The S3 endpoint as a plugin. Its hook must see every request of the server, whatever the path (an S3 request is
+ * recognised by its signature's scope, not by a route), so the plugin does not get a scope of its own: Fastify's
+ * `skip-override` mark (what the fastify-plugin package sets) registers the hook on the server itself.
+ */
+export async function s3Api(app: FastifyInstance, options: S3ApiOptions): Promise<void> {
   // `Expect: 100-continue` (botocore sends it with every upload): Node answers 100 at once unless a listener takes
   // over. For S3 requests the 100 waits until a handler starts reading the body, so a refused upload (bad signature,
   // no such bucket, too large) is answered before the client sends a byte of it. Everything else keeps Node's
@@ -44,6 +49,8 @@ export function registerS3Api(app: FastifyInstance, options: S3ApiOptions): void
     return reply;
   });
 }
+
+(s3Api as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
 
 /** The request body; the first read sends the deferred `100 Continue`, if the client is waiting for one. */
 function requestBody(request: FastifyRequest, reply: FastifyReply, continueDeferred: boolean): AsyncIterable<Uint8Array> {

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ServiceError, coerceError } from '../lib/errors.ts';
-import { describeFailure, describeFrameworkFailure, type FrameworkError, type WireFailure } from './errorTable.ts';
+import { describeFailure, describeFrameworkFailure, describeNotFound, type FrameworkError, type WireFailure } from './errorTable.ts';
 import { checkContentType, CONTENT_TYPE, decodeBody, encodeBody, encodeError, operationFromTarget } from '../protocol/awsJson.ts';
 import { authenticateHeaders, verifyPayloadSignature, type AuthenticatedHeaders, type SecretLookup } from '../protocol/sigv4.ts';
 import { validateInput } from '../api/schema.ts';
@@ -63,6 +63,11 @@ export function smsFrameworkErrorHandler(error: FrameworkError, request: Fastify
   });
   if (failure.logged) request.log.error({ err: error }, 'unhandled server error');
   sendSmsFailure(reply, failure);
+}
+
+/** A request no route serves (a GET to an unknown path): the SMS endpoint's 404, the server's default. */
+export function smsNotFoundHandler(request: FastifyRequest, reply: FastifyReply): void {
+  sendSmsFailure(reply, describeNotFound('sms', request.method, request.url));
 }
 
 export async function smsApi(app: FastifyInstance, options: SmsApiOptions): Promise<void> {

@@ -7,7 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Instance, InstanceService, InstanceSpec, InstanceState } from '../../src/apps/ports.ts';
-import { inTransaction, type Core, type Tenant } from '../../src/core/context.ts';
+import { inTransaction, type Core } from '../../src/core/context.ts';
+import type { Tenant } from '../../src/domain/tenant.ts';
 
 export class FakeInstances implements InstanceService {
   core: Core | undefined;

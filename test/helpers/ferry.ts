@@ -9,7 +9,7 @@ import type { Policy } from '../../src/domain/policy.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { issueConnector } from '../../src/core/connectors.ts';
 import { createAccount, type AccountKeys } from '../../src/core/accounts.ts';
-import type { Tenant } from '../../src/core/context.ts';
+import type { Tenant } from '../../src/domain/tenant.ts';
 import type { LaunchConfig } from '../../src/config/config.ts';
 import { TestConnector } from './testConnector.ts';
 import type { ArtifactLimits } from '../../src/artifacts/limits.ts';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findTool } from '../../src/lib/tools.ts';
 import { BOOTABLE_VMS, buildBootableVm, prepareBootAssets, type BootableVm } from '../../src/agent/sample/bootableVms.ts';
-import type { Tenant } from '../../src/core/context.ts';
+import type { Tenant } from '../../src/domain/tenant.ts';
 import type { Instance, InstanceService } from '../../src/launch/instanceService.ts';
 import { waitFor } from './replication.ts';
 

@@ -6,7 +6,8 @@ import { vms } from '../helpers/testConnector.ts';
 import { FerryClient } from '../../src/client/ferryClient.ts';
 
 test("Ferry's own operations: run progress, on-demand quota and images, per tenant, SigV4-signed", async () => {
-  const t = await startTestFerry();
+  // A quota other than the default, so the limit the operation answers can only come from the service's policy.
+  const t = await startTestFerry({ policy: { onDemandRunsPerWindow: 3, onDemandWindowMs: 12 * 3600_000 } });
   try {
     const connector = await t.connector();
     await connector.register();
@@ -25,20 +26,37 @@ test("Ferry's own operations: run progress, on-demand quota and images, per tena
     assert.equal(typeof progress.updatedAt, 'number');
     await connector.fail(run.replicationRunId, 'test failure');
 
-    assert.deepEqual(
-      { used: (await ferry.getOnDemandQuota(replicationJobId!)).used, limit: 2 },
-      { used: 0, limit: 2 },
-    );
+    assert.deepEqual(await ferry.getOnDemandQuota(replicationJobId!), { replicationJobId, limit: 3, used: 0, windowHours: 12 });
+    assert.deepEqual((await ferry.listImages()).images, [], 'a failed run leaves no image');
     await t.sms.send(new StartOnDemandReplicationRunCommand({ replicationJobId }));
-    const quota = await ferry.getOnDemandQuota(replicationJobId!);
-    assert.equal(quota.used, 1);
-    assert.equal(quota.nextAvailableAt, undefined);
-    assert.deepEqual((await ferry.listImages()).images, []);
+    assert.deepEqual(await ferry.getOnDemandQuota(replicationJobId!), { replicationJobId, limit: 3, used: 1, windowHours: 12 });
+
+    // The on-demand run completes with an image: ListImages shows it, with its job, run, size and disks.
+    const onDemand = await connector.claimWhenDue();
+    const amiId = await connector.completeWithImage(onDemand.replicationRunId);
+    const { images } = await ferry.listImages();
+    assert.equal(images.length, 1);
+    const [image] = images;
+    assert.equal(image!.amiId, amiId);
+    assert.equal(image!.replicationJobId, replicationJobId);
+    assert.equal(image!.replicationRunId, onDemand.replicationRunId);
+    assert.equal(image!.parentAmiId, undefined);
+    assert.equal(image!.encrypted, false);
+    assert.equal(image!.sizeBytes, 512 * 1024);
+    assert.equal(image!.dataBlocks, 0, 'the connector uploaded an empty disk');
+    assert.deepEqual(
+      image!.disks.map((d) => ({ index: d.index, sizeBytes: d.sizeBytes, dataBlocks: d.dataBlocks, snapshot: /^snap-[0-9a-f]{17}$/.test(d.snapshotId) })),
+      [{ index: 0, sizeBytes: 512 * 1024, dataBlocks: 0, snapshot: true }],
+    );
+    assert.equal(typeof image!.createdAt, 'number');
+    assert.deepEqual((await ferry.listImages(replicationJobId)).images.map((i) => i.amiId), [amiId], 'filtered by its job');
+    assert.deepEqual((await ferry.listImages('sms-job-0000000000000000a')).images, [], 'another job has none');
 
     const other = await t.createAccount('other');
     const stranger = new FerryClient({ endpoint: t.ferry.url, region: 'us-east-1', credentials: other });
     await assert.rejects(stranger.getRunProgress(run.replicationRunId), { name: 'InvalidParameterException' });
     await assert.rejects(stranger.call('NoSuchThing'), { name: 'UnknownOperationException' });
+    assert.deepEqual((await stranger.listImages()).images, [], "another account does not see this account's images");
     const forged = new FerryClient({ endpoint: t.ferry.url, region: 'us-east-1', credentials: { ...other, secretAccessKey: 'wrong' } });
     await assert.rejects(forged.listImages(), { name: 'InvalidSignatureException' });
   } finally {

@@ -5,7 +5,8 @@ import { chmod, copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { nameBasedUuid } from '../../src/agent/inventory/identity.ts';
-import { DatastoreError, MAX_DISKS, scanDatastore, type DiscoveredVm } from '../../src/agent/inventory/scanDatastore.ts';
+import { DatastoreError, scanDatastore, type DiscoveredVm } from '../../src/agent/inventory/scanDatastore.ts';
+import { MAX_VM_DISKS } from '../../src/domain/inventory.ts';
 import { findTool } from '../../src/lib/tools.ts';
 import {
   addDirtyBitmap,
@@ -259,11 +260,11 @@ describe('scanDatastore: VMs that cannot be replicated are listed with the reaso
     await writeFile(qedXml, (await readFile(qedXml, 'utf8')).replace("type='raw'/>\n      <source file='qed.img'", "type='qed'/>\n      <source file='qed.img'"));
     // More than 22 disks (raw disks: no conversion, cheap).
     await makeKvmVm(d, 'many-disks', {
-      disks: Array.from({ length: MAX_DISKS + 1 }, () => ({ format: 'raw' as const, sizeBytes: 512 * 1024, content: { type: 'empty' as const } })),
+      disks: Array.from({ length: MAX_VM_DISKS + 1 }, () => ({ format: 'raw' as const, sizeBytes: 512 * 1024, content: { type: 'empty' as const } })),
     });
     // Exactly 22 disks is fine.
     await makeKvmVm(d, 'max-disks', {
-      disks: Array.from({ length: MAX_DISKS }, () => ({ format: 'raw' as const, sizeBytes: 512 * 1024, content: { type: 'empty' as const } })),
+      disks: Array.from({ length: MAX_VM_DISKS }, () => ({ format: 'raw' as const, sizeBytes: 512 * 1024, content: { type: 'empty' as const } })),
     });
     // Hyper-V checkpoint.
     await makeHypervVm(d, 'checkpoint', { layout: 'flat', disks: [{ format: 'vhdx', sizeBytes: MiB }] });

@@ -17,7 +17,7 @@ import { buildKvmVm } from '../../src/agent/sample/vmBuilders.ts';
 import { FerryClient } from '../../src/client/ferryClient.ts';
 import { FERRY_XMLNS } from '../../src/launch/domainXml.ts';
 import type { InstanceSpec } from '../../src/launch/instanceService.ts';
-import type { Tenant } from '../../src/core/context.ts';
+import type { Tenant } from '../../src/domain/tenant.ts';
 import { BOOT_MARKER } from '../../src/domain/instanceConsole.ts';
 
 const MiB = 1024 * 1024;

@@ -1,11 +1,12 @@
 /**
  * The wire protocol (spec §1) and SigV4 authentication (spec §2), exercised with raw `fetch` requests signed the way
  * the AWS SDK signs them, so that malformed and hostile requests the SDK would never produce can be sent. Also checks
- * that the App operations answer bad requests with modelled 4xx errors, and that Ferry's operation table covers the model.
+ * that the App operations answer bad requests with modelled 4xx errors (the operation table's coverage of the model:
+ * test/unit/modelCoverage.test.ts).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -15,13 +16,11 @@ import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
 import { vms, type TestConnector } from '../helpers/testConnector.ts';
 import { announceBody, type RawAnswer } from '../helpers/rawHttp.ts';
 import { NOT_IMPLEMENTED_OPERATIONS, operations } from '../../src/operations/index.ts';
-import type { Field } from '../../src/api/schema.ts';
 import { startFerry } from '../../src/main.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 
 const PREFIX = 'AWSServerMigrationService_V2016_10_24';
 const CONTENT_TYPE = 'application/x-amz-json-1.1';
-const MODEL_PATH = '/work/shared/spec/model/service-2.json';
 const MINUTE_MS = 60_000;
 const DAY_MS = 24 * 60 * MINUTE_MS;
 
@@ -446,81 +445,6 @@ test('timestamps go out as JSON numbers in epoch seconds (≤ 3 decimals) and co
   assert.equal(job.numberOfRecentAmisToKeep, 0);
   // Absent members are omitted, never null.
   assert.ok(!jobs.text.includes('null'), jobs.text);
-});
-
-// ---------------------------------------------------------------------------------------------------------------
-// Coverage against the model (spec §10)
-// ---------------------------------------------------------------------------------------------------------------
-
-interface ModelShape {
-  type: string;
-  required?: string[];
-  members?: Record<string, { shape: string }>;
-  member?: { shape: string };
-  enum?: string[];
-}
-
-interface Model {
-  metadata: { targetPrefix: string; signingName?: string; endpointPrefix: string };
-  operations: Record<string, { input?: { shape: string } }>;
-  shapes: Record<string, ModelShape>;
-}
-
-const model: Model | undefined = existsSync(MODEL_PATH) ? (JSON.parse(readFileSync(MODEL_PATH, 'utf8')) as Model) : undefined;
-const noModel = model ? false : `${MODEL_PATH} is absent; cannot check coverage against the SMS model`;
-
-test('every model operation is implemented', { skip: noModel }, () => {
-  const modelOps = Object.keys(model!.operations).sort();
-  assert.equal(modelOps.length, 35);
-  assert.equal(model!.metadata.targetPrefix, PREFIX);
-  const implemented = Object.keys(operations);
-  assert.equal(implemented.length, 35);
-  const ours = [...implemented, ...NOT_IMPLEMENTED_OPERATIONS].sort();
-  assert.equal(new Set(ours).size, ours.length, 'an operation is listed twice');
-  assert.deepEqual(ours, modelOps);
-});
-
-/** Our schema kind for a model shape. */
-function expectedKind(shape: ModelShape): Field['kind'] {
-  if (shape.type === 'string') return shape.enum ? 'enum' : 'string';
-  if (shape.type === 'long') return 'integer';
-  return shape.type as Field['kind'];
-}
-
-function compareShape(op: string, path: string, modelShape: ModelShape, ours: Record<string, Field>): void {
-  for (const name of modelShape.required ?? []) {
-    assert.equal(ours[name]?.required, true, `${op}: ${path}${name} is required in the model but not in Ferry's input schema`);
-  }
-  for (const [name, ref] of Object.entries(modelShape.members ?? {})) {
-    const field = ours[name];
-    // A model member missing from the schema would be silently dropped as "unknown".
-    assert.ok(field, `${op}: ${path}${name} is in the model but not in Ferry's input schema`);
-    compareField(op, `${path}${name}`, model!.shapes[ref.shape]!, field);
-  }
-}
-
-function compareField(op: string, path: string, modelShape: ModelShape, field: Field): void {
-  assert.equal(field.kind, expectedKind(modelShape), `${op}: ${path} has kind ${field.kind}, model type ${modelShape.type}`);
-  if (field.kind === 'enum') assert.deepEqual([...field.values].sort(), [...modelShape.enum!].sort(), `${op}: ${path} enum values`);
-  if (field.kind === 'list') compareField(op, `${path}[]`, model!.shapes[modelShape.member!.shape]!, field.of);
-  if (field.kind === 'structure') compareShape(op, `${path}.`, modelShape, field.members);
-}
-
-test('the 35 operations require what the model requires and know every model member', { skip: noModel }, () => {
-  let requiredChecked = 0;
-  for (const [op, operation] of Object.entries(operations)) {
-    const ref = model!.operations[op]?.input;
-    assert.ok(ref, `${op} is not in the model`);
-    const inputShape = model!.shapes[ref.shape]!;
-    requiredChecked += inputShape.required?.length ?? 0;
-    compareShape(op, '', inputShape, operation.input);
-    for (const name of Object.keys(operation.input)) {
-      assert.ok(inputShape.members?.[name], `${op}: Ferry accepts ${name}, which the model does not define`);
-    }
-  }
-  // serverId, seedReplicationTime, 4 × replicationJobId, connectorId; appId of the 5 validation operations and of
-  // StartOnDemandAppReplication.
-  assert.equal(requiredChecked, 13);
 });
 
 test('FERRY_REGIONS: only the listed regions are served; a bad list stops the service from starting', async () => {

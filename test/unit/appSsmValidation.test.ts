@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_EXECUTION_TIMEOUT_SECONDS, scriptFileName, ssmInvocation, ssmOutcome, ssmOutputDocument } from '../../src/domain/appSsmValidation.ts';
-import { findTool } from '../../src/agent/inventory/tools.ts';
+import { findTool } from '../../src/lib/tools.ts';
 
 describe('what an SSM validation runs in the guest', () => {
   test('a command alone, as is; the timeout as configured or SSM\'s hour', () => {

@@ -48,15 +48,9 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
  * also fails when an entry is no longer needed, so the list only shrinks.
  */
 const KNOWN_UPWARD: Record<string, string> = {
-  // Re-exports left at the old place so the App/launch branch (and observability) still compiles; the lead removes
-  // them once that code imports from the new place.
-  'core/mappers.ts -> operations/mappers.ts': 'toServer re-exported for core/apps/appMappers.ts',
-  'api/operation.ts -> operations/operation.ts': 'Operation re-exported for operations/apps and operations/ferry',
-  // Files of the App/launch branch, not this one's to edit: each imports something that moved down.
-  'observability/metrics.ts -> agent/runExecutor.ts': 'RunOutcome: moved to domain/runOutcome.ts',
-  'launch/noCloudSeed.ts -> agent/inventory/tools.ts': 'findTool: moved to lib/tools.ts',
-  'launch/virsh.ts -> agent/inventory/tools.ts': 'findTool: moved to lib/tools.ts',
-  'launch/libvirtDaemon.ts -> agent/inventory/tools.ts': 'findTool: moved to lib/tools.ts',
+  // Files of the App/launch code that build SDK output shapes inside core (wire mapping belongs in operations/);
+  // moving that mapping up is the App code's own change.
+  'core/apps/appMappers.ts -> operations/mappers.ts': 'toServer: the SDK Server shape, built in core (App code)',
   'core/apps/appMappers.ts -> protocol/awsJson.ts': 'SDK shapes with EpochDate built in core (App code)',
   'core/apps/validationOutput.ts -> protocol/awsJson.ts': 'SDK shapes with EpochDate built in core (App code)',
   'core/apps/replicationConfig.ts -> protocol/awsJson.ts': 'SDK shapes with EpochDate built in core (App code)',

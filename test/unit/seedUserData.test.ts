@@ -16,7 +16,7 @@ import { configureScriptPart } from '../../src/launch/configureScript.ts';
 import { validationWrapper } from '../../src/launch/validationWrapper.ts';
 import { readConsole } from '../../src/domain/instanceConsole.ts';
 import { SEED_SCRIPTS } from '../../src/agent/sample/guestInit.ts';
-import { findTool } from '../../src/agent/inventory/tools.ts';
+import { findTool } from '../../src/lib/tools.ts';
 
 const nonce = '0123456789abcdef0123456789abcdef';
 const boundary = '==FERRY-test==';

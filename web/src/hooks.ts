@@ -1,6 +1,7 @@
 /** Loading data, polling it, and announcing changes. */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { isAuthError } from './api/errors.ts';
+import { errorInfo, isAuthError, type ApiErrorInfo } from './api/errors.ts';
+import { fieldOf } from './api/errorPaths.ts';
 import { useApi } from './context.ts';
 
 export interface Resource<T> {
@@ -83,4 +84,30 @@ export function useTitle(title: string): void {
   useEffect(() => {
     document.title = `${title} · Ferry console`;
   }, [title]);
+}
+
+/** A form's error, pinned to the field its message names (one of the form's fields), if any. */
+export interface FormError<F extends string> extends ApiErrorInfo {
+  field?: F;
+}
+
+/**
+ * A form's error state: `fail` records what a submit threw, pinned to the field its message names; `fieldError`
+ * is the text that field shows. With `focus`, a failed submit moves focus to that field (`<idPrefix>-<field>`) or
+ * else to the form's error message (`errorId`).
+ */
+export function useFormError<F extends string>(fields: readonly F[], focus?: { idPrefix: string; errorId: string }) {
+  const [error, setError] = useState<FormError<F> | undefined>(undefined);
+  useEffect(() => {
+    if (focus && error) document.getElementById(error.field ? `${focus.idPrefix}-${error.field}` : focus.errorId)?.focus();
+  }, [error]);
+  return {
+    error,
+    clear: () => setError(undefined),
+    fail(thrown: unknown): void {
+      const info = errorInfo(thrown);
+      setError({ ...info, field: fieldOf(info.message, fields) as F | undefined });
+    },
+    fieldError: (name: F): string | undefined => (error?.field === name ? `${error.code}: ${error.message}` : undefined),
+  };
 }

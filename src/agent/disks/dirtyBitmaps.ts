@@ -69,10 +69,6 @@ export function disableBitmap(path: string, name: string, image = path): Promise
   return bitmapOp(path, image, ['--disable'], [name], `disabling dirty bitmap ${name}`);
 }
 
-export function enableBitmap(path: string, name: string, image = path): Promise<void> {
-  return bitmapOp(path, image, ['--enable'], [name], `enabling dirty bitmap ${name}`);
-}
-
 /** ORs `source` into `target` (both in the same image). */
 export function mergeBitmap(path: string, source: string, target: string, image = path): Promise<void> {
   return bitmapOp(path, image, ['--merge', source], [target], `merging dirty bitmap ${source} into ${target}`);

@@ -9,6 +9,7 @@ import type { DiskFormat } from '../disks/diskSource.ts';
 import { isWithin, openChecked, outsideMessage, resolveInside, vmdkExtentPath, type Confinement } from '../disks/confine.ts';
 import { qcow2InfoDirectly, qemuImgInfo, type QemuImgInfo } from './qemuImg.ts';
 import { readVmdkDescriptor, vmdkUnsupportedReason } from './vmdk.ts';
+import type { ConcurrencyLimit } from '../../lib/concurrency.ts';
 
 export interface DiscoveredDiskExtent {
   /** Absolute path of the file holding the extent's data (symbolic links resolved). */
@@ -46,7 +47,8 @@ export interface DiskContext {
   qemuImg: string;
   timeoutMs: number;
   infoCache: Map<string, Promise<QemuImgInfo>>;
-  acquire: () => Promise<() => void>;
+  /** qemu-img processes run through it, a few at once. */
+  qemuImgSlots: ConcurrencyLimit;
 }
 
 function isInside(root: string, path: string): boolean {
@@ -81,12 +83,7 @@ function info(ctx: DiskContext, path: string, format: DiskFormat): Promise<QemuI
         const direct = await qcow2InfoDirectly(path);
         if (direct) return direct;
       }
-      const release = await ctx.acquire();
-      try {
-        return await qemuImgInfo(path, format, { qemuImg: ctx.qemuImg, timeoutMs: ctx.timeoutMs });
-      } finally {
-        release();
-      }
+      return ctx.qemuImgSlots.run(() => qemuImgInfo(path, format, { qemuImg: ctx.qemuImg, timeoutMs: ctx.timeoutMs }));
     })();
     ctx.infoCache.set(key, p);
   }

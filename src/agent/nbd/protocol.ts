@@ -73,7 +73,6 @@ export const CMD_NAMES: Readonly<Record<number, string>> = {
   6: 'NBD_CMD_WRITE_ZEROES',
   7: 'NBD_CMD_BLOCK_STATUS',
 };
-export const CMD_FLAG = { FUA: 1, NO_HOLE: 2, DF: 4, REQ_ONE: 8, FAST_ZERO: 16 } as const;
 
 /** Structured reply chunk types; bit 15 marks error chunks. */
 export const CHUNK = { NONE: 0, OFFSET_DATA: 1, OFFSET_HOLE: 2, BLOCK_STATUS: 5, ERROR: 0x8001, ERROR_OFFSET: 0x8002 } as const;

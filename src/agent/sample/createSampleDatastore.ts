@@ -19,6 +19,7 @@ import { builderTools, MiB, type FileContent, type PartitionSpec } from './diskB
 import { buildHyperVVm, buildKvmVm, buildVmwareVm } from './vmBuilders.ts';
 import { BOOTABLE_VMS, buildBootableVm, prepareBootAssets, type BootAssets } from './bootableVms.ts';
 import type { KernelOptions } from './debianKernel.ts';
+import { mapConcurrently } from '../../lib/concurrency.ts';
 
 /** Bump when the sample's content changes; an older sample is then rebuilt. */
 // 3: the bootable guests run the shell parts of a multipart user-data (configure script, validations).
@@ -302,14 +303,10 @@ async function writeMarker(dir: string, vms: string[], bootableMissing: string |
 }
 
 async function buildInto(staging: string, vms: SampleVm[], options: SampleOptions): Promise<void> {
-  const queue = [...vms];
-  const worker = async () => {
-    for (let vm = queue.shift(); vm; vm = queue.shift()) {
-      await vm.build(join(staging, vm.folder));
-      options.log?.(`  built ${vm.folder}`);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 3) }, worker));
+  await mapConcurrently(vms, Math.max(1, options.concurrency ?? 3), async (vm) => {
+    await vm.build(join(staging, vm.folder));
+    options.log?.(`  built ${vm.folder}`);
+  });
 }
 
 const bootableNames = BOOTABLE_VMS.map((vm) => vm.folder);

@@ -7,7 +7,8 @@
  * refreshes the app from its entry. Imported apps cannot be changed with UpdateApp.
  */
 import { invalidParameter, notPermitted } from '../../lib/errors.ts';
-import { inTransaction, type Core, type Tenant } from '../context.ts';
+import { inTransaction, type Core } from '../context.ts';
+import type { Tenant } from '../../domain/tenant.ts';
 import { hasLiveInstances, insertApp, checkAppLimit } from './apps.ts';
 import { liveJobCount, loadGroups } from './appRecords.ts';
 import { writeGroups } from './membership.ts';

@@ -1,7 +1,8 @@
 /** App rows → the SMS output shapes (AppSummary, ServerGroup, Tag), typed by the AWS SDK. */
 import type { AppSummary, Server, ServerGroup, Tag } from '@aws-sdk/client-sms';
 import { epochDate } from '../../protocol/awsJson.ts';
-import { toServer, type ServerRow } from '../mappers.ts';
+import { toServer } from '../../operations/mappers.ts';
+import type { ServerRow } from '../../store/rows.ts';
 import type { Core, Tx } from '../context.ts';
 import { groupMembers, loadGroups, loadMembers, type AppRow, type GroupRow, type MemberRow } from './appRecords.ts';
 

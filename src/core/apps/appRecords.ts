@@ -9,7 +9,8 @@ import type {
 } from '../../store/schema.ts';
 import { invalidParameter } from '../../lib/errors.ts';
 import { NON_TERMINAL_JOB_STATES } from '../../domain/enums.ts';
-import type { Core, Tenant, Tx } from '../context.ts';
+import type { Core, Tx } from '../context.ts';
+import type { Tenant } from '../../domain/tenant.ts';
 
 export type AppRow = Selectable<AppsTable>;
 export type GroupRow = Selectable<AppServerGroupsTable>;

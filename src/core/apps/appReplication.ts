@@ -6,7 +6,8 @@
  */
 import { ServiceError, notPermitted } from '../../lib/errors.ts';
 import { cancelJob, checkJobSchedule, createJobIn, startOnDemandRunIn } from '../jobs.ts';
-import { inTransaction, type Core, type Tenant, type Tx } from '../context.ts';
+import { inTransaction, type Core, type Tx } from '../context.ts';
+import type { Tenant } from '../../domain/tenant.ts';
 import type { FerryEvent } from '../events.ts';
 import { liveJobCount, loadMembers, parseJson, requireApp, type AppRow } from './appRecords.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';

@@ -5,7 +5,8 @@
  */
 import { invalidParameter, notPermitted } from '../../lib/errors.ts';
 import { KEY_NAME, parseSshPublicKey, PublicKeyError } from '../../domain/sshPublicKey.ts';
-import type { Core, Tenant, Tx } from '../context.ts';
+import type { Core, Tx } from '../context.ts';
+import type { Tenant } from '../../domain/tenant.ts';
 
 export interface KeyPair {
   keyName: string;

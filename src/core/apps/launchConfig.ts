@@ -11,7 +11,8 @@ import { instanceSize, unknownInstanceTypeMessage } from '../../domain/instanceT
 import { s3LocationProblem, s3Uri, type S3Location } from '../../domain/s3Location.ts';
 import { defaultLogicalId } from '../../domain/appTemplate.ts';
 import type { AppPorts } from '../../apps/ports.ts';
-import { inTransaction, type Core, type Tenant } from '../context.ts';
+import { inTransaction, type Core } from '../context.ts';
+import type { Tenant } from '../../domain/tenant.ts';
 import { groupMembers, loadGroups, loadMembers, parseJson, requireApp, type AppRow } from './appRecords.ts';
 import { serverRowsOf, toMemberServer } from './appMappers.ts';
 import { findKeyPair } from './keyPairs.ts';

@@ -6,7 +6,8 @@
  */
 import { notPermitted } from '../../lib/errors.ts';
 import type { AppPorts } from '../../apps/ports.ts';
-import { inTransaction, type Core, type Tenant, type Tx } from '../context.ts';
+import { inTransaction, type Core, type Tx } from '../context.ts';
+import type { Tenant } from '../../domain/tenant.ts';
 import { liveJobCount, requireApp, type AppRow } from './appRecords.ts';
 import { hasLiveInstances } from './apps.ts';
 import { stopReplicationIn } from './appReplication.ts';

@@ -8,7 +8,8 @@ import { invalidParameter, missingParameter, notPermitted } from '../../lib/erro
 import { newServerGroupId } from '../../lib/ids.ts';
 import type { Policy } from '../../domain/policy.ts';
 import { freshId } from '../uniqueId.ts';
-import type { Tenant, Tx } from '../context.ts';
+import type { Tx } from '../context.ts';
+import type { Tenant } from '../../domain/tenant.ts';
 import { loadGroups, loadMembers, type GroupRow } from './appRecords.ts';
 
 export interface ResolvedGroup {

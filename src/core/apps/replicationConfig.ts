@@ -9,7 +9,8 @@ import { invalidParameter, missingParameter, notPermitted } from '../../lib/erro
 import { validateJobKey } from '../../kms/keys.ts';
 import { epochDate } from '../../protocol/awsJson.ts';
 import { checkJobSchedule } from '../jobs.ts';
-import { inTransaction, type Core, type Tenant, type Tx } from '../context.ts';
+import { inTransaction, type Core, type Tx } from '../context.ts';
+import type { Tenant } from '../../domain/tenant.ts';
 import { groupMembers, liveJobCount, loadGroups, loadMembers, parseJson, requireApp, type AppRow, type GroupRow, type MemberRow } from './appRecords.ts';
 import { serverRowsOf, toMemberServer } from './appMappers.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';

@@ -12,7 +12,8 @@ import { buildTemplate, defaultLogicalId, type TemplateInput } from '../../domai
 import { buildChangeSet } from '../../domain/appChangeSet.ts';
 import type { OutputFormat } from '../../domain/appEnums.ts';
 import type { ArtifactStore, AppPorts } from '../../apps/ports.ts';
-import type { Core, Tenant } from '../context.ts';
+import type { Core } from '../context.ts';
+import type { Tenant } from '../../domain/tenant.ts';
 import { groupMembers, loadLaunchRows, parseJson, requireApp, type AppRow } from './appRecords.ts';
 import { launchReadiness, type LaunchReadiness } from './launchPlanning.ts';
 import { renderDocument } from './documents.ts';

@@ -8,7 +8,8 @@ import type { ValidationOutput } from '@aws-sdk/client-sms';
 import { invalidParameter, notPermitted } from '../../lib/errors.ts';
 import { epochDate } from '../../protocol/awsJson.ts';
 import type { AppPorts, InstanceValidationResult } from '../../apps/ports.ts';
-import type { Core, Tenant } from '../context.ts';
+import type { Core } from '../context.ts';
+import type { Tenant } from '../../domain/tenant.ts';
 import { loadLaunchRows, loadMembers, loadValidations, requireApp, type AppRow } from './appRecords.ts';
 import { serverRowsOf, toMemberServer } from './appMappers.ts';
 

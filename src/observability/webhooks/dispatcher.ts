@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { ReadRows } from '../../store/openStore.ts';
+import { ConcurrencyLimit } from '../../lib/concurrency.ts';
 import type { DeliveryOutcome } from '../metrics.ts';
 import type { OutboxDb, OutboxRow } from './outbox.ts';
 import { ATTEMPT_HEADER, EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signBody } from './sign.ts';
@@ -88,7 +89,8 @@ export class WebhookDispatcher {
   readonly #options: DeliveryOptions;
   readonly #observe: (outcome: DeliveryOutcome) => void;
   readonly #abort = new AbortController();
-  readonly #inFlight = new Map<number, Promise<void>>();
+  /** Deliveries in flight (each: the request and its bookkeeping), at most `concurrency`. */
+  readonly #deliveries: ConcurrencyLimit;
   /** `url \0 job` pairs with a delivery in flight: their next event waits. */
   readonly #busyKeys = new Set<string>();
   /** Rows delivered whose delete has not committed yet: never sent again meanwhile. */
@@ -110,6 +112,7 @@ export class WebhookDispatcher {
     this.#log = options.log;
     this.#userAgent = options.userAgent;
     this.#options = { ...DEFAULT_DELIVERY, ...options.delivery };
+    this.#deliveries = new ConcurrencyLimit(this.#options.concurrency);
     this.#observe = options.observe ?? (() => {});
   }
 
@@ -145,10 +148,9 @@ export class WebhookDispatcher {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
-    const settled = Promise.allSettled(this.#inFlight.values());
-    await Promise.race([settled, sleep(this.#options.stopGraceMs, undefined, { ref: false })]);
+    await Promise.race([this.#deliveries.idle(), sleep(this.#options.stopGraceMs, undefined, { ref: false })]);
     this.#abort.abort();
-    await Promise.allSettled(this.#inFlight.values());
+    await this.#deliveries.idle();
     while (this.#deleting) await this.#deleting;
   }
 
@@ -189,7 +191,7 @@ export class WebhookDispatcher {
     const now = Date.now();
     let wake = Infinity;
     for (const url of this.#urls) {
-      if (this.#inFlight.size >= this.#options.concurrency) return; // a finishing delivery pokes again
+      if (this.#deliveries.full) return; // a finishing delivery pokes again
       const query = this.#db
         .selectFrom('webhook_outbox')
         .select(['seq', 'event_id', 'ordering_key', 'body', 'attempts', 'next_attempt_at'])
@@ -210,7 +212,7 @@ export class WebhookDispatcher {
           wake = Math.min(wake, row.next_attempt_at);
           continue;
         }
-        if (this.#inFlight.size >= this.#options.concurrency) return;
+        if (this.#deliveries.full) return;
         this.#deliver(url, key, row);
       }
     }
@@ -233,8 +235,10 @@ export class WebhookDispatcher {
 
   #deliver(url: string, key: string, row: OutboxRow): void {
     this.#busyKeys.add(key);
-    const work = this.#attempt(url, row)
-      .then(async (result) => {
+    // Called only when a slot is free (#dispatchDue checks `full`), so the delivery starts at once.
+    void this.#deliveries
+      .run(async () => {
+        const result = await this.#attempt(url, row);
         if (result.ok) {
           this.#delivered.add(row.seq);
           this.#observe('delivered');
@@ -246,10 +250,8 @@ export class WebhookDispatcher {
       .catch((error: unknown) => this.#log.error({ err: error, eventId: row.event_id }, 'webhook delivery bookkeeping failed'))
       .finally(() => {
         this.#busyKeys.delete(key);
-        this.#inFlight.delete(row.seq);
         this.poke();
       });
-    this.#inFlight.set(row.seq, work);
   }
 
   async #attempt(url: string, row: OutboxRow): Promise<Attempt> {

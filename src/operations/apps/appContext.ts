@@ -1,5 +1,5 @@
 /** What the App operations take from the request context: the two subsystems (either may be absent). */
-import type { RequestContext } from '../../api/operation.ts';
+import type { RequestContext } from '../operation.ts';
 import type { AppPorts } from '../../apps/ports.ts';
 import type { RefreshOptions } from '../../core/apps/refreshApps.ts';
 

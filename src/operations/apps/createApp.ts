@@ -1,5 +1,5 @@
 import type { CreateAppRequest, CreateAppResponse } from '@aws-sdk/client-sms';
-import type { Operation } from '../../api/operation.ts';
+import type { Operation } from '../operation.ts';
 import { boundedStr } from '../../api/schema.ts';
 import { APP_BOUNDS, appMembers } from '../../api/appShapes.ts';
 import { createApp as create } from '../../core/apps/apps.ts';

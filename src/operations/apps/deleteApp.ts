@@ -1,5 +1,5 @@
 import type { DeleteAppRequest, DeleteAppResponse } from '@aws-sdk/client-sms';
-import type { Operation } from '../../api/operation.ts';
+import type { Operation } from '../operation.ts';
 import { bool } from '../../api/schema.ts';
 import { appIdField } from '../../api/appShapes.ts';
 import { deleteApp as remove } from '../../core/apps/launchRequests.ts';

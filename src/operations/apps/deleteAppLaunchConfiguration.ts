@@ -1,5 +1,5 @@
 import type { DeleteAppLaunchConfigurationRequest, DeleteAppLaunchConfigurationResponse } from '@aws-sdk/client-sms';
-import type { Operation } from '../../api/operation.ts';
+import type { Operation } from '../operation.ts';
 import { appIdField } from '../../api/appShapes.ts';
 import { deleteLaunchConfiguration } from '../../core/apps/launchConfig.ts';
 import { refreshOptionsOf } from './appContext.ts';

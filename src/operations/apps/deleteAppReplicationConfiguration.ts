@@ -1,5 +1,5 @@
 import type { DeleteAppReplicationConfigurationRequest, DeleteAppReplicationConfigurationResponse } from '@aws-sdk/client-sms';
-import type { Operation } from '../../api/operation.ts';
+import type { Operation } from '../operation.ts';
 import { appIdField } from '../../api/appShapes.ts';
 import { deleteReplicationConfiguration } from '../../core/apps/replicationConfig.ts';
 import { refreshOptionsOf } from './appContext.ts';

@@ -1,5 +1,5 @@
 import type { GenerateChangeSetRequest, GenerateChangeSetResponse } from '@aws-sdk/client-sms';
-import type { Operation } from '../../api/operation.ts';
+import type { Operation } from '../operation.ts';
 import { oneOf } from '../../api/schema.ts';
 import { appIdField } from '../../api/appShapes.ts';
 import { OUTPUT_FORMATS } from '../../domain/appEnums.ts';

@@ -1,5 +1,5 @@
 import type { GetAppRequest, GetAppResponse } from '@aws-sdk/client-sms';
-import type { Operation } from '../../api/operation.ts';
+import type { Operation } from '../operation.ts';
 import { appIdField } from '../../api/appShapes.ts';
 import { getApp as get } from '../../core/apps/apps.ts';
 

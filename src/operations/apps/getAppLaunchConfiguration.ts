@@ -1,5 +1,5 @@
 import type { GetAppLaunchConfigurationRequest, GetAppLaunchConfigurationResponse } from '@aws-sdk/client-sms';
-import type { Operation } from '../../api/operation.ts';
+import type { Operation } from '../operation.ts';
 import { appIdField } from '../../api/appShapes.ts';
 import { getLaunchConfiguration } from '../../core/apps/launchConfig.ts';
 

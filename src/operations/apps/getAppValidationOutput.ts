@@ -1,5 +1,5 @@
 import type { GetAppValidationOutputRequest, GetAppValidationOutputResponse } from '@aws-sdk/client-sms';
-import type { Operation } from '../../api/operation.ts';
+import type { Operation } from '../operation.ts';
 import { appIdField } from '../../api/appShapes.ts';
 import { getValidationOutput } from '../../core/apps/validationOutput.ts';
 import { portsOf } from './appContext.ts';

@@ -1,5 +1,5 @@
 import type { ImportAppCatalogRequest, ImportAppCatalogResponse } from '@aws-sdk/client-sms';
-import type { Operation } from '../../api/operation.ts';
+import type { Operation } from '../operation.ts';
 import { boundedStr } from '../../api/schema.ts';
 import { APP_BOUNDS } from '../../api/appShapes.ts';
 import { importAppCatalog as importCatalog } from '../../core/apps/appCatalog.ts';

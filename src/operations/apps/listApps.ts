@@ -1,5 +1,5 @@
 import type { ListAppsRequest, ListAppsResponse } from '@aws-sdk/client-sms';
-import { pageMembers, type Operation } from '../../api/operation.ts';
+import { pageMembers, type Operation } from '../operation.ts';
 import { boundedStr, listOf } from '../../api/schema.ts';
 import { APP_BOUNDS } from '../../api/appShapes.ts';
 import { listApps as list } from '../../core/apps/apps.ts';

@@ -1,5 +1,5 @@
 import type { NotifyAppValidationOutputRequest, NotifyAppValidationOutputResponse } from '@aws-sdk/client-sms';
-import type { Operation } from '../../api/operation.ts';
+import type { Operation } from '../operation.ts';
 import { appIdField, notificationContextField } from '../../api/appShapes.ts';
 import { notifyValidationOutput } from '../../core/apps/validationOutput.ts';
 

@@ -1,5 +1,5 @@
 import type { PutAppLaunchConfigurationRequest, PutAppLaunchConfigurationResponse } from '@aws-sdk/client-sms';
-import type { Operation } from '../../api/operation.ts';
+import type { Operation } from '../operation.ts';
 import { bool, boundedStr } from '../../api/schema.ts';
 import { APP_BOUNDS, appIdField, serverGroupLaunchConfigurationsField } from '../../api/appShapes.ts';
 import { putLaunchConfiguration } from '../../core/apps/launchConfig.ts';

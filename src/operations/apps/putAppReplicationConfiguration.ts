@@ -1,5 +1,5 @@
 import type { PutAppReplicationConfigurationRequest, PutAppReplicationConfigurationResponse } from '@aws-sdk/client-sms';
-import type { Operation } from '../../api/operation.ts';
+import type { Operation } from '../operation.ts';
 import { appIdField, serverGroupReplicationConfigurationsField } from '../../api/appShapes.ts';
 import { putReplicationConfiguration } from '../../core/apps/replicationConfig.ts';
 import { refreshOptionsOf } from './appContext.ts';

@@ -1,5 +1,5 @@
 import type { PutAppValidationConfigurationRequest, PutAppValidationConfigurationResponse } from '@aws-sdk/client-sms';
-import type { Operation } from '../../api/operation.ts';
+import type { Operation } from '../operation.ts';
 import { appIdField, appValidationConfigurationsField, serverGroupValidationConfigurationsField } from '../../api/appShapes.ts';
 import { putValidationConfiguration } from '../../core/apps/validationConfig.ts';
 import { portsOf } from './appContext.ts';

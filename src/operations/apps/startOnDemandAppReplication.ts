@@ -1,5 +1,5 @@
 import type { StartOnDemandAppReplicationRequest, StartOnDemandAppReplicationResponse } from '@aws-sdk/client-sms';
-import type { Operation } from '../../api/operation.ts';
+import type { Operation } from '../operation.ts';
 import { str } from '../../api/schema.ts';
 import { appIdField } from '../../api/appShapes.ts';
 import { startOnDemandAppReplication as start } from '../../core/apps/appReplication.ts';

@@ -1,5 +1,5 @@
 import type { StopAppReplicationRequest, StopAppReplicationResponse } from '@aws-sdk/client-sms';
-import type { Operation } from '../../api/operation.ts';
+import type { Operation } from '../operation.ts';
 import { appIdField } from '../../api/appShapes.ts';
 import { stopAppReplication as stop } from '../../core/apps/appReplication.ts';
 import { refreshOptionsOf } from './appContext.ts';

@@ -1,5 +1,5 @@
 import type { TerminateAppRequest, TerminateAppResponse } from '@aws-sdk/client-sms';
-import type { Operation } from '../../api/operation.ts';
+import type { Operation } from '../operation.ts';
 import { appIdField } from '../../api/appShapes.ts';
 import { requestTerminate } from '../../core/apps/launchRequests.ts';
 import { portsOf, refreshOptionsOf } from './appContext.ts';

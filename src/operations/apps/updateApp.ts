@@ -1,5 +1,5 @@
 import type { UpdateAppRequest, UpdateAppResponse } from '@aws-sdk/client-sms';
-import type { Operation } from '../../api/operation.ts';
+import type { Operation } from '../operation.ts';
 import { appIdField, appMembers } from '../../api/appShapes.ts';
 import { updateApp as update } from '../../core/apps/apps.ts';
 import { refreshOptionsOf } from './appContext.ts';

@@ -11,13 +11,12 @@ import { activeRuns, claimRuns, completeRun, failRun, reportProgress } from '../
 import { beginRunImage, finishRunImage, missingRunBlocks, parentOfRun, putRunBlocks, recordRunBlocks, type DataPlane } from '../../core/runImages.ts';
 import { MAX_FAILURE_MESSAGE_LENGTH, RunConflict } from '../../domain/replicationRun.ts';
 import type { ConnectorRow } from '../../store/rows.ts';
+import { AMI_ID } from '../../images/imageIds.ts';
 import type { ConnectorEndpoint } from '../../protocol/connector/messages.ts';
 import { badRequest } from '../../protocol/connector/routes.ts';
 
 /** Runs one claim may take. */
 export const MAX_CLAIM = 50;
-
-const AMI_ID = /^ami-[0-9a-f]{17}$/;
 
 /** Every call but register needs a registered connector. */
 export function requireRegistered(connector: ConnectorRow): ConnectorRow {

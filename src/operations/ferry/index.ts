@@ -4,7 +4,7 @@
  * a run's live byte progress, the on-demand quota, connectors' last heartbeats, and launched instances with their
  * serial console output. The console and `ferry status` use them.
  */
-import type { Operation } from '../../api/operation.ts';
+import type { Operation } from '../operation.ts';
 import { FERRY_TARGET_PREFIX, type FerryInput, type FerryOperationName, type FerryOutput } from '../../api/ferryWire.ts';
 import { listImages } from './listImages.ts';
 import { getRunProgress } from './getRunProgress.ts';

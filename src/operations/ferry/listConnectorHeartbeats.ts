@@ -1,4 +1,4 @@
-import type { Operation } from '../../api/operation.ts';
+import type { Operation } from '../operation.ts';
 import { epochDate } from '../../protocol/awsJson.ts';
 import type { ConnectorHeartbeat, FerryInput, FerryOutput } from '../../api/ferryWire.ts';
 

@@ -1,4 +1,4 @@
-import type { Operation } from '../../api/operation.ts';
+import type { Operation } from '../operation.ts';
 import { str } from '../../api/schema.ts';
 import { ServiceError } from '../../lib/errors.ts';
 import { epochDate } from '../../protocol/awsJson.ts';

@@ -4,8 +4,11 @@
  * SMS's ServerReplicationParameters) — so a field, its limits and its hint are written once.
  */
 import type { LicenseType, ServerReplicationParameters } from '@aws-sdk/client-sms';
-import { Checkbox, Field, parseIntField } from './fields.tsx';
+import { Checkbox, Field, parseIntField, IdentifierInput } from './fields.tsx';
 import { toLocalInput } from '../format.ts';
+import { JOB_SETTING_LIMITS } from '../../../src/domain/jobSettings.ts';
+
+const { frequencyHours, recentAmisToKeep } = JOB_SETTING_LIMITS;
 
 /** The fields' values as typed (numbers stay text until sent, so the API judges what the user typed). */
 export interface JobSettings {
@@ -95,7 +98,7 @@ export function JobSettingsFields(props: JobSettingsFieldsProps) {
           <Field
             id={id('frequency')}
             label="Frequency (hours)"
-            hint={props.existingJob?.runOnce ? 'A one-time job has no frequency.' : '1 to 24 hours between runs.'}
+            hint={props.existingJob?.runOnce ? 'A one-time job has no frequency.' : `${frequencyHours.min} to ${frequencyHours.max} hours between runs.`}
             error={errorOf('frequency')}
           >
             {(aria) => (
@@ -103,8 +106,8 @@ export function JobSettingsFields(props: JobSettingsFieldsProps) {
                 {...aria}
                 type="number"
                 inputMode="numeric"
-                min={1}
-                max={24}
+                min={frequencyHours.min}
+                max={frequencyHours.max}
                 step={1}
                 disabled={values.runOnce}
                 value={values.runOnce ? '' : values.frequency}
@@ -144,11 +147,11 @@ export function JobSettingsFields(props: JobSettingsFieldsProps) {
           <Field
             id={id('numberOfRecentAmisToKeep')}
             label="Images to keep"
-            hint="Keep the newest N images (1 to 270); 0 or blank keeps them all."
+            hint={`Keep the newest N images (1 to ${recentAmisToKeep.max}); 0 or blank keeps them all.`}
             error={errorOf('numberOfRecentAmisToKeep')}
           >
             {(aria) => (
-              <input {...aria} type="number" inputMode="numeric" min={0} max={270} step={1} value={values.keep} onInput={(e) => onChange({ keep: e.currentTarget.value })} />
+              <input {...aria} type="number" inputMode="numeric" min={recentAmisToKeep.min} max={recentAmisToKeep.max} step={1} value={values.keep} onInput={(e) => onChange({ keep: e.currentTarget.value })} />
             )}
           </Field>
           {props.withJobDetails ? (
@@ -179,15 +182,7 @@ export function JobSettingsFields(props: JobSettingsFieldsProps) {
           error={errorOf('kmsKeyId')}
         >
           {(aria) => (
-            <input
-              {...aria}
-              type="text"
-              autocomplete="off"
-              spellcheck={false}
-              disabled={!values.encrypted}
-              value={values.kmsKeyId}
-              onInput={(e) => onChange({ kmsKeyId: e.currentTarget.value })}
-            />
+            <IdentifierInput aria={aria} value={values.kmsKeyId} onValue={(text) => onChange({ kmsKeyId: text })} disabled={!values.encrypted} />
           )}
         </Field>
       </fieldset>

@@ -1,11 +1,11 @@
 /** UpdateReplicationJob: sends only the members the user changed, and shows the API's errors inline. */
 import { useEffect, useState } from 'preact/hooks';
 import { UpdateReplicationJobCommand, type ReplicationJob, type UpdateReplicationJobRequest } from '@aws-sdk/client-sms';
-import { errorInfo } from '../api/errors.ts';
-import { fieldOf } from '../api/errorPaths.ts';
 import { useApi } from '../context.ts';
+import { useFormError } from '../hooks.ts';
 import { fromLocalInput } from '../format.ts';
 import { JobSettingsFields, replicationParameters, settingsOf, type JobSettings } from './JobSettingsFields.tsx';
+import { ErrorMessage } from './ui.tsx';
 
 const FIELDS = [
   'frequency',
@@ -23,7 +23,7 @@ export function UpdateJobForm(props: { job: ReplicationJob; onUpdated: () => voi
   const { sms } = useApi();
   const job = props.job;
   const [settings, setSettings] = useState<JobSettings>(() => settingsOf(job));
-  const [error, setError] = useState<{ code: string; message: string; field?: FieldName } | undefined>(undefined);
+  const { error, clear: clearError, fail, fieldError } = useFormError(FIELDS);
   const [saved, setSaved] = useState('');
   const [busy, setBusy] = useState(false);
 
@@ -37,7 +37,7 @@ export function UpdateJobForm(props: { job: ReplicationJob; onUpdated: () => voi
 
   async function submit(event: Event) {
     event.preventDefault();
-    setError(undefined);
+    clearError();
     setSaved('');
     const input: UpdateReplicationJobRequest = { replicationJobId: job.replicationJobId };
     const { frequency, runOnce: _runOnce, licenseType, numberOfRecentAmisToKeep, encrypted, kmsKeyId } = replicationParameters(settings);
@@ -61,21 +61,15 @@ export function UpdateJobForm(props: { job: ReplicationJob; onUpdated: () => voi
       setSettings((current) => ({ ...current, time: '' }));
       props.onUpdated();
     } catch (thrown) {
-      const info = errorInfo(thrown);
-      setError({ ...info, field: fieldOf(info.message, FIELDS) as FieldName | undefined });
+      fail(thrown);
     } finally {
       setBusy(false);
     }
   }
 
-  const fieldError = (name: FieldName) => (error?.field === name ? `${error.code}: ${error.message}` : undefined);
   return (
     <form class="form" onSubmit={submit} noValidate aria-labelledby="update-heading">
-      {error ? (
-        <div class="alert error" role="alert">
-          <strong>The job was not updated.</strong> <span class="code">{error.code}</span>: {error.message}
-        </div>
-      ) : null}
+      <ErrorMessage error={error} prefix="The job was not updated." />
       <JobSettingsFields
         idPrefix="update"
         values={settings}
@@ -93,7 +87,7 @@ export function UpdateJobForm(props: { job: ReplicationJob; onUpdated: () => voi
         <button type="submit" class="primary" disabled={busy}>
           {busy ? 'Saving…' : 'Update job'}
         </button>
-        <button type="button" onClick={() => { reset(); setError(undefined); setSaved(''); }}>
+        <button type="button" onClick={() => { reset(); clearError(); setSaved(''); }}>
           Reset
         </button>
         <span role="status" class="ok-text">

@@ -10,12 +10,15 @@ interface FieldProps {
   class?: string;
 }
 
-export function Field(props: FieldProps) {
-  const described = [props.hint ? `${props.id}-hint` : '', props.error ? `${props.id}-error` : ''].filter(Boolean).join(' ') || undefined;
+/** The ids of a field's hint and error, for its control's aria-describedby. */
+function describedBy(id: string, hint: unknown, error: unknown): string | undefined {
+  return [hint ? `${id}-hint` : '', error ? `${id}-error` : ''].filter(Boolean).join(' ') || undefined;
+}
+
+/** A field's hint and error under its control, with the ids describedBy names. */
+function FieldNotes(props: { id: string; hint?: ComponentChildren; error?: string }) {
   return (
-    <div class={`field${props.error ? ' invalid' : ''}${props.class ? ` ${props.class}` : ''}`}>
-      <label for={props.id}>{props.label}</label>
-      {props.children({ id: props.id, 'aria-describedby': described, 'aria-invalid': props.error ? true : undefined })}
+    <>
       {props.hint ? (
         <p class="hint" id={`${props.id}-hint`}>
           {props.hint}
@@ -27,12 +30,23 @@ export function Field(props: FieldProps) {
           {props.error}
         </p>
       ) : null}
+    </>
+  );
+}
+
+export function Field(props: FieldProps) {
+  const described = describedBy(props.id, props.hint, props.error);
+  return (
+    <div class={`field${props.error ? ' invalid' : ''}${props.class ? ` ${props.class}` : ''}`}>
+      <label for={props.id}>{props.label}</label>
+      {props.children({ id: props.id, 'aria-describedby': described, 'aria-invalid': props.error ? true : undefined })}
+      <FieldNotes id={props.id} hint={props.hint} error={props.error} />
     </div>
   );
 }
 
 export function Checkbox(props: { id: string; label: string; checked: boolean; onChange: (checked: boolean) => void; hint?: string; error?: string }) {
-  const described = [props.hint ? `${props.id}-hint` : '', props.error ? `${props.id}-error` : ''].filter(Boolean).join(' ') || undefined;
+  const described = describedBy(props.id, props.hint, props.error);
   return (
     <div class={`field checkbox${props.error ? ' invalid' : ''}`}>
       <input
@@ -44,18 +58,35 @@ export function Checkbox(props: { id: string; label: string; checked: boolean; o
         onChange={(e) => props.onChange(e.currentTarget.checked)}
       />
       <label for={props.id}>{props.label}</label>
-      {props.hint ? (
-        <p class="hint" id={`${props.id}-hint`}>
-          {props.hint}
-        </p>
-      ) : null}
-      {props.error ? (
-        <p class="field-error" id={`${props.id}-error`}>
-          <span aria-hidden="true">⚠ </span>
-          {props.error}
-        </p>
-      ) : null}
+      <FieldNotes id={props.id} hint={props.hint} error={props.error} />
     </div>
+  );
+}
+
+/**
+ * A text input for identifiers (ids, names, keys, buckets): the browser neither completes nor spell-checks them.
+ * `aria` is what Field hands its control.
+ */
+export function IdentifierInput(props: {
+  aria: { id: string; 'aria-describedby'?: string; 'aria-invalid'?: boolean };
+  value: string;
+  onValue: (value: string) => void;
+  list?: string;
+  placeholder?: string;
+  disabled?: boolean;
+}) {
+  return (
+    <input
+      {...props.aria}
+      type="text"
+      autocomplete="off"
+      spellcheck={false}
+      list={props.list}
+      placeholder={props.placeholder}
+      disabled={props.disabled}
+      value={props.value}
+      onInput={(e) => props.onValue(e.currentTarget.value)}
+    />
   );
 }
 

@@ -39,11 +39,15 @@ export function Page(props: { title: string; heading?: ComponentChildren; action
   );
 }
 
-export function ErrorMessage(props: { error: unknown; prefix?: string }) {
+/**
+ * An error as the console shows it: what failed (`prefix`), the code and the message. A form's error has an `id` and
+ * is `focusable`, so the form can move focus to it after a failed submit.
+ */
+export function ErrorMessage(props: { error: unknown; prefix?: string; id?: string; focusable?: boolean }) {
   if (!props.error) return null;
   const { code, message } = errorInfo(props.error);
   return (
-    <div class="alert error" role="alert">
+    <div id={props.id} class="alert error" role="alert" tabIndex={props.focusable ? -1 : undefined}>
       {props.prefix ? <strong>{props.prefix} </strong> : null}
       <span class="code">{code}</span>: {message}
     </div>

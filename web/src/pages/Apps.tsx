@@ -6,6 +6,7 @@ import { useApi } from '../context.ts';
 import { useResource } from '../hooks.ts';
 import { formatTime } from '../format.ts';
 import { Badge, ErrorMessage, Link, Loading, Page } from '../components/ui.tsx';
+import { DataTable } from '../components/DataTable.tsx';
 
 export function AppsPage() {
   const { sms } = useApi();
@@ -41,54 +42,40 @@ export function AppsPage() {
         </p>
       ) : null}
       {apps.data && apps.data.length > 0 ? (
-        <div class="table-wrap">
-          <table class="stack" data-testid="apps">
-            <caption class="visually-hidden">Applications</caption>
-            <thead>
-              <tr>
-                <th scope="col">Application</th>
-                <th scope="col">Status</th>
-                <th scope="col">Replication</th>
-                <th scope="col">Launch</th>
-                <th scope="col">Servers</th>
-              </tr>
-            </thead>
-            <tbody>
-              {apps.data.map((app) => (
-                <tr key={app.appId}>
-                  <th scope="row" data-label="Application">
-                    <Link to={`/apps/${app.appId}`}>{app.name ?? app.appId}</Link>
-                    <div class="sub">
-                      <code>{app.appId}</code>
-                    </div>
-                    {app.description ? <div class="sub">{app.description}</div> : null}
-                  </th>
-                  <td data-label="Status">
-                    <Badge value={app.status} />
-                    {app.statusMessage ? <div class="sub">{app.statusMessage}</div> : null}
-                  </td>
-                  <td data-label="Replication">
-                    <Badge value={app.replicationStatus} />
-                    <div class="sub">
-                      {app.replicationConfigurationStatus === 'CONFIGURED' ? 'configured' : 'not configured'}
-                      {app.latestReplicationTime ? ` · latest ${formatTime(app.latestReplicationTime)}` : ''}
-                    </div>
-                  </td>
-                  <td data-label="Launch">
-                    <Badge value={app.launchStatus} />
-                    <div class="sub">
-                      {app.launchConfigurationStatus === 'CONFIGURED' ? 'configured' : 'not configured'}
-                      {app.launchDetails?.latestLaunchTime ? ` · latest ${formatTime(app.launchDetails.latestLaunchTime)}` : ''}
-                    </div>
-                  </td>
-                  <td data-label="Servers" class="nowrap">
-                    {app.totalServers ?? 0} in {app.totalServerGroups ?? 0} group{app.totalServerGroups === 1 ? '' : 's'}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable caption="Applications" columns={['Application', 'Status', 'Replication', 'Launch', 'Servers']} testId="apps">
+          {apps.data.map((app) => (
+            <tr key={app.appId}>
+              <th scope="row" data-label="Application">
+                <Link to={`/apps/${app.appId}`}>{app.name ?? app.appId}</Link>
+                <div class="sub">
+                  <code>{app.appId}</code>
+                </div>
+                {app.description ? <div class="sub">{app.description}</div> : null}
+              </th>
+              <td data-label="Status">
+                <Badge value={app.status} />
+                {app.statusMessage ? <div class="sub">{app.statusMessage}</div> : null}
+              </td>
+              <td data-label="Replication">
+                <Badge value={app.replicationStatus} />
+                <div class="sub">
+                  {app.replicationConfigurationStatus === 'CONFIGURED' ? 'configured' : 'not configured'}
+                  {app.latestReplicationTime ? ` · latest ${formatTime(app.latestReplicationTime)}` : ''}
+                </div>
+              </td>
+              <td data-label="Launch">
+                <Badge value={app.launchStatus} />
+                <div class="sub">
+                  {app.launchConfigurationStatus === 'CONFIGURED' ? 'configured' : 'not configured'}
+                  {app.launchDetails?.latestLaunchTime ? ` · latest ${formatTime(app.launchDetails.latestLaunchTime)}` : ''}
+                </div>
+              </td>
+              <td data-label="Servers" class="nowrap">
+                {app.totalServers ?? 0} in {app.totalServerGroups ?? 0} group{app.totalServerGroups === 1 ? '' : 's'}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       ) : null}
     </Page>
   );

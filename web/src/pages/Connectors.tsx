@@ -7,6 +7,7 @@ import { useApi } from '../context.ts';
 import { useNow, useResource } from '../hooks.ts';
 import { formatRelative, formatTime, fromEpochSeconds } from '../format.ts';
 import { Badge, ConfirmButton, ErrorMessage, Loading, Page } from '../components/ui.tsx';
+import { DataTable } from '../components/DataTable.tsx';
 
 interface Row {
   connector: Connector;
@@ -56,60 +57,42 @@ export function ConnectorsPage() {
       {rows.loading && !rows.data ? <Loading what="connectors" /> : null}
       {rows.data && rows.data.length === 0 ? <p class="empty">No connector is associated with this account and region yet.</p> : null}
       {rows.data && rows.data.length > 0 ? (
-        <div class="table-wrap">
-          <table class="stack">
-            <caption class="visually-hidden">Associated connectors</caption>
-            <thead>
-              <tr>
-                <th scope="col">Connector</th>
-                <th scope="col">Health</th>
-                <th scope="col">VM manager</th>
-                <th scope="col">Version</th>
-                <th scope="col">Last heartbeat</th>
-                <th scope="col">Associated</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
+        <DataTable caption="Associated connectors" columns={['Connector', 'Health', 'VM manager', 'Version', 'Last heartbeat', 'Associated']} actions>
+          {rows.data.map(({ connector: c, heartbeat: h }) => {
+            const last = fromEpochSeconds(h?.lastHeartbeatAt);
+            return (
+              <tr key={c.connectorId}>
+                <th scope="row" data-label="Connector">
+                  <code>{c.connectorId}</code>
+                  {c.ipAddress ? <div class="sub">{c.ipAddress}</div> : null}
                 </th>
+                <td data-label="Health">
+                  <Badge value={c.status} />
+                  {h?.statusMessage ? <div class="sub">{h.statusMessage}</div> : null}
+                </td>
+                <td data-label="VM manager">
+                  {c.vmManagerName ?? '—'}
+                  <div class="sub">
+                    {c.vmManagerType ?? ''} {c.vmManagerId ? <code>{c.vmManagerId}</code> : null}
+                  </div>
+                </td>
+                <td data-label="Version">{c.version ?? '—'}</td>
+                <td data-label="Last heartbeat">
+                  {last ? <time dateTime={last.toISOString()} title={formatTime(last)}>{formatRelative(last, now)}</time> : 'never'}
+                </td>
+                <td data-label="Associated">{formatTime(c.associatedOn)}</td>
+                <td data-label="Actions" class="actions">
+                  <ConfirmButton
+                    label="Disassociate"
+                    question={`Disassociate ${c.connectorId}? It will no longer report VMs or replicate them.`}
+                    confirmLabel="Yes, disassociate"
+                    onConfirm={() => disassociate(c.connectorId!)}
+                  />
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {rows.data.map(({ connector: c, heartbeat: h }) => {
-                const last = fromEpochSeconds(h?.lastHeartbeatAt);
-                return (
-                  <tr key={c.connectorId}>
-                    <th scope="row" data-label="Connector">
-                      <code>{c.connectorId}</code>
-                      {c.ipAddress ? <div class="sub">{c.ipAddress}</div> : null}
-                    </th>
-                    <td data-label="Health">
-                      <Badge value={c.status} />
-                      {h?.statusMessage ? <div class="sub">{h.statusMessage}</div> : null}
-                    </td>
-                    <td data-label="VM manager">
-                      {c.vmManagerName ?? '—'}
-                      <div class="sub">
-                        {c.vmManagerType ?? ''} {c.vmManagerId ? <code>{c.vmManagerId}</code> : null}
-                      </div>
-                    </td>
-                    <td data-label="Version">{c.version ?? '—'}</td>
-                    <td data-label="Last heartbeat">
-                      {last ? <time dateTime={last.toISOString()} title={formatTime(last)}>{formatRelative(last, now)}</time> : 'never'}
-                    </td>
-                    <td data-label="Associated">{formatTime(c.associatedOn)}</td>
-                    <td data-label="Actions" class="actions">
-                      <ConfirmButton
-                        label="Disassociate"
-                        question={`Disassociate ${c.connectorId}? It will no longer report VMs or replicate them.`}
-                        confirmLabel="Yes, disassociate"
-                        onConfirm={() => disassociate(c.connectorId!)}
-                      />
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+            );
+          })}
+        </DataTable>
       ) : null}
     </Page>
   );

@@ -3,17 +3,16 @@
  * later). Servers already in another app are shown as such — a server belongs to at most one app — and the API's
  * errors appear as it gives them. One client token per form, so a repeated submit never creates two apps.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { CreateAppCommand, type Server } from '@aws-sdk/client-sms';
-import { errorInfo } from '../api/errors.ts';
-import { fieldOf } from '../api/errorPaths.ts';
 import { getCatalog } from '../api/sms.ts';
 import { getApp, listApps } from '../api/apps.ts';
 import { useApi } from '../context.ts';
-import { useResource } from '../hooks.ts';
+import { useFormError, useResource } from '../hooks.ts';
 import { navigate } from '../router.ts';
 import { ErrorMessage, Link, Loading, Page } from '../components/ui.tsx';
 import { Field } from '../components/fields.tsx';
+import { DataTable } from '../components/DataTable.tsx';
 
 const FIELDS = ['name', 'description', 'roleName', 'serverGroups'] as const;
 type FieldName = (typeof FIELDS)[number];
@@ -50,13 +49,9 @@ export function CreateAppPage() {
   /** serverId → index into groups. */
   const [placement, setPlacement] = useState<Map<string, number>>(new Map());
   const [clientToken] = useState(newClientToken);
-  const [error, setError] = useState<{ code: string; message: string; field?: FieldName } | undefined>(undefined);
+  const { error, clear: clearError, fail, fieldError } = useFormError(FIELDS, { idPrefix: 'app', errorId: 'create-app-error' });
   const [busy, setBusy] = useState(false);
 
-  useEffect(() => {
-    if (error?.field) document.getElementById(`app-${error.field}`)?.focus();
-    else if (error) document.getElementById('create-app-error')?.focus();
-  }, [error]);
 
   function place(serverId: string, group: number | undefined) {
     setPlacement((current) => {
@@ -80,7 +75,7 @@ export function CreateAppPage() {
   async function submit(event: Event) {
     event.preventDefault();
     setBusy(true);
-    setError(undefined);
+    clearError();
     try {
       const out = await sms.send(
         new CreateAppCommand({
@@ -96,14 +91,12 @@ export function CreateAppPage() {
       );
       navigate(`/apps/${out.appSummary?.appId}`);
     } catch (thrown) {
-      const info = errorInfo(thrown);
-      setError({ ...info, field: fieldOf(info.message, FIELDS) as FieldName | undefined });
+      fail(thrown);
     } finally {
       setBusy(false);
     }
   }
 
-  const fieldError = (field: FieldName) => (error?.field === field ? `${error.code}: ${error.message}` : undefined);
   return (
     <Page title="Create application">
       <p>
@@ -112,11 +105,7 @@ export function CreateAppPage() {
       <ErrorMessage error={data.error} prefix="Could not load the servers." />
       {data.loading && !data.data ? <Loading what="servers" /> : null}
       <form class="card form" onSubmit={submit} noValidate aria-labelledby="page-title">
-        {error ? (
-          <div id="create-app-error" class="alert error" role="alert" tabIndex={-1}>
-            <strong>The application was not created.</strong> <span class="code">{error.code}</span>: {error.message}
-          </div>
-        ) : null}
+        <ErrorMessage id="create-app-error" focusable error={error} prefix="The application was not created." />
         <fieldset>
           <legend>Application</legend>
           <div class="grid">
@@ -171,59 +160,47 @@ export function CreateAppPage() {
             </p>
           ) : null}
           {data.data && data.data.servers.length > 0 ? (
-            <div class="table-wrap">
-              <table class="stack" data-testid="app-servers">
-                <caption class="visually-hidden">Servers in the catalog and the group each goes to</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Server</th>
-                    <th scope="col">VM manager</th>
-                    <th scope="col">Group</th>
+            <DataTable caption="Servers in the catalog and the group each goes to" columns={['Server', 'VM manager', 'Group']} testId="app-servers">
+              {data.data.servers.map((server) => {
+                const id = server.serverId!;
+                const label = server.vmServer?.vmName ?? id;
+                const owner = data.data!.taken.get(id);
+                return (
+                  <tr key={id}>
+                    <th scope="row" data-label="Server">
+                      {label}
+                      <div class="sub">
+                        <code>{id}</code>
+                      </div>
+                    </th>
+                    <td data-label="VM manager">
+                      {server.vmServer?.vmManagerName ?? '—'}
+                      <div class="sub">{server.vmServer?.vmManagerType}</div>
+                    </td>
+                    <td data-label="Group">
+                      {owner ? (
+                        <span class="muted">
+                          In <Link to={`/apps/${owner.appId}`}>{owner.name || owner.appId}</Link>
+                        </span>
+                      ) : (
+                        <select
+                          aria-label={`Group for ${label}`}
+                          value={placement.has(id) ? String(placement.get(id)) : ''}
+                          onChange={(e) => place(id, e.currentTarget.value === '' ? undefined : Number(e.currentTarget.value))}
+                        >
+                          <option value="">Not in this app</option>
+                          {groups.map((g, i) => (
+                            <option key={i} value={String(i)}>
+                              {g.trim() || `Group ${i + 1}`}
+                            </option>
+                          ))}
+                        </select>
+                      )}
+                    </td>
                   </tr>
-                </thead>
-                <tbody>
-                  {data.data.servers.map((server) => {
-                    const id = server.serverId!;
-                    const label = server.vmServer?.vmName ?? id;
-                    const owner = data.data!.taken.get(id);
-                    return (
-                      <tr key={id}>
-                        <th scope="row" data-label="Server">
-                          {label}
-                          <div class="sub">
-                            <code>{id}</code>
-                          </div>
-                        </th>
-                        <td data-label="VM manager">
-                          {server.vmServer?.vmManagerName ?? '—'}
-                          <div class="sub">{server.vmServer?.vmManagerType}</div>
-                        </td>
-                        <td data-label="Group">
-                          {owner ? (
-                            <span class="muted">
-                              In <Link to={`/apps/${owner.appId}`}>{owner.name || owner.appId}</Link>
-                            </span>
-                          ) : (
-                            <select
-                              aria-label={`Group for ${label}`}
-                              value={placement.has(id) ? String(placement.get(id)) : ''}
-                              onChange={(e) => place(id, e.currentTarget.value === '' ? undefined : Number(e.currentTarget.value))}
-                            >
-                              <option value="">Not in this app</option>
-                              {groups.map((g, i) => (
-                                <option key={i} value={String(i)}>
-                                  {g.trim() || `Group ${i + 1}`}
-                                </option>
-                              ))}
-                            </select>
-                          )}
-                        </td>
-                      </tr>
-                    );
-                  })}
-                </tbody>
-              </table>
-            </div>
+                );
+              })}
+            </DataTable>
           ) : null}
         </fieldset>
         <div class="form-actions">

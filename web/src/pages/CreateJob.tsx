@@ -1,11 +1,9 @@
 /** "Create replication job": every CreateReplicationJob member, with the API's validation errors shown inline. */
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { CreateReplicationJobCommand, type CreateReplicationJobRequest } from '@aws-sdk/client-sms';
-import { errorInfo } from '../api/errors.ts';
-import { fieldOf } from '../api/errorPaths.ts';
 import { getCatalog } from '../api/sms.ts';
 import { useApi } from '../context.ts';
-import { useResource } from '../hooks.ts';
+import { useFormError, useResource } from '../hooks.ts';
 import { fromLocalInput, toLocalInput } from '../format.ts';
 import { navigate } from '../router.ts';
 import { ErrorMessage, Link, Loading, Page } from '../components/ui.tsx';
@@ -31,21 +29,16 @@ export function CreateJobPage(props: { serverId: string }) {
   const catalog = useResource(() => getCatalog(sms), []);
   const [serverId, setServerId] = useState(props.serverId);
   const [settings, setSettings] = useState<JobSettings>(() => ({ ...EMPTY_JOB_SETTINGS, time: toLocalInput(new Date()) }));
-  const [error, setError] = useState<{ code: string; message: string; field?: FieldName } | undefined>(undefined);
+  const { error, clear: clearError, fail, fieldError } = useFormError(FIELDS, { idPrefix: 'job', errorId: 'create-job-error' });
   const [busy, setBusy] = useState(false);
 
   useEffect(() => setServerId(props.serverId), [props.serverId]);
   const server = useMemo(() => catalog.data?.servers.find((s) => s.serverId === serverId), [catalog.data, serverId]);
 
-  useEffect(() => {
-    if (error?.field) document.getElementById(`job-${error.field}`)?.focus();
-    else if (error) document.getElementById('create-job-error')?.focus();
-  }, [error]);
-
   async function submit(event: Event) {
     event.preventDefault();
     setBusy(true);
-    setError(undefined);
+    clearError();
     const input: CreateReplicationJobRequest = {
       serverId,
       seedReplicationTime: fromLocalInput(settings.time),
@@ -57,14 +50,12 @@ export function CreateJobPage(props: { serverId: string }) {
       const out = await sms.send(new CreateReplicationJobCommand(input));
       navigate(`/jobs/${out.replicationJobId}`);
     } catch (thrown) {
-      const info = errorInfo(thrown);
-      setError({ ...info, field: fieldOf(info.message, FIELDS) as FieldName | undefined });
+      fail(thrown);
     } finally {
       setBusy(false);
     }
   }
 
-  const fieldError = (name: FieldName) => (error?.field === name ? `${error.code}: ${error.message}` : undefined);
   const name = server?.vmServer?.vmName ?? serverId;
   return (
     <Page title={`Create replication job for ${name}`}>
@@ -74,11 +65,7 @@ export function CreateJobPage(props: { serverId: string }) {
       <ErrorMessage error={catalog.error} prefix="Could not load the catalog." />
       {catalog.loading && !catalog.data ? <Loading what="the catalog" /> : null}
       <form class="card form" onSubmit={submit} noValidate aria-labelledby="page-title">
-        {error ? (
-          <div id="create-job-error" class="alert error" role="alert" tabIndex={-1}>
-            <strong>The job was not created.</strong> <span class="code">{error.code}</span>: {error.message}
-          </div>
-        ) : null}
+        <ErrorMessage id="create-job-error" focusable error={error} prefix="The job was not created." />
         <fieldset>
           <legend>Server</legend>
           <Field id="job-serverId" label="Server" error={fieldError('serverId')} hint={server?.vmServer?.vmPath}>

@@ -12,6 +12,7 @@ import { RunProgressView } from '../components/RunProgress.tsx';
 import { OnDemandButton } from '../components/OnDemand.tsx';
 import { UpdateJobForm } from '../components/UpdateJobForm.tsx';
 import { blockedReason, failureText } from './Jobs.tsx';
+import { DataTable } from '../components/DataTable.tsx';
 
 interface Data {
   job: ReplicationJob | undefined;
@@ -219,47 +220,31 @@ export function JobDetailPage(props: { jobId: string }) {
             {runs.length === 0 ? (
               <p class="empty">No runs yet.</p>
             ) : (
-              <div class="table-wrap">
-                <table class="stack" data-testid="runs">
-                  <caption class="visually-hidden">Runs of this job, newest first</caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">Run</th>
-                      <th scope="col">Type</th>
-                      <th scope="col">State</th>
-                      <th scope="col">Scheduled</th>
-                      <th scope="col">Completed</th>
-                      <th scope="col">Image</th>
-                      <th scope="col">Message</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {runs.map((run) => (
-                      <tr key={run.replicationRunId}>
-                        <th scope="row" data-label="Run">
-                          <code>{run.replicationRunId}</code>
-                          {run.description ? <div class="sub">{run.description}</div> : null}
-                        </th>
-                        <td data-label="Type" class="nowrap">{run.type === 'ON_DEMAND' ? 'on-demand' : 'automatic'}</td>
-                        <td data-label="State">
-                          <Badge value={run.state} />
-                          {run.stageDetails?.stage ? (
-                            <div class="sub">
-                              {run.stageDetails.stage} {run.stageDetails.stageProgress ?? ''}
-                            </div>
-                          ) : null}
-                        </td>
-                        <td data-label="Scheduled">{formatTime(run.scheduledStartTime)}</td>
-                        <td data-label="Completed">{formatTime(run.completedTime)}</td>
-                        <td data-label="Image">{run.amiId ? <code>{run.amiId}</code> : '—'}</td>
-                        <td data-label="Message" class="wrap">
-                          {run.statusMessage ?? '—'}
-                        </td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <DataTable caption="Runs of this job, newest first" columns={['Run', 'Type', 'State', 'Scheduled', 'Completed', 'Image', 'Message']} testId="runs">
+                {runs.map((run) => (
+                  <tr key={run.replicationRunId}>
+                    <th scope="row" data-label="Run">
+                      <code>{run.replicationRunId}</code>
+                      {run.description ? <div class="sub">{run.description}</div> : null}
+                    </th>
+                    <td data-label="Type" class="nowrap">{run.type === 'ON_DEMAND' ? 'on-demand' : 'automatic'}</td>
+                    <td data-label="State">
+                      <Badge value={run.state} />
+                      {run.stageDetails?.stage ? (
+                        <div class="sub">
+                          {run.stageDetails.stage} {run.stageDetails.stageProgress ?? ''}
+                        </div>
+                      ) : null}
+                    </td>
+                    <td data-label="Scheduled">{formatTime(run.scheduledStartTime)}</td>
+                    <td data-label="Completed">{formatTime(run.completedTime)}</td>
+                    <td data-label="Image">{run.amiId ? <code>{run.amiId}</code> : '—'}</td>
+                    <td data-label="Message" class="wrap">
+                      {run.statusMessage ?? '—'}
+                    </td>
+                  </tr>
+                ))}
+              </DataTable>
             )}
           </section>
 

@@ -8,6 +8,7 @@ import { useResource } from '../hooks.ts';
 import { formatTime } from '../format.ts';
 import { Badge, ConfirmButton, ErrorMessage, Link, Loading, Page } from '../components/ui.tsx';
 import { OnDemandButton } from '../components/OnDemand.tsx';
+import { DataTable } from '../components/DataTable.tsx';
 
 interface Row {
   job: ReplicationJob;
@@ -64,77 +65,60 @@ export function JobsPage() {
         </p>
       ) : null}
       {rows.data && rows.data.length > 0 ? (
-        <div class="table-wrap">
-          <table class="stack">
-            <caption class="visually-hidden">Replication jobs</caption>
-            <thead>
-              <tr>
-                <th scope="col">Job</th>
-                <th scope="col">State</th>
-                <th scope="col">Next run</th>
-                <th scope="col">Latest image</th>
-                <th scope="col">Failures</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
+        <DataTable caption="Replication jobs" columns={['Job', 'State', 'Next run', 'Latest image', 'Failures']} actions>
+          {rows.data.map(({ job, quota }) => {
+            const failure = failureText(job);
+            const live = LIVE_JOB_STATES.has(job.state ?? '');
+            return (
+              <tr key={job.replicationJobId}>
+                <th scope="row" data-label="Job">
+                  <Link to={`/jobs/${job.replicationJobId}`}>{job.vmServer?.vmName ?? job.serverId}</Link>
+                  <div class="sub">
+                    <code>{job.replicationJobId}</code>
+                  </div>
+                  <div class="sub">{job.runOnce ? 'runs once' : `every ${job.frequency} h`}</div>
                 </th>
+                <td data-label="State">
+                  <Badge value={job.state} />
+                  {job.replicationRunList?.[0]?.state === 'ACTIVE' ? (
+                    <div class="sub">run {job.replicationRunList[0].stageDetails?.stage ?? 'active'}</div>
+                  ) : null}
+                </td>
+                <td data-label="Next run">{formatTime(job.nextReplicationRunStartTime)}</td>
+                <td data-label="Latest image">
+                  {job.latestAmiId ? (
+                    <Link to={`/images?job=${encodeURIComponent(job.replicationJobId!)}`}>
+                      <code>{job.latestAmiId}</code>
+                    </Link>
+                  ) : (
+                    <span class="muted">none yet</span>
+                  )}
+                </td>
+                <td data-label="Failures" class="wrap">
+                  {failure ? <span class="bad-text">{failure}</span> : <span class="muted">none</span>}
+                </td>
+                <td data-label="Actions" class="actions">
+                  {live ? (
+                    <OnDemandButton jobId={job.replicationJobId!} quota={quota} blockedBy={blockedReason(job)} onStarted={() => void rows.reload()} />
+                  ) : null}
+                  <div class="button-row">
+                    <Link to={`/jobs/${job.replicationJobId}`} class="button" aria-label={`Update ${job.replicationJobId}`}>
+                      Update
+                    </Link>
+                    {live ? (
+                      <ConfirmButton
+                        label="Delete"
+                        question={`Delete ${job.replicationJobId}? Pending and active runs are cancelled; images are kept.`}
+                        confirmLabel="Yes, delete job"
+                        onConfirm={() => remove(job.replicationJobId!)}
+                      />
+                    ) : null}
+                  </div>
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {rows.data.map(({ job, quota }) => {
-                const failure = failureText(job);
-                const live = LIVE_JOB_STATES.has(job.state ?? '');
-                return (
-                  <tr key={job.replicationJobId}>
-                    <th scope="row" data-label="Job">
-                      <Link to={`/jobs/${job.replicationJobId}`}>{job.vmServer?.vmName ?? job.serverId}</Link>
-                      <div class="sub">
-                        <code>{job.replicationJobId}</code>
-                      </div>
-                      <div class="sub">{job.runOnce ? 'runs once' : `every ${job.frequency} h`}</div>
-                    </th>
-                    <td data-label="State">
-                      <Badge value={job.state} />
-                      {job.replicationRunList?.[0]?.state === 'ACTIVE' ? (
-                        <div class="sub">run {job.replicationRunList[0].stageDetails?.stage ?? 'active'}</div>
-                      ) : null}
-                    </td>
-                    <td data-label="Next run">{formatTime(job.nextReplicationRunStartTime)}</td>
-                    <td data-label="Latest image">
-                      {job.latestAmiId ? (
-                        <Link to={`/images?job=${encodeURIComponent(job.replicationJobId!)}`}>
-                          <code>{job.latestAmiId}</code>
-                        </Link>
-                      ) : (
-                        <span class="muted">none yet</span>
-                      )}
-                    </td>
-                    <td data-label="Failures" class="wrap">
-                      {failure ? <span class="bad-text">{failure}</span> : <span class="muted">none</span>}
-                    </td>
-                    <td data-label="Actions" class="actions">
-                      {live ? (
-                        <OnDemandButton jobId={job.replicationJobId!} quota={quota} blockedBy={blockedReason(job)} onStarted={() => void rows.reload()} />
-                      ) : null}
-                      <div class="button-row">
-                        <Link to={`/jobs/${job.replicationJobId}`} class="button" aria-label={`Update ${job.replicationJobId}`}>
-                          Update
-                        </Link>
-                        {live ? (
-                          <ConfirmButton
-                            label="Delete"
-                            question={`Delete ${job.replicationJobId}? Pending and active runs are cancelled; images are kept.`}
-                            confirmLabel="Yes, delete job"
-                            onConfirm={() => remove(job.replicationJobId!)}
-                          />
-                        ) : null}
-                      </div>
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+            );
+          })}
+        </DataTable>
       ) : null}
     </Page>
   );

@@ -6,6 +6,7 @@ import { useApi } from '../context.ts';
 import { useResource } from '../hooks.ts';
 import { formatTime } from '../format.ts';
 import { Badge, ConfirmButton, ErrorMessage, Link, Loading, Page } from '../components/ui.tsx';
+import { DataTable } from '../components/DataTable.tsx';
 
 interface Data {
   catalog: Catalog;
@@ -95,69 +96,53 @@ export function ServersPage() {
         <p class="empty">{imported ? 'The catalog has no servers.' : 'No servers yet: import the catalog to see the VMs your connectors report.'}</p>
       ) : null}
       {data.data && data.data.catalog.servers.length > 0 ? (
-        <div class="table-wrap">
-          <table class="stack">
-            <caption class="visually-hidden">Servers in the catalog</caption>
-            <thead>
-              <tr>
-                <th scope="col">Server</th>
-                <th scope="col">Path</th>
-                <th scope="col">VM manager</th>
-                <th scope="col">Replication job</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
+        <DataTable caption="Servers in the catalog" columns={['Server', 'Path', 'VM manager', 'Replication job']} actions>
+          {data.data.catalog.servers.map((server) => {
+            const job = data.data!.jobsByServer.get(server.serverId ?? '');
+            const live = job && LIVE_JOB_STATES.has(job.state ?? '');
+            const name = server.vmServer?.vmName ?? server.serverId;
+            return (
+              <tr key={server.serverId}>
+                <th scope="row" data-label="Server">
+                  {name}
+                  <div class="sub">
+                    <code>{server.serverId}</code>
+                  </div>
                 </th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.data.catalog.servers.map((server) => {
-                const job = data.data!.jobsByServer.get(server.serverId ?? '');
-                const live = job && LIVE_JOB_STATES.has(job.state ?? '');
-                const name = server.vmServer?.vmName ?? server.serverId;
-                return (
-                  <tr key={server.serverId}>
-                    <th scope="row" data-label="Server">
-                      {name}
+                <td data-label="Path" class="wrap">
+                  {server.vmServer?.vmPath ?? '—'}
+                </td>
+                <td data-label="VM manager">
+                  {server.vmServer?.vmManagerName ?? '—'}
+                  <div class="sub">{server.vmServer?.vmManagerType}</div>
+                </td>
+                <td data-label="Replication job">
+                  {job ? (
+                    <>
+                      <Badge value={job.state} />
                       <div class="sub">
-                        <code>{server.serverId}</code>
+                        <Link to={`/jobs/${job.replicationJobId}`}>{job.replicationJobId}</Link>
                       </div>
-                    </th>
-                    <td data-label="Path" class="wrap">
-                      {server.vmServer?.vmPath ?? '—'}
-                    </td>
-                    <td data-label="VM manager">
-                      {server.vmServer?.vmManagerName ?? '—'}
-                      <div class="sub">{server.vmServer?.vmManagerType}</div>
-                    </td>
-                    <td data-label="Replication job">
-                      {job ? (
-                        <>
-                          <Badge value={job.state} />
-                          <div class="sub">
-                            <Link to={`/jobs/${job.replicationJobId}`}>{job.replicationJobId}</Link>
-                          </div>
-                        </>
-                      ) : (
-                        <span class="muted">none</span>
-                      )}
-                    </td>
-                    <td data-label="Actions" class="actions">
-                      {live ? (
-                        <Link to={`/jobs/${job.replicationJobId}`} class="button" aria-label={`View the replication job of ${name}`}>
-                          View job
-                        </Link>
-                      ) : (
-                        <Link to={`/servers/${server.serverId}/create-job`} class="button" aria-label={`Create a replication job for ${name}`}>
-                          Create replication job
-                        </Link>
-                      )}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+                    </>
+                  ) : (
+                    <span class="muted">none</span>
+                  )}
+                </td>
+                <td data-label="Actions" class="actions">
+                  {live ? (
+                    <Link to={`/jobs/${job.replicationJobId}`} class="button" aria-label={`View the replication job of ${name}`}>
+                      View job
+                    </Link>
+                  ) : (
+                    <Link to={`/servers/${server.serverId}/create-job`} class="button" aria-label={`Create a replication job for ${name}`}>
+                      Create replication job
+                    </Link>
+                  )}
+                </td>
+              </tr>
+            );
+          })}
+        </DataTable>
       ) : null}
     </Page>
   );

@@ -8,6 +8,7 @@ import { errorInfo } from '../../api/errors.ts';
 import { formatBytes, formatTime, fromEpochSeconds } from '../../format.ts';
 import { Badge, Link } from '../ui.tsx';
 import { percentOf } from '../RunProgress.tsx';
+import { DataTable } from '../DataTable.tsx';
 
 function ActiveRun(props: { row: AppServerStatus; run: ReplicationRun }) {
   const { progress, server } = props.row;
@@ -94,53 +95,39 @@ export function AppServers(props: { overview: AppOverview; appId: string }) {
         </p>
       ) : null}
       {servers.length > 0 ? (
-        <div class="table-wrap">
-          <table class="stack" data-testid="app-server-status">
-            <caption class="visually-hidden">Each server's replication and instance</caption>
-            <thead>
-              <tr>
-                <th scope="col">Server</th>
-                <th scope="col">Group</th>
-                <th scope="col">Replication job</th>
-                <th scope="col">Latest run</th>
-                <th scope="col">Instance</th>
-              </tr>
-            </thead>
-            <tbody>
-              {servers.map((row) => (
-                <tr key={row.server.serverId} data-server={row.server.serverId}>
-                  <th scope="row" data-label="Server">
-                    {row.server.vmServer?.vmName ?? row.server.serverId}
+        <DataTable caption="Each server's replication and instance" columns={['Server', 'Group', 'Replication job', 'Latest run', 'Instance']} testId="app-server-status">
+          {servers.map((row) => (
+            <tr key={row.server.serverId} data-server={row.server.serverId}>
+              <th scope="row" data-label="Server">
+                {row.server.vmServer?.vmName ?? row.server.serverId}
+                <div class="sub">
+                  <code>{row.server.serverId}</code>
+                </div>
+              </th>
+              <td data-label="Group">{row.groupName}</td>
+              <td data-label="Replication job">
+                {row.job ? (
+                  <>
+                    <Badge value={row.job.state} />
                     <div class="sub">
-                      <code>{row.server.serverId}</code>
+                      <Link to={`/jobs/${row.job.replicationJobId}`}>{row.job.replicationJobId}</Link>
                     </div>
-                  </th>
-                  <td data-label="Group">{row.groupName}</td>
-                  <td data-label="Replication job">
-                    {row.job ? (
-                      <>
-                        <Badge value={row.job.state} />
-                        <div class="sub">
-                          <Link to={`/jobs/${row.job.replicationJobId}`}>{row.job.replicationJobId}</Link>
-                        </div>
-                      </>
-                    ) : row.jobError ? (
-                      <span class="bad-text">{errorInfo(row.jobError).message}</span>
-                    ) : (
-                      <span class="muted">none yet</span>
-                    )}
-                  </td>
-                  <td data-label="Latest run">
-                    <RunCell row={row} />
-                  </td>
-                  <td data-label="Instance">
-                    <InstanceCell row={row} appId={props.appId} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+                  </>
+                ) : row.jobError ? (
+                  <span class="bad-text">{errorInfo(row.jobError).message}</span>
+                ) : (
+                  <span class="muted">none yet</span>
+                )}
+              </td>
+              <td data-label="Latest run">
+                <RunCell row={row} />
+              </td>
+              <td data-label="Instance">
+                <InstanceCell row={row} appId={props.appId} />
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       ) : null}
     </section>
   );

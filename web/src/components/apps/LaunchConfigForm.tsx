@@ -16,7 +16,7 @@ import { errorInfo } from '../../api/errors.ts';
 import { configErrorPath, fieldMessage, memberOf } from '../../api/errorPaths.ts';
 import { useApi } from '../../context.ts';
 import { useResource } from '../../hooks.ts';
-import { ConfirmButton, ErrorMessage, Loading } from '../ui.tsx';
+import { ErrorMessage, Loading } from '../ui.tsx';
 import { Checkbox, Field, parseIntField } from '../fields.tsx';
 import { BucketList, bucketChoice } from './S3LocationField.tsx';
 import {
@@ -28,6 +28,7 @@ import {
   type ServerLaunchState,
 } from './ServerLaunchConfigurationFields.tsx';
 import { appServers } from './appServers.ts';
+import { ConfigActions, deleteConfiguration } from './ConfigActions.tsx';
 
 interface Problem {
   code: string;
@@ -109,18 +110,11 @@ export function LaunchConfigForm(props: { app: GetAppResponse; onSaved: () => vo
     }
   }
 
-  async function remove() {
-    setProblem(undefined);
-    setSaved('');
-    try {
-      await sms.send(new DeleteAppLaunchConfigurationCommand({ appId }));
-      setSaved('The launch configuration was deleted.');
+  const remove = () =>
+    deleteConfiguration({ setProblem, setSaved }, 'launch configuration', () => sms.send(new DeleteAppLaunchConfigurationCommand({ appId })), async () => {
       props.onSaved();
       await loaded.reload();
-    } catch (thrown) {
-      setProblem(errorInfo(thrown));
-    }
-  }
+    });
 
   const errorFor = (serverId: string) => (member: string) =>
     problem && problem.serverId === serverId && problem.member === member ? fieldMessage(problem) : undefined;
@@ -137,11 +131,7 @@ export function LaunchConfigForm(props: { app: GetAppResponse; onSaved: () => vo
         <form class="form" onSubmit={submit} noValidate aria-labelledby="launch-heading">
           <InstanceTypeList id="instance-types" />
           <BucketList id="launch-buckets" buckets={buckets.data} />
-          {problem ? (
-            <div id="launch-error" class="alert error" role="alert" tabIndex={-1}>
-              <strong>The configuration was not saved.</strong> <span class="code">{problem.code}</span>: {problem.message}
-            </div>
-          ) : null}
+          <ErrorMessage id="launch-error" focusable error={problem} prefix="The configuration was not saved." />
           <fieldset>
             <legend>Application</legend>
             <div class="grid">
@@ -205,17 +195,14 @@ export function LaunchConfigForm(props: { app: GetAppResponse; onSaved: () => vo
               })}
             </fieldset>
           ))}
-          <div class="form-actions">
-            <button type="submit" class="primary" disabled={busy}>
-              {busy ? 'Saving…' : 'Save launch configuration'}
-            </button>
-            {props.app.appSummary?.launchConfigurationStatus === 'CONFIGURED' ? (
-              <ConfirmButton label="Delete configuration" question="Delete the launch configuration?" confirmLabel="Yes, delete it" onConfirm={remove} />
-            ) : null}
-            <span role="status" class="ok-text">
-              {saved}
-            </span>
-          </div>
+          <ConfigActions
+            busy={busy}
+            what="launch configuration"
+            deletable={props.app.appSummary?.launchConfigurationStatus === 'CONFIGURED'}
+            deleteQuestion="Delete the launch configuration?"
+            onDelete={remove}
+            saved={saved}
+          />
         </form>
       ) : null}
     </section>

@@ -16,10 +16,11 @@ import { configErrorPath, fieldMessage, memberOf } from '../../api/errorPaths.ts
 import { useApi } from '../../context.ts';
 import { useResource } from '../../hooks.ts';
 import { fromLocalInput } from '../../format.ts';
-import { ConfirmButton, ErrorMessage, Loading } from '../ui.tsx';
+import { ErrorMessage, Loading } from '../ui.tsx';
 import { Checkbox } from '../fields.tsx';
 import { EMPTY_JOB_SETTINGS, JobSettingsFields, replicationParameters, settingsOf, type JobSettings } from '../JobSettingsFields.tsx';
 import { appServers } from './appServers.ts';
+import { ConfigActions, deleteConfiguration } from './ConfigActions.tsx';
 
 const MEMBERS = ['seedTime', 'frequency', 'runOnce', 'licenseType', 'numberOfRecentAmisToKeep', 'encrypted', 'kmsKeyId'];
 
@@ -100,18 +101,11 @@ export function ReplicationConfigForm(props: { app: GetAppResponse; onSaved: () 
     }
   }
 
-  async function remove() {
-    setProblem(undefined);
-    setSaved('');
-    try {
-      await sms.send(new DeleteAppReplicationConfigurationCommand({ appId }));
-      setSaved('The replication configuration was deleted.');
+  const remove = () =>
+    deleteConfiguration({ setProblem, setSaved }, 'replication configuration', () => sms.send(new DeleteAppReplicationConfigurationCommand({ appId })), async () => {
       props.onSaved();
       await loaded.reload();
-    } catch (thrown) {
-      setProblem(errorInfo(thrown));
-    }
-  }
+    });
 
   const errorOf = (serverId: string | undefined) => (member: string) =>
     problem && problem.member === member && (serverId === undefined || problem.serverId === serverId) ? fieldMessage(problem) : undefined;
@@ -125,11 +119,7 @@ export function ReplicationConfigForm(props: { app: GetAppResponse; onSaved: () 
       {servers.length === 0 ? <p class="empty">Add servers to the application first.</p> : null}
       {loaded.data && servers.length > 0 ? (
         <form class="form" onSubmit={submit} noValidate aria-labelledby="repl-heading">
-          {problem ? (
-            <div id="repl-error" class="alert error" role="alert" tabIndex={-1}>
-              <strong>The configuration was not saved.</strong> <span class="code">{problem.code}</span>: {problem.message}
-            </div>
-          ) : null}
+          <ErrorMessage id="repl-error" focusable error={problem} prefix="The configuration was not saved." />
           <Checkbox
             id="repl-same"
             label="The same settings for every server"
@@ -160,17 +150,14 @@ export function ReplicationConfigForm(props: { app: GetAppResponse; onSaved: () 
               </div>
             ))
           )}
-          <div class="form-actions">
-            <button type="submit" class="primary" disabled={busy}>
-              {busy ? 'Saving…' : 'Save replication configuration'}
-            </button>
-            {props.app.appSummary?.replicationConfigurationStatus === 'CONFIGURED' ? (
-              <ConfirmButton label="Delete configuration" question="Delete the replication configuration?" confirmLabel="Yes, delete it" onConfirm={remove} />
-            ) : null}
-            <span role="status" class="ok-text">
-              {saved}
-            </span>
-          </div>
+          <ConfigActions
+            busy={busy}
+            what="replication configuration"
+            deletable={props.app.appSummary?.replicationConfigurationStatus === 'CONFIGURED'}
+            deleteQuestion="Delete the replication configuration?"
+            onDelete={remove}
+            saved={saved}
+          />
         </form>
       ) : null}
     </section>

@@ -8,14 +8,12 @@ import { errorInfo } from '../../api/errors.ts';
 import { browserKeyProblem } from '../../api/s3.ts';
 import { useApi } from '../../context.ts';
 import { formatBytes } from '../../format.ts';
-import { Field } from '../fields.tsx';
+import { Field, IdentifierInput } from '../fields.tsx';
 
 export interface S3LocationValue {
   bucket: string;
   key: string;
 }
-
-export const EMPTY_LOCATION: S3LocationValue = { bucket: '', key: '' };
 
 /** What the API gets: undefined when both parts are blank, else both (so a half-filled one is the API's to refuse). */
 export function toS3Location(value: S3LocationValue): { bucket: string; key: string } | undefined {
@@ -82,28 +80,12 @@ export function S3LocationField(props: {
       <div class="grid">
         <Field id={`${props.id}-bucket`} label="Bucket" error={props.error}>
           {(aria) => (
-            <input
-              {...aria}
-              type="text"
-              autocomplete="off"
-              spellcheck={false}
-              list={props.buckets?.listId}
-              placeholder={props.buckets?.account}
-              value={props.value.bucket}
-              onInput={(e) => props.onChange({ ...props.value, bucket: e.currentTarget.value })}
-            />
+            <IdentifierInput aria={aria} value={props.value.bucket} onValue={(text) => props.onChange({ ...props.value, bucket: text })} list={props.buckets?.listId} placeholder={props.buckets?.account} />
           )}
         </Field>
         <Field id={`${props.id}-key`} label="Key">
           {(aria) => (
-            <input
-              {...aria}
-              type="text"
-              autocomplete="off"
-              spellcheck={false}
-              value={props.value.key}
-              onInput={(e) => props.onChange({ ...props.value, key: e.currentTarget.value })}
-            />
+            <IdentifierInput aria={aria} value={props.value.key} onValue={(text) => props.onChange({ ...props.value, key: text })} />
           )}
         </Field>
       </div>

@@ -5,7 +5,7 @@
  */
 import type { ScriptType, ServerLaunchConfiguration } from '@aws-sdk/client-sms';
 import { INSTANCE_TYPES, instanceSize } from '../../../../src/domain/instanceTypes.ts';
-import { Checkbox, Field } from '../fields.tsx';
+import { Checkbox, Field, IdentifierInput } from '../fields.tsx';
 import { S3LocationField, toS3Location, type BucketChoice, type S3LocationValue } from './S3LocationField.tsx';
 
 export interface ServerLaunchState {
@@ -107,7 +107,7 @@ export function ServerLaunchConfigurationFields(props: {
   const textField = (member: 'logicalId' | 'ec2KeyName' | 'vpc' | 'subnet' | 'securityGroup' | 'iamInstanceProfileName', label: string, hint: string) => (
     <Field id={id(member)} label={label} hint={hint} error={errorOf(member)}>
       {(aria) => (
-        <input {...aria} type="text" autocomplete="off" spellcheck={false} value={value[member]} onInput={(e) => onChange({ [member]: e.currentTarget.value })} />
+        <IdentifierInput aria={aria} value={value[member]} onValue={(text) => onChange({ [member]: text })} />
       )}
     </Field>
   );
@@ -119,15 +119,7 @@ export function ServerLaunchConfigurationFields(props: {
       <div class="grid">
         <Field id={id('instanceType')} label="Instance type" hint={sizeHint(value.instanceType)} error={errorOf('instanceType')}>
           {(aria) => (
-            <input
-              {...aria}
-              type="text"
-              list="instance-types"
-              autocomplete="off"
-              spellcheck={false}
-              value={value.instanceType}
-              onInput={(e) => onChange({ instanceType: e.currentTarget.value })}
-            />
+            <IdentifierInput aria={aria} value={value.instanceType} onValue={(text) => onChange({ instanceType: text })} list="instance-types" />
           )}
         </Field>
         {textField('ec2KeyName', 'Key pair', 'A key pair imported with ferry key-pairs import; its public key reaches the guest through cloud-init.')}

@@ -1,6 +1,6 @@
 /** One server validation (USERDATA) or one app validation (SSM) as fields, with a button to remove it. */
 import type { ScriptType } from '@aws-sdk/client-sms';
-import { Field } from '../fields.tsx';
+import { Field, IdentifierInput } from '../fields.tsx';
 import { S3LocationField, type BucketChoice, type S3LocationValue } from './S3LocationField.tsx';
 import type { AppServerRef } from './appServers.ts';
 
@@ -102,7 +102,7 @@ export function AppValidationFields(props: EntryProps<AppValidationState>) {
           {(aria) => <input {...aria} type="text" autocomplete="off" value={value.name} onInput={(e) => onChange({ name: e.currentTarget.value })} />}
         </Field>
         <Field id={id('instanceId')} label="Instance id" hint="The launched instance it runs on (i-…)." error={errorOf('instanceId')}>
-          {(aria) => <input {...aria} type="text" autocomplete="off" spellcheck={false} value={value.instanceId} onInput={(e) => onChange({ instanceId: e.currentTarget.value })} />}
+          {(aria) => <IdentifierInput aria={aria} value={value.instanceId} onValue={(text) => onChange({ instanceId: text })} />}
         </Field>
         <ScriptTypeField id={id('scriptType')} value={value.scriptType} onChange={(scriptType) => onChange({ scriptType })} error={errorOf('scriptType')} />
         <Field id={id('executionTimeoutSeconds')} label="Timeout (seconds)" hint="60 to 28800." error={errorOf('executionTimeoutSeconds')}>
@@ -124,15 +124,7 @@ export function AppValidationFields(props: EntryProps<AppValidationState>) {
       />
       <Field id={id('outputS3BucketName')} label="Output bucket" hint="Optional: where the command's output is written." error={errorOf('outputS3BucketName')}>
         {(aria) => (
-          <input
-            {...aria}
-            type="text"
-            autocomplete="off"
-            spellcheck={false}
-            list={props.buckets.listId}
-            value={value.outputBucket}
-            onInput={(e) => onChange({ outputBucket: e.currentTarget.value })}
-          />
+          <IdentifierInput aria={aria} value={value.outputBucket} onValue={(text) => onChange({ outputBucket: text })} list={props.buckets.listId} />
         )}
       </Field>
       <button type="button" onClick={props.onRemove} aria-label={`Remove app validation ${props.index + 1}`}>

@@ -18,11 +18,12 @@ import { errorInfo } from '../../api/errors.ts';
 import { configErrorPath, fieldMessage, memberOf } from '../../api/errorPaths.ts';
 import { useApi } from '../../context.ts';
 import { useResource } from '../../hooks.ts';
-import { ConfirmButton, ErrorMessage, Loading } from '../ui.tsx';
+import { ErrorMessage, Loading } from '../ui.tsx';
 import { BucketList, bucketChoice, toS3Location, type S3LocationValue } from './S3LocationField.tsx';
 import { AppValidationFields, ServerValidationFields, type AppValidationState, type ServerValidationState } from './ValidationFields.tsx';
 import { ValidationResults } from './ValidationResults.tsx';
 import { appServers } from './appServers.ts';
+import { ConfigActions, deleteConfiguration } from './ConfigActions.tsx';
 
 const MEMBERS = ['name', 'server', 'source', 'scriptType', 'command', 'instanceId', 'executionTimeoutSeconds', 'outputS3BucketName'];
 
@@ -151,18 +152,11 @@ export function ValidationPanel(props: { app: GetAppResponse; onSaved: () => voi
     }
   }
 
-  async function remove() {
-    setProblem(undefined);
-    setSaved('');
-    try {
-      await sms.send(new DeleteAppValidationConfigurationCommand({ appId }));
-      setSaved('The validation configuration was deleted.');
+  const remove = () =>
+    deleteConfiguration({ setProblem, setSaved }, 'validation configuration', () => sms.send(new DeleteAppValidationConfigurationCommand({ appId })), async () => {
       await loaded.reload();
       setResultsVersion((v) => v + 1);
-    } catch (thrown) {
-      setProblem(errorInfo(thrown));
-    }
-  }
+    });
 
   const errorFor = (entry: string) => (member: string) => (problem && problem.entry === entry && problem.member === member ? fieldMessage(problem) : undefined);
   const configured = (loaded.data?.appValidationConfigurations?.length ?? 0) + (loaded.data?.serverGroupValidationConfigurations?.length ?? 0) > 0;
@@ -177,11 +171,7 @@ export function ValidationPanel(props: { app: GetAppResponse; onSaved: () => voi
         {loaded.data ? (
           <form class="form" onSubmit={submit} noValidate aria-labelledby="val-heading">
             <BucketList id="val-buckets" buckets={buckets.data} />
-            {problem ? (
-              <div id="val-error" class="alert error" role="alert" tabIndex={-1}>
-                <strong>The configuration was not saved.</strong> <span class="code">{problem.code}</span>: {problem.message}
-              </div>
-            ) : null}
+            <ErrorMessage id="val-error" focusable error={problem} prefix="The configuration was not saved." />
             <h3>Server validations (user data)</h3>
             <p class="hint">A script the launched server runs at boot; its exit status and output become the validation's result.</p>
             {serverValidations.map((v, index) => (
@@ -230,15 +220,15 @@ export function ValidationPanel(props: { app: GetAppResponse; onSaved: () => voi
             >
               Add an app validation
             </button>
-            <div class="form-actions">
-              <button type="submit" class="primary" disabled={busy}>
-                {busy ? 'Saving…' : 'Save validation configuration'}
-              </button>
-              {configured ? <ConfirmButton label="Delete configuration" question="Delete every validation of this app?" confirmLabel="Yes, delete them" onConfirm={remove} /> : null}
-              <span role="status" class="ok-text">
-                {saved}
-              </span>
-            </div>
+            <ConfigActions
+              busy={busy}
+              what="validation configuration"
+              deletable={configured}
+              deleteQuestion="Delete every validation of this app?"
+              deleteConfirmLabel="Yes, delete them"
+              onDelete={remove}
+              saved={saved}
+            />
           </form>
         ) : null}
       </section>

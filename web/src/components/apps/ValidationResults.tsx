@@ -5,6 +5,7 @@ import { useResource } from '../../hooks.ts';
 import { formatTime } from '../../format.ts';
 import { Badge, ErrorMessage, Loading } from '../ui.tsx';
 import type { AppServerRef } from './appServers.ts';
+import { DataTable } from '../DataTable.tsx';
 
 const RUNNING = new Set(['PENDING', 'IN_PROGRESS']);
 
@@ -24,46 +25,32 @@ export function ValidationResults(props: { appId: string; servers: AppServerRef[
       {results.loading && !results.data ? <Loading what="validation results" /> : null}
       {results.data && list.length === 0 ? <p class="empty">No validations are configured.</p> : null}
       {list.length > 0 ? (
-        <div class="table-wrap">
-          <table class="stack" data-testid="validation-results">
-            <caption class="visually-hidden">The latest result of each validation</caption>
-            <thead>
-              <tr>
-                <th scope="col">Validation</th>
-                <th scope="col">Of</th>
-                <th scope="col">Status</th>
-                <th scope="col">Message</th>
-                <th scope="col">When</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.map((v) => (
-                <tr key={v.validationId}>
-                  <th scope="row" data-label="Validation">
-                    {v.name}
-                    <div class="sub">
-                      <code>{v.validationId}</code>
-                    </div>
-                  </th>
-                  <td data-label="Of">{v.serverValidationOutput ? `server ${serverName(v.serverValidationOutput.server?.serverId)}` : 'the app'}</td>
-                  <td data-label="Status">
-                    <Badge value={v.status} />
-                    {RUNNING.has(v.status ?? '') ? <span class="visually-hidden"> (running)</span> : null}
-                  </td>
-                  <td data-label="Message" class="wrap">
-                    {v.statusMessage ? <pre class="message">{v.statusMessage}</pre> : '—'}
-                    {v.appValidationOutput?.ssmOutput?.s3Location ? (
-                      <div class="sub">
-                        output <code>s3://{v.appValidationOutput.ssmOutput.s3Location.bucket}/{v.appValidationOutput.ssmOutput.s3Location.key}</code>
-                      </div>
-                    ) : null}
-                  </td>
-                  <td data-label="When">{formatTime(v.latestValidationTime)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable caption="The latest result of each validation" columns={['Validation', 'Of', 'Status', 'Message', 'When']} testId="validation-results">
+          {list.map((v) => (
+            <tr key={v.validationId}>
+              <th scope="row" data-label="Validation">
+                {v.name}
+                <div class="sub">
+                  <code>{v.validationId}</code>
+                </div>
+              </th>
+              <td data-label="Of">{v.serverValidationOutput ? `server ${serverName(v.serverValidationOutput.server?.serverId)}` : 'the app'}</td>
+              <td data-label="Status">
+                <Badge value={v.status} />
+                {RUNNING.has(v.status ?? '') ? <span class="visually-hidden"> (running)</span> : null}
+              </td>
+              <td data-label="Message" class="wrap">
+                {v.statusMessage ? <pre class="message">{v.statusMessage}</pre> : '—'}
+                {v.appValidationOutput?.ssmOutput?.s3Location ? (
+                  <div class="sub">
+                    output <code>s3://{v.appValidationOutput.ssmOutput.s3Location.bucket}/{v.appValidationOutput.ssmOutput.s3Location.key}</code>
+                  </div>
+                ) : null}
+              </td>
+              <td data-label="When">{formatTime(v.latestValidationTime)}</td>
+            </tr>
+          ))}
+        </DataTable>
       ) : null}
     </section>
   );
