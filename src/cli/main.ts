@@ -1,4 +1,5 @@
 /** `ferry`: the one command-line entry point (serve, accounts, connectors, credentials). */
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { resolveDataDir, resolveLaunchConfig, resolveServeConfig } from '../config/config.ts';
@@ -19,6 +20,7 @@ import { addKeyPairCommands } from './keyPairs.ts';
 import { addAppCommands } from './appCatalog.ts';
 import { addAppsWatchCommand } from './appsWatch.ts';
 import { createSampleDatastore } from '../agent/sample/createSampleDatastore.ts';
+import { DATA_DIR_MODE } from '../store/dataDirPermissions.ts';
 import type { Policy } from '../domain/policy.ts';
 
 const program = new Command()
@@ -74,6 +76,9 @@ program
     if (embedded && !datastore) {
       // No datastore given: serve a small generated sample so a newcomer can import and replicate at once.
       datastore = join(config.dataDir, 'sample-datastore');
+      // The sample goes inside the data dir: make that private first, or a first start would create it 0755 and
+      // then warn that it had to tighten it.
+      mkdirSync(config.dataDir, { recursive: true, mode: DATA_DIR_MODE });
       try {
         const sample = await createSampleDatastore(datastore, { log: (message) => log.info(message) });
         if (sample.created) log.info({ datastore, ms: Math.round(sample.elapsedMs) }, 'sample datastore created');

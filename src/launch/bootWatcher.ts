@@ -4,12 +4,16 @@
  * agent answering `guest-ping`), the guest stopping on its own, or the deadline passing; then collects validation
  * result lines until every validation has one or their deadline passes. It reads; it never decides a state itself.
  */
+import { watch, type FSWatcher } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { isBootLine, parseValidationLine, VALIDATION_TAG, type ConsoleResult } from '../domain/instanceConsole.ts';
 import type { Virsh } from './virsh.ts';
 
-/** How often the console file is read. */
+/**
+ * How often the console file is read at the latest. Between reads the tail waits for inotify to say the file was
+ * written (ConsoleTail.changed), so a boot marker or a validation line is seen within milliseconds, not up to a poll
+ * interval later; the interval only matters where inotify says nothing (the file not there yet, or rotated).
+ */
 const POLL_MS = 250;
 /**
  * How often the domain's state and the guest agent are asked while waiting for the boot: each is a virsh process,
@@ -24,9 +28,67 @@ export class ConsoleTail {
   readonly #path: string;
   #offset = 0;
   #carry = '';
+  #watcher: FSWatcher | undefined;
+  /** The file was written (or replaced) since the last changed() returned. */
+  #written = false;
+  #wake: (() => void) | undefined;
 
   constructor(path: string) {
     this.#path = path;
+  }
+
+  /**
+   * Resolves as soon as the file may have new bytes (inotify on the file), or after `maxMs` at the latest; rejects
+   * when `signal` aborts. A write between two calls makes the next call return at once, so none is missed.
+   */
+  async changed(maxMs: number, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    this.#follow();
+    if (!this.#written) {
+      await new Promise<void>((resolve, reject) => {
+        const finish = () => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+          this.#wake = undefined;
+        };
+        const timer = setTimeout(() => {
+          finish();
+          resolve();
+        }, maxMs);
+        const onAbort = () => {
+          finish();
+          reject(signal.reason);
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.#wake = () => {
+          finish();
+          resolve();
+        };
+      });
+    }
+    this.#written = false;
+  }
+
+  /** Stops following the file (the next changed() follows it again). */
+  close(): void {
+    this.#watcher?.close();
+    this.#watcher = undefined;
+  }
+
+  #follow(): void {
+    if (this.#watcher) return;
+    try {
+      // persistent: false — following a console never keeps the process alive.
+      this.#watcher = watch(this.#path, { persistent: false }, (event) => {
+        this.#written = true;
+        // A rename is virtlogd rotating the file: follow the new one from the next call.
+        if (event === 'rename') this.close();
+        this.#wake?.();
+      });
+      this.#watcher.on('error', () => this.close());
+    } catch {
+      // Not there yet (the domain has not started): the timeout polls until it is.
+    }
   }
 
   /** The complete lines written since the last call. */
@@ -91,6 +153,14 @@ async function agentAnswers(virsh: Virsh, domain: string): Promise<boolean> {
 
 /** Waits until the guest signals its boot, stops, or `deadline` (epoch ms) passes. Rejects only when aborted. */
 export async function waitForBoot(ctx: WatchContext, deadline: number): Promise<BootOutcome> {
+  try {
+    return await watchBoot(ctx, deadline);
+  } finally {
+    ctx.tail.close();
+  }
+}
+
+async function watchBoot(ctx: WatchContext, deadline: number): Promise<BootOutcome> {
   let nextProbe = ctx.now() + PROBE_MS / 2;
   for (;;) {
     ctx.signal.throwIfAborted();
@@ -105,20 +175,24 @@ export async function waitForBoot(ctx: WatchContext, deadline: number): Promise<
       if (await agentAnswers(ctx.virsh, ctx.domain)) return { booted: true, via: 'guest agent' };
     }
     if (ctx.now() >= deadline) return { booted: false, why: 'timeout' };
-    await sleep(POLL_MS, undefined, { signal: ctx.signal });
+    await ctx.tail.changed(Math.min(POLL_MS, Math.max(1, nextProbe - ctx.now())), ctx.signal);
   }
 }
 
 /** Reads validation lines until `pending` is empty or `deadline` passes; returns the ids still without a result. */
 export async function collectValidations(ctx: WatchContext, pending: Set<string>, deadline: number): Promise<Set<string>> {
-  while (pending.size > 0 && ctx.now() < deadline) {
-    ctx.signal.throwIfAborted();
-    for (const result of results(await ctx.tail.lines(), ctx.nonce)) {
-      if (!pending.has(result.validationId)) continue;
-      pending.delete(result.validationId);
-      await ctx.onResult(result);
+  try {
+    while (pending.size > 0 && ctx.now() < deadline) {
+      ctx.signal.throwIfAborted();
+      for (const result of results(await ctx.tail.lines(), ctx.nonce)) {
+        if (!pending.has(result.validationId)) continue;
+        pending.delete(result.validationId);
+        await ctx.onResult(result);
+      }
+      if (pending.size > 0) await ctx.tail.changed(Math.min(POLL_MS * 2, Math.max(1, deadline - ctx.now())), ctx.signal);
     }
-    if (pending.size > 0) await sleep(POLL_MS * 2, undefined, { signal: ctx.signal });
+    return pending;
+  } finally {
+    ctx.tail.close();
   }
-  return pending;
 }

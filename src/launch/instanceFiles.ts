@@ -14,9 +14,9 @@
  *
  * With a session URI (qemu:///session) QEMU runs as Ferry's own user and everything is 0700/0600.
  */
-import { chmod, chown, mkdir, readFile, rm, stat } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { chmod, chown, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readFileSync, type Stats } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -76,6 +76,13 @@ export function qemuIdentity(qemuConf = '/etc/libvirt/qemu.conf'): QemuIdentity 
   return undefined;
 }
 
+/** Can QEMU's user pass through (search) a directory with these permissions? */
+function passable(st: Stats, qemu: QemuIdentity): boolean {
+  if (st.uid === qemu.uid) return (st.mode & 0o100) !== 0;
+  if (st.gid === qemu.gid) return (st.mode & 0o010) !== 0;
+  return (st.mode & 0o001) !== 0;
+}
+
 export class InstanceFiles {
   readonly root: string;
   /** QEMU's identity when it is not Ferry's own user. */
@@ -122,8 +129,7 @@ export class InstanceFiles {
     for (let dir = dirname(this.root); ; dir = dirname(dir)) {
       try {
         const st = await stat(dir);
-        const through = (st.mode & 0o001) !== 0 || (st.gid === qemu.gid && (st.mode & 0o010) !== 0) || (st.uid === qemu.uid && (st.mode & 0o100) !== 0);
-        if (!through) {
+        if (!passable(st, qemu) && !(await this.#repairable(dir, st))) {
           return `libvirt runs QEMU as ${qemu.user}, which cannot pass through ${dir} (mode ${(st.mode & 0o777).toString(8)}) to reach the instances dir ${this.root}; let it through (chmod o+x ${dir}) or choose another --instances-dir`;
         }
       } catch {
@@ -137,9 +143,11 @@ export class InstanceFiles {
   /**
    * Makes (or fixes) the instances dir with the modes described above. Missing ancestors are made 0711 when QEMU
    * runs as another user: it must pass through them (never list them). A plain recursive mkdir would make them 0710
-   * with Ferry's group, which QEMU cannot traverse — the default /var/lib/ferry/instances would then never work.
+   * with Ferry's group, which QEMU cannot traverse — the default /var/lib/ferry/instances would then never work;
+   * a parent an older Ferry made that way is repaired (see #repairable).
    */
   async ensureRoot(): Promise<void> {
+    await this.#repairParent();
     const missing: string[] = [];
     for (let dir = dirname(this.root); dir !== dirname(dir); dir = dirname(dir)) {
       if (await exists(dir)) break;
@@ -183,6 +191,25 @@ export class InstanceFiles {
     } catch {
       return Buffer.alloc(0);
     }
+  }
+
+  /**
+   * The instances dir's parent as Ferry before 0711 made it: 0710 (or tighter) Ferry's user:Ferry's group, holding
+   * nothing but the instances dir — Ferry's own directory (the default /var/lib/ferry), which no one else uses, so
+   * letting QEMU pass through it (o+x, never list) is what Ferry would make today. Any other blocking ancestor is
+   * the operator's to change (problem() names the command).
+   */
+  async #repairable(dir: string, st: Stats): Promise<boolean> {
+    if (!this.qemu || dir !== dirname(this.root) || st.uid !== process.getuid?.()) return false;
+    const entries = await readdir(dir).catch(() => undefined);
+    return entries !== undefined && entries.every((name) => name === basename(this.root));
+  }
+
+  async #repairParent(): Promise<void> {
+    const parent = dirname(this.root);
+    const st = await stat(parent).catch(() => undefined);
+    if (!st || !this.qemu || passable(st, this.qemu) || !(await this.#repairable(parent, st))) return;
+    await chmod(parent, (st.mode & 0o777) | 0o001);
   }
 
   async #secure(dir: string): Promise<void> {

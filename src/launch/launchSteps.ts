@@ -56,6 +56,12 @@ export interface RunnerDeps {
   hydrationBandwidthMiB?: number;
 }
 
+/** Waits for every one of `steps` (none is left running behind a failure), then rejects with the first failure. */
+async function settleAll(steps: readonly Promise<void>[]): Promise<void> {
+  const failed = (await Promise.allSettled(steps)).find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 /** Stops the drive when the instance moved on under it (terminate) — not an error. */
 class Superseded extends Error {}
 
@@ -196,15 +202,19 @@ export class LaunchRunner {
     const plan = parsePlan(row);
     const id = row.instance_id;
     await files.createInstanceDir(id);
-    const served = await exports.serve(id, row.ami_id, plan.diskSizes.length);
-    for (const [disk, exported] of served.entries()) {
-      // -u: the backing file need not be opened now (the size is given); the domain opens it when it starts.
-      const created = await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', exported.uri, '-u', files.overlay(id, disk), String(exported.sizeBytes)], {
-        timeoutMs: 60_000,
-      });
-      if (created.code !== 0) throw new Error(`qemu-img create failed: ${(created.startError?.message ?? created.stderr).trim()}`);
-    }
-    if (plan.seed) {
+    // The overlays and the seed do not depend on each other: made side by side (each is a short-lived program).
+    const overlays = async () => {
+      const served = await exports.serve(id, row.ami_id, plan.diskSizes.length);
+      await Promise.all(served.map(async (exported, disk) => {
+        // -u: the backing file need not be opened now (the size is given); the domain opens it when it starts.
+        const created = await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', exported.uri, '-u', files.overlay(id, disk), String(exported.sizeBytes)], {
+          timeoutMs: 60_000,
+        });
+        if (created.code !== 0) throw new Error(`qemu-img create failed: ${(created.startError?.message ?? created.stderr).trim()}`);
+      }));
+    };
+    const seed = async () => {
+      if (!plan.seed) return;
       const inputs = row.inputs ? (JSON.parse(row.inputs) as LaunchInputs) : { userData: null, sshPublicKey: null, validations: [] };
       await writeSeedIso(files.seed(id), files.seedWork(id), {
         instanceId: id,
@@ -213,7 +223,8 @@ export class LaunchRunner {
         sshPublicKey: inputs.sshPublicKey,
         vendorData: null,
       });
-    }
+    };
+    await settleAll([overlays(), seed()]);
     await this.#move(row, 'prepared', { inputs: null });
   }
 
@@ -222,6 +233,9 @@ export class LaunchRunner {
     const plan = parsePlan(row);
     const id = row.instance_id;
     const owner = await this.#deps.ownerId();
+    // The network is made ready while the domain is defined: neither needs the other (the start needs both).
+    const network = ensureNetworkReady(virsh, plan.network);
+    network.catch(() => undefined); // awaited below; a define that fails first must not leave it unhandled
     if (await virsh.domainState(row.domain_name)) {
       const mine = parseDomainMetadata((await virsh.metadata(row.domain_name, FERRY_XMLNS)) ?? '');
       if (mine.owner !== owner || mine.instanceId !== id) throw new Error(`a libvirt domain named ${row.domain_name} exists and is not this instance's`);
@@ -245,7 +259,7 @@ export class LaunchRunner {
         await rm(files.domainXml(id), { force: true });
       }
     }
-    await ensureNetworkReady(virsh, plan.network);
+    await network;
     const now = this.#deps.core.clock.now();
     await this.#move(row, 'defined', { boot_started_at: now, boot_deadline_at: now + plan.bootTimeoutMs });
   }

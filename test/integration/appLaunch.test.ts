@@ -20,9 +20,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   DeleteAppCommand,
+  DeleteAppLaunchConfigurationCommand,
+  DeleteAppReplicationConfigurationCommand,
+  DeleteAppValidationConfigurationCommand,
   GetAppCommand,
   GetAppValidationOutputCommand,
   LaunchAppCommand,
+  PutAppLaunchConfigurationCommand,
+  PutAppReplicationConfigurationCommand,
   PutAppValidationConfigurationCommand,
   StartAppReplicationCommand,
   TerminateAppCommand,
@@ -207,6 +212,18 @@ describe('failure injection: a termination that fails (stand-in launch subsystem
     await sms.send(new DeleteAppCommand({ appId: app.appId, forceTerminateApp: true }));
     const deleteFailed = await waitForApp(sms, app.appId, 'DELETE_FAILED', (s) => s.status === 'DELETE_FAILED');
     assert.match(deleteFailed.statusMessage!, /could not be terminated/);
+    // An app that is being deleted cannot be configured: OperationNotPermittedException naming its status.
+    const appId = app.appId;
+    for (const call of [
+      () => sms.send(new PutAppReplicationConfigurationCommand({ appId, serverGroupReplicationConfigurations: [] })),
+      () => sms.send(new DeleteAppReplicationConfigurationCommand({ appId })),
+      () => sms.send(new PutAppLaunchConfigurationCommand({ appId, serverGroupLaunchConfigurations: [] })),
+      () => sms.send(new DeleteAppLaunchConfigurationCommand({ appId })),
+      () => sms.send(new PutAppValidationConfigurationCommand({ appId, appValidationConfigurations: [] })),
+      () => sms.send(new DeleteAppValidationConfigurationCommand({ appId })),
+    ]) {
+      await rejectsWith(call(), 'OperationNotPermittedException', new RegExp(`App ${appId} is DELETE_FAILED`));
+    }
     env.instances.failTerminateOf.delete(instanceId);
     await sms.send(new DeleteAppCommand({ appId: app.appId, forceTerminateApp: true }));
     await waitFor('deleted', async () => (await sms.send(new GetAppCommand({ appId: app.appId })).then(() => undefined, () => true)));

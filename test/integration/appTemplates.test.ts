@@ -66,6 +66,9 @@ describe('templates are valid CloudFormation', { skip: SKIP }, () => {
 
     app = await createApp(sms, 'shop', [f.servers[0]!], [f.servers[1]!, f.servers[2]!]);
     await configureReplication(sms, app, { runOnce: true });
+    // moto_server took long to start (100 s under load): the test connector says it is alive again before its servers
+    // are replicated, or its last heartbeat is too old and StartAppReplication finds no healthy connector.
+    await f.connector.heartbeat();
     await sms.send(new StartAppReplicationCommand({ appId: app.appId }));
     for (let done = 0; done < 3; ) {
       for (const run of await f.connector.claim(3)) {
