@@ -6,6 +6,7 @@ import { migrate } from './migrations/index.ts';
 import { secureDataDir } from './dataDirPermissions.ts';
 import { DurableSqliteDriver } from './sqlite/durableDriver.ts';
 import { WalSync } from './sqlite/walSync.ts';
+import { Checkpointer, WRITER_AUTOCHECKPOINT_PAGES } from './sqlite/checkpointer.ts';
 import { registerRelaxedCommits } from './unitOfWork.ts';
 import type { Database } from './schema.ts';
 
@@ -75,11 +76,15 @@ export async function openSqliteStore(dataDir: string, now: number, options: Ope
   // Deleted and overwritten content is zeroed where SQLite rewrites the page anyway ("FAST": no extra I/O), so a
   // secret replaced by its sealed form or a deleted key does not linger in the file's free space.
   database.raw.exec('PRAGMA secure_delete = FAST');
+  // Checkpoints run on their own thread (sqlite/checkpointer.ts); the writer's own is only a backstop.
+  database.raw.exec(`PRAGMA wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT_PAGES}`);
   const wal = new WalSync(`${file}-wal`);
-  const driver = new DurableSqliteDriver(database, wal);
+  let checkpointer: Checkpointer | undefined;
+  const driver = new DurableSqliteDriver(database, wal, () => checkpointer?.noteCommit());
   const db = new Kysely<Database>({ dialect: new DurableSqliteDialect(database, driver) });
   registerRelaxedCommits(db, () => driver.relaxCurrentHolder());
   await migrate(db, now);
+  checkpointer = new Checkpointer(file);
   const reader = new NodeSqliteDatabase(file, { readOnly: true });
   return {
     db,
@@ -88,6 +93,7 @@ export async function openSqliteStore(dataDir: string, now: number, options: Ope
     capabilities: { skipLockedClaims: false, relaxedCommits: true, migrationLock: false },
     commitStats: () => ({ commits: wal.commits, syncs: wal.syncs }),
     close: async () => {
+      await checkpointer?.close();
       reader.close();
       await db.destroy();
       wal.close();

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
@@ -15,13 +15,13 @@ import { unsyncedTransaction } from '../../src/store/unsyncedTransaction.ts';
 
 type Db = Kysely<{ t: { a: number } }>;
 
-async function withStore(fn: (store: Store, db: Db) => Promise<void>): Promise<void> {
+async function withStore(fn: (store: Store, db: Db, dir: string) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-uow-'));
   const store = await openSqliteStore(dir, Date.now());
   try {
     const db = store.db as unknown as Db;
     await sql`create table t (a integer)`.execute(db);
-    await fn(store, db);
+    await fn(store, db, dir);
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
@@ -103,5 +103,20 @@ test('concurrent strict commits share WAL syncs (group commit), each resolving o
     assert.ok(after.syncs - before.syncs < burst / 2, `${after.syncs - before.syncs} syncs for ${burst} commits`);
     assert.ok(syncsSeen.every((n) => n >= 1), 'no commit resolved before a sync');
     assert.equal((await db.selectFrom('t').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n, burst);
+  });
+});
+
+test('WAL checkpoints happen on the checkpointer thread, not in a commit', async () => {
+  await withStore(async (_store, db, dir) => {
+    const file = join(dir, 'ferry.db');
+    const before = statSync(file).size;
+    // The writer's own automatic checkpoint waits for far more pages than this test writes: any growth is the thread's.
+    const auto = Number((await sql<{ wal_autocheckpoint: number }>`PRAGMA wal_autocheckpoint`.execute(db)).rows[0]!.wal_autocheckpoint);
+    assert.ok(auto >= 10_000, `writer's wal_autocheckpoint is ${auto}`);
+    // About 1,600 pages of WAL: past SQLite's default automatic checkpoint (1000), under the writer's backstop.
+    for (let i = 0; i < 400; i++) await sql`insert into t (a) values (${i}), (${'x'.repeat(16_000)})`.execute(db);
+    const deadline = Date.now() + 10_000;
+    while (statSync(file).size < before + 4_000_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(statSync(file).size >= before + 4_000_000, 'the pages reached the database file without a checkpoint by the writer');
   });
 });

@@ -32,10 +32,14 @@ export class DurableSqliteDriver extends SqliteDriver {
   /** The newest WAL ticket the current holder of the connection must wait for. */
   #ticket = 0;
 
-  constructor(database: NodeSqliteDatabase, wal: WalSync) {
+  readonly #afterCommit: () => void;
+
+  /** `afterCommit` hears of every commit that wrote (the checkpointer counts them). */
+  constructor(database: NodeSqliteDatabase, wal: WalSync, afterCommit: () => void = () => undefined) {
     super({ database });
     this.#database = database;
     this.#wal = wal;
+    this.#afterCommit = afterCommit;
   }
 
   override async acquireConnection(): Promise<DatabaseConnection> {
@@ -64,6 +68,7 @@ export class DurableSqliteDriver extends SqliteDriver {
   #noteCommit(): void {
     const ticket = this.#wal.committed();
     if (!this.#relaxed) this.#ticket = ticket;
+    this.#afterCommit();
   }
 }
 
