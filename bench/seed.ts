@@ -172,6 +172,13 @@ export async function seedDataDir(dataDir: string, tenant: Tenant, connectorId: 
       // Each job's newest run, as insertRun keeps it (GetReplicationJobs shows that run).
       await sql`update jobs set latest_run_seq = (select max(seq) from runs where runs.replication_job_id = jobs.replication_job_id)
                 where account_id = ${tenant.accountId} and region = ${tenant.region}`.execute(tx);
+      // The tenant's count of non-terminal jobs, as the store keeps it (store/jobs/activeJobCounts.ts).
+      const active = jobRows.filter((j) => j.state !== 'COMPLETED').length;
+      await tx
+        .insertInto('account_job_counts')
+        .values({ account_id: tenant.accountId, region: tenant.region, active_jobs: active })
+        .onConflict((oc) => oc.columns(['account_id', 'region']).doUpdateSet((eb) => ({ active_jobs: eb('active_jobs', '+', active) })))
+        .execute();
     });
     const seqRows = await core.db
       .selectFrom('jobs')

@@ -5,7 +5,7 @@ import type { Clock } from '../lib/clock.ts';
 import type { Policy } from '../domain/policy.ts';
 import type { Database } from '../store/schema.ts';
 import type { ReadRows, ReadArrays } from '../store/openStore.ts';
-import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
+import { inUnitOfWork } from '../store/unitOfWork.ts';
 import type { FerryEvent, FerryEvents } from './events.ts';
 
 export interface Core {
@@ -52,8 +52,9 @@ async function runHooks(hooks: readonly BeforeCommitHook[], tx: Tx, queued: Ferr
 
 /**
  * Runs `work` in one transaction, then publishes the events it queued, only once the commit has happened.
- * `synced: false` is for facts that are fine to lose to a power loss (a run's progress, a heartbeat): the commit
- * skips its fsync (see store/unsyncedTransaction.ts); everything acknowledged to a client keeps the default.
+ * The commit is strict (store/unitOfWork.ts): this resolves once it is durable, grouped with the commits of every
+ * other transaction ready at the same time (one WAL sync for all of them). `synced: false` is for facts that are
+ * fine to lose to a power loss (a run's progress, a heartbeat): a relaxed commit that does not wait for the disk.
  */
 export async function inTransaction<T>(
   core: Core,
@@ -66,7 +67,7 @@ export async function inTransaction<T>(
     if (core.beforeCommit?.length && queued.length > 0) await runHooks(core.beforeCommit, tx, queued);
     return value;
   };
-  const result = options.synced === false ? await unsyncedTransaction(core.db, body) : await core.db.transaction().execute(body);
+  const result = await inUnitOfWork(core.db, options.synced === false ? 'relaxed' : 'strict', body);
   for (const event of queued) core.events.publish(event);
   return result;
 }

@@ -10,6 +10,7 @@ import { freshId } from './uniqueId.ts';
 import type { FerryEvent } from './events.ts';
 import type { Tx } from './context.ts';
 import type { JobRow } from '../store/rows.ts';
+import { countJobTransition } from '../store/jobs/activeJobCounts.ts';
 
 export function factsOf(row: JobRow): JobFacts {
   return {
@@ -41,6 +42,11 @@ export async function applyJobChange(
   if (change.pendingAutomaticAt !== undefined) {
     patch.next_run_at = change.pendingAutomaticAt;
     await placePendingAutomaticRun(tx, job, change.pendingAutomaticAt, now, emit);
+  }
+  if (change.state !== undefined) {
+    // The state as stored, not as the caller's row says: the per-account count must follow what really changed.
+    const stored = await tx.selectFrom('jobs').select('state').where('replication_job_id', '=', job.replication_job_id).executeTakeFirstOrThrow();
+    await countJobTransition(tx, { accountId: job.account_id, region: job.region }, stored.state, change.state);
   }
   await tx.updateTable('jobs').set(patch).where('replication_job_id', '=', job.replication_job_id).execute();
   if (change.state === 'FAILED') {

@@ -16,6 +16,7 @@ import { closePage, fingerprintOf, openCursor, type PageRequest } from './pagina
 import { compiledJobPage, rowSeq, type JobPageRow } from './jobPageQuery.ts';
 import { hasHealthyConnectorFor, serverReplicability } from './connectors.ts';
 import { validateJobKey } from '../kms/keys.ts';
+import { activeJobCount, countJobTransition } from '../store/jobs/activeJobCounts.ts';
 import type { FerryEvent } from './events.ts';
 
 export interface CreateJobInput {
@@ -122,14 +123,8 @@ export async function createJobIn(
       `No healthy connector is associated with VM manager ${server.vm_manager_id} (${server.vm_manager_name}).`,
     );
   }
-  const { count } = await tx
-    .selectFrom('jobs')
-    .select((eb) => eb.fn.countAll<number>().as('count'))
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
-    .where('state', 'in', NON_TERMINAL_JOB_STATES)
-    .executeTakeFirstOrThrow();
-  if (Number(count) >= core.policy.maxNonTerminalJobsPerAccount) {
+  const count = await activeJobCount(tx, tenant);
+  if (count >= core.policy.maxNonTerminalJobsPerAccount) {
     throw notPermitted(
       `The account already has ${count} replication jobs in progress; the limit is ${core.policy.maxNonTerminalJobsPerAccount}.`,
     );
@@ -168,6 +163,7 @@ export async function createJobIn(
   };
   const { seq: _seq, ...values } = row;
   await tx.insertInto('jobs').values(values).execute();
+  await countJobTransition(tx, tenant, null, 'PENDING');
   const runId = await insertRun(tx, row, { type: 'AUTOMATIC', scheduledStartTime: seed, description: row.description }, now);
   await tx
     .updateTable('servers')

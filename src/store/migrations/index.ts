@@ -11,6 +11,7 @@ import { accessKeyLifecycleMigration } from './007_access_key_lifecycle.ts';
 import { appsMigration } from './008_apps.ts';
 import { instancesMigration } from './009_instances.ts';
 import { artifactsMigration } from './010_artifacts.ts';
+import { accountJobCountsMigration } from './011_account_job_counts.ts';
 
 export interface Migration {
   version: number;
@@ -186,6 +187,7 @@ export const migrations: Migration[] = [
   appsMigration,
   instancesMigration,
   artifactsMigration,
+  accountJobCountsMigration,
 ];
 
 export async function migrate(db: Kysely<any>, now: number): Promise<number[]> {

@@ -1,0 +1,34 @@
+/**
+ * Each tenant's count of non-terminal jobs (the per-account limit of CreateReplicationJob), kept incrementally: a
+ * new job adds one, a job moving between a non-terminal and a terminal state adds or takes one, inside the same
+ * transaction. One row read per create, however many jobs the account holds.
+ */
+import type { Kysely, Transaction } from 'kysely';
+import { NON_TERMINAL_JOB_STATES, type ReplicationJobState } from '../../domain/enums.ts';
+import type { Tenant } from '../../domain/tenant.ts';
+import type { Database } from '../schema.ts';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+const isActive = (state: string): boolean => NON_TERMINAL_JOB_STATES.includes(state as ReplicationJobState);
+
+export async function activeJobCount(db: Db, tenant: Tenant): Promise<number> {
+  const row = await db
+    .selectFrom('account_job_counts')
+    .select('active_jobs')
+    .where('account_id', '=', tenant.accountId)
+    .where('region', '=', tenant.region)
+    .executeTakeFirst();
+  return row?.active_jobs ?? 0;
+}
+
+/** Records a job entering `to` from `from` (null: a new job). */
+export async function countJobTransition(db: Db, tenant: Tenant, from: string | null, to: string): Promise<void> {
+  const delta = (isActive(to) ? 1 : 0) - (from !== null && isActive(from) ? 1 : 0);
+  if (delta === 0) return;
+  await db
+    .insertInto('account_job_counts')
+    .values({ account_id: tenant.accountId, region: tenant.region, active_jobs: delta })
+    .onConflict((oc) => oc.columns(['account_id', 'region']).doUpdateSet((eb) => ({ active_jobs: eb('active_jobs', '+', delta) })))
+    .execute();
+}
