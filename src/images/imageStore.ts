@@ -14,7 +14,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import { BitSet } from './bitSet.ts';
-import { DirectWriteBuffers, directIoWanted } from './directIo.ts';
+import { DirectWriteBuffers, alignUp, directIoWanted } from './directIo.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 import { isEncryptedKeyRef, plainSealer, type BlockSealer } from './blockSealer.ts';
 import { RECORD_HEADER_SIZE, encodeBlock, isAllZero, sha256 } from './blockCodec.ts';
@@ -88,8 +88,12 @@ interface ActiveRun {
 const silentLog: ImageStoreLog = { info() {}, warn() {} };
 /** The largest pack record: header, a whole block, and room for the sealer's nonce and tag. */
 const MAX_RECORD_BYTES = RECORD_HEADER_SIZE + IMAGE_BLOCK_SIZE + 1024;
-/** O_DIRECT staging buffers (each a record's worth, about 516 KiB): how many pack writes can be in flight. */
-const DIRECT_BUFFERS = 8;
+/**
+ * O_DIRECT staging buffers: how many pack writes can be in flight, each of up to DIRECT_GROUP_RECORDS records
+ * (about 4 MiB): 24 MiB in all.
+ */
+const DIRECT_BUFFERS = 6;
+const DIRECT_GROUP_RECORDS = 8;
 const ZERO_BLOCK_SHA256 = sha256(Buffer.alloc(IMAGE_BLOCK_SIZE));
 
 export async function openImageStore(options: OpenImageStoreOptions): Promise<ImageStore> {
@@ -152,7 +156,7 @@ export class ImageStore implements ImageDeleter {
         packSize: this.#packSize,
         flushBytes: options.flushBytes ?? DEFAULT_FLUSH_BYTES,
         now: this.now,
-        direct: (options.directIo ?? directIoWanted()) ? DirectWriteBuffers.probe(join(root, 'packs'), MAX_RECORD_BYTES, DIRECT_BUFFERS) : undefined,
+        direct: (options.directIo ?? directIoWanted()) ? DirectWriteBuffers.probe(join(root, 'packs'), DIRECT_GROUP_RECORDS * alignUp(MAX_RECORD_BYTES), DIRECT_BUFFERS) : undefined,
       });
     }
   }
@@ -226,16 +230,20 @@ export class ImageStore implements ImageDeleter {
     const ids = blocks.map((b) => Buffer.from(run.sealer.storageId(b.sha256)));
     const unknown = ids.filter((id) => !this.#writer!.isPending(id.toString('hex')));
     const indexed = unknown.length === 0 ? new Set<string>() : await indexedStorageIds(this.#db, unknown);
-    return Promise.all(
-      blocks.map(async ({ data }, i): Promise<PutBlockResult> => {
-        const storageId = ids[i]!;
-        const hex = storageId.toString('hex');
-        if (indexed.has(hex) || this.#writer!.isPending(hex)) return { stored: false, storedBytes: 0 };
-        const encoded = await encodeBlock(data, storageId, run.sealer, run.compress);
-        const stored = await this.#writer!.write(run.runSeq, run.keyId, storageId, encoded);
-        return { stored, storedBytes: stored ? encoded.header.length + encoded.payload.length : 0 };
+    // Encoded together (compression and sealing run on the thread pool), then appended in as few writes as fit.
+    const encoded = await Promise.all(
+      blocks.map(({ data }, i) => {
+        const hex = ids[i]!.toString('hex');
+        return indexed.has(hex) || this.#writer!.isPending(hex) ? undefined : encodeBlock(data, ids[i]!, run.sealer, run.compress);
       }),
     );
+    const toWrite = encoded.flatMap((block, i) => (block ? [{ storageId: ids[i]!, block, index: i }] : []));
+    const stored = await this.#writer!.writeMany(run.runSeq, run.keyId, toWrite);
+    const results: PutBlockResult[] = blocks.map(() => ({ stored: false, storedBytes: 0 }));
+    toWrite.forEach(({ block, index }, i) => {
+      if (stored[i]) results[index] = { stored: true, storedBytes: block.header.length + block.payload.length };
+    });
+    return results;
   }
 
   /**
