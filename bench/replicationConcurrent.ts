@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { CreateReplicationJobCommand, GetReplicationRunsCommand, StartOnDemandReplicationRunCommand } from '@aws-sdk/client-sms';
 import { domainXml } from '../src/agent/sample/vmBuilders.ts';
 import { diskLayout, writeDisk, MiB } from './replicationDisk.ts';
-import { fsyncFile, idleDuring, importServer, log, num, POLL_MS, sleep, startFerry, stop, waitQuiet, warm, type FerryProcess } from './replicationRig.ts';
+import { fsyncFile, idleDuring, importServers, log, num, POLL_MS, sleep, startFerry, stop, waitQuiet, warm, type FerryProcess } from './replicationRig.ts';
 
 export const CONCURRENT_VMS = num('FERRY_BENCH_CONCURRENT_VMS', 4);
 const CONCURRENT_GIB = num('FERRY_BENCH_CONCURRENT_GIB', 1);
@@ -63,8 +63,7 @@ export async function concurrentRuns(work: string, seed: number): Promise<Concur
   const ferry = await startFerry('concurrent', datastore, dataDir, process.env.FERRY_BENCH_CPU_PROF);
   try {
     const jobIds: string[] = [];
-    for (const vm of vms) {
-      const serverId = await importServer(ferry, vm.name);
+    for (const serverId of await importServers(ferry, vms.map((vm) => vm.name))) {
       const job = await ferry.sms.send(new CreateReplicationJobCommand({ serverId, seedReplicationTime: new Date(Date.now() + 3600_000), frequency: 24, licenseType: 'BYOL' }));
       jobIds.push(job.replicationJobId!);
     }

@@ -226,13 +226,18 @@ export const hwmMb = (pid: number): number => procMemory(pid).hwmMb;
 // Through the API
 
 export async function importServer(ferry: FerryProcess, vmName: string): Promise<string> {
+  return (await importServers(ferry, [vmName]))[0]!;
+}
+
+/** One catalog import; the server ids of the named VMs, in order, once the import is done. */
+export async function importServers(ferry: FerryProcess, vmNames: string[]): Promise<string[]> {
   await ferry.sms.send(new ImportServerCatalogCommand({}));
   const deadline = Date.now() + 60_000;
   for (;;) {
     const page = await ferry.sms.send(new GetServersCommand({ maxResults: 100 }));
-    const server = page.serverList?.find((s) => s.vmServer?.vmName === vmName);
-    if (server?.serverId) return server.serverId;
-    if (Date.now() > deadline) throw new Error(`server ${vmName} not in the catalog after 60 s`);
+    const ids = vmNames.map((name) => page.serverList?.find((s) => s.vmServer?.vmName === name)?.serverId);
+    if (page.serverCatalogStatus !== 'IMPORTING' && ids.every((id) => id !== undefined)) return ids as string[];
+    if (Date.now() > deadline) throw new Error(`servers ${vmNames.join(', ')} not all in the catalog after 60 s`);
     await sleep(100);
   }
 }
