@@ -9,8 +9,10 @@
  *   2. 1 % incremental: 1 % of the disk's blocks changed (qcow2 through qemu-io, so Ferry's dirty bitmap records
  *      it: a dirty-bitmap incremental; raw written into the file: a hash-diff incremental that reads it all again);
  *   3. peak RSS (VmHWM) of the Ferry process, and the image store's size after each run.
- * Baselines: `qemu-img convert -O qcow2` of the same source into a file, and SHA-256 of the same data blocks on two
- * worker threads (read with readSync from the raw file).
+ *   4. one connector replicating 4 VMs at once against one alone (replicationConcurrent.ts).
+ * Baselines, in the same round: `qemu-img convert -O qcow2` of the same source into a file, `dd oflag=direct` of the
+ * data's bytes, and SHA-256 of the same data blocks on two worker threads (read with readSync from the raw file).
+ * Every timed step prints the machine's idle share during it; every round is printed, with the median and the worst.
  *
  * It reports and always exits 0; targets that are missed are marked MISS.
  */
