@@ -114,13 +114,13 @@ wrapSync(StatementSync.prototype, 'all', (self) => sqlKind(self));
 }
 wrapAsync(PackFile.prototype, 'sync', 'pack fdatasync (threadpool, wall)');
 {
-  const original = PackFile.prototype.appendAsync;
-  PackFile.prototype.appendAsync = function (this: PackFile, parts) {
-    const result = original.call(this, parts);
+  const original = PackFile.prototype.appendManyAsync;
+  PackFile.prototype.appendManyAsync = function (this: PackFile, records) {
+    const result = original.call(this, records);
     if (on) {
       const start = performance.now();
       void result.written.then(
-        () => add('pack appendAsync, writev (threadpool, wall, overlapping)', performance.now() - start),
+        () => add('pack appendManyAsync, one write per group (threadpool, wall, overlapping)', performance.now() - start),
         () => undefined,
       );
     }
@@ -129,7 +129,7 @@ wrapAsync(PackFile.prototype, 'sync', 'pack fdatasync (threadpool, wall)');
 }
 wrapSync(Hash.prototype, 'update', (_self, args) => ((args[0] as { length?: number })?.length ?? 0) >= 64 * 1024 ? 'SHA-256 of blocks on the main thread' : undefined);
 for (const method of ['missingBlocks', 'putBlocks', 'recordBlocks', 'finishImage', 'beginImage', 'progress']) wrapAsync(LocalTransport.prototype, method, `transport.${method} (wall, overlapping)`);
-wrapAsync(HashPool.prototype, 'digest', 'hash worker digest (wall, overlapping)');
+wrapAsync(HashPool.prototype, 'digestMany', 'hash worker digests, one message per worker (wall, overlapping)');
 wrapAsync(RawFileSource.prototype, 'read', 'source read, raw file (wall, overlapping)');
 wrapAsync(NbdDiskSource.prototype, 'read', 'source read, NBD (wall, overlapping)');
 

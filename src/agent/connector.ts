@@ -21,7 +21,11 @@ export interface ConnectorOptions {
   version: string;
   /** How often to heartbeat and look for work (default 2 s). */
   pollIntervalMs?: number;
-  /** Runs executed at once (default 1: disk reads and hashing already use every core). */
+  /**
+   * Runs executed at once (default 4). One run already uses every core, but runs queued behind each other finish
+   * N times apart; run side by side they share the hash workers, the thread pool and the pack writes fairly and
+   * together go as fast as one (bench/README.md, "Concurrent runs").
+   */
   maxConcurrentRuns?: number;
   /** Upload limit in bytes per second. */
   maxBandwidth?: number;
@@ -34,6 +38,7 @@ export interface ConnectorOptions {
 }
 
 const SCAN_CACHE_MS = 5000;
+const DEFAULT_CONCURRENT_RUNS = 4;
 
 /** Stable VM-manager identities for one datastore directory, one per SMS manager type it holds. */
 export function datastoreManagers(datastore: string): Record<'VSPHERE' | 'HYPERV-MANAGER', { vmManagerId: string; vmManagerName: string }> {
@@ -126,7 +131,7 @@ export class Connector {
     try {
       const status = await this.#options.transport.heartbeat({ status: 'HEALTHY' });
       if (status.catalogImportRequested) await this.#uploadInventory();
-      const free = (this.#options.maxConcurrentRuns ?? 1) - this.#running.size;
+      const free = (this.#options.maxConcurrentRuns ?? DEFAULT_CONCURRENT_RUNS) - this.#running.size;
       if (status.runsWaiting && free > 0) {
         for (const run of await this.#options.transport.claim(free)) this.#execute(run);
       }

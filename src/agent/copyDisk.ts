@@ -14,6 +14,12 @@ import type { BlockRecord, ConnectorTransport } from '../protocol/connector/mess
 import { mapConcurrently } from '../lib/concurrency.ts';
 
 export const BATCH_BLOCKS = 32;
+/**
+ * Most blocks read with one call and hashed with one message per worker (4 MiB). Each call and each message wakes
+ * a thread; on a busy machine every wake-up waits for a core, so a run made of 512 KiB steps slowed down many times
+ * more than its CPU time grew (bench/README.md, "What limits it").
+ */
+const READ_PIECE_BLOCKS = 8;
 const UPLOAD_CONCURRENCY = 4;
 /** Records per recordBlocks call (a JSON body of about 80 kB over HTTP). */
 const MAX_RECORDS_PER_CALL = 1024;
@@ -158,20 +164,29 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
 
   async function readAndHash(batch: Batch, indexes: number[]): Promise<HashedBlock[]> {
     deps.signal?.throwIfAborted();
-    // Each block is hashed as soon as it has been read, so hashing overlaps with the batch's other reads.
+    // Consecutive blocks land in consecutive slots, so each run of them is one read of up to READ_PIECE_BLOCKS
+    // blocks, hashed as soon as it has been read (hashing overlaps with the batch's other reads).
+    const pieces: { slot: number; count: number }[] = [];
+    for (let slot = 0; slot < indexes.length; slot++) {
+      const last = pieces[pieces.length - 1];
+      if (last && last.count < READ_PIECE_BLOCKS && indexes[slot - 1]! + 1 === indexes[slot]!) last.count++;
+      else pieces.push({ slot, count: 1 });
+    }
     const digests = await Promise.all(
-      indexes.map(async (blockIndex, slot) => {
-        const offset = blockIndex * BLOCK_SIZE;
-        const length = Math.min(BLOCK_SIZE, source.size - offset);
-        const target = batch.slot(slot);
+      pieces.map(async ({ slot, count }) => {
+        const offset = indexes[slot]! * BLOCK_SIZE;
+        const length = Math.min(count * BLOCK_SIZE, source.size - offset);
+        const target = batch.view.subarray(slot * BLOCK_SIZE, (slot + count) * BLOCK_SIZE);
         await source.read(offset, length, target);
         // The last block of a disk whose size is not a multiple of the block size is padded with zeros.
-        if (length < BLOCK_SIZE) target.fill(0, length);
-        return deps.pool.digest(batch.shared, slot * BLOCK_SIZE, BLOCK_SIZE);
+        if (length < count * BLOCK_SIZE) target.fill(0, length);
+        const offsets = Array.from({ length: count }, (_, i) => (slot + i) * BLOCK_SIZE);
+        return deps.pool.digestMany(batch.shared, offsets, BLOCK_SIZE);
       }),
     );
     stats.blocksRead += indexes.length;
-    return indexes.map((blockIndex, slot) => ({ blockIndex, slot, sha256: digests[slot]!.zero ? null : digests[slot]!.sha256 }));
+    const flat = digests.flat();
+    return indexes.map((blockIndex, slot) => ({ blockIndex, slot, sha256: flat[slot]!.zero ? null : flat[slot]!.sha256 }));
   }
 
   async function upload(batch: Batch, blocks: HashedBlock[]): Promise<void> {

@@ -1,4 +1,8 @@
-/** A small pool of worker threads hashing blocks that sit in shared memory (see hashWorker.ts). */
+/**
+ * A small pool of worker threads hashing blocks that sit in shared memory (see hashWorker.ts). A call hands each
+ * worker one message with its share of the blocks, not one message per block: each message wakes a thread, and on
+ * a busy machine every wake-up waits for a core (see bench/README.md, "What limits it").
+ */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { HashRequest, HashResponse } from './hashWorker.ts';
@@ -10,7 +14,7 @@ export interface BlockDigest {
 
 export class HashPool {
   readonly #workers: Worker[] = [];
-  readonly #pending = new Map<number, { resolve: (d: BlockDigest) => void; reject: (e: Error) => void }>();
+  readonly #pending = new Map<number, { resolve: (d: BlockDigest[]) => void; reject: (e: Error) => void }>();
   #next = 0;
   #turn = 0;
   #failed: Error | undefined;
@@ -27,7 +31,11 @@ export class HashPool {
         if (!waiter) return;
         this.#pending.delete(response.id);
         if (this.#pending.size === 0) this.#setRef(false);
-        waiter.resolve({ sha256: Buffer.from(response.sha256.buffer, response.sha256.byteOffset, 32), zero: response.zero });
+        const digests: BlockDigest[] = [];
+        for (let i = 0; i < response.zero.length; i++) {
+          digests.push({ sha256: Buffer.from(response.sha256s.buffer, response.sha256s.byteOffset + 32 * i, 32), zero: response.zero[i] === 1 });
+        }
+        waiter.resolve(digests);
       });
       worker.on('error', (error) => this.#fail(error));
       worker.unref();
@@ -49,15 +57,26 @@ export class HashPool {
     this.#pending.clear();
   }
 
-  /** Hashes `shared[offset, offset+length)`; the bytes must not change until the promise settles. */
-  digest(shared: SharedArrayBuffer, offset: number, length: number): Promise<BlockDigest> {
+  /**
+   * Hashes the `length`-byte blocks at `offsets` of `shared`, spread over the workers (one message each); the
+   * digests come back in the order of `offsets`. The bytes must not change until the promise settles.
+   */
+  async digestMany(shared: SharedArrayBuffer, offsets: readonly number[], length: number): Promise<BlockDigest[]> {
+    if (offsets.length === 0) return [];
+    const share = Math.ceil(offsets.length / this.#workers.length);
+    const parts: Promise<BlockDigest[]>[] = [];
+    for (let at = 0; at < offsets.length; at += share) parts.push(this.#post(shared, offsets.slice(at, at + share), length));
+    return (await Promise.all(parts)).flat();
+  }
+
+  #post(shared: SharedArrayBuffer, offsets: number[], length: number): Promise<BlockDigest[]> {
     if (this.#failed) return Promise.reject(this.#failed);
     const id = this.#next++;
     const worker = this.#workers[this.#turn++ % this.#workers.length]!;
     if (this.#pending.size === 0) this.#setRef(true);
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      worker.postMessage({ id, shared, offset, length } satisfies HashRequest);
+      worker.postMessage({ id, shared, offsets, length } satisfies HashRequest);
     });
   }
 

@@ -59,53 +59,54 @@ export class BlockWriter {
 
   /** Appends a block; false when it is already pending (written by a concurrent put). */
   async write(runSeq: number, keyId: number, storageId: Buffer, block: EncodedBlock): Promise<boolean> {
+    return (await this.writeMany(runSeq, keyId, [{ storageId, block }]))[0]!;
+  }
+
+  /**
+   * Appends blocks, as few writes as the pack and its staging buffers allow; per block, false when it was already
+   * pending (written by a concurrent put, or earlier in the same list). Throws the first write failure once every
+   * write has settled.
+   */
+  async writeMany(runSeq: number, keyId: number, blocks: readonly { storageId: Buffer; block: EncodedBlock }[]): Promise<boolean[]> {
     if (this.#closed) throw new Error('image store is closed');
-    const hex = storageId.toString('hex');
-    const length = block.header.length + block.payload.length;
-    for (;;) {
-      if (this.#pendingById.has(hex)) return false;
+    const stored = blocks.map(() => false);
+    const writes: Promise<void>[] = [];
+    let next = 0;
+    while (next < blocks.length) {
       const pack = this.#pack;
-      // Check and take the offset with no await in between, so no roll can slip under us.
-      if (pack && (pack.size + pack.recordSpace(length) <= this.#o.packSize || pack.empty)) {
-        const { offset: packOffset, written } = pack.appendAsync([block.header, block.payload]);
-        const record: PendingRecord = {
-          hex,
-          runSeq,
-          storageId,
-          keyId,
-          pack,
-          packOffset,
-          storedLen: block.payload.length,
-          rawLen: block.rawLen,
-          flags: block.flags,
-        };
-        // Pending (deduplicated against) at once; flushed only once its bytes are written (see #flushNow).
-        this.#pendingById.set(hex, record);
-        const settled = written.then(
-          () => undefined,
-          () => undefined,
-        );
-        this.#writing.add(settled);
-        try {
-          await written;
-        } catch (thrown) {
-          if (this.#pendingById.get(hex) === record) this.#pendingById.delete(hex);
-          // The failed range is undefined: nothing more goes into this pack (it is sealed at the next flush).
-          if (this.#pack === pack) {
-            this.#toSeal.push(pack);
-            this.#pack = undefined;
-          }
-          throw thrown;
-        } finally {
-          this.#writing.delete(settled);
-        }
-        this.#pending.push(record);
-        this.#pendingBytes += length;
-        break;
+      // Take a group that fits the pack and one append, with no await in between, so no roll can slip under us.
+      const group: { index: number; hex: string; parts: Buffer[] }[] = [];
+      let groupSpace = 0;
+      for (; pack && next < blocks.length; next++) {
+        const { storageId, block } = blocks[next]!;
+        const hex = storageId.toString('hex');
+        if (this.#pendingById.has(hex) || group.some((g) => g.hex === hex)) continue;
+        const space = pack.recordSpace(block.header.length + block.payload.length);
+        const fitsPack = pack.size + groupSpace + space <= this.#o.packSize || (pack.empty && group.length === 0);
+        if (!fitsPack || (group.length > 0 && groupSpace + space > pack.maxAppendBytes)) break;
+        group.push({ index: next, hex, parts: [block.header, block.payload] });
+        groupSpace += space;
       }
-      this.#rolling ??= this.#roll().finally(() => (this.#rolling = undefined));
-      await this.#rolling;
+      if (!pack || group.length === 0) {
+        if (next >= blocks.length) break;
+        this.#rolling ??= this.#roll().finally(() => (this.#rolling = undefined));
+        await this.#rolling;
+        continue;
+      }
+      const { offsets, written } = pack.appendManyAsync(group.map((g) => g.parts));
+      const records = group.map((g, i): PendingRecord => {
+        const { storageId, block } = blocks[g.index]!;
+        // Pending (deduplicated against) at once; flushed only once its bytes are written (see #flushNow).
+        const record = { hex: g.hex, runSeq, storageId, keyId, pack, packOffset: offsets[i]!, storedLen: block.payload.length, rawLen: block.rawLen, flags: block.flags };
+        this.#pendingById.set(g.hex, record);
+        stored[g.index] = true;
+        return record;
+      });
+      writes.push(this.#settleWrite(pack, records, written));
     }
+    const settled = await Promise.allSettled(writes);
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     // Past the flush threshold a flush starts in the background (its fdatasync overlaps with further writes);
     // writers wait only when they run far ahead of it.
     if (this.#pendingBytes >= this.#o.flushBytes && !this.#background) {
@@ -113,7 +114,33 @@ export class BlockWriter {
       this.#background.catch(() => {}); // on failure the records stay pending; the next flush retries and reports
     }
     if (this.#pendingBytes >= 4 * this.#o.flushBytes) await this.flush();
-    return true;
+    return stored;
+  }
+
+  /** Waits for one grouped append; its records become flushable, or on failure stop being pending. */
+  async #settleWrite(pack: PackFile, records: readonly PendingRecord[], written: Promise<void>): Promise<void> {
+    const settled = written.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#writing.add(settled);
+    try {
+      await written;
+    } catch (thrown) {
+      for (const record of records) if (this.#pendingById.get(record.hex) === record) this.#pendingById.delete(record.hex);
+      // The failed range is undefined: nothing more goes into this pack (it is sealed at the next flush).
+      if (this.#pack === pack) {
+        this.#toSeal.push(pack);
+        this.#pack = undefined;
+      }
+      throw thrown;
+    } finally {
+      this.#writing.delete(settled);
+    }
+    for (const record of records) {
+      this.#pending.push(record);
+      this.#pendingBytes += RECORD_HEADER_SIZE + record.storedLen;
+    }
   }
 
   /** Makes everything written so far durable and indexed. Flushes run one at a time, in order. */

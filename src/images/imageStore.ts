@@ -14,12 +14,13 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import { BitSet } from './bitSet.ts';
-import { DirectWriteBuffers, directIoWanted } from './directIo.ts';
+import { DirectWriteBuffers, alignUp, directIoWanted } from './directIo.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
-import { isEncryptedKeyRef, plainSealer, type BlockSealer } from './blockSealer.ts';
+import { isEncryptedKeyRef, type BlockSealer } from './blockSealer.ts';
+import { KeyRing } from './keyRing.ts';
 import { RECORD_HEADER_SIZE, encodeBlock, isAllZero, sha256 } from './blockCodec.ts';
-import { BlockFetcher, noSealerFor } from './blockFetcher.ts';
-import { indexedStorageIds, keyIdFor, keyRefsById, touchBlocks } from './blockIndex.ts';
+import { BlockFetcher } from './blockFetcher.ts';
+import { indexedStorageIds, keyIdFor, touchBlocks } from './blockIndex.ts';
 import { BlockWriter } from './blockWriter.ts';
 import { DEFAULT_FLUSH_BYTES, DEFAULT_PACK_SIZE, IMAGE_BLOCK_SIZE } from './constants.ts';
 import type { ImageDb } from './db.ts';
@@ -88,8 +89,12 @@ interface ActiveRun {
 const silentLog: ImageStoreLog = { info() {}, warn() {} };
 /** The largest pack record: header, a whole block, and room for the sealer's nonce and tag. */
 const MAX_RECORD_BYTES = RECORD_HEADER_SIZE + IMAGE_BLOCK_SIZE + 1024;
-/** O_DIRECT staging buffers (each a record's worth, about 516 KiB): how many pack writes can be in flight. */
-const DIRECT_BUFFERS = 8;
+/**
+ * O_DIRECT staging buffers: how many pack writes can be in flight, each of up to DIRECT_GROUP_RECORDS records
+ * (about 4 MiB): 24 MiB in all.
+ */
+const DIRECT_BUFFERS = 6;
+const DIRECT_GROUP_RECORDS = 8;
 const ZERO_BLOCK_SHA256 = sha256(Buffer.alloc(IMAGE_BLOCK_SIZE));
 
 export async function openImageStore(options: OpenImageStoreOptions): Promise<ImageStore> {
@@ -119,14 +124,12 @@ export class ImageStore implements ImageDeleter {
   readonly #readOnly: boolean;
   readonly #compression: Compression;
   readonly #packSize: number;
-  readonly #resolveSealer: ((keyRef: string) => BlockSealer | Promise<BlockSealer>) | undefined;
   readonly #owner: { owner: string; release(): void } | undefined;
   readonly #writer: BlockWriter | undefined;
   readonly #packs: PackReader;
   readonly #fetcher: BlockFetcher;
   readonly #runs = new Map<string, ActiveRun>();
-  readonly #sealers = new Map<string, BlockSealer>([[plainSealer.keyRef, plainSealer]]);
-  #keyRefs = new Map<number, string>();
+  readonly #keys: KeyRing;
   /** Manifest files (snapshot @ file identity and mtime) this process has checked whole. */
   readonly #verifiedManifests = new Set<string>();
   #closed = false;
@@ -140,9 +143,9 @@ export class ImageStore implements ImageDeleter {
     this.#readOnly = options.readOnly ?? false;
     this.#compression = options.compression ?? 'zstd';
     this.#packSize = options.packSizeBytes ?? DEFAULT_PACK_SIZE;
-    this.#resolveSealer = options.resolveSealer;
+    this.#keys = new KeyRing(db, options.resolveSealer);
     this.#packs = new PackReader(root);
-    this.#fetcher = new BlockFetcher(db, this.#packs, (keyId) => this.#sealerForKey(keyId));
+    this.#fetcher = new BlockFetcher(db, this.#packs, (keyId) => this.#keys.sealerFor(keyId));
     if (!this.#readOnly) {
       this.#owner = newPackOwner();
       this.#writer = new BlockWriter({
@@ -152,7 +155,7 @@ export class ImageStore implements ImageDeleter {
         packSize: this.#packSize,
         flushBytes: options.flushBytes ?? DEFAULT_FLUSH_BYTES,
         now: this.now,
-        direct: (options.directIo ?? directIoWanted()) ? DirectWriteBuffers.probe(join(root, 'packs'), MAX_RECORD_BYTES, DIRECT_BUFFERS) : undefined,
+        direct: (options.directIo ?? directIoWanted()) ? DirectWriteBuffers.probe(join(root, 'packs'), DIRECT_GROUP_RECORDS * alignUp(MAX_RECORD_BYTES), DIRECT_BUFFERS) : undefined,
       });
     }
   }
@@ -166,7 +169,7 @@ export class ImageStore implements ImageDeleter {
     validateBegin(runId, options, mode);
     const keyRef = options.sealer.keyRef;
     const keyId = await keyIdFor(this.#db, keyRef);
-    this.#sealers.set(keyRef, options.sealer);
+    this.#keys.remember(options.sealer);
     let row = await runRow(this.#db, runId);
     const resumed = row !== undefined;
     if (!row) {
@@ -226,16 +229,20 @@ export class ImageStore implements ImageDeleter {
     const ids = blocks.map((b) => Buffer.from(run.sealer.storageId(b.sha256)));
     const unknown = ids.filter((id) => !this.#writer!.isPending(id.toString('hex')));
     const indexed = unknown.length === 0 ? new Set<string>() : await indexedStorageIds(this.#db, unknown);
-    return Promise.all(
-      blocks.map(async ({ data }, i): Promise<PutBlockResult> => {
-        const storageId = ids[i]!;
-        const hex = storageId.toString('hex');
-        if (indexed.has(hex) || this.#writer!.isPending(hex)) return { stored: false, storedBytes: 0 };
-        const encoded = await encodeBlock(data, storageId, run.sealer, run.compress);
-        const stored = await this.#writer!.write(run.runSeq, run.keyId, storageId, encoded);
-        return { stored, storedBytes: stored ? encoded.header.length + encoded.payload.length : 0 };
+    // Encoded together (compression and sealing run on the thread pool), then appended in as few writes as fit.
+    const encoded = await Promise.all(
+      blocks.map(({ data }, i) => {
+        const hex = ids[i]!.toString('hex');
+        return indexed.has(hex) || this.#writer!.isPending(hex) ? undefined : encodeBlock(data, ids[i]!, run.sealer, run.compress);
       }),
     );
+    const toWrite = encoded.flatMap((block, i) => (block ? [{ storageId: ids[i]!, block, index: i }] : []));
+    const stored = await this.#writer!.writeMany(run.runSeq, run.keyId, toWrite);
+    const results: PutBlockResult[] = blocks.map(() => ({ stored: false, storedBytes: 0 }));
+    toWrite.forEach(({ block, index }, i) => {
+      if (stored[i]) results[index] = { stored: true, storedBytes: block.header.length + block.payload.length };
+    });
+    return results;
   }
 
   /**
@@ -305,7 +312,7 @@ export class ImageStore implements ImageDeleter {
       built.push({ disk, summary });
     }
     // (Looked up before the transaction: SQLite has one connection, and the transaction holds it.)
-    const encrypted = isEncryptedKeyRef(await this.#keyRef(Number(row.key_id)));
+    const encrypted = isEncryptedKeyRef(await this.#keys.keyRef(Number(row.key_id)));
     await commitImage(this.#db, row, { encrypted, distinctBlocks: distinct.count, snapshots: built, now: this.now() });
     this.#runs.delete(runId);
     await deleteRunBlocks(this.#db, runSeq);
@@ -330,7 +337,7 @@ export class ImageStore implements ImageDeleter {
     const rows = await availableImages(this.#db, tenant);
     const snapshots = await snapshotsOf(this.#db, rows.map((r) => r.ami_id));
     const summaries = [];
-    for (const row of rows) summaries.push(toSummary(row, snapshots.get(row.ami_id) ?? [], await this.#keyRef(Number(row.key_id))));
+    for (const row of rows) summaries.push(toSummary(row, snapshots.get(row.ami_id) ?? [], await this.#keys.keyRef(Number(row.key_id))));
     return summaries;
   }
 
@@ -339,7 +346,7 @@ export class ImageStore implements ImageDeleter {
     const row = await availableImage(this.#db, amiId);
     if (!row) return undefined;
     const snapshots = (await snapshotsOf(this.#db, [amiId])).get(amiId) ?? [];
-    return toSummary(row, snapshots, await this.#keyRef(Number(row.key_id)));
+    return toSummary(row, snapshots, await this.#keys.keyRef(Number(row.key_id)));
   }
 
   /**
@@ -357,7 +364,7 @@ export class ImageStore implements ImageDeleter {
       { amiId, accountId: row.account_id },
       snapshots.map((s) => ({ snapshotId: s.snapshot_id, sha256: s.manifest_sha256 })),
     );
-    return { ...toSummary(row, snapshots, await this.#keyRef(Number(row.key_id))), usage };
+    return { ...toSummary(row, snapshots, await this.#keys.keyRef(Number(row.key_id))), usage };
   }
 
   /** One block of a disk, verified; zeros for a zero block. The last block may be short. */
@@ -481,26 +488,5 @@ export class ImageStore implements ImageDeleter {
 
   #manifestPath(snapshotId: string): string {
     return join(this.root, 'manifests', `${snapshotId}.manifest`);
-  }
-
-  async #keyRef(keyId: number): Promise<string> {
-    let keyRef = this.#keyRefs.get(keyId);
-    if (keyRef === undefined) {
-      this.#keyRefs = await keyRefsById(this.#db);
-      keyRef = this.#keyRefs.get(keyId);
-    }
-    if (keyRef === undefined) throw new Error(`unknown key id ${keyId}`);
-    return keyRef;
-  }
-
-  async #sealerForKey(keyId: number): Promise<BlockSealer> {
-    const keyRef = await this.#keyRef(keyId);
-    let sealer = this.#sealers.get(keyRef);
-    if (!sealer && this.#resolveSealer) {
-      sealer = await this.#resolveSealer(keyRef);
-      this.#sealers.set(keyRef, sealer);
-    }
-    if (!sealer) throw noSealerFor(keyRef);
-    return sealer;
   }
 }

@@ -105,3 +105,15 @@ export const NBD_ERRNO_NAMES: Readonly<Record<number, string>> = {
 export function errnoName(errno: number): string {
   return NBD_ERRNO_NAMES[errno] ?? `NBD_ERRNO_${errno}`;
 }
+
+const TWO_32 = 2 ** 32;
+
+/** A 64-bit big-endian field as a number (offsets and cookies stay far below 2^53). */
+export function readU64(buf: Buffer, at: number): number {
+  return buf.readUInt32BE(at) * TWO_32 + buf.readUInt32BE(at + 4);
+}
+
+export function writeU64(buf: Buffer, at: number, value: number): void {
+  buf.writeUInt32BE(Math.floor(value / TWO_32), at);
+  buf.writeUInt32BE(value % TWO_32, at + 4);
+}
