@@ -57,23 +57,27 @@ test('the due-runs query returns exactly the runs the rule calls due, across run
       }
     }
     const row = (await connectorForToken(t.ferry.core, connector.token))!;
-    const rows = await db
-      .selectFrom('runs')
-      .innerJoin('jobs', 'jobs.replication_job_id', 'runs.replication_job_id')
-      .innerJoin('servers', 'servers.server_id', 'jobs.server_id')
-      .select(['runs.replication_run_id', 'runs.state', 'runs.scheduled_start_time', 'jobs.state as job_state', 'servers.connector_id', 'jobs.vm_manager_id'])
-      .execute();
-    const expected = rows
-      .filter((r) =>
-        isRunDueFor(
-          { connectorId: row.connector_id, vmManagerId: row.vm_manager_id },
-          { runState: r.state, scheduledStartTime: r.scheduled_start_time, jobState: r.job_state, serverConnectorId: r.connector_id, jobVmManagerId: r.vm_manager_id },
-          now,
-        ),
-      )
-      .map((r) => r.replication_run_id)
-      .sort();
-    const due = (await listDueRuns(db, row, now, 10_000)).map((r) => r.replication_run_id).sort();
+    // The matrix and the query read one snapshot: the running server's scheduler may move a run in between.
+    const { rows, expected, due } = await db.transaction().execute(async (trx) => {
+      const rows = await trx
+        .selectFrom('runs')
+        .innerJoin('jobs', 'jobs.replication_job_id', 'runs.replication_job_id')
+        .innerJoin('servers', 'servers.server_id', 'jobs.server_id')
+        .select(['runs.replication_run_id', 'runs.state', 'runs.scheduled_start_time', 'jobs.state as job_state', 'servers.connector_id', 'jobs.vm_manager_id'])
+        .execute();
+      const expected = rows
+        .filter((r) =>
+          isRunDueFor(
+            { connectorId: row.connector_id, vmManagerId: row.vm_manager_id },
+            { runState: r.state, scheduledStartTime: r.scheduled_start_time, jobState: r.job_state, serverConnectorId: r.connector_id, jobVmManagerId: r.vm_manager_id },
+            now,
+          ),
+        )
+        .map((r) => r.replication_run_id)
+        .sort();
+      const due = (await listDueRuns(trx, row, now, 10_000)).map((r) => r.replication_run_id).sort();
+      return { rows, expected, due };
+    });
     assert.ok(expected.length > 0 && expected.length < rows.length, 'the matrix has due and not-due runs');
     assert.deepEqual(due, expected);
     // Another connector of the account, on another VM manager and without these servers, has none due.
