@@ -51,6 +51,7 @@ export async function traceSyscalls(pid: number, outFile: string, walPath: strin
       stderr += chunk;
       if (/attached/.test(stderr)) resolve();
     });
+    child.on('error', reject);
     child.on('exit', () => reject(new Error(`strace exited before it attached: ${stderr}`)));
   });
   const parse = () => parseTrace(readFileSync(outFile, 'utf8'), walPath);

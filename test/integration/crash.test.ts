@@ -24,6 +24,7 @@ import {
   type Server,
 } from '@aws-sdk/client-sms';
 import { ferryCli, freePort, spawnFerry, type FerryProcess } from '../helpers/process.ts';
+import { spawnSync } from 'node:child_process';
 import { commitEndOf, traceSyscalls, type TracedCalls } from '../helpers/syscallTrace.ts';
 import { TestConnector, vms } from '../helpers/testConnector.ts';
 import { DAY } from '../../src/lib/clock.ts';
@@ -142,11 +143,15 @@ test('SIGKILL in the middle of a CreateReplicationJob stream loses no acknowledg
     const seedById = new Map<string, number>(); // serverId → seed sent
     let used = 0;
 
+    const straceAvailable = spawnSync('strace', ['-V']).status === 0;
+    if (!straceAvailable) {
+      t.diagnostic('strace is not installed (Debian: strace; .ci/run installs it): only the loss of acknowledged jobs is checked, not that each response waited for its sync');
+    }
     for (const [round, killAfter] of KILL_AFTER_ACKS.entries()) {
       const running: FerryProcess = ferry;
       const clients = new Map(accounts.map((a) => [a.name, smsClient(running.url, a.keys)]));
       const outcomes = new Map<string, { account: Account; outcome: Outcome }>();
-      const trace = await traceSyscalls(running.child.pid!, join(dataDir, `strace-${round}.txt`), join(dataDir, 'ferry.db-wal'));
+      const trace = straceAvailable ? await traceSyscalls(running.child.pid!, join(dataDir, `strace-${round}.txt`), join(dataDir, 'ferry.db-wal')) : undefined;
       const acknowledgedThisRound: string[] = [];
       let acks = 0;
       let killed = false;
@@ -175,7 +180,7 @@ test('SIGKILL in the middle of a CreateReplicationJob stream loses no acknowledg
       await Promise.all(Array.from({ length: CONCURRENCY }, worker));
       const exit = await running.exited;
       assert.equal(exit.signal, 'SIGKILL', `round ${round}: the service was killed, it did not exit on its own`);
-      assertAcknowledgedAfterSync(await trace.finished(), acknowledgedThisRound, round);
+      if (trace) assertAcknowledgedAfterSync(await trace.finished(), acknowledgedThisRound, round);
       for (const client of clients.values()) client.destroy();
       const results = [...outcomes.values()].map((o) => o.outcome);
       assert.deepEqual(results.filter((o) => o.kind === 'service-error'), [], `round ${round}: no request was refused`);
