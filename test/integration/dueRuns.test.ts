@@ -21,9 +21,15 @@ async function withJobs(count: number, work: (t: TestFerry, connector: TestConne
     await t.sms.send(new ImportServerCatalogCommand({}));
     await connector.heartbeat();
     await connector.inventory(vms(count));
-    const { serverList } = await t.sms.send(new GetServersCommand({}));
+    // The inventory is parsed off the request path: wait until the catalog holds every server it sent.
+    let serverList = (await t.sms.send(new GetServersCommand({}))).serverList ?? [];
+    for (const deadline = Date.now() + 30_000; serverList.length < count; ) {
+      assert.ok(Date.now() < deadline, `the catalog shows ${serverList.length} of ${count} servers`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      serverList = (await t.sms.send(new GetServersCommand({}))).serverList ?? [];
+    }
     const jobIds: string[] = [];
-    for (const server of serverList!) {
+    for (const server of serverList) {
       const { replicationJobId } = await t.sms.send(
         new CreateReplicationJobCommand({ serverId: server.serverId!, seedReplicationTime: new Date(), frequency: 12 }),
       );
