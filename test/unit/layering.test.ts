@@ -48,12 +48,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
  * also fails when an entry is no longer needed, so the list only shrinks.
  */
 const KNOWN_UPWARD: Record<string, string> = {
-  // Files of the App/launch code that build SDK output shapes inside core (wire mapping belongs in operations/);
-  // moving that mapping up is the App code's own change.
-  'core/apps/appMappers.ts -> operations/mappers.ts': 'toServer: the SDK Server shape, built in core (App code)',
-  'core/apps/appMappers.ts -> protocol/awsJson.ts': 'SDK shapes with EpochDate built in core (App code)',
-  'core/apps/validationOutput.ts -> protocol/awsJson.ts': 'SDK shapes with EpochDate built in core (App code)',
-  'core/apps/replicationConfig.ts -> protocol/awsJson.ts': 'SDK shapes with EpochDate built in core (App code)',
+  // Empty: the App code's wire mapping moved up into operations/apps/ (issue 12 item 4), the last upward imports.
 };
 
 function sourceFiles(dir: string): string[] {

@@ -4,14 +4,14 @@
  * seen). Limits: at most 50 apps per account and region, 10 groups and 50 servers per app (policy).
  */
 import { hash } from 'node:crypto';
-import type { AppSummary, ServerGroup, Tag } from '@aws-sdk/client-sms';
+import type { ServerGroup, Tag } from '@aws-sdk/client-sms';
 import { invalidParameter, missingParameter, notPermitted } from '../../lib/errors.ts';
 import { newAppId } from '../../lib/ids.ts';
 import { freshId } from '../uniqueId.ts';
 import { inTransaction, type Core, type Tx } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import { closePage, fingerprintOf, openCursor, type PageRequest } from '../paginate.ts';
-import { appView, toAppSummary, type AppView } from './appMappers.ts';
+import { snapshotOf, type AppSnapshot } from './appSnapshot.ts';
 import { liveJobCount, loadGroups, loadLaunchRows, loadMembers, requireApp, type AppRow } from './appRecords.ts';
 import { checkGroupLimits, resolveGroups, writeGroups, type ResolvedGroup } from './membership.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';
@@ -119,7 +119,7 @@ export async function insertApp(
   return app;
 }
 
-export async function createApp(core: Core, tenant: Tenant, input: AppInput & { clientToken?: string }, options: RefreshOptions): Promise<AppView> {
+export async function createApp(core: Core, tenant: Tenant, input: AppInput & { clientToken?: string }, options: RefreshOptions): Promise<AppSnapshot> {
   if (!input.name) throw missingParameter('The request is missing the required parameter name.');
   const tags = normalizeTags(input.tags ?? []);
   const requestHash = hash(
@@ -140,7 +140,7 @@ export async function createApp(core: Core, tenant: Tenant, input: AppInput & { 
         if (earlier.request_hash !== requestHash) {
           throw invalidParameter(`clientToken ${JSON.stringify(input.clientToken)} was already used for a different CreateApp request (app ${earlier.app_id}); use a new token.`);
         }
-        return appView(tx, earlier);
+        return snapshotOf(tx, earlier);
       }
     }
     const groups = await resolveGroups(tx, tenant, null, input.serverGroups ?? [], []);
@@ -155,12 +155,12 @@ export async function createApp(core: Core, tenant: Tenant, input: AppInput & { 
       clientToken: input.clientToken || null,
       requestHash,
     };
-    return appView(tx, await insertApp(tx, core, tenant, fields, groups, emit, options));
+    return snapshotOf(tx, await insertApp(tx, core, tenant, fields, groups, emit, options));
   });
 }
 
-export async function getApp(core: Core, tenant: Tenant, appId: string): Promise<AppView> {
-  return appView(core.db, await requireApp(core.db, tenant, appId));
+export async function getApp(core: Core, tenant: Tenant, appId: string): Promise<AppSnapshot> {
+  return snapshotOf(core.db, await requireApp(core.db, tenant, appId));
 }
 
 /** An app whose instances are on their way or running: its membership cannot change under them. */
@@ -170,7 +170,7 @@ export async function hasLiveInstances(tx: Tx | Core['db'], app: AppRow): Promis
   return rows.some((r) => r.instance_id !== null && r.state !== 'terminated') || rows.some((r) => r.state === 'launching' || r.state === 'planned');
 }
 
-export async function updateApp(core: Core, tenant: Tenant, input: AppInput & { appId: string }, options: RefreshOptions): Promise<AppView> {
+export async function updateApp(core: Core, tenant: Tenant, input: AppInput & { appId: string }, options: RefreshOptions): Promise<AppSnapshot> {
   const tags = input.tags === undefined ? undefined : normalizeTags(input.tags);
   return inTransaction(core, async (tx, emit) => {
     const app = await requireApp(tx, tenant, input.appId);
@@ -206,11 +206,17 @@ export async function updateApp(core: Core, tenant: Tenant, input: AppInput & { 
     };
     await tx.updateTable('apps').set(patch).where('app_id', '=', app.app_id).execute();
     if (groups) await writeGroups(tx, app, groups);
-    return appView(tx, await refreshApp(tx, { ...app, ...patch }, now, emit, options));
+    return snapshotOf(tx, await refreshApp(tx, { ...app, ...patch }, now, emit, options));
   });
 }
 
-export async function listApps(core: Core, tenant: Tenant, input: PageRequest & { appIds?: string[] }): Promise<{ apps: AppSummary[]; nextToken?: string }> {
+/** An app of a ListApps page with how many groups and servers it has. */
+export interface ListedApp {
+  app: AppRow;
+  counts: { groups: number; servers: number };
+}
+
+export async function listApps(core: Core, tenant: Tenant, input: PageRequest & { appIds?: string[] }): Promise<{ apps: ListedApp[]; nextToken?: string }> {
   const filter = input.appIds && input.appIds.length > 0 ? [...new Set(input.appIds)] : undefined;
   const cursor = openCursor(input, fingerprintOf('ListApps', tenant, filter ?? null), LIST_APPS_PAGE_SIZE);
   let query = core.db
@@ -229,5 +235,5 @@ export async function listApps(core: Core, tenant: Tenant, input: PageRequest & 
     for (const g of await core.db.selectFrom('app_server_groups').select('app_id').where('app_id', 'in', ids).execute()) counts.get(g.app_id)!.groups++;
     for (const m of await core.db.selectFrom('app_servers').select('app_id').where('app_id', 'in', ids).execute()) counts.get(m.app_id)!.servers++;
   }
-  return { apps: page.items.map((a) => toAppSummary(a, counts.get(a.app_id)!)), nextToken: page.nextToken };
+  return { apps: page.items.map((app) => ({ app, counts: counts.get(app.app_id)! })), nextToken: page.nextToken };
 }

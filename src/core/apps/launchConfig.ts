@@ -5,7 +5,7 @@
  * present, when the artifact store is wired), `ec2KeyName` an imported key pair, logical ids unique, every server in
  * the app, and the network names through the launch subsystem when it is wired (`validateNetwork`).
  */
-import type { GetAppLaunchConfigurationResponse, ServerGroupLaunchConfiguration, ServerLaunchConfiguration } from '@aws-sdk/client-sms';
+import type { ServerGroupLaunchConfiguration, ServerLaunchConfiguration } from '@aws-sdk/client-sms';
 import { invalidParameter, missingParameter, notPermitted } from '../../lib/errors.ts';
 import { instanceSize, unknownInstanceTypeMessage } from '../../domain/instanceTypes.ts';
 import { s3LocationProblem, s3Uri, type S3Location } from '../../domain/s3Location.ts';
@@ -13,8 +13,8 @@ import { defaultLogicalId } from '../../domain/appTemplate.ts';
 import type { AppPorts } from '../../apps/ports.ts';
 import { inTransaction, type Core } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
-import { groupMembers, loadGroups, loadMembers, parseJson, requireApp, type AppRow } from './appRecords.ts';
-import { serverRowsOf, toMemberServer } from './appMappers.ts';
+import { loadGroups, loadMembers, requireApp, type AppRow } from './appRecords.ts';
+import { snapshotOf, type AppSnapshot } from './appSnapshot.ts';
 import { findKeyPair } from './keyPairs.ts';
 import { memberOf } from './replicationConfig.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';
@@ -153,29 +153,9 @@ export async function putLaunchConfiguration(core: Core, tenant: Tenant, input: 
   });
 }
 
-export async function getLaunchConfiguration(core: Core, tenant: Tenant, appId: string): Promise<GetAppLaunchConfigurationResponse> {
-  const app = await requireApp(core.db, tenant, appId);
-  const groups = await loadGroups(core.db, app.app_id);
-  const members = await loadMembers(core.db, app.app_id);
-  const servers = await serverRowsOf(core.db, members);
-  const configurations = groupMembers(groups, members)
-    .map(({ group, members: inGroup }) => ({
-      serverGroupId: group.server_group_id,
-      launchOrder: group.launch_order ?? undefined,
-      serverLaunchConfigurations: inGroup
-        .filter((m) => m.launch_configuration !== null)
-        .map((m) => {
-          const { userData, ...rest } = parseJson<StoredLaunchConfiguration>(m.launch_configuration)!;
-          return { server: toMemberServer(m, servers), ...rest, ...(userData ? { userData: { s3Location: userData } } : {}) } as ServerLaunchConfiguration;
-        }),
-    }))
-    .filter((g) => g.launchOrder !== undefined || g.serverLaunchConfigurations.length > 0);
-  return {
-    appId: app.app_id,
-    roleName: app.launch_role_name ?? undefined,
-    autoLaunch: app.auto_launch === 1,
-    serverGroupLaunchConfigurations: configurations,
-  };
+/** The app's rows GetAppLaunchConfiguration answers from (operations/apps/appConfigMappers.ts shapes them). */
+export async function getLaunchConfiguration(core: Core, tenant: Tenant, appId: string): Promise<AppSnapshot> {
+  return snapshotOf(core.db, await requireApp(core.db, tenant, appId));
 }
 
 export async function deleteLaunchConfiguration(core: Core, tenant: Tenant, appId: string, options: RefreshOptions): Promise<void> {

@@ -7,12 +7,11 @@
 import type { ServerGroupReplicationConfiguration, ServerReplicationParameters } from '@aws-sdk/client-sms';
 import { invalidParameter, missingParameter, notPermitted } from '../../lib/errors.ts';
 import { validateJobKey } from '../../kms/keys.ts';
-import { epochDate } from '../../protocol/awsJson.ts';
 import { checkJobSchedule } from '../jobs.ts';
 import { inTransaction, type Core, type Tx } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
-import { groupMembers, liveJobCount, loadGroups, loadMembers, parseJson, requireApp, type AppRow, type GroupRow, type MemberRow } from './appRecords.ts';
-import { serverRowsOf, toMemberServer } from './appMappers.ts';
+import { liveJobCount, loadGroups, loadMembers, requireApp, type AppRow, type GroupRow, type MemberRow } from './appRecords.ts';
+import { snapshotOf, type AppSnapshot } from './appSnapshot.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';
 import type { StoredReplicationParameters } from './storedConfig.ts';
 
@@ -90,25 +89,9 @@ async function checkParameters(tx: Tx, core: Core, tenant: Tenant, params: Serve
   return stored;
 }
 
-export async function getReplicationConfiguration(core: Core, tenant: Tenant, appId: string): Promise<ServerGroupReplicationConfiguration[]> {
-  const app = await requireApp(core.db, tenant, appId);
-  const groups = await loadGroups(core.db, app.app_id);
-  const members = await loadMembers(core.db, app.app_id);
-  const servers = await serverRowsOf(core.db, members);
-  return groupMembers(groups, members)
-    .map(({ group, members: inGroup }) => ({
-      serverGroupId: group.server_group_id,
-      serverReplicationConfigurations: inGroup
-        .filter((m) => m.replication_parameters !== null)
-        .map((m) => {
-          const { seedTime, ...rest } = parseJson<StoredReplicationParameters>(m.replication_parameters)!;
-          return {
-            server: toMemberServer(m, servers),
-            serverReplicationParameters: { ...rest, ...(seedTime === undefined ? {} : { seedTime: epochDate(seedTime) }) } as ServerReplicationParameters,
-          };
-        }),
-    }))
-    .filter((g) => g.serverReplicationConfigurations.length > 0);
+/** The app's rows GetAppReplicationConfiguration answers from (operations/apps/appConfigMappers.ts shapes them). */
+export async function getReplicationConfiguration(core: Core, tenant: Tenant, appId: string): Promise<AppSnapshot> {
+  return snapshotOf(core.db, await requireApp(core.db, tenant, appId));
 }
 
 export async function deleteReplicationConfiguration(core: Core, tenant: Tenant, appId: string, options: RefreshOptions): Promise<void> {

@@ -7,7 +7,6 @@
  */
 import type {
   AppValidationConfiguration,
-  GetAppValidationConfigurationResponse,
   ServerGroupValidationConfiguration,
   ServerValidationConfiguration,
 } from '@aws-sdk/client-sms';
@@ -18,8 +17,8 @@ import type { AppPorts } from '../../apps/ports.ts';
 import { freshId } from '../uniqueId.ts';
 import { inTransaction, type Core } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
-import { loadGroups, loadMembers, loadValidations, parseJson, requireApp } from './appRecords.ts';
-import { serverRowsOf, toMemberServer } from './appMappers.ts';
+import { loadGroups, loadMembers, loadValidations, requireApp, type ValidationRow } from './appRecords.ts';
+import { snapshotOf, type AppSnapshot } from './appSnapshot.ts';
 import { memberOf } from './replicationConfig.ts';
 import type { StoredAppValidation, StoredServerValidation } from './storedConfig.ts';
 import { LAUNCHED_STATUSES, queueAppValidations } from './appValidationQueue.ts';
@@ -154,34 +153,11 @@ export async function putValidationConfiguration(core: Core, tenant: Tenant, inp
   });
 }
 
-export async function getValidationConfiguration(core: Core, tenant: Tenant, appId: string): Promise<GetAppValidationConfigurationResponse> {
+/** The app's rows GetAppValidationConfiguration answers from (operations/apps/appConfigMappers.ts shapes them). */
+export async function getValidationConfiguration(core: Core, tenant: Tenant, appId: string): Promise<AppSnapshot & { validations: ValidationRow[] }> {
   const app = await requireApp(core.db, tenant, appId);
   const validations = await loadValidations(core.db, app.app_id);
-  const members = await loadMembers(core.db, app.app_id);
-  const servers = await serverRowsOf(core.db, members);
-  const appLevel: AppValidationConfiguration[] = validations
-    .filter((v) => v.kind === 'APP')
-    .map((v) => {
-      const { appValidationStrategy, source, ...ssm } = parseJson<StoredAppValidation>(v.configuration)!;
-      return { validationId: v.validation_id, name: v.name, appValidationStrategy, ssmValidationParameters: { ...ssm, ...(source ? { source: { s3Location: source } } : {}) } };
-    });
-  const byGroup = new Map<string, ServerValidationConfiguration[]>();
-  for (const v of validations.filter((w) => w.kind === 'SERVER')) {
-    const stored = parseJson<StoredServerValidation>(v.configuration)!;
-    const member = members.find((m) => m.server_id === v.server_id);
-    const entry: ServerValidationConfiguration = {
-      server: member ? toMemberServer(member, servers) : { serverId: v.server_id! },
-      validationId: v.validation_id,
-      name: v.name,
-      serverValidationStrategy: stored.serverValidationStrategy,
-      userDataValidationParameters: { source: { s3Location: stored.source }, scriptType: stored.scriptType },
-    };
-    byGroup.set(v.server_group_id!, [...(byGroup.get(v.server_group_id!) ?? []), entry]);
-  }
-  return {
-    appValidationConfigurations: appLevel,
-    serverGroupValidationConfigurations: [...byGroup].map(([serverGroupId, serverValidationConfigurations]) => ({ serverGroupId, serverValidationConfigurations })),
-  };
+  return { ...(await snapshotOf(core.db, app)), validations };
 }
 
 export async function deleteValidationConfiguration(core: Core, tenant: Tenant, appId: string): Promise<void> {

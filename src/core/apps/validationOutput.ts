@@ -4,14 +4,13 @@
  * the instance reported at boot (launch subsystem), whichever is newer. A validation nobody has run yet is
  * READY_FOR_VALIDATION.
  */
-import type { ValidationOutput } from '@aws-sdk/client-sms';
 import { invalidParameter, notPermitted } from '../../lib/errors.ts';
-import { epochDate } from '../../protocol/awsJson.ts';
 import type { AppPorts, InstanceValidationResult } from '../../apps/ports.ts';
 import type { Core } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
-import { loadLaunchRows, loadMembers, loadValidations, requireApp, type AppRow } from './appRecords.ts';
-import { serverRowsOf, toMemberServer } from './appMappers.ts';
+import type { ServerRow } from '../../store/rows.ts';
+import { loadLaunchRows, loadMembers, loadValidations, requireApp, type AppRow, type MemberRow } from './appRecords.ts';
+import { serverRowsOf } from './appSnapshot.ts';
 
 export async function notifyValidationOutput(
   core: Core,
@@ -56,7 +55,22 @@ async function instanceResults(core: Core, tenant: Tenant, app: AppRow, ports: A
   return results;
 }
 
-export async function getValidationOutput(core: Core, tenant: Tenant, appId: string, ports: AppPorts): Promise<ValidationOutput[]> {
+/**
+ * One configured validation's latest output, as GetAppValidationOutput answers it (operations/apps/appConfigMappers.ts
+ * shapes it): times in epoch ms, a server-level validation's server by id (with its membership row while it is in the
+ * app), an app-level one's SSM output location when it reported one.
+ */
+export interface ValidationOutputRow {
+  validationId: string;
+  name: string;
+  status: string;
+  statusMessage?: string;
+  latestValidationTime?: number;
+  server?: { serverId: string; member?: MemberRow };
+  ssmOutput?: { bucket: string; key: string };
+}
+
+export async function getValidationOutput(core: Core, tenant: Tenant, appId: string, ports: AppPorts): Promise<{ outputs: ValidationOutputRow[]; servers: Map<string, ServerRow> }> {
   const app = await requireApp(core.db, tenant, appId);
   const validations = await loadValidations(core.db, app.app_id);
   const outputs = new Map(
@@ -65,26 +79,26 @@ export async function getValidationOutput(core: Core, tenant: Tenant, appId: str
   const fromInstances = await instanceResults(core, tenant, app, ports);
   const members = await loadMembers(core.db, app.app_id);
   const servers = await serverRowsOf(core.db, members);
-  return validations.map((v) => {
-    const output: ValidationOutput = { validationId: v.validation_id, name: v.name, status: 'READY_FOR_VALIDATION' };
+  const rows = validations.map((v) => {
+    const output: ValidationOutputRow = { validationId: v.validation_id, name: v.name, status: 'READY_FOR_VALIDATION' };
     const stored = outputs.get(v.validation_id);
     const live = fromInstances.get(v.validation_id);
     const liveIsNewer = live !== undefined && (stored === undefined || (live.at ?? 0) > stored.reported_at);
     if (liveIsNewer) {
       output.status = live.status;
       if (live.message !== null) output.statusMessage = live.message.slice(0, 2500);
-      if (live.at !== null) output.latestValidationTime = epochDate(live.at);
+      if (live.at !== null) output.latestValidationTime = live.at;
     } else if (stored) {
-      output.status = stored.status as ValidationOutput['status'];
+      output.status = stored.status;
       if (stored.status_message !== null) output.statusMessage = stored.status_message;
-      output.latestValidationTime = epochDate(stored.reported_at);
+      output.latestValidationTime = stored.reported_at;
     }
     if (v.kind === 'SERVER') {
-      const member = members.find((m) => m.server_id === v.server_id);
-      output.serverValidationOutput = { server: member ? toMemberServer(member, servers) : { serverId: v.server_id! } };
+      output.server = { serverId: v.server_id!, member: members.find((m) => m.server_id === v.server_id) };
     } else if (stored?.output_bucket && stored.output_key) {
-      output.appValidationOutput = { ssmOutput: { s3Location: { bucket: stored.output_bucket, key: stored.output_key } } };
+      output.ssmOutput = { bucket: stored.output_bucket, key: stored.output_key };
     }
     return output;
   });
+  return { outputs: rows, servers };
 }

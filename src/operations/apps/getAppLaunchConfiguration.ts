@@ -2,8 +2,9 @@ import type { GetAppLaunchConfigurationRequest, GetAppLaunchConfigurationRespons
 import type { Operation } from '../operation.ts';
 import { appIdField } from '../../api/appShapes.ts';
 import { getLaunchConfiguration } from '../../core/apps/launchConfig.ts';
+import { toLaunchConfiguration } from './appConfigMappers.ts';
 
 export const getAppLaunchConfiguration: Operation<GetAppLaunchConfigurationRequest, GetAppLaunchConfigurationResponse> = {
   input: { appId: appIdField() },
-  handle: (input, { core, tenant }) => getLaunchConfiguration(core, tenant, input.appId!),
+  handle: async (input, { core, tenant }) => toLaunchConfiguration(await getLaunchConfiguration(core, tenant, input.appId!)),
 };

@@ -2,10 +2,11 @@ import type { GetAppReplicationConfigurationRequest, GetAppReplicationConfigurat
 import type { Operation } from '../operation.ts';
 import { appIdField } from '../../api/appShapes.ts';
 import { getReplicationConfiguration } from '../../core/apps/replicationConfig.ts';
+import { toReplicationConfigurations } from './appConfigMappers.ts';
 
 export const getAppReplicationConfiguration: Operation<GetAppReplicationConfigurationRequest, GetAppReplicationConfigurationResponse> = {
   input: { appId: appIdField() },
   async handle(input, { core, tenant }) {
-    return { serverGroupReplicationConfigurations: await getReplicationConfiguration(core, tenant, input.appId!) };
+    return { serverGroupReplicationConfigurations: toReplicationConfigurations(await getReplicationConfiguration(core, tenant, input.appId!)) };
   },
 };

@@ -2,8 +2,9 @@ import type { GetAppValidationConfigurationRequest, GetAppValidationConfiguratio
 import type { Operation } from '../operation.ts';
 import { appIdField } from '../../api/appShapes.ts';
 import { getValidationConfiguration } from '../../core/apps/validationConfig.ts';
+import { toValidationConfiguration } from './appConfigMappers.ts';
 
 export const getAppValidationConfiguration: Operation<GetAppValidationConfigurationRequest, GetAppValidationConfigurationResponse> = {
   input: { appId: appIdField(true) },
-  handle: (input, { core, tenant }) => getValidationConfiguration(core, tenant, input.appId!),
+  handle: async (input, { core, tenant }) => toValidationConfiguration(await getValidationConfiguration(core, tenant, input.appId!)),
 };

@@ -1,10 +1,10 @@
-/** App rows → the SMS output shapes (AppSummary, ServerGroup, Tag), typed by the AWS SDK. */
+/** App rows → the SMS output shapes (AppSummary, ServerGroup, Tag, a member's Server), typed by the AWS SDK. */
 import type { AppSummary, Server, ServerGroup, Tag } from '@aws-sdk/client-sms';
 import { epochDate } from '../../protocol/awsJson.ts';
-import { toServer } from '../../operations/mappers.ts';
+import { toServer } from '../mappers.ts';
 import type { ServerRow } from '../../store/rows.ts';
-import type { Core, Tx } from '../context.ts';
-import { groupMembers, loadGroups, loadMembers, type AppRow, type GroupRow, type MemberRow } from './appRecords.ts';
+import { groupMembers, type AppRow, type GroupRow, type MemberRow } from '../../core/apps/appRecords.ts';
+import type { AppSnapshot } from '../../core/apps/appSnapshot.ts';
 
 const opt = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
 
@@ -49,12 +49,6 @@ export function toMemberServer(member: MemberRow, servers: ReadonlyMap<string, S
   return row ? toServer(row) : { serverId: member.server_id, serverType: 'VIRTUAL_MACHINE' };
 }
 
-export async function serverRowsOf(db: Tx | Core['db'], members: readonly MemberRow[]): Promise<Map<string, ServerRow>> {
-  if (members.length === 0) return new Map();
-  const rows = await db.selectFrom('servers').selectAll().where('server_id', 'in', members.map((m) => m.server_id)).execute();
-  return new Map(rows.map((r) => [r.server_id, r]));
-}
-
 export function toServerGroups(groups: readonly GroupRow[], members: readonly MemberRow[], servers: ReadonlyMap<string, ServerRow>): ServerGroup[] {
   return groupMembers(groups, members).map(({ group, members: inGroup }) => ({
     serverGroupId: group.server_group_id,
@@ -63,17 +57,8 @@ export function toServerGroups(groups: readonly GroupRow[], members: readonly Me
   }));
 }
 
-export interface AppView {
-  appSummary: AppSummary;
-  serverGroups: ServerGroup[];
-  tags: Tag[];
-}
-
 /** CreateApp / GetApp / UpdateApp's answer. */
-export async function appView(db: Tx | Core['db'], app: AppRow): Promise<AppView> {
-  const groups = await loadGroups(db, app.app_id);
-  const members = await loadMembers(db, app.app_id);
-  const servers = await serverRowsOf(db, members);
+export function toAppView({ app, groups, members, servers }: AppSnapshot): { appSummary: AppSummary; serverGroups: ServerGroup[]; tags: Tag[] } {
   return {
     appSummary: toAppSummary(app, { groups: groups.length, servers: members.length }),
     serverGroups: toServerGroups(groups, members, servers),
