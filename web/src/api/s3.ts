@@ -7,17 +7,8 @@
 import type { SMSClient } from '@aws-sdk/client-sms';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { Session } from './session.ts';
-
-export class S3ApiError extends Error {
-  readonly code: string;
-  readonly status: number;
-  constructor(code: string, message: string, status: number) {
-    super(message);
-    this.name = code;
-    this.code = code;
-    this.status = status;
-  }
-}
+// An S3 error answer has the same parts as any other from Ferry's endpoint: its code, message and status.
+import { FerryApiError } from '../../../src/client/ferryApi.ts';
 
 /** S3's URI encoding of one path segment (RFC 3986 unreserved characters stay as they are). */
 const encodeSegment = (segment: string) => encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
@@ -34,7 +25,7 @@ export function objectPath(bucket: string, key = ''): string {
 }
 
 /** The code and message of an S3 XML error body (`<Error><Code>…</Code><Message>…</Message></Error>`). */
-function parseError(text: string, response: Response): S3ApiError {
+function parseError(text: string, response: Response): FerryApiError {
   let code = '';
   let message = '';
   try {
@@ -44,7 +35,7 @@ function parseError(text: string, response: Response): S3ApiError {
   } catch {
     // Not XML: fall back to the status below.
   }
-  return new S3ApiError(code || String(response.status), message || response.statusText || `HTTP ${response.status}`, response.status);
+  return new FerryApiError(code || String(response.status), message || response.statusText || `HTTP ${response.status}`, response.status);
 }
 
 export class S3Api {
