@@ -2,6 +2,8 @@
  * A scripted connector speaking Ferry's connector protocol over real HTTP. It does no disk work: tests decide
  * what it reports. (The real connector arrives with the data plane.)
  */
+import { ConnectorError } from '../../src/protocol/connector/messages.ts';
+
 export interface Vm {
   vmId: string;
   vmName: string;
@@ -10,15 +12,8 @@ export interface Vm {
   reason?: string;
 }
 
-export class ConnectorApiError extends Error {
-  readonly status: number;
-  readonly code: string;
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
+/** The connector protocol's own refusal type (status, code, message), as the real HTTP transport throws it. */
+export { ConnectorError as ConnectorApiError };
 
 export interface ClaimedRun {
   replicationRunId: string;
@@ -47,7 +42,7 @@ export class TestConnector {
       body: JSON.stringify(body),
     });
     const payload = (await response.json()) as Record<string, unknown>;
-    if (!response.ok) throw new ConnectorApiError(response.status, String(payload.error), String(payload.message));
+    if (!response.ok) throw new ConnectorError(response.status, String(payload.error), String(payload.message));
     return payload as T;
   }
 
