@@ -14,6 +14,7 @@ import type { LaunchConfig } from '../../src/config/config.ts';
 import { TestConnector } from './testConnector.ts';
 import type { ArtifactLimits } from '../../src/artifacts/limits.ts';
 import type { ArtifactStore, InstanceService } from '../../src/apps/ports.ts';
+import { createTestDatabase, testPostgresUrl } from './stores.ts';
 
 export interface TestFerry {
   ferry: RunningFerry;
@@ -55,6 +56,28 @@ export interface TestFerryOptions {
    * Tests that launch pass test/helpers/launch.ts's private instances dir and qemu:///system.
    */
   launch?: Partial<LaunchConfig>;
+  /**
+   * The state store: 'sqlite' (in the data dir), 'postgres' (a fresh database on FERRY_TEST_PG_URL, dropped on
+   * close), or a postgres:// URL. Default: FERRY_TEST_STORE, else 'sqlite'.
+   */
+  store?: 'sqlite' | 'postgres' | `postgres://${string}`;
+}
+
+/** Test databases by data dir, so a Ferry restarted on the same data dir finds its state again. */
+const postgresByDataDir = new Map<string, { url: string; drop(): Promise<void> }>();
+
+async function storeFor(choice: TestFerryOptions['store'], dataDir: string): Promise<{ url?: string; drop?: () => Promise<void> }> {
+  const wanted = choice ?? (process.env.FERRY_TEST_STORE as TestFerryOptions['store']) ?? 'sqlite';
+  if (wanted === 'sqlite') return {};
+  if (wanted !== 'postgres') return { url: wanted };
+  if (!testPostgresUrl) throw new Error('a PostgreSQL store was asked for, but FERRY_TEST_PG_URL is not set (export FERRY_TEST_PG_URL=$(.ci/postgres))');
+  let database = postgresByDataDir.get(dataDir);
+  if (!database) {
+    database = await createTestDatabase(testPostgresUrl);
+    postgresByDataDir.set(dataDir, database);
+  }
+  const created = database;
+  return { url: created.url, drop: () => (postgresByDataDir.delete(dataDir), created.drop()) };
 }
 
 /** A launch URI that no daemon answers: what a host without libvirtd looks like to the launch subsystem. */
@@ -65,8 +88,10 @@ export const unreachableLaunch = (dataDir: string): LaunchConfig => ({
 
 export async function startTestFerry(options: TestFerryOptions = {}): Promise<TestFerry> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'ferry-test-'));
+  const store = await storeFor(options.store, dataDir);
   const ferry = await startFerry({
     dataDir,
+    ...(store.url ? { store: store.url } : {}),
     clock: options.clock,
     policy: options.policy,
     log: createLogger(process.env.FERRY_TEST_LOG_LEVEL ?? 'silent'),
@@ -120,7 +145,11 @@ export async function startTestFerry(options: TestFerryOptions = {}): Promise<Te
     async close() {
       for (const c of clients) c.destroy();
       await ferry.close();
-      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      // A caller-owned data dir may be started again (a restart): its database stays with it.
+      if (!options.dataDir) {
+        rmSync(dataDir, { recursive: true, force: true });
+        await store.drop?.();
+      }
     },
   };
 }
