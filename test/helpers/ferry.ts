@@ -19,6 +19,8 @@ import { createTestDatabase, testPostgresUrl } from './stores.ts';
 export interface TestFerry {
   ferry: RunningFerry;
   dataDir: string;
+  /** The PostgreSQL URL when the server runs on PostgreSQL: a CLI run beside it needs it as FERRY_STORE. */
+  storeUrl?: string;
   /** An SMS client signed with the root account's keys. */
   sms: SMSClient;
   client(keys: { accessKeyId: string; secretAccessKey: string }, region?: string): SMSClient;
@@ -131,6 +133,7 @@ export async function startTestFerry(options: TestFerryOptions = {}): Promise<Te
   return {
     ferry,
     dataDir,
+    ...(store.url ? { storeUrl: store.url } : {}),
     sms: client(ferry.root),
     client,
     createAccount: (name) => createAccount(ferry.core, ferry.secrets.accessKeys, name),
