@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { systemClock, type Clock } from './lib/clock.ts';
 import { createLogger } from './lib/logger.ts';
 import { defaultPolicy, type Policy } from './domain/policy.ts';
-import { openSqliteStore } from './store/openStore.ts';
+import { openStore } from './store/openStore.ts';
 import { FerryEvents } from './core/events.ts';
 import type { Core } from './core/context.ts';
 import { secretLookup } from './core/accessKeys.ts';
@@ -104,7 +104,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   const log = options.log ?? createLogger(options.logLevel ?? 'info');
   const env = options.env ?? process.env;
   const regions = options.regions ?? (env.FERRY_REGIONS ? parseRegionList(env.FERRY_REGIONS) : undefined);
-  const store = await openSqliteStore(options.dataDir, clock.now(), { warn: (message) => log.warn(message) });
+  const store = await openStore({ dataDir: options.dataDir, url: options.store }, clock.now(), { warn: (message) => log.warn(message), poolSize: options.storePoolSize });
   const core: Core = { db: store.db, readRows: store.readRows, readArrays: store.readArrays, clock, policy: { ...defaultPolicy, ...options.policy }, log, events: new FerryEvents() };
   // Secrets at rest: the master key (checked against what the store is sealed with), then the root key.
   let secrets: SecretsAtRest;

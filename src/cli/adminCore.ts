@@ -2,7 +2,8 @@
 import { systemClock } from '../lib/clock.ts';
 import { createLogger } from '../lib/logger.ts';
 import { defaultPolicy } from '../domain/policy.ts';
-import { openSqliteStore } from '../store/openStore.ts';
+import { openStore } from '../store/openStore.ts';
+import { resolveStoreSetting } from '../config/config.ts';
 import { FerryEvents } from '../core/events.ts';
 import type { Core } from '../core/context.ts';
 import { openSecretsAtRest, type SecretsAtRest } from '../core/secretsAtRest.ts';
@@ -10,8 +11,10 @@ import { openSecretsAtRest, type SecretsAtRest } from '../core/secretsAtRest.ts'
 /** Warnings of admin commands go to stderr, one line each, so stdout stays what the command prints. */
 export const warnOnStderr = (message: string): void => void process.stderr.write(`ferry: warning: ${message}\n`);
 
+/** The store admin commands open: FERRY_STORE's PostgreSQL when set (as `ferry serve` uses), else the data dir's SQLite. */
 export async function withAdminCore<T>(dataDir: string, work: (core: Core) => Promise<T>): Promise<T> {
-  const store = await openSqliteStore(dataDir, systemClock.now(), { warn: warnOnStderr });
+  const { store: url, storePoolSize } = resolveStoreSetting(undefined, process.env);
+  const store = await openStore({ dataDir, url }, systemClock.now(), { warn: warnOnStderr, poolSize: storePoolSize });
   const core: Core = { db: store.db, readRows: store.readRows, readArrays: store.readArrays, clock: systemClock, policy: defaultPolicy, log: createLogger('warn'), events: new FerryEvents() };
   try {
     return await work(core);

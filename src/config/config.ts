@@ -10,6 +10,10 @@ export interface ServeConfig {
   logLevel: string;
   /** The embedded connector's upload limit in bytes per second (undefined: none). */
   maxBandwidth: number | undefined;
+  /** The state store: a `postgres://` URL, or undefined for SQLite in the data dir (--store, FERRY_STORE). */
+  store: string | undefined;
+  /** PostgreSQL pool size (FERRY_STORE_POOL_SIZE; undefined: the store's default). */
+  storePoolSize: number | undefined;
 }
 
 export interface ServeFlags {
@@ -18,6 +22,7 @@ export interface ServeFlags {
   dataDir?: string;
   datastore?: string;
   maxBandwidth?: string;
+  store?: string;
 }
 
 export const DEFAULTS = { host: '127.0.0.1', port: 7676, dataDir: './ferry-data' } as const;
@@ -38,6 +43,7 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): S
     datastore: datastore ? resolve(datastore) : undefined,
     logLevel: env.FERRY_LOG_LEVEL ?? 'info',
     maxBandwidth: bandwidthSetting(flags.maxBandwidth, env.FERRY_MAX_BANDWIDTH),
+    ...resolveStoreSetting(flags.store, env),
   };
 }
 
@@ -59,6 +65,23 @@ function bandwidthSetting(flag: string | undefined, env: string | undefined): nu
 
 export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv): string {
   return resolve(flag ?? env.FERRY_DATA_DIR ?? DEFAULTS.dataDir);
+}
+
+// ── The state store (src/store): SQLite in the data dir, or PostgreSQL for N nodes ───────────────────────────────
+
+/** `--store URL` wins over FERRY_STORE; only `postgres://` (or `postgresql://`) URLs are accepted. */
+export function resolveStoreSetting(flag: string | undefined, env: NodeJS.ProcessEnv): { store: string | undefined; storePoolSize: number | undefined } {
+  const store = flag ?? (env.FERRY_STORE || undefined);
+  if (store !== undefined && !/^postgres(ql)?:\/\//i.test(store)) {
+    throw new Error(`${flag !== undefined ? '--store' : 'FERRY_STORE'} must be a postgres:// URL (leave it unset for SQLite in the data dir); got a value starting ${JSON.stringify(store.slice(0, 12))}.`);
+  }
+  const poolText = env.FERRY_STORE_POOL_SIZE;
+  let storePoolSize: number | undefined;
+  if (poolText !== undefined && poolText !== '') {
+    storePoolSize = Number(poolText);
+    if (!/^[0-9]+$/.test(poolText.trim()) || storePoolSize < 1) throw new Error(`FERRY_STORE_POOL_SIZE must be a positive integer; got ${JSON.stringify(poolText)}.`);
+  }
+  return { store, storePoolSize };
 }
 
 // ── Launch (src/launch): where instances run and where their files live ─────────────────────────────────────────

@@ -1,4 +1,7 @@
-/** Opens the state store: SQLite in the data dir (the embedded default), migrated to the latest schema. */
+/**
+ * Opens the state store, migrated to the latest schema: PostgreSQL when given a `postgres://` URL (N nodes share
+ * it; postgres/openPostgresStore.ts), else SQLite in the data dir (the embedded default).
+ */
 import { join } from 'node:path';
 import { Kysely, SqliteDialect, type CompiledQuery, type Driver } from 'kysely';
 import { NodeSqliteDatabase } from './nodeSqlite.ts';
@@ -9,6 +12,7 @@ import { WalSync } from './sqlite/walSync.ts';
 import { Checkpointer, WRITER_AUTOCHECKPOINT_PAGES } from './sqlite/checkpointer.ts';
 import { registerRelaxedCommits } from './unitOfWork.ts';
 import type { Database } from './schema.ts';
+import { isPostgresUrl, openPostgresStore } from './postgres/openPostgresStore.ts';
 
 /** SQLite through DurableSqliteDriver: `BEGIN IMMEDIATE` transactions and group commit. */
 class DurableSqliteDialect extends SqliteDialect {
@@ -55,6 +59,9 @@ export interface CommitStats {
 
 export interface Store {
   db: Kysely<Database>;
+  dialect: 'sqlite' | 'postgres';
+  /** The migration versions this open applied (empty when the schema was current, or another node applied them). */
+  migrationsRun: number[];
   readRows: ReadRows;
   readArrays: ReadArrays;
   capabilities: StoreCapabilities;
@@ -65,6 +72,19 @@ export interface Store {
 export interface OpenStoreOptions {
   /** Hears what was wrong with the data dir's permissions and has been fixed (default: process.emitWarning). */
   warn?: (message: string) => void;
+  /** PostgreSQL: connections in the pool (FERRY_STORE_POOL_SIZE; default 10). */
+  poolSize?: number;
+}
+
+export interface StoreLocation {
+  /** The data dir (SQLite's database file lives here; PostgreSQL leaves it to the image and artifact stores). */
+  dataDir: string;
+  /** `postgres://…` for PostgreSQL (--store, FERRY_STORE); anything else, or none, means SQLite in dataDir. */
+  url?: string;
+}
+
+export function openStore(location: StoreLocation, now: number, options: OpenStoreOptions = {}): Promise<Store> {
+  return isPostgresUrl(location.url) ? openPostgresStore(location.url, now, options) : openSqliteStore(location.dataDir, now, options);
 }
 
 export async function openSqliteStore(dataDir: string, now: number, options: OpenStoreOptions = {}): Promise<Store> {
@@ -83,11 +103,13 @@ export async function openSqliteStore(dataDir: string, now: number, options: Ope
   const driver = new DurableSqliteDriver(database, wal, () => checkpointer?.noteCommit());
   const db = new Kysely<Database>({ dialect: new DurableSqliteDialect(database, driver) });
   registerRelaxedCommits(db, () => driver.relaxCurrentHolder());
-  await migrate(db, now);
+  const migrationsRun = await migrate(db, now);
   checkpointer = new Checkpointer(file);
   const reader = new NodeSqliteDatabase(file, { readOnly: true });
   return {
     db,
+    dialect: 'sqlite',
+    migrationsRun,
     readRows: async <T>(query: CompiledQuery<T>) => reader.prepare(query.sql).all(query.parameters) as T[],
     readArrays: async (query: CompiledQuery) => reader.prepare(query.sql, true).all(query.parameters) as unknown[][],
     capabilities: { skipLockedClaims: false, relaxedCommits: true, migrationLock: false },

@@ -14,10 +14,13 @@ import type { LaunchConfig } from '../../src/config/config.ts';
 import { TestConnector } from './testConnector.ts';
 import type { ArtifactLimits } from '../../src/artifacts/limits.ts';
 import type { ArtifactStore, InstanceService } from '../../src/apps/ports.ts';
+import { createTestDatabase, testPostgresUrl } from './stores.ts';
 
 export interface TestFerry {
   ferry: RunningFerry;
   dataDir: string;
+  /** The PostgreSQL URL when the server runs on PostgreSQL: a CLI run beside it needs it as FERRY_STORE. */
+  storeUrl?: string;
   /** An SMS client signed with the root account's keys. */
   sms: SMSClient;
   client(keys: { accessKeyId: string; secretAccessKey: string }, region?: string): SMSClient;
@@ -55,6 +58,28 @@ export interface TestFerryOptions {
    * Tests that launch pass test/helpers/launch.ts's private instances dir and qemu:///system.
    */
   launch?: Partial<LaunchConfig>;
+  /**
+   * The state store: 'sqlite' (in the data dir), 'postgres' (a fresh database on FERRY_TEST_PG_URL, dropped on
+   * close), or a postgres:// URL. Default: FERRY_TEST_STORE, else 'sqlite'.
+   */
+  store?: 'sqlite' | 'postgres' | `postgres://${string}`;
+}
+
+/** Test databases by data dir, so a Ferry restarted on the same data dir finds its state again. */
+const postgresByDataDir = new Map<string, { url: string; drop(): Promise<void> }>();
+
+async function storeFor(choice: TestFerryOptions['store'], dataDir: string): Promise<{ url?: string; drop?: () => Promise<void> }> {
+  const wanted = choice ?? (process.env.FERRY_TEST_STORE as TestFerryOptions['store']) ?? 'sqlite';
+  if (wanted === 'sqlite') return {};
+  if (wanted !== 'postgres') return { url: wanted };
+  if (!testPostgresUrl) throw new Error('a PostgreSQL store was asked for, but FERRY_TEST_PG_URL is not set (export FERRY_TEST_PG_URL=$(.ci/postgres))');
+  let database = postgresByDataDir.get(dataDir);
+  if (!database) {
+    database = await createTestDatabase(testPostgresUrl);
+    postgresByDataDir.set(dataDir, database);
+  }
+  const created = database;
+  return { url: created.url, drop: () => (postgresByDataDir.delete(dataDir), created.drop()) };
 }
 
 /** A launch URI that no daemon answers: what a host without libvirtd looks like to the launch subsystem. */
@@ -65,8 +90,10 @@ export const unreachableLaunch = (dataDir: string): LaunchConfig => ({
 
 export async function startTestFerry(options: TestFerryOptions = {}): Promise<TestFerry> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'ferry-test-'));
+  const store = await storeFor(options.store, dataDir);
   const ferry = await startFerry({
     dataDir,
+    ...(store.url ? { store: store.url } : {}),
     clock: options.clock,
     policy: options.policy,
     log: createLogger(process.env.FERRY_TEST_LOG_LEVEL ?? 'silent'),
@@ -106,6 +133,7 @@ export async function startTestFerry(options: TestFerryOptions = {}): Promise<Te
   return {
     ferry,
     dataDir,
+    ...(store.url ? { storeUrl: store.url } : {}),
     sms: client(ferry.root),
     client,
     createAccount: (name) => createAccount(ferry.core, ferry.secrets.accessKeys, name),
@@ -120,7 +148,11 @@ export async function startTestFerry(options: TestFerryOptions = {}): Promise<Te
     async close() {
       for (const c of clients) c.destroy();
       await ferry.close();
-      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      // A caller-owned data dir may be started again (a restart): its database stays with it.
+      if (!options.dataDir) {
+        rmSync(dataDir, { recursive: true, force: true });
+        await store.drop?.();
+      }
     },
   };
 }

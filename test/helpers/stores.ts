@@ -6,18 +6,26 @@
  *     describe(`jobs repository (${dialect.name})`, () => { … const store = await dialect.open(); … });
  *   }
  *
- * SQLite is always here. The PostgreSQL dialect adds itself to this list (a fresh database per open) when a server
- * is reachable; a dialect that is configured but unreachable must fail the suite, never skip it silently.
+ * SQLite is always here. PostgreSQL joins when FERRY_TEST_PG_URL names a server (`.ci/run` always sets it, from
+ * `.ci/postgres`): a fresh database per open, dropped on dispose. A configured but unreachable server fails the
+ * suite, never skips it; without FERRY_TEST_PG_URL the PostgreSQL suites are skipped with `postgresSkipReason`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqliteStore, type Store } from '../../src/store/openStore.ts';
+import { randomBytes } from 'node:crypto';
+import { describe } from 'node:test';
+import pg from 'pg';
+import { openSqliteStore, openStore, type Store } from '../../src/store/openStore.ts';
 
 export interface StoreUnderTest {
   store: Store;
   /** Closes the store and removes everything it created (data dir, database). */
   dispose(): Promise<void>;
+  /** Opens the same database again (as another node, or after a restart); the caller closes that store. */
+  reopen(now?: number): Promise<Store>;
+  /** The data dir and store URL of this store, as `ferry serve --data-dir … --store …` would take them. */
+  location: { dataDir: string; url?: string };
 }
 
 export interface StoreDialect {
@@ -33,6 +41,8 @@ const sqlite: StoreDialect = {
     const store = await openSqliteStore(dir, now);
     return {
       store,
+      location: { dataDir: dir },
+      reopen: (at = Date.now()) => openSqliteStore(dir, at),
       dispose: async () => {
         await store.close();
         rmSync(dir, { recursive: true, force: true });
@@ -41,4 +51,68 @@ const sqlite: StoreDialect = {
   },
 };
 
-export const storeDialects: StoreDialect[] = [sqlite];
+/** The PostgreSQL server the tests use (FERRY_TEST_PG_URL, e.g. from .ci/postgres), if any. */
+export const testPostgresUrl: string | undefined = process.env.FERRY_TEST_PG_URL || undefined;
+
+/** Why the PostgreSQL suites did not run, for `{ skip: postgresSkipReason }`; undefined when they run. */
+export const postgresSkipReason: string | undefined = testPostgresUrl
+  ? undefined
+  : 'FERRY_TEST_PG_URL is not set (start a server with `export FERRY_TEST_PG_URL=$(.ci/postgres)`)';
+
+async function onServer<T>(adminUrl: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A new, empty database on the test server; returns its URL and a function that drops it. */
+export async function createTestDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `ferry_test_${randomBytes(6).toString('hex')}`;
+  await onServer(adminUrl, (client) => client.query(`create database ${name}`));
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: () => onServer(adminUrl, (client) => client.query(`drop database if exists ${name} with (force)`)).then(() => {}),
+  };
+}
+
+function postgresDialect(adminUrl: string): StoreDialect {
+  return {
+    name: 'postgres',
+    async open(now = Date.now()) {
+      const database = await createTestDatabase(adminUrl);
+      const dir = mkdtempSync(join(tmpdir(), 'ferry-store-pg-'));
+      const location = { dataDir: dir, url: database.url };
+      const store = await openStore(location, now).catch(async (thrown: unknown) => {
+        await database.drop();
+        throw thrown;
+      });
+      return {
+        store,
+        location,
+        reopen: (at = Date.now()) => openStore(location, at),
+        dispose: async () => {
+          await store.close();
+          await database.drop();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  };
+}
+
+export const storeDialects: StoreDialect[] = testPostgresUrl ? [sqlite, postgresDialect(testPostgresUrl)] : [sqlite];
+
+/**
+ * Registers `body` as one describe per dialect, and a visibly skipped one for PostgreSQL when no server is
+ * configured (so a run without FERRY_TEST_PG_URL says what it did not test).
+ */
+export function describeEachDialect(title: string, body: (dialect: StoreDialect) => void): void {
+  for (const dialect of storeDialects) describe(`${title} (${dialect.name})`, () => body(dialect));
+  if (postgresSkipReason) describe(`${title} (postgres)`, { skip: postgresSkipReason }, () => {});
+}

@@ -6,7 +6,7 @@ import { parseBandwidth, resolveServeConfig } from '../../src/config/config.ts';
 
 test('defaults: 127.0.0.1:7676, ./ferry-data, no datastore, no upload limit', () => {
   const config = resolveServeConfig({}, {});
-  assert.deepEqual(config, { host: '127.0.0.1', port: 7676, dataDir: resolve('./ferry-data'), datastore: undefined, logLevel: 'info', maxBandwidth: undefined });
+  assert.deepEqual(config, { host: '127.0.0.1', port: 7676, dataDir: resolve('./ferry-data'), datastore: undefined, logLevel: 'info', maxBandwidth: undefined, store: undefined, storePoolSize: undefined });
 });
 
 test('--max-bandwidth wins over FERRY_MAX_BANDWIDTH; both accept k/M/G suffixes', () => {

@@ -190,28 +190,42 @@ export const migrations: Migration[] = [
   accountJobCountsMigration,
 ];
 
-export async function migrate(db: Kysely<any>, now: number): Promise<number[]> {
-  await db.schema
-    .createTable('ferry_migrations')
-    .ifNotExists()
-    .addColumn('version', 'integer', (c) => c.primaryKey())
-    .addColumn('name', 'text', (c) => c.notNull())
-    .addColumn('applied_at', 'bigint', (c) => c.notNull())
-    .execute();
-  const applied = new Set(
-    (await db.selectFrom('ferry_migrations').select('version').execute()).map((r: { version: number }) => r.version),
-  );
+export interface MigrateOptions {
+  /**
+   * Runs first in every migration transaction and holds until it ends, so nodes starting together apply each
+   * migration once: PostgreSQL takes an advisory transaction lock here. SQLite needs nothing: its transactions
+   * begin IMMEDIATE (sqlite/durableDriver.ts), which already holds the one write lock.
+   */
+  lock?: (trx: Kysely<any>) => Promise<void>;
+}
+
+/** Applies the migrations not yet applied; returns the versions this call applied (none when another node did). */
+export async function migrate(db: Kysely<any>, now: number, options: MigrateOptions = {}): Promise<number[]> {
+  const lock = options.lock ?? (async () => {});
+  await db.transaction().execute(async (trx) => {
+    await lock(trx);
+    await trx.schema
+      .createTable('ferry_migrations')
+      .ifNotExists()
+      .addColumn('version', 'integer', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('applied_at', 'bigint', (c) => c.notNull())
+      .execute();
+  });
+  const before = new Set((await db.selectFrom('ferry_migrations').select('version').execute()).map((r: { version: number }) => r.version));
   const ran: number[] = [];
   for (const migration of migrations) {
-    if (applied.has(migration.version)) continue;
-    await db.transaction().execute(async (trx) => {
+    if (before.has(migration.version)) continue;
+    // The applied versions are read again under the lock: another node may have applied this one meanwhile.
+    const applied = await db.transaction().execute(async (trx) => {
+      await lock(trx);
+      const done = await trx.selectFrom('ferry_migrations').select('version').where('version', '=', migration.version).executeTakeFirst();
+      if (done) return false;
       await migration.up(trx);
-      await trx
-        .insertInto('ferry_migrations')
-        .values({ version: migration.version, name: migration.name, applied_at: now })
-        .execute();
+      await trx.insertInto('ferry_migrations').values({ version: migration.version, name: migration.name, applied_at: now }).execute();
+      return true;
     });
-    ran.push(migration.version);
+    if (applied) ran.push(migration.version);
   }
   return ran;
 }
