@@ -29,6 +29,6 @@ export async function countJobTransition(db: Db, tenant: Tenant, from: string | 
   await db
     .insertInto('account_job_counts')
     .values({ account_id: tenant.accountId, region: tenant.region, active_jobs: delta })
-    .onConflict((oc) => oc.columns(['account_id', 'region']).doUpdateSet((eb) => ({ active_jobs: eb('active_jobs', '+', delta) })))
+    .onConflict((oc) => oc.columns(['account_id', 'region']).doUpdateSet((eb) => ({ active_jobs: eb('account_job_counts.active_jobs', '+', delta) })))
     .execute();
 }
