@@ -11,6 +11,7 @@ import type { Tenant } from '../../domain/tenant.ts';
 import type { ServerRow } from '../../store/rows.ts';
 import { loadLaunchRows, loadMembers, loadValidations, requireApp, type AppRow, type MemberRow } from './appRecords.ts';
 import { serverRowsOf } from './appSnapshot.ts';
+import { selectValidationOutputs, upsertValidationOutput, validationConfigured } from '../../store/apps/validationOutputs.ts';
 
 export async function notifyValidationOutput(
   core: Core,
@@ -21,10 +22,10 @@ export async function notifyValidationOutput(
   await core.db.transaction().execute(async (tx) => {
     const app = await requireApp(tx, tenant, input.appId);
     const { validationId, status, statusMessage } = input.notificationContext;
-    const validation = await tx.selectFrom('app_validations').select('validation_id').where('app_id', '=', app.app_id).where('validation_id', '=', validationId).executeTakeFirst();
-    if (!validation) throw invalidParameter(`Validation ${validationId} is not configured for app ${app.app_id} (GetAppValidationConfiguration lists them).`);
+    if (!(await validationConfigured(tx, app.app_id, validationId))) throw invalidParameter(`Validation ${validationId} is not configured for app ${app.app_id} (GetAppValidationConfiguration lists them).`);
     if (app.status !== 'ACTIVE') throw notPermitted(`App ${app.app_id} is ${app.status}.`);
-    const values = {
+    await upsertValidationOutput(tx, {
+      validation_id: validationId,
       app_id: app.app_id,
       account_id: app.account_id,
       region: app.region,
@@ -34,12 +35,7 @@ export async function notifyValidationOutput(
       output_bucket: null,
       output_key: null,
       reported_at: now,
-    };
-    await tx
-      .insertInto('app_validation_outputs')
-      .values({ validation_id: validationId, ...values })
-      .onConflict((oc) => oc.column('validation_id').doUpdateSet(values))
-      .execute();
+    });
   });
 }
 
@@ -73,9 +69,7 @@ export interface ValidationOutputRow {
 export async function getValidationOutput(core: Core, tenant: Tenant, appId: string, ports: AppPorts): Promise<{ outputs: ValidationOutputRow[]; servers: Map<string, ServerRow> }> {
   const app = await requireApp(core.db, tenant, appId);
   const validations = await loadValidations(core.db, app.app_id);
-  const outputs = new Map(
-    (await core.db.selectFrom('app_validation_outputs').selectAll().where('app_id', '=', app.app_id).execute()).map((o) => [o.validation_id, o]),
-  );
+  const outputs = await selectValidationOutputs(core.db, app.app_id);
   const fromInstances = await instanceResults(core, tenant, app, ports);
   const members = await loadMembers(core.db, app.app_id);
   const servers = await serverRowsOf(core.db, members);
