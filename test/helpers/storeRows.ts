@@ -4,7 +4,7 @@
  * operations that normally write these rows.
  */
 import type { Insertable } from 'kysely';
-import type { AppInstancesTable, AppServerGroupsTable, AppServersTable, AppValidationsTable, AppsTable, JobsTable } from '../../src/store/schema.ts';
+import type { AppInstancesTable, AppServerGroupsTable, AppServersTable, AppValidationsTable, AppsTable, JobsTable, ServersTable } from '../../src/store/schema.ts';
 
 export const TENANT = { accountId: '111111111111', region: 'us-east-1' };
 export const OTHER_TENANT = { accountId: '222222222222', region: 'us-east-1' };
@@ -105,6 +105,27 @@ export function jobRow(jobId: string, serverId: string, state: string, tenant = 
     first_replication_at: null,
     paused_at: null,
     created_at: T0,
+    updated_at: T0,
+  };
+}
+
+export function serverRow(serverId: string, inCatalog: boolean, tenant = TENANT): Insertable<ServersTable> {
+  return {
+    server_id: serverId,
+    ...tenancy(tenant),
+    connector_id: 'c-1',
+    vm_manager_id: 'vmm-1',
+    vm_manager_name: 'manager',
+    vm_manager_type: 'VSPHERE',
+    vm_id: `vm-${serverId}`,
+    vm_name: `name of ${serverId}`,
+    vm_path: `/dc/${serverId}`,
+    replicable: 1,
+    unsupported_reason: null,
+    in_catalog: inCatalog ? 1 : 0,
+    replication_job_id: null,
+    replication_job_terminated: null,
+    details: null,
     updated_at: T0,
   };
 }
