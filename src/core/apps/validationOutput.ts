@@ -11,6 +11,7 @@ import type { Tenant } from '../../domain/tenant.ts';
 import type { ServerRow } from '../../store/rows.ts';
 import { loadLaunchRows, loadMembers, loadValidations, requireApp, type AppRow, type MemberRow } from './appRecords.ts';
 import { serverRowsOf } from './appSnapshot.ts';
+import { latestValidationOutput } from '../../domain/appValidationOutput.ts';
 import { selectValidationOutputs, upsertValidationOutput, validationConfigured } from '../../store/apps/validationOutputs.ts';
 
 export async function notifyValidationOutput(
@@ -74,19 +75,11 @@ export async function getValidationOutput(core: Core, tenant: Tenant, appId: str
   const members = await loadMembers(core.db, app.app_id);
   const servers = await serverRowsOf(core.db, members);
   const rows = validations.map((v) => {
-    const output: ValidationOutputRow = { validationId: v.validation_id, name: v.name, status: 'READY_FOR_VALIDATION' };
     const stored = outputs.get(v.validation_id);
-    const live = fromInstances.get(v.validation_id);
-    const liveIsNewer = live !== undefined && (stored === undefined || (live.at ?? 0) > stored.reported_at);
-    if (liveIsNewer) {
-      output.status = live.status;
-      if (live.message !== null) output.statusMessage = live.message.slice(0, 2500);
-      if (live.at !== null) output.latestValidationTime = live.at;
-    } else if (stored) {
-      output.status = stored.status;
-      if (stored.status_message !== null) output.statusMessage = stored.status_message;
-      output.latestValidationTime = stored.reported_at;
-    }
+    const latest = latestValidationOutput(stored && { status: stored.status, message: stored.status_message, at: stored.reported_at }, fromInstances.get(v.validation_id));
+    const output: ValidationOutputRow = { validationId: v.validation_id, name: v.name, status: latest.status };
+    if (latest.statusMessage !== undefined) output.statusMessage = latest.statusMessage;
+    if (latest.latestValidationTime !== undefined) output.latestValidationTime = latest.latestValidationTime;
     if (v.kind === 'SERVER') {
       output.server = { serverId: v.server_id!, member: members.find((m) => m.server_id === v.server_id) };
     } else if (stored?.output_bucket && stored.output_key) {
