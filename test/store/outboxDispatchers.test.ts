@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { WebhookDispatcher } from '../../src/observability/webhooks/dispatcher.ts';
 import { outboxDb } from '../../src/store/outbox/outboxTable.ts';
-import { insertOutboxRows, outboxStatusCounts, type OutboxInsert } from '../../src/store/outbox/outboxRepository.ts';
+import { claimDueEvents, insertOutboxRows, outboxStatusCounts, type OutboxInsert } from '../../src/store/outbox/outboxRepository.ts';
 import { storeDialects, type StoreUnderTest } from '../helpers/stores.ts';
 
 interface Receiver {
@@ -109,6 +109,39 @@ for (const dialect of storeDialects) {
       assert.deepEqual(await outboxStatusCounts(db), { pending: 0, dead: 0, delivered: EVENTS });
       const held = await db.selectFrom('webhook_outbox').select('seq').where('claimed_by', 'is not', null).execute();
       assert.deepEqual(held, [], 'no claim outlives its delivery');
+    });
+
+    test('events claimed by a node that died go out once its leases lapse, through another node', async () => {
+      const db = outboxDb(under.store.db);
+      await db.deleteFrom('webhook_outbox').execute();
+      const rows: OutboxInsert[] = ['d1', 'd2', 'd3'].map((id) => ({ event_id: id, url: receiver.url, ordering_key: `job-${id}`, body: JSON.stringify({ id, key: `job-${id}` }), created_at: Date.now(), status: 'pending', attempts: 0, next_attempt_at: 0, last_error: null, dead_at: null }));
+      await insertOutboxRows(db, rows);
+      // A node claims everything, then is never heard from again.
+      const leaseMs = 400;
+      const claimedAt = Date.now();
+      const { claimed } = await claimDueEvents(db, under.store.capabilities, { owner: 'node-dead', urls: [receiver.url], now: claimedAt, leaseMs, limit: 10 });
+      assert.equal(claimed.length, 3);
+      const survivor = new WebhookDispatcher({
+        db,
+        capabilities: under.store.capabilities,
+        urls: [receiver.url],
+        secret: 'test-secret',
+        log: pino({ level: 'silent' }),
+        userAgent: 'ferry-test',
+        owner: 'node-survivor',
+        delivery: { pollMs: 50, timeoutMs: 5000 },
+      });
+      const arrivedAt = new Map<string, number>();
+      await survivor.start();
+      const deadline = Date.now() + 20_000;
+      while (['d1', 'd2', 'd3'].some((id) => !receiver.accepted.has(id)) && Date.now() < deadline) {
+        for (const id of ['d1', 'd2', 'd3']) if (receiver.accepted.has(id) && !arrivedAt.has(id)) arrivedAt.set(id, Date.now());
+        await sleep(10);
+      }
+      await survivor.stop();
+      for (const id of ['d1', 'd2', 'd3']) assert.equal(receiver.accepted.get(id), 1, `${id} delivered once`);
+      for (const [id, at] of arrivedAt) assert.ok(at >= claimedAt + leaseMs, `${id} waited for the dead node's lease (${at - claimedAt} ms)`);
+      assert.deepEqual(await outboxStatusCounts(db), { pending: 0, dead: 0, delivered: 3 });
     });
   });
 }
