@@ -5,7 +5,20 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { countLiveJobs, deleteApp, selectGroups, selectLaunchRows, selectMembers, selectTenantApp, selectValidations } from '../../src/store/apps/appQueries.ts';
+import {
+  countGroupsAndServers,
+  countLiveJobs,
+  countTenantApps,
+  deleteApp,
+  insertAppRow,
+  selectAppByClientToken,
+  selectAppPage,
+  selectGroups,
+  selectLaunchRows,
+  selectMembers,
+  selectTenantApp,
+  selectValidations,
+} from '../../src/store/apps/appQueries.ts';
 import { selectValidationOutputs, upsertValidationOutput, validationConfigured } from '../../src/store/apps/validationOutputs.ts';
 import type { Database } from '../../src/store/schema.ts';
 import { appInstanceRow, appRow, appValidationRow, groupRow, jobRow, memberRow, OTHER_TENANT, T0, TENANT } from '../helpers/storeRows.ts';
@@ -74,6 +87,24 @@ for (const dialect of storeDialects) {
       const outputs = await selectValidationOutputs(db, 'app-a');
       assert.deepEqual([...outputs.keys()], ['a-v1']);
       assert.deepEqual({ ...outputs.get('a-v1') }, { ...output, status: 'SUCCEEDED', status_message: null, output_bucket: 'b', output_key: 'k', reported_at: T0 + 5 });
+    });
+
+    test('apps are counted per tenant, found by client token, and paged in creation order with their sizes', async () => {
+      await insertAppRow(db, appRow('app-c', { client_token: 'token-1', request_hash: 'h' }));
+      await insertAppRow(db, appRow('app-z', { client_token: 'token-1' }, OTHER_TENANT));
+      assert.equal(await countTenantApps(db, TENANT), 3);
+      assert.equal(await countTenantApps(db, OTHER_TENANT), 1);
+      assert.equal((await selectAppByClientToken(db, TENANT, 'token-1'))?.app_id, 'app-c');
+      assert.equal((await selectAppByClientToken(db, OTHER_TENANT, 'token-1'))?.app_id, 'app-z');
+      assert.equal(await selectAppByClientToken(db, TENANT, 'token-2'), undefined);
+      const first = await selectAppPage(db, TENANT, { limit: 2 });
+      assert.deepEqual(first.map((a) => a.app_id), ['app-a', 'app-b']);
+      const rest = await selectAppPage(db, TENANT, { limit: 2, afterSeq: Number(first[1]!.seq) });
+      assert.deepEqual(rest.map((a) => a.app_id), ['app-c']);
+      assert.deepEqual((await selectAppPage(db, TENANT, { limit: 10, appIds: ['app-c', 'app-a', 'app-z'] })).map((a) => a.app_id), ['app-a', 'app-c']);
+      assert.deepEqual(Object.fromEntries(await countGroupsAndServers(db, ['app-a', 'app-c'])), { 'app-a': { groups: 2, servers: 3 }, 'app-c': { groups: 0, servers: 0 } });
+      assert.deepEqual(await countGroupsAndServers(db, []), new Map());
+      await deleteApp(db, 'app-c'); // the next test counts on the two seeded apps only
     });
 
     test('removing an app removes everything that belongs only to it, in the caller\'s transaction', async () => {

@@ -3,7 +3,7 @@
  * its validations. Each query runs on an executor (the store or the caller's transaction). Tenancy checks and the
  * API's errors stay with the callers (core/apps/appRecords.ts).
  */
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { Insertable, Kysely, Selectable, Transaction } from 'kysely';
 import { NON_TERMINAL_JOB_STATES } from '../../domain/enums.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import type { AppInstancesTable, AppServerGroupsTable, AppServersTable, AppValidationsTable, AppsTable, Database } from '../schema.ts';
@@ -77,4 +77,59 @@ export async function deleteApp(db: AppExecutor, appId: string): Promise<void> {
   await db.deleteFrom('app_servers').where('app_id', '=', appId).execute();
   await db.deleteFrom('app_server_groups').where('app_id', '=', appId).execute();
   await db.deleteFrom('apps').where('app_id', '=', appId).execute();
+}
+
+/** How many apps the tenant has (the per-account limit). */
+export async function countTenantApps(db: AppExecutor, tenant: Tenant): Promise<number> {
+  const { count } = await db
+    .selectFrom('apps')
+    .select((eb) => eb.fn.countAll<number | string>().as('count'))
+    .where('account_id', '=', tenant.accountId)
+    .where('region', '=', tenant.region)
+    .executeTakeFirstOrThrow();
+  return Number(count);
+}
+
+/** The tenant's app created with `clientToken` (CreateApp's idempotency), if any. */
+export async function selectAppByClientToken(db: AppExecutor, tenant: Tenant, clientToken: string): Promise<AppRow | undefined> {
+  return db
+    .selectFrom('apps')
+    .selectAll()
+    .where('account_id', '=', tenant.accountId)
+    .where('region', '=', tenant.region)
+    .where('client_token', '=', clientToken)
+    .executeTakeFirst();
+}
+
+export async function insertAppRow(db: AppExecutor, row: Insertable<AppsTable>): Promise<void> {
+  await db.insertInto('apps').values(row).execute();
+}
+
+/** One page of the tenant's apps in creation order: `limit` rows after `afterSeq`, optionally only `appIds`. */
+export async function selectAppPage(db: AppExecutor, tenant: Tenant, page: { afterSeq?: number; limit: number; appIds?: readonly string[] }): Promise<AppRow[]> {
+  let query = db.selectFrom('apps').selectAll().where('account_id', '=', tenant.accountId).where('region', '=', tenant.region).orderBy('seq', 'asc').limit(page.limit);
+  if (page.afterSeq !== undefined) query = query.where('seq', '>', page.afterSeq);
+  if (page.appIds) query = query.where('app_id', 'in', [...page.appIds]);
+  return query.execute();
+}
+
+/** How many server groups and servers each of `appIds` has (every id is in the answer). */
+export async function countGroupsAndServers(db: AppExecutor, appIds: readonly string[]): Promise<Map<string, { groups: number; servers: number }>> {
+  const counts = new Map(appIds.map((id) => [id, { groups: 0, servers: 0 }]));
+  if (appIds.length === 0) return counts;
+  const groups = await db
+    .selectFrom('app_server_groups')
+    .select((eb) => ['app_id', eb.fn.countAll<number | string>().as('count')])
+    .where('app_id', 'in', [...appIds])
+    .groupBy('app_id')
+    .execute();
+  for (const g of groups) counts.get(g.app_id)!.groups = Number(g.count);
+  const servers = await db
+    .selectFrom('app_servers')
+    .select((eb) => ['app_id', eb.fn.countAll<number | string>().as('count')])
+    .where('app_id', 'in', [...appIds])
+    .groupBy('app_id')
+    .execute();
+  for (const s of servers) counts.get(s.app_id)!.servers = Number(s.count);
+  return counts;
 }
