@@ -11,13 +11,17 @@ import {
   countTenantApps,
   deleteApp,
   insertAppRow,
+  selectAppById,
   selectAppByClientToken,
+  selectAppIdsOfJobs,
   selectAppPage,
+  selectLaunchRowOfInstance,
   selectGroups,
   selectLaunchRows,
   selectMembers,
   selectTenantApp,
   selectValidations,
+  updateLaunchRow,
 } from '../../src/store/apps/appQueries.ts';
 import { selectValidationOutputs, upsertValidationOutput, validationConfigured } from '../../src/store/apps/validationOutputs.ts';
 import type { Database } from '../../src/store/schema.ts';
@@ -105,6 +109,18 @@ for (const dialect of storeDialects) {
       assert.deepEqual(Object.fromEntries(await countGroupsAndServers(db, ['app-a', 'app-c'])), { 'app-a': { groups: 2, servers: 3 }, 'app-c': { groups: 0, servers: 0 } });
       assert.deepEqual(await countGroupsAndServers(db, []), new Map());
       await deleteApp(db, 'app-c'); // the next test counts on the two seeded apps only
+    });
+
+    test('hooks find apps by id, by their members\' jobs, and launch rows by instance within the tenant', async () => {
+      assert.equal((await selectAppById(db, 'app-a'))?.app_id, 'app-a');
+      assert.equal(await selectAppById(db, 'app-unknown'), undefined);
+      assert.deepEqual(await selectAppIdsOfJobs(db, ['b-job-1', 'a-job-2', 'a-job-3', 'job-unknown']), ['app-a', 'app-b']);
+      assert.deepEqual(await selectAppIdsOfJobs(db, []), []);
+      const [row] = await selectLaunchRows(db, 'app-a', 1);
+      await updateLaunchRow(db, Number(row!.seq), { instance_id: 'i-launched', state: 'booting', updated_at: T0 + 1 });
+      const found = await selectLaunchRowOfInstance(db, TENANT, 'i-launched');
+      assert.deepEqual([found?.server_id, found?.state, Number(found?.updated_at)], ['a-s1', 'booting', T0 + 1]);
+      assert.equal(await selectLaunchRowOfInstance(db, OTHER_TENANT, 'i-launched'), undefined, "another tenant's instance is not found");
     });
 
     test('removing an app removes everything that belongs only to it, in the caller\'s transaction', async () => {

@@ -3,7 +3,7 @@
  * its validations. Each query runs on an executor (the store or the caller's transaction). Tenancy checks and the
  * API's errors stay with the callers (core/apps/appRecords.ts).
  */
-import type { Insertable, Kysely, Selectable, Transaction } from 'kysely';
+import type { Insertable, Kysely, Selectable, Transaction, Updateable } from 'kysely';
 import { NON_TERMINAL_JOB_STATES } from '../../domain/enums.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import type { AppInstancesTable, AppServerGroupsTable, AppServersTable, AppValidationsTable, AppsTable, Database } from '../schema.ts';
@@ -132,4 +132,32 @@ export async function countGroupsAndServers(db: AppExecutor, appIds: readonly st
     .execute();
   for (const s of servers) counts.get(s.app_id)!.servers = Number(s.count);
   return counts;
+}
+
+/** The app, whatever its tenant (for hooks that start from a job or an instance, already inside their tenant). */
+export async function selectAppById(db: AppExecutor, appId: string): Promise<AppRow | undefined> {
+  return db.selectFrom('apps').selectAll().where('app_id', '=', appId).executeTakeFirst();
+}
+
+/** The apps whose members' replication jobs are among `replicationJobIds`. */
+export async function selectAppIdsOfJobs(db: AppExecutor, replicationJobIds: readonly string[]): Promise<string[]> {
+  if (replicationJobIds.length === 0) return [];
+  const rows = await db.selectFrom('app_servers').select('app_id').distinct().where('replication_job_id', 'in', [...replicationJobIds]).orderBy('app_id').execute();
+  return rows.map((r) => r.app_id);
+}
+
+/** The app's launch row of an instance, within the tenant. */
+export async function selectLaunchRowOfInstance(db: AppExecutor, tenant: Tenant, instanceId: string): Promise<AppInstanceRow | undefined> {
+  return db
+    .selectFrom('app_instances')
+    .selectAll()
+    .where('instance_id', '=', instanceId)
+    .where('account_id', '=', tenant.accountId)
+    .where('region', '=', tenant.region)
+    .executeTakeFirst();
+}
+
+/** Changes a launch row (by its seq). */
+export async function updateLaunchRow(db: AppExecutor, seq: number, patch: Updateable<AppInstancesTable>): Promise<void> {
+  await db.updateTable('app_instances').set(patch).where('seq', '=', seq).execute();
 }
