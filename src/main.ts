@@ -135,6 +135,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     version: VERSION,
     delivery: options.webhookDelivery,
     observe: metrics.webhookDelivery,
+    capabilities: store.capabilities,
   });
   const keyring = new Keyring(core.db, secrets.master, clock);
   const images = await openImageStore({

@@ -1,66 +1,30 @@
 /**
- * The instance tables (migration 009) as small named functions. Every change goes through `changeInstance`, which
- * updates only when the row is still in the state the caller read (so a terminate and a launch step never overwrite
- * each other) and publishes an `instance.state` event once committed.
+ * Instances as the launch subsystem sees them: transactions and events over the instance repository's queries
+ * (store/instances/). Every change goes through `changeInstance`, which updates only when the row is still in the
+ * state the caller read (so a terminate and a launch step never overwrite each other) and publishes an
+ * `instance.state` event once committed.
  */
 import { randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { inTransaction, type Core } from '../core/context.ts';
 import type { Tenant } from '../domain/tenant.ts';
-import type { HydrationState, InstanceState } from '../domain/instance.ts';
-import type { ValidationStatus } from '../domain/instanceConsole.ts';
+import type { InstanceState } from '../domain/instance.ts';
 import type { DeviceLayout, DiskBus } from '../domain/instanceDevices.ts';
+import {
+  ensureLaunchOwner,
+  failPendingValidationRows,
+  insertInstanceRow,
+  selectInstance,
+  selectInstanceStatus,
+  selectInstancesReadingImage,
+  selectLiveInstances,
+  selectTenantInstances,
+  selectValidations,
+  updateInstanceInState,
+  updatePendingValidation,
+} from '../store/instances/instanceQueries.ts';
+import { instanceDb, type InstanceExecutor, type InstanceRow, type ValidationRow } from '../store/instances/instanceTables.ts';
 
-export interface InstancesTable {
-  seq?: number;
-  instance_id: string;
-  account_id: string;
-  region: string;
-  app_id: string | null;
-  server_id: string;
-  ami_id: string;
-  domain_name: string;
-  state: InstanceState;
-  state_message: string | null;
-  hydration: HydrationState;
-  hydration_message: string | null;
-  plan: string;
-  inputs: string | null;
-  console_nonce: string;
-  launched_at: number;
-  boot_started_at: number | null;
-  boot_deadline_at: number | null;
-  booted_at: number | null;
-  validation_deadline_at: number | null;
-  hydrated_at: number | null;
-  terminated_at: number | null;
-  updated_at: number;
-}
-
-export interface InstanceValidationsTable {
-  instance_id: string;
-  validation_id: string;
-  position: number;
-  name: string;
-  status: ValidationStatus;
-  message: string | null;
-  at: number | null;
-}
-
-interface LaunchHostTable {
-  id: number;
-  owner_id: string;
-  created_at: number;
-}
-
-export interface InstanceTables {
-  instances: InstancesTable;
-  instance_validations: InstanceValidationsTable;
-  launch_host: LaunchHostTable;
-}
-
-export type InstanceRow = Required<Omit<InstancesTable, 'seq'>>;
-export type ValidationRow = InstanceValidationsTable;
+export type { InstanceRow, InstancesTable, InstanceTables, InstanceValidationsTable, ValidationRow } from '../store/instances/instanceTables.ts';
 
 /** What a launch resolved to, fixed when the instance is created (JSON in `plan`). */
 export interface LaunchPlan {
@@ -87,18 +51,11 @@ export interface LaunchInputs {
   configureScript?: { script: string; scriptType: 'SHELL_SCRIPT' | 'POWERSHELL_SCRIPT' } | null;
 }
 
-const db = (core: Core) => core.db as unknown as Kysely<InstanceTables>;
+const db = (core: Core): InstanceExecutor => instanceDb(core.db);
 
 /** This installation's id, written into every domain's metadata (created on first use). */
 export async function launchOwnerId(core: Core): Promise<string> {
-  const row = await db(core).selectFrom('launch_host').select('owner_id').where('id', '=', 1).executeTakeFirst();
-  if (row) return row.owner_id;
-  await db(core)
-    .insertInto('launch_host')
-    .values({ id: 1, owner_id: randomBytes(16).toString('hex'), created_at: core.clock.now() })
-    .onConflict((oc) => oc.column('id').doNothing())
-    .execute();
-  return (await db(core).selectFrom('launch_host').select('owner_id').where('id', '=', 1).executeTakeFirstOrThrow()).owner_id;
+  return ensureLaunchOwner(db(core), randomBytes(16).toString('hex'), core.clock.now());
 }
 
 function eventOf(row: InstanceRow, previous: { state: string; hydration: string } | null) {
@@ -115,21 +72,21 @@ function eventOf(row: InstanceRow, previous: { state: string; hydration: string 
   };
 }
 
-async function currentRow(t: Kysely<InstanceTables>, instanceId: string): Promise<InstanceRow> {
-  return (await t.selectFrom('instances').selectAll().where('instance_id', '=', instanceId).executeTakeFirstOrThrow()) as InstanceRow;
+async function currentRow(t: InstanceExecutor, instanceId: string): Promise<InstanceRow> {
+  const row = await selectInstance(t, instanceId);
+  if (!row) throw new Error(`instance ${instanceId} vanished inside its own transaction`);
+  return row;
 }
 
 export async function insertInstance(core: Core, row: InstanceRow, validations: ValidationRow[]): Promise<void> {
   await inTransaction(core, async (tx, emit) => {
-    const t = tx as unknown as Kysely<InstanceTables>;
-    await t.insertInto('instances').values(row).execute();
-    if (validations.length > 0) await t.insertInto('instance_validations').values(validations).execute();
+    await insertInstanceRow(instanceDb(tx), row, validations);
     emit(eventOf(row, null));
   });
 }
 
-export async function findInstance(core: Core, instanceId: string): Promise<InstanceRow | undefined> {
-  return (await db(core).selectFrom('instances').selectAll().where('instance_id', '=', instanceId).executeTakeFirst()) as InstanceRow | undefined;
+export function findInstance(core: Core, instanceId: string): Promise<InstanceRow | undefined> {
+  return selectInstance(db(core), instanceId);
 }
 
 /** The instance if it belongs to the tenant: another account's id is as unknown as a made-up one. */
@@ -138,40 +95,22 @@ export async function tenantInstance(core: Core, tenant: Tenant, instanceId: str
   return row && row.account_id === tenant.accountId && row.region === tenant.region ? row : undefined;
 }
 
-export async function tenantInstances(core: Core, tenant: Tenant, appId?: string): Promise<InstanceRow[]> {
-  let query = db(core).selectFrom('instances').selectAll().where('account_id', '=', tenant.accountId).where('region', '=', tenant.region);
-  if (appId !== undefined) query = query.where('app_id', '=', appId);
-  return (await query.orderBy('seq').execute()) as InstanceRow[];
+export function tenantInstances(core: Core, tenant: Tenant, appId?: string): Promise<InstanceRow[]> {
+  return selectTenantInstances(db(core), tenant, appId);
 }
 
 /** Rows Ferry may still have work for (everything not terminated). */
-export async function liveInstances(core: Core): Promise<InstanceRow[]> {
-  return (await db(core).selectFrom('instances').selectAll().where('state', '!=', 'terminated').orderBy('seq').execute()) as InstanceRow[];
+export function liveInstances(core: Core): Promise<InstanceRow[]> {
+  return selectLiveInstances(db(core));
 }
 
 /** Instances that read `amiId` through its export: not terminated, not failed (stopped), not yet hydrated. */
-export async function instancesReadingImage(core: Core, amiId: string): Promise<string[]> {
-  const rows = await db(core)
-    .selectFrom('instances')
-    .select('instance_id')
-    .where('ami_id', '=', amiId)
-    .where('state', 'not in', ['terminated', 'failed'])
-    .where('hydration', '!=', 'hydrated')
-    .orderBy('seq')
-    .execute();
-  return rows.map((r) => r.instance_id);
+export function instancesReadingImage(core: Core, amiId: string): Promise<string[]> {
+  return selectInstancesReadingImage(db(core), amiId);
 }
 
-export async function validationsOf(core: Core, instanceIds: readonly string[]): Promise<Map<string, ValidationRow[]>> {
-  const out = new Map<string, ValidationRow[]>();
-  if (instanceIds.length === 0) return out;
-  const rows = await db(core).selectFrom('instance_validations').selectAll().where('instance_id', 'in', [...instanceIds]).orderBy('position').execute();
-  for (const row of rows) {
-    const list = out.get(row.instance_id) ?? [];
-    list.push(row);
-    out.set(row.instance_id, list);
-  }
-  return out;
+export function validationsOf(core: Core, instanceIds: readonly string[]): Promise<Map<string, ValidationRow[]>> {
+  return selectValidations(db(core), instanceIds);
 }
 
 /**
@@ -180,15 +119,9 @@ export async function validationsOf(core: Core, instanceIds: readonly string[]):
  */
 export async function changeInstance(core: Core, instanceId: string, expected: InstanceState, patch: Partial<InstanceRow>): Promise<InstanceRow | undefined> {
   return inTransaction(core, async (tx, emit) => {
-    const t = tx as unknown as Kysely<InstanceTables>;
-    const before = await t.selectFrom('instances').select(['state', 'hydration']).where('instance_id', '=', instanceId).executeTakeFirst();
-    const result = await t
-      .updateTable('instances')
-      .set({ ...patch, updated_at: core.clock.now() })
-      .where('instance_id', '=', instanceId)
-      .where('state', '=', expected)
-      .executeTakeFirst();
-    if (Number(result.numUpdatedRows) === 0) return undefined;
+    const t = instanceDb(tx);
+    const before = await selectInstanceStatus(t, instanceId);
+    if (!(await updateInstanceInState(t, instanceId, expected, patch, core.clock.now()))) return undefined;
     const row = await currentRow(t, instanceId);
     emit(eventOf(row, before ?? null));
     return row;
@@ -202,15 +135,8 @@ export async function recordValidation(
   result: { validationId: string; status: 'SUCCEEDED' | 'FAILED'; message: string },
 ): Promise<boolean> {
   return inTransaction(core, async (tx, emit) => {
-    const t = tx as unknown as Kysely<InstanceTables>;
-    const updated = await t
-      .updateTable('instance_validations')
-      .set({ status: result.status, message: result.message, at: core.clock.now() })
-      .where('instance_id', '=', row.instance_id)
-      .where('validation_id', '=', result.validationId)
-      .where('status', '=', 'PENDING')
-      .executeTakeFirst();
-    if (Number(updated.numUpdatedRows) === 0) return false;
+    const t = instanceDb(tx);
+    if (!(await updatePendingValidation(t, row.instance_id, result, core.clock.now()))) return false;
     const current = await currentRow(t, row.instance_id);
     emit(eventOf(current, { state: current.state, hydration: current.hydration }));
     return true;
@@ -220,14 +146,8 @@ export async function recordValidation(
 /** Fails every validation still PENDING with `message` (the guest never reported them). */
 export async function failPendingValidations(core: Core, row: InstanceRow, message: string): Promise<number> {
   return inTransaction(core, async (tx, emit) => {
-    const t = tx as unknown as Kysely<InstanceTables>;
-    const updated = await t
-      .updateTable('instance_validations')
-      .set({ status: 'FAILED', message, at: core.clock.now() })
-      .where('instance_id', '=', row.instance_id)
-      .where('status', '=', 'PENDING')
-      .executeTakeFirst();
-    const count = Number(updated.numUpdatedRows);
+    const t = instanceDb(tx);
+    const count = await failPendingValidationRows(t, row.instance_id, message, core.clock.now());
     if (count > 0) {
       const current = await currentRow(t, row.instance_id);
       emit(eventOf(current, { state: current.state, hydration: current.hydration }));

@@ -6,32 +6,18 @@
  * everywhere in /metrics, labels come from fixed sets of states only — never an id.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { CompiledQuery, Kysely } from 'kysely';
 import type { Core } from '../core/context.ts';
 import type { FerryEvent } from '../core/events.ts';
 import { APP_LAUNCH_STATUSES, APP_REPLICATION_STATUSES } from '../domain/appEnums.ts';
 import { HYDRATION_STATES, INSTANCE_STATES } from '../domain/instance.ts';
+import { countAppsBy, countInstancesByState, countLiveInstancesByHydration, instanceTimes } from '../store/metrics/metricCounts.ts';
 
 /** Seconds: a small guest under emulation boots in 5–30 s; a large one, or a busy host, takes minutes. */
 const BOOT_BUCKETS = [1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1800];
 const HYDRATION_BUCKETS = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400];
 
-interface CountRow {
-  value: string;
-  count: number;
-}
-
 export function registerAppMetrics(registry: Registry, core: Core): () => void {
   const registers = [registry];
-  const count = async (table: 'apps' | 'instances', column: string, where?: [string, string, string]): Promise<Map<string, number>> => {
-    let query = (core.db as unknown as Kysely<Record<string, Record<string, string>>>)
-      .selectFrom(table)
-      .select((eb) => [eb.ref(column).as('value'), eb.fn.countAll<number>().as('count')])
-      .groupBy(column);
-    if (where) query = query.where(where[0], where[1] as '!=', where[2]);
-    const rows = await core.readRows(query.compile() as CompiledQuery<CountRow>);
-    return new Map(rows.map((r) => [r.value, Number(r.count)]));
-  };
   const byLabel = (gauge: Gauge<'status' | 'state' | 'hydration'>, label: 'status' | 'state' | 'hydration', known: readonly string[], counts: Map<string, number>) => {
     for (const value of new Set([...known, ...counts.keys()])) gauge.set({ [label]: value }, counts.get(value) ?? 0);
   };
@@ -42,7 +28,7 @@ export function registerAppMetrics(registry: Registry, core: Core): () => void {
     labelNames: ['status'],
     registers,
     async collect() {
-      byLabel(this, 'status', APP_REPLICATION_STATUSES, await count('apps', 'replication_status'));
+      byLabel(this, 'status', APP_REPLICATION_STATUSES, await countAppsBy(core, 'replication_status'));
     },
   });
   new Gauge({
@@ -51,7 +37,7 @@ export function registerAppMetrics(registry: Registry, core: Core): () => void {
     labelNames: ['status'],
     registers,
     async collect() {
-      byLabel(this, 'status', APP_LAUNCH_STATUSES, await count('apps', 'launch_status'));
+      byLabel(this, 'status', APP_LAUNCH_STATUSES, await countAppsBy(core, 'launch_status'));
     },
   });
   new Gauge({
@@ -60,7 +46,7 @@ export function registerAppMetrics(registry: Registry, core: Core): () => void {
     labelNames: ['state'],
     registers,
     async collect() {
-      byLabel(this, 'state', INSTANCE_STATES, await count('instances', 'state'));
+      byLabel(this, 'state', INSTANCE_STATES, await countInstancesByState(core));
     },
   });
   new Gauge({
@@ -69,7 +55,7 @@ export function registerAppMetrics(registry: Registry, core: Core): () => void {
     labelNames: ['hydration'],
     registers,
     async collect() {
-      byLabel(this, 'hydration', HYDRATION_STATES, await count('instances', 'hydration', ['state', '!=', 'terminated']));
+      byLabel(this, 'hydration', HYDRATION_STATES, await countLiveInstancesByHydration(core));
     },
   });
   const appChanges = new Counter({
@@ -93,15 +79,10 @@ export function registerAppMetrics(registry: Registry, core: Core): () => void {
   });
 
   const observe = async (instanceId: string, what: 'booted' | 'hydrated') => {
-    const query = (core.db as unknown as Kysely<{ instances: { instance_id: string; launched_at: number; booted_at: number | null; hydrated_at: number | null } }>)
-      .selectFrom('instances')
-      .select(['launched_at', 'booted_at', 'hydrated_at'])
-      .where('instance_id', '=', instanceId)
-      .compile();
-    const [row] = await core.readRows(query);
-    const at = what === 'booted' ? row?.booted_at : row?.hydrated_at;
+    const row = await instanceTimes(core, instanceId);
+    const at = what === 'booted' ? row?.bootedAt : row?.hydratedAt;
     if (!row || at === null || at === undefined) return;
-    (what === 'booted' ? bootSeconds : hydratedSeconds).observe(Math.max(0, at - row.launched_at) / 1000);
+    (what === 'booted' ? bootSeconds : hydratedSeconds).observe(Math.max(0, at - row.launchedAt) / 1000);
   };
 
   return core.events.subscribe((event: FerryEvent) => {

@@ -10,11 +10,10 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, prometheusContentType } from 'prom-client';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { CompiledQuery } from 'kysely';
 import type { Core } from '../core/context.ts';
 import type { FerryEvent } from '../core/events.ts';
 import { connectorStatus } from '../domain/connectorHealth.ts';
-import type { ConnectorRow } from '../store/rows.ts';
+import { countByState, registeredConnectors, runTimes } from '../store/metrics/metricCounts.ts';
 import { ReplicationJobState, ReplicationRunState } from '../domain/enums.ts';
 import type { RunOutcome } from '../domain/runOutcome.ts';
 import type { StoreStats } from '../images/types.ts';
@@ -304,37 +303,19 @@ export class FerryMetrics {
   }
 
   async #observeDuration(replicationRunId: string, outcome: string): Promise<void> {
-    const query = this.#core.db
-      .selectFrom('runs')
-      .select(['started_at', 'completed_time'])
-      .where('replication_run_id', '=', replicationRunId)
-      .compile();
-    const [row] = await this.#core.readRows(query);
-    if (!row || row.started_at === null || row.completed_time === null) return;
-    this.#runDuration.observe({ outcome }, Math.max(0, row.completed_time - row.started_at) / 1000);
+    const row = await runTimes(this.#core, replicationRunId);
+    if (!row || row.startedAt === null || row.completedAt === null) return;
+    this.#runDuration.observe({ outcome }, Math.max(0, row.completedAt - row.startedAt) / 1000);
   }
 
-  async #countByState(table: 'runs' | 'jobs'): Promise<Map<string, number>> {
-    // Both tables have an index led by `state` (runs_due, jobs_state_paused): the count walks the index only.
-    const query = this.#core.db
-      .selectFrom(table)
-      .select((eb) => ['state', eb.fn.countAll<number>().as('count')])
-      .groupBy('state')
-      .compile() as CompiledQuery<{ state: string; count: number }>;
-    const rows = await this.#core.readRows(query);
-    return new Map(rows.map((r) => [r.state, Number(r.count)]));
+  #countByState(table: 'runs' | 'jobs'): Promise<Map<string, number>> {
+    return countByState(this.#core, table);
   }
 
   async #connectorCounts(): Promise<{ HEALTHY: number; UNHEALTHY: number }> {
-    const query = this.#core.db
-      .selectFrom('connectors')
-      .selectAll()
-      .where('registered_at', 'is not', null)
-      .where('disassociated_at', 'is', null)
-      .compile() as CompiledQuery<ConnectorRow>;
     const counts = { HEALTHY: 0, UNHEALTHY: 0 };
     const now = this.#core.clock.now();
-    for (const row of await this.#core.readRows(query)) counts[connectorStatus(row, now, this.#core.policy)]++;
+    for (const row of await registeredConnectors(this.#core)) counts[connectorStatus(row, now, this.#core.policy)]++;
     return counts;
   }
 

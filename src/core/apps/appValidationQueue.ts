@@ -8,6 +8,7 @@
 import type { FerryEvent } from '../events.ts';
 import type { Tx } from '../context.ts';
 import type { AppRow } from './appRecords.ts';
+import { selectAppLevelValidations, upsertValidationOutput } from '../../store/apps/validationOutputs.ts';
 
 export const SSM_SOURCE = 'SSM';
 export const LAUNCHED_STATUSES: readonly string[] = ['LAUNCHED', 'PARTIALLY_LAUNCHED'];
@@ -15,9 +16,10 @@ export const QUEUED_MESSAGE = 'Runs once every instance of the launch has report
 
 /** Queues every APP validation of the app; announces it with an `app.validation` event. Returns how many. */
 export async function queueAppValidations(tx: Tx, app: Pick<AppRow, 'app_id' | 'account_id' | 'region'>, now: number, emit: (e: FerryEvent) => void): Promise<number> {
-  const validations = await tx.selectFrom('app_validations').select('validation_id').where('app_id', '=', app.app_id).where('kind', '=', 'APP').execute();
+  const validations = await selectAppLevelValidations(tx, app.app_id);
   for (const { validation_id } of validations) {
-    const values = {
+    await upsertValidationOutput(tx, {
+      validation_id,
       app_id: app.app_id,
       account_id: app.account_id,
       region: app.region,
@@ -27,12 +29,7 @@ export async function queueAppValidations(tx: Tx, app: Pick<AppRow, 'app_id' | '
       output_bucket: null,
       output_key: null,
       reported_at: now,
-    };
-    await tx
-      .insertInto('app_validation_outputs')
-      .values({ validation_id, ...values })
-      .onConflict((oc) => oc.column('validation_id').doUpdateSet(values))
-      .execute();
+    });
   }
   if (validations.length > 0) emit({ type: 'app.validation', tenant: { accountId: app.account_id, region: app.region }, appId: app.app_id });
   return validations.length;

@@ -26,6 +26,7 @@ import { findApp, loadLaunchRows, parseJson, type AppRow } from './appRecords.ts
 import { LAUNCHED_STATUSES, SSM_SOURCE } from './appValidationQueue.ts';
 import { artifactBucket } from './templates.ts';
 import type { StoredAppValidation } from './storedConfig.ts';
+import { changeOutputIfCurrent, selectAppLevelValidations, selectAppsWithOutputs, selectOutputsIn } from '../../store/apps/validationOutputs.ts';
 
 const QUEUED = ['PENDING', 'IN_PROGRESS'];
 /** Validation scripts are small programs; the whole script travels in one guest-agent request. */
@@ -56,13 +57,7 @@ export class AppValidationRunner {
 
   async start(): Promise<void> {
     this.#unsubscribe = this.#core.events.subscribe((event) => this.#onEvent(event));
-    const queued = await this.#core.db
-      .selectFrom('app_validation_outputs')
-      .select(['app_id', 'account_id', 'region'])
-      .distinct()
-      .where('source', '=', SSM_SOURCE)
-      .where('status', 'in', QUEUED)
-      .execute();
+    const queued = await selectAppsWithOutputs(this.#core.db, SSM_SOURCE, QUEUED);
     for (const row of queued) this.kick({ accountId: row.account_id, region: row.region }, row.app_id);
   }
 
@@ -99,13 +94,7 @@ export class AppValidationRunner {
   }
 
   async #queued(appId: string) {
-    return this.#core.db
-      .selectFrom('app_validation_outputs')
-      .selectAll()
-      .where('app_id', '=', appId)
-      .where('source', '=', SSM_SOURCE)
-      .where('status', 'in', QUEUED)
-      .execute();
+    return selectOutputsIn(this.#core.db, appId, SSM_SOURCE, QUEUED);
   }
 
   async #runQueued(tenant: Tenant, appId: string): Promise<void> {
@@ -116,40 +105,34 @@ export class AppValidationRunner {
     if (!app) return;
     const launched = app.launch_phase === 'LAUNCH' && LAUNCHED_STATUSES.includes(app.launch_status);
     if (launched && !(await this.#bootValidationsSettled(tenant, app))) return; // an instance.state event brings us back
-    const configs = new Map(
-      (await this.#core.db.selectFrom('app_validations').select(['validation_id', 'configuration']).where('app_id', '=', appId).where('kind', '=', 'APP').orderBy('position').execute()).map(
-        (v) => [v.validation_id, parseJson<StoredAppValidation>(v.configuration)!],
-      ),
-    );
+    const configs = new Map((await selectAppLevelValidations(this.#core.db, appId)).map((v) => [v.validation_id, parseJson<StoredAppValidation>(v.configuration)!]));
     for (const row of queued) {
       if (this.#stopped) return;
       const config = configs.get(row.validation_id);
       if (!config) continue; // its configuration was replaced or deleted: so was the row
       const token = Math.max(this.#core.clock.now(), row.reported_at + 1);
-      const claimed = await this.#core.db
-        .updateTable('app_validation_outputs')
-        .set({ status: 'IN_PROGRESS', status_message: null, output_bucket: null, output_key: null, reported_at: token })
-        .where('validation_id', '=', row.validation_id)
-        .where('status', 'in', QUEUED)
-        .where('reported_at', '=', row.reported_at)
-        .executeTakeFirst();
-      if (Number(claimed.numUpdatedRows) === 0) continue;
+      const claimed = await changeOutputIfCurrent(
+        this.#core.db,
+        row.validation_id,
+        { statuses: QUEUED, reportedAt: row.reported_at },
+        { status: 'IN_PROGRESS', status_message: null, output_bucket: null, output_key: null, reported_at: token },
+      );
+      if (!claimed) continue;
       const outcome = launched
         ? await this.#run(tenant, app, row.validation_id, config)
         : { status: 'FAILED' as const, message: `Not run: app ${appId} is ${app.launch_status}, not launched.` };
-      await this.#core.db
-        .updateTable('app_validation_outputs')
-        .set({
+      await changeOutputIfCurrent(
+        this.#core.db,
+        row.validation_id,
+        { statuses: ['IN_PROGRESS'], reportedAt: token },
+        {
           status: outcome.status,
           status_message: outcome.message.slice(0, 2500),
           output_bucket: outcome.output?.bucket ?? null,
           output_key: outcome.output?.key ?? null,
           reported_at: Math.max(this.#core.clock.now(), token),
-        })
-        .where('validation_id', '=', row.validation_id)
-        .where('status', '=', 'IN_PROGRESS')
-        .where('reported_at', '=', token)
-        .execute();
+        },
+      );
       this.#log.info({ appId, validationId: row.validation_id, status: outcome.status }, 'app validation finished');
     }
   }

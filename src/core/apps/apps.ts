@@ -15,6 +15,8 @@ import { snapshotOf, type AppSnapshot } from './appSnapshot.ts';
 import { liveJobCount, loadGroups, loadLaunchRows, loadMembers, requireApp, type AppRow } from './appRecords.ts';
 import { checkGroupLimits, resolveGroups, writeGroups, type ResolvedGroup } from './membership.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';
+import { countGroupsAndServers, countTenantApps, insertAppRow, selectAppByClientToken, selectAppPage } from '../../store/apps/appQueries.ts';
+import { updateAppRow } from '../../store/apps/configQueries.ts';
 
 export const LIST_APPS_PAGE_SIZE = 100;
 
@@ -39,13 +41,7 @@ export function normalizeTags(tags: readonly Tag[]): Tag[] {
 }
 
 async function countApps(tx: Tx, tenant: Tenant): Promise<number> {
-  const { count } = await tx
-    .selectFrom('apps')
-    .select((eb) => eb.fn.countAll<number>().as('count'))
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
-    .executeTakeFirstOrThrow();
-  return Number(count);
+  return countTenantApps(tx, tenant);
 }
 
 /** The app limit (spec §3.5), checked last. */
@@ -68,42 +64,39 @@ export async function insertApp(
 ): Promise<AppRow> {
   const now = core.clock.now();
   const appId = await freshId(tx, 'apps', 'app_id', newAppId);
-  await tx
-    .insertInto('apps')
-    .values({
-      app_id: appId,
-      account_id: tenant.accountId,
-      region: tenant.region,
-      imported_app_id: fields.importedAppId,
-      name: fields.name,
-      description: fields.description,
-      role_name: fields.roleName,
-      client_token: fields.clientToken,
-      request_hash: fields.requestHash,
-      tags: JSON.stringify(fields.tags),
-      status: 'ACTIVE',
-      status_message: null,
-      replication_configured: 0,
-      replication_phase: 'NONE',
-      replication_status: 'READY_FOR_CONFIGURATION',
-      replication_status_message: null,
-      latest_replication_time: null,
-      first_replicated_at: null,
-      launch_configured: 0,
-      launch_role_name: null,
-      auto_launch: 0,
-      launch_phase: 'NONE',
-      launch_seq: 0,
-      launch_status: 'READY_FOR_CONFIGURATION',
-      launch_status_message: null,
-      latest_launch_time: null,
-      stack_name: null,
-      stack_id: null,
-      launched_configuration: null,
-      created_at: now,
-      updated_at: now,
-    })
-    .execute();
+  await insertAppRow(tx, {
+    app_id: appId,
+    account_id: tenant.accountId,
+    region: tenant.region,
+    imported_app_id: fields.importedAppId,
+    name: fields.name,
+    description: fields.description,
+    role_name: fields.roleName,
+    client_token: fields.clientToken,
+    request_hash: fields.requestHash,
+    tags: JSON.stringify(fields.tags),
+    status: 'ACTIVE',
+    status_message: null,
+    replication_configured: 0,
+    replication_phase: 'NONE',
+    replication_status: 'READY_FOR_CONFIGURATION',
+    replication_status_message: null,
+    latest_replication_time: null,
+    first_replicated_at: null,
+    launch_configured: 0,
+    launch_role_name: null,
+    auto_launch: 0,
+    launch_phase: 'NONE',
+    launch_seq: 0,
+    launch_status: 'READY_FOR_CONFIGURATION',
+    launch_status_message: null,
+    latest_launch_time: null,
+    stack_name: null,
+    stack_id: null,
+    launched_configuration: null,
+    created_at: now,
+    updated_at: now,
+    });
   const row = await requireApp(tx, tenant, appId);
   await writeGroups(tx, row, groups);
   const app = await refreshApp(tx, row, now, () => {}, options);
@@ -128,13 +121,7 @@ export async function createApp(core: Core, tenant: Tenant, input: AppInput & { 
   );
   return inTransaction(core, async (tx, emit) => {
     if (input.clientToken) {
-      const earlier = await tx
-        .selectFrom('apps')
-        .selectAll()
-        .where('account_id', '=', tenant.accountId)
-        .where('region', '=', tenant.region)
-        .where('client_token', '=', input.clientToken)
-        .executeTakeFirst();
+      const earlier = await selectAppByClientToken(tx, tenant, input.clientToken);
       if (earlier) {
         // A retry of the request that created it gets the same app; the token reused for another request is refused.
         if (earlier.request_hash !== requestHash) {
@@ -204,7 +191,7 @@ export async function updateApp(core: Core, tenant: Tenant, input: AppInput & { 
       replication_phase: phase,
       updated_at: now,
     };
-    await tx.updateTable('apps').set(patch).where('app_id', '=', app.app_id).execute();
+    await updateAppRow(tx, app.app_id, patch);
     if (groups) await writeGroups(tx, app, groups);
     return snapshotOf(tx, await refreshApp(tx, { ...app, ...patch }, now, emit, options));
   });
@@ -219,21 +206,8 @@ export interface ListedApp {
 export async function listApps(core: Core, tenant: Tenant, input: PageRequest & { appIds?: string[] }): Promise<{ apps: ListedApp[]; nextToken?: string }> {
   const filter = input.appIds && input.appIds.length > 0 ? [...new Set(input.appIds)] : undefined;
   const cursor = openCursor(input, fingerprintOf('ListApps', tenant, filter ?? null), LIST_APPS_PAGE_SIZE);
-  let query = core.db
-    .selectFrom('apps')
-    .selectAll()
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
-    .orderBy('seq', 'asc')
-    .limit(cursor.limit + 1);
-  if (cursor.after !== undefined) query = query.where('seq', '>', cursor.after);
-  if (filter) query = query.where('app_id', 'in', filter);
-  const page = closePage(await query.execute(), cursor);
-  const ids = page.items.map((a) => a.app_id);
-  const counts = new Map<string, { groups: number; servers: number }>(ids.map((id) => [id, { groups: 0, servers: 0 }]));
-  if (ids.length) {
-    for (const g of await core.db.selectFrom('app_server_groups').select('app_id').where('app_id', 'in', ids).execute()) counts.get(g.app_id)!.groups++;
-    for (const m of await core.db.selectFrom('app_servers').select('app_id').where('app_id', 'in', ids).execute()) counts.get(m.app_id)!.servers++;
-  }
+  const rows = await selectAppPage(core.db, tenant, { afterSeq: cursor.after, limit: cursor.limit + 1, appIds: filter });
+  const page = closePage(rows, cursor);
+  const counts = await countGroupsAndServers(core.db, page.items.map((a) => a.app_id));
   return { apps: page.items.map((app) => ({ app, counts: counts.get(app.app_id)! })), nextToken: page.nextToken };
 }

@@ -5,6 +5,7 @@
  */
 import type { FerryEvent } from '../events.ts';
 import type { Tx } from '../context.ts';
+import { selectLaunchRowOfInstance, updateLaunchRow } from '../../store/apps/appQueries.ts';
 
 const INSTANCE_STATES = new Set(['pending', 'starting', 'booting', 'running', 'failed', 'terminating', 'terminated']);
 
@@ -13,23 +14,13 @@ type InstanceEvent = Extract<FerryEvent, { type: 'instance.state' }>;
 /** Returns the app whose row changed, or null when nothing did (unknown instance, or the same state). */
 export async function recordInstanceState(tx: Tx, event: Pick<InstanceEvent, 'tenant' | 'instanceId' | 'state' | 'message'>, now: number): Promise<string | null> {
   if (!INSTANCE_STATES.has(event.state)) return null;
-  const row = await tx
-    .selectFrom('app_instances')
-    .select(['seq', 'app_id', 'state', 'message', 'running_at'])
-    .where('instance_id', '=', event.instanceId)
-    .where('account_id', '=', event.tenant.accountId)
-    .where('region', '=', event.tenant.region)
-    .executeTakeFirst();
+  const row = await selectLaunchRowOfInstance(tx, event.tenant, event.instanceId);
   if (!row || (row.state === event.state && row.message === event.message)) return null;
-  await tx
-    .updateTable('app_instances')
-    .set({
-      state: event.state,
-      message: event.message,
-      running_at: event.state === 'running' && row.running_at === null ? now : row.running_at,
-      updated_at: now,
-    })
-    .where('seq', '=', row.seq)
-    .execute();
+  await updateLaunchRow(tx, row.seq, {
+    state: event.state,
+    message: event.message,
+    running_at: event.state === 'running' && row.running_at === null ? now : row.running_at,
+    updated_at: now,
+  });
   return row.app_id;
 }

@@ -14,6 +14,7 @@ import type { AppPorts } from '../../apps/ports.ts';
 import { inTransaction, type Core } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import { loadGroups, loadMembers, requireApp, type AppRow } from './appRecords.ts';
+import { replaceLaunchConfiguration, updateAppRow } from '../../store/apps/configQueries.ts';
 import { snapshotOf, type AppSnapshot } from './appSnapshot.ts';
 import { findKeyPair } from './keyPairs.ts';
 import { memberOf } from './replicationConfig.ts';
@@ -133,14 +134,7 @@ export async function putLaunchConfiguration(core: Core, tenant: Tenant, input: 
     }
     checkNotLaunching(app, 'its launch configuration can change');
     if (input.serverGroupLaunchConfigurations !== undefined) {
-      await tx.updateTable('app_servers').set({ launch_configuration: null }).where('app_id', '=', app.app_id).execute();
-      await tx.updateTable('app_server_groups').set({ launch_order: null }).where('app_id', '=', app.app_id).execute();
-      for (const [serverGroupId, launchOrder] of launchOrders) {
-        await tx.updateTable('app_server_groups').set({ launch_order: launchOrder }).where('server_group_id', '=', serverGroupId).execute();
-      }
-      for (const entry of entries) {
-        await tx.updateTable('app_servers').set({ launch_configuration: JSON.stringify(entry.configuration) }).where('server_id', '=', entry.serverId).execute();
-      }
+      await replaceLaunchConfiguration(tx, app.app_id, launchOrders, new Map(entries.map((entry) => [entry.serverId, JSON.stringify(entry.configuration)])));
     }
     const patch = {
       launch_configured: 1,
@@ -148,7 +142,7 @@ export async function putLaunchConfiguration(core: Core, tenant: Tenant, input: 
       auto_launch: input.autoLaunch === undefined ? app.auto_launch : input.autoLaunch ? 1 : 0,
       updated_at: now,
     };
-    await tx.updateTable('apps').set(patch).where('app_id', '=', app.app_id).execute();
+    await updateAppRow(tx, app.app_id, patch);
     await refreshApp(tx, { ...app, ...patch }, now, emit, options);
   });
 }
@@ -163,10 +157,9 @@ export async function deleteLaunchConfiguration(core: Core, tenant: Tenant, appI
   await inTransaction(core, async (tx, emit) => {
     const app = await requireApp(tx, tenant, appId);
     checkNotLaunching(app, 'its launch configuration can be deleted');
-    await tx.updateTable('app_servers').set({ launch_configuration: null }).where('app_id', '=', app.app_id).execute();
-    await tx.updateTable('app_server_groups').set({ launch_order: null }).where('app_id', '=', app.app_id).execute();
+    await replaceLaunchConfiguration(tx, app.app_id, new Map(), new Map());
     const patch = { launch_configured: 0, launch_role_name: null, auto_launch: 0, updated_at: now };
-    await tx.updateTable('apps').set(patch).where('app_id', '=', app.app_id).execute();
+    await updateAppRow(tx, app.app_id, patch);
     await refreshApp(tx, { ...app, ...patch }, now, emit, options);
   });
 }

@@ -11,6 +11,16 @@ import { freshId } from '../uniqueId.ts';
 import type { Tx } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import { loadGroups, loadMembers, type GroupRow } from './appRecords.ts';
+import {
+  deleteGroups,
+  deleteMembers,
+  insertGroup,
+  insertMember,
+  moveMember,
+  selectCatalogedServerIds,
+  selectServerHeldElsewhere,
+  updateGroup,
+} from '../../store/apps/membershipQueries.ts';
 
 export interface ResolvedGroup {
   /** An existing group of the app, or null for a new one. */
@@ -58,21 +68,12 @@ export async function resolveGroups(tx: Tx, tenant: Tenant, appId: string | null
 /** Every server is in the tenant's catalog and in no app other than `appId`. */
 export async function checkServersAvailable(tx: Tx, tenant: Tenant, appId: string | null, serverIds: readonly string[]): Promise<void> {
   if (serverIds.length === 0) return;
-  const known = await tx
-    .selectFrom('servers')
-    .select(['server_id', 'in_catalog'])
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
-    .where('server_id', 'in', serverIds)
-    .execute();
-  const inCatalog = new Set(known.filter((s) => s.in_catalog === 1).map((s) => s.server_id));
+  const inCatalog = await selectCatalogedServerIds(tx, tenant, serverIds);
   const missing = serverIds.find((id) => !inCatalog.has(id));
   if (missing !== undefined) {
     throw invalidParameter(`Server ${missing} is not in the server catalog (GetServers lists the servers an app can hold; ImportServerCatalog refreshes it).`);
   }
-  let taken = tx.selectFrom('app_servers').select(['server_id', 'app_id']).where('server_id', 'in', serverIds);
-  if (appId !== null) taken = taken.where('app_id', '!=', appId);
-  const clash = await taken.executeTakeFirst();
+  const clash = await selectServerHeldElsewhere(tx, appId, serverIds);
   if (clash) {
     throw invalidParameter(`Server ${clash.server_id} already belongs to app ${clash.app_id}; a server belongs to at most one app (remove it there with UpdateApp first).`);
   }
@@ -97,52 +98,37 @@ export async function writeGroups(tx: Tx, app: { app_id: string; account_id: str
   const ids: string[] = [];
   for (const [position, group] of groups.entries()) {
     if (group.serverGroupId !== null) {
-      await tx.updateTable('app_server_groups').set({ name: group.name, position }).where('server_group_id', '=', group.serverGroupId).execute();
+      await updateGroup(tx, group.serverGroupId, { name: group.name, position });
       ids.push(group.serverGroupId);
       continue;
     }
     const serverGroupId = await freshId(tx, 'app_server_groups', 'server_group_id', newServerGroupId);
-    await tx
-      .insertInto('app_server_groups')
-      .values({ server_group_id: serverGroupId, app_id: app.app_id, account_id: app.account_id, region: app.region, name: group.name, position, launch_order: null })
-      .execute();
+    await insertGroup(tx, { server_group_id: serverGroupId, app_id: app.app_id, account_id: app.account_id, region: app.region, name: group.name, position, launch_order: null });
     ids.push(serverGroupId);
   }
   const dropped = before.map((g) => g.server_group_id).filter((id) => !ids.includes(id));
-  if (dropped.length) await tx.deleteFrom('app_server_groups').where('server_group_id', 'in', dropped).execute();
+  await deleteGroups(tx, dropped);
 
   const placement = new Map<string, { groupId: string; position: number }>();
   groups.forEach((g, i) => g.serverIds.forEach((serverId, position) => placement.set(serverId, { groupId: ids[i]!, position })));
   const leaving = members.map((m) => m.server_id).filter((id) => !placement.has(id));
-  if (leaving.length) {
-    await tx.deleteFrom('app_servers').where('app_id', '=', app.app_id).where('server_id', 'in', leaving).execute();
-    const validations = await tx.selectFrom('app_validations').select('validation_id').where('app_id', '=', app.app_id).where('server_id', 'in', leaving).execute();
-    if (validations.length) {
-      const validationIds = validations.map((v) => v.validation_id);
-      await tx.deleteFrom('app_validation_outputs').where('validation_id', 'in', validationIds).execute();
-      await tx.deleteFrom('app_validations').where('validation_id', 'in', validationIds).execute();
-    }
-  }
+  await deleteMembers(tx, app.app_id, leaving);
   const stayed = new Set(members.map((m) => m.server_id));
   for (const [serverId, { groupId, position }] of placement) {
     if (stayed.has(serverId)) {
-      await tx.updateTable('app_servers').set({ server_group_id: groupId, position }).where('server_id', '=', serverId).execute();
-      await tx.updateTable('app_validations').set({ server_group_id: groupId }).where('app_id', '=', app.app_id).where('server_id', '=', serverId).execute();
+      await moveMember(tx, app.app_id, serverId, groupId, position);
     } else {
-      await tx
-        .insertInto('app_servers')
-        .values({
-          server_id: serverId,
-          app_id: app.app_id,
-          server_group_id: groupId,
-          account_id: app.account_id,
-          region: app.region,
-          position,
-          replication_parameters: null,
-          launch_configuration: null,
-          replication_job_id: null,
-        })
-        .execute();
+      await insertMember(tx, {
+        server_id: serverId,
+        app_id: app.app_id,
+        server_group_id: groupId,
+        account_id: app.account_id,
+        region: app.region,
+        position,
+        replication_parameters: null,
+        launch_configuration: null,
+        replication_job_id: null,
+      });
     }
   }
 }

@@ -16,6 +16,8 @@ import { launchConfigurationGaps, launchReadiness, planLaunchIn } from './launch
 import { recordInstanceState } from './instanceRows.ts';
 import { purgeApp } from './appPurge.ts';
 import { becameLaunched, queueAppValidations } from './appValidationQueue.ts';
+import { selectAppById, selectAppIdsOfJobs } from '../../store/apps/appQueries.ts';
+import { updateAppRow } from '../../store/apps/configQueries.ts';
 
 export interface RefreshOptions {
   /** Whether a launch subsystem is wired (autoLaunch fails with a message when not). */
@@ -123,7 +125,7 @@ export async function refreshApp(
   if (becameLaunched(current.launch_status, next.launch_status)) await queueAppValidations(tx, current, now, emit);
   const changed = (Object.keys(next) as (keyof typeof next)[]).some((k) => next[k] !== current[k]);
   let stored: AppRow = changed ? { ...current, ...next } : current;
-  if (changed) await tx.updateTable('apps').set(next).where('app_id', '=', app.app_id).execute();
+  if (changed) await updateAppRow(tx, app.app_id, next);
   if (stored.status === 'DELETING') stored = await finishDeletion(tx, stored, now);
   if (stored.status !== before.status || stored.replication_status !== before.replication_status || stored.launch_status !== before.launch_status) {
     emit({
@@ -156,7 +158,7 @@ async function autoLaunch(tx: Tx, app: AppRow, now: number, options: RefreshOpti
 async function finishDeletion(tx: Tx, app: AppRow, now: number): Promise<AppRow> {
   if (app.launch_status === 'TERMINATE_FAILED') {
     const patch = { status: 'DELETE_FAILED', status_message: `The app's instances could not be terminated: ${app.launch_status_message}`, updated_at: now };
-    await tx.updateTable('apps').set(patch).where('app_id', '=', app.app_id).execute();
+    await updateAppRow(tx, app.app_id, patch);
     return { ...app, ...patch };
   }
   if (app.launch_status !== 'TERMINATED') return app;
@@ -177,11 +179,10 @@ export function appStatusHook(core: Core, options: () => RefreshOptions): Before
       }
     }
     if (jobIds.size > 0) {
-      const owners = await tx.selectFrom('app_servers').select('app_id').where('replication_job_id', 'in', [...jobIds]).execute();
-      for (const owner of owners) appIds.add(owner.app_id);
+      for (const appId of await selectAppIdsOfJobs(tx, [...jobIds])) appIds.add(appId);
     }
     for (const appId of appIds) {
-      const app = await tx.selectFrom('apps').selectAll().where('app_id', '=', appId).executeTakeFirst();
+      const app = await selectAppById(tx, appId);
       if (app) await refreshApp(tx, app, core.clock.now(), emit, options());
     }
   };

@@ -11,6 +11,7 @@ import { checkJobSchedule } from '../jobs.ts';
 import { inTransaction, type Core, type Tx } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import { liveJobCount, loadGroups, loadMembers, requireApp, type AppRow, type GroupRow, type MemberRow } from './appRecords.ts';
+import { replaceReplicationParameters, updateAppRow } from '../../store/apps/configQueries.ts';
 import { snapshotOf, type AppSnapshot } from './appSnapshot.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';
 import type { StoredReplicationParameters } from './storedConfig.ts';
@@ -70,12 +71,9 @@ export async function putReplicationConfiguration(
       }
     }
     await checkNotReplicating(tx, app, 'its replication configuration can change');
-    await tx.updateTable('app_servers').set({ replication_parameters: null }).where('app_id', '=', app.app_id).execute();
-    for (const [serverId, params] of configured) {
-      await tx.updateTable('app_servers').set({ replication_parameters: JSON.stringify(params) }).where('server_id', '=', serverId).execute();
-    }
+    await replaceReplicationParameters(tx, app.app_id, new Map([...configured].map(([serverId, params]) => [serverId, JSON.stringify(params)])));
     const patch = { replication_configured: 1, replication_phase: 'NONE', updated_at: now };
-    await tx.updateTable('apps').set(patch).where('app_id', '=', app.app_id).execute();
+    await updateAppRow(tx, app.app_id, patch);
     await refreshApp(tx, { ...app, ...patch }, now, emit, options);
   });
 }
@@ -99,9 +97,9 @@ export async function deleteReplicationConfiguration(core: Core, tenant: Tenant,
   await inTransaction(core, async (tx, emit) => {
     const app = await requireApp(tx, tenant, appId);
     await checkNotReplicating(tx, app, 'its replication configuration can be deleted');
-    await tx.updateTable('app_servers').set({ replication_parameters: null }).where('app_id', '=', app.app_id).execute();
+    await replaceReplicationParameters(tx, app.app_id, new Map());
     const patch = { replication_configured: 0, replication_phase: 'NONE', updated_at: now };
-    await tx.updateTable('apps').set(patch).where('app_id', '=', app.app_id).execute();
+    await updateAppRow(tx, app.app_id, patch);
     await refreshApp(tx, { ...app, ...patch }, now, emit, options);
   });
 }

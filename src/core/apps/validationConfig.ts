@@ -18,6 +18,7 @@ import { freshId } from '../uniqueId.ts';
 import { inTransaction, type Core } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import { loadGroups, loadMembers, loadValidations, requireApp, type ValidationRow } from './appRecords.ts';
+import { deleteAllValidations, replaceValidations, selectValidationHeldElsewhere, updateAppRow } from '../../store/apps/configQueries.ts';
 import { snapshotOf, type AppSnapshot } from './appSnapshot.ts';
 import { memberOf } from './replicationConfig.ts';
 import type { StoredAppValidation, StoredServerValidation } from './storedConfig.ts';
@@ -122,32 +123,27 @@ export async function putValidationConfiguration(core: Core, tenant: Tenant, inp
       memberOf(groups, members, app, p.serverGroupId!, p.serverId!, { group: p.path.replace(/\.serverValidationConfigurations\[\d+\]$/, ''), server: p.path });
     }
     if (ids.size > 0) {
-      const taken = await tx.selectFrom('app_validations').select(['validation_id', 'app_id']).where('validation_id', 'in', [...ids]).where('app_id', '!=', app.app_id).executeTakeFirst();
+      const taken = await selectValidationHeldElsewhere(tx, app.app_id, [...ids]);
       if (taken) throw invalidParameter(`validationId ${taken.validation_id} belongs to another app; leave validationId out to get a new one.`);
     }
     if (app.status !== 'ACTIVE') throw notPermitted(`App ${app.app_id} is ${app.status}.`);
-    await tx.deleteFrom('app_validations').where('app_id', '=', app.app_id).execute();
-    let stale = tx.deleteFrom('app_validation_outputs').where('app_id', '=', app.app_id);
-    if (ids.size > 0) stale = stale.where('validation_id', 'not in', [...ids]);
-    await stale.execute();
+    const rows = [];
     for (const [position, p] of planned.entries()) {
-      await tx
-        .insertInto('app_validations')
-        .values({
-          validation_id: p.validationId ?? (await freshId(tx, 'app_validations', 'validation_id', newValidationId)),
-          app_id: app.app_id,
-          account_id: app.account_id,
-          region: app.region,
-          kind: p.kind,
-          server_group_id: p.serverGroupId,
-          server_id: p.serverId,
-          name: p.name,
-          configuration: JSON.stringify(p.configuration),
-          position,
-        })
-        .execute();
+      rows.push({
+        validation_id: p.validationId ?? (await freshId(tx, 'app_validations', 'validation_id', newValidationId)),
+        app_id: app.app_id,
+        account_id: app.account_id,
+        region: app.region,
+        kind: p.kind,
+        server_group_id: p.serverGroupId,
+        server_id: p.serverId,
+        name: p.name,
+        configuration: JSON.stringify(p.configuration),
+        position,
+      });
     }
-    await tx.updateTable('apps').set({ updated_at: core.clock.now() }).where('app_id', '=', app.app_id).execute();
+    await replaceValidations(tx, app.app_id, rows);
+    await updateAppRow(tx, app.app_id, { updated_at: core.clock.now() });
     // On a launched app, putting the configuration runs its app-level validations (again): SMS's way to re-validate.
     if (app.launch_phase === 'LAUNCH' && LAUNCHED_STATUSES.includes(app.launch_status)) await queueAppValidations(tx, app, core.clock.now(), emit);
   });
@@ -164,8 +160,7 @@ export async function deleteValidationConfiguration(core: Core, tenant: Tenant, 
   await inTransaction(core, async (tx) => {
     const app = await requireApp(tx, tenant, appId);
     if (app.status !== 'ACTIVE') throw notPermitted(`App ${app.app_id} is ${app.status}.`);
-    await tx.deleteFrom('app_validation_outputs').where('app_id', '=', app.app_id).execute();
-    await tx.deleteFrom('app_validations').where('app_id', '=', app.app_id).execute();
-    await tx.updateTable('apps').set({ updated_at: core.clock.now() }).where('app_id', '=', app.app_id).execute();
+    await deleteAllValidations(tx, app.app_id);
+    await updateAppRow(tx, app.app_id, { updated_at: core.clock.now() });
   });
 }

@@ -11,6 +11,8 @@ import type { Tenant } from '../../domain/tenant.ts';
 import type { ServerRow } from '../../store/rows.ts';
 import { loadLaunchRows, loadMembers, loadValidations, requireApp, type AppRow, type MemberRow } from './appRecords.ts';
 import { serverRowsOf } from './appSnapshot.ts';
+import { latestValidationOutput } from '../../domain/appValidationOutput.ts';
+import { selectValidationOutputs, upsertValidationOutput, validationConfigured } from '../../store/apps/validationOutputs.ts';
 
 export async function notifyValidationOutput(
   core: Core,
@@ -21,10 +23,10 @@ export async function notifyValidationOutput(
   await core.db.transaction().execute(async (tx) => {
     const app = await requireApp(tx, tenant, input.appId);
     const { validationId, status, statusMessage } = input.notificationContext;
-    const validation = await tx.selectFrom('app_validations').select('validation_id').where('app_id', '=', app.app_id).where('validation_id', '=', validationId).executeTakeFirst();
-    if (!validation) throw invalidParameter(`Validation ${validationId} is not configured for app ${app.app_id} (GetAppValidationConfiguration lists them).`);
+    if (!(await validationConfigured(tx, app.app_id, validationId))) throw invalidParameter(`Validation ${validationId} is not configured for app ${app.app_id} (GetAppValidationConfiguration lists them).`);
     if (app.status !== 'ACTIVE') throw notPermitted(`App ${app.app_id} is ${app.status}.`);
-    const values = {
+    await upsertValidationOutput(tx, {
+      validation_id: validationId,
       app_id: app.app_id,
       account_id: app.account_id,
       region: app.region,
@@ -34,12 +36,7 @@ export async function notifyValidationOutput(
       output_bucket: null,
       output_key: null,
       reported_at: now,
-    };
-    await tx
-      .insertInto('app_validation_outputs')
-      .values({ validation_id: validationId, ...values })
-      .onConflict((oc) => oc.column('validation_id').doUpdateSet(values))
-      .execute();
+    });
   });
 }
 
@@ -73,26 +70,16 @@ export interface ValidationOutputRow {
 export async function getValidationOutput(core: Core, tenant: Tenant, appId: string, ports: AppPorts): Promise<{ outputs: ValidationOutputRow[]; servers: Map<string, ServerRow> }> {
   const app = await requireApp(core.db, tenant, appId);
   const validations = await loadValidations(core.db, app.app_id);
-  const outputs = new Map(
-    (await core.db.selectFrom('app_validation_outputs').selectAll().where('app_id', '=', app.app_id).execute()).map((o) => [o.validation_id, o]),
-  );
+  const outputs = await selectValidationOutputs(core.db, app.app_id);
   const fromInstances = await instanceResults(core, tenant, app, ports);
   const members = await loadMembers(core.db, app.app_id);
   const servers = await serverRowsOf(core.db, members);
   const rows = validations.map((v) => {
-    const output: ValidationOutputRow = { validationId: v.validation_id, name: v.name, status: 'READY_FOR_VALIDATION' };
     const stored = outputs.get(v.validation_id);
-    const live = fromInstances.get(v.validation_id);
-    const liveIsNewer = live !== undefined && (stored === undefined || (live.at ?? 0) > stored.reported_at);
-    if (liveIsNewer) {
-      output.status = live.status;
-      if (live.message !== null) output.statusMessage = live.message.slice(0, 2500);
-      if (live.at !== null) output.latestValidationTime = live.at;
-    } else if (stored) {
-      output.status = stored.status;
-      if (stored.status_message !== null) output.statusMessage = stored.status_message;
-      output.latestValidationTime = stored.reported_at;
-    }
+    const latest = latestValidationOutput(stored && { status: stored.status, message: stored.status_message, at: stored.reported_at }, fromInstances.get(v.validation_id));
+    const output: ValidationOutputRow = { validationId: v.validation_id, name: v.name, status: latest.status };
+    if (latest.statusMessage !== undefined) output.statusMessage = latest.statusMessage;
+    if (latest.latestValidationTime !== undefined) output.latestValidationTime = latest.latestValidationTime;
     if (v.kind === 'SERVER') {
       output.server = { serverId: v.server_id!, member: members.find((m) => m.server_id === v.server_id) };
     } else if (stored?.output_bucket && stored.output_key) {

@@ -1,22 +1,41 @@
 /**
- * Delivers the webhook outbox: an async worker beside the API, never in a request's path. Per URL, the events of
- * one replication job go out one at a time in commit order (a retry holds back that job's later events, not other
- * jobs'); at most `concurrency` requests are in flight in all, each with a timeout. A failed attempt (network
- * error, timeout, any non-2xx answer) is retried with exponential backoff and jitter, capped, honouring
- * Retry-After; after `maxAttempts` the row is dead-lettered (kept with status `dead`) with a warning in the log.
+ * Delivers the webhook outbox: an async worker beside the API, never in a request's path. Any number of dispatchers
+ * (one per node) share one outbox: each claims due rows with a lease (store/outbox/), sends them, and marks them
+ * delivered, so every event goes out once however many nodes run. Per URL, the events of one ordering key (a job,
+ * an app) go out one at a time in commit order (a retry holds back that key's later events, not other keys'); at
+ * most `concurrency` requests are in flight per dispatcher, each with a timeout. A failed attempt (network error,
+ * timeout, any non-2xx answer) is retried with exponential backoff and jitter, capped, honouring Retry-After; after
+ * `maxAttempts` the row is dead-lettered (kept with status `dead`) with a warning in the log (domain/webhookOutbox.ts).
  *
- * A delivered row is remembered in memory at once, then deleted in batches: it is never sent twice by a running
- * process. Only a crash between a receiver's 2xx and that delete sends it again, with the same event id, which
- * receivers deduplicate on (X-Ferry-Event-Id, the body's `id`).
+ * A delivered row stays claimed until its mark commits, so no dispatcher sends it again meanwhile. Only a node
+ * that dies (or stalls past its lease) between a receiver's 2xx and that mark lets the event go out again, with the
+ * same event id, which receivers deduplicate on (X-Ferry-Event-Id, the body's `id`).
  */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import type { ReadRows } from '../../store/openStore.ts';
+import type { StoreCapabilities } from '../../store/openStore.ts';
 import { ConcurrencyLimit } from '../../lib/concurrency.ts';
+import { backoffMs, failureVerdict } from '../../domain/webhookOutbox.ts';
+import type { OutboxDb } from '../../store/outbox/outboxTable.ts';
+import {
+  claimDueEvents,
+  makePendingDue,
+  markDead,
+  markDelivered,
+  outboxStatusCounts,
+  pendingCountsByUrl,
+  purgeDelivered,
+  recordRetry,
+  releaseClaims,
+  type ClaimedEvent,
+} from '../../store/outbox/outboxRepository.ts';
 import type { DeliveryOutcome } from '../metrics.ts';
-import type { OutboxDb, OutboxRow } from './outbox.ts';
 import { ATTEMPT_HEADER, EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signBody } from './sign.ts';
+
+export { backoffMs };
 
 export interface DeliveryOptions {
   /** Requests in flight at once, over all URLs (default 8). */
@@ -31,29 +50,30 @@ export interface DeliveryOptions {
   maxAttempts: number;
   /** How long stop() lets requests in flight finish before aborting them (default 2 s). */
   stopGraceMs: number;
+  /** How long a claim holds (default: twice the timeout plus 10 s): a dead node's rows wait this long. */
+  leaseMs: number;
+  /** How often to look for rows other nodes staged (default 2 s); this node's own changes poke at once. */
+  pollMs: number;
+  /** How long delivered rows are kept before they are purged (default 10 min). */
+  deliveredRetentionMs: number;
 }
 
-export const DEFAULT_DELIVERY: DeliveryOptions = {
+export const DEFAULT_DELIVERY: Omit<DeliveryOptions, 'leaseMs'> = {
   concurrency: 8,
   timeoutMs: 10_000,
   retryBaseMs: 1000,
   retryMaxMs: 5 * 60_000,
   maxAttempts: 20,
   stopGraceMs: 2000,
+  pollMs: 2000,
+  deliveredRetentionMs: 10 * 60_000,
 };
 
-/** Rows read per URL and pass: the oldest pending ones, whose per-job heads are the candidates. */
-const WINDOW = 256;
-const DELETE_BATCH = 500;
+const MARK_BATCH = 500;
+const PURGE_BATCH = 1000;
+const PURGE_EVERY_MS = 60_000;
 
 type Attempt = { ok: true } | { ok: false; error: string; retryAfterMs?: number; aborted?: boolean };
-
-/** The delay before attempt `attempts + 1`, after `attempts` failures. */
-export function backoffMs(attempts: number, options: Pick<DeliveryOptions, 'retryBaseMs' | 'retryMaxMs'>, random = Math.random): number {
-  const exponential = Math.min(options.retryMaxMs, options.retryBaseMs * 2 ** Math.min(attempts - 1, 30));
-  // ±20 % jitter, so receivers that come back are not hit by every waiting event at the same instant.
-  return Math.round(Math.min(options.retryMaxMs, exponential * (0.8 + 0.4 * random())));
-}
 
 function retryAfterMs(header: string | null): number | undefined {
   if (!header) return undefined;
@@ -70,18 +90,21 @@ export function describeUrl(url: string, urls: readonly string[]): { webhook: nu
 
 export interface DispatcherOptions {
   db: Kysely<OutboxDb>;
-  readRows: ReadRows;
+  capabilities: Pick<StoreCapabilities, 'skipLockedClaims'>;
   urls: readonly string[];
   secret: string;
   log: Logger;
   userAgent: string;
   delivery?: Partial<DeliveryOptions>;
   observe?: (outcome: DeliveryOutcome) => void;
+  /** This dispatcher's claim owner id (default: host, pid and a random part: unique across nodes and restarts). */
+  owner?: string;
 }
 
 export class WebhookDispatcher {
+  readonly owner: string;
   readonly #db: Kysely<OutboxDb>;
-  readonly #readRows: ReadRows;
+  readonly #capabilities: Pick<StoreCapabilities, 'skipLockedClaims'>;
   readonly #urls: readonly string[];
   readonly #secret: string;
   readonly #log: Logger;
@@ -91,12 +114,11 @@ export class WebhookDispatcher {
   readonly #abort = new AbortController();
   /** Deliveries in flight (each: the request and its bookkeeping), at most `concurrency`. */
   readonly #deliveries: ConcurrencyLimit;
-  /** `url \0 job` pairs with a delivery in flight: their next event waits. */
-  readonly #busyKeys = new Set<string>();
-  /** Rows delivered whose delete has not committed yet: never sent again meanwhile. */
+  /** Rows delivered whose mark has not committed yet: still claimed by this dispatcher, never sent again. */
   readonly #delivered = new Set<number>();
-  #toDelete: number[] = [];
-  #deleting: Promise<void> | undefined;
+  #toMark: number[] = [];
+  #marking: Promise<void> | undefined;
+  #lastPurge = 0;
   #passing = false;
   #again = false;
   #queued = false;
@@ -105,30 +127,26 @@ export class WebhookDispatcher {
   #stopped = false;
 
   constructor(options: DispatcherOptions) {
+    this.owner = options.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.#db = options.db;
-    this.#readRows = options.readRows;
+    this.#capabilities = options.capabilities;
     this.#urls = options.urls;
     this.#secret = options.secret;
     this.#log = options.log;
     this.#userAgent = options.userAgent;
-    this.#options = { ...DEFAULT_DELIVERY, ...options.delivery };
+    const timeoutMs = options.delivery?.timeoutMs ?? DEFAULT_DELIVERY.timeoutMs;
+    this.#options = { ...DEFAULT_DELIVERY, leaseMs: 2 * timeoutMs + 10_000, ...options.delivery };
     this.#deliveries = new ConcurrencyLimit(this.#options.concurrency);
     this.#observe = options.observe ?? (() => {});
   }
 
   async start(): Promise<void> {
     // A restart (often: the receiver was fixed) retries what is pending at once rather than after its backoff.
-    await this.#db.updateTable('webhook_outbox').set({ next_attempt_at: 0 }).where('status', '=', 'pending').where('next_attempt_at', '>', 0).execute();
-    const query = this.#db
-      .selectFrom('webhook_outbox')
-      .select((eb) => ['url', eb.fn.countAll<number>().as('count')])
-      .where('status', '=', 'pending')
-      .groupBy('url')
-      .compile();
-    for (const row of await this.#readRows(query)) {
-      if (this.#urls.includes(row.url)) continue;
+    await makePendingDue(this.#db);
+    for (const [url, count] of await pendingCountsByUrl(this.#db)) {
+      if (this.#urls.includes(url)) continue;
       this.#log.warn(
-        { origin: new URL(row.url).origin, events: Number(row.count) },
+        { origin: new URL(url).origin, events: count },
         'undelivered webhook events for a URL that is no longer configured are kept: they go out if it is configured again',
       );
     }
@@ -148,23 +166,19 @@ export class WebhookDispatcher {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
+    while (this.#passing) await sleep(5);
     await Promise.race([this.#deliveries.idle(), sleep(this.#options.stopGraceMs, undefined, { ref: false })]);
     this.#abort.abort();
     await this.#deliveries.idle();
-    while (this.#deleting) await this.#deleting;
+    while (this.#marking) await this.#marking;
+    // What this node still holds (aborted sends) goes back at once rather than when its leases lapse.
+    await releaseClaims(this.#db, this.owner).catch((error: unknown) => this.#log.warn({ err: error }, 'could not release webhook outbox claims; they lapse with their leases'));
   }
 
   async outboxCounts(): Promise<{ pending: number; dead: number }> {
-    const query = this.#db
-      .selectFrom('webhook_outbox')
-      .select((eb) => ['status', eb.fn.countAll<number>().as('count')])
-      .groupBy('status')
-      .compile();
-    const counts = { pending: 0, dead: 0 };
-    for (const row of await this.#readRows(query)) counts[row.status] = Number(row.count);
-    // Delivered rows whose delete is still queued are not pending any more.
-    counts.pending = Math.max(0, counts.pending - this.#delivered.size);
-    return counts;
+    const counts = await outboxStatusCounts(this.#db);
+    // Delivered rows whose mark is still queued are not pending any more.
+    return { pending: Math.max(0, counts.pending - this.#delivered.size), dead: counts.dead };
   }
 
   async #pass(): Promise<void> {
@@ -188,35 +202,24 @@ export class WebhookDispatcher {
 
   async #dispatchDue(): Promise<void> {
     if (this.#stopped) return;
+    // Other nodes stage rows this one hears nothing about: look again in a while, whatever happens now.
+    this.#arm(this.#options.pollMs);
+    const free = this.#options.concurrency - this.#deliveries.active;
+    if (free <= 0) return; // a finishing delivery pokes again
     const now = Date.now();
-    let wake = Infinity;
-    for (const url of this.#urls) {
-      if (this.#deliveries.full) return; // a finishing delivery pokes again
-      const query = this.#db
-        .selectFrom('webhook_outbox')
-        .select(['seq', 'event_id', 'ordering_key', 'body', 'attempts', 'next_attempt_at'])
-        .where('status', '=', 'pending')
-        .where('url', '=', url)
-        .orderBy('seq')
-        .limit(WINDOW)
-        .compile();
-      const heads = new Set<string>();
-      for (const row of await this.#readRows(query)) {
-        if (this.#delivered.has(row.seq)) continue;
-        const key = `${url}\u0000${row.ordering_key}`;
-        // Only the oldest pending event of each job may go: the rest wait behind it, retries included.
-        if (heads.has(key)) continue;
-        heads.add(key);
-        if (this.#busyKeys.has(key)) continue;
-        if (row.next_attempt_at > now) {
-          wake = Math.min(wake, row.next_attempt_at);
-          continue;
-        }
-        if (this.#deliveries.full) return;
-        this.#deliver(url, key, row);
-      }
+    const { claimed, wakeAt } = await claimDueEvents(this.#db, this.#capabilities, {
+      owner: this.owner,
+      urls: this.#urls,
+      now,
+      leaseMs: this.#options.leaseMs,
+      limit: free,
+    });
+    for (const row of claimed) {
+      // Delivered, but its mark failed and the lease lapsed back to us: mark it again, never send it again.
+      if (this.#delivered.has(row.seq)) this.#queueMark(row.seq);
+      else this.#deliver(row);
     }
-    if (wake !== Infinity) this.#arm(wake - now);
+    if (wakeAt !== Infinity) this.#arm(wakeAt - now);
   }
 
   #arm(delay: number): void {
@@ -233,31 +236,26 @@ export class WebhookDispatcher {
     this.#timer.unref();
   }
 
-  #deliver(url: string, key: string, row: OutboxRow): void {
-    this.#busyKeys.add(key);
-    // Called only when a slot is free (#dispatchDue checks `full`), so the delivery starts at once.
+  #deliver(row: ClaimedEvent): void {
     void this.#deliveries
       .run(async () => {
-        const result = await this.#attempt(url, row);
+        const result = await this.#attempt(row);
         if (result.ok) {
           this.#delivered.add(row.seq);
           this.#observe('delivered');
-          this.#queueDelete(row.seq);
+          this.#queueMark(row.seq);
         } else if (!result.aborted) {
-          await this.#recordFailure(url, row, result);
+          await this.#recordFailure(row, result);
         }
       })
       .catch((error: unknown) => this.#log.error({ err: error, eventId: row.event_id }, 'webhook delivery bookkeeping failed'))
-      .finally(() => {
-        this.#busyKeys.delete(key);
-        this.poke();
-      });
+      .finally(() => this.poke());
   }
 
-  async #attempt(url: string, row: OutboxRow): Promise<Attempt> {
+  async #attempt(row: ClaimedEvent): Promise<Attempt> {
     const signal = AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#options.timeoutMs)]);
     try {
-      const response = await fetch(url, {
+      const response = await fetch(row.url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -283,52 +281,54 @@ export class WebhookDispatcher {
     }
   }
 
-  async #recordFailure(url: string, row: OutboxRow, result: Extract<Attempt, { ok: false }>): Promise<void> {
-    const attempts = row.attempts + 1;
+  async #recordFailure(row: ClaimedEvent, result: Extract<Attempt, { ok: false }>): Promise<void> {
     const now = Date.now();
-    if (attempts >= this.#options.maxAttempts) {
-      await this.#db
-        .updateTable('webhook_outbox')
-        .set({ status: 'dead', attempts, last_error: result.error, dead_at: now })
-        .where('seq', '=', row.seq)
-        .execute();
+    const verdict = failureVerdict(row.attempts, now, this.#options, result.retryAfterMs);
+    if (verdict.kind === 'dead') {
+      if (!(await markDead(this.#db, this.owner, row.seq, { attempts: verdict.attempts, error: result.error, now }))) return this.#lostClaim(row);
       this.#observe('dead');
       this.#log.warn(
         // The ordering key is a job's id (job and run events) or an app's or instance's (app and instance events).
-        { ...describeUrl(url, this.#urls), eventId: row.event_id, [keyField(row.ordering_key)]: row.ordering_key, attempts, lastError: result.error },
+        { ...describeUrl(row.url, this.#urls), eventId: row.event_id, [keyField(row.ordering_key)]: row.ordering_key, attempts: verdict.attempts, lastError: result.error },
         'webhook event dead-lettered: every delivery attempt failed',
       );
       return;
     }
-    let delay = backoffMs(attempts, this.#options);
-    if (result.retryAfterMs !== undefined) delay = Math.max(delay, Math.min(this.#options.retryMaxMs, result.retryAfterMs));
-    await this.#db
-      .updateTable('webhook_outbox')
-      .set({ attempts, next_attempt_at: now + delay, last_error: result.error })
-      .where('seq', '=', row.seq)
-      .execute();
+    if (!(await recordRetry(this.#db, this.owner, row.seq, { attempts: verdict.attempts, nextAttemptAt: verdict.nextAttemptAt, error: result.error }))) {
+      return this.#lostClaim(row);
+    }
     this.#observe('failed');
     this.#log.info(
-      { ...describeUrl(url, this.#urls), eventId: row.event_id, attempts, error: result.error, retryInMs: delay },
+      { ...describeUrl(row.url, this.#urls), eventId: row.event_id, attempts: verdict.attempts, error: result.error, retryInMs: verdict.nextAttemptAt - now },
       'webhook delivery failed; will retry',
     );
   }
 
-  #queueDelete(seq: number): void {
-    this.#toDelete.push(seq);
-    if (!this.#deleting) this.#deleting = this.#flushDeletes().finally(() => (this.#deleting = undefined));
+  #lostClaim(row: ClaimedEvent): void {
+    this.#log.warn({ eventId: row.event_id, leaseMs: this.#options.leaseMs }, 'webhook delivery outlived its claim; the node that holds the event now records it');
   }
 
-  async #flushDeletes(): Promise<void> {
-    while (this.#toDelete.length > 0) {
-      const batch = this.#toDelete.splice(0, DELETE_BATCH);
+  #queueMark(seq: number): void {
+    this.#toMark.push(seq);
+    if (!this.#marking) this.#marking = this.#flushMarks().finally(() => (this.#marking = undefined));
+  }
+
+  async #flushMarks(): Promise<void> {
+    while (this.#toMark.length > 0) {
+      const batch = this.#toMark.splice(0, MARK_BATCH);
       try {
-        await this.#db.deleteFrom('webhook_outbox').where('seq', 'in', batch).execute();
+        const now = Date.now();
+        await markDelivered(this.#db, this.owner, batch, now);
+        // Marked, or no longer ours to mark (the lease lapsed and another node took the row): either way done here.
         for (const seq of batch) this.#delivered.delete(seq);
+        if (now - this.#lastPurge >= PURGE_EVERY_MS) {
+          this.#lastPurge = now;
+          await purgeDelivered(this.#db, now - this.#options.deliveredRetentionMs, PURGE_BATCH);
+        }
       } catch (error) {
-        // Still remembered as delivered: this process will not send them again; the delete is retried.
-        this.#log.error({ err: error, rows: batch.length }, 'could not remove delivered webhook events from the outbox; retrying');
-        this.#toDelete.unshift(...batch);
+        // Still remembered as delivered and still claimed: this process will not send them again; the mark is retried.
+        this.#log.error({ err: error, rows: batch.length }, 'could not mark delivered webhook events in the outbox; retrying');
+        this.#toMark.unshift(...batch);
         if (this.#stopped) return;
         await sleep(1000, undefined, { ref: false });
       }

@@ -8,7 +8,9 @@ import type { DeliveryOutcome } from '../metrics.ts';
 import { resolveWebhookConfig } from './config.ts';
 import { WebhookDispatcher, type DeliveryOptions } from './dispatcher.ts';
 import { isStateEvent } from './event.ts';
-import { outboxDb, stageEvents } from './outbox.ts';
+import { stageEvents } from './outbox.ts';
+import { outboxDb } from '../../store/outbox/outboxTable.ts';
+import type { StoreCapabilities } from '../../store/openStore.ts';
 
 export interface WebhookStartOptions {
   core: Core;
@@ -20,6 +22,8 @@ export interface WebhookStartOptions {
   version: string;
   delivery?: Partial<DeliveryOptions>;
   observe?: (outcome: DeliveryOutcome) => void;
+  /** How the store claims rows (SKIP LOCKED where it can); without it, claims rely on the conditional update. */
+  capabilities?: Pick<StoreCapabilities, 'skipLockedClaims'>;
 }
 
 export interface Webhooks {
@@ -43,7 +47,7 @@ export async function startWebhooks(options: WebhookStartOptions): Promise<Webho
   });
   const dispatcher = new WebhookDispatcher({
     db: outboxDb(core.db),
-    readRows: core.readRows,
+    capabilities: options.capabilities ?? { skipLockedClaims: false },
     urls,
     secret: config.secret,
     log,

@@ -12,6 +12,7 @@ import { appsMigration } from './008_apps.ts';
 import { instancesMigration } from './009_instances.ts';
 import { artifactsMigration } from './010_artifacts.ts';
 import { accountJobCountsMigration } from './011_account_job_counts.ts';
+import { webhookOutboxLeasesMigration } from './012_webhook_outbox_leases.ts';
 
 export interface Migration {
   version: number;
@@ -188,6 +189,7 @@ export const migrations: Migration[] = [
   instancesMigration,
   artifactsMigration,
   accountJobCountsMigration,
+  webhookOutboxLeasesMigration,
 ];
 
 export interface MigrateOptions {
