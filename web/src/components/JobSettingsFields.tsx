@@ -3,6 +3,7 @@
  * forms that edit them — Create replication job, Update job, and an app's replication configuration (per server,
  * SMS's ServerReplicationParameters) — so a field, its limits and its hint are written once.
  */
+import { useState } from 'preact/hooks';
 import type { LicenseType, ServerReplicationParameters } from '@aws-sdk/client-sms';
 import { Checkbox, Field, parseIntField, IdentifierInput } from './fields.tsx';
 import { toLocalInput } from '../format.ts';
@@ -64,6 +65,16 @@ export function settingsOf(
     encrypted: from.encrypted === true,
     kmsKeyId: from.kmsKeyId ?? '',
   };
+}
+
+/**
+ * A form's job settings: the state, and `bind`, the `values` and `onChange` props that wire JobSettingsFields to it
+ * (a change patches the current settings, so quick edits never lose one another).
+ */
+export function useJobSettings(initial: JobSettings | (() => JobSettings)) {
+  const [settings, setSettings] = useState<JobSettings>(initial);
+  const bind = { values: settings, onChange: (patch: Partial<JobSettings>) => setSettings((current) => ({ ...current, ...patch })) };
+  return { settings, setSettings, bind };
 }
 
 export interface JobSettingsFieldsProps {

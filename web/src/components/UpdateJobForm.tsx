@@ -4,7 +4,7 @@ import { UpdateReplicationJobCommand, type ReplicationJob, type UpdateReplicatio
 import { useApi } from '../context.ts';
 import { useFormError } from '../hooks.ts';
 import { fromLocalInput } from '../format.ts';
-import { JobSettingsFields, replicationParameters, settingsOf, type JobSettings } from './JobSettingsFields.tsx';
+import { JobSettingsFields, replicationParameters, settingsOf, useJobSettings } from './JobSettingsFields.tsx';
 import { ErrorMessage } from './ui.tsx';
 
 const FIELDS = [
@@ -22,7 +22,7 @@ type FieldName = (typeof FIELDS)[number];
 export function UpdateJobForm(props: { job: ReplicationJob; onUpdated: () => void }) {
   const { sms } = useApi();
   const job = props.job;
-  const [settings, setSettings] = useState<JobSettings>(() => settingsOf(job));
+  const { settings, setSettings, bind } = useJobSettings(() => settingsOf(job));
   const { error, clear: clearError, fail, fieldError } = useFormError(FIELDS);
   const [saved, setSaved] = useState('');
   const [busy, setBusy] = useState(false);
@@ -72,8 +72,7 @@ export function UpdateJobForm(props: { job: ReplicationJob; onUpdated: () => voi
       <ErrorMessage error={error} prefix="The job was not updated." />
       <JobSettingsFields
         idPrefix="update"
-        values={settings}
-        onChange={(patch) => setSettings((current) => ({ ...current, ...patch }))}
+        {...bind}
         errorOf={(member) => fieldError(member as FieldName)}
         time={{
           member: 'nextReplicationRunStartTime',

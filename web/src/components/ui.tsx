@@ -62,6 +62,16 @@ export function Loading(props: { what: string }) {
   );
 }
 
+/** Where a loaded resource stands: its error, if its last load failed, and "Loading …" until its first data arrives. */
+export function LoadState(props: { of: { data: unknown; error: unknown; loading: boolean }; what: string; failed: string }) {
+  return (
+    <>
+      <ErrorMessage error={props.of.error} prefix={props.failed} />
+      {props.of.loading && !props.of.data ? <Loading what={props.what} /> : null}
+    </>
+  );
+}
+
 const TONE: Record<string, string> = {
   HEALTHY: 'good',
   AVAILABLE: 'good',

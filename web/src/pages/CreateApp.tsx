@@ -10,7 +10,7 @@ import { getApp, listApps } from '../api/apps.ts';
 import { useApi } from '../context.ts';
 import { useFormError, useResource } from '../hooks.ts';
 import { navigate } from '../router.ts';
-import { ErrorMessage, Link, Loading, Page } from '../components/ui.tsx';
+import { ErrorMessage, Link, LoadState, Page } from '../components/ui.tsx';
 import { Field } from '../components/fields.tsx';
 import { DataTable } from '../components/DataTable.tsx';
 
@@ -102,8 +102,7 @@ export function CreateAppPage() {
       <p>
         <Link to="/apps">← All applications</Link>
       </p>
-      <ErrorMessage error={data.error} prefix="Could not load the servers." />
-      {data.loading && !data.data ? <Loading what="servers" /> : null}
+      <LoadState of={data} what="servers" failed="Could not load the servers." />
       <form class="card form" onSubmit={submit} noValidate aria-labelledby="page-title">
         <ErrorMessage id="create-app-error" focusable error={error} prefix="The application was not created." />
         <fieldset>

@@ -6,9 +6,9 @@ import { useApi } from '../context.ts';
 import { useFormError, useResource } from '../hooks.ts';
 import { fromLocalInput, toLocalInput } from '../format.ts';
 import { navigate } from '../router.ts';
-import { ErrorMessage, Link, Loading, Page } from '../components/ui.tsx';
+import { ErrorMessage, Link, LoadState, Page } from '../components/ui.tsx';
 import { Field } from '../components/fields.tsx';
-import { EMPTY_JOB_SETTINGS, JobSettingsFields, replicationParameters, type JobSettings } from '../components/JobSettingsFields.tsx';
+import { EMPTY_JOB_SETTINGS, JobSettingsFields, replicationParameters, useJobSettings } from '../components/JobSettingsFields.tsx';
 
 const FIELDS = [
   'serverId',
@@ -28,7 +28,7 @@ export function CreateJobPage(props: { serverId: string }) {
   const { sms } = useApi();
   const catalog = useResource(() => getCatalog(sms), []);
   const [serverId, setServerId] = useState(props.serverId);
-  const [settings, setSettings] = useState<JobSettings>(() => ({ ...EMPTY_JOB_SETTINGS, time: toLocalInput(new Date()) }));
+  const { settings, bind } = useJobSettings(() => ({ ...EMPTY_JOB_SETTINGS, time: toLocalInput(new Date()) }));
   const { error, clear: clearError, fail, fieldError } = useFormError(FIELDS, { idPrefix: 'job', errorId: 'create-job-error' });
   const [busy, setBusy] = useState(false);
 
@@ -62,8 +62,7 @@ export function CreateJobPage(props: { serverId: string }) {
       <p>
         <Link to="/servers">← Back to servers</Link>
       </p>
-      <ErrorMessage error={catalog.error} prefix="Could not load the catalog." />
-      {catalog.loading && !catalog.data ? <Loading what="the catalog" /> : null}
+      <LoadState of={catalog} what="the catalog" failed="Could not load the catalog." />
       <form class="card form" onSubmit={submit} noValidate aria-labelledby="page-title">
         <ErrorMessage id="create-job-error" focusable error={error} prefix="The job was not created." />
         <fieldset>
@@ -83,8 +82,7 @@ export function CreateJobPage(props: { serverId: string }) {
         </fieldset>
         <JobSettingsFields
           idPrefix="job"
-          values={settings}
-          onChange={(patch) => setSettings((current) => ({ ...current, ...patch }))}
+          {...bind}
           errorOf={(member) => fieldError(member as FieldName)}
           time={{
             member: 'seedReplicationTime',

@@ -5,7 +5,7 @@ import { getCatalog, listJobs, LIVE_JOB_STATES, type Catalog } from '../api/sms.
 import { useApi } from '../context.ts';
 import { useResource } from '../hooks.ts';
 import { formatTime } from '../format.ts';
-import { Badge, ConfirmButton, ErrorMessage, Link, Loading, Page } from '../components/ui.tsx';
+import { Badge, ConfirmButton, ErrorMessage, Link, LoadState, Page } from '../components/ui.tsx';
 import { DataTable } from '../components/DataTable.tsx';
 
 interface Data {
@@ -90,8 +90,7 @@ export function ServersPage() {
         </p>
       </section>
       <ErrorMessage error={actionError} />
-      <ErrorMessage error={data.error} prefix="Could not load the servers." />
-      {data.loading && !data.data ? <Loading what="servers" /> : null}
+      <LoadState of={data} what="servers" failed="Could not load the servers." />
       {data.data && data.data.catalog.servers.length === 0 ? (
         <p class="empty">{imported ? 'The catalog has no servers.' : 'No servers yet: import the catalog to see the VMs your connectors report.'}</p>
       ) : null}

@@ -16,7 +16,7 @@ import { errorInfo } from '../../api/errors.ts';
 import { configErrorPath, fieldMessage, memberOf } from '../../api/errorPaths.ts';
 import { useApi } from '../../context.ts';
 import { useResource } from '../../hooks.ts';
-import { ErrorMessage, Loading } from '../ui.tsx';
+import { ErrorMessage, LoadState } from '../ui.tsx';
 import { Checkbox, Field, parseIntField } from '../fields.tsx';
 import { BucketList, bucketChoice } from './S3LocationField.tsx';
 import {
@@ -124,8 +124,7 @@ export function LaunchConfigForm(props: { app: GetAppResponse; onSaved: () => vo
   return (
     <section class="card" aria-labelledby="launch-heading">
       <h2 id="launch-heading">Launch configuration</h2>
-      <ErrorMessage error={loaded.error} prefix="Could not load the launch configuration." />
-      {loaded.loading && !loaded.data ? <Loading what="the launch configuration" /> : null}
+      <LoadState of={loaded} what="the launch configuration" failed="Could not load the launch configuration." />
       {servers.length === 0 ? <p class="empty">Add servers to the application first.</p> : null}
       {loaded.data && servers.length > 0 ? (
         <form class="form" onSubmit={submit} noValidate aria-labelledby="launch-heading">

@@ -18,7 +18,7 @@ import { errorInfo } from '../../api/errors.ts';
 import { configErrorPath, fieldMessage, memberOf } from '../../api/errorPaths.ts';
 import { useApi } from '../../context.ts';
 import { useResource } from '../../hooks.ts';
-import { ErrorMessage, Loading } from '../ui.tsx';
+import { ErrorMessage, LoadState } from '../ui.tsx';
 import { BucketList, bucketChoice, toS3Location, type S3LocationValue } from './S3LocationField.tsx';
 import { AppValidationFields, ServerValidationFields, type AppValidationState, type ServerValidationState } from './ValidationFields.tsx';
 import { ValidationResults } from './ValidationResults.tsx';
@@ -166,8 +166,7 @@ export function ValidationPanel(props: { app: GetAppResponse; onSaved: () => voi
       <ValidationResults appId={appId} servers={servers} version={resultsVersion} />
       <section class="card" aria-labelledby="val-heading">
         <h2 id="val-heading">Validation configuration</h2>
-        <ErrorMessage error={loaded.error} prefix="Could not load the validation configuration." />
-        {loaded.loading && !loaded.data ? <Loading what="the validation configuration" /> : null}
+        <LoadState of={loaded} what="the validation configuration" failed="Could not load the validation configuration." />
         {loaded.data ? (
           <form class="form" onSubmit={submit} noValidate aria-labelledby="val-heading">
             <BucketList id="val-buckets" buckets={buckets.data} />
