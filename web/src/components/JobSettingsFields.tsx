@@ -11,6 +11,9 @@ import { JOB_SETTING_LIMITS } from '../../../src/domain/jobSettings.ts';
 
 const { frequencyHours, recentAmisToKeep } = JOB_SETTING_LIMITS;
 
+/** The API members these fields set that a job's create and update requests both name (the order errors are matched in). */
+export const JOB_DETAIL_MEMBERS = ['licenseType', 'roleName', 'description', 'numberOfRecentAmisToKeep', 'encrypted', 'kmsKeyId'] as const;
+
 /** The fields' values as typed (numbers stay text until sent, so the API judges what the user typed). */
 export interface JobSettings {
   /** datetime-local: the seed time (create, app) or the next run's start (update). */

@@ -4,19 +4,10 @@ import { UpdateReplicationJobCommand, type ReplicationJob, type UpdateReplicatio
 import { useApi } from '../context.ts';
 import { useFormError } from '../hooks.ts';
 import { fromLocalInput } from '../format.ts';
-import { JobSettingsFields, replicationParameters, settingsOf, useJobSettings } from './JobSettingsFields.tsx';
+import { JOB_DETAIL_MEMBERS, JobSettingsFields, replicationParameters, settingsOf, useJobSettings } from './JobSettingsFields.tsx';
 import { ErrorMessage } from './ui.tsx';
 
-const FIELDS = [
-  'frequency',
-  'nextReplicationRunStartTime',
-  'licenseType',
-  'roleName',
-  'description',
-  'numberOfRecentAmisToKeep',
-  'encrypted',
-  'kmsKeyId',
-] as const;
+const FIELDS = ['frequency', 'nextReplicationRunStartTime', ...JOB_DETAIL_MEMBERS] as const;
 type FieldName = (typeof FIELDS)[number];
 
 export function UpdateJobForm(props: { job: ReplicationJob; onUpdated: () => void }) {

@@ -62,6 +62,20 @@ export function Loading(props: { what: string }) {
   );
 }
 
+/** A create form's ending: the submit button (its label while busy is `Creating…`) and Cancel, back to `cancelTo`. */
+export function CreateActions(props: { busy: boolean; label: string; cancelTo: string }) {
+  return (
+    <div class="form-actions">
+      <button type="submit" class="primary" disabled={props.busy}>
+        {props.busy ? 'Creating…' : props.label}
+      </button>
+      <Link to={props.cancelTo} class="button">
+        Cancel
+      </Link>
+    </div>
+  );
+}
+
 /** Where a loaded resource stands: its error, if its last load failed, and "Loading …" until its first data arrives. */
 export function LoadState(props: { of: { data: unknown; error: unknown; loading: boolean }; what: string; failed: string }) {
   return (

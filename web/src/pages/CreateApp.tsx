@@ -10,7 +10,7 @@ import { getApp, listApps } from '../api/apps.ts';
 import { useApi } from '../context.ts';
 import { useFormError, useResource } from '../hooks.ts';
 import { navigate } from '../router.ts';
-import { ErrorMessage, Link, LoadState, Page } from '../components/ui.tsx';
+import { CreateActions, ErrorMessage, Link, LoadState, Page } from '../components/ui.tsx';
 import { Field } from '../components/fields.tsx';
 import { DataTable } from '../components/DataTable.tsx';
 
@@ -202,14 +202,7 @@ export function CreateAppPage() {
             </DataTable>
           ) : null}
         </fieldset>
-        <div class="form-actions">
-          <button type="submit" class="primary" disabled={busy}>
-            {busy ? 'Creating…' : 'Create application'}
-          </button>
-          <Link to="/apps" class="button">
-            Cancel
-          </Link>
-        </div>
+        <CreateActions busy={busy} label="Create application" cancelTo="/apps" />
       </form>
     </Page>
   );

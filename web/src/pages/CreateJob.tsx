@@ -6,22 +6,11 @@ import { useApi } from '../context.ts';
 import { useFormError, useResource } from '../hooks.ts';
 import { fromLocalInput, toLocalInput } from '../format.ts';
 import { navigate } from '../router.ts';
-import { ErrorMessage, Link, LoadState, Page } from '../components/ui.tsx';
+import { CreateActions, ErrorMessage, Link, LoadState, Page } from '../components/ui.tsx';
 import { Field } from '../components/fields.tsx';
-import { EMPTY_JOB_SETTINGS, JobSettingsFields, replicationParameters, useJobSettings } from '../components/JobSettingsFields.tsx';
+import { EMPTY_JOB_SETTINGS, JOB_DETAIL_MEMBERS, JobSettingsFields, replicationParameters, useJobSettings } from '../components/JobSettingsFields.tsx';
 
-const FIELDS = [
-  'serverId',
-  'seedReplicationTime',
-  'frequency',
-  'runOnce',
-  'licenseType',
-  'roleName',
-  'description',
-  'numberOfRecentAmisToKeep',
-  'encrypted',
-  'kmsKeyId',
-] as const;
+const FIELDS = ['serverId', 'seedReplicationTime', 'frequency', 'runOnce', ...JOB_DETAIL_MEMBERS] as const;
 type FieldName = (typeof FIELDS)[number];
 
 export function CreateJobPage(props: { serverId: string }) {
@@ -92,14 +81,7 @@ export function CreateJobPage(props: { serverId: string }) {
           }}
           withJobDetails
         />
-        <div class="form-actions">
-          <button type="submit" class="primary" disabled={busy}>
-            {busy ? 'Creating…' : 'Create replication job'}
-          </button>
-          <Link to="/servers" class="button">
-            Cancel
-          </Link>
-        </div>
+        <CreateActions busy={busy} label="Create replication job" cancelTo="/servers" />
       </form>
     </Page>
   );
