@@ -15,7 +15,7 @@
  */
 import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { builderTools, MiB, type FileContent, type PartitionSpec } from './diskBuilder.ts';
+import { builderTools, MiB, type DiskContent, type FileContent, type PartitionSpec } from './diskBuilder.ts';
 import { buildHyperVVm, buildKvmVm, buildVmwareVm } from './vmBuilders.ts';
 import { BOOTABLE_VMS, buildBootableVm, prepareBootAssets, type BootAssets } from './bootableVms.ts';
 import type { KernelOptions } from './debianKernel.ts';
@@ -102,6 +102,14 @@ const ext4Root = (host: string, release: string, extra: Partial<PartitionSpec> =
   ...extra,
 });
 
+/** A UEFI Linux disk's content: a GPT with a 32 MiB EFI system partition holding `efiFiles`, then the ext4 root. */
+const efiLinuxDisk = (host: string, release: string, efiFiles: Record<string, FileContent>): DiskContent => ({
+  type: 'partitioned',
+  table: 'gpt',
+  seed: `${host}:0`,
+  partitions: [{ fs: 'vfat', label: 'EFI', sizeBytes: 32 * MiB, type: ESP_GPT, files: efiFiles }, ext4Root(host, release)],
+});
+
 type SampleVm = { folder: string; build: (folder: string) => Promise<unknown> };
 
 /** The sample VMs. Their UUIDs are fixed, so ids stay the same whenever the sample is rebuilt. */
@@ -146,15 +154,7 @@ function sampleVms(): SampleVm[] {
             {
               sizeBytes: 128 * MiB,
               vmdkSubformat: 'monolithicFlat',
-              content: {
-                type: 'partitioned',
-                table: 'gpt',
-                seed: 'db01:0',
-                partitions: [
-                  { fs: 'vfat', label: 'EFI', sizeBytes: 32 * MiB, type: ESP_GPT, files: { 'EFI/BOOT/README.TXT': 'sample EFI system partition\r\n' } },
-                  ext4Root('db01', osRelease('rhel', 'Red Hat Enterprise Linux', '8.9')),
-                ],
-              },
+              content: efiLinuxDisk('db01', osRelease('rhel', 'Red Hat Enterprise Linux', '8.9'), { 'EFI/BOOT/README.TXT': 'sample EFI system partition\r\n' }),
             },
           ],
         }),
@@ -244,15 +244,7 @@ function sampleVms(): SampleVm[] {
             {
               format: 'raw',
               sizeBytes: 128 * MiB,
-              content: {
-                type: 'partitioned',
-                table: 'gpt',
-                seed: 'kvm-app02:0',
-                partitions: [
-                  { fs: 'vfat', label: 'EFI', sizeBytes: 32 * MiB, type: ESP_GPT, files: { 'EFI/fedora/grub.cfg': 'set default=0\n' } },
-                  ext4Root('kvm-app02', osRelease('fedora', 'Fedora Linux', '39')),
-                ],
-              },
+              content: efiLinuxDisk('kvm-app02', osRelease('fedora', 'Fedora Linux', '39'), { 'EFI/fedora/grub.cfg': 'set default=0\n' }),
             },
           ],
         }),
