@@ -13,13 +13,14 @@
  * is. The VMs are built in a hidden staging folder and moved into place, and the marker is written last, so an
  * interrupted build is simply redone.
  */
-import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { builderTools, MiB, type DiskContent, type FileContent, type PartitionSpec } from './diskBuilder.ts';
 import { buildHyperVVm, buildKvmVm, buildVmwareVm } from './vmBuilders.ts';
 import { BOOTABLE_VMS, buildBootableVm, prepareBootAssets, type BootAssets } from './bootableVms.ts';
 import type { KernelOptions } from './debianKernel.ts';
 import { mapConcurrently } from '../../lib/concurrency.ts';
+import { pathExists } from '../../lib/pathExists.ts';
 
 /** Bump when the sample's content changes; an older sample is then rebuilt. */
 // 3: the bootable guests run the shell parts of a multipart user-data (configure script, validations).
@@ -261,15 +262,6 @@ async function readMarker(dir: string): Promise<Marker | undefined> {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The kernels and agent for the bootable VMs, or the one-line reason they cannot be had. */
 async function bootAssets(options: SampleOptions): Promise<{ assets?: BootAssets; missing?: string }> {
   if (options.bootable === false) return { missing: 'not requested' };
@@ -314,14 +306,14 @@ export async function createSampleDatastore(dir: string, options: SampleOptions 
   await mkdir(dir, { recursive: true });
   const marker = await readMarker(dir);
   const elapsed = () => performance.now() - started;
-  if (!options.force && marker?.version === SAMPLE_VERSION && (await Promise.all(marker.vms.map((n) => exists(join(dir, n))))).every(Boolean) && names.every((n) => marker.vms.includes(n))) {
+  if (!options.force && marker?.version === SAMPLE_VERSION && (await Promise.all(marker.vms.map((n) => pathExists(join(dir, n))))).every(Boolean) && names.every((n) => marker.vms.includes(n))) {
     const present = bootableNames.filter((n) => marker.vms.includes(n));
     if (present.length === bootableNames.length || options.bootable === false) return { dir, created: false, vms: marker.vms, elapsedMs: elapsed(), bootable: present };
     // The bootable VMs were missing last time (offline?): try them alone.
     const { assets, missing } = await bootAssets(options);
     if (!assets) return { dir, created: false, vms: marker.vms, elapsedMs: elapsed(), bootable: [], ...(missing ? { bootableMissing: missing } : {}) };
     for (const name of bootableNames) {
-      if (await exists(join(dir, name))) throw new Error(`${join(dir, name)} exists and was not made by Ferry's sample generator; refusing to overwrite it`);
+      if (await pathExists(join(dir, name))) throw new Error(`${join(dir, name)} exists and was not made by Ferry's sample generator; refusing to overwrite it`);
     }
     const staging = await mkdtemp(join(dir, '.sample-build-'));
     try {
@@ -336,7 +328,7 @@ export async function createSampleDatastore(dir: string, options: SampleOptions 
   }
   const ours = new Set(marker?.vms ?? []);
   for (const name of [...names, ...bootableNames]) {
-    if (!ours.has(name) && (await exists(join(dir, name)))) {
+    if (!ours.has(name) && (await pathExists(join(dir, name)))) {
       throw new Error(`${join(dir, name)} exists and was not made by Ferry's sample generator; refusing to overwrite it`);
     }
   }
