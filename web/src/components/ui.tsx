@@ -39,6 +39,15 @@ export function Page(props: { title: string; heading?: ComponentChildren; action
   );
 }
 
+/** The link back up from a detail or create page ("← All applications"). */
+export function BackLink(props: { to: string; children: ComponentChildren }) {
+  return (
+    <p>
+      <Link to={props.to}>← {props.children}</Link>
+    </p>
+  );
+}
+
 /**
  * An error as the console shows it: what failed (`prefix`), the code and the message. A form's error has an `id` and
  * is `focusable`, so the form can move focus to it after a failed submit.

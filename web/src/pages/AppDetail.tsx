@@ -8,7 +8,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { getApp, isMoving, loadAppOverview, type AppOverview } from '../api/apps.ts';
 import { useApi } from '../context.ts';
 import { useResource } from '../hooks.ts';
-import { Badge, Link, Loading, LoadState, Page } from '../components/ui.tsx';
+import { BackLink, Badge, Link, Loading, LoadState, Page } from '../components/ui.tsx';
 import { AppSummaryCard } from '../components/apps/AppSummaryCard.tsx';
 import { AppActions } from '../components/apps/AppActions.tsx';
 import { AppServers } from '../components/apps/AppServers.tsx';
@@ -74,9 +74,7 @@ export function AppDetailPage(props: { appId: string; tab: AppTab }) {
 
   return (
     <Page title={`${section.label} · ${name}`} heading={name}>
-      <p>
-        <Link to="/apps">← All applications</Link>
-      </p>
+      <BackLink to="/apps">All applications</BackLink>
       <LoadState of={data} what="the application" failed="Could not load the application." />
       {summary ? (
         <>

@@ -7,7 +7,7 @@ import { useApi } from '../context.ts';
 import { useResource } from '../hooks.ts';
 import { formatTime } from '../format.ts';
 import { navigate } from '../router.ts';
-import { Badge, ConfirmButton, Details, ErrorMessage, Link, LoadState, Page } from '../components/ui.tsx';
+import { BackLink, Badge, ConfirmButton, Details, ErrorMessage, Link, LoadState, Page } from '../components/ui.tsx';
 import { RunProgressView } from '../components/RunProgress.tsx';
 import { OnDemandButton } from '../components/OnDemand.tsx';
 import { UpdateJobForm } from '../components/UpdateJobForm.tsx';
@@ -98,9 +98,7 @@ export function JobDetailPage(props: { jobId: string }) {
         ) : null
       }
     >
-      <p>
-        <Link to="/jobs">← All replication jobs</Link>
-      </p>
+      <BackLink to="/jobs">All replication jobs</BackLink>
       <ErrorMessage error={actionError} />
       <LoadState of={data} what="the job" failed="Could not load the job." />
       {data.data && !job ? <p class="empty">Replication job {props.jobId} does not exist (deleted jobs disappear after a while).</p> : null}

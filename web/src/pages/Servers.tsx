@@ -3,7 +3,7 @@ import { useState } from 'preact/hooks';
 import { DeleteServerCatalogCommand, ImportServerCatalogCommand, type ReplicationJob } from '@aws-sdk/client-sms';
 import { getCatalog, listJobs, LIVE_JOB_STATES, type Catalog } from '../api/sms.ts';
 import { useApi } from '../context.ts';
-import { useResource } from '../hooks.ts';
+import { useBusy, useResource } from '../hooks.ts';
 import { formatTime } from '../format.ts';
 import { Badge, ConfirmButton, ErrorMessage, Link, LoadState, Page } from '../components/ui.tsx';
 import { DataTable } from '../components/DataTable.tsx';
@@ -16,7 +16,7 @@ interface Data {
 export function ServersPage() {
   const { sms } = useApi();
   const [actionError, setActionError] = useState<unknown>(undefined);
-  const [busy, setBusy] = useState(false);
+  const { busy, whileBusy } = useBusy();
   const [pollFast, setPollFast] = useState(false);
   const data = useResource<Data>(
     async () => {
@@ -39,15 +39,13 @@ export function ServersPage() {
 
   async function importCatalog() {
     setActionError(undefined);
-    setBusy(true);
-    try {
-      await sms.send(new ImportServerCatalogCommand({}));
-      await data.reload();
-    } catch (thrown) {
-      setActionError(thrown);
-    } finally {
-      setBusy(false);
-    }
+    await whileBusy(
+      async () => {
+        await sms.send(new ImportServerCatalogCommand({}));
+        await data.reload();
+      },
+      (thrown) => setActionError(thrown),
+    );
   }
 
   async function deleteCatalog() {

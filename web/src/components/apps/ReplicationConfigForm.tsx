@@ -14,7 +14,7 @@ import {
 import { errorInfo } from '../../api/errors.ts';
 import { configErrorPath, fieldMessage, memberOf } from '../../api/errorPaths.ts';
 import { useApi } from '../../context.ts';
-import { useResource } from '../../hooks.ts';
+import { useBusy, useResource } from '../../hooks.ts';
 import { fromLocalInput } from '../../format.ts';
 import { ErrorMessage, LoadState } from '../ui.tsx';
 import { Checkbox } from '../fields.tsx';
@@ -43,7 +43,7 @@ export function ReplicationConfigForm(props: { app: GetAppResponse; onSaved: () 
   const [perServer, setPerServer] = useState<Record<string, JobSettings>>({});
   const [problem, setProblem] = useState<Problem | undefined>(undefined);
   const [saved, setSaved] = useState('');
-  const [busy, setBusy] = useState(false);
+  const { busy, whileBusy } = useBusy();
 
   // Start from what is configured: one set when every server has the same, else one per server.
   useEffect(() => {
@@ -86,19 +86,19 @@ export function ReplicationConfigForm(props: { app: GetAppResponse; onSaved: () 
         return { server: { serverId: server.serverId }, serverReplicationParameters: { seedTime: fromLocalInput(settings.time), ...replicationParameters(settings) } };
       }),
     }));
-    setBusy(true);
-    try {
-      await sms.send(new PutAppReplicationConfigurationCommand({ appId, serverGroupReplicationConfigurations: request }));
-      setSaved('The replication configuration was saved. Start replication from the overview.');
-      props.onSaved();
-    } catch (thrown) {
-      const info = errorInfo(thrown);
-      const path = configErrorPath(info.message);
-      const serverId = path?.entry === undefined ? undefined : groups[path.group!]?.serverList?.[path.entry]?.serverId;
-      setProblem({ ...info, serverId, member: path ? memberOf(path, MEMBERS) : undefined });
-    } finally {
-      setBusy(false);
-    }
+    await whileBusy(
+      async () => {
+        await sms.send(new PutAppReplicationConfigurationCommand({ appId, serverGroupReplicationConfigurations: request }));
+        setSaved('The replication configuration was saved. Start replication from the overview.');
+        props.onSaved();
+      },
+      (thrown) => {
+        const info = errorInfo(thrown);
+        const path = configErrorPath(info.message);
+        const serverId = path?.entry === undefined ? undefined : groups[path.group!]?.serverList?.[path.entry]?.serverId;
+        setProblem({ ...info, serverId, member: path ? memberOf(path, MEMBERS) : undefined });
+      },
+    );
   }
 
   const remove = () =>
