@@ -14,7 +14,7 @@
  * It reports and always exits 0; targets that are missed are marked MISS.
  */
 import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
-import { cpuSeconds, freePort, procMemory, stopChild } from './processes.ts';
+import { cpuSeconds, freePort, killChildrenOnExit, procMemory, runBench, stopChild } from './processes.ts';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,10 +68,7 @@ const children = new Set<ChildProcess>();
 const log = (message: string) => process.stderr.write(`[bench ${((performance.now() - T0) / 1000).toFixed(1).padStart(5)}s] ${message}\n`);
 const T0 = performance.now();
 
-process.on('exit', () => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-});
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
+killChildrenOnExit(children);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Processes
@@ -486,10 +483,4 @@ async function main(): Promise<void> {
   }
 }
 
-try {
-  await main();
-} catch (thrown) {
-  // The bench reports; a setup failure is reported too, and still exits 0.
-  process.stdout.write(`bench failed: ${(thrown as Error)?.stack ?? String(thrown)}\n`);
-}
-process.exit(0);
+await runBench(main);

@@ -1,4 +1,4 @@
-/** Child-process helpers both benches share: free ports, stopping children, and /proc readings. */
+/** Child-process helpers the benches share: free ports, stopping children, /proc readings, and a bench's own life. */
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -39,4 +39,26 @@ export function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/**
+ * Kills the bench's children (and runs `cleanup`) when the bench exits, however it ends; Ctrl-C or SIGTERM exit 130,
+ * so an interrupted bench leaves no Ferry or connector running.
+ */
+export function killChildrenOnExit(children: ReadonlySet<ChildProcess>, cleanup: () => void = () => {}): void {
+  process.on('exit', () => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    cleanup();
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
+}
+
+/** Runs a bench: it reports its figures, and a failure is reported on stdout too; the bench always exits 0. */
+export async function runBench(main: () => Promise<void>): Promise<never> {
+  try {
+    await main();
+  } catch (thrown) {
+    process.stdout.write(`bench failed: ${(thrown as Error)?.stack ?? String(thrown)}\n`);
+  }
+  process.exit(0);
 }

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { CreateReplicationJobCommand } from '@aws-sdk/client-sms';
 import { domainXml } from '../src/agent/sample/vmBuilders.ts';
+import { killChildrenOnExit, runBench } from './processes.ts';
 import { diskLayout, writeDisk, MiB, prng, type DiskLayout } from './replicationDisk.ts';
 import {
   benchSeconds,
@@ -69,11 +70,9 @@ type Format = 'qcow2' | 'raw';
 
 /** The temp dir (datastores, disks, data dirs): removed at the end, also after Ctrl-C. */
 let workDir: string | undefined;
-process.on('exit', () => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+killChildrenOnExit(children, () => {
   if (workDir) rmSync(workDir, { recursive: true, force: true });
 });
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
 
 // ---------------------------------------------------------------------------------------------------------------
 // Baselines and changes
@@ -408,9 +407,4 @@ async function main(): Promise<void> {
   }
 }
 
-try {
-  await main();
-} catch (thrown) {
-  process.stdout.write(`bench failed: ${(thrown as Error)?.stack ?? String(thrown)}\n`);
-}
-process.exit(0);
+await runBench(main);

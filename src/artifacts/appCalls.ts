@@ -3,51 +3,18 @@
  * every backend implements, so the local store and a later S3-backed one behave the same to the App operations.
  */
 import { ArtifactError } from './errors.ts';
-import { ARTIFACT_READ_LIMITS, type ArtifactLimits } from './limits.ts';
-import type { Readable } from 'node:stream';
-import type {
-  ArtifactBucket,
-  ArtifactObject,
-  ArtifactStore,
-  BodyExpectations,
-  ByteRange,
-  ListOptions,
-  MultipartUpload,
-  ObjectListing,
-  OpenOptions,
-  StoredObject,
-  UploadedPart,
-  WriteObjectOptions,
-} from './artifactStore.ts';
+import { ARTIFACT_READ_LIMITS } from './limits.ts';
+import type { ArtifactAppCalls, ArtifactBackend, ArtifactObject, StoredObject } from './artifactStore.ts';
 
-export abstract class ArtifactStoreBase implements ArtifactStore {
-  abstract readonly limits: ArtifactLimits;
-  abstract createBucket(accountId: string, bucket: string, region: string): Promise<ArtifactBucket>;
-  abstract getBucket(accountId: string, bucket: string): Promise<ArtifactBucket>;
-  abstract deleteBucket(accountId: string, bucket: string): Promise<void>;
-  abstract listBuckets(accountId: string): Promise<ArtifactBucket[]>;
-  abstract writeObject(accountId: string, bucket: string, key: string, body: AsyncIterable<Uint8Array>, options: WriteObjectOptions): Promise<StoredObject>;
-  abstract describeObject(accountId: string, bucket: string, key: string): Promise<StoredObject>;
-  abstract openObject(accountId: string, bucket: string, key: string, options?: OpenOptions): Promise<{ object: StoredObject; body: Readable; range?: ByteRange }>;
-  abstract removeObject(accountId: string, bucket: string, key: string): Promise<void>;
-  abstract removeObjects(accountId: string, bucket: string, keys: readonly string[]): Promise<{ key: string; error?: ArtifactError }[]>;
-  abstract listPage(accountId: string, bucket: string, options: ListOptions): Promise<ObjectListing>;
-  abstract createMultipartUpload(accountId: string, bucket: string, key: string, options: { contentType?: string; metadata?: Record<string, string> }): Promise<MultipartUpload>;
-  abstract uploadPart(
-    accountId: string,
-    bucket: string,
-    key: string,
-    uploadId: string,
-    partNumber: number,
-    body: AsyncIterable<Uint8Array>,
-    expect: BodyExpectations,
-  ): Promise<UploadedPart>;
-  abstract completeMultipartUpload(accountId: string, bucket: string, key: string, uploadId: string, parts: { partNumber: number; etag: string }[]): Promise<StoredObject>;
-  abstract abortMultipartUpload(accountId: string, bucket: string, key: string, uploadId: string): Promise<void>;
-  abstract listParts(accountId: string, bucket: string, key: string, uploadId: string): Promise<UploadedPart[]>;
-  abstract close(): Promise<void>;
+type Backend = ArtifactStoreBase & ArtifactBackend;
 
-  async ensureBucket(accountId: string, bucket: string, region: string): Promise<void> {
+/**
+ * The App calls over a backend's own streaming calls. A backend extends this and `implements ArtifactStore`, which
+ * makes the compiler hold it to every streaming call; `this: Backend` lets the calls here use them without declaring
+ * them a second time.
+ */
+export abstract class ArtifactStoreBase implements ArtifactAppCalls {
+  async ensureBucket(this: Backend, accountId: string, bucket: string, region: string): Promise<void> {
     try {
       await this.createBucket(accountId, bucket, region);
     } catch (thrown) {
@@ -55,7 +22,7 @@ export abstract class ArtifactStoreBase implements ArtifactStore {
     }
   }
 
-  async putObject(accountId: string, bucket: string, key: string, body: Buffer | NodeJS.ReadableStream, options: { contentType?: string } = {}): Promise<ArtifactObject> {
+  async putObject(this: Backend, accountId: string, bucket: string, key: string, body: Buffer | NodeJS.ReadableStream, options: { contentType?: string } = {}): Promise<ArtifactObject> {
     const source = Buffer.isBuffer(body) ? bufferSource(body) : (body as AsyncIterable<Uint8Array>);
     const stored = await this.writeObject(accountId, bucket, key, source, {
       ...(Buffer.isBuffer(body) ? { size: body.length } : {}),
@@ -64,7 +31,7 @@ export abstract class ArtifactStoreBase implements ArtifactStore {
     return plainObject(stored);
   }
 
-  async getObject(accountId: string, bucket: string, key: string, options: { maxBytes?: number } = {}): Promise<{ object: ArtifactObject; body: Buffer } | undefined> {
+  async getObject(this: Backend, accountId: string, bucket: string, key: string, options: { maxBytes?: number } = {}): Promise<{ object: ArtifactObject; body: Buffer } | undefined> {
     const maxBytes = options.maxBytes ?? ARTIFACT_READ_LIMITS.default;
     const tooLarge = (size: number) =>
       new ArtifactError('EntityTooLarge', `s3://${bucket}/${key} is ${size} bytes; artifacts Ferry reads into memory are limited to ${maxBytes} bytes.`, {
@@ -82,15 +49,16 @@ export abstract class ArtifactStoreBase implements ArtifactStore {
     });
   }
 
-  async headObject(accountId: string, bucket: string, key: string): Promise<ArtifactObject | undefined> {
+  async headObject(this: Backend, accountId: string, bucket: string, key: string): Promise<ArtifactObject | undefined> {
     return absentAsUndefined(async () => plainObject(await this.describeObject(accountId, bucket, key)));
   }
 
-  async deleteObject(accountId: string, bucket: string, key: string): Promise<void> {
+  async deleteObject(this: Backend, accountId: string, bucket: string, key: string): Promise<void> {
     await this.removeObject(accountId, bucket, key);
   }
 
   async listObjects(
+    this: Backend,
     accountId: string,
     bucket: string,
     options: { prefix?: string; startAfter?: string; maxKeys?: number },

@@ -107,8 +107,11 @@ export interface MultipartUpload {
   initiated: number;
 }
 
-export interface ArtifactStore {
-  // ——— The App layer's calls ———
+/** What every artifact store is: the App layer's calls and the S3 endpoint's. */
+export interface ArtifactStore extends ArtifactAppCalls, ArtifactBackend {}
+
+/** The App layer's calls: small bodies in memory, "absent" as undefined. Written once, in ArtifactStoreBase (appCalls.ts). */
+export interface ArtifactAppCalls {
   /** Creates the bucket for the account if it does not exist; throws if another account owns the name. */
   ensureBucket(accountId: string, bucket: string, region: string): Promise<void>;
   putObject(
@@ -136,8 +139,10 @@ export interface ArtifactStore {
     bucket: string,
     options: { prefix?: string; startAfter?: string; maxKeys?: number },
   ): Promise<{ objects: ArtifactObject[]; truncated: boolean }>;
+}
 
-  // ——— The S3 endpoint's calls: each throws ArtifactError (NoSuchBucket, AccessDenied, …) ———
+/** The S3 endpoint's calls, streaming, which each backend implements: each throws ArtifactError (NoSuchBucket, AccessDenied, …). */
+export interface ArtifactBackend {
   /** The bounds this store enforces (src/artifacts/limits.ts). */
   readonly limits: ArtifactLimits;
   createBucket(accountId: string, bucket: string, region: string): Promise<ArtifactBucket>;

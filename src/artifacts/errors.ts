@@ -2,6 +2,7 @@
  * Errors of the artifact store, named with S3's error codes so the REST endpoint passes them through unchanged and
  * the App operations can map them to SMS exceptions. Their HTTP statuses live at the edge (src/server/s3/s3Errors.ts).
  */
+import { CodedError } from '../lib/errors.ts';
 
 export const ARTIFACT_ERROR_CODES = [
   'AccessDenied',
@@ -30,17 +31,16 @@ export const ARTIFACT_ERROR_CODES = [
 
 export type ArtifactErrorCode = (typeof ARTIFACT_ERROR_CODES)[number];
 
-export class ArtifactError extends Error {
-  readonly code: ArtifactErrorCode;
-  /** What the error is about, for S3's error document (`<BucketName>`, `<Key>`, `<UploadId>`, …). */
+/** An S3-shaped error: its code plus what it is about, for S3's error document (`<BucketName>`, `<Key>`, `<UploadId>`, …). */
+export class S3CodedError<Code extends string> extends CodedError<Code> {
   readonly details: Readonly<Record<string, string>>;
-  constructor(code: ArtifactErrorCode, message: string, details: Record<string, string> = {}) {
-    super(message);
-    this.code = code;
-    this.name = code;
+  constructor(code: Code, message: string, details: Record<string, string> = {}) {
+    super(code, message);
     this.details = details;
   }
 }
+
+export class ArtifactError extends S3CodedError<ArtifactErrorCode> {}
 
 export const noSuchBucket = (bucket: string): ArtifactError =>
   new ArtifactError('NoSuchBucket', 'The specified bucket does not exist.', { BucketName: bucket });

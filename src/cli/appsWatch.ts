@@ -14,11 +14,11 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { GetAppCommand, GetAppValidationOutputCommand, GetReplicationRunsCommand, type ReplicationRun } from '@aws-sdk/client-sms';
 import { FerryApiError } from '../client/ferryClient.ts';
-import { addApiOptions, connect, networkCode, parseSeconds, reportError, usageErrorsExit2, type Api, type ApiFlags } from './apiClient.ts';
+import { usageErrorsExit2, type Api } from './apiClient.ts';
+import { addWatchOptions, drawsInPlace, reconnectingCalls, runWatchCommand, type WatchFlags } from './watching.ts';
 import { parsePercent } from './format.ts';
 import { exitStatus, underWay, viewLines, type AppView, type ServerView } from './appWatchView.ts';
 
-const RECONNECT_WINDOW_MS = 30_000;
 
 /** The run worth showing: the active one, else the latest that ended, else the next pending. */
 function currentRun(runs: readonly ReplicationRun[]): ReplicationRun | undefined {
@@ -139,27 +139,11 @@ class Redrawn {
   }
 }
 
-const isTransient = (error: unknown) =>
-  networkCode(error) !== undefined || ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0) >= 500;
-
 /** Watches until nothing is under way (or forever with `follow`); resolves with the exit status. */
 export async function watchApp(api: Api, appId: string, options: { intervalMs: number; follow: boolean; display: ChangedLines | Redrawn }): Promise<number> {
-  let lastSuccess = 0;
-  let disconnected = false;
+  const call = reconnectingCalls(api, { intervalMs: options.intervalMs, notice: (text) => options.display.notice(text) });
   for (;;) {
-    let view: AppView;
-    try {
-      view = await fetchAppView(api, appId);
-      if (disconnected) options.display.notice(`Reconnected to ${api.endpoint}.`);
-      disconnected = false;
-      lastSuccess = Date.now();
-    } catch (error) {
-      if (lastSuccess === 0 || !isTransient(error) || Date.now() - lastSuccess > RECONNECT_WINDOW_MS) throw error;
-      if (!disconnected) options.display.notice(`Lost the connection to ${api.endpoint}; retrying for up to ${RECONNECT_WINDOW_MS / 1000} s…`);
-      disconnected = true;
-      await delay(options.intervalMs);
-      continue;
-    }
+    const view = await call(() => fetchAppView(api, appId));
     options.display.show(view);
     if (!options.follow && !underWay(view)) {
       options.display.notice(`Nothing is under way for ${appId}: replication ${view.replicationStatus}, launch ${view.launchStatus}.`);
@@ -174,10 +158,8 @@ export function addAppsWatchCommand(apps: Command): void {
     .command('watch')
     .description("follow an app's replication and launch: per server its run, instance, hydration and validations")
     .argument('<app-id>', 'application id (app-…)');
-  addApiOptions(watch)
-    .option('--interval <seconds>', 'how often to poll', parseSeconds, 2)
+  addWatchOptions(watch, 2)
     .option('--follow', 'keep watching when nothing is under way (until interrupted)')
-    .option('--plain', 'plain lines even on a terminal')
     .addHelpText(
       'after',
       `
@@ -191,21 +173,11 @@ Ends and exit status (without --follow):
   2  usage error
   130  interrupted (Ctrl-C)`,
     )
-    .action(async (appId: string, flags: ApiFlags & { interval: number; follow?: boolean; plain?: boolean }) => {
-      let api: Api | undefined;
-      const tty = process.stdout.isTTY === true && !flags.plain;
-      const display = tty ? new Redrawn(process.stdout) : new ChangedLines((text) => void process.stdout.write(text));
-      const onSignal = () => process.exit(130);
-      process.once('SIGINT', onSignal);
-      try {
-        api = connect(flags);
-        process.exitCode = await watchApp(api, appId, { intervalMs: Math.round(flags.interval * 1000), follow: flags.follow === true, display });
-      } catch (error) {
-        reportError(error, api);
-      } finally {
-        process.removeListener('SIGINT', onSignal);
-        api?.close();
-      }
+    .action(async (appId: string, flags: WatchFlags & { follow?: boolean }) => {
+      const display = drawsInPlace(flags) ? new Redrawn(process.stdout) : new ChangedLines((text) => void process.stdout.write(text));
+      await runWatchCommand(flags, (api) =>
+        watchApp(api, appId, { intervalMs: Math.round(flags.interval * 1000), follow: flags.follow === true, display }),
+      );
     });
   usageErrorsExit2(watch);
 }

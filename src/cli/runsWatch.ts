@@ -16,14 +16,14 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import type { ReplicationJob, ReplicationRun } from '@aws-sdk/client-sms';
-import { addApiOptions, CliError, connect, networkCode, parseSeconds, reportError, usageErrorsExit2, type Api, type ApiFlags } from './apiClient.ts';
+import { CliError, usageErrorsExit2, type Api } from './apiClient.ts';
+import { addWatchOptions, drawsInPlace, reconnectingCalls, runWatchCommand, type WatchFlags } from './watching.ts';
 import { allRuns } from './status.ts';
 import { formatAge, formatBytes, formatDuration, formatRate, formatTime, formatUntil, oneLine, parsePercent } from './format.ts';
 
 /** A scheduled time this close ahead still counts as due (clients send times rounded to the second). */
 const DUE_SLACK_MS = 5000;
 /** How long the watch keeps polling through connection errors once it has started. */
-const RECONNECT_WINDOW_MS = 30_000;
 
 export interface RunSnapshot {
   replicationRunId: string;
@@ -200,9 +200,6 @@ export function pickRun(runs: readonly ReplicationRun[], now: number, next: bool
   return undefined;
 }
 
-const isTransient = (error: unknown) =>
-  networkCode(error) !== undefined || ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0) >= 500;
-
 export interface WatchOptions {
   intervalMs: number;
   next: boolean;
@@ -216,26 +213,7 @@ export async function watchJob(api: Api, replicationJobId: string, options: Watc
   const { display } = options;
   let target: string | undefined;
   let job: ReplicationJob | undefined;
-  let lastSuccess = 0;
-  let disconnected = false;
-
-  // Polls through short outages once the watch has started (the first call's failure is reported at once).
-  async function call<T>(fn: () => Promise<T>): Promise<T> {
-    for (;;) {
-      try {
-        const result = await fn();
-        if (disconnected) display.notice(`Reconnected to ${api.endpoint}.`);
-        disconnected = false;
-        lastSuccess = Date.now();
-        return result;
-      } catch (error) {
-        if (lastSuccess === 0 || !isTransient(error) || Date.now() - lastSuccess > RECONNECT_WINDOW_MS) throw error;
-        if (!disconnected) display.notice(`Lost the connection to ${api.endpoint}; retrying for up to ${RECONNECT_WINDOW_MS / 1000} s…`);
-        disconnected = true;
-        await delay(options.intervalMs);
-      }
-    }
-  }
+  const call = reconnectingCalls(api, { intervalMs: options.intervalMs, notice: (text) => display.notice(text) });
 
   const describeJob = () => `job ${replicationJobId}${job?.vmServer?.vmName ? ` (${job.vmServer.vmName})` : ''}`;
 
@@ -312,10 +290,8 @@ export function addRunsCommands(program: Command): void {
     .command('watch')
     .description('show the progress of a job\'s current run until it ends (a bar on a terminal, plain lines otherwise)')
     .argument('<job-id>', 'replication job id (sms-job-…)');
-  addApiOptions(watch)
-    .option('--interval <seconds>', 'how often to poll', parseSeconds, 1)
+  addWatchOptions(watch, 1)
     .option('--next', 'when no run is active or due, wait for the next scheduled run to start and watch it')
-    .option('--plain', 'plain lines even on a terminal')
     .addHelpText(
       'after',
       `
@@ -334,18 +310,12 @@ Ends and exit status:
   2  usage error
   130  interrupted (Ctrl-C)`,
     )
-    .action(async (replicationJobId: string, flags: ApiFlags & { interval: number; next?: boolean; plain?: boolean }) => {
-      let api: Api | undefined;
-      const tty = process.stdout.isTTY === true && !flags.plain;
-      const display: Display = tty ? new BarDisplay() : new PlainDisplay();
-      const onSignal = () => {
-        display.close();
-        process.exit(130);
-      };
-      process.once('SIGINT', onSignal);
-      try {
-        api = connect(flags);
-        process.exitCode = await watchJob(api, replicationJobId, {
+    .action(async (replicationJobId: string, flags: WatchFlags & { next?: boolean }) => {
+      const display: Display = drawsInPlace(flags) ? new BarDisplay() : new PlainDisplay();
+      await runWatchCommand(
+        flags,
+        (api) =>
+        watchJob(api, replicationJobId, {
           intervalMs: Math.round(flags.interval * 1000),
           next: flags.next === true,
           display,
@@ -353,15 +323,9 @@ Ends and exit status:
             display.close();
             process.stderr.write(`ferry: ${line}\n`);
           },
-        });
-      } catch (error) {
-        display.close();
-        reportError(error, api);
-      } finally {
-        display.close();
-        process.removeListener('SIGINT', onSignal);
-        api?.close();
-      }
+        }),
+        () => display.close(),
+      );
     });
   usageErrorsExit2(watch);
 }

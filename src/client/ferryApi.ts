@@ -4,15 +4,13 @@
  * console (web/src/api/ferry.ts), so it imports nothing Node-only: the signer is injected — @smithy/signature-v4 with
  * Node's hash in Node, the SMS client's own signer (browser SHA-256, clock-skew correction) in the browser.
  */
+import { CodedError } from '../lib/errors.ts';
 import { FERRY_TARGET_PREFIX, type FerryInput, type FerryOperationName, type FerryOutput } from '../api/ferryWire.ts';
 
-export class FerryApiError extends Error {
-  readonly code: string;
+export class FerryApiError extends CodedError {
   readonly status: number;
   constructor(code: string, message: string, status: number) {
-    super(message);
-    this.name = code;
-    this.code = code;
+    super(code, message);
     this.status = status;
   }
 }

@@ -32,13 +32,24 @@ export const ERROR_STATUS = {
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
-export class ServiceError extends Error {
-  readonly code: ErrorCode;
-  readonly status: number;
-  constructor(code: ErrorCode, message: string) {
+/**
+ * An error that carries a machine-readable code and is named after it (so a stack trace or log line shows the code).
+ * Each wire — the SMS JSON protocol, S3's XML, Ferry's own calls — has its own code set and extras; this is the part
+ * they share.
+ */
+export class CodedError<Code extends string = string> extends Error {
+  readonly code: Code;
+  constructor(code: Code, message: string) {
     super(message);
     this.code = code;
     this.name = code;
+  }
+}
+
+export class ServiceError extends CodedError<ErrorCode> {
+  readonly status: number;
+  constructor(code: ErrorCode, message: string) {
+    super(code, message);
     this.status = ERROR_STATUS[code];
   }
 }

@@ -19,7 +19,7 @@ import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
 import { importCatalog } from '../helpers/replication.ts';
 import { configureReplication, createApp, ferryWithServers, type CatalogFerry } from '../helpers/apps.ts';
 import { s3Fetch } from '../helpers/s3Signer.ts';
-import { ensureConsoleBuilt, launchBrowser, screenshotBothSizes, skipReason, unlabelledControls, waitFor, type Browser } from './helpers.ts';
+import { ensureConsoleBuilt, launchBrowser, screenshotBothSizes, signInToConsole, skipReason, unlabelledControls, waitFor, type Browser } from './helpers.ts';
 
 const TIMEOUT = 180_000;
 const USER_DATA = '#!/bin/sh\necho "shop web server configured by the console test"\n';
@@ -44,11 +44,7 @@ describe('Applications pages (headless Chromium)', { skip: skipReason, timeout: 
     servers = await importCatalog(ferry.sms, ['kvm-app02', 'web01'], 60_000);
     browser = await launchBrowser();
     page = await browser.context.newPage();
-    await page.goto(`${url}/console/`);
-    await page.getByLabel('Access key id').fill(ferry.ferry.root.accessKeyId);
-    await page.getByLabel('Secret access key').fill(ferry.ferry.root.secretAccessKey);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { level: 1, name: 'Servers' }).waitFor();
+    await signInToConsole(page, url, ferry.ferry.root);
   });
 
   after(async () => {
@@ -261,11 +257,7 @@ describe('live replication progress per server (headless Chromium, scripted conn
     env = await ferryWithServers(2);
     browser = await launchBrowser();
     page = await browser.context.newPage();
-    await page.goto(`${env.t.ferry.url}/console/`);
-    await page.getByLabel('Access key id').fill(env.t.ferry.root.accessKeyId);
-    await page.getByLabel('Secret access key').fill(env.t.ferry.root.secretAccessKey);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { level: 1, name: 'Servers' }).waitFor();
+    await signInToConsole(page, env.t.ferry.url, env.t.ferry.root);
   });
 
   after(async () => {

@@ -14,7 +14,7 @@ import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
 import { importCatalog } from '../helpers/replication.ts';
 import { bootableDatastore, bootableVm, instancesDir, LAUNCH_URI, launchSkipReason, removeDomain, virshListAll } from '../helpers/launch.ts';
 import { BOOT_MARKER } from '../../src/domain/instanceConsole.ts';
-import { ensureConsoleBuilt, launchBrowser, screenshotBothSizes, skipReason, unlabelledControls, waitFor, type Browser } from './helpers.ts';
+import { ensureConsoleBuilt, launchBrowser, screenshotBothSizes, signInToConsole, skipReason, unlabelledControls, waitFor, type Browser } from './helpers.ts';
 
 const VALIDATION_SCRIPT = '#!/bin/sh\necho "shop answers on port 80"\nexit 0\n';
 
@@ -37,11 +37,7 @@ describe('launching an application from the console (libvirt)', { skip: skipReas
     vmName = servers.get(bootableVm('kvm').folder)!.vmServer!.vmName!;
     browser = await launchBrowser();
     page = await browser.context.newPage();
-    await page.goto(`${ferry.ferry.url}/console/`);
-    await page.getByLabel('Access key id').fill(ferry.ferry.root.accessKeyId);
-    await page.getByLabel('Secret access key').fill(ferry.ferry.root.secretAccessKey);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { level: 1, name: 'Servers' }).waitFor();
+    await signInToConsole(page, ferry.ferry.url, ferry.ferry.root);
   });
 
   after(async () => {

@@ -155,6 +155,15 @@ export async function unlabelledControls(page: Page): Promise<string[]> {
     .map((el) => el.outerHTML.slice(0, 120))`);
 }
 
+/** Opens the console at `url` and signs in with `keys` through the form; resolves on the Servers page it lands on. */
+export async function signInToConsole(page: Page, url: string, keys: { accessKeyId: string; secretAccessKey: string }): Promise<void> {
+  await page.goto(`${url}/console/`);
+  await page.getByLabel('Access key id').fill(keys.accessKeyId);
+  await page.getByLabel('Secret access key').fill(keys.secretAccessKey);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Servers' }).waitFor();
+}
+
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 15_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

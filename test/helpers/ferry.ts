@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SMSClient } from '@aws-sdk/client-sms';
+import { GetConnectorsCommand, SMSClient } from '@aws-sdk/client-sms';
 import { startFerry, type RunningFerry } from '../../src/main.ts';
 import type { Clock } from '../../src/lib/clock.ts';
 import type { Policy } from '../../src/domain/policy.ts';
@@ -155,4 +155,17 @@ export async function startTestFerry(options: TestFerryOptions = {}): Promise<Te
       }
     },
   };
+}
+
+/** Whether `keys` sign in at `url`: 'ok', or the refusal's name (UnrecognizedClientException for an unknown or deleted key). */
+export async function signInResult(url: string, keys: { accessKeyId: string; secretAccessKey: string }): Promise<string> {
+  const sms = new SMSClient({ region: 'us-east-1', endpoint: url, credentials: keys, maxAttempts: 1 });
+  try {
+    await sms.send(new GetConnectorsCommand({}));
+    return 'ok';
+  } catch (error) {
+    return (error as Error).name;
+  } finally {
+    sms.destroy();
+  }
 }

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetConnectorsCommand, SMSClient } from '@aws-sdk/client-sms';
+import { signInResult } from '../helpers/ferry.ts';
 import { startFerry, type RunningFerry } from '../../src/main.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { listAccessKeys } from '../../src/core/accessKeys.ts';
@@ -32,19 +32,6 @@ async function start(dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<{ fe
   return { ferry: await startFerry({ dataDir, env, log }), warnings };
 }
 
-/** 'ok', or the error's name (UnrecognizedClientException for an unknown or deleted key). */
-async function signIn(url: string, keys: { accessKeyId: string; secretAccessKey: string }): Promise<string> {
-  const sms = new SMSClient({ region: 'us-east-1', endpoint: url, credentials: keys, maxAttempts: 1 });
-  try {
-    await sms.send(new GetConnectorsCommand({}));
-    return 'ok';
-  } catch (error) {
-    return (error as Error).name;
-  } finally {
-    sms.destroy();
-  }
-}
-
 const cli = (dataDir: string, ...args: string[]) => ferryCli([...args, '--data-dir', dataDir], NO_ROOT_ENV);
 const cliFails = async (dataDir: string, ...args: string[]) => {
   const result = await run(NODE, [FERRY_CLI, ...args, '--data-dir', dataDir], { env: { ...process.env, ...NO_ROOT_ENV } });
@@ -62,15 +49,15 @@ test('the root key from the environment replaces the previous one: the old key s
     await first.ferry.close();
 
     const withA = await start(dataDir, envOf(ROOT_A));
-    assert.equal(await signIn(withA.ferry.url, ROOT_A), 'ok');
-    assert.equal(await signIn(withA.ferry.url, generated), 'UnrecognizedClientException', 'the generated key was replaced');
+    assert.equal(await signInResult(withA.ferry.url, ROOT_A), 'ok');
+    assert.equal(await signInResult(withA.ferry.url, generated), 'UnrecognizedClientException', 'the generated key was replaced');
     assert.ok(withA.warnings.includes(`root access key ${generated.accessKeyId} was replaced by FERRY_ROOT_ACCESS_KEY_ID ${ROOT_A.accessKeyId} and is deleted.`), withA.warnings.join('\n'));
     assert.equal(existsSync(join(dataDir, 'root-credentials.json')), false, 'the file holding the replaced key is removed');
     await withA.ferry.close();
 
     const withB = await start(dataDir, envOf(ROOT_B));
-    assert.equal(await signIn(withB.ferry.url, ROOT_B), 'ok');
-    assert.equal(await signIn(withB.ferry.url, ROOT_A), 'UnrecognizedClientException', 'the old environment key is revoked');
+    assert.equal(await signInResult(withB.ferry.url, ROOT_B), 'ok');
+    assert.equal(await signInResult(withB.ferry.url, ROOT_A), 'UnrecognizedClientException', 'the old environment key is revoked');
     assert.deepEqual((await listAccessKeys(withB.ferry.core, withB.ferry.root.accountId)).map((k) => [k.accessKeyId, k.origin]), [[ROOT_B.accessKeyId, 'environment']]);
     await withB.ferry.close();
 
@@ -92,7 +79,7 @@ test('commands run without the root variables make no key', async () => {
     await cli(dataDir, 'accounts', 'keys', 'list', 'root');
     assert.deepEqual((await listAccessKeys(ferry.core, ferry.root.accountId)).map((k) => k.accessKeyId), [ROOT_A.accessKeyId], 'still only the root key from the environment');
     assert.equal(existsSync(join(dataDir, 'root-credentials.json')), false);
-    assert.equal(await signIn(ferry.url, ROOT_A), 'ok');
+    assert.equal(await signInResult(ferry.url, ROOT_A), 'ok');
   } finally {
     await ferry.close();
     rmSync(dataDir, { recursive: true, force: true });
@@ -104,11 +91,11 @@ test('rotation without downtime: a second key, then the first deleted by the CLI
   const { ferry } = await start(dataDir, envOf(ROOT_A));
   try {
     const first = JSON.parse(await cli(dataDir, 'accounts', 'create', 'alice', '--json')) as { accessKeyId: string; secretAccessKey: string; accountId: string };
-    assert.equal(await signIn(ferry.url, first), 'ok');
+    assert.equal(await signInResult(ferry.url, first), 'ok');
     const second = JSON.parse(await cli(dataDir, 'accounts', 'keys', 'create', 'alice', '--json')) as { accessKeyId: string; secretAccessKey: string; accountId: string };
     assert.equal(second.accountId, first.accountId);
-    assert.equal(await signIn(ferry.url, first), 'ok', 'both keys work while clients move');
-    assert.equal(await signIn(ferry.url, second), 'ok');
+    assert.equal(await signInResult(ferry.url, first), 'ok', 'both keys work while clients move');
+    assert.equal(await signInResult(ferry.url, second), 'ok');
     assert.match(await cliFails(dataDir, 'accounts', 'keys', 'create', 'alice'), /Account alice already has 2 access keys, the most an account may have: delete one first/);
 
     const listed = await cli(dataDir, 'accounts', 'keys', 'list', 'alice', '--json');
@@ -116,17 +103,17 @@ test('rotation without downtime: a second key, then the first deleted by the CLI
     assert.ok(!listed.includes(first.secretAccessKey) && !listed.includes(second.secretAccessKey), 'listing never shows a secret');
 
     assert.equal(await cli(dataDir, 'accounts', 'keys', 'delete', 'alice', first.accessKeyId), `Deleted access key ${first.accessKeyId} of account alice; it no longer authenticates.\n`);
-    assert.equal(await signIn(ferry.url, first), 'UnrecognizedClientException', 'refused at once by the running service');
-    assert.equal(await signIn(ferry.url, second), 'ok');
+    assert.equal(await signInResult(ferry.url, first), 'UnrecognizedClientException', 'refused at once by the running service');
+    assert.equal(await signInResult(ferry.url, second), 'ok');
 
     assert.match(await cliFails(dataDir, 'accounts', 'keys', 'delete', 'alice', second.accessKeyId), /the only access key of account alice; .* Add --force/);
-    assert.equal(await signIn(ferry.url, second), 'ok');
+    assert.equal(await signInResult(ferry.url, second), 'ok');
     await cli(dataDir, 'accounts', 'keys', 'delete', 'alice', second.accessKeyId, '--force');
-    assert.equal(await signIn(ferry.url, second), 'UnrecognizedClientException');
+    assert.equal(await signInResult(ferry.url, second), 'UnrecognizedClientException');
     assert.match(await cliFails(dataDir, 'accounts', 'keys', 'delete', 'alice', second.accessKeyId), /is already deleted/);
     assert.match(await cliFails(dataDir, 'accounts', 'keys', 'delete', 'root', first.accessKeyId), /Account root has no access key AKIA/);
     assert.match(await cliFails(dataDir, 'accounts', 'keys', 'delete', 'root', ROOT_A.accessKeyId, '--force'), /the root account's only access key\. Create its replacement first/);
-    assert.equal(await signIn(ferry.url, ROOT_A), 'ok');
+    assert.equal(await signInResult(ferry.url, ROOT_A), 'ok');
   } finally {
     await ferry.close();
     rmSync(dataDir, { recursive: true, force: true });
@@ -143,14 +130,14 @@ test('a generated root key deleted after a rotation is not brought back by root-
       await cli(dataDir, 'accounts', 'keys', 'delete', 'root', generated.accessKeyId),
       `Deleted access key ${generated.accessKeyId} of account root; it no longer authenticates.\nRemoved root-credentials.json, which held it.\n`,
     );
-    assert.equal(await signIn(first.ferry.url, generated), 'UnrecognizedClientException');
+    assert.equal(await signInResult(first.ferry.url, generated), 'UnrecognizedClientException');
     await first.ferry.close();
 
     const again = await start(dataDir);
     assert.equal(again.ferry.root.source, 'store');
     assert.equal(again.ferry.root.accessKeyId, replacement.accessKeyId);
-    assert.equal(await signIn(again.ferry.url, generated), 'UnrecognizedClientException');
-    assert.equal(await signIn(again.ferry.url, replacement), 'ok');
+    assert.equal(await signInResult(again.ferry.url, generated), 'UnrecognizedClientException');
+    assert.equal(await signInResult(again.ferry.url, replacement), 'ok');
     assert.equal(existsSync(join(dataDir, 'root-credentials.json')), false, 'no new key was generated');
     assert.equal((await listAccessKeys(again.ferry.core, again.ferry.root.accountId)).length, 1);
     await again.ferry.close();

@@ -12,7 +12,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kysely, SqliteDialect, sql } from 'kysely';
-import { GetConnectorsCommand, SMSClient } from '@aws-sdk/client-sms';
+import { signInResult } from '../helpers/ferry.ts';
 import { startFerry, type RunningFerry } from '../../src/main.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { createAccount } from '../../src/core/accounts.ts';
@@ -29,17 +29,6 @@ async function start(dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<{ fe
   return { ferry: await startFerry({ dataDir, env, log }), logs };
 }
 
-async function authenticates(url: string, keys: { accessKeyId: string; secretAccessKey: string }): Promise<string> {
-  const sms = new SMSClient({ region: 'us-east-1', endpoint: url, credentials: keys, maxAttempts: 1 });
-  try {
-    await sms.send(new GetConnectorsCommand({}));
-    return 'ok';
-  } catch (error) {
-    return (error as Error).name;
-  } finally {
-    sms.destroy();
-  }
-}
 
 /** Store files (the database, its WAL and shared memory) that contain `needle`. */
 function storeFilesHolding(dataDir: string, needle: string): string[] {
@@ -62,8 +51,8 @@ test('a new data dir is 0700 with every file 0600, and no store file holds a sec
   const { ferry } = await start(dataDir);
   try {
     const alice = await createAccount(ferry.core, ferry.secrets.accessKeys, 'alice');
-    assert.equal(await authenticates(ferry.url, alice), 'ok');
-    assert.equal(await authenticates(ferry.url, ferry.root), 'ok');
+    assert.equal(await signInResult(ferry.url, alice), 'ok');
+    assert.equal(await signInResult(ferry.url, ferry.root), 'ok');
     assert.equal(statSync(dataDir).mode & 0o777, 0o700);
     for (const name of STORE_FILES) assert.equal(statSync(join(dataDir, name)).mode & 0o777, 0o600, `${name} is 0600`);
     assert.deepEqual(looseEntries(dataDir), [], 'nothing in the data dir is open to other users');
@@ -127,8 +116,8 @@ test('an older data dir is tightened and its plain secrets sealed on start, with
     assert.equal(statSync(dataDir).mode & 0o777, 0o700);
     assert.deepEqual(looseEntries(dataDir), []);
     assert.equal(ferry.root.source, 'file');
-    assert.equal(await authenticates(ferry.url, keys.root), 'ok');
-    assert.equal(await authenticates(ferry.url, keys.alice), 'ok');
+    assert.equal(await signInResult(ferry.url, keys.root), 'ok');
+    assert.equal(await signInResult(ferry.url, keys.alice), 'ok');
     for (const secret of [keys.root.secretAccessKey, keys.alice.secretAccessKey]) {
       assert.deepEqual(storeFilesHolding(dataDir, secret), [], 'the plain secret is gone from the database, its WAL and its shared memory');
     }
@@ -156,7 +145,7 @@ test('secrets sealed under one master key: another master key, or none, is refus
       accessKeyId: string;
       secretAccessKey: string;
     };
-    assert.equal(await authenticates(ferry.url, bob), 'ok');
+    assert.equal(await signInResult(ferry.url, bob), 'ok');
     // Without the master key the command stops, and makes no master.key of its own.
     const without = await run(NODE, [FERRY_CLI, 'accounts', 'create', 'carol', '--data-dir', dataDir], { env: { ...process.env, FERRY_MASTER_KEY: '' } });
     assert.equal(without.code, 1);
@@ -170,7 +159,7 @@ test('secrets sealed under one master key: another master key, or none, is refus
       return true;
     });
     const again = await start(dataDir, { FERRY_MASTER_KEY: first.toString('hex') });
-    assert.equal(await authenticates(again.ferry.url, bob), 'ok', 'with the right key everything works again');
+    assert.equal(await signInResult(again.ferry.url, bob), 'ok', 'with the right key everything works again');
     await again.ferry.close();
   } finally {
     rmSync(dataDir, { recursive: true, force: true });

@@ -111,3 +111,22 @@ export function useFormError<F extends string>(fields: readonly F[], focus?: { i
     fieldError: (name: F): string | undefined => (error?.field === name ? `${error.code}: ${error.message}` : undefined),
   };
 }
+
+/**
+ * A request's busy flag: `whileBusy(work, onError)` sets it while `work` runs and hands what `work` throws to
+ * `onError` (the form's error state), so a failed request never leaves the form stuck busy.
+ */
+export function useBusy() {
+  const [busy, setBusy] = useState(false);
+  async function whileBusy(work: () => Promise<void>, onError: (thrown: unknown) => void): Promise<void> {
+    setBusy(true);
+    try {
+      await work();
+    } catch (thrown) {
+      onError(thrown);
+    } finally {
+      setBusy(false);
+    }
+  }
+  return { busy, whileBusy };
+}

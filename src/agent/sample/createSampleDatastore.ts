@@ -13,13 +13,14 @@
  * is. The VMs are built in a hidden staging folder and moved into place, and the marker is written last, so an
  * interrupted build is simply redone.
  */
-import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { builderTools, MiB, type FileContent, type PartitionSpec } from './diskBuilder.ts';
+import { builderTools, MiB, type DiskContent, type FileContent, type PartitionSpec } from './diskBuilder.ts';
 import { buildHyperVVm, buildKvmVm, buildVmwareVm } from './vmBuilders.ts';
 import { BOOTABLE_VMS, buildBootableVm, prepareBootAssets, type BootAssets } from './bootableVms.ts';
 import type { KernelOptions } from './debianKernel.ts';
 import { mapConcurrently } from '../../lib/concurrency.ts';
+import { pathExists } from '../../lib/pathExists.ts';
 
 /** Bump when the sample's content changes; an older sample is then rebuilt. */
 // 3: the bootable guests run the shell parts of a multipart user-data (configure script, validations).
@@ -102,6 +103,14 @@ const ext4Root = (host: string, release: string, extra: Partial<PartitionSpec> =
   ...extra,
 });
 
+/** A UEFI Linux disk's content: a GPT with a 32 MiB EFI system partition holding `efiFiles`, then the ext4 root. */
+const efiLinuxDisk = (host: string, release: string, efiFiles: Record<string, FileContent>): DiskContent => ({
+  type: 'partitioned',
+  table: 'gpt',
+  seed: `${host}:0`,
+  partitions: [{ fs: 'vfat', label: 'EFI', sizeBytes: 32 * MiB, type: ESP_GPT, files: efiFiles }, ext4Root(host, release)],
+});
+
 type SampleVm = { folder: string; build: (folder: string) => Promise<unknown> };
 
 /** The sample VMs. Their UUIDs are fixed, so ids stay the same whenever the sample is rebuilt. */
@@ -146,15 +155,7 @@ function sampleVms(): SampleVm[] {
             {
               sizeBytes: 128 * MiB,
               vmdkSubformat: 'monolithicFlat',
-              content: {
-                type: 'partitioned',
-                table: 'gpt',
-                seed: 'db01:0',
-                partitions: [
-                  { fs: 'vfat', label: 'EFI', sizeBytes: 32 * MiB, type: ESP_GPT, files: { 'EFI/BOOT/README.TXT': 'sample EFI system partition\r\n' } },
-                  ext4Root('db01', osRelease('rhel', 'Red Hat Enterprise Linux', '8.9')),
-                ],
-              },
+              content: efiLinuxDisk('db01', osRelease('rhel', 'Red Hat Enterprise Linux', '8.9'), { 'EFI/BOOT/README.TXT': 'sample EFI system partition\r\n' }),
             },
           ],
         }),
@@ -244,15 +245,7 @@ function sampleVms(): SampleVm[] {
             {
               format: 'raw',
               sizeBytes: 128 * MiB,
-              content: {
-                type: 'partitioned',
-                table: 'gpt',
-                seed: 'kvm-app02:0',
-                partitions: [
-                  { fs: 'vfat', label: 'EFI', sizeBytes: 32 * MiB, type: ESP_GPT, files: { 'EFI/fedora/grub.cfg': 'set default=0\n' } },
-                  ext4Root('kvm-app02', osRelease('fedora', 'Fedora Linux', '39')),
-                ],
-              },
+              content: efiLinuxDisk('kvm-app02', osRelease('fedora', 'Fedora Linux', '39'), { 'EFI/fedora/grub.cfg': 'set default=0\n' }),
             },
           ],
         }),
@@ -266,15 +259,6 @@ async function readMarker(dir: string): Promise<Marker | undefined> {
     return m.generator === 'ferry-sample-datastore' && typeof m.version === 'number' && Array.isArray(m.vms) ? m : undefined;
   } catch {
     return undefined;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -322,14 +306,14 @@ export async function createSampleDatastore(dir: string, options: SampleOptions 
   await mkdir(dir, { recursive: true });
   const marker = await readMarker(dir);
   const elapsed = () => performance.now() - started;
-  if (!options.force && marker?.version === SAMPLE_VERSION && (await Promise.all(marker.vms.map((n) => exists(join(dir, n))))).every(Boolean) && names.every((n) => marker.vms.includes(n))) {
+  if (!options.force && marker?.version === SAMPLE_VERSION && (await Promise.all(marker.vms.map((n) => pathExists(join(dir, n))))).every(Boolean) && names.every((n) => marker.vms.includes(n))) {
     const present = bootableNames.filter((n) => marker.vms.includes(n));
     if (present.length === bootableNames.length || options.bootable === false) return { dir, created: false, vms: marker.vms, elapsedMs: elapsed(), bootable: present };
     // The bootable VMs were missing last time (offline?): try them alone.
     const { assets, missing } = await bootAssets(options);
     if (!assets) return { dir, created: false, vms: marker.vms, elapsedMs: elapsed(), bootable: [], ...(missing ? { bootableMissing: missing } : {}) };
     for (const name of bootableNames) {
-      if (await exists(join(dir, name))) throw new Error(`${join(dir, name)} exists and was not made by Ferry's sample generator; refusing to overwrite it`);
+      if (await pathExists(join(dir, name))) throw new Error(`${join(dir, name)} exists and was not made by Ferry's sample generator; refusing to overwrite it`);
     }
     const staging = await mkdtemp(join(dir, '.sample-build-'));
     try {
@@ -344,7 +328,7 @@ export async function createSampleDatastore(dir: string, options: SampleOptions 
   }
   const ours = new Set(marker?.vms ?? []);
   for (const name of [...names, ...bootableNames]) {
-    if (!ours.has(name) && (await exists(join(dir, name)))) {
+    if (!ours.has(name) && (await pathExists(join(dir, name)))) {
       throw new Error(`${join(dir, name)} exists and was not made by Ferry's sample generator; refusing to overwrite it`);
     }
   }

@@ -19,6 +19,7 @@ import { ArtifactStoreBase } from '../appCalls.ts';
 import { checkBucketName, checkKey, checkMetadata } from '../names.ts';
 import type {
   ArtifactBucket,
+  ArtifactStore,
   BodyExpectations,
   ByteRange,
   ListOptions,
@@ -82,7 +83,7 @@ export async function openLocalArtifactStore(options: LocalArtifactStoreOptions)
   return store;
 }
 
-export class LocalArtifactStore extends ArtifactStoreBase {
+export class LocalArtifactStore extends ArtifactStoreBase implements ArtifactStore {
   readonly limits: ArtifactLimits;
   readonly #db: ArtifactDb;
   readonly #blobs: BlobFiles;

@@ -3,7 +3,7 @@
  * src/artifacts/errors.ts and the protocol's own), and the XML error document. server/errorTable.ts maps thrown
  * errors to these.
  */
-import { ArtifactError, type ArtifactErrorCode } from '../../artifacts/errors.ts';
+import { ArtifactError, S3CodedError, type ArtifactErrorCode } from '../../artifacts/errors.ts';
 import { xmlDocument, type XmlNode } from './xml.ts';
 
 /** Errors the REST layer itself raises (authentication, request syntax, unsupported features). */
@@ -61,16 +61,7 @@ export function s3Status(code: S3ErrorCode): number {
 }
 
 /** An error the REST layer raises; store errors arrive as ArtifactError and are answered the same way. */
-export class S3Error extends Error {
-  readonly code: S3ErrorCode;
-  readonly details: Readonly<Record<string, string>>;
-  constructor(code: S3ErrorCode, message: string, details: Record<string, string> = {}) {
-    super(message);
-    this.code = code;
-    this.name = code;
-    this.details = details;
-  }
-}
+export class S3Error extends S3CodedError<S3ErrorCode> {}
 
 export const notImplemented = (what: string): S3Error =>
   new S3Error('NotImplemented', `A header or query you provided implies functionality that is not implemented: Ferry's artifact buckets do not support ${what}.`);

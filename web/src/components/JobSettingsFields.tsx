@@ -3,12 +3,16 @@
  * forms that edit them — Create replication job, Update job, and an app's replication configuration (per server,
  * SMS's ServerReplicationParameters) — so a field, its limits and its hint are written once.
  */
+import { useState } from 'preact/hooks';
 import type { LicenseType, ServerReplicationParameters } from '@aws-sdk/client-sms';
 import { Checkbox, Field, parseIntField, IdentifierInput } from './fields.tsx';
 import { toLocalInput } from '../format.ts';
 import { JOB_SETTING_LIMITS } from '../../../src/domain/jobSettings.ts';
 
 const { frequencyHours, recentAmisToKeep } = JOB_SETTING_LIMITS;
+
+/** The API members these fields set that a job's create and update requests both name (the order errors are matched in). */
+export const JOB_DETAIL_MEMBERS = ['licenseType', 'roleName', 'description', 'numberOfRecentAmisToKeep', 'encrypted', 'kmsKeyId'] as const;
 
 /** The fields' values as typed (numbers stay text until sent, so the API judges what the user typed). */
 export interface JobSettings {
@@ -64,6 +68,16 @@ export function settingsOf(
     encrypted: from.encrypted === true,
     kmsKeyId: from.kmsKeyId ?? '',
   };
+}
+
+/**
+ * A form's job settings: the state, and `bind`, the `values` and `onChange` props that wire JobSettingsFields to it
+ * (a change patches the current settings, so quick edits never lose one another).
+ */
+export function useJobSettings(initial: JobSettings | (() => JobSettings)) {
+  const [settings, setSettings] = useState<JobSettings>(initial);
+  const bind = { values: settings, onChange: (patch: Partial<JobSettings>) => setSettings((current) => ({ ...current, ...patch })) };
+  return { settings, setSettings, bind };
 }
 
 export interface JobSettingsFieldsProps {

@@ -3,6 +3,7 @@ import { useState } from 'preact/hooks';
 import { StartOnDemandReplicationRunCommand } from '@aws-sdk/client-sms';
 import type { OnDemandQuota } from '../api/ferry.ts';
 import { errorInfo } from '../api/errors.ts';
+import { useBusy } from '../hooks.ts';
 import { useApi } from '../context.ts';
 import { formatTime, fromEpochSeconds } from '../format.ts';
 
@@ -23,7 +24,7 @@ export function OnDemandButton(props: {
   onStarted: (runId: string) => void;
 }) {
   const { sms } = useApi();
-  const [busy, setBusy] = useState(false);
+  const { busy, whileBusy } = useBusy();
   const [description, setDescription] = useState('');
   const [message, setMessage] = useState<{ kind: 'error' | 'ok'; text: string } | undefined>(undefined);
   const exhausted = props.quota !== undefined && props.quota.used >= props.quota.limit;
@@ -32,21 +33,21 @@ export function OnDemandButton(props: {
 
   async function start(event: Event) {
     event.preventDefault();
-    setBusy(true);
     setMessage(undefined);
-    try {
-      const out = await sms.send(
-        new StartOnDemandReplicationRunCommand({ replicationJobId: props.jobId, description: description.trim() || undefined }),
-      );
-      setMessage({ kind: 'ok', text: `Started run ${out.replicationRunId}.` });
-      setDescription('');
-      props.onStarted(out.replicationRunId ?? '');
-    } catch (thrown) {
-      const info = errorInfo(thrown);
-      setMessage({ kind: 'error', text: `${info.code}: ${info.message}` });
-    } finally {
-      setBusy(false);
-    }
+    await whileBusy(
+      async () => {
+        const out = await sms.send(
+          new StartOnDemandReplicationRunCommand({ replicationJobId: props.jobId, description: description.trim() || undefined }),
+        );
+        setMessage({ kind: 'ok', text: `Started run ${out.replicationRunId}.` });
+        setDescription('');
+        props.onStarted(out.replicationRunId ?? '');
+      },
+      (thrown) => {
+        const info = errorInfo(thrown);
+        setMessage({ kind: 'error', text: `${info.code}: ${info.message}` });
+      },
+    );
   }
 
   return (

@@ -2,30 +2,21 @@
 import { useEffect, useState } from 'preact/hooks';
 import { UpdateReplicationJobCommand, type ReplicationJob, type UpdateReplicationJobRequest } from '@aws-sdk/client-sms';
 import { useApi } from '../context.ts';
-import { useFormError } from '../hooks.ts';
+import { useBusy, useFormError } from '../hooks.ts';
 import { fromLocalInput } from '../format.ts';
-import { JobSettingsFields, replicationParameters, settingsOf, type JobSettings } from './JobSettingsFields.tsx';
+import { JOB_DETAIL_MEMBERS, JobSettingsFields, replicationParameters, settingsOf, useJobSettings } from './JobSettingsFields.tsx';
 import { ErrorMessage } from './ui.tsx';
 
-const FIELDS = [
-  'frequency',
-  'nextReplicationRunStartTime',
-  'licenseType',
-  'roleName',
-  'description',
-  'numberOfRecentAmisToKeep',
-  'encrypted',
-  'kmsKeyId',
-] as const;
+const FIELDS = ['frequency', 'nextReplicationRunStartTime', ...JOB_DETAIL_MEMBERS] as const;
 type FieldName = (typeof FIELDS)[number];
 
 export function UpdateJobForm(props: { job: ReplicationJob; onUpdated: () => void }) {
   const { sms } = useApi();
   const job = props.job;
-  const [settings, setSettings] = useState<JobSettings>(() => settingsOf(job));
+  const { settings, setSettings, bind } = useJobSettings(() => settingsOf(job));
   const { error, clear: clearError, fail, fieldError } = useFormError(FIELDS);
   const [saved, setSaved] = useState('');
-  const [busy, setBusy] = useState(false);
+  const { busy, whileBusy } = useBusy();
 
   // Start from the job's values; the time field (the next run's start) stays blank unless the user sets one.
   const reset = () => setSettings(settingsOf(job));
@@ -54,17 +45,15 @@ export function UpdateJobForm(props: { job: ReplicationJob; onUpdated: () => voi
       setSaved('Nothing changed.');
       return;
     }
-    setBusy(true);
-    try {
-      await sms.send(new UpdateReplicationJobCommand(input));
-      setSaved('The job was updated.');
-      setSettings((current) => ({ ...current, time: '' }));
-      props.onUpdated();
-    } catch (thrown) {
-      fail(thrown);
-    } finally {
-      setBusy(false);
-    }
+    await whileBusy(
+      async () => {
+        await sms.send(new UpdateReplicationJobCommand(input));
+        setSaved('The job was updated.');
+        setSettings((current) => ({ ...current, time: '' }));
+        props.onUpdated();
+      },
+      (thrown) => fail(thrown),
+    );
   }
 
   return (
@@ -72,8 +61,7 @@ export function UpdateJobForm(props: { job: ReplicationJob; onUpdated: () => voi
       <ErrorMessage error={error} prefix="The job was not updated." />
       <JobSettingsFields
         idPrefix="update"
-        values={settings}
-        onChange={(patch) => setSettings((current) => ({ ...current, ...patch }))}
+        {...bind}
         errorOf={(member) => fieldError(member as FieldName)}
         time={{
           member: 'nextReplicationRunStartTime',

@@ -39,6 +39,15 @@ export function Page(props: { title: string; heading?: ComponentChildren; action
   );
 }
 
+/** The link back up from a detail or create page ("← All applications"). */
+export function BackLink(props: { to: string; children: ComponentChildren }) {
+  return (
+    <p>
+      <Link to={props.to}>← {props.children}</Link>
+    </p>
+  );
+}
+
 /**
  * An error as the console shows it: what failed (`prefix`), the code and the message. A form's error has an `id` and
  * is `focusable`, so the form can move focus to it after a failed submit.
@@ -59,6 +68,30 @@ export function Loading(props: { what: string }) {
     <p class="muted" role="status">
       Loading {props.what}…
     </p>
+  );
+}
+
+/** A create form's ending: the submit button (its label while busy is `Creating…`) and Cancel, back to `cancelTo`. */
+export function CreateActions(props: { busy: boolean; label: string; cancelTo: string }) {
+  return (
+    <div class="form-actions">
+      <button type="submit" class="primary" disabled={props.busy}>
+        {props.busy ? 'Creating…' : props.label}
+      </button>
+      <Link to={props.cancelTo} class="button">
+        Cancel
+      </Link>
+    </div>
+  );
+}
+
+/** Where a loaded resource stands: its error, if its last load failed, and "Loading …" until its first data arrives. */
+export function LoadState(props: { of: { data: unknown; error: unknown; loading: boolean }; what: string; failed: string }) {
+  return (
+    <>
+      <ErrorMessage error={props.of.error} prefix={props.failed} />
+      {props.of.loading && !props.of.data ? <Loading what={props.what} /> : null}
+    </>
   );
 }
 

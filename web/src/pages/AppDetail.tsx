@@ -8,7 +8,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { getApp, isMoving, loadAppOverview, type AppOverview } from '../api/apps.ts';
 import { useApi } from '../context.ts';
 import { useResource } from '../hooks.ts';
-import { Badge, ErrorMessage, Link, Loading, Page } from '../components/ui.tsx';
+import { BackLink, Badge, Link, Loading, LoadState, Page } from '../components/ui.tsx';
 import { AppSummaryCard } from '../components/apps/AppSummaryCard.tsx';
 import { AppActions } from '../components/apps/AppActions.tsx';
 import { AppServers } from '../components/apps/AppServers.tsx';
@@ -74,11 +74,8 @@ export function AppDetailPage(props: { appId: string; tab: AppTab }) {
 
   return (
     <Page title={`${section.label} · ${name}`} heading={name}>
-      <p>
-        <Link to="/apps">← All applications</Link>
-      </p>
-      <ErrorMessage error={data.error} prefix="Could not load the application." />
-      {data.loading && !data.data ? <Loading what="the application" /> : null}
+      <BackLink to="/apps">All applications</BackLink>
+      <LoadState of={data} what="the application" failed="Could not load the application." />
       {summary ? (
         <>
           <p class="app-status" aria-live="polite" data-testid="app-status">

@@ -5,7 +5,7 @@ import { isMoving, listApps } from '../api/apps.ts';
 import { useApi } from '../context.ts';
 import { useResource } from '../hooks.ts';
 import { formatTime } from '../format.ts';
-import { Badge, ErrorMessage, Link, Loading, Page } from '../components/ui.tsx';
+import { Badge, Link, LoadState, Page } from '../components/ui.tsx';
 import { DataTable } from '../components/DataTable.tsx';
 
 export function AppsPage() {
@@ -34,8 +34,7 @@ export function AppsPage() {
         An application groups servers that migrate together: one replication configuration, one launch in order of its server
         groups, and validation of what was launched.
       </p>
-      <ErrorMessage error={apps.error} prefix="Could not load the applications." />
-      {apps.loading && !apps.data ? <Loading what="applications" /> : null}
+      <LoadState of={apps} what="applications" failed="Could not load the applications." />
       {apps.data && apps.data.length === 0 ? (
         <p class="empty">
           No applications yet. <Link to="/apps/new">Create one</Link> from the servers in your catalog.

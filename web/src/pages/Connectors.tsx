@@ -6,7 +6,7 @@ import { listConnectors } from '../api/sms.ts';
 import { useApi } from '../context.ts';
 import { useNow, useResource } from '../hooks.ts';
 import { formatRelative, formatTime, fromEpochSeconds } from '../format.ts';
-import { Badge, ConfirmButton, ErrorMessage, Loading, Page } from '../components/ui.tsx';
+import { Badge, ConfirmButton, ErrorMessage, LoadState, Page } from '../components/ui.tsx';
 import { DataTable } from '../components/DataTable.tsx';
 
 interface Row {
@@ -53,8 +53,7 @@ export function ConnectorsPage() {
         {notice}
       </p>
       <ErrorMessage error={actionError} prefix="Could not disassociate the connector." />
-      <ErrorMessage error={rows.error} prefix="Could not load the connectors." />
-      {rows.loading && !rows.data ? <Loading what="connectors" /> : null}
+      <LoadState of={rows} what="connectors" failed="Could not load the connectors." />
       {rows.data && rows.data.length === 0 ? <p class="empty">No connector is associated with this account and region yet.</p> : null}
       {rows.data && rows.data.length > 0 ? (
         <DataTable caption="Associated connectors" columns={['Connector', 'Health', 'VM manager', 'Version', 'Last heartbeat', 'Associated']} actions>

@@ -8,11 +8,12 @@ import { CreateAppCommand, type Server } from '@aws-sdk/client-sms';
 import { getCatalog } from '../api/sms.ts';
 import { getApp, listApps } from '../api/apps.ts';
 import { useApi } from '../context.ts';
-import { useFormError, useResource } from '../hooks.ts';
+import { useBusy, useFormError, useResource } from '../hooks.ts';
 import { navigate } from '../router.ts';
-import { ErrorMessage, Link, Loading, Page } from '../components/ui.tsx';
+import { BackLink, CreateActions, ErrorMessage, Link, LoadState, Page } from '../components/ui.tsx';
 import { Field } from '../components/fields.tsx';
 import { DataTable } from '../components/DataTable.tsx';
+import { removeAt, replaceAt } from '../lists.ts';
 
 const FIELDS = ['name', 'description', 'roleName', 'serverGroups'] as const;
 type FieldName = (typeof FIELDS)[number];
@@ -50,7 +51,7 @@ export function CreateAppPage() {
   const [placement, setPlacement] = useState<Map<string, number>>(new Map());
   const [clientToken] = useState(newClientToken);
   const { error, clear: clearError, fail, fieldError } = useFormError(FIELDS, { idPrefix: 'app', errorId: 'create-app-error' });
-  const [busy, setBusy] = useState(false);
+  const { busy, whileBusy } = useBusy();
 
 
   function place(serverId: string, group: number | undefined) {
@@ -63,7 +64,7 @@ export function CreateAppPage() {
   }
 
   function removeGroup(index: number) {
-    setGroups((current) => current.filter((_, i) => i !== index));
+    setGroups(removeAt(index));
     // Servers of the removed group leave the app; those of later groups move up one.
     setPlacement((current) => {
       const next = new Map<string, number>();
@@ -74,36 +75,31 @@ export function CreateAppPage() {
 
   async function submit(event: Event) {
     event.preventDefault();
-    setBusy(true);
     clearError();
-    try {
-      const out = await sms.send(
-        new CreateAppCommand({
-          name: name.trim() || undefined,
-          description: description.trim() || undefined,
-          roleName: roleName.trim() || undefined,
-          clientToken,
-          serverGroups: groups.map((groupName, index) => ({
-            name: groupName.trim() || undefined,
-            serverList: [...placement].filter(([, g]) => g === index).map(([serverId]) => ({ serverId })),
-          })),
-        }),
-      );
-      navigate(`/apps/${out.appSummary?.appId}`);
-    } catch (thrown) {
-      fail(thrown);
-    } finally {
-      setBusy(false);
-    }
+    await whileBusy(
+      async () => {
+        const out = await sms.send(
+          new CreateAppCommand({
+            name: name.trim() || undefined,
+            description: description.trim() || undefined,
+            roleName: roleName.trim() || undefined,
+            clientToken,
+            serverGroups: groups.map((groupName, index) => ({
+              name: groupName.trim() || undefined,
+              serverList: [...placement].filter(([, g]) => g === index).map(([serverId]) => ({ serverId })),
+            })),
+          }),
+        );
+        navigate(`/apps/${out.appSummary?.appId}`);
+      },
+      (thrown) => fail(thrown),
+    );
   }
 
   return (
     <Page title="Create application">
-      <p>
-        <Link to="/apps">← All applications</Link>
-      </p>
-      <ErrorMessage error={data.error} prefix="Could not load the servers." />
-      {data.loading && !data.data ? <Loading what="servers" /> : null}
+      <BackLink to="/apps">All applications</BackLink>
+      <LoadState of={data} what="servers" failed="Could not load the servers." />
       <form class="card form" onSubmit={submit} noValidate aria-labelledby="page-title">
         <ErrorMessage id="create-app-error" focusable error={error} prefix="The application was not created." />
         <fieldset>
@@ -134,7 +130,7 @@ export function CreateAppPage() {
                       value={groupName}
                       onInput={(e) => {
                         const value = e.currentTarget.value;
-                        setGroups((current) => current.map((g, i) => (i === index ? value : g)));
+                        setGroups(replaceAt(index, value));
                       }}
                     />
                   )}
@@ -203,14 +199,7 @@ export function CreateAppPage() {
             </DataTable>
           ) : null}
         </fieldset>
-        <div class="form-actions">
-          <button type="submit" class="primary" disabled={busy}>
-            {busy ? 'Creating…' : 'Create application'}
-          </button>
-          <Link to="/apps" class="button">
-            Cancel
-          </Link>
-        </div>
+        <CreateActions busy={busy} label="Create application" cancelTo="/apps" />
       </form>
     </Page>
   );

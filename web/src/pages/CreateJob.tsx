@@ -3,41 +3,29 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { CreateReplicationJobCommand, type CreateReplicationJobRequest } from '@aws-sdk/client-sms';
 import { getCatalog } from '../api/sms.ts';
 import { useApi } from '../context.ts';
-import { useFormError, useResource } from '../hooks.ts';
+import { useBusy, useFormError, useResource } from '../hooks.ts';
 import { fromLocalInput, toLocalInput } from '../format.ts';
 import { navigate } from '../router.ts';
-import { ErrorMessage, Link, Loading, Page } from '../components/ui.tsx';
+import { BackLink, CreateActions, ErrorMessage, LoadState, Page } from '../components/ui.tsx';
 import { Field } from '../components/fields.tsx';
-import { EMPTY_JOB_SETTINGS, JobSettingsFields, replicationParameters, type JobSettings } from '../components/JobSettingsFields.tsx';
+import { EMPTY_JOB_SETTINGS, JOB_DETAIL_MEMBERS, JobSettingsFields, replicationParameters, useJobSettings } from '../components/JobSettingsFields.tsx';
 
-const FIELDS = [
-  'serverId',
-  'seedReplicationTime',
-  'frequency',
-  'runOnce',
-  'licenseType',
-  'roleName',
-  'description',
-  'numberOfRecentAmisToKeep',
-  'encrypted',
-  'kmsKeyId',
-] as const;
+const FIELDS = ['serverId', 'seedReplicationTime', 'frequency', 'runOnce', ...JOB_DETAIL_MEMBERS] as const;
 type FieldName = (typeof FIELDS)[number];
 
 export function CreateJobPage(props: { serverId: string }) {
   const { sms } = useApi();
   const catalog = useResource(() => getCatalog(sms), []);
   const [serverId, setServerId] = useState(props.serverId);
-  const [settings, setSettings] = useState<JobSettings>(() => ({ ...EMPTY_JOB_SETTINGS, time: toLocalInput(new Date()) }));
+  const { settings, bind } = useJobSettings(() => ({ ...EMPTY_JOB_SETTINGS, time: toLocalInput(new Date()) }));
   const { error, clear: clearError, fail, fieldError } = useFormError(FIELDS, { idPrefix: 'job', errorId: 'create-job-error' });
-  const [busy, setBusy] = useState(false);
+  const { busy, whileBusy } = useBusy();
 
   useEffect(() => setServerId(props.serverId), [props.serverId]);
   const server = useMemo(() => catalog.data?.servers.find((s) => s.serverId === serverId), [catalog.data, serverId]);
 
   async function submit(event: Event) {
     event.preventDefault();
-    setBusy(true);
     clearError();
     const input: CreateReplicationJobRequest = {
       serverId,
@@ -46,24 +34,20 @@ export function CreateJobPage(props: { serverId: string }) {
       roleName: settings.roleName.trim() || undefined,
       description: settings.description.trim() || undefined,
     };
-    try {
-      const out = await sms.send(new CreateReplicationJobCommand(input));
-      navigate(`/jobs/${out.replicationJobId}`);
-    } catch (thrown) {
-      fail(thrown);
-    } finally {
-      setBusy(false);
-    }
+    await whileBusy(
+      async () => {
+        const out = await sms.send(new CreateReplicationJobCommand(input));
+        navigate(`/jobs/${out.replicationJobId}`);
+      },
+      (thrown) => fail(thrown),
+    );
   }
 
   const name = server?.vmServer?.vmName ?? serverId;
   return (
     <Page title={`Create replication job for ${name}`}>
-      <p>
-        <Link to="/servers">← Back to servers</Link>
-      </p>
-      <ErrorMessage error={catalog.error} prefix="Could not load the catalog." />
-      {catalog.loading && !catalog.data ? <Loading what="the catalog" /> : null}
+      <BackLink to="/servers">Back to servers</BackLink>
+      <LoadState of={catalog} what="the catalog" failed="Could not load the catalog." />
       <form class="card form" onSubmit={submit} noValidate aria-labelledby="page-title">
         <ErrorMessage id="create-job-error" focusable error={error} prefix="The job was not created." />
         <fieldset>
@@ -83,8 +67,7 @@ export function CreateJobPage(props: { serverId: string }) {
         </fieldset>
         <JobSettingsFields
           idPrefix="job"
-          values={settings}
-          onChange={(patch) => setSettings((current) => ({ ...current, ...patch }))}
+          {...bind}
           errorOf={(member) => fieldError(member as FieldName)}
           time={{
             member: 'seedReplicationTime',
@@ -94,14 +77,7 @@ export function CreateJobPage(props: { serverId: string }) {
           }}
           withJobDetails
         />
-        <div class="form-actions">
-          <button type="submit" class="primary" disabled={busy}>
-            {busy ? 'Creating…' : 'Create replication job'}
-          </button>
-          <Link to="/servers" class="button">
-            Cancel
-          </Link>
-        </div>
+        <CreateActions busy={busy} label="Create replication job" cancelTo="/servers" />
       </form>
     </Page>
   );

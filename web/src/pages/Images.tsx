@@ -10,7 +10,7 @@ import { useApi } from '../context.ts';
 import { useResource } from '../hooks.ts';
 import { formatBytes, formatTime, fromEpochSeconds } from '../format.ts';
 import { navigate, useLocation } from '../router.ts';
-import { CopyButton, ErrorMessage, Link, Loading, Page } from '../components/ui.tsx';
+import { CopyButton, Link, LoadState, Page } from '../components/ui.tsx';
 
 const BLOCK_SIZE = 512 * 1024;
 type Format = 'qcow2' | 'vmdk' | 'raw';
@@ -169,8 +169,7 @@ export function ImagesPage() {
           ))}
         </select>
       </div>
-      <ErrorMessage error={images.error} prefix="Could not load the images." />
-      {images.loading && !images.data ? <Loading what="images" /> : null}
+      <LoadState of={images} what="images" failed="Could not load the images." />
       {images.data && images.data.images.length === 0 ? <p class="empty">No images yet: they appear when a replication run completes.</p> : null}
       {[...grouped].map(([jobId, list]) => (
         <section key={jobId} aria-labelledby={`imgjob-${jobId}`} class="image-group">

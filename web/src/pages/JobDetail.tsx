@@ -7,7 +7,7 @@ import { useApi } from '../context.ts';
 import { useResource } from '../hooks.ts';
 import { formatTime } from '../format.ts';
 import { navigate } from '../router.ts';
-import { Badge, ConfirmButton, Details, ErrorMessage, Link, Loading, Page } from '../components/ui.tsx';
+import { BackLink, Badge, ConfirmButton, Details, ErrorMessage, Link, LoadState, Page } from '../components/ui.tsx';
 import { RunProgressView } from '../components/RunProgress.tsx';
 import { OnDemandButton } from '../components/OnDemand.tsx';
 import { UpdateJobForm } from '../components/UpdateJobForm.tsx';
@@ -98,12 +98,9 @@ export function JobDetailPage(props: { jobId: string }) {
         ) : null
       }
     >
-      <p>
-        <Link to="/jobs">← All replication jobs</Link>
-      </p>
+      <BackLink to="/jobs">All replication jobs</BackLink>
       <ErrorMessage error={actionError} />
-      <ErrorMessage error={data.error} prefix="Could not load the job." />
-      {data.loading && !data.data ? <Loading what="the job" /> : null}
+      <LoadState of={data} what="the job" failed="Could not load the job." />
       {data.data && !job ? <p class="empty">Replication job {props.jobId} does not exist (deleted jobs disappear after a while).</p> : null}
       {job ? (
         <>

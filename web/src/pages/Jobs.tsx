@@ -6,7 +6,7 @@ import { listJobs, LIVE_JOB_STATES } from '../api/sms.ts';
 import { useApi } from '../context.ts';
 import { useResource } from '../hooks.ts';
 import { formatTime } from '../format.ts';
-import { Badge, ConfirmButton, ErrorMessage, Link, Loading, Page } from '../components/ui.tsx';
+import { Badge, ConfirmButton, ErrorMessage, Link, LoadState, Page } from '../components/ui.tsx';
 import { OnDemandButton } from '../components/OnDemand.tsx';
 import { DataTable } from '../components/DataTable.tsx';
 
@@ -57,8 +57,7 @@ export function JobsPage() {
   return (
     <Page title="Replication jobs">
       <ErrorMessage error={actionError} />
-      <ErrorMessage error={rows.error} prefix="Could not load the replication jobs." />
-      {rows.loading && !rows.data ? <Loading what="replication jobs" /> : null}
+      <LoadState of={rows} what="replication jobs" failed="Could not load the replication jobs." />
       {rows.data && rows.data.length === 0 ? (
         <p class="empty">
           No replication jobs yet. Create one from the <Link to="/servers">servers</Link> page.

@@ -3,9 +3,9 @@ import { useState } from 'preact/hooks';
 import { DeleteServerCatalogCommand, ImportServerCatalogCommand, type ReplicationJob } from '@aws-sdk/client-sms';
 import { getCatalog, listJobs, LIVE_JOB_STATES, type Catalog } from '../api/sms.ts';
 import { useApi } from '../context.ts';
-import { useResource } from '../hooks.ts';
+import { useBusy, useResource } from '../hooks.ts';
 import { formatTime } from '../format.ts';
-import { Badge, ConfirmButton, ErrorMessage, Link, Loading, Page } from '../components/ui.tsx';
+import { Badge, ConfirmButton, ErrorMessage, Link, LoadState, Page } from '../components/ui.tsx';
 import { DataTable } from '../components/DataTable.tsx';
 
 interface Data {
@@ -16,7 +16,7 @@ interface Data {
 export function ServersPage() {
   const { sms } = useApi();
   const [actionError, setActionError] = useState<unknown>(undefined);
-  const [busy, setBusy] = useState(false);
+  const { busy, whileBusy } = useBusy();
   const [pollFast, setPollFast] = useState(false);
   const data = useResource<Data>(
     async () => {
@@ -39,15 +39,13 @@ export function ServersPage() {
 
   async function importCatalog() {
     setActionError(undefined);
-    setBusy(true);
-    try {
-      await sms.send(new ImportServerCatalogCommand({}));
-      await data.reload();
-    } catch (thrown) {
-      setActionError(thrown);
-    } finally {
-      setBusy(false);
-    }
+    await whileBusy(
+      async () => {
+        await sms.send(new ImportServerCatalogCommand({}));
+        await data.reload();
+      },
+      (thrown) => setActionError(thrown),
+    );
   }
 
   async function deleteCatalog() {
@@ -90,8 +88,7 @@ export function ServersPage() {
         </p>
       </section>
       <ErrorMessage error={actionError} />
-      <ErrorMessage error={data.error} prefix="Could not load the servers." />
-      {data.loading && !data.data ? <Loading what="servers" /> : null}
+      <LoadState of={data} what="servers" failed="Could not load the servers." />
       {data.data && data.data.catalog.servers.length === 0 ? (
         <p class="empty">{imported ? 'The catalog has no servers.' : 'No servers yet: import the catalog to see the VMs your connectors report.'}</p>
       ) : null}

@@ -2,6 +2,7 @@
  * What an operator does to a whole app: start, repeat or stop its replication; launch or terminate it; delete it.
  * Buttons are offered from the app's statuses, and the API decides: its answer (or error) shows beside them.
  */
+import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import {
   DeleteAppCommand,
@@ -66,32 +67,25 @@ export function AppActions(props: { summary: AppSummary; onChanged: () => void }
       <h2 id="app-actions-heading">Actions</h2>
       <ErrorMessage error={error} prefix="The request failed." />
       <div class="action-groups">
-        <div class="action-group">
-          <h3>Replication</h3>
-          {!replicationConfigured ? (
-            <p class="hint">
-              <Link to={`${base}/replication`}>Configure replication</Link> first.
-            </p>
-          ) : null}
-          <div class="button-row">
-            <button
-              type="button"
-              class={replicationConfigured && !replicating ? 'primary' : undefined}
-              disabled={busy !== undefined || !replicationConfigured || replicating}
-              onClick={() => act('start', () => sms.send(new StartAppReplicationCommand({ appId })), 'Replication started: one replication job per server.')}
-            >
-              {busy === 'start' ? 'Starting…' : 'Start replication'}
-            </button>
-            <ConfirmButton
-              label="Stop replication"
-              question="Stop replication? Each server's replication job is deleted; its images are kept."
-              confirmLabel="Yes, stop replication"
-              disabled={busy !== undefined || !stoppable}
-              onConfirm={async () => {
-                await act('stop', () => sms.send(new StopAppReplicationCommand({ appId })), 'Replication is stopping.');
-              }}
-            />
-          </div>
+        <StartAndStop
+          heading="Replication"
+          configure={replicationConfigured ? undefined : { to: `${base}/replication`, text: 'Configure replication' }}
+          start={{
+            label: 'Start replication',
+            busyLabel: 'Starting…',
+            busy: busy === 'start',
+            disabled: busy !== undefined || !replicationConfigured || replicating,
+            primary: replicationConfigured && !replicating,
+            onClick: () => act('start', () => sms.send(new StartAppReplicationCommand({ appId })), 'Replication started: one replication job per server.'),
+          }}
+          stop={{
+            label: 'Stop replication',
+            question: "Stop replication? Each server's replication job is deleted; its images are kept.",
+            confirmLabel: 'Yes, stop replication',
+            disabled: busy !== undefined || !stoppable,
+            onConfirm: () => act('stop', () => sms.send(new StopAppReplicationCommand({ appId })), 'Replication is stopping.'),
+          }}
+        >
           <form
             class="inline-form"
             onSubmit={(e) => {
@@ -109,34 +103,26 @@ export function AppActions(props: { summary: AppSummary; onChanged: () => void }
               {busy === 'ondemand' ? 'Starting…' : 'Replicate now'}
             </button>
           </form>
-        </div>
-        <div class="action-group">
-          <h3>Launch</h3>
-          {!launchConfigured ? (
-            <p class="hint">
-              <Link to={`${base}/launch`}>Configure the launch</Link> first.
-            </p>
-          ) : null}
-          <div class="button-row">
-            <button
-              type="button"
-              class={launchConfigured && !launched ? 'primary' : undefined}
-              disabled={busy !== undefined || !launchConfigured || launched}
-              onClick={() => act('launch', () => sms.send(new LaunchAppCommand({ appId })), 'Launch started: the server groups boot in launch order.')}
-            >
-              {busy === 'launch' ? 'Launching…' : 'Launch'}
-            </button>
-            <ConfirmButton
-              label="Terminate"
-              question="Terminate the app's instances? Their virtual machines and disks are removed; images are kept."
-              confirmLabel="Yes, terminate"
-              disabled={busy !== undefined || !terminable}
-              onConfirm={async () => {
-                await act('terminate', () => sms.send(new TerminateAppCommand({ appId })), 'Termination started.');
-              }}
-            />
-          </div>
-        </div>
+        </StartAndStop>
+        <StartAndStop
+          heading="Launch"
+          configure={launchConfigured ? undefined : { to: `${base}/launch`, text: 'Configure the launch' }}
+          start={{
+            label: 'Launch',
+            busyLabel: 'Launching…',
+            busy: busy === 'launch',
+            disabled: busy !== undefined || !launchConfigured || launched,
+            primary: launchConfigured && !launched,
+            onClick: () => act('launch', () => sms.send(new LaunchAppCommand({ appId })), 'Launch started: the server groups boot in launch order.'),
+          }}
+          stop={{
+            label: 'Terminate',
+            question: "Terminate the app's instances? Their virtual machines and disks are removed; images are kept.",
+            confirmLabel: 'Yes, terminate',
+            disabled: busy !== undefined || !terminable,
+            onConfirm: () => act('terminate', () => sms.send(new TerminateAppCommand({ appId })), 'Termination started.'),
+          }}
+        />
         <div class="action-group">
           <h3>Delete</h3>
           <Checkbox id="app-force-stop" label="Also stop its replication" checked={forceStop} onChange={setForceStop} />
@@ -161,5 +147,45 @@ export function AppActions(props: { summary: AppSummary; onChanged: () => void }
         {done}
       </p>
     </section>
+  );
+}
+
+/**
+ * One of the app's start-and-stop pairs (replication, launch): a heading, a pointer to the configuration while there
+ * is none, the start button, the confirmed stop, and anything else the group offers (`children`).
+ */
+function StartAndStop(props: {
+  heading: string;
+  /** Where to configure first, while the app has no configuration for this. */
+  configure: { to: string; text: string } | undefined;
+  start: { label: string; busyLabel: string; busy: boolean; disabled: boolean; primary: boolean; onClick: () => void };
+  stop: { label: string; question: string; confirmLabel: string; disabled: boolean; onConfirm: () => Promise<unknown> };
+  children?: ComponentChildren;
+}) {
+  const { configure, start, stop } = props;
+  return (
+    <div class="action-group">
+      <h3>{props.heading}</h3>
+      {configure ? (
+        <p class="hint">
+          <Link to={configure.to}>{configure.text}</Link> first.
+        </p>
+      ) : null}
+      <div class="button-row">
+        <button type="button" class={start.primary ? 'primary' : undefined} disabled={start.disabled} onClick={start.onClick}>
+          {start.busy ? start.busyLabel : start.label}
+        </button>
+        <ConfirmButton
+          label={stop.label}
+          question={stop.question}
+          confirmLabel={stop.confirmLabel}
+          disabled={stop.disabled}
+          onConfirm={async () => {
+            await stop.onConfirm();
+          }}
+        />
+      </div>
+      {props.children}
+    </div>
   );
 }

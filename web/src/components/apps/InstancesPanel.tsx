@@ -9,7 +9,7 @@ import type { FerryInstance, InstanceConsoleOutput } from '../../api/ferry.ts';
 import { useApi } from '../../context.ts';
 import { useResource } from '../../hooks.ts';
 import { formatTime, fromEpochSeconds } from '../../format.ts';
-import { Badge, Details, ErrorMessage, Loading } from '../ui.tsx';
+import { Badge, Details, LoadState } from '../ui.tsx';
 import { appServers } from './appServers.ts';
 
 const SETTLED = new Set(['running', 'failed', 'terminated']);
@@ -36,8 +36,7 @@ function SerialConsole(props: { instanceId: string; live: boolean }) {
           {props.live ? ' · refreshed every 2 s' : ''}
         </span>
       </h4>
-      <ErrorMessage error={output.error} prefix="Could not read the serial console." />
-      {output.loading && !output.data ? <Loading what="the serial console" /> : null}
+      <LoadState of={output} what="the serial console" failed="Could not read the serial console." />
       {output.data ? (
         <pre
           ref={pre}
@@ -116,8 +115,7 @@ export function InstancesPanel(props: { app: GetAppResponse }) {
   return (
     <section aria-labelledby="instances-heading">
       <h2 id="instances-heading">Instances</h2>
-      <ErrorMessage error={list.error} prefix="Could not list the instances." />
-      {list.loading && !list.data ? <Loading what="instances" /> : null}
+      <LoadState of={list} what="instances" failed="Could not list the instances." />
       {list.data && current.length === 0 ? <p class="empty">No instance of this application is running. Launch it from the overview.</p> : null}
       <div class="instance-list">
         {current.map((i) => (

@@ -15,8 +15,8 @@ import {
 import { errorInfo } from '../../api/errors.ts';
 import { configErrorPath, fieldMessage, memberOf } from '../../api/errorPaths.ts';
 import { useApi } from '../../context.ts';
-import { useResource } from '../../hooks.ts';
-import { ErrorMessage, Loading } from '../ui.tsx';
+import { useBusy, useResource } from '../../hooks.ts';
+import { ErrorMessage, LoadState } from '../ui.tsx';
 import { Checkbox, Field, parseIntField } from '../fields.tsx';
 import { BucketList, bucketChoice } from './S3LocationField.tsx';
 import {
@@ -51,7 +51,7 @@ export function LaunchConfigForm(props: { app: GetAppResponse; onSaved: () => vo
   const [perServer, setPerServer] = useState<Record<string, ServerLaunchState>>({});
   const [problem, setProblem] = useState<Problem | undefined>(undefined);
   const [saved, setSaved] = useState('');
-  const [busy, setBusy] = useState(false);
+  const { busy, whileBusy } = useBusy();
 
   useEffect(() => {
     if (!loaded.data) return;
@@ -91,23 +91,23 @@ export function LaunchConfigForm(props: { app: GetAppResponse; onSaved: () => vo
       launchOrder: parseIntField(launchOrder[group.serverGroupId!] ?? ''),
       serverLaunchConfigurations: (group.serverList ?? []).map((server) => toServerLaunchConfiguration(server.serverId!, perServer[server.serverId!] ?? serverLaunchState(undefined))),
     }));
-    setBusy(true);
-    try {
-      await sms.send(
-        new PutAppLaunchConfigurationCommand({ appId, roleName: roleName.trim() || undefined, autoLaunch, serverGroupLaunchConfigurations: request }),
-      );
-      setSaved('The launch configuration was saved.');
-      props.onSaved();
-    } catch (thrown) {
-      const info = errorInfo(thrown);
-      const path = configErrorPath(info.message);
-      const group = path ? groups[path.group!] : undefined;
-      const serverId = path?.entry === undefined ? undefined : group?.serverList?.[path.entry]?.serverId;
-      const member = path ? memberOf(path, [...LAUNCH_MEMBERS, 'launchOrder']) : /\broleName\b/.test(info.message) ? 'roleName' : undefined;
-      setProblem({ ...info, serverId, serverGroupId: group?.serverGroupId, member });
-    } finally {
-      setBusy(false);
-    }
+    await whileBusy(
+      async () => {
+        await sms.send(
+          new PutAppLaunchConfigurationCommand({ appId, roleName: roleName.trim() || undefined, autoLaunch, serverGroupLaunchConfigurations: request }),
+        );
+        setSaved('The launch configuration was saved.');
+        props.onSaved();
+      },
+      (thrown) => {
+        const info = errorInfo(thrown);
+        const path = configErrorPath(info.message);
+        const group = path ? groups[path.group!] : undefined;
+        const serverId = path?.entry === undefined ? undefined : group?.serverList?.[path.entry]?.serverId;
+        const member = path ? memberOf(path, [...LAUNCH_MEMBERS, 'launchOrder']) : /\broleName\b/.test(info.message) ? 'roleName' : undefined;
+        setProblem({ ...info, serverId, serverGroupId: group?.serverGroupId, member });
+      },
+    );
   }
 
   const remove = () =>
@@ -124,8 +124,7 @@ export function LaunchConfigForm(props: { app: GetAppResponse; onSaved: () => vo
   return (
     <section class="card" aria-labelledby="launch-heading">
       <h2 id="launch-heading">Launch configuration</h2>
-      <ErrorMessage error={loaded.error} prefix="Could not load the launch configuration." />
-      {loaded.loading && !loaded.data ? <Loading what="the launch configuration" /> : null}
+      <LoadState of={loaded} what="the launch configuration" failed="Could not load the launch configuration." />
       {servers.length === 0 ? <p class="empty">Add servers to the application first.</p> : null}
       {loaded.data && servers.length > 0 ? (
         <form class="form" onSubmit={submit} noValidate aria-labelledby="launch-heading">

@@ -14,11 +14,11 @@ import {
 import { errorInfo } from '../../api/errors.ts';
 import { configErrorPath, fieldMessage, memberOf } from '../../api/errorPaths.ts';
 import { useApi } from '../../context.ts';
-import { useResource } from '../../hooks.ts';
+import { useBusy, useResource } from '../../hooks.ts';
 import { fromLocalInput } from '../../format.ts';
-import { ErrorMessage, Loading } from '../ui.tsx';
+import { ErrorMessage, LoadState } from '../ui.tsx';
 import { Checkbox } from '../fields.tsx';
-import { EMPTY_JOB_SETTINGS, JobSettingsFields, replicationParameters, settingsOf, type JobSettings } from '../JobSettingsFields.tsx';
+import { EMPTY_JOB_SETTINGS, JobSettingsFields, replicationParameters, settingsOf, useJobSettings, type JobSettings } from '../JobSettingsFields.tsx';
 import { appServers } from './appServers.ts';
 import { ConfigActions, deleteConfiguration } from './ConfigActions.tsx';
 
@@ -39,11 +39,11 @@ export function ReplicationConfigForm(props: { app: GetAppResponse; onSaved: () 
   const servers = appServers(props.app);
   const loaded = useResource(() => sms.send(new GetAppReplicationConfigurationCommand({ appId })), [appId]);
   const [same, setSame] = useState(true);
-  const [shared, setShared] = useState<JobSettings>(EMPTY_JOB_SETTINGS);
+  const { settings: shared, setSettings: setShared, bind: bindShared } = useJobSettings(EMPTY_JOB_SETTINGS);
   const [perServer, setPerServer] = useState<Record<string, JobSettings>>({});
   const [problem, setProblem] = useState<Problem | undefined>(undefined);
   const [saved, setSaved] = useState('');
-  const [busy, setBusy] = useState(false);
+  const { busy, whileBusy } = useBusy();
 
   // Start from what is configured: one set when every server has the same, else one per server.
   useEffect(() => {
@@ -86,19 +86,19 @@ export function ReplicationConfigForm(props: { app: GetAppResponse; onSaved: () 
         return { server: { serverId: server.serverId }, serverReplicationParameters: { seedTime: fromLocalInput(settings.time), ...replicationParameters(settings) } };
       }),
     }));
-    setBusy(true);
-    try {
-      await sms.send(new PutAppReplicationConfigurationCommand({ appId, serverGroupReplicationConfigurations: request }));
-      setSaved('The replication configuration was saved. Start replication from the overview.');
-      props.onSaved();
-    } catch (thrown) {
-      const info = errorInfo(thrown);
-      const path = configErrorPath(info.message);
-      const serverId = path?.entry === undefined ? undefined : groups[path.group!]?.serverList?.[path.entry]?.serverId;
-      setProblem({ ...info, serverId, member: path ? memberOf(path, MEMBERS) : undefined });
-    } finally {
-      setBusy(false);
-    }
+    await whileBusy(
+      async () => {
+        await sms.send(new PutAppReplicationConfigurationCommand({ appId, serverGroupReplicationConfigurations: request }));
+        setSaved('The replication configuration was saved. Start replication from the overview.');
+        props.onSaved();
+      },
+      (thrown) => {
+        const info = errorInfo(thrown);
+        const path = configErrorPath(info.message);
+        const serverId = path?.entry === undefined ? undefined : groups[path.group!]?.serverList?.[path.entry]?.serverId;
+        setProblem({ ...info, serverId, member: path ? memberOf(path, MEMBERS) : undefined });
+      },
+    );
   }
 
   const remove = () =>
@@ -114,8 +114,7 @@ export function ReplicationConfigForm(props: { app: GetAppResponse; onSaved: () 
   return (
     <section class="card" aria-labelledby="repl-heading">
       <h2 id="repl-heading">Replication configuration</h2>
-      <ErrorMessage error={loaded.error} prefix="Could not load the replication configuration." />
-      {loaded.loading && !loaded.data ? <Loading what="the replication configuration" /> : null}
+      <LoadState of={loaded} what="the replication configuration" failed="Could not load the replication configuration." />
       {servers.length === 0 ? <p class="empty">Add servers to the application first.</p> : null}
       {loaded.data && servers.length > 0 ? (
         <form class="form" onSubmit={submit} noValidate aria-labelledby="repl-heading">
@@ -132,7 +131,7 @@ export function ReplicationConfigForm(props: { app: GetAppResponse; onSaved: () 
             }}
           />
           {same ? (
-            <JobSettingsFields idPrefix="repl" values={shared} onChange={(patch) => setShared((c) => ({ ...c, ...patch }))} errorOf={errorOf(undefined)} time={timeField} />
+            <JobSettingsFields idPrefix="repl" {...bindShared} errorOf={errorOf(undefined)} time={timeField} />
           ) : (
             servers.map((server, index) => (
               <div class="per-server" key={server.serverId}>

@@ -6,6 +6,7 @@
 import { useState } from 'preact/hooks';
 import { errorInfo } from '../../api/errors.ts';
 import { browserKeyProblem } from '../../api/s3.ts';
+import { useBusy } from '../../hooks.ts';
 import { useApi } from '../../context.ts';
 import { formatBytes } from '../../format.ts';
 import { Field, IdentifierInput } from '../fields.tsx';
@@ -47,7 +48,7 @@ export function S3LocationField(props: {
 }) {
   const { s3 } = useApi();
   const [status, setStatus] = useState<{ kind: 'ok' | 'error'; text: string } | undefined>(undefined);
-  const [busy, setBusy] = useState(false);
+  const { busy, whileBusy } = useBusy();
 
   async function upload(file: File) {
     setStatus(undefined);
@@ -58,19 +59,19 @@ export function S3LocationField(props: {
     if (file.size > MAX_UPLOAD_BYTES) {
       return setStatus({ kind: 'error', text: `${file.name} is ${formatBytes(file.size)}; the console uploads up to ${formatBytes(MAX_UPLOAD_BYTES)} (use aws s3 cp for more).` });
     }
-    setBusy(true);
-    try {
-      const buckets = await s3.listBuckets();
-      if (!buckets.includes(bucket)) await s3.createBucket(bucket);
-      await s3.putObject(bucket, key, new Uint8Array(await file.arrayBuffer()), file.type);
-      props.onChange({ bucket, key });
-      setStatus({ kind: 'ok', text: `Uploaded ${file.name} (${formatBytes(file.size)}) to s3://${bucket}/${key}.` });
-    } catch (thrown) {
-      const info = errorInfo(thrown);
-      setStatus({ kind: 'error', text: `Upload failed: ${info.code}: ${info.message}` });
-    } finally {
-      setBusy(false);
-    }
+    await whileBusy(
+      async () => {
+        const buckets = await s3.listBuckets();
+        if (!buckets.includes(bucket)) await s3.createBucket(bucket);
+        await s3.putObject(bucket, key, new Uint8Array(await file.arrayBuffer()), file.type);
+        props.onChange({ bucket, key });
+        setStatus({ kind: 'ok', text: `Uploaded ${file.name} (${formatBytes(file.size)}) to s3://${bucket}/${key}.` });
+      },
+      (thrown) => {
+        const info = errorInfo(thrown);
+        setStatus({ kind: 'error', text: `Upload failed: ${info.code}: ${info.message}` });
+      },
+    );
   }
 
   return (

@@ -4,6 +4,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { GenerateChangeSetCommand, GenerateTemplateCommand, type OutputFormat, type S3Location } from '@aws-sdk/client-sms';
+import { useBusy } from '../../hooks.ts';
 import { useApi } from '../../context.ts';
 import { ErrorMessage } from '../ui.tsx';
 
@@ -21,7 +22,7 @@ const MAX_PREVIEW = 256 * 1024;
 export function Templates(props: { appId: string }) {
   const { sms, s3 } = useApi();
   const [format, setFormat] = useState<OutputFormat>('JSON');
-  const [busy, setBusy] = useState(false);
+  const { busy, whileBusy } = useBusy();
   const [error, setError] = useState<unknown>(undefined);
   const [generated, setGenerated] = useState<Generated | undefined>(undefined);
 
@@ -29,31 +30,29 @@ export function Templates(props: { appId: string }) {
   useEffect(() => () => (generated ? URL.revokeObjectURL(generated.url) : undefined), [generated?.url]);
 
   async function generate(what: Generated['what']) {
-    setBusy(true);
     setError(undefined);
-    try {
-      const out =
-        what === 'template'
-          ? await sms.send(new GenerateTemplateCommand({ appId: props.appId, templateFormat: format }))
-          : await sms.send(new GenerateChangeSetCommand({ appId: props.appId, changesetFormat: format }));
-      const location = out.s3Location ?? {};
-      const object = await s3.getObject(location.bucket!, location.key!);
-      const fileName = location.key!.split('/').pop() || `${what.replace(' ', '-')}.${format.toLowerCase()}`;
-      const url = URL.createObjectURL(object.body);
-      const text = object.body.size <= MAX_PREVIEW ? await object.body.text() : `(${object.body.size} bytes: too large to show; download it)`;
-      setGenerated({ what, location, text, url, fileName });
-      // Start the download at once; the link below stays for another copy.
-      const link = document.createElement('a');
-      link.href = url;
-      link.download = fileName;
-      document.body.append(link);
-      link.click();
-      link.remove();
-    } catch (thrown) {
-      setError(thrown);
-    } finally {
-      setBusy(false);
-    }
+    await whileBusy(
+      async () => {
+        const out =
+          what === 'template'
+            ? await sms.send(new GenerateTemplateCommand({ appId: props.appId, templateFormat: format }))
+            : await sms.send(new GenerateChangeSetCommand({ appId: props.appId, changesetFormat: format }));
+        const location = out.s3Location ?? {};
+        const object = await s3.getObject(location.bucket!, location.key!);
+        const fileName = location.key!.split('/').pop() || `${what.replace(' ', '-')}.${format.toLowerCase()}`;
+        const url = URL.createObjectURL(object.body);
+        const text = object.body.size <= MAX_PREVIEW ? await object.body.text() : `(${object.body.size} bytes: too large to show; download it)`;
+        setGenerated({ what, location, text, url, fileName });
+        // Start the download at once; the link below stays for another copy.
+        const link = document.createElement('a');
+        link.href = url;
+        link.download = fileName;
+        document.body.append(link);
+        link.click();
+        link.remove();
+      },
+      (thrown) => setError(thrown),
+    );
   }
 
   return (

@@ -17,13 +17,14 @@ import {
 import { errorInfo } from '../../api/errors.ts';
 import { configErrorPath, fieldMessage, memberOf } from '../../api/errorPaths.ts';
 import { useApi } from '../../context.ts';
-import { useResource } from '../../hooks.ts';
-import { ErrorMessage, Loading } from '../ui.tsx';
+import { useBusy, useResource } from '../../hooks.ts';
+import { ErrorMessage, LoadState } from '../ui.tsx';
 import { BucketList, bucketChoice, toS3Location, type S3LocationValue } from './S3LocationField.tsx';
 import { AppValidationFields, ServerValidationFields, type AppValidationState, type ServerValidationState } from './ValidationFields.tsx';
 import { ValidationResults } from './ValidationResults.tsx';
 import { appServers } from './appServers.ts';
 import { ConfigActions, deleteConfiguration } from './ConfigActions.tsx';
+import { patchAt, removeAt } from '../../lists.ts';
 
 const MEMBERS = ['name', 'server', 'source', 'scriptType', 'command', 'instanceId', 'executionTimeoutSeconds', 'outputS3BucketName'];
 
@@ -48,7 +49,7 @@ export function ValidationPanel(props: { app: GetAppResponse; onSaved: () => voi
   const [appValidations, setAppValidations] = useState<AppValidationState[]>([]);
   const [problem, setProblem] = useState<Problem | undefined>(undefined);
   const [saved, setSaved] = useState('');
-  const [busy, setBusy] = useState(false);
+  const { busy, whileBusy } = useBusy();
   const [resultsVersion, setResultsVersion] = useState(0);
 
   useEffect(() => {
@@ -130,26 +131,26 @@ export function ValidationPanel(props: { app: GetAppResponse; onSaved: () => voi
     setProblem(undefined);
     setSaved('');
     const { groups, origin, apps } = request();
-    setBusy(true);
-    try {
-      await sms.send(new PutAppValidationConfigurationCommand({ appId, serverGroupValidationConfigurations: groups, appValidationConfigurations: apps }));
-      setSaved('The validation configuration was saved.');
-      props.onSaved();
-      await loaded.reload();
-      setResultsVersion((v) => v + 1);
-    } catch (thrown) {
-      const info = errorInfo(thrown);
-      const path = configErrorPath(info.message);
-      let entry: string | undefined;
-      if (path?.list === 'appValidationConfigurations') entry = `app-${path.group}`;
-      else if (path?.list === 'serverGroupValidationConfigurations' && path.entry !== undefined) {
-        const index = origin[path.group!]?.[path.entry];
-        if (index !== undefined) entry = `server-${index}`;
-      }
-      setProblem({ ...info, entry, member: path ? memberOf(path, MEMBERS) : undefined });
-    } finally {
-      setBusy(false);
-    }
+    await whileBusy(
+      async () => {
+        await sms.send(new PutAppValidationConfigurationCommand({ appId, serverGroupValidationConfigurations: groups, appValidationConfigurations: apps }));
+        setSaved('The validation configuration was saved.');
+        props.onSaved();
+        await loaded.reload();
+        setResultsVersion((v) => v + 1);
+      },
+      (thrown) => {
+        const info = errorInfo(thrown);
+        const path = configErrorPath(info.message);
+        let entry: string | undefined;
+        if (path?.list === 'appValidationConfigurations') entry = `app-${path.group}`;
+        else if (path?.list === 'serverGroupValidationConfigurations' && path.entry !== undefined) {
+          const index = origin[path.group!]?.[path.entry];
+          if (index !== undefined) entry = `server-${index}`;
+        }
+        setProblem({ ...info, entry, member: path ? memberOf(path, MEMBERS) : undefined });
+      },
+    );
   }
 
   const remove = () =>
@@ -166,8 +167,7 @@ export function ValidationPanel(props: { app: GetAppResponse; onSaved: () => voi
       <ValidationResults appId={appId} servers={servers} version={resultsVersion} />
       <section class="card" aria-labelledby="val-heading">
         <h2 id="val-heading">Validation configuration</h2>
-        <ErrorMessage error={loaded.error} prefix="Could not load the validation configuration." />
-        {loaded.loading && !loaded.data ? <Loading what="the validation configuration" /> : null}
+        <LoadState of={loaded} what="the validation configuration" failed="Could not load the validation configuration." />
         {loaded.data ? (
           <form class="form" onSubmit={submit} noValidate aria-labelledby="val-heading">
             <BucketList id="val-buckets" buckets={buckets.data} />
@@ -181,8 +181,8 @@ export function ValidationPanel(props: { app: GetAppResponse; onSaved: () => voi
                 index={index}
                 servers={servers}
                 value={v}
-                onChange={(patch) => setServerValidations((c) => c.map((x, i) => (i === index ? { ...x, ...patch } : x)))}
-                onRemove={() => setServerValidations((c) => c.filter((_, i) => i !== index))}
+                onChange={(patch) => setServerValidations(patchAt(index, patch))}
+                onRemove={() => setServerValidations(removeAt(index))}
                 errorOf={errorFor(`server-${index}`)}
                 buckets={bucketChoice('val-buckets', buckets.data)}
               />
@@ -203,8 +203,8 @@ export function ValidationPanel(props: { app: GetAppResponse; onSaved: () => voi
                 idPrefix={`val-app-${index}`}
                 index={index}
                 value={v}
-                onChange={(patch) => setAppValidations((c) => c.map((x, i) => (i === index ? { ...x, ...patch } : x)))}
-                onRemove={() => setAppValidations((c) => c.filter((_, i) => i !== index))}
+                onChange={(patch) => setAppValidations(patchAt(index, patch))}
+                onRemove={() => setAppValidations(removeAt(index))}
                 errorOf={errorFor(`app-${index}`)}
                 buckets={bucketChoice('val-buckets', buckets.data)}
               />

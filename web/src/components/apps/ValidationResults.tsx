@@ -3,7 +3,7 @@ import { GetAppValidationOutputCommand, type ValidationOutput } from '@aws-sdk/c
 import { useApi } from '../../context.ts';
 import { useResource } from '../../hooks.ts';
 import { formatTime } from '../../format.ts';
-import { Badge, ErrorMessage, Loading } from '../ui.tsx';
+import { Badge, LoadState } from '../ui.tsx';
 import type { AppServerRef } from './appServers.ts';
 import { DataTable } from '../DataTable.tsx';
 
@@ -21,8 +21,7 @@ export function ValidationResults(props: { appId: string; servers: AppServerRef[
   return (
     <section class="card" aria-labelledby="val-results-heading">
       <h2 id="val-results-heading">Validation results</h2>
-      <ErrorMessage error={results.error} prefix="Could not load the validation results." />
-      {results.loading && !results.data ? <Loading what="validation results" /> : null}
+      <LoadState of={results} what="validation results" failed="Could not load the validation results." />
       {results.data && list.length === 0 ? <p class="empty">No validations are configured.</p> : null}
       {list.length > 0 ? (
         <DataTable caption="The latest result of each validation" columns={['Validation', 'Of', 'Status', 'Message', 'When']} testId="validation-results">
