@@ -18,7 +18,7 @@ import { buildApp } from './server/app.ts';
 import { parseRegionList } from './protocol/region.ts';
 import { DEFAULT_LAUNCH_URI, defaultInstancesDir, type LaunchConfig, type ServeConfig } from './config/config.ts';
 import { Keyring } from './kms/keyring.ts';
-import { openImageStore } from './images/imageStore.ts';
+import { openImageStore, type ImageStore } from './images/imageStore.ts';
 import type { DataPlane } from './core/runImages.ts';
 import { GarbageCollection, deferWhileInUse, followRunsForImages } from './imageLifecycle.ts';
 import { startEmbeddedConnector } from './embeddedConnector.ts';
@@ -81,7 +81,7 @@ export interface RunningFerry {
   root: RootCredentials;
   /** The master key and the sealer of access keys' secrets (what `ferry accounts` commands use, in process). */
   secrets: SecretsAtRest;
-  plane: DataPlane;
+  plane: DataPlane<ImageStore>;
   /** The embedded connector, when started with a datastore. */
   connector?: Connector;
   /** Served at GET /metrics. */
@@ -145,7 +145,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     compression: options.compression ?? compressionFrom(env),
     now: () => clock.now(),
   });
-  const plane: DataPlane = { images, keyring };
+  const plane: DataPlane<ImageStore> = { images, keyring };
   const artifacts = await openLocalArtifactStore({
     db: core.db,
     dataDir: options.dataDir,

@@ -38,6 +38,7 @@ import { newPackOwner } from './packOwner.ts';
 import { recoverPacks } from './packRecovery.ts';
 import { commitRunRecords, committedBlocks, deleteRunBlocks } from './runBlocks.ts';
 import { storeStats } from './storeStats.ts';
+import type { ImageTarget } from './imageTarget.ts';
 import type {
   BeginImageOptions,
   CommittedBlocks,
@@ -48,7 +49,6 @@ import type {
   FinishedImage,
   GcOptions,
   GcReport,
-  ImageDeleter,
   ImageDetails,
   ImageRunInfo,
   ImageStoreLog,
@@ -116,7 +116,7 @@ export async function openImageStore(options: OpenImageStoreOptions): Promise<Im
   return store;
 }
 
-export class ImageStore implements ImageDeleter {
+export class ImageStore implements ImageTarget {
   readonly root: string;
   readonly now: () => number;
   readonly #db: ImageDb;
