@@ -19,6 +19,7 @@ import { parseRegionList } from './protocol/region.ts';
 import { DEFAULT_LAUNCH_URI, defaultInstancesDir, type LaunchConfig, type ServeConfig } from './config/config.ts';
 import { Keyring } from './kms/keyring.ts';
 import { openImageStore, type ImageStore } from './images/imageStore.ts';
+import { openBlockStorage, parseBlocksSetting } from './images/blocks/blocksUrl.ts';
 import type { DataPlane } from './core/runImages.ts';
 import { GarbageCollection, deferWhileInUse, followRunsForImages } from './imageLifecycle.ts';
 import { startEmbeddedConnector } from './embeddedConnector.ts';
@@ -144,6 +145,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     resolveSealer: (keyRef) => keyring.sealerForKeyRef(keyRef),
     compression: options.compression ?? compressionFrom(env),
     now: () => clock.now(),
+    blocks: blockStorageFor(options, env),
   });
   const plane: DataPlane<ImageStore> = { images, keyring };
   const artifacts = await openLocalArtifactStore({
@@ -223,4 +225,10 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
       await store.close();
     },
   };
+}
+
+/** The S3 block storage `--blocks s3://…` (FERRY_BLOCKS) asks for; undefined: local packs in the data dir. */
+function blockStorageFor(options: FerryOptions, env: NodeJS.ProcessEnv) {
+  const setting = parseBlocksSetting(options.blocks ?? (env.FERRY_BLOCKS || undefined), options.s3Endpoint ?? (env.FERRY_S3_ENDPOINT || undefined), env);
+  return setting ? openBlockStorage(setting) : undefined;
 }

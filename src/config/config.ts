@@ -10,6 +10,10 @@ export interface ServeConfig {
   logLevel: string;
   /** The embedded connector's upload limit in bytes per second (undefined: none). */
   maxBandwidth: number | undefined;
+  /** Where image blocks live: undefined/`local` (pack files in the data dir) or s3://bucket/prefix (src/images/blocks/blocksUrl.ts). */
+  blocks: string | undefined;
+  /** The S3-compatible endpoint for `blocks` (undefined: AWS). */
+  s3Endpoint: string | undefined;
 }
 
 export interface ServeFlags {
@@ -18,6 +22,8 @@ export interface ServeFlags {
   dataDir?: string;
   datastore?: string;
   maxBandwidth?: string;
+  blocks?: string;
+  s3Endpoint?: string;
 }
 
 export const DEFAULTS = { host: '127.0.0.1', port: 7676, dataDir: './ferry-data' } as const;
@@ -38,6 +44,8 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): S
     datastore: datastore ? resolve(datastore) : undefined,
     logLevel: env.FERRY_LOG_LEVEL ?? 'info',
     maxBandwidth: bandwidthSetting(flags.maxBandwidth, env.FERRY_MAX_BANDWIDTH),
+    blocks: flags.blocks ?? (env.FERRY_BLOCKS || undefined),
+    s3Endpoint: flags.s3Endpoint ?? (env.FERRY_S3_ENDPOINT || undefined),
   };
 }
 
