@@ -11,9 +11,9 @@ export interface ServeConfig {
   /** The embedded connector's upload limit in bytes per second (undefined: none). */
   maxBandwidth: number | undefined;
   /** Where image blocks live: undefined/`local` (pack files in the data dir) or s3://bucket/prefix (src/images/blocks/blocksUrl.ts). */
-  blocks: string | undefined;
+  blocks?: string;
   /** The S3-compatible endpoint for `blocks` (undefined: AWS). */
-  s3Endpoint: string | undefined;
+  s3Endpoint?: string;
 }
 
 export interface ServeFlags {
@@ -44,9 +44,14 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): S
     datastore: datastore ? resolve(datastore) : undefined,
     logLevel: env.FERRY_LOG_LEVEL ?? 'info',
     maxBandwidth: bandwidthSetting(flags.maxBandwidth, env.FERRY_MAX_BANDWIDTH),
-    blocks: flags.blocks ?? (env.FERRY_BLOCKS || undefined),
-    s3Endpoint: flags.s3Endpoint ?? (env.FERRY_S3_ENDPOINT || undefined),
+    // Present only when set, so the default configuration reads as before.
+    ...optional('blocks', flags.blocks ?? (env.FERRY_BLOCKS || undefined)),
+    ...optional('s3Endpoint', flags.s3Endpoint ?? (env.FERRY_S3_ENDPOINT || undefined)),
   };
+}
+
+function optional<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: string };
 }
 
 /** `100M`, `1.5G`, `500k`, or bytes: per second. */
