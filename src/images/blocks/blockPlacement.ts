@@ -8,8 +8,8 @@
  * manifests directory when a reader needs one that is not there (another host wrote it, or the cache was lost).
  */
 import { existsSync, statSync } from 'node:fs';
-import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { BlockObjectGoneError, manifestObjectName, packObjectName, type BlockStorage } from './blockStorage.ts';
 import { packPath } from '../packFile.ts';
 import { PackGoneError } from '../packReader.ts';
@@ -108,6 +108,7 @@ export class BlockPlacement {
       throw thrown;
     }
     // Written aside and renamed: a concurrent reader never opens half a manifest.
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 }); // a cache: it may have been cleared
     const tmp = `${path}.fetch-${process.pid}-${Math.random().toString(16).slice(2)}`;
     await writeFile(tmp, bytes, { mode: 0o600 });
     await rename(tmp, path);
