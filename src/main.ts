@@ -18,7 +18,8 @@ import { buildApp } from './server/app.ts';
 import { parseRegionList } from './protocol/region.ts';
 import { DEFAULT_LAUNCH_URI, defaultInstancesDir, type LaunchConfig, type ServeConfig } from './config/config.ts';
 import { Keyring } from './kms/keyring.ts';
-import { openImageStore } from './images/imageStore.ts';
+import { openImageStore, type ImageStore } from './images/imageStore.ts';
+import { openBlockStorage, parseBlocksSetting } from './images/blocks/blocksUrl.ts';
 import type { DataPlane } from './core/runImages.ts';
 import { GarbageCollection, deferWhileInUse, followRunsForImages } from './imageLifecycle.ts';
 import { startEmbeddedConnector } from './embeddedConnector.ts';
@@ -81,7 +82,7 @@ export interface RunningFerry {
   root: RootCredentials;
   /** The master key and the sealer of access keys' secrets (what `ferry accounts` commands use, in process). */
   secrets: SecretsAtRest;
-  plane: DataPlane;
+  plane: DataPlane<ImageStore>;
   /** The embedded connector, when started with a datastore. */
   connector?: Connector;
   /** Served at GET /metrics. */
@@ -145,8 +146,9 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     resolveSealer: (keyRef) => keyring.sealerForKeyRef(keyRef),
     compression: options.compression ?? compressionFrom(env),
     now: () => clock.now(),
+    blocks: blockStorageFor(options, env),
   });
-  const plane: DataPlane = { images, keyring };
+  const plane: DataPlane<ImageStore> = { images, keyring };
   const artifacts = await openLocalArtifactStore({
     db: core.db,
     dataDir: options.dataDir,
@@ -224,4 +226,10 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
       await store.close();
     },
   };
+}
+
+/** The S3 block storage `--blocks s3://…` (FERRY_BLOCKS) asks for; undefined: local packs in the data dir. */
+function blockStorageFor(options: FerryOptions, env: NodeJS.ProcessEnv) {
+  const setting = parseBlocksSetting(options.blocks ?? (env.FERRY_BLOCKS || undefined), options.s3Endpoint ?? (env.FERRY_S3_ENDPOINT || undefined), env);
+  return setting ? openBlockStorage(setting) : undefined;
 }

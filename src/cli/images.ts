@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { resolveDataDir } from '../config/config.ts';
 import { openImageStore } from '../images/imageStore.ts';
+import { openBlockStorage, parseBlocksSetting } from '../images/blocks/blocksUrl.ts';
 import { Keyring } from '../kms/keyring.ts';
 import { loadMasterKey } from '../kms/masterKey.ts';
 import { withAdminCore } from './adminCore.ts';
@@ -57,7 +58,10 @@ async function withImages<T>(dataDirFlag: string | undefined, work: (images: Awa
   const dataDir = resolveDataDir(dataDirFlag, process.env);
   return withAdminCore(dataDir, async (core) => {
     const keyring = new Keyring(core.db, loadMasterKey(dataDir, process.env));
-    const images = await openImageStore({ db: core.db, dataDir, readOnly: true, resolveSealer: (keyRef) => keyring.sealerForKeyRef(keyRef) });
+    // The service's block storage (FERRY_BLOCKS, FERRY_S3_ENDPOINT), so images kept in S3 read from there too.
+    const blocksSetting = parseBlocksSetting(process.env.FERRY_BLOCKS || undefined, process.env.FERRY_S3_ENDPOINT || undefined, process.env);
+    const blocks = blocksSetting ? openBlockStorage(blocksSetting) : undefined;
+    const images = await openImageStore({ db: core.db, dataDir, readOnly: true, resolveSealer: (keyRef) => keyring.sealerForKeyRef(keyRef), blocks });
     try {
       return await work(images);
     } finally {

@@ -40,6 +40,8 @@ program
   .addOption(dataDirOption())
   .addOption(new Option('--datastore <dir>', 'serve the VMs in this directory with the embedded connector (env FERRY_DATASTORE; default: a generated sample in the data dir)'))
   .addOption(new Option('--store <url>', 'keep state in PostgreSQL at this postgres:// URL, shared by N nodes (env FERRY_STORE; default: SQLite in the data dir)'))
+  .addOption(new Option('--blocks <url>', 'where image blocks live: local (pack files in the data dir) or s3://bucket/prefix (env FERRY_BLOCKS; default local)'))
+  .addOption(new Option('--s3-endpoint <url>', 'the S3-compatible endpoint for --blocks s3://… (env FERRY_S3_ENDPOINT; default AWS; path-style unless FERRY_S3_PATH_STYLE=false)'))
   .addOption(new Option('--max-bandwidth <rate>', "the embedded connector's upload limit in bytes per second, e.g. 200M (env FERRY_MAX_BANDWIDTH; default none)"))
   // Launch (src/launch): instances run on libvirt.
   .addOption(new Option('--launch-uri <uri>', 'libvirt URI to launch instances through (env FERRY_LAUNCH_URI, default qemu:///system)'))
@@ -55,7 +57,7 @@ program
     '\nEnvironment: FERRY_MAX_JOBS_PER_ACCOUNT=<n> raises the limit of non-terminal replication jobs per account and region (default 50).' +
       '\nFERRY_WEBHOOK_SECRET signs webhook deliveries (default: <data-dir>/webhook-secret, generated 0600). Metrics: GET /metrics.',
   )
-  .action(async (flags: { host?: string; port?: string; dataDir?: string; store?: string; datastore?: string; maxBandwidth?: string; embeddedConnector: boolean; webhook?: string[]; launchUri?: string; instancesDir?: string }) => {
+  .action(async (flags: { host?: string; port?: string; dataDir?: string; store?: string; datastore?: string; maxBandwidth?: string; blocks?: string; s3Endpoint?: string; embeddedConnector: boolean; webhook?: string[]; launchUri?: string; instancesDir?: string }) => {
     const config = resolveServeConfig(flags, process.env);
     const launch = resolveLaunchConfig(flags, process.env);
     const log = createLogger(config.logLevel);

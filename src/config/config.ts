@@ -14,6 +14,10 @@ export interface ServeConfig {
   store: string | undefined;
   /** PostgreSQL pool size (FERRY_STORE_POOL_SIZE; undefined: the store's default). */
   storePoolSize: number | undefined;
+  /** Where image blocks live: undefined/`local` (pack files in the data dir) or s3://bucket/prefix (src/images/blocks/blocksUrl.ts). */
+  blocks?: string;
+  /** The S3-compatible endpoint for `blocks` (undefined: AWS). */
+  s3Endpoint?: string;
 }
 
 export interface ServeFlags {
@@ -23,6 +27,8 @@ export interface ServeFlags {
   datastore?: string;
   maxBandwidth?: string;
   store?: string;
+  blocks?: string;
+  s3Endpoint?: string;
 }
 
 export const DEFAULTS = { host: '127.0.0.1', port: 7676, dataDir: './ferry-data' } as const;
@@ -44,7 +50,14 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): S
     logLevel: env.FERRY_LOG_LEVEL ?? 'info',
     maxBandwidth: bandwidthSetting(flags.maxBandwidth, env.FERRY_MAX_BANDWIDTH),
     ...resolveStoreSetting(flags.store, env),
+    // Present only when set, so the default configuration reads as before.
+    ...optional('blocks', flags.blocks ?? (env.FERRY_BLOCKS || undefined)),
+    ...optional('s3Endpoint', flags.s3Endpoint ?? (env.FERRY_S3_ENDPOINT || undefined)),
   };
+}
+
+function optional<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: string };
 }
 
 /** `100M`, `1.5G`, `500k`, or bytes: per second. */

@@ -4,7 +4,7 @@
  * still the connector's, then hands over to the image store with the job's sealer (encrypted jobs: the job's KMS
  * key). The image store makes the writes durable and resumable; this module only guards and translates.
  */
-import type { ImageStore } from '../images/imageStore.ts';
+import type { ImageTarget } from '../images/imageTarget.ts';
 import type { CommittedBlocks } from '../images/types.ts';
 import type { BegunImage, ImageDiskPlan } from '../domain/connectorCalls.ts';
 import type { BlockSealer } from '../images/blockSealer.ts';
@@ -15,8 +15,8 @@ import { heldRun as heldRunRow } from './runChanges.ts';
 import { ImageRequestError } from '../images/errors.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 
-export interface DataPlane {
-  images: ImageStore;
+export interface DataPlane<Images extends ImageTarget = ImageTarget> {
+  images: Images;
   keyring: Keyring;
 }
 

@@ -9,6 +9,7 @@ import { insertBlocks } from './blockIndex.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 import { RECORD_HEADER_SIZE, type EncodedBlock } from './blockCodec.ts';
 import { PACK_HEADER_SIZE, PackFile } from './packFile.ts';
+import type { BlockPlacement } from './blocks/blockPlacement.ts';
 import type { DirectWriteBuffers } from './directIo.ts';
 
 interface PendingRecord {
@@ -32,6 +33,8 @@ export interface BlockWriterOptions {
   now: () => number;
   /** Staging buffers for O_DIRECT pack writes (directIo.ts); undefined: through the page cache. */
   direct?: DirectWriteBuffers;
+  /** Uploads sealed packs to remote block storage (blocks/blockPlacement.ts); undefined or local: nothing to do. */
+  placement?: BlockPlacement;
 }
 
 export class BlockWriter {
@@ -192,6 +195,8 @@ export class BlockWriter {
       for (const r of taken) ends.set(r.pack, Math.max(ends.get(r.pack) ?? 0, r.packOffset + RECORD_HEADER_SIZE + r.storedLen));
       for (const pack of sealing) ends.set(pack, pack.size);
       await Promise.all([...ends.keys()].map((pack) => pack.sync()));
+      // A pack is in its block storage before its row says sealed (a no-op for local storage).
+      for (const pack of sealing) await this.#o.placement?.publishPack(pack.packId);
       const now = this.#o.now();
       // Unsynced: the packs were fdatasynced above; if a power loss takes these rows back, the blocks are sent again.
       await unsyncedTransaction(this.#o.db, async (trx) => {
@@ -228,6 +233,9 @@ export class BlockWriter {
       throw thrown;
     }
     for (const r of taken) if (this.#pendingById.get(r.hex) === r) this.#pendingById.delete(r.hex);
-    for (const pack of sealing) pack.close();
+    for (const pack of sealing) {
+      pack.close();
+      await this.#o.placement?.dropLocalPack(pack.packId);
+    }
   }
 }

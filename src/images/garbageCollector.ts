@@ -34,6 +34,7 @@ import { ImageStoreError } from './errors.ts';
 import { forEachManifestId } from './imageUsage.ts';
 import { compactPacks } from './packCompactor.ts';
 import type { PackReader } from './packReader.ts';
+import type { BlockPlacement } from './blocks/blockPlacement.ts';
 import { deleteRunBlocks, runBlockPages } from './runBlocks.ts';
 import type { GcOptions, GcReport, ImageStoreLog } from './types.ts';
 
@@ -49,7 +50,10 @@ export interface GcContext {
   packs: PackReader;
   packSize: number;
   manifestsDir: string;
-  manifestPath(snapshotId: string): string;
+  /** A local path holding the snapshot's manifest (fetched from remote block storage when needed). */
+  manifestPath(snapshotId: string): Promise<string>;
+  /** Where packs and manifests are kept (blocks/blockPlacement.ts). */
+  placement: BlockPlacement;
 }
 
 interface RunDiskRow {
@@ -159,7 +163,7 @@ async function mark(ctx: GcContext): Promise<Marks> {
     )
     .execute();
   for (const snap of snapshots) {
-    await forEachManifestId(ctx.manifestPath(snap.snapshot_id), snap.manifest_sha256, (id) => marked.add(id));
+    await forEachManifestId(await ctx.manifestPath(snap.snapshot_id), snap.manifest_sha256, (id) => marked.add(id));
     await renewLease(ctx);
   }
   return { marked, protectAbove, protectFrom };
@@ -215,14 +219,17 @@ async function purgeImages(ctx: GcContext, report: GcReport): Promise<void> {
     return snaps.map((s) => s.snapshot_id);
   });
   for (const snapshotId of purged) {
-    rmSync(ctx.manifestPath(snapshotId), { force: true });
+    await ctx.placement.deleteManifest(snapshotId);
     report.manifestsRemoved++;
   }
 }
 
 /** Manifest files no snapshot and no unfinished run owns: left by a finish that crashed or lost a race. */
 async function removeOrphanManifests(ctx: GcContext, report: GcReport): Promise<void> {
+  // Listed before the database is read, like the files: a manifest written after that belongs to a run seen as writing.
   const files = readdirSync(ctx.manifestsDir);
+  // Manifests in remote block storage count as files here (the local copies are only a cache).
+  const remote = new Set(await ctx.placement.remoteManifestIds());
   const { known, writing } = await ctx.db.transaction().execute(async (trx) => {
     const snaps = await trx.selectFrom('image_snapshots').select('snapshot_id').execute();
     const runs = await trx.selectFrom('image_runs').select('disks').where('state', '=', 'writing').execute();
@@ -231,6 +238,11 @@ async function removeOrphanManifests(ctx: GcContext, report: GcReport): Promise<
       writing: new Set(runs.flatMap((r) => (JSON.parse(r.disks) as RunDiskRow[]).map((d) => d.snapshotId))),
     };
   });
+  for (const snapshotId of remote) {
+    if (writing.has(snapshotId) || known.has(snapshotId)) continue;
+    await ctx.placement.deleteManifest(snapshotId);
+    report.manifestsRemoved++;
+  }
   for (const file of files) {
     const match = /^(snap-[0-9a-f]{17})\.manifest(\.tmp-[0-9a-f]+)?$/.exec(file);
     if (!match) continue;
@@ -238,6 +250,7 @@ async function removeOrphanManifests(ctx: GcContext, report: GcReport): Promise<
     const temporary = match[2] !== undefined;
     if (writing.has(snapshotId)) continue;
     if (!temporary && known.has(snapshotId)) continue;
+    if (!temporary && remote.has(snapshotId)) continue; // removed above, with its remote copy
     rmSync(join(ctx.manifestsDir, file), { force: true });
     report.manifestsRemoved++;
   }

@@ -12,7 +12,6 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Kysely } from 'kysely';
 import { BitSet } from './bitSet.ts';
 import { DirectWriteBuffers, alignUp, directIoWanted } from './directIo.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
@@ -38,6 +37,12 @@ import { newPackOwner } from './packOwner.ts';
 import { recoverPacks } from './packRecovery.ts';
 import { commitRunRecords, committedBlocks, deleteRunBlocks } from './runBlocks.ts';
 import { storeStats } from './storeStats.ts';
+import { BlockPlacement } from './blocks/blockPlacement.ts';
+import { LocalBlockStorage } from './blocks/localBlockStorage.ts';
+import type { OpenImageStoreOptions } from './openImageStoreOptions.ts';
+
+export type { OpenImageStoreOptions };
+import type { ImageTarget } from './imageTarget.ts';
 import type {
   BeginImageOptions,
   CommittedBlocks,
@@ -48,7 +53,6 @@ import type {
   FinishedImage,
   GcOptions,
   GcReport,
-  ImageDeleter,
   ImageDetails,
   ImageRunInfo,
   ImageStoreLog,
@@ -61,22 +65,6 @@ import type {
   Tenant,
 } from './types.ts';
 
-export interface OpenImageStoreOptions {
-  /** The control plane's Kysely instance, migrated to version 2 or later. */
-  db: Kysely<any>;
-  dataDir: string;
-  log?: ImageStoreLog;
-  /** For `ferry images` beside a running service: no writes, no recovery, nothing that needs the writer's role. */
-  readOnly?: boolean;
-  /** Opens blocks of encrypted images (keyRef = the KMS key ARN). Sealers passed to beginImage are used first. */
-  resolveSealer?: (keyRef: string) => BlockSealer | Promise<BlockSealer>;
-  compression?: Compression;
-  packSizeBytes?: number;
-  flushBytes?: number;
-  /** Write packs with O_DIRECT where the filesystem allows it (default: unless FERRY_DIRECT_IO=off). */
-  directIo?: boolean;
-  now?: () => number;
-}
 
 interface ActiveRun {
   runSeq: number;
@@ -112,11 +100,11 @@ export async function openImageStore(options: OpenImageStoreOptions): Promise<Im
     mkdirSync(join(root, 'manifests'), { recursive: true, mode: 0o700 });
   }
   const store = new ImageStore(db, root, options);
-  if (!options.readOnly) await recoverPacks(db, root, store.now(), options.log ?? silentLog);
+  if (!options.readOnly) await recoverPacks(db, root, store.now(), options.log ?? silentLog, store.placement);
   return store;
 }
 
-export class ImageStore implements ImageDeleter {
+export class ImageStore implements ImageTarget {
   readonly root: string;
   readonly now: () => number;
   readonly #db: ImageDb;
@@ -127,6 +115,8 @@ export class ImageStore implements ImageDeleter {
   readonly #owner: { owner: string; release(): void } | undefined;
   readonly #writer: BlockWriter | undefined;
   readonly #packs: PackReader;
+  /** Where sealed packs and manifests are kept: here, or in remote block storage with this directory as staging. */
+  readonly placement: BlockPlacement;
   readonly #fetcher: BlockFetcher;
   readonly #runs = new Map<string, ActiveRun>();
   readonly #keys: KeyRing;
@@ -144,7 +134,9 @@ export class ImageStore implements ImageDeleter {
     this.#compression = options.compression ?? 'zstd';
     this.#packSize = options.packSizeBytes ?? DEFAULT_PACK_SIZE;
     this.#keys = new KeyRing(db, options.resolveSealer);
-    this.#packs = new PackReader(root);
+    this.placement = new BlockPlacement(root, options.blocks ?? new LocalBlockStorage(root));
+    const placement = this.placement;
+    this.#packs = new PackReader(root, placement.remote ? (packId, offset, length) => placement.readRemotePack(packId, offset, length) : undefined);
     this.#fetcher = new BlockFetcher(db, this.#packs, (keyId) => this.#keys.sealerFor(keyId));
     if (!this.#readOnly) {
       this.#owner = newPackOwner();
@@ -155,6 +147,7 @@ export class ImageStore implements ImageDeleter {
         packSize: this.#packSize,
         flushBytes: options.flushBytes ?? DEFAULT_FLUSH_BYTES,
         now: this.now,
+        placement,
         direct: (options.directIo ?? directIoWanted()) ? DirectWriteBuffers.probe(join(root, 'packs'), DIRECT_GROUP_RECORDS * alignUp(MAX_RECORD_BYTES), DIRECT_BUFFERS) : undefined,
       });
     }
@@ -304,12 +297,13 @@ export class ImageStore implements ImageDeleter {
           diskIndex: disk.index,
           sizeBytes: disk.sizeBytes,
           blockCount: disk.blockCount,
-          parent: parent ? { path: this.#manifestPath(parent.snapshot_id), sha256: parent.manifest_sha256 } : undefined,
+          parent: parent ? { path: await this.placement.localManifest(parent.snapshot_id), sha256: parent.manifest_sha256 } : undefined,
         },
-        this.#manifestPath(disk.snapshotId),
+        this.placement.manifestPath(disk.snapshotId),
         distinct,
       );
       built.push({ disk, summary });
+      await this.placement.publishManifest(disk.snapshotId);
     }
     // (Looked up before the transaction: SQLite has one connection, and the transaction holds it.)
     const encrypted = isEncryptedKeyRef(await this.#keys.keyRef(Number(row.key_id)));
@@ -360,7 +354,7 @@ export class ImageStore implements ImageDeleter {
     const snapshots = (await snapshotsOf(this.#db, [amiId])).get(amiId) ?? [];
     const usage = await imageUsage(
       this.#db,
-      (id) => this.#manifestPath(id),
+      (id) => this.placement.localManifest(id),
       { amiId, accountId: row.account_id },
       snapshots.map((s) => ({ snapshotId: s.snapshot_id, sha256: s.manifest_sha256 })),
     );
@@ -370,7 +364,7 @@ export class ImageStore implements ImageDeleter {
   /** One block of a disk, verified; zeros for a zero block. The last block may be short. */
   async readBlock(amiId: string, diskIndex: number, blockIndex: number): Promise<Buffer> {
     const snap = await this.#snapshot(amiId, diskIndex);
-    const manifest = await openManifest(this.#manifestPath(snap.snapshot_id));
+    const manifest = await openManifest(await this.placement.localManifest(snap.snapshot_id));
     try {
       const verified = `${snap.snapshot_id}@${await manifest.fingerprint()}`;
       if (!this.#verifiedManifests.has(verified)) {
@@ -392,7 +386,7 @@ export class ImageStore implements ImageDeleter {
     const snap = await this.#snapshot(amiId, diskIndex);
     try {
       return await exportSnapshot(this.#fetcher, {
-        manifestPath: this.#manifestPath(snap.snapshot_id),
+        manifestPath: await this.placement.localManifest(snap.snapshot_id),
         manifestSha256: snap.manifest_sha256,
         amiId,
         diskIndex,
@@ -411,7 +405,7 @@ export class ImageStore implements ImageDeleter {
   /** Serves one disk read-only over NBD on `socketPath` until closed (serveDisk.ts; used by src/launch). */
   async serveDisk(amiId: string, diskIndex: number, socketPath: string): Promise<ServedDisk> {
     const snap = await this.#snapshot(amiId, diskIndex);
-    const snapshot = { manifestPath: this.#manifestPath(snap.snapshot_id), manifestSha256: snap.manifest_sha256, amiId, diskIndex };
+    const snapshot = { manifestPath: await this.placement.localManifest(snap.snapshot_id), manifestSha256: snap.manifest_sha256, amiId, diskIndex };
     return serveSnapshot(this.#fetcher, snapshot, socketPath);
   }
 
@@ -446,7 +440,8 @@ export class ImageStore implements ImageDeleter {
         packs: this.#packs,
         packSize: this.#packSize,
         manifestsDir: join(this.root, 'manifests'),
-        manifestPath: (id) => this.#manifestPath(id),
+        manifestPath: (id) => this.placement.localManifest(id),
+        placement: this.placement,
       },
       options,
     );
@@ -463,6 +458,7 @@ export class ImageStore implements ImageDeleter {
     await this.#writer?.close();
     this.#owner?.release();
     await this.#packs.close();
+    await this.placement.storage.close();
   }
 
   // ── Internals ──────────────────────────────────────────────────────────────────────────────────────────────
@@ -484,9 +480,5 @@ export class ImageStore implements ImageDeleter {
     const snap = (await snapshotsOf(this.#db, [amiId])).get(amiId)?.find((s) => Number(s.disk_index) === diskIndex);
     if (!snap) throw new ImageStoreError('NotFound', `Image ${amiId} has no disk ${diskIndex}.`);
     return snap;
-  }
-
-  #manifestPath(snapshotId: string): string {
-    return join(this.root, 'manifests', `${snapshotId}.manifest`);
   }
 }

@@ -32,7 +32,7 @@ export async function forEachManifestId(path: string, sha256: string, visit: (id
 
 export async function imageUsage(
   db: ImageDb,
-  manifestPath: (snapshotId: string) => string,
+  manifestPath: (snapshotId: string) => Promise<string>,
   image: { amiId: string; accountId: string },
   own: readonly SnapshotRef[],
 ): Promise<ImageDetails['usage']> {
@@ -40,7 +40,7 @@ export async function imageUsage(
   let ids = new Float64Array(1024);
   let distinct = 0;
   for (const snap of own) {
-    await forEachManifestId(manifestPath(snap.snapshotId), snap.sha256, (id) => {
+    await forEachManifestId(await manifestPath(snap.snapshotId), snap.sha256, (id) => {
       if (!mine.add(id)) return;
       if (distinct === ids.length) {
         const grown = new Float64Array(ids.length * 2);
@@ -60,7 +60,7 @@ export async function imageUsage(
     .where('images.ami_id', '!=', image.amiId)
     .execute();
   for (const snap of others) {
-    await forEachManifestId(manifestPath(snap.snapshot_id), snap.manifest_sha256, (id) => {
+    await forEachManifestId(await manifestPath(snap.snapshot_id), snap.manifest_sha256, (id) => {
       if (mine.has(id)) shared.add(id);
     });
   }

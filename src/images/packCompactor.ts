@@ -6,11 +6,10 @@
  * open (the bytes are unchanged) or finds it gone and looks the block up again (blockFetcher.ts). A crash anywhere
  * leaves either the old rows (the copies are dead bytes of a pack recovery seals) or the new ones.
  */
-import { rmSync, statSync } from 'node:fs';
 import { RECORD_HEADER_SIZE } from './blockCodec.ts';
 import { asBuffer } from './db.ts';
 import type { GcContext } from './garbageCollector.ts';
-import { PACK_HEADER_SIZE, PackFile, packPath } from './packFile.ts';
+import { PACK_HEADER_SIZE, PackFile } from './packFile.ts';
 import type { GcReport } from './types.ts';
 
 interface PackUsage {
@@ -31,12 +30,8 @@ async function packUsage(ctx: GcContext): Promise<PackUsage[]> {
   const usage: PackUsage[] = [];
   for (const pack of sealed) {
     const packId = Number(pack.pack_id);
-    let fileBytes = 0;
-    try {
-      fileBytes = statSync(packPath(ctx.root, packId)).size;
-    } catch {
-      // missing file: counted as empty; its rows (if any) keep it from being deleted
-    }
+    // A missing pack counts as empty; its rows (if any) keep it from being deleted.
+    const fileBytes = await ctx.placement.packBytes(packId);
     const l = byPack.get(packId) ?? { blocks: 0, stored: 0 };
     usage.push({ packId, fileBytes, liveBlocks: l.blocks, liveBytes: l.blocks * RECORD_HEADER_SIZE + l.stored });
   }
@@ -53,7 +48,7 @@ async function dropPackIfEmpty(ctx: GcContext, packId: number): Promise<boolean>
     .executeTakeFirst();
   if (Number(result.numDeletedRows) !== 1) return false;
   ctx.packs.forget(packId);
-  rmSync(packPath(ctx.root, packId), { force: true });
+  await ctx.placement.deletePack(packId);
   return true;
 }
 
@@ -87,12 +82,14 @@ class CompactionTarget {
     if (!pack) return;
     this.pack = undefined;
     await pack.sync();
+    await this.#ctx.placement.publishPack(pack.packId);
     await this.#ctx.db
       .updateTable('image_packs')
       .set({ state: 'sealed', owner: null, end_offset: pack.size, sealed_at: this.#ctx.now() })
       .where('pack_id', '=', pack.packId)
       .execute();
     pack.close();
+    await this.#ctx.placement.dropLocalPack(pack.packId);
     if (pack.size === PACK_HEADER_SIZE) {
       await dropPackIfEmpty(this.#ctx, pack.packId);
       this.written -= PACK_HEADER_SIZE;

@@ -25,16 +25,27 @@ interface Handle {
 export class PackReader {
   readonly #root: string;
   readonly #open = new Map<number, Handle>();
+  /** Reads a pack kept in remote block storage (blocks/blockPlacement.ts) when its local file is gone. */
+  readonly #remote: ((packId: number, offset: number, length: number) => Promise<Buffer>) | undefined;
 
-  constructor(root: string) {
+  constructor(root: string, remote?: (packId: number, offset: number, length: number) => Promise<Buffer>) {
     this.#root = root;
+    this.#remote = remote;
   }
 
   /** Reads `length` bytes at `offset` of a pack; fewer come back only when the pack is shorter. */
   async read(packId: number, offset: number, length: number, target = Buffer.allocUnsafe(length)): Promise<Buffer> {
     const handle = this.#acquire(packId);
     try {
-      const file = await handle.file;
+      let file: FileHandle;
+      try {
+        file = await handle.file;
+      } catch (thrown) {
+        if (!(thrown instanceof PackGoneError) || !this.#remote) throw thrown;
+        const bytes = await this.#remote(packId, offset, length);
+        bytes.copy(target, 0);
+        return bytes.length === length ? target : target.subarray(0, bytes.length);
+      }
       let done = 0;
       while (done < length) {
         const { bytesRead } = await file.read(target, done, length - done, offset + done);

@@ -8,8 +8,9 @@ import type { ImageDb } from './db.ts';
 import { PACK_HEADER_SIZE, packPath } from './packFile.ts';
 import { packOwnerAlive } from './packOwner.ts';
 import type { ImageStoreLog } from './types.ts';
+import type { BlockPlacement } from './blocks/blockPlacement.ts';
 
-export async function recoverPacks(db: ImageDb, root: string, now: number, log: ImageStoreLog): Promise<number> {
+export async function recoverPacks(db: ImageDb, root: string, now: number, log: ImageStoreLog, placement?: BlockPlacement): Promise<number> {
   const open = await db.selectFrom('image_packs').select(['pack_id', 'owner', 'end_offset']).where('state', '=', 'open').execute();
   let recovered = 0;
   for (const pack of open) {
@@ -35,6 +36,8 @@ export async function recoverPacks(db: ImageDb, root: string, now: number, log: 
       if ((thrown as NodeJS.ErrnoException).code !== 'ENOENT') throw thrown;
       missing = true; // the writer died between creating the row and the file
     }
+    // Sealed means in block storage (a no-op for local storage).
+    if (!missing && end > PACK_HEADER_SIZE) await placement?.publishPack(packId);
     await db.transaction().execute(async (trx) => {
       const blocks = await trx.selectFrom('image_blocks').select('block_id').where('pack_id', '=', packId).limit(1).execute();
       if (blocks.length === 0 && end <= PACK_HEADER_SIZE) {
@@ -48,6 +51,7 @@ export async function recoverPacks(db: ImageDb, root: string, now: number, log: 
           .execute();
       }
     });
+    if (!missing && end > PACK_HEADER_SIZE) await placement?.dropLocalPack(packId);
     if (missing) {
       if (end > PACK_HEADER_SIZE) log.warn({ packId }, 'pack file of an indexed pack is missing');
     } else if (end <= PACK_HEADER_SIZE) {

@@ -1,5 +1,6 @@
 /** Row shapes of every table, as Kysely sees them. Times are epoch milliseconds; booleans are 0/1. */
 import type { Generated } from 'kysely';
+import type { ImageTables } from './images/schema.ts';
 
 export interface AccountsTable {
   account_id: string;
@@ -171,7 +172,7 @@ export interface MigrationsTable {
   applied_at: number;
 }
 
-export interface Database extends AppTables {
+export interface Database extends AppTables, ImageTables {
   accounts: AccountsTable;
   access_keys: AccessKeysTable;
   connectors: ConnectorsTable;

@@ -1,7 +1,7 @@
 /**
  * Migration 2: the local image store's metadata (src/images). Blocks live in pack files under `<dataDir>/images`;
  * these tables index them, hold the unfinished runs' committed blocks and the finished images. Row types:
- * src/images/schema.ts.
+ * src/store/images/schema.ts.
  */
 import { PostgresAdapter, type Kysely } from 'kysely';
 import type { Migration } from './index.ts';
