@@ -12,7 +12,7 @@ export interface Core {
   db: Kysely<Database>;
   /** Committed-data reads for the hot list paths (see openStore.ts). */
   readRows: ReadRows;
-  /** readRows with rows as arrays (the GetReplicationJobs page, see jobPageQuery.ts). */
+  /** readRows with rows as arrays (the GetReplicationJobs page, see store/jobs/jobPageQuery.ts). */
   readArrays: ReadArrays;
   /** What the store's dialect can do (repositories pick a strategy by it: the run claim's row locks). */
   capabilities: StoreCapabilities;

@@ -89,3 +89,98 @@ export async function nextRunTimes(db: Executor, now: number): Promise<{ nextDue
     nextLeaseEnd: await min(db.selectFrom('runs').select((eb) => eb.fn.min('lease_expires_at').as('t')).where('state', '=', 'ACTIVE').executeTakeFirst()),
   };
 }
+
+/** A run to insert: every column but the store's sequence. */
+export type NewRun = Omit<RunRow, 'seq'>;
+
+/** Inserts a run and returns its sequence (the order of a job's runs). */
+export async function insert(db: Executor, run: NewRun): Promise<number> {
+  const inserted = await db.insertInto('runs').values(run).returning('seq').executeTakeFirstOrThrow();
+  return inserted.seq;
+}
+
+/** The job's PENDING AUTOMATIC run (a job has at most one). */
+export async function pendingAutomaticOf(db: Executor, replicationJobId: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('runs')
+    .select('replication_run_id')
+    .where('replication_job_id', '=', replicationJobId)
+    .where('state', '=', 'PENDING')
+    .where('type', '=', 'AUTOMATIC')
+    .executeTakeFirst();
+  return row?.replication_run_id;
+}
+
+/** Removes a run outright (only a PENDING run that never started: it was only a plan). */
+export async function remove(db: Executor, replicationRunId: string): Promise<void> {
+  await db.deleteFrom('runs').where('replication_run_id', '=', replicationRunId).execute();
+}
+
+/** Moves a pending run to a new time and copies the job's current encryption settings onto it. */
+export async function reschedule(
+  db: Executor,
+  replicationRunId: string,
+  plan: Pick<RunRow, 'scheduled_start_time' | 'miss_at' | 'encrypted' | 'kms_key_id'>,
+  now: number,
+): Promise<void> {
+  await db.updateTable('runs').set({ ...plan, updated_at: now }).where('replication_run_id', '=', replicationRunId).execute();
+}
+
+/** The job's PENDING and ACTIVE runs. */
+export function liveOf(db: Executor, replicationJobId: string): Promise<Pick<RunRow, 'replication_run_id' | 'type' | 'state' | 'connector_id' | 'stage'>[]> {
+  return db
+    .selectFrom('runs')
+    .select(['replication_run_id', 'type', 'state', 'connector_id', 'stage'])
+    .where('replication_job_id', '=', replicationJobId)
+    .where('state', 'in', ['PENDING', 'ACTIVE'])
+    .execute();
+}
+
+/** The job's ACTIVE runs and all its ON_DEMAND ones (what StartOnDemandReplicationRun's limits read). */
+export function activeOrOnDemandOf(db: Executor, replicationJobId: string): Promise<Pick<RunRow, 'replication_run_id' | 'state' | 'type' | 'created_at'>[]> {
+  return db
+    .selectFrom('runs')
+    .select(['replication_run_id', 'state', 'type', 'created_at'])
+    .where('replication_job_id', '=', replicationJobId)
+    .where((eb) => eb.or([eb('state', '=', 'ACTIVE'), eb('type', '=', 'ON_DEMAND')]))
+    .execute();
+}
+
+/** The images of the job's completed runs that are not retired, newest first. */
+export async function keptImagesOf(db: Executor, replicationJobId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('runs')
+    .select(['ami_id'])
+    .where('replication_job_id', '=', replicationJobId)
+    .where('state', '=', 'COMPLETED')
+    .where('ami_id', 'is not', null)
+    .where('ami_deleted', '=', 0)
+    .orderBy('completed_time', 'desc')
+    .orderBy('seq', 'desc')
+    .execute();
+  return rows.map((r) => r.ami_id!);
+}
+
+/**
+ * Marks the job's runs' images `amiIds` retired and queues their deletion for the image store in the same
+ * transaction (drained by the scheduler, so a crash between the two never loses a deletion).
+ */
+export async function retireImages(db: Executor, job: Pick<RunRow, 'replication_job_id' | 'account_id' | 'region'>, amiIds: readonly string[], now: number): Promise<void> {
+  if (amiIds.length === 0) return;
+  await db.updateTable('runs').set({ ami_deleted: 1, updated_at: now }).where('replication_job_id', '=', job.replication_job_id).where('ami_id', 'in', amiIds).execute();
+  await db
+    .insertInto('image_deletions')
+    .values(
+      amiIds.map((amiId) => ({
+        account_id: job.account_id,
+        region: job.region,
+        replication_job_id: job.replication_job_id,
+        ami_id: amiId,
+        requested_at: now,
+        done_at: null,
+        attempts: 0,
+        last_error: null,
+      })),
+    )
+    .execute();
+}
