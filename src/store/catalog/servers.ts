@@ -38,3 +38,8 @@ export async function catalogStatus(db: Executor, tenant: Tenant): Promise<strin
   const row = await db.selectFrom('catalogs').select('status').where('account_id', '=', tenant.accountId).where('region', '=', tenant.region).executeTakeFirst();
   return row?.status ?? 'NOT_IMPORTED';
 }
+
+/** What a heartbeat reads of the tenant's catalog: its status and when an import was last asked for. */
+export function importState(db: Executor, tenant: Tenant): Promise<{ status: string; import_requested_at: number | null } | undefined> {
+  return db.selectFrom('catalogs').select(['status', 'import_requested_at']).where('account_id', '=', tenant.accountId).where('region', '=', tenant.region).executeTakeFirst();
+}
