@@ -393,7 +393,7 @@ async function main(): Promise<void> {
     const pageStore = await openSqliteStore(dirs.small, Date.now());
     const fastPaths: FastPathFigure[] = [];
     try {
-      const core = { db: pageStore.db, readRows: pageStore.readRows, readArrays: pageStore.readArrays, clock: systemClock, policy: defaultPolicy, log: createLogger('warn'), events: new FerryEvents() };
+      const core = { db: pageStore.db, readRows: pageStore.readRows, readArrays: pageStore.readArrays, capabilities: pageStore.capabilities, clock: systemClock, policy: defaultPolicy, log: createLogger('warn'), events: new FerryEvents() };
       fastPaths.push(await measureSigV4(), await measureJobPage(core, tenant));
     } finally {
       await pageStore.close();

@@ -59,7 +59,7 @@ export async function seedDataDir(dataDir: string, tenant: Tenant, connectorId: 
   const started = performance.now();
   const now = systemClock.now();
   const store = await openSqliteStore(dataDir, now);
-  const core: Core = { db: store.db, readRows: store.readRows, readArrays: store.readArrays, clock: systemClock, policy: defaultPolicy, log: createLogger('warn'), events: new FerryEvents() };
+  const core: Core = { db: store.db, readRows: store.readRows, readArrays: store.readArrays, capabilities: store.capabilities, clock: systemClock, policy: defaultPolicy, log: createLogger('warn'), events: new FerryEvents() };
   try {
     const connectorRow = async () =>
       core.db.selectFrom('connectors').selectAll().where('connector_id', '=', connectorId).executeTakeFirstOrThrow();

@@ -106,7 +106,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   const env = options.env ?? process.env;
   const regions = options.regions ?? (env.FERRY_REGIONS ? parseRegionList(env.FERRY_REGIONS) : undefined);
   const store = await openStore({ dataDir: options.dataDir, url: options.store }, clock.now(), { warn: (message) => log.warn(message), poolSize: options.storePoolSize });
-  const core: Core = { db: store.db, readRows: store.readRows, readArrays: store.readArrays, clock, policy: { ...defaultPolicy, ...options.policy }, log, events: new FerryEvents() };
+  const core: Core = { db: store.db, readRows: store.readRows, readArrays: store.readArrays, capabilities: store.capabilities, clock, policy: { ...defaultPolicy, ...options.policy }, log, events: new FerryEvents() };
   // Secrets at rest: the master key (checked against what the store is sealed with), then the root key.
   let secrets: SecretsAtRest;
   let root: RootCredentials;

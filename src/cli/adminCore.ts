@@ -15,7 +15,7 @@ export const warnOnStderr = (message: string): void => void process.stderr.write
 export async function withAdminCore<T>(dataDir: string, work: (core: Core) => Promise<T>): Promise<T> {
   const { store: url, storePoolSize } = resolveStoreSetting(undefined, process.env);
   const store = await openStore({ dataDir, url }, systemClock.now(), { warn: warnOnStderr, poolSize: storePoolSize });
-  const core: Core = { db: store.db, readRows: store.readRows, readArrays: store.readArrays, clock: systemClock, policy: defaultPolicy, log: createLogger('warn'), events: new FerryEvents() };
+  const core: Core = { db: store.db, readRows: store.readRows, readArrays: store.readArrays, capabilities: store.capabilities, clock: systemClock, policy: defaultPolicy, log: createLogger('warn'), events: new FerryEvents() };
   try {
     return await work(core);
   } finally {

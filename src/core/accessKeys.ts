@@ -11,7 +11,7 @@
  *   delete` in another one — refuses the very next request. Only the unsealed secret is cached, keyed by the sealed
  *   value it came from.
  */
-import { CompiledQuery, type Kysely } from 'kysely';
+import type { CompiledQuery, Kysely } from 'kysely';
 import { newAccessKeyId, newSecretAccessKey } from '../lib/ids.ts';
 import { invalidParameter, notPermitted } from '../lib/errors.ts';
 import { UnwrapError } from '../kms/envelope.ts';
@@ -19,6 +19,7 @@ import type { SecretSealer } from '../kms/secretSeal.ts';
 import type { SecretLookup } from '../domain/credentials.ts';
 import type { Database } from '../store/schema.ts';
 import type { Core } from './context.ts';
+import * as keys from '../store/keys/index.ts';
 
 /** The purpose access-key secrets are sealed for (kms/secretSeal.ts). */
 export const ACCESS_KEY_SECRETS = 'access-key-secret';
@@ -46,39 +47,23 @@ export interface NewAccessKey {
 /** What a sealed secret is bound to: the key and its account (a sealed value moved to another row does not open). */
 const sealContext = (accessKeyId: string, accountId: string) => [accessKeyId, accountId];
 
+const sealed = (sealer: SecretSealer, secret: string, accessKeyId: string, accountId: string): keys.SealedSecret => ({
+  sealedSecret: sealer.seal(secret, sealContext(accessKeyId, accountId)),
+  fingerprint: sealer.fingerprint,
+});
+
 /** Inserts a key with its secret sealed (inside the caller's transaction). */
 export async function insertAccessKey(
   db: Kysely<Database>,
   sealer: SecretSealer,
   key: NewAccessKey & { accountId: string; origin: KeyOrigin; now: number },
 ): Promise<void> {
-  await db
-    .insertInto('access_keys')
-    .values({
-      access_key_id: key.accessKeyId,
-      account_id: key.accountId,
-      origin: key.origin,
-      sealed_secret: sealer.seal(key.secretAccessKey, sealContext(key.accessKeyId, key.accountId)),
-      master_key_fingerprint: sealer.fingerprint,
-      plain_secret: null,
-      created_at: key.now,
-      deleted_at: null,
-    })
-    .execute();
+  await keys.insert(db, { accessKeyId: key.accessKeyId, accountId: key.accountId, origin: key.origin, secret: sealed(sealer, key.secretAccessKey, key.accessKeyId, key.accountId), now: key.now });
 }
 
 /** Replaces the sealed secret of an existing key (the root key from the environment, when its secret changed). */
 export async function resealAccessKey(db: Kysely<Database>, sealer: SecretSealer, key: NewAccessKey & { accountId: string; origin: KeyOrigin }): Promise<void> {
-  await db
-    .updateTable('access_keys')
-    .set({
-      origin: key.origin,
-      sealed_secret: sealer.seal(key.secretAccessKey, sealContext(key.accessKeyId, key.accountId)),
-      master_key_fingerprint: sealer.fingerprint,
-      plain_secret: null,
-    })
-    .where('access_key_id', '=', key.accessKeyId)
-    .execute();
+  await keys.setSecret(db, key.accessKeyId, sealed(sealer, key.secretAccessKey, key.accessKeyId, key.accountId), key.origin);
 }
 
 /** The secret of a stored key, unsealed (undefined when it has none: deleted, or sealed under another master key). */
@@ -99,18 +84,8 @@ export function openSecret(
 /** Seals every secret still in plain text (keys from before migration 7) and clears it, in one transaction. */
 export async function sealPlainAccessKeys(core: Core, sealer: SecretSealer): Promise<number> {
   return core.db.transaction().execute(async (tx) => {
-    const rows = await tx.selectFrom('access_keys').select(['access_key_id', 'account_id', 'plain_secret']).where('plain_secret', 'is not', null).execute();
-    for (const row of rows) {
-      await tx
-        .updateTable('access_keys')
-        .set({
-          sealed_secret: sealer.seal(row.plain_secret!, sealContext(row.access_key_id, row.account_id)),
-          master_key_fingerprint: sealer.fingerprint,
-          plain_secret: null,
-        })
-        .where('access_key_id', '=', row.access_key_id)
-        .execute();
-    }
+    const rows = await keys.withPlainSecrets(tx);
+    for (const row of rows) await keys.setSecret(tx, row.access_key_id, sealed(sealer, row.plain_secret!, row.access_key_id, row.account_id));
     return rows.length;
   });
 }
@@ -138,14 +113,7 @@ export function listAccessKeys(core: Core, accountId: string): Promise<AccessKey
 }
 
 async function activeKeys(db: Kysely<Database>, accountId: string): Promise<AccessKeyInfo[]> {
-  const rows = await db
-    .selectFrom('access_keys')
-    .select(['access_key_id', 'account_id', 'origin', 'created_at'])
-    .where('account_id', '=', accountId)
-    .where('deleted_at', 'is', null)
-    .orderBy('created_at')
-    .orderBy('access_key_id')
-    .execute();
+  const rows = await keys.activeOf(db, accountId);
   return rows.map((r) => ({ accessKeyId: r.access_key_id, accountId: r.account_id, origin: r.origin as KeyOrigin, createdAt: r.created_at }));
 }
 
@@ -161,11 +129,7 @@ export async function deleteAccessKey(
 ): Promise<AccessKeyInfo> {
   const now = core.clock.now();
   return core.db.transaction().execute(async (tx) => {
-    const row = await tx
-      .selectFrom('access_keys')
-      .select(['access_key_id', 'account_id', 'origin', 'created_at', 'deleted_at'])
-      .where('access_key_id', '=', accessKeyId)
-      .executeTakeFirst();
+    const row = await keys.get(tx, accessKeyId);
     if (!row || row.account_id !== account.accountId) throw invalidParameter(`Account ${account.name} has no access key ${accessKeyId}.`);
     if (row.deleted_at !== null) throw invalidParameter(`Access key ${accessKeyId} of account ${account.name} is already deleted.`);
     const active = await activeKeys(tx, account.accountId);
@@ -187,19 +151,7 @@ export async function deleteAccessKey(
 
 /** Marks keys deleted and drops their secrets (inside the caller's transaction). */
 export async function revokeAccessKeys(db: Kysely<Database>, accessKeyIds: readonly string[], now: number): Promise<void> {
-  if (accessKeyIds.length === 0) return;
-  await db
-    .updateTable('access_keys')
-    .set({ deleted_at: now, sealed_secret: null, master_key_fingerprint: null, plain_secret: null })
-    .where('access_key_id', 'in', accessKeyIds)
-    .where('deleted_at', 'is', null)
-    .execute();
-}
-
-interface LookupRow {
-  account_id: string;
-  sealed_secret: string | null;
-  master_key_fingerprint: string | null;
+  await keys.revoke(db, accessKeyIds, now);
 }
 
 /**
@@ -209,17 +161,12 @@ interface LookupRow {
  * opened (sealed under another master key, or altered), which the caller sees as unknown keys.
  */
 export function secretLookup(core: Core, sealer: SecretSealer, onProblem: (message: string) => void = () => {}): SecretLookup {
-  let lookupSql: string | undefined;
+  let lookup: ((accessKeyId: string) => CompiledQuery<keys.SecretRow>) | undefined;
   const unsealed = new Map<string, { sealed: string; accountId: string; secretAccessKey: string }>();
   return async (accessKeyId) => {
     if (accessKeyId.length > MAX_ACCESS_KEY_ID_LENGTH) return undefined;
-    lookupSql ??= core.db
-      .selectFrom('access_keys')
-      .select(['account_id', 'sealed_secret', 'master_key_fingerprint'])
-      .where('access_key_id', '=', '')
-      .where('deleted_at', 'is', null)
-      .compile().sql;
-    const [row] = await core.readRows<LookupRow>(CompiledQuery.raw(lookupSql, [accessKeyId]));
+    lookup ??= keys.secretLookupQuery(core.db);
+    const [row] = await core.readRows(lookup(accessKeyId));
     if (!row || row.sealed_secret === null) {
       unsealed.delete(accessKeyId);
       return undefined;

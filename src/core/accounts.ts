@@ -4,6 +4,7 @@ import { invalidParameter } from '../lib/errors.ts';
 import type { SecretSealer } from '../kms/secretSeal.ts';
 import { insertAccessKey } from './accessKeys.ts';
 import type { Core } from './context.ts';
+import * as accounts from '../store/accounts/index.ts';
 
 export interface AccountKeys {
   accountId: string;
@@ -20,29 +21,22 @@ export async function createAccount(core: Core, sealer: SecretSealer, name: stri
   if (!ACCOUNT_NAME.test(name)) throw invalidParameter('An account name is 1–64 letters, digits, dots, dashes or underscores.');
   const now = core.clock.now();
   return core.db.transaction().execute(async (tx) => {
-    const taken = await tx.selectFrom('accounts').select('account_id').where('name', '=', name).executeTakeFirst();
-    if (taken) throw invalidParameter(`An account named ${name} already exists (${taken.account_id}).`);
+    const taken = await accounts.idByName(tx, name);
+    if (taken) throw invalidParameter(`An account named ${name} already exists (${taken}).`);
     let accountId = newAccountId();
-    while (await tx.selectFrom('accounts').select('account_id').where('account_id', '=', accountId).executeTakeFirst()) {
-      accountId = newAccountId();
-    }
+    while (await accounts.idExists(tx, accountId)) accountId = newAccountId();
     const keys = { accountId, name, accessKeyId: newAccessKeyId(), secretAccessKey: newSecretAccessKey() };
-    await tx.insertInto('accounts').values({ account_id: accountId, name, created_at: now }).execute();
+    await accounts.insert(tx, { accountId, name, createdAt: now });
     await insertAccessKey(tx, sealer, { ...keys, origin: 'created', now });
     return keys;
   });
 }
 
 export async function findAccount(core: Core, nameOrId: string): Promise<{ accountId: string; name: string } | undefined> {
-  const row = await core.db
-    .selectFrom('accounts')
-    .select(['account_id', 'name'])
-    .where((eb) => eb.or([eb('account_id', '=', nameOrId), eb('name', '=', nameOrId)]))
-    .executeTakeFirst();
-  return row && { accountId: row.account_id, name: row.name };
+  const account = await accounts.byIdOrName(core.db, nameOrId);
+  return account && { accountId: account.accountId, name: account.name };
 }
 
 export async function listAccounts(core: Core): Promise<{ accountId: string; name: string; createdAt: number }[]> {
-  const rows = await core.db.selectFrom('accounts').selectAll().orderBy('created_at').execute();
-  return rows.map((r) => ({ accountId: r.account_id, name: r.name, createdAt: r.created_at }));
+  return accounts.list(core.db);
 }

@@ -11,6 +11,8 @@ import { closePage, fingerprintOf, openCursor, type PageRequest } from './pagina
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 import { hasDueRun } from './runs.ts';
 import type { Registration } from '../domain/connectorCalls.ts';
+import * as connectors from '../store/connectors/index.ts';
+import * as catalogStore from '../store/catalog/index.ts';
 
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
 
@@ -18,61 +20,18 @@ export const hashToken = (token: string): string => createHash('sha256').update(
 export async function issueConnector(core: Core, tenant: Tenant, label: string | null): Promise<{ connectorId: string; token: string }> {
   const connectorId = newConnectorId();
   const token = newConnectorToken();
-  await core.db
-    .insertInto('connectors')
-    .values({
-      connector_id: connectorId,
-      account_id: tenant.accountId,
-      region: tenant.region,
-      token_hash: hashToken(token),
-      label,
-      created_at: core.clock.now(),
-      registered_at: null,
-      vm_manager_type: null,
-      vm_manager_name: null,
-      vm_manager_id: null,
-      version: null,
-      capabilities: '[]',
-      ip_address: null,
-      mac_address: null,
-      last_heartbeat_at: null,
-      reported_status: null,
-      status_message: null,
-      disassociated_at: null,
-      last_inventory_at: null,
-    })
-    .execute();
+  await connectors.insertIssued(core.db, { ...tenant, connectorId, tokenHash: hashToken(token), label, now: core.clock.now() });
   return { connectorId, token };
 }
 
 /** The connector a bearer token belongs to; disassociated connectors' tokens no longer work. */
 export async function connectorForToken(core: Core, token: string): Promise<ConnectorRow | undefined> {
-  return core.db
-    .selectFrom('connectors')
-    .selectAll()
-    .where('token_hash', '=', hashToken(token))
-    .where('disassociated_at', 'is', null)
-    .executeTakeFirst();
+  return connectors.byTokenHash(core.db, hashToken(token));
 }
 
 export async function registerConnector(core: Core, connector: ConnectorRow, reg: Registration): Promise<void> {
   const now = core.clock.now();
-  await core.db
-    .updateTable('connectors')
-    .set({
-      registered_at: connector.registered_at ?? now,
-      vm_manager_type: reg.vmManagerType,
-      vm_manager_name: reg.vmManagerName,
-      vm_manager_id: reg.vmManagerId,
-      version: reg.version,
-      capabilities: JSON.stringify(reg.capabilities),
-      ip_address: reg.ipAddress ?? null,
-      mac_address: reg.macAddress ?? null,
-      last_heartbeat_at: now,
-      reported_status: 'HEALTHY',
-    })
-    .where('connector_id', '=', connector.connector_id)
-    .execute();
+  await connectors.register(core.db, connector, reg, now);
   core.events.publish({ type: 'schedule.changed' });
 }
 
@@ -83,19 +42,8 @@ export async function recordHeartbeat(
 ): Promise<{ catalogImportRequested: boolean; runsWaiting: boolean }> {
   const now = core.clock.now();
   // Unsynced: a heartbeat lost to a power loss is simply the next one (connectors heartbeat every few seconds).
-  await unsyncedTransaction(core.db, (tx) =>
-    tx
-      .updateTable('connectors')
-      .set({ last_heartbeat_at: now, reported_status: report.status ?? 'HEALTHY', status_message: report.message ?? null })
-      .where('connector_id', '=', connector.connector_id)
-      .execute(),
-  );
-  const catalog = await core.db
-    .selectFrom('catalogs')
-    .select(['status', 'import_requested_at'])
-    .where('account_id', '=', connector.account_id)
-    .where('region', '=', connector.region)
-    .executeTakeFirst();
+  await unsyncedTransaction(core.db, (tx) => connectors.heartbeat(tx, connector.connector_id, { status: report.status ?? 'HEALTHY', message: report.message ?? null }, now));
+  const catalog = await catalogStore.importState(core.db, { accountId: connector.account_id, region: connector.region });
   const catalogImportRequested =
     catalog?.status === 'IMPORTING' &&
     (connector.last_inventory_at === null || connector.last_inventory_at < (catalog.import_requested_at ?? 0));
@@ -115,32 +63,14 @@ export async function hasHealthyConnectorFor(
   policy: Policy,
   reportedBy?: string,
 ): Promise<boolean> {
-  let query = tx
-    .selectFrom('connectors')
-    .selectAll()
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
-    .where('registered_at', 'is not', null)
-    .where('disassociated_at', 'is', null)
-    .where('last_heartbeat_at', '>=', now - policy.connectorHeartbeatTimeoutMs);
-  if (vmManagerId !== null) {
-    query = query.where((eb) =>
-      eb.or([eb('vm_manager_id', '=', vmManagerId), eb('connector_id', '=', reportedBy ?? '')]),
-    );
-  }
-  const rows = await query.execute();
+  const rows = await connectors.recentlySeen(tx, tenant, now - policy.connectorHeartbeatTimeoutMs, vmManagerId, reportedBy);
   return rows.some((row) => connectorStatus(row, now, policy) === 'HEALTHY');
 }
 
 /** Why a server cannot be replicated, or null when it can. */
 export async function serverReplicability(tx: Tx, server: ServerRow): Promise<string | null> {
   if (server.replicable !== 1) return server.unsupported_reason ?? 'the connector reported it as not replicable.';
-  const connector = await tx
-    .selectFrom('connectors')
-    .select(['disassociated_at'])
-    .where('connector_id', '=', server.connector_id)
-    .executeTakeFirst();
-  if (!connector || connector.disassociated_at !== null) {
+  if (!(await connectors.isAssociated(tx, server.connector_id))) {
     return `its connector ${server.connector_id} was disassociated; re-import the catalog through an associated connector.`;
   }
   return null;
@@ -152,47 +82,22 @@ export async function listConnectors(
   input: PageRequest,
 ): Promise<{ connectors: ConnectorRow[]; nextToken?: string }> {
   const cursor = openCursor(input, fingerprintOf('GetConnectors', tenant));
-  let query = core.db
-    .selectFrom('connectors')
-    .selectAll()
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
-    .where('registered_at', 'is not', null)
-    .where('disassociated_at', 'is', null)
-    .orderBy('seq', 'asc')
-    .limit(cursor.limit + 1);
-  if (cursor.after !== undefined) query = query.where('seq', '>', cursor.after);
-  const page = closePage(await query.execute(), cursor);
+  const page = closePage(await connectors.page(core.db, tenant, cursor.after, cursor.limit + 1), cursor);
   return { connectors: page.items, nextToken: page.nextToken };
 }
 
 export async function disassociateConnector(core: Core, tenant: Tenant, connectorId: string): Promise<void> {
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
-    const connector = await tx
-      .selectFrom('connectors')
-      .selectAll()
-      .where('connector_id', '=', connectorId)
-      .where('account_id', '=', tenant.accountId)
-      .where('region', '=', tenant.region)
-      .where('registered_at', 'is not', null)
-      .where('disassociated_at', 'is', null)
-      .executeTakeFirst();
+    const connector = await connectors.associatedInTenant(tx, tenant, connectorId);
     if (!connector) throw invalidParameter(`Connector ${connectorId} does not exist or is not associated.`);
-    const serving = await tx
-      .selectFrom('jobs')
-      .innerJoin('servers', 'servers.server_id', 'jobs.server_id')
-      .select('jobs.replication_job_id')
-      .where('servers.connector_id', '=', connectorId)
-      .where('jobs.state', 'in', ['PENDING', 'ACTIVE', 'PAUSED_ON_FAILURE'])
-      .limit(1)
-      .executeTakeFirst();
+    const serving = await connectors.aLiveJobServedBy(tx, connectorId);
     if (serving) {
       throw notPermitted(
-        `Connector ${connectorId} still serves replication job ${serving.replication_job_id}; delete or finish its jobs first.`,
+        `Connector ${connectorId} still serves replication job ${serving}; delete or finish its jobs first.`,
       );
     }
-    await tx.updateTable('connectors').set({ disassociated_at: now }).where('connector_id', '=', connectorId).execute();
+    await connectors.disassociate(tx, connectorId, now);
     emit({ type: 'schedule.changed' });
   });
 }

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../lib/clock.ts';
 import type { Policy } from '../domain/policy.ts';
 import type { Database } from '../store/schema.ts';
-import type { ReadRows, ReadArrays } from '../store/openStore.ts';
+import type { ReadRows, ReadArrays, StoreCapabilities } from '../store/openStore.ts';
 import { inUnitOfWork } from '../store/unitOfWork.ts';
 import type { FerryEvent, FerryEvents } from './events.ts';
 
@@ -12,8 +12,10 @@ export interface Core {
   db: Kysely<Database>;
   /** Committed-data reads for the hot list paths (see openStore.ts). */
   readRows: ReadRows;
-  /** readRows with rows as arrays (the GetReplicationJobs page, see jobPageQuery.ts). */
+  /** readRows with rows as arrays (the GetReplicationJobs page, see store/jobs/jobPageQuery.ts). */
   readArrays: ReadArrays;
+  /** What the store's dialect can do (repositories pick a strategy by it: the run claim's row locks). */
+  capabilities: StoreCapabilities;
   clock: Clock;
   policy: Policy;
   log: Logger;

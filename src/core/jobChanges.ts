@@ -1,6 +1,4 @@
 /** Applies a domain `JobChange` to the store, inside the caller's transaction. */
-import type { Updateable } from 'kysely';
-import type { JobsTable } from '../store/schema.ts';
 import type { JobChange, JobFacts } from '../domain/jobLifecycle.ts';
 import type { ReplicationJobState } from '../domain/enums.ts';
 import { imagesToRetire } from '../domain/jobLifecycle.ts';
@@ -10,7 +8,9 @@ import { freshId } from './uniqueId.ts';
 import type { FerryEvent } from './events.ts';
 import type { Tx } from './context.ts';
 import type { JobRow } from '../store/rows.ts';
-import { countJobTransition } from '../store/jobs/activeJobCounts.ts';
+import * as jobs from '../store/jobs/index.ts';
+import * as runs from '../store/runs/index.ts';
+import * as catalog from '../store/catalog/index.ts';
 
 export function factsOf(row: JobRow): JobFacts {
   return {
@@ -32,32 +32,15 @@ export async function applyJobChange(
   now: number,
   emit: (e: FerryEvent) => void,
 ): Promise<void> {
-  const patch: Updateable<JobsTable> = { updated_at: now };
-  if (change.state !== undefined) patch.state = change.state;
-  if (change.statusMessage !== undefined) patch.status_message = change.statusMessage;
-  if (change.consecutiveFailures !== undefined) patch.consecutive_failures = change.consecutiveFailures;
-  if (change.firstReplicationAt !== undefined) patch.first_replication_at = change.firstReplicationAt;
-  if (change.pausedAt !== undefined) patch.paused_at = change.pausedAt;
-  if (change.latestAmiId !== undefined) patch.latest_ami_id = change.latestAmiId;
-  if (change.pendingAutomaticAt !== undefined) {
-    patch.next_run_at = change.pendingAutomaticAt;
-    await placePendingAutomaticRun(tx, job, change.pendingAutomaticAt, now, emit);
-  }
+  if (change.pendingAutomaticAt !== undefined) await placePendingAutomaticRun(tx, job, change.pendingAutomaticAt, now, emit);
   if (change.state !== undefined) {
     // The state as stored, not as the caller's row says: the per-account count must follow what really changed.
-    const stored = await tx.selectFrom('jobs').select('state').where('replication_job_id', '=', job.replication_job_id).executeTakeFirstOrThrow();
-    await countJobTransition(tx, { accountId: job.account_id, region: job.region }, stored.state, change.state);
+    const stored = await jobs.storedState(tx, job.replication_job_id);
+    await jobs.countJobTransition(tx, { accountId: job.account_id, region: job.region }, stored, change.state);
   }
-  await tx.updateTable('jobs').set(patch).where('replication_job_id', '=', job.replication_job_id).execute();
-  if (change.state === 'FAILED') {
-    // Spec §4.2: `replicationJobTerminated` = the server's job was deleted or failed.
-    await tx
-      .updateTable('servers')
-      .set({ replication_job_terminated: 1, updated_at: now })
-      .where('server_id', '=', job.server_id)
-      .where('replication_job_id', '=', job.replication_job_id)
-      .execute();
-  }
+  await jobs.applyChange(tx, job.replication_job_id, change, now);
+  // Spec §4.2: `replicationJobTerminated` = the server's job was deleted or failed.
+  if (change.state === 'FAILED') await catalog.markJobTerminated(tx, job.server_id, job.replication_job_id, now);
   if (change.state !== undefined && change.state !== job.state) {
     emit({
       type: 'job.state',
@@ -78,24 +61,14 @@ export async function placePendingAutomaticRun(
   now: number,
   emit?: (e: FerryEvent) => void,
 ): Promise<void> {
-  const pending = await tx
-    .selectFrom('runs')
-    .select(['replication_run_id'])
-    .where('replication_job_id', '=', job.replication_job_id)
-    .where('state', '=', 'PENDING')
-    .where('type', '=', 'AUTOMATIC')
-    .executeTakeFirst();
+  const pending = await runs.pendingAutomaticOf(tx, job.replication_job_id);
   if (at === null) {
     // A run that never started leaves no trace: it was only a plan.
-    if (pending) await tx.deleteFrom('runs').where('replication_run_id', '=', pending.replication_run_id).execute();
+    if (pending) await runs.remove(tx, pending);
     return;
   }
   if (pending) {
-    await tx
-      .updateTable('runs')
-      .set({ scheduled_start_time: at, miss_at: missAt(job, at), updated_at: now, encrypted: job.encrypted, kms_key_id: job.kms_key_id })
-      .where('replication_run_id', '=', pending.replication_run_id)
-      .execute();
+    await runs.reschedule(tx, pending, { scheduled_start_time: at, miss_at: missAt(job, at), encrypted: job.encrypted, kms_key_id: job.kms_key_id }, now);
     return;
   }
   const replicationRunId = await insertRun(tx, job, { type: 'AUTOMATIC', scheduledStartTime: at, description: job.description }, now);
@@ -121,36 +94,32 @@ export async function insertRun(
   now: number,
 ): Promise<string> {
   const replicationRunId = await freshId(tx, 'runs', 'replication_run_id', newReplicationRunId);
-  const inserted = await tx
-    .insertInto('runs')
-    .values({
-      replication_run_id: replicationRunId,
-      replication_job_id: job.replication_job_id,
-      account_id: job.account_id,
-      region: job.region,
-      type: run.type,
-      state: 'PENDING',
-      scheduled_start_time: run.scheduledStartTime,
-      started_at: null,
-      completed_time: null,
-      status_message: null,
-      stage: null,
-      stage_progress: null,
-      ami_id: null,
-      ami_deleted: 0,
-      description: run.description,
-      encrypted: job.encrypted,
-      kms_key_id: job.kms_key_id,
-      connector_id: null,
-      lease_expires_at: null,
-      miss_at: run.type === 'AUTOMATIC' ? missAt(job, run.scheduledStartTime) : null,
-      progress: null,
-      created_at: now,
-      updated_at: now,
-    })
-    .returning('seq')
-    .executeTakeFirstOrThrow();
-  await tx.updateTable('jobs').set({ latest_run_seq: inserted.seq }).where('replication_job_id', '=', job.replication_job_id).execute();
+  const seq = await runs.insert(tx, {
+    replication_run_id: replicationRunId,
+    replication_job_id: job.replication_job_id,
+    account_id: job.account_id,
+    region: job.region,
+    type: run.type,
+    state: 'PENDING',
+    scheduled_start_time: run.scheduledStartTime,
+    started_at: null,
+    completed_time: null,
+    status_message: null,
+    stage: null,
+    stage_progress: null,
+    ami_id: null,
+    ami_deleted: 0,
+    description: run.description,
+    encrypted: job.encrypted,
+    kms_key_id: job.kms_key_id,
+    connector_id: null,
+    lease_expires_at: null,
+    miss_at: run.type === 'AUTOMATIC' ? missAt(job, run.scheduledStartTime) : null,
+    progress: null,
+    created_at: now,
+    updated_at: now,
+  });
+  await jobs.setLatestRunSeq(tx, job.replication_job_id, seq);
   return replicationRunId;
 }
 
@@ -160,41 +129,7 @@ export async function insertRun(
  */
 export async function retireOldImages(tx: Tx, job: JobRow, keep: number, now: number): Promise<string[]> {
   if (keep <= 0) return [];
-  const images = await tx
-    .selectFrom('runs')
-    .select(['ami_id'])
-    .where('replication_job_id', '=', job.replication_job_id)
-    .where('state', '=', 'COMPLETED')
-    .where('ami_id', 'is not', null)
-    .where('ami_deleted', '=', 0)
-    .orderBy('completed_time', 'desc')
-    .orderBy('seq', 'desc')
-    .execute();
-  const retire = imagesToRetire(
-    images.map((r) => r.ami_id!),
-    keep,
-  );
-  if (retire.length === 0) return [];
-  await tx
-    .updateTable('runs')
-    .set({ ami_deleted: 1, updated_at: now })
-    .where('replication_job_id', '=', job.replication_job_id)
-    .where('ami_id', 'in', retire)
-    .execute();
-  await tx
-    .insertInto('image_deletions')
-    .values(
-      retire.map((amiId) => ({
-        account_id: job.account_id,
-        region: job.region,
-        replication_job_id: job.replication_job_id,
-        ami_id: amiId,
-        requested_at: now,
-        done_at: null,
-        attempts: 0,
-        last_error: null,
-      })),
-    )
-    .execute();
+  const retire = imagesToRetire(await runs.keptImagesOf(tx, job.replication_job_id), keep);
+  await runs.retireImages(tx, job, retire, now);
   return retire;
 }

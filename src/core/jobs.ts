@@ -2,7 +2,7 @@
 import { ServiceError, invalidParameter, missingParameter, notPermitted } from '../lib/errors.ts';
 import { newReplicationJobId } from '../lib/ids.ts';
 import { freshId } from './uniqueId.ts';
-import { NON_TERMINAL_JOB_STATES, SERVER_TYPE_VIRTUAL_MACHINE } from '../domain/enums.ts';
+import { SERVER_TYPE_VIRTUAL_MACHINE } from '../domain/enums.ts';
 import { onDemandAllowed, onResume } from '../domain/jobLifecycle.ts';
 import { nextSlotAfter } from '../domain/schedule.ts';
 import { onRunCancelled } from '../domain/replicationRun.ts';
@@ -13,10 +13,13 @@ import { applyJobChange, factsOf, insertRun, placePendingAutomaticRun, retireOld
 import { toVmServer } from './vmServer.ts';
 import type { JobRow, JobView, RunView } from '../store/rows.ts';
 import { closePage, fingerprintOf, openCursor, type PageRequest } from './paginate.ts';
-import { compiledJobPage, rowSeq, type JobPageRow } from './jobPageQuery.ts';
+import { compiledJobPage, rowSeq, type JobPageRow } from '../store/jobs/jobPageQuery.ts';
+import * as jobPages from '../store/jobs/listPages.ts';
 import { hasHealthyConnectorFor, serverReplicability } from './connectors.ts';
 import { validateJobKey } from '../kms/keys.ts';
-import { activeJobCount, countJobTransition } from '../store/jobs/activeJobCounts.ts';
+import * as jobs from '../store/jobs/index.ts';
+import * as runs from '../store/runs/index.ts';
+import * as catalog from '../store/catalog/index.ts';
 import type { FerryEvent } from './events.ts';
 
 export interface CreateJobInput {
@@ -86,31 +89,20 @@ export async function createJobIn(
   now: number,
 ): Promise<string> {
   const runOnce = input.runOnce === true;
-  const server = await tx
-    .selectFrom('servers')
-    .selectAll()
-    .where('server_id', '=', input.serverId)
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
-    .executeTakeFirst();
+  const server = await catalog.getInTenant(tx, tenant, input.serverId);
   if (!server) throw invalidParameter(`Server ${input.serverId} does not exist in the server catalog.`);
   // The KMS key must exist (existence check, before state checks); encrypted without one uses the default key.
   await validateJobKey(tx, tenant, input.kmsKeyId, input.encrypted === true, now);
-  const catalog = await catalogStatus(tx, tenant);
-  if (catalog !== 'AVAILABLE') {
-    throw notPermitted(`The server catalog is ${catalog}; import it (ImportServerCatalog) before creating replication jobs.`);
+  const catalogState = await catalog.catalogStatus(tx, tenant);
+  if (catalogState !== 'AVAILABLE') {
+    throw notPermitted(`The server catalog is ${catalogState}; import it (ImportServerCatalog) before creating replication jobs.`);
   }
   if (server.in_catalog !== 1) throw invalidParameter(`Server ${input.serverId} is no longer in the server catalog.`);
 
   const unreplicable = await serverReplicability(tx, server);
   if (unreplicable) throw new ServiceError('ServerCannotBeReplicatedException', `Server ${server.server_id} cannot be replicated: ${unreplicable}`);
 
-  const existing = await tx
-    .selectFrom('jobs')
-    .select(['replication_job_id', 'state'])
-    .where('server_id', '=', server.server_id)
-    .where('state', 'in', NON_TERMINAL_JOB_STATES)
-    .executeTakeFirst();
+  const existing = await jobs.nonTerminalOfServer(tx, server.server_id);
   if (existing) {
     throw new ServiceError(
       'ReplicationJobAlreadyExistsException',
@@ -123,7 +115,7 @@ export async function createJobIn(
       `No healthy connector is associated with VM manager ${server.vm_manager_id} (${server.vm_manager_name}).`,
     );
   }
-  const count = await activeJobCount(tx, tenant);
+  const count = await jobs.activeJobCount(tx, tenant);
   if (count >= core.policy.maxNonTerminalJobsPerAccount) {
     throw notPermitted(
       `The account already has ${count} replication jobs in progress; the limit is ${core.policy.maxNonTerminalJobsPerAccount}.`,
@@ -162,38 +154,18 @@ export async function createJobIn(
     updated_at: now,
   };
   const { seq: _seq, ...values } = row;
-  await tx.insertInto('jobs').values(values).execute();
-  await countJobTransition(tx, tenant, null, 'PENDING');
+  await jobs.insert(tx, values);
+  await jobs.countJobTransition(tx, tenant, null, 'PENDING');
   const runId = await insertRun(tx, row, { type: 'AUTOMATIC', scheduledStartTime: seed, description: row.description }, now);
-  await tx
-    .updateTable('servers')
-    .set({ replication_job_id: replicationJobId, replication_job_terminated: 0, updated_at: now })
-    .where('server_id', '=', server.server_id)
-    .execute();
+  await catalog.linkJob(tx, server.server_id, replicationJobId, now);
   emit({ type: 'job.state', tenant, replicationJobId, state: 'PENDING', previousState: null });
   emit({ type: 'run.state', tenant, replicationJobId, replicationRunId: runId, runType: 'AUTOMATIC', state: 'PENDING' });
   emit({ type: 'schedule.changed' });
   return replicationJobId;
 }
 
-async function catalogStatus(tx: Tx, tenant: Tenant): Promise<string> {
-  const row = await tx
-    .selectFrom('catalogs')
-    .select('status')
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
-    .executeTakeFirst();
-  return row?.status ?? 'NOT_IMPORTED';
-}
-
-async function findJob(tx: Tx, tenant: Tenant, replicationJobId: string): Promise<JobRow | undefined> {
-  return tx
-    .selectFrom('jobs')
-    .selectAll()
-    .where('replication_job_id', '=', replicationJobId)
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
-    .executeTakeFirst();
+function findJob(tx: Tx, tenant: Tenant, replicationJobId: string): Promise<JobRow | undefined> {
+  return jobs.getInTenant(tx, tenant, replicationJobId);
 }
 
 export async function updateJob(core: Core, tenant: Tenant, input: UpdateJobInput): Promise<void> {
@@ -213,13 +185,14 @@ export async function updateJob(core: Core, tenant: Tenant, input: UpdateJobInpu
     if (CLOSED_FOR_CHANGES.includes(job.state)) {
       throw notPermitted(`Replication job ${job.replication_job_id} is ${job.state} and can no longer be updated.`);
     }
-    const server = await tx.selectFrom('servers').selectAll().where('server_id', '=', job.server_id).executeTakeFirst();
+    const server = await catalog.get(tx, job.server_id);
     const unreplicable = server ? await serverReplicability(tx, server) : 'its server is no longer known.';
     if (unreplicable) throw new ServiceError('ServerCannotBeReplicatedException', `Server ${job.server_id} cannot be replicated: ${unreplicable}`);
 
-    await tx
-      .updateTable('jobs')
-      .set({
+    await jobs.updateSettings(
+      tx,
+      job.replication_job_id,
+      {
         frequency: input.frequency ?? job.frequency,
         license_type: input.licenseType ?? job.license_type,
         role_name: input.roleName ?? job.role_name,
@@ -227,26 +200,21 @@ export async function updateJob(core: Core, tenant: Tenant, input: UpdateJobInpu
         amis_to_keep: input.numberOfRecentAmisToKeep ?? job.amis_to_keep,
         encrypted: input.encrypted === undefined ? job.encrypted : input.encrypted ? 1 : 0,
         kms_key_id: input.kmsKeyId ?? job.kms_key_id,
-        updated_at: now,
-      })
-      .where('replication_job_id', '=', job.replication_job_id)
-      .execute();
+      },
+      now,
+    );
     const updated = (await findJob(tx, tenant, job.replication_job_id))!;
 
     if (job.state === 'PAUSED_ON_FAILURE' && nextRunAt !== undefined) {
-      await tx.updateTable('jobs').set({ schedule_anchor: nextRunAt }).where('replication_job_id', '=', job.replication_job_id).execute();
+      await jobs.setSchedule(tx, job.replication_job_id, { anchor: nextRunAt });
       await applyJobChange(tx, { ...updated, schedule_anchor: nextRunAt }, onResume(factsOf(updated), nextRunAt), now, emit);
     } else if (job.run_once !== 1 && job.state !== 'PAUSED_ON_FAILURE' && (nextRunAt !== undefined || input.frequency !== undefined)) {
       // The schedule is re-anchored at the next run, so a new frequency applies from the run after it.
       const anchor = nextRunAt ?? job.next_run_at ?? nextSlotAfter(factsOf(updated), now) ?? now;
-      await tx
-        .updateTable('jobs')
-        .set({ schedule_anchor: anchor, next_run_at: anchor })
-        .where('replication_job_id', '=', job.replication_job_id)
-        .execute();
+      await jobs.setSchedule(tx, job.replication_job_id, { anchor, nextRunAt: anchor });
       await placePendingAutomaticRun(tx, { ...updated, schedule_anchor: anchor }, anchor, now, emit);
     } else if (job.run_once === 1 && nextRunAt !== undefined && job.next_run_at !== null) {
-      await tx.updateTable('jobs').set({ next_run_at: nextRunAt, schedule_anchor: nextRunAt }).where('replication_job_id', '=', job.replication_job_id).execute();
+      await jobs.setSchedule(tx, job.replication_job_id, { anchor: nextRunAt, nextRunAt });
       await placePendingAutomaticRun(tx, { ...updated, schedule_anchor: nextRunAt }, nextRunAt, now, emit);
     }
     if (input.numberOfRecentAmisToKeep !== undefined) await retireOldImages(tx, updated, input.numberOfRecentAmisToKeep, now);
@@ -279,23 +247,13 @@ export async function cancelJob(
   now: number,
   emit: Parameters<typeof applyJobChange>[4],
 ): Promise<void> {
-  const live = await tx
-    .selectFrom('runs')
-    .select(['replication_run_id', 'type', 'state', 'connector_id', 'stage'])
-    .where('replication_job_id', '=', job.replication_job_id)
-    .where('state', 'in', ['PENDING', 'ACTIVE'])
-    .execute();
+  const live = await runs.liveOf(tx, job.replication_job_id);
   const tenant = { accountId: job.account_id, region: job.region };
   for (const run of live) {
     await applyRunChange(tx, run.replication_run_id, onRunCancelled(runFacts(run), now), now);
     emit({ type: 'run.state', tenant, replicationJobId: job.replication_job_id, replicationRunId: run.replication_run_id, runType: run.type, state: 'DELETED' });
   }
-  await tx
-    .updateTable('servers')
-    .set({ replication_job_terminated: 1, updated_at: now })
-    .where('server_id', '=', job.server_id)
-    .where('replication_job_id', '=', job.replication_job_id)
-    .execute();
+  await catalog.markJobTerminated(tx, job.server_id, job.replication_job_id, now);
   await applyJobChange(tx, job, { state, statusMessage: message, pendingAutomaticAt: null, pausedAt: null }, now, emit);
 }
 
@@ -322,17 +280,12 @@ export async function startOnDemandRunIn(
   if (CLOSED_FOR_CHANGES.includes(job.state)) {
     throw notPermitted(`Replication job ${job.replication_job_id} is ${job.state}; no new runs can start.`);
   }
-  const runs = await tx
-    .selectFrom('runs')
-    .select(['replication_run_id', 'state', 'type', 'created_at'])
-    .where('replication_job_id', '=', job.replication_job_id)
-    .where((eb) => eb.or([eb('state', '=', 'ACTIVE'), eb('type', '=', 'ON_DEMAND')]))
-    .execute();
-  const active = runs.find((r) => r.state === 'ACTIVE');
+  const recent = await runs.activeOrOnDemandOf(tx, job.replication_job_id);
+  const active = recent.find((r) => r.state === 'ACTIVE');
   if (active) throw notPermitted(`Replication run ${active.replication_run_id} of this job is still active.`);
-  const queued = runs.find((r) => r.state === 'PENDING' && r.type === 'ON_DEMAND');
+  const queued = recent.find((r) => r.state === 'PENDING' && r.type === 'ON_DEMAND');
   if (queued) throw notPermitted(`On-demand run ${queued.replication_run_id} of this job is already waiting to start.`);
-  const onDemandTimes = runs.filter((r) => r.type === 'ON_DEMAND').map((r) => r.created_at);
+  const onDemandTimes = recent.filter((r) => r.type === 'ON_DEMAND').map((r) => r.created_at);
   if (!onDemandAllowed(onDemandTimes, now, core.policy)) {
     throw new ServiceError(
       'ReplicationRunLimitExceededException',
@@ -349,49 +302,10 @@ export async function startOnDemandRunIn(
   return runId;
 }
 
-/** The columns the list pages show (a page reads only these). */
-const JOB_COLUMNS = [
-  'seq',
-  'replication_job_id',
-  'server_id',
-  'vm_server',
-  'seed_time',
-  'frequency',
-  'run_once',
-  'license_type',
-  'role_name',
-  'description',
-  'amis_to_keep',
-  'encrypted',
-  'kms_key_id',
-  'state',
-  'status_message',
-  'next_run_at',
-  'latest_ami_id',
-  'latest_run_seq',
-] as const;
-
-const RUN_COLUMNS = [
-  'seq',
-  'replication_run_id',
-  'replication_job_id',
-  'type',
-  'state',
-  'scheduled_start_time',
-  'completed_time',
-  'status_message',
-  'stage',
-  'stage_progress',
-  'ami_id',
-  'description',
-  'encrypted',
-  'kms_key_id',
-] as const;
-
 async function latestRuns(core: Core, jobs: readonly Pick<JobRow, 'latest_run_seq'>[]): Promise<Map<string, RunView>> {
   const seqs = jobs.map((j) => j.latest_run_seq).filter((seq): seq is number => seq !== null);
   if (seqs.length === 0) return new Map();
-  const rows = await core.readRows(core.db.selectFrom('runs').select(RUN_COLUMNS).where('seq', 'in', seqs).compile());
+  const rows = await core.readRows(jobPages.runsBySeq(core.db, seqs));
   return new Map(rows.map((r) => [r.replication_job_id, r]));
 }
 
@@ -402,16 +316,8 @@ export async function listJobs(
   input: PageRequest & { replicationJobId?: string },
 ): Promise<{ jobs: JobView[]; latestRuns: Map<string, RunView>; nextToken?: string }> {
   const cursor = openCursor(input, fingerprintOf('GetReplicationJobs', tenant, input.replicationJobId ?? null));
-  let query = core.db
-    .selectFrom('jobs')
-    .select(JOB_COLUMNS)
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
-    .orderBy('seq', 'asc')
-    .limit(cursor.limit + 1);
-  if (cursor.after !== undefined) query = query.where('seq', '>', cursor.after);
-  if (input.replicationJobId !== undefined) query = query.where('replication_job_id', '=', input.replicationJobId);
-  const rows = await core.readRows(query.compile());
+  const query = jobPages.jobsPage(core.db, { ...tenant, after: cursor.after, replicationJobId: input.replicationJobId, limit: cursor.limit + 1 });
+  const rows = await core.readRows(query);
   if (input.replicationJobId !== undefined && rows.length === 0 && cursor.after === undefined) {
     throw invalidParameter(`Replication job ${input.replicationJobId} does not exist.`);
   }
@@ -420,7 +326,7 @@ export async function listJobs(
 }
 
 /**
- * listJobs as one joined query whose rows are arrays of column values (core/jobPageQuery.ts), for the page
+ * listJobs as one joined query whose rows are arrays of column values (store/jobs/jobPageQuery.ts), for the page
  * GetReplicationJobs answers with. Same cursor, tokens and errors as listJobs.
  */
 export async function listJobRows(core: Core, tenant: Tenant, input: PageRequest & { replicationJobId?: string }): Promise<{ rows: JobPageRow[]; nextToken?: string }> {
@@ -441,24 +347,10 @@ export async function listRuns(
   input: PageRequest & { replicationJobId: string },
 ): Promise<{ job: JobView; latestRun: RunView | undefined; runs: RunView[]; nextToken?: string }> {
   const cursor = openCursor(input, fingerprintOf('GetReplicationRuns', tenant, input.replicationJobId));
-  const [job] = await core.readRows(
-    core.db
-      .selectFrom('jobs')
-      .select(JOB_COLUMNS)
-      .where('replication_job_id', '=', input.replicationJobId)
-      .where('account_id', '=', tenant.accountId)
-      .where('region', '=', tenant.region)
-      .compile(),
-  );
+  const [job] = await core.readRows(jobPages.jobInTenant(core.db, tenant, input.replicationJobId));
   if (!job) throw invalidParameter(`Replication job ${input.replicationJobId} does not exist.`);
-  let query = core.db
-    .selectFrom('runs')
-    .select(RUN_COLUMNS)
-    .where('replication_job_id', '=', job.replication_job_id)
-    .orderBy('seq', 'desc')
-    .limit(cursor.limit + 1);
-  if (cursor.after !== undefined) query = query.where('seq', '<', cursor.after);
-  const page = closePage(await core.readRows(query.compile()), cursor);
+  const query = jobPages.runsPage(core.db, job.replication_job_id, cursor.after, cursor.limit + 1);
+  const page = closePage(await core.readRows(query), cursor);
   const latest = await latestRuns(core, [job]);
   return { job, latestRun: latest.get(job.replication_job_id), runs: page.items, nextToken: page.nextToken };
 }

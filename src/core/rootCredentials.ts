@@ -18,6 +18,7 @@ import type { SecretSealer } from '../kms/secretSeal.ts';
 import { insertAccessKey, openSecret, resealAccessKey, revokeAccessKeys, ROOT_BOOTSTRAP_ORIGINS, type NewAccessKey } from './accessKeys.ts';
 import { ROOT_ACCOUNT_NAME } from './accounts.ts';
 import type { Core } from './context.ts';
+import * as accounts from '../store/accounts/index.ts';
 
 export const ROOT_CREDENTIALS_FILE = 'root-credentials.json';
 const ACCESS_KEY_ID = /^\w{16,128}$/;
@@ -32,14 +33,14 @@ export interface RootCredentials extends NewAccessKey {
 
 /** The root account's id; the account (without keys) is created when missing. */
 export async function ensureRootAccount(core: Core): Promise<string> {
-  const found = await core.db.selectFrom('accounts').select('account_id').where('name', '=', ROOT_ACCOUNT_NAME).executeTakeFirst();
-  if (found) return found.account_id;
+  const found = await accounts.idByName(core.db, ROOT_ACCOUNT_NAME);
+  if (found) return found;
   return core.db.transaction().execute(async (tx) => {
-    const again = await tx.selectFrom('accounts').select('account_id').where('name', '=', ROOT_ACCOUNT_NAME).executeTakeFirst();
-    if (again) return again.account_id;
+    const again = await accounts.idByName(tx, ROOT_ACCOUNT_NAME);
+    if (again) return again;
     let accountId = newAccountId();
-    while (await tx.selectFrom('accounts').select('account_id').where('account_id', '=', accountId).executeTakeFirst()) accountId = newAccountId();
-    await tx.insertInto('accounts').values({ account_id: accountId, name: ROOT_ACCOUNT_NAME, created_at: core.clock.now() }).execute();
+    while (await accounts.idExists(tx, accountId)) accountId = newAccountId();
+    await accounts.insert(tx, { accountId, name: ROOT_ACCOUNT_NAME, createdAt: core.clock.now() });
     return accountId;
   });
 }

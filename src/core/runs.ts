@@ -11,7 +11,6 @@ import {
   onRunFailed,
   onRunMissed,
   onRunProgress,
-  RUNNABLE_JOB_STATES,
   type ProgressReport,
 } from '../domain/replicationRun.ts';
 import { decideDueAutomaticRun } from '../domain/schedule.ts';
@@ -19,6 +18,10 @@ import { inTransaction, type Core, type Tx } from './context.ts';
 import { applyJobChange, factsOf, placePendingAutomaticRun, retireOldImages } from './jobChanges.ts';
 import { applyRunChange, heldRun, runEvent, runFacts } from './runChanges.ts';
 import type { ConnectorRow, JobRow, RunRow } from '../store/rows.ts';
+import type { Executor } from '../store/executor.ts';
+import * as runs from '../store/runs/index.ts';
+import * as jobs from '../store/jobs/index.ts';
+import * as catalog from '../store/catalog/index.ts';
 import type { FerryEvent } from './events.ts';
 import type { RunAssignment } from '../domain/connectorCalls.ts';
 import type { ImageDb } from '../images/db.ts';
@@ -29,58 +32,34 @@ import { finishedImageOfRun } from '../images/imageRuns.ts';
 /** A run as a connector is handed it (domain/connectorCalls.ts). */
 export type ClaimedRun = RunAssignment;
 
-export async function jobById(tx: Tx, replicationJobId: string): Promise<JobRow> {
-  return tx.selectFrom('jobs').selectAll().where('replication_job_id', '=', replicationJobId).executeTakeFirstOrThrow();
-}
-
-async function hasActiveRun(tx: Tx, replicationJobId: string, except?: string): Promise<boolean> {
-  let query = tx
-    .selectFrom('runs')
-    .select('replication_run_id')
-    .where('replication_job_id', '=', replicationJobId)
-    .where('state', '=', 'ACTIVE');
-  if (except) query = query.where('replication_run_id', '!=', except);
-  return (await query.limit(1).executeTakeFirst()) !== undefined;
+export async function jobById(tx: Executor, replicationJobId: string): Promise<JobRow> {
+  const job = await jobs.get(tx, replicationJobId);
+  if (!job) throw new Error(`Replication job ${replicationJobId} is gone from the store.`);
+  return job;
 }
 
 /** Marks a due AUTOMATIC run MISSED and places the job's next one, if the schedule says so. Returns true if missed. */
 export async function settleDueAutomaticRun(tx: Tx, job: JobRow, run: RunRow, now: number, emit: (e: FerryEvent) => void): Promise<boolean> {
-  const decision = decideDueAutomaticRun(factsOf(job), { scheduledStartTime: run.scheduled_start_time }, await hasActiveRun(tx, job.replication_job_id), now);
+  const decision = decideDueAutomaticRun(factsOf(job), { scheduledStartTime: run.scheduled_start_time }, await runs.hasActive(tx, job.replication_job_id), now);
   if (decision.kind !== 'miss') return false;
   await applyRunChange(tx, run.replication_run_id, onRunMissed(runFacts(run), decision.reason), now);
   emit(runEvent(job, run, 'MISSED', decision.reason));
-  await tx.updateTable('jobs').set({ next_run_at: decision.nextRunAt, updated_at: now }).where('replication_job_id', '=', job.replication_job_id).execute();
+  await jobs.setNextRunAt(tx, job.replication_job_id, decision.nextRunAt, now);
   await placePendingAutomaticRun(tx, job, decision.nextRunAt, now, emit);
   return true;
 }
 
 /**
- * Up to `limit` runs due for `connector` (domain/replicationRun.ts isRunDueFor, as SQL), on-demand runs first, then
- * by scheduled time. Heartbeats ask whether there is one; claims take them. (test/integration/dueRuns.test.ts holds
- * the query to the rule.)
+ * Up to `limit` runs due for `connector` (domain/replicationRun.ts isRunDueFor, as the runs repository's query), on-demand
+ * runs first, then by scheduled time.
  */
-export function listDueRuns(db: Tx | Core['db'], connector: ConnectorRow, now: number, limit: number): Promise<RunRow[]> {
-  return db
-    .selectFrom('runs')
-    .innerJoin('jobs', 'jobs.replication_job_id', 'runs.replication_job_id')
-    .innerJoin('servers', 'servers.server_id', 'jobs.server_id')
-    .where('runs.account_id', '=', connector.account_id)
-    .where('runs.region', '=', connector.region)
-    .where('runs.state', '=', 'PENDING')
-    .where('runs.scheduled_start_time', '<=', now)
-    .where('jobs.state', 'in', RUNNABLE_JOB_STATES)
-    .where((eb) => eb.or([eb('servers.connector_id', '=', connector.connector_id), eb('jobs.vm_manager_id', '=', connector.vm_manager_id ?? '')]))
-    .orderBy('runs.type', 'desc') // ON_DEMAND sorts after AUTOMATIC ascending; descending puts it first
-    .orderBy('runs.scheduled_start_time', 'asc')
-    .orderBy('runs.seq', 'asc')
-    .selectAll('runs')
-    .limit(limit)
-    .execute();
+export function listDueRuns(db: Executor, connector: ConnectorRow, now: number, limit: number): Promise<RunRow[]> {
+  return runs.listDue(db, connector, now, limit);
 }
 
-/** Whether a run is due for the connector (what a heartbeat answers as runsWaiting). */
+/** Whether a run is due for the connector (what a heartbeat answers as runsWaiting): the claim's rule and query. */
 export async function hasDueRun(core: Core, connector: ConnectorRow, now: number): Promise<boolean> {
-  return (await listDueRuns(core.db, connector, now, 1)).length > 0;
+  return runs.anyDue(core.db, connector, now);
 }
 
 /**
@@ -90,7 +69,7 @@ export async function hasDueRun(core: Core, connector: ConnectorRow, now: number
 export async function claimRuns(core: Core, connector: ConnectorRow, max: number): Promise<ClaimedRun[]> {
   const now = core.clock.now();
   return inTransaction(core, async (tx, emit) => {
-    const candidates = await listDueRuns(tx, connector, now, Math.max(max, 1) * 4);
+    const candidates = await runs.claimDue(tx, core.capabilities, connector, now, Math.max(max, 1) * 4);
     const claimed: ClaimedRun[] = [];
     const busyJobs = new Set<string>();
     for (const run of candidates) {
@@ -98,7 +77,7 @@ export async function claimRuns(core: Core, connector: ConnectorRow, max: number
       if (busyJobs.has(run.replication_job_id)) continue;
       const job = await jobById(tx, run.replication_job_id);
       if (run.type === 'AUTOMATIC' && (await settleDueAutomaticRun(tx, job, run, now, emit))) continue;
-      if (await hasActiveRun(tx, job.replication_job_id)) continue;
+      if (await runs.hasActive(tx, job.replication_job_id)) continue;
       busyJobs.add(job.replication_job_id);
       const change = onRunClaimed(runFacts(run), connector.connector_id, now, core.policy);
       await applyRunChange(tx, run.replication_run_id, change, now);
@@ -111,8 +90,8 @@ export async function claimRuns(core: Core, connector: ConnectorRow, max: number
   });
 }
 
-async function assignmentOf(tx: Tx | Core['db'], run: RunRow, job: JobRow): Promise<ClaimedRun> {
-  const server = await tx.selectFrom('servers').select(['details']).where('server_id', '=', job.server_id).executeTakeFirst();
+async function assignmentOf(db: Executor, run: RunRow, job: JobRow): Promise<ClaimedRun> {
+  const details = await catalog.serverDetails(db, job.server_id);
   return {
     replicationRunId: run.replication_run_id,
     replicationJobId: job.replication_job_id,
@@ -127,7 +106,7 @@ async function assignmentOf(tx: Tx | Core['db'], run: RunRow, job: JobRow): Prom
     roleName: job.role_name,
     description: run.description,
     parentAmiId: job.latest_ami_id,
-    serverDetails: server?.details ? JSON.parse(server.details) : null,
+    serverDetails: details ? JSON.parse(details) : null,
     stage: run.stage,
     stageProgress: run.stage_progress,
   };
@@ -138,19 +117,11 @@ async function assignmentOf(tx: Tx | Core['db'], run: RunRow, job: JobRow): Prom
  * connector) picks its work up again instead of waiting for the lease to expire.
  */
 export async function activeRuns(core: Core, connector: ConnectorRow): Promise<ClaimedRun[]> {
-  const rows = await core.db
-    .selectFrom('runs')
-    .selectAll()
-    .where('state', '=', 'ACTIVE')
-    .where('connector_id', '=', connector.connector_id)
-    .orderBy('seq')
-    .execute();
-  const runs: ClaimedRun[] = [];
-  for (const run of rows) {
-    const job = await core.db.selectFrom('jobs').selectAll().where('replication_job_id', '=', run.replication_job_id).executeTakeFirstOrThrow();
-    runs.push(await assignmentOf(core.db, run, job));
+  const held: ClaimedRun[] = [];
+  for (const run of await runs.activeHeldBy(core.db, connector.connector_id)) {
+    held.push(await assignmentOf(core.db, run, await jobById(core.db, run.replication_job_id)));
   }
-  return runs;
+  return held;
 }
 
 export async function reportProgress(core: Core, connector: ConnectorRow, replicationRunId: string, report: ProgressReport): Promise<{ leaseExpiresAt: number }> {

@@ -9,9 +9,11 @@ import { inTransaction, type Core } from './context.ts';
 import { applyJobChange, factsOf } from './jobChanges.ts';
 import { cancelJob } from './jobs.ts';
 import { jobById, recordFailure, settleDueAutomaticRun } from './runs.ts';
+import * as runs from '../store/runs/index.ts';
+import * as jobs from '../store/jobs/index.ts';
 
 /** The jobs column each expiry rule counts from. */
-const SINCE_COLUMN = { pausedAt: 'paused_at', firstReplicationAt: 'first_replication_at' } as const satisfies Record<ExpiryRule['since'], string>;
+const SINCE_COLUMN = { pausedAt: 'paused_at', firstReplicationAt: 'first_replication_at' } as const satisfies Record<ExpiryRule['since'], jobs.JobClockColumn>;
 
 /**
  * Scheduler step. A run whose lease ran out (its connector died or lost the network) fails with a message that
@@ -19,16 +21,11 @@ const SINCE_COLUMN = { pausedAt: 'paused_at', firstReplicationAt: 'first_replica
  * after the retry delay, and a connector that comes back resumes the work there.
  */
 export async function expireLeases(core: Core, now: number): Promise<number> {
-  const expired = await core.db
-    .selectFrom('runs')
-    .selectAll()
-    .where('state', '=', 'ACTIVE')
-    .where('lease_expires_at', '<', now)
-    .execute();
+  const expired = await runs.leaseExpiredBefore(core.db, now);
   for (const run of expired) {
     await inTransaction(core, async (tx, emit) => {
-      const current = await tx.selectFrom('runs').selectAll().where('replication_run_id', '=', run.replication_run_id).executeTakeFirstOrThrow();
-      if (!leaseExpired({ state: current.state, leaseExpiresAt: current.lease_expires_at }, now)) return;
+      const current = await runs.get(tx, run.replication_run_id);
+      if (!current || !leaseExpired({ state: current.state, leaseExpiresAt: current.lease_expires_at }, now)) return;
       await recordFailure(tx, core, current, leaseExpiryMessage(current.connector_id, current.lease_expires_at!), now, emit);
     });
   }
@@ -41,25 +38,10 @@ export async function expireLeases(core: Core, now: number): Promise<number> {
  * have another run ACTIVE (driven by the few active runs, not by the pending ones).
  */
 export async function settleDueRuns(core: Core, now: number): Promise<void> {
-  const pastSlot = await core.db
-    .selectFrom('runs')
-    .select('replication_run_id')
-    .where('state', '=', 'PENDING')
-    .where('miss_at', '<=', now)
-    .execute();
-  const blocked = await core.db
-    .selectFrom('runs as active')
-    .innerJoin('runs as pending', 'pending.replication_job_id', 'active.replication_job_id')
-    .select('pending.replication_run_id')
-    .where('active.state', '=', 'ACTIVE')
-    .where('pending.state', '=', 'PENDING')
-    .where('pending.type', '=', 'AUTOMATIC')
-    .where('pending.scheduled_start_time', '<=', now)
-    .execute();
-  const ids = new Set([...pastSlot, ...blocked].map((r) => r.replication_run_id));
+  const ids = await runs.missCandidates(core.db, now);
   for (const replicationRunId of ids) {
     await inTransaction(core, async (tx, emit) => {
-      const run = await tx.selectFrom('runs').selectAll().where('replication_run_id', '=', replicationRunId).executeTakeFirst();
+      const run = await runs.get(tx, replicationRunId);
       if (!run || run.state !== 'PENDING') return;
       const job = await jobById(tx, run.replication_job_id);
       if (job.state !== 'PENDING' && job.state !== 'ACTIVE') return;
@@ -70,12 +52,11 @@ export async function settleDueRuns(core: Core, now: number): Promise<void> {
 
 /** Scheduler step: jobs past an expiry rule (4 days paused, 90 days since the first run) are deleted; DELETING jobs finish. */
 export async function expireJobs(core: Core, now: number): Promise<void> {
-  const select = () => core.db.selectFrom('jobs').select('replication_job_id');
-  const candidates = [...(await select().where('state', '=', 'DELETING').execute())];
+  const candidates = await jobs.idsInStates(core.db, ['DELETING']);
   for (const rule of EXPIRY_RULES) {
-    candidates.push(...(await select().where('state', 'in', rule.states).where(SINCE_COLUMN[rule.since], '<=', now - rule.lifetime(core.policy)).execute()));
+    candidates.push(...(await jobs.idsInStates(core.db, rule.states, { column: SINCE_COLUMN[rule.since], atOrBefore: now - rule.lifetime(core.policy) })));
   }
-  for (const candidate of new Set(candidates.map((c) => c.replication_job_id))) {
+  for (const candidate of new Set(candidates)) {
     await inTransaction(core, async (tx, emit) => {
       const job = await jobById(tx, candidate);
       if (job.state === 'DELETING') {
@@ -90,33 +71,13 @@ export async function expireJobs(core: Core, now: number): Promise<void> {
 
 /** The earliest future moment at which one of the steps above has work, so the scheduler can sleep until then. */
 export async function nextWakeAt(core: Core, now: number): Promise<number | null> {
-  const min = async (query: Promise<{ t: unknown } | undefined>) => {
-    const row = await query;
-    return row?.t == null ? null : Number(row.t);
-  };
-  const times = [
-    // A run falling due can be MISSED at once if its job has an active run.
-    await min(
-      core.db
-        .selectFrom('runs')
-        .select((eb) => eb.fn.min('scheduled_start_time').as('t'))
-        .where('state', '=', 'PENDING')
-        .where('scheduled_start_time', '>', now)
-        .executeTakeFirst(),
-    ),
-    await min(core.db.selectFrom('runs').select((eb) => eb.fn.min('miss_at').as('t')).where('state', '=', 'PENDING').executeTakeFirst()),
-    await min(core.db.selectFrom('runs').select((eb) => eb.fn.min('lease_expires_at').as('t')).where('state', '=', 'ACTIVE').executeTakeFirst()),
-  ];
-  const lease = times[2];
-  if (lease !== null && lease !== undefined) times[2] = lease + 1;
-  const deleting = await core.db.selectFrom('jobs').select('replication_job_id').where('state', '=', 'DELETING').limit(1).executeTakeFirst();
-  if (deleting) times.push(now);
-  // Each expiry rule, one indexed min() per state (an index on (state, column) answers `min where state =` at once).
+  const run = await runs.nextRunTimes(core.db, now);
+  // A run falling due can be MISSED at once if its job has an active run; a lease is over just after its end.
+  const times = [run.nextDue, run.nextMiss, run.nextLeaseEnd === null ? null : run.nextLeaseEnd + 1];
+  if (await jobs.anyInState(core.db, 'DELETING')) times.push(now);
   for (const rule of EXPIRY_RULES) {
     for (const state of rule.states) {
-      const first = await min(
-        core.db.selectFrom('jobs').select((eb) => eb.fn.min(SINCE_COLUMN[rule.since]).as('t')).where('state', '=', state).executeTakeFirst(),
-      );
+      const first = await jobs.earliest(core.db, state, SINCE_COLUMN[rule.since]);
       if (first !== null) times.push(first + rule.lifetime(core.policy));
     }
   }

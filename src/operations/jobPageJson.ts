@@ -2,7 +2,7 @@
  * GetReplicationJobs pages written as JSON text straight from the rows. A page of 50 jobs is about 42 kB of JSON;
  * mapping rows to the SDK shapes (toJob, which parses each job's stored vmServer JSON and wraps every timestamp in
  * an EpochDate) and then stringifying the objects cost more than the query itself. Here one joined query
- * (core/jobPageQuery.ts) reads each job with its latest run as an array of column values, and each row becomes its
+ * (store/jobs/jobPageQuery.ts) reads each job with its latest run as an array of column values, and each row becomes its
  * JSON text at once: strings go through JSON.stringify, the stored vmServer (JSON that Ferry itself wrote) is
  * spliced in as is.
  *
@@ -16,7 +16,7 @@
  * Bench figure that keeps this fast path (`npm run bench`, section 3, 2026-12-03, machine 0 % idle): a page of 50
  * jobs in 601 µs against 1,112 µs for mappedJobPage + encodeBody on the same rows (1.85×).
  */
-import { J, R, rowSeq, type JobPageRow } from '../core/jobPageQuery.ts';
+import { J, R, rowSeq, type JobPageRow } from '../store/jobs/jobPageQuery.ts';
 import { SERVER_TYPE_VIRTUAL_MACHINE } from '../domain/enums.ts';
 
 const str = JSON.stringify as (value: string) => string;

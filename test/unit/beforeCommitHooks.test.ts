@@ -22,7 +22,7 @@ const tenant = { accountId: '123456789012', region: 'us-east-1' };
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ferry-hooks-'));
   store = await openSqliteStore(dir, Date.now());
-  core = { db: store.db, readRows: store.readRows, readArrays: store.readArrays, clock: { now: () => Date.now() }, policy: defaultPolicy, log: createLogger('silent'), events: new FerryEvents() };
+  core = { db: store.db, readRows: store.readRows, readArrays: store.readArrays, capabilities: store.capabilities, clock: { now: () => Date.now() }, policy: defaultPolicy, log: createLogger('silent'), events: new FerryEvents() };
 });
 after(async () => {
   await store.close();

@@ -3,7 +3,7 @@
  * the order of COLUMNS (operations/jobPageJson.ts writes each row as the wire's JSON text).
  */
 import { CompiledQuery, type Kysely } from 'kysely';
-import type { Database } from '../store/schema.ts';
+import type { Database } from '../schema.ts';
 
 export interface JobPageQuery {
   accountId: string;

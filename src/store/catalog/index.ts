@@ -1,0 +1,2 @@
+/** The catalog repository (servers and each tenant's catalog): `import * as catalog from '../store/catalog/index.ts'`. */
+export * from './servers.ts';

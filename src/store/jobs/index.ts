@@ -1,0 +1,3 @@
+/** The jobs repository: `import * as jobs from '../store/jobs/index.ts'`. */
+export * from './jobs.ts';
+export * from './activeJobCounts.ts';

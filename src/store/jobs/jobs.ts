@@ -1,0 +1,94 @@
+/** Replication jobs: reads by id and tenant, the writes of their lifecycle and settings, and the lookups the scheduler's expiry steps start from. */
+import type { Updateable } from 'kysely';
+import { NON_TERMINAL_JOB_STATES } from '../../domain/enums.ts';
+import type { JobChange } from '../../domain/jobLifecycle.ts';
+import type { Tenant } from '../../domain/tenant.ts';
+import type { JobsTable } from '../schema.ts';
+import type { JobRow } from '../rows.ts';
+import type { Executor } from '../executor.ts';
+
+export function get(db: Executor, replicationJobId: string): Promise<JobRow | undefined> {
+  return db.selectFrom('jobs').selectAll().where('replication_job_id', '=', replicationJobId).executeTakeFirst();
+}
+
+export async function setNextRunAt(db: Executor, replicationJobId: string, nextRunAt: number | null, now: number): Promise<void> {
+  await db.updateTable('jobs').set({ next_run_at: nextRunAt, updated_at: now }).where('replication_job_id', '=', replicationJobId).execute();
+}
+
+/** The job columns a time-driven rule counts from (domain/jobLifecycle.ts EXPIRY_RULES' `since`). */
+export type JobClockColumn = 'paused_at' | 'first_replication_at';
+
+/** Ids of the jobs in `states` (all of them, when `column` is given, only those whose `column` is at or before `atOrBefore`). */
+export async function idsInStates(db: Executor, states: readonly string[], since?: { column: JobClockColumn; atOrBefore: number }): Promise<string[]> {
+  let query = db.selectFrom('jobs').select('replication_job_id').where('state', 'in', states);
+  if (since) query = query.where(since.column, '<=', since.atOrBefore);
+  return (await query.execute()).map((r) => r.replication_job_id);
+}
+
+export async function anyInState(db: Executor, state: string): Promise<boolean> {
+  return (await db.selectFrom('jobs').select('replication_job_id').where('state', '=', state).limit(1).executeTakeFirst()) !== undefined;
+}
+
+/** The earliest `column` among jobs in `state` (one indexed min: an index on (state, column) answers it at once). */
+export async function earliest(db: Executor, state: string, column: JobClockColumn): Promise<number | null> {
+  const row = await db.selectFrom('jobs').select((eb) => eb.fn.min(column).as('t')).where('state', '=', state).executeTakeFirst();
+  return row?.t == null ? null : Number(row.t);
+}
+
+/** A job looked up only within its tenant. */
+export function getInTenant(db: Executor, tenant: Tenant, replicationJobId: string): Promise<JobRow | undefined> {
+  return db
+    .selectFrom('jobs')
+    .selectAll()
+    .where('replication_job_id', '=', replicationJobId)
+    .where('account_id', '=', tenant.accountId)
+    .where('region', '=', tenant.region)
+    .executeTakeFirst();
+}
+
+/** The job's state as stored now (a caller's row may be older). */
+export async function storedState(db: Executor, replicationJobId: string): Promise<string> {
+  const row = await db.selectFrom('jobs').select('state').where('replication_job_id', '=', replicationJobId).executeTakeFirstOrThrow();
+  return row.state;
+}
+
+/** Writes a lifecycle change (domain/jobLifecycle.ts JobChange): only the fields it names, and the update time. */
+export async function applyChange(db: Executor, replicationJobId: string, change: JobChange, now: number): Promise<void> {
+  const patch: Updateable<JobsTable> = { updated_at: now };
+  if (change.state !== undefined) patch.state = change.state;
+  if (change.statusMessage !== undefined) patch.status_message = change.statusMessage;
+  if (change.consecutiveFailures !== undefined) patch.consecutive_failures = change.consecutiveFailures;
+  if (change.firstReplicationAt !== undefined) patch.first_replication_at = change.firstReplicationAt;
+  if (change.pausedAt !== undefined) patch.paused_at = change.pausedAt;
+  if (change.latestAmiId !== undefined) patch.latest_ami_id = change.latestAmiId;
+  if (change.pendingAutomaticAt !== undefined) patch.next_run_at = change.pendingAutomaticAt;
+  await db.updateTable('jobs').set(patch).where('replication_job_id', '=', replicationJobId).execute();
+}
+
+/** A new job (its sequence is the store's). */
+export async function insert(db: Executor, job: Omit<JobRow, 'seq'>): Promise<void> {
+  await db.insertInto('jobs').values(job).execute();
+}
+
+/** The job a server has that is not yet over, if any (a server has at most one). */
+export function nonTerminalOfServer(db: Executor, serverId: string): Promise<Pick<JobRow, 'replication_job_id' | 'state'> | undefined> {
+  return db.selectFrom('jobs').select(['replication_job_id', 'state']).where('server_id', '=', serverId).where('state', 'in', NON_TERMINAL_JOB_STATES).executeTakeFirst();
+}
+
+/** What UpdateReplicationJob may change besides the schedule. */
+export type JobSettings = Pick<JobRow, 'frequency' | 'license_type' | 'role_name' | 'description' | 'amis_to_keep' | 'encrypted' | 'kms_key_id'>;
+
+export async function updateSettings(db: Executor, replicationJobId: string, settings: JobSettings, now: number): Promise<void> {
+  await db.updateTable('jobs').set({ ...settings, updated_at: now }).where('replication_job_id', '=', replicationJobId).execute();
+}
+
+/** Re-anchors the job's schedule (and, when given, its next run). */
+export async function setSchedule(db: Executor, replicationJobId: string, schedule: { anchor: number; nextRunAt?: number }): Promise<void> {
+  const set = schedule.nextRunAt === undefined ? { schedule_anchor: schedule.anchor } : { schedule_anchor: schedule.anchor, next_run_at: schedule.nextRunAt };
+  await db.updateTable('jobs').set(set).where('replication_job_id', '=', replicationJobId).execute();
+}
+
+/** Points the job at its newest run (the list pages join the latest run by this sequence). */
+export async function setLatestRunSeq(db: Executor, replicationJobId: string, seq: number): Promise<void> {
+  await db.updateTable('jobs').set({ latest_run_seq: seq }).where('replication_job_id', '=', replicationJobId).execute();
+}

@@ -1,0 +1,92 @@
+/**
+ * Access keys as stored: sealed secrets (sealing and unsealing are the caller's, core/accessKeys.ts), origins,
+ * deletion. Deleting a key drops its secret in the same write, so a deleted key never authenticates again.
+ */
+import { CompiledQuery } from 'kysely';
+import type { Executor } from '../executor.ts';
+
+/** A secret as the store holds it: sealed under the master key `fingerprint`. */
+export interface SealedSecret {
+  sealedSecret: string;
+  fingerprint: string;
+}
+
+export interface StoredKey {
+  access_key_id: string;
+  account_id: string;
+  origin: string;
+  created_at: number;
+  deleted_at: number | null;
+}
+
+export async function insert(db: Executor, key: { accessKeyId: string; accountId: string; origin: string; secret: SealedSecret; now: number }): Promise<void> {
+  await db
+    .insertInto('access_keys')
+    .values({
+      access_key_id: key.accessKeyId,
+      account_id: key.accountId,
+      origin: key.origin,
+      sealed_secret: key.secret.sealedSecret,
+      master_key_fingerprint: key.secret.fingerprint,
+      plain_secret: null,
+      created_at: key.now,
+      deleted_at: null,
+    })
+    .execute();
+}
+
+/** Replaces a key's secret with `secret` (and its origin, when given), clearing any plain-text one. */
+export async function setSecret(db: Executor, accessKeyId: string, secret: SealedSecret, origin?: string): Promise<void> {
+  await db
+    .updateTable('access_keys')
+    .set({ ...(origin === undefined ? {} : { origin }), sealed_secret: secret.sealedSecret, master_key_fingerprint: secret.fingerprint, plain_secret: null })
+    .where('access_key_id', '=', accessKeyId)
+    .execute();
+}
+
+/** Keys whose secret is still in plain text (from before migration 7). */
+export function withPlainSecrets(db: Executor): Promise<{ access_key_id: string; account_id: string; plain_secret: string | null }[]> {
+  return db.selectFrom('access_keys').select(['access_key_id', 'account_id', 'plain_secret']).where('plain_secret', 'is not', null).execute();
+}
+
+/** The account's keys that are not deleted, oldest first. */
+export function activeOf(db: Executor, accountId: string): Promise<StoredKey[]> {
+  return db
+    .selectFrom('access_keys')
+    .select(['access_key_id', 'account_id', 'origin', 'created_at', 'deleted_at'])
+    .where('account_id', '=', accountId)
+    .where('deleted_at', 'is', null)
+    .orderBy('created_at')
+    .orderBy('access_key_id')
+    .execute();
+}
+
+export function get(db: Executor, accessKeyId: string): Promise<StoredKey | undefined> {
+  return db.selectFrom('access_keys').select(['access_key_id', 'account_id', 'origin', 'created_at', 'deleted_at']).where('access_key_id', '=', accessKeyId).executeTakeFirst();
+}
+
+/** Marks keys deleted and drops their secrets. */
+export async function revoke(db: Executor, accessKeyIds: readonly string[], now: number): Promise<void> {
+  if (accessKeyIds.length === 0) return;
+  await db
+    .updateTable('access_keys')
+    .set({ deleted_at: now, sealed_secret: null, master_key_fingerprint: null, plain_secret: null })
+    .where('access_key_id', 'in', accessKeyIds)
+    .where('deleted_at', 'is', null)
+    .execute();
+}
+
+export interface SecretRow {
+  account_id: string;
+  sealed_secret: string | null;
+  master_key_fingerprint: string | null;
+}
+
+/**
+ * The SigV4 secret lookup of one key that is not deleted, as a compiled query for the committed-data reader. It is
+ * the hottest read there is (every request), so its SQL is built once and only the parameter changes.
+ */
+export function secretLookupQuery(db: Executor): (accessKeyId: string) => CompiledQuery<SecretRow> {
+  const sql = db.selectFrom('access_keys').select(['account_id', 'sealed_secret', 'master_key_fingerprint']).where('access_key_id', '=', '').where('deleted_at', 'is', null).compile().sql;
+  return (accessKeyId) => CompiledQuery.raw(sql, [accessKeyId]) as CompiledQuery<SecretRow>;
+}

@@ -1,0 +1,2 @@
+/** The access-keys repository: `import * as keys from '../store/keys/index.ts'`. (KMS keys are still in src/kms.) */
+export * from './accessKeys.ts';
