@@ -163,7 +163,6 @@ export class LaunchCoordinator {
       }
       return true;
     }
-    let progressed = false;
     const due = rows.filter((r) => step.launch.includes(r.server_id));
     if (due.length > 0) {
       // Checked once per wave, before anything is claimed: a launch accepted while libvirt answered (or autoLaunch,
@@ -174,23 +173,28 @@ export class LaunchCoordinator {
         return true;
       }
     }
-    for (const row of due) {
-      const claimed = await this.#write(app, row, { state: 'launching', requested_at: this.#core.clock.now() }, 'planned');
-      if (!claimed) continue;
-      progressed = true;
-      let instance: Instance;
-      try {
-        instance = await instances.launch(await this.#spec(app, row));
-      } catch (error) {
-        await this.#write(app, row, { state: 'failed', message: `The instance could not be launched: ${coerceError(error).message}` });
-        continue;
-      }
-      await this.#write(app, row, { instance_id: instance.instanceId, state: instance.state, message: instance.stateMessage });
-      // A state change published before the instance id was recorded found no row: read it back once.
-      const now = await instances.get({ accountId: app.account_id, region: app.region }, instance.instanceId);
-      if (now && now.state !== instance.state) await this.#record({ accountId: app.account_id, region: app.region }, { instanceId: now.instanceId, state: now.state, message: now.stateMessage });
+    // The instances of one group are independent: resolving each one's launch (image export, overlay, seed) runs
+    // side by side, so a group of N is not N times one launch. Group N+1 still waits for launchStep.
+    const launched = await Promise.all(due.map((row) => this.#launchOne(instances, app, row)));
+    return launched.includes(true);
+  }
+
+  /** Claims one planned row and launches its instance; false when another pass had claimed it already. */
+  async #launchOne(instances: InstanceService, app: AppRow, row: InstanceRow): Promise<boolean> {
+    const claimed = await this.#write(app, row, { state: 'launching', requested_at: this.#core.clock.now() }, 'planned');
+    if (!claimed) return false;
+    let instance: Instance;
+    try {
+      instance = await instances.launch(await this.#spec(app, row));
+    } catch (error) {
+      await this.#write(app, row, { state: 'failed', message: `The instance could not be launched: ${coerceError(error).message}` });
+      return true;
     }
-    return progressed;
+    await this.#write(app, row, { instance_id: instance.instanceId, state: instance.state, message: instance.stateMessage });
+    // A state change published before the instance id was recorded found no row: read it back once.
+    const now = await instances.get({ accountId: app.account_id, region: app.region }, instance.instanceId);
+    if (now && now.state !== instance.state) await this.#record({ accountId: app.account_id, region: app.region }, { instanceId: now.instanceId, state: now.state, message: now.stateMessage });
+    return true;
   }
 
   async #terminateRest(instances: InstanceService, app: AppRow, rows: readonly InstanceRow[]): Promise<boolean> {
