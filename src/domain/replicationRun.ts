@@ -177,7 +177,7 @@ export interface DueRunCandidate {
 /**
  * A run is due for a connector when it is PENDING, its time has come, its job can run, and the connector serves
  * its server: it reported the server, or it registered with the server's VM manager. Heartbeats (runsWaiting)
- * and claims ask exactly this; core/runs.ts's dueRunsFor query implements it.
+ * and claims ask exactly this; the runs repository's query (store/runs/dueRuns.ts) implements it.
  */
 export function isRunDueFor(connector: { connectorId: string; vmManagerId: string | null }, candidate: DueRunCandidate, now: number): boolean {
   return (
