@@ -17,15 +17,7 @@
 import { chmod, chown, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { readFileSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { pathExists } from '../lib/pathExists.ts';
 
 /** Unix socket paths are limited to 107 bytes. */
 const MAX_SOCKET_PATH = 107;
@@ -150,7 +142,7 @@ export class InstanceFiles {
     await this.#repairParent();
     const missing: string[] = [];
     for (let dir = dirname(this.root); dir !== dirname(dir); dir = dirname(dir)) {
-      if (await exists(dir)) break;
+      if (await pathExists(dir)) break;
       missing.unshift(dir);
     }
     for (const dir of missing) {
