@@ -4,6 +4,7 @@
  * operations that normally write these rows.
  */
 import type { Insertable } from 'kysely';
+import { newAppRow } from '../../src/store/apps/appQueries.ts';
 import type { AppInstancesTable, AppServerGroupsTable, AppServersTable, AppValidationsTable, AppsTable, JobsTable, ServersTable } from '../../src/store/schema.ts';
 
 export const TENANT = { accountId: '111111111111', region: 'us-east-1' };
@@ -13,7 +14,7 @@ export const T0 = 1_800_000_000_000;
 const tenancy = (tenant = TENANT) => ({ account_id: tenant.accountId, region: tenant.region });
 
 export function appRow(appId: string, extra: Partial<Insertable<AppsTable>> = {}, tenant = TENANT): Insertable<AppsTable> {
-  return {
+  const row = newAppRow({
     app_id: appId,
     ...tenancy(tenant),
     imported_app_id: null,
@@ -23,29 +24,10 @@ export function appRow(appId: string, extra: Partial<Insertable<AppsTable>> = {}
     client_token: null,
     request_hash: null,
     tags: '[]',
-    status: 'ACTIVE',
-    status_message: null,
-    replication_configured: 0,
-    replication_phase: 'NONE',
-    replication_status: 'READY_FOR_CONFIGURATION',
-    replication_status_message: null,
-    latest_replication_time: null,
-    first_replicated_at: null,
-    launch_configured: 0,
-    launch_role_name: null,
-    auto_launch: 0,
-    launch_phase: 'NONE',
-    launch_seq: 0,
-    launch_status: 'READY_FOR_CONFIGURATION',
-    launch_status_message: null,
-    latest_launch_time: null,
-    stack_name: null,
-    stack_id: null,
-    launched_configuration: null,
     created_at: T0,
     updated_at: T0,
-    ...extra,
-  };
+  });
+  return { ...row, ...extra };
 }
 
 export function groupRow(appId: string, groupId: string, position: number, tenant = TENANT): Insertable<AppServerGroupsTable> {

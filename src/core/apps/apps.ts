@@ -15,7 +15,7 @@ import { snapshotOf, type AppSnapshot } from './appSnapshot.ts';
 import { liveJobCount, loadGroups, loadLaunchRows, loadMembers, requireApp, type AppRow } from './appRecords.ts';
 import { checkGroupLimits, resolveGroups, writeGroups, type ResolvedGroup } from './membership.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';
-import { countGroupsAndServers, countTenantApps, insertAppRow, selectAppByClientToken, selectAppPage } from '../../store/apps/appQueries.ts';
+import { countGroupsAndServers, countTenantApps, insertAppRow, newAppRow, selectAppByClientToken, selectAppPage } from '../../store/apps/appQueries.ts';
 import { updateAppRow } from '../../store/apps/configQueries.ts';
 
 export const LIST_APPS_PAGE_SIZE = 100;
@@ -64,39 +64,23 @@ export async function insertApp(
 ): Promise<AppRow> {
   const now = core.clock.now();
   const appId = await freshId(tx, 'apps', 'app_id', newAppId);
-  await insertAppRow(tx, {
-    app_id: appId,
-    account_id: tenant.accountId,
-    region: tenant.region,
-    imported_app_id: fields.importedAppId,
-    name: fields.name,
-    description: fields.description,
-    role_name: fields.roleName,
-    client_token: fields.clientToken,
-    request_hash: fields.requestHash,
-    tags: JSON.stringify(fields.tags),
-    status: 'ACTIVE',
-    status_message: null,
-    replication_configured: 0,
-    replication_phase: 'NONE',
-    replication_status: 'READY_FOR_CONFIGURATION',
-    replication_status_message: null,
-    latest_replication_time: null,
-    first_replicated_at: null,
-    launch_configured: 0,
-    launch_role_name: null,
-    auto_launch: 0,
-    launch_phase: 'NONE',
-    launch_seq: 0,
-    launch_status: 'READY_FOR_CONFIGURATION',
-    launch_status_message: null,
-    latest_launch_time: null,
-    stack_name: null,
-    stack_id: null,
-    launched_configuration: null,
-    created_at: now,
-    updated_at: now,
-    });
+  await insertAppRow(
+    tx,
+    newAppRow({
+      app_id: appId,
+      account_id: tenant.accountId,
+      region: tenant.region,
+      imported_app_id: fields.importedAppId,
+      name: fields.name,
+      description: fields.description,
+      role_name: fields.roleName,
+      client_token: fields.clientToken,
+      request_hash: fields.requestHash,
+      tags: JSON.stringify(fields.tags),
+      created_at: now,
+      updated_at: now,
+    }),
+  );
   const row = await requireApp(tx, tenant, appId);
   await writeGroups(tx, row, groups);
   const app = await refreshApp(tx, row, now, () => {}, options);

@@ -101,6 +101,38 @@ export async function selectAppByClientToken(db: AppExecutor, tenant: Tenant, cl
     .executeTakeFirst();
 }
 
+/** The identity of a new app; everything else starts unconfigured (see `newAppRow`). */
+export type NewAppFields = Pick<
+  Insertable<AppsTable>,
+  'app_id' | 'account_id' | 'region' | 'imported_app_id' | 'name' | 'description' | 'role_name' | 'client_token' | 'request_hash' | 'tags' | 'created_at' | 'updated_at'
+>;
+
+/** A new app's row: nothing configured, replicated or launched yet, so every status starts where spec §7's flows do. */
+export function newAppRow(fields: NewAppFields): Insertable<AppsTable> {
+  return {
+    status: 'ACTIVE',
+    status_message: null,
+    replication_configured: 0,
+    replication_phase: 'NONE',
+    replication_status: 'READY_FOR_CONFIGURATION',
+    replication_status_message: null,
+    latest_replication_time: null,
+    first_replicated_at: null,
+    launch_configured: 0,
+    launch_role_name: null,
+    auto_launch: 0,
+    launch_phase: 'NONE',
+    launch_seq: 0,
+    launch_status: 'READY_FOR_CONFIGURATION',
+    launch_status_message: null,
+    latest_launch_time: null,
+    stack_name: null,
+    stack_id: null,
+    launched_configuration: null,
+    ...fields,
+  };
+}
+
 export async function insertAppRow(db: AppExecutor, row: Insertable<AppsTable>): Promise<void> {
   await db.insertInto('apps').values(row).execute();
 }
