@@ -2,6 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
+import { parseBlocksSetting } from '../images/blocks/blocksUrl.ts';
 import { resolveDataDir, resolveLaunchConfig, resolveServeConfig } from '../config/config.ts';
 import { startLocalLibvirt } from '../launch/libvirtDaemon.ts';
 import { startFerry, VERSION } from '../main.ts';
@@ -59,6 +60,8 @@ program
   )
   .action(async (flags: { host?: string; port?: string; dataDir?: string; store?: string; datastore?: string; maxBandwidth?: string; blocks?: string; s3Endpoint?: string; embeddedConnector: boolean; webhook?: string[]; launchUri?: string; instancesDir?: string }) => {
     const config = resolveServeConfig(flags, process.env);
+    // A malformed --blocks / --s3-endpoint fails here, before the sample datastore is built, not after.
+    parseBlocksSetting(config.blocks, config.s3Endpoint, process.env);
     const launch = resolveLaunchConfig(flags, process.env);
     const log = createLogger(config.logLevel);
     // Start libvirt when it is installed but not running (local default URI only), or say in one line what is missing.

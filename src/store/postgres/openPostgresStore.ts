@@ -75,6 +75,11 @@ export async function openPostgresStore(url: string, now: number, options: OpenS
     });
   } catch (thrown) {
     await db.destroy();
+    // The first query is the first connection: say which store could not be reached (without its password).
+    const code = (thrown as { code?: unknown }).code;
+    if (typeof code === 'string' && /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|28P01|28000|3D000)$/.test(code)) {
+      throw new Error(`cannot open the PostgreSQL store ${redactedUrl(url)}: ${(thrown as Error).message}`, { cause: thrown });
+    }
     throw thrown;
   }
   return {
