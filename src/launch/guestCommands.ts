@@ -15,6 +15,12 @@ export interface GuestCommand {
   input?: Buffer;
   /** Stops waiting for the guest process (which may go on running). */
   signal?: AbortSignal;
+  /**
+   * How long to wait for the guest agent to answer before giving up on it. A guest that has just booted starts its
+   * agent a few seconds after the console says it is up (validations run right then); an operator's own command
+   * does not wait (0, the default), so a guest without an agent is reported at once.
+   */
+  agentWaitSeconds?: number;
 }
 
 export interface GuestCommandResult {
@@ -29,6 +35,8 @@ export const MAX_COMMAND_BYTES = 64 * 1024;
 export const MAX_OUTPUT_BYTES = 64 * 1024;
 /** SSM's ExecutionTimeoutSeconds goes up to 8 hours. */
 export const MAX_COMMAND_SECONDS = 28_800;
+/** Validations wait at most this long for a freshly booted guest's agent. */
+export const MAX_AGENT_WAIT_SECONDS = 600;
 /** The agent command travels as one argument of `virsh qemu-agent-command`, which Linux caps at 128 KiB. */
 const MAX_AGENT_REQUEST_BYTES = 120 * 1024;
 
@@ -40,15 +48,38 @@ function decode(data: unknown): string {
   return bytes.subarray(Math.max(0, bytes.length - MAX_OUTPUT_BYTES)).toString('utf8');
 }
 
+/** What libvirt says when a domain's agent channel has no agent behind it (yet). */
+const AGENT_ABSENT = /not connected|not responding|agent is not|unable to execute QEMU agent|Guest agent is not/i;
+
+function errorText(error: unknown): string {
+  return error instanceof VirshError ? error.stderr : String((error as Error).message ?? error);
+}
+
 function agentMissing(instanceId: string, error: unknown): Error {
-  const text = error instanceof VirshError ? error.stderr : String((error as Error).message ?? error);
-  if (/not connected|not responding|agent is not|unable to execute QEMU agent|Guest agent is not/i.test(text)) {
+  const text = errorText(error);
+  if (AGENT_ABSENT.test(text)) {
     return notPermitted(
       `Instance ${instanceId} has no QEMU guest agent answering (${text.trim().replace(/^error:\s*/gm, '').replace(/\s*\n\s*/g, '; ')}): ` +
         'commands and SSM-style validation need qemu-guest-agent running in the guest.',
     );
   }
   return error instanceof Error ? error : new Error(text);
+}
+
+/** Pings the agent until it answers or `waitMs` has passed; the command that follows reports an agent still missing. */
+async function waitForAgent(virsh: Virsh, domain: string, waitMs: number, now: () => number, signal: AbortSignal | undefined): Promise<void> {
+  const deadline = now() + waitMs;
+  while (now() < deadline) {
+    signal?.throwIfAborted();
+    try {
+      await virsh.agentCommand(domain, { execute: 'guest-ping' }, 1);
+      return;
+    } catch (error) {
+      // Only an agent that is not (yet) there is worth waiting for; anything else is the command's to report.
+      if (!AGENT_ABSENT.test(errorText(error))) return;
+    }
+    await sleep(Math.min(1000, Math.max(0, deadline - now())), undefined, signal ? { signal } : {});
+  }
 }
 
 export async function runGuestCommand(virsh: Virsh, domain: string, instanceId: string, command: GuestCommand, now: () => number): Promise<GuestCommandResult> {
@@ -60,6 +91,10 @@ export async function runGuestCommand(virsh: Virsh, domain: string, instanceId: 
       : { path: '/bin/sh', arg: ['-c', command.script] };
   const request = { execute: 'guest-exec', arguments: { ...exec, 'capture-output': true, ...(command.input ? { 'input-data': command.input.toString('base64') } : {}) } };
   if (Buffer.byteLength(JSON.stringify(request)) > MAX_AGENT_REQUEST_BYTES) throw notPermitted(`The command and its input are larger than ${MAX_AGENT_REQUEST_BYTES / 1024} KiB together.`);
+  if (command.agentWaitSeconds !== undefined && !(command.agentWaitSeconds >= 0 && command.agentWaitSeconds <= MAX_AGENT_WAIT_SECONDS)) {
+    throw notPermitted(`agentWaitSeconds must be between 0 and ${MAX_AGENT_WAIT_SECONDS}.`);
+  }
+  await waitForAgent(virsh, domain, (command.agentWaitSeconds ?? 0) * 1000, now, command.signal);
   let pid: number;
   try {
     const started = (await virsh.agentCommand(domain, request, 10)) as { pid?: number };

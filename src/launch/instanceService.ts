@@ -19,7 +19,7 @@ import type { DeviceModel } from '../domain/instanceDevices.ts';
 import type { ImageStore } from '../images/imageStore.ts';
 import { invalidParameter, notPermitted } from '../lib/errors.ts';
 import { DiskExports } from './diskExports.ts';
-import { runGuestCommand } from './guestCommands.ts';
+import { runGuestCommand, type GuestCommand } from './guestCommands.ts';
 import { InstanceFiles } from './instanceFiles.ts';
 import { changeInstance, insertInstance, instancesReadingImage, launchOwnerId, tenantInstance, tenantInstances, validationsOf, type InstanceRow, type ValidationRow } from './instanceRepo.ts';
 import { checkAvailability, type Availability } from './libvirtDaemon.ts';
@@ -96,7 +96,7 @@ export interface InstanceService {
   runCommand(
     tenant: Tenant,
     instanceId: string,
-    command: { script: string; interpreter: 'sh' | 'powershell'; timeoutSeconds: number; input?: Buffer; signal?: AbortSignal },
+    command: GuestCommand,
   ): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   /** Is launching possible here, and if not, the one-line reason. */
   availability(): Promise<{ available: true } | { available: false; reason: string }>;
@@ -289,7 +289,7 @@ export class LibvirtInstanceService implements InstanceService {
   async runCommand(
     tenant: Tenant,
     instanceId: string,
-    command: { script: string; interpreter: 'sh' | 'powershell'; timeoutSeconds: number; input?: Buffer; signal?: AbortSignal },
+    command: GuestCommand,
   ): Promise<{ exitCode: number; stdout: string; stderr: string }> {
     const row = await tenantInstance(this.#core, tenant, instanceId);
     if (!row) throw invalidParameter(`Instance ${instanceId} does not exist.`);

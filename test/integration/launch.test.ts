@@ -202,6 +202,13 @@ describe('launching instances on libvirt', { skip: launchSkipReason() }, () => {
       name: 'OperationNotPermittedException',
       message: /has no QEMU guest agent answering/,
     });
+    // A validation waits for the agent of a just-booted guest; an agent that never comes is still reported, after the wait.
+    const waitStarted = Date.now();
+    await assert.rejects(t.ferry.instances.runCommand(tenant, instance.instanceId, { script: 'true', interpreter: 'sh', timeoutSeconds: 10, agentWaitSeconds: 3 }), {
+      name: 'OperationNotPermittedException',
+      message: /has no QEMU guest agent answering/,
+    });
+    assert.ok(Date.now() - waitStarted >= 3000, 'it waited for the agent');
     await t.ferry.instances.terminate(tenant, instance.instanceId);
     await waitForInstance(t.ferry.instances, tenant, instance.instanceId, (i) => i.state === 'terminated', 60_000);
     assert.ok(!virshListAll().includes(instance.domainName));

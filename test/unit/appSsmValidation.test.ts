@@ -9,15 +9,16 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_EXECUTION_TIMEOUT_SECONDS, scriptFileName, ssmInvocation, ssmOutcome, ssmOutputDocument } from '../../src/domain/appSsmValidation.ts';
+import { AGENT_WAIT_SECONDS, DEFAULT_EXECUTION_TIMEOUT_SECONDS, scriptFileName, ssmInvocation, ssmOutcome, ssmOutputDocument } from '../../src/domain/appSsmValidation.ts';
 import { findTool } from '../../src/lib/tools.ts';
 
 describe('what an SSM validation runs in the guest', () => {
-  test('a command alone, as is; the timeout as configured or SSM\'s hour', () => {
+  test('a command alone, as is; the timeout as configured or SSM\'s hour; the agent of a just-booted guest is waited for', () => {
     assert.deepEqual(ssmInvocation({ scriptType: 'SHELL_SCRIPT', command: 'systemctl is-active nginx' }, undefined), {
       interpreter: 'sh',
       script: 'systemctl is-active nginx',
       timeoutSeconds: DEFAULT_EXECUTION_TIMEOUT_SECONDS,
+      agentWaitSeconds: AGENT_WAIT_SECONDS,
     });
     assert.equal(ssmInvocation({ scriptType: 'POWERSHELL_SCRIPT', command: 'Get-Service', executionTimeoutSeconds: 120 }, undefined).interpreter, 'powershell');
     assert.equal(ssmInvocation({ scriptType: 'SHELL_SCRIPT', command: 'true', executionTimeoutSeconds: 120 }, undefined).timeoutSeconds, 120);
