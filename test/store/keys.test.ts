@@ -45,5 +45,15 @@ for (const dialect of storeDialects) {
       assert.deepEqual({ ...revoked }, { sealed_secret: null, master_key_fingerprint: null });
       assert.equal(await keys.get(store.db, 'AKIAKEYSNOTHERE00000'), undefined);
     });
+
+    test('sealingFingerprints lists each master key once; purgeOverwrittenPages runs on every dialect', async () => {
+      const { store } = sut;
+      await keys.insert(store.db, { accessKeyId: 'AKIAKEYS00000000003C', accountId: ACCOUNT, origin: 'created', secret: { sealedSecret: 'sealed-c', fingerprint: 'fp3' }, now: NOW + 3 });
+      await keys.insert(store.db, { accessKeyId: 'AKIAKEYS00000000004D', accountId: ACCOUNT, origin: 'created', secret: { sealedSecret: 'sealed-d', fingerprint: 'fp3' }, now: NOW + 4 });
+      // 2B (fp1) and the two above (fp3); 1A was revoked and holds no fingerprint any more.
+      assert.deepEqual((await keys.sealingFingerprints(store.db)).sort(), ['fp1', 'fp3']);
+      await keys.purgeOverwrittenPages(store.db, store.capabilities);
+      assert.equal((await keys.get(store.db, 'AKIAKEYS00000000003C'))?.origin, 'created', 'the store still answers after the purge');
+    });
   });
 }

@@ -2,8 +2,9 @@
  * Access keys as stored: sealed secrets (sealing and unsealing are the caller's, core/accessKeys.ts), origins,
  * deletion. Deleting a key drops its secret in the same write, so a deleted key never authenticates again.
  */
-import { CompiledQuery } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import type { Executor } from '../executor.ts';
+import type { StoreCapabilities } from '../openStore.ts';
 
 /** A secret as the store holds it: sealed under the master key `fingerprint`. */
 export interface SealedSecret {
@@ -89,4 +90,19 @@ export interface SecretRow {
 export function secretLookupQuery(db: Executor): (accessKeyId: string) => CompiledQuery<SecretRow> {
   const sql = db.selectFrom('access_keys').select(['account_id', 'sealed_secret', 'master_key_fingerprint']).where('access_key_id', '=', '').where('deleted_at', 'is', null).compile().sql;
   return (accessKeyId) => CompiledQuery.raw(sql, [accessKeyId]) as CompiledQuery<SecretRow>;
+}
+
+/** Distinct fingerprints of the master keys that secrets are sealed under. */
+export async function sealingFingerprints(db: Executor): Promise<string[]> {
+  const rows = await db.selectFrom('access_keys').select('master_key_fingerprint').distinct().where('master_key_fingerprint', 'is not', null).execute();
+  return rows.map((r) => r.master_key_fingerprint!);
+}
+
+/**
+ * After plain-text secrets were overwritten (the store zeroes what it overwrites, openStore.ts's secure_delete): the
+ * copies of the old pages still in the store's own log file are checkpointed away and the file truncated, so the
+ * plain text is gone from every file of the store. PostgreSQL keeps no such file beside its tables.
+ */
+export async function purgeOverwrittenPages(db: Executor, capabilities: Pick<StoreCapabilities, 'checkpointableLog'>): Promise<void> {
+  if (capabilities.checkpointableLog) await sql`pragma wal_checkpoint(TRUNCATE)`.execute(db);
 }
