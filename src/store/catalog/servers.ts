@@ -1,6 +1,7 @@
 /** The server catalog's servers. */
 import type { Tenant } from '../../domain/tenant.ts';
 import type { Executor } from '../executor.ts';
+import { inTenant } from '../tenancy.ts';
 import type { ServerRow } from '../rows.ts';
 
 /** The details JSON the connector reported for a server (null when it reported none or the server is unknown). */
@@ -11,7 +12,7 @@ export async function serverDetails(db: Executor, serverId: string): Promise<str
 
 /** A server looked up only within its tenant. */
 export function getInTenant(db: Executor, tenant: Tenant, serverId: string): Promise<ServerRow | undefined> {
-  return db.selectFrom('servers').selectAll().where('server_id', '=', serverId).where('account_id', '=', tenant.accountId).where('region', '=', tenant.region).executeTakeFirst();
+  return db.selectFrom('servers').selectAll().where('server_id', '=', serverId).where(inTenant(tenant)).executeTakeFirst();
 }
 
 export function get(db: Executor, serverId: string): Promise<ServerRow | undefined> {
@@ -35,11 +36,11 @@ export async function markJobTerminated(db: Executor, serverId: string, replicat
 
 /** The tenant's catalog status (NOT_IMPORTED until a first import). */
 export async function catalogStatus(db: Executor, tenant: Tenant): Promise<string> {
-  const row = await db.selectFrom('catalogs').select('status').where('account_id', '=', tenant.accountId).where('region', '=', tenant.region).executeTakeFirst();
+  const row = await db.selectFrom('catalogs').select('status').where(inTenant(tenant)).executeTakeFirst();
   return row?.status ?? 'NOT_IMPORTED';
 }
 
 /** What a heartbeat reads of the tenant's catalog: its status and when an import was last asked for. */
 export function importState(db: Executor, tenant: Tenant): Promise<{ status: string; import_requested_at: number | null } | undefined> {
-  return db.selectFrom('catalogs').select(['status', 'import_requested_at']).where('account_id', '=', tenant.accountId).where('region', '=', tenant.region).executeTakeFirst();
+  return db.selectFrom('catalogs').select(['status', 'import_requested_at']).where(inTenant(tenant)).executeTakeFirst();
 }

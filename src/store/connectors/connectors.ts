@@ -6,6 +6,7 @@ import type { Registration } from '../../domain/connectorCalls.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import type { Executor } from '../executor.ts';
 import type { ConnectorRow } from '../rows.ts';
+import { inTenant } from '../tenancy.ts';
 
 /** A connector issued a token but not yet registered. */
 export async function insertIssued(db: Executor, issued: Tenant & { connectorId: string; tokenHash: string; label: string | null; now: number }): Promise<void> {
@@ -76,8 +77,7 @@ export function recentlySeen(db: Executor, tenant: Tenant, heartbeatSince: numbe
   let query = db
     .selectFrom('connectors')
     .selectAll()
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
+    .where(inTenant(tenant))
     .where('registered_at', 'is not', null)
     .where('disassociated_at', 'is', null)
     .where('last_heartbeat_at', '>=', heartbeatSince);
@@ -96,8 +96,7 @@ export function page(db: Executor, tenant: Tenant, after: number | undefined, li
   let query = db
     .selectFrom('connectors')
     .selectAll()
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
+    .where(inTenant(tenant))
     .where('registered_at', 'is not', null)
     .where('disassociated_at', 'is', null)
     .orderBy('seq', 'asc')
@@ -112,8 +111,7 @@ export function associatedInTenant(db: Executor, tenant: Tenant, connectorId: st
     .selectFrom('connectors')
     .selectAll()
     .where('connector_id', '=', connectorId)
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
+    .where(inTenant(tenant))
     .where('registered_at', 'is not', null)
     .where('disassociated_at', 'is', null)
     .executeTakeFirst();

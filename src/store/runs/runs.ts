@@ -8,6 +8,7 @@ import type { Tenant } from '../../domain/tenant.ts';
 import type { Executor } from '../executor.ts';
 import type { RunRow } from '../rows.ts';
 import type { RunsTable } from '../schema.ts';
+import { inTenant } from '../tenancy.ts';
 
 export function get(db: Executor, replicationRunId: string): Promise<RunRow | undefined> {
   return db.selectFrom('runs').selectAll().where('replication_run_id', '=', replicationRunId).executeTakeFirst();
@@ -19,8 +20,7 @@ export function getInTenant(db: Executor, tenant: Tenant, replicationRunId: stri
     .selectFrom('runs')
     .selectAll()
     .where('replication_run_id', '=', replicationRunId)
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
+    .where(inTenant(tenant))
     .executeTakeFirst();
 }
 
