@@ -133,3 +133,33 @@ export async function aLiveJobServedBy(db: Executor, connectorId: string): Promi
 export async function disassociate(db: Executor, connectorId: string, now: number): Promise<void> {
   await db.updateTable('connectors').set({ disassociated_at: now }).where('connector_id', '=', connectorId).execute();
 }
+
+/** The connector reported its inventory at `now`. */
+export async function markInventoried(db: Executor, connectorId: string, now: number): Promise<void> {
+  await db.updateTable('connectors').set({ last_inventory_at: now }).where('connector_id', '=', connectorId).execute();
+}
+
+/**
+ * A connector of the tenant an import still waits for, if any: registered, associated, heartbeating since
+ * `heartbeatSince`, not reporting itself UNHEALTHY, and with no inventory since `since`.
+ */
+export async function anAwaitedReporter(db: Executor, tenant: Tenant, heartbeatSince: number, since: number): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('connectors')
+    .select('connector_id')
+    .where(inTenant(tenant))
+    .where('registered_at', 'is not', null)
+    .where('disassociated_at', 'is', null)
+    .where('last_heartbeat_at', '>=', heartbeatSince)
+    .where('reported_status', '!=', 'UNHEALTHY')
+    .where((eb) => eb.or([eb('last_inventory_at', 'is', null), eb('last_inventory_at', '<', since)]))
+    .limit(1)
+    .executeTakeFirst();
+  return row?.connector_id;
+}
+
+/** Whether any connector of the tenant reported an inventory at or after `since`. */
+export async function anyInventorySince(db: Executor, tenant: Tenant, since: number): Promise<boolean> {
+  const row = await db.selectFrom('connectors').select('connector_id').where(inTenant(tenant)).where('last_inventory_at', '>=', since).limit(1).executeTakeFirst();
+  return row !== undefined;
+}
