@@ -12,6 +12,7 @@ import { inUnitOfWork } from '../../src/store/unitOfWork.ts';
 import { isRunDueFor } from '../../src/domain/replicationRun.ts';
 import { ReplicationJobState, ReplicationRunState } from '../../src/domain/enums.ts';
 import { claimRuns } from '../../src/core/runs.ts';
+import { isIdTaken } from '../../src/store/uniqueIds.ts';
 
 const NOW = 1_800_000_000_000;
 
@@ -125,6 +126,25 @@ for (const dialect of storeDialects) {
       } finally {
         await fresh.dispose();
       }
+    });
+
+    test('amiOf, onDemandCreatedAfter; isIdTaken for drawn ids', async () => {
+      const { store } = sut;
+      const connector = await addConnector(store, 'c-ami', 'vcenter-ami', NOW);
+      const job = await addJob(store, 'sms-job-ami00001', await addServer(store, 's-ami00001', connector.connector_id, 'vcenter-ami', NOW), 'ACTIVE', NOW);
+      await addRun(store, 'sms-run-ami00001', job, { type: 'ON_DEMAND', state: 'COMPLETED', scheduledStartTime: NOW }, NOW - 10);
+      await addRun(store, 'sms-run-ami00002', job, { type: 'ON_DEMAND', scheduledStartTime: NOW }, NOW);
+      await addRun(store, 'sms-run-ami00003', job, { type: 'AUTOMATIC', scheduledStartTime: NOW }, NOW);
+      await runs.applyChange(store.db, 'sms-run-ami00001', { amiId: 'ami-0123456789abcdef0' }, NOW);
+      assert.equal(await runs.amiOf(store.db, 'sms-run-ami00001'), 'ami-0123456789abcdef0');
+      assert.equal(await runs.amiOf(store.db, 'sms-run-ami00002'), null);
+      assert.equal(await runs.amiOf(store.db, 'sms-run-nothere0'), null);
+      assert.deepEqual((await runs.onDemandCreatedAfter(store.db, job.replication_job_id, NOW - 20)).sort(), [NOW - 10, NOW]);
+      assert.deepEqual(await runs.onDemandCreatedAfter(store.db, job.replication_job_id, NOW - 10), [NOW]);
+      assert.equal(await isIdTaken(store.db, 'runs', 'replication_run_id', 'sms-run-ami00003'), true);
+      assert.equal(await isIdTaken(store.db, 'runs', 'replication_run_id', 'sms-run-free0000'), false);
+      assert.equal(await isIdTaken(store.db, 'servers', 'server_id', 's-ami00001'), true);
+      assert.equal(await isIdTaken(store.db, 'apps', 'app_id', 'app-free'), false);
     });
   });
 }

@@ -91,30 +91,26 @@ export async function isAssociated(db: Executor, connectorId: string): Promise<b
   return row !== undefined && row.disassociated_at === null;
 }
 
+/** The tenant's registered, associated connectors: the ones it sees. */
+function associatedOf(db: Executor, tenant: Tenant) {
+  return db.selectFrom('connectors').selectAll().where(inTenant(tenant)).where('registered_at', 'is not', null).where('disassociated_at', 'is', null);
+}
+
 /** A page of the tenant's registered, associated connectors in sequence after `after`. */
 export function page(db: Executor, tenant: Tenant, after: number | undefined, limit: number): Promise<ConnectorRow[]> {
-  let query = db
-    .selectFrom('connectors')
-    .selectAll()
-    .where(inTenant(tenant))
-    .where('registered_at', 'is not', null)
-    .where('disassociated_at', 'is', null)
-    .orderBy('seq', 'asc')
-    .limit(limit);
+  let query = associatedOf(db, tenant).orderBy('seq', 'asc').limit(limit);
   if (after !== undefined) query = query.where('seq', '>', after);
   return query.execute();
 }
 
+/** All of the tenant's registered, associated connectors, in sequence. */
+export function allAssociated(db: Executor, tenant: Tenant): Promise<ConnectorRow[]> {
+  return associatedOf(db, tenant).orderBy('seq', 'asc').execute();
+}
+
 /** The tenant's registered, associated connector `connectorId`. */
 export function associatedInTenant(db: Executor, tenant: Tenant, connectorId: string): Promise<ConnectorRow | undefined> {
-  return db
-    .selectFrom('connectors')
-    .selectAll()
-    .where('connector_id', '=', connectorId)
-    .where(inTenant(tenant))
-    .where('registered_at', 'is not', null)
-    .where('disassociated_at', 'is', null)
-    .executeTakeFirst();
+  return associatedOf(db, tenant).where('connector_id', '=', connectorId).executeTakeFirst();
 }
 
 /** A job the connector's servers still have that is not over (PENDING, ACTIVE or PAUSED_ON_FAILURE), if any. */

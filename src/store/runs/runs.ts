@@ -146,6 +146,18 @@ export function activeOrOnDemandOf(db: Executor, replicationJobId: string): Prom
     .execute();
 }
 
+/** The image a run produced (null: none, or no such run). */
+export async function amiOf(db: Executor, replicationRunId: string): Promise<string | null> {
+  const row = await db.selectFrom('runs').select('ami_id').where('replication_run_id', '=', replicationRunId).executeTakeFirst();
+  return row?.ami_id ?? null;
+}
+
+/** When the job's on-demand runs created after `after` were created (the on-demand quota's window). */
+export async function onDemandCreatedAfter(db: Executor, replicationJobId: string, after: number): Promise<number[]> {
+  const rows = await db.selectFrom('runs').select('created_at').where('replication_job_id', '=', replicationJobId).where('type', '=', 'ON_DEMAND').where('created_at', '>', after).execute();
+  return rows.map((r) => r.created_at);
+}
+
 /** The images of the job's completed runs that are not retired, newest first. */
 export async function keptImagesOf(db: Executor, replicationJobId: string): Promise<string[]> {
   const rows = await db
