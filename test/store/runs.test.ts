@@ -146,5 +146,32 @@ for (const dialect of storeDialects) {
       assert.equal(await isIdTaken(store.db, 'servers', 'server_id', 's-ami00001'), true);
       assert.equal(await isIdTaken(store.db, 'apps', 'app_id', 'app-free'), false);
     });
+
+    test('disk metadata per run and disk; the image deletion queue in order, with done, deferred and failed marks', async () => {
+      const { store } = sut;
+      await runs.saveDiskMeta(store.db, 'sms-run-meta0001', 1, { format: 'vmdk' });
+      await runs.saveDiskMeta(store.db, 'sms-run-meta0001', 0, { format: 'raw', bitmap: 'b0' });
+      await runs.saveDiskMeta(store.db, 'sms-run-meta0001', 1, { format: 'qcow2' });
+      await runs.saveDiskMeta(store.db, 'sms-run-meta0002', 0, { other: true });
+      assert.deepEqual([...(await runs.diskMetaOf(store.db, 'sms-run-meta0001')).entries()].sort(), [[0, { format: 'raw', bitmap: 'b0' }], [1, { format: 'qcow2' }]]);
+      assert.equal((await runs.diskMetaOf(store.db, 'sms-run-none0000')).size, 0);
+
+      const job = { replication_job_id: 'sms-job-del00001', account_id: '111122223333', region: 'us-east-1' };
+      await runs.retireImages(store.db, job, ['ami-00000000000000001', 'ami-00000000000000002', 'ami-00000000000000003'], NOW);
+      const queued = await runs.pendingDeletions(store.db, 10);
+      assert.deepEqual(queued.map((q) => q.ami_id), ['ami-00000000000000001', 'ami-00000000000000002', 'ami-00000000000000003']);
+      assert.deepEqual((await runs.pendingDeletions(store.db, 2)).map((q) => q.ami_id), ['ami-00000000000000001', 'ami-00000000000000002']);
+      await runs.markDeletionDone(store.db, queued[0]!.seq, NOW + 1);
+      await runs.noteDeletionDeferred(store.db, queued[1]!.seq, 'an instance uses it');
+      await runs.noteDeletionFailed(store.db, queued[2]!.seq, 1, 'disk busy', NOW + 2);
+      const left = await runs.pendingDeletions(store.db, 10);
+      assert.deepEqual(
+        left.map((q) => [q.ami_id, q.attempts, q.last_error, q.requested_at]),
+        [
+          ['ami-00000000000000002', 0, 'an instance uses it', NOW],
+          ['ami-00000000000000003', 1, 'disk busy', NOW + 2],
+        ],
+      );
+    });
   });
 }
