@@ -283,7 +283,10 @@ export class ImageStore implements ImageTarget {
     const result = { amiId: row.ami_id, snapshotIds: disks.map((d) => d.snapshotId) };
     if (row.state === 'finished') return result;
     if (row.state === 'abandoned') throw new ImageStoreError('Conflict', `Run ${runId} was abandoned.`);
-    await this.#writer!.flush();
+    // With remote block storage the image must read back from every node once it is visible: its blocks' packs are
+    // sealed (uploaded) first, not left open in this node's staging area. Locally a flush is enough.
+    if (this.placement.remote) await this.#writer!.sealCurrent();
+    else await this.#writer!.flush();
     const runSeq = Number(row.run_seq);
     const parentSnapshots = row.mode === 'incremental' && row.parent_ami_id ? ((await snapshotsOf(this.#db, [row.parent_ami_id])).get(row.parent_ami_id) ?? []) : [];
     const distinct = new BitSet();
