@@ -3,6 +3,7 @@
  * and `ferry serve` all start Ferry through `startFerry`.
  */
 import { readFileSync } from 'node:fs';
+import { sql } from 'kysely';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from './lib/clock.ts';
@@ -133,7 +134,8 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   (core.beforeCommit ??= []).push(appStatusHook(core, () => launches.refreshOptions));
   // Observability: metrics follow the events from here on; webhooks stage an outbox row in every transaction
   // that changes a job or run, so both start before anything can change one.
-  const metrics = new FerryMetrics({ core });
+  const nodeId = options.nodeId ?? (env.FERRY_NODE_ID || hostname());
+  const metrics = new FerryMetrics({ core, nodeId });
   const webhooks = await startWebhooks({
     core,
     dataDir: options.dataDir,
@@ -179,14 +181,20 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   // Retention never deletes an image an instance still reads through its export: deferred until it is hydrated,
   // failed or terminated, which pokes the scheduler to try again.
   // Nodes sharing a store take turns at the scheduler through a lease; a store of its own makes this node the leader.
-  const nodeId = options.nodeId ?? (env.FERRY_NODE_ID || hostname());
   const leadership = store.capabilities.sharedByNodes ? new LeaseKeeper(core.db, 'scheduler', newLeaseHolder(nodeId), options.schedulerLease ?? SCHEDULER_LEASE_TIMING) : undefined;
   const scheduler = new Scheduler(core, deferWhileInUse(gc.deleter(), (amiId) => instances.imageReaders(amiId)), leadership);
   const unsubscribeReaders = core.events.subscribe((event) => {
     if (event.type === 'instance.state' && (event.hydration === 'hydrated' || event.state === 'failed' || event.state === 'terminated')) scheduler.poke();
   });
   metrics.attach({ images, scheduler, webhooks });
-  const app = await buildApp({ core, log, secrets: secretLookup(core, secrets.accessKeys, (problem) => log.error({ problem }, 'an access key cannot be used')), version: VERSION, plane, metrics, artifacts, ports, regions });
+  const health = {
+    nodeId,
+    store: { kind: store.capabilities.sharedByNodes ? 'postgres' : 'sqlite', check: async () => void (await core.readRows(sql`select 1 as one`.compile(core.db))) },
+    // A name no object has: the answer (absent) proves the storage answers, without reading or listing anything.
+    blocks: { kind: images.placement.storage.kind, check: async () => void (await images.placement.storage.sizeOf('health/probe')) },
+    schedulerLeading: () => scheduler.leading,
+  };
+  const app = await buildApp({ core, log, secrets: secretLookup(core, secrets.accessKeys, (problem) => log.error({ problem }, 'an access key cannot be used')), version: VERSION, plane, metrics, artifacts, ports, regions, health });
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   scheduler.start();
   // Instances a previous process left mid-launch or mid-terminate are driven on (in the background).
