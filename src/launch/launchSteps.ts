@@ -28,6 +28,7 @@ import type { DiskExports } from './diskExports.ts';
 import { domainXml, parseDomainMetadata, FERRY_XMLNS } from './domainXml.ts';
 import { hydrate } from './hydration.ts';
 import type { InstanceFiles } from './instanceFiles.ts';
+import type { LaunchPhase, LaunchPhases } from './launchPhases.ts';
 import {
   changeInstance,
   failPendingValidations,
@@ -54,6 +55,8 @@ export interface RunnerDeps {
   log: Logger;
   /** Caps each disk's pull (MiB/s); default none. */
   hydrationBandwidthMiB?: number;
+  /** Told of each step's end, for timelines (launchPhases.ts). */
+  phases?: LaunchPhases;
 }
 
 /** Waits for every one of `steps` (none is left running behind a failure), then rejects with the first failure. */
@@ -202,9 +205,11 @@ export class LaunchRunner {
     const plan = parsePlan(row);
     const id = row.instance_id;
     await files.createInstanceDir(id);
+    this.#phase(id, 'instance dir made');
     // The overlays and the seed do not depend on each other: made side by side (each is a short-lived program).
     const overlays = async () => {
       const served = await exports.serve(id, row.ami_id, plan.diskSizes.length);
+      this.#phase(id, 'NBD export up');
       await Promise.all(served.map(async (exported, disk) => {
         // -u: the backing file need not be opened now (the size is given); the domain opens it when it starts.
         const created = await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', exported.uri, '-u', files.overlay(id, disk), String(exported.sizeBytes)], {
@@ -212,6 +217,7 @@ export class LaunchRunner {
         });
         if (created.code !== 0) throw new Error(`qemu-img create failed: ${(created.startError?.message ?? created.stderr).trim()}`);
       }));
+      this.#phase(id, 'overlay created');
     };
     const seed = async () => {
       if (!plan.seed) return;
@@ -223,9 +229,11 @@ export class LaunchRunner {
         sshPublicKey: inputs.sshPublicKey,
         vendorData: null,
       });
+      this.#phase(id, 'seed written');
     };
     await settleAll([overlays(), seed()]);
     await this.#move(row, 'prepared', { inputs: null });
+    this.#phase(id, 'prepared (starting)');
   }
 
   async #define(row: InstanceRow): Promise<void> {
@@ -258,10 +266,17 @@ export class LaunchRunner {
       } finally {
         await rm(files.domainXml(id), { force: true });
       }
+      this.#phase(id, 'domain defined');
     }
     await network;
+    this.#phase(id, 'network ready');
     const now = this.#deps.core.clock.now();
     await this.#move(row, 'defined', { boot_started_at: now, boot_deadline_at: now + plan.bootTimeoutMs });
+    this.#phase(id, 'defined (booting)');
+  }
+
+  #phase(instanceId: string, phase: LaunchPhase): void {
+    this.#deps.phases?.report(instanceId, phase);
   }
 
   #watch(row: InstanceRow, signal: AbortSignal): WatchContext {
@@ -274,7 +289,9 @@ export class LaunchRunner {
       now: () => this.#deps.core.clock.now(),
       onResult: async (result) => {
         await recordValidation(this.#deps.core, row, result);
+        this.#phase(row.instance_id, 'validation result');
       },
+      onFirstLine: () => this.#phase(row.instance_id, 'first console line'),
     };
   }
 
@@ -289,6 +306,7 @@ export class LaunchRunner {
       // started, taking the export with it) — no guest ran in either. Any other reason means the guest ran and stopped.
       if (state.reason !== 'unknown' && state.reason !== 'failed') throw new Error(`the guest stopped before it booted (${state.reason})`);
       await virsh.start(row.domain_name);
+      this.#phase(row.instance_id, 'virsh start returned');
     } else if (!this.#bootsWatched.has(row.instance_id) && !(await bootedMeanwhile(this.#deps, row))) {
       // The guest was booting when a previous Ferry process died: its disk, read through that process's export,
       // failed for as long as Ferry was down, so its boot cannot be trusted. It has not booted yet: boot it again.
@@ -298,9 +316,11 @@ export class LaunchRunner {
     this.#bootsWatched.add(row.instance_id);
     const outcome = await waitForBoot(this.#watch(row, signal), row.boot_deadline_at ?? 0);
     if (outcome.booted) {
+      this.#phase(row.instance_id, 'boot marker seen');
       const now = this.#deps.core.clock.now();
       const running = await this.#move(row, 'booted', { state_message: null, booted_at: now, validation_deadline_at: now + plan.validationTimeoutMs });
       this.#deps.log.info({ instanceId: row.instance_id, via: outcome.via, ms: now - (row.boot_started_at ?? now) }, 'instance booted');
+      this.#phase(row.instance_id, 'booted (running)');
       // Hydration starts once the guest is up: until then it would compete with the boot for the (emulated) CPU.
       this.#hydrate(running);
       return;
@@ -343,8 +363,11 @@ export class LaunchRunner {
         const current = await findInstance(core, id);
         if (!current || current.state === 'terminating' || current.state === 'terminated' || current.state === 'failed') return;
         if (current.hydration !== 'hydrating') await changeInstance(core, id, current.state, { hydration: 'hydrating', hydration_message: null });
+        this.#phase(id, 'hydration started');
         await hydrate(virsh, current.domain_name, parsePlan(current).layout.disks, signal, this.#deps.hydrationBandwidthMiB);
+        this.#phase(id, 'block jobs done');
         await this.#setHydration(id, { hydration: 'hydrated', hydration_message: null, hydrated_at: core.clock.now() });
+        this.#phase(id, 'hydrated');
         await exports.close(id);
         this.#deps.log.info({ instanceId: id }, 'instance hydrated: it no longer reads from the image store');
       } catch (error) {
