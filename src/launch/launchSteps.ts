@@ -5,8 +5,8 @@
  *
  *   pending      make the instance dir, serve the image over NBD, create the overlays, write the seed  → starting
  *   starting     define the domain (unless one of ours by that name exists), make the network ready   → booting
- *   booting      `virsh start` only if libvirt says the domain was never started ("shut off (unknown)"),
- *                then wait for the boot signal                                                   → running | failed
+ *   booting      `virsh start` only if libvirt says the domain was never started ("shut off (unknown)") or this
+ *                process defined it a moment ago, then wait for the boot signal                                                   → running | failed
  *   running      hydrate (from the boot on: until then the guest reads everything through the export, and the
  *                pull would only slow its boot down); collect validation results until each has one or their
  *                deadline passes
@@ -103,6 +103,14 @@ export class LaunchRunner {
   readonly #hydrations = new Map<string, { promise: Promise<void>; abort: AbortController }>();
   /** Instances whose boot this process started or has taken over (see #boot). */
   readonly #bootsWatched = new Set<string>();
+  /**
+   * What this process knows without asking libvirt, each used once by the next step (a retry asks again): the
+   * instance was prepared here, so no domain of its name was defined yet; its domain was defined here and never
+   * started; its guest was seen booting a moment ago. Each saves a virsh process on the way to the boot.
+   */
+  readonly #preparedHere = new Set<string>();
+  readonly #definedHere = new Set<string>();
+  readonly #bootedHere = new Set<string>();
 
   constructor(deps: RunnerDeps) {
     this.#deps = deps;
@@ -233,6 +241,7 @@ export class LaunchRunner {
     };
     await settleAll([overlays(), seed()]);
     await this.#move(row, 'prepared', { inputs: null });
+    this.#preparedHere.add(id);
     this.#phase(id, 'prepared (starting)');
   }
 
@@ -244,7 +253,8 @@ export class LaunchRunner {
     // The network is made ready while the domain is defined: neither needs the other (the start needs both).
     const network = ensureNetworkReady(virsh, plan.network);
     network.catch(() => undefined); // awaited below; a define that fails first must not leave it unhandled
-    if (await virsh.domainState(row.domain_name)) {
+    const defined = !this.#preparedHere.delete(id) && (await virsh.domainState(row.domain_name)) !== undefined;
+    if (defined) {
       const mine = parseDomainMetadata((await virsh.metadata(row.domain_name, FERRY_XMLNS)) ?? '');
       if (mine.owner !== owner || mine.instanceId !== id) throw new Error(`a libvirt domain named ${row.domain_name} exists and is not this instance's`);
     } else {
@@ -266,6 +276,7 @@ export class LaunchRunner {
       } finally {
         await rm(files.domainXml(id), { force: true });
       }
+      this.#definedHere.add(id);
       this.#phase(id, 'domain defined');
     }
     await network;
@@ -299,7 +310,7 @@ export class LaunchRunner {
     const { virsh } = this.#deps;
     const plan = parsePlan(row);
     if (row.hydration !== 'hydrated') await this.#deps.exports.serve(row.instance_id, row.ami_id, plan.diskSizes.length);
-    const state = await virsh.domainState(row.domain_name);
+    const state = this.#definedHere.delete(row.instance_id) ? { state: 'shut off', reason: 'unknown' } : await virsh.domainState(row.domain_name);
     if (!state) throw new Error('its libvirt domain disappeared before it started');
     if (state.state === 'shut off') {
       // "unknown": a defined domain that never ran; "failed": QEMU could not start it (e.g. Ferry died as it was
@@ -320,6 +331,7 @@ export class LaunchRunner {
       const now = this.#deps.core.clock.now();
       const running = await this.#move(row, 'booted', { state_message: null, booted_at: now, validation_deadline_at: now + plan.validationTimeoutMs });
       this.#deps.log.info({ instanceId: row.instance_id, via: outcome.via, ms: now - (row.boot_started_at ?? now) }, 'instance booted');
+      this.#bootedHere.add(row.instance_id);
       this.#phase(row.instance_id, 'booted (running)');
       // Hydration starts once the guest is up: until then it would compete with the boot for the (emulated) CPU.
       this.#hydrate(running);
@@ -335,9 +347,11 @@ export class LaunchRunner {
 
   async #settle(row: InstanceRow, signal: AbortSignal): Promise<void> {
     const plan = parsePlan(row);
-    const state = await this.#deps.virsh.domainState(row.domain_name);
-    if (!state) throw new Error('its libvirt domain no longer exists (removed outside Ferry?)');
-    if (state.state === 'shut off' || state.state === 'crashed') throw new Error(`the guest is ${state.state} (${state.reason})`);
+    if (!this.#bootedHere.delete(row.instance_id)) {
+      const state = await this.#deps.virsh.domainState(row.domain_name);
+      if (!state) throw new Error('its libvirt domain no longer exists (removed outside Ferry?)');
+      if (state.state === 'shut off' || state.state === 'crashed') throw new Error(`the guest is ${state.state} (${state.reason})`);
+    }
     if (row.hydration !== 'hydrated') {
       // Until hydrated the guest reads through the export; a pull that failed before is tried again (once a start).
       await this.#deps.exports.serve(row.instance_id, row.ami_id, plan.diskSizes.length);
@@ -411,6 +425,7 @@ export class LaunchRunner {
   async #remove(row: InstanceRow): Promise<void> {
     const { virsh, files, exports } = this.#deps;
     this.#hydrations.get(row.instance_id)?.abort.abort();
+    for (const known of [this.#preparedHere, this.#definedHere, this.#bootedHere, this.#bootsWatched]) known.delete(row.instance_id);
     const state = await virsh.domainState(row.domain_name);
     if (state) {
       const mine = parseDomainMetadata((await virsh.metadata(row.domain_name, FERRY_XMLNS)) ?? '');
