@@ -3,8 +3,10 @@
  * before the external step it allows — so a crash or kill -9 anywhere leaves a row that says what to do next, and
  * doing it again is harmless:
  *
- *   pending      make the instance dir, serve the image over NBD, create the overlays, write the seed  → starting
- *   starting     define the domain (unless one of ours by that name exists), make the network ready   → booting
+ *   pending      make the instance dir; then side by side: serve the image over NBD and create the overlays,
+ *                write the seed, define the domain (unless one of ours by that name exists: defining is
+ *                idempotent, and terminate removes a domain whatever the state), make the network ready → starting
+ *   starting     (after a restart) define the domain and make the network ready again, as above      → booting
  *   booting      `virsh start` only if libvirt says the domain was never started ("shut off (unknown)") or this
  *                process defined it a moment ago, then wait for the boot signal                                                   → running | failed
  *   running      hydrate (from the boot on: until then the guest reads everything through the export, and the
@@ -104,11 +106,10 @@ export class LaunchRunner {
   /** Instances whose boot this process started or has taken over (see #boot). */
   readonly #bootsWatched = new Set<string>();
   /**
-   * What this process knows without asking libvirt, each used once by the next step (a retry asks again): the
-   * instance was prepared here, so no domain of its name was defined yet; its domain was defined here and never
-   * started; its guest was seen booting a moment ago. Each saves a virsh process on the way to the boot.
+   * What this process knows without asking libvirt (a retry after a failure asks again): the instance's domain was
+   * defined here, its network made ready, and it was never started; its guest was seen booting a moment ago. Each
+   * saves a virsh process on the way to the boot.
    */
-  readonly #preparedHere = new Set<string>();
   readonly #definedHere = new Set<string>();
   readonly #bootedHere = new Set<string>();
 
@@ -239,51 +240,63 @@ export class LaunchRunner {
       });
       this.#phase(id, 'seed written');
     };
-    await settleAll([overlays(), seed()]);
+    // The domain needs only the files' names to be defined (libvirt opens them at the start), so it is defined,
+    // and its network made ready, while the files are made.
+    const network = async () => {
+      await ensureNetworkReady(this.#deps.virsh, plan.network);
+      this.#phase(id, 'network ready');
+    };
+    await settleAll([overlays(), seed(), this.#defineDomain(row), network()]);
     await this.#move(row, 'prepared', { inputs: null });
-    this.#preparedHere.add(id);
+    this.#definedHere.add(id);
     this.#phase(id, 'prepared (starting)');
   }
 
   async #define(row: InstanceRow): Promise<void> {
+    const id = row.instance_id;
+    // Defined (and its network made ready) by #prepare in this process; otherwise (a restart) done again here.
+    if (!this.#definedHere.has(id)) {
+      await settleAll([this.#defineDomain(row), ensureNetworkReady(this.#deps.virsh, parsePlan(row).network)]);
+      this.#definedHere.add(id);
+    }
+    const now = this.#deps.core.clock.now();
+    await this.#move(row, 'defined', { boot_started_at: now, boot_deadline_at: now + parsePlan(row).bootTimeoutMs });
+    this.#phase(id, 'defined (booting)');
+  }
+
+  /**
+   * Defines the instance's domain. libvirt refuses to define a second domain of the same name (the XML carries no
+   * UUID, so it cannot replace one either): when the define fails, a domain of ours by that name (defined before a
+   * restart) is accepted as done, and anyone else's is an error.
+   */
+  async #defineDomain(row: InstanceRow): Promise<void> {
     const { virsh, files } = this.#deps;
     const plan = parsePlan(row);
     const id = row.instance_id;
     const owner = await this.#deps.ownerId();
-    // The network is made ready while the domain is defined: neither needs the other (the start needs both).
-    const network = ensureNetworkReady(virsh, plan.network);
-    network.catch(() => undefined); // awaited below; a define that fails first must not leave it unhandled
-    const defined = !this.#preparedHere.delete(id) && (await virsh.domainState(row.domain_name)) !== undefined;
-    if (defined) {
+    const xml = domainXml({
+      name: row.domain_name,
+      virtType: plan.virtType,
+      vcpus: plan.vcpus,
+      memoryMiB: plan.memoryMiB,
+      layout: plan.layout,
+      disks: plan.diskSizes.map((_, disk) => files.overlay(id, disk)),
+      seed: plan.seed ? files.seed(id) : null,
+      network: plan.network,
+      consoleLog: files.consoleLog(id),
+      metadata: { owner, instanceId: id, accountId: row.account_id, region: row.region, appId: row.app_id, serverId: row.server_id, amiId: row.ami_id, labels: plan.labels },
+    });
+    await writeFile(files.domainXml(id), xml, { mode: 0o600 });
+    try {
+      await virsh.define(files.domainXml(id));
+    } catch (error) {
+      if (!(await virsh.domainState(row.domain_name))) throw error;
       const mine = parseDomainMetadata((await virsh.metadata(row.domain_name, FERRY_XMLNS)) ?? '');
       if (mine.owner !== owner || mine.instanceId !== id) throw new Error(`a libvirt domain named ${row.domain_name} exists and is not this instance's`);
-    } else {
-      const xml = domainXml({
-        name: row.domain_name,
-        virtType: plan.virtType,
-        vcpus: plan.vcpus,
-        memoryMiB: plan.memoryMiB,
-        layout: plan.layout,
-        disks: plan.diskSizes.map((_, disk) => files.overlay(id, disk)),
-        seed: plan.seed ? files.seed(id) : null,
-        network: plan.network,
-        consoleLog: files.consoleLog(id),
-        metadata: { owner, instanceId: id, accountId: row.account_id, region: row.region, appId: row.app_id, serverId: row.server_id, amiId: row.ami_id, labels: plan.labels },
-      });
-      await writeFile(files.domainXml(id), xml, { mode: 0o600 });
-      try {
-        await virsh.define(files.domainXml(id));
-      } finally {
-        await rm(files.domainXml(id), { force: true });
-      }
-      this.#definedHere.add(id);
-      this.#phase(id, 'domain defined');
+    } finally {
+      await rm(files.domainXml(id), { force: true });
     }
-    await network;
-    this.#phase(id, 'network ready');
-    const now = this.#deps.core.clock.now();
-    await this.#move(row, 'defined', { boot_started_at: now, boot_deadline_at: now + plan.bootTimeoutMs });
-    this.#phase(id, 'defined (booting)');
+    this.#phase(id, 'domain defined');
   }
 
   #phase(instanceId: string, phase: LaunchPhase): void {
@@ -425,7 +438,7 @@ export class LaunchRunner {
   async #remove(row: InstanceRow): Promise<void> {
     const { virsh, files, exports } = this.#deps;
     this.#hydrations.get(row.instance_id)?.abort.abort();
-    for (const known of [this.#preparedHere, this.#definedHere, this.#bootedHere, this.#bootsWatched]) known.delete(row.instance_id);
+    for (const known of [this.#definedHere, this.#bootedHere, this.#bootsWatched]) known.delete(row.instance_id);
     const state = await virsh.domainState(row.domain_name);
     if (state) {
       const mine = parseDomainMetadata((await virsh.metadata(row.domain_name, FERRY_XMLNS)) ?? '');
