@@ -7,7 +7,12 @@
  * boot marker on the serial console, and the CPU time the domain's QEMU process used until then (user + system, from
  * /proc: on a busy machine the wall time is mostly waiting for a core, the CPU time is what the devices cost).
  *
- *   node bench/launchDomainXml.ts [--rounds 3]
+ *   node bench/launchDomainXml.ts [--rounds 3] [--devices] [--cgroup]
+ *
+ * `--devices` adds variants that each leave one device of the instance out (the seed's SCSI controller, the NIC, the
+ * guest agent's channel): what each costs the boot. `--cgroup` adds Ferry's XML with the domain's QEMU moved, once
+ * started, out of libvirt's /machine group into the root of cgroup v1's cpu hierarchy, where the bare QEMU runs: on
+ * cgroup v1 every domain together weighs as much as one ordinary process (/machine has cpu.shares 1024, like a task).
  *
  * Needs root and a running libvirt (qemu:///system) (the `ferry-default` network is made as Ferry makes it).
  */
@@ -26,7 +31,7 @@ import { Virsh } from '../src/launch/virsh.ts';
 import { bootableVm, launchSkipReason, LAUNCH_URI, removeDomain } from '../test/helpers/launch.ts';
 import { sampleIdle } from './launchSupport.ts';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, devices: { type: 'boolean', default: false }, cgroup: { type: 'boolean', default: false } } });
 const ROUNDS = Math.max(1, Number(values.rounds));
 
 /** The XML with what Ferry leaves out put back: libvirt's default USB controller and the NIC's option ROM. */
@@ -34,7 +39,23 @@ function withDefaults(xml: string): string {
   return xml.replace(/\n\s*<controller type='usb' model='none'\/>/, '').replace(/\n\s*<rom enabled='no'\/>/, '');
 }
 
-const VARIANTS = { 'Ferry (lean)': (xml: string) => xml, 'with USB + NIC ROM': withDefaults } as const;
+/** The XML without one of its elements (its whole line, or its block up to the closing tag). */
+function without(element: RegExp): (xml: string) => string {
+  return (xml) => xml.replace(element, '');
+}
+
+/** Each variant is Ferry's XML with one change; `--devices` adds the ones that each drop a device of the instance. */
+const VARIANTS: Record<string, (xml: string) => string> = {
+  'Ferry (lean)': (xml) => xml,
+  'with USB + NIC ROM': withDefaults,
+  ...(values.devices
+    ? {
+        'no SCSI controller': without(/\n\s*<controller type='scsi'[^>]*\/>/),
+        'no NIC': without(/\n\s*<interface type='network'>[\s\S]*?<\/interface>/),
+        'no agent channel': without(/\n\s*<channel type='unix'>[\s\S]*?<\/channel>/),
+      }
+    : {}),
+};
 
 /** User + system CPU time of process `pid` so far (ms; clock ticks of 10 ms). */
 async function cpuMsOf(pid: number): Promise<number> {
@@ -50,7 +71,10 @@ interface Boot {
   idle: number;
 }
 
-async function bootOnce(virsh: Virsh, dir: string, base: string, name: string, variant: (xml: string) => string): Promise<Boot> {
+/** cgroup v1's cpu hierarchy, where libvirt puts each domain under /machine (see --cgroup). */
+const CPU_CGROUP_ROOT = '/sys/fs/cgroup/cpu/cgroup.procs';
+
+async function bootOnce(virsh: Virsh, dir: string, base: string, name: string, variant: (xml: string) => string, rootCgroup = false): Promise<Boot> {
   const overlay = join(dir, `${name}.qcow2`);
   const consoleLog = join(dir, `${name}.log`);
   await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', base, overlay]);
@@ -75,6 +99,8 @@ async function bootOnce(virsh: Virsh, dir: string, base: string, name: string, v
     await virsh.start(name);
     const startMs = performance.now() - started;
     const pid = Number((await readFile(`/run/libvirt/qemu/${name}.pid`, 'utf8')).trim());
+    // Writing the pid to cgroup.procs moves every thread of the process (vCPU threads included).
+    if (rootCgroup) await writeFile(CPU_CGROUP_ROOT, String(pid));
     for (;;) {
       if ((await readFile(consoleLog, 'utf8').catch(() => '')).includes(BOOT_MARKER)) break;
       if (performance.now() - started > 300_000) throw new Error(`${name}: no marker within 300 s`);
@@ -128,9 +154,11 @@ async function main(): Promise<void> {
     await ensureDefaultNetwork(virsh);
     const results = new Map<string, Boot[]>();
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [label, variant] of [...Object.entries(VARIANTS), ['bare qemu (by hand)', null] as const]) {
+      const cgroupVariant = values.cgroup ? [['Ferry (lean), QEMU moved to the root cpu cgroup', 'root-cgroup'] as const] : [];
+      for (const [label, variant] of [...Object.entries(VARIANTS), ...cgroupVariant, ['bare qemu (by hand)', null] as const]) {
         const name = `ferry-bench-xml-${process.pid}`;
-        const result = variant ? await bootOnce(virsh, dir, base, name, variant) : await bootBare(dir, base, name);
+        const result =
+          variant === null ? await bootBare(dir, base, name) : variant === 'root-cgroup' ? await bootOnce(virsh, dir, base, name, (xml) => xml, true) : await bootOnce(virsh, dir, base, name, variant);
         results.set(label, [...(results.get(label) ?? []), result]);
         console.log(`round ${round + 1} ${label}: start ${Math.round(result.startMs)} ms, marker ${Math.round(result.markerMs)} ms, QEMU CPU ${result.cpuMs} ms, idle ${Math.round(result.idle * 100)} %`);
       }
