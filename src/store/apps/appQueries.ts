@@ -7,6 +7,7 @@ import type { Insertable, Kysely, Selectable, Transaction, Updateable } from 'ky
 import { NON_TERMINAL_JOB_STATES } from '../../domain/enums.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import type { AppInstancesTable, AppServerGroupsTable, AppServersTable, AppValidationsTable, AppsTable, Database } from '../schema.ts';
+import { inTenant } from '../tenancy.ts';
 
 export type AppRow = Selectable<AppsTable>;
 export type GroupRow = Selectable<AppServerGroupsTable>;
@@ -22,8 +23,7 @@ export async function selectTenantApp(db: AppExecutor, tenant: Tenant, appId: st
     .selectFrom('apps')
     .selectAll()
     .where('app_id', '=', appId)
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
+    .where(inTenant(tenant))
     .executeTakeFirst();
 }
 
@@ -84,8 +84,7 @@ export async function countTenantApps(db: AppExecutor, tenant: Tenant): Promise<
   const { count } = await db
     .selectFrom('apps')
     .select((eb) => eb.fn.countAll<number | string>().as('count'))
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
+    .where(inTenant(tenant))
     .executeTakeFirstOrThrow();
   return Number(count);
 }
@@ -95,8 +94,7 @@ export async function selectAppByClientToken(db: AppExecutor, tenant: Tenant, cl
   return db
     .selectFrom('apps')
     .selectAll()
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
+    .where(inTenant(tenant))
     .where('client_token', '=', clientToken)
     .executeTakeFirst();
 }
@@ -139,7 +137,7 @@ export async function insertAppRow(db: AppExecutor, row: Insertable<AppsTable>):
 
 /** One page of the tenant's apps in creation order: `limit` rows after `afterSeq`, optionally only `appIds`. */
 export async function selectAppPage(db: AppExecutor, tenant: Tenant, page: { afterSeq?: number; limit: number; appIds?: readonly string[] }): Promise<AppRow[]> {
-  let query = db.selectFrom('apps').selectAll().where('account_id', '=', tenant.accountId).where('region', '=', tenant.region).orderBy('seq', 'asc').limit(page.limit);
+  let query = db.selectFrom('apps').selectAll().where(inTenant(tenant)).orderBy('seq', 'asc').limit(page.limit);
   if (page.afterSeq !== undefined) query = query.where('seq', '>', page.afterSeq);
   if (page.appIds) query = query.where('app_id', 'in', [...page.appIds]);
   return query.execute();
@@ -184,8 +182,7 @@ export async function selectLaunchRowOfInstance(db: AppExecutor, tenant: Tenant,
     .selectFrom('app_instances')
     .selectAll()
     .where('instance_id', '=', instanceId)
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
+    .where(inTenant(tenant))
     .executeTakeFirst();
 }
 
