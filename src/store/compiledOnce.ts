@@ -19,7 +19,7 @@ interface Shape {
   parameters: Parameter[];
 }
 
-/** Per dialect adapter (a transaction shares its database's): name and value names → the compiled shape. */
+/** Per dialect adapter (a transaction shares its database's): name → the compiled shape. */
 const shapes = new WeakMap<object, Map<string, Shape>>();
 
 function compileShape<P extends object>(db: Executor, names: string[], build: (db: Executor, values: P) => Compilable<unknown>): Shape {
@@ -34,21 +34,24 @@ function compileShape<P extends object>(db: Executor, names: string[], build: (d
 }
 
 /**
- * `build(db, values)` must use only the values' own properties and must not branch on them; each set of names given
- * (undefined ones left out) is compiled once. Returns a function that gives the compiled query for new values, for `db.executeQuery`.
+ * `build(db, values)` must use only the values' own properties and must not branch on them, and every call must
+ * give the same names, each with a value (null, not undefined: an insert would leave an undefined column out).
+ * Returns a function that gives the compiled query for new values, for `db.executeQuery`.
  */
 export function compiledOnce<P extends object, R>(name: string, build: (db: Executor, values: P) => Compilable<R>): (db: Executor, values: P) => CompiledQuery<R> {
   return (db, values) => {
     const adapter = db.getExecutor().adapter;
     let byName = shapes.get(adapter);
     if (!byName) shapes.set(adapter, (byName = new Map()));
+    let shape = byName.get(name);
+    if (!shape) byName.set(name, (shape = compileShape(db, Object.keys(values), build)));
     const given = values as Record<string, unknown>;
-    // A value left undefined is left out, as Kysely leaves it out of an insert (the column's default applies).
-    const names = Object.keys(given).filter((n) => given[n] !== undefined);
-    const key = `${name}(${names.join()})`;
-    let shape = byName.get(key);
-    if (!shape) byName.set(key, (shape = compileShape(db, names, build)));
-    const parameters = shape.parameters.map((p) => ('slot' in p ? given[p.slot] : p.constant));
+    const parameters = shape.parameters.map((p) => {
+      if (!('slot' in p)) return p.constant;
+      const value = given[p.slot];
+      if (value === undefined) throw new Error(`${name}: no value for ${p.slot}`);
+      return value;
+    });
     return CompiledQuery.raw(shape.sql, parameters) as CompiledQuery<R>;
   };
 }
