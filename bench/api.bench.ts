@@ -394,7 +394,7 @@ async function main(): Promise<void> {
     const fastPaths: FastPathFigure[] = [];
     try {
       const core = { db: pageStore.db, readRows: pageStore.readRows, readArrays: pageStore.readArrays, capabilities: pageStore.capabilities, clock: systemClock, policy: defaultPolicy, log: createLogger('warn'), events: new FerryEvents() };
-      fastPaths.push(await measureSigV4(), await measureJobPage(core, tenant));
+      fastPaths.push(await measureSigV4(), ...(await measureJobPage(core, tenant)));
     } finally {
       await pageStore.close();
     }

@@ -329,16 +329,26 @@ export async function listJobs(
  * listJobs as one joined query whose rows are arrays of column values (store/jobs/jobPageQuery.ts), for the page
  * GetReplicationJobs answers with. Same cursor, tokens and errors as listJobs.
  */
-export async function listJobRows(core: Core, tenant: Tenant, input: PageRequest & { replicationJobId?: string }): Promise<{ rows: JobPageRow[]; nextToken?: string }> {
+export type JobRowPage = { readonly rows: readonly JobPageRow[]; readonly nextToken?: string };
+
+export async function listJobRows(core: Core, tenant: Tenant, input: PageRequest & { replicationJobId?: string }): Promise<JobRowPage> {
   const cursor = openCursor(input, fingerprintOf('GetReplicationJobs', tenant, input.replicationJobId ?? null));
   const query = compiledJobPage(core.db, { accountId: tenant.accountId, region: tenant.region, after: cursor.after, replicationJobId: input.replicationJobId, limit: cursor.limit + 1 });
   const rows = await core.readArrays(query);
   if (input.replicationJobId !== undefined && rows.length === 0 && cursor.after === undefined) {
     throw invalidParameter(`Replication job ${input.replicationJobId} does not exist.`);
   }
-  const page = closePage(rows.map((row) => ({ seq: rowSeq(row), row })), cursor);
-  return { rows: page.items.map((item) => item.row), nextToken: page.nextToken };
+  // The same rows (the store kept them, nothing changed) give the same page: the query fixes tenant, cursor and limit.
+  let result = pagesOfRows.get(rows);
+  if (!result) {
+    const page = closePage(rows.map((row) => ({ seq: rowSeq(row), row })), cursor);
+    pagesOfRows.set(rows, (result = { rows: page.items.map((item) => item.row), nextToken: page.nextToken }));
+  }
+  return result;
 }
+
+/** Pages already cut from a result of readArrays, by that result. */
+const pagesOfRows = new WeakMap<unknown[][], JobRowPage>();
 
 /** A job and a page of its runs, newest first. */
 export async function listRuns(

@@ -56,9 +56,19 @@ export const epochDate = (ms: number): Date => new EpochDate(ms);
 /** An output that is AWS JSON text already (a list page written from its rows; see operations/jobPageJson.ts). */
 export class EncodedJson {
   readonly text: string;
+  #bytes: Buffer | undefined;
   constructor(text: string) {
     this.text = text;
   }
+  /** The text as UTF-8, encoded once (a kept page is sent again as the same bytes). */
+  get bytes(): Buffer {
+    return (this.#bytes ??= Buffer.from(this.text));
+  }
+}
+
+/** An operation's output as the bytes of its body. */
+export function encodeBodyBytes(output: unknown): Buffer {
+  return output instanceof EncodedJson ? output.bytes : Buffer.from(encodeBody(output));
 }
 
 /** Encodes an operation's output. Dates must be EpochDates; a plain Date would leave as an ISO string. */

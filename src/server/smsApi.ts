@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ServiceError, coerceError } from '../lib/errors.ts';
 import { describeFailure, describeFrameworkFailure, describeNotFound, type FrameworkError, type WireFailure } from './errorTable.ts';
-import { checkContentType, CONTENT_TYPE, decodeBody, encodeBody, encodeError, operationFromTarget } from '../protocol/awsJson.ts';
+import { checkContentType, CONTENT_TYPE, decodeBody, encodeBodyBytes, encodeError, operationFromTarget } from '../protocol/awsJson.ts';
 import { authenticateHeaders, verifyPayloadSignature, type AuthenticatedHeaders, type SecretLookup } from '../protocol/sigv4.ts';
 import { validateInput } from '../api/schema.ts';
 import type { Operation } from '../operations/operation.ts';
@@ -118,7 +118,7 @@ export async function smsApi(app: FastifyInstance, options: SmsApiOptions): Prom
         artifacts: ports?.artifacts,
       });
       // A Buffer keeps Fastify from appending a charset to the media type the clients expect.
-      reply.code(200).header('content-type', CONTENT_TYPE).send(Buffer.from(encodeBody(output)));
+      reply.code(200).header('content-type', CONTENT_TYPE).send(encodeBodyBytes(output));
     } catch (thrown) {
       sendError(reply, request, thrown);
     }

@@ -10,6 +10,7 @@ import { secureDataDir } from './dataDirPermissions.ts';
 import { DurableSqliteDriver } from './sqlite/durableDriver.ts';
 import { WalSync } from './sqlite/walSync.ts';
 import { Checkpointer, WRITER_AUTOCHECKPOINT_PAGES } from './sqlite/checkpointer.ts';
+import { UnchangedReads } from './sqlite/unchangedReads.ts';
 import { registerRelaxedCommits } from './unitOfWork.ts';
 import type { Database } from './schema.ts';
 import { isPostgresUrl, openPostgresStore } from './postgres/openPostgresStore.ts';
@@ -33,7 +34,10 @@ class DurableSqliteDialect extends SqliteDialect {
  */
 export type ReadRows = <T>(query: CompiledQuery<T>) => Promise<T[]>;
 
-/** readRows with each row as an array of its column values, in select order (for the hottest page). */
+/**
+ * readRows with each row as an array of its column values, in select order (for the hottest page). The rows may be
+ * shared with other callers (SQLite keeps a result while the database is unchanged): never change them.
+ */
 export type ReadArrays = (query: CompiledQuery) => Promise<unknown[][]>;
 
 /**
@@ -117,12 +121,13 @@ export async function openSqliteStore(dataDir: string, now: number, options: Ope
   const migrationsRun = await migrate(db, now);
   checkpointer = new Checkpointer(file);
   const reader = new NodeSqliteDatabase(file, { readOnly: true });
+  const unchanged = new UnchangedReads(reader);
   return {
     db,
     dialect: 'sqlite',
     migrationsRun,
     readRows: async <T>(query: CompiledQuery<T>) => reader.prepare(query.sql).all(query.parameters) as T[],
-    readArrays: async (query: CompiledQuery) => reader.prepare(query.sql, true).all(query.parameters) as unknown[][],
+    readArrays: async (query: CompiledQuery) => unchanged.read(query, () => reader.prepare(query.sql, true).all(query.parameters) as unknown[][]),
     capabilities: { skipLockedClaims: false, relaxedCommits: true, migrationLock: false, checkpointableLog: true, sharedByNodes: false },
     commitStats: () => ({ commits: wal.commits, syncs: wal.syncs }),
     close: async () => {

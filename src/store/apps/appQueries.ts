@@ -8,6 +8,7 @@ import { NON_TERMINAL_JOB_STATES } from '../../domain/enums.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import type { AppInstancesTable, AppServerGroupsTable, AppServersTable, AppValidationsTable, AppsTable, Database } from '../schema.ts';
 import { inTenant } from '../tenancy.ts';
+import { compiledOnce, rowsOf } from '../compiledOnce.ts';
 
 export type AppRow = Selectable<AppsTable>;
 export type GroupRow = Selectable<AppServerGroupsTable>;
@@ -169,9 +170,15 @@ export async function selectAppById(db: AppExecutor, appId: string): Promise<App
   return db.selectFrom('apps').selectAll().where('app_id', '=', appId).executeTakeFirst();
 }
 
+const appIdsOfJob = compiledOnce('app_servers.appIdsOfJob', (db, p: { replicationJobId: string }) =>
+  db.selectFrom('app_servers').select('app_id').distinct().where('replication_job_id', '=', p.replicationJobId).orderBy('app_id'),
+);
+
 /** The apps whose members' replication jobs are among `replicationJobIds`. */
 export async function selectAppIdsOfJobs(db: AppExecutor, replicationJobIds: readonly string[]): Promise<string[]> {
   if (replicationJobIds.length === 0) return [];
+  // One job is the common case (each CreateReplicationJob, each run's change): that query is compiled once.
+  if (replicationJobIds.length === 1) return (await rowsOf(db, appIdsOfJob(db, { replicationJobId: replicationJobIds[0]! }))).map((r) => r.app_id);
   const rows = await db.selectFrom('app_servers').select('app_id').distinct().where('replication_job_id', 'in', [...replicationJobIds]).orderBy('app_id').execute();
   return rows.map((r) => r.app_id);
 }

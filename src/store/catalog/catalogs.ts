@@ -2,6 +2,7 @@
 import type { Tenant } from '../../domain/tenant.ts';
 import type { Executor } from '../executor.ts';
 import { inTenant } from '../tenancy.ts';
+import { compiledOnce, rowsOf } from '../compiledOnce.ts';
 
 export interface CatalogState {
   status: string;
@@ -32,8 +33,12 @@ export async function saveState(db: Executor, tenant: Tenant, state: CatalogStat
 
 /** The tenant's catalog status (NOT_IMPORTED until a first import). */
 export async function catalogStatus(db: Executor, tenant: Tenant): Promise<string> {
-  return (await stateOf(db, tenant)).status;
+  // On every CreateReplicationJob: compiled once (store/compiledOnce.ts).
+  const [row] = await rowsOf(db, statusOfCatalog(db, { accountId: tenant.accountId, region: tenant.region }));
+  return row?.status ?? NEVER_IMPORTED.status;
 }
+
+const statusOfCatalog = compiledOnce('catalogs.status', (db, p: Tenant) => db.selectFrom('catalogs').select('status').where(inTenant(p)));
 
 /** What a heartbeat reads of the tenant's catalog: its status and when an import was last asked for. */
 export function importState(db: Executor, tenant: Tenant): Promise<{ status: string; import_requested_at: number | null } | undefined> {

@@ -4,6 +4,7 @@ import type { Executor } from '../executor.ts';
 import { inTenant } from '../tenancy.ts';
 import type { ServerRow } from '../rows.ts';
 import type { Database } from '../schema.ts';
+import { compiledOnce, rowsOf } from '../compiledOnce.ts';
 
 /** The details JSON the connector reported for a server (null when it reported none or the server is unknown). */
 export async function serverDetails(db: Executor, serverId: string): Promise<string | null> {
@@ -11,9 +12,13 @@ export async function serverDetails(db: Executor, serverId: string): Promise<str
   return row?.details ?? null;
 }
 
+const serverInTenant = compiledOnce('servers.getInTenant', (db, p: Tenant & { serverId: string }) =>
+  db.selectFrom('servers').selectAll().where('server_id', '=', p.serverId).where(inTenant(p)),
+);
+
 /** A server looked up only within its tenant. */
-export function getInTenant(db: Executor, tenant: Tenant, serverId: string): Promise<ServerRow | undefined> {
-  return db.selectFrom('servers').selectAll().where('server_id', '=', serverId).where(inTenant(tenant)).executeTakeFirst();
+export async function getInTenant(db: Executor, tenant: Tenant, serverId: string): Promise<ServerRow | undefined> {
+  return (await rowsOf(db, serverInTenant(db, { accountId: tenant.accountId, region: tenant.region, serverId })))[0];
 }
 
 export function get(db: Executor, serverId: string): Promise<ServerRow | undefined> {
@@ -22,8 +27,12 @@ export function get(db: Executor, serverId: string): Promise<ServerRow | undefin
 
 /** The server's replication job is now `replicationJobId` (spec §4.2 replicationJobId, not terminated). */
 export async function linkJob(db: Executor, serverId: string, replicationJobId: string, now: number): Promise<void> {
-  await db.updateTable('servers').set({ replication_job_id: replicationJobId, replication_job_terminated: 0, updated_at: now }).where('server_id', '=', serverId).execute();
+  await db.executeQuery(linkServerToJob(db, { serverId, replicationJobId, now }));
 }
+
+const linkServerToJob = compiledOnce('servers.linkJob', (db, p: { serverId: string; replicationJobId: string; now: number }) =>
+  db.updateTable('servers').set({ replication_job_id: p.replicationJobId, replication_job_terminated: 0, updated_at: p.now }).where('server_id', '=', p.serverId),
+);
 
 /** Spec §4.2 `replicationJobTerminated`: the server's job was deleted or failed (only if it is still the server's job). */
 export async function markJobTerminated(db: Executor, serverId: string, replicationJobId: string, now: number): Promise<void> {

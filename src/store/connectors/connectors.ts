@@ -7,6 +7,7 @@ import type { Tenant } from '../../domain/tenant.ts';
 import type { Executor } from '../executor.ts';
 import type { ConnectorRow } from '../rows.ts';
 import { inTenant } from '../tenancy.ts';
+import { compiledOnce, rowsOf } from '../compiledOnce.ts';
 
 /** A connector issued a token but not yet registered. */
 export async function insertIssued(db: Executor, issued: Tenant & { connectorId: string; tokenHash: string; label: string | null; now: number }): Promise<void> {
@@ -74,20 +75,35 @@ export async function heartbeat(db: Executor, connectorId: string, report: { sta
  * `vmManagerId` (registered with it, or `reportedBy`); null: of any VM manager. Health itself is the domain's call.
  */
 export function recentlySeen(db: Executor, tenant: Tenant, heartbeatSince: number, vmManagerId: string | null, reportedBy?: string): Promise<ConnectorRow[]> {
-  let query = db
+  const values = { accountId: tenant.accountId, region: tenant.region, heartbeatSince };
+  if (vmManagerId === null) return rowsOf(db, seenSince(db, values));
+  return rowsOf(db, seenSinceServing(db, { ...values, vmManagerId, reportedBy: reportedBy ?? '' }));
+}
+
+type SeenSince = { accountId: string; region: string; heartbeatSince: number };
+const seenSince = compiledOnce('connectors.recentlySeen', (db, p: SeenSince) =>
+  db
     .selectFrom('connectors')
     .selectAll()
-    .where(inTenant(tenant))
+    .where(inTenant(p))
     .where('registered_at', 'is not', null)
     .where('disassociated_at', 'is', null)
-    .where('last_heartbeat_at', '>=', heartbeatSince);
-  if (vmManagerId !== null) query = query.where((eb) => eb.or([eb('vm_manager_id', '=', vmManagerId), eb('connector_id', '=', reportedBy ?? '')]));
-  return query.execute();
-}
+    .where('last_heartbeat_at', '>=', p.heartbeatSince),
+);
+const seenSinceServing = compiledOnce('connectors.recentlySeenServing', (db, p: SeenSince & { vmManagerId: string; reportedBy: string }) =>
+  db
+    .selectFrom('connectors')
+    .selectAll()
+    .where(inTenant(p))
+    .where('registered_at', 'is not', null)
+    .where('disassociated_at', 'is', null)
+    .where('last_heartbeat_at', '>=', p.heartbeatSince)
+    .where((eb) => eb.or([eb('vm_manager_id', '=', p.vmManagerId), eb('connector_id', '=', p.reportedBy)])),
+);
 
 /** Whether the connector exists and is still associated. */
 export async function isAssociated(db: Executor, connectorId: string): Promise<boolean> {
-  const row = await db.selectFrom('connectors').select(['disassociated_at']).where('connector_id', '=', connectorId).executeTakeFirst();
+  const [row] = await rowsOf(db, associationOf(db, { connectorId }));
   return row !== undefined && row.disassociated_at === null;
 }
 
@@ -95,6 +111,10 @@ export async function isAssociated(db: Executor, connectorId: string): Promise<b
 function associatedOf(db: Executor, tenant: Tenant) {
   return db.selectFrom('connectors').selectAll().where(inTenant(tenant)).where('registered_at', 'is not', null).where('disassociated_at', 'is', null);
 }
+
+const associationOf = compiledOnce('connectors.isAssociated', (db, p: { connectorId: string }) =>
+  db.selectFrom('connectors').select(['disassociated_at']).where('connector_id', '=', p.connectorId),
+);
 
 /** A page of the tenant's registered, associated connectors in sequence after `after`. */
 export function page(db: Executor, tenant: Tenant, after: number | undefined, limit: number): Promise<ConnectorRow[]> {

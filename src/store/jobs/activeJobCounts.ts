@@ -7,18 +7,26 @@ import type { Kysely, Transaction } from 'kysely';
 import { NON_TERMINAL_JOB_STATES, type ReplicationJobState } from '../../domain/enums.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import type { Database } from '../schema.ts';
+import { compiledOnce, rowsOf } from '../compiledOnce.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
+type TenantValues = { accountId: string; region: string };
+
+const countOfTenant = compiledOnce('account_job_counts.get', (db, t: TenantValues) =>
+  db.selectFrom('account_job_counts').select('active_jobs').where('account_id', '=', t.accountId).where('region', '=', t.region),
+);
+
+const addToCount = compiledOnce('account_job_counts.add', (db, p: TenantValues & { delta: number }) =>
+  db
+    .insertInto('account_job_counts')
+    .values({ account_id: p.accountId, region: p.region, active_jobs: p.delta })
+    .onConflict((oc) => oc.columns(['account_id', 'region']).doUpdateSet((eb) => ({ active_jobs: eb('account_job_counts.active_jobs', '+', p.delta) }))),
+);
 
 const isActive = (state: string): boolean => NON_TERMINAL_JOB_STATES.includes(state as ReplicationJobState);
 
 export async function activeJobCount(db: Db, tenant: Tenant): Promise<number> {
-  const row = await db
-    .selectFrom('account_job_counts')
-    .select('active_jobs')
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
-    .executeTakeFirst();
+  const [row] = await rowsOf(db, countOfTenant(db, { accountId: tenant.accountId, region: tenant.region }));
   return row?.active_jobs ?? 0;
 }
 
@@ -26,9 +34,5 @@ export async function activeJobCount(db: Db, tenant: Tenant): Promise<number> {
 export async function countJobTransition(db: Db, tenant: Tenant, from: string | null, to: string): Promise<void> {
   const delta = (isActive(to) ? 1 : 0) - (from !== null && isActive(from) ? 1 : 0);
   if (delta === 0) return;
-  await db
-    .insertInto('account_job_counts')
-    .values({ account_id: tenant.accountId, region: tenant.region, active_jobs: delta })
-    .onConflict((oc) => oc.columns(['account_id', 'region']).doUpdateSet((eb) => ({ active_jobs: eb('account_job_counts.active_jobs', '+', delta) })))
-    .execute();
+  await db.executeQuery(addToCount(db, { accountId: tenant.accountId, region: tenant.region, delta }));
 }

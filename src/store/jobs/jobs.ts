@@ -6,6 +6,7 @@ import type { Tenant } from '../../domain/tenant.ts';
 import type { JobsTable } from '../schema.ts';
 import type { JobRow } from '../rows.ts';
 import type { Executor } from '../executor.ts';
+import { compiledOnce, rowsOf } from '../compiledOnce.ts';
 
 export function get(db: Executor, replicationJobId: string): Promise<JobRow | undefined> {
   return db.selectFrom('jobs').selectAll().where('replication_job_id', '=', replicationJobId).executeTakeFirst();
@@ -65,14 +66,20 @@ export async function applyChange(db: Executor, replicationJobId: string, change
   await db.updateTable('jobs').set(patch).where('replication_job_id', '=', replicationJobId).execute();
 }
 
-/** A new job (its sequence is the store's). */
+const insertJob = compiledOnce('jobs.insert', (db, job: Omit<JobRow, 'seq'>) => db.insertInto('jobs').values(job));
+
+/** A new job (its sequence is the store's). Every column is given, so the statement is compiled once. */
 export async function insert(db: Executor, job: Omit<JobRow, 'seq'>): Promise<void> {
-  await db.insertInto('jobs').values(job).execute();
+  await db.executeQuery(insertJob(db, job));
 }
 
+const nonTerminalJobOfServer = compiledOnce('jobs.nonTerminalOfServer', (db, p: { serverId: string }) =>
+  db.selectFrom('jobs').select(['replication_job_id', 'state']).where('server_id', '=', p.serverId).where('state', 'in', NON_TERMINAL_JOB_STATES).limit(1),
+);
+
 /** The job a server has that is not yet over, if any (a server has at most one). */
-export function nonTerminalOfServer(db: Executor, serverId: string): Promise<Pick<JobRow, 'replication_job_id' | 'state'> | undefined> {
-  return db.selectFrom('jobs').select(['replication_job_id', 'state']).where('server_id', '=', serverId).where('state', 'in', NON_TERMINAL_JOB_STATES).executeTakeFirst();
+export async function nonTerminalOfServer(db: Executor, serverId: string): Promise<Pick<JobRow, 'replication_job_id' | 'state'> | undefined> {
+  return (await rowsOf(db, nonTerminalJobOfServer(db, { serverId })))[0];
 }
 
 /** What UpdateReplicationJob may change besides the schedule. */
@@ -88,7 +95,11 @@ export async function setSchedule(db: Executor, replicationJobId: string, schedu
   await db.updateTable('jobs').set(set).where('replication_job_id', '=', replicationJobId).execute();
 }
 
+const pointAtLatestRun = compiledOnce('jobs.setLatestRunSeq', (db, p: { replicationJobId: string; seq: number }) =>
+  db.updateTable('jobs').set({ latest_run_seq: p.seq }).where('replication_job_id', '=', p.replicationJobId),
+);
+
 /** Points the job at its newest run (the list pages join the latest run by this sequence). */
 export async function setLatestRunSeq(db: Executor, replicationJobId: string, seq: number): Promise<void> {
-  await db.updateTable('jobs').set({ latest_run_seq: seq }).where('replication_job_id', '=', replicationJobId).execute();
+  await db.executeQuery(pointAtLatestRun(db, { replicationJobId, seq }));
 }

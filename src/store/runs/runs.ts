@@ -6,6 +6,7 @@ import type { Updateable } from 'kysely';
 import type { RunChange } from '../../domain/replicationRun.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import type { Executor } from '../executor.ts';
+import { compiledOnce, rowsOf } from '../compiledOnce.ts';
 import type { RunRow } from '../rows.ts';
 import type { RunsTable } from '../schema.ts';
 import { inTenant } from '../tenancy.ts';
@@ -95,9 +96,12 @@ export type NewRun = Omit<RunRow, 'seq'>;
 
 /** Inserts a run and returns its sequence (the order of a job's runs). */
 export async function insert(db: Executor, run: NewRun): Promise<number> {
-  const inserted = await db.insertInto('runs').values(run).returning('seq').executeTakeFirstOrThrow();
-  return inserted.seq;
+  const [inserted] = await rowsOf(db, insertRun(db, run));
+  return inserted!.seq;
 }
+
+/** Every column is given (nulls included), so the statement is compiled once. */
+const insertRun = compiledOnce('runs.insert', (db, run: NewRun) => db.insertInto('runs').values(run).returning('seq'));
 
 /** The job's PENDING AUTOMATIC run (a job has at most one). */
 export async function pendingAutomaticOf(db: Executor, replicationJobId: string): Promise<string | undefined> {
