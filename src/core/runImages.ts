@@ -31,6 +31,16 @@ async function heldRun(core: Core, connector: ConnectorRow, runId: string): Prom
   return { run, job };
 }
 
+/**
+ * The run the connector holds, picked up by this node's image store if another node began it: on a shared store a
+ * connector's calls may reach any node (its node died, a load balancer moved it), and the run goes on from the
+ * blocks it committed, wherever they were written.
+ */
+async function heldRunHere(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string): Promise<void> {
+  const { run } = await heldRun(core, connector, runId);
+  await plane.images.resumeImage(runId, () => sealerOf(plane, run));
+}
+
 /** Encrypted runs seal under the job's KMS key; the others store blocks under their account's ids (no dedup across accounts). */
 async function sealerOf(plane: DataPlane, run: RunRow): Promise<BlockSealer> {
   if (run.encrypted !== 1) return plane.keyring.accountSealer(run.account_id);
@@ -114,7 +124,7 @@ export async function beginRunImage(core: Core, plane: DataPlane, connector: Con
 }
 
 export async function missingRunBlocks(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string, sha256s: Buffer[]): Promise<boolean[]> {
-  await heldRun(core, connector, runId);
+  await heldRunHere(core, plane, connector, runId);
   return plane.images.missingBlocks(runId, sha256s);
 }
 
@@ -127,8 +137,13 @@ export async function putRunBlocks(
   blocks: readonly { sha256: Buffer; data: Buffer }[],
   options: { trustedDigests?: boolean } = {},
 ): Promise<void> {
-  await heldRun(core, connector, runId);
+  await heldRunHere(core, plane, connector, runId);
   await plane.images.putBlocks(runId, blocks, options);
+  // A put is acknowledged to a connector that may record it through another node (this one killed, the balancer
+  // moving it): on a shared store the block is indexed before the answer, so any node can record it. (In this
+  // node's open pack until sealed: a killed node's data dir must come back, docs/cluster.md.) The embedded
+  // connector dies with its node, so its puts keep the cheaper contract: durable at the next record.
+  if (core.capabilities.sharedByNodes && !options.trustedDigests) await plane.images.flush();
 }
 
 export async function recordRunBlocks(
@@ -139,11 +154,11 @@ export async function recordRunBlocks(
   diskIndex: number,
   records: { blockIndex: number; sha256: Buffer | null }[],
 ): Promise<void> {
-  await heldRun(core, connector, runId);
+  await heldRunHere(core, plane, connector, runId);
   await plane.images.recordBlocks(runId, diskIndex, records);
 }
 
 export async function finishRunImage(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string): Promise<{ amiId: string; snapshotIds: string[] }> {
-  await heldRun(core, connector, runId);
+  await heldRunHere(core, plane, connector, runId);
   return plane.images.finishImage(runId);
 }

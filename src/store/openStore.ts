@@ -53,6 +53,12 @@ export interface StoreCapabilities {
    * truncates it; PostgreSQL's WAL is the server's and is recycled by the server.
    */
   checkpointableLog: boolean;
+  /**
+   * Several `ferry serve` nodes may share this store (PostgreSQL), so one of them at a time, the holder of the
+   * scheduler lease (domain/leadership.ts), applies the time-driven rules. SQLite belongs to one process: its
+   * scheduler is always the leader.
+   */
+  sharedByNodes?: boolean;
 }
 
 export interface CommitStats {
@@ -117,7 +123,7 @@ export async function openSqliteStore(dataDir: string, now: number, options: Ope
     migrationsRun,
     readRows: async <T>(query: CompiledQuery<T>) => reader.prepare(query.sql).all(query.parameters) as T[],
     readArrays: async (query: CompiledQuery) => reader.prepare(query.sql, true).all(query.parameters) as unknown[][],
-    capabilities: { skipLockedClaims: false, relaxedCommits: true, migrationLock: false, checkpointableLog: true },
+    capabilities: { skipLockedClaims: false, relaxedCommits: true, migrationLock: false, checkpointableLog: true, sharedByNodes: false },
     commitStats: () => ({ commits: wal.commits, syncs: wal.syncs }),
     close: async () => {
       await checkpointer?.close();
