@@ -195,6 +195,8 @@ describe('webhooks', { concurrency: false }, () => {
       const job = (await s.sms.send(new GetReplicationJobsCommand({ replicationJobId: jobId }))).replicationJobList?.[0];
       return job?.state === 'DELETED' ? job : undefined;
     });
+    // A read sees the commit as soon as SQLite has it; the event is published once the commit is durable, a moment later.
+    await waitFor('the DELETED event', () => (s.published.some((e) => e.replicationJobId === jobId && e.type === 'job.state' && e.state === 'DELETED') ? true : undefined));
 
     const want = s.published.filter((e) => e.replicationJobId === jobId).map(expected);
     // The lifecycle the issue names is all there: job PENDING → ACTIVE → DELETING → DELETED, run PENDING → ACTIVE → COMPLETED.
