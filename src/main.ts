@@ -3,6 +3,8 @@
  * and `ferry serve` all start Ferry through `startFerry`.
  */
 import { readFileSync } from 'node:fs';
+import { sql } from 'kysely';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from './lib/clock.ts';
 import { createLogger } from './lib/logger.ts';
@@ -14,6 +16,8 @@ import { secretLookup } from './core/accessKeys.ts';
 import { startRootCredentials, type RootCredentials } from './core/rootCredentials.ts';
 import { openSecretsAtRest, type SecretsAtRest } from './core/secretsAtRest.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
+import { LeaseKeeper, newLeaseHolder } from './core/leadership.ts';
+import { SCHEDULER_LEASE_TIMING, type LeaseTiming } from './domain/leadership.ts';
 import { buildApp } from './server/app.ts';
 import { parseRegionList } from './protocol/region.ts';
 import { DEFAULT_LAUNCH_URI, defaultInstancesDir, type LaunchConfig, type ServeConfig } from './config/config.ts';
@@ -66,6 +70,8 @@ export interface FerryOptions extends Partial<ServeConfig> {
   regions?: ReadonlySet<string>;
   /** Where instances are launched (default: FERRY_LAUNCH_URI / FERRY_INSTANCES_DIR, else qemu:///system and the default dir). */
   launch?: Partial<LaunchConfig>;
+  /** The scheduler lease's timing on a store shared by nodes (default: domain/leadership.ts; tests shorten it). */
+  schedulerLease?: LeaseTiming;
 }
 
 function compressionFrom(env: NodeJS.ProcessEnv): 'zstd' | 'none' {
@@ -77,6 +83,8 @@ function compressionFrom(env: NodeJS.ProcessEnv): 'zstd' | 'none' {
 export interface RunningFerry {
   url: string;
   port: number;
+  /** This node's name (FERRY_NODE_ID, else the host name): in /health, /metrics and the scheduler lease. */
+  nodeId: string;
   core: Core;
   scheduler: Scheduler;
   root: RootCredentials;
@@ -126,7 +134,8 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   (core.beforeCommit ??= []).push(appStatusHook(core, () => launches.refreshOptions));
   // Observability: metrics follow the events from here on; webhooks stage an outbox row in every transaction
   // that changes a job or run, so both start before anything can change one.
-  const metrics = new FerryMetrics({ core });
+  const nodeId = options.nodeId ?? (env.FERRY_NODE_ID || hostname());
+  const metrics = new FerryMetrics({ core, nodeId });
   const webhooks = await startWebhooks({
     core,
     dataDir: options.dataDir,
@@ -171,12 +180,21 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   ports.instances ??= instances;
   // Retention never deletes an image an instance still reads through its export: deferred until it is hydrated,
   // failed or terminated, which pokes the scheduler to try again.
-  const scheduler = new Scheduler(core, deferWhileInUse(gc.deleter(), (amiId) => instances.imageReaders(amiId)));
+  // Nodes sharing a store take turns at the scheduler through a lease; a store of its own makes this node the leader.
+  const leadership = store.capabilities.sharedByNodes ? new LeaseKeeper(core.db, 'scheduler', newLeaseHolder(nodeId), options.schedulerLease ?? SCHEDULER_LEASE_TIMING) : undefined;
+  const scheduler = new Scheduler(core, deferWhileInUse(gc.deleter(), (amiId) => instances.imageReaders(amiId)), leadership);
   const unsubscribeReaders = core.events.subscribe((event) => {
     if (event.type === 'instance.state' && (event.hydration === 'hydrated' || event.state === 'failed' || event.state === 'terminated')) scheduler.poke();
   });
   metrics.attach({ images, scheduler, webhooks });
-  const app = await buildApp({ core, log, secrets: secretLookup(core, secrets.accessKeys, (problem) => log.error({ problem }, 'an access key cannot be used')), version: VERSION, plane, metrics, artifacts, ports, regions });
+  const health = {
+    nodeId,
+    store: { kind: store.capabilities.sharedByNodes ? 'postgres' : 'sqlite', check: async () => void (await core.readRows(sql`select 1 as one`.compile(core.db))) },
+    // A name no object has: the answer (absent) proves the storage answers, without reading or listing anything.
+    blocks: { kind: images.placement.storage.kind, check: async () => void (await images.placement.storage.sizeOf('health/probe')) },
+    schedulerLeading: () => scheduler.leading,
+  };
+  const app = await buildApp({ core, log, secrets: secretLookup(core, secrets.accessKeys, (problem) => log.error({ problem }, 'an access key cannot be used')), version: VERSION, plane, metrics, artifacts, ports, regions, health });
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   scheduler.start();
   // Instances a previous process left mid-launch or mid-terminate are driven on (in the background).
@@ -193,6 +211,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
+    nodeId,
     core,
     scheduler,
     root,

@@ -11,9 +11,12 @@ import { openSecretsAtRest, type SecretsAtRest } from '../core/secretsAtRest.ts'
 /** Warnings of admin commands go to stderr, one line each, so stdout stays what the command prints. */
 export const warnOnStderr = (message: string): void => void process.stderr.write(`ferry: warning: ${message}\n`);
 
-/** The store admin commands open: FERRY_STORE's PostgreSQL when set (as `ferry serve` uses), else the data dir's SQLite. */
-export async function withAdminCore<T>(dataDir: string, work: (core: Core) => Promise<T>): Promise<T> {
-  const { store: url, storePoolSize } = resolveStoreSetting(undefined, process.env);
+/**
+ * The store admin commands open: FERRY_STORE's PostgreSQL when set in `env` (as `ferry serve` uses), else the data
+ * dir's SQLite.
+ */
+export async function withAdminCore<T>(dataDir: string, work: (core: Core) => Promise<T>, env: NodeJS.ProcessEnv = process.env): Promise<T> {
+  const { store: url, storePoolSize } = resolveStoreSetting(undefined, env);
   const store = await openStore({ dataDir, url }, systemClock.now(), { warn: warnOnStderr, poolSize: storePoolSize });
   const core: Core = { db: store.db, readRows: store.readRows, readArrays: store.readArrays, capabilities: store.capabilities, clock: systemClock, policy: defaultPolicy, log: createLogger('warn'), events: new FerryEvents() };
   try {
@@ -35,5 +38,5 @@ export async function withAdminSecrets<T>(dataDir: string, env: NodeJS.ProcessEn
     }
     if (secrets.sealedNow > 0) warnOnStderr(`sealed ${secrets.sealedNow} access key secret(s) that were stored in plain text.`);
     return work(core, secrets);
-  });
+  }, env);
 }

@@ -65,7 +65,7 @@ export function addKmsCommands(program: Command, options: KmsCommandOptions = {}
           { alias: flags.alias, description: flags.description },
         );
         return { key, master };
-      });
+      }, env);
       if (master.source === 'generated') {
         stderr(`Ferry generated the master key ${master.file} (mode 0600). Back it up: without it, encrypted images cannot be read.\n`);
       }
@@ -90,7 +90,7 @@ export function addKmsCommands(program: Command, options: KmsCommandOptions = {}
         const accountId = flags.account === undefined ? undefined : (await accountOf(core, flags.account)).accountId;
         // Listing needs no key material, so no master key: it works even where the master key is not at hand.
         return listKeys(core.db, { accountId, region: flags.region });
-      });
+      }, env);
       if (flags.json) {
         stdout(JSON.stringify(keys.map(describe), null, 2) + '\n');
         return;

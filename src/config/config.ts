@@ -18,6 +18,8 @@ export interface ServeConfig {
   blocks?: string;
   /** The S3-compatible endpoint for `blocks` (undefined: AWS). */
   s3Endpoint?: string;
+  /** This node's name in metrics, health and the scheduler lease (FERRY_NODE_ID; default: the host name). */
+  nodeId?: string;
 }
 
 export interface ServeFlags {
@@ -53,6 +55,7 @@ export function resolveServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): S
     // Present only when set, so the default configuration reads as before.
     ...optional('blocks', flags.blocks ?? (env.FERRY_BLOCKS || undefined)),
     ...optional('s3Endpoint', flags.s3Endpoint ?? (env.FERRY_S3_ENDPOINT || undefined)),
+    ...optional('nodeId', env.FERRY_NODE_ID || undefined),
   };
 }
 

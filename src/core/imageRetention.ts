@@ -6,6 +6,7 @@
 import { coerceError } from '../lib/errors.ts';
 import type { Core } from './context.ts';
 import type { ImageDeleter } from '../images/types.ts';
+import * as runs from '../store/runs/index.ts';
 
 /**
  * Thrown by a deleter when the image must not go yet (an instance still boots from it, not yet hydrated): the entry
@@ -16,13 +17,7 @@ export class ImageDeletionDeferred extends Error {}
 const MAX_BATCH = 50;
 
 export async function drainImageDeletions(core: Core, deleter: ImageDeleter, now: number): Promise<{ done: number; failed: number; deferred: number }> {
-  const queued = await core.db
-    .selectFrom('image_deletions')
-    .selectAll()
-    .where('done_at', 'is', null)
-    .orderBy('seq')
-    .limit(MAX_BATCH)
-    .execute();
+  const queued = await runs.pendingDeletions(core.db, MAX_BATCH);
   let done = 0;
   let failed = 0;
   let deferred = 0;
@@ -31,23 +26,19 @@ export async function drainImageDeletions(core: Core, deleter: ImageDeleter, now
     if (item.attempts > 0 && now < item.requested_at + Math.min(2 ** item.attempts * 1000, 3_600_000)) continue;
     try {
       await deleter.deleteImage({ accountId: item.account_id, region: item.region }, item.replication_job_id, item.ami_id);
-      await core.db.updateTable('image_deletions').set({ done_at: now }).where('seq', '=', item.seq).execute();
+      await runs.markDeletionDone(core.db, item.seq, now);
       done++;
     } catch (thrown) {
       const error = coerceError(thrown);
       if (thrown instanceof ImageDeletionDeferred) {
         // Not a failure: no backoff; the reason is kept for whoever looks at the queue.
         deferred++;
-        if (item.last_error !== error.message) await core.db.updateTable('image_deletions').set({ last_error: error.message }).where('seq', '=', item.seq).execute();
+        if (item.last_error !== error.message) await runs.noteDeletionDeferred(core.db, item.seq, error.message);
         continue;
       }
       failed++;
       core.log.warn({ amiId: item.ami_id, err: error.message }, 'image deletion failed; will retry');
-      await core.db
-        .updateTable('image_deletions')
-        .set({ attempts: item.attempts + 1, last_error: error.message, requested_at: now })
-        .where('seq', '=', item.seq)
-        .execute();
+      await runs.noteDeletionFailed(core.db, item.seq, item.attempts + 1, error.message, now);
     }
   }
   return { done, failed, deferred };

@@ -19,6 +19,7 @@ import { insertAccessKey, openSecret, resealAccessKey, revokeAccessKeys, ROOT_BO
 import { ROOT_ACCOUNT_NAME } from './accounts.ts';
 import type { Core } from './context.ts';
 import * as accounts from '../store/accounts/index.ts';
+import * as keyStore from '../store/keys/index.ts';
 
 export const ROOT_CREDENTIALS_FILE = 'root-credentials.json';
 const ACCESS_KEY_ID = /^\w{16,128}$/;
@@ -83,7 +84,7 @@ export function forgetRootCredentialsFile(dataDir: string, accessKeyId: string):
 
 /** Whether the root account has ever had a key (deleted keys count: they mean someone chose to remove them). */
 export async function rootHasHadKeys(core: Core, accountId: string): Promise<boolean> {
-  return (await core.db.selectFrom('access_keys').select('access_key_id').where('account_id', '=', accountId).limit(1).executeTakeFirst()) !== undefined;
+  return keyStore.everHad(core.db, accountId);
 }
 
 /** What `ferry serve` does at start (see the module comment); `warn` hears keys it deleted and files it removed. */
@@ -131,13 +132,13 @@ export async function generateRootKey(core: Core, sealer: SecretSealer, dataDir:
 
 async function storeGeneratedKey(core: Core, sealer: SecretSealer, accountId: string, keys: NewAccessKey): Promise<void> {
   await core.db.transaction().execute(async (tx) => {
-    if (await tx.selectFrom('access_keys').select('access_key_id').where('access_key_id', '=', keys.accessKeyId).executeTakeFirst()) return;
+    if (await keyStore.withSecret(tx, keys.accessKeyId)) return;
     await insertAccessKey(tx, sealer, { ...keys, accountId, origin: 'generated', now: core.clock.now() });
   });
 }
 
 function keyRow(core: Core, accessKeyId: string) {
-  return core.db.selectFrom('access_keys').selectAll().where('access_key_id', '=', accessKeyId).executeTakeFirst();
+  return keyStore.withSecret(core.db, accessKeyId);
 }
 
 /** The environment's key becomes the root key; the start-up keys it replaces are deleted. */
@@ -151,7 +152,7 @@ async function installEnvironmentKey(
 ): Promise<NewAccessKey & { accountId: string }> {
   const now = core.clock.now();
   const replaced = await core.db.transaction().execute(async (tx) => {
-    const row = await tx.selectFrom('access_keys').selectAll().where('access_key_id', '=', keys.accessKeyId).executeTakeFirst();
+    const row = await keyStore.withSecret(tx, keys.accessKeyId);
     if (row && row.account_id !== accountId) throw new Error(`FERRY_ROOT_ACCESS_KEY_ID ${keys.accessKeyId} is a key of account ${row.account_id}, not of the root account.`);
     if (row?.deleted_at) {
       throw new Error(
@@ -161,15 +162,7 @@ async function installEnvironmentKey(
     }
     if (!row) await insertAccessKey(tx, sealer, { ...keys, accountId, origin: 'environment', now });
     else if (row.origin !== 'environment' || openSecret(sealer, row) !== keys.secretAccessKey) await resealAccessKey(tx, sealer, { ...keys, accountId, origin: 'environment' });
-    const previous = await tx
-      .selectFrom('access_keys')
-      .select('access_key_id')
-      .where('account_id', '=', accountId)
-      .where('deleted_at', 'is', null)
-      .where('origin', 'in', ROOT_BOOTSTRAP_ORIGINS)
-      .where('access_key_id', '!=', keys.accessKeyId)
-      .execute();
-    const ids = previous.map((r) => r.access_key_id);
+    const ids = await keyStore.activeOfOrigins(tx, accountId, ROOT_BOOTSTRAP_ORIGINS, keys.accessKeyId);
     await revokeAccessKeys(tx, ids, now);
     return ids;
   });
@@ -182,13 +175,7 @@ async function installEnvironmentKey(
 
 /** A root key from the store when neither the environment nor the file has one: the newest start-up key, else the newest. */
 async function storedRootKey(core: Core, sealer: SecretSealer, accountId: string): Promise<NewAccessKey> {
-  const rows = await core.db
-    .selectFrom('access_keys')
-    .selectAll()
-    .where('account_id', '=', accountId)
-    .where('deleted_at', 'is', null)
-    .orderBy('created_at', 'desc')
-    .execute();
+  const rows = await keyStore.activeWithSecretsOf(core.db, accountId);
   const startUp = rows.filter((row) => (ROOT_BOOTSTRAP_ORIGINS as readonly string[]).includes(row.origin));
   for (const row of [...startUp, ...rows]) {
     const secretAccessKey = openSecret(sealer, row);

@@ -14,6 +14,9 @@ import type { ConnectorRow, JobRow, RunRow } from '../store/rows.ts';
 import { heldRun as heldRunRow } from './runChanges.ts';
 import { ImageRequestError } from '../images/errors.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
+import * as catalog from '../store/catalog/index.ts';
+import * as jobs from '../store/jobs/index.ts';
+import * as runs from '../store/runs/index.ts';
 
 export interface DataPlane<Images extends ImageTarget = ImageTarget> {
   images: Images;
@@ -23,8 +26,19 @@ export interface DataPlane<Images extends ImageTarget = ImageTarget> {
 /** The run the connector holds, with its job. */
 async function heldRun(core: Core, connector: ConnectorRow, runId: string): Promise<{ run: RunRow; job: JobRow }> {
   const run = await heldRunRow(core.db, connector, runId);
-  const job = await core.db.selectFrom('jobs').selectAll().where('replication_job_id', '=', run.replication_job_id).executeTakeFirstOrThrow();
+  const job = await jobs.get(core.db, run.replication_job_id);
+  if (!job) throw new Error(`run ${runId} has no job ${run.replication_job_id}`);
   return { run, job };
+}
+
+/**
+ * The run the connector holds, picked up by this node's image store if another node began it: on a shared store a
+ * connector's calls may reach any node (its node died, a load balancer moved it), and the run goes on from the
+ * blocks it committed, wherever they were written.
+ */
+async function heldRunHere(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string): Promise<void> {
+  const { run } = await heldRun(core, connector, runId);
+  await plane.images.resumeImage(runId, () => sealerOf(plane, run));
 }
 
 /** Encrypted runs seal under the job's KMS key; the others store blocks under their account's ids (no dedup across accounts). */
@@ -38,8 +52,8 @@ async function sealerOf(plane: DataPlane, run: RunRow): Promise<BlockSealer> {
  * undefined when the catalog holds no disk layout for the server (a connector that reports none).
  */
 async function catalogDiskSizes(core: Core, job: JobRow): Promise<number[] | undefined> {
-  const server = await core.db.selectFrom('servers').select('details').where('server_id', '=', job.server_id).executeTakeFirst();
-  const details: unknown = server?.details ? JSON.parse(server.details) : undefined;
+  const serverDetails = await catalog.serverDetails(core.db, job.server_id);
+  const details: unknown = serverDetails ? JSON.parse(serverDetails) : undefined;
   const disks = typeof details === 'object' && details !== null ? (details as { disks?: unknown }).disks : undefined;
   if (!Array.isArray(disks) || disks.length === 0) return undefined;
   return disks.map((disk: unknown) => {
@@ -67,11 +81,6 @@ function checkDisksAgainstCatalog(disks: readonly ImageDiskPlan[], catalog: read
   }
 }
 
-async function diskMetaOf(core: Core, runId: string): Promise<Map<number, Record<string, unknown>>> {
-  const rows = await core.db.selectFrom('run_disk_meta').selectAll().where('replication_run_id', '=', runId).execute();
-  return new Map(rows.map((r) => [r.disk_index, JSON.parse(r.meta) as Record<string, unknown>]));
-}
-
 /**
  * The image a run can build on incrementally: the job's latest, if its blocks are stored under the key this run
  * stores under. Otherwise (a job that changed encryption or key, or an image from before per-account block ids)
@@ -81,7 +90,7 @@ export async function parentOfRun(core: Core, plane: DataPlane, connector: Conne
   const { run, job } = await heldRun(core, connector, runId);
   const parentImage = job.latest_ami_id ? await plane.images.findImage(job.latest_ami_id) : undefined;
   if (!parentImage || parentImage.keyRef !== (await sealerOf(plane, run)).keyRef) return null;
-  const meta = await diskMetaOf(core, parentImage.runId);
+  const meta = await runs.diskMetaOf(core.db, parentImage.runId);
   return { amiId: parentImage.amiId, disks: parentImage.disks.map((d) => ({ index: d.index, sizeBytes: d.sizeBytes, meta: meta.get(d.index) })) };
 }
 
@@ -106,11 +115,7 @@ export async function beginRunImage(core: Core, plane: DataPlane, connector: Con
   await unsyncedTransaction(core.db, async (tx) => {
     for (const disk of disks) {
       if (!disk.meta) continue;
-      await tx
-        .insertInto('run_disk_meta')
-        .values({ replication_run_id: runId, disk_index: disk.index, meta: JSON.stringify(disk.meta) })
-        .onConflict((oc) => oc.columns(['replication_run_id', 'disk_index']).doUpdateSet({ meta: JSON.stringify(disk.meta) }))
-        .execute();
+      await runs.saveDiskMeta(tx, runId, disk.index, disk.meta);
     }
   });
   const committed = new Map<number, CommittedBlocks>();
@@ -119,7 +124,7 @@ export async function beginRunImage(core: Core, plane: DataPlane, connector: Con
 }
 
 export async function missingRunBlocks(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string, sha256s: Buffer[]): Promise<boolean[]> {
-  await heldRun(core, connector, runId);
+  await heldRunHere(core, plane, connector, runId);
   return plane.images.missingBlocks(runId, sha256s);
 }
 
@@ -132,8 +137,13 @@ export async function putRunBlocks(
   blocks: readonly { sha256: Buffer; data: Buffer }[],
   options: { trustedDigests?: boolean } = {},
 ): Promise<void> {
-  await heldRun(core, connector, runId);
+  await heldRunHere(core, plane, connector, runId);
   await plane.images.putBlocks(runId, blocks, options);
+  // A put is acknowledged to a connector that may record it through another node (this one killed, the balancer
+  // moving it): on a shared store the block is indexed before the answer, so any node can record it. (In this
+  // node's open pack until sealed: a killed node's data dir must come back, docs/cluster.md.) The embedded
+  // connector dies with its node, so its puts keep the cheaper contract: durable at the next record.
+  if (core.capabilities.sharedByNodes && !options.trustedDigests) await plane.images.flush();
 }
 
 export async function recordRunBlocks(
@@ -144,11 +154,11 @@ export async function recordRunBlocks(
   diskIndex: number,
   records: { blockIndex: number; sha256: Buffer | null }[],
 ): Promise<void> {
-  await heldRun(core, connector, runId);
+  await heldRunHere(core, plane, connector, runId);
   await plane.images.recordBlocks(runId, diskIndex, records);
 }
 
 export async function finishRunImage(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string): Promise<{ amiId: string; snapshotIds: string[] }> {
-  await heldRun(core, connector, runId);
+  await heldRunHere(core, plane, connector, runId);
   return plane.images.finishImage(runId);
 }

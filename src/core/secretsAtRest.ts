@@ -6,11 +6,11 @@
  *
  * Opening also finishes the move of secrets from plain text (stores from before migration 7) to sealed form.
  */
-import { sql } from 'kysely';
 import { findMasterKey, loadMasterKey, MASTER_KEY_ENV, MasterKeyError, type MasterKey } from '../kms/masterKey.ts';
 import { secretSealer, type SecretSealer } from '../kms/secretSeal.ts';
 import { ACCESS_KEY_SECRETS, sealPlainAccessKeys } from './accessKeys.ts';
 import type { Core } from './context.ts';
+import * as keys from '../store/keys/index.ts';
 
 export interface SecretsAtRest {
   master: MasterKey;
@@ -23,7 +23,7 @@ export interface SecretsAtRest {
 export async function openSecretsAtRest(core: Core, dataDir: string, env: NodeJS.ProcessEnv): Promise<SecretsAtRest> {
   // KMS keys are not consulted: a lost master key makes only encrypted images unusable, and says so when they are
   // used (kms/keyring.ts); lost access keys would lock every tenant out, so that is refused here.
-  const accessKeyPrints = await sealedUnder(core);
+  const accessKeyPrints = await keys.sealingFingerprints(core.db);
   const expected = accessKeyPrints[0];
   const master = expected === undefined ? loadMasterKey(dataDir, env) : findMasterKey(dataDir, env);
   if (!master) {
@@ -44,20 +44,9 @@ export async function openSecretsAtRest(core: Core, dataDir: string, env: NodeJS
   return { master, accessKeys, sealedNow };
 }
 
-/** Distinct fingerprints of the master keys access keys are sealed under. */
-async function sealedUnder(core: Core): Promise<string[]> {
-  const rows = await core.db.selectFrom('access_keys').select('master_key_fingerprint').distinct().where('master_key_fingerprint', 'is not', null).execute();
-  return rows.map((r) => r.master_key_fingerprint!);
-}
-
-/**
- * Seals the access keys' secrets still in plain text. The store zeroes what it overwrites (secure_delete,
- * store/openStore.ts); the WAL, which still holds the old pages, is then checkpointed and truncated so the plain
- * text is gone from every file of the store.
- */
+/** Seals the access keys' secrets still in plain text, and leaves no copy of the plain text in the store's files. */
 async function sealPlainSecrets(core: Core, sealer: SecretSealer): Promise<number> {
   const count = await sealPlainAccessKeys(core, sealer);
-  // SQLite only (the one store today); a PostgreSQL store keeps no such file beside its tables.
-  if (count > 0) await sql`pragma wal_checkpoint(TRUNCATE)`.execute(core.db);
+  if (count > 0) await keys.purgeOverwrittenPages(core.db, core.capabilities);
   return count;
 }

@@ -231,8 +231,11 @@ async function removeOrphanManifests(ctx: GcContext, report: GcReport): Promise<
   // Manifests in remote block storage count as files here (the local copies are only a cache).
   const remote = new Set(await ctx.placement.remoteManifestIds());
   const { known, writing } = await ctx.db.transaction().execute(async (trx) => {
-    const snaps = await trx.selectFrom('image_snapshots').select('snapshot_id').execute();
+    // Unfinished runs first, then snapshots: PostgreSQL reads each statement at its own moment (read committed), and
+    // a run that finishes on another node between the two reads must be seen as writing or as a snapshot, never as
+    // neither (its manifest would look orphaned). A run's finish commits its snapshots and its end in one transaction.
     const runs = await trx.selectFrom('image_runs').select('disks').where('state', '=', 'writing').execute();
+    const snaps = await trx.selectFrom('image_snapshots').select('snapshot_id').execute();
     return {
       known: new Set(snaps.map((s) => s.snapshot_id)),
       writing: new Set(runs.flatMap((r) => (JSON.parse(r.disks) as RunDiskRow[]).map((d) => d.snapshotId))),

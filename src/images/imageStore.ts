@@ -179,6 +179,19 @@ export class ImageStore implements ImageTarget {
     return { runId, amiId: row.ami_id, state: row.state, resumed, mode, parentAmiId: row.parent_ami_id, keyRef, disks };
   }
 
+  /** Picks up a run begun on another node (or before a restart) so its block calls work here; false: not writing. */
+  async resumeImage(runId: string, sealerOf: () => Promise<BlockSealer>): Promise<boolean> {
+    if (this.#runs.has(runId)) return true;
+    const row = await runRow(this.#db, runId);
+    if (row?.state !== 'writing') return false;
+    const sealer = await sealerOf();
+    const keyId = await keyIdFor(this.#db, sealer.keyRef);
+    if (keyId !== Number(row.key_id)) throw new ImageStoreError('Conflict', `Run ${runId} was begun under another key.`);
+    this.#keys.remember(sealer);
+    this.#runs.set(runId, { runSeq: Number(row.run_seq), sealer, keyId, compress: row.compression === 'zstd', disks: JSON.parse(row.disks) as RunDisk[] });
+    return true;
+  }
+
   /**
    * Dedup, ask first: for each plaintext SHA-256, true when the store lacks the block under this run's key (put
    * it), false when it has it (just record it). A "has it" answer protects the block from collection.
@@ -283,7 +296,10 @@ export class ImageStore implements ImageTarget {
     const result = { amiId: row.ami_id, snapshotIds: disks.map((d) => d.snapshotId) };
     if (row.state === 'finished') return result;
     if (row.state === 'abandoned') throw new ImageStoreError('Conflict', `Run ${runId} was abandoned.`);
-    await this.#writer!.flush();
+    // With remote block storage the image must read back from every node once it is visible: its blocks' packs are
+    // sealed (uploaded) first, not left open in this node's staging area. Locally a flush is enough.
+    if (this.placement.remote) await this.#writer!.sealCurrent();
+    else await this.#writer!.flush();
     const runSeq = Number(row.run_seq);
     const parentSnapshots = row.mode === 'incremental' && row.parent_ami_id ? ((await snapshotsOf(this.#db, [row.parent_ami_id])).get(row.parent_ami_id) ?? []) : [];
     const distinct = new BitSet();

@@ -7,6 +7,7 @@
  * Writing: beginImage → (missingBlocks → putBlocks → recordBlocks)* → finishImage, or abandonImage; on resume,
  * committedBlocks says what a run already recorded.
  */
+import type { BlockSealer } from './blockSealer.ts';
 import type {
   BeginImageOptions,
   CommittedBlocks,
@@ -24,10 +25,14 @@ import type {
 export interface ImageTarget extends ImageDeleter {
   /** Starts a run's image, or picks up the one begun earlier under the same run id. */
   beginImage(runId: string, options: BeginImageOptions): Promise<ImageRunInfo>;
+  /** Picks up a run begun elsewhere (another node sharing the store, or this one before a restart); false: not writing. */
+  resumeImage(runId: string, sealerOf: () => Promise<BlockSealer>): Promise<boolean>;
   /** For each plaintext SHA-256: true when the target lacks the block (send it), false when it has it. */
   missingBlocks(runId: string, sha256s: readonly Buffer[]): Promise<boolean[]>;
   /** Stores blocks; durable and indexed at the next recordBlocks or finishImage. */
   putBlocks(runId: string, blocks: readonly { sha256: Buffer; data: Buffer }[], options?: PutBlocksOptions): Promise<PutBlockResult[]>;
+  /** Makes every block put so far durable and indexed (recordBlocks and finishImage do it too). */
+  flush(): Promise<void>;
   /** Commits which block each listed block index of a disk holds (sha256 null = zero). */
   recordBlocks(runId: string, diskIndex: number, entries: readonly RecordedBlock[]): Promise<void>;
   /** The block indexes of a disk the run has committed (to skip on resume). */

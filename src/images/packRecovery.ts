@@ -36,6 +36,13 @@ export async function recoverPacks(db: ImageDb, root: string, now: number, log: 
       if ((thrown as NodeJS.ErrnoException).code !== 'ENOENT') throw thrown;
       missing = true; // the writer died between creating the row and the file
     }
+    // Indexed blocks but no file here: the pack is another data dir's (a node on this host sharing the store). Its
+    // bytes are there, not in block storage, so sealing it would publish a pack nobody can read and keep its owner
+    // from ever uploading it; it stays open until the store that has the file opens again and recovers it.
+    if (missing && end > PACK_HEADER_SIZE) {
+      log.warn({ packId, owner: pack.owner }, 'an open pack of a stopped writer is not in this data dir; left for the store that has it');
+      continue;
+    }
     // Sealed means in block storage (a no-op for local storage).
     if (!missing && end > PACK_HEADER_SIZE) await placement?.publishPack(packId);
     await db.transaction().execute(async (trx) => {

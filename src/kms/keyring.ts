@@ -15,13 +15,13 @@
  * key), which validates keys without holding the master key.
  */
 import { randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import type { Tenant } from '../domain/tenant.ts';
 import { aad, subkey, unwrap, wrap, UnwrapError } from './envelope.ts';
 import { createKeyRecord, listKeys, resolveKey, type KmsDb, type KmsKey } from './keys.ts';
 import type { MasterKey } from './masterKey.ts';
-import type { KmsDatabase, KmsKeysTable } from './schema.ts';
+import * as kmsKeys from '../store/kms/index.ts';
+import type { KmsKeysTable } from '../store/kms/index.ts';
 import { AccountBlockSealer, KeyedBlockSealer } from './sealer.ts';
 import { parseAccountKeyRef, type BlockSealer } from '../images/blockSealer.ts';
 
@@ -35,7 +35,7 @@ const materialAad = (row: Pick<KmsKeysTable, 'account_id' | 'region' | 'key_id'>
 const dataKeyAad = (arn: string) => aad('ferry-kms/data-key/v1', arn);
 
 export class Keyring {
-  readonly #db: Kysely<KmsDatabase>;
+  readonly #db: KmsDb;
   readonly #master: MasterKey;
   readonly #clock: Clock;
   /** Sealers by key id: material is unwrapped once per process. */
@@ -43,7 +43,7 @@ export class Keyring {
   readonly #accountSealers = new Map<string, AccountBlockSealer>();
 
   constructor(db: KmsDb, master: MasterKey, clock: Clock = systemClock) {
-    this.#db = db as Kysely<KmsDatabase>;
+    this.#db = db;
     this.#master = master;
     this.#clock = clock;
   }
@@ -99,7 +99,7 @@ export class Keyring {
       }
       return this.accountSealer(account.accountId);
     }
-    const row = await this.#db.selectFrom('kms_keys').select(['key_id', 'arn']).where('arn', '=', keyRef).executeTakeFirst();
+    const row = await kmsKeys.byArn(this.#db, keyRef);
     if (!row) throw new KmsError(`No KMS key ${keyRef}: blocks sealed under it cannot be opened.`);
     return this.#sealer({ keyId: row.key_id, arn: row.arn });
   }
@@ -141,7 +141,7 @@ export class Keyring {
   }
 
   async #row(keyId: string): Promise<KmsKeysTable> {
-    const row = await this.#db.selectFrom('kms_keys').selectAll().where('key_id', '=', keyId).executeTakeFirst();
+    const row = await kmsKeys.get(this.#db, keyId);
     if (!row) throw new KmsError(`No KMS key ${keyId}.`);
     return row;
   }
@@ -150,16 +150,11 @@ export class Keyring {
   async #addMaterial(row: KmsKeysTable): Promise<void> {
     const material = randomBytes(32);
     const dataKey = randomBytes(32);
-    await this.#db
-      .updateTable('kms_keys')
-      .set({
-        wrapped_material: wrap(this.#master.key, material, materialAad(row)).toString('base64'),
-        wrapped_data_key: wrap(subkey(material, 'data-key-wrap'), dataKey, dataKeyAad(row.arn)).toString('base64'),
-        master_key_fingerprint: this.#master.fingerprint,
-      })
-      .where('key_id', '=', row.key_id)
-      .where('wrapped_material', 'is', null)
-      .execute();
+    await kmsKeys.setMaterial(this.#db, row.key_id, {
+      material: wrap(this.#master.key, material, materialAad(row)).toString('base64'),
+      dataKey: wrap(subkey(material, 'data-key-wrap'), dataKey, dataKeyAad(row.arn)).toString('base64'),
+      fingerprint: this.#master.fingerprint,
+    });
     material.fill(0);
   }
 }

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { invalidParameter } from '../lib/errors.ts';
 import type { Tenant } from '../domain/tenant.ts';
-import type { KmsDatabase, KmsKeysTable } from './schema.ts';
+import * as kmsKeys from '../store/kms/index.ts';
 
 /** The store or a transaction of it; typed loosely so both the core's `Kysely<Database>` and its `Tx` fit. */
 export type KmsDb = Kysely<any>;
@@ -99,28 +99,9 @@ export async function resolveKey(db: KmsDb, tenant: Tenant, kmsKeyId: string | u
     }
   }
   if ((ref.kind === 'alias' || ref.kind === 'aliasArn') && ref.alias === DEFAULT_KEY_ALIAS) return ensureDefaultKey(db, tenant, now);
-  const kms = db as Kysely<KmsDatabase>;
-  let row: KmsKeysTable | undefined;
-  if (ref.kind === 'alias' || ref.kind === 'aliasArn') {
-    row = await kms
-      .selectFrom('kms_aliases')
-      .innerJoin('kms_keys', 'kms_keys.key_id', 'kms_aliases.key_id')
-      .selectAll('kms_keys')
-      .where('kms_aliases.account_id', '=', tenant.accountId)
-      .where('kms_aliases.region', '=', tenant.region)
-      .where('kms_aliases.alias_name', '=', ref.alias)
-      .executeTakeFirst();
-  } else {
-    row = await kms
-      .selectFrom('kms_keys')
-      .selectAll()
-      .where('key_id', '=', ref.keyId)
-      .where('account_id', '=', tenant.accountId)
-      .where('region', '=', tenant.region)
-      .executeTakeFirst();
-  }
+  const row = ref.kind === 'alias' || ref.kind === 'aliasArn' ? await kmsKeys.byAlias(db, tenant, ref.alias) : await kmsKeys.getInTenant(db, tenant, ref.keyId);
   if (!row) throw unknown();
-  return (await withAliases(kms, [row]))[0]!;
+  return (await withAliases(db, [row]))[0]!;
 }
 
 /**
@@ -140,14 +121,9 @@ export async function ensureDefaultKey(db: KmsDb, tenant: Tenant, now: number): 
   return atomically(db, async (tx) => {
     const keyId = randomUUID();
     await insertKey(tx, tenant, keyId, 'AWS', DEFAULT_KEY_DESCRIPTION, now);
-    const inserted = await tx
-      .insertInto('kms_aliases')
-      .values({ account_id: tenant.accountId, region: tenant.region, alias_name: DEFAULT_KEY_ALIAS, key_id: keyId, created_at: now })
-      .onConflict((oc) => oc.columns(['account_id', 'region', 'alias_name']).doNothing())
-      .executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) {
+    if (!(await kmsKeys.insertAliasIfFree(tx, tenant, DEFAULT_KEY_ALIAS, keyId, now))) {
       // Someone created it between our read and our insert: theirs wins.
-      await tx.deleteFrom('kms_keys').where('key_id', '=', keyId).execute();
+      await kmsKeys.deleteKey(tx, keyId);
     }
     return (await findByAlias(tx, tenant, DEFAULT_KEY_ALIAS))!;
   });
@@ -168,69 +144,33 @@ export async function createKeyRecord(
     }
     const keyId = randomUUID();
     await insertKey(tx, tenant, keyId, 'CUSTOMER', options.description ?? null, now);
-    if (options.alias !== undefined) {
-      await tx
-        .insertInto('kms_aliases')
-        .values({ account_id: tenant.accountId, region: tenant.region, alias_name: options.alias, key_id: keyId, created_at: now })
-        .execute();
-    }
+    if (options.alias !== undefined) await kmsKeys.insertAlias(tx, tenant, options.alias, keyId, now);
     return (await findById(tx, keyId))!;
   });
 }
 
 /** Keys, oldest first, with their aliases; all of them, or those of one account and/or region. */
 export async function listKeys(db: KmsDb, filter: Partial<Tenant> = {}): Promise<KmsKey[]> {
-  const kms = db as Kysely<KmsDatabase>;
-  let query = kms.selectFrom('kms_keys').selectAll().orderBy('created_at').orderBy('key_id');
-  if (filter.accountId !== undefined) query = query.where('account_id', '=', filter.accountId);
-  if (filter.region !== undefined) query = query.where('region', '=', filter.region);
-  return withAliases(kms, await query.execute());
+  return withAliases(db, await kmsKeys.list(db, filter));
 }
 
 export async function findById(db: KmsDb, keyId: string): Promise<KmsKey | undefined> {
-  const kms = db as Kysely<KmsDatabase>;
-  const row = await kms.selectFrom('kms_keys').selectAll().where('key_id', '=', keyId).executeTakeFirst();
-  return row && (await withAliases(kms, [row]))[0];
+  const row = await kmsKeys.get(db, keyId);
+  return row && (await withAliases(db, [row]))[0];
 }
 
 async function findByAlias(db: KmsDb, tenant: Tenant, alias: string): Promise<KmsKey | undefined> {
-  const kms = db as Kysely<KmsDatabase>;
-  const hit = await kms
-    .selectFrom('kms_aliases')
-    .select('key_id')
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
-    .where('alias_name', '=', alias)
-    .executeTakeFirst();
-  return hit && findById(db, hit.key_id);
+  const row = await kmsKeys.byAlias(db, tenant, alias);
+  return row && (await withAliases(db, [row]))[0];
 }
 
-async function insertKey(tx: Kysely<KmsDatabase>, tenant: Tenant, keyId: string, keyManager: KeyManager, description: string | null, now: number) {
-  await tx
-    .insertInto('kms_keys')
-    .values({
-      key_id: keyId,
-      account_id: tenant.accountId,
-      region: tenant.region,
-      arn: keyArn(tenant, keyId),
-      description,
-      key_manager: keyManager,
-      created_at: now,
-      wrapped_material: null,
-      wrapped_data_key: null,
-      master_key_fingerprint: null,
-    })
-    .execute();
+function insertKey(tx: KmsDb, tenant: Tenant, keyId: string, keyManager: KeyManager, description: string | null, now: number): Promise<void> {
+  return kmsKeys.insertKey(tx, { tenant, keyId, arn: keyArn(tenant, keyId), keyManager, description, now });
 }
 
-async function withAliases(kms: Kysely<KmsDatabase>, rows: KmsKeysTable[]): Promise<KmsKey[]> {
+async function withAliases(db: KmsDb, rows: kmsKeys.StoredKmsKey[]): Promise<KmsKey[]> {
   if (rows.length === 0) return [];
-  const aliases = await kms
-    .selectFrom('kms_aliases')
-    .select(['key_id', 'alias_name'])
-    .where('key_id', 'in', rows.map((r) => r.key_id))
-    .orderBy('alias_name')
-    .execute();
+  const aliases = await kmsKeys.aliasesOf(db, rows.map((r) => r.key_id));
   return rows.map((r) => ({
     keyId: r.key_id,
     arn: r.arn,
@@ -244,7 +184,6 @@ async function withAliases(kms: Kysely<KmsDatabase>, rows: KmsKeysTable[]): Prom
 }
 
 /** Runs `work` in the caller's transaction if there is one, otherwise in a new one. */
-async function atomically<T>(db: KmsDb, work: (tx: Kysely<KmsDatabase>) => Promise<T>): Promise<T> {
-  const kms = db as Kysely<KmsDatabase>;
-  return kms.isTransaction ? work(kms) : kms.transaction().execute(work);
+async function atomically<T>(db: KmsDb, work: (tx: KmsDb) => Promise<T>): Promise<T> {
+  return db.isTransaction ? work(db) : db.transaction().execute(work);
 }

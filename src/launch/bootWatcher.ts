@@ -127,6 +127,8 @@ export interface WatchContext {
   /** The instance's console nonce: validation lines may arrive before the boot is noticed. */
   nonce: string;
   onResult: (result: ConsoleResult) => Promise<void>;
+  /** Told once, when the console shows its first complete line (timelines only). */
+  onFirstLine?: () => void;
   signal: AbortSignal;
   now: () => number;
 }
@@ -162,9 +164,14 @@ export async function waitForBoot(ctx: WatchContext, deadline: number): Promise<
 
 async function watchBoot(ctx: WatchContext, deadline: number): Promise<BootOutcome> {
   let nextProbe = ctx.now() + PROBE_MS / 2;
+  let seenLine = false;
   for (;;) {
     ctx.signal.throwIfAborted();
     const lines = await ctx.tail.lines();
+    if (!seenLine && lines.length > 0) {
+      seenLine = true;
+      ctx.onFirstLine?.();
+    }
     for (const result of results(lines, ctx.nonce)) await ctx.onResult(result);
     if (lines.some(isBootLine)) return { booted: true, via: 'console' };
     if (ctx.now() >= nextProbe) {

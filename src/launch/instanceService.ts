@@ -23,6 +23,7 @@ import { runGuestCommand, type GuestCommand } from './guestCommands.ts';
 import { InstanceFiles } from './instanceFiles.ts';
 import { changeInstance, insertInstance, instancesReadingImage, launchOwnerId, tenantInstance, tenantInstances, validationsOf, type InstanceRow, type ValidationRow } from './instanceRepo.ts';
 import { checkAvailability, type Availability } from './libvirtDaemon.ts';
+import { LaunchPhases, type PhaseListener } from './launchPhases.ts';
 import { LaunchRunner } from './launchSteps.ts';
 import { resolveLaunch } from './launchSpec.ts';
 import { resolveNetwork } from './networks.ts';
@@ -151,6 +152,7 @@ export class LibvirtInstanceService implements InstanceService {
   readonly #log: Logger;
   readonly #exports: DiskExports;
   readonly #runner: LaunchRunner;
+  readonly #phases = new LaunchPhases();
   readonly #bootTimeoutMs: number | undefined;
   #owner: Promise<string> | undefined;
   #checked: { at: number; result: Availability } | undefined;
@@ -170,8 +172,14 @@ export class LibvirtInstanceService implements InstanceService {
       exports: this.#exports,
       ownerId: () => this.ownerId(),
       log: options.log,
+      phases: this.#phases,
       ...(options.hydrationBandwidthMiB ? { hydrationBandwidthMiB: options.hydrationBandwidthMiB } : {}),
     });
+  }
+
+  /** Calls `listener` at each step of every launch this process drives (launchPhases.ts); returns the unsubscribe. */
+  onPhase(listener: PhaseListener): () => void {
+    return this.#phases.listen(listener);
   }
 
   /** This installation's id in domain metadata. */

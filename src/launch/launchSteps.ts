@@ -3,10 +3,12 @@
  * before the external step it allows — so a crash or kill -9 anywhere leaves a row that says what to do next, and
  * doing it again is harmless:
  *
- *   pending      make the instance dir, serve the image over NBD, create the overlays, write the seed  → starting
- *   starting     define the domain (unless one of ours by that name exists), make the network ready   → booting
- *   booting      `virsh start` only if libvirt says the domain was never started ("shut off (unknown)"),
- *                then wait for the boot signal                                                   → running | failed
+ *   pending      make the instance dir; then side by side: serve the image over NBD and create the overlays,
+ *                write the seed, define the domain (unless one of ours by that name exists: defining is
+ *                idempotent, and terminate removes a domain whatever the state), make the network ready → starting
+ *   starting     (after a restart) define the domain and make the network ready again, as above      → booting
+ *   booting      `virsh start` only if libvirt says the domain was never started ("shut off (unknown)") or this
+ *                process defined it a moment ago, then wait for the boot signal                                                   → running | failed
  *   running      hydrate (from the boot on: until then the guest reads everything through the export, and the
  *                pull would only slow its boot down); collect validation results until each has one or their
  *                deadline passes
@@ -28,6 +30,7 @@ import type { DiskExports } from './diskExports.ts';
 import { domainXml, parseDomainMetadata, FERRY_XMLNS } from './domainXml.ts';
 import { hydrate } from './hydration.ts';
 import type { InstanceFiles } from './instanceFiles.ts';
+import type { LaunchPhase, LaunchPhases } from './launchPhases.ts';
 import {
   changeInstance,
   failPendingValidations,
@@ -54,6 +57,8 @@ export interface RunnerDeps {
   log: Logger;
   /** Caps each disk's pull (MiB/s); default none. */
   hydrationBandwidthMiB?: number;
+  /** Told of each step's end, for timelines (launchPhases.ts). */
+  phases?: LaunchPhases;
 }
 
 /** Waits for every one of `steps` (none is left running behind a failure), then rejects with the first failure. */
@@ -100,6 +105,13 @@ export class LaunchRunner {
   readonly #hydrations = new Map<string, { promise: Promise<void>; abort: AbortController }>();
   /** Instances whose boot this process started or has taken over (see #boot). */
   readonly #bootsWatched = new Set<string>();
+  /**
+   * What this process knows without asking libvirt (a retry after a failure asks again): the instance's domain was
+   * defined here, its network made ready, and it was never started; its guest was seen booting a moment ago. Each
+   * saves a virsh process on the way to the boot.
+   */
+  readonly #definedHere = new Set<string>();
+  readonly #bootedHere = new Set<string>();
 
   constructor(deps: RunnerDeps) {
     this.#deps = deps;
@@ -202,9 +214,11 @@ export class LaunchRunner {
     const plan = parsePlan(row);
     const id = row.instance_id;
     await files.createInstanceDir(id);
+    this.#phase(id, 'instance dir made');
     // The overlays and the seed do not depend on each other: made side by side (each is a short-lived program).
     const overlays = async () => {
       const served = await exports.serve(id, row.ami_id, plan.diskSizes.length);
+      this.#phase(id, 'NBD export up');
       await Promise.all(served.map(async (exported, disk) => {
         // -u: the backing file need not be opened now (the size is given); the domain opens it when it starts.
         const created = await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', exported.uri, '-u', files.overlay(id, disk), String(exported.sizeBytes)], {
@@ -212,6 +226,7 @@ export class LaunchRunner {
         });
         if (created.code !== 0) throw new Error(`qemu-img create failed: ${(created.startError?.message ?? created.stderr).trim()}`);
       }));
+      this.#phase(id, 'overlay created');
     };
     const seed = async () => {
       if (!plan.seed) return;
@@ -223,45 +238,69 @@ export class LaunchRunner {
         sshPublicKey: inputs.sshPublicKey,
         vendorData: null,
       });
+      this.#phase(id, 'seed written');
     };
-    await settleAll([overlays(), seed()]);
+    // The domain needs only the files' names to be defined (libvirt opens them at the start), so it is defined,
+    // and its network made ready, while the files are made.
+    const network = async () => {
+      await ensureNetworkReady(this.#deps.virsh, plan.network);
+      this.#phase(id, 'network ready');
+    };
+    await settleAll([overlays(), seed(), this.#defineDomain(row), network()]);
     await this.#move(row, 'prepared', { inputs: null });
+    this.#definedHere.add(id);
+    this.#phase(id, 'prepared (starting)');
   }
 
   async #define(row: InstanceRow): Promise<void> {
+    const id = row.instance_id;
+    // Defined (and its network made ready) by #prepare in this process; otherwise (a restart) done again here.
+    if (!this.#definedHere.has(id)) {
+      await settleAll([this.#defineDomain(row), ensureNetworkReady(this.#deps.virsh, parsePlan(row).network)]);
+      this.#definedHere.add(id);
+    }
+    const now = this.#deps.core.clock.now();
+    await this.#move(row, 'defined', { boot_started_at: now, boot_deadline_at: now + parsePlan(row).bootTimeoutMs });
+    this.#phase(id, 'defined (booting)');
+  }
+
+  /**
+   * Defines the instance's domain. libvirt refuses to define a second domain of the same name (the XML carries no
+   * UUID, so it cannot replace one either): when the define fails, a domain of ours by that name (defined before a
+   * restart) is accepted as done, and anyone else's is an error.
+   */
+  async #defineDomain(row: InstanceRow): Promise<void> {
     const { virsh, files } = this.#deps;
     const plan = parsePlan(row);
     const id = row.instance_id;
     const owner = await this.#deps.ownerId();
-    // The network is made ready while the domain is defined: neither needs the other (the start needs both).
-    const network = ensureNetworkReady(virsh, plan.network);
-    network.catch(() => undefined); // awaited below; a define that fails first must not leave it unhandled
-    if (await virsh.domainState(row.domain_name)) {
+    const xml = domainXml({
+      name: row.domain_name,
+      virtType: plan.virtType,
+      vcpus: plan.vcpus,
+      memoryMiB: plan.memoryMiB,
+      layout: plan.layout,
+      disks: plan.diskSizes.map((_, disk) => files.overlay(id, disk)),
+      seed: plan.seed ? files.seed(id) : null,
+      network: plan.network,
+      consoleLog: files.consoleLog(id),
+      metadata: { owner, instanceId: id, accountId: row.account_id, region: row.region, appId: row.app_id, serverId: row.server_id, amiId: row.ami_id, labels: plan.labels },
+    });
+    await writeFile(files.domainXml(id), xml, { mode: 0o600 });
+    try {
+      await virsh.define(files.domainXml(id));
+    } catch (error) {
+      if (!(await virsh.domainState(row.domain_name))) throw error;
       const mine = parseDomainMetadata((await virsh.metadata(row.domain_name, FERRY_XMLNS)) ?? '');
       if (mine.owner !== owner || mine.instanceId !== id) throw new Error(`a libvirt domain named ${row.domain_name} exists and is not this instance's`);
-    } else {
-      const xml = domainXml({
-        name: row.domain_name,
-        virtType: plan.virtType,
-        vcpus: plan.vcpus,
-        memoryMiB: plan.memoryMiB,
-        layout: plan.layout,
-        disks: plan.diskSizes.map((_, disk) => files.overlay(id, disk)),
-        seed: plan.seed ? files.seed(id) : null,
-        network: plan.network,
-        consoleLog: files.consoleLog(id),
-        metadata: { owner, instanceId: id, accountId: row.account_id, region: row.region, appId: row.app_id, serverId: row.server_id, amiId: row.ami_id, labels: plan.labels },
-      });
-      await writeFile(files.domainXml(id), xml, { mode: 0o600 });
-      try {
-        await virsh.define(files.domainXml(id));
-      } finally {
-        await rm(files.domainXml(id), { force: true });
-      }
+    } finally {
+      await rm(files.domainXml(id), { force: true });
     }
-    await network;
-    const now = this.#deps.core.clock.now();
-    await this.#move(row, 'defined', { boot_started_at: now, boot_deadline_at: now + plan.bootTimeoutMs });
+    this.#phase(id, 'domain defined');
+  }
+
+  #phase(instanceId: string, phase: LaunchPhase): void {
+    this.#deps.phases?.report(instanceId, phase);
   }
 
   #watch(row: InstanceRow, signal: AbortSignal): WatchContext {
@@ -274,7 +313,9 @@ export class LaunchRunner {
       now: () => this.#deps.core.clock.now(),
       onResult: async (result) => {
         await recordValidation(this.#deps.core, row, result);
+        this.#phase(row.instance_id, 'validation result');
       },
+      onFirstLine: () => this.#phase(row.instance_id, 'first console line'),
     };
   }
 
@@ -282,13 +323,14 @@ export class LaunchRunner {
     const { virsh } = this.#deps;
     const plan = parsePlan(row);
     if (row.hydration !== 'hydrated') await this.#deps.exports.serve(row.instance_id, row.ami_id, plan.diskSizes.length);
-    const state = await virsh.domainState(row.domain_name);
+    const state = this.#definedHere.delete(row.instance_id) ? { state: 'shut off', reason: 'unknown' } : await virsh.domainState(row.domain_name);
     if (!state) throw new Error('its libvirt domain disappeared before it started');
     if (state.state === 'shut off') {
       // "unknown": a defined domain that never ran; "failed": QEMU could not start it (e.g. Ferry died as it was
       // started, taking the export with it) — no guest ran in either. Any other reason means the guest ran and stopped.
       if (state.reason !== 'unknown' && state.reason !== 'failed') throw new Error(`the guest stopped before it booted (${state.reason})`);
       await virsh.start(row.domain_name);
+      this.#phase(row.instance_id, 'virsh start returned');
     } else if (!this.#bootsWatched.has(row.instance_id) && !(await bootedMeanwhile(this.#deps, row))) {
       // The guest was booting when a previous Ferry process died: its disk, read through that process's export,
       // failed for as long as Ferry was down, so its boot cannot be trusted. It has not booted yet: boot it again.
@@ -298,9 +340,12 @@ export class LaunchRunner {
     this.#bootsWatched.add(row.instance_id);
     const outcome = await waitForBoot(this.#watch(row, signal), row.boot_deadline_at ?? 0);
     if (outcome.booted) {
+      this.#phase(row.instance_id, 'boot marker seen');
       const now = this.#deps.core.clock.now();
       const running = await this.#move(row, 'booted', { state_message: null, booted_at: now, validation_deadline_at: now + plan.validationTimeoutMs });
       this.#deps.log.info({ instanceId: row.instance_id, via: outcome.via, ms: now - (row.boot_started_at ?? now) }, 'instance booted');
+      this.#bootedHere.add(row.instance_id);
+      this.#phase(row.instance_id, 'booted (running)');
       // Hydration starts once the guest is up: until then it would compete with the boot for the (emulated) CPU.
       this.#hydrate(running);
       return;
@@ -315,9 +360,11 @@ export class LaunchRunner {
 
   async #settle(row: InstanceRow, signal: AbortSignal): Promise<void> {
     const plan = parsePlan(row);
-    const state = await this.#deps.virsh.domainState(row.domain_name);
-    if (!state) throw new Error('its libvirt domain no longer exists (removed outside Ferry?)');
-    if (state.state === 'shut off' || state.state === 'crashed') throw new Error(`the guest is ${state.state} (${state.reason})`);
+    if (!this.#bootedHere.delete(row.instance_id)) {
+      const state = await this.#deps.virsh.domainState(row.domain_name);
+      if (!state) throw new Error('its libvirt domain no longer exists (removed outside Ferry?)');
+      if (state.state === 'shut off' || state.state === 'crashed') throw new Error(`the guest is ${state.state} (${state.reason})`);
+    }
     if (row.hydration !== 'hydrated') {
       // Until hydrated the guest reads through the export; a pull that failed before is tried again (once a start).
       await this.#deps.exports.serve(row.instance_id, row.ami_id, plan.diskSizes.length);
@@ -343,8 +390,11 @@ export class LaunchRunner {
         const current = await findInstance(core, id);
         if (!current || current.state === 'terminating' || current.state === 'terminated' || current.state === 'failed') return;
         if (current.hydration !== 'hydrating') await changeInstance(core, id, current.state, { hydration: 'hydrating', hydration_message: null });
+        this.#phase(id, 'hydration started');
         await hydrate(virsh, current.domain_name, parsePlan(current).layout.disks, signal, this.#deps.hydrationBandwidthMiB);
+        this.#phase(id, 'block jobs done');
         await this.#setHydration(id, { hydration: 'hydrated', hydration_message: null, hydrated_at: core.clock.now() });
+        this.#phase(id, 'hydrated');
         await exports.close(id);
         this.#deps.log.info({ instanceId: id }, 'instance hydrated: it no longer reads from the image store');
       } catch (error) {
@@ -388,6 +438,7 @@ export class LaunchRunner {
   async #remove(row: InstanceRow): Promise<void> {
     const { virsh, files, exports } = this.#deps;
     this.#hydrations.get(row.instance_id)?.abort.abort();
+    for (const known of [this.#definedHere, this.#bootedHere, this.#bootsWatched]) known.delete(row.instance_id);
     const state = await virsh.domainState(row.domain_name);
     if (state) {
       const mine = parseDomainMetadata((await virsh.metadata(row.domain_name, FERRY_XMLNS)) ?? '');

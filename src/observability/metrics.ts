@@ -37,6 +37,8 @@ export interface SchedulerStats {
   readonly ticks: number;
   /** The clock time of the last tick. */
   readonly lastTickAt: number | undefined;
+  /** Whether this node applied the scheduler's steps at its last tick (it holds the scheduler lease). */
+  readonly leading?: boolean;
 }
 
 /** Webhook delivery state the metrics read (see webhooks/dispatcher.ts). */
@@ -49,6 +51,8 @@ export interface MetricsOptions {
   core: Core;
   /** How long ImageStore.stats() is reused (default 15 s; a completed or deleted image refreshes it sooner). */
   imageStatsTtlMs?: number;
+  /** This node's name, in `ferry_node_info{node}` and `ferry_scheduler_leader{node}`. */
+  nodeId?: string;
 }
 
 /** What the scrape-time gauges read; attached once each exists (a gauge whose source is missing is left out). */
@@ -93,6 +97,10 @@ export class FerryMetrics {
     this.#core = options.core;
     this.#options = options;
     const registers = [this.registry];
+    // Which node this is, as an info series (Prometheus' idiom: join on the scrape's `instance`), so the existing
+    // series keep their labels; the node's role is labelled with it too.
+    const node = options.nodeId ?? '';
+    new Gauge({ name: 'ferry_node_info', help: 'This node (FERRY_NODE_ID, else the host name); always 1.', labelNames: ['node'], registers }).set({ node }, 1);
     this.#requests = new Counter({
       name: 'ferry_api_requests_total',
       help: 'API requests by operation (SMS operation, Ferry.* operation, or method and route) and outcome (success or the error code).',
@@ -196,6 +204,16 @@ export class FerryMetrics {
       collect() {
         const lag = self.#sources.scheduler?.lastTickLagMs;
         if (lag !== undefined) this.set(lag / 1000);
+      },
+    });
+    new Gauge({
+      name: 'ferry_scheduler_leader',
+      help: 'Whether this node leads the scheduler (1): it holds the scheduler lease, or its store is its own.',
+      labelNames: ['node'],
+      registers,
+      collect() {
+        const leading = self.#sources.scheduler?.leading;
+        if (leading !== undefined) this.set({ node }, leading ? 1 : 0);
       },
     });
     new Gauge({

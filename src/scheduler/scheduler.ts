@@ -3,6 +3,11 @@
  * import timeouts, image retention), then sleeps until the earliest moment with more work — it never spins.
  * State changes committed elsewhere wake it early through the `schedule.changed` event. With time injected,
  * `tick(now)` can be driven directly by tests.
+ *
+ * On a store shared by several nodes, only the holder of the scheduler lease (core/leadership.ts) applies the
+ * steps; the others tick only to look at the lease, and take it over once a dead leader's lease has run out. The
+ * leader also ticks at least once per renewal period: changes committed on other nodes do not wake it (their events
+ * stay in their process), so it finds them in the store at its next tick.
  */
 import { coerceError } from '../lib/errors.ts';
 import type { Core } from '../core/context.ts';
@@ -10,6 +15,7 @@ import { expireJobs, expireLeases, nextWakeAt, settleDueRuns } from '../core/sch
 import { expireCatalogImports, nextCatalogDeadline } from '../core/catalog.ts';
 import { drainImageDeletions } from '../core/imageRetention.ts';
 import type { ImageDeleter } from '../images/types.ts';
+import type { Leadership } from '../core/leadership.ts';
 
 /** Upper bound on one sleep, so a wall-clock jump (suspend, NTP step) is noticed within this time. */
 const MAX_SLEEP_MS = 60_000;
@@ -34,9 +40,20 @@ export class Scheduler {
   ticks = 0;
   lastTickLagMs: number | undefined;
 
-  constructor(core: Core, images: ImageDeleter) {
+  readonly #leadership: Leadership | undefined;
+  /** Whether this node applied the steps at its last tick (always, without a lease: a store of its own). */
+  leading: boolean;
+
+  constructor(core: Core, images: ImageDeleter, leadership?: Leadership) {
     this.#core = core;
     this.#images = images;
+    this.#leadership = leadership;
+    this.leading = !leadership;
+  }
+
+  /** The scheduler lease this node competes for, if its store is shared by nodes. */
+  get leadership(): Leadership | undefined {
+    return this.#leadership;
   }
 
   start(): void {
@@ -52,6 +69,10 @@ export class Scheduler {
     this.#unsubscribe?.();
     if (this.#timer) clearTimeout(this.#timer);
     await this.#running;
+    if (this.#leadership) {
+      this.leading = false;
+      await this.#leadership.release(this.#core.clock.now()).catch((thrown: unknown) => this.#core.log.warn({ err: coerceError(thrown).message }, 'could not give up the scheduler lease; it runs out by itself'));
+    }
   }
 
   /** Ask for a tick soon. */
@@ -105,13 +126,30 @@ export class Scheduler {
   async tick(now: number): Promise<number | null> {
     this.lastTickAt = now;
     this.ticks++;
-    await expireLeases(this.#core, now);
-    await settleDueRuns(this.#core, now);
-    await expireJobs(this.#core, now);
-    await expireCatalogImports(this.#core, now);
+    const lease = this.#leadership;
+    if (lease) {
+      const was = this.leading;
+      this.leading = await lease.refresh(now);
+      if (this.leading !== was) this.#core.log.info({ holder: lease.holder, term: lease.lastSeen()?.term }, this.leading ? 'this node now leads the scheduler' : 'this node no longer leads the scheduler');
+      if (!this.leading) return now + lease.timing.renewEveryMs;
+    }
+    // A leader that lost its lease mid-tick (a stall longer than the lease) stops before the next step.
+    const steps = [expireLeases, settleDueRuns, expireJobs, expireCatalogImports];
+    for (const step of steps) {
+      if (!this.#stillLeading()) return now;
+      await step(this.#core, now);
+    }
+    if (!this.#stillLeading()) return now;
     const images = await drainImageDeletions(this.#core, this.#images, now);
     const times = [await nextWakeAt(this.#core, now), await nextCatalogDeadline(this.#core)].filter((t): t is number => t !== null);
     if (images.failed > 0) times.push(now + 2000);
+    if (lease) times.push(now + lease.timing.renewEveryMs);
     return times.length ? Math.min(...times) : null;
+  }
+
+  #stillLeading(): boolean {
+    if (!this.#leadership) return true;
+    this.leading = this.#leadership.leads(this.#core.clock.now());
+    return this.leading;
   }
 }

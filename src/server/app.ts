@@ -21,6 +21,7 @@ import type { FerryMetrics } from '../observability/metrics.ts';
 import { s3Api } from './s3Api.ts';
 import type { ArtifactStore } from '../artifacts/artifactStore.ts';
 import type { AppPorts } from '../apps/ports.ts';
+import { registerHealth, type HealthOptions } from './health.ts';
 
 /** SMS requests are small (the largest is a CreateReplicationJob of a few hundred bytes). */
 export const SMS_BODY_LIMIT = 1024 * 1024;
@@ -41,6 +42,8 @@ export interface AppOptions {
   ports?: AppPorts;
   /** Regions a credential may be scoped to (FERRY_REGIONS); by default any name of AWS's region pattern. */
   regions?: ReadonlySet<string>;
+  /** What /health probes and reports besides the version: this node, its store and block storage, its scheduler role. */
+  health?: Omit<HealthOptions, 'version'>;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -88,7 +91,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // At the root: S3 requests are told apart by their signature's scope, whatever their path.
     await app.register(s3Api, { artifacts: options.artifacts, secrets: options.secrets, clock: options.core.clock, regions: options.regions });
   }
-  app.get('/health', async () => ({ status: 'ok', version: options.version }));
+  registerHealth(app, { ...options.health, version: options.version });
   if (options.metrics) registerMetrics(app, options.metrics);
   await app.register(consoleUi); // web console: GET /console/*, and GET / redirects to it
   await app.register(connectorApi, { core: options.core, plane: options.plane });

@@ -52,6 +52,17 @@ export interface StoreCapabilities {
   relaxedCommits: boolean;
   /** Migrations take a lock other nodes wait on (PostgreSQL advisory lock); SQLite's write lock does that here. */
   migrationLock: boolean;
+  /**
+   * The store keeps overwritten pages in a log file of its own beside the database (SQLite's WAL) until a checkpoint
+   * truncates it; PostgreSQL's WAL is the server's and is recycled by the server.
+   */
+  checkpointableLog: boolean;
+  /**
+   * Several `ferry serve` nodes may share this store (PostgreSQL), so one of them at a time, the holder of the
+   * scheduler lease (domain/leadership.ts), applies the time-driven rules. SQLite belongs to one process: its
+   * scheduler is always the leader.
+   */
+  sharedByNodes?: boolean;
 }
 
 export interface CommitStats {
@@ -117,7 +128,7 @@ export async function openSqliteStore(dataDir: string, now: number, options: Ope
     migrationsRun,
     readRows: async <T>(query: CompiledQuery<T>) => reader.prepare(query.sql).all(query.parameters) as T[],
     readArrays: async (query: CompiledQuery) => unchanged.read(query, () => reader.prepare(query.sql, true).all(query.parameters) as unknown[][]),
-    capabilities: { skipLockedClaims: false, relaxedCommits: true, migrationLock: false },
+    capabilities: { skipLockedClaims: false, relaxedCommits: true, migrationLock: false, checkpointableLog: true, sharedByNodes: false },
     commitStats: () => ({ commits: wal.commits, syncs: wal.syncs }),
     close: async () => {
       await checkpointer?.close();

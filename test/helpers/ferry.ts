@@ -15,6 +15,7 @@ import { TestConnector } from './testConnector.ts';
 import type { ArtifactLimits } from '../../src/artifacts/limits.ts';
 import type { ArtifactStore, InstanceService } from '../../src/apps/ports.ts';
 import { createTestDatabase, testPostgresUrl } from './stores.ts';
+import { forgetTestStore, registerTestStore } from './process.ts';
 
 export interface TestFerry {
   ferry: RunningFerry;
@@ -91,6 +92,7 @@ export const unreachableLaunch = (dataDir: string): LaunchConfig => ({
 export async function startTestFerry(options: TestFerryOptions = {}): Promise<TestFerry> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'ferry-test-'));
   const store = await storeFor(options.store, dataDir);
+  if (store.url) registerTestStore(dataDir, store.url);
   const ferry = await startFerry({
     dataDir,
     ...(store.url ? { store: store.url } : {}),
@@ -151,6 +153,7 @@ export async function startTestFerry(options: TestFerryOptions = {}): Promise<Te
       // A caller-owned data dir may be started again (a restart): its database stays with it.
       if (!options.dataDir) {
         rmSync(dataDir, { recursive: true, force: true });
+        forgetTestStore(dataDir);
         await store.drop?.();
       }
     },

@@ -44,9 +44,30 @@ export function run(
   });
 }
 
-/** Runs `ferry <args>` and returns its stdout; throws with stderr when it fails. */
+/**
+ * The stores of the test servers running on PostgreSQL, by data dir (test/helpers/ferry.ts registers them): a CLI
+ * run given `--data-dir D` must open D's server's store, as `FERRY_STORE` tells the real CLI, not D's SQLite file.
+ */
+const testStoreUrls = new Map<string, string>();
+
+export function registerTestStore(dataDir: string, url: string): void {
+  testStoreUrls.set(dataDir, url);
+}
+
+export function forgetTestStore(dataDir: string): void {
+  testStoreUrls.delete(dataDir);
+}
+
+/** FERRY_STORE for a CLI run with these arguments: the registered store of its `--data-dir`, if any. */
+function storeEnvFor(args: readonly string[]): NodeJS.ProcessEnv {
+  const at = args.indexOf('--data-dir');
+  const url = at >= 0 ? testStoreUrls.get(args[at + 1] ?? '') : undefined;
+  return url ? { FERRY_STORE: url } : {};
+}
+
+/** Runs `ferry <args>` and returns its stdout; throws with stderr when it fails. An `env` FERRY_STORE wins. */
 export async function ferryCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  const result = await run(NODE, [FERRY_CLI, ...args], { env: { ...process.env, FERRY_LOG_LEVEL: 'warn', ...env } });
+  const result = await run(NODE, [FERRY_CLI, ...args], { env: { ...process.env, FERRY_LOG_LEVEL: 'warn', ...storeEnvFor(args), ...env } });
   if (result.code !== 0) throw new Error(`ferry ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
   return result.stdout;
 }

@@ -147,7 +147,8 @@ test('ferry kms create-key / list (commander program): prints id, ARN and alias;
     const run = async (...args: string[]) => {
       out.length = 0;
       const program = new Command().name('ferry').exitOverride();
-      addKmsCommands(program, { stdout: (s) => out.push(s), stderr: (s) => err.push(s), env: {} });
+      // The store the server beside it uses (a PostgreSQL test server's, else the data dir's SQLite).
+      addKmsCommands(program, { stdout: (s) => out.push(s), stderr: (s) => err.push(s), env: t.storeUrl ? { FERRY_STORE: t.storeUrl } : {} });
       await program.parseAsync(['kms', ...args, '--data-dir', t.dataDir], { from: 'user' });
       return out.join('');
     };

@@ -69,5 +69,16 @@ for (const dialect of storeDialects) {
       await store.db.updateTable('jobs').set({ state: 'COMPLETED' }).where('replication_job_id', '=', job.replication_job_id).execute();
       assert.equal(await connectors.aLiveJobServedBy(store.db, c.connector_id), undefined);
     });
+
+    test('allAssociated: the tenant’s registered, associated connectors in sequence', async () => {
+      const { store } = sut;
+      const before = (await connectors.allAssociated(store.db, TENANT)).map((c) => c.connector_id);
+      await addConnector(store, 'c-all-1', 'vcenter-all', NOW);
+      await addConnector(store, 'c-all-2', null, NOW);
+      await connectors.disassociate(store.db, 'c-all-1', NOW + 1);
+      await connectors.insertIssued(store.db, { ...TENANT, connectorId: 'c-all-issued', tokenHash: 'h-all', label: null, now: NOW });
+      assert.deepEqual((await connectors.allAssociated(store.db, TENANT)).map((c) => c.connector_id), [...before, 'c-all-2']);
+      assert.deepEqual(await connectors.allAssociated(store.db, { ...TENANT, region: 'ap-south-1' }), []);
+    });
   });
 }

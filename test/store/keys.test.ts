@@ -45,5 +45,34 @@ for (const dialect of storeDialects) {
       assert.deepEqual({ ...revoked }, { sealed_secret: null, master_key_fingerprint: null });
       assert.equal(await keys.get(store.db, 'AKIAKEYSNOTHERE00000'), undefined);
     });
+
+    test('sealingFingerprints lists each master key once; purgeOverwrittenPages runs on every dialect', async () => {
+      const { store } = sut;
+      await keys.insert(store.db, { accessKeyId: 'AKIAKEYS00000000003C', accountId: ACCOUNT, origin: 'created', secret: { sealedSecret: 'sealed-c', fingerprint: 'fp3' }, now: NOW + 3 });
+      await keys.insert(store.db, { accessKeyId: 'AKIAKEYS00000000004D', accountId: ACCOUNT, origin: 'created', secret: { sealedSecret: 'sealed-d', fingerprint: 'fp3' }, now: NOW + 4 });
+      // 2B (fp1) and the two above (fp3); 1A was revoked and holds no fingerprint any more.
+      assert.deepEqual((await keys.sealingFingerprints(store.db)).sort(), ['fp1', 'fp3']);
+      await keys.purgeOverwrittenPages(store.db, store.capabilities);
+      assert.equal((await keys.get(store.db, 'AKIAKEYS00000000003C'))?.origin, 'created', 'the store still answers after the purge');
+    });
+
+    test('the root key bootstrap’s reads: withSecret, activeWithSecretsOf newest first, everHad, activeOfOrigins', async () => {
+      const { store } = sut;
+      const other = '210987654321';
+      await accounts.insert(store.db, { accountId: other, name: 'bootstrap-team', createdAt: NOW });
+      assert.equal(await keys.everHad(store.db, other), false);
+      await keys.insert(store.db, { accessKeyId: 'AKIABOOT000000000001', accountId: other, origin: 'generated', secret: { sealedSecret: 's1', fingerprint: 'fp' }, now: NOW + 1 });
+      await keys.insert(store.db, { accessKeyId: 'AKIABOOT000000000002', accountId: other, origin: 'environment', secret: { sealedSecret: 's2', fingerprint: 'fp' }, now: NOW + 2 });
+      await keys.insert(store.db, { accessKeyId: 'AKIABOOT000000000003', accountId: other, origin: 'created', secret: { sealedSecret: 's3', fingerprint: 'fp' }, now: NOW + 3 });
+      assert.equal(await keys.everHad(store.db, other), true);
+      const row = (await keys.withSecret(store.db, 'AKIABOOT000000000002'))!;
+      assert.deepEqual([row.account_id, row.origin, row.sealed_secret, row.master_key_fingerprint, row.plain_secret], [other, 'environment', 's2', 'fp', null]);
+      assert.equal(await keys.withSecret(store.db, 'AKIABOOTNOTHERE00000'), undefined);
+      assert.deepEqual((await keys.activeOfOrigins(store.db, other, ['generated', 'environment'], 'AKIABOOT000000000002')), ['AKIABOOT000000000001']);
+      await keys.revoke(store.db, ['AKIABOOT000000000001'], NOW + 4);
+      assert.deepEqual(await keys.activeOfOrigins(store.db, other, ['generated', 'environment'], 'AKIABOOT000000000002'), []);
+      assert.deepEqual((await keys.activeWithSecretsOf(store.db, other)).map((k) => k.access_key_id), ['AKIABOOT000000000003', 'AKIABOOT000000000002']);
+      assert.equal(await keys.everHad(store.db, other), true, 'a deleted key still counts');
+    });
   });
 }

@@ -12,6 +12,7 @@ import { inUnitOfWork } from '../../src/store/unitOfWork.ts';
 import { isRunDueFor } from '../../src/domain/replicationRun.ts';
 import { ReplicationJobState, ReplicationRunState } from '../../src/domain/enums.ts';
 import { claimRuns } from '../../src/core/runs.ts';
+import { isIdTaken } from '../../src/store/uniqueIds.ts';
 
 const NOW = 1_800_000_000_000;
 
@@ -125,6 +126,52 @@ for (const dialect of storeDialects) {
       } finally {
         await fresh.dispose();
       }
+    });
+
+    test('amiOf, onDemandCreatedAfter; isIdTaken for drawn ids', async () => {
+      const { store } = sut;
+      const connector = await addConnector(store, 'c-ami', 'vcenter-ami', NOW);
+      const job = await addJob(store, 'sms-job-ami00001', await addServer(store, 's-ami00001', connector.connector_id, 'vcenter-ami', NOW), 'ACTIVE', NOW);
+      await addRun(store, 'sms-run-ami00001', job, { type: 'ON_DEMAND', state: 'COMPLETED', scheduledStartTime: NOW }, NOW - 10);
+      await addRun(store, 'sms-run-ami00002', job, { type: 'ON_DEMAND', scheduledStartTime: NOW }, NOW);
+      await addRun(store, 'sms-run-ami00003', job, { type: 'AUTOMATIC', scheduledStartTime: NOW }, NOW);
+      await runs.applyChange(store.db, 'sms-run-ami00001', { amiId: 'ami-0123456789abcdef0' }, NOW);
+      assert.equal(await runs.amiOf(store.db, 'sms-run-ami00001'), 'ami-0123456789abcdef0');
+      assert.equal(await runs.amiOf(store.db, 'sms-run-ami00002'), null);
+      assert.equal(await runs.amiOf(store.db, 'sms-run-nothere0'), null);
+      assert.deepEqual((await runs.onDemandCreatedAfter(store.db, job.replication_job_id, NOW - 20)).sort(), [NOW - 10, NOW]);
+      assert.deepEqual(await runs.onDemandCreatedAfter(store.db, job.replication_job_id, NOW - 10), [NOW]);
+      assert.equal(await isIdTaken(store.db, 'runs', 'replication_run_id', 'sms-run-ami00003'), true);
+      assert.equal(await isIdTaken(store.db, 'runs', 'replication_run_id', 'sms-run-free0000'), false);
+      assert.equal(await isIdTaken(store.db, 'servers', 'server_id', 's-ami00001'), true);
+      assert.equal(await isIdTaken(store.db, 'apps', 'app_id', 'app-free'), false);
+    });
+
+    test('disk metadata per run and disk; the image deletion queue in order, with done, deferred and failed marks', async () => {
+      const { store } = sut;
+      await runs.saveDiskMeta(store.db, 'sms-run-meta0001', 1, { format: 'vmdk' });
+      await runs.saveDiskMeta(store.db, 'sms-run-meta0001', 0, { format: 'raw', bitmap: 'b0' });
+      await runs.saveDiskMeta(store.db, 'sms-run-meta0001', 1, { format: 'qcow2' });
+      await runs.saveDiskMeta(store.db, 'sms-run-meta0002', 0, { other: true });
+      assert.deepEqual([...(await runs.diskMetaOf(store.db, 'sms-run-meta0001')).entries()].sort(), [[0, { format: 'raw', bitmap: 'b0' }], [1, { format: 'qcow2' }]]);
+      assert.equal((await runs.diskMetaOf(store.db, 'sms-run-none0000')).size, 0);
+
+      const job = { replication_job_id: 'sms-job-del00001', account_id: '111122223333', region: 'us-east-1' };
+      await runs.retireImages(store.db, job, ['ami-00000000000000001', 'ami-00000000000000002', 'ami-00000000000000003'], NOW);
+      const queued = await runs.pendingDeletions(store.db, 10);
+      assert.deepEqual(queued.map((q) => q.ami_id), ['ami-00000000000000001', 'ami-00000000000000002', 'ami-00000000000000003']);
+      assert.deepEqual((await runs.pendingDeletions(store.db, 2)).map((q) => q.ami_id), ['ami-00000000000000001', 'ami-00000000000000002']);
+      await runs.markDeletionDone(store.db, queued[0]!.seq, NOW + 1);
+      await runs.noteDeletionDeferred(store.db, queued[1]!.seq, 'an instance uses it');
+      await runs.noteDeletionFailed(store.db, queued[2]!.seq, 1, 'disk busy', NOW + 2);
+      const left = await runs.pendingDeletions(store.db, 10);
+      assert.deepEqual(
+        left.map((q) => [q.ami_id, q.attempts, q.last_error, q.requested_at]),
+        [
+          ['ami-00000000000000002', 0, 'an instance uses it', NOW],
+          ['ami-00000000000000003', 1, 'disk busy', NOW + 2],
+        ],
+      );
     });
   });
 }

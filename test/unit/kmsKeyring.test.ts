@@ -12,7 +12,7 @@ import { Keyring, KmsError } from '../../src/kms/keyring.ts';
 import { DEFAULT_KEY_ALIAS, ensureDefaultKey, listKeys, resolveKey } from '../../src/kms/keys.ts';
 import { loadMasterKey, type MasterKey } from '../../src/kms/masterKey.ts';
 import { fingerprint, unwrap, aad } from '../../src/kms/envelope.ts';
-import type { KmsDatabase } from '../../src/kms/schema.ts';
+import type { KmsDatabase } from '../../src/store/kms/index.ts';
 import { ServiceError } from '../../src/lib/errors.ts';
 import { ManualClock } from '../../src/lib/clock.ts';
 

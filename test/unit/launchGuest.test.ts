@@ -165,7 +165,8 @@ describe('domain XML', () => {
     assert.match(xml, /<source file='\/inst\/i-1\/disk0\.qcow2'\/>\n\s+<target dev='sda' bus='sata'\/>\n\s+<boot order='1'\/>/);
     assert.match(xml, /<target dev='sdb' bus='sata'\/>\n\s+<\/disk>/);
     assert.match(xml, /device='cdrom'>[\s\S]*?<target dev='sdc' bus='sata'\/>\n\s+<readonly\/>/);
-    assert.match(xml, /<source network='prod' portgroup='web'\/>\n\s+<model type='e1000'\/>\n\s+<filterref filter='clean-traffic'\/>/);
+    assert.match(xml, /<source network='prod' portgroup='web'\/>\n\s+<model type='e1000'\/>\n\s+<rom enabled='no'\/>\n\s+<filterref filter='clean-traffic'\/>/);
+    assert.match(xml, /<controller type='usb' model='none'\/>/, 'no USB controller: nothing uses it and the guest would probe it');
     assert.match(xml, /<serial type='file'>\n\s+<source path='\/inst\/i-1\/console\.log'\/>/);
     assert.match(xml, /<target type='virtio' name='org\.qemu\.guest_agent\.0'\/>/);
     assert.doesNotMatch(xml, /backingStore|<graphics|host-passthrough/);

@@ -13,6 +13,8 @@ import { hasLiveInstances, insertApp, checkAppLimit } from './apps.ts';
 import { liveJobCount, loadGroups } from './appRecords.ts';
 import { writeGroups } from './membership.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';
+import * as appCatalog from '../../store/apps/appCatalogQueries.ts';
+import { updateAppRow } from '../../store/apps/configQueries.ts';
 
 /** A server named by its server id (`s-…`), its VM id, or its VM manager and VM id. */
 export type CatalogServerRef = string | { vmManagerId?: string; vmId: string };
@@ -55,38 +57,33 @@ export function parseCatalog(document: unknown): CatalogEntry[] {
 export async function loadCatalog(core: Core, tenant: Tenant, entries: readonly CatalogEntry[]): Promise<number> {
   const now = core.clock.now();
   await core.db.transaction().execute(async (tx) => {
-    await tx.deleteFrom('app_catalog').where('account_id', '=', tenant.accountId).where('region', '=', tenant.region).execute();
-    for (const entry of entries) {
-      await tx
-        .insertInto('app_catalog')
-        .values({ account_id: tenant.accountId, region: tenant.region, imported_app_id: entry.id, name: entry.name, description: entry.description ?? null, servers: JSON.stringify(entry.servers), loaded_at: now, import_result: null })
-        .execute();
-    }
+    const rows = entries.map((entry) => ({ imported_app_id: entry.id, name: entry.name, description: entry.description ?? null, servers: JSON.stringify(entry.servers), loaded_at: now, import_result: null }));
+    await appCatalog.replaceAppCatalog(tx, tenant, rows);
   });
   return entries.length;
 }
 
 export async function listCatalog(core: Core, tenant: Tenant): Promise<(CatalogEntry & { importResult: string | null })[]> {
-  const rows = await core.db.selectFrom('app_catalog').selectAll().where('account_id', '=', tenant.accountId).where('region', '=', tenant.region).orderBy('seq').execute();
+  const rows = await appCatalog.selectAppCatalog(core.db, tenant);
   return rows.map((r) => ({ id: r.imported_app_id, name: r.name, description: r.description ?? undefined, servers: JSON.parse(r.servers) as CatalogServerRef[], importResult: r.import_result }));
 }
 
 export async function importAppCatalog(core: Core, tenant: Tenant, roleName: string | undefined, options: RefreshOptions): Promise<void> {
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
-    const entries = await tx.selectFrom('app_catalog').selectAll().where('account_id', '=', tenant.accountId).where('region', '=', tenant.region).orderBy('seq').execute();
+    const entries = await appCatalog.selectAppCatalog(tx, tenant);
     if (entries.length === 0) {
       throw notPermitted(`No application catalog is loaded for this account in ${tenant.region}; an operator loads one with \`ferry apps catalog load FILE\` (Ferry's stand-in for Migration Hub).`);
     }
-    const servers = await tx.selectFrom('servers').select(['server_id', 'vm_id', 'vm_manager_id']).where('account_id', '=', tenant.accountId).where('region', '=', tenant.region).where('in_catalog', '=', 1).execute();
+    const servers = await appCatalog.selectCatalogedServerRefs(tx, tenant);
     const resolve = (ref: CatalogServerRef): string | undefined => {
       if (typeof ref === 'string') return servers.find((s) => s.server_id === ref)?.server_id ?? servers.find((s) => s.vm_id === ref)?.server_id;
       return servers.find((s) => s.vm_id === ref.vmId && (ref.vmManagerId === undefined || s.vm_manager_id === ref.vmManagerId))?.server_id;
     };
-    const imported = await tx.selectFrom('apps').selectAll().where('account_id', '=', tenant.accountId).where('region', '=', tenant.region).where('imported_app_id', 'is not', null).execute();
+    const imported = await appCatalog.selectImportedApps(tx, tenant);
     const byImportedId = new Map(imported.map((a) => [a.imported_app_id!, a]));
     await checkAppLimit(tx, core, tenant, entries.filter((e) => !byImportedId.has(e.imported_app_id)).length);
-    const members = await tx.selectFrom('app_servers').select(['server_id', 'app_id']).where('account_id', '=', tenant.accountId).where('region', '=', tenant.region).execute();
+    const members = await appCatalog.selectServerOwners(tx, tenant);
     const appOf = new Map(members.map((m) => [m.server_id, m.app_id]));
 
     for (const entry of entries) {
@@ -113,7 +110,7 @@ export async function importAppCatalog(core: Core, tenant: Tenant, roleName: str
           const group = (await loadGroups(tx, existing.app_id))[0];
           await writeGroups(tx, existing, [{ serverGroupId: group?.server_group_id ?? null, name: group?.name ?? 'default', serverIds: kept }]);
           const patch = { name: entry.name, description: entry.description, role_name: roleName ?? existing.role_name, updated_at: now };
-          await tx.updateTable('apps').set(patch).where('app_id', '=', existing.app_id).execute();
+          await updateAppRow(tx, existing.app_id, patch);
           app = await refreshApp(tx, { ...existing, ...patch }, now, emit, options);
         } else {
           const fields = { name: entry.name, description: entry.description, roleName: roleName ?? null, tags: [], importedAppId: entry.imported_app_id, clientToken: null, requestHash: null };
@@ -122,7 +119,7 @@ export async function importAppCatalog(core: Core, tenant: Tenant, roleName: str
         for (const id of kept) appOf.set(id, app.app_id);
         result = `imported as ${app.app_id} with ${kept.length} server(s)${skipped.length ? `; skipped ${skipped.join(', ')}` : ''}`;
       }
-      await tx.updateTable('app_catalog').set({ import_result: `${new Date(now).toISOString()}: ${result}` }).where('seq', '=', entry.seq).execute();
+      await appCatalog.setImportResult(tx, entry.seq, `${new Date(now).toISOString()}: ${result}`);
     }
   });
 }

@@ -10,6 +10,7 @@ import type { Tx } from '../../core/context.ts';
 import type { FerryEvent } from '../../core/events.ts';
 import type { OutboxDb } from '../../store/outbox/outboxTable.ts';
 import { insertOutboxRows, type OutboxInsert } from '../../store/outbox/outboxRepository.ts';
+import * as runs from '../../store/runs/index.ts';
 import { isStateEvent, orderingKey, toCloudWatchEvent } from './event.ts';
 
 /**
@@ -24,8 +25,7 @@ export async function stageEvents(core: Tx, events: readonly FerryEvent[], urls:
     if (!isStateEvent(event)) continue;
     let amiId: string | null = null;
     if (event.type === 'run.state' && event.state === 'COMPLETED') {
-      const run = await tx.selectFrom('runs').select('ami_id').where('replication_run_id', '=', event.replicationRunId).executeTakeFirst();
-      amiId = run?.ami_id ?? null;
+      amiId = await runs.amiOf(core, event.replicationRunId);
     }
     const id = randomUUID();
     const body = JSON.stringify(toCloudWatchEvent(event, { id, time: eventTime, amiId }));

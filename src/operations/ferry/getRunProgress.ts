@@ -3,18 +3,13 @@ import { str } from '../../api/schema.ts';
 import { invalidParameter } from '../../lib/errors.ts';
 import { epochDate } from '../../protocol/awsJson.ts';
 import type { FerryInput, FerryOutput } from '../../api/ferryWire.ts';
+import * as runs from '../../store/runs/index.ts';
 
 /** The live byte progress the connector last reported for a run (the SMS shapes only carry stage strings). */
 export const getRunProgress: Operation<FerryInput<'GetRunProgress'>, FerryOutput<'GetRunProgress', Date>> = {
   input: { replicationRunId: str(true) },
   async handle(input, { core, tenant }) {
-    const run = await core.db
-      .selectFrom('runs')
-      .select(['replication_run_id', 'replication_job_id', 'state', 'stage', 'stage_progress', 'progress', 'updated_at'])
-      .where('replication_run_id', '=', input.replicationRunId!)
-      .where('account_id', '=', tenant.accountId)
-      .where('region', '=', tenant.region)
-      .executeTakeFirst();
+    const run = await runs.getInTenant(core.db, tenant, input.replicationRunId!);
     if (!run) throw invalidParameter(`Replication run ${input.replicationRunId} does not exist.`);
     const progress = (run.progress ? JSON.parse(run.progress) : {}) as { bytesDone?: number; bytesTotal?: number; bytesPerSecond?: number };
     const active = run.state === 'ACTIVE';

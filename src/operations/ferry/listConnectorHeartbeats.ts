@@ -1,20 +1,13 @@
 import type { Operation } from '../operation.ts';
 import { epochDate } from '../../protocol/awsJson.ts';
 import type { ConnectorHeartbeat, FerryInput, FerryOutput } from '../../api/ferryWire.ts';
+import * as connectors from '../../store/connectors/index.ts';
 
 /** The caller's associated connectors' heartbeat details, for the console's Connectors page. */
 export const listConnectorHeartbeats: Operation<FerryInput<'ListConnectorHeartbeats'>, FerryOutput<'ListConnectorHeartbeats', Date>> = {
   input: {},
   async handle(_input, { core, tenant }) {
-    const rows = await core.db
-      .selectFrom('connectors')
-      .select(['connector_id', 'last_heartbeat_at', 'reported_status', 'status_message', 'last_inventory_at'])
-      .where('account_id', '=', tenant.accountId)
-      .where('region', '=', tenant.region)
-      .where('registered_at', 'is not', null)
-      .where('disassociated_at', 'is', null)
-      .orderBy('seq', 'asc')
-      .execute();
+    const rows = await connectors.allAssociated(core.db, tenant);
     return {
       connectors: rows.map((row) => {
         const out: ConnectorHeartbeat<Date> = { connectorId: row.connector_id };

@@ -8,6 +8,7 @@ import { NON_TERMINAL_JOB_STATES } from '../../domain/enums.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import type { AppInstancesTable, AppServerGroupsTable, AppServersTable, AppValidationsTable, AppsTable, Database } from '../schema.ts';
 import { compiledOnce, rowsOf } from '../compiledOnce.ts';
+import { inTenant } from '../tenancy.ts';
 
 export type AppRow = Selectable<AppsTable>;
 export type GroupRow = Selectable<AppServerGroupsTable>;
@@ -23,8 +24,7 @@ export async function selectTenantApp(db: AppExecutor, tenant: Tenant, appId: st
     .selectFrom('apps')
     .selectAll()
     .where('app_id', '=', appId)
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
+    .where(inTenant(tenant))
     .executeTakeFirst();
 }
 
@@ -85,8 +85,7 @@ export async function countTenantApps(db: AppExecutor, tenant: Tenant): Promise<
   const { count } = await db
     .selectFrom('apps')
     .select((eb) => eb.fn.countAll<number | string>().as('count'))
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
+    .where(inTenant(tenant))
     .executeTakeFirstOrThrow();
   return Number(count);
 }
@@ -96,8 +95,7 @@ export async function selectAppByClientToken(db: AppExecutor, tenant: Tenant, cl
   return db
     .selectFrom('apps')
     .selectAll()
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
+    .where(inTenant(tenant))
     .where('client_token', '=', clientToken)
     .executeTakeFirst();
 }
@@ -140,7 +138,7 @@ export async function insertAppRow(db: AppExecutor, row: Insertable<AppsTable>):
 
 /** One page of the tenant's apps in creation order: `limit` rows after `afterSeq`, optionally only `appIds`. */
 export async function selectAppPage(db: AppExecutor, tenant: Tenant, page: { afterSeq?: number; limit: number; appIds?: readonly string[] }): Promise<AppRow[]> {
-  let query = db.selectFrom('apps').selectAll().where('account_id', '=', tenant.accountId).where('region', '=', tenant.region).orderBy('seq', 'asc').limit(page.limit);
+  let query = db.selectFrom('apps').selectAll().where(inTenant(tenant)).orderBy('seq', 'asc').limit(page.limit);
   if (page.afterSeq !== undefined) query = query.where('seq', '>', page.afterSeq);
   if (page.appIds) query = query.where('app_id', 'in', [...page.appIds]);
   return query.execute();
@@ -191,8 +189,7 @@ export async function selectLaunchRowOfInstance(db: AppExecutor, tenant: Tenant,
     .selectFrom('app_instances')
     .selectAll()
     .where('instance_id', '=', instanceId)
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
+    .where(inTenant(tenant))
     .executeTakeFirst();
 }
 

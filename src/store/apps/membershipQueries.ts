@@ -6,6 +6,7 @@ import type { Insertable } from 'kysely';
 import type { Tenant } from '../../domain/tenant.ts';
 import type { AppServerGroupsTable, AppServersTable } from '../schema.ts';
 import type { AppExecutor } from './appQueries.ts';
+import { inTenant } from '../tenancy.ts';
 
 /** Which of `serverIds` are in the tenant's server catalog now. */
 export async function selectCatalogedServerIds(db: AppExecutor, tenant: Tenant, serverIds: readonly string[]): Promise<Set<string>> {
@@ -13,8 +14,7 @@ export async function selectCatalogedServerIds(db: AppExecutor, tenant: Tenant, 
   const rows = await db
     .selectFrom('servers')
     .select(['server_id', 'in_catalog'])
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
+    .where(inTenant(tenant))
     .where('server_id', 'in', [...serverIds])
     .execute();
   return new Set(rows.filter((s) => Number(s.in_catalog) === 1).map((s) => s.server_id));

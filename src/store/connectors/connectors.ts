@@ -7,6 +7,7 @@ import type { Tenant } from '../../domain/tenant.ts';
 import type { Executor } from '../executor.ts';
 import type { ConnectorRow } from '../rows.ts';
 import { compiledOnce, rowsOf } from '../compiledOnce.ts';
+import { inTenant } from '../tenancy.ts';
 
 /** A connector issued a token but not yet registered. */
 export async function insertIssued(db: Executor, issued: Tenant & { connectorId: string; tokenHash: string; label: string | null; now: number }): Promise<void> {
@@ -79,25 +80,10 @@ export function recentlySeen(db: Executor, tenant: Tenant, heartbeatSince: numbe
   return rowsOf(db, seenSinceServing(db, { ...values, vmManagerId, reportedBy: reportedBy ?? '' }));
 }
 
-type SeenSince = { accountId: string; region: string; heartbeatSince: number };
-const seenSince = compiledOnce('connectors.recentlySeen', (db, p: SeenSince) =>
-  db
-    .selectFrom('connectors')
-    .selectAll()
-    .where('account_id', '=', p.accountId)
-    .where('region', '=', p.region)
-    .where('registered_at', 'is not', null)
-    .where('disassociated_at', 'is', null)
-    .where('last_heartbeat_at', '>=', p.heartbeatSince),
-);
+type SeenSince = Tenant & { heartbeatSince: number };
+const seenSince = compiledOnce('connectors.recentlySeen', (db, p: SeenSince) => associatedOf(db, p).where('last_heartbeat_at', '>=', p.heartbeatSince));
 const seenSinceServing = compiledOnce('connectors.recentlySeenServing', (db, p: SeenSince & { vmManagerId: string; reportedBy: string }) =>
-  db
-    .selectFrom('connectors')
-    .selectAll()
-    .where('account_id', '=', p.accountId)
-    .where('region', '=', p.region)
-    .where('registered_at', 'is not', null)
-    .where('disassociated_at', 'is', null)
+  associatedOf(db, p)
     .where('last_heartbeat_at', '>=', p.heartbeatSince)
     .where((eb) => eb.or([eb('vm_manager_id', '=', p.vmManagerId), eb('connector_id', '=', p.reportedBy)])),
 );
@@ -112,32 +98,26 @@ const associationOf = compiledOnce('connectors.isAssociated', (db, p: { connecto
   db.selectFrom('connectors').select(['disassociated_at']).where('connector_id', '=', p.connectorId),
 );
 
+/** The tenant's registered, associated connectors: the ones it sees. */
+function associatedOf(db: Executor, tenant: Tenant) {
+  return db.selectFrom('connectors').selectAll().where(inTenant(tenant)).where('registered_at', 'is not', null).where('disassociated_at', 'is', null);
+}
+
 /** A page of the tenant's registered, associated connectors in sequence after `after`. */
 export function page(db: Executor, tenant: Tenant, after: number | undefined, limit: number): Promise<ConnectorRow[]> {
-  let query = db
-    .selectFrom('connectors')
-    .selectAll()
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
-    .where('registered_at', 'is not', null)
-    .where('disassociated_at', 'is', null)
-    .orderBy('seq', 'asc')
-    .limit(limit);
+  let query = associatedOf(db, tenant).orderBy('seq', 'asc').limit(limit);
   if (after !== undefined) query = query.where('seq', '>', after);
   return query.execute();
 }
 
+/** All of the tenant's registered, associated connectors, in sequence. */
+export function allAssociated(db: Executor, tenant: Tenant): Promise<ConnectorRow[]> {
+  return associatedOf(db, tenant).orderBy('seq', 'asc').execute();
+}
+
 /** The tenant's registered, associated connector `connectorId`. */
 export function associatedInTenant(db: Executor, tenant: Tenant, connectorId: string): Promise<ConnectorRow | undefined> {
-  return db
-    .selectFrom('connectors')
-    .selectAll()
-    .where('connector_id', '=', connectorId)
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
-    .where('registered_at', 'is not', null)
-    .where('disassociated_at', 'is', null)
-    .executeTakeFirst();
+  return associatedOf(db, tenant).where('connector_id', '=', connectorId).executeTakeFirst();
 }
 
 /** A job the connector's servers still have that is not over (PENDING, ACTIVE or PAUSED_ON_FAILURE), if any. */
@@ -155,4 +135,34 @@ export async function aLiveJobServedBy(db: Executor, connectorId: string): Promi
 
 export async function disassociate(db: Executor, connectorId: string, now: number): Promise<void> {
   await db.updateTable('connectors').set({ disassociated_at: now }).where('connector_id', '=', connectorId).execute();
+}
+
+/** The connector reported its inventory at `now`. */
+export async function markInventoried(db: Executor, connectorId: string, now: number): Promise<void> {
+  await db.updateTable('connectors').set({ last_inventory_at: now }).where('connector_id', '=', connectorId).execute();
+}
+
+/**
+ * A connector of the tenant an import still waits for, if any: registered, associated, heartbeating since
+ * `heartbeatSince`, not reporting itself UNHEALTHY, and with no inventory since `since`.
+ */
+export async function anAwaitedReporter(db: Executor, tenant: Tenant, heartbeatSince: number, since: number): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('connectors')
+    .select('connector_id')
+    .where(inTenant(tenant))
+    .where('registered_at', 'is not', null)
+    .where('disassociated_at', 'is', null)
+    .where('last_heartbeat_at', '>=', heartbeatSince)
+    .where('reported_status', '!=', 'UNHEALTHY')
+    .where((eb) => eb.or([eb('last_inventory_at', 'is', null), eb('last_inventory_at', '<', since)]))
+    .limit(1)
+    .executeTakeFirst();
+  return row?.connector_id;
+}
+
+/** Whether any connector of the tenant reported an inventory at or after `since`. */
+export async function anyInventorySince(db: Executor, tenant: Tenant, since: number): Promise<boolean> {
+  const row = await db.selectFrom('connectors').select('connector_id').where(inTenant(tenant)).where('last_inventory_at', '>=', since).limit(1).executeTakeFirst();
+  return row !== undefined;
 }

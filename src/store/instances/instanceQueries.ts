@@ -5,6 +5,7 @@
 import type { InstanceState } from '../../domain/instance.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import type { InstanceExecutor, InstanceRow, ValidationRow } from './instanceTables.ts';
+import { inTenant } from '../tenancy.ts';
 
 const TIME_COLUMNS = ['launched_at', 'boot_started_at', 'boot_deadline_at', 'booted_at', 'validation_deadline_at', 'hydrated_at', 'terminated_at', 'updated_at'] as const;
 
@@ -31,7 +32,7 @@ export async function selectInstance(db: InstanceExecutor, instanceId: string): 
 
 /** The tenant's instances in launch order, or those of one app. */
 export async function selectTenantInstances(db: InstanceExecutor, tenant: Tenant, appId?: string): Promise<InstanceRow[]> {
-  let query = db.selectFrom('instances').selectAll().where('account_id', '=', tenant.accountId).where('region', '=', tenant.region);
+  let query = db.selectFrom('instances').selectAll().where(inTenant(tenant));
   if (appId !== undefined) query = query.where('app_id', '=', appId);
   return (await query.orderBy('seq').execute()).map(toInstanceRow);
 }

@@ -2,8 +2,10 @@
  * Access keys as stored: sealed secrets (sealing and unsealing are the caller's, core/accessKeys.ts), origins,
  * deletion. Deleting a key drops its secret in the same write, so a deleted key never authenticates again.
  */
-import { CompiledQuery } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import type { Executor } from '../executor.ts';
+import type { StoreCapabilities } from '../openStore.ts';
+import type { AccessKeysTable } from '../schema.ts';
 
 /** A secret as the store holds it: sealed under the master key `fingerprint`. */
 export interface SealedSecret {
@@ -89,4 +91,47 @@ export interface SecretRow {
 export function secretLookupQuery(db: Executor): (accessKeyId: string) => CompiledQuery<SecretRow> {
   const sql = db.selectFrom('access_keys').select(['account_id', 'sealed_secret', 'master_key_fingerprint']).where('access_key_id', '=', '').where('deleted_at', 'is', null).compile().sql;
   return (accessKeyId) => CompiledQuery.raw(sql, [accessKeyId]) as CompiledQuery<SecretRow>;
+}
+
+/** Distinct fingerprints of the master keys that secrets are sealed under. */
+export async function sealingFingerprints(db: Executor): Promise<string[]> {
+  const rows = await db.selectFrom('access_keys').select('master_key_fingerprint').distinct().where('master_key_fingerprint', 'is not', null).execute();
+  return rows.map((r) => r.master_key_fingerprint!);
+}
+
+/**
+ * After plain-text secrets were overwritten (the store zeroes what it overwrites, openStore.ts's secure_delete): the
+ * copies of the old pages still in the store's own log file are checkpointed away and the file truncated, so the
+ * plain text is gone from every file of the store. PostgreSQL keeps no such file beside its tables.
+ */
+export async function purgeOverwrittenPages(db: Executor, capabilities: Pick<StoreCapabilities, 'checkpointableLog'>): Promise<void> {
+  if (capabilities.checkpointableLog) await sql`pragma wal_checkpoint(TRUNCATE)`.execute(db);
+}
+
+/** A key with everything stored about it, secrets included (the root key bootstrap opens them). */
+export function withSecret(db: Executor, accessKeyId: string): Promise<AccessKeysTable | undefined> {
+  return db.selectFrom('access_keys').selectAll().where('access_key_id', '=', accessKeyId).executeTakeFirst();
+}
+
+/** The account's keys that are not deleted, secrets included, newest first. */
+export function activeWithSecretsOf(db: Executor, accountId: string): Promise<AccessKeysTable[]> {
+  return db.selectFrom('access_keys').selectAll().where('account_id', '=', accountId).where('deleted_at', 'is', null).orderBy('created_at', 'desc').execute();
+}
+
+/** Whether the account has ever had a key (deleted ones count). */
+export async function everHad(db: Executor, accountId: string): Promise<boolean> {
+  return (await db.selectFrom('access_keys').select('access_key_id').where('account_id', '=', accountId).limit(1).executeTakeFirst()) !== undefined;
+}
+
+/** The account's keys that are not deleted, came from one of `origins`, and are not `exceptId`. */
+export async function activeOfOrigins(db: Executor, accountId: string, origins: readonly string[], exceptId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('access_keys')
+    .select('access_key_id')
+    .where('account_id', '=', accountId)
+    .where('deleted_at', 'is', null)
+    .where('origin', 'in', [...origins])
+    .where('access_key_id', '!=', exceptId)
+    .execute();
+  return rows.map((r) => r.access_key_id);
 }

@@ -1,6 +1,6 @@
 /**
  * Migration 3: the KMS-style keyring (src/kms). Keys per (account, region) with their wrapped material, and aliases
- * (`alias/NAME`) unique per (account, region). Row types: src/kms/schema.ts.
+ * (`alias/NAME`) unique per (account, region). Row types: src/store/kms/kmsTables.ts.
  */
 import type { Migration } from './index.ts';
 

@@ -13,6 +13,7 @@ import { instancesMigration } from './009_instances.ts';
 import { artifactsMigration } from './010_artifacts.ts';
 import { accountJobCountsMigration } from './011_account_job_counts.ts';
 import { webhookOutboxLeasesMigration } from './012_webhook_outbox_leases.ts';
+import { leasesMigration } from './013_leases.ts';
 
 export interface Migration {
   version: number;
@@ -190,6 +191,7 @@ export const migrations: Migration[] = [
   artifactsMigration,
   accountJobCountsMigration,
   webhookOutboxLeasesMigration,
+  leasesMigration,
 ];
 
 export interface MigrateOptions {

@@ -89,7 +89,7 @@ export async function openPostgresStore(url: string, now: number, options: OpenS
     readRows: async <T>(query: CompiledQuery<T>) => (await db.executeQuery(query)).rows,
     readArrays: async (query: CompiledQuery) =>
       (await pool.query({ text: query.sql, values: [...query.parameters], rowMode: 'array' })).rows as unknown[][],
-    capabilities: { skipLockedClaims: true, relaxedCommits: true, migrationLock: true },
+    capabilities: { skipLockedClaims: true, relaxedCommits: true, migrationLock: true, checkpointableLog: false, sharedByNodes: true },
     // Every strict commit waits for its WAL flush; PostgreSQL may serve several with one flush (not counted here).
     commitStats: () => ({ commits: dialect.driver.commits, syncs: dialect.driver.commits - relaxedCommits }),
     close: () => db.destroy(),

@@ -7,6 +7,7 @@ import { RUNNABLE_JOB_STATES } from '../../domain/replicationRun.ts';
 import type { StoreCapabilities } from '../openStore.ts';
 import type { Executor } from '../executor.ts';
 import type { ConnectorRow, RunRow } from '../rows.ts';
+import { inTenant } from '../tenancy.ts';
 
 /** What the rule reads of the connector asking. */
 export type DueRunsConnector = Pick<ConnectorRow, 'connector_id' | 'account_id' | 'region' | 'vm_manager_id'>;
@@ -16,8 +17,7 @@ function dueQuery(db: Executor, connector: DueRunsConnector, now: number, limit:
     .selectFrom('runs')
     .innerJoin('jobs', 'jobs.replication_job_id', 'runs.replication_job_id')
     .innerJoin('servers', 'servers.server_id', 'jobs.server_id')
-    .where('runs.account_id', '=', connector.account_id)
-    .where('runs.region', '=', connector.region)
+    .where(inTenant({ accountId: connector.account_id, region: connector.region }, 'runs'))
     .where('runs.state', '=', 'PENDING')
     .where('runs.scheduled_start_time', '<=', now)
     .where('jobs.state', 'in', RUNNABLE_JOB_STATES)

@@ -9,6 +9,7 @@ import type { Executor } from '../executor.ts';
 import { compiledOnce, rowsOf } from '../compiledOnce.ts';
 import type { RunRow } from '../rows.ts';
 import type { RunsTable } from '../schema.ts';
+import { inTenant } from '../tenancy.ts';
 
 export function get(db: Executor, replicationRunId: string): Promise<RunRow | undefined> {
   return db.selectFrom('runs').selectAll().where('replication_run_id', '=', replicationRunId).executeTakeFirst();
@@ -20,8 +21,7 @@ export function getInTenant(db: Executor, tenant: Tenant, replicationRunId: stri
     .selectFrom('runs')
     .selectAll()
     .where('replication_run_id', '=', replicationRunId)
-    .where('account_id', '=', tenant.accountId)
-    .where('region', '=', tenant.region)
+    .where(inTenant(tenant))
     .executeTakeFirst();
 }
 
@@ -148,6 +148,18 @@ export function activeOrOnDemandOf(db: Executor, replicationJobId: string): Prom
     .where('replication_job_id', '=', replicationJobId)
     .where((eb) => eb.or([eb('state', '=', 'ACTIVE'), eb('type', '=', 'ON_DEMAND')]))
     .execute();
+}
+
+/** The image a run produced (null: none, or no such run). */
+export async function amiOf(db: Executor, replicationRunId: string): Promise<string | null> {
+  const row = await db.selectFrom('runs').select('ami_id').where('replication_run_id', '=', replicationRunId).executeTakeFirst();
+  return row?.ami_id ?? null;
+}
+
+/** When the job's on-demand runs created after `after` were created (the on-demand quota's window). */
+export async function onDemandCreatedAfter(db: Executor, replicationJobId: string, after: number): Promise<number[]> {
+  const rows = await db.selectFrom('runs').select('created_at').where('replication_job_id', '=', replicationJobId).where('type', '=', 'ON_DEMAND').where('created_at', '>', after).execute();
+  return rows.map((r) => r.created_at);
 }
 
 /** The images of the job's completed runs that are not retired, newest first. */

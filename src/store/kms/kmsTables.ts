@@ -1,8 +1,10 @@
 /**
  * Row shapes of the KMS tables (migration 003, src/store/migrations/003_kms.ts). Kept apart from src/store/schema.ts
- * so the keyring owns its tables; code that queries them views the store as `Kysely<KmsDatabase>`.
+ * as the keyring's own tables; only store/kms/ names them in SQL, viewing the store as `Kysely<KmsDatabase>`.
  * Times are epoch milliseconds.
  */
+import type { Kysely, Transaction } from 'kysely';
+
 export interface KmsKeysTable {
   /** A UUID, like an AWS KMS key id. */
   key_id: string;
@@ -39,3 +41,9 @@ export interface KmsDatabase {
   kms_keys: KmsKeysTable;
   kms_aliases: KmsAliasesTable;
 }
+
+/** A connection or a transaction, seen with the KMS tables. */
+export type KmsExecutor = Kysely<KmsDatabase> | Transaction<KmsDatabase>;
+
+/** The store's database (or a transaction on it), seen with the KMS tables. */
+export const kmsDb = (db: Kysely<any>): Kysely<KmsDatabase> => db as Kysely<KmsDatabase>;
