@@ -7,12 +7,13 @@
  * boot marker on the serial console, and the CPU time the domain's QEMU process used until then (user + system, from
  * /proc: on a busy machine the wall time is mostly waiting for a core, the CPU time is what the devices cost).
  *
- *   node bench/launchDomainXml.ts [--rounds 3] [--devices] [--cgroup]
+ *   node bench/launchDomainXml.ts [--rounds 3] [--devices] [--cgroup] [--parallel 1]
  *
  * `--devices` adds variants that each leave one device of the instance out (the seed's SCSI controller, the NIC, the
  * guest agent's channel): what each costs the boot. `--cgroup` adds Ferry's XML with the domain's QEMU moved, once
  * started, out of libvirt's /machine group into the root of cgroup v1's cpu hierarchy, where the bare QEMU runs: on
  * cgroup v1 every domain together weighs as much as one ordinary process (/machine has cpu.shares 1024, like a task).
+ * `--parallel N` boots N guests at once in each variant (as bench:launch's three-server app and its baseline do).
  *
  * Needs root and a running libvirt (qemu:///system) (the `ferry-default` network is made as Ferry makes it).
  */
@@ -31,8 +32,9 @@ import { Virsh } from '../src/launch/virsh.ts';
 import { bootableVm, launchSkipReason, LAUNCH_URI, removeDomain } from '../test/helpers/launch.ts';
 import { sampleIdle } from './launchSupport.ts';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, devices: { type: 'boolean', default: false }, cgroup: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, devices: { type: 'boolean', default: false }, cgroup: { type: 'boolean', default: false }, parallel: { type: 'string', default: '1' } } });
 const ROUNDS = Math.max(1, Number(values.rounds));
+const PARALLEL = Math.max(1, Number(values.parallel));
 
 /** The XML with what Ferry leaves out put back: libvirt's default USB controller and the NIC's option ROM. */
 function withDefaults(xml: string): string {
@@ -156,9 +158,16 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       const cgroupVariant = values.cgroup ? [['Ferry (lean), QEMU moved to the root cpu cgroup', 'root-cgroup'] as const] : [];
       for (const [label, variant] of [...Object.entries(VARIANTS), ...cgroupVariant, ['bare qemu (by hand)', null] as const]) {
-        const name = `ferry-bench-xml-${process.pid}`;
-        const result =
-          variant === null ? await bootBare(dir, base, name) : variant === 'root-cgroup' ? await bootOnce(virsh, dir, base, name, (xml) => xml, true) : await bootOnce(virsh, dir, base, name, variant);
+        const boot = (name: string) =>
+          variant === null ? bootBare(dir, base, name) : variant === 'root-cgroup' ? bootOnce(virsh, dir, base, name, (xml) => xml, true) : bootOnce(virsh, dir, base, name, variant);
+        // With --parallel N, N guests boot at once: the slowest start and marker, and the CPU of all.
+        const boots = await Promise.all(Array.from({ length: PARALLEL }, (_, i) => boot(`ferry-bench-xml-${process.pid}-${i}`)));
+        const result: Boot = {
+          startMs: Math.max(...boots.map((b) => b.startMs)),
+          markerMs: Math.max(...boots.map((b) => b.markerMs)),
+          cpuMs: boots.reduce((sum, b) => sum + b.cpuMs, 0),
+          idle: boots[0]!.idle,
+        };
         results.set(label, [...(results.get(label) ?? []), result]);
         console.log(`round ${round + 1} ${label}: start ${Math.round(result.startMs)} ms, marker ${Math.round(result.markerMs)} ms, QEMU CPU ${result.cpuMs} ms, idle ${Math.round(result.idle * 100)} %`);
       }

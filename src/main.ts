@@ -3,7 +3,7 @@
  * and `ferry serve` all start Ferry through `startFerry`.
  */
 import { readFileSync } from 'node:fs';
-import { sql } from 'kysely';
+import { probeQuery } from './store/probe.ts';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from './lib/clock.ts';
@@ -189,7 +189,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
   metrics.attach({ images, scheduler, webhooks });
   const health = {
     nodeId,
-    store: { kind: store.capabilities.sharedByNodes ? 'postgres' : 'sqlite', check: async () => void (await core.readRows(sql`select 1 as one`.compile(core.db))) },
+    store: { kind: store.capabilities.sharedByNodes ? 'postgres' : 'sqlite', check: async () => void (await core.readRows(probeQuery(core.db))) },
     // A name no object has: the answer (absent) proves the storage answers, without reading or listing anything.
     blocks: { kind: images.placement.storage.kind, check: async () => void (await images.placement.storage.sizeOf('health/probe')) },
     schedulerLeading: () => scheduler.leading,

@@ -4,11 +4,11 @@
  * caller's transaction.
  */
 import type { Tx } from './context.ts';
-import { isIdTaken, type IdColumn } from '../store/uniqueIds.ts';
+import { idTaken, type IdColumn } from '../store/idTaken.ts';
 
 export async function freshId<T extends keyof IdColumn>(tx: Tx, table: T, column: IdColumn[T], generate: () => string): Promise<string> {
   for (;;) {
     const id = generate();
-    if (!(await isIdTaken(tx, table, column, id))) return id;
+    if (!(await idTaken(tx, table, column, id))) return id;
   }
 }

@@ -12,7 +12,7 @@ import { invalidParameter } from '../lib/errors.ts';
 import type { Database } from '../store/schema.ts';
 import type { LaunchInputs, LaunchPlan } from './instanceRepo.ts';
 import type { InstanceSpec } from './instanceService.ts';
-import { ensureNetworkReady, resolveNetwork } from './networks.ts';
+import { DEFAULT_NETWORK, ensureNetworkReady, resolveNetwork } from './networks.ts';
 import type { Virsh } from './virsh.ts';
 
 /** EC2's own limit on user data. */
@@ -129,7 +129,10 @@ export async function resolveLaunch(
     throw invalidParameter((error as Error).message);
   }
   const network = await resolveNetwork(deps.virsh, spec.network);
-  await ensureNetworkReady(deps.virsh, network);
+  // A network the launch names must be up now (a clear error for the caller). Ferry's own default network is
+  // created or started if need be while the instance's files are made (launchSteps.ts): asking libvirt here too
+  // would put a virsh process between the request and the launch.
+  if (network.name !== DEFAULT_NETWORK) await ensureNetworkReady(deps.virsh, network);
   return {
     plan: {
       vcpus,

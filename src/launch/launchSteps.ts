@@ -8,7 +8,7 @@
  *                idempotent, and terminate removes a domain whatever the state), make the network ready → starting
  *   starting     (after a restart) define the domain and make the network ready again, as above      → booting
  *   booting      `virsh start` only if libvirt says the domain was never started ("shut off (unknown)") or this
- *                process defined it a moment ago, then wait for the boot signal                                                   → running | failed
+ *                process defined it a moment ago, then wait for the boot signal                   → running | failed
  *   running      hydrate (from the boot on: until then the guest reads everything through the export, and the
  *                pull would only slow its boot down); collect validation results until each has one or their
  *                deadline passes
@@ -215,7 +215,8 @@ export class LaunchRunner {
     const id = row.instance_id;
     await files.createInstanceDir(id);
     this.#phase(id, 'instance dir made');
-    // The overlays and the seed do not depend on each other: made side by side (each is a short-lived program).
+    // The overlays, the seed and the domain do not depend on each other: made side by side (each is a short-lived
+    // program).
     const overlays = async () => {
       const served = await exports.serve(id, row.ami_id, plan.diskSizes.length);
       this.#phase(id, 'NBD export up');

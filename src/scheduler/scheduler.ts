@@ -103,7 +103,10 @@ export class Scheduler {
     this.#running = (async () => {
       let wake: number | null = null;
       try {
-        wake = await this.tick(this.#core.clock.now());
+        const now = this.#core.clock.now();
+        wake = await this.tick(now);
+        // A leader renews its lease, a follower looks whether it is free, at least this often.
+        if (this.#leadership) wake = Math.min(wake ?? Infinity, now + this.#leadership.timing.renewEveryMs);
         this.lastError = undefined;
       } catch (thrown) {
         this.lastError = coerceError(thrown);
@@ -131,7 +134,7 @@ export class Scheduler {
       const was = this.leading;
       this.leading = await lease.refresh(now);
       if (this.leading !== was) this.#core.log.info({ holder: lease.holder, term: lease.lastSeen()?.term }, this.leading ? 'this node now leads the scheduler' : 'this node no longer leads the scheduler');
-      if (!this.leading) return now + lease.timing.renewEveryMs;
+      if (!this.leading) return null; // nothing for this node; the loop looks at the lease again (#runTick)
     }
     // A leader that lost its lease mid-tick (a stall longer than the lease) stops before the next step.
     const steps = [expireLeases, settleDueRuns, expireJobs, expireCatalogImports];
@@ -143,7 +146,6 @@ export class Scheduler {
     const images = await drainImageDeletions(this.#core, this.#images, now);
     const times = [await nextWakeAt(this.#core, now), await nextCatalogDeadline(this.#core)].filter((t): t is number => t !== null);
     if (images.failed > 0) times.push(now + 2000);
-    if (lease) times.push(now + lease.timing.renewEveryMs);
     return times.length ? Math.min(...times) : null;
   }
 

@@ -47,7 +47,7 @@ describe('three nodes on one PostgreSQL and one S3 bucket', { skip: postgresSkip
   const events: { id: string; type: string; detail: Record<string, string | null> }[] = [];
   let receiver: Server;
   const clients: SMSClient[] = [];
-  const scratch = mkdtempSync(join(tmpdir(), 'ferry-cluster-'));
+  let scratch = '';
 
   const sms = (node: Node): SMSClient => {
     const client = new SMSClient({ region: 'us-east-1', endpoint: `http://127.0.0.1:${node.port}`, credentials: ROOT, maxAttempts: 1 });
@@ -66,6 +66,7 @@ describe('three nodes on one PostgreSQL and one S3 bucket', { skip: postgresSkip
   };
 
   before(async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'ferry-cluster-'));
     bucket = await startTestBucket();
     database = await createTestDatabase(testPostgresUrl!);
     receiver = createServer((request, response) => {
@@ -110,7 +111,7 @@ describe('three nodes on one PostgreSQL and one S3 bucket', { skip: postgresSkip
     await database?.drop();
     for (const ds of datastores) await ds.cleanup();
     for (const node of nodes) rmSync(node.dataDir, { recursive: true, force: true });
-    rmSync(scratch, { recursive: true, force: true });
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 
   test('one leader, runs once each, a killed node and leader replaced, images bit-identical', async () => {

@@ -79,6 +79,8 @@ describe('launching instances on libvirt', { skip: launchSkipReason() }, () => {
     const stop = t.ferry.core.events.subscribe((e) => {
       if (e.type === 'instance.state') seen.push({ instanceId: e.instanceId, state: e.state, hydration: e.hydration });
     });
+    const phases: [string, string][] = [];
+    const stopPhases = t.ferry.instances.onPhase((id, phase) => phases.push([id, phase]));
     const started = Date.now();
     const instance = await t.ferry.instances.launch(
       spec(kvm, {
@@ -107,7 +109,19 @@ describe('launching instances on libvirt', { skip: launchSkipReason() }, () => {
       (i) => i.hydration !== 'none' && i.hydration !== 'hydrating' && i.validations.every((v) => v.status !== 'PENDING'),
     );
     stop();
+    stopPhases();
     const events = seen.filter((e) => e.instanceId === instance.instanceId);
+    // The launch's timeline (bench/launchTimeline.ts reads the same): the domain is defined before the start, and
+    // the pull starts only once the guest has booted, so it never competes with the boot.
+    const order = phases.filter(([id]) => id === instance.instanceId).map(([, phase]) => phase);
+    const at = (phase: string) => {
+      assert.ok(order.includes(phase), `phase "${phase}" reported (saw ${order.join(', ')})`);
+      return order.indexOf(phase);
+    };
+    assert.ok(at('domain defined') < at('prepared (starting)') && at('overlay created') < at('prepared (starting)'));
+    assert.ok(at('defined (booting)') < at('virsh start returned') && at('virsh start returned') < at('first console line'));
+    assert.ok(at('first console line') <= at('boot marker seen') && at('boot marker seen') < at('hydration started'));
+    assert.ok(at('block jobs done') < at('hydrated'));
     assert.equal(done.hydration, 'hydrated', done.hydrationMessage ?? '');
     tt.diagnostic(`KVM sample: launch → booted ${done.bootedAt! - done.launchedAt} ms; → hydrated ${done.hydratedAt! - done.launchedAt} ms`);
     const states = events.map((e) => e.state).filter((s, i, all) => s !== all[i - 1]);

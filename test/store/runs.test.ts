@@ -12,7 +12,7 @@ import { inUnitOfWork } from '../../src/store/unitOfWork.ts';
 import { isRunDueFor } from '../../src/domain/replicationRun.ts';
 import { ReplicationJobState, ReplicationRunState } from '../../src/domain/enums.ts';
 import { claimRuns } from '../../src/core/runs.ts';
-import { isIdTaken } from '../../src/store/uniqueIds.ts';
+import { idTaken } from '../../src/store/idTaken.ts';
 
 const NOW = 1_800_000_000_000;
 
@@ -128,7 +128,7 @@ for (const dialect of storeDialects) {
       }
     });
 
-    test('amiOf, onDemandCreatedAfter; isIdTaken for drawn ids', async () => {
+    test('amiOf, onDemandCreatedAfter; idTaken for drawn ids', async () => {
       const { store } = sut;
       const connector = await addConnector(store, 'c-ami', 'vcenter-ami', NOW);
       const job = await addJob(store, 'sms-job-ami00001', await addServer(store, 's-ami00001', connector.connector_id, 'vcenter-ami', NOW), 'ACTIVE', NOW);
@@ -141,10 +141,10 @@ for (const dialect of storeDialects) {
       assert.equal(await runs.amiOf(store.db, 'sms-run-nothere0'), null);
       assert.deepEqual((await runs.onDemandCreatedAfter(store.db, job.replication_job_id, NOW - 20)).sort(), [NOW - 10, NOW]);
       assert.deepEqual(await runs.onDemandCreatedAfter(store.db, job.replication_job_id, NOW - 10), [NOW]);
-      assert.equal(await isIdTaken(store.db, 'runs', 'replication_run_id', 'sms-run-ami00003'), true);
-      assert.equal(await isIdTaken(store.db, 'runs', 'replication_run_id', 'sms-run-free0000'), false);
-      assert.equal(await isIdTaken(store.db, 'servers', 'server_id', 's-ami00001'), true);
-      assert.equal(await isIdTaken(store.db, 'apps', 'app_id', 'app-free'), false);
+      assert.equal(await idTaken(store.db, 'runs', 'replication_run_id', 'sms-run-ami00003'), true);
+      assert.equal(await idTaken(store.db, 'runs', 'replication_run_id', 'sms-run-free0000'), false);
+      assert.equal(await idTaken(store.db, 'servers', 'server_id', 's-ami00001'), true);
+      assert.equal(await idTaken(store.db, 'apps', 'app_id', 'app-free'), false);
     });
 
     test('disk metadata per run and disk; the image deletion queue in order, with done, deferred and failed marks', async () => {

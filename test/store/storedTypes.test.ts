@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { sql, type Kysely } from 'kysely';
 import type { ImageTables } from '../../src/images/schema.ts';
-import type { ArtifactTables } from '../../src/artifacts/local/schema.ts';
+import type { ArtifactTables } from '../../src/store/artifacts/artifactTables.ts';
 import { describeEachDialect, type StoreUnderTest } from '../helpers/stores.ts';
 
 const storageId = new Uint8Array([0, 1, 127, 128, 254, 255]);

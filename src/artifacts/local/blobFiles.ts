@@ -18,7 +18,7 @@ import { Readable } from 'node:stream';
 import { newArtifactBlobId } from '../../lib/ids.ts';
 import { ArtifactError } from '../errors.ts';
 import type { BodyExpectations, ByteRange } from '../artifactStore.ts';
-import type { Segment } from './schema.ts';
+import type { Segment } from '../../store/artifacts/artifactTables.ts';
 
 const BLOB_ID = /^[0-9a-f]{32}$/;
 /** Received bytes are written in batches of about this size (one writev each). */

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { ArtifactError } from '../errors.ts';
 import type { ArtifactLimits } from '../limits.ts';
-import type { ArtifactPartsTable, Segment } from './schema.ts';
+import type { ArtifactPartsTable, Segment } from '../../store/artifacts/artifactTables.ts';
 
 export interface CompletionPlan {
   segments: Segment[];

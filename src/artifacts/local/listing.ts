@@ -6,7 +6,7 @@
 import { ArtifactError } from '../errors.ts';
 import { prefixSuccessor } from '../keyOrder.ts';
 import type { ArtifactObject, ListOptions, ObjectListing } from '../artifactStore.ts';
-import { keysFrom, type ListedRow, type Queryable } from './artifactIndex.ts';
+import { keysFrom, type ListedRow, type Queryable } from '../../store/artifacts/artifactIndex.ts';
 
 /** A resume position: keys after `key`, or from `key` on when `inclusive`. */
 interface Position {

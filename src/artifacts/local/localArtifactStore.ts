@@ -35,21 +35,24 @@ import { BlobFiles } from './blobFiles.ts';
 import {
   bucketHasObjects,
   countBuckets,
+  deleteBucket,
   deleteObjectRow,
-  findBucket,
+  dropGarbage,
   findObject,
-  listBucketRows,
-  ownedBucket,
+  insertBucket,
+  probeArtifactTables,
+  queuedGarbage,
   queueGarbage,
   referencedBlobs,
   replaceObject,
   segmentsOf,
-  toStoredObject,
   type ArtifactTx,
-} from './artifactIndex.ts';
+} from '../../store/artifacts/artifactIndex.ts';
+import { findBucket, listBucketRows, ownedBucket, toStoredObject } from './artifactIndex.ts';
 import { listPage } from './listing.ts';
-import type { ArtifactDb, ArtifactObjectsTable } from './schema.ts';
-import { countOpenUploads, deleteUpload, findUpload, partsOf, replacePart, toUpload, toUploadedPart, uploadIdsOfBucket } from './uploadIndex.ts';
+import type { ArtifactDb, ArtifactObjectsTable } from '../../store/artifacts/artifactTables.ts';
+import { countOpenUploads, deleteUpload, insertUpload, partsOf, replacePart, uploadIdsOfBucket } from '../../store/artifacts/uploadIndex.ts';
+import { findUpload, toUpload, toUploadedPart } from './uploadIndex.ts';
 import { completionPlan } from './completion.ts';
 
 export interface ArtifactStoreLog {
@@ -73,7 +76,7 @@ const READ_ATTEMPTS = 3;
 export async function openLocalArtifactStore(options: LocalArtifactStoreOptions): Promise<LocalArtifactStore> {
   const db = options.db as unknown as ArtifactDb;
   try {
-    await db.selectFrom('artifact_garbage').select('blob_id').limit(1).execute();
+    await probeArtifactTables(db);
   } catch (thrown) {
     const why = thrown instanceof Error ? thrown.message : String(thrown);
     throw new Error(`The artifact tables are unusable (${why}): apply migration 010 (src/store/migrations/010_artifacts.ts).`);
@@ -133,7 +136,7 @@ export class LocalArtifactStore extends ArtifactStoreBase implements ArtifactSto
         throw new ArtifactError('TooManyBuckets', `You have attempted to create more buckets than allowed (${this.limits.maxBucketsPerAccount} per account).`);
       }
       const created = { name: bucket, region, createdAt: this.#now() };
-      await trx.insertInto('artifact_buckets').values({ name: bucket, account_id: accountId, region, created_at: created.createdAt }).execute();
+      await insertBucket(trx, { name: bucket, account_id: accountId, region, created_at: created.createdAt });
       return created;
     });
   }
@@ -155,7 +158,7 @@ export class LocalArtifactStore extends ArtifactStoreBase implements ArtifactSto
       }
       const garbage: string[] = [];
       for (const uploadId of await uploadIdsOfBucket(trx, bucket)) garbage.push(...(await deleteUpload(trx, uploadId)));
-      await trx.deleteFrom('artifact_buckets').where('name', '=', bucket).execute();
+      await deleteBucket(trx, bucket);
       return garbage;
     });
   }
@@ -268,7 +271,7 @@ export class LocalArtifactStore extends ArtifactStoreBase implements ArtifactSto
         metadata: JSON.stringify(metadata),
         created_at: this.#now(),
       };
-      await trx.insertInto('artifact_uploads').values(row).execute();
+      await insertUpload(trx, row);
       return toUpload(row);
     });
   }
@@ -365,13 +368,11 @@ export class LocalArtifactStore extends ArtifactStoreBase implements ArtifactSto
     this.#collecting = (async () => {
       do {
         this.#collectAgain = false;
-        const queued = (await this.#db.selectFrom('artifact_garbage').select('blob_id').execute()).map((r) => r.blob_id);
+        const queued = await queuedGarbage(this.#db);
         if (queued.length === 0) break;
         // Synchronous: no read can register between the check and the unlink (see BlobFiles.openRead).
         const { removed, busy } = this.#blobs.removeUnlessReading(queued);
-        for (let i = 0; i < removed.length; i += 500) {
-          await this.#db.deleteFrom('artifact_garbage').where('blob_id', 'in', removed.slice(i, i + 500)).execute();
-        }
+        await dropGarbage(this.#db, removed);
         if (busy.length > 0) setTimeout(() => !this.#closed && this.#collectSoon(), 1000).unref();
       } while (this.#collectAgain && !this.#closed);
     })().finally(() => {

@@ -1,60 +1,21 @@
-/** The SQL of open multipart uploads and their parts. */
+/** Multipart uploads as the S3 API sees them: in its shapes, with its errors (SQL: store/artifacts/uploadIndex.ts). */
 import { noSuchUpload } from '../errors.ts';
 import type { MultipartUpload, UploadedPart } from '../artifactStore.ts';
-import type { ArtifactTx, Queryable } from './artifactIndex.ts';
-import type { ArtifactPartsTable, ArtifactUploadsTable } from './schema.ts';
+import type { Queryable } from '../../store/artifacts/artifactIndex.ts';
+import type { ArtifactPartsTable, ArtifactUploadsTable } from '../../store/artifacts/artifactTables.ts';
+import { uploadRow } from '../../store/artifacts/uploadIndex.ts';
 
 /** The upload, when it exists and was started by `accountId` for this bucket and key; NoSuchUpload otherwise. */
 export async function findUpload(db: Queryable, accountId: string, bucket: string, key: string, uploadId: string): Promise<ArtifactUploadsTable> {
-  const row = await db.selectFrom('artifact_uploads').selectAll().where('upload_id', '=', uploadId).executeTakeFirst();
+  const row = await uploadRow(db, uploadId);
   if (!row || row.account_id !== accountId || row.bucket !== bucket || row.key !== key) throw noSuchUpload(uploadId);
   return row;
-}
-
-export async function countOpenUploads(db: Queryable, accountId: string): Promise<number> {
-  const row = await db
-    .selectFrom('artifact_uploads')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('account_id', '=', accountId)
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
 }
 
 export function toUpload(row: ArtifactUploadsTable): MultipartUpload {
   return { uploadId: row.upload_id, bucket: row.bucket, key: row.key, initiated: Number(row.created_at) };
 }
 
-export async function partsOf(db: Queryable, uploadId: string): Promise<ArtifactPartsTable[]> {
-  return db.selectFrom('artifact_parts').selectAll().where('upload_id', '=', uploadId).orderBy('part_number').execute();
-}
-
 export function toUploadedPart(row: ArtifactPartsTable): UploadedPart {
   return { partNumber: row.part_number, etag: row.etag, size: Number(row.size), lastModified: Number(row.last_modified) };
-}
-
-/** Records a part in place of an earlier upload of the same number; returns the replaced part's blob (garbage). */
-export async function replacePart(trx: ArtifactTx, row: ArtifactPartsTable): Promise<string[]> {
-  const old = await trx
-    .selectFrom('artifact_parts')
-    .select('blob_id')
-    .where('upload_id', '=', row.upload_id)
-    .where('part_number', '=', row.part_number)
-    .executeTakeFirst();
-  if (old) {
-    await trx.updateTable('artifact_parts').set(row).where('upload_id', '=', row.upload_id).where('part_number', '=', row.part_number).execute();
-  } else {
-    await trx.insertInto('artifact_parts').values(row).execute();
-  }
-  return old ? [old.blob_id] : [];
-}
-
-/** Removes an upload and its parts; returns the blobs of the parts (for the caller to keep or collect). */
-export async function deleteUpload(trx: ArtifactTx, uploadId: string): Promise<string[]> {
-  const parts = await trx.deleteFrom('artifact_parts').where('upload_id', '=', uploadId).returning('blob_id').execute();
-  await trx.deleteFrom('artifact_uploads').where('upload_id', '=', uploadId).execute();
-  return parts.map((p) => p.blob_id);
-}
-
-export async function uploadIdsOfBucket(db: Queryable, bucket: string): Promise<string[]> {
-  return (await db.selectFrom('artifact_uploads').select('upload_id').where('bucket', '=', bucket).execute()).map((r) => r.upload_id);
 }

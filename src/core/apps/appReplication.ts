@@ -12,6 +12,9 @@ import type { FerryEvent } from '../events.ts';
 import { liveJobCount, loadMembers, parseJson, requireApp, type AppRow } from './appRecords.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';
 import type { StoredReplicationParameters } from './storedConfig.ts';
+import * as jobs from '../../store/jobs/index.ts';
+import { updateAppRow } from '../../store/apps/configQueries.ts';
+import { linkMemberJob } from '../../store/apps/membershipQueries.ts';
 
 /** The App operations list only these errors (spec §8); a job's own refusal is reported as one of them, naming the server. */
 function asAppError(serverId: string, error: unknown): unknown {
@@ -55,13 +58,13 @@ export async function startAppReplication(core: Core, tenant: Tenant, appId: str
         };
         const seed = checkJobSchedule(core, input, now);
         const jobId = await createJobIn(tx, emit, core, tenant, input, seed, now);
-        await tx.updateTable('app_servers').set({ replication_job_id: jobId }).where('server_id', '=', member.server_id).execute();
+        await linkMemberJob(tx, member.server_id, jobId);
       } catch (error) {
         throw asAppError(member.server_id, error);
       }
     }
     const patch = { replication_phase: 'STARTED', updated_at: now };
-    await tx.updateTable('apps').set(patch).where('app_id', '=', app.app_id).execute();
+    await updateAppRow(tx, app.app_id, patch);
     await refreshApp(tx, { ...app, ...patch }, now, emit, options);
   });
 }
@@ -94,13 +97,13 @@ export async function startOnDemandAppReplication(core: Core, tenant: Tenant, in
 export async function stopReplicationIn(tx: Tx, app: AppRow, now: number, emit: (e: FerryEvent) => void): Promise<AppRow> {
   for (const member of await loadMembers(tx, app.app_id)) {
     if (member.replication_job_id === null) continue;
-    const job = await tx.selectFrom('jobs').selectAll().where('replication_job_id', '=', member.replication_job_id).executeTakeFirst();
+    const job = await jobs.get(tx, member.replication_job_id);
     if (!job || ['DELETING', 'DELETED', 'COMPLETED', 'FAILED'].includes(job.state)) continue;
     await cancelJob(tx, job, 'DELETING', `Deleting: the replication of app ${app.app_id} was stopped.`, now, emit);
   }
   emit({ type: 'schedule.changed' });
   const patch = { replication_phase: 'STOPPING', updated_at: now };
-  await tx.updateTable('apps').set(patch).where('app_id', '=', app.app_id).execute();
+  await updateAppRow(tx, app.app_id, patch);
   return { ...app, ...patch };
 }
 

@@ -3,6 +3,7 @@
  * hands these out as they are; the SMS output shapes are built from them in operations/apps/appMappers.ts.
  */
 import type { ServerRow } from '../../store/rows.ts';
+import * as catalog from '../../store/catalog/index.ts';
 import type { Core, Tx } from '../context.ts';
 import { loadGroups, loadMembers, type AppRow, type GroupRow, type MemberRow } from './appRecords.ts';
 
@@ -15,9 +16,7 @@ export interface AppSnapshot {
 }
 
 export async function serverRowsOf(db: Tx | Core['db'], members: readonly MemberRow[]): Promise<Map<string, ServerRow>> {
-  if (members.length === 0) return new Map();
-  const rows = await db.selectFrom('servers').selectAll().where('server_id', 'in', members.map((m) => m.server_id)).execute();
-  return new Map(rows.map((r) => [r.server_id, r]));
+  return catalog.getMany(db, members.map((m) => m.server_id));
 }
 
 export async function snapshotOf(db: Tx | Core['db'], app: AppRow): Promise<AppSnapshot> {

@@ -22,6 +22,8 @@ import { findKeyPair } from './keyPairs.ts';
 import { recordInstanceState } from './instanceRows.ts';
 import { refreshApp, toPlanned, type RefreshOptions } from './refreshApps.ts';
 import type { StoredLaunchConfiguration, StoredServerValidation } from './storedConfig.ts';
+import { selectAppById } from '../../store/apps/appQueries.ts';
+import { selectAppsInLaunchPhases, selectMember, selectServerValidations, updateLaunchRowIf } from '../../store/apps/launchQueries.ts';
 
 /** Labels Ferry puts on every instance it launches for an app. */
 export const LABELS = { app: 'ferry.app-id', token: 'ferry.launch-token', stack: 'ferry.stack-name', logicalId: 'ferry.logical-id' } as const;
@@ -51,11 +53,7 @@ export class LaunchCoordinator {
   /** Follows app and instance events, and resumes every launch or termination a previous run left unfinished. */
   async start(): Promise<void> {
     this.#unsubscribe = this.#core.events.subscribe((event) => this.#onEvent(event));
-    const unfinished = await this.#core.db
-      .selectFrom('apps')
-      .select(['app_id', 'account_id', 'region', 'launch_status'])
-      .where('launch_phase', 'in', ['LAUNCH', 'TERMINATE'])
-      .execute();
+    const unfinished = await selectAppsInLaunchPhases(this.#core.db, ['LAUNCH', 'TERMINATE']);
     for (const app of unfinished) {
       if (!ACTIVE_STATUSES.has(app.launch_status)) continue;
       const tenant = { accountId: app.account_id, region: app.region };
@@ -106,7 +104,7 @@ export class LaunchCoordinator {
     await inTransaction(this.#core, async (tx, emit) => {
       const appId = await recordInstanceState(tx, { tenant, ...change }, this.#core.clock.now());
       if (!appId) return;
-      const app = await tx.selectFrom('apps').selectAll().where('app_id', '=', appId).executeTakeFirst();
+      const app = await selectAppById(tx, appId);
       if (app) await refreshApp(tx, app, this.#core.clock.now(), emit, this.refreshOptions);
     });
   }
@@ -224,11 +222,8 @@ export class LaunchCoordinator {
     onlyIf?: string,
   ): Promise<boolean> {
     return inTransaction(this.#core, async (tx, emit) => {
-      let query = tx.updateTable('app_instances').set({ ...patch, updated_at: this.#core.clock.now() }).where('seq', '=', row.seq);
-      if (onlyIf !== undefined) query = query.where('state', '=', onlyIf);
-      const result = await query.executeTakeFirst();
-      if (Number(result.numUpdatedRows) === 0) return false;
-      const current = await tx.selectFrom('apps').selectAll().where('app_id', '=', app.app_id).executeTakeFirst();
+      if (!(await updateLaunchRowIf(tx, row.seq, { ...patch, updated_at: this.#core.clock.now() }, onlyIf))) return false;
+      const current = await selectAppById(tx, app.app_id);
       if (current) await refreshApp(tx, current, this.#core.clock.now(), emit, this.refreshOptions);
       return true;
     });
@@ -238,7 +233,7 @@ export class LaunchCoordinator {
   async #spec(app: AppRow, row: InstanceRow): Promise<InstanceSpec> {
     const tenant = { accountId: app.account_id, region: app.region };
     const db = this.#core.db;
-    const member = await db.selectFrom('app_servers').selectAll().where('server_id', '=', row.server_id).where('app_id', '=', app.app_id).executeTakeFirst();
+    const member = await selectMember(db, app.app_id, row.server_id);
     const config = parseJson<StoredLaunchConfiguration>(member?.launch_configuration ?? null);
     const size = config?.instanceType ? instanceSize(config.instanceType) : undefined;
     if (!config || !size) throw new Error(`server ${row.server_id} has no launch configuration with a known instance type.`);
@@ -269,7 +264,7 @@ export class LaunchCoordinator {
       if (!key) throw new Error(`its key pair ${config.ec2KeyName} no longer exists.`);
       spec.sshPublicKey = key.publicKey;
     }
-    const validations = await db.selectFrom('app_validations').selectAll().where('app_id', '=', app.app_id).where('server_id', '=', row.server_id).orderBy('position').execute();
+    const validations = await selectServerValidations(db, app.app_id, row.server_id);
     if (validations.length > 0) {
       spec.validations = [];
       for (const v of validations) {

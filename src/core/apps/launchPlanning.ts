@@ -11,6 +11,9 @@ import { newLaunchToken } from '../../lib/ids.ts';
 import type { Core, Tx } from '../context.ts';
 import { groupMembers, loadGroups, loadMembers, parseJson, type AppRow, type GroupRow, type MemberRow } from './appRecords.ts';
 import type { LaunchedConfiguration, StoredLaunchConfiguration } from './storedConfig.ts';
+import * as catalog from '../../store/catalog/index.ts';
+import { updateAppRow } from '../../store/apps/configQueries.ts';
+import { insertLaunchRow, selectLatestImages } from '../../store/apps/launchQueries.ts';
 
 export interface LaunchReadiness {
   problems: string[];
@@ -34,10 +37,7 @@ export async function launchReadiness(tx: Tx | Core['db'], app: AppRow): Promise
   const members = await loadMembers(tx, app.app_id);
   const problems = launchConfigurationGaps(app, members);
   const jobIds = members.map((m) => m.replication_job_id).filter((id): id is string => id !== null);
-  const jobs = jobIds.length
-    ? await tx.selectFrom('jobs').select(['replication_job_id', 'latest_ami_id']).where('replication_job_id', 'in', jobIds).execute()
-    : [];
-  const amiOfJob = new Map(jobs.map((j) => [j.replication_job_id, j.latest_ami_id]));
+  const amiOfJob = await selectLatestImages(tx, jobIds);
   const images = new Map<string, string>();
   for (const member of members) {
     const ami = member.replication_job_id === null ? null : (amiOfJob.get(member.replication_job_id) ?? null);
@@ -62,33 +62,24 @@ export async function planLaunchIn(tx: Tx, app: AppRow, readiness: LaunchReadine
   const waveOf = new Map<string, number>();
   waves.forEach((servers, wave) => servers.forEach((id) => waveOf.set(id, wave)));
   for (const member of readiness.members) {
-    await tx
-      .insertInto('app_instances')
-      .values({
-        app_id: app.app_id,
-        account_id: app.account_id,
-        region: app.region,
-        launch_seq: launchSeq,
-        server_id: member.server_id,
-        wave: waveOf.get(member.server_id) ?? 0,
-        ami_id: readiness.images.get(member.server_id) ?? '',
-        launch_token: newLaunchToken(),
-        instance_id: null,
-        state: failure === null ? 'planned' : 'failed',
-        message: failure,
-        requested_at: null,
-        running_at: null,
-        updated_at: now,
-      })
-      .execute();
+    await insertLaunchRow(tx, {
+      app_id: app.app_id,
+      account_id: app.account_id,
+      region: app.region,
+      launch_seq: launchSeq,
+      server_id: member.server_id,
+      wave: waveOf.get(member.server_id) ?? 0,
+      ami_id: readiness.images.get(member.server_id) ?? '',
+      launch_token: newLaunchToken(),
+      instance_id: null,
+      state: failure === null ? 'planned' : 'failed',
+      message: failure,
+      requested_at: null,
+      running_at: null,
+      updated_at: now,
+    });
   }
-  const vmNames = new Map(
-    readiness.members.length
-      ? (await tx.selectFrom('servers').select(['server_id', 'vm_name']).where('server_id', 'in', readiness.members.map((m) => m.server_id)).execute()).map(
-          (s) => [s.server_id, s.vm_name] as const,
-        )
-      : [],
-  );
+  const vmNames = await catalog.vmNamesOf(tx, readiness.members.map((m) => m.server_id));
   const launched: LaunchedConfiguration = {
     groups: byGroup.map(({ group, members }) => ({
       serverGroupId: group.server_group_id,
@@ -111,6 +102,6 @@ export async function planLaunchIn(tx: Tx, app: AppRow, readiness: LaunchReadine
     launched_configuration: JSON.stringify(launched),
     updated_at: now,
   };
-  await tx.updateTable('apps').set(patch).where('app_id', '=', app.app_id).execute();
+  await updateAppRow(tx, app.app_id, patch);
   return { ...app, ...patch };
 }

@@ -14,6 +14,8 @@ import { stopReplicationIn } from './appReplication.ts';
 import { purgeApp } from './appPurge.ts';
 import { launchReadiness, planLaunchIn } from './launchPlanning.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';
+import { updateAppRow } from '../../store/apps/configQueries.ts';
+import { markLaunchRowsToTerminate, skipPlannedLaunchRows } from '../../store/apps/launchQueries.ts';
 
 type Availability = { available: true } | { available: false; reason: string };
 
@@ -53,25 +55,12 @@ export async function requestLaunch(core: Core, tenant: Tenant, appId: string, p
 
 /** Stops a launch's remaining waves and asks for its instances to be terminated. */
 export async function planTerminateIn(tx: Tx, app: AppRow, now: number): Promise<AppRow> {
-  await tx
-    .updateTable('app_instances')
-    .set({ state: 'skipped', message: 'Not launched: the app was terminated.', updated_at: now })
-    .where('app_id', '=', app.app_id)
-    .where('launch_seq', '=', app.launch_seq)
-    .where('state', '=', 'planned')
-    .execute();
+  await skipPlannedLaunchRows(tx, app.app_id, app.launch_seq, 'Not launched: the app was terminated.', now);
   // Every instance still there is to be terminated, whatever it was doing (a failed boot, or a failed termination
   // being retried); the coordinator asks the launch subsystem for each.
-  await tx
-    .updateTable('app_instances')
-    .set({ state: 'terminate', message: null, updated_at: now })
-    .where('app_id', '=', app.app_id)
-    .where('launch_seq', '=', app.launch_seq)
-    .where('instance_id', 'is not', null)
-    .where('state', '!=', 'terminated')
-    .execute();
+  await markLaunchRowsToTerminate(tx, app.app_id, app.launch_seq, now);
   const patch = { launch_phase: 'TERMINATE', updated_at: now };
-  await tx.updateTable('apps').set(patch).where('app_id', '=', app.app_id).execute();
+  await updateAppRow(tx, app.app_id, patch);
   return { ...app, ...patch };
 }
 
@@ -129,7 +118,7 @@ export async function deleteApp(core: Core, tenant: Tenant, input: DeleteAppInpu
       return;
     }
     const deleting = { ...(await planTerminateIn(tx, app, now)), status: 'DELETING', status_message: 'Deleting: terminating the app\'s instances.' };
-    await tx.updateTable('apps').set({ status: deleting.status, status_message: deleting.status_message }).where('app_id', '=', app.app_id).execute();
+    await updateAppRow(tx, app.app_id, { status: deleting.status, status_message: deleting.status_message });
     await refreshApp(tx, deleting, now, emit, options, app);
   });
 }

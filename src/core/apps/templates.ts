@@ -17,6 +17,7 @@ import type { Tenant } from '../../domain/tenant.ts';
 import { groupMembers, loadLaunchRows, parseJson, requireApp, type AppRow } from './appRecords.ts';
 import { launchReadiness, type LaunchReadiness } from './launchPlanning.ts';
 import { renderDocument } from './documents.ts';
+import * as catalog from '../../store/catalog/index.ts';
 import type { LaunchedConfiguration, StoredLaunchConfiguration } from './storedConfig.ts';
 
 /** The account's bucket for what SMS writes (templates, change sets). */
@@ -37,7 +38,7 @@ async function currentConfiguration(core: Core, app: AppRow, operation: string):
   const readiness = await launchReadiness(core.db, app);
   if (readiness.problems.length > 0) throw notPermitted(`${operation} needs a launch configuration and an image for every server: ${readiness.problems.join('; ')}.`);
   const ids = readiness.members.map((m) => m.server_id);
-  const vmNames = new Map((await core.db.selectFrom('servers').select(['server_id', 'vm_name']).where('server_id', 'in', ids).execute()).map((s) => [s.server_id, s.vm_name]));
+  const vmNames = await catalog.vmNamesOf(core.db, ids);
   return {
     readiness,
     configuration: {

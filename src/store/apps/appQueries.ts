@@ -7,8 +7,8 @@ import type { Insertable, Kysely, Selectable, Transaction, Updateable } from 'ky
 import { NON_TERMINAL_JOB_STATES } from '../../domain/enums.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import type { AppInstancesTable, AppServerGroupsTable, AppServersTable, AppValidationsTable, AppsTable, Database } from '../schema.ts';
-import { compiledOnce, rowsOf } from '../compiledOnce.ts';
 import { inTenant } from '../tenancy.ts';
+import { compiledOnce, rowsOf } from '../compiledOnce.ts';
 
 export type AppRow = Selectable<AppsTable>;
 export type GroupRow = Selectable<AppServerGroupsTable>;

@@ -61,3 +61,8 @@ export async function deleteMembers(db: AppExecutor, appId: string, serverIds: r
   await db.deleteFrom('app_validation_outputs').where('validation_id', 'in', validationIds).execute();
   await db.deleteFrom('app_validations').where('validation_id', 'in', validationIds).execute();
 }
+
+/** The member's server now replicates through `replicationJobId` (StartAppReplication). */
+export async function linkMemberJob(db: AppExecutor, serverId: string, replicationJobId: string): Promise<void> {
+  await db.updateTable('app_servers').set({ replication_job_id: replicationJobId }).where('server_id', '=', serverId).execute();
+}

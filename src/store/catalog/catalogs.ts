@@ -33,12 +33,12 @@ export async function saveState(db: Executor, tenant: Tenant, state: CatalogStat
 
 /** The tenant's catalog status (NOT_IMPORTED until a first import). */
 export async function catalogStatus(db: Executor, tenant: Tenant): Promise<string> {
+  // On every CreateReplicationJob: compiled once (store/compiledOnce.ts).
   const [row] = await rowsOf(db, statusOfCatalog(db, { accountId: tenant.accountId, region: tenant.region }));
   return row?.status ?? NEVER_IMPORTED.status;
 }
 
-/** Every CreateReplicationJob reads it: compiled once. */
-const statusOfCatalog = compiledOnce('catalogs.status', (db, tenant: Tenant) => db.selectFrom('catalogs').select('status').where(inTenant(tenant)));
+const statusOfCatalog = compiledOnce('catalogs.status', (db, p: Tenant) => db.selectFrom('catalogs').select('status').where(inTenant(p)));
 
 /** What a heartbeat reads of the tenant's catalog: its status and when an import was last asked for. */
 export function importState(db: Executor, tenant: Tenant): Promise<{ status: string; import_requested_at: number | null } | undefined> {

@@ -25,6 +25,20 @@ export function get(db: Executor, serverId: string): Promise<ServerRow | undefin
   return db.selectFrom('servers').selectAll().where('server_id', '=', serverId).executeTakeFirst();
 }
 
+/** The servers of these ids that exist, by id. */
+export async function getMany(db: Executor, serverIds: readonly string[]): Promise<Map<string, ServerRow>> {
+  if (serverIds.length === 0) return new Map();
+  const rows = await db.selectFrom('servers').selectAll().where('server_id', 'in', [...serverIds]).execute();
+  return new Map(rows.map((r) => [r.server_id, r]));
+}
+
+/** The VM names of these servers, by server id. */
+export async function vmNamesOf(db: Executor, serverIds: readonly string[]): Promise<Map<string, string>> {
+  if (serverIds.length === 0) return new Map();
+  const rows = await db.selectFrom('servers').select(['server_id', 'vm_name']).where('server_id', 'in', [...serverIds]).execute();
+  return new Map(rows.map((r) => [r.server_id, r.vm_name]));
+}
+
 /** The server's replication job is now `replicationJobId` (spec §4.2 replicationJobId, not terminated). */
 export async function linkJob(db: Executor, serverId: string, replicationJobId: string, now: number): Promise<void> {
   await db.executeQuery(linkServerToJob(db, { serverId, replicationJobId, now }));

@@ -6,8 +6,8 @@ import type { Registration } from '../../domain/connectorCalls.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import type { Executor } from '../executor.ts';
 import type { ConnectorRow } from '../rows.ts';
-import { compiledOnce, rowsOf } from '../compiledOnce.ts';
 import { inTenant } from '../tenancy.ts';
+import { compiledOnce, rowsOf } from '../compiledOnce.ts';
 
 /** A connector issued a token but not yet registered. */
 export async function insertIssued(db: Executor, issued: Tenant & { connectorId: string; tokenHash: string; label: string | null; now: number }): Promise<void> {
@@ -80,10 +80,23 @@ export function recentlySeen(db: Executor, tenant: Tenant, heartbeatSince: numbe
   return rowsOf(db, seenSinceServing(db, { ...values, vmManagerId, reportedBy: reportedBy ?? '' }));
 }
 
-type SeenSince = Tenant & { heartbeatSince: number };
-const seenSince = compiledOnce('connectors.recentlySeen', (db, p: SeenSince) => associatedOf(db, p).where('last_heartbeat_at', '>=', p.heartbeatSince));
+type SeenSince = { accountId: string; region: string; heartbeatSince: number };
+const seenSince = compiledOnce('connectors.recentlySeen', (db, p: SeenSince) =>
+  db
+    .selectFrom('connectors')
+    .selectAll()
+    .where(inTenant(p))
+    .where('registered_at', 'is not', null)
+    .where('disassociated_at', 'is', null)
+    .where('last_heartbeat_at', '>=', p.heartbeatSince),
+);
 const seenSinceServing = compiledOnce('connectors.recentlySeenServing', (db, p: SeenSince & { vmManagerId: string; reportedBy: string }) =>
-  associatedOf(db, p)
+  db
+    .selectFrom('connectors')
+    .selectAll()
+    .where(inTenant(p))
+    .where('registered_at', 'is not', null)
+    .where('disassociated_at', 'is', null)
     .where('last_heartbeat_at', '>=', p.heartbeatSince)
     .where((eb) => eb.or([eb('vm_manager_id', '=', p.vmManagerId), eb('connector_id', '=', p.reportedBy)])),
 );
@@ -94,14 +107,14 @@ export async function isAssociated(db: Executor, connectorId: string): Promise<b
   return row !== undefined && row.disassociated_at === null;
 }
 
-const associationOf = compiledOnce('connectors.isAssociated', (db, p: { connectorId: string }) =>
-  db.selectFrom('connectors').select(['disassociated_at']).where('connector_id', '=', p.connectorId),
-);
-
 /** The tenant's registered, associated connectors: the ones it sees. */
 function associatedOf(db: Executor, tenant: Tenant) {
   return db.selectFrom('connectors').selectAll().where(inTenant(tenant)).where('registered_at', 'is not', null).where('disassociated_at', 'is', null);
 }
+
+const associationOf = compiledOnce('connectors.isAssociated', (db, p: { connectorId: string }) =>
+  db.selectFrom('connectors').select(['disassociated_at']).where('connector_id', '=', p.connectorId),
+);
 
 /** A page of the tenant's registered, associated connectors in sequence after `after`. */
 export function page(db: Executor, tenant: Tenant, after: number | undefined, limit: number): Promise<ConnectorRow[]> {

@@ -1,7 +1,7 @@
 /**
  * Migration 10: the artifact buckets' index (src/artifacts/local). Object bytes live in files under
  * `<data-dir>/artifacts`, named by generated blob ids; these tables say which blobs make up which object, the open
- * multipart uploads and their parts, and the blobs waiting to be deleted. Row types: src/artifacts/local/schema.ts.
+ * multipart uploads and their parts, and the blobs waiting to be deleted. Row types: src/store/artifacts/artifactTables.ts.
  */
 import type { Migration } from './index.ts';
 

@@ -1,4 +1,7 @@
-/** Row shapes of the artifact tables (migration 010), as Kysely sees them. Times are epoch milliseconds. */
+/**
+ * Row shapes of the artifact tables (migration 010), as Kysely sees them; only store/artifacts/ names them in SQL.
+ * Times are epoch milliseconds.
+ */
 import type { Kysely } from 'kysely';
 
 export interface ArtifactBucketsTable {
