@@ -119,6 +119,8 @@ try {
   console.log(`CreateReplicationJob in process: ${n} creates, ${CONCURRENCY} at a time, ${JOBS} jobs in the account before`);
   console.log(`  ${(n / (wall / 1000)).toFixed(0)} creates/s; CPU ${us(cpuMs)} µs/create (process, all threads); commits ${after.commits - before.commits.commits}, WAL syncs ${after.syncs - before.commits.syncs}`);
   console.log(`  SQLite statements (main thread) ${us(sqliteMs)} µs/create; everything else ${us(cpuMs - sqliteMs)} µs/create`);
+  // Statement times are wall time on the main thread: on a busy machine they include time the thread waited for a core.
+  if (sqliteMs > cpuMs) console.log('  (statement times exceed the CPU time: the machine is busy, they include waiting for a core; compare runs side by side)');
   for (const [kind, entry] of [...spent].sort((a, b) => b[1].ms - a[1].ms)) {
     console.log(`    ${us(entry.ms)} µs  ${(entry.calls / n).toFixed(2).padStart(5)}/create  ${kind}`);
   }
