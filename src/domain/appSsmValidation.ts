@@ -24,16 +24,17 @@ export const MAX_STATUS_MESSAGE = 2500;
 
 /**
  * A validation runs as soon as its app has launched, which is when the guest's console says it booted; the guest agent
- * that runs the command starts a little later. SSM likewise waits for an instance's agent to come online.
+ * that runs the command starts a little later. SSM likewise waits for an instance's agent to come online. A guest that
+ * booted longer ago than this and has no agent answering fails its validation at once.
  */
-export const AGENT_WAIT_SECONDS = 120;
+export const AGENT_STARTUP_SECONDS = 120;
 
 export interface GuestInvocation {
   interpreter: 'sh' | 'powershell';
   script: string;
   input?: Buffer;
   timeoutSeconds: number;
-  agentWaitSeconds: number;
+  agentStartupSeconds: number;
 }
 
 /** A file name the shell and PowerShell take literally: the key's last segment, reduced to safe characters. */
@@ -47,11 +48,11 @@ export function ssmInvocation(config: SsmParameters, script: Buffer | undefined)
   const timeoutSeconds = config.executionTimeoutSeconds ?? DEFAULT_EXECUTION_TIMEOUT_SECONDS;
   const name = scriptFileName(config.source?.key);
   if (config.scriptType === 'POWERSHELL_SCRIPT') {
-    if (script === undefined) return { interpreter: 'powershell', script: config.command ?? '', timeoutSeconds, agentWaitSeconds: AGENT_WAIT_SECONDS };
+    if (script === undefined) return { interpreter: 'powershell', script: config.command ?? '', timeoutSeconds, agentStartupSeconds: AGENT_STARTUP_SECONDS };
     const write = `$d = Join-Path $env:TEMP ('ferry-' + [guid]::NewGuid()); New-Item -ItemType Directory -Path $d | Out-Null; [IO.File]::WriteAllBytes((Join-Path $d '${name}'), [Convert]::FromBase64String('${script.toString('base64')}')); Set-Location $d`;
-    return { interpreter: 'powershell', script: `${write}; ${config.command ?? `& (Join-Path $d '${name}')`}`, timeoutSeconds, agentWaitSeconds: AGENT_WAIT_SECONDS };
+    return { interpreter: 'powershell', script: `${write}; ${config.command ?? `& (Join-Path $d '${name}')`}`, timeoutSeconds, agentStartupSeconds: AGENT_STARTUP_SECONDS };
   }
-  if (script === undefined) return { interpreter: 'sh', script: config.command ?? '', timeoutSeconds, agentWaitSeconds: AGENT_WAIT_SECONDS };
+  if (script === undefined) return { interpreter: 'sh', script: config.command ?? '', timeoutSeconds, agentStartupSeconds: AGENT_STARTUP_SECONDS };
   const run = config.command ?? `if [ "$(head -c 2 './${name}')" = '#!' ]; then './${name}'; else sh './${name}'; fi`;
   return {
     interpreter: 'sh',
@@ -66,7 +67,7 @@ export function ssmInvocation(config: SsmParameters, script: Buffer | undefined)
       'exit $ferry_rc',
     ].join('\n'),
     timeoutSeconds,
-    agentWaitSeconds: AGENT_WAIT_SECONDS,
+    agentStartupSeconds: AGENT_STARTUP_SECONDS,
   };
 }
 

@@ -16,11 +16,12 @@ export interface GuestCommand {
   /** Stops waiting for the guest process (which may go on running). */
   signal?: AbortSignal;
   /**
-   * How long to wait for the guest agent to answer before giving up on it. A guest that has just booted starts its
-   * agent a few seconds after the console says it is up (validations run right then); an operator's own command
-   * does not wait (0, the default), so a guest without an agent is reported at once.
+   * For how long after its boot a guest's agent may still be starting: until then, a command waits for the agent to
+   * answer. A guest starts its agent a few seconds after its console says it is up, and validations run right then;
+   * an operator's own command does not wait (0, the default), and neither does anything once that time has passed,
+   * so a guest without an agent is reported at once.
    */
-  agentWaitSeconds?: number;
+  agentStartupSeconds?: number;
 }
 
 export interface GuestCommandResult {
@@ -35,8 +36,8 @@ export const MAX_COMMAND_BYTES = 64 * 1024;
 export const MAX_OUTPUT_BYTES = 64 * 1024;
 /** SSM's ExecutionTimeoutSeconds goes up to 8 hours. */
 export const MAX_COMMAND_SECONDS = 28_800;
-/** Validations wait at most this long for a freshly booted guest's agent. */
-export const MAX_AGENT_WAIT_SECONDS = 600;
+/** The longest agent start-up a command may allow for. */
+export const MAX_AGENT_STARTUP_SECONDS = 600;
 /** The agent command travels as one argument of `virsh qemu-agent-command`, which Linux caps at 128 KiB. */
 const MAX_AGENT_REQUEST_BYTES = 120 * 1024;
 
@@ -66,9 +67,8 @@ function agentMissing(instanceId: string, error: unknown): Error {
   return error instanceof Error ? error : new Error(text);
 }
 
-/** Pings the agent until it answers or `waitMs` has passed; the command that follows reports an agent still missing. */
-async function waitForAgent(virsh: Virsh, domain: string, waitMs: number, now: () => number, signal: AbortSignal | undefined): Promise<void> {
-  const deadline = now() + waitMs;
+/** Pings the agent until it answers or `deadline` (epoch ms) has passed; the command that follows reports an agent still missing. */
+async function waitForAgent(virsh: Virsh, domain: string, deadline: number, now: () => number, signal: AbortSignal | undefined): Promise<void> {
   while (now() < deadline) {
     signal?.throwIfAborted();
     try {
@@ -82,7 +82,15 @@ async function waitForAgent(virsh: Virsh, domain: string, waitMs: number, now: (
   }
 }
 
-export async function runGuestCommand(virsh: Virsh, domain: string, instanceId: string, command: GuestCommand, now: () => number): Promise<GuestCommandResult> {
+/** The guest whose agent runs the command; `bootedAt` (epoch ms, null before the boot was seen) bounds the agent wait. */
+export interface GuestTarget {
+  domain: string;
+  instanceId: string;
+  bootedAt: number | null;
+}
+
+export async function runGuestCommand(virsh: Virsh, target: GuestTarget, command: GuestCommand, now: () => number): Promise<GuestCommandResult> {
+  const { domain, instanceId } = target;
   if (Buffer.byteLength(command.script, 'utf8') > MAX_COMMAND_BYTES) throw notPermitted(`The command is longer than ${MAX_COMMAND_BYTES} bytes.`);
   if (!(command.timeoutSeconds >= 1 && command.timeoutSeconds <= MAX_COMMAND_SECONDS)) throw notPermitted(`timeoutSeconds must be between 1 and ${MAX_COMMAND_SECONDS}.`);
   const exec =
@@ -91,10 +99,10 @@ export async function runGuestCommand(virsh: Virsh, domain: string, instanceId: 
       : { path: '/bin/sh', arg: ['-c', command.script] };
   const request = { execute: 'guest-exec', arguments: { ...exec, 'capture-output': true, ...(command.input ? { 'input-data': command.input.toString('base64') } : {}) } };
   if (Buffer.byteLength(JSON.stringify(request)) > MAX_AGENT_REQUEST_BYTES) throw notPermitted(`The command and its input are larger than ${MAX_AGENT_REQUEST_BYTES / 1024} KiB together.`);
-  if (command.agentWaitSeconds !== undefined && !(command.agentWaitSeconds >= 0 && command.agentWaitSeconds <= MAX_AGENT_WAIT_SECONDS)) {
-    throw notPermitted(`agentWaitSeconds must be between 0 and ${MAX_AGENT_WAIT_SECONDS}.`);
-  }
-  await waitForAgent(virsh, domain, (command.agentWaitSeconds ?? 0) * 1000, now, command.signal);
+  const startup = command.agentStartupSeconds ?? 0;
+  if (!(startup >= 0 && startup <= MAX_AGENT_STARTUP_SECONDS)) throw notPermitted(`agentStartupSeconds must be between 0 and ${MAX_AGENT_STARTUP_SECONDS}.`);
+  const agentReadyBy = (target.bootedAt ?? now()) + startup * 1000;
+  await waitForAgent(virsh, domain, agentReadyBy, now, command.signal);
   let pid: number;
   try {
     const started = (await virsh.agentCommand(domain, request, 10)) as { pid?: number };

@@ -303,7 +303,7 @@ export class LibvirtInstanceService implements InstanceService {
     if (!row) throw invalidParameter(`Instance ${instanceId} does not exist.`);
     if (row.state !== 'running') throw notPermitted(`Instance ${instanceId} is ${row.state}, not running.`);
     await this.#requireAvailable();
-    return runGuestCommand(this.virsh, row.domain_name, instanceId, command, () => this.#core.clock.now());
+    return runGuestCommand(this.virsh, { domain: row.domain_name, instanceId, bootedAt: row.booted_at === null ? null : Number(row.booted_at) }, command, () => this.#core.clock.now());
   }
 
   /** Instances that still read the image through its export (retention defers its deletion until none does). */

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AGENT_WAIT_SECONDS, DEFAULT_EXECUTION_TIMEOUT_SECONDS, scriptFileName, ssmInvocation, ssmOutcome, ssmOutputDocument } from '../../src/domain/appSsmValidation.ts';
+import { AGENT_STARTUP_SECONDS, DEFAULT_EXECUTION_TIMEOUT_SECONDS, scriptFileName, ssmInvocation, ssmOutcome, ssmOutputDocument } from '../../src/domain/appSsmValidation.ts';
 import { findTool } from '../../src/lib/tools.ts';
 
 describe('what an SSM validation runs in the guest', () => {
@@ -18,7 +18,7 @@ describe('what an SSM validation runs in the guest', () => {
       interpreter: 'sh',
       script: 'systemctl is-active nginx',
       timeoutSeconds: DEFAULT_EXECUTION_TIMEOUT_SECONDS,
-      agentWaitSeconds: AGENT_WAIT_SECONDS,
+      agentStartupSeconds: AGENT_STARTUP_SECONDS,
     });
     assert.equal(ssmInvocation({ scriptType: 'POWERSHELL_SCRIPT', command: 'Get-Service', executionTimeoutSeconds: 120 }, undefined).interpreter, 'powershell');
     assert.equal(ssmInvocation({ scriptType: 'SHELL_SCRIPT', command: 'true', executionTimeoutSeconds: 120 }, undefined).timeoutSeconds, 120);
