@@ -2,7 +2,7 @@
  * The replication bench's rig: files, the machine's idle share, Ferry child processes and runs through the SMS
  * API. Shared by replication.bench.ts and replicationConcurrent.ts.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,8 @@ export const log = (message: string) => process.stderr.write(`[bench ${((perform
 export const children = new Set<ChildProcess>();
 
 export const run = promisify(execFile);
+/** FERRY_BENCH_SOURCE=cold: every input is read from the disk, not from the page cache (see warm). */
+export const COLD_SOURCES = process.env.FERRY_BENCH_SOURCE === 'cold';
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export const seconds = (from: number) => (performance.now() - from) / 1000;
 export const benchSeconds = () => seconds(T0);
@@ -40,8 +42,16 @@ export const benchSeconds = () => seconds(T0);
 // ---------------------------------------------------------------------------------------------------------------
 // Files
 
-/** Reads a file through the page cache (re-warms it: pages idle for ~30 s are paged out on this machine). */
+/**
+ * Reads a file through the page cache (re-warms it: pages idle for ~30 s are paged out on this machine), or with
+ * FERRY_BENCH_SOURCE=cold drops its cached pages instead (`dd iflag=nocache count=0`: posix_fadvise DONTNEED), so
+ * Ferry and the baselines read it from the disk, as a migration reads a VM's disk.
+ */
 export function warm(path: string): void {
+  if (COLD_SOURCES) {
+    execFileSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']);
+    return;
+  }
   const buffer = Buffer.allocUnsafe(8 * MiB);
   const fd = openSync(path, 'r');
   try {

@@ -183,7 +183,7 @@ try {
       }
       tallies.clear();
       gcMs = 0;
-      await measuredRun(replicationJobId!, `incremental (${changed.length} blocks changed)`, 5);
+      await measuredRun(replicationJobId!, `incremental (${changed.length} blocks changed)`, 20);
     }
 
     /** One on-demand run through the API, with where its time went. */

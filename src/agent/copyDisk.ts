@@ -12,6 +12,7 @@ import { blocksOf, countBlocks, eachBlock, type BlockRange } from './blockRanges
 import type { HashPool } from './hashPool.ts';
 import type { BlockRecord, ConnectorTransport } from '../protocol/connector/messages.ts';
 import { mapConcurrently } from '../lib/concurrency.ts';
+import { pageAlignedShared } from '../lib/alignedMemory.ts';
 
 export const BATCH_BLOCKS = 32;
 /**
@@ -88,8 +89,9 @@ class Batch {
   readonly shared: SharedArrayBuffer;
   readonly view: Buffer;
   constructor(blocks: number) {
-    this.shared = new SharedArrayBuffer(blocks * BLOCK_SIZE);
-    this.view = Buffer.from(this.shared);
+    // Page-aligned, so a source's O_DIRECT reads can land in it (disks/directReads.ts).
+    this.shared = pageAlignedShared(blocks * BLOCK_SIZE);
+    this.view = Buffer.from(this.shared, 0, blocks * BLOCK_SIZE);
   }
   slot(i: number): Buffer {
     return this.view.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE);

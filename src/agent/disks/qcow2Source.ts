@@ -28,6 +28,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { openChecked, type Confinement } from './confine.ts';
 import { ExtentMerger } from './extentMerger.ts';
 import { PromiseLru } from './promiseLru.ts';
+import { DirectReader } from './directReads.ts';
 import { promisify } from 'node:util';
 import { constants as zlib, inflateRaw } from 'node:zlib';
 import { DiskError, type DiskFormat, type DiskSource, type Extent } from './diskSource.ts';
@@ -102,6 +103,8 @@ export class Qcow2FileSource implements DiskSource {
   readonly clusterSize: number;
   readonly dirtyBitmap: string | undefined;
   readonly #handle: FileHandle;
+  /** Data cluster reads, O_DIRECT where they are aligned (directReads.ts); metadata reads use #handle. */
+  readonly #reader: DirectReader;
   readonly #header: Qcow2Header;
   /** The L1 entries covering the virtual size (big-endian u64s). */
   readonly #l1: Buffer;
@@ -116,9 +119,10 @@ export class Qcow2FileSource implements DiskSource {
   #bytesRead = 0;
   #closed = false;
 
-  private constructor(path: string, handle: FileHandle, header: Qcow2Header, l1: Buffer, fileSize: number, bitmap: Qcow2DirtyBitmap | undefined) {
+  private constructor(path: string, handle: FileHandle, reader: DirectReader, header: Qcow2Header, l1: Buffer, fileSize: number, bitmap: Qcow2DirtyBitmap | undefined) {
     this.path = path;
     this.#handle = handle;
+    this.#reader = reader;
     this.#header = header;
     this.size = header.size;
     this.clusterSize = header.clusterSize;
@@ -166,7 +170,7 @@ export class Qcow2FileSource implements DiskSource {
       if (isUnsupported(loaded)) return loaded;
       bitmap = loaded;
     }
-    return new Qcow2FileSource(path, handle, header, l1, stat.size, bitmap);
+    return new Qcow2FileSource(path, handle, await DirectReader.of(handle), header, l1, stat.size, bitmap);
   }
 
   get bytesRead(): number {
@@ -350,7 +354,7 @@ export class Qcow2FileSource implements DiskSource {
       const position = run.host + done;
       let n: number;
       try {
-        ({ bytesRead: n } = await this.#handle.read(target, run.at + done, run.length - done, position));
+        n = await this.#reader.read(target, run.at + done, run.length - done, position);
       } catch (error) {
         throw this.#readError(error, run.guest + done, run.length - done);
       }
@@ -455,6 +459,7 @@ export class Qcow2FileSource implements DiskSource {
     this.#closed = true;
     this.#cache.clear();
     this.#inflated.clear();
+    await this.#reader.close();
     await this.#handle.close();
   }
 }

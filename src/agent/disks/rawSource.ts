@@ -10,6 +10,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { DiskError, type DiskFormat, type DiskSource, type Extent } from './diskSource.ts';
 import { openChecked, type Confinement } from './confine.ts';
 import { qemuImgMap } from './qemuTools.ts';
+import { DirectReader } from './directReads.ts';
 
 export interface RawSourceOptions {
   /** The file holding the bytes (the flat extent for a VMDK; else `path`). */
@@ -30,12 +31,14 @@ export class RawFileSource implements DiskSource {
   readonly dataPath: string;
   readonly #dataOffset: number;
   readonly #handle: FileHandle;
+  readonly #reader: DirectReader;
   #bytesRead = 0;
   #closed = false;
 
-  private constructor(path: string, handle: FileHandle, options: RawSourceOptions) {
+  private constructor(path: string, handle: FileHandle, reader: DirectReader, options: RawSourceOptions) {
     this.path = path;
     this.#handle = handle;
+    this.#reader = reader;
     this.dataPath = options.dataPath;
     this.#dataOffset = options.dataOffset;
     this.size = options.size;
@@ -55,7 +58,7 @@ export class RawFileSource implements DiskSource {
       await handle.close();
       throw new DiskError(options.dataPath, `truncated: ${fileSize} bytes, the disk needs ${options.dataOffset + options.size}`);
     }
-    return new RawFileSource(path, handle, options);
+    return new RawFileSource(path, handle, await DirectReader.of(handle), options);
   }
 
   get bytesRead(): number {
@@ -110,7 +113,7 @@ export class RawFileSource implements DiskSource {
     while (done < length) {
       let n: number;
       try {
-        ({ bytesRead: n } = await this.#handle.read(target, done, length - done, this.#dataOffset + offset + done));
+        n = await this.#reader.read(target, done, length - done, this.#dataOffset + offset + done);
       } catch (error) {
         throw new DiskError(this.dataPath, `read of ${length} bytes at ${offset} failed: ${(error as Error).message}`, { cause: error });
       }
@@ -123,6 +126,7 @@ export class RawFileSource implements DiskSource {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#reader.close();
     await this.#handle.close();
   }
 }

@@ -1,0 +1,120 @@
+/**
+ * The block engine alone, A/B in one run (a diagnostic beside `npm run bench:replication`): copyDisk of a raw
+ * 4 GiB disk (2 GB data) into a real image store (SQLite, O_DIRECT packs, compression none) in process, without
+ * the API, the scheduler or the connector's claim. Each variant is a child process started with its environment
+ * (`--variant NAME=VAR=VALUE,VAR=VALUE`, repeatable; "base" has none); rounds alternate the variants' order, every
+ * round re-reads the disk first and uses a fresh data dir, and each line prints wall, process CPU and the machine's
+ * idle share during that very copy.
+ *
+ *   node bench/replicationEngine.ts [--rounds 3] [--gib 4] [--mode full|hashdiff] [--variant name=VAR=1,VAR2=2]…
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { diskLayout, writeDisk, MiB } from './replicationDisk.ts';
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    gib: { type: 'string', default: '4' },
+    mode: { type: 'string', default: 'full' },
+    variant: { type: 'string', multiple: true, default: [] },
+    child: { type: 'string' },
+  },
+});
+
+if (values.child) {
+  await child(values.child);
+} else {
+  const variants: [string, Record<string, string>][] = [['base', {}]];
+  for (const spec of values.variant) {
+    const [name, ...rest] = spec.split('=');
+    const env = Object.fromEntries(rest.join('=').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+    variants.push([name!, env]);
+  }
+  const work = mkdtempSync(join(tmpdir(), 'ferry-engine-'));
+  try {
+    const sizeBytes = Number(values.gib) * 1024 * MiB;
+    const layout = diskLayout(sizeBytes, 0.5, 1);
+    const path = join(work, 'disk.img');
+    writeDisk(path, layout, 1);
+    execFileSync('sync', ['-f', path]);
+    for (let round = 1; round <= Number(values.rounds); round++) {
+      const order = round % 2 ? variants : [...variants].reverse();
+      for (const [name, env] of order) {
+        const out = execFileSync(process.execPath, [import.meta.filename, '--child', path, '--gib', values.gib!, '--mode', values.mode!], {
+          env: { ...process.env, ...env },
+          encoding: 'utf8',
+        });
+        console.log(`round ${round} ${name.padEnd(12)} ${out.trim()}`);
+      }
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+async function child(path: string): Promise<void> {
+  const { openSqliteStore } = await import('../src/store/openStore.ts');
+  const { openImageStore } = await import('../src/images/imageStore.ts');
+  const { plainSealer } = await import('../src/images/blockSealer.ts');
+  const { copyDisk, plannedBlocks } = await import('../src/agent/copyDisk.ts');
+  const { HashPool } = await import('../src/agent/hashPool.ts');
+  const { RawFileSource } = await import('../src/agent/disks/rawSource.ts');
+  const sizeBytes = Number(values.gib) * 1024 * MiB;
+  const dataBytes = diskLayout(sizeBytes, 0.5, 1).dataBytes;
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-engine-store-'));
+  const pool = new HashPool();
+  const state = await openSqliteStore(dir, Date.now());
+  try {
+    const images = await openImageStore({ db: state.db, dataDir: dir, compression: 'none' });
+    const transport = {
+      missingBlocks: (runId: string, sha256s: Buffer[]) => images.missingBlocks(runId, sha256s),
+      putBlocks: async (runId: string, blocks: { sha256: Buffer; data: Buffer }[]) => void (await images.putBlocks(runId, blocks, { trustedDigests: true })),
+      recordBlocks: (runId: string, diskIndex: number, records: { blockIndex: number; sha256: Buffer | null }[]) => images.recordBlocks(runId, diskIndex, records),
+    } as unknown as import('../src/protocol/connector/messages.ts').ConnectorTransport;
+    const copy = async (runId: string) => {
+      await images.beginImage(runId, { tenant: { accountId: '1', region: 'r' }, replicationJobId: 'j', sealer: plainSealer, disks: [{ index: 0, sizeBytes }] });
+      const source = await RawFileSource.open(path, { dataPath: path, dataOffset: 0, size: sizeBytes, format: 'raw' });
+      try {
+        const ranges = await plannedBlocks(source, 'full');
+        await copyDisk({ runId, diskIndex: 0, source, mode: 'full', committed: new Set(), ranges }, { transport, pool });
+      } finally {
+        await source.close();
+      }
+      await images.finishImage(runId);
+    };
+    if (values.mode === 'hashdiff') await copy('first'); // every block is then in the store already
+    // Warm (the bench's case: the input re-read right before) or cold (a real source disk: not in the page cache).
+    if (process.env.FERRY_ENGINE_COLD) execFileSync('python3', ['-c', `import os; fd = os.open(${JSON.stringify(path)}, os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)`]);
+    else execFileSync('cat', [path], { stdio: 'ignore' });
+    const idle0 = idleTimes();
+    const cpu0 = process.cpuUsage();
+    const start = performance.now();
+    await copy('measured');
+    const wall = (performance.now() - start) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const idle1 = idleTimes();
+    const cpuS = (cpu.user + cpu.system) / 1e6;
+    const gb = dataBytes / 1e9;
+    const idleShare = (idle1.idle - idle0.idle) / (idle1.total - idle0.total);
+    console.log(`${values.mode} ${wall.toFixed(2)} s (${(gb / wall).toFixed(2)} GB/s of data), CPU ${cpuS.toFixed(2)} s (${(cpuS / gb).toFixed(2)} s/GB, sys ${(cpu.system / 1e6).toFixed(2)}), idle ${(idleShare * 100).toFixed(0)} %`);
+    await images.close();
+  } finally {
+    await pool.close();
+    await state.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function idleTimes(): { idle: number; total: number } {
+  let idle = 0;
+  let total = 0;
+  for (const { times } of cpus()) {
+    idle += times.idle;
+    total += times.user + times.nice + times.sys + times.idle + times.irq;
+  }
+  return { idle, total };
+}
