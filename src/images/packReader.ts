@@ -6,6 +6,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { packPath } from './packFile.ts';
+import { readFullyAt } from '../lib/readAt.ts';
 
 const MAX_OPEN = 64;
 
@@ -46,13 +47,7 @@ export class PackReader {
         bytes.copy(target, 0);
         return bytes.length === length ? target : target.subarray(0, bytes.length);
       }
-      let done = 0;
-      while (done < length) {
-        const { bytesRead } = await file.read(target, done, length - done, offset + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-      return done === length ? target : target.subarray(0, done);
+      return await readFullyAt(file, target, length, offset);
     } finally {
       this.#release(handle);
     }

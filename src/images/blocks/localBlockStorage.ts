@@ -8,6 +8,7 @@ import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs
 import { dirname, join } from 'node:path';
 import { BlockObjectGoneError, checkObjectName, type BlockStorage, type PackUpload, type StoredObject } from './blockStorage.ts';
 import { fsyncDirectory } from '../packFile.ts';
+import { readFullyAt } from '../../lib/readAt.ts';
 
 export class LocalBlockStorage implements BlockStorage {
   readonly kind = 'local';
@@ -53,13 +54,7 @@ export class LocalBlockStorage implements BlockStorage {
     const file = await this.#open(name);
     try {
       const target = Buffer.allocUnsafe(length);
-      let done = 0;
-      while (done < length) {
-        const { bytesRead } = await file.read(target, done, length - done, offset + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-      return done === length ? target : target.subarray(0, done);
+      return await readFullyAt(file, target, length, offset);
     } finally {
       await file.close();
     }
