@@ -59,7 +59,7 @@ export function forgetTestStore(dataDir: string): void {
 }
 
 /** FERRY_STORE for a CLI run with these arguments: the registered store of its `--data-dir`, if any. */
-function storeEnvFor(args: readonly string[]): NodeJS.ProcessEnv {
+export function storeEnvFor(args: readonly string[]): NodeJS.ProcessEnv {
   const at = args.indexOf('--data-dir');
   const url = at >= 0 ? testStoreUrls.get(args[at + 1] ?? '') : undefined;
   return url ? { FERRY_STORE: url } : {};

@@ -58,7 +58,8 @@ async function catalog(t: TestFerry, sms: SMSClient, connector: TestConnector, n
 
 test('the active-job count follows every job transition, per account, and migration 11 rebuilds it', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'ferry-counts-'));
-  const t = await startTestFerry({ dataDir });
+  // Migration 11's rebuild is checked on a SQLite file the test opens itself: this test is SQLite's whatever FERRY_TEST_STORE says.
+  const t = await startTestFerry({ dataDir, store: 'sqlite' });
   try {
     const root = t.ferry.root.accountId;
     const other = await t.createAccount('counts-other');

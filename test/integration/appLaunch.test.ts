@@ -56,7 +56,8 @@ interface Env {
 
 /** A Ferry with the stand-in launch subsystem (failure injection only) and the real artifact store. */
 async function start(env: Partial<Env> & { instances: FakeInstances; dataDir: string }, servers = 0): Promise<Env> {
-  const t = await startTestFerry({ dataDir: env.dataDir, instances: env.instances });
+  // SQLite whatever FERRY_TEST_STORE says: the crash tests stage their leftovers in the store file while Ferry is down.
+  const t = await startTestFerry({ dataDir: env.dataDir, instances: env.instances, store: 'sqlite' });
   env.instances.attach(t.ferry.core);
   const connector = env.connector ?? (await t.connector());
   if (!env.connector) await connector.register();

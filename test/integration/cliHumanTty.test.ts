@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { CreateReplicationJobCommand, GetReplicationRunsCommand, GetServersCommand, ImportServerCatalogCommand } from '@aws-sdk/client-sms';
 import { startTestFerry } from '../helpers/ferry.ts';
 import { makeKvmVm, makeTempDatastore } from '../helpers/vmFactory.ts';
-import { FERRY_CLI, NODE, run } from '../helpers/process.ts';
+import { FERRY_CLI, NODE, run, storeEnvFor } from '../helpers/process.ts';
 import { cliEnv, MiB, scriptAvailable, setupJobs, startCliInTty, stripAnsi } from './cliHumanSupport.ts';
 
 const noScript = scriptAvailable() ? false : 'util-linux `script` (Debian: bsdutils) is not installed';
@@ -104,7 +104,8 @@ test('images export: plain progress lines into a pipe, a bar on a terminal; same
 
     // Into a pipe: plain lines, one per phase and 10 % step at most.
     const rawOut = join(t.dataDir, 'exp.raw');
-    const piped = await run(NODE, [FERRY_CLI, 'images', 'export', ami, '--output', rawOut, '--data-dir', t.dataDir], { env: cliEnv(undefined) });
+    const exportArgs = ['images', 'export', ami, '--output', rawOut, '--data-dir', t.dataDir];
+    const piped = await run(NODE, [FERRY_CLI, ...exportArgs], { env: cliEnv(undefined, storeEnvFor(exportArgs)) });
     assert.equal(piped.code, 0, piped.stderr);
     assert.equal(piped.stdout, `Exported ${ami} disk 0 as raw to ${rawOut} (0.05 GiB, 0.00 GiB of data).\n`);
     const progress = piped.stderr.trimEnd().split('\n');
@@ -115,7 +116,8 @@ test('images export: plain progress lines into a pipe, a bar on a terminal; same
 
     // On a terminal: a bar (for qcow2 the phase is qemu-img's convert, reading the store over NBD), and the same result line.
     const qcowOut = join(t.dataDir, 'exp.qcow2');
-    const tty = startCliInTty(['images', 'export', ami, '--format', 'qcow2', '--output', qcowOut, '--data-dir', t.dataDir], cliEnv(undefined));
+    const ttyArgs = ['images', 'export', ami, '--format', 'qcow2', '--output', qcowOut, '--data-dir', t.dataDir];
+    const tty = startCliInTty(ttyArgs, cliEnv(undefined, storeEnvFor(ttyArgs)));
     const result = await tty.exit;
     assert.equal(result.code, 0, result.stdout);
     const screen = stripAnsi(result.stdout);

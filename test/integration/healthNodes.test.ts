@@ -23,7 +23,7 @@ async function health(url: string): Promise<{ status: number; body: Record<strin
 
 describe('/health and /metrics per node', { concurrency: false }, () => {
   test('SQLite and local packs: the old fields, plus node, store, blocks and the scheduler role', async () => {
-    const t = await startTestFerry();
+    const t = await startTestFerry({ store: 'sqlite' });
     try {
       const { status, body } = await health(t.ferry.url);
       assert.equal(status, 200);
