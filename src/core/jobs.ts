@@ -22,11 +22,9 @@ import * as runs from '../store/runs/index.ts';
 import * as catalog from '../store/catalog/index.ts';
 import type { FerryEvent } from './events.ts';
 
-export interface CreateJobInput {
-  serverId: string;
-  seedReplicationTime: Date;
+/** The settings both CreateReplicationJob and UpdateReplicationJob may give. */
+interface JobSettingsInput {
   frequency?: number;
-  runOnce?: boolean;
   licenseType?: string;
   roleName?: string;
   description?: string;
@@ -35,16 +33,15 @@ export interface CreateJobInput {
   kmsKeyId?: string;
 }
 
-export interface UpdateJobInput {
+export interface CreateJobInput extends JobSettingsInput {
+  serverId: string;
+  seedReplicationTime: Date;
+  runOnce?: boolean;
+}
+
+export interface UpdateJobInput extends JobSettingsInput {
   replicationJobId: string;
-  frequency?: number;
   nextReplicationRunStartTime?: Date;
-  licenseType?: string;
-  roleName?: string;
-  description?: string;
-  numberOfRecentAmisToKeep?: number;
-  encrypted?: boolean;
-  kmsKeyId?: string;
 }
 
 const CLOSED_FOR_CHANGES = ['DELETING', 'DELETED', 'FAILING', 'FAILED', 'COMPLETED'];

@@ -12,17 +12,6 @@ export interface IndexedBlock {
   keyId: number;
 }
 
-export interface BlockLocation {
-  blockId: number;
-  storageId: Buffer;
-  keyId: number;
-  packId: number;
-  packOffset: number;
-  storedLen: number;
-  rawLen: number;
-  flags: number;
-}
-
 const currentGen = sql<number>`(select gc_generation from image_store_state where id = 1)`;
 
 /**
@@ -88,6 +77,11 @@ export interface NewBlockRow {
   storedLen: number;
   rawLen: number;
   flags: number;
+}
+
+/** Where a stored block is: its row, with its id. */
+export interface BlockLocation extends NewBlockRow {
+  blockId: number;
 }
 
 /**

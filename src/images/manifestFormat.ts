@@ -70,6 +70,15 @@ export function checkRange(path: string, blockCount: number, start: number, end:
   }
 }
 
+export function checkIndex(blockCount: number, index: number): void {
+  if (!Number.isInteger(index) || index < 0 || index >= blockCount) throw new RangeError(`block index ${index} is outside 0..${blockCount - 1}`);
+}
+
+/** The counts every manifest version's header carries at the same offsets. */
+export function headerCounts(header: Buffer): { sizeBytes: number; blockCount: number; dataBlocks: number } {
+  return { sizeBytes: header.readUIntLE(16, 6), blockCount: header.readUIntLE(24, 6), dataBlocks: header.readUIntLE(32, 6) };
+}
+
 export async function fileFingerprint(file: FileHandle): Promise<string> {
   const stat = await file.stat({ bigint: true });
   return `${stat.dev}:${stat.ino}:${stat.mtimeNs}:${stat.size}`;

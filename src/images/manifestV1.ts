@@ -18,6 +18,8 @@ import {
   fileFingerprint,
   readExactly,
   readId,
+  checkIndex,
+  headerCounts,
   type ManifestEntries,
   type ManifestReader,
 } from './manifestFormat.ts';
@@ -55,9 +57,7 @@ class ManifestV1Reader implements ManifestReader {
   constructor(path: string, file: FileHandle, header: Buffer) {
     this.path = path;
     this.#file = file;
-    this.sizeBytes = header.readUIntLE(16, 6);
-    this.blockCount = header.readUIntLE(24, 6);
-    this.dataBlocks = header.readUIntLE(32, 6);
+    ({ sizeBytes: this.sizeBytes, blockCount: this.blockCount, dataBlocks: this.dataBlocks } = headerCounts(header));
   }
 
   fingerprint(): Promise<string> {
@@ -65,7 +65,7 @@ class ManifestV1Reader implements ManifestReader {
   }
 
   async entry(index: number): Promise<number> {
-    if (!Number.isInteger(index) || index < 0 || index >= this.blockCount) throw new RangeError(`block index ${index} is outside 0..${this.blockCount - 1}`);
+    checkIndex(this.blockCount, index);
     const buffer = Buffer.alloc(ENTRY);
     await readExactly(this.#file, this.path, buffer, ENTRY, MANIFEST_HEADER + index * ENTRY);
     return readId(buffer, 0);

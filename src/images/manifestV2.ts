@@ -28,6 +28,8 @@ import {
   readExactly,
   readId,
   writeId,
+  checkIndex,
+  headerCounts,
   type ManifestEntries,
   type ManifestReader,
   type ManifestSummary,
@@ -234,9 +236,7 @@ class ManifestV2Reader implements ManifestReader {
     this.path = path;
     this.#file = file;
     this.#header = header;
-    this.sizeBytes = header.readUIntLE(16, 6);
-    this.blockCount = header.readUIntLE(24, 6);
-    this.dataBlocks = header.readUIntLE(32, 6);
+    ({ sizeBytes: this.sizeBytes, blockCount: this.blockCount, dataBlocks: this.dataBlocks } = headerCounts(header));
     this.runs = header.readUIntLE(40, 6);
   }
 
@@ -245,7 +245,7 @@ class ManifestV2Reader implements ManifestReader {
   }
 
   async entry(index: number): Promise<number> {
-    if (!Number.isInteger(index) || index < 0 || index >= this.blockCount) throw new RangeError(`block index ${index} is outside 0..${this.blockCount - 1}`);
+    checkIndex(this.blockCount, index);
     const run = await this.#runAtOrBefore(index);
     if (run < 0) return 0;
     const [first, position] = await this.#run(run);
