@@ -247,7 +247,7 @@ export async function cancelJob(
   const live = await runs.liveOf(tx, job.replication_job_id);
   const tenant = { accountId: job.account_id, region: job.region };
   for (const run of live) {
-    await applyRunChange(tx, run.replication_run_id, onRunCancelled(runFacts(run), now), now);
+    await applyRunChange(tx, run, onRunCancelled(runFacts(run), now), now);
     emit({ type: 'run.state', tenant, replicationJobId: job.replication_job_id, replicationRunId: run.replication_run_id, runType: run.type, state: 'DELETED' });
   }
   await catalog.markJobTerminated(tx, job.server_id, job.replication_job_id, now);

@@ -2,7 +2,7 @@
  * Writes a run's transitions (domain/replicationRun.ts) to the store, inside the caller's transaction: the one
  * place a run's state changes. It also finds the run a connector holds, by the one ownership rule.
  */
-import { requireHeld, type RunChange, type RunFacts } from '../domain/replicationRun.ts';
+import { requireHeld, RunConflict, type RunChange, type RunFacts } from '../domain/replicationRun.ts';
 import type { ReplicationRunState } from '../domain/enums.ts';
 import type { Executor } from '../store/executor.ts';
 import * as runs from '../store/runs/index.ts';
@@ -14,8 +14,15 @@ export function runFacts(row: Pick<RunRow, 'replication_run_id' | 'state' | 'con
   return { replicationRunId: row.replication_run_id, state: row.state as ReplicationRunState, connectorId: row.connector_id, stage: row.stage };
 }
 
-export async function applyRunChange(tx: Tx, replicationRunId: string, change: RunChange, now: number): Promise<void> {
-  await runs.applyChange(tx, replicationRunId, change, now);
+/**
+ * Applies a transition decided from `run` as it was read. A run changed since (a connector's progress racing its own
+ * failure, or the lease sweep, on another connection) refuses the transition: the caller's transaction rolls back and
+ * the request answers as for a run it no longer holds.
+ */
+export async function applyRunChange(tx: Tx, run: Pick<RunRow, 'replication_run_id' | 'state'>, change: RunChange, now: number): Promise<void> {
+  if (!(await runs.applyChange(tx, run.replication_run_id, run.state, change, now))) {
+    throw new RunConflict(`Run ${run.replication_run_id} changed while this request was applied (it is no longer ${run.state}); read it again.`);
+  }
 }
 
 /** The run.state event of a run's transition. */

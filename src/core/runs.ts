@@ -42,7 +42,7 @@ export async function jobById(tx: Executor, replicationJobId: string): Promise<J
 export async function settleDueAutomaticRun(tx: Tx, job: JobRow, run: RunRow, now: number, emit: (e: FerryEvent) => void): Promise<boolean> {
   const decision = decideDueAutomaticRun(factsOf(job), { scheduledStartTime: run.scheduled_start_time }, await runs.hasActive(tx, job.replication_job_id), now);
   if (decision.kind !== 'miss') return false;
-  await applyRunChange(tx, run.replication_run_id, onRunMissed(runFacts(run), decision.reason), now);
+  await applyRunChange(tx, run, onRunMissed(runFacts(run), decision.reason), now);
   emit(runEvent(job, run, 'MISSED', decision.reason));
   await jobs.setNextRunAt(tx, job.replication_job_id, decision.nextRunAt, now);
   await placePendingAutomaticRun(tx, job, decision.nextRunAt, now, emit);
@@ -80,7 +80,7 @@ export async function claimRuns(core: Core, connector: ConnectorRow, max: number
       if (await runs.hasActive(tx, job.replication_job_id)) continue;
       busyJobs.add(job.replication_job_id);
       const change = onRunClaimed(runFacts(run), connector.connector_id, now, core.policy);
-      await applyRunChange(tx, run.replication_run_id, change, now);
+      await applyRunChange(tx, run, change, now);
       emit(runEvent(job, run, 'ACTIVE'));
       await applyJobChange(tx, job, onRunStarted(factsOf(job), { type: run.type, scheduledStartTime: run.scheduled_start_time }, now), now, emit);
       claimed.push(await assignmentOf(tx, { ...run, lease_expires_at: change.leaseExpiresAt ?? null }, job));
@@ -132,7 +132,7 @@ export async function reportProgress(core: Core, connector: ConnectorRow, replic
   return inTransaction(core, async (tx, emit) => {
     const run = await heldRun(tx, connector, replicationRunId);
     const change = onRunProgress(runFacts(run), report, now, core.policy);
-    await applyRunChange(tx, replicationRunId, change, now);
+    await applyRunChange(tx, run, change, now);
     emit({
       type: 'run.progress',
       tenant: { accountId: run.account_id, region: run.region },
@@ -165,7 +165,7 @@ export async function completeRun(core: Core, connector: ConnectorRow, replicati
   await inTransaction(core, async (tx, emit) => {
     const run = await heldRun(tx, connector, replicationRunId);
     await requireOwnImage(tx, run, amiId);
-    await applyRunChange(tx, replicationRunId, onRunCompleted(runFacts(run), amiId, now), now);
+    await applyRunChange(tx, run, onRunCompleted(runFacts(run), amiId, now), now);
     const job = await jobById(tx, run.replication_job_id);
     emit(runEvent(job, run, 'COMPLETED', 'Completed'));
     await applyJobChange(tx, job, jobOnRunCompleted(factsOf(job), amiId), now, emit);
@@ -184,7 +184,7 @@ export async function failRun(core: Core, connector: ConnectorRow, replicationRu
 
 /** Fails an ACTIVE run (reported by its connector, or its lease ran out) and lets its job count the failure. */
 export async function recordFailure(tx: Tx, core: Core, run: RunRow, message: string, now: number, emit: (e: FerryEvent) => void): Promise<void> {
-  await applyRunChange(tx, run.replication_run_id, onRunFailed(runFacts(run), message, now), now);
+  await applyRunChange(tx, run, onRunFailed(runFacts(run), message, now), now);
   const job = await jobById(tx, run.replication_job_id);
   emit(runEvent(job, run, 'FAILED', message));
   if (job.state === 'ACTIVE' || job.state === 'PENDING') {

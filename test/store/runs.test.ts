@@ -92,7 +92,7 @@ for (const dialect of storeDialects) {
       assert.deepEqual((await runs.activeHeldBy(store.db, winners[0]!)).map((r) => r.replication_run_id), ['sms-run-race']);
     });
 
-    test('getInTenant finds a run only in its own account and region; applyChange writes only what the change names', async () => {
+    test('getInTenant finds a run only in its own account and region; applyChange writes only what the change names, and only from the state it was decided from', async () => {
       const { store } = sut;
       const c = await addConnector(store, 'c-tenant', 'vcenter-t', NOW);
       const job = await addJob(store, 'sms-job-tenant', await addServer(store, 's-tenant', c.connector_id, 'vcenter-t', NOW), 'ACTIVE', NOW);
@@ -100,12 +100,18 @@ for (const dialect of storeDialects) {
       assert.equal((await runs.getInTenant(store.db, { accountId: job.account_id, region: job.region }, 'sms-run-tenant'))?.replication_run_id, 'sms-run-tenant');
       assert.equal(await runs.getInTenant(store.db, { accountId: '999988887777', region: job.region }, 'sms-run-tenant'), undefined);
       assert.equal(await runs.getInTenant(store.db, { accountId: job.account_id, region: 'eu-west-1' }, 'sms-run-tenant'), undefined);
-      await runs.applyChange(store.db, 'sms-run-tenant', { state: 'ACTIVE', connectorId: c.connector_id, leaseExpiresAt: NOW + 5, progress: { bytesDone: 1 } as never }, NOW + 1);
+      const claim = { state: 'ACTIVE', connectorId: c.connector_id, leaseExpiresAt: NOW + 5, progress: { bytesDone: 1 } as never } as const;
+      assert.equal(await runs.applyChange(store.db, 'sms-run-tenant', 'PENDING', claim, NOW + 1), true);
       const run = (await runs.get(store.db, 'sms-run-tenant'))!;
       assert.deepEqual(
         [run.state, run.connector_id, run.lease_expires_at, run.updated_at, run.status_message, run.scheduled_start_time, JSON.parse(run.progress!)],
         ['ACTIVE', c.connector_id, NOW + 5, NOW + 1, null, NOW, { bytesDone: 1 }],
       );
+      // A transition decided from a state the run has left is not written (a progress report racing the run's failure).
+      assert.equal(await runs.applyChange(store.db, 'sms-run-tenant', 'ACTIVE', { state: 'FAILED', statusMessage: 'Uploading: gone' }, NOW + 2), true);
+      assert.equal(await runs.applyChange(store.db, 'sms-run-tenant', 'ACTIVE', { stage: 'Uploading', statusMessage: 'Uploading' }, NOW + 3), false);
+      const failed = (await runs.get(store.db, 'sms-run-tenant'))!;
+      assert.deepEqual([failed.state, failed.status_message, failed.updated_at], ['FAILED', 'Uploading: gone', NOW + 2]);
     });
 
     test('the scheduler lookups: expired leases, runs to miss, and the next moments with work', async () => {
@@ -135,7 +141,7 @@ for (const dialect of storeDialects) {
       await addRun(store, 'sms-run-ami00001', job, { type: 'ON_DEMAND', state: 'COMPLETED', scheduledStartTime: NOW }, NOW - 10);
       await addRun(store, 'sms-run-ami00002', job, { type: 'ON_DEMAND', scheduledStartTime: NOW }, NOW);
       await addRun(store, 'sms-run-ami00003', job, { type: 'AUTOMATIC', scheduledStartTime: NOW }, NOW);
-      await runs.applyChange(store.db, 'sms-run-ami00001', { amiId: 'ami-0123456789abcdef0' }, NOW);
+      await runs.applyChange(store.db, 'sms-run-ami00001', 'COMPLETED', { amiId: 'ami-0123456789abcdef0' }, NOW);
       assert.equal(await runs.amiOf(store.db, 'sms-run-ami00001'), 'ami-0123456789abcdef0');
       assert.equal(await runs.amiOf(store.db, 'sms-run-ami00002'), null);
       assert.equal(await runs.amiOf(store.db, 'sms-run-nothere0'), null);

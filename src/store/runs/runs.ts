@@ -25,8 +25,12 @@ export function getInTenant(db: Executor, tenant: Tenant, replicationRunId: stri
     .executeTakeFirst();
 }
 
-/** Writes a transition: only the fields the change names, and the update time. */
-export async function applyChange(db: Executor, replicationRunId: string, change: RunChange, now: number): Promise<void> {
+/**
+ * Writes a transition: only the fields the change names, and the update time, if the run is still in the state the
+ * transition was decided from (`fromState`). Returns false when it is not: another transaction changed the run in
+ * between (PostgreSQL's writers do not wait for each other's reads, as SQLite's single writer does).
+ */
+export async function applyChange(db: Executor, replicationRunId: string, fromState: string, change: RunChange, now: number): Promise<boolean> {
   const patch: Updateable<RunsTable> = { updated_at: now };
   if (change.state !== undefined) patch.state = change.state;
   if (change.statusMessage !== undefined) patch.status_message = change.statusMessage;
@@ -38,7 +42,8 @@ export async function applyChange(db: Executor, replicationRunId: string, change
   if (change.progress !== undefined) patch.progress = JSON.stringify(change.progress);
   if (change.amiId !== undefined) patch.ami_id = change.amiId;
   if (change.completedTime !== undefined) patch.completed_time = change.completedTime;
-  await db.updateTable('runs').set(patch).where('replication_run_id', '=', replicationRunId).execute();
+  const result = await db.updateTable('runs').set(patch).where('replication_run_id', '=', replicationRunId).where('state', '=', fromState).executeTakeFirst();
+  return result.numUpdatedRows > 0n;
 }
 
 /** Whether the job has an ACTIVE run (other than `except`). */
