@@ -117,13 +117,27 @@ export function validationsOf(core: Core, instanceIds: readonly string[]): Promi
  * Applies `patch` if the instance is still in `expected` state; returns the new row, or undefined when the state
  * had moved on (the caller re-reads and decides again).
  */
-export async function changeInstance(core: Core, instanceId: string, expected: InstanceState, patch: Partial<InstanceRow>): Promise<InstanceRow | undefined> {
+/**
+ * Moves an instance from `expected` (else nothing happens: undefined). `failValidations`: the validations still
+ * PENDING fail with this message in the same transaction, so no reader sees a failed instance with pending ones.
+ */
+export async function changeInstance(
+  core: Core,
+  instanceId: string,
+  expected: InstanceState,
+  patch: Partial<InstanceRow>,
+  failValidations?: string,
+): Promise<InstanceRow | undefined> {
   return inTransaction(core, async (tx, emit) => {
     const t = instanceDb(tx);
     const before = await selectInstanceStatus(t, instanceId);
-    if (!(await updateInstanceInState(t, instanceId, expected, patch, core.clock.now()))) return undefined;
+    const now = core.clock.now();
+    if (!(await updateInstanceInState(t, instanceId, expected, patch, now))) return undefined;
     const row = await currentRow(t, instanceId);
     emit(eventOf(row, before ?? null));
+    if (failValidations !== undefined && (await failPendingValidationRows(t, instanceId, failValidations, now)) > 0) {
+      emit(eventOf(row, { state: row.state, hydration: row.hydration }));
+    }
     return row;
   });
 }

@@ -421,10 +421,15 @@ export class LaunchRunner {
 
   async #fail(row: InstanceRow, message: string): Promise<void> {
     if (!canMove(row.state, 'fail')) return;
-    const failed = await changeInstance(this.#deps.core, row.instance_id, row.state, { state: nextInstanceState(row.state, 'fail'), state_message: message.slice(0, 4000) });
+    const failed = await changeInstance(
+      this.#deps.core,
+      row.instance_id,
+      row.state,
+      { state: nextInstanceState(row.state, 'fail'), state_message: message.slice(0, 4000) },
+      `The instance did not boot: ${message}`.slice(0, 2500),
+    );
     if (!failed) return;
     this.#deps.log.warn({ instanceId: row.instance_id, message }, 'instance failed');
-    await failPendingValidations(this.#deps.core, failed, `The instance did not boot: ${message}`.slice(0, 2500));
     await this.#stopDomain(failed);
   }
 
