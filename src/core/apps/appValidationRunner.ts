@@ -16,6 +16,7 @@
  */
 import type { Logger } from 'pino';
 import { coerceError } from '../../lib/errors.ts';
+import { KeyedChains } from '../../lib/concurrency.ts';
 import { s3Uri } from '../../domain/s3Location.ts';
 import { ssmInvocation, ssmOutcome, ssmOutputDocument, type CommandResult } from '../../domain/appSsmValidation.ts';
 import type { AppPorts } from '../../apps/ports.ts';
@@ -44,7 +45,7 @@ export class AppValidationRunner {
   readonly #core: Core;
   readonly #ports: AppPorts;
   readonly #log: Logger;
-  readonly #chains = new Map<string, Promise<void>>();
+  readonly #chains = new KeyedChains();
   readonly #stopping = new AbortController();
   #unsubscribe: (() => void) | undefined;
   #stopped = false;
@@ -70,7 +71,7 @@ export class AppValidationRunner {
   }
 
   async idle(): Promise<void> {
-    while (this.#chains.size > 0) await Promise.all([...this.#chains.values()]);
+    await this.#chains.idle();
   }
 
   #onEvent(event: FerryEvent): void {
@@ -81,16 +82,13 @@ export class AppValidationRunner {
 
   /** Runs what the app has queued, after whatever this app's chain is doing. */
   kick(tenant: Tenant, appId: string): void {
-    const previous = this.#chains.get(appId) ?? Promise.resolve();
-    const next = previous
-      .then(() => this.#runQueued(tenant, appId))
-      .catch((error: unknown) => {
+    this.#chains.enqueue(
+      appId,
+      () => this.#runQueued(tenant, appId),
+      (error) => {
         if (!this.#stopped) this.#log.error({ appId, err: coerceError(error) }, 'app validation step failed; it is retried on the next change');
-      });
-    this.#chains.set(appId, next);
-    void next.then(() => {
-      if (this.#chains.get(appId) === next) this.#chains.delete(appId);
-    });
+      },
+    );
   }
 
   async #queued(appId: string) {

@@ -10,6 +10,7 @@
  */
 import type { Logger } from 'pino';
 import { coerceError } from '../../lib/errors.ts';
+import { KeyedChains } from '../../lib/concurrency.ts';
 import { instanceSize } from '../../domain/instanceTypes.ts';
 import { launchStep } from '../../domain/appLaunchPlan.ts';
 import { s3Uri } from '../../domain/s3Location.ts';
@@ -36,7 +37,7 @@ export class LaunchCoordinator {
   readonly #core: Core;
   readonly #ports: AppPorts;
   readonly #log: Logger;
-  readonly #chains = new Map<string, Promise<void>>();
+  readonly #chains = new KeyedChains();
   #unsubscribe: (() => void) | undefined;
   #stopped = false;
 
@@ -72,7 +73,7 @@ export class LaunchCoordinator {
 
   /** Resolves once no app has work queued (tests, shutdown). */
   async idle(): Promise<void> {
-    while (this.#chains.size > 0) await Promise.all([...this.#chains.values()]);
+    await this.#chains.idle();
   }
 
   #onEvent(event: FerryEvent): void {
@@ -90,14 +91,7 @@ export class LaunchCoordinator {
 
   /** One chain of work per app: its steps never overlap, so no row is claimed twice by this process. */
   #enqueue(appId: string, work: () => Promise<void>): void {
-    const previous = this.#chains.get(appId) ?? Promise.resolve();
-    const next = previous
-      .then(work)
-      .catch((error: unknown) => this.#log.error({ appId, err: coerceError(error) }, 'app launch step failed; it is retried on the next change'));
-    this.#chains.set(appId, next);
-    void next.then(() => {
-      if (this.#chains.get(appId) === next) this.#chains.delete(appId);
-    });
+    this.#chains.enqueue(appId, work, (error) => this.#log.error({ appId, err: coerceError(error) }, 'app launch step failed; it is retried on the next change'));
   }
 
   async #record(tenant: Tenant, change: { instanceId: string; state: string; message: string | null }): Promise<void> {
