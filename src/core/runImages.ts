@@ -17,6 +17,7 @@ import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 import * as catalog from '../store/catalog/index.ts';
 import * as jobs from '../store/jobs/index.ts';
 import * as runs from '../store/runs/index.ts';
+import { tenantOf } from '../domain/tenant.ts';
 
 export interface DataPlane<Images extends ImageTarget = ImageTarget> {
   images: Images;
@@ -44,7 +45,7 @@ async function heldRunHere(core: Core, plane: DataPlane, connector: ConnectorRow
 /** Encrypted runs seal under the job's KMS key; the others store blocks under their account's ids (no dedup across accounts). */
 async function sealerOf(plane: DataPlane, run: RunRow): Promise<BlockSealer> {
   if (run.encrypted !== 1) return plane.keyring.accountSealer(run.account_id);
-  return plane.keyring.sealerFor({ accountId: run.account_id, region: run.region }, run.kms_key_id);
+  return plane.keyring.sealerFor(tenantOf(run), run.kms_key_id);
 }
 
 /**
@@ -103,7 +104,7 @@ export async function beginRunImage(core: Core, plane: DataPlane, connector: Con
   if (incremental && !parentImage) throw new ImageRequestError('An incremental image needs the job to have a parent image.');
   const sealer = await sealerOf(plane, run);
   const begun = await plane.images.beginImage(runId, {
-    tenant: { accountId: run.account_id, region: run.region },
+    tenant: tenantOf(run),
     replicationJobId: job.replication_job_id,
     parentAmiId: parentImage?.amiId,
     mode: incremental ? 'incremental' : 'full',

@@ -27,6 +27,7 @@ import type { RunAssignment } from '../domain/connectorCalls.ts';
 import type { ImageDb } from '../images/db.ts';
 import { ImageStoreError } from '../images/errors.ts';
 import { finishedImageOfRun } from '../images/imageRuns.ts';
+import { tenantOf } from '../domain/tenant.ts';
 
 
 /** A run as a connector is handed it (domain/connectorCalls.ts). */
@@ -135,7 +136,7 @@ export async function reportProgress(core: Core, connector: ConnectorRow, replic
     await applyRunChange(tx, run, change, now);
     emit({
       type: 'run.progress',
-      tenant: { accountId: run.account_id, region: run.region },
+      tenant: tenantOf(run),
       replicationJobId: run.replication_job_id,
       replicationRunId,
       stage: report.stage,

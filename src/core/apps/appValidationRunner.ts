@@ -21,7 +21,7 @@ import { s3Uri } from '../../domain/s3Location.ts';
 import { ssmInvocation, ssmOutcome, ssmOutputDocument, type CommandResult } from '../../domain/appSsmValidation.ts';
 import type { AppPorts } from '../../apps/ports.ts';
 import type { Core } from '../context.ts';
-import type { Tenant } from '../../domain/tenant.ts';
+import { type Tenant, tenantOf } from '../../domain/tenant.ts';
 import type { FerryEvent } from '../events.ts';
 import { findApp, loadLaunchRows, parseJson, type AppRow } from './appRecords.ts';
 import { LAUNCHED_STATUSES, SSM_SOURCE } from './appValidationQueue.ts';
@@ -59,7 +59,7 @@ export class AppValidationRunner {
   async start(): Promise<void> {
     this.#unsubscribe = this.#core.events.subscribe((event) => this.#onEvent(event));
     const queued = await selectAppsWithOutputs(this.#core.db, SSM_SOURCE, QUEUED);
-    for (const row of queued) this.kick({ accountId: row.account_id, region: row.region }, row.app_id);
+    for (const row of queued) this.kick(tenantOf(row), row.app_id);
   }
 
   /** Stops waiting for running commands (their rows stay IN_PROGRESS and run again after the next start). */

@@ -16,7 +16,7 @@ import { launchStep } from '../../domain/appLaunchPlan.ts';
 import { s3Uri } from '../../domain/s3Location.ts';
 import type { AppPorts, Instance, InstanceService, InstanceSpec } from '../../apps/ports.ts';
 import { inTransaction, type Core } from '../context.ts';
-import type { Tenant } from '../../domain/tenant.ts';
+import { type Tenant, tenantOf } from '../../domain/tenant.ts';
 import type { FerryEvent } from '../events.ts';
 import { findApp, loadLaunchRows, parseJson, type AppRow, type InstanceRow } from './appRecords.ts';
 import { findKeyPair } from './keyPairs.ts';
@@ -57,7 +57,7 @@ export class LaunchCoordinator {
     const unfinished = await selectAppsInLaunchPhases(this.#core.db, ['LAUNCH', 'TERMINATE']);
     for (const app of unfinished) {
       if (!ACTIVE_STATUSES.has(app.launch_status)) continue;
-      const tenant = { accountId: app.account_id, region: app.region };
+      const tenant = tenantOf(app);
       this.#enqueue(app.app_id, async () => {
         await this.#readBackStates(tenant, app.app_id);
         await this.#advance(tenant, app.app_id);
@@ -136,7 +136,7 @@ export class LaunchCoordinator {
   async #adoptOrphans(instances: InstanceService, app: AppRow, rows: readonly InstanceRow[]): Promise<boolean> {
     const orphans = rows.filter((r) => r.state === 'launching' && r.instance_id === null);
     if (orphans.length === 0) return false;
-    const tenant = { accountId: app.account_id, region: app.region };
+    const tenant = tenantOf(app);
     const launched = await instances.list(tenant, { appId: app.app_id });
     for (const row of orphans) {
       const found = launched.find((i) => i.labels[LABELS.token] === row.launch_token);
@@ -184,13 +184,13 @@ export class LaunchCoordinator {
     }
     await this.#write(app, row, { instance_id: instance.instanceId, state: instance.state, message: instance.stateMessage });
     // A state change published before the instance id was recorded found no row: read it back once.
-    const now = await instances.get({ accountId: app.account_id, region: app.region }, instance.instanceId);
-    if (now && now.state !== instance.state) await this.#record({ accountId: app.account_id, region: app.region }, { instanceId: now.instanceId, state: now.state, message: now.stateMessage });
+    const now = await instances.get(tenantOf(app), instance.instanceId);
+    if (now && now.state !== instance.state) await this.#record(tenantOf(app), { instanceId: now.instanceId, state: now.state, message: now.stateMessage });
     return true;
   }
 
   async #terminateRest(instances: InstanceService, app: AppRow, rows: readonly InstanceRow[]): Promise<boolean> {
-    const tenant = { accountId: app.account_id, region: app.region };
+    const tenant = tenantOf(app);
     let progressed = false;
     for (const row of rows) {
       if (row.instance_id === null || !TERMINATE_REQUESTABLE.has(row.state)) continue;
@@ -225,7 +225,7 @@ export class LaunchCoordinator {
 
   /** The launch subsystem's InstanceSpec for one server: size, network, user data, key, USERDATA validations. */
   async #spec(app: AppRow, row: InstanceRow): Promise<InstanceSpec> {
-    const tenant = { accountId: app.account_id, region: app.region };
+    const tenant = tenantOf(app);
     const db = this.#core.db;
     const member = await selectMember(db, app.app_id, row.server_id);
     const config = parseJson<StoredLaunchConfiguration>(member?.launch_configuration ?? null);
