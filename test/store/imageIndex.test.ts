@@ -2,7 +2,8 @@
  * The image index repository's contract (src/store/images), held against every store dialect: the finished-image
  * lookups answer only available images, in their tenant and in order, with their snapshots in disk order; the
  * account's other images are the ones usage compares against; the totals and stored lengths add up the block rows,
- * also past one statement's batch of ids.
+ * also past one statement's batch of ids; a run's committed blocks are replaced per index, read back in pages in
+ * block order, and deleted page by page.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -160,6 +161,29 @@ for (const dialect of storeDialects) {
       const found = await imageIndex.storedLengthsOf(db, wanted);
       assert.deepEqual(found.map((r) => r.blockId).sort((x, y) => x - y), sorted);
       for (const r of found) assert.equal(r.storedLen, lengthOf.get(r.blockId));
+    });
+
+    test('run blocks: a later record of an index replaces the earlier; pages come in block order; deletion goes page by page', async () => {
+      const runSeq = 41;
+      const rows = Array.from({ length: imageIndex.IDS_PER_STATEMENT + 7 }, (_, i) => ({ blockIndex: 3 * i, blockId: i % 5 }));
+      await imageIndex.upsertRunBlocks(db, runSeq, 0, [...rows].reverse());
+      await imageIndex.upsertRunBlocks(db, runSeq, 1, [{ blockIndex: 0, blockId: 9 }]);
+      await imageIndex.upsertRunBlocks(db, runSeq + 1, 0, [{ blockIndex: 0, blockId: 8 }]);
+      await imageIndex.upsertRunBlocks(db, runSeq, 0, [{ blockIndex: 3, blockId: 77 }]);
+      const pages: imageIndex.RunBlockRow[][] = [];
+      for await (const page of imageIndex.runBlockPages(db, runSeq, 0, 100)) pages.push(page);
+      assert.deepEqual(pages.map((p) => p.length), [100, 100, 100, 100, 100, 7]);
+      const expected = rows.map((r) => (r.blockIndex === 3 ? { blockIndex: 3, blockId: 77 } : r));
+      assert.deepEqual(pages.flat(), expected);
+
+      let passes = 0;
+      while (await imageIndex.deleteRunBlocksPage(db, runSeq, 200)) passes++;
+      assert.equal(passes, 2, 'two full pages of 200, then the rest (both disks) in the last');
+      for await (const page of imageIndex.runBlockPages(db, runSeq, 0)) assert.fail(`rows left on disk 0: ${page.length}`);
+      for await (const page of imageIndex.runBlockPages(db, runSeq, 1)) assert.fail(`rows left on disk 1: ${page.length}`);
+      const other: imageIndex.RunBlockRow[] = [];
+      for await (const page of imageIndex.runBlockPages(db, runSeq + 1, 0)) other.push(...page);
+      assert.deepEqual(other, [{ blockIndex: 0, blockId: 8 }], 'another run keeps its rows');
     });
   });
 }

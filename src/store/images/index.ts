@@ -2,3 +2,4 @@
 export * from './indexDb.ts';
 export * from './imageCatalog.ts';
 export * from './blockTotals.ts';
+export * from './runBlocks.ts';
