@@ -35,7 +35,8 @@ import { forEachManifestId } from './imageUsage.ts';
 import { compactPacks } from './packCompactor.ts';
 import type { PackReader } from './packReader.ts';
 import type { BlockPlacement } from './blocks/blockPlacement.ts';
-import { deleteRunBlocks, runBlockPages } from './runBlocks.ts';
+import { deleteRunBlocks } from './runBlocks.ts';
+import { runBlockPages } from '../store/images/index.ts';
 import type { GcOptions, GcReport, ImageStoreLog } from './types.ts';
 
 const LEASE_MS = 10 * 60_000;

@@ -26,7 +26,8 @@ import type { ImageDb } from './db.ts';
 import { CorruptBlockError, ImageStoreError } from './errors.ts';
 import { exportSnapshot } from './exportDisk.ts';
 import { collectGarbage } from './garbageCollector.ts';
-import { availableImage, availableImages, snapshotsOf, toSummary } from './imageCatalog.ts';
+import { toSummary } from './imageCatalog.ts';
+import { availableImage, availableImages, snapshotsOf } from '../store/images/index.ts';
 import { commitImage, insertRun, runRow, sameRun, validateBegin } from './imageRuns.ts';
 import { imageUsage } from './imageUsage.ts';
 import { openManifest, type ManifestSummary } from './manifest.ts';
@@ -40,7 +41,6 @@ import { storeStats } from './storeStats.ts';
 import { BlockPlacement } from './blocks/blockPlacement.ts';
 import { LocalBlockStorage } from './blocks/localBlockStorage.ts';
 import type { OpenImageStoreOptions } from './openImageStoreOptions.ts';
-
 export type { OpenImageStoreOptions };
 import type { ImageTarget } from './imageTarget.ts';
 import type {
@@ -305,7 +305,7 @@ export class ImageStore implements ImageTarget {
     const distinct = new BitSet();
     const built: { disk: RunDisk; summary: ManifestSummary }[] = [];
     for (const disk of disks) {
-      const parent = parentSnapshots.find((s) => Number(s.disk_index) === disk.index);
+      const parent = parentSnapshots.find((s) => s.diskIndex === disk.index);
       const summary = await buildManifest(
         {
           db: this.#db,
@@ -313,7 +313,7 @@ export class ImageStore implements ImageTarget {
           diskIndex: disk.index,
           sizeBytes: disk.sizeBytes,
           blockCount: disk.blockCount,
-          parent: parent ? { path: await this.placement.localManifest(parent.snapshot_id), sha256: parent.manifest_sha256 } : undefined,
+          parent: parent ? { path: await this.placement.localManifest(parent.snapshotId), sha256: parent.manifestSha256 } : undefined,
         },
         this.placement.manifestPath(disk.snapshotId),
         distinct,
@@ -344,10 +344,10 @@ export class ImageStore implements ImageTarget {
   // ── Reading ────────────────────────────────────────────────────────────────────────────────────────────────
 
   async listImages(tenant?: Tenant): Promise<ImageSummary[]> {
-    const rows = await availableImages(this.#db, tenant);
-    const snapshots = await snapshotsOf(this.#db, rows.map((r) => r.ami_id));
+    const images = await availableImages(this.#db, tenant);
+    const snapshots = await snapshotsOf(this.#db, images.map((i) => i.amiId));
     const summaries = [];
-    for (const row of rows) summaries.push(toSummary(row, snapshots.get(row.ami_id) ?? [], await this.#keys.keyRef(Number(row.key_id))));
+    for (const image of images) summaries.push(toSummary(image, snapshots.get(image.amiId) ?? [], await this.#keys.keyRef(image.keyId)));
     return summaries;
   }
 
@@ -356,7 +356,7 @@ export class ImageStore implements ImageTarget {
     const row = await availableImage(this.#db, amiId);
     if (!row) return undefined;
     const snapshots = (await snapshotsOf(this.#db, [amiId])).get(amiId) ?? [];
-    return toSummary(row, snapshots, await this.#keys.keyRef(Number(row.key_id)));
+    return toSummary(row, snapshots, await this.#keys.keyRef(row.keyId));
   }
 
   /**
@@ -371,24 +371,24 @@ export class ImageStore implements ImageTarget {
     const usage = await imageUsage(
       this.#db,
       (id) => this.placement.localManifest(id),
-      { amiId, accountId: row.account_id },
-      snapshots.map((s) => ({ snapshotId: s.snapshot_id, sha256: s.manifest_sha256 })),
+      { amiId, accountId: row.tenant.accountId },
+      snapshots.map((s) => ({ snapshotId: s.snapshotId, sha256: s.manifestSha256 })),
     );
-    return { ...toSummary(row, snapshots, await this.#keys.keyRef(Number(row.key_id))), usage };
+    return { ...toSummary(row, snapshots, await this.#keys.keyRef(row.keyId)), usage };
   }
 
   /** One block of a disk, verified; zeros for a zero block. The last block may be short. */
   async readBlock(amiId: string, diskIndex: number, blockIndex: number): Promise<Buffer> {
     const snap = await this.#snapshot(amiId, diskIndex);
-    const manifest = await openManifest(await this.placement.localManifest(snap.snapshot_id));
+    const manifest = await openManifest(await this.placement.localManifest(snap.snapshotId));
     try {
-      const verified = `${snap.snapshot_id}@${await manifest.fingerprint()}`;
+      const verified = `${snap.snapshotId}@${await manifest.fingerprint()}`;
       if (!this.#verifiedManifests.has(verified)) {
-        await manifest.verify(snap.manifest_sha256);
+        await manifest.verify(snap.manifestSha256);
         this.#verifiedManifests.add(verified);
       }
       const blockId = await manifest.entry(blockIndex);
-      const length = Math.min(IMAGE_BLOCK_SIZE, Number(snap.size_bytes) - blockIndex * IMAGE_BLOCK_SIZE);
+      const length = Math.min(IMAGE_BLOCK_SIZE, snap.sizeBytes - blockIndex * IMAGE_BLOCK_SIZE);
       if (blockId === 0) return Buffer.alloc(length);
       const data = await this.#fetcher.readById(blockId, { amiId, diskIndex, blockIndex });
       return data.length > length ? data.subarray(0, length) : data;
@@ -402,8 +402,8 @@ export class ImageStore implements ImageTarget {
     const snap = await this.#snapshot(amiId, diskIndex);
     try {
       return await exportSnapshot(this.#fetcher, {
-        manifestPath: await this.placement.localManifest(snap.snapshot_id),
-        manifestSha256: snap.manifest_sha256,
+        manifestPath: await this.placement.localManifest(snap.snapshotId),
+        manifestSha256: snap.manifestSha256,
         amiId,
         diskIndex,
         format,
@@ -421,7 +421,7 @@ export class ImageStore implements ImageTarget {
   /** Serves one disk read-only over NBD on `socketPath` until closed (serveDisk.ts; used by src/launch). */
   async serveDisk(amiId: string, diskIndex: number, socketPath: string): Promise<ServedDisk> {
     const snap = await this.#snapshot(amiId, diskIndex);
-    const snapshot = { manifestPath: await this.placement.localManifest(snap.snapshot_id), manifestSha256: snap.manifest_sha256, amiId, diskIndex };
+    const snapshot = { manifestPath: await this.placement.localManifest(snap.snapshotId), manifestSha256: snap.manifestSha256, amiId, diskIndex };
     return serveSnapshot(this.#fetcher, snapshot, socketPath);
   }
 
@@ -493,7 +493,7 @@ export class ImageStore implements ImageTarget {
 
   async #snapshot(amiId: string, diskIndex: number) {
     if (!(await availableImage(this.#db, amiId))) throw new ImageStoreError('NotFound', `Image ${amiId} does not exist.`);
-    const snap = (await snapshotsOf(this.#db, [amiId])).get(amiId)?.find((s) => Number(s.disk_index) === diskIndex);
+    const snap = (await snapshotsOf(this.#db, [amiId])).get(amiId)?.find((s) => s.diskIndex === diskIndex);
     if (!snap) throw new ImageStoreError('NotFound', `Image ${amiId} has no disk ${diskIndex}.`);
     return snap;
   }

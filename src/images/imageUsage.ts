@@ -9,8 +9,8 @@
  */
 import { RECORD_HEADER_SIZE } from './blockCodec.ts';
 import { BitSet } from './bitSet.ts';
-import { SQL_BATCH } from './constants.ts';
-import { batches, type ImageDb } from './db.ts';
+import type { ImageDb } from './db.ts';
+import { snapshotsOfOtherImages, storedLengthsBetween, storedLengthsOf, type StoredLength } from '../store/images/index.ts';
 import { openManifest } from './manifest.ts';
 import type { ImageDetails } from './types.ts';
 
@@ -51,16 +51,9 @@ export async function imageUsage(
     });
   }
   const shared = new BitSet();
-  const others = await db
-    .selectFrom('image_snapshots')
-    .innerJoin('images', 'images.ami_id', 'image_snapshots.ami_id')
-    .select(['image_snapshots.snapshot_id', 'image_snapshots.manifest_sha256'])
-    .where('images.state', '=', 'available')
-    .where('images.account_id', '=', image.accountId)
-    .where('images.ami_id', '!=', image.amiId)
-    .execute();
+  const others = await snapshotsOfOtherImages(db, image);
   for (const snap of others) {
-    await forEachManifestId(await manifestPath(snap.snapshot_id), snap.manifest_sha256, (id) => {
+    await forEachManifestId(await manifestPath(snap.snapshotId), snap.manifestSha256, (id) => {
       if (mine.has(id)) shared.add(id);
     });
   }
@@ -79,22 +72,15 @@ export async function imageUsage(
  * dense (a run's new blocks are), a lookup by id where they are spread out, so the rows read stay within a few
  * times the image's own blocks, whatever else the store holds between them.
  */
-async function storedLengths(db: ImageDb, sortedIds: Float64Array): Promise<{ blockId: number; storedLen: number }[]> {
-  const found: { blockId: number; storedLen: number }[] = [];
+async function storedLengths(db: ImageDb, sortedIds: Float64Array): Promise<StoredLength[]> {
+  const found: StoredLength[] = [];
   for (let at = 0; at < sortedIds.length; at += PAGE) {
     const page = sortedIds.subarray(at, at + PAGE);
     const low = page[0]!;
     const high = page[page.length - 1]!;
     const wanted = new Set(page);
-    const rows =
-      high - low < 4 * page.length
-        ? await db.selectFrom('image_blocks').select(['block_id', 'stored_len']).where('block_id', '>=', low).where('block_id', '<=', high).execute()
-        : (
-            await Promise.all(
-              [...batches([...page], SQL_BATCH)].map((batch) => db.selectFrom('image_blocks').select(['block_id', 'stored_len']).where('block_id', 'in', batch).execute()),
-            )
-          ).flat();
-    for (const row of rows) if (wanted.has(Number(row.block_id))) found.push({ blockId: Number(row.block_id), storedLen: Number(row.stored_len) });
+    const rows = high - low < 4 * page.length ? await storedLengthsBetween(db, low, high) : await storedLengthsOf(db, [...page]);
+    for (const row of rows) if (wanted.has(row.blockId)) found.push(row);
   }
   return found;
 }

@@ -6,7 +6,7 @@
 import type { BitSet } from './bitSet.ts';
 import type { ImageDb } from './db.ts';
 import { ManifestWriter, openManifest, type ManifestEntries, type ManifestSummary } from './manifest.ts';
-import { runBlockPages, type RunBlockRow } from './runBlocks.ts';
+import { runBlockPages, type RunBlockRow } from '../store/images/index.ts';
 
 export interface ManifestSource {
   db: ImageDb;

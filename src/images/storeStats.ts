@@ -1,21 +1,17 @@
 /** The image store's size: indexed blocks (stored and plaintext bytes) and pack files on disk. */
+import { indexTotals } from '../store/images/index.ts';
 import { RECORD_HEADER_SIZE } from './blockCodec.ts';
 import type { ImageDb } from './db.ts';
 import { packBytesOnDisk } from './packFile.ts';
 import type { StoreStats } from './types.ts';
 
 export async function storeStats(db: ImageDb, root: string): Promise<StoreStats> {
-  const blocks = await db
-    .selectFrom('image_blocks')
-    .select((eb) => [eb.fn.countAll<number>().as('blocks'), eb.fn.sum<number>('stored_len').as('stored'), eb.fn.sum<number>('raw_len').as('raw')])
-    .executeTakeFirstOrThrow();
-  const packs = await db.selectFrom('image_packs').select('pack_id').execute();
-  const count = Number(blocks.blocks);
+  const totals = await indexTotals(db);
   return {
-    blocks: count,
-    storedBytes: Number(blocks.stored ?? 0) + count * RECORD_HEADER_SIZE,
-    rawBytes: Number(blocks.raw ?? 0),
-    packs: packs.length,
-    packBytes: packBytesOnDisk(root, packs.map((p) => Number(p.pack_id))),
+    blocks: totals.blocks,
+    storedBytes: totals.storedBytes + totals.blocks * RECORD_HEADER_SIZE,
+    rawBytes: totals.rawBytes,
+    packs: totals.packIds.length,
+    packBytes: packBytesOnDisk(root, totals.packIds),
   };
 }

@@ -3,13 +3,13 @@
  * hypervisor, network by the rules in networks.ts, sizes, timeouts) and the seed's inputs. Every size a caller
  * controls is bounded here; a bad value is an InvalidParameterException that names it.
  */
-import type { Kysely } from 'kysely';
 import type { Core } from '../core/context.ts';
 import { VALIDATION_ID } from '../domain/instanceConsole.ts';
 import { DEVICE_MODELS, deviceLayout, resolveDiskBus, type DeviceModel } from '../domain/instanceDevices.ts';
 import type { ImageStore } from '../images/imageStore.ts';
 import { invalidParameter } from '../lib/errors.ts';
-import type { Database } from '../store/schema.ts';
+import * as catalog from '../store/catalog/index.ts';
+import * as jobs from '../store/jobs/index.ts';
 import type { LaunchInputs, LaunchPlan } from './instanceRepo.ts';
 import type { InstanceSpec } from './instanceService.ts';
 import { DEFAULT_NETWORK, ensureNetworkReady, resolveNetwork } from './networks.ts';
@@ -65,13 +65,7 @@ export interface ResolvedLaunch {
 
 /** Where the server came from (vmManagerType, and the connector's `kind` in its details). */
 async function serverSource(core: Core, spec: InstanceSpec): Promise<{ vmManagerType: string; kind: string | null }> {
-  const server = await (core.db as Kysely<Database>)
-    .selectFrom('servers')
-    .select(['vm_manager_type', 'details'])
-    .where('server_id', '=', spec.serverId)
-    .where('account_id', '=', spec.tenant.accountId)
-    .where('region', '=', spec.tenant.region)
-    .executeTakeFirst();
+  const server = await catalog.getInTenant(core.db, spec.tenant, spec.serverId);
   if (!server) throw invalidParameter(`Server ${spec.serverId} does not exist.`);
   let kind: string | null = null;
   try {
@@ -119,7 +113,7 @@ export async function resolveLaunch(
     throw invalidParameter(`Image ${spec.amiId} does not exist.`);
   }
   const source = await serverSource(deps.core, spec);
-  const job = await (deps.core.db as Kysely<Database>).selectFrom('jobs').select('server_id').where('replication_job_id', '=', image.replicationJobId).executeTakeFirst();
+  const job = await jobs.get(deps.core.db, image.replicationJobId);
   if (job && job.server_id !== spec.serverId) throw invalidParameter(`Image ${spec.amiId} is an image of server ${job.server_id}, not of ${spec.serverId}.`);
   const bus = resolveDiskBus(spec.deviceModel as DeviceModel, source);
   let layout;

@@ -16,12 +16,17 @@ import type { ArtifactLimits } from '../../src/artifacts/limits.ts';
 import type { ArtifactStore, InstanceService } from '../../src/apps/ports.ts';
 import { createTestDatabase, testPostgresUrl } from './stores.ts';
 import { forgetTestStore, registerTestStore } from './process.ts';
+import { blocksFor, forgetBlocks, type TestBlocks } from './testBlocks.ts';
 
 export interface TestFerry {
   ferry: RunningFerry;
   dataDir: string;
   /** The PostgreSQL URL when the server runs on PostgreSQL: a CLI run beside it needs it as FERRY_STORE. */
   storeUrl?: string;
+  /** 'local' (pack files in the data dir) or 's3' (a bucket of its own on the test process's moto_server). */
+  blocks: TestBlocks;
+  /** FERRY_STORE / FERRY_BLOCKS / FERRY_S3_ENDPOINT a CLI or a second node beside this server needs ({} for SQLite + local). */
+  serverEnv: Record<string, string>;
   /** An SMS client signed with the root account's keys. */
   sms: SMSClient;
   client(keys: { accessKeyId: string; secretAccessKey: string }, region?: string): SMSClient;
@@ -64,6 +69,11 @@ export interface TestFerryOptions {
    * close), or a postgres:// URL. Default: FERRY_TEST_STORE, else 'sqlite'.
    */
   store?: 'sqlite' | 'postgres' | `postgres://${string}`;
+  /**
+   * Where image blocks live: 'local' (pack files in the data dir) or 's3' (a fresh bucket on a moto_server shared
+   * by the test process). Default: FERRY_TEST_BLOCKS, else 'local'. Tests that read pack files pin 'local'.
+   */
+  blocks?: TestBlocks;
 }
 
 /** Test databases by data dir, so a Ferry restarted on the same data dir finds its state again. */
@@ -92,10 +102,13 @@ export const unreachableLaunch = (dataDir: string): LaunchConfig => ({
 export async function startTestFerry(options: TestFerryOptions = {}): Promise<TestFerry> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'ferry-test-'));
   const store = await storeFor(options.store, dataDir);
-  if (store.url) registerTestStore(dataDir, store.url);
+  const blocks = await blocksFor(options.blocks, dataDir);
+  const serverEnv = { ...(store.url ? { FERRY_STORE: store.url } : {}), ...blocks?.env };
+  if (Object.keys(serverEnv).length > 0) registerTestStore(dataDir, serverEnv);
   const ferry = await startFerry({
     dataDir,
     ...(store.url ? { store: store.url } : {}),
+    ...(blocks ? { blocks: blocks.blocks, s3Endpoint: blocks.s3Endpoint } : {}),
     clock: options.clock,
     policy: options.policy,
     log: createLogger(process.env.FERRY_TEST_LOG_LEVEL ?? 'silent'),
@@ -136,6 +149,8 @@ export async function startTestFerry(options: TestFerryOptions = {}): Promise<Te
     ferry,
     dataDir,
     ...(store.url ? { storeUrl: store.url } : {}),
+    blocks: blocks ? 's3' : 'local',
+    serverEnv,
     sms: client(ferry.root),
     client,
     createAccount: (name) => createAccount(ferry.core, ferry.secrets.accessKeys, name),
@@ -154,6 +169,7 @@ export async function startTestFerry(options: TestFerryOptions = {}): Promise<Te
       if (!options.dataDir) {
         rmSync(dataDir, { recursive: true, force: true });
         forgetTestStore(dataDir);
+        forgetBlocks(dataDir);
         await store.drop?.();
       }
     },

@@ -22,6 +22,10 @@ export interface Moto {
   /** `aws --endpoint-url URL --region us-east-1 --output json ARGS…`; throws with stderr on failure. */
   aws(...args: string[]): Promise<Record<string, any>>;
   stop(): Promise<void>;
+  /** Lets this process exit while moto_server runs (a server shared by a whole test process). */
+  unref(): void;
+  /** SIGKILL at once, for a process 'exit' handler (which cannot wait). */
+  killNow(): void;
 }
 
 export async function startMoto(): Promise<Moto> {
@@ -44,6 +48,11 @@ export async function startMoto(): Promise<Moto> {
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
+      rmSync(home, { recursive: true, force: true });
+    },
+    unref: () => child.unref(),
+    killNow() {
+      if (child.exitCode === null) child.kill('SIGKILL');
       rmSync(home, { recursive: true, force: true });
     },
   };

@@ -45,24 +45,25 @@ export function run(
 }
 
 /**
- * The stores of the test servers running on PostgreSQL, by data dir (test/helpers/ferry.ts registers them): a CLI
- * run given `--data-dir D` must open D's server's store, as `FERRY_STORE` tells the real CLI, not D's SQLite file.
+ * Where the test servers running on PostgreSQL or S3 keep their state, by data dir (test/helpers/ferry.ts registers
+ * them): a CLI run given `--data-dir D` must open D's server's store and blocks, as `FERRY_STORE` and `FERRY_BLOCKS`
+ * tell the real CLI, not D's SQLite file and pack files.
  */
-const testStoreUrls = new Map<string, string>();
+const testServerEnvs = new Map<string, Record<string, string>>();
 
-export function registerTestStore(dataDir: string, url: string): void {
-  testStoreUrls.set(dataDir, url);
+/** `env`: FERRY_STORE, FERRY_BLOCKS, FERRY_S3_ENDPOINT, as far as the server at `dataDir` uses them. */
+export function registerTestStore(dataDir: string, env: Record<string, string>): void {
+  testServerEnvs.set(dataDir, env);
 }
 
 export function forgetTestStore(dataDir: string): void {
-  testStoreUrls.delete(dataDir);
+  testServerEnvs.delete(dataDir);
 }
 
-/** FERRY_STORE for a CLI run with these arguments: the registered store of its `--data-dir`, if any. */
-export function storeEnvFor(args: readonly string[]): NodeJS.ProcessEnv {
+/** FERRY_STORE (and FERRY_BLOCKS…) for a CLI run with these arguments: those registered for its `--data-dir`, if any. */
+export function storeEnvFor(args: readonly string[]): Record<string, string> {
   const at = args.indexOf('--data-dir');
-  const url = at >= 0 ? testStoreUrls.get(args[at + 1] ?? '') : undefined;
-  return url ? { FERRY_STORE: url } : {};
+  return (at >= 0 ? testServerEnvs.get(args[at + 1] ?? '') : undefined) ?? {};
 }
 
 /** Runs `ferry <args>` and returns its stdout; throws with stderr when it fails. An `env` FERRY_STORE wins. */
@@ -112,10 +113,14 @@ export async function spawnFerry(options: {
   datastore?: string;
 }): Promise<FerryProcess> {
   const port = options.port ?? (await freePort());
+  // FERRY_TEST_BLOCKS=s3 puts a spawned server's blocks in a bucket too, unless the test chose its own.
+  // (Imported when used: testBlocks.ts reaches this module back through moto.ts.)
+  const blocks = options.env?.FERRY_BLOCKS === undefined ? await (await import('./testBlocks.ts')).blocksFor(undefined, options.dataDir) : undefined;
+  if (blocks) registerTestStore(options.dataDir, { ...storeEnvFor(['--data-dir', options.dataDir]), ...blocks.env });
   const connectorArgs = options.datastore ? ['--datastore', options.datastore] : ['--no-embedded-connector'];
   const child = spawn(NODE, [FERRY_CLI, 'serve', ...connectorArgs, '--port', String(port), '--data-dir', options.dataDir], {
     cwd: REPO_ROOT,
-    env: { ...process.env, FERRY_LOG_LEVEL: 'warn', ...options.env },
+    env: { ...process.env, FERRY_LOG_LEVEL: 'warn', ...blocks?.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

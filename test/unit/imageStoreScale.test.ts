@@ -16,7 +16,8 @@ import { openImageStore, type ImageStore } from '../../src/images/imageStore.ts'
 import { plainSealer } from '../../src/images/blockSealer.ts';
 import { ImageStoreError } from '../../src/images/errors.ts';
 import { openManifest } from '../../src/images/manifest.ts';
-import { committedBlocks, deleteRunBlocks, upsertRunBlocks } from '../../src/images/runBlocks.ts';
+import { committedBlocks, deleteRunBlocks } from '../../src/images/runBlocks.ts';
+import { upsertRunBlocks } from '../../src/store/images/index.ts';
 import type { ImageDb } from '../../src/images/db.ts';
 
 const B = 512 * 1024;
