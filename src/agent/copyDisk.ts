@@ -183,7 +183,9 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
         // The last block of a disk whose size is not a multiple of the block size is padded with zeros.
         if (length < count * BLOCK_SIZE) target.fill(0, length);
         const offsets = Array.from({ length: count }, (_, i) => (slot + i) * BLOCK_SIZE);
-        return deps.pool.digestMany(batch.shared, offsets, BLOCK_SIZE);
+        // One worker per piece: the batch's pieces are read side by side, so the workers take turns with them,
+        // and splitting every piece would double the messages (each a thread wake-up).
+        return deps.pool.digestMany(batch.shared, offsets, BLOCK_SIZE, 1);
       }),
     );
     stats.blocksRead += indexes.length;

@@ -12,8 +12,14 @@ export interface BlockDigest {
   zero: boolean;
 }
 
+/** Memories each worker keeps (copyDisk keeps two batches per disk being copied, and spares a few). */
+const MEMORIES_PER_WORKER = 8;
+
 export class HashPool {
   readonly #workers: Worker[] = [];
+  /** Per worker, the memories it was given, oldest first, with the number it knows each by. */
+  readonly #given: Map<SharedArrayBuffer, number>[] = [];
+  #nextMemory = 0;
   readonly #pending = new Map<number, { resolve: (d: BlockDigest[]) => void; reject: (e: Error) => void }>();
   #next = 0;
   #turn = 0;
@@ -40,6 +46,7 @@ export class HashPool {
       worker.on('error', (error) => this.#fail(error));
       worker.unref();
       this.#workers.push(worker);
+      this.#given.push(new Map());
     }
   }
 
@@ -58,12 +65,13 @@ export class HashPool {
   }
 
   /**
-   * Hashes the `length`-byte blocks at `offsets` of `shared`, spread over the workers (one message each); the
-   * digests come back in the order of `offsets`. The bytes must not change until the promise settles.
+   * Hashes the `length`-byte blocks at `offsets` of `shared`, spread over `workers` of the workers (one message
+   * each, in turn); the digests come back in the order of `offsets`. The bytes must not change until the promise
+   * settles.
    */
-  async digestMany(shared: SharedArrayBuffer, offsets: readonly number[], length: number): Promise<BlockDigest[]> {
+  async digestMany(shared: SharedArrayBuffer, offsets: readonly number[], length: number, workers = this.#workers.length): Promise<BlockDigest[]> {
     if (offsets.length === 0) return [];
-    const share = Math.ceil(offsets.length / this.#workers.length);
+    const share = Math.ceil(offsets.length / Math.max(1, Math.min(workers, this.#workers.length)));
     const parts: Promise<BlockDigest[]>[] = [];
     for (let at = 0; at < offsets.length; at += share) parts.push(this.#post(shared, offsets.slice(at, at + share), length));
     return (await Promise.all(parts)).flat();
@@ -72,11 +80,25 @@ export class HashPool {
   #post(shared: SharedArrayBuffer, offsets: number[], length: number): Promise<BlockDigest[]> {
     if (this.#failed) return Promise.reject(this.#failed);
     const id = this.#next++;
-    const worker = this.#workers[this.#turn++ % this.#workers.length]!;
+    const turn = this.#turn++ % this.#workers.length;
+    const worker = this.#workers[turn]!;
+    const given = this.#given[turn]!;
+    const request: HashRequest = { id, memory: given.get(shared) ?? -1, offsets, length };
+    if (request.memory < 0) {
+      request.memory = this.#nextMemory++;
+      request.shared = shared;
+      request.forget = [];
+      for (const [old, key] of given) {
+        if (given.size < MEMORIES_PER_WORKER) break;
+        given.delete(old);
+        request.forget.push(key);
+      }
+      given.set(shared, request.memory);
+    }
     if (this.#pending.size === 0) this.#setRef(true);
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      worker.postMessage({ id, shared, offsets, length } satisfies HashRequest);
+      worker.postMessage(request);
     });
   }
 
