@@ -16,7 +16,7 @@ import { bootableDatastore, bootableVm, instancesDir, LAUNCH_URI, launchSkipReas
 import { buildKvmVm } from '../../src/agent/sample/vmBuilders.ts';
 import { FerryClient } from '../../src/client/ferryClient.ts';
 import { FERRY_XMLNS } from '../../src/launch/domainXml.ts';
-import type { InstanceSpec } from '../../src/launch/instanceService.ts';
+import type { InstanceSpec } from '../../src/apps/instances.ts';
 import type { Tenant } from '../../src/domain/tenant.ts';
 import { BOOT_MARKER } from '../../src/domain/instanceConsole.ts';
 
