@@ -5,14 +5,17 @@
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import type { HashRequest, HashResponse } from './hashWorker.ts';
+import type { ForgetRequest, HashRequest, HashResponse } from './hashWorker.ts';
 
 export interface BlockDigest {
   sha256: Buffer;
   zero: boolean;
 }
 
-/** Memories each worker keeps (copyDisk keeps two batches per disk being copied, and spares a few). */
+/**
+ * Memories each worker keeps at most (copyDisk uses two batches per disk being copied, and tells the pool when it
+ * drops one); past this, the oldest is forgotten and given again if it is used again.
+ */
 const MEMORIES_PER_WORKER = 8;
 
 export class HashPool {
@@ -99,6 +102,19 @@ export class HashPool {
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       worker.postMessage(request);
+    });
+  }
+
+  /**
+   * The caller is done with `shared` (it will not be hashed from again): the workers that hold it let go, so the
+   * memory is freed once nothing else references it. Requests already sent are answered first.
+   */
+  forget(shared: SharedArrayBuffer): void {
+    this.#given.forEach((given, turn) => {
+      const key = given.get(shared);
+      if (key === undefined) return;
+      given.delete(shared);
+      this.#workers[turn]!.postMessage({ forget: [key] } satisfies ForgetRequest);
     });
   }
 

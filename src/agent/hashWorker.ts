@@ -38,10 +38,16 @@ function isZero(view: Buffer): boolean {
   return true;
 }
 
+/** Sent when the pool's caller drops a memory: the worker lets go of it too, so it can be freed. */
+export interface ForgetRequest {
+  forget: number[];
+}
+
 const memories = new Map<number, SharedArrayBuffer>();
 
-parentPort!.on('message', (request: HashRequest) => {
+parentPort!.on('message', (request: HashRequest | ForgetRequest) => {
   for (const key of request.forget ?? []) memories.delete(key);
+  if (!('offsets' in request)) return;
   if (request.shared) memories.set(request.memory, request.shared);
   const shared = memories.get(request.memory)!;
   const count = request.offsets.length;

@@ -7,7 +7,8 @@
  *
  * O_DIRECT wants the buffer address, the file offset and the length aligned to the device's logical block size.
  * Records therefore start at ALIGN-multiples and are zero-padded (readers find them through the index, so the
- * padding is invisible), and each is copied once into one of a few aligned staging buffers.
+ * padding is invisible), and each is copied once into one of a few aligned staging buffers, unless its payload
+ * already lies on whole pages of aligned memory (then only its header is staged: packFile.ts, writeDirect).
  *
  * The staging area must be aligned to the memory page, not only to what the device accepts: on the machine this
  * was measured on, the device accepts 512-byte-aligned buffers, but direct writes into new blocks of a file from
