@@ -68,7 +68,8 @@ async function awsCopy(file: string, dataBytes: number): Promise<DataPathFigure>
   try {
     const idle = idleDuring();
     const started = performance.now();
-    const result = await run(AWS_CLI, ['--endpoint-url', bucket.endpoint, '--region', 'us-east-1', 's3', 'cp', '--only-show-errors', file, `s3://${bucket.bucket}/disk.data`], {
+    // No read timeout: on a saturated machine moto_server takes over the CLI's default 60 s to answer a part.
+    const result = await run(AWS_CLI, ['--endpoint-url', bucket.endpoint, '--region', 'us-east-1', '--cli-read-timeout', '0', 's3', 'cp', '--only-show-errors', file, `s3://${bucket.bucket}/disk.data`], {
       env: awsEnv(bucket.credentials, home),
       timeoutMs: 30 * 60_000,
     });
