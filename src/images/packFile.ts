@@ -244,18 +244,31 @@ function coalesced(pieces: readonly Buffer[]): Buffer[] {
 
 function writeAllAt(fd: number, parts: readonly Buffer[], length: number, position: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    writev(fd, parts as Buffer[], position, (error, written) => {
-      if (error) return reject(error);
-      if (written >= length) return resolve();
-      // writev may stop short (rare, e.g. on a signal); finish the rest with plain writes.
-      const whole = Buffer.concat(parts as Buffer[]);
-      const more = (done: number): void => {
-        if (done >= length) return resolve();
-        write(fd, whole, done, length - done, position + done, (e, n) => (e ? reject(e) : more(done + n)));
-      };
-      more(written);
-    });
+    const more = (rest: readonly Buffer[], left: number, at: number): void => {
+      writev(fd, rest as Buffer[], at, (error, written) => {
+        if (error) return reject(error);
+        if (written >= left) return resolve();
+        // writev may stop short (rare, e.g. on a signal). The rest goes on from the same memory, never a copy: on an
+        // O_DIRECT pack a copy would not be page-aligned and the kernel would refuse it.
+        more(remainingParts(rest, written), left - written, at + written);
+      });
+    };
+    more(parts, length, position);
   });
+}
+
+/** `parts` without their first `skip` bytes, as views of the same memory. */
+function remainingParts(parts: readonly Buffer[], skip: number): Buffer[] {
+  const rest: Buffer[] = [];
+  for (const part of parts) {
+    if (skip >= part.length) {
+      skip -= part.length;
+      continue;
+    }
+    rest.push(skip > 0 ? part.subarray(skip) : part);
+    skip = 0;
+  }
+  return rest;
 }
 
 export function fsyncDirectory(dir: string): void {
