@@ -195,6 +195,8 @@ export class BlockWriter {
       for (const r of taken) ends.set(r.pack, Math.max(ends.get(r.pack) ?? 0, r.packOffset + RECORD_HEADER_SIZE + r.storedLen));
       for (const pack of sealing) ends.set(pack, pack.size);
       await Promise.all([...ends.keys()].map((pack) => pack.sync()));
+      // Synced bytes of packs still open start uploading now, so sealing one later only completes its upload.
+      for (const [pack, end] of ends) if (!sealing.includes(pack)) this.#o.placement?.packSynced(pack.packId, end);
       // A pack is in its block storage before its row says sealed (a no-op for local storage).
       for (const pack of sealing) await this.#o.placement?.publishPack(pack.packId);
       const now = this.#o.now();

@@ -2,25 +2,26 @@
  * Where the image store's sealed packs and its manifests are kept, given its BlockStorage. With local storage
  * everything stays where the store has always kept it (every method below is a no-op or a plain file operation).
  * With a remote storage (S3), the data dir is a write-back staging area: packs are written locally as before
- * (appends, O_DIRECT, crash recovery by truncation all unchanged), and a pack is uploaded when it is sealed —
- * before its index row says `sealed`, so a sealed pack is always in the bucket — after which its local file is
- * removed. Manifests are uploaded before the image that names them becomes visible, and fetched into the local
+ * (appends, O_DIRECT, crash recovery by truncation all unchanged) and streamed to the bucket while they fill
+ * (packStream.ts: each flush's synced bytes go up in the background); a pack's upload is completed when it is
+ * sealed — before its index row says `sealed`, so a sealed pack is always in the bucket — after which its local
+ * file is removed. Manifests are uploaded before the image that names them becomes visible, and fetched into the local
  * manifests directory when a reader needs one that is not there (another host wrote it, or the cache was lost).
  */
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { PackStream } from './packStream.ts';
 import { BlockObjectGoneError, manifestObjectName, packObjectName, type BlockStorage } from './blockStorage.ts';
 import { packPath } from '../packFile.ts';
 import { PackGoneError } from '../packReader.ts';
-
-/** How much of a local pack one upload append carries. */
-const UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024;
 
 export class BlockPlacement {
   readonly root: string;
   readonly storage: BlockStorage;
   readonly remote: boolean;
+  /** Open packs being uploaded as they fill. */
+  readonly #streams = new Map<number, PackStream>();
 
   constructor(root: string, storage: BlockStorage) {
     this.root = root;
@@ -28,34 +29,36 @@ export class BlockPlacement {
     this.remote = storage.kind !== 'local';
   }
 
-  /** Uploads a synced local pack (remote storage only). Idempotent: a pack already uploaded whole is left alone. */
+  /** An open pack's local file is synced up to `end` (remote storage only): its upload goes on in the background. */
+  packSynced(packId: number, end: number): void {
+    if (!this.remote) return;
+    let stream = this.#streams.get(packId);
+    if (stream === undefined) {
+      stream = new PackStream(this.storage, packObjectName(packId), packPath(this.root, packId));
+      this.#streams.set(packId, stream);
+    }
+    stream.advance(end);
+  }
+
+  /**
+   * Uploads a synced local pack (remote storage only), finishing its stream when there is one. Idempotent: a pack
+   * already uploaded whole is left alone. A failed stream throws; the next call uploads the pack afresh.
+   */
   async publishPack(packId: number): Promise<void> {
     if (!this.remote) return;
     const path = packPath(this.root, packId);
     const name = packObjectName(packId);
     const localSize = statSync(path).size;
+    const stream = this.#streams.get(packId);
+    if (stream !== undefined) {
+      this.#streams.delete(packId);
+      await stream.finish(localSize);
+      return;
+    }
     const remoteSize = await this.storage.sizeOf(name);
     if (remoteSize === localSize) return;
     if (remoteSize !== undefined) await this.storage.delete(name); // a different pack under the same id: ours wins
-    const file = await open(path, 'r');
-    try {
-      const first = Buffer.alloc(Math.min(localSize, UPLOAD_CHUNK_BYTES));
-      await file.read(first, 0, first.length, 0);
-      const upload = await this.storage.createPack(name, first);
-      try {
-        for (let at = first.length; at < localSize; at += UPLOAD_CHUNK_BYTES) {
-          const chunk = Buffer.alloc(Math.min(UPLOAD_CHUNK_BYTES, localSize - at));
-          await file.read(chunk, 0, chunk.length, at);
-          await upload.append([chunk]);
-        }
-        await upload.seal();
-      } catch (thrown) {
-        await upload.abort().catch(() => {});
-        throw thrown;
-      }
-    } finally {
-      await file.close();
-    }
+    await new PackStream(this.storage, name, path).finish(localSize);
   }
 
   /** Removes the local copy of a pack that is sealed in remote storage. */
@@ -83,6 +86,9 @@ export class BlockPlacement {
   }
 
   async deletePack(packId: number): Promise<void> {
+    const stream = this.#streams.get(packId);
+    this.#streams.delete(packId);
+    await stream?.abort();
     await rm(packPath(this.root, packId), { force: true });
     if (this.remote) await this.storage.delete(packObjectName(packId));
   }

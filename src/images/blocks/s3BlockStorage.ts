@@ -5,8 +5,11 @@
  * sealed (CompleteMultipartUpload or the PutObject), so a reader or a listing never sees half a pack. Reads are
  * ranged GETs; listings are ListObjectsV2 pages.
  *
- * S3 has no append, which is why packs are staged: at most one part (plus the part being uploaded) per open pack
- * is held in memory.
+ * S3 has no append, which is why packs are staged: a part is uploaded as soon as it is full, while the next one
+ * fills, with at most `partsInFlight` parts of a pack uploading at once. Memory per open pack is therefore bounded
+ * by (partsInFlight + 1) × partSizeBytes (48 MiB with the defaults). Parts may finish in any order; the part list
+ * is put back in part-number order at CompleteMultipartUpload. A process killed mid-pack leaves an incomplete
+ * multipart upload (invisible to readers and listings; a bucket lifecycle rule should expire them).
  */
 import {
   AbortMultipartUploadCommand,
@@ -25,6 +28,7 @@ import { BlockObjectGoneError, checkObjectName, type BlockStorage, type PackUplo
 /** S3's smallest part (but the last): parts below it are refused at CompleteMultipartUpload. */
 export const MIN_PART_BYTES = 5 * 1024 * 1024;
 export const DEFAULT_PART_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_PARTS_IN_FLIGHT = 2;
 
 export interface S3BlockStorageOptions {
   bucket: string;
@@ -37,6 +41,8 @@ export interface S3BlockStorageOptions {
   /** Default: AWS_REGION, else us-east-1 (S3-compatible stores mostly ignore it). */
   region?: string;
   partSizeBytes?: number;
+  /** Parts of one pack uploading at once (default DEFAULT_PARTS_IN_FLIGHT); memory per open pack is (this + 1) parts. */
+  partsInFlight?: number;
   /** Credentials come from the usual AWS chain (environment, profile…) unless given here. */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
@@ -48,11 +54,14 @@ export class S3BlockStorage implements BlockStorage {
   readonly #bucket: string;
   readonly #prefix: string;
   readonly #partSize: number;
+  readonly #partsInFlight: number;
 
   constructor(options: S3BlockStorageOptions) {
     const partSize = options.partSizeBytes ?? DEFAULT_PART_BYTES;
     if (partSize < MIN_PART_BYTES) throw new Error(`S3 parts are at least ${MIN_PART_BYTES} bytes, not ${partSize}`);
     this.#partSize = partSize;
+    this.#partsInFlight = options.partsInFlight ?? DEFAULT_PARTS_IN_FLIGHT;
+    if (!Number.isInteger(this.#partsInFlight) || this.#partsInFlight < 1) throw new Error(`parts in flight must be a whole number ≥ 1, not ${this.#partsInFlight}`);
     this.#bucket = options.bucket;
     this.#prefix = options.prefix === '' ? '' : `${options.prefix.replace(/^\/+|\/+$/g, '')}/`;
     this.location = `s3://${options.bucket}/${this.#prefix}`;
@@ -67,7 +76,7 @@ export class S3BlockStorage implements BlockStorage {
   async createPack(name: string, header: Buffer): Promise<PackUpload> {
     const key = this.#key(name);
     if ((await this.sizeOf(name)) !== undefined) throw new Error(`pack ${name} already exists`);
-    return new S3PackUpload(this.#client, this.#bucket, key, name, header, this.#partSize);
+    return new S3PackUpload(this.#client, this.#bucket, key, name, header, this.#partSize, this.#partsInFlight);
   }
 
   async putObject(name: string, bytes: Buffer): Promise<void> {
@@ -132,33 +141,40 @@ export class S3BlockStorage implements BlockStorage {
   }
 }
 
-/** A pack staged in memory part by part; see the module comment. */
+/**
+ * A pack filled part by part in memory; see the module comment. A full part starts uploading at once while the next
+ * one fills, with at most `maxInFlight` parts uploading: an append that would exceed it waits for one to finish.
+ * Any part's failure is kept and fails the next append and the seal, which then aborts the multipart upload.
+ */
 class S3PackUpload implements PackUpload {
   readonly name: string;
   readonly #client: S3Client;
   readonly #bucket: string;
   readonly #key: string;
   readonly #partSize: number;
-  /** Bytes not uploaded yet (less than one part, but for the moment before a part is cut off). */
-  #pending: Buffer[] = [];
-  #pendingBytes = 0;
-  #size: number;
+  readonly #maxInFlight: number;
+  /** The part being filled (copied into: the caller may reuse its buffers as soon as append returns). */
+  #fill: Buffer;
+  #fillBytes = 0;
+  #size = 0;
+  /** The multipart upload, created when the first part is cut (a pack smaller than one part is one PutObject). */
+  #created: Promise<string> | undefined;
   #uploadId: string | undefined;
   readonly #parts: { PartNumber: number; ETag: string }[] = [];
-  /** Part uploads, chained so they run one at a time and in order. */
-  #uploading: Promise<void> = Promise.resolve();
+  readonly #inFlight = new Set<Promise<void>>();
+  #failure: { error: unknown } | undefined;
   #done = false;
   #nextPart = 1;
 
-  constructor(client: S3Client, bucket: string, key: string, name: string, header: Buffer, partSize: number) {
+  constructor(client: S3Client, bucket: string, key: string, name: string, header: Buffer, partSize: number, maxInFlight: number) {
     this.name = name;
     this.#client = client;
     this.#bucket = bucket;
     this.#key = key;
     this.#partSize = partSize;
-    this.#pending.push(Buffer.from(header));
-    this.#pendingBytes = header.length;
-    this.#size = header.length;
+    this.#maxInFlight = maxInFlight;
+    this.#fill = Buffer.allocUnsafe(partSize);
+    this.#copyIn(header);
   }
 
   get size(): number {
@@ -167,63 +183,90 @@ class S3PackUpload implements PackUpload {
 
   async append(parts: readonly Buffer[]): Promise<number> {
     if (this.#done) throw new Error(`pack ${this.name} is closed`);
+    this.#throwIfFailed();
     const offset = this.#size;
-    // Copied: the caller may reuse its buffers as soon as this returns.
-    for (const part of parts) {
-      this.#pending.push(Buffer.from(part));
-      this.#pendingBytes += part.length;
-      this.#size += part.length;
-    }
-    while (this.#pendingBytes >= this.#partSize) {
-      const whole = Buffer.concat(this.#pending);
-      const part = whole.subarray(0, this.#partSize);
-      const rest = whole.subarray(this.#partSize);
-      this.#pending = rest.length > 0 ? [rest] : [];
-      this.#pendingBytes = rest.length;
-      this.#queuePart(part);
-    }
-    await this.#uploading;
+    for (const part of parts) this.#copyIn(part);
+    while (this.#inFlight.size > this.#maxInFlight) await Promise.race(this.#inFlight);
+    this.#throwIfFailed();
     return offset;
   }
 
   async seal(): Promise<void> {
     if (this.#done) return;
     this.#done = true;
-    const last = Buffer.concat(this.#pending);
-    this.#pending = [];
-    await this.#uploading;
-    if (this.#uploadId === undefined) {
+    const last = this.#fill.subarray(0, this.#fillBytes);
+    if (this.#created === undefined) {
       await this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: this.#key, Body: last, ContentLength: last.length }));
       return;
     }
-    if (last.length > 0) this.#queuePart(last);
-    await this.#uploading;
+    if (last.length > 0) this.#startPart(last);
+    await this.#settle();
+    if (this.#failure !== undefined) {
+      await this.#abortUpload().catch(() => {});
+      throw this.#failure.error;
+    }
+    const parts = [...this.#parts].sort((a, b) => a.PartNumber - b.PartNumber);
     await this.#client.send(
-      new CompleteMultipartUploadCommand({ Bucket: this.#bucket, Key: this.#key, UploadId: this.#uploadId, MultipartUpload: { Parts: this.#parts } }),
+      new CompleteMultipartUploadCommand({ Bucket: this.#bucket, Key: this.#key, UploadId: this.#uploadId, MultipartUpload: { Parts: parts } }),
     );
   }
 
   async abort(): Promise<void> {
     this.#done = true;
-    this.#pending = [];
-    await this.#uploading.catch(() => {});
+    await this.#settle();
+    await this.#abortUpload();
+  }
+
+  #copyIn(bytes: Buffer): void {
+    let from = 0;
+    while (from < bytes.length) {
+      const taken = bytes.copy(this.#fill, this.#fillBytes, from);
+      from += taken;
+      this.#fillBytes += taken;
+      this.#size += taken;
+      if (this.#fillBytes === this.#partSize) {
+        this.#startPart(this.#fill);
+        this.#fill = Buffer.allocUnsafe(this.#partSize);
+        this.#fillBytes = 0;
+      }
+    }
+  }
+
+  #startPart(body: Buffer): void {
+    const partNumber = this.#nextPart++;
+    this.#created ??= this.#client.send(new CreateMultipartUploadCommand({ Bucket: this.#bucket, Key: this.#key })).then((created) => {
+      this.#uploadId = created.UploadId!;
+      return this.#uploadId;
+    });
+    const uploading = this.#created
+      .then((uploadId) =>
+        this.#client.send(new UploadPartCommand({ Bucket: this.#bucket, Key: this.#key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length })),
+      )
+      .then(
+        (answer) => {
+          this.#parts.push({ PartNumber: partNumber, ETag: answer.ETag! });
+        },
+        (error: unknown) => {
+          this.#failure ??= { error };
+        },
+      )
+      .finally(() => this.#inFlight.delete(uploading));
+    this.#inFlight.add(uploading);
+  }
+
+  async #settle(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
+    if (this.#created !== undefined) await this.#created.catch(() => {});
+  }
+
+  async #abortUpload(): Promise<void> {
     if (this.#uploadId !== undefined) {
       await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: this.#key, UploadId: this.#uploadId }));
     }
   }
 
-  #queuePart(body: Buffer): void {
-    const partNumber = this.#nextPart++;
-    this.#uploading = this.#uploading.then(async () => {
-      if (this.#uploadId === undefined) {
-        const created = await this.#client.send(new CreateMultipartUploadCommand({ Bucket: this.#bucket, Key: this.#key }));
-        this.#uploadId = created.UploadId!;
-      }
-      const answer = await this.#client.send(
-        new UploadPartCommand({ Bucket: this.#bucket, Key: this.#key, UploadId: this.#uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }),
-      );
-      this.#parts.push({ PartNumber: partNumber, ETag: answer.ETag! });
-    });
+  #throwIfFailed(): void {
+    if (this.#failure !== undefined) throw this.#failure.error;
   }
 }
 
