@@ -2,7 +2,7 @@
  * bench:cluster's data path (issue 11): one full replication of a generated disk through a `ferry serve` node on
  * PostgreSQL with its blocks in S3 (moto_server), next to `aws s3 cp` of the same data to the same S3 server, and the
  * same replication with the blocks in the node's local store. A standalone connector sends the disk, as in a
- * cluster; the node stages each pack and uploads it when it seals (docs/blocks.md), and a run COMPLETES only once its
+ * cluster; the node stages each pack and streams it to the bucket as it fills (docs/blocks.md); a run COMPLETES only once its
  * blocks are in the bucket, so the Ferry figures are StartOnDemandReplicationRun → COMPLETED, everything included.
  *
  * The disk is replication.bench's kind (bench/replicationDisk.ts): sparse, half data, every block distinct, mostly
