@@ -74,7 +74,7 @@ export function addImageCommands(program: Command): void {
   const images = program.command('images').description('list and export the machine images replication runs created');
   images
     .command('list')
-    .description('list images (newest first)')
+    .description("list every account's images (newest first), read from the data dir (AWS_* keys play no part)")
     .addOption(new Option('--data-dir <dir>', 'data directory (env FERRY_DATA_DIR, default ./ferry-data)'))
     .option('--json', 'print JSON')
     .action(async (flags: { dataDir?: string; json?: boolean }) => {
