@@ -2,11 +2,15 @@
  * The cluster's control plane, measured in one run (docs/cluster.md):
  *   1. runs claimed per second by 4 connectors spread over 3 `ferry serve` nodes on one PostgreSQL database, next to
  *      the same 4 connectors on 1 node (same database setup, same jobs);
- *   2. GetReplicationJobs: the serving process's CPU per request (from /proc) on PostgreSQL and on SQLite.
+ *   2. GetReplicationJobs: the serving process's CPU per request (from /proc) on PostgreSQL and on SQLite;
+ *   3. the data path (clusterDataPath.ts): a full replication of a generated disk into S3 (moto_server) next to
+ *      `aws s3 cp` of the same data to the same S3 server, and the same replication into the local store.
  * The machine is shared and noisy: read the ratios, each measured against its baseline in the same run, with the
  * load average printed beside them. PostgreSQL's own CPU is not in the per-request figure (another process).
  *
  *   FERRY_TEST_PG_URL=$(.ci/postgres) node bench/cluster.bench.ts [runs to claim, default 200]
+ *   FERRY_BENCH_CLUSTER_DISK_MIB: the generated disk's size for the data path (default 256, half of it data);
+ *   FERRY_BENCH_CLUSTER_PARTS=datapath runs only the data path (control plane only: FERRY_BENCH_CLUSTER_PARTS=control).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,6 +21,7 @@ import { ferryCli, spawnFerry, type FerryProcess } from '../test/helpers/process
 import { createTestDatabase, testPostgresUrl } from '../test/helpers/stores.ts';
 import { TestConnector, vms } from '../test/helpers/testConnector.ts';
 import { cpuSeconds } from './processes.ts';
+import { measureDataPath, type DataPathFigure } from './clusterDataPath.ts';
 
 if (!testPostgresUrl) {
   console.error('bench:cluster needs PostgreSQL: export FERRY_TEST_PG_URL=$(.ci/postgres)');
@@ -129,12 +134,26 @@ async function listCpu(store: 'postgres' | 'sqlite', requests: number): Promise<
   }
 }
 
+const parts = process.env.FERRY_BENCH_CLUSTER_PARTS ?? 'control,datapath';
 console.log(`bench:cluster — ${RUNS} runs, ${CONNECTORS} connectors; ${load()}`);
-const one = await claimRate(1);
-console.log(`claims, 1 node:   ${one.toFixed(1)} runs/s   (${load()})`);
-const three = await claimRate(3);
-console.log(`claims, 3 nodes:  ${three.toFixed(1)} runs/s   ${(three / one).toFixed(2)}× of 1 node   (${load()})`);
-const sqlite = await listCpu('sqlite', 400);
-console.log(`GetReplicationJobs (50 jobs), SQLite:     ${sqlite.cpuMs.toFixed(2)} ms CPU/request, ${sqlite.ms.toFixed(2)} ms/request   (${load()})`);
-const postgres = await listCpu('postgres', 400);
-console.log(`GetReplicationJobs (50 jobs), PostgreSQL: ${postgres.cpuMs.toFixed(2)} ms CPU/request, ${postgres.ms.toFixed(2)} ms/request   ${(postgres.cpuMs / sqlite.cpuMs).toFixed(2)}× SQLite's CPU   (${load()})`);
+if (parts.includes('control')) {
+  const one = await claimRate(1);
+  console.log(`claims, 1 node:   ${one.toFixed(1)} runs/s   (${load()})`);
+  const three = await claimRate(3);
+  console.log(`claims, 3 nodes:  ${three.toFixed(1)} runs/s   ${(three / one).toFixed(2)}× of 1 node   (${load()})`);
+  const sqlite = await listCpu('sqlite', 400);
+  console.log(`GetReplicationJobs (50 jobs), SQLite:     ${sqlite.cpuMs.toFixed(2)} ms CPU/request, ${sqlite.ms.toFixed(2)} ms/request   (${load()})`);
+  const postgres = await listCpu('postgres', 400);
+  console.log(`GetReplicationJobs (50 jobs), PostgreSQL: ${postgres.cpuMs.toFixed(2)} ms CPU/request, ${postgres.ms.toFixed(2)} ms/request   ${(postgres.cpuMs / sqlite.cpuMs).toFixed(2)}× SQLite's CPU   (${load()})`);
+}
+if (parts.includes('datapath')) {
+  const diskMiB = Number(process.env.FERRY_BENCH_CLUSTER_DISK_MIB ?? 256);
+  const path = await measureDataPath(testPostgresUrl, diskMiB);
+  const line = (name: string, f: DataPathFigure, extra = '') =>
+    console.log(`${name.padEnd(34)} ${f.seconds.toFixed(2).padStart(7)} s  ${f.mibPerSecond.toFixed(1).padStart(6)} MiB/s of data${extra}   (idle ${(f.idle * 100).toFixed(0)}%)`);
+  console.log(`data path: a ${diskMiB} MiB disk, ${path.dataMiB.toFixed(0)} MiB of it data; ${load()}`);
+  line('aws s3 cp of the data (baseline)', path.awsCp, '   (mean of one before and one after)');
+  line('Ferry replication into S3', path.ferryS3, `   ${(path.awsCp.seconds / path.ferryS3.seconds).toFixed(2)}× aws s3 cp's speed (target ≥ 0.8×)`);
+  line('Ferry replication into local store', path.ferryLocal, `   ${(path.awsCp.seconds / path.ferryLocal.seconds).toFixed(2)}× aws s3 cp's speed`);
+  console.log(`(${load()})`);
+}

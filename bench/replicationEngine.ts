@@ -4,11 +4,11 @@
  * the API, the scheduler or the connector's claim. Each variant is a child process started with its environment
  * (`--variant NAME=VAR=VALUE,VAR=VALUE`, repeatable; "base" has none); rounds alternate the variants' order, every
  * round re-reads the disk first and uses a fresh data dir, and each line prints wall, process CPU and the machine's
- * idle share during that very copy.
+ * idle share during that very copy, then the copy's CPU per thread name.
  *
  *   node bench/replicationEngine.ts [--rounds 3] [--gib 4] [--mode full|hashdiff] [--variant name=VAR=1,VAR2=2]…
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,22 +91,44 @@ async function child(path: string): Promise<void> {
     if (process.env.FERRY_ENGINE_COLD) execFileSync('python3', ['-c', `import os; fd = os.open(${JSON.stringify(path)}, os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)`]);
     else execFileSync('cat', [path], { stdio: 'ignore' });
     const idle0 = idleTimes();
+    const threads0 = threadCpu();
     const cpu0 = process.cpuUsage();
     const start = performance.now();
     await copy('measured');
     const wall = (performance.now() - start) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const threads1 = threadCpu();
     const idle1 = idleTimes();
     const cpuS = (cpu.user + cpu.system) / 1e6;
     const gb = dataBytes / 1e9;
     const idleShare = (idle1.idle - idle0.idle) / (idle1.total - idle0.total);
     console.log(`${values.mode} ${wall.toFixed(2)} s (${(gb / wall).toFixed(2)} GB/s of data), CPU ${cpuS.toFixed(2)} s (${(cpuS / gb).toFixed(2)} s/GB, sys ${(cpu.system / 1e6).toFixed(2)}), idle ${(idleShare * 100).toFixed(0)} %`);
+    const perThread = [...threads1].map(([name, s]) => [name, s - (threads0.get(name) ?? 0)] as const).filter(([, s]) => s >= 0.01);
+    console.log(`${' '.repeat(20)}threads: ${perThread.map(([name, s]) => `${name} ${s.toFixed(2)}`).join(', ')}`);
     await images.close();
   } finally {
     await pool.close();
     await state.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * CPU seconds per thread name (/proc/self/task): the hash workers are `WorkerThread`, the thread pool
+ * `libuv-worker`, V8's helpers (concurrent compilation, GC) `V8Worker`.
+ */
+function threadCpu(): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const task of readdirSync('/proc/self/task')) {
+    try {
+      const name = readFileSync(`/proc/self/task/${task}/comm`, 'utf8').trim();
+      const fields = readFileSync(`/proc/self/task/${task}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      byName.set(name, (byName.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100); // utime + stime, in ticks
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return byName;
 }
 
 function idleTimes(): { idle: number; total: number } {

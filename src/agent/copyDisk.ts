@@ -105,8 +105,10 @@ class Batch {
 const sparedBatches: Batch[] = [];
 const MAX_SPARED_BATCHES = 4;
 const takeBatch = (): Batch => sparedBatches.pop() ?? new Batch(BATCH_BLOCKS);
-const spareBatch = (batch: Batch): void => {
+/** Keeps a batch for the next copy, or drops it (the hash workers hold a reference until told to let go). */
+const spareBatch = (batch: Batch, pool: HashPool): void => {
   if (sparedBatches.length < MAX_SPARED_BATCHES) sparedBatches.push(batch);
+  else pool.forget(batch.shared);
 };
 
 export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<CopyDiskStats> {
@@ -183,7 +185,9 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
         // The last block of a disk whose size is not a multiple of the block size is padded with zeros.
         if (length < count * BLOCK_SIZE) target.fill(0, length);
         const offsets = Array.from({ length: count }, (_, i) => (slot + i) * BLOCK_SIZE);
-        return deps.pool.digestMany(batch.shared, offsets, BLOCK_SIZE);
+        // One worker per piece: the batch's pieces are read side by side, so the workers take turns with them,
+        // and splitting every piece would double the messages (each a thread wake-up).
+        return deps.pool.digestMany(batch.shared, offsets, BLOCK_SIZE, 1);
       }),
     );
     stats.blocksRead += indexes.length;
@@ -227,6 +231,7 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
   }
 
   let pendingUpload: Promise<void> = Promise.resolve();
+  let spared = false;
   let turn = 0;
   let indexes: number[] = [];
   const flush = async () => {
@@ -250,8 +255,10 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
     record([], true);
     // Every read, digest and put of both batches has settled: they can serve the next copy. (After a failure some
     // read may still be landing in one, so they are left to the garbage collector.)
-    for (const batch of batches) spareBatch(batch);
+    for (const batch of batches) spareBatch(batch, deps.pool);
+    spared = true;
   } finally {
+    if (!spared) for (const batch of batches) deps.pool.forget(batch.shared);
     // Nothing of this disk's copy outlives it, not even after a failure.
     while (recording) await recording;
   }

@@ -9,8 +9,13 @@ import { createHash } from 'node:crypto';
 
 export interface HashRequest {
   id: number;
-  shared: SharedArrayBuffer;
-  /** Byte offsets of the blocks in `shared`, each `length` bytes. */
+  /** Which memory the blocks are in: one this worker was given before, or `shared`, given with this request. */
+  memory: number;
+  /** Sent once per memory and worker: passing a SharedArrayBuffer in every message cost as much as the rest of it. */
+  shared?: SharedArrayBuffer;
+  /** Memories the pool will not name again (it keeps a few per worker). */
+  forget?: number[];
+  /** Byte offsets of the blocks in the memory, each `length` bytes. */
   offsets: number[];
   length: number;
 }
@@ -33,12 +38,23 @@ function isZero(view: Buffer): boolean {
   return true;
 }
 
-parentPort!.on('message', (request: HashRequest) => {
+/** Sent when the pool's caller drops a memory: the worker lets go of it too, so it can be freed. */
+export interface ForgetRequest {
+  forget: number[];
+}
+
+const memories = new Map<number, SharedArrayBuffer>();
+
+parentPort!.on('message', (request: HashRequest | ForgetRequest) => {
+  for (const key of request.forget ?? []) memories.delete(key);
+  if (!('offsets' in request)) return;
+  if (request.shared) memories.set(request.memory, request.shared);
+  const shared = memories.get(request.memory)!;
   const count = request.offsets.length;
   const sha256s = new Uint8Array(32 * count);
   const zero = new Uint8Array(count);
   for (let i = 0; i < count; i++) {
-    const view = Buffer.from(request.shared, request.offsets[i]!, request.length);
+    const view = Buffer.from(shared, request.offsets[i]!, request.length);
     if (isZero(view)) {
       zero[i] = 1;
       continue;

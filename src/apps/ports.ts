@@ -5,12 +5,11 @@
  * or libvirt missing), the operations that need it answer an error saying so — never a fake success.
  */
 import type { ArtifactObject, ArtifactStore as FullArtifactStore } from '../artifacts/artifactStore.ts';
-import type { InstanceService } from '../launch/instanceService.ts';
+import type { InstanceService } from './instances.ts';
 import type { Tenant } from '../domain/tenant.ts';
 
-// The launch subsystem's contract lives with it (src/launch/instanceService.ts); instance state changes arrive as
-// core.events `{ type: 'instance.state', … }` (core/events.ts).
-export type { HydrationState, Instance, InstanceService, InstanceSpec, InstanceState, InstanceValidationResult } from '../launch/instanceService.ts';
+// The launch subsystem's contract (apps/instances.ts): launch/ implements it.
+export type { HydrationState, Instance, InstanceService, InstanceSpec, InstanceState, InstanceValidationResult } from './instances.ts';
 
 /** What the App layer uses of the artifact store (src/artifacts/artifactStore.ts): its small-object calls. */
 export type ArtifactStore = Pick<FullArtifactStore, 'ensureBucket' | 'putObject' | 'getObject' | 'headObject' | 'deleteObject' | 'listObjects'>;

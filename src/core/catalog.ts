@@ -3,7 +3,7 @@ import type { VmServerAddress } from '@aws-sdk/client-sms';
 import { ServiceError, invalidParameter, notPermitted } from '../lib/errors.ts';
 import { newServerIds } from '../lib/ids.ts';
 import { inTransaction, type Core, type Tx } from './context.ts';
-import type { Tenant } from '../domain/tenant.ts';
+import { type Tenant, tenantOf } from '../domain/tenant.ts';
 import { hasHealthyConnectorFor } from './connectors.ts';
 import type { ConnectorRow, ServerRow } from '../store/rows.ts';
 import { closePage, fingerprintOf, openCursor, type PageRequest } from './paginate.ts';
@@ -99,7 +99,7 @@ async function writeInventory(
   vms: readonly InventoryEntry[] | InventoryPages,
 ): Promise<{ status: string; servers: number }> {
   const now = core.clock.now();
-  const tenant = { accountId: connector.account_id, region: connector.region };
+  const tenant = tenantOf(connector);
   await requireCatalogImport(core.db, tenant);
   const seen = new Set<string>();
   for await (const page of 'pages' in vms ? vms.pages : pagesOf(vms)) {
@@ -199,7 +199,7 @@ async function finishImport(tx: Tx, tenant: Tenant, now: number, emit: (e: Ferry
 export async function expireCatalogImports(core: Core, now: number): Promise<void> {
   const stale = await catalog.importsRequestedBy(core.db, now - core.policy.catalogImportTimeoutMs);
   for (const row of stale) {
-    const tenant = { accountId: row.account_id, region: row.region };
+    const tenant = tenantOf(row);
     await inTransaction(core, async (tx, emit) => {
       if (await connectors.anyInventorySince(tx, tenant, row.import_requested_at ?? now)) return finishImport(tx, tenant, now, emit);
       const fallback = row.status_before_import ?? 'NOT_IMPORTED';

@@ -4,7 +4,7 @@ import { invalidParameter, notPermitted } from '../lib/errors.ts';
 import { newConnectorId, newConnectorToken } from '../lib/ids.ts';
 import type { Policy } from '../domain/policy.ts';
 import { inTransaction, type Core, type Tx } from './context.ts';
-import type { Tenant } from '../domain/tenant.ts';
+import { type Tenant, tenantOf } from '../domain/tenant.ts';
 import { connectorStatus } from '../domain/connectorHealth.ts';
 import type { ConnectorRow, ServerRow } from '../store/rows.ts';
 import { closePage, fingerprintOf, openCursor, type PageRequest } from './paginate.ts';
@@ -43,7 +43,7 @@ export async function recordHeartbeat(
   const now = core.clock.now();
   // Unsynced: a heartbeat lost to a power loss is simply the next one (connectors heartbeat every few seconds).
   await unsyncedTransaction(core.db, (tx) => connectors.heartbeat(tx, connector.connector_id, { status: report.status ?? 'HEALTHY', message: report.message ?? null }, now));
-  const catalog = await catalogStore.importState(core.db, { accountId: connector.account_id, region: connector.region });
+  const catalog = await catalogStore.importState(core.db, tenantOf(connector));
   const catalogImportRequested =
     catalog?.status === 'IMPORTING' &&
     (connector.last_inventory_at === null || connector.last_inventory_at < (catalog.import_requested_at ?? 0));

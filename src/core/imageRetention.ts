@@ -7,6 +7,7 @@ import { coerceError } from '../lib/errors.ts';
 import type { Core } from './context.ts';
 import type { ImageDeleter } from '../images/types.ts';
 import * as runs from '../store/runs/index.ts';
+import { tenantOf } from '../domain/tenant.ts';
 
 /**
  * Thrown by a deleter when the image must not go yet (an instance still boots from it, not yet hydrated): the entry
@@ -25,7 +26,7 @@ export async function drainImageDeletions(core: Core, deleter: ImageDeleter, now
     // Back off exponentially per entry: 2^attempts seconds, capped at an hour.
     if (item.attempts > 0 && now < item.requested_at + Math.min(2 ** item.attempts * 1000, 3_600_000)) continue;
     try {
-      await deleter.deleteImage({ accountId: item.account_id, region: item.region }, item.replication_job_id, item.ami_id);
+      await deleter.deleteImage(tenantOf(item), item.replication_job_id, item.ami_id);
       await runs.markDeletionDone(core.db, item.seq, now);
       done++;
     } catch (thrown) {

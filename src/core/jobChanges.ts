@@ -11,6 +11,7 @@ import type { JobRow } from '../store/rows.ts';
 import * as jobs from '../store/jobs/index.ts';
 import * as runs from '../store/runs/index.ts';
 import * as catalog from '../store/catalog/index.ts';
+import { tenantOf } from '../domain/tenant.ts';
 
 export function factsOf(row: JobRow): JobFacts {
   return {
@@ -36,7 +37,7 @@ export async function applyJobChange(
   if (change.state !== undefined) {
     // The state as stored, not as the caller's row says: the per-account count must follow what really changed.
     const stored = await jobs.storedState(tx, job.replication_job_id);
-    await jobs.countJobTransition(tx, { accountId: job.account_id, region: job.region }, stored, change.state);
+    await jobs.countJobTransition(tx, tenantOf(job), stored, change.state);
   }
   await jobs.applyChange(tx, job.replication_job_id, change, now);
   // Spec §4.2: `replicationJobTerminated` = the server's job was deleted or failed.
@@ -44,7 +45,7 @@ export async function applyJobChange(
   if (change.state !== undefined && change.state !== job.state) {
     emit({
       type: 'job.state',
-      tenant: { accountId: job.account_id, region: job.region },
+      tenant: tenantOf(job),
       replicationJobId: job.replication_job_id,
       state: change.state,
       previousState: job.state,
@@ -74,7 +75,7 @@ export async function placePendingAutomaticRun(
   const replicationRunId = await insertRun(tx, job, { type: 'AUTOMATIC', scheduledStartTime: at, description: job.description }, now);
   emit?.({
     type: 'run.state',
-    tenant: { accountId: job.account_id, region: job.region },
+    tenant: tenantOf(job),
     replicationJobId: job.replication_job_id,
     replicationRunId,
     runType: 'AUTOMATIC',

@@ -8,7 +8,7 @@ import { nextSlotAfter } from '../domain/schedule.ts';
 import { onRunCancelled } from '../domain/replicationRun.ts';
 import { applyRunChange, runFacts } from './runChanges.ts';
 import { inTransaction, type Core, type Tx } from './context.ts';
-import type { Tenant } from '../domain/tenant.ts';
+import { type Tenant, tenantOf } from '../domain/tenant.ts';
 import { applyJobChange, factsOf, insertRun, placePendingAutomaticRun, retireOldImages } from './jobChanges.ts';
 import { toVmServer } from './vmServer.ts';
 import type { JobRow, JobView, RunView } from '../store/rows.ts';
@@ -245,7 +245,7 @@ export async function cancelJob(
   emit: Parameters<typeof applyJobChange>[4],
 ): Promise<void> {
   const live = await runs.liveOf(tx, job.replication_job_id);
-  const tenant = { accountId: job.account_id, region: job.region };
+  const tenant = tenantOf(job);
   for (const run of live) {
     await applyRunChange(tx, run, onRunCancelled(runFacts(run), now), now);
     emit({ type: 'run.state', tenant, replicationJobId: job.replication_job_id, replicationRunId: run.replication_run_id, runType: run.type, state: 'DELETED' });

@@ -9,6 +9,7 @@ import * as runs from '../store/runs/index.ts';
 import type { ConnectorRow, JobRow, RunRow } from '../store/rows.ts';
 import type { Tx } from './context.ts';
 import type { FerryEvent } from './events.ts';
+import { tenantOf } from '../domain/tenant.ts';
 
 export function runFacts(row: Pick<RunRow, 'replication_run_id' | 'state' | 'connector_id' | 'stage'>): RunFacts {
   return { replicationRunId: row.replication_run_id, state: row.state as ReplicationRunState, connectorId: row.connector_id, stage: row.stage };
@@ -29,7 +30,7 @@ export async function applyRunChange(tx: Tx, run: Pick<RunRow, 'replication_run_
 export function runEvent(job: JobRow, run: { replication_run_id: string; type: string }, state: string, statusMessage?: string | null): FerryEvent {
   return {
     type: 'run.state',
-    tenant: { accountId: job.account_id, region: job.region },
+    tenant: tenantOf(job),
     replicationJobId: job.replication_job_id,
     replicationRunId: run.replication_run_id,
     runType: run.type,
@@ -40,6 +41,6 @@ export function runEvent(job: JobRow, run: { replication_run_id: string; type: s
 
 /** The run `connector` holds (domain/replicationRun.ts requireHeld), looked up in its own account and region. */
 export async function heldRun(db: Executor, connector: ConnectorRow, replicationRunId: string): Promise<RunRow> {
-  const run = await runs.getInTenant(db, { accountId: connector.account_id, region: connector.region }, replicationRunId);
+  const run = await runs.getInTenant(db, tenantOf(connector), replicationRunId);
   return requireHeld(run && { ...runFacts(run), row: run }, replicationRunId, connector.connector_id).row;
 }

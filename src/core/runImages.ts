@@ -13,10 +13,12 @@ import type { Core } from './context.ts';
 import type { ConnectorRow, JobRow, RunRow } from '../store/rows.ts';
 import { heldRun as heldRunRow } from './runChanges.ts';
 import { ImageRequestError } from '../images/errors.ts';
+import { BlockRangeSet } from '../lib/blockRangeSet.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 import * as catalog from '../store/catalog/index.ts';
 import * as jobs from '../store/jobs/index.ts';
 import * as runs from '../store/runs/index.ts';
+import { tenantOf } from '../domain/tenant.ts';
 
 export interface DataPlane<Images extends ImageTarget = ImageTarget> {
   images: Images;
@@ -44,7 +46,7 @@ async function heldRunHere(core: Core, plane: DataPlane, connector: ConnectorRow
 /** Encrypted runs seal under the job's KMS key; the others store blocks under their account's ids (no dedup across accounts). */
 async function sealerOf(plane: DataPlane, run: RunRow): Promise<BlockSealer> {
   if (run.encrypted !== 1) return plane.keyring.accountSealer(run.account_id);
-  return plane.keyring.sealerFor({ accountId: run.account_id, region: run.region }, run.kms_key_id);
+  return plane.keyring.sealerFor(tenantOf(run), run.kms_key_id);
 }
 
 /**
@@ -103,7 +105,7 @@ export async function beginRunImage(core: Core, plane: DataPlane, connector: Con
   if (incremental && !parentImage) throw new ImageRequestError('An incremental image needs the job to have a parent image.');
   const sealer = await sealerOf(plane, run);
   const begun = await plane.images.beginImage(runId, {
-    tenant: { accountId: run.account_id, region: run.region },
+    tenant: tenantOf(run),
     replicationJobId: job.replication_job_id,
     parentAmiId: parentImage?.amiId,
     mode: incremental ? 'incremental' : 'full',
@@ -119,8 +121,19 @@ export async function beginRunImage(core: Core, plane: DataPlane, connector: Con
     }
   });
   const committed = new Map<number, CommittedBlocks>();
-  for (const disk of begun.disks) committed.set(disk.index, await plane.images.committedBlocks(runId, disk.index));
+  for (const disk of begun.disks) committed.set(disk.index, begun.state === 'finished' ? everyBlock(disk.blockCount) : await plane.images.committedBlocks(runId, disk.index));
   return { amiId: begun.amiId, committed, parent: await parentOfRun(core, plane, connector, runId) };
+}
+
+/**
+ * A run whose image is already finished has every block committed. A connector killed after finishImage but before
+ * it reported the run COMPLETED begins the image again when it resumes the run: it must skip every block and go
+ * straight to finishImage (idempotent, the same amiId), not send blocks into an image that is no longer written.
+ */
+function everyBlock(blockCount: number): CommittedBlocks {
+  const all = new BlockRangeSet();
+  if (blockCount > 0) all.appendRange(0, blockCount);
+  return all;
 }
 
 export async function missingRunBlocks(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string, sha256s: Buffer[]): Promise<boolean[]> {

@@ -26,6 +26,7 @@ import type { FerryEvent } from './events.ts';
 import type { RunAssignment } from '../domain/connectorCalls.ts';
 import { ImageStoreError } from '../images/errors.ts';
 import { finishedImageOfRun } from '../store/images/index.ts';
+import { tenantOf } from '../domain/tenant.ts';
 
 
 /** A run as a connector is handed it (domain/connectorCalls.ts). */
@@ -134,7 +135,7 @@ export async function reportProgress(core: Core, connector: ConnectorRow, replic
     await applyRunChange(tx, run, change, now);
     emit({
       type: 'run.progress',
-      tenant: { accountId: run.account_id, region: run.region },
+      tenant: tenantOf(run),
       replicationJobId: run.replication_job_id,
       replicationRunId,
       stage: report.stage,

@@ -3,3 +3,8 @@ export interface Tenant {
   accountId: string;
   region: string;
 }
+
+/** The tenant a stored row belongs to (every table keeps it as `account_id` and `region`). */
+export function tenantOf(row: { account_id: string; region: string }): Tenant {
+  return { accountId: row.account_id, region: row.region };
+}

@@ -7,7 +7,8 @@
  *
  * O_DIRECT wants the buffer address, the file offset and the length aligned to the device's logical block size.
  * Records therefore start at ALIGN-multiples and are zero-padded (readers find them through the index, so the
- * padding is invisible), and each is copied once into one of a few aligned staging buffers.
+ * padding is invisible), and each is copied once into one of a few aligned staging buffers, unless its payload
+ * already lies on whole pages of aligned memory (then only its header is staged: packFile.ts, writeDirect).
  *
  * The staging area must be aligned to the memory page, not only to what the device accepts: on the machine this
  * was measured on, the device accepts 512-byte-aligned buffers, but direct writes into new blocks of a file from
@@ -19,6 +20,7 @@
  */
 import { closeSync, constants, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { pageAlignedBuffer } from '../lib/alignedMemory.ts';
 
 /** Offsets and lengths are multiples of this (covers 512-byte and 4 KiB logical blocks). */
 export const DIRECT_ALIGN = 4096;
@@ -79,17 +81,9 @@ export class DirectWriteBuffers {
   }
 }
 
-/** The part of the WebAssembly global used here (TypeScript's lib for Node does not declare it). */
-declare const WebAssembly: { Memory: new (descriptor: { initial: number }) => { buffer: ArrayBuffer } };
-
-/** Zeroed memory starting at a page boundary (WebAssembly memory is mapped in whole 64 KiB pages). */
+/** Zeroed memory starting at a page boundary (lib/alignedMemory.ts). */
 export function pageAlignedArea(bytes: number): Buffer {
-  const WASM_PAGE = 65536;
-  try {
-    return Buffer.from(new WebAssembly.Memory({ initial: Math.ceil(bytes / WASM_PAGE) }).buffer, 0, bytes);
-  } catch {
-    return Buffer.alloc(bytes); // no WebAssembly: aligned as the device needs it (found by the probe), if slower
-  }
+  return pageAlignedBuffer(bytes); // without WebAssembly: aligned as the device needs it (found by the probe), if slower
 }
 
 /** Whether FERRY_DIRECT_IO allows O_DIRECT pack writes (on unless `off`). */

@@ -6,29 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { notPermitted } from '../lib/errors.ts';
 import { VirshError, type Virsh } from './virsh.ts';
-
-export interface GuestCommand {
-  script: string;
-  interpreter: 'sh' | 'powershell';
-  timeoutSeconds: number;
-  /** The process's stdin (guest-exec `input-data`), e.g. a script the command writes to a file. */
-  input?: Buffer;
-  /** Stops waiting for the guest process (which may go on running). */
-  signal?: AbortSignal;
-  /**
-   * For how long after its boot a guest's agent may still be starting: until then, a command waits for the agent to
-   * answer. A guest starts its agent a few seconds after its console says it is up, and validations run right then;
-   * an operator's own command does not wait (0, the default), and neither does anything once that time has passed,
-   * so a guest without an agent is reported at once.
-   */
-  agentStartupSeconds?: number;
-}
-
-export interface GuestCommandResult {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
+import type { GuestCommand, GuestCommandResult } from '../apps/instances.ts';
 
 /** Scripts are passed as one argument; bounded like an SSM document's command. */
 export const MAX_COMMAND_BYTES = 64 * 1024;

@@ -1,5 +1,5 @@
 /**
- * The launch subsystem's interface (what the App operations call) and its libvirt implementation.
+ * The libvirt implementation of the launch subsystem's contract (apps/instances.ts: what the App operations call).
  *
  * `launch` checks the spec (launchSpec.ts), persists the instance as `pending` and returns at once; LaunchRunner
  * (launchSteps.ts) boots it in the background from a copy-on-write overlay over an NBD export of the image, watches
@@ -19,7 +19,8 @@ import type { DeviceModel } from '../domain/instanceDevices.ts';
 import type { ImageStore } from '../images/imageStore.ts';
 import { invalidParameter, notPermitted } from '../lib/errors.ts';
 import { DiskExports } from './diskExports.ts';
-import { runGuestCommand, type GuestCommand } from './guestCommands.ts';
+import { runGuestCommand } from './guestCommands.ts';
+import type { GuestCommand, Instance, InstanceService, InstanceSpec, InstanceValidationResult } from '../apps/instances.ts';
 import { InstanceFiles } from './instanceFiles.ts';
 import { changeInstance, insertInstance, instancesReadingImage, launchOwnerId, tenantInstance, tenantInstances, validationsOf, type InstanceRow, type ValidationRow } from './instanceRepo.ts';
 import { checkAvailability, type Availability } from './libvirtDaemon.ts';
@@ -29,80 +30,6 @@ import { resolveLaunch } from './launchSpec.ts';
 import { resolveNetwork } from './networks.ts';
 import { resumeInstances } from './reconcile.ts';
 import { Virsh } from './virsh.ts';
-
-export type { HydrationState, InstanceState };
-
-export interface InstanceSpec {
-  tenant: Tenant;
-  appId: string | null;
-  serverId: string;
-  /** Every disk of the image; disk 0 boots. */
-  amiId: string;
-  vcpus: number;
-  memoryMiB: number;
-  /** 'auto' follows the source hypervisor (from the server's vmManagerType / inventory details). */
-  deviceModel: DeviceModel;
-  network?: { vpc?: string; subnet?: string; securityGroup?: string };
-  userData?: Buffer;
-  sshPublicKey?: string;
-  validations?: { validationId: string; name: string; script: Buffer; scriptType: 'SHELL_SCRIPT' | 'POWERSHELL_SCRIPT' }[];
-  /** Run in the guest after the user data, through the seed (seedUserData.ts): the launch configuration's configureScript. */
-  configureScript?: { script: Buffer; scriptType: 'SHELL_SCRIPT' | 'POWERSHELL_SCRIPT' };
-  bootTimeoutMs?: number;
-  /** How long after the boot validation results may take before the missing ones are FAILED (default 30 min). */
-  validationTimeoutMs?: number;
-  /** Free-form labels shown in the domain's metadata (e.g. logicalId, launch group). */
-  labels?: Record<string, string>;
-}
-
-/** A USERDATA validation's result as the guest reported it on its console (PENDING until it does). */
-export interface InstanceValidationResult {
-  validationId: string;
-  name: string;
-  status: 'PENDING' | 'SUCCEEDED' | 'FAILED';
-  message: string | null;
-  at: number | null;
-}
-
-export interface Instance {
-  instanceId: string;
-  tenant: Tenant;
-  appId: string | null;
-  serverId: string;
-  amiId: string;
-  domainName: string;
-  state: InstanceState;
-  stateMessage: string | null;
-  hydration: HydrationState;
-  launchedAt: number;
-  bootedAt: number | null;
-  hydratedAt: number | null;
-  terminatedAt: number | null;
-  validations: InstanceValidationResult[];
-  labels: Record<string, string>;
-  /** Why hydration failed, when it did. */
-  hydrationMessage: string | null;
-}
-
-export interface InstanceService {
-  /** Persists the instance (state 'pending') and returns at once; boots it in the background. */
-  launch(spec: InstanceSpec): Promise<Instance>;
-  /** Idempotent; returns at once, terminates in the background (state 'terminating' → 'terminated'). */
-  terminate(tenant: Tenant, instanceId: string): Promise<void>;
-  get(tenant: Tenant, instanceId: string): Promise<Instance | undefined>;
-  list(tenant: Tenant, filter?: { appId?: string }): Promise<Instance[]>;
-  /** The serial console output, newest `maxBytes`. */
-  consoleOutput(tenant: Tenant, instanceId: string, maxBytes?: number): Promise<string>;
-  /** Runs a command in the guest through the QEMU guest agent; throws a clear error when the guest has none. */
-  runCommand(
-    tenant: Tenant,
-    instanceId: string,
-    command: GuestCommand,
-  ): Promise<{ exitCode: number; stdout: string; stderr: string }>;
-  /** Is launching possible here, and if not, the one-line reason. */
-  availability(): Promise<{ available: true } | { available: false; reason: string }>;
-  validateNetwork(network: InstanceSpec['network']): Promise<void>;
-}
 
 export interface LibvirtInstanceServiceOptions {
   core: Core;

@@ -11,7 +11,7 @@ import { invalidParameter } from '../lib/errors.ts';
 import * as catalog from '../store/catalog/index.ts';
 import * as jobs from '../store/jobs/index.ts';
 import type { LaunchInputs, LaunchPlan } from './instanceRepo.ts';
-import type { InstanceSpec } from './instanceService.ts';
+import type { InstanceSpec } from '../apps/instances.ts';
 import { DEFAULT_NETWORK, ensureNetworkReady, resolveNetwork } from './networks.ts';
 import type { Virsh } from './virsh.ts';
 

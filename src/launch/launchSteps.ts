@@ -5,7 +5,8 @@
  *
  *   pending      make the instance dir; then side by side: serve the image over NBD and create the overlays,
  *                write the seed, define the domain (unless one of ours by that name exists: defining is
- *                idempotent, and terminate removes a domain whatever the state), make the network ready → starting
+ *                idempotent, and terminate removes a domain whatever the state), make the network ready (unless
+ *                this process found it up before: then a start that fails checks it and tries again) → starting
  *   starting     (after a restart) define the domain and make the network ready again, as above      → booting
  *   booting      `virsh start` only if libvirt says the domain was never started ("shut off (unknown)") or this
  *                process defined it a moment ago, then wait for the boot signal                   → running | failed
@@ -40,6 +41,7 @@ import {
   validationsOf,
   type InstanceRow,
   type LaunchInputs,
+  type LaunchPlan,
 } from './instanceRepo.ts';
 import { ensureNetworkReady } from './networks.ts';
 import { writeSeedIso } from './noCloudSeed.ts';
@@ -112,6 +114,14 @@ export class LaunchRunner {
    */
   readonly #definedHere = new Set<string>();
   readonly #bootedHere = new Set<string>();
+  /**
+   * Networks this process has found active: the next launch on one does not ask libvirt again before its start (a
+   * virsh process on the way to every boot). Should one have gone down since, the start fails, and #start checks the
+   * network then (restarting Ferry's default one, or failing with the reason) and starts once more.
+   */
+  readonly #networksUp = new Set<string>();
+  /** Instances whose network was taken as up from #networksUp, not checked for them. */
+  readonly #networkUnchecked = new Set<string>();
 
   constructor(deps: RunnerDeps) {
     this.#deps = deps;
@@ -244,7 +254,8 @@ export class LaunchRunner {
     // The domain needs only the files' names to be defined (libvirt opens them at the start), so it is defined,
     // and its network made ready, while the files are made.
     const network = async () => {
-      await ensureNetworkReady(this.#deps.virsh, plan.network);
+      if (this.#networksUp.has(plan.network.name)) this.#networkUnchecked.add(id);
+      else await this.#ensureNetwork(plan.network);
       this.#phase(id, 'network ready');
     };
     await settleAll([overlays(), seed(), this.#defineDomain(row), network()]);
@@ -257,7 +268,7 @@ export class LaunchRunner {
     const id = row.instance_id;
     // Defined (and its network made ready) by #prepare in this process; otherwise (a restart) done again here.
     if (!this.#definedHere.has(id)) {
-      await settleAll([this.#defineDomain(row), ensureNetworkReady(this.#deps.virsh, parsePlan(row).network)]);
+      await settleAll([this.#defineDomain(row), this.#ensureNetwork(parsePlan(row).network)]);
       this.#definedHere.add(id);
     }
     const now = this.#deps.core.clock.now();
@@ -300,6 +311,25 @@ export class LaunchRunner {
     this.#phase(id, 'domain defined');
   }
 
+  async #ensureNetwork(network: LaunchPlan['network']): Promise<void> {
+    await ensureNetworkReady(this.#deps.virsh, network);
+    this.#networksUp.add(network.name);
+  }
+
+  /** `virsh start`; when it fails on a network taken as up without a check, checks it (see #networksUp) and retries once. */
+  async #start(row: InstanceRow): Promise<void> {
+    const unchecked = this.#networkUnchecked.delete(row.instance_id);
+    try {
+      await this.#deps.virsh.start(row.domain_name);
+    } catch (error) {
+      if (!unchecked) throw error;
+      const network = parsePlan(row).network;
+      this.#networksUp.delete(network.name);
+      await this.#ensureNetwork(network);
+      await this.#deps.virsh.start(row.domain_name);
+    }
+  }
+
   #phase(instanceId: string, phase: LaunchPhase): void {
     this.#deps.phases?.report(instanceId, phase);
   }
@@ -330,7 +360,7 @@ export class LaunchRunner {
       // "unknown": a defined domain that never ran; "failed": QEMU could not start it (e.g. Ferry died as it was
       // started, taking the export with it) — no guest ran in either. Any other reason means the guest ran and stopped.
       if (state.reason !== 'unknown' && state.reason !== 'failed') throw new Error(`the guest stopped before it booted (${state.reason})`);
-      await virsh.start(row.domain_name);
+      await this.#start(row);
       this.#phase(row.instance_id, 'virsh start returned');
     } else if (!this.#bootsWatched.has(row.instance_id) && !(await bootedMeanwhile(this.#deps, row))) {
       // The guest was booting when a previous Ferry process died: its disk, read through that process's export,
@@ -429,6 +459,7 @@ export class LaunchRunner {
       `The instance did not boot: ${message}`.slice(0, 2500),
     );
     if (!failed) return;
+    this.#networkUnchecked.delete(row.instance_id);
     this.#deps.log.warn({ instanceId: row.instance_id, message }, 'instance failed');
     await this.#stopDomain(failed);
   }
@@ -444,7 +475,7 @@ export class LaunchRunner {
   async #remove(row: InstanceRow): Promise<void> {
     const { virsh, files, exports } = this.#deps;
     this.#hydrations.get(row.instance_id)?.abort.abort();
-    for (const known of [this.#definedHere, this.#bootedHere, this.#bootsWatched]) known.delete(row.instance_id);
+    for (const known of [this.#definedHere, this.#bootedHere, this.#bootsWatched, this.#networkUnchecked]) known.delete(row.instance_id);
     const state = await virsh.domainState(row.domain_name);
     if (state) {
       const mine = parseDomainMetadata((await virsh.metadata(row.domain_name, FERRY_XMLNS)) ?? '');

@@ -1,6 +1,9 @@
 /**
  * The `user-data` of an instance's NoCloud seed. Without anything Ferry must add it is the launch's user data, byte
- * for byte. With a configure script (the launch configuration's `configureScript`) or USERDATA validations it is a
+ * for byte. With one shell script to add and no user data of the launch's own (USERDATA validations alone, the
+ * usual case) it is that script itself: cloud-init runs a `#!` user-data in the same scripts-user stage as a part,
+ * and a guest need not split a MIME message first (under software emulation each program a small guest's /init
+ * runs to split one costs tens of milliseconds, between its boot and its validation result). Otherwise it is a
  * MIME multipart message — cloud-init's own way of combining several parts — in this order:
  *
  *   1. the launch's user data, unchanged (base64 in transit; its content type as cloud-init would detect it, so a
@@ -55,11 +58,13 @@ function base64Lines(data: Buffer): string {
 }
 
 /**
- * The seed's user-data: `userData` as is when there is nothing to add, else the multipart described above.
- * `boundary` is random unless given (tests).
+ * The seed's user-data: `userData` as is when there is nothing to add, the one script to add when there is no user
+ * data, else the multipart described above. `boundary` is random unless given (tests).
  */
 export function seedUserData(userData: Buffer | null, added: readonly SeedPart[], boundary = `==FERRY-${randomBytes(12).toString('hex')}==`): Buffer {
   if (added.length === 0) return userData ?? Buffer.alloc(0);
+  const only = added.length === 1 ? added[0]! : undefined;
+  if ((userData === null || userData.length === 0) && only?.contentType === 'text/x-shellscript' && only.body.subarray(0, 2).toString('latin1') === '#!') return only.body;
   if (!/^[A-Za-z0-9=_-]{1,70}$/.test(boundary)) throw new Error('bad MIME boundary');
   const sections: string[] = [];
   if (userData && userData.length > 0) {

@@ -1,7 +1,7 @@
 /**
  * Bounded concurrency, the one way Ferry limits how much work runs at once: a limiter that tasks pass through
  * (qemu-img processes of a scan, webhook deliveries) and a map over a list with at most N items in progress (block
- * PUTs, per-job run listings). Waiting tasks start in the order they asked.
+ * PUTs, per-job run listings). Waiting tasks start in the order they asked. And work serialized per key (KeyedChains).
  */
 
 /** At most `limit` tasks run at once; the others wait their turn. */
@@ -85,4 +85,26 @@ export async function mapConcurrently<T, R>(items: readonly T[], limit: number, 
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (failure) throw failure.error;
   return results;
+}
+
+/**
+ * One chain of work per key: the steps queued for a key run one after another, never overlapping, while other keys'
+ * chains run beside them (the App coordinators: one app's steps must not claim the same row twice in this process).
+ * A step that fails goes to `onError` and does not break its chain; a key's chain is forgotten once it is empty.
+ */
+export class KeyedChains {
+  readonly #chains = new Map<string, Promise<void>>();
+
+  enqueue(key: string, work: () => Promise<void>, onError: (error: unknown) => void): void {
+    const next = (this.#chains.get(key) ?? Promise.resolve()).then(work).catch(onError);
+    this.#chains.set(key, next);
+    void next.then(() => {
+      if (this.#chains.get(key) === next) this.#chains.delete(key);
+    });
+  }
+
+  /** Resolves once no key has work queued, including work queued while waiting (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.#chains.size > 0) await Promise.all([...this.#chains.values()]);
+  }
 }

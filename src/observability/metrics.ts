@@ -75,6 +75,13 @@ function processMetrics(): Registry {
   return processRegistry;
 }
 
+/** The image store's figures, one gauge each, read from one cached ImageStore.stats() scan. */
+const IMAGE_STORE_GAUGES: [name: string, help: string, figure: 'storedBytes' | 'rawBytes' | 'blocks'][] = [
+  ['ferry_image_store_bytes', 'Bytes the image store holds for its blocks (compressed and sealed, with record headers).', 'storedBytes'],
+  ['ferry_image_store_raw_bytes', 'Bytes the image store blocks hold before compression (each distinct block once).', 'rawBytes'],
+  ['ferry_image_store_blocks', 'Distinct blocks in the image store.', 'blocks'],
+];
+
 export class FerryMetrics {
   readonly registry = new Registry();
   readonly contentType: string = prometheusContentType;
@@ -159,33 +166,17 @@ export class FerryMetrics {
       help: 'Bytes of blocks the embedded connector sent to the image store (before compression; deduplicated blocks are not sent), counted when a run completes.',
       registers,
     });
-    new Gauge({
-      name: 'ferry_image_store_bytes',
-      help: 'Bytes the image store holds for its blocks (compressed and sealed, with record headers).',
-      registers,
-      async collect() {
-        const stats = await self.#stats();
-        if (stats) this.set(stats.storedBytes);
-      },
-    });
-    new Gauge({
-      name: 'ferry_image_store_raw_bytes',
-      help: 'Bytes the image store blocks hold before compression (each distinct block once).',
-      registers,
-      async collect() {
-        const stats = await self.#stats();
-        if (stats) this.set(stats.rawBytes);
-      },
-    });
-    new Gauge({
-      name: 'ferry_image_store_blocks',
-      help: 'Distinct blocks in the image store.',
-      registers,
-      async collect() {
-        const stats = await self.#stats();
-        if (stats) this.set(stats.blocks);
-      },
-    });
+    for (const [name, help, figure] of IMAGE_STORE_GAUGES) {
+      new Gauge({
+        name,
+        help,
+        registers,
+        async collect() {
+          const stats = await self.#stats();
+          if (stats) this.set(stats[figure]);
+        },
+      });
+    }
     new Gauge({
       name: 'ferry_connectors',
       help: 'Registered, associated connectors by status (HEALTHY: heartbeat within the timeout and reporting healthy).',

@@ -21,8 +21,9 @@
  * Every SMS request is a POST to `/` with a few headers: its canonical request is a few short strings, computed
  * here with node:crypto and a cached signing key. The SDK's own signer, used before for every request, cost more
  * per request than everything else in authentication. Bench figure that keeps this fast path (`npm run bench`,
- * section 3, 2026-12-03, machine 0 % idle): 59.5 µs per SMS request against 159.6 µs for the SDK signer computing
- * the same signature (2.7×). test/unit/sigv4.test.ts holds this computation to the SDK signer's answers.
+ * section 3, 2026-12-04, 5 alternating rounds, machine 0 % idle, load average 14–20): 30.8 µs per SMS request
+ * against 77.6 µs for the SDK signer computing the same signature (2.52×; 2.7× on 2026-12-03, timed one after the
+ * other). test/unit/sigv4.test.ts holds this computation to the SDK signer's answers.
  */
 import { createHmac, hash, timingSafeEqual } from 'node:crypto';
 import { ServiceError, type ErrorCode } from '../lib/errors.ts';

@@ -9,7 +9,7 @@ import { newRequestId } from '../lib/ids.ts';
 import type { Core } from '../core/context.ts';
 import type { SecretLookup } from '../protocol/sigv4.ts';
 import type { DataPlane } from '../core/runImages.ts';
-import type { InstanceService } from '../launch/instanceService.ts';
+import type { InstanceService } from '../apps/instances.ts';
 import { smsApi, smsFrameworkErrorHandler, smsNotFoundHandler } from './smsApi.ts';
 import { connectorApi } from './connectorApi.ts';
 import { CONNECTOR_API_PREFIX, MAX_PATH_PARAMETER_LENGTH } from '../protocol/connector/routes.ts';

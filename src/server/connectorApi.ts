@@ -34,6 +34,7 @@ import { WIRE, type JsonCallName, type PathParams } from '../protocol/connector/
 import { describeFailure, describeFrameworkFailure, describeNotFound, type FrameworkError, type WireFailure } from './errorTable.ts';
 import { readInventoryBody } from './inventoryBody.ts';
 import { streamedBodyParser } from './streamedBody.ts';
+import { tenantOf } from '../domain/tenant.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -212,7 +213,7 @@ export async function connectorApi(app: FastifyInstance, options: ConnectorApiOp
     },
     {
       // Refused before a large body is read when no import asks for it.
-      beforeBody: (connector) => requireCatalogImport(core.db, { accountId: connector.account_id, region: connector.region }),
+      beforeBody: (connector) => requireCatalogImport(core.db, tenantOf(connector)),
       streamedBody: true,
     },
   );

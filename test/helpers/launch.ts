@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { findTool } from '../../src/lib/tools.ts';
 import { BOOTABLE_VMS, buildBootableVm, prepareBootAssets, type BootableVm } from '../../src/agent/sample/bootableVms.ts';
 import type { Tenant } from '../../src/domain/tenant.ts';
-import type { Instance, InstanceService } from '../../src/launch/instanceService.ts';
+import type { Instance, InstanceService } from '../../src/apps/instances.ts';
 import { waitFor } from './replication.ts';
 
 export const LAUNCH_URI = 'qemu:///system';

@@ -188,6 +188,30 @@ for (const kind of Object.keys(TRANSPORTS) as (keyof typeof TRANSPORTS)[]) {
       });
     });
 
+    test('a connector restarted after finishImage but before complete: begin again has every block committed, finish gives the same image', async () => {
+      // Found by test/cluster/clusterScale.test.ts: the resumed run was told nothing was committed, sent blocks into
+      // the finished image and FAILED ("not being written here").
+      await withConnector(kind, async (h) => {
+        const { replicationJobId, run } = await claimFirstRun(h);
+        const runId = run.replicationRunId;
+        const disks = [{ index: 0, sizeBytes: DISK_BYTES, mode: 'full' as const }];
+        const begun = await h.transport.beginImage(runId, disks);
+        const one = block(11);
+        await h.transport.putBlocks(runId, [one]);
+        await h.transport.recordBlocks(runId, 0, [{ blockIndex: 0, sha256: one.sha256 }, { blockIndex: 1, sha256: null }]);
+        const finished = await h.transport.finishImage(runId);
+        // (killed here; the restarted connector resumes the run it still holds)
+        assert.deepEqual((await h.transport.activeRuns()).map((r) => r.replicationRunId), [runId]);
+        const again = await h.transport.beginImage(runId, disks);
+        assert.equal(again.amiId, begun.amiId);
+        assert.deepEqual([again.committed.get(0)!.count, again.committed.get(0)!.has(0), again.committed.get(0)!.has(1)], [2, true, true]);
+        assert.deepEqual(await h.transport.finishImage(runId), finished);
+        await h.transport.complete(runId, finished.amiId);
+        const completed = await runState(h, replicationJobId, runId);
+        assert.deepEqual([completed.state, completed.amiId], ['COMPLETED', finished.amiId]);
+      });
+    });
+
     test('fail ends the run with its message; the run is lost afterwards', async () => {
       await withConnector(kind, async (h) => {
         const { replicationJobId, run } = await claimFirstRun(h);

@@ -16,7 +16,7 @@ import { bootableDatastore, bootableVm, instancesDir, LAUNCH_URI, launchSkipReas
 import { buildKvmVm } from '../../src/agent/sample/vmBuilders.ts';
 import { FerryClient } from '../../src/client/ferryClient.ts';
 import { FERRY_XMLNS } from '../../src/launch/domainXml.ts';
-import type { InstanceSpec } from '../../src/launch/instanceService.ts';
+import type { InstanceSpec } from '../../src/apps/instances.ts';
 import type { Tenant } from '../../src/domain/tenant.ts';
 import { BOOT_MARKER } from '../../src/domain/instanceConsole.ts';
 
@@ -252,6 +252,27 @@ describe('launching instances on libvirt', { skip: launchSkipReason() }, () => {
     assert.match(xml, /machine='pc-i440fx/);
     assert.match(xml, /<target dev='hda' bus='ide'\/>/);
     await waitFor('the failed domain to be stopped', () => (/shut off/.test(virsh('domstate', instance.domainName)) ? true : undefined), { timeoutMs: 30_000 });
+    await t.ferry.instances.terminate(tenant, instance.instanceId);
+    await waitForInstance(t.ferry.instances, tenant, instance.instanceId, (i) => i.state === 'terminated', 60_000);
+    assert.ok(!virshListAll().includes(instance.domainName));
+  });
+
+  test("Ferry's default network stopped after this process last saw it up: the next launch starts it again and its domain starts", async () => {
+    // Earlier launches of this process found ferry-default up, so the launch takes it as up without asking libvirt;
+    // the start then fails on the stopped network, which is started again, and the domain with it.
+    try {
+      virsh('net-destroy', 'ferry-default');
+    } catch {
+      // not active
+    }
+    const instance = await t.ferry.instances.launch(spec(bootableVm('kvm').folder));
+    launched.push(instance.instanceId);
+    await waitFor('the domain to run', async () => {
+      const now = await t.ferry.instances.get(tenant, instance.instanceId);
+      assert.notEqual(now?.state, 'failed', now?.stateMessage ?? '');
+      return /running/.test(virsh('domstate', instance.domainName)) ? true : undefined;
+    }, { timeoutMs: 120_000 });
+    assert.match(virsh('net-info', 'ferry-default'), /^Active:\s*yes/m);
     await t.ferry.instances.terminate(tenant, instance.instanceId);
     await waitForInstance(t.ferry.instances, tenant, instance.instanceId, (i) => i.state === 'terminated', 60_000);
     assert.ok(!virshListAll().includes(instance.domainName));

@@ -1,7 +1,7 @@
-/** lib/concurrency.ts: the one limiter and the bounded map. */
+/** lib/concurrency.ts: the one limiter, the bounded map and the per-key chains. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConcurrencyLimit, mapConcurrently } from '../../src/lib/concurrency.ts';
+import { ConcurrencyLimit, KeyedChains, mapConcurrently } from '../../src/lib/concurrency.ts';
 
 /** A promise settled from outside, to hold a task open as long as the test wants. */
 function gate<T = void>(): { promise: Promise<T>; open: (value: T) => void; fail: (error: Error) => void } {
@@ -134,4 +134,38 @@ test('mapConcurrently starts nothing after a failure and rejects only when the s
   await assert.rejects(result, /item 1 failed/);
   assert.equal(slowSettled, true);
   assert.deepEqual(started, [0, 1]);
+});
+
+test('KeyedChains runs one key\'s steps one after another, other keys beside them, past a failing step', async () => {
+  const chains = new KeyedChains();
+  const log: string[] = [];
+  const errors: unknown[] = [];
+  const first = gate();
+  const other = gate();
+  chains.enqueue('app-1', async () => {
+    log.push('1a start');
+    await first.promise;
+    log.push('1a end');
+  }, (e) => errors.push(e));
+  chains.enqueue('app-1', async () => {
+    log.push('1b');
+    throw new Error('step failed');
+  }, (e) => errors.push(e));
+  chains.enqueue('app-1', async () => void log.push('1c'), (e) => errors.push(e));
+  chains.enqueue('app-2', async () => {
+    log.push('2 start');
+    await other.promise;
+  }, (e) => errors.push(e));
+  await tick();
+  assert.deepEqual(log, ['1a start', '2 start'], 'app-2 does not wait for app-1; app-1b waits for app-1a');
+  let idle = false;
+  const settled = chains.idle().then(() => (idle = true));
+  first.open();
+  await tick();
+  assert.deepEqual(log, ['1a start', '2 start', '1a end', '1b', '1c'], 'a failing step does not break its chain');
+  assert.deepEqual(errors.map((e) => (e as Error).message), ['step failed']);
+  assert.equal(idle, false, 'idle waits for every key');
+  other.open();
+  await settled;
+  assert.equal(idle, true);
 });

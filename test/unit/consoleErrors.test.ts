@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { configErrorPath, fieldMessage, fieldOf, memberOf } from '../../web/src/api/errorPaths.ts';
+import { configErrorPath, fieldMessage, fieldOf, memberOf, serverOfConfigError } from '../../web/src/api/errorPaths.ts';
 
 test('the path of an App configuration message: list, indexes and members', () => {
   const launch = 'serverGroupLaunchConfigurations[1].serverLaunchConfigurations[0].instanceType: Instance type t3.huge does not exist; t3 comes in nano.';
@@ -19,6 +19,18 @@ test('the path of an App configuration message: list, indexes and members', () =
   const app = 'appValidationConfigurations[3].ssmValidationParameters.command must be at most 64000 characters long.';
   assert.deepEqual(configErrorPath(app), { list: 'appValidationConfigurations', group: 3, entry: undefined, members: ['ssmValidationParameters', 'command'] });
   assert.equal(configErrorPath('App app-0123456789abcdef0 is replicating (REPLICATED).'), undefined);
+});
+
+test('the server group and server a configuration error points at, by the indexes of its path', () => {
+  const groups = [
+    { serverGroupId: 'sg-a', serverList: [{ serverId: 's-1' }] },
+    { serverGroupId: 'sg-b', serverList: [{ serverId: 's-2' }, { serverId: 's-3' }] },
+  ];
+  const at = (message: string) => serverOfConfigError(configErrorPath(message), groups);
+  assert.deepEqual(at('serverGroupLaunchConfigurations[1].serverLaunchConfigurations[1].instanceType: no such size.'), { serverGroupId: 'sg-b', serverId: 's-3' });
+  assert.deepEqual(at('serverGroupLaunchConfigurations[0].launchOrder must be at least 1.'), { serverGroupId: 'sg-a', serverId: undefined });
+  assert.deepEqual(at('serverGroupLaunchConfigurations[5].serverLaunchConfigurations[0].instanceType: no such size.'), { serverGroupId: undefined, serverId: undefined }, 'an index past the app');
+  assert.deepEqual(at('roleName must be at most 64 characters long.'), { serverGroupId: undefined, serverId: undefined }, 'no path');
 });
 
 test('an inline error drops the leading member path; a sentence that merely names a member keeps it', () => {

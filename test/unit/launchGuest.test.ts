@@ -89,10 +89,10 @@ describe('the validation wrapper (vendor-data), run by busybox sh', () => {
         { validationId: 'val-ps', scriptType: 'POWERSHELL_SCRIPT', script: Buffer.from('Write-Output 1') },
       ]);
       writeFileSync(join(dir, 'vendor-data'), script);
-      const env = { PATH: `${dir}/bin:/usr/bin:/bin`, FERRY_CONSOLE: consoleFile };
-      // Only busybox applets: what a minimal guest has (no pwsh).
+      const env = { PATH: `${dir}/bin`, FERRY_CONSOLE: consoleFile };
+      // Only the busybox applets the wrapper says it needs (and what the scripts themselves run): no pwsh.
       spawnSync(busybox, ['mkdir', '-p', join(dir, 'bin')]);
-      for (const applet of ['sh', 'base64', 'sha256sum', 'tail', 'head', 'cut', 'tr', 'mktemp', 'rm', 'chmod', 'timeout', 'printf', 'echo', 'cat']) {
+      for (const applet of ['sh', 'base64', 'sha256sum', 'tail', 'mktemp', 'rm', 'chmod', 'timeout', 'printf', 'echo', 'cat']) {
         spawnSync(busybox, ['ln', '-s', busybox, join(dir, 'bin', applet)]);
       }
       const run = spawnSync(join(dir, 'bin', 'sh'), [join(dir, 'vendor-data')], { env, encoding: 'utf8', timeout: 60_000 });

@@ -1,7 +1,7 @@
 /**
  * Every import in src/ points down the layers (DESIGN.md, "Where the design goes next"):
  *
- *   lib ← domain ← store ← images, kms, artifacts ← core ← operations ← server ← the composition root
+ *   lib ← domain ← store ← images, kms, artifacts ← core ← launch ← operations ← server ← the composition root
  *
  * with api/ (input schemas, shapes) and protocol/ (wire contracts) beside them, and the connector (agent/) talking
  * to the service only through protocol/. The table below says what each folder may import; a file may always
@@ -9,7 +9,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,10 +29,11 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   images: ['lib', 'domain', 'store'],
   kms: ['lib', 'domain', 'store', 'images'],
   artifacts: ['lib', 'domain', 'store'],
-  // The launch subsystem and the App operations' ports sit beside core (they use its context and transactions).
-  core: CORE,
-  launch: CORE,
-  apps: CORE,
+  // The App code in core/ drives two subsystems through the contracts in apps/ (ports.ts, instances.ts); launch/
+  // implements the instance contract on core's context and transactions, so it sits above both.
+  core: [...BELOW_CORE, 'apps'],
+  apps: BELOW_CORE,
+  launch: [...BELOW_CORE, 'core', 'apps'],
   protocol: ['lib', 'domain', 'api'],
   operations: [...CORE, 'protocol'],
   observability: [...CORE, 'protocol'],
@@ -51,6 +53,12 @@ const KNOWN_UPWARD: Record<string, string> = {
   // Empty: the App code's wire mapping moved up into operations/apps/ (issue 12 item 4), the last upward imports.
 };
 
+/**
+ * Cycles in the table: none. (Until 2026-12-04 apps/ports.ts re-exported the instance contract from launch/, which
+ * runs on core/, which drives apps/: the contract moved down into apps/instances.ts.) The test fails if one appears.
+ */
+const KNOWN_CYCLE: string[] = [];
+
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const path = join(dir, entry.name);
@@ -67,24 +75,25 @@ export function importsOf(text: string): string[] {
   return found;
 }
 
-const layerOf = (file: string): string => {
-  const rel = relative(SRC, file);
+const layerOf = (root: string, file: string): string => {
+  const rel = relative(root, file);
   return rel.includes('/') ? rel.split('/')[0]! : 'root';
 };
 
-function upwardImports(): string[] {
+/** Every import of a module under `root` (a src/ folder) that the table does not allow, as `from -> to`. */
+function upwardImports(root = SRC): string[] {
   const violations: string[] = [];
-  for (const file of sourceFiles(SRC)) {
-    const from = layerOf(file);
+  for (const file of sourceFiles(root)) {
+    const from = layerOf(root, file);
     const allowed = MAY_IMPORT[from];
-    assert.ok(allowed, `src/${relative(SRC, file)}: folder ${from} is not in the layering table; add it where it belongs`);
+    assert.ok(allowed, `src/${relative(root, file)}: folder ${from} is not in the layering table; add it where it belongs`);
     if (allowed.includes('*')) continue;
     for (const specifier of importsOf(readFileSync(file, 'utf8'))) {
       const target = resolve(dirname(file), specifier);
-      if (relative(SRC, target).startsWith('..')) continue; // not a module of src/ (the console's built files)
-      const to = layerOf(target);
+      if (relative(root, target).startsWith('..')) continue; // not a module of src/ (the console's built files)
+      const to = layerOf(root, target);
       if (to === from || allowed.includes(to)) continue;
-      violations.push(`${relative(SRC, file)} -> ${relative(SRC, target)}`);
+      violations.push(`${relative(root, file)} -> ${relative(root, target)}`);
     }
   }
   return violations;
@@ -111,4 +120,77 @@ test('no import runs upward between the layers (domain, store, core, operations,
   assert.deepEqual(unexplained, [], `imports that run upward:\n${unexplained.join('\n')}`);
   const stale = Object.keys(KNOWN_UPWARD).filter((known) => !violations.includes(known));
   assert.deepEqual(stale, [], `KNOWN_UPWARD entries no longer needed (remove them):\n${stale.join('\n')}`);
+});
+
+/** The folders each folder reaches through the table, directly or through others. */
+function reachable(from: string): Set<string> {
+  const seen = new Set<string>();
+  const walk = (layer: string) => {
+    for (const next of MAY_IMPORT[layer] ?? []) {
+      if (next === '*' || seen.has(next)) continue;
+      seen.add(next);
+      walk(next);
+    }
+  };
+  walk(from);
+  return seen;
+}
+
+test('the table is an order: no folder reaches itself, so every pair of layers has one direction', () => {
+  const cycles = Object.keys(MAY_IMPORT).filter((layer) => reachable(layer).has(layer));
+  assert.deepEqual(cycles.sort(), KNOWN_CYCLE, `folders that can import themselves through others: ${cycles.join(', ')}`);
+});
+
+/**
+ * The pairs issue 12 item 4 names, lower layer first: the upper may import the lower (directly or through others),
+ * never the other way. agent/ talks to the service only through protocol/, so it sits below none of it.
+ */
+const ORDERED_PAIRS: [lower: string, upper: string][] = [
+  ['domain', 'store'],
+  ['store', 'core'],
+  ['core', 'operations'],
+  ['operations', 'server'],
+  ['domain', 'images'],
+  ['images', 'kms'],
+  ['images', 'core'],
+  ['kms', 'core'],
+  ['images', 'launch'],
+  ['launch', 'operations'],
+  ['launch', 'server'],
+  ['domain', 'protocol'],
+  ['protocol', 'operations'],
+  ['protocol', 'agent'],
+  ['domain', 'agent'],
+];
+
+test('every layer pair the issue names has its direction in the table', () => {
+  for (const [lower, upper] of ORDERED_PAIRS) {
+    assert.ok(reachable(upper).has(lower) || MAY_IMPORT[upper]!.includes(lower), `${upper} may import ${lower}`);
+    assert.ok(!reachable(lower).has(upper), `${lower} must not import ${upper}`);
+  }
+  for (const service of ['store', 'core', 'operations', 'server', 'images', 'kms', 'launch', 'scheduler', 'observability']) {
+    assert.ok(!reachable('agent').has(service), `agent must not import ${service}: it reaches the service only through protocol/`);
+    assert.ok(!reachable(service).has('agent'), `${service} must not import agent`);
+  }
+});
+
+test('an upward import fails the check, for every pair the issue names (a made-up tree)', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ferry-layering-'));
+  try {
+    for (const layer of new Set(ORDERED_PAIRS.flat())) mkdirSync(join(root, layer), { recursive: true });
+    const expected: string[] = [];
+    for (const [lower, upper] of ORDERED_PAIRS) {
+      // The lower layer importing the upper one: upward. Type-only, as the cheapest way to write one by accident.
+      writeFileSync(join(root, lower, `uses_${upper}.ts`), `import type { X } from '../${upper}/x.ts';\nexport type Y = X;\n`);
+      writeFileSync(join(root, upper, 'x.ts'), 'export type X = 1;\n');
+      expected.push(`${lower}/uses_${upper}.ts -> ${upper}/x.ts`);
+    }
+    // agent/ reaching past protocol/ into the service, and the service reaching into agent/.
+    writeFileSync(join(root, 'agent', 'uses_core.ts'), "import { y } from '../core/y.ts';\n");
+    writeFileSync(join(root, 'core', 'uses_agent.ts'), "export { z } from '../agent/z.ts';\n");
+    expected.push('agent/uses_core.ts -> core/y.ts', 'core/uses_agent.ts -> agent/z.ts');
+    assert.deepEqual(upwardImports(root).sort(), expected.sort());
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });

@@ -40,6 +40,15 @@ describe('the seed user-data', () => {
     assert.deepEqual(seedUserData(null, []), Buffer.alloc(0));
   });
 
+  test('one script to add and no user data: the script itself (no multipart for the guest to split)', () => {
+    const script = { filename: VALIDATION_PART, contentType: 'text/x-shellscript', body: Buffer.from('#!/bin/sh\necho validate\n') };
+    assert.deepEqual(seedUserData(null, [script]), script.body);
+    assert.deepEqual(seedUserData(Buffer.alloc(0), [script]), script.body);
+    // With user data of the launch's own, or two scripts, it stays a multipart.
+    assert.match(seedUserData(Buffer.from('#!/bin/sh\n'), [script]).toString('latin1'), /^Content-Type: multipart\/mixed/);
+    assert.match(seedUserData(null, [script, { ...script, filename: CONFIGURE_PART }]).toString('latin1'), /^Content-Type: multipart\/mixed/);
+  });
+
   test('content types as cloud-init detects them', () => {
     assert.equal(userDataContentType(Buffer.from('#!/bin/sh\n')), 'text/x-shellscript');
     assert.equal(userDataContentType(Buffer.from('#cloud-config\nusers: []\n')), 'text/cloud-config');
@@ -118,6 +127,14 @@ describe("the sample guests' seed scripts, run by busybox sh", () => {
       const console = readFileSync(consoleFile, 'utf8');
       assert.match(console, /^FERRY-CONFIGURE-SCRIPT exit 3$/m);
       assert.deepEqual(readConsole(console, nonce).results.get('val-order'), { validationId: 'val-order', status: 'SUCCEEDED', message: 'user data\nconfigure\nvalidation\n' });
+
+      // Validations alone: the wrapper is the whole user-data, and runs as a plain `#!` user-data.
+      const alone = validationWrapper(nonce, [{ validationId: 'val-alone', scriptType: 'SHELL_SCRIPT', script: Buffer.from('#!/bin/sh\necho alone\n') }]);
+      writeFileSync(join(seed, 'user-data'), seedUserData(null, [{ filename: VALIDATION_PART, contentType: 'text/x-shellscript', body: Buffer.from(alone) }]));
+      writeFileSync(consoleFile, '');
+      const aloneRun = spawnSync(join(bin, 'sh'), [join(dir, 'run.sh')], { env: { PATH: bin, FERRY_CONSOLE: consoleFile }, encoding: 'utf8', timeout: 60_000 });
+      assert.equal(aloneRun.status, 0, aloneRun.stderr);
+      assert.deepEqual(readConsole(readFileSync(consoleFile, 'utf8'), nonce).results.get('val-alone'), { validationId: 'val-alone', status: 'SUCCEEDED', message: 'alone\n' });
 
       // A plain `#!` user-data still runs as before; cloud-config does not.
       writeFileSync(join(seed, 'user-data'), `#!/bin/sh\necho plain >> ${order}\n`);

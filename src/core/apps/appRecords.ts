@@ -2,7 +2,8 @@
  * Reading an app and its parts, always within its tenant (another tenant's app is "not found"), through the app
  * repository (store/apps/).
  */
-import { invalidParameter } from '../../lib/errors.ts';
+import { invalidParameter, notPermitted } from '../../lib/errors.ts';
+import { AppStatus } from '../../domain/appEnums.ts';
 import type { Core, Tx } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import {
@@ -34,6 +35,11 @@ export async function requireApp(db: Reader, tenant: Tenant, appId: string): Pro
   const app = await findApp(db, tenant, appId);
   if (!app) throw invalidParameter(`App ${appId} does not exist (ListApps shows this account's apps in ${tenant.region}).`);
   return app;
+}
+
+/** Only an ACTIVE app takes changes and launches: one being deleted, or whose deletion failed, refuses them. */
+export function checkAppActive(app: AppRow, consequence = ''): void {
+  if (app.status !== AppStatus.Active) throw notPermitted(`App ${app.app_id} is ${app.status}${consequence}.`);
 }
 
 export function loadGroups(db: Reader, appId: string): Promise<GroupRow[]> {

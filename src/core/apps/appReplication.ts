@@ -9,7 +9,7 @@ import { cancelJob, checkJobSchedule, createJobIn, startOnDemandRunIn } from '..
 import { inTransaction, type Core, type Tx } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import type { FerryEvent } from '../events.ts';
-import { liveJobCount, loadMembers, parseJson, requireApp, type AppRow } from './appRecords.ts';
+import { checkAppActive, liveJobCount, loadMembers, parseJson, requireApp, type AppRow } from './appRecords.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';
 import type { StoredReplicationParameters } from './storedConfig.ts';
 import * as jobs from '../../store/jobs/index.ts';
@@ -30,7 +30,7 @@ export async function startAppReplication(core: Core, tenant: Tenant, appId: str
   await inTransaction(core, async (tx, emit) => {
     const app = await requireApp(tx, tenant, appId);
     const members = await loadMembers(tx, app.app_id);
-    if (app.status !== 'ACTIVE') throw notPermitted(`App ${app.app_id} is ${app.status}.`);
+    checkAppActive(app);
     if (members.length === 0) throw notPermitted(`App ${app.app_id} has no servers; add some with UpdateApp.`);
     const unconfigured = members.filter((m) => m.replication_parameters === null).map((m) => m.server_id);
     if (unconfigured.length > 0) {
@@ -70,7 +70,7 @@ export async function startAppReplication(core: Core, tenant: Tenant, appId: str
 }
 
 async function requireReplicating(tx: Tx, app: AppRow, operation: string): Promise<void> {
-  if (app.status !== 'ACTIVE') throw notPermitted(`App ${app.app_id} is ${app.status}.`);
+  checkAppActive(app);
   if (app.replication_phase !== 'STARTED' || (await liveJobCount(tx, app.app_id)) === 0) {
     throw notPermitted(`App ${app.app_id} is not replicating (${app.replication_status}); ${operation} needs StartAppReplication first.`);
   }

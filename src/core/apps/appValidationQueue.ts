@@ -9,6 +9,7 @@ import type { FerryEvent } from '../events.ts';
 import type { Tx } from '../context.ts';
 import type { AppRow } from './appRecords.ts';
 import { selectAppLevelValidations, upsertValidationOutput } from '../../store/apps/validationOutputs.ts';
+import { tenantOf } from '../../domain/tenant.ts';
 
 export const SSM_SOURCE = 'SSM';
 export const LAUNCHED_STATUSES: readonly string[] = ['LAUNCHED', 'PARTIALLY_LAUNCHED'];
@@ -31,7 +32,7 @@ export async function queueAppValidations(tx: Tx, app: Pick<AppRow, 'app_id' | '
       reported_at: now,
     });
   }
-  if (validations.length > 0) emit({ type: 'app.validation', tenant: { accountId: app.account_id, region: app.region }, appId: app.app_id });
+  if (validations.length > 0) emit({ type: 'app.validation', tenant: tenantOf(app), appId: app.app_id });
   return validations.length;
 }
 

@@ -16,11 +16,12 @@
  */
 import type { Logger } from 'pino';
 import { coerceError } from '../../lib/errors.ts';
+import { KeyedChains } from '../../lib/concurrency.ts';
 import { s3Uri } from '../../domain/s3Location.ts';
 import { ssmInvocation, ssmOutcome, ssmOutputDocument, type CommandResult } from '../../domain/appSsmValidation.ts';
 import type { AppPorts } from '../../apps/ports.ts';
 import type { Core } from '../context.ts';
-import type { Tenant } from '../../domain/tenant.ts';
+import { type Tenant, tenantOf } from '../../domain/tenant.ts';
 import type { FerryEvent } from '../events.ts';
 import { findApp, loadLaunchRows, parseJson, type AppRow } from './appRecords.ts';
 import { LAUNCHED_STATUSES, SSM_SOURCE } from './appValidationQueue.ts';
@@ -44,7 +45,7 @@ export class AppValidationRunner {
   readonly #core: Core;
   readonly #ports: AppPorts;
   readonly #log: Logger;
-  readonly #chains = new Map<string, Promise<void>>();
+  readonly #chains = new KeyedChains();
   readonly #stopping = new AbortController();
   #unsubscribe: (() => void) | undefined;
   #stopped = false;
@@ -58,7 +59,7 @@ export class AppValidationRunner {
   async start(): Promise<void> {
     this.#unsubscribe = this.#core.events.subscribe((event) => this.#onEvent(event));
     const queued = await selectAppsWithOutputs(this.#core.db, SSM_SOURCE, QUEUED);
-    for (const row of queued) this.kick({ accountId: row.account_id, region: row.region }, row.app_id);
+    for (const row of queued) this.kick(tenantOf(row), row.app_id);
   }
 
   /** Stops waiting for running commands (their rows stay IN_PROGRESS and run again after the next start). */
@@ -70,7 +71,7 @@ export class AppValidationRunner {
   }
 
   async idle(): Promise<void> {
-    while (this.#chains.size > 0) await Promise.all([...this.#chains.values()]);
+    await this.#chains.idle();
   }
 
   #onEvent(event: FerryEvent): void {
@@ -81,16 +82,13 @@ export class AppValidationRunner {
 
   /** Runs what the app has queued, after whatever this app's chain is doing. */
   kick(tenant: Tenant, appId: string): void {
-    const previous = this.#chains.get(appId) ?? Promise.resolve();
-    const next = previous
-      .then(() => this.#runQueued(tenant, appId))
-      .catch((error: unknown) => {
+    this.#chains.enqueue(
+      appId,
+      () => this.#runQueued(tenant, appId),
+      (error) => {
         if (!this.#stopped) this.#log.error({ appId, err: coerceError(error) }, 'app validation step failed; it is retried on the next change');
-      });
-    this.#chains.set(appId, next);
-    void next.then(() => {
-      if (this.#chains.get(appId) === next) this.#chains.delete(appId);
-    });
+      },
+    );
   }
 
   async #queued(appId: string) {

@@ -12,7 +12,7 @@ import { inTransaction, type Core, type Tx } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import { closePage, fingerprintOf, openCursor, type PageRequest } from '../paginate.ts';
 import { snapshotOf, type AppSnapshot } from './appSnapshot.ts';
-import { liveJobCount, loadGroups, loadLaunchRows, loadMembers, requireApp, type AppRow } from './appRecords.ts';
+import { checkAppActive, liveJobCount, loadGroups, loadLaunchRows, loadMembers, requireApp, type AppRow } from './appRecords.ts';
 import { checkGroupLimits, resolveGroups, writeGroups, type ResolvedGroup } from './membership.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';
 import { countGroupsAndServers, countTenantApps, insertAppRow, newAppRow, selectAppByClientToken, selectAppPage } from '../../store/apps/appQueries.ts';
@@ -130,6 +130,10 @@ export async function createApp(core: Core, tenant: Tenant, input: AppInput & { 
   });
 }
 
+/**
+ * The app's rows: GetApp, GetAppLaunchConfiguration and GetAppReplicationConfiguration all answer from them
+ * (operations/apps/appMappers.ts and appConfigMappers.ts shape each answer).
+ */
 export async function getApp(core: Core, tenant: Tenant, appId: string): Promise<AppSnapshot> {
   return snapshotOf(core.db, await requireApp(core.db, tenant, appId));
 }
@@ -151,7 +155,7 @@ export async function updateApp(core: Core, tenant: Tenant, input: AppInput & { 
     if (app.imported_app_id !== null) {
       throw notPermitted(`App ${app.app_id} was imported (importedAppId ${app.imported_app_id}) and cannot be changed with UpdateApp; change its catalog entry and run ImportAppCatalog again.`);
     }
-    if (app.status !== 'ACTIVE') throw notPermitted(`App ${app.app_id} is ${app.status} and can no longer be changed.`);
+    checkAppActive(app, ' and can no longer be changed');
     if (groups) {
       const before = new Set((await loadMembers(tx, app.app_id)).map((m) => m.server_id));
       const after = groups.flatMap((g) => g.serverIds);

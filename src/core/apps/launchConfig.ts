@@ -13,9 +13,8 @@ import { defaultLogicalId } from '../../domain/appTemplate.ts';
 import type { AppPorts } from '../../apps/ports.ts';
 import { inTransaction, type Core } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
-import { loadGroups, loadMembers, requireApp, type AppRow } from './appRecords.ts';
+import { checkAppActive, loadGroups, loadMembers, requireApp, type AppRow } from './appRecords.ts';
 import { replaceLaunchConfiguration, updateAppRow } from '../../store/apps/configQueries.ts';
-import { snapshotOf, type AppSnapshot } from './appSnapshot.ts';
 import { findKeyPair } from './keyPairs.ts';
 import { memberOf } from './replicationConfig.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';
@@ -85,7 +84,7 @@ async function checkWithPorts(tenant: Tenant, entries: readonly CheckedEntry[], 
 
 /** A launch or termination under way: its configuration cannot change under it. */
 export function checkNotLaunching(app: AppRow, what: string): void {
-  if (app.status !== 'ACTIVE') throw notPermitted(`App ${app.app_id} is ${app.status}.`);
+  checkAppActive(app);
   if (['LAUNCH_PENDING', 'LAUNCH_IN_PROGRESS', 'TERMINATE_IN_PROGRESS'].includes(app.launch_status)) {
     throw notPermitted(`App ${app.app_id} is ${app.launch_status}; ${what} once it has finished.`);
   }
@@ -145,11 +144,6 @@ export async function putLaunchConfiguration(core: Core, tenant: Tenant, input: 
     await updateAppRow(tx, app.app_id, patch);
     await refreshApp(tx, { ...app, ...patch }, now, emit, options);
   });
-}
-
-/** The app's rows GetAppLaunchConfiguration answers from (operations/apps/appConfigMappers.ts shapes them). */
-export async function getLaunchConfiguration(core: Core, tenant: Tenant, appId: string): Promise<AppSnapshot> {
-  return snapshotOf(core.db, await requireApp(core.db, tenant, appId));
 }
 
 export async function deleteLaunchConfiguration(core: Core, tenant: Tenant, appId: string, options: RefreshOptions): Promise<void> {

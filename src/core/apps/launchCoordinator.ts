@@ -10,12 +10,13 @@
  */
 import type { Logger } from 'pino';
 import { coerceError } from '../../lib/errors.ts';
+import { KeyedChains } from '../../lib/concurrency.ts';
 import { instanceSize } from '../../domain/instanceTypes.ts';
 import { launchStep } from '../../domain/appLaunchPlan.ts';
 import { s3Uri } from '../../domain/s3Location.ts';
 import type { AppPorts, Instance, InstanceService, InstanceSpec } from '../../apps/ports.ts';
 import { inTransaction, type Core } from '../context.ts';
-import type { Tenant } from '../../domain/tenant.ts';
+import { type Tenant, tenantOf } from '../../domain/tenant.ts';
 import type { FerryEvent } from '../events.ts';
 import { findApp, loadLaunchRows, parseJson, type AppRow, type InstanceRow } from './appRecords.ts';
 import { findKeyPair } from './keyPairs.ts';
@@ -36,7 +37,7 @@ export class LaunchCoordinator {
   readonly #core: Core;
   readonly #ports: AppPorts;
   readonly #log: Logger;
-  readonly #chains = new Map<string, Promise<void>>();
+  readonly #chains = new KeyedChains();
   #unsubscribe: (() => void) | undefined;
   #stopped = false;
 
@@ -56,7 +57,7 @@ export class LaunchCoordinator {
     const unfinished = await selectAppsInLaunchPhases(this.#core.db, ['LAUNCH', 'TERMINATE']);
     for (const app of unfinished) {
       if (!ACTIVE_STATUSES.has(app.launch_status)) continue;
-      const tenant = { accountId: app.account_id, region: app.region };
+      const tenant = tenantOf(app);
       this.#enqueue(app.app_id, async () => {
         await this.#readBackStates(tenant, app.app_id);
         await this.#advance(tenant, app.app_id);
@@ -72,7 +73,7 @@ export class LaunchCoordinator {
 
   /** Resolves once no app has work queued (tests, shutdown). */
   async idle(): Promise<void> {
-    while (this.#chains.size > 0) await Promise.all([...this.#chains.values()]);
+    await this.#chains.idle();
   }
 
   #onEvent(event: FerryEvent): void {
@@ -90,14 +91,7 @@ export class LaunchCoordinator {
 
   /** One chain of work per app: its steps never overlap, so no row is claimed twice by this process. */
   #enqueue(appId: string, work: () => Promise<void>): void {
-    const previous = this.#chains.get(appId) ?? Promise.resolve();
-    const next = previous
-      .then(work)
-      .catch((error: unknown) => this.#log.error({ appId, err: coerceError(error) }, 'app launch step failed; it is retried on the next change'));
-    this.#chains.set(appId, next);
-    void next.then(() => {
-      if (this.#chains.get(appId) === next) this.#chains.delete(appId);
-    });
+    this.#chains.enqueue(appId, work, (error) => this.#log.error({ appId, err: coerceError(error) }, 'app launch step failed; it is retried on the next change'));
   }
 
   async #record(tenant: Tenant, change: { instanceId: string; state: string; message: string | null }): Promise<void> {
@@ -142,7 +136,7 @@ export class LaunchCoordinator {
   async #adoptOrphans(instances: InstanceService, app: AppRow, rows: readonly InstanceRow[]): Promise<boolean> {
     const orphans = rows.filter((r) => r.state === 'launching' && r.instance_id === null);
     if (orphans.length === 0) return false;
-    const tenant = { accountId: app.account_id, region: app.region };
+    const tenant = tenantOf(app);
     const launched = await instances.list(tenant, { appId: app.app_id });
     for (const row of orphans) {
       const found = launched.find((i) => i.labels[LABELS.token] === row.launch_token);
@@ -190,13 +184,13 @@ export class LaunchCoordinator {
     }
     await this.#write(app, row, { instance_id: instance.instanceId, state: instance.state, message: instance.stateMessage });
     // A state change published before the instance id was recorded found no row: read it back once.
-    const now = await instances.get({ accountId: app.account_id, region: app.region }, instance.instanceId);
-    if (now && now.state !== instance.state) await this.#record({ accountId: app.account_id, region: app.region }, { instanceId: now.instanceId, state: now.state, message: now.stateMessage });
+    const now = await instances.get(tenantOf(app), instance.instanceId);
+    if (now && now.state !== instance.state) await this.#record(tenantOf(app), { instanceId: now.instanceId, state: now.state, message: now.stateMessage });
     return true;
   }
 
   async #terminateRest(instances: InstanceService, app: AppRow, rows: readonly InstanceRow[]): Promise<boolean> {
-    const tenant = { accountId: app.account_id, region: app.region };
+    const tenant = tenantOf(app);
     let progressed = false;
     for (const row of rows) {
       if (row.instance_id === null || !TERMINATE_REQUESTABLE.has(row.state)) continue;
@@ -231,7 +225,7 @@ export class LaunchCoordinator {
 
   /** The launch subsystem's InstanceSpec for one server: size, network, user data, key, USERDATA validations. */
   async #spec(app: AppRow, row: InstanceRow): Promise<InstanceSpec> {
-    const tenant = { accountId: app.account_id, region: app.region };
+    const tenant = tenantOf(app);
     const db = this.#core.db;
     const member = await selectMember(db, app.app_id, row.server_id);
     const config = parseJson<StoredLaunchConfiguration>(member?.launch_configuration ?? null);

@@ -8,7 +8,7 @@ import { notPermitted } from '../../lib/errors.ts';
 import type { AppPorts } from '../../apps/ports.ts';
 import { inTransaction, type Core, type Tx } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
-import { liveJobCount, requireApp, type AppRow } from './appRecords.ts';
+import { checkAppActive, liveJobCount, requireApp, type AppRow } from './appRecords.ts';
 import { hasLiveInstances } from './apps.ts';
 import { stopReplicationIn } from './appReplication.ts';
 import { purgeApp } from './appPurge.ts';
@@ -39,7 +39,7 @@ export async function requestLaunch(core: Core, tenant: Tenant, appId: string, p
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
     const app = await requireApp(tx, tenant, appId);
-    if (app.status !== 'ACTIVE') throw notPermitted(`App ${app.app_id} is ${app.status}.`);
+    checkAppActive(app);
     const readiness = await launchReadiness(tx, app);
     if (readiness.problems.length > 0) throw notPermitted(`App ${app.app_id} cannot launch: ${readiness.problems.join('; ')}.`);
     if (['LAUNCH_PENDING', 'LAUNCH_IN_PROGRESS', 'TERMINATE_IN_PROGRESS'].includes(app.launch_status)) {
@@ -69,7 +69,7 @@ export async function requestTerminate(core: Core, tenant: Tenant, appId: string
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
     const app = await requireApp(tx, tenant, appId);
-    if (app.status !== 'ACTIVE') throw notPermitted(`App ${app.app_id} is ${app.status}.`);
+    checkAppActive(app);
     if (app.launch_status === 'TERMINATE_IN_PROGRESS') throw notPermitted(`App ${app.app_id} is already being terminated.`);
     if (!(await hasLiveInstances(tx, app))) throw notPermitted(`App ${app.app_id} has no launched instances to terminate (${app.launch_status}).`);
     requireAvailable(availability, 'TerminateApp');

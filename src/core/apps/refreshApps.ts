@@ -18,6 +18,7 @@ import { purgeApp } from './appPurge.ts';
 import { becameLaunched, queueAppValidations } from './appValidationQueue.ts';
 import { selectAppById, selectAppIdsOfJobs } from '../../store/apps/appQueries.ts';
 import { updateAppRow } from '../../store/apps/configQueries.ts';
+import { tenantOf } from '../../domain/tenant.ts';
 
 export interface RefreshOptions {
   /** Whether a launch subsystem is wired (autoLaunch fails with a message when not). */
@@ -130,7 +131,7 @@ export async function refreshApp(
   if (stored.status !== before.status || stored.replication_status !== before.replication_status || stored.launch_status !== before.launch_status) {
     emit({
       type: 'app.state',
-      tenant: { accountId: app.account_id, region: app.region },
+      tenant: tenantOf(app),
       appId: app.app_id,
       status: stored.status,
       replicationStatus: stored.replication_status,

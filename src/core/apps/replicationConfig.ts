@@ -10,9 +10,8 @@ import { validateJobKey } from '../../kms/keys.ts';
 import { checkJobSchedule } from '../jobs.ts';
 import { inTransaction, type Core, type Tx } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
-import { liveJobCount, loadGroups, loadMembers, requireApp, type AppRow, type GroupRow, type MemberRow } from './appRecords.ts';
+import { checkAppActive, liveJobCount, loadGroups, loadMembers, requireApp, type AppRow, type GroupRow, type MemberRow } from './appRecords.ts';
 import { replaceReplicationParameters, updateAppRow } from '../../store/apps/configQueries.ts';
-import { snapshotOf, type AppSnapshot } from './appSnapshot.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';
 import type { StoredReplicationParameters } from './storedConfig.ts';
 
@@ -39,7 +38,7 @@ export function memberOf(
 
 /** Replication can be configured only while it is not running. */
 export async function checkNotReplicating(tx: Tx, app: AppRow, what: string): Promise<void> {
-  if (app.status !== 'ACTIVE') throw notPermitted(`App ${app.app_id} is ${app.status}.`);
+  checkAppActive(app);
   if ((await liveJobCount(tx, app.app_id)) > 0) {
     throw notPermitted(`App ${app.app_id} is replicating (${app.replication_status}); ${what} only after StopAppReplication.`);
   }
@@ -87,10 +86,6 @@ async function checkParameters(tx: Tx, core: Core, tenant: Tenant, params: Serve
   return stored;
 }
 
-/** The app's rows GetAppReplicationConfiguration answers from (operations/apps/appConfigMappers.ts shapes them). */
-export async function getReplicationConfiguration(core: Core, tenant: Tenant, appId: string): Promise<AppSnapshot> {
-  return snapshotOf(core.db, await requireApp(core.db, tenant, appId));
-}
 
 export async function deleteReplicationConfiguration(core: Core, tenant: Tenant, appId: string, options: RefreshOptions): Promise<void> {
   const now = core.clock.now();

@@ -10,14 +10,14 @@ import type {
   ServerGroupValidationConfiguration,
   ServerValidationConfiguration,
 } from '@aws-sdk/client-sms';
-import { invalidParameter, missingParameter, notPermitted } from '../../lib/errors.ts';
+import { invalidParameter, missingParameter } from '../../lib/errors.ts';
 import { newValidationId } from '../../lib/ids.ts';
 import { bucketNameProblem, s3LocationProblem, s3Uri, type S3Location } from '../../domain/s3Location.ts';
 import type { AppPorts } from '../../apps/ports.ts';
 import { freshId } from '../uniqueId.ts';
 import { inTransaction, type Core } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
-import { loadGroups, loadMembers, loadValidations, requireApp, type ValidationRow } from './appRecords.ts';
+import { checkAppActive, loadGroups, loadMembers, loadValidations, requireApp, type ValidationRow } from './appRecords.ts';
 import { deleteAllValidations, replaceValidations, selectValidationHeldElsewhere, updateAppRow } from '../../store/apps/configQueries.ts';
 import { snapshotOf, type AppSnapshot } from './appSnapshot.ts';
 import { memberOf } from './replicationConfig.ts';
@@ -126,7 +126,7 @@ export async function putValidationConfiguration(core: Core, tenant: Tenant, inp
       const taken = await selectValidationHeldElsewhere(tx, app.app_id, [...ids]);
       if (taken) throw invalidParameter(`validationId ${taken.validation_id} belongs to another app; leave validationId out to get a new one.`);
     }
-    if (app.status !== 'ACTIVE') throw notPermitted(`App ${app.app_id} is ${app.status}.`);
+    checkAppActive(app);
     const rows = [];
     for (const [position, p] of planned.entries()) {
       rows.push({
@@ -159,7 +159,7 @@ export async function getValidationConfiguration(core: Core, tenant: Tenant, app
 export async function deleteValidationConfiguration(core: Core, tenant: Tenant, appId: string): Promise<void> {
   await inTransaction(core, async (tx) => {
     const app = await requireApp(tx, tenant, appId);
-    if (app.status !== 'ACTIVE') throw notPermitted(`App ${app.app_id} is ${app.status}.`);
+    checkAppActive(app);
     await deleteAllValidations(tx, app.app_id);
     await updateAppRow(tx, app.app_id, { updated_at: core.clock.now() });
   });

@@ -4,12 +4,12 @@
  * the instance reported at boot (launch subsystem), whichever is newer. A validation nobody has run yet is
  * READY_FOR_VALIDATION.
  */
-import { invalidParameter, notPermitted } from '../../lib/errors.ts';
+import { invalidParameter } from '../../lib/errors.ts';
 import type { AppPorts, InstanceValidationResult } from '../../apps/ports.ts';
 import type { Core } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import type { ServerRow } from '../../store/rows.ts';
-import { loadLaunchRows, loadMembers, loadValidations, requireApp, type AppRow, type MemberRow } from './appRecords.ts';
+import { checkAppActive, loadLaunchRows, loadMembers, loadValidations, requireApp, type AppRow, type MemberRow } from './appRecords.ts';
 import { serverRowsOf } from './appSnapshot.ts';
 import { latestValidationOutput } from '../../domain/appValidationOutput.ts';
 import { selectValidationOutputs, upsertValidationOutput, validationConfigured } from '../../store/apps/validationOutputs.ts';
@@ -24,7 +24,7 @@ export async function notifyValidationOutput(
     const app = await requireApp(tx, tenant, input.appId);
     const { validationId, status, statusMessage } = input.notificationContext;
     if (!(await validationConfigured(tx, app.app_id, validationId))) throw invalidParameter(`Validation ${validationId} is not configured for app ${app.app_id} (GetAppValidationConfiguration lists them).`);
-    if (app.status !== 'ACTIVE') throw notPermitted(`App ${app.app_id} is ${app.status}.`);
+    checkAppActive(app);
     await upsertValidationOutput(tx, {
       validation_id: validationId,
       app_id: app.app_id,

@@ -1,6 +1,7 @@
 /** App rows → the SMS output shapes (AppSummary, ServerGroup, Tag, a member's Server), typed by the AWS SDK. */
 import type { AppSummary, Server, ServerGroup, Tag } from '@aws-sdk/client-sms';
 import { epochDate } from '../../protocol/awsJson.ts';
+import { SERVER_TYPE_VIRTUAL_MACHINE } from '../../domain/enums.ts';
 import { toServer } from '../mappers.ts';
 import type { ServerRow } from '../../store/rows.ts';
 import { groupMembers, type AppRow, type GroupRow, type MemberRow } from '../../core/apps/appRecords.ts';
@@ -46,7 +47,7 @@ export function toTags(app: AppRow): Tag[] {
 /** A member server as the catalog describes it (its catalog row outlives a catalog deletion). */
 export function toMemberServer(member: MemberRow, servers: ReadonlyMap<string, ServerRow>): Server {
   const row = servers.get(member.server_id);
-  return row ? toServer(row) : { serverId: member.server_id, serverType: 'VIRTUAL_MACHINE' };
+  return row ? toServer(row) : { serverId: member.server_id, serverType: SERVER_TYPE_VIRTUAL_MACHINE };
 }
 
 export function toServerGroups(groups: readonly GroupRow[], members: readonly MemberRow[], servers: ReadonlyMap<string, ServerRow>): ServerGroup[] {

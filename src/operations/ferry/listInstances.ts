@@ -2,7 +2,7 @@ import type { Operation } from '../operation.ts';
 import { str } from '../../api/schema.ts';
 import { ServiceError } from '../../lib/errors.ts';
 import { epochDate } from '../../protocol/awsJson.ts';
-import type { Instance } from '../../launch/instanceService.ts';
+import type { Instance } from '../../apps/instances.ts';
 import type { FerryInput, FerryInstance, FerryOutput } from '../../api/ferryWire.ts';
 
 const optionalDate = (ms: number | null) => (ms === null ? undefined : epochDate(ms));

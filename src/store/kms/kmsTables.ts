@@ -3,7 +3,7 @@
  * as the keyring's own tables; only store/kms/ names them in SQL, viewing the store as `Kysely<KmsDatabase>`.
  * Times are epoch milliseconds.
  */
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely } from 'kysely';
 
 export interface KmsKeysTable {
   /** A UUID, like an AWS KMS key id. */
@@ -41,9 +41,6 @@ export interface KmsDatabase {
   kms_keys: KmsKeysTable;
   kms_aliases: KmsAliasesTable;
 }
-
-/** A connection or a transaction, seen with the KMS tables. */
-export type KmsExecutor = Kysely<KmsDatabase> | Transaction<KmsDatabase>;
 
 /** The store's database (or a transaction on it), seen with the KMS tables. */
 export const kmsDb = (db: Kysely<any>): Kysely<KmsDatabase> => db as Kysely<KmsDatabase>;

@@ -8,6 +8,7 @@ import type { StoreCapabilities } from '../openStore.ts';
 import type { Executor } from '../executor.ts';
 import type { ConnectorRow, RunRow } from '../rows.ts';
 import { inTenant } from '../tenancy.ts';
+import { tenantOf } from '../../domain/tenant.ts';
 
 /** What the rule reads of the connector asking. */
 export type DueRunsConnector = Pick<ConnectorRow, 'connector_id' | 'account_id' | 'region' | 'vm_manager_id'>;
@@ -17,7 +18,7 @@ function dueQuery(db: Executor, connector: DueRunsConnector, now: number, limit:
     .selectFrom('runs')
     .innerJoin('jobs', 'jobs.replication_job_id', 'runs.replication_job_id')
     .innerJoin('servers', 'servers.server_id', 'jobs.server_id')
-    .where(inTenant({ accountId: connector.account_id, region: connector.region }, 'runs'))
+    .where(inTenant(tenantOf(connector), 'runs'))
     .where('runs.state', '=', 'PENDING')
     .where('runs.scheduled_start_time', '<=', now)
     .where('jobs.state', 'in', RUNNABLE_JOB_STATES)

@@ -31,6 +31,18 @@ export function configErrorPath(message: string): ConfigErrorPath | undefined {
   };
 }
 
+/**
+ * The server group, and the server in it, that a configuration error's path points at. Put…Configuration requests
+ * list the app's groups and their servers in the app's own order, so the path's indexes are indexes into `groups`.
+ */
+export function serverOfConfigError(
+  path: ConfigErrorPath | undefined,
+  groups: readonly { serverGroupId?: string; serverList?: readonly { serverId?: string }[] }[],
+): { serverGroupId?: string; serverId?: string } {
+  const group = path?.group === undefined ? undefined : groups[path.group];
+  return { serverGroupId: group?.serverGroupId, serverId: path?.entry === undefined ? undefined : group?.serverList?.[path.entry]?.serverId };
+}
+
 /** The innermost member of `path` that a form has a field for. */
 export function memberOf(path: ConfigErrorPath, fields: readonly string[]): string | undefined {
   return [...path.members].reverse().find((m) => fields.includes(m));

@@ -13,7 +13,7 @@ import {
   type ServerGroupLaunchConfiguration,
 } from '@aws-sdk/client-sms';
 import { errorInfo } from '../../api/errors.ts';
-import { configErrorPath, fieldMessage, memberOf } from '../../api/errorPaths.ts';
+import { configErrorPath, fieldMessage, memberOf, serverOfConfigError } from '../../api/errorPaths.ts';
 import { useApi } from '../../context.ts';
 import { useBusy, useResource } from '../../hooks.ts';
 import { ErrorMessage, LoadState } from '../ui.tsx';
@@ -102,10 +102,8 @@ export function LaunchConfigForm(props: { app: GetAppResponse; onSaved: () => vo
       (thrown) => {
         const info = errorInfo(thrown);
         const path = configErrorPath(info.message);
-        const group = path ? groups[path.group!] : undefined;
-        const serverId = path?.entry === undefined ? undefined : group?.serverList?.[path.entry]?.serverId;
         const member = path ? memberOf(path, [...LAUNCH_MEMBERS, 'launchOrder']) : /\broleName\b/.test(info.message) ? 'roleName' : undefined;
-        setProblem({ ...info, serverId, serverGroupId: group?.serverGroupId, member });
+        setProblem({ ...info, ...serverOfConfigError(path, groups), member });
       },
     );
   }

@@ -12,7 +12,7 @@ import {
   type ServerReplicationParameters,
 } from '@aws-sdk/client-sms';
 import { errorInfo } from '../../api/errors.ts';
-import { configErrorPath, fieldMessage, memberOf } from '../../api/errorPaths.ts';
+import { configErrorPath, fieldMessage, memberOf, serverOfConfigError } from '../../api/errorPaths.ts';
 import { useApi } from '../../context.ts';
 import { useBusy, useResource } from '../../hooks.ts';
 import { fromLocalInput } from '../../format.ts';
@@ -95,8 +95,7 @@ export function ReplicationConfigForm(props: { app: GetAppResponse; onSaved: () 
       (thrown) => {
         const info = errorInfo(thrown);
         const path = configErrorPath(info.message);
-        const serverId = path?.entry === undefined ? undefined : groups[path.group!]?.serverList?.[path.entry]?.serverId;
-        setProblem({ ...info, serverId, member: path ? memberOf(path, MEMBERS) : undefined });
+        setProblem({ ...info, serverId: serverOfConfigError(path, groups).serverId, member: path ? memberOf(path, MEMBERS) : undefined });
       },
     );
   }
