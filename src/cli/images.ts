@@ -7,6 +7,7 @@ import { openBlockStorage, parseBlocksSetting } from '../images/blocks/blocksUrl
 import { Keyring } from '../kms/keyring.ts';
 import { loadMasterKey } from '../kms/masterKey.ts';
 import { withAdminCore } from './adminCore.ts';
+import { accountOf } from './accounts.ts';
 import { Presets, SingleBar } from 'cli-progress';
 import type { ExportProgress } from '../images/types.ts';
 
@@ -54,7 +55,10 @@ function exportProgress(stream: NodeJS.WriteStream): { update: (p: ExportProgres
   };
 }
 
-async function withImages<T>(dataDirFlag: string | undefined, work: (images: Awaited<ReturnType<typeof openImageStore>>) => Promise<T>): Promise<T> {
+async function withImages<T>(
+  dataDirFlag: string | undefined,
+  work: (images: Awaited<ReturnType<typeof openImageStore>>, core: Parameters<Parameters<typeof withAdminCore>[1]>[0]) => Promise<T>,
+): Promise<T> {
   const dataDir = resolveDataDir(dataDirFlag, process.env);
   return withAdminCore(dataDir, async (core) => {
     const keyring = new Keyring(core.db, loadMasterKey(dataDir, process.env));
@@ -63,7 +67,7 @@ async function withImages<T>(dataDirFlag: string | undefined, work: (images: Awa
     const blocks = blocksSetting ? openBlockStorage(blocksSetting) : undefined;
     const images = await openImageStore({ db: core.db, dataDir, readOnly: true, resolveSealer: (keyRef) => keyring.sealerForKeyRef(keyRef), blocks });
     try {
-      return await work(images);
+      return await work(images, core);
     } finally {
       await images.close();
     }
@@ -74,11 +78,17 @@ export function addImageCommands(program: Command): void {
   const images = program.command('images').description('list and export the machine images replication runs created');
   images
     .command('list')
-    .description('list images (newest first)')
+    .description("list the images (newest first) of every account, or of one with --account; read from the data dir (AWS_* keys play no part)")
     .addOption(new Option('--data-dir <dir>', 'data directory (env FERRY_DATA_DIR, default ./ferry-data)'))
+    .option('--account <name-or-id>', "only this account's images")
     .option('--json', 'print JSON')
-    .action(async (flags: { dataDir?: string; json?: boolean }) => {
-      const list = await withImages(flags.dataDir, (store) => store.listImages());
+    .action(async (flags: { dataDir?: string; account?: string; json?: boolean }) => {
+      const list = await withImages(flags.dataDir, async (store, core) => {
+        const all = await store.listImages();
+        if (flags.account === undefined) return all;
+        const { accountId } = await accountOf(core, flags.account);
+        return all.filter((image) => image.tenant.accountId === accountId);
+      });
       if (flags.json) {
         process.stdout.write(JSON.stringify(list, null, 2) + '\n');
         return;
@@ -89,7 +99,7 @@ export function addImageCommands(program: Command): void {
       }
       for (const image of list) {
         process.stdout.write(
-          `${image.amiId}  ${new Date(image.createdAt).toISOString()}  ${image.replicationJobId}  ${image.disks.length} disk(s)  ${gib(image.logicalBytes)}${image.encrypted ? '  encrypted' : ''}\n`,
+          `${image.amiId}  ${image.tenant.accountId}/${image.tenant.region}  ${new Date(image.createdAt).toISOString()}  ${image.replicationJobId}  ${image.disks.length} disk(s)  ${gib(image.logicalBytes)}${image.encrypted ? '  encrypted' : ''}\n`,
         );
       }
     });

@@ -24,9 +24,8 @@ import * as jobs from '../store/jobs/index.ts';
 import * as catalog from '../store/catalog/index.ts';
 import type { FerryEvent } from './events.ts';
 import type { RunAssignment } from '../domain/connectorCalls.ts';
-import type { ImageDb } from '../images/db.ts';
 import { ImageStoreError } from '../images/errors.ts';
-import { finishedImageOfRun } from '../images/imageRuns.ts';
+import { finishedImageOfRun } from '../store/images/index.ts';
 import { tenantOf } from '../domain/tenant.ts';
 
 
@@ -152,7 +151,7 @@ export async function reportProgress(core: Core, connector: ConnectorRow, replic
  * the job's latest image, the parent of its next run, or a target of its retention.
  */
 async function requireOwnImage(tx: Tx, run: RunRow, amiId: string): Promise<void> {
-  const finished = await finishedImageOfRun(tx as unknown as ImageDb, run.replication_run_id);
+  const finished = await finishedImageOfRun(tx, run.replication_run_id);
   if (!finished || finished.accountId !== run.account_id || finished.region !== run.region) {
     throw new ImageStoreError('Conflict', `Run ${run.replication_run_id} has no finished image: finish its image (image/finish) before completing it.`);
   }

@@ -5,7 +5,7 @@
  * chunk in memory.
  */
 import type { BlockSealer } from './blockSealer.ts';
-import { locateBlocks, type BlockLocation } from './blockIndex.ts';
+import { locateBlocks, type BlockLocation } from '../store/images/index.ts';
 import { RECORD_HEADER_SIZE, decodeRecord } from './blockCodec.ts';
 import { IMAGE_BLOCK_SIZE } from './constants.ts';
 import type { ImageDb } from './db.ts';

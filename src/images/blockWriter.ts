@@ -5,8 +5,8 @@
  * Until then a block is "pending": visible to this process (dedup, presence checks) but to no one else.
  */
 import type { ImageDb } from './db.ts';
-import { insertBlocks } from './blockIndex.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
+import { addRunNewBlocks, createOpenPack, insertBlocks, sealPack, setPackEnd } from '../store/images/index.ts';
 import { RECORD_HEADER_SIZE, type EncodedBlock } from './blockCodec.ts';
 import { PACK_HEADER_SIZE, PackFile } from './packFile.ts';
 import type { BlockPlacement } from './blocks/blockPlacement.ts';
@@ -172,12 +172,8 @@ export class BlockWriter {
     if (this.#pack) this.#toSeal.push(this.#pack);
     this.#pack = undefined;
     const now = this.#o.now();
-    const row = await this.#o.db
-      .insertInto('image_packs')
-      .values({ state: 'open', owner: this.#o.owner, end_offset: PACK_HEADER_SIZE, created_at: now, sealed_at: null })
-      .returning('pack_id')
-      .executeTakeFirstOrThrow();
-    this.#pack = PackFile.create(this.#o.root, Number(row.pack_id), now, this.#o.direct);
+    const packId = await createOpenPack(this.#o.db, this.#o.owner, PACK_HEADER_SIZE, now);
+    this.#pack = PackFile.create(this.#o.root, packId, now, this.#o.direct);
   }
 
   async #flushNow(): Promise<void> {
@@ -204,12 +200,8 @@ export class BlockWriter {
       await unsyncedTransaction(this.#o.db, async (trx) => {
         const ours = await insertBlocks(trx, taken.map((r) => ({ ...r, packId: r.pack.packId })), now);
         for (const [pack, end] of ends) {
-          const sealed = sealing.includes(pack);
-          await trx
-            .updateTable('image_packs')
-            .set(sealed ? { end_offset: end, state: 'sealed', owner: null, sealed_at: now } : { end_offset: end })
-            .where('pack_id', '=', pack.packId)
-            .execute();
+          if (sealing.includes(pack)) await sealPack(trx, pack.packId, now, end);
+          else await setPackEnd(trx, pack.packId, end);
         }
         const perRun = new Map<number, { blocks: number; bytes: number }>();
         for (const r of taken) {
@@ -219,13 +211,7 @@ export class BlockWriter {
           sum.bytes += RECORD_HEADER_SIZE + r.storedLen;
           perRun.set(r.runSeq, sum);
         }
-        for (const [runSeq, sum] of perRun) {
-          await trx
-            .updateTable('image_runs')
-            .set((eb) => ({ new_blocks: eb('new_blocks', '+', sum.blocks), new_bytes: eb('new_bytes', '+', sum.bytes), updated_at: now }))
-            .where('run_seq', '=', runSeq)
-            .execute();
-        }
+        for (const [runSeq, sum] of perRun) await addRunNewBlocks(trx, runSeq, sum, now);
       });
     } catch (thrown) {
       // Nothing was indexed: keep the records pending so the next flush retries them.

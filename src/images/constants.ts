@@ -17,7 +17,4 @@ export const DEFAULT_PACK_SIZE = 128 * 1024 * 1024;
 /** Index rows are committed (after one fdatasync of the pack) at least every this many pending bytes. */
 export const DEFAULT_FLUSH_BYTES = 64 * 1024 * 1024;
 
-/** Rows per multi-row statement: well under SQLite's 32766 bound variables and PostgreSQL's 65535. */
-export const SQL_BATCH = 500;
-
 export const BLOCK_FLAG_ZSTD = 1;

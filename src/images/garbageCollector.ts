@@ -36,7 +36,19 @@ import { compactPacks } from './packCompactor.ts';
 import type { PackReader } from './packReader.ts';
 import type { BlockPlacement } from './blocks/blockPlacement.ts';
 import { deleteRunBlocks } from './runBlocks.ts';
-import { runBlockPages } from '../store/images/index.ts';
+import {
+  acquireCollectorLease,
+  allSnapshotIds,
+  blockStampsAfter,
+  deleteUnstampedBlocks,
+  overRunsWithBlocks,
+  purgeDeletedImages,
+  referencedSnapshots,
+  releaseCollectorLease,
+  renewCollectorLease,
+  runBlockPages,
+  writingRuns,
+} from '../store/images/index.ts';
 import type { GcOptions, GcReport, ImageStoreLog } from './types.ts';
 
 const LEASE_MS = 10 * 60_000;
@@ -55,13 +67,6 @@ export interface GcContext {
   manifestPath(snapshotId: string): Promise<string>;
   /** Where packs and manifests are kept (blocks/blockPlacement.ts). */
   placement: BlockPlacement;
-}
-
-interface RunDiskRow {
-  index: number;
-  sizeBytes: number;
-  blockCount: number;
-  snapshotId: string;
 }
 
 export async function collectGarbage(ctx: GcContext, options: GcOptions = {}): Promise<GcReport> {
@@ -88,12 +93,7 @@ export async function collectGarbage(ctx: GcContext, options: GcOptions = {}): P
     await dropFinishedRunBlocks(ctx);
     if (options.compact ?? true) await compactPacks(ctx, options.compactBelow ?? 0.5, report, () => renewLease(ctx));
   } finally {
-    await ctx.db
-      .updateTable('image_store_state')
-      .set({ gc_owner: null, gc_lease_until: null })
-      .where('id', '=', 1)
-      .where('gc_owner', '=', ctx.owner)
-      .execute();
+    await releaseCollectorLease(ctx.db, ctx.owner);
   }
   report.durationMs = ctx.now() - started;
   ctx.log.info({ ...report }, 'image store garbage collection done');
@@ -102,26 +102,13 @@ export async function collectGarbage(ctx: GcContext, options: GcOptions = {}): P
 
 /** Takes the collector lease and bumps the generation in one statement. */
 async function acquireLease(ctx: GcContext): Promise<number> {
-  const now = ctx.now();
-  const row = await ctx.db
-    .updateTable('image_store_state')
-    .set((eb) => ({ gc_generation: eb('gc_generation', '+', 1), gc_owner: ctx.owner, gc_lease_until: now + LEASE_MS }))
-    .where('id', '=', 1)
-    .where((eb) => eb.or([eb('gc_owner', 'is', null), eb('gc_lease_until', '<', now)]))
-    .returning('gc_generation')
-    .executeTakeFirst();
-  if (!row) throw new ImageStoreError('Busy', 'Another garbage collection of this image store is running.');
-  return Number(row.gc_generation);
+  const generation = await acquireCollectorLease(ctx.db, ctx.owner, ctx.now(), LEASE_MS);
+  if (generation === undefined) throw new ImageStoreError('Busy', 'Another garbage collection of this image store is running.');
+  return generation;
 }
 
 export async function renewLease(ctx: GcContext): Promise<void> {
-  const result = await ctx.db
-    .updateTable('image_store_state')
-    .set({ gc_lease_until: ctx.now() + LEASE_MS })
-    .where('id', '=', 1)
-    .where('gc_owner', '=', ctx.owner)
-    .executeTakeFirst();
-  if (Number(result.numUpdatedRows) !== 1) throw new ImageStoreError('Busy', 'The garbage collection lease was lost; stopping.');
+  if (!(await renewCollectorLease(ctx.db, ctx.owner, ctx.now() + LEASE_MS))) throw new ImageStoreError('Busy', 'The garbage collection lease was lost; stopping.');
 }
 
 interface Marks {
@@ -137,34 +124,18 @@ async function mark(ctx: GcContext): Promise<Marks> {
   let protectAbove = Infinity;
   let protectFrom = Infinity;
   // 1. Blocks committed by unfinished runs.
-  const writing = await ctx.db
-    .selectFrom('image_runs')
-    .select(['run_seq', 'disks', 'block_watermark', 'begin_generation'])
-    .where('state', '=', 'writing')
-    .execute();
-  for (const run of writing) {
-    protectAbove = Math.min(protectAbove, Number(run.block_watermark));
-    protectFrom = Math.min(protectFrom, Number(run.begin_generation));
-    for (const disk of JSON.parse(run.disks) as RunDiskRow[]) {
-      for await (const page of runBlockPages(ctx.db, Number(run.run_seq), disk.index)) {
+  for (const run of await writingRuns(ctx.db)) {
+    protectAbove = Math.min(protectAbove, run.blockWatermark);
+    protectFrom = Math.min(protectFrom, run.beginGeneration);
+    for (const disk of run.disks) {
+      for await (const page of runBlockPages(ctx.db, run.runSeq, disk.index)) {
         for (const row of page) if (row.blockId !== 0) marked.add(row.blockId);
       }
     }
   }
   // 2. Then the manifests of every image that is, or may still become through a run, referenced.
-  const snapshots = await ctx.db
-    .selectFrom('image_snapshots')
-    .innerJoin('images', 'images.ami_id', 'image_snapshots.ami_id')
-    .select(['image_snapshots.snapshot_id', 'image_snapshots.manifest_sha256'])
-    .where((eb) =>
-      eb.or([
-        eb('images.state', '=', 'available'),
-        eb('images.ami_id', 'in', eb.selectFrom('image_runs').select('parent_ami_id').where('state', '=', 'writing').where('parent_ami_id', 'is not', null)),
-      ]),
-    )
-    .execute();
-  for (const snap of snapshots) {
-    await forEachManifestId(await ctx.manifestPath(snap.snapshot_id), snap.manifest_sha256, (id) => marked.add(id));
+  for (const snap of await referencedSnapshots(ctx.db)) {
+    await forEachManifestId(await ctx.manifestPath(snap.snapshotId), snap.manifestSha256, (id) => marked.add(id));
     await renewLease(ctx);
   }
   return { marked, protectAbove, protectFrom };
@@ -174,52 +145,24 @@ async function mark(ctx: GcContext): Promise<Marks> {
 async function sweep(ctx: GcContext, stampBelow: number, marked: BitSet, protectAbove: number, report: GcReport): Promise<void> {
   let after = 0;
   for (;;) {
-    const rows = await ctx.db
-      .selectFrom('image_blocks')
-      .select(['block_id', 'gen'])
-      .where('block_id', '>', after)
-      .orderBy('block_id')
-      .limit(PAGE)
-      .execute();
+    const rows = await blockStampsAfter(ctx.db, after, PAGE);
     if (rows.length === 0) break;
-    after = Number(rows.at(-1)!.block_id);
-    const doomed = rows
-      .filter((r) => !marked.has(Number(r.block_id)) && Number(r.gen) < stampBelow && Number(r.block_id) <= protectAbove)
-      .map((r) => Number(r.block_id));
+    after = rows.at(-1)!.blockId;
+    const doomed = rows.filter((r) => !marked.has(r.blockId) && r.gen < stampBelow && r.blockId <= protectAbove).map((r) => r.blockId);
     if (doomed.length === 0) continue;
     // The stamp is checked again by the delete itself: a reference made since the page was read wins.
-    const deleted = await ctx.db
-      .deleteFrom('image_blocks')
-      .where('block_id', 'in', doomed)
-      .where('gen', '<', stampBelow)
-      .returning(['stored_len'])
-      .execute();
+    const deleted = await deleteUnstampedBlocks(ctx.db, doomed, stampBelow);
     report.sweptBlocks += deleted.length;
-    for (const row of deleted) report.sweptBytes += RECORD_HEADER_SIZE + Number(row.stored_len);
+    for (const storedLen of deleted) report.sweptBytes += RECORD_HEADER_SIZE + storedLen;
     await renewLease(ctx);
   }
 }
 
 /** Deleted images that no unfinished run builds on: rows first (one transaction), then their manifest files. */
 async function purgeImages(ctx: GcContext, report: GcReport): Promise<void> {
-  const purged = await ctx.db.transaction().execute(async (trx) => {
-    const images = await trx
-      .selectFrom('images')
-      .select('ami_id')
-      .where('state', '=', 'deleted')
-      .where((eb) =>
-        eb.not(eb.exists(eb.selectFrom('image_runs').select('run_seq').where('state', '=', 'writing').whereRef('image_runs.parent_ami_id', '=', 'images.ami_id'))),
-      )
-      .execute();
-    const amiIds = images.map((i) => i.ami_id);
-    if (amiIds.length === 0) return [];
-    const snaps = await trx.selectFrom('image_snapshots').select('snapshot_id').where('ami_id', 'in', amiIds).execute();
-    await trx.deleteFrom('image_snapshots').where('ami_id', 'in', amiIds).execute();
-    await trx.deleteFrom('images').where('ami_id', 'in', amiIds).execute();
-    report.imagesPurged = amiIds.length;
-    return snaps.map((s) => s.snapshot_id);
-  });
-  for (const snapshotId of purged) {
+  const purged = await ctx.db.transaction().execute((trx) => purgeDeletedImages(trx));
+  report.imagesPurged = purged.amiIds.length;
+  for (const snapshotId of purged.snapshotIds) {
     await ctx.placement.deleteManifest(snapshotId);
     report.manifestsRemoved++;
   }
@@ -235,12 +178,9 @@ async function removeOrphanManifests(ctx: GcContext, report: GcReport): Promise<
     // Unfinished runs first, then snapshots: PostgreSQL reads each statement at its own moment (read committed), and
     // a run that finishes on another node between the two reads must be seen as writing or as a snapshot, never as
     // neither (its manifest would look orphaned). A run's finish commits its snapshots and its end in one transaction.
-    const runs = await trx.selectFrom('image_runs').select('disks').where('state', '=', 'writing').execute();
-    const snaps = await trx.selectFrom('image_snapshots').select('snapshot_id').execute();
-    return {
-      known: new Set(snaps.map((s) => s.snapshot_id)),
-      writing: new Set(runs.flatMap((r) => (JSON.parse(r.disks) as RunDiskRow[]).map((d) => d.snapshotId))),
-    };
+    const runs = await writingRuns(trx);
+    const snaps = await allSnapshotIds(trx);
+    return { known: new Set(snaps), writing: new Set(runs.flatMap((r) => r.disks.map((d) => d.snapshotId))) };
   });
   for (const snapshotId of remote) {
     if (writing.has(snapshotId) || known.has(snapshotId)) continue;
@@ -261,11 +201,5 @@ async function removeOrphanManifests(ctx: GcContext, report: GcReport): Promise<
 }
 
 async function dropFinishedRunBlocks(ctx: GcContext): Promise<void> {
-  const runs = await ctx.db
-    .selectFrom('image_runs')
-    .select(['run_seq'])
-    .where('state', '!=', 'writing')
-    .where((eb) => eb.exists(eb.selectFrom('image_run_blocks').select('block_id').whereRef('image_run_blocks.run_seq', '=', 'image_runs.run_seq')))
-    .execute();
-  for (const run of runs) await deleteRunBlocks(ctx.db, Number(run.run_seq));
+  for (const runSeq of await overRunsWithBlocks(ctx.db)) await deleteRunBlocks(ctx.db, runSeq);
 }

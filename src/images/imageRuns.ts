@@ -1,38 +1,18 @@
 /**
- * SQL for a run's image from begin to finish: the run row (created once, idempotently, with the generation and
+ * A run's image from begin to finish: its checks, the run row (created once, idempotently, with the generation and
  * block watermark the collector protects it by) and the commit that makes the finished image visible — run state,
- * image row and snapshot rows in one transaction, with the manifests already durable on disk.
+ * image row and snapshot rows in one transaction, with the manifests already durable on disk. The SQL is the image
+ * index's (src/store/images).
  */
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
-import type { Selectable } from 'kysely';
-import { advanceGeneration } from './blockIndex.ts';
+import { advanceGeneration, availableImage, finishWritingRun, highestBlockId, type IndexedRun, insertImage, insertRunUnlessExists } from '../store/images/index.ts';
 import { MAX_DISK_BYTES } from './constants.ts';
 import { blockCount } from '../domain/blocks.ts';
 import type { ImageDb } from './db.ts';
 import { ImageStoreError } from './errors.ts';
 import { newAmiId, newSnapshotId } from './imageIds.ts';
 import type { ManifestSummary } from './manifest.ts';
-import type { ImageRunsTable } from './schema.ts';
 import type { BeginImageOptions, Compression, ImageMode, RunDisk } from './types.ts';
-
-export type RunRow = Selectable<ImageRunsTable>;
-
-export function runRow(db: ImageDb, runId: string): Promise<RunRow | undefined> {
-  return db.selectFrom('image_runs').selectAll().where('run_id', '=', runId).executeTakeFirst();
-}
-
-/** The image a run finished (finishImage), if it is still available, and whose it is. */
-export async function finishedImageOfRun(db: ImageDb, runId: string): Promise<{ amiId: string; accountId: string; region: string } | undefined> {
-  const row = await db
-    .selectFrom('image_runs')
-    .innerJoin('images', 'images.ami_id', 'image_runs.ami_id')
-    .select(['images.ami_id', 'images.account_id', 'images.region'])
-    .where('image_runs.run_id', '=', runId)
-    .where('image_runs.state', '=', 'finished')
-    .where('images.state', '=', 'available')
-    .executeTakeFirst();
-  return row ? { amiId: row.ami_id, accountId: row.account_id, region: row.region } : undefined;
-}
 
 export function validateBegin(runId: string, options: BeginImageOptions, mode: string): void {
   if (typeof runId !== 'string' || runId.length === 0) throw new ImageStoreError('InvalidArgument', 'A run id is required.');
@@ -54,17 +34,16 @@ export function validateBegin(runId: string, options: BeginImageOptions, mode: s
 }
 
 /** Whether a resumed beginImage describes the run that was begun. */
-export function sameRun(row: RunRow, options: BeginImageOptions, mode: ImageMode, keyId: number): boolean {
-  const disks = JSON.parse(row.disks) as RunDisk[];
+export function sameRun(run: IndexedRun, options: BeginImageOptions, mode: ImageMode, keyId: number): boolean {
   return (
-    row.account_id === options.tenant.accountId &&
-    row.region === options.tenant.region &&
-    row.replication_job_id === options.replicationJobId &&
-    Number(row.key_id) === keyId &&
-    row.mode === mode &&
-    (row.parent_ami_id ?? undefined) === options.parentAmiId &&
-    disks.length === options.disks.length &&
-    options.disks.every((d) => disks.some((r) => r.index === d.index && r.sizeBytes === d.sizeBytes))
+    run.tenant.accountId === options.tenant.accountId &&
+    run.tenant.region === options.tenant.region &&
+    run.replicationJobId === options.replicationJobId &&
+    run.keyId === keyId &&
+    run.mode === mode &&
+    (run.parentAmiId ?? undefined) === options.parentAmiId &&
+    run.disks.length === options.disks.length &&
+    options.disks.every((d) => run.disks.some((r) => r.index === d.index && r.sizeBytes === d.sizeBytes))
   );
 }
 
@@ -85,38 +64,29 @@ export async function insertRun(
   // Unsynced: a run whose beginning a power loss takes back simply begins again; finishImage's commit is synced.
   await unsyncedTransaction(db, async (trx) => {
     if (options.parentAmiId !== undefined) {
-      const parent = await trx.selectFrom('images').selectAll().where('ami_id', '=', options.parentAmiId).executeTakeFirst();
-      const visible = parent?.state === 'available' && parent.account_id === options.tenant.accountId && parent.region === options.tenant.region;
+      const parent = await availableImage(trx, options.parentAmiId);
+      const visible = parent && parent.tenant.accountId === options.tenant.accountId && parent.tenant.region === options.tenant.region;
       if (!parent || !visible) throw new ImageStoreError('NotFound', `Parent image ${options.parentAmiId} does not exist.`);
-      if (options.mode === 'incremental' && Number(parent.key_id) !== keyId) {
+      if (options.mode === 'incremental' && parent.keyId !== keyId) {
         throw new ImageStoreError('InvalidArgument', `Parent image ${options.parentAmiId} is sealed under another key; an incremental image must use the same key (run a full one).`);
       }
     }
-    const top = await trx.selectFrom('image_blocks').select((eb) => eb.fn.max('block_id').as('top')).executeTakeFirst();
-    const generation = await advanceGeneration(trx);
-    await trx
-      .insertInto('image_runs')
-      .values({
-        run_id: runId,
-        account_id: options.tenant.accountId,
-        region: options.tenant.region,
-        replication_job_id: options.replicationJobId,
-        parent_ami_id: options.parentAmiId ?? null,
-        mode: options.mode,
-        key_id: keyId,
-        compression: options.compression,
-        state: 'writing',
-        ami_id: newAmiId(),
-        disks: JSON.stringify(disks),
-        block_watermark: Number(top?.top ?? 0),
-        begin_generation: generation,
-        new_blocks: 0,
-        new_bytes: 0,
-        created_at: now,
-        updated_at: now,
-      })
-      .onConflict((oc) => oc.column('run_id').doNothing())
-      .execute();
+    const blockWatermark = await highestBlockId(trx);
+    const beginGeneration = await advanceGeneration(trx);
+    await insertRunUnlessExists(trx, {
+      runId,
+      tenant: options.tenant,
+      replicationJobId: options.replicationJobId,
+      parentAmiId: options.parentAmiId ?? null,
+      mode: options.mode,
+      keyId,
+      compression: options.compression,
+      amiId: newAmiId(),
+      disks,
+      blockWatermark,
+      beginGeneration,
+      now,
+    });
   });
 }
 
@@ -128,51 +98,37 @@ export interface CommitImage {
 }
 
 /** Makes the image visible: run finished, image and snapshot rows, all or nothing. */
-export async function commitImage(db: ImageDb, row: RunRow, image: CommitImage): Promise<void> {
+export async function commitImage(db: ImageDb, run: IndexedRun, image: CommitImage): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    const finished = await trx
-      .updateTable('image_runs')
-      .set({ state: 'finished', updated_at: image.now })
-      .where('run_seq', '=', row.run_seq)
-      .where('state', '=', 'writing')
-      .returning(['new_blocks', 'new_bytes'])
-      .executeTakeFirst();
-    if (!finished) throw new ImageStoreError('Conflict', `Run ${row.run_id} is no longer being written.`);
+    const finished = await finishWritingRun(trx, run.runSeq, image.now);
+    if (!finished) throw new ImageStoreError('Conflict', `Run ${run.runId} is no longer being written.`);
     const disks = image.snapshots.map((s) => s.disk);
-    await trx
-      .insertInto('images')
-      .values({
-        ami_id: row.ami_id,
-        account_id: row.account_id,
-        region: row.region,
-        replication_job_id: row.replication_job_id,
-        run_id: row.run_id,
-        parent_ami_id: row.parent_ami_id,
-        key_id: row.key_id,
-        encrypted: image.encrypted ? 1 : 0,
-        state: 'available',
-        created_at: image.now,
-        deleted_at: null,
-        logical_bytes: disks.reduce((sum, d) => sum + d.sizeBytes, 0),
-        data_blocks: image.snapshots.reduce((sum, s) => sum + s.summary.dataBlocks, 0),
-        distinct_blocks: image.distinctBlocks,
-        new_blocks: Number(finished.new_blocks),
-        new_bytes: Number(finished.new_bytes),
-      })
-      .execute();
-    await trx
-      .insertInto('image_snapshots')
-      .values(
-        image.snapshots.map(({ disk, summary }) => ({
-          snapshot_id: disk.snapshotId,
-          ami_id: row.ami_id,
-          disk_index: disk.index,
-          size_bytes: disk.sizeBytes,
-          block_count: disk.blockCount,
-          data_blocks: summary.dataBlocks,
-          manifest_sha256: summary.sha256,
-        })),
-      )
-      .execute();
+    await insertImage(
+      trx,
+      {
+        amiId: run.amiId,
+        tenant: run.tenant,
+        replicationJobId: run.replicationJobId,
+        runId: run.runId,
+        parentAmiId: run.parentAmiId,
+        keyId: run.keyId,
+        encrypted: image.encrypted,
+        createdAt: image.now,
+        logicalBytes: disks.reduce((sum, d) => sum + d.sizeBytes, 0),
+        dataBlocks: image.snapshots.reduce((sum, s) => sum + s.summary.dataBlocks, 0),
+        distinctBlocks: image.distinctBlocks,
+        newBlocks: finished.newBlocks,
+        newBytes: finished.newBytes,
+      },
+      image.snapshots.map(({ disk, summary }) => ({
+        snapshotId: disk.snapshotId,
+        amiId: run.amiId,
+        diskIndex: disk.index,
+        sizeBytes: disk.sizeBytes,
+        blockCount: disk.blockCount,
+        dataBlocks: summary.dataBlocks,
+        manifestSha256: summary.sha256,
+      })),
+    );
   });
 }

@@ -19,7 +19,6 @@ import { isEncryptedKeyRef, type BlockSealer } from './blockSealer.ts';
 import { KeyRing } from './keyRing.ts';
 import { RECORD_HEADER_SIZE, encodeBlock, isAllZero, sha256 } from './blockCodec.ts';
 import { BlockFetcher } from './blockFetcher.ts';
-import { indexedStorageIds, keyIdFor, touchBlocks } from './blockIndex.ts';
 import { BlockWriter } from './blockWriter.ts';
 import { DEFAULT_FLUSH_BYTES, DEFAULT_PACK_SIZE, IMAGE_BLOCK_SIZE } from './constants.ts';
 import type { ImageDb } from './db.ts';
@@ -27,8 +26,8 @@ import { CorruptBlockError, ImageStoreError } from './errors.ts';
 import { exportSnapshot } from './exportDisk.ts';
 import { collectGarbage } from './garbageCollector.ts';
 import { toSummary } from './imageCatalog.ts';
-import { availableImage, availableImages, snapshotsOf } from '../store/images/index.ts';
-import { commitImage, insertRun, runRow, sameRun, validateBegin } from './imageRuns.ts';
+import { abandonWritingRun, availableImage, availableImages, gcGeneration, imageOwner, indexedStorageIds, keyIdFor, markImageDeleted, runById, snapshotsOf, touchBlocks } from '../store/images/index.ts';
+import { commitImage, insertRun, sameRun, validateBegin } from './imageRuns.ts';
 import { imageUsage } from './imageUsage.ts';
 import { openManifest, type ManifestSummary } from './manifest.ts';
 import { buildManifest } from './manifestBuilder.ts';
@@ -90,7 +89,7 @@ export async function openImageStore(options: OpenImageStoreOptions): Promise<Im
   const db = options.db as unknown as ImageDb;
   const root = join(options.dataDir, 'images');
   try {
-    await db.selectFrom('image_store_state').select('gc_generation').execute();
+    await gcGeneration(db);
   } catch (thrown) {
     const why = thrown instanceof Error ? thrown.message : String(thrown);
     throw new ImageStoreError('InvalidArgument', `The image store tables are unusable (${why}): apply migration 002 (src/store/migrations/002_image_store.ts).`);
@@ -163,32 +162,32 @@ export class ImageStore implements ImageTarget {
     const keyRef = options.sealer.keyRef;
     const keyId = await keyIdFor(this.#db, keyRef);
     this.#keys.remember(options.sealer);
-    let row = await runRow(this.#db, runId);
+    let row = await runById(this.#db, runId);
     const resumed = row !== undefined;
     if (!row) {
       await insertRun(this.#db, runId, { ...options, mode, compression: options.compression ?? this.#compression }, keyId, this.now());
-      row = await runRow(this.#db, runId);
+      row = await runById(this.#db, runId);
       if (!row) throw new Error(`run ${runId} vanished while it was begun`);
     }
-    const disks = JSON.parse(row.disks) as RunDisk[];
+    const disks = row.disks;
     if (!sameRun(row, options, mode, keyId)) throw new ImageStoreError('Conflict', `Run ${runId} was begun with other parameters (tenant, job, key, mode, parent or disks).`);
     if (row.state === 'abandoned') throw new ImageStoreError('Conflict', `Run ${runId} was abandoned; start a new run.`);
     if (row.state === 'writing') {
-      this.#runs.set(runId, { runSeq: Number(row.run_seq), sealer: options.sealer, keyId, compress: row.compression === 'zstd', disks });
+      this.#runs.set(runId, { runSeq: row.runSeq, sealer: options.sealer, keyId, compress: row.compression === 'zstd', disks });
     }
-    return { runId, amiId: row.ami_id, state: row.state, resumed, mode, parentAmiId: row.parent_ami_id, keyRef, disks };
+    return { runId, amiId: row.amiId, state: row.state, resumed, mode, parentAmiId: row.parentAmiId, keyRef, disks };
   }
 
   /** Picks up a run begun on another node (or before a restart) so its block calls work here; false: not writing. */
   async resumeImage(runId: string, sealerOf: () => Promise<BlockSealer>): Promise<boolean> {
     if (this.#runs.has(runId)) return true;
-    const row = await runRow(this.#db, runId);
+    const row = await runById(this.#db, runId);
     if (row?.state !== 'writing') return false;
     const sealer = await sealerOf();
     const keyId = await keyIdFor(this.#db, sealer.keyRef);
-    if (keyId !== Number(row.key_id)) throw new ImageStoreError('Conflict', `Run ${runId} was begun under another key.`);
+    if (keyId !== row.keyId) throw new ImageStoreError('Conflict', `Run ${runId} was begun under another key.`);
     this.#keys.remember(sealer);
-    this.#runs.set(runId, { runSeq: Number(row.run_seq), sealer, keyId, compress: row.compression === 'zstd', disks: JSON.parse(row.disks) as RunDisk[] });
+    this.#runs.set(runId, { runSeq: row.runSeq, sealer, keyId, compress: row.compression === 'zstd', disks: row.disks });
     return true;
   }
 
@@ -281,27 +280,27 @@ export class ImageStore implements ImageTarget {
 
   /** The block indexes of a disk the run has committed (to skip on resume), as ranges: as small as the set is simple. */
   async committedBlocks(runId: string, diskIndex: number): Promise<CommittedBlocks> {
-    const row = await runRow(this.#db, runId);
+    const row = await runById(this.#db, runId);
     if (!row) throw new ImageStoreError('NotFound', `Run ${runId} has no image in progress.`);
-    if (!(JSON.parse(row.disks) as RunDisk[]).some((d) => d.index === diskIndex)) throw new ImageStoreError('InvalidArgument', `Run ${runId} has no disk ${diskIndex}.`);
-    return committedBlocks(this.#db, Number(row.run_seq), diskIndex);
+    if (!row.disks.some((d) => d.index === diskIndex)) throw new ImageStoreError('InvalidArgument', `Run ${runId} has no disk ${diskIndex}.`);
+    return committedBlocks(this.#db, row.runSeq, diskIndex);
   }
 
   /** Writes every snapshot's manifest, then makes the image visible in one transaction. Idempotent. */
   async finishImage(runId: string): Promise<FinishedImage> {
     this.#writable();
-    const row = await runRow(this.#db, runId);
+    const row = await runById(this.#db, runId);
     if (!row) throw new ImageStoreError('NotFound', `Run ${runId} has no image in progress.`);
-    const disks = JSON.parse(row.disks) as RunDisk[];
-    const result = { amiId: row.ami_id, snapshotIds: disks.map((d) => d.snapshotId) };
+    const disks = row.disks;
+    const result = { amiId: row.amiId, snapshotIds: disks.map((d) => d.snapshotId) };
     if (row.state === 'finished') return result;
     if (row.state === 'abandoned') throw new ImageStoreError('Conflict', `Run ${runId} was abandoned.`);
     // With remote block storage the image must read back from every node once it is visible: its blocks' packs are
     // sealed (uploaded) first, not left open in this node's staging area. Locally a flush is enough.
     if (this.placement.remote) await this.#writer!.sealCurrent();
     else await this.#writer!.flush();
-    const runSeq = Number(row.run_seq);
-    const parentSnapshots = row.mode === 'incremental' && row.parent_ami_id ? ((await snapshotsOf(this.#db, [row.parent_ami_id])).get(row.parent_ami_id) ?? []) : [];
+    const runSeq = row.runSeq;
+    const parentSnapshots = row.mode === 'incremental' && row.parentAmiId ? ((await snapshotsOf(this.#db, [row.parentAmiId])).get(row.parentAmiId) ?? []) : [];
     const distinct = new BitSet();
     const built: { disk: RunDisk; summary: ManifestSummary }[] = [];
     for (const disk of disks) {
@@ -322,11 +321,11 @@ export class ImageStore implements ImageTarget {
       await this.placement.publishManifest(disk.snapshotId);
     }
     // (Looked up before the transaction: SQLite has one connection, and the transaction holds it.)
-    const encrypted = isEncryptedKeyRef(await this.#keys.keyRef(Number(row.key_id)));
+    const encrypted = isEncryptedKeyRef(await this.#keys.keyRef(row.keyId));
     await commitImage(this.#db, row, { encrypted, distinctBlocks: distinct.count, snapshots: built, now: this.now() });
     this.#runs.delete(runId);
     await deleteRunBlocks(this.#db, runSeq);
-    this.#log.info({ runId, amiId: row.ami_id }, 'image finished');
+    this.#log.info({ runId, amiId: row.amiId }, 'image finished');
     return result;
   }
 
@@ -334,11 +333,11 @@ export class ImageStore implements ImageTarget {
   async abandonImage(runId: string): Promise<void> {
     this.#writable();
     this.#runs.delete(runId);
-    const row = await runRow(this.#db, runId);
+    const row = await runById(this.#db, runId);
     if (!row || row.state === 'abandoned') return;
-    if (row.state === 'finished') throw new ImageStoreError('Conflict', `Run ${runId} already finished as ${row.ami_id}; delete the image instead.`);
-    await this.#db.updateTable('image_runs').set({ state: 'abandoned', updated_at: this.now() }).where('run_seq', '=', row.run_seq).where('state', '=', 'writing').execute();
-    await deleteRunBlocks(this.#db, Number(row.run_seq));
+    if (row.state === 'finished') throw new ImageStoreError('Conflict', `Run ${runId} already finished as ${row.amiId}; delete the image instead.`);
+    await abandonWritingRun(this.#db, row.runSeq, this.now());
+    await deleteRunBlocks(this.#db, row.runSeq);
   }
 
   // ── Reading ────────────────────────────────────────────────────────────────────────────────────────────────
@@ -433,12 +432,12 @@ export class ImageStore implements ImageTarget {
    */
   async deleteImage(tenant: Tenant, replicationJobId: string, amiId: string): Promise<void> {
     this.#writable();
-    const row = await this.#db.selectFrom('images').selectAll().where('ami_id', '=', amiId).executeTakeFirst();
+    const row = await imageOwner(this.#db, amiId);
     if (!row || row.state === 'deleted') return;
-    if (row.account_id !== tenant.accountId || row.region !== tenant.region || row.replication_job_id !== replicationJobId) {
+    if (row.tenant.accountId !== tenant.accountId || row.tenant.region !== tenant.region || row.replicationJobId !== replicationJobId) {
       throw new ImageStoreError('NotFound', `Image ${amiId} does not belong to ${replicationJobId} in ${tenant.accountId}/${tenant.region}.`);
     }
-    await this.#db.updateTable('images').set({ state: 'deleted', deleted_at: this.now() }).where('ami_id', '=', amiId).where('state', '=', 'available').execute();
+    await markImageDeleted(this.#db, amiId, this.now());
     this.#log.info({ amiId, replicationJobId }, 'image deleted');
   }
 

@@ -4,7 +4,7 @@
  * the store's resolver, once per key.
  */
 import type { ImageDb } from './db.ts';
-import { keyRefsById } from './blockIndex.ts';
+import { keyRefsById } from '../store/images/index.ts';
 import { noSealerFor } from './blockFetcher.ts';
 import { plainSealer, type BlockSealer } from './blockSealer.ts';
 

@@ -7,7 +7,7 @@
  * leaves either the old rows (the copies are dead bytes of a pack recovery seals) or the new ones.
  */
 import { RECORD_HEADER_SIZE } from './blockCodec.ts';
-import { asBuffer } from './db.ts';
+import { blocksInPack, createOpenPack, deleteSealedPackIfEmpty, liveBlocksByPack, moveBlock, sealPack, sealedPackIds, setPackEnd } from '../store/images/index.ts';
 import type { GcContext } from './garbageCollector.ts';
 import { PACK_HEADER_SIZE, PackFile } from './packFile.ts';
 import type { GcReport } from './types.ts';
@@ -20,33 +20,21 @@ interface PackUsage {
 }
 
 async function packUsage(ctx: GcContext): Promise<PackUsage[]> {
-  const sealed = await ctx.db.selectFrom('image_packs').select('pack_id').where('state', '=', 'sealed').orderBy('pack_id').execute();
-  const live = await ctx.db
-    .selectFrom('image_blocks')
-    .select((eb) => ['pack_id', eb.fn.countAll<number>().as('blocks'), eb.fn.sum<number>('stored_len').as('stored')])
-    .groupBy('pack_id')
-    .execute();
-  const byPack = new Map(live.map((r) => [Number(r.pack_id), { blocks: Number(r.blocks), stored: Number(r.stored) }]));
+  const sealed = await sealedPackIds(ctx.db);
+  const byPack = await liveBlocksByPack(ctx.db);
   const usage: PackUsage[] = [];
-  for (const pack of sealed) {
-    const packId = Number(pack.pack_id);
+  for (const packId of sealed) {
     // A missing pack counts as empty; its rows (if any) keep it from being deleted.
     const fileBytes = await ctx.placement.packBytes(packId);
-    const l = byPack.get(packId) ?? { blocks: 0, stored: 0 };
-    usage.push({ packId, fileBytes, liveBlocks: l.blocks, liveBytes: l.blocks * RECORD_HEADER_SIZE + l.stored });
+    const l = byPack.get(packId) ?? { blocks: 0, storedBytes: 0 };
+    usage.push({ packId, fileBytes, liveBlocks: l.blocks, liveBytes: l.blocks * RECORD_HEADER_SIZE + l.storedBytes });
   }
   return usage;
 }
 
 /** Deletes a pack's row if no block points into it any more; true if it did. */
 async function dropPackIfEmpty(ctx: GcContext, packId: number): Promise<boolean> {
-  const result = await ctx.db
-    .deleteFrom('image_packs')
-    .where('pack_id', '=', packId)
-    .where('state', '=', 'sealed')
-    .where((eb) => eb.not(eb.exists(eb.selectFrom('image_blocks').select('block_id').where('pack_id', '=', packId))))
-    .executeTakeFirst();
-  if (Number(result.numDeletedRows) !== 1) return false;
+  if (!(await deleteSealedPackIfEmpty(ctx.db, packId))) return false;
   ctx.packs.forget(packId);
   await ctx.placement.deletePack(packId);
   return true;
@@ -66,12 +54,7 @@ class CompactionTarget {
     if (this.pack && this.pack.size + length > this.#ctx.packSize && this.pack.size > PACK_HEADER_SIZE) await this.seal();
     if (!this.pack) {
       const now = this.#ctx.now();
-      const row = await this.#ctx.db
-        .insertInto('image_packs')
-        .values({ state: 'open', owner: this.#ctx.owner, end_offset: PACK_HEADER_SIZE, created_at: now, sealed_at: null })
-        .returning('pack_id')
-        .executeTakeFirstOrThrow();
-      this.pack = PackFile.create(this.#ctx.root, Number(row.pack_id), now);
+      this.pack = PackFile.create(this.#ctx.root, await createOpenPack(this.#ctx.db, this.#ctx.owner, PACK_HEADER_SIZE, now), now);
       this.written += PACK_HEADER_SIZE;
     }
     return this.pack;
@@ -83,11 +66,7 @@ class CompactionTarget {
     this.pack = undefined;
     await pack.sync();
     await this.#ctx.placement.publishPack(pack.packId);
-    await this.#ctx.db
-      .updateTable('image_packs')
-      .set({ state: 'sealed', owner: null, end_offset: pack.size, sealed_at: this.#ctx.now() })
-      .where('pack_id', '=', pack.packId)
-      .execute();
+    await sealPack(this.#ctx.db, pack.packId, this.#ctx.now(), pack.size);
     pack.close();
     await this.#ctx.placement.dropLocalPack(pack.packId);
     if (pack.size === PACK_HEADER_SIZE) {
@@ -124,38 +103,25 @@ export async function compactPacks(ctx: GcContext, compactBelow: number, report:
 
 /** Copies a pack's live records into the compaction target and moves their index rows; true if the old pack is gone. */
 async function compactPack(ctx: GcContext, packId: number, target: CompactionTarget): Promise<boolean> {
-  const rows = await ctx.db
-    .selectFrom('image_blocks')
-    .select(['block_id', 'storage_id', 'pack_offset', 'stored_len'])
-    .where('pack_id', '=', packId)
-    .orderBy('pack_offset')
-    .execute();
   const moves: { blockId: number; oldOffset: number; pack: PackFile; newOffset: number }[] = [];
-  for (const row of rows) {
-    const length = RECORD_HEADER_SIZE + Number(row.stored_len);
-    const record = await ctx.packs.read(packId, Number(row.pack_offset), length);
-    if (record.length !== length || !record.subarray(16, 48).equals(asBuffer(row.storage_id))) {
+  for (const block of await blocksInPack(ctx.db, packId)) {
+    const length = RECORD_HEADER_SIZE + block.storedLen;
+    const record = await ctx.packs.read(packId, block.packOffset, length);
+    if (record.length !== length || !record.subarray(16, 48).equals(block.storageId)) {
       // Leave a damaged block where it is (reads report it); this pack stays.
-      ctx.log.warn({ packId, blockId: Number(row.block_id) }, 'not compacting a pack with an unreadable block');
+      ctx.log.warn({ packId, blockId: block.blockId }, 'not compacting a pack with an unreadable block');
       return false;
     }
     const pack = await target.packFor(length);
-    moves.push({ blockId: Number(row.block_id), oldOffset: Number(row.pack_offset), pack, newOffset: pack.append([record]) });
+    moves.push({ blockId: block.blockId, oldOffset: block.packOffset, pack, newOffset: pack.append([record]) });
     target.written += length;
   }
   const destinations = new Set(moves.map((m) => m.pack));
   await Promise.all([...destinations].map((p) => p.sync()));
   await ctx.db.transaction().execute(async (trx) => {
-    for (const m of moves) {
-      await trx
-        .updateTable('image_blocks')
-        .set({ pack_id: m.pack.packId, pack_offset: m.newOffset })
-        .where('block_id', '=', m.blockId)
-        .where('pack_id', '=', packId)
-        .where('pack_offset', '=', m.oldOffset)
-        .execute();
-    }
-    for (const pack of destinations) await trx.updateTable('image_packs').set({ end_offset: pack.size }).where('pack_id', '=', pack.packId).execute();
+    // Each move is guarded by the block's old place: a row that no longer points there is left as it is.
+    for (const m of moves) await moveBlock(trx, { blockId: m.blockId, fromPack: packId, fromOffset: m.oldOffset, toPack: m.pack.packId, toOffset: m.newOffset });
+    for (const pack of destinations) await setPackEnd(trx, pack.packId, pack.size);
   });
   return dropPackIfEmpty(ctx, packId);
 }

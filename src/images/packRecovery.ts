@@ -5,18 +5,17 @@
  */
 import { fsyncSync, openSync, closeSync, ftruncateSync, fstatSync, rmSync } from 'node:fs';
 import type { ImageDb } from './db.ts';
+import { deleteOpenPack, openPacks, packExists, packHasBlocks, sealPack } from '../store/images/index.ts';
 import { PACK_HEADER_SIZE, packPath } from './packFile.ts';
 import { packOwnerAlive } from './packOwner.ts';
 import type { ImageStoreLog } from './types.ts';
 import type { BlockPlacement } from './blocks/blockPlacement.ts';
 
 export async function recoverPacks(db: ImageDb, root: string, now: number, log: ImageStoreLog, placement?: BlockPlacement): Promise<number> {
-  const open = await db.selectFrom('image_packs').select(['pack_id', 'owner', 'end_offset']).where('state', '=', 'open').execute();
   let recovered = 0;
-  for (const pack of open) {
+  for (const pack of await openPacks(db)) {
     if (pack.owner !== null && packOwnerAlive(pack.owner)) continue;
-    const packId = Number(pack.pack_id);
-    const end = Number(pack.end_offset);
+    const { packId, endOffset: end } = pack;
     const path = packPath(root, packId);
     let cut = 0;
     let missing = false;
@@ -46,24 +45,14 @@ export async function recoverPacks(db: ImageDb, root: string, now: number, log: 
     // Sealed means in block storage (a no-op for local storage).
     if (!missing && end > PACK_HEADER_SIZE) await placement?.publishPack(packId);
     await db.transaction().execute(async (trx) => {
-      const blocks = await trx.selectFrom('image_blocks').select('block_id').where('pack_id', '=', packId).limit(1).execute();
-      if (blocks.length === 0 && end <= PACK_HEADER_SIZE) {
-        await trx.deleteFrom('image_packs').where('pack_id', '=', packId).where('state', '=', 'open').execute();
-      } else {
-        await trx
-          .updateTable('image_packs')
-          .set({ state: 'sealed', owner: null, sealed_at: now })
-          .where('pack_id', '=', packId)
-          .where('state', '=', 'open')
-          .execute();
-      }
+      if (end <= PACK_HEADER_SIZE && !(await packHasBlocks(trx, packId))) await deleteOpenPack(trx, packId);
+      else await sealPack(trx, packId, now);
     });
     if (!missing && end > PACK_HEADER_SIZE) await placement?.dropLocalPack(packId);
     if (missing) {
       if (end > PACK_HEADER_SIZE) log.warn({ packId }, 'pack file of an indexed pack is missing');
     } else if (end <= PACK_HEADER_SIZE) {
-      const still = await db.selectFrom('image_packs').select('pack_id').where('pack_id', '=', packId).executeTakeFirst();
-      if (!still) rmSync(path, { force: true });
+      if (!(await packExists(db, packId))) rmSync(path, { force: true });
     }
     log.info({ packId, bytesCut: cut }, 'recovered a pack left open by a writer that stopped');
     recovered++;

@@ -4,10 +4,9 @@
  */
 import { BlockRangeSet } from '../lib/blockRangeSet.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
-import { touchBlocks } from './blockIndex.ts';
 import { ImageStoreError } from './errors.ts';
 import type { ImageDb } from './db.ts';
-import { deleteRunBlocksPage, runBlockPages, upsertRunBlocks, type RunBlockRow } from '../store/images/index.ts';
+import { deleteRunBlocksPage, runBlockPages, type RunBlockRow, touchBlocks, touchWritingRun, upsertRunBlocks } from '../store/images/index.ts';
 
 /**
  * Commits which block each block index holds (storage id; undefined = zero), checking that the run is still being
@@ -24,8 +23,7 @@ export async function commitRunRecords(
   // Unsynced (see unsyncedTransaction): a record lost to a power loss only makes a resumed run read the block
   // again. finishImage's commit is synced, and it makes every record before it durable.
   await unsyncedTransaction(db, async (trx) => {
-    const live = await trx.updateTable('image_runs').set({ updated_at: now }).where('run_seq', '=', run.runSeq).where('state', '=', 'writing').executeTakeFirst();
-    if (Number(live.numUpdatedRows) !== 1) throw new ImageStoreError('Conflict', `Run ${run.runId} is no longer being written.`);
+    if (!(await touchWritingRun(trx, run.runSeq, now))) throw new ImageStoreError('Conflict', `Run ${run.runId} is no longer being written.`);
     const found = await touchBlocks(trx, wanted);
     const rows: RunBlockRow[] = [];
     for (const [blockIndex, storageId] of byIndex) {

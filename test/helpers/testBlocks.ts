@@ -15,7 +15,10 @@ export type TestBlocks = 'local' | 's3';
 export interface TestBlocksPlace {
   blocks: string;
   s3Endpoint: string;
-  /** FERRY_BLOCKS and FERRY_S3_ENDPOINT, as a child process or the CLI takes them. */
+  /**
+   * FERRY_BLOCKS, FERRY_S3_ENDPOINT and the AWS variables moto's test keys sign with, as a child process or the CLI
+   * takes them (a CLI run with a bare environment needs credentials to read the bucket, as a real one would).
+   */
   env: Record<string, string>;
 }
 
@@ -70,5 +73,12 @@ async function createBucket(): Promise<TestBlocksPlace> {
     client.destroy();
   }
   const blocks = `s3://${bucket}/blocks`;
-  return { blocks, s3Endpoint: moto.url, env: { FERRY_BLOCKS: blocks, FERRY_S3_ENDPOINT: moto.url } };
+  const env = {
+    FERRY_BLOCKS: blocks,
+    FERRY_S3_ENDPOINT: moto.url,
+    AWS_ACCESS_KEY_ID: S3_TEST_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3_TEST_CREDENTIALS.secretAccessKey,
+    AWS_REGION: 'us-east-1',
+  };
+  return { blocks, s3Endpoint: moto.url, env };
 }

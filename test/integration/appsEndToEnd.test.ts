@@ -233,7 +233,7 @@ describe('the migration loop, end to end, with the AWS CLI alone', { skip: SKIP 
       for (const [, serverId, validationId] of userdataValidations) {
         const output = outputs.find((o) => o.validationId === validationId)!;
         const instanceId = of(serverId).instanceId;
-        assert.deepEqual([output.status, output.statusMessage], ['SUCCEEDED', `user-data ${instanceId}\nconfigure ${instanceId}\n`]);
+        assert.deepEqual([output.status, output.statusMessage], ['SUCCEEDED', `user-data ${instanceId}\nconfigure ${instanceId}`]);
         assert.equal(output.serverValidationOutput.server.serverId, serverId);
       }
       const watched = await watch;
@@ -354,7 +354,7 @@ describe('the migration loop, end to end, with the AWS CLI alone', { skip: SKIP 
       const instances = (await cli.instances(appId)).instances;
       assert.deepEqual(instances.map((i) => i.serverId).sort(), [kvm, noboot].sort(), 'the second group never launched');
       const output = await waitFor('the validation result', async () => (await cli.outputs(appId)).find((o) => o.status === 'FAILED'), { timeoutMs: 120_000, intervalMs: 1000 });
-      assert.deepEqual([output.validationId, output.statusMessage], ['val-00000000000000bad', 'nothing listens on :80\n']);
+      assert.deepEqual([output.validationId, output.statusMessage], ['val-00000000000000bad', 'nothing listens on :80']);
 
       await cli.ok('sms', 'terminate-app', '--app-id', appId);
       await cli.waitApp(appId, 'TERMINATED', (s) => s.launchStatus === 'TERMINATED', 120_000);

@@ -23,7 +23,8 @@ async function health(url: string): Promise<{ status: number; body: Record<strin
 
 describe('/health and /metrics per node', { concurrency: false }, () => {
   test('SQLite and local packs: the old fields, plus node, store, blocks and the scheduler role', async () => {
-    const t = await startTestFerry({ store: 'sqlite' });
+    // The single-process default by name, whatever FERRY_TEST_STORE and FERRY_TEST_BLOCKS say.
+    const t = await startTestFerry({ store: 'sqlite', blocks: 'local' });
     try {
       const { status, body } = await health(t.ferry.url);
       assert.equal(status, 200);

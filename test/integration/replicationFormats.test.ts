@@ -163,8 +163,15 @@ describe('replication of every disk format, full then incremental', { concurrenc
     const cliVmdk = join(out.dir, 'cli-two-d1.vmdk');
     await ferryCli(['images', 'export', two.firstAmi, '--disk', '1', '--format', 'vmdk', '--output', cliVmdk, '--data-dir', t.dataDir]);
     await assertSameDisk(cliVmdk, 'vmdk', two.vm.disks[1]!.path, 'vmdk', 'second disk → vmdk (CLI)');
-    const listed = JSON.parse(await ferryCli(['images', 'list', '--json', '--data-dir', t.dataDir])) as { amiId: string }[];
+    const listed = JSON.parse(await ferryCli(['images', 'list', '--json', '--data-dir', t.dataDir])) as { amiId: string; tenant: { accountId: string } }[];
     assert.deepEqual(new Set(listed.map((i) => i.amiId)), new Set([...replicated.values()].map((r) => r.firstAmi)));
+    // --account keeps one account's images: the owner's are all of them, another account has none.
+    const owner = listed[0]!.tenant.accountId;
+    const ownersImages = JSON.parse(await ferryCli(['images', 'list', '--json', '--account', owner, '--data-dir', t.dataDir])) as { amiId: string }[];
+    assert.deepEqual(new Set(ownersImages.map((i) => i.amiId)), new Set(listed.map((i) => i.amiId)));
+    const other = await t.createAccount('formats-other');
+    assert.deepEqual(JSON.parse(await ferryCli(['images', 'list', '--json', '--account', other.accountId, '--data-dir', t.dataDir])), []);
+    assert.match(await ferryCli(['images', 'list', '--data-dir', t.dataDir]), new RegExp(`${listed[0]!.amiId}  ${owner}/us-east-1  `));
   });
 
   test('after ~1 % of blocks change, an on-demand run makes a new image of the changed disk; the old one is kept', async () => {

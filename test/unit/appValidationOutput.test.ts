@@ -28,3 +28,11 @@ test("an instance's message is cut to the service's limit; a stored one is kept 
   assert.equal(latestValidationOutput(undefined, { status: 'FAILED', message: long, at: 5 }).statusMessage?.length, STATUS_MESSAGE_MAX);
   assert.equal(latestValidationOutput({ status: 'FAILED', message: long, at: 5 }, undefined).statusMessage?.length, long.length);
 });
+
+test("an instance's message loses the line breaks the script's output ended with, and only those", () => {
+  const output = (message: string) => latestValidationOutput(undefined, { status: 'SUCCEEDED', message, at: 5 }).statusMessage;
+  assert.equal(output('hello from i-0123\n'), 'hello from i-0123');
+  assert.equal(output('two\nlines\r\n\n'), 'two\nlines');
+  assert.equal(output('  indented  '), '  indented  ');
+  assert.equal(latestValidationOutput({ status: 'FAILED', message: 'notified\n', at: 5 }, undefined).statusMessage, 'notified\n');
+});

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { plainSealer } from '../../src/images/blockSealer.ts';
 import { PackReader } from '../../src/images/packReader.ts';
 import { BlockFetcher } from '../../src/images/blockFetcher.ts';
-import { locateBlocks } from '../../src/images/blockIndex.ts';
+import { locateBlocks } from '../../src/store/images/blockIndex.ts';
 import type { ImageDb } from '../../src/images/db.ts';
 import { B, tenant, JOB, openFixture, noise, disk, sha, writeDisk, makeImage, exported, blockIdOf } from '../helpers/imageStoreFixture.ts';
 

@@ -1,7 +1,7 @@
 /** The finished images and their snapshots (one per disk): the lookups listing, reads, exports and usage start from. */
 import type { Tenant } from '../../domain/tenant.ts';
 import type { ImageIndexDb } from './indexDb.ts';
-import type { ImagesTable, ImageSnapshotsTable } from './schema.ts';
+import type { ImagesTable, ImageSnapshotsTable, ImageState } from './schema.ts';
 
 /** An available image as the index holds it (its key as the index's number: the key ring names it). */
 export interface IndexedImage {
@@ -92,4 +92,55 @@ export async function snapshotsOfOtherImages(db: ImageIndexDb, image: { amiId: s
     .where('images.ami_id', '!=', image.amiId)
     .execute();
   return rows.map((r) => ({ snapshotId: r.snapshot_id, manifestSha256: r.manifest_sha256 }));
+}
+
+/** Writes a finished image and its snapshots (the caller's transaction makes them visible with the run's finish). */
+export async function insertImage(db: ImageIndexDb, image: IndexedImage, snapshots: readonly IndexedSnapshot[]): Promise<void> {
+  await db
+    .insertInto('images')
+    .values({
+      ami_id: image.amiId,
+      account_id: image.tenant.accountId,
+      region: image.tenant.region,
+      replication_job_id: image.replicationJobId,
+      run_id: image.runId,
+      parent_ami_id: image.parentAmiId,
+      key_id: image.keyId,
+      encrypted: image.encrypted ? 1 : 0,
+      state: 'available',
+      created_at: image.createdAt,
+      deleted_at: null,
+      logical_bytes: image.logicalBytes,
+      data_blocks: image.dataBlocks,
+      distinct_blocks: image.distinctBlocks,
+      new_blocks: image.newBlocks,
+      new_bytes: image.newBytes,
+    })
+    .execute();
+  if (snapshots.length === 0) return;
+  await db
+    .insertInto('image_snapshots')
+    .values(
+      snapshots.map((s) => ({
+        snapshot_id: s.snapshotId,
+        ami_id: s.amiId,
+        disk_index: s.diskIndex,
+        size_bytes: s.sizeBytes,
+        block_count: s.blockCount,
+        data_blocks: s.dataBlocks,
+        manifest_sha256: s.manifestSha256,
+      })),
+    )
+    .execute();
+}
+
+/** An image in any state, with whose it is: what a deletion checks before it hides the image. */
+export async function imageOwner(db: ImageIndexDb, amiId: string): Promise<{ state: ImageState; tenant: Tenant; replicationJobId: string } | undefined> {
+  const row = await db.selectFrom('images').select(['state', 'account_id', 'region', 'replication_job_id']).where('ami_id', '=', amiId).executeTakeFirst();
+  return row && { state: row.state, tenant: { accountId: row.account_id, region: row.region }, replicationJobId: row.replication_job_id };
+}
+
+/** Hides an available image (its blocks become garbage for the next collection); a deleted one stays as it is. */
+export async function markImageDeleted(db: ImageIndexDb, amiId: string, now: number): Promise<void> {
+  await db.updateTable('images').set({ state: 'deleted', deleted_at: now }).where('ami_id', '=', amiId).where('state', '=', 'available').execute();
 }

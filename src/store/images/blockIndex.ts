@@ -1,11 +1,12 @@
 /**
- * SQL over the block index (`image_blocks`) and the sealer keys. Every statement that hands out or keeps a
+ * The block index (`image_blocks`), the sealer keys and the GC generation. Every statement that hands out or keeps a
  * reference to a block also stamps it with the current GC generation, in the same statement (UPDATE … RETURNING):
- * that stamp is what keeps a collection running concurrently from sweeping it (see garbageCollector.ts).
+ * that stamp is what keeps a collection running concurrently from sweeping it (src/images/garbageCollector.ts).
  */
 import { sql } from 'kysely';
-import { SQL_BATCH } from './constants.ts';
-import { asBuffer, batches, type ImageDb } from './db.ts';
+import { asBuffer, idBatches, type ImageIndexDb } from './indexDb.ts';
+
+type ImageDb = ImageIndexDb;
 
 export interface IndexedBlock {
   blockId: number;
@@ -13,6 +14,12 @@ export interface IndexedBlock {
 }
 
 const currentGen = sql<number>`(select gc_generation from image_store_state where id = 1)`;
+
+/** The collector's generation now: also what proves the image tables are there (migration 002). */
+export async function gcGeneration(db: ImageDb): Promise<number> {
+  const row = await db.selectFrom('image_store_state').select('gc_generation').where('id', '=', 1).executeTakeFirst();
+  return Number(row?.gc_generation ?? 0);
+}
 
 /**
  * Advances the generation (a logical clock) and returns the new value: a run beginning takes one of its own, so
@@ -47,7 +54,7 @@ export async function keyRefsById(db: ImageDb): Promise<Map<number, string>> {
  */
 export async function touchBlocks(db: ImageDb, storageIds: readonly Buffer[]): Promise<Map<string, IndexedBlock>> {
   const found = new Map<string, IndexedBlock>();
-  for (const batch of batches(storageIds, SQL_BATCH)) {
+  for (const batch of idBatches(storageIds)) {
     const rows = await db
       .updateTable('image_blocks')
       .set({ gen: currentGen })
@@ -62,7 +69,7 @@ export async function touchBlocks(db: ImageDb, storageIds: readonly Buffer[]): P
 /** Read-only: which of these storage ids are indexed (hex). */
 export async function indexedStorageIds(db: ImageDb, storageIds: readonly Buffer[]): Promise<Set<string>> {
   const found = new Set<string>();
-  for (const batch of batches(storageIds, SQL_BATCH)) {
+  for (const batch of idBatches(storageIds)) {
     const rows = await db.selectFrom('image_blocks').select('storage_id').where('storage_id', 'in', batch).execute();
     for (const row of rows) found.add(asBuffer(row.storage_id).toString('hex'));
   }
@@ -91,7 +98,7 @@ export interface BlockLocation extends NewBlockRow {
  */
 export async function insertBlocks(db: ImageDb, rows: readonly NewBlockRow[], now: number): Promise<Set<string>> {
   const ours = new Set<string>();
-  for (const batch of batches(rows, SQL_BATCH)) {
+  for (const batch of idBatches(rows)) {
     const returned = await db
       .insertInto('image_blocks')
       .values(
@@ -122,7 +129,7 @@ export async function insertBlocks(db: ImageDb, rows: readonly NewBlockRow[], no
 
 export async function locateBlocks(db: ImageDb, blockIds: readonly number[]): Promise<Map<number, BlockLocation>> {
   const located = new Map<number, BlockLocation>();
-  for (const batch of batches(blockIds, SQL_BATCH)) {
+  for (const batch of idBatches(blockIds)) {
     const rows = await db
       .selectFrom('image_blocks')
       .select(['block_id', 'storage_id', 'key_id', 'pack_id', 'pack_offset', 'stored_len', 'raw_len', 'flags'])
