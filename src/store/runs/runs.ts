@@ -108,6 +108,19 @@ export async function insert(db: Executor, run: NewRun): Promise<number> {
 /** Every column is given (nulls included), so the statement is compiled once. */
 const insertRun = compiledOnce('runs.insert', (db, run: NewRun) => db.insertInto('runs').values(run).returning('seq'));
 
+/**
+ * Inserts a run unless its id is taken, and returns its sequence (undefined when the id was taken: draw another).
+ * The unique index answers the question a lookup before the insert would have asked, in the same statement.
+ */
+export async function insertIfIdFree(db: Executor, run: NewRun): Promise<number | undefined> {
+  const [inserted] = await rowsOf(db, insertRunIfIdFree(db, run));
+  return inserted?.seq;
+}
+
+const insertRunIfIdFree = compiledOnce('runs.insertIfIdFree', (db, run: NewRun) =>
+  db.insertInto('runs').values(run).onConflict((oc) => oc.column('replication_run_id').doNothing()).returning('seq'),
+);
+
 /** The job's PENDING AUTOMATIC run (a job has at most one). */
 export async function pendingAutomaticOf(db: Executor, replicationJobId: string): Promise<string | undefined> {
   const row = await db
