@@ -79,6 +79,9 @@ test('a SQLite database created by main before PostgreSQL support opens, migrate
       // Migration 14 dropped the jobs (tenant, state) index the fixture still has.
       const indexes = await sql<{ name: string }>`select name from sqlite_master where type = 'index' and tbl_name = 'jobs'`.execute(store.db);
       assert.ok(indexes.rows.length > 0 && !indexes.rows.some((r) => r.name === 'jobs_tenant_state'), JSON.stringify(indexes.rows));
+      // Migration 15 made the lease and pause indexes partial: only rows with the clock set.
+      const partial = await sql<{ name: string; sql: string }>`select name, sql from sqlite_master where type = 'index' and name in ('runs_lease', 'jobs_state_paused') order by name`.execute(store.db);
+      assert.deepEqual(partial.rows.map((r) => [r.name, /where "?(lease_expires_at|paused_at)"? is not null/i.test(r.sql)]), [['jobs_state_paused', true], ['runs_lease', true]]);
     } finally {
       await store.close();
     }

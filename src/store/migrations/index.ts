@@ -15,6 +15,7 @@ import { accountJobCountsMigration } from './011_account_job_counts.ts';
 import { webhookOutboxLeasesMigration } from './012_webhook_outbox_leases.ts';
 import { leasesMigration } from './013_leases.ts';
 import { dropJobsTenantStateMigration } from './014_drop_jobs_tenant_state.ts';
+import { partialClockIndexesMigration } from './015_partial_clock_indexes.ts';
 
 export interface Migration {
   version: number;
@@ -194,6 +195,7 @@ export const migrations: Migration[] = [
   webhookOutboxLeasesMigration,
   leasesMigration,
   dropJobsTenantStateMigration,
+  partialClockIndexesMigration,
 ];
 
 export interface MigrateOptions {

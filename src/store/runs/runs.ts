@@ -92,7 +92,8 @@ export async function nextRunTimes(db: Executor, now: number): Promise<{ nextDue
       db.selectFrom('runs').select((eb) => eb.fn.min('scheduled_start_time').as('t')).where('state', '=', 'PENDING').where('scheduled_start_time', '>', now).executeTakeFirst(),
     ),
     nextMiss: await min(db.selectFrom('runs').select((eb) => eb.fn.min('miss_at').as('t')).where('state', '=', 'PENDING').executeTakeFirst()),
-    nextLeaseEnd: await min(db.selectFrom('runs').select((eb) => eb.fn.min('lease_expires_at').as('t')).where('state', '=', 'ACTIVE').executeTakeFirst()),
+    // `is not null` lets the partial runs_lease index (migration 15) answer the min.
+    nextLeaseEnd: await min(db.selectFrom('runs').select((eb) => eb.fn.min('lease_expires_at').as('t')).where('state', '=', 'ACTIVE').where('lease_expires_at', 'is not', null).executeTakeFirst()),
   };
 }
 
