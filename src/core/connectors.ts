@@ -69,8 +69,14 @@ export async function hasHealthyConnectorFor(
 
 /** Why a server cannot be replicated, or null when it can. */
 export async function serverReplicability(tx: Tx, server: ServerRow): Promise<string | null> {
+  if (server.replicable !== 1) return replicabilityOf(server, true);
+  return replicabilityOf(server, await connectors.isAssociated(tx, server.connector_id));
+}
+
+/** serverReplicability's rule, given whether the server's connector exists and is still associated. */
+export function replicabilityOf(server: ServerRow, connectorAssociated: boolean): string | null {
   if (server.replicable !== 1) return server.unsupported_reason ?? 'the connector reported it as not replicable.';
-  if (!(await connectors.isAssociated(tx, server.connector_id))) {
+  if (!connectorAssociated) {
     return `its connector ${server.connector_id} was disassociated; re-import the catalog through an associated connector.`;
   }
   return null;

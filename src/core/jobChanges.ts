@@ -4,7 +4,6 @@ import type { ReplicationJobState } from '../domain/enums.ts';
 import { imagesToRetire } from '../domain/jobLifecycle.ts';
 import { nextSlotAfter } from '../domain/schedule.ts';
 import { newReplicationRunId } from '../lib/ids.ts';
-import { freshId } from './uniqueId.ts';
 import type { FerryEvent } from './events.ts';
 import type { Tx } from './context.ts';
 import type { JobRow } from '../store/rows.ts';
@@ -88,15 +87,30 @@ function missAt(job: JobRow, at: number): number | null {
   return job.run_once === 1 ? null : nextSlotAfter(factsOf(job), at);
 }
 
+/** A new PENDING run of `job`, pointed at by the job as its latest. */
 export async function insertRun(
   tx: Tx,
   job: JobRow,
   run: { type: 'AUTOMATIC' | 'ON_DEMAND'; scheduledStartTime: number; description: string | null },
   now: number,
 ): Promise<string> {
-  const replicationRunId = await freshId(tx, 'runs', 'replication_run_id', newReplicationRunId);
-  const seq = await runs.insert(tx, {
-    replication_run_id: replicationRunId,
+  const { replicationRunId, seq } = await insertRunRow(tx, job, run, now);
+  await jobs.setLatestRunSeq(tx, job.replication_job_id, seq);
+  return replicationRunId;
+}
+
+/**
+ * The run's row alone, under a fresh id (drawn again while the insert finds it taken), with its sequence: a new job
+ * is inserted after its first run and carries the sequence itself instead of being updated to it.
+ */
+export async function insertRunRow(
+  tx: Tx,
+  job: JobRow,
+  run: { type: 'AUTOMATIC' | 'ON_DEMAND'; scheduledStartTime: number; description: string | null },
+  now: number,
+): Promise<{ replicationRunId: string; seq: number }> {
+  const row: runs.NewRun = {
+    replication_run_id: '',
     replication_job_id: job.replication_job_id,
     account_id: job.account_id,
     region: job.region,
@@ -119,9 +133,12 @@ export async function insertRun(
     progress: null,
     created_at: now,
     updated_at: now,
-  });
-  await jobs.setLatestRunSeq(tx, job.replication_job_id, seq);
-  return replicationRunId;
+  };
+  for (;;) {
+    row.replication_run_id = newReplicationRunId();
+    const seq = await runs.insertIfIdFree(tx, row);
+    if (seq !== undefined) return { replicationRunId: row.replication_run_id, seq };
+  }
 }
 
 /**

@@ -9,13 +9,13 @@ import { onRunCancelled } from '../domain/replicationRun.ts';
 import { applyRunChange, runFacts } from './runChanges.ts';
 import { inTransaction, type Core, type Tx } from './context.ts';
 import { type Tenant, tenantOf } from '../domain/tenant.ts';
-import { applyJobChange, factsOf, insertRun, placePendingAutomaticRun, retireOldImages } from './jobChanges.ts';
+import { applyJobChange, factsOf, insertRun, insertRunRow, placePendingAutomaticRun, retireOldImages } from './jobChanges.ts';
 import { toVmServer } from './vmServer.ts';
 import type { JobRow, JobView, RunView } from '../store/rows.ts';
 import { closePage, fingerprintOf, openCursor, type PageRequest } from './paginate.ts';
 import { compiledJobPage, rowSeq, type JobPageRow } from '../store/jobs/jobPageQuery.ts';
 import * as jobPages from '../store/jobs/listPages.ts';
-import { hasHealthyConnectorFor, serverReplicability } from './connectors.ts';
+import { hasHealthyConnectorFor, replicabilityOf, serverReplicability } from './connectors.ts';
 import { validateJobKey } from '../kms/keys.ts';
 import * as jobs from '../store/jobs/index.ts';
 import * as runs from '../store/runs/index.ts';
@@ -86,24 +86,24 @@ export async function createJobIn(
   now: number,
 ): Promise<string> {
   const runOnce = input.runOnce === true;
-  const server = await catalog.getInTenant(tx, tenant, input.serverId);
-  if (!server) throw invalidParameter(`Server ${input.serverId} does not exist in the server catalog.`);
+  // One read for every check below (store/jobs/newJobFacts.ts); the checks keep their order.
+  const facts = await jobs.newJobFacts(tx, tenant, input.serverId);
+  if (!facts) throw invalidParameter(`Server ${input.serverId} does not exist in the server catalog.`);
+  const server = facts.server;
   // The KMS key must exist (existence check, before state checks); encrypted without one uses the default key.
   await validateJobKey(tx, tenant, input.kmsKeyId, input.encrypted === true, now);
-  const catalogState = await catalog.catalogStatus(tx, tenant);
-  if (catalogState !== 'AVAILABLE') {
-    throw notPermitted(`The server catalog is ${catalogState}; import it (ImportServerCatalog) before creating replication jobs.`);
+  if (facts.catalogStatus !== 'AVAILABLE') {
+    throw notPermitted(`The server catalog is ${facts.catalogStatus}; import it (ImportServerCatalog) before creating replication jobs.`);
   }
   if (server.in_catalog !== 1) throw invalidParameter(`Server ${input.serverId} is no longer in the server catalog.`);
 
-  const unreplicable = await serverReplicability(tx, server);
+  const unreplicable = replicabilityOf(server, facts.connectorAssociated);
   if (unreplicable) throw new ServiceError('ServerCannotBeReplicatedException', `Server ${server.server_id} cannot be replicated: ${unreplicable}`);
 
-  const existing = await jobs.nonTerminalOfServer(tx, server.server_id);
-  if (existing) {
+  if (facts.liveJobId !== null) {
     throw new ServiceError(
       'ReplicationJobAlreadyExistsException',
-      `Server ${server.server_id} already has replication job ${existing.replication_job_id} (${existing.state}).`,
+      `Server ${server.server_id} already has replication job ${facts.liveJobId} (${await jobs.storedState(tx, facts.liveJobId)}).`,
     );
   }
   if (!(await hasHealthyConnectorFor(tx, tenant, server.vm_manager_id, now, core.policy, server.connector_id))) {
@@ -112,7 +112,7 @@ export async function createJobIn(
       `No healthy connector is associated with VM manager ${server.vm_manager_id} (${server.vm_manager_name}).`,
     );
   }
-  const count = await jobs.activeJobCount(tx, tenant);
+  const count = facts.activeJobs;
   if (count >= core.policy.maxNonTerminalJobsPerAccount) {
     throw notPermitted(
       `The account already has ${count} replication jobs in progress; the limit is ${core.policy.maxNonTerminalJobsPerAccount}.`,
@@ -150,10 +150,11 @@ export async function createJobIn(
     created_at: now,
     updated_at: now,
   };
+  // The seed run first: the job is then inserted already pointing at it (no update of the new row after).
+  const { replicationRunId: runId, seq: runSeq } = await insertRunRow(tx, row, { type: 'AUTOMATIC', scheduledStartTime: seed, description: row.description }, now);
   const { seq: _seq, ...values } = row;
-  await jobs.insert(tx, values);
+  await jobs.insert(tx, { ...values, latest_run_seq: runSeq });
   await jobs.countJobTransition(tx, tenant, null, 'PENDING');
-  const runId = await insertRun(tx, row, { type: 'AUTOMATIC', scheduledStartTime: seed, description: row.description }, now);
   await catalog.linkJob(tx, server.server_id, replicationJobId, now);
   emit({ type: 'job.state', tenant, replicationJobId, state: 'PENDING', previousState: null });
   emit({ type: 'run.state', tenant, replicationJobId, replicationRunId: runId, runType: 'AUTOMATIC', state: 'PENDING' });

@@ -1,6 +1,6 @@
 /**
  * Queries built and compiled once per dialect, then run again with new values: for the statements of the hot
- * writes (CreateReplicationJob runs about fourteen). Building a Kysely query (a chain of immutable, frozen nodes)
+ * writes (CreateReplicationJob runs about ten). Building a Kysely query (a chain of immutable, frozen nodes)
  * and compiling it to SQL cost about 15–25 µs per statement here, more than SQLite needed to run most of them.
  *
  * The query is built once with a sentinel in place of every value the caller gives; each parameter of the compiled

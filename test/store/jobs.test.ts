@@ -64,6 +64,30 @@ for (const dialect of storeDialects) {
       assert.equal(await jobs.activeJobCount(db, tenant), 1);
     });
 
+    test('newJobFacts: the server in its tenant, its catalog status, connector association, live job and the job count in one read', async () => {
+      const { db } = sut.store;
+      const facts = (await jobs.newJobFacts(db, TENANT, 's-jobs-0'))!;
+      assert.equal(facts.server.server_id, 's-jobs-0');
+      assert.equal(facts.server.connector_id, 'c-jobs');
+      assert.deepEqual(
+        [facts.catalogStatus, facts.connectorAssociated, facts.liveJobId, facts.activeJobs],
+        [await catalog.catalogStatus(db, TENANT), true, 'sms-job-0', await jobs.activeJobCount(db, TENANT)],
+      );
+      assert.equal((await jobs.newJobFacts(db, TENANT, 's-jobs-3'))!.liveJobId, null, 'a DELETED job is over');
+      assert.equal(await jobs.newJobFacts(db, { ...TENANT, accountId: '999988887777' }, 's-jobs-0'), undefined);
+      assert.equal(await jobs.newJobFacts(db, TENANT, 's-missing'), undefined);
+      await catalog.saveState(db, TENANT, { status: 'AVAILABLE', last_modified_on: NOW, import_requested_at: null, status_before_import: null });
+      await jobs.countJobTransition(db, TENANT, null, 'PENDING');
+      await db.updateTable('connectors').set({ disassociated_at: NOW }).where('connector_id', '=', 'c-jobs').execute();
+      try {
+        const later = (await jobs.newJobFacts(db, TENANT, 's-jobs-1'))!;
+        assert.deepEqual([later.catalogStatus, later.connectorAssociated, later.liveJobId, later.activeJobs], ['AVAILABLE', false, 'sms-job-1', await jobs.activeJobCount(db, TENANT)]);
+        assert.ok(later.activeJobs >= 1);
+      } finally {
+        await db.updateTable('connectors').set({ disassociated_at: null }).where('connector_id', '=', 'c-jobs').execute();
+      }
+    });
+
     test('the scheduler lookups: jobs by state and clock column, the earliest clock, any job in a state', async () => {
       const { db } = sut.store;
       await db.updateTable('jobs').set({ paused_at: NOW - 500 }).where('replication_job_id', '=', 'sms-job-2').execute();

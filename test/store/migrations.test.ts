@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { test } from 'node:test';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { ImageTables } from '../../src/images/schema.ts';
 import { migrations } from '../../src/store/migrations/index.ts';
 import { openSqliteStore, openStore, type Store } from '../../src/store/openStore.ts';
@@ -76,6 +76,12 @@ test('a SQLite database created by main before PostgreSQL support opens, migrate
         .returning('seq')
         .executeTakeFirstOrThrow();
       assert.equal(seq, 2);
+      // Migration 14 dropped the jobs (tenant, state) index the fixture still has.
+      const indexes = await sql<{ name: string }>`select name from sqlite_master where type = 'index' and tbl_name = 'jobs'`.execute(store.db);
+      assert.ok(indexes.rows.length > 0 && !indexes.rows.some((r) => r.name === 'jobs_tenant_state'), JSON.stringify(indexes.rows));
+      // Migration 15 made the lease and pause indexes partial: only rows with the clock set.
+      const partial = await sql<{ name: string; sql: string }>`select name, sql from sqlite_master where type = 'index' and name in ('runs_lease', 'jobs_state_paused') order by name`.execute(store.db);
+      assert.deepEqual(partial.rows.map((r) => [r.name, /where "?(lease_expires_at|paused_at)"? is not null/i.test(r.sql)]), [['jobs_state_paused', true], ['runs_lease', true]]);
     } finally {
       await store.close();
     }

@@ -151,6 +151,17 @@ for (const dialect of storeDialects) {
       assert.equal(await idTaken(store.db, 'runs', 'replication_run_id', 'sms-run-free0000'), false);
       assert.equal(await idTaken(store.db, 'servers', 'server_id', 's-ami00001'), true);
       assert.equal(await idTaken(store.db, 'apps', 'app_id', 'app-free'), false);
+      // insertIfIdFree: a taken id inserts nothing (and does not fail the transaction); a free one gives the new sequence.
+      const taken = (await store.db.selectFrom('runs').selectAll().where('replication_run_id', '=', 'sms-run-ami00003').executeTakeFirstOrThrow()) as runs.NewRun & { seq: number };
+      const { seq: takenSeq, ...copy } = taken;
+      await inUnitOfWork(store.db, 'strict', async (tx) => {
+        assert.equal(await runs.insertIfIdFree(tx, { ...copy, description: 'again' }), undefined);
+        const seq = await runs.insertIfIdFree(tx, { ...copy, replication_run_id: 'sms-run-ami00004' });
+        assert.ok(typeof seq === 'number' && seq > takenSeq, String(seq));
+      });
+      const kept = await store.db.selectFrom('runs').select(['seq', 'description']).where('replication_run_id', '=', 'sms-run-ami00003').executeTakeFirstOrThrow();
+      assert.deepEqual({ ...kept }, { seq: takenSeq, description: null });
+      assert.equal(await idTaken(store.db, 'runs', 'replication_run_id', 'sms-run-ami00004'), true);
     });
 
     test('disk metadata per run and disk; the image deletion queue in order, with done, deferred and failed marks', async () => {

@@ -15,7 +15,7 @@ export interface CatalogState {
 /** A catalog that is being imported, with its tenant. */
 export type ImportingCatalog = CatalogState & { account_id: string; region: string };
 
-const NEVER_IMPORTED: CatalogState = { status: 'NOT_IMPORTED', last_modified_on: null, import_requested_at: null, status_before_import: null };
+export const NEVER_IMPORTED: CatalogState = { status: 'NOT_IMPORTED', last_modified_on: null, import_requested_at: null, status_before_import: null };
 
 /** The tenant's catalog (NOT_IMPORTED, with nothing else, until a first import). */
 export async function stateOf(db: Executor, tenant: Tenant): Promise<CatalogState> {

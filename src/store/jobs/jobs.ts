@@ -30,9 +30,12 @@ export async function anyInState(db: Executor, state: string): Promise<boolean> 
   return (await db.selectFrom('jobs').select('replication_job_id').where('state', '=', state).limit(1).executeTakeFirst()) !== undefined;
 }
 
-/** The earliest `column` among jobs in `state` (one indexed min: an index on (state, column) answers it at once). */
+/**
+ * The earliest `column` among jobs in `state` (one indexed min: an index on (state, column) answers it at once; it
+ * may hold only the rows with the column set, migration 15, hence `is not null`, which min ignores anyway).
+ */
 export async function earliest(db: Executor, state: string, column: JobClockColumn): Promise<number | null> {
-  const row = await db.selectFrom('jobs').select((eb) => eb.fn.min(column).as('t')).where('state', '=', state).executeTakeFirst();
+  const row = await db.selectFrom('jobs').select((eb) => eb.fn.min(column).as('t')).where('state', '=', state).where(column, 'is not', null).executeTakeFirst();
   return row?.t == null ? null : Number(row.t);
 }
 

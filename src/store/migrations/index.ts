@@ -14,6 +14,8 @@ import { artifactsMigration } from './010_artifacts.ts';
 import { accountJobCountsMigration } from './011_account_job_counts.ts';
 import { webhookOutboxLeasesMigration } from './012_webhook_outbox_leases.ts';
 import { leasesMigration } from './013_leases.ts';
+import { dropJobsTenantStateMigration } from './014_drop_jobs_tenant_state.ts';
+import { partialClockIndexesMigration } from './015_partial_clock_indexes.ts';
 
 export interface Migration {
   version: number;
@@ -131,7 +133,7 @@ export const migrations: Migration[] = [
         .execute();
       await db.schema.createIndex('jobs_tenant').on('jobs').columns([...tenancy, 'seq']).execute();
       await db.schema.createIndex('jobs_server').on('jobs').columns(['server_id', 'state']).execute();
-      // The per-account limit counts non-terminal jobs on every CreateReplicationJob: an index keeps that O(limit).
+      // The per-account limit counted non-terminal jobs on every CreateReplicationJob (migration 14 drops this index).
       await db.schema.createIndex('jobs_tenant_state').on('jobs').columns([...tenancy, 'state']).execute();
       await db.schema.createIndex('jobs_state_paused').on('jobs').columns(['state', 'paused_at']).execute();
       await db.schema.createIndex('jobs_state_first').on('jobs').columns(['state', 'first_replication_at']).execute();
@@ -192,6 +194,8 @@ export const migrations: Migration[] = [
   accountJobCountsMigration,
   webhookOutboxLeasesMigration,
   leasesMigration,
+  dropJobsTenantStateMigration,
+  partialClockIndexesMigration,
 ];
 
 export interface MigrateOptions {

@@ -92,7 +92,8 @@ export async function nextRunTimes(db: Executor, now: number): Promise<{ nextDue
       db.selectFrom('runs').select((eb) => eb.fn.min('scheduled_start_time').as('t')).where('state', '=', 'PENDING').where('scheduled_start_time', '>', now).executeTakeFirst(),
     ),
     nextMiss: await min(db.selectFrom('runs').select((eb) => eb.fn.min('miss_at').as('t')).where('state', '=', 'PENDING').executeTakeFirst()),
-    nextLeaseEnd: await min(db.selectFrom('runs').select((eb) => eb.fn.min('lease_expires_at').as('t')).where('state', '=', 'ACTIVE').executeTakeFirst()),
+    // `is not null` lets the partial runs_lease index (migration 15) answer the min.
+    nextLeaseEnd: await min(db.selectFrom('runs').select((eb) => eb.fn.min('lease_expires_at').as('t')).where('state', '=', 'ACTIVE').where('lease_expires_at', 'is not', null).executeTakeFirst()),
   };
 }
 
@@ -107,6 +108,19 @@ export async function insert(db: Executor, run: NewRun): Promise<number> {
 
 /** Every column is given (nulls included), so the statement is compiled once. */
 const insertRun = compiledOnce('runs.insert', (db, run: NewRun) => db.insertInto('runs').values(run).returning('seq'));
+
+/**
+ * Inserts a run unless its id is taken, and returns its sequence (undefined when the id was taken: draw another).
+ * The unique index answers the question a lookup before the insert would have asked, in the same statement.
+ */
+export async function insertIfIdFree(db: Executor, run: NewRun): Promise<number | undefined> {
+  const [inserted] = await rowsOf(db, insertRunIfIdFree(db, run));
+  return inserted?.seq;
+}
+
+const insertRunIfIdFree = compiledOnce('runs.insertIfIdFree', (db, run: NewRun) =>
+  db.insertInto('runs').values(run).onConflict((oc) => oc.column('replication_run_id').doNothing()).returning('seq'),
+);
 
 /** The job's PENDING AUTOMATIC run (a job has at most one). */
 export async function pendingAutomaticOf(db: Executor, replicationJobId: string): Promise<string | undefined> {
