@@ -93,6 +93,23 @@ async function storeFor(choice: TestFerryOptions['store'], dataDir: string): Pro
   return { url: created.url, drop: () => (postgresByDataDir.delete(dataDir), created.drop()) };
 }
 
+/**
+ * The state store and block storage a Ferry started outside `startTestFerry` on `dataDir` should use, as FERRY_STORE /
+ * FERRY_BLOCKS / FERRY_S3_ENDPOINT (and moto's keys): what FERRY_TEST_STORE and FERRY_TEST_BLOCKS ask for ({} for
+ * SQLite + local). The same data dir gets the same database and bucket again (a restart); `dispose` drops them.
+ */
+export async function testServerPlace(dataDir: string): Promise<{ env: Record<string, string>; dispose(): Promise<void> }> {
+  const store = await storeFor(undefined, dataDir);
+  const blocks = await blocksFor(undefined, dataDir);
+  return {
+    env: { ...(store.url ? { FERRY_STORE: store.url } : {}), ...blocks?.env },
+    async dispose() {
+      forgetBlocks(dataDir);
+      await store.drop?.();
+    },
+  };
+}
+
 /** A launch URI that no daemon answers: what a host without libvirtd looks like to the launch subsystem. */
 export const unreachableLaunch = (dataDir: string): LaunchConfig => ({
   uri: `qemu+unix:///system?socket=${join(dataDir, 'no-libvirtd-here.sock')}`,
