@@ -20,6 +20,7 @@ import {
   SMSClient,
 } from '@aws-sdk/client-sms';
 import { startFerry, type RunningFerry } from '../../src/main.ts';
+import { testServerPlace } from '../helpers/ferry.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { issueConnector } from '../../src/core/connectors.ts';
 import type { FerryEvent } from '../../src/core/events.ts';
@@ -110,8 +111,13 @@ async function start(options: { urls: string[]; dataDir?: string; delivery?: Par
       done();
     },
   });
+  // The store and blocks FERRY_TEST_STORE / FERRY_TEST_BLOCKS ask for: the outbox is the store's, so this suite runs
+  // on PostgreSQL + S3 too. A restart on a caller's data dir finds the same database again.
+  const place = await testServerPlace(dataDir);
   const ferry = await startFerry({
     dataDir,
+    ...(place.env.FERRY_STORE ? { store: place.env.FERRY_STORE } : {}),
+    ...(place.env.FERRY_BLOCKS ? { blocks: place.env.FERRY_BLOCKS, s3Endpoint: place.env.FERRY_S3_ENDPOINT } : {}),
     log: createLogger('info', sink),
     env: options.env ?? {},
     webhookUrls: options.urls,
@@ -135,6 +141,8 @@ async function start(options: { urls: string[]; dataDir?: string; delivery?: Par
     async close() {
       sms.destroy();
       await ferry.close();
+      // A caller-owned data dir may be started again (a restart): its database and bucket stay with it.
+      if (!options.dataDir) await place.dispose();
     },
   };
 }
@@ -271,6 +279,8 @@ describe('webhooks', { concurrency: false }, () => {
     receiver.answer = () => ({ status: 503 });
     const dataDir = mkdtempSync(join(tmpdir(), 'ferry-webhooks-restart-'));
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    // After the second start closes (cleanups run last first): the database and bucket this data dir kept.
+    cleanups.push(async () => (await testServerPlace(dataDir)).dispose());
     const env = { FERRY_WEBHOOK_SECRET: 'a secret from the environment' };
     const first = await start({ urls: [url], dataDir, env, delivery: { retryBaseMs: 60_000, retryMaxMs: 60_000 } });
     const { serverIds } = await catalogWithServers(first, 2);
