@@ -101,13 +101,22 @@ async function storeFor(choice: TestFerryOptions['store'], dataDir: string): Pro
 export async function testServerPlace(dataDir: string): Promise<{ env: Record<string, string>; dispose(): Promise<void> }> {
   const store = await storeFor(undefined, dataDir);
   const blocks = await blocksFor(undefined, dataDir);
+  const env = { ...(store.url ? { FERRY_STORE: store.url } : {}), ...blocks?.env };
+  // A CLI run on this data dir (ferryCli) reaches the same store and blocks.
+  if (Object.keys(env).length > 0) registerTestStore(dataDir, env);
   return {
-    env: { ...(store.url ? { FERRY_STORE: store.url } : {}), ...blocks?.env },
+    env,
     async dispose() {
+      forgetTestStore(dataDir);
       forgetBlocks(dataDir);
       await store.drop?.();
     },
   };
+}
+
+/** The PostgreSQL URL FERRY_TEST_STORE asks for on `dataDir` (the same database again for a restart), if any. */
+export async function testStoreUrl(dataDir: string): Promise<string | undefined> {
+  return (await storeFor(undefined, dataDir)).url;
 }
 
 /** A launch URI that no daemon answers: what a host without libvirtd looks like to the launch subsystem. */
