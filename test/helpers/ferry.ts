@@ -114,6 +114,17 @@ export async function testServerPlace(dataDir: string): Promise<{ env: Record<st
   };
 }
 
+/**
+ * Drops the database FERRY_TEST_STORE gave `dataDir` (spawnFerry, testServerPlace), if any, and forgets its store and
+ * bucket: for a test that owns its data dir, once its last server on it is gone.
+ */
+export async function disposeTestServer(dataDir: string): Promise<void> {
+  const database = postgresByDataDir.get(dataDir);
+  forgetTestStore(dataDir);
+  forgetBlocks(dataDir);
+  await database?.drop();
+}
+
 /** The PostgreSQL URL FERRY_TEST_STORE asks for on `dataDir` (the same database again for a restart), if any. */
 export async function testStoreUrl(dataDir: string): Promise<string | undefined> {
   return (await storeFor(undefined, dataDir)).url;
