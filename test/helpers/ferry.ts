@@ -93,6 +93,43 @@ async function storeFor(choice: TestFerryOptions['store'], dataDir: string): Pro
   return { url: created.url, drop: () => (postgresByDataDir.delete(dataDir), created.drop()) };
 }
 
+/**
+ * The state store and block storage a Ferry started outside `startTestFerry` on `dataDir` should use, as FERRY_STORE /
+ * FERRY_BLOCKS / FERRY_S3_ENDPOINT (and moto's keys): what FERRY_TEST_STORE and FERRY_TEST_BLOCKS ask for ({} for
+ * SQLite + local). The same data dir gets the same database and bucket again (a restart); `dispose` drops them.
+ */
+export async function testServerPlace(dataDir: string): Promise<{ env: Record<string, string>; dispose(): Promise<void> }> {
+  const store = await storeFor(undefined, dataDir);
+  const blocks = await blocksFor(undefined, dataDir);
+  const env = { ...(store.url ? { FERRY_STORE: store.url } : {}), ...blocks?.env };
+  // A CLI run on this data dir (ferryCli) reaches the same store and blocks.
+  if (Object.keys(env).length > 0) registerTestStore(dataDir, env);
+  return {
+    env,
+    async dispose() {
+      forgetTestStore(dataDir);
+      forgetBlocks(dataDir);
+      await store.drop?.();
+    },
+  };
+}
+
+/**
+ * Drops the database FERRY_TEST_STORE gave `dataDir` (spawnFerry, testServerPlace), if any, and forgets its store and
+ * bucket: for a test that owns its data dir, once its last server on it is gone.
+ */
+export async function disposeTestServer(dataDir: string): Promise<void> {
+  const database = postgresByDataDir.get(dataDir);
+  forgetTestStore(dataDir);
+  forgetBlocks(dataDir);
+  await database?.drop();
+}
+
+/** The PostgreSQL URL FERRY_TEST_STORE asks for on `dataDir` (the same database again for a restart), if any. */
+export async function testStoreUrl(dataDir: string): Promise<string | undefined> {
+  return (await storeFor(undefined, dataDir)).url;
+}
+
 /** A launch URI that no daemon answers: what a host without libvirtd looks like to the launch subsystem. */
 export const unreachableLaunch = (dataDir: string): LaunchConfig => ({
   uri: `qemu+unix:///system?socket=${join(dataDir, 'no-libvirtd-here.sock')}`,

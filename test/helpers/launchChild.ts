@@ -4,6 +4,7 @@
  * with JSON lines on stdout (logs go to stderr).
  *
  *   argv:   DATA_DIR DATASTORE INSTANCES_DIR
+ *   env:    FERRY_STORE, FERRY_BLOCKS, FERRY_S3_ENDPOINT when the test runs on PostgreSQL / S3 (testServerPlace)
  *   stdout: {"ready":{"url","accountId","accessKeyId","secretAccessKey"}}   once listening
  *           {"event":{…instance.state…}}                                   every instance state change
  *           {"launched":"i-…"} | {"terminating":"i-…"} | {"error":"…"}
@@ -20,6 +21,9 @@ const say = (message: object) => process.stdout.write(`${JSON.stringify(message)
 const ferry = await startFerry({
   dataDir,
   datastore,
+  // The parent passes the test's store and blocks (FERRY_TEST_STORE / FERRY_TEST_BLOCKS) the way `ferry serve` takes them.
+  ...(process.env.FERRY_STORE ? { store: process.env.FERRY_STORE } : {}),
+  ...(process.env.FERRY_BLOCKS ? { blocks: process.env.FERRY_BLOCKS, s3Endpoint: process.env.FERRY_S3_ENDPOINT } : {}),
   connectorPollMs: 200,
   log: createLogger(process.env.FERRY_TEST_LOG_LEVEL ?? 'warn', process.stderr),
   env: {},

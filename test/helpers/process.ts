@@ -116,11 +116,14 @@ export async function spawnFerry(options: {
   // FERRY_TEST_BLOCKS=s3 puts a spawned server's blocks in a bucket too, unless the test chose its own.
   // (Imported when used: testBlocks.ts reaches this module back through moto.ts.)
   const blocks = options.env?.FERRY_BLOCKS === undefined ? await (await import('./testBlocks.ts')).blocksFor(undefined, options.dataDir) : undefined;
-  if (blocks) registerTestStore(options.dataDir, { ...storeEnvFor(['--data-dir', options.dataDir]), ...blocks.env });
+  // FERRY_TEST_STORE=postgres: the data dir's database (kept for a restart on it), unless the test chose its own store.
+  const storeUrl = options.env?.FERRY_STORE === undefined ? await (await import('./ferry.ts')).testStoreUrl(options.dataDir) : undefined;
+  const storeEnv: Record<string, string> = storeUrl ? { FERRY_STORE: storeUrl } : {};
+  if (blocks || storeUrl) registerTestStore(options.dataDir, { ...storeEnvFor(['--data-dir', options.dataDir]), ...storeEnv, ...blocks?.env });
   const connectorArgs = options.datastore ? ['--datastore', options.datastore] : ['--no-embedded-connector'];
   const child = spawn(NODE, [FERRY_CLI, 'serve', ...connectorArgs, '--port', String(port), '--data-dir', options.dataDir], {
     cwd: REPO_ROOT,
-    env: { ...process.env, FERRY_LOG_LEVEL: 'warn', ...blocks?.env, ...options.env },
+    env: { ...process.env, FERRY_LOG_LEVEL: 'warn', ...storeEnv, ...blocks?.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { GetAppCommand, LaunchAppCommand, SMSClient, StartAppReplicationCommand, TerminateAppCommand, type AppSummary } from '@aws-sdk/client-sms';
 import { configureLaunch, configureReplication, createApp } from '../helpers/apps.ts';
 import { spawnFerry, type FerryProcess } from '../helpers/process.ts';
+import { disposeTestServer } from '../helpers/ferry.ts';
 import { importCatalog, waitFor } from '../helpers/replication.ts';
 import { bootableDatastore, bootableVm, instancesDir, launchSkipReason, removeLaunchedDomains, virsh, virshListAll } from '../helpers/launch.ts';
 import { s3Fetch, type S3Keys } from '../helpers/s3Signer.ts';
@@ -124,6 +125,7 @@ test('SIGKILL of ferry serve mid-LaunchApp and mid-TerminateApp: each completes 
       await store.close();
     }
     await rm(dataDir, { recursive: true, force: true });
+    await disposeTestServer(dataDir);
     await datastore.cleanup();
     await instances.cleanup();
   }

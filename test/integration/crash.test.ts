@@ -105,7 +105,9 @@ function assertAcknowledgedAfterSync(calls: TracedCalls, jobIds: readonly string
 
 test('SIGKILL in the middle of a CreateReplicationJob stream loses no acknowledged job and leaves no half-written one', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'ferry-crash-'));
-  const env = { FERRY_ROOT_ACCESS_KEY_ID: ROOT_KEYS.accessKeyId, FERRY_ROOT_SECRET_ACCESS_KEY: ROOT_KEYS.secretAccessKey };
+  // SQLite whatever FERRY_TEST_STORE says (an empty FERRY_STORE): each round straces the fsync of ferry.db-wal, and the
+  // end reads ferry.db itself. The kill -9 cases on PostgreSQL are the cluster's (test/cluster).
+  const env = { FERRY_ROOT_ACCESS_KEY_ID: ROOT_KEYS.accessKeyId, FERRY_ROOT_SECRET_ACCESS_KEY: ROOT_KEYS.secretAccessKey, FERRY_STORE: '' };
   let ferry: FerryProcess | undefined;
   try {
     // Accounts and connector tokens, issued with the CLI before the service first starts.

@@ -17,6 +17,7 @@ import { SMSClient } from '@aws-sdk/client-sms';
 import { bootableDatastore, bootableVm, instancesDir, launchSkipReason, removeDomain, virsh, virshListAll } from '../helpers/launch.ts';
 import { createJob, expectCompleted, importCatalog, waitFor } from '../helpers/replication.ts';
 import { NODE, REPO_ROOT } from '../helpers/process.ts';
+import { testServerPlace } from '../helpers/ferry.ts';
 import { runTool } from '../../src/agent/sample/diskBuilder.ts';
 import { BOOT_MARKER } from '../../src/domain/instanceConsole.ts';
 
@@ -45,8 +46,8 @@ class FerryChild {
   stderr = '';
   readonly #exited: Promise<void>;
 
-  constructor(args: string[]) {
-    this.process = spawn(NODE, [CHILD, ...args], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env } });
+  constructor(args: string[], env: Record<string, string>) {
+    this.process = spawn(NODE, [CHILD, ...args], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     createInterface({ input: this.process.stdout! }).on('line', (line) => {
       try {
         this.messages.push(JSON.parse(line) as Message);
@@ -58,8 +59,9 @@ class FerryChild {
     this.#exited = new Promise((resolve) => this.process.on('exit', () => resolve()));
   }
 
-  static async start(dataDir: string, datastore: string, instances: string): Promise<FerryChild> {
-    const child = new FerryChild([dataDir, datastore, instances]);
+  /** `env`: the store and blocks of the data dir (testServerPlace), the same for every restart on it. */
+  static async start(dataDir: string, datastore: string, instances: string, env: Record<string, string>): Promise<FerryChild> {
+    const child = new FerryChild([dataDir, datastore, instances], env);
     await child.waitFor('ready', (m) => m.ready !== undefined, 60_000);
     return child;
   }
@@ -102,10 +104,11 @@ test('SIGKILL mid-launch and mid-terminate: each completes after a restart, one 
   const datastore = await bootableDatastore(['kvm']);
   const instances = await instancesDir();
   const dataDir = await mkdtemp(join(tmpdir(), 'ferry-launch-crash-'));
+  const place = await testServerPlace(dataDir);
   const children: FerryChild[] = [];
   let instanceId: string | undefined;
   const start = async () => {
-    const child = await FerryChild.start(dataDir, datastore.dir, instances.dir);
+    const child = await FerryChild.start(dataDir, datastore.dir, instances.dir, place.env);
     children.push(child);
     return child;
   };
@@ -169,6 +172,7 @@ test('SIGKILL mid-launch and mid-terminate: each completes after a restart, one 
     for (const child of children) await child.kill();
     if (instanceId) removeDomain(`ferry-${instanceId}`);
     await rm(dataDir, { recursive: true, force: true });
+    await place.dispose();
     await datastore.cleanup();
     await instances.cleanup();
   }

@@ -9,6 +9,7 @@ import { startFerry } from '../../src/main.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { issueConnector } from '../../src/core/connectors.ts';
 import { TestConnector } from '../helpers/testConnector.ts';
+import { testServerPlace } from '../helpers/ferry.ts';
 
 test('logs are structured JSON lines, one per request, and never contain a secret or a token', async () => {
   const lines: string[] = [];
@@ -19,7 +20,15 @@ test('logs are structured JSON lines, one per request, and never contain a secre
     },
   });
   const dataDir = mkdtempSync(join(tmpdir(), 'ferry-log-'));
-  const ferry = await startFerry({ dataDir, log: createLogger('debug', sink), env: {} });
+  // On the store and blocks FERRY_TEST_STORE / FERRY_TEST_BLOCKS ask for: PostgreSQL and S3 log lines of their own.
+  const place = await testServerPlace(dataDir);
+  const ferry = await startFerry({
+    dataDir,
+    ...(place.env.FERRY_STORE ? { store: place.env.FERRY_STORE } : {}),
+    ...(place.env.FERRY_BLOCKS ? { blocks: place.env.FERRY_BLOCKS, s3Endpoint: place.env.FERRY_S3_ENDPOINT } : {}),
+    log: createLogger('debug', sink),
+    env: {},
+  });
   try {
     const issued = await issueConnector(ferry.core, { accountId: ferry.root.accountId, region: 'us-east-1' }, null);
     const connector = new TestConnector(ferry.url, issued.token, issued.connectorId);
@@ -51,5 +60,6 @@ test('logs are structured JSON lines, one per request, and never contain a secre
   } finally {
     await ferry.close();
     rmSync(dataDir, { recursive: true, force: true });
+    await place.dispose();
   }
 });

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SMSClient } from '@aws-sdk/client-sms';
 import { ferryCli, spawnFerry, type FerryProcess } from '../helpers/process.ts';
+import { disposeTestServer } from '../helpers/ferry.ts';
 import { assertSameDisk, BLOCK, createJob, fillRaw, importCatalog, logLines, waitForLogLine, watchRun } from '../helpers/replication.ts';
 import { makeKvmVm, makeTempDatastore, MiB } from '../helpers/vmFactory.ts';
 
@@ -79,6 +80,7 @@ test('kill -9 of the service mid-upload: after a restart the same run completes 
     for (const c of clients) c.destroy();
     await service?.kill();
     rmSync(dataDir, { recursive: true, force: true });
+    await disposeTestServer(dataDir);
     await ds.cleanup();
   }
 });

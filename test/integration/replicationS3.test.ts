@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { SMSClient } from '@aws-sdk/client-sms';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { ferryCli, spawnFerry, type FerryProcess } from '../helpers/process.ts';
+import { disposeTestServer } from '../helpers/ferry.ts';
 import { assertSameDisk, createJob, fillRaw, importCatalog, watchRun } from '../helpers/replication.ts';
 import { makeKvmVm, makeTempDatastore, MiB } from '../helpers/vmFactory.ts';
 import { startTestBucket } from '../helpers/s3.ts';
@@ -61,6 +62,7 @@ test('ferry serve --blocks s3://…: a replication stores its image in the bucke
     s3.destroy();
     await service?.kill();
     rmSync(dataDir, { recursive: true, force: true });
+    await disposeTestServer(dataDir);
     await ds.cleanup();
     await bucket.stop();
   }

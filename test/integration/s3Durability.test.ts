@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorCode, s3Fetch, signS3, type S3Keys } from '../helpers/s3Signer.ts';
 import { spawnFerry, type FerryProcess } from '../helpers/process.ts';
+import { disposeTestServer } from '../helpers/ferry.ts';
 
 const KEYS: S3Keys = { accessKeyId: 'AKIAFERRYS3CRASHTEST', secretAccessKey: 's3/crash/test/secret/0123456789abcdefghij' };
 const ENV = { FERRY_ROOT_ACCESS_KEY_ID: KEYS.accessKeyId, FERRY_ROOT_SECRET_ACCESS_KEY: KEYS.secretAccessKey };
@@ -83,6 +84,7 @@ test('a SIGKILL mid-upload leaves nothing visible and no stray file; a multipart
   } finally {
     await ferry?.kill();
     rmSync(dataDir, { recursive: true, force: true });
+    await disposeTestServer(dataDir);
   }
 });
 
@@ -123,5 +125,6 @@ test('a 256 MiB PUT streams to disk: the service’s peak memory grows by far le
   } finally {
     await ferry?.kill();
     rmSync(dataDir, { recursive: true, force: true });
+    await disposeTestServer(dataDir);
   }
 });

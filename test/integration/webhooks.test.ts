@@ -20,6 +20,7 @@ import {
   SMSClient,
 } from '@aws-sdk/client-sms';
 import { startFerry, type RunningFerry } from '../../src/main.ts';
+import { testServerPlace } from '../helpers/ferry.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { issueConnector } from '../../src/core/connectors.ts';
 import type { FerryEvent } from '../../src/core/events.ts';
@@ -110,8 +111,13 @@ async function start(options: { urls: string[]; dataDir?: string; delivery?: Par
       done();
     },
   });
+  // The store and blocks FERRY_TEST_STORE / FERRY_TEST_BLOCKS ask for: the outbox is the store's, so this suite runs
+  // on PostgreSQL + S3 too. A restart on a caller's data dir finds the same database again.
+  const place = await testServerPlace(dataDir);
   const ferry = await startFerry({
     dataDir,
+    ...(place.env.FERRY_STORE ? { store: place.env.FERRY_STORE } : {}),
+    ...(place.env.FERRY_BLOCKS ? { blocks: place.env.FERRY_BLOCKS, s3Endpoint: place.env.FERRY_S3_ENDPOINT } : {}),
     log: createLogger('info', sink),
     env: options.env ?? {},
     webhookUrls: options.urls,
@@ -135,6 +141,8 @@ async function start(options: { urls: string[]; dataDir?: string; delivery?: Par
     async close() {
       sms.destroy();
       await ferry.close();
+      // A caller-owned data dir may be started again (a restart): its database and bucket stay with it.
+      if (!options.dataDir) await place.dispose();
     },
   };
 }
@@ -271,6 +279,8 @@ describe('webhooks', { concurrency: false }, () => {
     receiver.answer = () => ({ status: 503 });
     const dataDir = mkdtempSync(join(tmpdir(), 'ferry-webhooks-restart-'));
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    // After the second start closes (cleanups run last first): the database and bucket this data dir kept.
+    cleanups.push(async () => (await testServerPlace(dataDir)).dispose());
     const env = { FERRY_WEBHOOK_SECRET: 'a secret from the environment' };
     const first = await start({ urls: [url], dataDir, env, delivery: { retryBaseMs: 60_000, retryMaxMs: 60_000 } });
     const { serverIds } = await catalogWithServers(first, 2);
@@ -312,13 +322,18 @@ describe('webhooks', { concurrency: false }, () => {
     const { replicationJobId } = await s.sms.send(
       new CreateReplicationJobCommand({ serverId: serverIds[0]!, seedReplicationTime: new Date(Date.now() + 3_600_000), frequency: 12 }),
     );
-    await waitFor('both events dead-lettered', async () => ((await s.ferry.webhooks!.outboxCounts()).dead === 2 ? true : undefined));
+    const deadLines = () =>
+      s
+        .logs()
+        .split('\n')
+        .filter((l) => l.includes('dead-lettered'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    // The dispatcher logs a dead letter once its row is marked dead: the outbox can show both before the second line.
+    await waitFor('both events dead-lettered and logged', async () =>
+      (await s.ferry.webhooks!.outboxCounts()).dead === 2 && deadLines().length === 2 ? true : undefined,
+    );
     assert.equal(receiver.deliveries.length, 6, 'three attempts for each of the two events');
-    const lines = s
-      .logs()
-      .split('\n')
-      .filter((l) => l.includes('dead-lettered'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = deadLines();
     assert.equal(lines.length, 2);
     assert.equal(lines[0]!.level, 40);
     assert.equal(lines[0]!.replicationJobId, replicationJobId);
