@@ -12,7 +12,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
@@ -22,10 +21,11 @@ import { ferryCli, freePort, spawnFerry, type FerryProcess } from '../helpers/pr
 import { startTestBucket, type TestBucket } from '../helpers/s3.ts';
 import { createTestDatabase, postgresSkipReason, testPostgresUrl } from '../helpers/stores.ts';
 import { startFailoverProxy, type FailoverProxy } from '../helpers/failoverProxy.ts';
+import { CLUSTER_ROOT, clusterNodeEnv } from '../helpers/clusterHarness.ts';
 import { assertSameDisk, createJob, expectCompleted, importCatalog, spawnConnector, waitFor, type ConnectorProcess } from '../helpers/replication.ts';
 import { makeKvmVm, makeTempDatastore, MiB, type MadeVm } from '../helpers/vmFactory.ts';
 
-const ROOT = { accessKeyId: 'AKIACLUSTERTEST00001', secretAccessKey: 'cluster-test-secret-0123456789abcdef' };
+const ROOT = CLUSTER_ROOT;
 const SLOW_SIZE = 48 * MiB;
 
 interface Node {
@@ -79,20 +79,7 @@ describe('three nodes on one PostgreSQL and one S3 bucket', { skip: postgresSkip
       });
     });
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-    const address = receiver.address();
-    env = {
-      ...bucket.env,
-      FERRY_STORE: database.url,
-      FERRY_BLOCKS: `s3://${bucket.bucket}/cluster`,
-      FERRY_S3_ENDPOINT: bucket.endpoint,
-      // One master key, root key and webhook secret for every node: they seal and sign for one another.
-      FERRY_MASTER_KEY: randomBytes(32).toString('hex'),
-      FERRY_ROOT_ACCESS_KEY_ID: ROOT.accessKeyId,
-      FERRY_ROOT_SECRET_ACCESS_KEY: ROOT.secretAccessKey,
-      FERRY_WEBHOOK_SECRET: 'cluster-webhook-secret',
-      FERRY_WEBHOOK_URLS: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/events`,
-      FERRY_STORE_POOL_SIZE: '4',
-    };
+    env = clusterNodeEnv(bucket, database.url, receiver);
     for (const name of ['node-1', 'node-2', 'node-3']) {
       nodes.push({ name, dataDir: mkdtempSync(join(tmpdir(), `ferry-${name}-`)), process: undefined, port: await freePort() });
     }

@@ -57,6 +57,24 @@ export interface Cluster {
   close(): Promise<void>;
 }
 
+/** What every node of a test cluster shares: the database, the bucket, and one master key, root key and webhook secret. */
+export function clusterNodeEnv(bucket: TestBucket, databaseUrl: string, webhookReceiver: Server): Record<string, string> {
+  const address = webhookReceiver.address();
+  return {
+    ...bucket.env,
+    FERRY_STORE: databaseUrl,
+    FERRY_BLOCKS: `s3://${bucket.bucket}/cluster`,
+    FERRY_S3_ENDPOINT: bucket.endpoint,
+    // One master key, root key and webhook secret for every node: they seal and sign for one another.
+    FERRY_MASTER_KEY: randomBytes(32).toString('hex'),
+    FERRY_ROOT_ACCESS_KEY_ID: CLUSTER_ROOT.accessKeyId,
+    FERRY_ROOT_SECRET_ACCESS_KEY: CLUSTER_ROOT.secretAccessKey,
+    FERRY_WEBHOOK_SECRET: 'cluster-webhook-secret',
+    FERRY_WEBHOOK_URLS: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/events`,
+    FERRY_STORE_POOL_SIZE: '4',
+  };
+}
+
 export async function startCluster(options: { nodes: number; adminUrl: string; extraEnv?: Record<string, string> }): Promise<Cluster> {
   const bucket = await startTestBucket();
   const database = await createTestDatabase(options.adminUrl);
@@ -75,21 +93,7 @@ export async function startCluster(options: { nodes: number; adminUrl: string; e
     });
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  const address = receiver.address();
-  const env: Record<string, string> = {
-    ...bucket.env,
-    FERRY_STORE: database.url,
-    FERRY_BLOCKS: `s3://${bucket.bucket}/cluster`,
-    FERRY_S3_ENDPOINT: bucket.endpoint,
-    // One master key, root key and webhook secret for every node: they seal and sign for one another.
-    FERRY_MASTER_KEY: randomBytes(32).toString('hex'),
-    FERRY_ROOT_ACCESS_KEY_ID: CLUSTER_ROOT.accessKeyId,
-    FERRY_ROOT_SECRET_ACCESS_KEY: CLUSTER_ROOT.secretAccessKey,
-    FERRY_WEBHOOK_SECRET: 'cluster-webhook-secret',
-    FERRY_WEBHOOK_URLS: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/events`,
-    FERRY_STORE_POOL_SIZE: '4',
-    ...options.extraEnv,
-  };
+  const env: Record<string, string> = { ...clusterNodeEnv(bucket, database.url, receiver), ...options.extraEnv };
   const nodes: ClusterNode[] = [];
   for (let i = 1; i <= options.nodes; i++) {
     nodes.push({ name: `node-${i}`, dataDir: mkdtempSync(join(tmpdir(), `ferry-node-${i}-`)), port: await freePort(), process: undefined, history: [] });
