@@ -32,15 +32,8 @@ export interface IndexedRun {
   disks: IndexedRunDisk[];
 }
 
-export interface NewRun {
-  runId: string;
-  tenant: Tenant;
-  replicationJobId: string;
-  parentAmiId: string | null;
-  mode: ImageRunMode;
-  keyId: number;
-  compression: string;
-  amiId: string;
+/** A run's image as it begins: what the index will hold (but its sequence number and state), and its markers. */
+export interface NewRun extends Omit<IndexedRun, 'runSeq' | 'state' | 'disks'> {
   disks: readonly IndexedRunDisk[];
   blockWatermark: number;
   beginGeneration: number;
