@@ -153,6 +153,14 @@ describe('web console (headless Chromium)', { skip: skipReason, timeout: 240_000
   });
 
   test('create a job through the form: the API validation error shows inline first', { timeout: TIMEOUT }, async () => {
+    // A link to a server that is not in this account's catalog (another account's id) does not preselect it.
+    await page.goto(`${url}/console/servers/s-0123456789abcdef0/create-job`);
+    await page.getByRole('heading', { level: 1, name: 'Create replication job', exact: true }).waitFor();
+    await page.getByRole('status').filter({ hasText: "s-0123456789abcdef0 is not in this account's server catalog" }).waitFor();
+    assert.equal(await page.getByLabel('Server', { exact: true }).inputValue(), '');
+    await page.getByRole('link', { name: 'Back to servers' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Servers' }).waitFor();
+
     await page.getByRole('link', { name: 'Create a replication job for web0' }).click();
     await page.getByRole('heading', { level: 1, name: 'Create replication job for web0' }).waitFor();
     assert.deepEqual(await unlabelledControls(page), []);

@@ -23,6 +23,9 @@ export function CreateJobPage(props: { serverId: string }) {
 
   useEffect(() => setServerId(props.serverId), [props.serverId]);
   const server = useMemo(() => catalog.data?.servers.find((s) => s.serverId === serverId), [catalog.data, serverId]);
+  // A link to a server this account's catalog does not hold (another account's id, a removed or mistyped one) is not
+  // offered as the job's server: the form asks for one of the account's own instead.
+  const notInCatalog = catalog.data !== undefined && serverId !== '' && server === undefined;
 
   async function submit(event: Event) {
     event.preventDefault();
@@ -45,17 +48,27 @@ export function CreateJobPage(props: { serverId: string }) {
 
   const name = server?.vmServer?.vmName ?? serverId;
   return (
-    <Page title={`Create replication job for ${name}`}>
+    <Page title={notInCatalog ? 'Create replication job' : `Create replication job for ${name}`}>
       <BackLink to="/servers">Back to servers</BackLink>
       <LoadState of={catalog} what="the catalog" failed="Could not load the catalog." />
+      {notInCatalog ? (
+        <p class="alert info" role="status">
+          Server <code>{serverId}</code> is not in this account's server catalog. Choose one of its servers below.
+        </p>
+      ) : null}
       <form class="card form" onSubmit={submit} noValidate aria-labelledby="page-title">
         <ErrorMessage id="create-job-error" focusable error={error} prefix="The job was not created." />
         <fieldset>
           <legend>Server</legend>
           <Field id="job-serverId" label="Server" error={fieldError('serverId')} hint={server?.vmServer?.vmPath}>
             {(aria) => (
-              <select {...aria} value={serverId} onChange={(e) => setServerId(e.currentTarget.value)}>
-                {!catalog.data?.servers.some((s) => s.serverId === serverId) ? <option value={serverId}>{serverId}</option> : null}
+              <select {...aria} value={notInCatalog ? '' : serverId} onChange={(e) => setServerId(e.currentTarget.value)}>
+                {notInCatalog || serverId === '' ? (
+                  <option value="" disabled>
+                    Choose a server
+                  </option>
+                ) : null}
+                {catalog.data === undefined && serverId !== '' ? <option value={serverId}>{serverId}</option> : null}
                 {catalog.data?.servers.map((s) => (
                   <option key={s.serverId} value={s.serverId}>
                     {s.vmServer?.vmName ?? s.serverId} ({s.serverId})
