@@ -9,7 +9,8 @@
  * fills, with at most `partsInFlight` parts of a pack uploading at once. Memory per open pack is therefore bounded
  * by (partsInFlight + 1) × partSizeBytes (48 MiB with the defaults). Parts may finish in any order; the part list
  * is put back in part-number order at CompleteMultipartUpload. A process killed mid-pack leaves an incomplete
- * multipart upload (invisible to readers and listings; a bucket lifecycle rule should expire them).
+ * multipart upload (invisible to readers and listings), which unfinishedUploads lists and leftUploads.ts
+ * aborts once it is clearly a leftover.
  */
 import {
   AbortMultipartUploadCommand,
@@ -18,12 +19,13 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { BlockObjectGoneError, checkObjectName, type BlockStorage, type PackUpload, type StoredObject } from './blockStorage.ts';
+import { BlockObjectGoneError, checkObjectName, type BlockStorage, type PackUpload, type StoredObject, type UnfinishedUpload } from './blockStorage.ts';
 
 /** S3's smallest part (but the last): parts below it are refused at CompleteMultipartUpload. */
 export const MIN_PART_BYTES = 5 * 1024 * 1024;
@@ -119,6 +121,31 @@ export class S3BlockStorage implements BlockStorage {
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
+  }
+
+  async *unfinishedUploads(prefix: string): AsyncIterable<UnfinishedUpload> {
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const page = await this.#client.send(
+        new ListMultipartUploadsCommand({ Bucket: this.#bucket, Prefix: this.#prefix + prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+      );
+      for (const upload of page.Uploads ?? []) {
+        if (upload.Key === undefined || upload.UploadId === undefined) continue;
+        yield { name: upload.Key.slice(this.#prefix.length), uploadId: upload.UploadId, startedAt: upload.Initiated?.getTime() ?? 0 };
+      }
+      if (!page.IsTruncated) return;
+      keyMarker = page.NextKeyMarker;
+      uploadIdMarker = page.NextUploadIdMarker;
+    }
+  }
+
+  async abortUnfinished(upload: UnfinishedUpload): Promise<void> {
+    try {
+      await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: this.#key(upload.name), UploadId: upload.uploadId }));
+    } catch (thrown) {
+      if (!isNotFound(thrown) && (thrown as { name?: string }).name !== 'NoSuchUpload') throw thrown;
+    }
   }
 
   async close(): Promise<void> {
