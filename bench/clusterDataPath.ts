@@ -10,7 +10,7 @@
  * data bytes: a dense file of the disk's data runs, `aws s3 cp` with the CLI's defaults (8 MiB parts, 10 at a time).
  * Each replication runs into a fresh node and bucket; the baseline runs before and after the two and is averaged.
  */
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import { importCatalog, spawnConnector, waitFor } from '../test/helpers/replicat
 import { makeKvmVm, makeTempDatastore } from '../test/helpers/vmFactory.ts';
 import { diskLayout, MiB, writeDisk, type DiskLayout } from './replicationDisk.ts';
 import { idleDuring } from './replicationRig.ts';
+import { cpuSeconds } from './processes.ts';
 
 const ROOT = { accessKeyId: 'AKIABENCHDATAPATH001', secretAccessKey: 'bench-data-path-secret-0123456789' };
 
@@ -30,6 +31,8 @@ export interface DataPathFigure {
   /** Data MiB per second (the disk's data bytes over the time). */
   mibPerSecond: number;
   idle: number;
+  /** CPU seconds (user + system) each process spent in the timed part: where the time goes. */
+  cpu?: { node: number; connector: number; moto?: number };
 }
 
 export interface DataPathResult {
@@ -41,6 +44,21 @@ export interface DataPathResult {
 }
 
 const figure = (seconds: number, dataBytes: number, idle: number): DataPathFigure => ({ seconds, mibPerSecond: dataBytes / MiB / seconds, idle });
+
+/** The pid of the moto_server listening on `endpoint`'s port (started by test/helpers/moto.ts as `-p PORT`). */
+function motoPid(endpoint: string): number | undefined {
+  const port = new URL(endpoint).port;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (args.some((a) => a.includes('moto_server')) && args.includes('-p') && args[args.indexOf('-p') + 1] === port) return Number(entry);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return undefined;
+}
 
 /** The disk's data runs, back to back, in one file: the bytes Ferry has to move. */
 function denseCopy(diskPath: string, layout: DiskLayout, out: string): void {
@@ -107,6 +125,9 @@ async function replicateOnce(adminUrl: string, datastore: string, blocks: 's3' |
     const servers = await importCatalog(sms, ['bench'], 120_000);
     // The seed run 12 h ahead, so the timed run is the on-demand one, asked for when everything is ready.
     const { replicationJobId } = await sms.send(new CreateReplicationJobCommand({ serverId: servers.get('bench')!.serverId!, seedReplicationTime: new Date(Date.now() + 12 * 3_600_000), frequency: 12 }));
+    const pids = { node: node.child.pid!, connector: connector.child.pid!, moto: bucket ? motoPid(bucket.endpoint) : undefined };
+    const cpuAt = () => ({ node: cpuSeconds(pids.node), connector: cpuSeconds(pids.connector), moto: pids.moto === undefined ? undefined : cpuSeconds(pids.moto) });
+    const cpuBefore = cpuAt();
     const idle = idleDuring();
     const started = performance.now();
     const { replicationRunId } = await sms.send(new StartOnDemandReplicationRunCommand({ replicationJobId }));
@@ -116,7 +137,14 @@ async function replicateOnce(adminUrl: string, datastore: string, blocks: 's3' |
       if (found?.state === 'FAILED' || found?.state === 'DELETED') throw new Error(`run ${found.state}: ${found.statusMessage}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    return figure((performance.now() - started) / 1000, dataBytes, idle());
+    const timed = figure((performance.now() - started) / 1000, dataBytes, idle());
+    const cpuAfter = cpuAt();
+    timed.cpu = {
+      node: cpuAfter.node - cpuBefore.node,
+      connector: cpuAfter.connector - cpuBefore.connector,
+      ...(cpuAfter.moto !== undefined && cpuBefore.moto !== undefined ? { moto: cpuAfter.moto - cpuBefore.moto } : {}),
+    };
+    return timed;
   } finally {
     sms.destroy();
     await connector.kill();

@@ -24,6 +24,7 @@ import { DEFAULT_LAUNCH_URI, defaultInstancesDir, type LaunchConfig, type ServeC
 import { Keyring } from './kms/keyring.ts';
 import { openImageStore, type ImageStore } from './images/imageStore.ts';
 import { openBlockStorage, parseBlocksSetting } from './images/blocks/blocksUrl.ts';
+import { LeftUploadSweeps } from './images/blocks/leftUploads.ts';
 import type { DataPlane } from './core/runImages.ts';
 import { GarbageCollection, deferWhileInUse, followRunsForImages } from './imageLifecycle.ts';
 import { startEmbeddedConnector } from './embeddedConnector.ts';
@@ -166,6 +167,9 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     log: log.child({ component: 'artifacts' }),
   });
   const gc = new GarbageCollection(images, log);
+  // A node killed mid-pack leaves an S3 multipart upload that nothing completes: swept at start, then hourly.
+  const uploadSweeps = images.placement.remote ? new LeftUploadSweeps(core.db, images.placement.storage, () => clock.now(), log.child({ component: 'images' })) : undefined;
+  uploadSweeps?.start();
   const unsubscribe = followRunsForImages(core, images, log);
   ports.artifacts ??= artifacts;
   const instances = new LibvirtInstanceService({
@@ -234,6 +238,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
       unsubscribe();
       unsubscribeReaders();
       await gc.stop();
+      await uploadSweeps?.stop();
       await app.close();
       // Stops watching instances and closes their image exports; the instances themselves keep running.
       await instances.close();

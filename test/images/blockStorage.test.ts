@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BlockObjectGoneError, collect, manifestObjectName, packObjectName, type BlockStorage } from '../../src/images/blocks/blockStorage.ts';
+import { BlockObjectGoneError, collect, manifestObjectName, packObjectName, type BlockStorage, type UnfinishedUpload } from '../../src/images/blocks/blockStorage.ts';
 import { LocalBlockStorage } from '../../src/images/blocks/localBlockStorage.ts';
 import { MIN_PART_BYTES, S3BlockStorage } from '../../src/images/blocks/s3BlockStorage.ts';
 import { PackFile, packHeader, packPath } from '../../src/images/packFile.ts';
@@ -45,6 +45,12 @@ const implementations: Implementation[] = [
 after(async () => {
   await bucket?.stop();
 });
+
+async function collectUploads(uploads: AsyncIterable<UnfinishedUpload>): Promise<UnfinishedUpload[]> {
+  const all: UnfinishedUpload[] = [];
+  for await (const upload of uploads) all.push(upload);
+  return all;
+}
 
 for (const implementation of implementations) {
   describe(`BlockStorage: ${implementation.name}`, () => {
@@ -99,6 +105,30 @@ for (const implementation of implementations) {
       await pack.abort();
       assert.equal(await storage.sizeOf(name), undefined);
       assert.deepEqual((await collect(storage.list('packs/'))).map((o) => o.name).includes(name), false);
+    });
+
+    it('lists a pack a killed writer left unsealed as an unfinished upload (S3; none locally) and aborts it idempotently', async () => {
+      const name = packObjectName(9);
+      const pack = await storage.createPack(name, packHeader(9, 1));
+      await pack.append([randomBytes(MIN_PART_BYTES + 1)]); // a part cut: on S3 a multipart upload now exists
+      // The writer dies here: neither seal nor abort.
+      let unfinished: UnfinishedUpload[] = [];
+      for (let tries = 0; tries < 200; tries++) {
+        unfinished = await collectUploads(storage.unfinishedUploads('packs/'));
+        if (storage.kind === 'local' || unfinished.length > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      if (storage.kind === 'local') {
+        assert.deepEqual(unfinished, [], 'a local pack is its file: nothing to abort');
+        await pack.abort();
+        return;
+      }
+      assert.deepEqual(unfinished.map((u) => u.name), [name]);
+      assert.ok(unfinished[0]!.uploadId !== '' && Number.isFinite(unfinished[0]!.startedAt));
+      await storage.abortUnfinished(unfinished[0]!);
+      assert.deepEqual(await collectUploads(storage.unfinishedUploads('packs/')), []);
+      await storage.abortUnfinished(unfinished[0]!); // already gone: not an error
+      assert.equal(await storage.sizeOf(name), undefined);
     });
 
     it('refuses to create a pack over an existing one', async () => {

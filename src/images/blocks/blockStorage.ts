@@ -12,7 +12,8 @@
  * - a manifest is put whole: it exists completely or not at all;
  * - ranged reads return exactly the bytes asked for, fewer only past the object's end; a missing object raises
  *   BlockObjectGoneError (compaction may delete a pack under a reader, who then looks the block up again);
- * - delete is idempotent; list gives every complete object under a prefix with its size.
+ * - delete is idempotent; list gives every complete object under a prefix with its size;
+ * - unfinishedUploads lists what a writer killed mid-pack left behind (S3 only), and abortUnfinished removes it.
  */
 
 
@@ -28,6 +29,14 @@ export class BlockObjectGoneError extends Error {
 export interface StoredObject {
   name: string;
   sizeBytes: number;
+}
+
+/** An upload begun and never completed nor aborted (an S3 multipart upload a killed writer left behind). */
+export interface UnfinishedUpload {
+  name: string;
+  uploadId: string;
+  /** When the object store says it began (ms since the epoch, the store's clock). */
+  startedAt: number;
 }
 
 /** A pack being written: appends in order, visible once sealed, nothing left behind once aborted. */
@@ -62,6 +71,10 @@ export interface BlockStorage {
   delete(name: string): Promise<void>;
   /** Every complete object whose name starts with `prefix`, in name order. */
   list(prefix: string): AsyncIterable<StoredObject>;
+  /** Uploads under `prefix` begun and never completed nor aborted (none for local files: an open pack is its file). */
+  unfinishedUploads(prefix: string): AsyncIterable<UnfinishedUpload>;
+  /** Drops an unfinished upload and its parts; one already gone is not an error. */
+  abortUnfinished(upload: UnfinishedUpload): Promise<void>;
   /** Releases connections and handles. */
   close(): Promise<void>;
 }

@@ -6,7 +6,7 @@
  */
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { BlockObjectGoneError, checkObjectName, type BlockStorage, type PackUpload, type StoredObject } from './blockStorage.ts';
+import { BlockObjectGoneError, checkObjectName, type BlockStorage, type PackUpload, type StoredObject, type UnfinishedUpload } from './blockStorage.ts';
 import { fsyncDirectory } from '../packFile.ts';
 import { readFullyAt } from '../../lib/readAt.ts';
 
@@ -92,6 +92,11 @@ export class LocalBlockStorage implements BlockStorage {
       if (sizeBytes !== undefined) yield { name, sizeBytes };
     }
   }
+
+  /** A local pack is written in place: a killed writer leaves its file, which recovery cuts back and seals. */
+  async *unfinishedUploads(_prefix: string): AsyncIterable<UnfinishedUpload> {}
+
+  async abortUnfinished(_upload: UnfinishedUpload): Promise<void> {}
 
   async close(): Promise<void> {}
 

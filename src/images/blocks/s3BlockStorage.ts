@@ -3,13 +3,15 @@
  * memory and uploaded in parts of `partSizeBytes` (16 MiB by default) through a multipart upload once it outgrows
  * one part; a pack that never does is one PutObject at seal. Either way the object appears only when the pack is
  * sealed (CompleteMultipartUpload or the PutObject), so a reader or a listing never sees half a pack. Reads are
- * ranged GETs; listings are ListObjectsV2 pages.
+ * ranged GETs, concurrent reads of one pack merged into fewer, larger ones (rangeCoalescer.ts); listings are
+ * ListObjectsV2 pages.
  *
  * S3 has no append, which is why packs are staged: a part is uploaded as soon as it is full, while the next one
  * fills, with at most `partsInFlight` parts of a pack uploading at once. Memory per open pack is therefore bounded
  * by (partsInFlight + 1) × partSizeBytes (48 MiB with the defaults). Parts may finish in any order; the part list
  * is put back in part-number order at CompleteMultipartUpload. A process killed mid-pack leaves an incomplete
- * multipart upload (invisible to readers and listings; a bucket lifecycle rule should expire them).
+ * multipart upload (invisible to readers and listings), which unfinishedUploads lists and leftUploads.ts
+ * aborts once it is clearly a leftover.
  */
 import {
   AbortMultipartUploadCommand,
@@ -18,12 +20,14 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { BlockObjectGoneError, checkObjectName, type BlockStorage, type PackUpload, type StoredObject } from './blockStorage.ts';
+import { DEFAULT_COALESCING, RangeCoalescer, type RangeCoalescerOptions } from './rangeCoalescer.ts';
+import { BlockObjectGoneError, checkObjectName, type BlockStorage, type PackUpload, type StoredObject, type UnfinishedUpload } from './blockStorage.ts';
 
 /** S3's smallest part (but the last): parts below it are refused at CompleteMultipartUpload. */
 export const MIN_PART_BYTES = 5 * 1024 * 1024;
@@ -43,6 +47,8 @@ export interface S3BlockStorageOptions {
   partSizeBytes?: number;
   /** Parts of one pack uploading at once (default DEFAULT_PARTS_IN_FLIGHT); memory per open pack is (this + 1) parts. */
   partsInFlight?: number;
+  /** How concurrent ranged reads of one object are merged into fewer GETs (rangeCoalescer.ts); false: one GET each. */
+  coalesceReads?: RangeCoalescerOptions | false;
   /** Credentials come from the usual AWS chain (environment, profile…) unless given here. */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
@@ -55,6 +61,9 @@ export class S3BlockStorage implements BlockStorage {
   readonly #prefix: string;
   readonly #partSize: number;
   readonly #partsInFlight: number;
+  readonly #coalescer: RangeCoalescer | undefined;
+  /** GETs sent (ranged or whole), for benches and tests. */
+  getRequests = 0;
 
   constructor(options: S3BlockStorageOptions) {
     const partSize = options.partSizeBytes ?? DEFAULT_PART_BYTES;
@@ -62,6 +71,8 @@ export class S3BlockStorage implements BlockStorage {
     this.#partSize = partSize;
     this.#partsInFlight = options.partsInFlight ?? DEFAULT_PARTS_IN_FLIGHT;
     if (!Number.isInteger(this.#partsInFlight) || this.#partsInFlight < 1) throw new Error(`parts in flight must be a whole number ≥ 1, not ${this.#partsInFlight}`);
+    const coalescing = options.coalesceReads ?? DEFAULT_COALESCING;
+    this.#coalescer = coalescing === false ? undefined : new RangeCoalescer((name, offset, length) => this.#readRangeOnce(name, offset, length), coalescing);
     this.#bucket = options.bucket;
     this.#prefix = options.prefix === '' ? '' : `${options.prefix.replace(/^\/+|\/+$/g, '')}/`;
     this.location = `s3://${options.bucket}/${this.#prefix}`;
@@ -69,6 +80,10 @@ export class S3BlockStorage implements BlockStorage {
       region: options.region ?? process.env.AWS_REGION ?? 'us-east-1',
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),
       forcePathStyle: options.forcePathStyle ?? false,
+      // No CRC32 of every part body on top of SigV4's SHA-256 (the SDK's default since 2025): 0.36–0.78 against
+      // 0.44–0.99 CPU s per 128 MiB pack here, and S3-compatible stores that predate those checksums keep working.
+      // Every block is checked against its SHA-256 when read back anyway.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
       ...(options.credentials ? { credentials: options.credentials } : {}),
     });
   }
@@ -83,12 +98,19 @@ export class S3BlockStorage implements BlockStorage {
     await this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: this.#key(name), Body: bytes, ContentLength: bytes.length }));
   }
 
-  async readRange(name: string, offset: number, length: number): Promise<Buffer> {
-    if (length === 0) return Buffer.alloc(0);
-    const size = await this.sizeOf(name);
-    if (size === undefined) throw new BlockObjectGoneError(name);
-    if (offset >= size) return Buffer.alloc(0);
-    return this.#get(name, `bytes=${offset}-${Math.min(size, offset + length) - 1}`);
+  readRange(name: string, offset: number, length: number): Promise<Buffer> {
+    if (length === 0) return Promise.resolve(Buffer.alloc(0));
+    return this.#coalescer ? this.#coalescer.read(name, offset, length) : this.#readRangeOnce(name, offset, length);
+  }
+
+  /** One ranged GET. No HEAD first: S3 answers a range past the end with what there is, and 416 when it starts past it. */
+  async #readRangeOnce(name: string, offset: number, length: number): Promise<Buffer> {
+    try {
+      return await this.#get(name, `bytes=${offset}-${offset + length - 1}`);
+    } catch (thrown) {
+      if (isRangeNotSatisfiable(thrown)) return Buffer.alloc(0);
+      throw thrown;
+    }
   }
 
   readObject(name: string): Promise<Buffer> {
@@ -121,6 +143,31 @@ export class S3BlockStorage implements BlockStorage {
     } while (token !== undefined);
   }
 
+  async *unfinishedUploads(prefix: string): AsyncIterable<UnfinishedUpload> {
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const page = await this.#client.send(
+        new ListMultipartUploadsCommand({ Bucket: this.#bucket, Prefix: this.#prefix + prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+      );
+      for (const upload of page.Uploads ?? []) {
+        if (upload.Key === undefined || upload.UploadId === undefined) continue;
+        yield { name: upload.Key.slice(this.#prefix.length), uploadId: upload.UploadId, startedAt: upload.Initiated?.getTime() ?? 0 };
+      }
+      if (!page.IsTruncated) return;
+      keyMarker = page.NextKeyMarker;
+      uploadIdMarker = page.NextUploadIdMarker;
+    }
+  }
+
+  async abortUnfinished(upload: UnfinishedUpload): Promise<void> {
+    try {
+      await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: this.#key(upload.name), UploadId: upload.uploadId }));
+    } catch (thrown) {
+      if (!isNotFound(thrown) && (thrown as { name?: string }).name !== 'NoSuchUpload') throw thrown;
+    }
+  }
+
   async close(): Promise<void> {
     this.#client.destroy();
   }
@@ -131,6 +178,7 @@ export class S3BlockStorage implements BlockStorage {
   }
 
   async #get(name: string, range: string | undefined): Promise<Buffer> {
+    this.getRequests++;
     try {
       const answer = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: this.#key(name), Range: range }));
       return Buffer.from(await answer.Body!.transformToByteArray());
@@ -268,6 +316,11 @@ class S3PackUpload implements PackUpload {
   #throwIfFailed(): void {
     if (this.#failure !== undefined) throw this.#failure.error;
   }
+}
+
+function isRangeNotSatisfiable(thrown: unknown): boolean {
+  const error = thrown as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return error.name === 'InvalidRange' || error.$metadata?.httpStatusCode === 416;
 }
 
 function isNotFound(thrown: unknown): boolean {

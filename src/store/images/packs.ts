@@ -36,11 +36,13 @@ export interface OpenPack {
   owner: string | null;
   /** End of the last indexed record: bytes past it are a crashed writer's leftovers. */
   endOffset: number;
+  /** When the pack was begun (ms): an upload of it cannot be older. */
+  createdAt: number;
 }
 
 export async function openPacks(db: ImageIndexDb): Promise<OpenPack[]> {
-  const rows = await db.selectFrom('image_packs').select(['pack_id', 'owner', 'end_offset']).where('state', '=', 'open').orderBy('pack_id').execute();
-  return rows.map((r) => ({ packId: Number(r.pack_id), owner: r.owner, endOffset: Number(r.end_offset) }));
+  const rows = await db.selectFrom('image_packs').select(['pack_id', 'owner', 'end_offset', 'created_at']).where('state', '=', 'open').orderBy('pack_id').execute();
+  return rows.map((r) => ({ packId: Number(r.pack_id), owner: r.owner, endOffset: Number(r.end_offset), createdAt: Number(r.created_at) }));
 }
 
 export async function sealedPackIds(db: ImageIndexDb): Promise<number[]> {
