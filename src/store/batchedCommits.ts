@@ -17,7 +17,12 @@
  * Reads on the writer connection outside a batch never see a unit's uncommitted writes: the batch holds the
  * connection from BEGIN to COMMIT, as any transaction does.
  */
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
+
+// Compiled once: these run three times per unit.
+const SAVEPOINT = CompiledQuery.raw('savepoint unit_of_work');
+const RELEASE = CompiledQuery.raw('release unit_of_work');
+const ROLLBACK_TO = CompiledQuery.raw('rollback to unit_of_work');
 
 interface Waiting<DB> {
   work: (trx: Transaction<DB>) => Promise<unknown>;
@@ -107,17 +112,17 @@ export class BatchedCommits<DB> {
   }
 
   async #runInSavepoint(trx: Transaction<DB>, unit: Waiting<DB>): Promise<Outcome> {
-    await sql`savepoint unit_of_work`.execute(trx);
+    await trx.executeQuery(SAVEPOINT);
     try {
       const value = await unit.work(trx);
-      await sql`release unit_of_work`.execute(trx);
+      await trx.executeQuery(RELEASE);
       return { ok: true, value };
     } catch (error) {
       // After some errors SQLite has already rolled the whole transaction back: the units before this one are gone
       // too, so the batch must fail rather than commit what is left (nothing).
       if (!this.#transactionOpen()) throw error;
-      await sql`rollback to unit_of_work`.execute(trx);
-      await sql`release unit_of_work`.execute(trx);
+      await trx.executeQuery(ROLLBACK_TO);
+      await trx.executeQuery(RELEASE);
       return { ok: false, error };
     }
   }
