@@ -158,7 +158,9 @@ export async function createJobIn(
   await catalog.linkJob(tx, server.server_id, replicationJobId, now);
   emit({ type: 'job.state', tenant, replicationJobId, state: 'PENDING', previousState: null });
   emit({ type: 'run.state', tenant, replicationJobId, replicationRunId: runId, runType: 'AUTOMATIC', state: 'PENDING' });
-  emit({ type: 'schedule.changed' });
+  // The new job's first due moment is its seed run (its expiry is months later): a create with a seed ahead of the
+  // scheduler's next tick costs no tick (one per create was about 5 % of a create's CPU in `npm run bench`).
+  emit({ type: 'schedule.changed', notBefore: seed });
   return replicationJobId;
 }
 
