@@ -86,6 +86,8 @@ export async function createJobIn(
   now: number,
 ): Promise<string> {
   const runOnce = input.runOnce === true;
+  // Where several nodes' transactions run side by side, the tenant's creates take turns from here on.
+  if (core.capabilities.sharedByNodes) await jobs.takeTurnForNewJob(tx, tenant);
   // One read for every check below (store/jobs/newJobFacts.ts); the checks keep their order.
   const facts = await jobs.newJobFacts(tx, tenant, input.serverId);
   if (!facts) throw invalidParameter(`Server ${input.serverId} does not exist in the server catalog.`);
