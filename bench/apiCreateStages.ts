@@ -4,11 +4,12 @@
  * Runs createJob (core/jobs.ts, what the operation calls) in process against a seeded SQLite data dir (`seed.ts`:
  * N jobs in the account, plus one free server per create), `concurrency` at a time, and prints the process's CPU
  * per create, the main thread's time inside SQLite statements (per kind of statement, or per statement with
- * `--sql`), the commits and WAL syncs the group commit made, and what is left for everything else (Kysely's query
+ * `--sql`), the commits and WAL syncs the group commit made, the write calls and bytes the process made (WAL frames,
+ * and the checkpointer's copies into the database file), and what is left for everything else (Kysely's query
  * building and compiling, the rules, promises). No HTTP, no SigV4, no logging: `npm run bench` measures those.
  */
 import { StatementSync } from 'node:sqlite';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -61,6 +62,13 @@ for (const method of ['run', 'all', 'get'] as const) {
   };
 }
 
+/** This process's write system calls and bytes written so far, every thread (the checkpointer's too). */
+function writesSoFar(): { calls: number; bytes: number } {
+  const io = readFileSync('/proc/self/io', 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(io)?.[1] ?? NaN);
+  return { calls: field('syscw'), bytes: field('wchar') };
+}
+
 const dataDir = mkdtempSync(join(tmpdir(), 'ferry-create-stages-'));
 try {
   const setup = await openSqliteStore(dataDir, systemClock.now());
@@ -100,7 +108,7 @@ try {
   const warm = Math.floor(CREATES / 10);
   for (let i = 0; i < warm; i++) await create(free[i]!.server_id);
 
-  const before = { commits: store.commitStats?.() ?? { commits: 0, syncs: 0 }, cpu: process.cpuUsage(), wall: performance.now() };
+  const before = { commits: store.commitStats?.() ?? { commits: 0, syncs: 0 }, cpu: process.cpuUsage(), wall: performance.now(), writes: writesSoFar() };
   measuring = true;
   let next = warm;
   await Promise.all(
@@ -112,12 +120,14 @@ try {
   const cpu = process.cpuUsage(before.cpu);
   const wall = performance.now() - before.wall;
   const after = store.commitStats?.() ?? { commits: 0, syncs: 0 };
+  const writes = writesSoFar();
   const n = CREATES - warm;
   const cpuMs = (cpu.user + cpu.system) / 1000;
   const sqliteMs = [...spent.values()].reduce((sum, e) => sum + e.ms, 0);
   const us = (ms: number) => ((ms / n) * 1000).toFixed(1).padStart(7);
   console.log(`CreateReplicationJob in process: ${n} creates, ${CONCURRENCY} at a time, ${JOBS} jobs in the account before`);
   console.log(`  ${(n / (wall / 1000)).toFixed(0)} creates/s; CPU ${us(cpuMs)} µs/create (process, all threads); commits ${after.commits - before.commits.commits}, WAL syncs ${after.syncs - before.commits.syncs}`);
+  console.log(`  writes ${((writes.calls - before.writes.calls) / n).toFixed(1)} calls and ${((writes.bytes - before.writes.bytes) / n / 1024).toFixed(1)} KiB per create (WAL frames, checkpoints)`);
   console.log(`  SQLite statements (main thread) ${us(sqliteMs)} µs/create; everything else ${us(cpuMs - sqliteMs)} µs/create`);
   // Statement times are wall time on the main thread: on a busy machine they include time the thread waited for a core.
   if (sqliteMs > cpuMs) console.log('  (statement times exceed the CPU time: the machine is busy, they include waiting for a core; compare runs side by side)');

@@ -25,7 +25,11 @@ export type FerryEvent =
     }
   // App-level (SSM) validations were queued (core/apps/appValidationQueue.ts): the runner takes them from the store.
   | { type: 'app.validation'; tenant: TenantRef; appId: string }
-  | { type: 'schedule.changed' };
+  /**
+   * The schedule changed; with `notBefore`, nothing the change made falls due before that time (a new job's seed run),
+   * so a scheduler already waking earlier need not tick for it.
+   */
+  | { type: 'schedule.changed'; notBefore?: number };
 
 interface TenantRef {
   accountId: string;

@@ -86,6 +86,8 @@ export async function createJobIn(
   now: number,
 ): Promise<string> {
   const runOnce = input.runOnce === true;
+  // Where several nodes' transactions run side by side, the tenant's creates take turns from here on.
+  if (core.capabilities.sharedByNodes) await jobs.takeTurnForNewJob(tx, tenant);
   // One read for every check below (store/jobs/newJobFacts.ts); the checks keep their order.
   const facts = await jobs.newJobFacts(tx, tenant, input.serverId);
   if (!facts) throw invalidParameter(`Server ${input.serverId} does not exist in the server catalog.`);
@@ -158,7 +160,9 @@ export async function createJobIn(
   await catalog.linkJob(tx, server.server_id, replicationJobId, now);
   emit({ type: 'job.state', tenant, replicationJobId, state: 'PENDING', previousState: null });
   emit({ type: 'run.state', tenant, replicationJobId, replicationRunId: runId, runType: 'AUTOMATIC', state: 'PENDING' });
-  emit({ type: 'schedule.changed' });
+  // The new job's first due moment is its seed run (its expiry is months later): a create with a seed ahead of the
+  // scheduler's next tick costs no tick (one per create was about 5 % of a create's CPU in `npm run bench`).
+  emit({ type: 'schedule.changed', notBefore: seed });
   return replicationJobId;
 }
 

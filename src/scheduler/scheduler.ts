@@ -32,6 +32,8 @@ export class Scheduler {
   #timerDue = Infinity;
   #running: Promise<void> | undefined;
   #again = false;
+  /** A change during the running tick needs a tick by this time (clock time; Infinity: none). */
+  #againAt = Infinity;
   #stopped = true;
   #unsubscribe: (() => void) | undefined;
   lastTickAt: number | undefined;
@@ -59,7 +61,10 @@ export class Scheduler {
   start(): void {
     this.#stopped = false;
     this.#unsubscribe = this.#core.events.subscribe((event) => {
-      if (event.type === 'schedule.changed') this.poke();
+      if (event.type === 'schedule.changed') {
+        if (event.notBefore === undefined) this.poke();
+        else this.pokeAt(event.notBefore);
+      }
     });
     this.poke(0);
   }
@@ -83,6 +88,17 @@ export class Scheduler {
       return;
     }
     this.#arm(delay);
+  }
+
+  /** Ask for a tick by `time` (clock time): sooner only if nothing is due before it anyway. */
+  pokeAt(time: number): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      // The running tick may have read the schedule before this change committed: look again by `time`.
+      this.#againAt = Math.min(this.#againAt, time);
+      return;
+    }
+    this.#arm(Math.max(COALESCE_MS, time - this.#core.clock.now()));
   }
 
   #arm(delay: number): void {
@@ -116,11 +132,15 @@ export class Scheduler {
         this.#running = undefined;
       }
       if (this.#stopped) return;
+      const againAt = this.#againAt;
+      this.#againAt = Infinity;
       if (this.#again) {
         this.#again = false;
         this.#arm(COALESCE_MS);
       } else {
-        this.#arm(wake === null ? MAX_SLEEP_MS : Math.max(MIN_RETICK_MS, wake - this.#core.clock.now()));
+        const now = this.#core.clock.now();
+        const next = wake === null ? MAX_SLEEP_MS : Math.max(MIN_RETICK_MS, wake - now);
+        this.#arm(Math.min(next, Math.max(COALESCE_MS, againAt - now)));
       }
     })();
   }

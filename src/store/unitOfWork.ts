@@ -12,9 +12,13 @@
  *   record is flushed, and a crash of the server (not only a power loss) may take back the last relaxed commits.
  *
  * The store registers how a Kysely instance relaxes its next commit; an instance it does not know gets strict
- * transactions only, which is always safe.
+ * transactions only, which is always safe. It may also register a batcher for strict units (SQLite's: units that
+ * arrive together share one transaction and one COMMIT, each in its own savepoint; batchedCommits.ts). PostgreSQL
+ * registers none: its pool runs concurrent transactions side by side and the server already groups their WAL
+ * flushes, so funnelling them through one connection would only serialise them.
  */
 import type { Kysely, Transaction } from 'kysely';
+import type { BatchedCommits, BatchStats } from './batchedCommits.ts';
 
 export type Durability = 'strict' | 'relaxed';
 
@@ -34,8 +38,25 @@ export function registerRelaxedTransactions(db: Kysely<any>, atBegin: (trx: Tran
   relaxers.set(db, { atBegin });
 }
 
+const batchers = new WeakMap<object, BatchedCommits<any>>();
+
+/** Strict units of work on `db` go through `batcher` from now on. */
+export function registerBatchedCommits(db: Kysely<any>, batcher: BatchedCommits<any>): void {
+  batchers.set(db, batcher);
+}
+
+/** How strict units of work on `db` have been batched so far; undefined where they are not (PostgreSQL). */
+export function commitBatchStats(db: Kysely<any>): BatchStats | undefined {
+  const stats = batchers.get(db)?.stats;
+  return stats ? { ...stats } : undefined;
+}
+
 export function inUnitOfWork<DB, T>(db: Kysely<DB>, durability: Durability, work: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
-  const relaxer = durability === 'relaxed' ? relaxers.get(db) : undefined;
+  if (durability === 'strict') {
+    const batcher = batchers.get(db) as BatchedCommits<DB> | undefined;
+    return batcher ? batcher.run(work) : db.transaction().execute(work);
+  }
+  const relaxer = relaxers.get(db);
   if (!relaxer) return db.transaction().execute(work);
   if ('atBegin' in relaxer) {
     return db.transaction().execute(async (trx) => {

@@ -116,12 +116,19 @@ export function parseTrace(text: string, walPath: string): TracedCalls {
  * header holds the database size after the commit, bytes 4–7, non-zero) and that frame's page after it.
  */
 export function commitEndOf(calls: TracedCalls, marker: string): number | undefined {
+  const frame = commitFrameOf(calls, marker);
+  if (frame === undefined) return undefined;
+  return calls.walWrites[frame + 1]?.at ?? calls.walWrites[frame]!.at;
+}
+
+/** The index (in `walWrites`) of the commit frame's header that ended the commit that first wrote `marker`. */
+export function commitFrameOf(calls: TracedCalls, marker: string): number | undefined {
   const needle = Buffer.from(marker, 'latin1');
   const first = calls.walWrites.findIndex((w) => w.bytes.includes(needle));
   if (first < 0) return undefined;
   for (let i = first; i < calls.walWrites.length; i++) {
     const w = calls.walWrites[i]!;
-    if (w.bytes.length === 24 && w.bytes.readUInt32BE(4) !== 0) return calls.walWrites[i + 1]?.at ?? w.at;
+    if (w.bytes.length === 24 && w.bytes.readUInt32BE(4) !== 0) return i;
   }
   return undefined;
 }

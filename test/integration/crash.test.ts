@@ -3,7 +3,9 @@
  * different moments; after a restart on the same data dir every acknowledged job is there, whole (its pending
  * run, its server pointing back at it), and requests whose answer was lost either committed whole or not at all.
  *
- * The creates run concurrently, so they commit through the group commit (store/sqlite/walSync.ts). A SIGKILL
+ * The creates run concurrently, so they commit through the group commit: those waiting together share one
+ * transaction (store/batchedCommits.ts) and one WAL sync (store/sqlite/walSync.ts); the traces must show acknowledged
+ * creates that shared a commit, so the kills do cut batches. A SIGKILL
  * cannot lose what is in the page cache, so surviving it does not prove a response waited for its fsync; strace
  * does: every round is traced, and each acknowledged job's response must leave after an fdatasync of the WAL that
  * started once that job's commit was written and had finished.
@@ -25,7 +27,7 @@ import {
 } from '@aws-sdk/client-sms';
 import { ferryCli, freePort, spawnFerry, type FerryProcess } from '../helpers/process.ts';
 import { spawnSync } from 'node:child_process';
-import { commitEndOf, traceSyscalls, type TracedCalls } from '../helpers/syscallTrace.ts';
+import { commitEndOf, commitFrameOf, traceSyscalls, type TracedCalls } from '../helpers/syscallTrace.ts';
 import { TestConnector, vms } from '../helpers/testConnector.ts';
 import { DAY } from '../../src/lib/clock.ts';
 
@@ -89,6 +91,16 @@ function assertConsistent(account: Account, jobs: ReplicationJob[], servers: Ser
   assert.equal(servers.filter((s) => s.replicationJobId !== undefined).length, jobs.length);
 }
 
+/** How many of `jobIds` were written by a commit that also wrote another of them. */
+function sharingACommit(calls: TracedCalls, jobIds: readonly string[]): number {
+  const perCommit = new Map<number, number>();
+  for (const jobId of jobIds) {
+    const frame = commitFrameOf(calls, jobId);
+    if (frame !== undefined) perCommit.set(frame, (perCommit.get(frame) ?? 0) + 1);
+  }
+  return [...perCommit.values()].filter((n) => n > 1).reduce((a, b) => a + b, 0);
+}
+
 /** Each acknowledged job's response left after an fdatasync of the WAL that began after its commit, and ended. */
 function assertAcknowledgedAfterSync(calls: TracedCalls, jobIds: readonly string[], round: number): void {
   for (const jobId of jobIds) {
@@ -144,6 +156,7 @@ test('SIGKILL in the middle of a CreateReplicationJob stream loses no acknowledg
     const acknowledged = new Map<string, string>(); // serverId → jobId
     const seedById = new Map<string, number>(); // serverId → seed sent
     let used = 0;
+    let batchedAcks = 0; // acknowledged creates whose commit carried another acknowledged create
 
     const straceAvailable = spawnSync('strace', ['-V']).status === 0;
     if (!straceAvailable) {
@@ -182,7 +195,11 @@ test('SIGKILL in the middle of a CreateReplicationJob stream loses no acknowledg
       await Promise.all(Array.from({ length: CONCURRENCY }, worker));
       const exit = await running.exited;
       assert.equal(exit.signal, 'SIGKILL', `round ${round}: the service was killed, it did not exit on its own`);
-      if (trace) assertAcknowledgedAfterSync(await trace.finished(), acknowledgedThisRound, round);
+      if (trace) {
+        const calls = await trace.finished();
+        assertAcknowledgedAfterSync(calls, acknowledgedThisRound, round);
+        batchedAcks += sharingACommit(calls, acknowledgedThisRound);
+      }
       for (const client of clients.values()) client.destroy();
       const results = [...outcomes.values()].map((o) => o.outcome);
       assert.deepEqual(results.filter((o) => o.kind === 'service-error'), [], `round ${round}: no request was refused`);
@@ -231,6 +248,10 @@ test('SIGKILL in the middle of a CreateReplicationJob stream loses no acknowledg
       t.diagnostic(`round ${round}: killed after ${acks} acknowledged creates; ${lost.length} answers lost, ${recovered} of those had committed`);
     }
     assert.ok(acknowledged.size >= KILL_AFTER_ACKS.reduce((a, b) => a + b, 0));
+    if (straceAvailable) {
+      assert.ok(batchedAcks >= 2, 'some acknowledged creates shared one commit: the kills cut the batched path');
+      t.diagnostic(`${batchedAcks} acknowledged creates shared their commit with another`);
+    }
 
     // A clean stop, then the store itself: intact, and no job without its run or its server's pointer.
     const stopping = ferry;

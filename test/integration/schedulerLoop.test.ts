@@ -66,3 +66,34 @@ test('the real loop sleeps: with nothing due and a due-but-unclaimed run it does
     await t.close();
   }
 });
+
+test('a create whose seed is later than the next tick costs no tick; one due now wakes the loop', async () => {
+  const t = await startTestFerry();
+  try {
+    const connector = await t.connector();
+    await connector.register();
+    await t.sms.send(new ImportServerCatalogCommand({}));
+    await connector.inventory(vms(2));
+    const [later, now] = (await t.sms.send(new GetServersCommand({}))).serverList!.map((s) => s.serverId!);
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const settle = async () => {
+      let ticks = t.ferry.scheduler.ticks;
+      for (let i = 0; i < 10; i++) {
+        await sleep(100);
+        if (t.ferry.scheduler.ticks === ticks) return ticks;
+        ticks = t.ferry.scheduler.ticks;
+      }
+      assert.fail('the loop did not settle');
+    };
+    const before = await settle();
+    await t.sms.send(new CreateReplicationJobCommand({ serverId: later, seedReplicationTime: new Date(Date.now() + 3_600_000), frequency: 12 }));
+    await sleep(200);
+    assert.equal(t.ferry.scheduler.ticks, before, 'a seed an hour ahead waits for the tick already armed');
+    await t.sms.send(new CreateReplicationJobCommand({ serverId: now, seedReplicationTime: new Date(Date.now() - 1000), frequency: 12 }));
+    const deadline = Date.now() + 5000;
+    while (t.ferry.scheduler.ticks === before && Date.now() < deadline) await sleep(20);
+    assert.ok(t.ferry.scheduler.ticks > before, 'a seed due now woke the loop');
+  } finally {
+    await t.close();
+  }
+});

@@ -80,11 +80,12 @@ test('a strict commit waits for a WAL sync; a relaxed one does not', async () =>
       await trx.insertInto('t').values({ a: 5 }).execute();
       throw new Error('no');
     }).catch(() => undefined);
-    assert.deepEqual(store.commitStats(), before);
+    const { commits, syncs } = store.commitStats();
+    assert.deepEqual({ commits, syncs }, { commits: before.commits, syncs: before.syncs });
   });
 });
 
-test('concurrent strict commits share WAL syncs (group commit), each resolving only after a sync', async () => {
+test('concurrent strict units share transactions and WAL syncs (batched group commit), each resolving only after a sync', async () => {
   await withStore(async (store, db) => {
     const before = store.commitStats();
     const burst = 64;
@@ -99,8 +100,11 @@ test('concurrent strict commits share WAL syncs (group commit), each resolving o
       }),
     );
     const after = store.commitStats();
-    assert.equal(after.commits - before.commits, burst);
-    assert.ok(after.syncs - before.syncs < burst / 2, `${after.syncs - before.syncs} syncs for ${burst} commits`);
+    // Started in one event-loop turn, the 64 units wait together: one batch, one COMMIT, one sync.
+    assert.ok(after.commits - before.commits < burst / 2, `${after.commits - before.commits} commits for ${burst} units`);
+    assert.ok(after.syncs - before.syncs <= after.commits - before.commits, `${after.syncs - before.syncs} syncs for ${after.commits - before.commits} commits`);
+    assert.equal(after.batches!.units - before.batches!.units, burst);
+    assert.ok(after.batches!.largest > 1);
     assert.ok(syncsSeen.every((n) => n >= 1), 'no commit resolved before a sync');
     assert.equal((await db.selectFrom('t').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n, burst);
   });
@@ -118,5 +122,55 @@ test('WAL checkpoints happen on the checkpointer thread, not in a commit', async
     const deadline = Date.now() + 10_000;
     while (statSync(file).size < before + 4_000_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     assert.ok(statSync(file).size >= before + 4_000_000, 'the pages reached the database file without a checkpoint by the writer');
+  });
+});
+
+test('a unit that fails inside a batch rolls back alone: its neighbours commit, in the same transaction', async () => {
+  await withStore(async (store, db) => {
+    const before = store.commitStats();
+    const results = await Promise.allSettled([
+      inUnitOfWork(db, 'strict', (trx) => trx.insertInto('t').values({ a: 1 }).returning('a').execute()),
+      inUnitOfWork(db, 'strict', async (trx) => {
+        await trx.insertInto('t').values({ a: 2 }).execute();
+        throw new Error('the rules refused it');
+      }),
+      inUnitOfWork(db, 'strict', async (trx) => {
+        await trx.insertInto('t').values({ a: 3 }).execute();
+        return 'three';
+      }),
+      // An error from SQLite itself, after a write of the same unit.
+      inUnitOfWork(db, 'strict', async (trx) => {
+        await trx.insertInto('t').values({ a: 4 }).execute();
+        await sql`insert into no_such_table values (1)`.execute(trx);
+      }),
+      inUnitOfWork(db, 'strict', (trx) => trx.insertInto('t').values({ a: 5 }).execute()),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
+    assert.match(String((results[1] as PromiseRejectedResult).reason), /the rules refused it/);
+    assert.match(String((results[3] as PromiseRejectedResult).reason), /no such table/);
+    assert.equal((results[2] as PromiseFulfilledResult<string>).value, 'three');
+    const after = store.commitStats();
+    assert.equal(after.commits - before.commits, 1, 'one COMMIT for the batch');
+    assert.equal(after.batches!.units - before.batches!.units, 5);
+    assert.deepEqual((await db.selectFrom('t').select('a').orderBy('a').execute()).map((r) => r.a), [1, 3, 5]);
+    assert.deepEqual((await store.readRows(db.selectFrom('t').select('a').orderBy('a').compile())).map((r) => r.a), [1, 3, 5]);
+  });
+});
+
+test('a unit that ends the batch\'s transaction fails the whole batch, and nothing of it commits', async () => {
+  await withStore(async (store, db) => {
+    const results = await Promise.allSettled([
+      inUnitOfWork(db, 'strict', (trx) => trx.insertInto('t').values({ a: 1 }).execute()),
+      // What SQLite does by itself after some errors (a full disk): the transaction is gone, with the units before.
+      inUnitOfWork(db, 'strict', async (trx) => {
+        await sql`rollback`.execute(trx);
+      }),
+      inUnitOfWork(db, 'strict', (trx) => trx.insertInto('t').values({ a: 3 }).execute()),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected', 'rejected']);
+    assert.deepEqual(await db.selectFrom('t').select('a').execute(), []);
+    // The writer is usable afterwards.
+    await inUnitOfWork(db, 'strict', (trx) => trx.insertInto('t').values({ a: 7 }).execute());
+    assert.deepEqual((await store.readRows(db.selectFrom('t').select('a').compile())).map((r) => r.a), [7]);
   });
 });

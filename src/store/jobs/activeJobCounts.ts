@@ -36,3 +36,13 @@ export async function countJobTransition(db: Db, tenant: Tenant, from: string | 
   if (delta === 0) return;
   await db.executeQuery(addToCount(db, { accountId: tenant.accountId, region: tenant.region, delta }));
 }
+
+/**
+ * Makes the tenant's creates take turns until this transaction ends, where transactions run side by side
+ * (PostgreSQL, READ COMMITTED): it locks the tenant's count row (creating it at 0), so a create's checks, read
+ * after this, see every create that committed before it. Without it two creates of one server both found it free
+ * and an account went past its job limit. (SQLite needs none: its one writer already runs them one at a time.)
+ */
+export async function takeTurnForNewJob(db: Db, tenant: Tenant): Promise<void> {
+  await db.executeQuery(addToCount(db, { accountId: tenant.accountId, region: tenant.region, delta: 0 }));
+}
