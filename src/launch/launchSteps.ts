@@ -10,9 +10,9 @@
  *   starting     (after a restart) define the domain and make the network ready again, as above      → booting
  *   booting      `virsh start` only if libvirt says the domain was never started ("shut off (unknown)") or this
  *                process defined it a moment ago, then wait for the boot signal                   → running | failed
- *   running      hydrate (from the boot on: until then the guest reads everything through the export, and the
- *                pull would only slow its boot down); collect validation results until each has one or their
- *                deadline passes
+ *   running      hydrate (from the boot on, and once no other guest of this process is booting: until then the
+ *                pull would only slow the boots down, hydrator.ts); collect validation results until each has one
+ *                or their deadline passes
  *   terminating  destroy, undefine, close the exports, remove the files                              → terminated
  *   failed       the domain is stopped (kept, with its console, for inspection until terminated)
  *
@@ -131,7 +131,10 @@ export class LaunchRunner {
     for (;;) {
       signal.throwIfAborted();
       const row = await findInstance(this.#deps.core, instanceId);
-      if (!row) return;
+      if (!row) return this.#hydrator.notBooting(instanceId);
+      // Other guests' pulls wait while this one is on its way to its boot (hydrator.ts).
+      if (row.state === 'pending' || row.state === 'starting' || row.state === 'booting') this.#hydrator.booting(instanceId);
+      else this.#hydrator.notBooting(instanceId);
       try {
         switch (row.state) {
           case 'pending':
@@ -264,8 +267,10 @@ export class LaunchRunner {
       const running = await this.#move(row, 'booted', { state_message: null, booted_at: now, validation_deadline_at: now + plan.validationTimeoutMs });
       this.#deps.log.info({ instanceId: row.instance_id, via: outcome.via, ms: now - (row.boot_started_at ?? now) }, 'instance booted');
       this.#bootedHere.add(row.instance_id);
+      this.#hydrator.notBooting(row.instance_id);
       this.#phase(row.instance_id, 'booted (running)');
-      // Hydration starts once the guest is up: until then it would compete with the boot for the (emulated) CPU.
+      // Hydration starts once the guest is up (until then it would compete with the boot for the emulated CPU), and
+      // once no other guest of this process is booting either (hydrator.ts).
       this.#hydrator.start(running);
       return;
     }

@@ -3,7 +3,8 @@
  * images by the embedded connector, launched through the InstanceService, watched booting, hydrating and
  * validating, commanded through the guest agent, and terminated with nothing left behind. Each boot costs seconds of
  * emulated CPU, so one KVM guest carries most assertions; a VMware guest shows the SATA/e1000 path and the
- * no-agent error; a disk that does not boot shows the timeout.
+ * no-agent error; the two launched together show hydration held while a guest boots; a disk that does not boot
+ * shows the timeout.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +17,7 @@ import { bootableDatastore, bootableVm, instancesDir, LAUNCH_URI, launchSkipReas
 import { buildKvmVm } from '../../src/agent/sample/vmBuilders.ts';
 import { FerryClient } from '../../src/client/ferryClient.ts';
 import { FERRY_XMLNS } from '../../src/launch/domainXml.ts';
+import { MAX_HOLD_MS } from '../../src/launch/hydrator.ts';
 import type { InstanceSpec } from '../../src/apps/instances.ts';
 import type { Tenant } from '../../src/domain/tenant.ts';
 import { BOOT_MARKER } from '../../src/domain/instanceConsole.ts';
@@ -232,6 +234,41 @@ describe('launching instances on libvirt', { skip: launchSkipReason() }, () => {
     await t.ferry.instances.terminate(tenant, instance.instanceId);
     await waitForInstance(t.ferry.instances, tenant, instance.instanceId, (i) => i.state === 'terminated', 60_000);
     assert.ok(!virshListAll().includes(instance.domainName));
+  });
+
+  test('guests launched together: a pull waits until no other guest is booting, then every one hydrates and is independent', async () => {
+    const phases: { instanceId: string; phase: string; at: number }[] = [];
+    const stopPhases = t.ferry.instances.onPhase((instanceId, phase, at) => phases.push({ instanceId, phase, at }));
+    const ids: string[] = [];
+    try {
+      for (const folder of [bootableVm('kvm').folder, bootableVm('vmware').folder]) {
+        const instance = await t.ferry.instances.launch(spec(folder, { appId: null }));
+        launched.push(instance.instanceId);
+        ids.push(instance.instanceId);
+      }
+      for (const id of ids) {
+        const done = await waitForInstance(t.ferry.instances, tenant, id, (i) => i.state === 'failed' || i.hydration === 'hydrated' || i.hydration === 'failed', 600_000);
+        assert.equal(done.state, 'running', done.stateMessage ?? '');
+        assert.equal(done.hydration, 'hydrated', done.hydrationMessage ?? '');
+        assert.ok(done.bootedAt! < done.hydratedAt!);
+        assert.doesNotMatch(virsh('dumpxml', done.domainName), /<backingStore type=/, 'hydrated: the disk no longer reads from the image store');
+      }
+    } finally {
+      stopPhases();
+    }
+    const at = (id: string, phase: string) => {
+      const found = phases.find((p) => p.instanceId === id && p.phase === phase);
+      assert.ok(found, `${id}: phase "${phase}" reported`);
+      return found.at;
+    };
+    const lastBoot = Math.max(...ids.map((id) => at(id, 'booted (running)')));
+    for (const id of ids) {
+      // Held until the other guest was up too (or, on a very slow host, until MAX_HOLD_MS after its own boot).
+      const started = at(id, 'hydration started');
+      assert.ok(started >= lastBoot || started >= at(id, 'booted (running)') + MAX_HOLD_MS - 1000, `${id}: its pull started ${Math.round(lastBoot - started)} ms before the last boot`);
+    }
+    for (const id of ids) await t.ferry.instances.terminate(tenant, id);
+    for (const id of ids) await waitForInstance(t.ferry.instances, tenant, id, (i) => i.state === 'terminated', 60_000);
   });
 
   test('a guest that never boots fails after its timeout with a clear message; its domain is stopped until terminated', async () => {
