@@ -38,7 +38,7 @@ import { bootableDatastore, bootableVm, launchSkipReason, realLaunch, removeLaun
 import { importCatalog, waitFor } from '../test/helpers/replication.ts';
 import { domainNameOf } from '../src/domain/instance.ts';
 import type { Virsh } from '../src/launch/virsh.ts';
-import { sampleIdle } from './launchSupport.ts';
+import { cpuByPart, cpuSpent, sampleIdle } from './launchSupport.ts';
 
 const { values } = parseArgs({
   options: {
@@ -101,6 +101,8 @@ interface Run {
   steps: Timeline;
   idle: number;
   experiment: boolean;
+  /** CPU seconds from LaunchApp to validated, by part (launchSupport.ts cpuByPart). */
+  cpu: Record<string, number>;
 }
 
 /**
@@ -135,6 +137,7 @@ async function timeline(t: TestFerry, appId: string, names: ReadonlyMap<string, 
   });
   await writeFile('/proc/sys/vm/drop_caches', '3').catch(() => undefined);
   const idle = await sampleIdle();
+  const cpuBefore = await cpuByPart();
   started = performance.now();
   try {
     await sms.send(new LaunchAppCommand({ appId }));
@@ -145,9 +148,15 @@ async function timeline(t: TestFerry, appId: string, names: ReadonlyMap<string, 
       return list.length === names.size && list.every((o) => o.status === 'SUCCEEDED') ? true : undefined;
     }, { timeoutMs: 600_000, intervalMs: 50 });
     mark(VALIDATED);
-    await waitFor('hydrated', () => (hydrated >= names.size ? true : undefined), { timeoutMs: 1_200_000, intervalMs: 50 });
+    const cpu = cpuSpent(cpuBefore, await cpuByPart([...serverOf.keys()].map(domainNameOf)));
+    await waitFor('hydrated', async () => {
+      if (hydrated >= names.size) return true;
+      const failed = (await t.ferry.instances.list({ accountId: t.ferry.root.accountId, region: 'us-east-1' }, { appId })).find((i) => i.hydration === 'failed');
+      if (failed) throw new Error(`${failed.instanceId}: ${failed.hydrationMessage}`);
+      return undefined;
+    }, { timeoutMs: 1_200_000, intervalMs: 100 });
     mark('every instance hydrated');
-    return { steps, idle: await idle(), experiment };
+    return { steps, idle: await idle(), experiment, cpu };
   } finally {
     offPhases();
     offEvents();
@@ -176,6 +185,8 @@ function printRuns(title: string, runs: readonly Run[]): void {
     previous = row.median;
   }
   console.log(`(idle during the launches ${runs.map((r) => `${Math.round(r.idle * 100)} %`).join(', ')})`);
+  console.log('CPU seconds from LaunchApp to validated (median of the runs):');
+  for (const part of Object.keys(runs[0]!.cpu)) console.log(`  ${median(runs.map((r) => r.cpu[part]!)).toFixed(2).padStart(7)}  ${part}`);
 }
 
 async function main(): Promise<void> {
