@@ -294,6 +294,22 @@ describe('launching instances on libvirt', { skip: launchSkipReason() }, () => {
     assert.ok(!virshListAll().includes(instance.domainName));
   });
 
+  test('a guest stopped from outside before it booted fails with the reason; one that runs without an agent is not taken for stopped', async () => {
+    const instance = await t.ferry.instances.launch(spec('noboot01', { appId: null, deviceModel: 'ide', bootTimeoutMs: 300_000 }));
+    launched.push(instance.instanceId);
+    await waitForInstance(t.ferry.instances, tenant, instance.instanceId, (i) => i.state === 'booting' || i.state === 'failed', 120_000);
+    // Running without an agent for more than two probes (PROBE_MS: 5 s): still booting.
+    await waitFor('the domain running', () => (/running/.test(virsh('domstate', instance.domainName)) ? true : undefined), { timeoutMs: 60_000 });
+    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    assert.equal((await t.ferry.instances.get(tenant, instance.instanceId))?.state, 'booting');
+    virsh('destroy', instance.domainName);
+    const failed = await waitForInstance(t.ferry.instances, tenant, instance.instanceId, (i) => i.state === 'failed', 60_000);
+    assert.match(failed.stateMessage ?? '', /The guest stopped before it booted: it is shut off \(destroyed\)/);
+    await t.ferry.instances.terminate(tenant, instance.instanceId);
+    await waitForInstance(t.ferry.instances, tenant, instance.instanceId, (i) => i.state === 'terminated', 60_000);
+    assert.ok(!virshListAll().includes(instance.domainName));
+  });
+
   test("Ferry's default network stopped after this process last saw it up: the next launch starts it again and its domain starts", async () => {
     // Earlier launches of this process found ferry-default up, so the launch takes it as up without asking libvirt;
     // the start then fails on the stopped network, which is started again, and the domain with it.
