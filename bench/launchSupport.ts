@@ -170,3 +170,38 @@ export async function cpuByPart(domains: readonly string[] = []): Promise<Record
 export function cpuSpent(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(after).map(([part, s]) => [part, s - (before[part] ?? 0)]));
 }
+
+// ── Waiting for the validations ──────────────────────────────────────────────────────────────────────────────
+
+/**
+ * Resolves when GetAppValidationOutput lists `count` validations of the app, all SUCCEEDED (rejects on a FAILED
+ * one). It asks when Ferry announces a change of one of the app's instances (a validation result is announced as
+ * one, src/core/events.ts) and every second besides, rather than every 50 ms: the benches run Ferry in their own
+ * process, and twenty signed requests a second were CPU taken from the booting guests that the by-hand baseline,
+ * polling a file, does not pay. The time taken is still that of the answer saying SUCCEEDED.
+ */
+export async function waitValidated(
+  events: { subscribe(listener: (e: { type: string; appId?: string | null }) => void): () => void },
+  listValidations: () => Promise<{ status?: string }[]>,
+  appId: string,
+  count: number,
+  timeoutMs = 900_000,
+): Promise<void> {
+  let wake: (() => void) | undefined;
+  const unsubscribe = events.subscribe((e) => {
+    if (e.type === 'instance.state' && e.appId === appId) wake?.();
+  });
+  const deadline = performance.now() + timeoutMs;
+  try {
+    for (;;) {
+      const changed = new Promise<void>((resolve) => (wake = resolve));
+      const list = await listValidations();
+      if (list.some((o) => o.status === 'FAILED')) throw new Error(`a validation failed: ${JSON.stringify(list)}`);
+      if (list.length === count && list.every((o) => o.status === 'SUCCEEDED')) return;
+      if (performance.now() > deadline) throw new Error(`the validations of ${appId} did not all succeed within ${timeoutMs / 1000} s`);
+      await Promise.race([changed, sleep(1000)]);
+    }
+  } finally {
+    unsubscribe();
+  }
+}

@@ -38,7 +38,7 @@ import { bootableDatastore, bootableVm, launchSkipReason, realLaunch, removeLaun
 import { importCatalog, waitFor } from '../test/helpers/replication.ts';
 import { domainNameOf } from '../src/domain/instance.ts';
 import type { Virsh } from '../src/launch/virsh.ts';
-import { cpuByPart, cpuSpent, sampleIdle } from './launchSupport.ts';
+import { cpuByPart, cpuSpent, sampleIdle, waitValidated } from './launchSupport.ts';
 
 const { values } = parseArgs({
   options: {
@@ -52,7 +52,7 @@ const { values } = parseArgs({
 const RUNS = Math.max(1, Number(values.runs));
 const KINDS = Number(values.servers) >= 3 ? (['kvm', 'vmware', 'hyperv'] as const) : (['kvm'] as const);
 const EXPERIMENT = values['pull-at-start'] ? 'virsh start returned' : values['pull-at-boot'] ? 'boot marker seen' : undefined;
-const VALIDATED = 'validated (GetAppValidationOutput, polled every 50 ms)';
+const VALIDATED = 'validated (GetAppValidationOutput, asked on each instance event)';
 
 /** Starts a block pull of each of the domain's disks that still reads through a backing file (the bench's experiment). */
 async function pullEveryDisk(virsh: Virsh, domain: string): Promise<void> {
@@ -142,11 +142,7 @@ async function timeline(t: TestFerry, appId: string, names: ReadonlyMap<string, 
   try {
     await sms.send(new LaunchAppCommand({ appId }));
     mark('LaunchApp answered');
-    await waitFor('the validations', async () => {
-      const list = (await sms.send(new GetAppValidationOutputCommand({ appId }))).validationOutputList ?? [];
-      if (list.some((o) => o.status === 'FAILED')) throw new Error(`a validation failed: ${JSON.stringify(list)}`);
-      return list.length === names.size && list.every((o) => o.status === 'SUCCEEDED') ? true : undefined;
-    }, { timeoutMs: 600_000, intervalMs: 50 });
+    await waitValidated(t.ferry.core.events, async () => (await sms.send(new GetAppValidationOutputCommand({ appId }))).validationOutputList ?? [], appId, names.size);
     mark(VALIDATED);
     const cpu = cpuSpent(cpuBefore, await cpuByPart([...serverOf.keys()].map(domainNameOf)));
     await waitFor('hydrated', async () => {
