@@ -62,11 +62,6 @@ export class Hydrator {
     this.#held.set(id, { row, timer });
   }
 
-  /** Is the instance's pull waiting for other boots? */
-  isHeld(instanceId: string): boolean {
-    return this.#held.has(instanceId);
-  }
-
   #unhold(instanceId: string): void {
     const held = this.#held.get(instanceId);
     if (!held) return;
