@@ -73,7 +73,7 @@ export async function bootByHand(file: string, bus: 'virtio' | 'sata', memoryMiB
   try {
     for (;;) {
       if ((await readFile(log, 'utf8').catch(() => '')).includes(BOOT_MARKER)) return;
-      if (qemu.exitCode !== null) throw new Error('qemu exited before the marker');
+      if (qemu.exitCode !== null) throw new Error(`qemu exited before the marker; its console's last lines: ${(await readFile(log, 'utf8').catch(() => '')).trim().split('\n').slice(-4).join(' | ')}`);
       if (performance.now() - started > 600_000) throw new Error('no marker within 600 s');
       await sleep(20);
     }
