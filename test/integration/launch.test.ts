@@ -111,6 +111,8 @@ describe('launching instances on libvirt', { skip: launchSkipReason() }, () => {
       (i) => i.hydration !== 'none' && i.hydration !== 'hydrating' && i.validations.every((v) => v.status !== 'PENDING'),
     );
     stop();
+    // The row says hydrated a moment before the runner reports the phase (it reports what it has recorded).
+    if (done.hydration === 'hydrated') await waitFor('the hydrated phase', () => (phases.some(([id, phase]) => id === instance.instanceId && phase === 'hydrated') ? true : undefined), { timeoutMs: 10_000 });
     stopPhases();
     const events = seen.filter((e) => e.instanceId === instance.instanceId);
     // The launch's timeline (bench/launchTimeline.ts reads the same): the domain is defined before the start, and
