@@ -34,7 +34,7 @@ import { startTestFerry, type TestFerry } from '../test/helpers/ferry.ts';
 import { putArtifact } from '../test/helpers/apps.ts';
 import { bootableDatastore, bootableVm, launchSkipReason, realLaunch, removeLaunchedDomains } from '../test/helpers/launch.ts';
 import { importCatalog, waitFor } from '../test/helpers/replication.ts';
-import { bootByHand, buildLargeBootable, exportByHand, sampleIdle, timed } from './launchSupport.ts';
+import { bootByHand, buildLargeBootable, exportByHand, sampleIdle, timed, waitValidated } from './launchSupport.ts';
 
 const BIG = 'boot-big01';
 const MEMORY_MIB = 512; // t2.nano
@@ -116,11 +116,7 @@ async function measure(t: TestFerry, servers: Map<string, string>, scenario: Sce
   const startedWall = Date.now();
   await sms.send(new LaunchAppCommand({ appId }));
   mark('LaunchApp answered');
-  await waitFor('every validation', async () => {
-    const list = (await sms.send(new GetAppValidationOutputCommand({ appId }))).validationOutputList ?? [];
-    if (list.some((o) => o.status === 'FAILED')) throw new Error(`a validation failed: ${JSON.stringify(list)}`);
-    return list.length === ids.length && list.every((o) => o.status === 'SUCCEEDED') ? true : undefined;
-  }, { timeoutMs: 900_000, intervalMs: 50 });
+  await waitValidated(t.ferry.core.events, async () => (await sms.send(new GetAppValidationOutputCommand({ appId }))).validationOutputList ?? [], appId, ids.length);
   const validatedAt = performance.now();
   const launchIdle = await idle();
   const instances = await t.ferry.instances.list(tenant, { appId });

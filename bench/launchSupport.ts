@@ -73,7 +73,7 @@ export async function bootByHand(file: string, bus: 'virtio' | 'sata', memoryMiB
   try {
     for (;;) {
       if ((await readFile(log, 'utf8').catch(() => '')).includes(BOOT_MARKER)) return;
-      if (qemu.exitCode !== null) throw new Error('qemu exited before the marker');
+      if (qemu.exitCode !== null) throw new Error(`qemu exited before the marker; its console's last lines: ${(await readFile(log, 'utf8').catch(() => '')).trim().split('\n').slice(-4).join(' | ')}`);
       if (performance.now() - started > 600_000) throw new Error('no marker within 600 s');
       await sleep(20);
     }
@@ -112,4 +112,96 @@ export async function buildLargeBootable(sampleQcow2: string, folder: string, na
     join(folder, `${name}.xml`),
     domainXml({ name, uuid: '6c1f3e2a-8d4b-4f0e-9a7c-5b2d1e0f4a22', osinfoId: 'http://debian.org/debian/12', disks: [{ file: `${name}.qcow2`, format: 'qcow2', dev: 'vda' }] }),
   );
+}
+
+// ── Where the CPU goes ───────────────────────────────────────────────────────────────────────────────────────
+
+const TICKS_PER_S = 100; // USER_HZ on Linux
+
+interface ProcTicks {
+  pid: number;
+  ppid: number;
+  /** utime + stime */
+  own: number;
+  /** cutime + cstime: children it has reaped */
+  reaped: number;
+  cmdline: string;
+}
+
+async function procTicks(pid: number): Promise<ProcTicks | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // comm may hold spaces and parentheses: the fields start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replaceAll('\0', ' ');
+    return { pid, ppid: fields[1]!, own: fields[11]! + fields[12]!, reaped: fields[13]! + fields[14]!, cmdline };
+  } catch {
+    return undefined; // gone meanwhile
+  }
+}
+
+/**
+ * CPU seconds used so far by each part of a launch on this host: the QEMU processes of the given domains, libvirtd, virtlogd, this Node process (Ferry runs in it in the benches) and the programs it ran
+ * (virsh, qemu-img, genisoimage… through its launcher helper), and the whole machine. Differences of two samples
+ * say where a launch's CPU went; `machine` minus the rest is everyone else's.
+ */
+export async function cpuByPart(domains: readonly string[] = []): Promise<Record<string, number>> {
+  const { readdir } = await import('node:fs/promises');
+  const all = (await Promise.all((await readdir('/proc')).filter((d) => /^\d+$/.test(d)).map((d) => procTicks(Number(d))))).filter((p): p is ProcTicks => p !== undefined);
+  const self = all.find((p) => p.pid === process.pid)!;
+  const descendants = new Set<number>([process.pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of all) if (!descendants.has(p.pid) && descendants.has(p.ppid)) grew = descendants.add(p.pid) !== undefined;
+  }
+  const sum = (ps: ProcTicks[], reaped = true) => ps.reduce((a, p) => a + p.own + (reaped ? p.reaped : 0), 0) / TICKS_PER_S;
+  const machine = (await cpuTicks());
+  return {
+    'QEMU guests': sum(all.filter((p) => /qemu-system/.test(p.cmdline) && domains.some((d) => p.cmdline.includes(`guest=${d},`))), false),
+    libvirtd: sum(all.filter((p) => /^\S*libvirtd\b/.test(p.cmdline))),
+    virtlogd: sum(all.filter((p) => /^\S*virtlogd\b/.test(p.cmdline))),
+    'Ferry + bench (node)': self.own / TICKS_PER_S,
+    'programs Ferry ran': self.reaped / TICKS_PER_S + sum(all.filter((p) => p.pid !== process.pid && descendants.has(p.pid))),
+    'machine (all CPUs)': (machine.total - machine.idle) / TICKS_PER_S,
+  };
+}
+
+/** `after - before`, part by part (a part absent before counts from 0: the guests start after the first sample). */
+export function cpuSpent(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).map(([part, s]) => [part, s - (before[part] ?? 0)]));
+}
+
+// ── Waiting for the validations ──────────────────────────────────────────────────────────────────────────────
+
+/**
+ * Resolves when GetAppValidationOutput lists `count` validations of the app, all SUCCEEDED (rejects on a FAILED
+ * one). It asks when Ferry announces a change of one of the app's instances (a validation result is announced as
+ * one, src/core/events.ts) and every second besides, rather than every 50 ms: the benches run Ferry in their own
+ * process, and twenty signed requests a second were CPU taken from the booting guests that the by-hand baseline,
+ * polling a file, does not pay. The time taken is still that of the answer saying SUCCEEDED.
+ */
+export async function waitValidated(
+  events: { subscribe(listener: (e: { type: string; appId?: string | null }) => void): () => void },
+  listValidations: () => Promise<{ status?: string }[]>,
+  appId: string,
+  count: number,
+  timeoutMs = 900_000,
+): Promise<void> {
+  let wake: (() => void) | undefined;
+  const unsubscribe = events.subscribe((e) => {
+    if (e.type === 'instance.state' && e.appId === appId) wake?.();
+  });
+  const deadline = performance.now() + timeoutMs;
+  try {
+    for (;;) {
+      const changed = new Promise<void>((resolve) => (wake = resolve));
+      const list = await listValidations();
+      if (list.some((o) => o.status === 'FAILED')) throw new Error(`a validation failed: ${JSON.stringify(list)}`);
+      if (list.length === count && list.every((o) => o.status === 'SUCCEEDED')) return;
+      if (performance.now() > deadline) throw new Error(`the validations of ${appId} did not all succeed within ${timeoutMs / 1000} s`);
+      await Promise.race([changed, sleep(1000)]);
+    }
+  } finally {
+    unsubscribe();
+  }
 }

@@ -7,7 +7,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { isBootLine, parseValidationLine, VALIDATION_TAG, type ConsoleResult } from '../domain/instanceConsole.ts';
-import type { Virsh } from './virsh.ts';
+import { VirshError, type Virsh } from './virsh.ts';
 
 /**
  * How often the console file is read at the latest. Between reads the tail waits for inotify to say the file was
@@ -16,8 +16,8 @@ import type { Virsh } from './virsh.ts';
  */
 const POLL_MS = 250;
 /**
- * How often the domain's state and the guest agent are asked while waiting for the boot: each is a virsh process,
- * and on a small host every process competes with the emulated guest for the CPU.
+ * How often a guest not yet booted is probed (its agent, and its domain's state when the agent says nothing useful):
+ * each is a virsh process, and on a small host every process competes with the emulated guest for the CPU.
  */
 const PROBE_MS = 5000;
 /** A console line longer than this is cut (a guest printing without newlines must not grow memory). */
@@ -144,13 +144,25 @@ function results(lines: readonly string[], nonce: string): ConsoleResult[] {
   return out;
 }
 
-async function agentAnswers(virsh: Virsh, domain: string): Promise<boolean> {
+/** libvirt's error when the domain runs but its guest agent does not answer (not connected yet, or busy). */
+const AGENT_NOT_ANSWERING = /guest agent is not responding/i;
+
+/**
+ * One probe of a guest that has not signalled its boot on the console: its agent answering means booted. The probe
+ * costs one virsh process while the guest runs (each is tens of ms of CPU taken from the booting guests): the
+ * agent's "not responding" already says the domain runs, so its state is asked only when the ping failed otherwise.
+ */
+async function probe(ctx: WatchContext): Promise<BootOutcome | undefined> {
   try {
-    await virsh.agentCommand(domain, { execute: 'guest-ping' }, 1);
-    return true;
-  } catch {
-    return false;
+    await ctx.virsh.agentCommand(ctx.domain, { execute: 'guest-ping' }, 1);
+    return { booted: true, via: 'guest agent' };
+  } catch (error) {
+    if (error instanceof VirshError && AGENT_NOT_ANSWERING.test(error.stderr)) return undefined;
   }
+  const state = await ctx.virsh.domainState(ctx.domain);
+  if (!state) return { booted: false, why: 'stopped', detail: 'its libvirt domain no longer exists' };
+  if (state.state !== 'running' && state.state !== 'paused') return { booted: false, why: 'stopped', detail: `it is ${state.state} (${state.reason})` };
+  return undefined;
 }
 
 /** Waits until the guest signals its boot, stops, or `deadline` (epoch ms) passes. Rejects only when aborted. */
@@ -176,10 +188,8 @@ async function watchBoot(ctx: WatchContext, deadline: number): Promise<BootOutco
     if (lines.some(isBootLine)) return { booted: true, via: 'console' };
     if (ctx.now() >= nextProbe) {
       nextProbe = ctx.now() + PROBE_MS;
-      const state = await ctx.virsh.domainState(ctx.domain);
-      if (!state) return { booted: false, why: 'stopped', detail: 'its libvirt domain no longer exists' };
-      if (state.state !== 'running' && state.state !== 'paused') return { booted: false, why: 'stopped', detail: `it is ${state.state} (${state.reason})` };
-      if (await agentAnswers(ctx.virsh, ctx.domain)) return { booted: true, via: 'guest agent' };
+      const outcome = await probe(ctx);
+      if (outcome) return outcome;
     }
     if (ctx.now() >= deadline) return { booted: false, why: 'timeout' };
     await ctx.tail.changed(Math.min(POLL_MS, Math.max(1, nextProbe - ctx.now())), ctx.signal);

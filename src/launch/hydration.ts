@@ -6,7 +6,7 @@
  * has a backing store is simply pulled again (what was copied stays copied).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Virsh } from './virsh.ts';
+import { VirshError, type Virsh } from './virsh.ts';
 
 /**
  * The block job is asked about after 50 ms, then less and less often (×1.5, at most every 2 s): a small image's pull
@@ -45,7 +45,12 @@ export async function disksWithBacking(virsh: Virsh, domain: string, targets: re
 export async function hydrate(virsh: Virsh, domain: string, targets: readonly string[], signal: AbortSignal, bandwidthMiB?: number): Promise<void> {
   for (const target of await disksWithBacking(virsh, domain, targets)) {
     signal.throwIfAborted();
-    if (!(await virsh.blockJob(domain, target))) await virsh.blockPull(domain, target, bandwidthMiB);
+    if (!(await virsh.blockJob(domain, target))) {
+      // A job started since the question (an operator's `virsh blockpull`, another pass) is as good as ours: wait for it.
+      await virsh.blockPull(domain, target, bandwidthMiB).catch((error: unknown) => {
+        if (!(error instanceof VirshError && /already in active block job/.test(error.stderr))) throw error;
+      });
+    }
     const jobDelays = pollDelays();
     while (await virsh.blockJob(domain, target)) await sleep(jobDelays.next().value!, undefined, { signal });
     // libvirt drops the backing store from the live definition when it handles the job's completion event, a

@@ -3,7 +3,8 @@
  * images by the embedded connector, launched through the InstanceService, watched booting, hydrating and
  * validating, commanded through the guest agent, and terminated with nothing left behind. Each boot costs seconds of
  * emulated CPU, so one KVM guest carries most assertions; a VMware guest shows the SATA/e1000 path and the
- * no-agent error; a disk that does not boot shows the timeout.
+ * no-agent error; the two launched together show hydration held while a guest boots; a disk that does not boot
+ * shows the timeout.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +17,7 @@ import { bootableDatastore, bootableVm, instancesDir, LAUNCH_URI, launchSkipReas
 import { buildKvmVm } from '../../src/agent/sample/vmBuilders.ts';
 import { FerryClient } from '../../src/client/ferryClient.ts';
 import { FERRY_XMLNS } from '../../src/launch/domainXml.ts';
+import { MAX_HOLD_MS } from '../../src/launch/hydrator.ts';
 import type { InstanceSpec } from '../../src/apps/instances.ts';
 import type { Tenant } from '../../src/domain/tenant.ts';
 import { BOOT_MARKER } from '../../src/domain/instanceConsole.ts';
@@ -109,6 +111,8 @@ describe('launching instances on libvirt', { skip: launchSkipReason() }, () => {
       (i) => i.hydration !== 'none' && i.hydration !== 'hydrating' && i.validations.every((v) => v.status !== 'PENDING'),
     );
     stop();
+    // The row says hydrated a moment before the runner reports the phase (it reports what it has recorded).
+    if (done.hydration === 'hydrated') await waitFor('the hydrated phase', () => (phases.some(([id, phase]) => id === instance.instanceId && phase === 'hydrated') ? true : undefined), { timeoutMs: 10_000 });
     stopPhases();
     const events = seen.filter((e) => e.instanceId === instance.instanceId);
     // The launch's timeline (bench/launchTimeline.ts reads the same): the domain is defined before the start, and
@@ -234,6 +238,41 @@ describe('launching instances on libvirt', { skip: launchSkipReason() }, () => {
     assert.ok(!virshListAll().includes(instance.domainName));
   });
 
+  test('guests launched together: a pull waits until no other guest is booting, then every one hydrates and is independent', async () => {
+    const phases: { instanceId: string; phase: string; at: number }[] = [];
+    const stopPhases = t.ferry.instances.onPhase((instanceId, phase, at) => phases.push({ instanceId, phase, at }));
+    const ids: string[] = [];
+    try {
+      for (const folder of [bootableVm('kvm').folder, bootableVm('vmware').folder]) {
+        const instance = await t.ferry.instances.launch(spec(folder, { appId: null }));
+        launched.push(instance.instanceId);
+        ids.push(instance.instanceId);
+      }
+      for (const id of ids) {
+        const done = await waitForInstance(t.ferry.instances, tenant, id, (i) => i.state === 'failed' || i.hydration === 'hydrated' || i.hydration === 'failed', 600_000);
+        assert.equal(done.state, 'running', done.stateMessage ?? '');
+        assert.equal(done.hydration, 'hydrated', done.hydrationMessage ?? '');
+        assert.ok(done.bootedAt! < done.hydratedAt!);
+        assert.doesNotMatch(virsh('dumpxml', done.domainName), /<backingStore type=/, 'hydrated: the disk no longer reads from the image store');
+      }
+    } finally {
+      stopPhases();
+    }
+    const at = (id: string, phase: string) => {
+      const found = phases.find((p) => p.instanceId === id && p.phase === phase);
+      assert.ok(found, `${id}: phase "${phase}" reported`);
+      return found.at;
+    };
+    const lastBoot = Math.max(...ids.map((id) => at(id, 'booted (running)')));
+    for (const id of ids) {
+      // Held until the other guest was up too (or, on a very slow host, until MAX_HOLD_MS after its own boot).
+      const started = at(id, 'hydration started');
+      assert.ok(started >= lastBoot || started >= at(id, 'booted (running)') + MAX_HOLD_MS - 1000, `${id}: its pull started ${Math.round(lastBoot - started)} ms before the last boot`);
+    }
+    for (const id of ids) await t.ferry.instances.terminate(tenant, id);
+    for (const id of ids) await waitForInstance(t.ferry.instances, tenant, id, (i) => i.state === 'terminated', 60_000);
+  });
+
   test('a guest that never boots fails after its timeout with a clear message; its domain is stopped until terminated', async () => {
     const instance = await t.ferry.instances.launch(
       spec('noboot01', {
@@ -252,6 +291,22 @@ describe('launching instances on libvirt', { skip: launchSkipReason() }, () => {
     assert.match(xml, /machine='pc-i440fx/);
     assert.match(xml, /<target dev='hda' bus='ide'\/>/);
     await waitFor('the failed domain to be stopped', () => (/shut off/.test(virsh('domstate', instance.domainName)) ? true : undefined), { timeoutMs: 30_000 });
+    await t.ferry.instances.terminate(tenant, instance.instanceId);
+    await waitForInstance(t.ferry.instances, tenant, instance.instanceId, (i) => i.state === 'terminated', 60_000);
+    assert.ok(!virshListAll().includes(instance.domainName));
+  });
+
+  test('a guest stopped from outside before it booted fails with the reason; one that runs without an agent is not taken for stopped', async () => {
+    const instance = await t.ferry.instances.launch(spec('noboot01', { appId: null, deviceModel: 'ide', bootTimeoutMs: 300_000 }));
+    launched.push(instance.instanceId);
+    await waitForInstance(t.ferry.instances, tenant, instance.instanceId, (i) => i.state === 'booting' || i.state === 'failed', 120_000);
+    // Running without an agent for more than two probes (PROBE_MS: 5 s): still booting.
+    await waitFor('the domain running', () => (/running/.test(virsh('domstate', instance.domainName)) ? true : undefined), { timeoutMs: 60_000 });
+    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    assert.equal((await t.ferry.instances.get(tenant, instance.instanceId))?.state, 'booting');
+    virsh('destroy', instance.domainName);
+    const failed = await waitForInstance(t.ferry.instances, tenant, instance.instanceId, (i) => i.state === 'failed', 60_000);
+    assert.match(failed.stateMessage ?? '', /The guest stopped before it booted: it is shut off \(destroyed\)/);
     await t.ferry.instances.terminate(tenant, instance.instanceId);
     await waitForInstance(t.ferry.instances, tenant, instance.instanceId, (i) => i.state === 'terminated', 60_000);
     assert.ok(!virshListAll().includes(instance.domainName));
