@@ -71,6 +71,20 @@ interface ActiveRun {
   keyId: number;
   compress: boolean;
   disks: RunDisk[];
+  /**
+   * Blocks this run was told the store has (missingBlocks) or indexed for it (a flush), by hex storage id, with
+   * their block ids, until a recordBlocks uses them: either statement stamped the block after the run began, which
+   * protects it from collection until the run ends (garbageCollector.ts), so recording it needs no second lookup.
+   */
+  known: Map<string, number>;
+}
+
+/** Known block ids a run keeps at most (a bound: a block missing from it is simply looked up). */
+const MAX_KNOWN_BLOCKS = 16_384;
+
+function remember(run: ActiveRun, hex: string, blockId: number): void {
+  if (run.known.size >= MAX_KNOWN_BLOCKS) run.known.delete(run.known.keys().next().value!);
+  run.known.set(hex, blockId);
 }
 
 const silentLog: ImageStoreLog = { info() {}, warn() {} };
@@ -147,6 +161,9 @@ export class ImageStore implements ImageTarget {
         flushBytes: options.flushBytes ?? DEFAULT_FLUSH_BYTES,
         now: this.now,
         placement,
+        onIndexed: (runSeq, hex, blockId) => {
+          for (const run of this.#runs.values()) if (run.runSeq === runSeq) remember(run, hex, blockId);
+        },
         direct: (options.directIo ?? directIoWanted()) ? DirectWriteBuffers.probe(join(root, 'packs'), DIRECT_GROUP_RECORDS * alignUp(MAX_RECORD_BYTES), DIRECT_BUFFERS) : undefined,
       });
     }
@@ -173,7 +190,7 @@ export class ImageStore implements ImageTarget {
     if (!sameRun(row, options, mode, keyId)) throw new ImageStoreError('Conflict', `Run ${runId} was begun with other parameters (tenant, job, key, mode, parent or disks).`);
     if (row.state === 'abandoned') throw new ImageStoreError('Conflict', `Run ${runId} was abandoned; start a new run.`);
     if (row.state === 'writing') {
-      this.#runs.set(runId, { runSeq: row.runSeq, sealer: options.sealer, keyId, compress: row.compression === 'zstd', disks });
+      this.#runs.set(runId, { runSeq: row.runSeq, sealer: options.sealer, keyId, compress: row.compression === 'zstd', disks, known: new Map() });
     }
     return { runId, amiId: row.amiId, state: row.state, resumed, mode, parentAmiId: row.parentAmiId, keyRef, disks };
   }
@@ -187,7 +204,7 @@ export class ImageStore implements ImageTarget {
     const keyId = await keyIdFor(this.#db, sealer.keyRef);
     if (keyId !== row.keyId) throw new ImageStoreError('Conflict', `Run ${runId} was begun under another key.`);
     this.#keys.remember(sealer);
-    this.#runs.set(runId, { runSeq: row.runSeq, sealer, keyId, compress: row.compression === 'zstd', disks: row.disks });
+    this.#runs.set(runId, { runSeq: row.runSeq, sealer, keyId, compress: row.compression === 'zstd', disks: row.disks, known: new Map() });
     return true;
   }
 
@@ -201,8 +218,9 @@ export class ImageStore implements ImageTarget {
     const hexes = ids.map((id) => id?.toString('hex'));
     const ask = ids.filter((id, i): id is Buffer => id !== undefined && !this.#writer!.isPending(hexes[i]!));
     const found = ask.length === 0 ? new Map() : await unsyncedTransaction(this.#db, (trx) => touchBlocks(trx, ask));
-    for (const block of found.values()) {
+    for (const [hex, block] of found) {
       if (block.keyId !== run.keyId) throw new ImageStoreError('Conflict', `Sealer ${run.sealer.keyRef} produced a storage id already used under another key.`);
+      remember(run, hex, block.blockId);
     }
     return hexes.map((hex) => hex !== undefined && !this.#writer!.isPending(hex) && !found.has(hex));
   }
@@ -269,7 +287,7 @@ export class ImageStore implements ImageTarget {
     if (byIndex.size === 0) return;
     await this.#writer!.flush();
     const wanted = [...new Map([...byIndex.values()].filter((id): id is Buffer => id !== undefined).map((id) => [id.toString('hex'), id])).values()];
-    await commitRunRecords(this.#db, { runId, runSeq: run.runSeq, keyId: run.keyId }, diskIndex, byIndex, wanted, this.now());
+    await commitRunRecords(this.#db, { runId, runSeq: run.runSeq, keyId: run.keyId, known: run.known }, diskIndex, byIndex, wanted, this.now());
   }
 
   /** Makes every block put so far (by any run here) durable and indexed; recordBlocks and finishImage do it too. */
