@@ -72,6 +72,7 @@ export async function plannedBlocks(source: DiskSource, mode: 'full' | 'incremen
     if (!changed) throw new Error('An incremental copy needs a source opened with a dirty bitmap.');
     return blocksOf(changed);
   }
+  source.readsWholeFile?.();
   return blocksOf(dataExtents(source));
 }
 
