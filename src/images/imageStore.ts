@@ -20,6 +20,7 @@ import { KeyRing } from './keyRing.ts';
 import { RECORD_HEADER_SIZE, encodeBlock, isAllZero, sha256 } from './blockCodec.ts';
 import { BlockFetcher } from './blockFetcher.ts';
 import { BlockWriter } from './blockWriter.ts';
+import { KnownBlocks } from './knownBlocks.ts';
 import { DEFAULT_FLUSH_BYTES, DEFAULT_PACK_SIZE, IMAGE_BLOCK_SIZE } from './constants.ts';
 import type { ImageDb } from './db.ts';
 import { CorruptBlockError, ImageStoreError } from './errors.ts';
@@ -43,27 +44,9 @@ import type { OpenImageStoreOptions } from './openImageStoreOptions.ts';
 export type { OpenImageStoreOptions };
 import type { ImageTarget } from './imageTarget.ts';
 import type {
-  BeginImageOptions,
-  CommittedBlocks,
-  Compression,
-  ExportFormat,
-  ExportOptions,
-  ExportResult,
-  FinishedImage,
-  GcOptions,
-  GcReport,
-  ImageDetails,
-  ImageRunInfo,
-  ImageStoreLog,
-  ImageSummary,
-  PutBlockResult,
-  PutBlocksOptions,
-  RecordedBlock,
-  RunDisk,
-  StoreStats,
-  Tenant,
+  BeginImageOptions, CommittedBlocks, Compression, ExportFormat, ExportOptions, ExportResult, FinishedImage, GcOptions, GcReport,
+  ImageDetails, ImageRunInfo, ImageStoreLog, ImageSummary, PutBlockResult, PutBlocksOptions, RecordedBlock, RunDisk, StoreStats, Tenant,
 } from './types.ts';
-
 
 interface ActiveRun {
   runSeq: number;
@@ -71,20 +54,7 @@ interface ActiveRun {
   keyId: number;
   compress: boolean;
   disks: RunDisk[];
-  /**
-   * Blocks this run was told the store has (missingBlocks) or indexed for it (a flush), by hex storage id, with
-   * their block ids, until a recordBlocks uses them: either statement stamped the block after the run began, which
-   * protects it from collection until the run ends (garbageCollector.ts), so recording it needs no second lookup.
-   */
-  known: Map<string, number>;
-}
-
-/** Known block ids a run keeps at most (a bound: a block missing from it is simply looked up). */
-const MAX_KNOWN_BLOCKS = 16_384;
-
-function remember(run: ActiveRun, hex: string, blockId: number): void {
-  if (run.known.size >= MAX_KNOWN_BLOCKS) run.known.delete(run.known.keys().next().value!);
-  run.known.set(hex, blockId);
+  known: KnownBlocks;
 }
 
 const silentLog: ImageStoreLog = { info() {}, warn() {} };
@@ -161,9 +131,7 @@ export class ImageStore implements ImageTarget {
         flushBytes: options.flushBytes ?? DEFAULT_FLUSH_BYTES,
         now: this.now,
         placement,
-        onIndexed: (runSeq, hex, blockId) => {
-          for (const run of this.#runs.values()) if (run.runSeq === runSeq) remember(run, hex, blockId);
-        },
+        onIndexed: (runSeq, hex, blockId) => [...this.#runs.values()].find((run) => run.runSeq === runSeq)?.known.remember(hex, blockId),
         direct: (options.directIo ?? directIoWanted()) ? DirectWriteBuffers.probe(join(root, 'packs'), DIRECT_GROUP_RECORDS * alignUp(MAX_RECORD_BYTES), DIRECT_BUFFERS) : undefined,
       });
     }
@@ -190,7 +158,7 @@ export class ImageStore implements ImageTarget {
     if (!sameRun(row, options, mode, keyId)) throw new ImageStoreError('Conflict', `Run ${runId} was begun with other parameters (tenant, job, key, mode, parent or disks).`);
     if (row.state === 'abandoned') throw new ImageStoreError('Conflict', `Run ${runId} was abandoned; start a new run.`);
     if (row.state === 'writing') {
-      this.#runs.set(runId, { runSeq: row.runSeq, sealer: options.sealer, keyId, compress: row.compression === 'zstd', disks, known: new Map() });
+      this.#runs.set(runId, { runSeq: row.runSeq, sealer: options.sealer, keyId, compress: row.compression === 'zstd', disks, known: new KnownBlocks() });
     }
     return { runId, amiId: row.amiId, state: row.state, resumed, mode, parentAmiId: row.parentAmiId, keyRef, disks };
   }
@@ -204,7 +172,7 @@ export class ImageStore implements ImageTarget {
     const keyId = await keyIdFor(this.#db, sealer.keyRef);
     if (keyId !== row.keyId) throw new ImageStoreError('Conflict', `Run ${runId} was begun under another key.`);
     this.#keys.remember(sealer);
-    this.#runs.set(runId, { runSeq: row.runSeq, sealer, keyId, compress: row.compression === 'zstd', disks: row.disks, known: new Map() });
+    this.#runs.set(runId, { runSeq: row.runSeq, sealer, keyId, compress: row.compression === 'zstd', disks: row.disks, known: new KnownBlocks() });
     return true;
   }
 
@@ -220,7 +188,7 @@ export class ImageStore implements ImageTarget {
     const found = ask.length === 0 ? new Map() : await unsyncedTransaction(this.#db, (trx) => touchBlocks(trx, ask));
     for (const [hex, block] of found) {
       if (block.keyId !== run.keyId) throw new ImageStoreError('Conflict', `Sealer ${run.sealer.keyRef} produced a storage id already used under another key.`);
-      remember(run, hex, block.blockId);
+      run.known.remember(hex, block.blockId);
     }
     return hexes.map((hex) => hex !== undefined && !this.#writer!.isPending(hex) && !found.has(hex));
   }

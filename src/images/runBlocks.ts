@@ -5,6 +5,7 @@
 import { BlockRangeSet } from '../lib/blockRangeSet.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 import { ImageStoreError } from './errors.ts';
+import { KnownBlocks } from './knownBlocks.ts';
 import type { ImageDb } from './db.ts';
 import { deleteRunBlocksPage, runBlockPages, type RunBlockRow, touchBlocks, touchWritingRun, upsertRunBlocks } from '../store/images/index.ts';
 
@@ -16,7 +17,7 @@ import { deleteRunBlocksPage, runBlockPages, type RunBlockRow, touchBlocks, touc
  */
 export async function commitRunRecords(
   db: ImageDb,
-  run: { runId: string; runSeq: number; keyId: number; known?: Map<string, number> },
+  run: { runId: string; runSeq: number; keyId: number; known?: KnownBlocks },
   diskIndex: number,
   byIndex: ReadonlyMap<number, Buffer | undefined>,
   wanted: readonly Buffer[],
@@ -26,10 +27,10 @@ export async function commitRunRecords(
   // again. finishImage's commit is synced, and it makes every record before it durable.
   await unsyncedTransaction(db, async (trx) => {
     if (!(await touchWritingRun(trx, run.runSeq, now))) throw new ImageStoreError('Conflict', `Run ${run.runId} is no longer being written.`);
-    const known = run.known ?? new Map<string, number>();
+    const known = run.known ?? new KnownBlocks();
     const found = await touchBlocks(
       trx,
-      wanted.filter((id) => !known.has(id.toString('hex'))),
+      wanted.filter((id) => known.get(id.toString('hex')) === undefined),
     );
     const rows: RunBlockRow[] = [];
     for (const [blockIndex, storageId] of byIndex) {
@@ -48,7 +49,7 @@ export async function commitRunRecords(
     }
     await upsertRunBlocks(trx, run.runSeq, diskIndex, rows);
   });
-  for (const id of wanted) run.known?.delete(id.toString('hex'));
+  for (const id of wanted) run.known?.forget(id.toString('hex'));
 }
 
 /** The block indexes of a disk the run has committed, as ranges. */
