@@ -25,6 +25,7 @@ import { domainXml } from '../src/agent/sample/vmBuilders.ts';
 import { killChildrenOnExit, runBench } from './processes.ts';
 import { diskLayout, writeDisk, MiB, prng, type DiskLayout } from './replicationDisk.ts';
 import {
+  steps,
   benchSeconds,
   children,
   fsyncFile,
@@ -198,7 +199,7 @@ async function roundFor(format: Format, round: number, vm: { name: string; disk:
     const full = await replicate(ferry, replicationJobId!);
     const hwmFull = hwmMb(ferry.child.pid!);
     const storeFull = storeSize(dataDir);
-    log(`${format} round ${round + 1}: full run ${full.api.toFixed(2)} s (engine ${full.engine.toFixed(2)} s), peak RSS ${hwmFull.toFixed(0)} MB`);
+    log(`${format} round ${round + 1}: full run ${full.api.toFixed(2)} s (engine ${full.engine.toFixed(2)} s), peak RSS ${hwmFull.toFixed(0)} MB; ${steps(full)}`);
     const changes = planChange(layout.sizeBytes, CHANGE, SEED * 1000 + round);
     await applyChange(vm.disk, format, changes);
     fsyncFile(vm.disk);
@@ -207,7 +208,7 @@ async function roundFor(format: Format, round: number, vm: { name: string; disk:
     const incremental = await replicate(ferry, replicationJobId!);
     const hwmIncremental = hwmMb(ferry.child.pid!);
     const storeIncremental = storeSize(dataDir);
-    log(`${format} round ${round + 1}: incremental ${incremental.api.toFixed(2)} s (engine ${incremental.engine.toFixed(2)} s, ${String(incremental.totals.incremental === true ? 'dirty bitmap' : 'hash diff')})`);
+    log(`${format} round ${round + 1}: incremental ${incremental.api.toFixed(2)} s (engine ${incremental.engine.toFixed(2)} s, ${String(incremental.totals.incremental === true ? 'dirty bitmap' : 'hash diff')}); ${steps(incremental)}`);
     if (!baselineFirst) {
       ({ convert, durable: convertDurable, idle: convertIdle } = await baseline());
       direct = await directBaseline();

@@ -264,6 +264,12 @@ export interface RunTiming {
   totals: Record<string, unknown>;
 }
 
+/** The connector's milliseconds per step of a run (its completion log line's `phases`), on one line. */
+export function steps(timing: RunTiming): string {
+  const phases = (timing.totals.phases ?? {}) as Record<string, number>;
+  return `steps (ms): ${Object.entries(phases).filter(([, ms]) => ms > 0).map(([name, ms]) => `${name} ${ms}`).join(', ')}`;
+}
+
 export async function replicate(ferry: FerryProcess, jobId: string): Promise<RunTiming> {
   const pid = ferry.child.pid!;
   const cpu0 = cpuSeconds(pid);

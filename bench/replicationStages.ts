@@ -205,6 +205,7 @@ try {
       const elu0 = performance.eventLoopUtilization();
       const cpu0 = process.cpuUsage();
       const main0 = process.threadCpuUsage();
+      const outcomes0 = ferry.connector?.outcomes.size ?? 0;
       const runs0 = (await sms.send(new GetReplicationRunsCommand({ replicationJobId: jobId }))).replicationRunList?.length ?? 0;
       await sms.send(new StartOnDemandReplicationRunCommand({ replicationJobId: jobId }));
       for (;;) {
@@ -234,6 +235,10 @@ try {
       }
       console.log('timeline (from StartOnDemandReplicationRun):');
       for (const line of timeline) console.log(`  ${line}`);
+      // The connector's own milliseconds per step of the run (runExecutor.ts), once it has returned.
+      while ((ferry.connector?.outcomes.size ?? 0) <= outcomes0) await new Promise((r) => setTimeout(r, 10));
+      const outcome = [...ferry.connector!.outcomes.values()].at(-1)!;
+      if (outcome.kind === 'completed') console.log(`steps (ms): ${Object.entries(outcome.phases ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     }
   } finally {
     sms.destroy();

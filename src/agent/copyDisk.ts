@@ -3,9 +3,10 @@
  * dirty-bitmap run), hash them in worker threads, ask the service which it lacks, send only those, and record
  * every block's hash so an interrupted run resumes where it stopped.
  *
- * Two batches are in flight: while one batch is being deduplicated and uploaded, the next is read and hashed; the
- * recording of uploaded batches runs behind both. Memory is bounded by the two batches' shared buffers, whatever
- * the disk size.
+ * Three batches are in flight: while one batch is being deduplicated and uploaded, the next is hashed and the one
+ * after it read (a batch is read as soon as the reads of the one before are done, so the hash workers never wait
+ * for a batch boundary); the recording of uploaded batches runs behind them. Memory is bounded by the three
+ * batches' shared buffers (48 MiB), whatever the disk size.
  */
 import { BLOCK_SIZE, type DiskSource } from './disks/diskSource.ts';
 import { blocksOf, countBlocks, eachBlock, type BlockRange } from './blockRanges.ts';
@@ -72,6 +73,7 @@ export async function plannedBlocks(source: DiskSource, mode: 'full' | 'incremen
     if (!changed) throw new Error('An incremental copy needs a source opened with a dirty bitmap.');
     return blocksOf(changed);
   }
+  source.readsWholeFile?.();
   return blocksOf(dataExtents(source));
 }
 
@@ -124,7 +126,7 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
     blocksDeduplicated: 0,
     bytesSent: 0,
   };
-  const batches = [takeBatch(), takeBatch()];
+  const batches = [takeBatch(), takeBatch(), takeBatch()];
   let done = 0;
 
   // Records go to the service in the background, one recordBlocks at a time, once RECORD_EVERY_BLOCKS have
@@ -166,7 +168,7 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
     if (recordFailure) throw recordFailure.error;
   };
 
-  async function readAndHash(batch: Batch, indexes: number[]): Promise<HashedBlock[]> {
+  function readAndHash(batch: Batch, indexes: number[]): { read: Promise<void>; hashed: Promise<HashedBlock[]> } {
     deps.signal?.throwIfAborted();
     // Consecutive blocks land in consecutive slots, so each run of them is one read of up to READ_PIECE_BLOCKS
     // blocks, hashed as soon as it has been read (hashing overlaps with the batch's other reads).
@@ -176,23 +178,31 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
       if (last && last.count < READ_PIECE_BLOCKS && indexes[slot - 1]! + 1 === indexes[slot]!) last.count++;
       else pieces.push({ slot, count: 1 });
     }
-    const digests = await Promise.all(
-      pieces.map(async ({ slot, count }) => {
-        const offset = indexes[slot]! * BLOCK_SIZE;
-        const length = Math.min(count * BLOCK_SIZE, source.size - offset);
-        const target = batch.view.subarray(slot * BLOCK_SIZE, (slot + count) * BLOCK_SIZE);
-        await source.read(offset, length, target);
-        // The last block of a disk whose size is not a multiple of the block size is padded with zeros.
-        if (length < count * BLOCK_SIZE) target.fill(0, length);
-        const offsets = Array.from({ length: count }, (_, i) => (slot + i) * BLOCK_SIZE);
-        // One worker per piece: the batch's pieces are read side by side, so the workers take turns with them,
-        // and splitting every piece would double the messages (each a thread wake-up).
-        return deps.pool.digestMany(batch.shared, offsets, BLOCK_SIZE, 1);
-      }),
-    );
-    stats.blocksRead += indexes.length;
-    const flat = digests.flat();
-    return indexes.map((blockIndex, slot) => ({ blockIndex, slot, sha256: flat[slot]!.zero ? null : flat[slot]!.sha256 }));
+    const reads = pieces.map(async ({ slot, count }) => {
+      const offset = indexes[slot]! * BLOCK_SIZE;
+      const length = Math.min(count * BLOCK_SIZE, source.size - offset);
+      const target = batch.view.subarray(slot * BLOCK_SIZE, (slot + count) * BLOCK_SIZE);
+      await source.read(offset, length, target);
+      // The last block of a disk whose size is not a multiple of the block size is padded with zeros.
+      if (length < count * BLOCK_SIZE) target.fill(0, length);
+    });
+    const digests = pieces.map(async ({ slot, count }, i) => {
+      await reads[i];
+      const offsets = Array.from({ length: count }, (_, j) => (slot + j) * BLOCK_SIZE);
+      // One worker per piece: the batch's pieces are read side by side, so the workers take turns with them,
+      // and splitting every piece would double the messages (each a thread wake-up).
+      return deps.pool.digestMany(batch.shared, offsets, BLOCK_SIZE, 1);
+    });
+    const hashed = Promise.all(digests).then((done) => {
+      stats.blocksRead += indexes.length;
+      const flat = done.flat();
+      return indexes.map((blockIndex, slot) => ({ blockIndex, slot, sha256: flat[slot]!.zero ? null : flat[slot]!.sha256 }));
+    });
+    const read = Promise.all(reads).then(() => undefined);
+    // Both are awaited by the caller, the digests later; a failed read must not also surface as unhandled there.
+    read.catch(() => {});
+    hashed.catch(() => {});
+    return { read, hashed };
   }
 
   async function upload(batch: Batch, blocks: HashedBlock[]): Promise<void> {
@@ -234,12 +244,26 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
   let spared = false;
   let turn = 0;
   let indexes: number[] = [];
+  /** Per batch, settled once its last upload has (the memory may be read into again). */
+  const free = new Map<Batch, Promise<unknown>>();
+  let uploadFailure: { error: unknown } | undefined;
   const flush = async () => {
-    const batch = batches[turn++ % 2]!;
-    const hashed = await readAndHash(batch, indexes);
+    const batch = batches[turn++ % batches.length]!;
+    await free.get(batch);
+    const { read, hashed } = readAndHash(batch, indexes);
     indexes = [];
-    await pendingUpload;
-    pendingUpload = upload(batch, hashed);
+    const previous = pendingUpload;
+    // Uploads go one batch at a time, in order; each waits for its batch's digests.
+    pendingUpload = (async () => {
+      const blocks = await hashed;
+      await previous;
+      await upload(batch, blocks);
+    })();
+    free.set(batch, pendingUpload.catch((error: unknown) => (uploadFailure ??= { error })));
+    // The next batch is read as soon as this one's reads are done, while its blocks are still being hashed: the
+    // workers never wait for a batch boundary.
+    await read;
+    if (uploadFailure) throw uploadFailure.error;
   };
   try {
     for (const blockIndex of eachBlock(ranges)) {
@@ -253,7 +277,7 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
     if (indexes.length) await flush();
     await pendingUpload;
     record([], true);
-    // Every read, digest and put of both batches has settled: they can serve the next copy. (After a failure some
+    // Every read, digest and put of every batch has settled: they can serve the next copy. (After a failure some
     // read may still be landing in one, so they are left to the garbage collector.)
     for (const batch of batches) spareBatch(batch, deps.pool);
     spared = true;

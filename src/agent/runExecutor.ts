@@ -72,15 +72,28 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
   reporter.resumeAt(run.stage, run.stageProgress);
   const disks: PreparedDisk[] = [];
   let stage: Stage = 'Validating';
+  // Milliseconds per step, logged with the run's completion: a small incremental is mostly these fixed steps.
+  const phases: Record<string, number> = {};
+  let phaseStart = performance.now();
+  const phase = (name: string): void => {
+    const now = performance.now();
+    phases[name] = Math.round((phases[name] ?? 0) + now - phaseStart);
+    phaseStart = now;
+  };
   const at = async (next: Stage, percent: number, bytes?: { done: number; total: number }) => {
     stage = next;
+    const start = performance.now();
     await reporter.report(next, percent, bytes);
+    const took = performance.now() - start;
+    phases.reports = Math.round((phases.reports ?? 0) + took);
+    phaseStart += took;
   };
   try {
     // ── Validating ─────────────────────────────────────────────────────────────────────────────────────────
     await at('Validating', 0);
     const vmId = run.vmServer.vmServerAddress?.vmId ?? '';
     const vm = await ctx.findVm(vmId);
+    phase('findVm');
     if (!vm) throw new RunFailure(`VM ${run.vmServer.vmName ?? vmId} (${vmId}) is no longer in the datastore.`);
     if (!vm.replicable) throw new RunFailure(`VM ${vm.vmName} cannot be replicated: ${vm.reason ?? 'unknown reason'}`);
     if (vm.disks.length === 0) throw new RunFailure(`VM ${vm.vmName} has no disks.`);
@@ -110,9 +123,11 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
       await at('Validating', ((index + 1) / vm.disks.length) * 100);
     }
 
+    phase('probe');
     // ── Snapshotting ───────────────────────────────────────────────────────────────────────────────────────
     await at('Snapshotting', 0);
     const parent = await ctx.transport.parentImage(run.replicationRunId);
+    phase('parentImage');
     for (const disk of disks) {
       if (disk.probe.format === 'qcow2') {
         const parentDisk = parent?.disks.find((d) => d.index === disk.index);
@@ -122,6 +137,7 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
       }
       await at('Snapshotting', ((disk.index + 1) / disks.length) * 100);
     }
+    phase('bitmaps');
     const incremental = parent !== null && disks.every((d) => d.bitmap?.mode === 'incremental');
     const plans: ImageDiskPlan[] = disks.map((d) => ({
       index: d.index,
@@ -130,6 +146,7 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
       meta: d.bitmap ? { bitmap: d.bitmap.nextBitmap } : undefined,
     }));
     const begun = await ctx.transport.beginImage(run.replicationRunId, plans);
+    phase('beginImage');
     if (!incremental) {
       const why = disks.map((d) => (d.bitmap?.mode === 'full' ? d.bitmap.reason : d.bitmap ? undefined : `${d.probe.format} disks have no change tracking`)).find(Boolean);
       ctx.log.info({ runId: run.replicationRunId, why }, 'full read of every allocated block (hash comparison against the store)');
@@ -143,6 +160,7 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
       disk.ranges = await plannedBlocks(disk.source, incremental ? 'incremental' : 'full');
       totalBlocks += countBlocks(disk.ranges);
     }
+    phase('plan');
     await at('Uploading', 0, { done: 0, total: totalBlocks * BLOCK_SIZE });
     let blocksBefore = 0;
     const totals: RunTotals = {
@@ -189,18 +207,22 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
       await disk.source!.close();
       disk.source = undefined;
     }
+    phase('copy');
     // Open files stay readable after they are deleted: an image must not be made of a disk that is gone.
     for (const disk of disks) await assertSameFile(disk);
     await at('Uploading', 100, { done: totalBlocks * BLOCK_SIZE, total: totalBlocks * BLOCK_SIZE });
 
     // ── Converting ─────────────────────────────────────────────────────────────────────────────────────────
+    phase('check');
     await at('Converting', 0);
     const image = await ctx.transport.finishImage(run.replicationRunId);
+    phase('finishImage');
     await at('Converting', 100);
 
     // ── Creating AMI ───────────────────────────────────────────────────────────────────────────────────────
     await at('Creating AMI', 0);
     await ctx.transport.complete(run.replicationRunId, image.amiId);
+    phase('complete');
     for (const disk of disks) {
       if (!disk.bitmap) continue;
       // The old bitmaps are spent only once the image exists; if this fails, the next plan merges what is left.
@@ -208,8 +230,9 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
         ctx.log.warn({ err: error.message, disk: disk.path }, 'could not retire old dirty bitmaps'),
       );
     }
-    ctx.log.info({ runId: run.replicationRunId, amiId: image.amiId, ...totals }, 'replication run completed');
-    return { kind: 'completed', amiId: image.amiId, totals };
+    phase('retireBitmaps');
+    ctx.log.info({ runId: run.replicationRunId, amiId: image.amiId, ...totals, phases }, 'replication run completed');
+    return { kind: 'completed', amiId: image.amiId, totals, phases };
   } catch (thrown) {
     if (thrown instanceof RunLost) {
       ctx.log.warn({ runId: run.replicationRunId, reason: thrown.message }, 'run no longer ours; stopped');

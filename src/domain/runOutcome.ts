@@ -13,7 +13,8 @@ export interface RunTotals {
 }
 
 export type RunOutcome =
-  | { kind: 'completed'; amiId: string; totals: RunTotals }
+  /** `phases`: milliseconds per step of the run (validation, planning, copy, finish…), for diagnosis. */
+  | { kind: 'completed'; amiId: string; totals: RunTotals; phases?: Record<string, number> }
   | { kind: 'failed'; message: string }
   | { kind: 'lost' }
   | { kind: 'stopped' };

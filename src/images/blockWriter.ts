@@ -35,6 +35,8 @@ export interface BlockWriterOptions {
   direct?: DirectWriteBuffers;
   /** Uploads sealed packs to remote block storage (blocks/blockPlacement.ts); undefined or local: nothing to do. */
   placement?: BlockPlacement;
+  /** Told each block a flush indexed for a run (its row ours), with its block id, once the rows are committed. */
+  onIndexed?: (runSeq: number, hex: string, blockId: number) => void;
 }
 
 export class BlockWriter {
@@ -197,7 +199,7 @@ export class BlockWriter {
       for (const pack of sealing) await this.#o.placement?.publishPack(pack.packId);
       const now = this.#o.now();
       // Unsynced: the packs were fdatasynced above; if a power loss takes these rows back, the blocks are sent again.
-      await unsyncedTransaction(this.#o.db, async (trx) => {
+      const ours = await unsyncedTransaction(this.#o.db, async (trx) => {
         const ours = await insertBlocks(trx, taken.map((r) => ({ ...r, packId: r.pack.packId })), now);
         for (const [pack, end] of ends) {
           if (sealing.includes(pack)) await sealPack(trx, pack.packId, now, end);
@@ -212,7 +214,12 @@ export class BlockWriter {
           perRun.set(r.runSeq, sum);
         }
         for (const [runSeq, sum] of perRun) await addRunNewBlocks(trx, runSeq, sum, now);
+        return ours;
       });
+      for (const r of taken) {
+        const blockId = ours.get(r.hex);
+        if (blockId !== undefined) this.#o.onIndexed?.(r.runSeq, r.hex, blockId);
+      }
     } catch (thrown) {
       // Nothing was indexed: keep the records pending so the next flush retries them.
       this.#pending = [...taken, ...this.#pending];

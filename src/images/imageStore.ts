@@ -20,6 +20,7 @@ import { KeyRing } from './keyRing.ts';
 import { RECORD_HEADER_SIZE, encodeBlock, isAllZero, sha256 } from './blockCodec.ts';
 import { BlockFetcher } from './blockFetcher.ts';
 import { BlockWriter } from './blockWriter.ts';
+import { KnownBlocks } from './knownBlocks.ts';
 import { DEFAULT_FLUSH_BYTES, DEFAULT_PACK_SIZE, IMAGE_BLOCK_SIZE } from './constants.ts';
 import type { ImageDb } from './db.ts';
 import { CorruptBlockError, ImageStoreError } from './errors.ts';
@@ -43,27 +44,9 @@ import type { OpenImageStoreOptions } from './openImageStoreOptions.ts';
 export type { OpenImageStoreOptions };
 import type { ImageTarget } from './imageTarget.ts';
 import type {
-  BeginImageOptions,
-  CommittedBlocks,
-  Compression,
-  ExportFormat,
-  ExportOptions,
-  ExportResult,
-  FinishedImage,
-  GcOptions,
-  GcReport,
-  ImageDetails,
-  ImageRunInfo,
-  ImageStoreLog,
-  ImageSummary,
-  PutBlockResult,
-  PutBlocksOptions,
-  RecordedBlock,
-  RunDisk,
-  StoreStats,
-  Tenant,
+  BeginImageOptions, CommittedBlocks, Compression, ExportFormat, ExportOptions, ExportResult, FinishedImage, GcOptions, GcReport,
+  ImageDetails, ImageRunInfo, ImageStoreLog, ImageSummary, PutBlockResult, PutBlocksOptions, RecordedBlock, RunDisk, StoreStats, Tenant,
 } from './types.ts';
-
 
 interface ActiveRun {
   runSeq: number;
@@ -71,6 +54,7 @@ interface ActiveRun {
   keyId: number;
   compress: boolean;
   disks: RunDisk[];
+  known: KnownBlocks;
 }
 
 const silentLog: ImageStoreLog = { info() {}, warn() {} };
@@ -147,6 +131,7 @@ export class ImageStore implements ImageTarget {
         flushBytes: options.flushBytes ?? DEFAULT_FLUSH_BYTES,
         now: this.now,
         placement,
+        onIndexed: (runSeq, hex, blockId) => [...this.#runs.values()].find((run) => run.runSeq === runSeq)?.known.remember(hex, blockId),
         direct: (options.directIo ?? directIoWanted()) ? DirectWriteBuffers.probe(join(root, 'packs'), DIRECT_GROUP_RECORDS * alignUp(MAX_RECORD_BYTES), DIRECT_BUFFERS) : undefined,
       });
     }
@@ -173,7 +158,7 @@ export class ImageStore implements ImageTarget {
     if (!sameRun(row, options, mode, keyId)) throw new ImageStoreError('Conflict', `Run ${runId} was begun with other parameters (tenant, job, key, mode, parent or disks).`);
     if (row.state === 'abandoned') throw new ImageStoreError('Conflict', `Run ${runId} was abandoned; start a new run.`);
     if (row.state === 'writing') {
-      this.#runs.set(runId, { runSeq: row.runSeq, sealer: options.sealer, keyId, compress: row.compression === 'zstd', disks });
+      this.#runs.set(runId, { runSeq: row.runSeq, sealer: options.sealer, keyId, compress: row.compression === 'zstd', disks, known: new KnownBlocks() });
     }
     return { runId, amiId: row.amiId, state: row.state, resumed, mode, parentAmiId: row.parentAmiId, keyRef, disks };
   }
@@ -187,7 +172,7 @@ export class ImageStore implements ImageTarget {
     const keyId = await keyIdFor(this.#db, sealer.keyRef);
     if (keyId !== row.keyId) throw new ImageStoreError('Conflict', `Run ${runId} was begun under another key.`);
     this.#keys.remember(sealer);
-    this.#runs.set(runId, { runSeq: row.runSeq, sealer, keyId, compress: row.compression === 'zstd', disks: row.disks });
+    this.#runs.set(runId, { runSeq: row.runSeq, sealer, keyId, compress: row.compression === 'zstd', disks: row.disks, known: new KnownBlocks() });
     return true;
   }
 
@@ -201,8 +186,9 @@ export class ImageStore implements ImageTarget {
     const hexes = ids.map((id) => id?.toString('hex'));
     const ask = ids.filter((id, i): id is Buffer => id !== undefined && !this.#writer!.isPending(hexes[i]!));
     const found = ask.length === 0 ? new Map() : await unsyncedTransaction(this.#db, (trx) => touchBlocks(trx, ask));
-    for (const block of found.values()) {
+    for (const [hex, block] of found) {
       if (block.keyId !== run.keyId) throw new ImageStoreError('Conflict', `Sealer ${run.sealer.keyRef} produced a storage id already used under another key.`);
+      run.known.remember(hex, block.blockId);
     }
     return hexes.map((hex) => hex !== undefined && !this.#writer!.isPending(hex) && !found.has(hex));
   }
@@ -269,7 +255,7 @@ export class ImageStore implements ImageTarget {
     if (byIndex.size === 0) return;
     await this.#writer!.flush();
     const wanted = [...new Map([...byIndex.values()].filter((id): id is Buffer => id !== undefined).map((id) => [id.toString('hex'), id])).values()];
-    await commitRunRecords(this.#db, { runId, runSeq: run.runSeq, keyId: run.keyId }, diskIndex, byIndex, wanted, this.now());
+    await commitRunRecords(this.#db, { runId, runSeq: run.runSeq, keyId: run.keyId, known: run.known }, diskIndex, byIndex, wanted, this.now());
   }
 
   /** Makes every block put so far (by any run here) durable and indexed; recordBlocks and finishImage do it too. */

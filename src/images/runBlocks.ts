@@ -5,16 +5,19 @@
 import { BlockRangeSet } from '../lib/blockRangeSet.ts';
 import { unsyncedTransaction } from '../store/unsyncedTransaction.ts';
 import { ImageStoreError } from './errors.ts';
+import { KnownBlocks } from './knownBlocks.ts';
 import type { ImageDb } from './db.ts';
 import { deleteRunBlocksPage, runBlockPages, type RunBlockRow, touchBlocks, touchWritingRun, upsertRunBlocks } from '../store/images/index.ts';
 
 /**
  * Commits which block each block index holds (storage id; undefined = zero), checking that the run is still being
  * written and that every referenced block is in the store under the run's key. `wanted`: the distinct storage ids.
+ * `known`: block ids this run already has from statements that stamped them since it began (its dedup answers and
+ * its own indexed blocks, see imageStore.ts); only the others are looked up. Used ones leave `known`.
  */
 export async function commitRunRecords(
   db: ImageDb,
-  run: { runId: string; runSeq: number; keyId: number },
+  run: { runId: string; runSeq: number; keyId: number; known?: KnownBlocks },
   diskIndex: number,
   byIndex: ReadonlyMap<number, Buffer | undefined>,
   wanted: readonly Buffer[],
@@ -24,14 +27,20 @@ export async function commitRunRecords(
   // again. finishImage's commit is synced, and it makes every record before it durable.
   await unsyncedTransaction(db, async (trx) => {
     if (!(await touchWritingRun(trx, run.runSeq, now))) throw new ImageStoreError('Conflict', `Run ${run.runId} is no longer being written.`);
-    const found = await touchBlocks(trx, wanted);
+    const known = run.known ?? new KnownBlocks();
+    const found = await touchBlocks(
+      trx,
+      wanted.filter((id) => known.get(id.toString('hex')) === undefined),
+    );
     const rows: RunBlockRow[] = [];
     for (const [blockIndex, storageId] of byIndex) {
       if (storageId === undefined) {
         rows.push({ blockIndex, blockId: 0 });
         continue;
       }
-      const block = found.get(storageId.toString('hex'));
+      const hex = storageId.toString('hex');
+      const knownId = known.get(hex);
+      const block = knownId === undefined ? found.get(hex) : { blockId: knownId, keyId: run.keyId };
       if (!block) {
         throw new ImageStoreError('MissingBlock', `Disk ${diskIndex} block ${blockIndex}: its block is not in the store (put it before recording it).`);
       }
@@ -40,6 +49,7 @@ export async function commitRunRecords(
     }
     await upsertRunBlocks(trx, run.runSeq, diskIndex, rows);
   });
+  for (const id of wanted) run.known?.forget(id.toString('hex'));
 }
 
 /** The block indexes of a disk the run has committed, as ranges. */

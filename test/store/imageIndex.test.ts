@@ -311,10 +311,12 @@ for (const dialect of storeDialects) {
       const sid = (n: number) => Buffer.alloc(32, 0x40 + n);
       const row = (n: number, offset: number) => ({ storageId: sid(n), keyId: k1, packId: pack, packOffset: offset, storedLen: 100 + n, rawLen: 512 * 1024, flags: 1 });
       const ours = await imageIndex.insertBlocks(db, [row(1, 64), row(2, 300)], NOW);
-      assert.deepEqual([...ours].sort(), [sid(1).toString('hex'), sid(2).toString('hex')]);
+      assert.deepEqual([...ours.keys()].sort(), [sid(1).toString('hex'), sid(2).toString('hex')]);
+      const ids = await db.selectFrom('image_blocks').select(['block_id', 'storage_id']).where('pack_id', '=', pack).execute();
+      for (const r of ids) assert.equal(ours.get(Buffer.from(r.storage_id).toString('hex')), Number(r.block_id), 'each of ours with its block id');
       // The same block written again elsewhere (a concurrent run): the first row stays, the new copy is not ours.
       const again = await imageIndex.insertBlocks(db, [row(2, 900), row(3, 1200)], NOW);
-      assert.deepEqual([...again], [sid(3).toString('hex')]);
+      assert.deepEqual([...again.keys()], [sid(3).toString('hex')]);
 
       assert.deepEqual([...(await imageIndex.indexedStorageIds(db, [sid(1), sid(3), sid(9)]))].sort(), [sid(1).toString('hex'), sid(3).toString('hex')]);
       const next = await imageIndex.advanceGeneration(db);

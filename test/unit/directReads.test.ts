@@ -94,3 +94,30 @@ test('FERRY_DIRECT_IO=off reads through the page cache', async () => {
     await handle.close();
   }
 });
+
+test('a whole-file read of a file already in the page cache reads it from there; one not cached stays direct', { skip: skip || (hasFincore ? false : 'no fincore') }, async () => {
+  const { path, bytes } = sample('cached.img');
+  execFileSync('cat', [path], { stdio: 'ignore' }); // in the page cache, as a disk a host just used
+  const cached = await open(path, 'r');
+  const fromCache = await DirectReader.of(cached, {});
+  const { path: coldPath } = sample('cold.img');
+  execFileSync('dd', [`if=${coldPath}`, 'iflag=nocache', 'count=0', 'status=none']);
+  const cold = await open(coldPath, 'r');
+  const direct = await DirectReader.of(cold, {});
+  try {
+    fromCache.readsWholeFile();
+    direct.readsWholeFile();
+    const target = Buffer.from(pageAlignedShared(bytes.length), 0, bytes.length);
+    await readAll(fromCache, target, bytes.length);
+    assert.ok(target.equals(bytes));
+    assert.equal(fromCache.direct, false, 'the cached file is read through the cache');
+    await readAll(direct, target, bytes.length);
+    assert.equal(direct.direct, true, 'the file not in the cache is read directly');
+    assert.ok(residentPages(coldPath) <= 1, `${residentPages(coldPath)} pages of the cold file cached`);
+  } finally {
+    await fromCache.close();
+    await direct.close();
+    await cached.close();
+    await cold.close();
+  }
+});

@@ -31,6 +31,11 @@ export interface DiskSource {
    * source has no such bitmap (the engine then reads every allocated block and compares hashes).
    */
   changedExtents(): AsyncIterable<{ offset: number; length: number }> | undefined;
+  /**
+   * Optional: the caller is about to read every allocated block (a full read), so a source may choose how it reads
+   * (a file already in the page cache is read from there, see directReads.ts).
+   */
+  readsWholeFile?(): void;
   /** Reads exactly `length` bytes at `offset` into `target[0..length)`. */
   read(offset: number, length: number, target: Buffer): Promise<void>;
   close(): Promise<void>;

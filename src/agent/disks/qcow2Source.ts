@@ -259,6 +259,8 @@ export class Qcow2FileSource implements DiskSource {
     return dirtyRanges(this.#handle, this.path, bitmap, this.clusterSize, this.size);
   }
 
+  readsWholeFile(): void { this.#reader.readsWholeFile(); }
+
   async read(offset: number, length: number, target: Buffer): Promise<void> {
     if (this.#closed) throw new DiskError(this.path, 'read after close');
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {

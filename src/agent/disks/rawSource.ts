@@ -103,6 +103,10 @@ export class RawFileSource implements DiskSource {
     return undefined;
   }
 
+  readsWholeFile(): void {
+    this.#reader.readsWholeFile();
+  }
+
   async read(offset: number, length: number, target: Buffer): Promise<void> {
     if (this.#closed) throw new DiskError(this.path, 'read after close');
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {

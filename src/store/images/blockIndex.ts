@@ -94,10 +94,10 @@ export interface BlockLocation extends NewBlockRow {
 /**
  * Indexes freshly written records. A storage id already indexed (another run wrote the same block at the same time)
  * keeps its existing row, which is stamped like a reuse; our copy becomes dead bytes for compaction. Returns the
- * hex storage ids whose row is ours.
+ * hex storage ids whose row is ours, with their block ids.
  */
-export async function insertBlocks(db: ImageDb, rows: readonly NewBlockRow[], now: number): Promise<Set<string>> {
-  const ours = new Set<string>();
+export async function insertBlocks(db: ImageDb, rows: readonly NewBlockRow[], now: number): Promise<Map<string, number>> {
+  const ours = new Map<string, number>();
   for (const batch of idBatches(rows)) {
     const returned = await db
       .insertInto('image_blocks')
@@ -115,13 +115,13 @@ export async function insertBlocks(db: ImageDb, rows: readonly NewBlockRow[], no
         })),
       )
       .onConflict((oc) => oc.column('storage_id').doUpdateSet({ gen: currentGen }))
-      .returning(['storage_id', 'pack_id', 'pack_offset'])
+      .returning(['block_id', 'storage_id', 'pack_id', 'pack_offset'])
       .execute();
     const mine = new Map(batch.map((r) => [r.storageId.toString('hex'), r]));
     for (const row of returned) {
       const hex = asBuffer(row.storage_id).toString('hex');
       const wrote = mine.get(hex);
-      if (wrote && Number(row.pack_id) === wrote.packId && Number(row.pack_offset) === wrote.packOffset) ours.add(hex);
+      if (wrote && Number(row.pack_id) === wrote.packId && Number(row.pack_offset) === wrote.packOffset) ours.set(hex, Number(row.block_id));
     }
   }
   return ours;
