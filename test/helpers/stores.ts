@@ -13,10 +13,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { describe } from 'node:test';
-import pg from 'pg';
 import { openSqliteStore, openStore, type Store } from '../../src/store/openStore.ts';
+import { createTestDatabase } from './testDatabases.ts';
+
+// Where the tests' databases come from (and how they are cleaned up): testDatabases.ts.
+export { createTestDatabase } from './testDatabases.ts';
 
 export interface StoreUnderTest {
   store: Store;
@@ -58,28 +60,6 @@ export const testPostgresUrl: string | undefined = process.env.FERRY_TEST_PG_URL
 export const postgresSkipReason: string | undefined = testPostgresUrl
   ? undefined
   : 'FERRY_TEST_PG_URL is not set (start a server with `export FERRY_TEST_PG_URL=$(.ci/postgres)`)';
-
-async function onServer<T>(adminUrl: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
-/** A new, empty database on the test server; returns its URL and a function that drops it. */
-export async function createTestDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `ferry_test_${randomBytes(6).toString('hex')}`;
-  await onServer(adminUrl, (client) => client.query(`create database ${name}`));
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: () => onServer(adminUrl, (client) => client.query(`drop database if exists ${name} with (force)`)).then(() => {}),
-  };
-}
 
 function postgresDialect(adminUrl: string): StoreDialect {
   return {

@@ -6,6 +6,9 @@
  */
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startMoto, type Moto } from './moto.ts';
 import { S3_TEST_CREDENTIALS } from './s3.ts';
 
@@ -16,8 +19,8 @@ export interface TestBlocksPlace {
   blocks: string;
   s3Endpoint: string;
   /**
-   * FERRY_BLOCKS, FERRY_S3_ENDPOINT and the AWS variables moto's test keys sign with, as a child process or the CLI
-   * takes them (a CLI run with a bare environment needs credentials to read the bucket, as a real one would).
+   * FERRY_BLOCKS, FERRY_S3_ENDPOINT and the shared credentials file with moto's test keys, as a child process or the
+   * CLI takes them (a CLI run with a bare environment needs credentials to read the bucket, as a real one would).
    */
   env: Record<string, string>;
 }
@@ -30,15 +33,31 @@ export function wantedBlocks(choice: TestBlocks | undefined): TestBlocks {
 
 let shared: Promise<Moto> | undefined;
 
+/**
+ * moto's test keys as a shared credentials file (a [default] profile), the process's AWS_SHARED_CREDENTIALS_FILE.
+ * Not AWS_ACCESS_KEY_ID: the `ferry` CLI signs its API calls with those variables before the data dir's
+ * root-credentials.json (src/cli/apiClient.ts), so every CLI child that inherits this environment would call the
+ * test server as moto's unknown key. A shared credentials file is what a host keeps its S3 keys in (or a role):
+ * the S3 SDK reads it, the CLI does not.
+ */
+function motoCredentialsFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-test-s3-keys-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'credentials');
+  writeFileSync(file, `[default]\naws_access_key_id = ${S3_TEST_CREDENTIALS.accessKeyId}\naws_secret_access_key = ${S3_TEST_CREDENTIALS.secretAccessKey}\n`, { mode: 0o600 });
+  return file;
+}
+
+let credentialsFile: string | undefined;
+
 /** The process's moto_server; the S3 SDK in this process (the in-process server) signs with moto's test keys. */
 function sharedMoto(): Promise<Moto> {
   shared ??= startMoto().then((moto) => {
     moto.unref();
     process.once('exit', () => moto.killNow());
-    // The in-process server resolves S3 credentials as a real one does (the AWS variables); children inherit them.
-    process.env.AWS_ACCESS_KEY_ID ??= S3_TEST_CREDENTIALS.accessKeyId;
-    process.env.AWS_SECRET_ACCESS_KEY ??= S3_TEST_CREDENTIALS.secretAccessKey;
-    process.env.AWS_REGION ??= 'us-east-1';
+    // The in-process server resolves S3 credentials as a real one does (the SDK's chain); children inherit them.
+    credentialsFile = motoCredentialsFile();
+    process.env.AWS_SHARED_CREDENTIALS_FILE = credentialsFile;
     return moto;
   });
   return shared;
@@ -73,12 +92,6 @@ async function createBucket(): Promise<TestBlocksPlace> {
     client.destroy();
   }
   const blocks = `s3://${bucket}/blocks`;
-  const env = {
-    FERRY_BLOCKS: blocks,
-    FERRY_S3_ENDPOINT: moto.url,
-    AWS_ACCESS_KEY_ID: S3_TEST_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: S3_TEST_CREDENTIALS.secretAccessKey,
-    AWS_REGION: 'us-east-1',
-  };
+  const env = { FERRY_BLOCKS: blocks, FERRY_S3_ENDPOINT: moto.url, AWS_SHARED_CREDENTIALS_FILE: credentialsFile! };
   return { blocks, s3Endpoint: moto.url, env };
 }

@@ -134,10 +134,12 @@ describe('GET /metrics with the embedded connector', () => {
     const servers = await importCatalog(t.sms, ['metered']);
     const { jobId, seedRunId } = await createJob(t.sms, servers.get('metered')!.serverId!);
     await expectCompleted(t.sms, jobId, seedRunId);
-    // The connector reports its totals just after the service recorded the completion.
-    const samples = await waitFor('the connector totals', async () => {
+    // The connector reports its totals just after the service recorded the completion, and the run's duration is
+    // read from the store after the COMPLETED event (a round trip of its own on PostgreSQL): wait for both.
+    const samples = await waitFor('the connector totals and the run duration', async () => {
       const scraped = (await scrape(t)).samples;
-      return value(scraped, 'ferry_connector_bytes_sent_total') > 0 ? scraped : undefined;
+      const observed = value(scraped, 'ferry_run_duration_seconds_count{outcome="COMPLETED"}') >= 1;
+      return value(scraped, 'ferry_connector_bytes_sent_total') > 0 && observed ? scraped : undefined;
     });
     assert.equal(value(samples, 'ferry_connector_bytes_read_total'), 4 * MiB, 'the whole pattern disk was read');
     assert.equal(value(samples, 'ferry_connector_bytes_sent_total'), 4 * MiB, 'every distinct block was sent once (512 KiB each)');
