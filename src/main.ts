@@ -199,15 +199,23 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     schedulerLeading: () => scheduler.leading,
   };
   const app = await buildApp({ core, log, secrets: secretLookup(core, secrets.accessKeys, (problem) => log.error({ problem }, 'an access key cannot be used')), version: VERSION, plane, metrics, artifacts, ports, regions, health });
-  await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
+  // The embedded connector (in process, it needs no HTTP) is registered before the port opens: its registration counts
+  // as a heartbeat, so the first request a client sends (ImportServerCatalog right after start) finds it healthy
+  // instead of racing its start (NoConnectorsAvailableException, seen on PostgreSQL under load).
+  const connector = options.datastore
+    ? await startEmbeddedConnector({ core, plane, dataDir: options.dataDir, datastore: options.datastore, rootAccountId: root.accountId, version: VERSION, log, pollIntervalMs: options.connectorPollMs, maxBandwidth: options.maxBandwidth, onRunFinished: metrics.connectorRunFinished })
+    : undefined;
+  try {
+    await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
+  } catch (thrown) {
+    await connector?.stop(); // a port in use: nothing of this node may keep running
+    throw thrown;
+  }
   scheduler.start();
   // Instances a previous process left mid-launch or mid-terminate are driven on (in the background).
   void instances.start();
   await launches.start();
   await appValidations.start();
-  const connector = options.datastore
-    ? await startEmbeddedConnector({ core, plane, dataDir: options.dataDir, datastore: options.datastore, rootAccountId: root.accountId, version: VERSION, log, pollIntervalMs: options.connectorPollMs, maxBandwidth: options.maxBandwidth, onRunFinished: metrics.connectorRunFinished })
-    : undefined;
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 0);
   const host = options.host === '0.0.0.0' || options.host === undefined ? '127.0.0.1' : options.host;
