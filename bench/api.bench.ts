@@ -49,7 +49,7 @@ const WARMUP_MS = num('FERRY_BENCH_WARMUP_MS', 1000);
 const ROUND_MS = num('FERRY_BENCH_ROUND_MS', 2500);
 const SMALL = num('FERRY_BENCH_SMALL_JOBS', 1_000);
 const LARGE = num('FERRY_BENCH_LARGE_JOBS', 100_000);
-const CREATE_SERVERS = num('FERRY_BENCH_CREATE_SERVERS', 12_000);
+const CREATE_SERVERS = num('FERRY_BENCH_CREATE_SERVERS', 24_000); // 3 rounds of 3.5 s at 2000 req/s, with room
 const LATENCY_ROUNDS = 5;
 const label = (n: number) => (n >= 1000 && n % 1000 === 0 ? `${n / 1000}k` : String(n));
 const S = label(SMALL);
