@@ -253,8 +253,8 @@ for (const dialect of storeDialects) {
       assert.ok(b > a, 'pack ids grow');
       await imageIndex.setPackEnd(db, a, 4096);
       assert.deepEqual((await imageIndex.openPacks(db)).filter((p) => p.packId >= a), [
-        { packId: a, owner: 'host:1:a', endOffset: 4096 },
-        { packId: b, owner: 'host:1:b', endOffset: 64 },
+        { packId: a, owner: 'host:1:a', endOffset: 4096, createdAt: NOW },
+        { packId: b, owner: 'host:1:b', endOffset: 64, createdAt: NOW },
       ]);
       const [block] = await db
         .insertInto('image_blocks')
