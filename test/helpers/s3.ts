@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { after, before } from 'node:test';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { MOTO_SERVER, motoAvailable, startMoto, type Moto } from './moto.ts';
 
@@ -24,7 +25,7 @@ export async function startTestBucket(): Promise<TestBucket> {
   assert.ok(motoAvailable(), `moto_server (${MOTO_SERVER}) and the AWS CLI are required for the S3 tests`);
   const moto = await startMoto();
   const bucket = `ferry-blocks-${randomBytes(4).toString('hex')}`;
-  const client = new S3Client({ region: 'us-east-1', endpoint: moto.url, forcePathStyle: true, credentials: S3_TEST_CREDENTIALS });
+  const client = testBucketClient({ endpoint: moto.url, credentials: S3_TEST_CREDENTIALS });
   try {
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
   } finally {
@@ -44,4 +45,23 @@ export async function startTestBucket(): Promise<TestBucket> {
     moto,
     stop: () => moto.stop(),
   };
+}
+
+/** A client of the test store, for a test to look into the bucket behind the code it checks (destroy it after). */
+export function testBucketClient(bucket: Pick<TestBucket, 'endpoint' | 'credentials'>): S3Client {
+  return new S3Client({ region: 'us-east-1', endpoint: bucket.endpoint, forcePathStyle: true, credentials: bucket.credentials });
+}
+
+/** Called in a describe(): a fresh bucket and a client of it for the suite's tests, stopped after them. */
+export function suiteBucket(): { readonly bucket: TestBucket; readonly client: S3Client } {
+  const suite = {} as { bucket: TestBucket; client: S3Client };
+  before(async () => {
+    suite.bucket = await startTestBucket();
+    suite.client = testBucketClient(suite.bucket);
+  });
+  after(async () => {
+    suite.client?.destroy();
+    await suite.bucket?.stop();
+  });
+  return suite;
 }

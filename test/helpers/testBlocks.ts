@@ -4,13 +4,13 @@
  * process, started on first use and killed when the process exits. `npm run test:postgres` runs the integration
  * suite this way (PostgreSQL + S3), as a cluster of nodes would run.
  */
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMoto, type Moto } from './moto.ts';
-import { S3_TEST_CREDENTIALS } from './s3.ts';
+import { S3_TEST_CREDENTIALS, testBucketClient } from './s3.ts';
 
 export type TestBlocks = 'local' | 's3';
 
@@ -85,7 +85,7 @@ export function forgetBlocks(dataDir: string): void {
 async function createBucket(): Promise<TestBlocksPlace> {
   const moto = await sharedMoto();
   const bucket = `ferry-test-${randomBytes(6).toString('hex')}`;
-  const client = new S3Client({ region: 'us-east-1', endpoint: moto.url, forcePathStyle: true, credentials: S3_TEST_CREDENTIALS });
+  const client = testBucketClient({ endpoint: moto.url, credentials: S3_TEST_CREDENTIALS });
   try {
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
   } finally {

@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
-import { ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
+import { describe, it } from 'node:test';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { collect, packObjectName, type BlockStorage } from '../../src/images/blocks/blockStorage.ts';
 import { abortLeftUploads, packIdOfObject } from '../../src/images/blocks/leftUploads.ts';
 import { MIN_PART_BYTES, S3BlockStorage } from '../../src/images/blocks/s3BlockStorage.ts';
@@ -15,28 +15,19 @@ import { plainSealer } from '../../src/images/blockSealer.ts';
 import { packHeader } from '../../src/images/packFile.ts';
 import type { ImageDb } from '../../src/images/db.ts';
 import { B, JOB, crash, disk, openFixture, tenant, writeDisk } from '../helpers/imageStoreFixture.ts';
-import { startTestBucket, type TestBucket } from '../helpers/s3.ts';
+import { suiteBucket } from '../helpers/s3.ts';
 
 const HOUR = 60 * 60_000;
 const silent = { info() {}, warn() {} };
 
 describe('unfinished pack uploads a killed writer left in S3', () => {
-  let bucket: TestBucket;
-  let client: S3Client;
-  before(async () => {
-    bucket = await startTestBucket();
-    client = new S3Client({ region: 'us-east-1', endpoint: bucket.endpoint, forcePathStyle: true, credentials: bucket.credentials });
-  });
-  after(async () => {
-    client?.destroy();
-    await bucket?.stop();
-  });
+  const s3 = suiteBucket();
 
   const storageFor = (prefix: string) => () =>
-    new S3BlockStorage({ bucket: bucket.bucket, prefix, endpoint: bucket.endpoint, forcePathStyle: true, credentials: bucket.credentials, partSizeBytes: MIN_PART_BYTES });
+    new S3BlockStorage({ bucket: s3.bucket.bucket, prefix, endpoint: s3.bucket.endpoint, forcePathStyle: true, credentials: s3.bucket.credentials, partSizeBytes: MIN_PART_BYTES });
 
   async function uploads(prefix: string): Promise<string[]> {
-    const listed = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket.bucket, Prefix: `${prefix}/` }));
+    const listed = await s3.client.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket.bucket, Prefix: `${prefix}/` }));
     return (listed.Uploads ?? []).map((u) => u.Key!.slice(prefix.length + 1));
   }
 

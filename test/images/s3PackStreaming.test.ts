@@ -9,36 +9,27 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, ListPartsCommand, S3Client } from '@aws-sdk/client-s3';
+import { describe, it } from 'node:test';
+import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, ListPartsCommand } from '@aws-sdk/client-s3';
 import { collect, packObjectName } from '../../src/images/blocks/blockStorage.ts';
 import { BlockPlacement } from '../../src/images/blocks/blockPlacement.ts';
 import { MIN_PART_BYTES, S3BlockStorage } from '../../src/images/blocks/s3BlockStorage.ts';
 import { packHeader, packPath } from '../../src/images/packFile.ts';
-import { startTestBucket, type TestBucket } from '../helpers/s3.ts';
+import { suiteBucket } from '../helpers/s3.ts';
 
 describe('S3 packs upload while they fill', () => {
-  let bucket: TestBucket;
-  let client: S3Client;
-  before(async () => {
-    bucket = await startTestBucket();
-    client = new S3Client({ region: 'us-east-1', endpoint: bucket.endpoint, forcePathStyle: true, credentials: bucket.credentials });
-  });
-  after(async () => {
-    client?.destroy();
-    await bucket?.stop();
-  });
+  const s3 = suiteBucket();
 
   function open(prefix: string, partsInFlight: number): S3BlockStorage {
-    return new S3BlockStorage({ bucket: bucket.bucket, prefix, endpoint: bucket.endpoint, forcePathStyle: true, credentials: bucket.credentials, partSizeBytes: MIN_PART_BYTES, partsInFlight });
+    return new S3BlockStorage({ bucket: s3.bucket.bucket, prefix, endpoint: s3.bucket.endpoint, forcePathStyle: true, credentials: s3.bucket.credentials, partSizeBytes: MIN_PART_BYTES, partsInFlight });
   }
 
   /** The open multipart upload under `key` and the part numbers uploaded to it so far. */
   async function uploadedParts(key: string): Promise<{ uploadId: string; parts: number[] } | undefined> {
-    const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket.bucket, Prefix: key }));
+    const uploads = await s3.client.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket.bucket, Prefix: key }));
     const upload = (uploads.Uploads ?? []).find((u) => u.Key === key);
     if (upload === undefined) return undefined;
-    const listed = await client.send(new ListPartsCommand({ Bucket: bucket.bucket, Key: key, UploadId: upload.UploadId }));
+    const listed = await s3.client.send(new ListPartsCommand({ Bucket: s3.bucket.bucket, Key: key, UploadId: upload.UploadId }));
     return { uploadId: upload.UploadId!, parts: (listed.Parts ?? []).map((p) => p.PartNumber!) };
   }
 
@@ -75,7 +66,7 @@ describe('S3 packs upload while they fill', () => {
       const open = await uploadedParts(key);
       assert.ok(open !== undefined);
       // The upload vanishes under the pack (an operator's lifecycle rule, a restarted gateway): later parts fail.
-      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket.bucket, Key: key, UploadId: open.uploadId }));
+      await s3.client.send(new AbortMultipartUploadCommand({ Bucket: s3.bucket.bucket, Key: key, UploadId: open.uploadId }));
       const failed = await (async () => {
         try {
           await pack.append([randomBytes(MIN_PART_BYTES)]);

@@ -10,12 +10,12 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SMSClient } from '@aws-sdk/client-sms';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { ferryCli, spawnFerry, type FerryProcess } from '../helpers/process.ts';
 import { disposeTestServer } from '../helpers/ferry.ts';
 import { assertSameDisk, createJob, fillRaw, importCatalog, watchRun } from '../helpers/replication.ts';
 import { makeKvmVm, makeTempDatastore, MiB } from '../helpers/vmFactory.ts';
-import { startTestBucket } from '../helpers/s3.ts';
+import { startTestBucket, testBucketClient } from '../helpers/s3.ts';
 
 const ROOT = { accessKeyId: 'AKIAFERRYS3BLOCKTEST', secretAccessKey: 's3/blocks/test/secret/key/0123456789abcdefgh' };
 const SIZE = 64 * MiB;
@@ -28,7 +28,7 @@ test('ferry serve --blocks s3://…: a replication stores its image in the bucke
   const env = { ...bucket.env, FERRY_ROOT_ACCESS_KEY_ID: ROOT.accessKeyId, FERRY_ROOT_SECRET_ACCESS_KEY: ROOT.secretAccessKey, FERRY_BLOCKS: blocksUrl };
   let service: FerryProcess | undefined;
   const sms = { client: undefined as SMSClient | undefined };
-  const s3 = new S3Client({ region: 'us-east-1', endpoint: bucket.endpoint, forcePathStyle: true, credentials: bucket.credentials });
+  const s3 = testBucketClient(bucket);
   try {
     const vm = await makeKvmVm(ds.dir, 'bucketed', { disks: [{ format: 'raw', sizeBytes: SIZE, content: { type: 'empty' } }] });
     const disk = vm.disks[0]!;
