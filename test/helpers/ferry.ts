@@ -15,6 +15,7 @@ import { TestConnector } from './testConnector.ts';
 import type { ArtifactLimits } from '../../src/artifacts/limits.ts';
 import type { ArtifactStore, InstanceService } from '../../src/apps/ports.ts';
 import { createTestDatabase, testPostgresUrl } from './stores.ts';
+import { stopBeforeDropping } from './testDatabases.ts';
 import { forgetTestStore, registerTestStore } from './process.ts';
 import { blocksFor, forgetBlocks, type TestBlocks } from './testBlocks.ts';
 
@@ -160,6 +161,8 @@ export async function startTestFerry(options: TestFerryOptions = {}): Promise<Te
     ...(options.webhookUrls ? { webhookUrls: options.webhookUrls, webhookDelivery: { retryBaseMs: 100, retryMaxMs: 1000 } } : {}),
     launch: options.launch ?? unreachableLaunch(dataDir),
   });
+  // The test's own `after` may run after the hook that drops this process's databases: stop the server first then.
+  const stopped = stopBeforeDropping(() => ferry.close());
   const clients: SMSClient[] = [];
   const client = (keys: { accessKeyId: string; secretAccessKey: string }, region = 'us-east-1') => {
     const sms = new SMSClient({
@@ -200,6 +203,7 @@ export async function startTestFerry(options: TestFerryOptions = {}): Promise<Te
       return new TestConnector(ferry.url, issued.token, issued.connectorId);
     },
     async close() {
+      stopped();
       for (const c of clients) c.destroy();
       await ferry.close();
       // A caller-owned data dir may be started again (a restart): its database stays with it.

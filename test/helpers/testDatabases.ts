@@ -72,8 +72,26 @@ export async function sweepOrphanedTestDatabases(adminUrl: string): Promise<stri
 const live = new Map<string, () => Promise<void>>();
 const swept = new Map<string, Promise<unknown>>();
 
-/** Drops every database this process still holds (its tests are over). */
+/** Stops of what still uses this process's databases (in-process Ferry servers), run before they are dropped. */
+const users = new Set<() => Promise<void>>();
+
+/**
+ * Registers `stop` for something that uses a test database until its test closes it (an in-process Ferry). The root
+ * hook below is registered when this module loads, before any test file's own root `after` hooks, and root hooks run
+ * in the order they were registered: without this, a file's database was dropped under its still running server, and
+ * whatever that server was doing failed after the file's tests had ended. Returns the unregistration, for the test's
+ * own close. `stop` must be idempotent (the test's own close runs it again later).
+ */
+export function stopBeforeDropping(stop: () => Promise<void>): () => void {
+  users.add(stop);
+  return () => void users.delete(stop);
+}
+
+/** Stops whatever still uses this process's databases, then drops every database it still holds (its tests are over). */
 export async function dropLiveTestDatabases(): Promise<void> {
+  const stops = [...users];
+  users.clear();
+  await Promise.allSettled(stops.map((stop) => stop()));
   await Promise.allSettled([...live.values()].map((drop) => drop()));
 }
 

@@ -61,6 +61,17 @@ export async function openPostgresStore(url: string, now: number, options: OpenS
   // An idle client whose server went away emits 'error' on the pool; unhandled, it would end the process. The
   // next query gets a fresh connection (or fails, and says so to its caller).
   pool.on('error', (error) => warn(`PostgreSQL store ${redactedUrl(url)}: idle connection failed: ${error.message}`));
+  // A client checked out by a unit of work has no pool listener: a server that ends its session between two
+  // statements (a failover, pg_terminate_backend, a dropped database) emits 'error' on the client itself, which
+  // unhandled ends the whole node. The unit of work learns it from its next statement ("not queryable") and fails
+  // alone; the pool then discards the client instead of handing it out again.
+  pool.on('connect', (client) => {
+    let told = false; // one ended session raises two errors (the server's notice, then the closed socket)
+    client.on('error', (error) => {
+      if (!told) warn(`PostgreSQL store ${redactedUrl(url)}: connection in use failed: ${error.message}`);
+      told = true;
+    });
+  });
   const dialect = new CountingPostgresDialect(pool);
   const db = new Kysely<Database>({ dialect });
   let relaxedCommits = 0;
