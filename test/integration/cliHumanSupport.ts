@@ -59,7 +59,9 @@ function live(command: string, args: readonly string[], env: NodeJS.ProcessEnv):
     exit,
     kill: (signal = 'SIGTERM') => void child.kill(signal),
     async waitFor(text, options = {}) {
-      const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+      // A liveness bound, not a speed check: a Node start-up took over 10 s at load 20 (the whole suite on PostgreSQL + S3
+      // beside five other sessions).
+      const deadline = Date.now() + (options.timeoutMs ?? 30_000);
       const has = () => {
         const out = options.stream === 'stderr' ? stderr : stdout;
         return typeof text === 'string' ? out.includes(text) : text.test(out);
