@@ -9,7 +9,7 @@
 import { ServiceError, coerceError } from '../lib/errors.ts';
 import { describeFailure, type WireFailure } from './errorTable.ts';
 import { checkContentType, decodeBody, encodeBodyBytes, encodeError, operationFromTarget } from '../protocol/awsJson.ts';
-import { authenticateHeaders, verifyPayloadSignature, type AuthenticatedHeaders, type SecretLookup } from '../protocol/sigv4.ts';
+import { authenticateHeaders, checkPayloadSignature, type AuthenticatedHeaders, type SecretLookup } from '../protocol/sigv4.ts';
 import { validateInput } from '../api/schema.ts';
 import type { Operation, RequestContext } from '../operations/operation.ts';
 import { findOperation, NOT_IMPLEMENTED_OPERATIONS } from '../operations/index.ts';
@@ -107,7 +107,7 @@ export function smsPipeline(options: SmsApiOptions): SmsPipeline {
       try {
         const { name, operation, auth } = exchange.routed!;
         const bytes = body ?? EMPTY_BODY;
-        const caller = await verifyPayloadSignature(auth, bytes);
+        const caller = checkPayloadSignature(auth, bytes);
         if (!operation) {
           throw new ServiceError('NotImplementedException', `Ferry does not implement the ${name} operation yet.`);
         }
