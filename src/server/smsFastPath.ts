@@ -22,6 +22,8 @@ import type { FerryMetrics } from '../observability/metrics.ts';
 export interface SmsFastPathOptions {
   pipeline: SmsPipeline;
   log: Logger;
+  /** Where the access-log line goes (server/app.ts: `log` without redaction, since its fields hold no secret). */
+  accessLog: Logger;
   bodyLimit: number;
   metrics?: FerryMetrics;
 }
@@ -53,7 +55,7 @@ function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
  * (Fastify's own listener). `closing()` says the server is shutting down: Fastify then answers 503 itself.
  */
 export function smsFastPath(options: SmsFastPathOptions, fallback: (req: IncomingMessage, res: ServerResponse) => void, closing: () => boolean) {
-  const { pipeline, log, bodyLimit, metrics } = options;
+  const { pipeline, log, accessLog, bodyLimit, metrics } = options;
 
   function answer(req: IncomingMessage, res: ServerResponse, exchange: SmsExchange, started: number, reply: SmsAnswer): void {
     const headers: Record<string, string | number> = { 'x-amzn-requestid': exchange.requestId, 'content-type': CONTENT_TYPE };
@@ -63,7 +65,7 @@ export function smsFastPath(options: SmsFastPathOptions, fallback: (req: Incomin
     res.end(reply.body);
     const ms = performance.now() - started;
     // An unrouted request (no X-Amz-Target) is named by its route, as Fastify's access log and metrics name it.
-    log.info({ reqId: exchange.requestId, op: exchange.operation ?? req.url, status: reply.status, ms: Math.round(ms * 10) / 10, account: exchange.account }, 'request');
+    accessLog.info({ reqId: exchange.requestId, op: exchange.operation ?? req.url, status: reply.status, ms: Math.round(ms * 10) / 10, account: exchange.account }, 'request');
     metrics?.observe(exchange.operation ?? `POST ${req.url}`, reply.errorType, reply.status, ms);
   }
 
