@@ -84,6 +84,7 @@ export async function createJobIn(
   input: CreateJobInput,
   seed: number,
   now: number,
+  newJobId: () => string = newReplicationJobId,
 ): Promise<string> {
   const runOnce = input.runOnce === true;
   // Where several nodes' transactions run side by side, the tenant's creates take turns from here on.
@@ -121,7 +122,7 @@ export async function createJobIn(
     );
   }
 
-  const replicationJobId = await freshId(tx, 'jobs', 'replication_job_id', newReplicationJobId);
+  const replicationJobId = await freshId(tx, 'jobs', 'replication_job_id', newJobId);
   const row: JobRow = {
     seq: 0,
     replication_job_id: replicationJobId,

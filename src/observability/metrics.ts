@@ -258,23 +258,28 @@ export class FerryMetrics {
   /** The onResponse hook: one count and one latency observation per request. */
   observeRequest(request: FastifyRequest, reply: FastifyReply): void {
     const errorType = reply.getHeader('x-amzn-errortype');
-    const outcome = typeof errorType === 'string' ? errorType : reply.statusCode < 400 ? 'success' : `http_${reply.statusCode}`;
+    const operation = request.smsOperation ?? `${request.method} ${request.routeOptions.url ?? 'unmatched'}`;
+    this.observe(operation, typeof errorType === 'string' ? errorType : undefined, reply.statusCode, reply.elapsedTime);
+  }
+
+  /** One request: its operation (or route), its error type if it failed with one, its status and its time. */
+  observe(operation: string, errorType: string | undefined, statusCode: number, elapsedMs: number): void {
+    const outcome = errorType ?? (statusCode < 400 ? 'success' : `http_${statusCode}`);
     // An unknown operation's name is whatever the caller sent: it must not become a label value.
-    const operation =
-      outcome === 'UnknownOperationException' ? 'unknown' : (request.smsOperation ?? `${request.method} ${request.routeOptions.url ?? 'unmatched'}`);
-    const key = `${operation}\u0000${outcome}`;
+    const label = outcome === 'UnknownOperationException' ? 'unknown' : operation;
+    const key = `${label}\u0000${outcome}`;
     let counter = this.#requestChildren.get(key);
     if (!counter) {
-      counter = this.#requests.labels(operation, outcome);
+      counter = this.#requests.labels(label, outcome);
       this.#requestChildren.set(key, counter);
     }
     counter.inc();
-    let histogram = this.#latencyChildren.get(operation);
+    let histogram = this.#latencyChildren.get(label);
     if (!histogram) {
-      histogram = this.#latency.labels(operation);
-      this.#latencyChildren.set(operation, histogram);
+      histogram = this.#latency.labels(label);
+      this.#latencyChildren.set(label, histogram);
     }
-    histogram.observe(reply.elapsedTime / 1000);
+    histogram.observe(elapsedMs / 1000);
   }
 
   /** The embedded connector's hook: what a run read and sent, when it completes. */

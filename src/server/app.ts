@@ -3,6 +3,7 @@
  * connector protocol, the S3 endpoint for artifact buckets and the console, each a plugin that answers its own
  * errors from the one error table (server/errorTable.ts).
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { newRequestId } from '../lib/ids.ts';
@@ -11,6 +12,8 @@ import type { SecretLookup } from '../protocol/sigv4.ts';
 import type { DataPlane } from '../core/runImages.ts';
 import type { InstanceService } from '../apps/instances.ts';
 import { smsApi, smsFrameworkErrorHandler, smsNotFoundHandler } from './smsApi.ts';
+import { smsPipeline } from './smsPipeline.ts';
+import { smsFastPath } from './smsFastPath.ts';
 import { connectorApi } from './connectorApi.ts';
 import { CONNECTOR_API_PREFIX, MAX_PATH_PARAMETER_LENGTH } from '../protocol/connector/routes.ts';
 // Web console (web/ → web/dist, served under /console/).
@@ -46,6 +49,11 @@ export interface AppOptions {
   health?: Omit<HealthOptions, 'version'>;
 }
 
+/** A child of `log` for access-log lines only: the same destination, level and base fields, no redaction. */
+export function accessLogOf(log: Logger): Logger {
+  return log.child({}, { redact: [] });
+}
+
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: options.log as FastifyBaseLogger,
@@ -71,9 +79,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-amzn-RequestId', String(request.id));
   });
+  // The access log: its fields (request id, operation, status, time, account) never hold a secret, so its lines
+  // skip the redaction every other line goes through (it cost more than the rest of writing the line).
+  const accessLog = accessLogOf(options.log);
   app.addHook('onResponse', async (request, reply) => {
-    request.log.info(
+    accessLog.info(
       {
+        reqId: request.id,
         op: request.smsOperation ?? request.routeOptions.url,
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime * 10) / 10,
@@ -95,6 +107,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.metrics) registerMetrics(app, options.metrics);
   await app.register(consoleUi); // web console: GET /console/*, and GET / redirects to it
   await app.register(connectorApi, { core: options.core, plane: options.plane });
-  await app.register(smsApi, { core: options.core, secrets: options.secrets, plane: options.plane, ports: options.ports, regions: options.regions });
+  const smsOptions = { core: options.core, secrets: options.secrets, plane: options.plane, ports: options.ports, regions: options.regions };
+  await app.register(smsApi, smsOptions);
+
+  // The common SMS request skips Fastify (server/smsFastPath.ts); every other request still reaches it as before.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  const [fastifyListener] = app.server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+  if (fastifyListener) {
+    app.server.removeListener('request', fastifyListener);
+    const pipeline = smsPipeline(smsOptions);
+    app.server.on('request', smsFastPath({ pipeline, log: options.log, accessLog, bodyLimit: SMS_BODY_LIMIT, metrics: options.metrics }, fastifyListener, () => closing));
+  }
   return app;
 }
