@@ -5,7 +5,8 @@ import { imagesToRetire } from '../domain/jobLifecycle.ts';
 import { nextSlotAfter } from '../domain/schedule.ts';
 import { newReplicationRunId } from '../lib/ids.ts';
 import type { FerryEvent } from './events.ts';
-import type { Tx } from './context.ts';
+import type { Core, Tx } from './context.ts';
+import type { Tenant } from '../domain/tenant.ts';
 import type { JobRow } from '../store/rows.ts';
 import * as jobs from '../store/jobs/index.ts';
 import * as runs from '../store/runs/index.ts';
@@ -23,6 +24,20 @@ export function factsOf(row: JobRow): JobFacts {
     firstReplicationAt: row.first_replication_at,
     pausedAt: row.paused_at,
   };
+}
+
+/**
+ * The job, read to be changed and locked against every other writer of it until `tx` ends where the store's
+ * transactions run side by side (store/jobs getForChange). Every path that decides a change of a job from its state
+ * or its runs reads it here first; with `tenant`, only within that tenant.
+ */
+export function jobForChange(tx: Tx, core: Pick<Core, 'capabilities'>, replicationJobId: string, tenant?: Tenant): Promise<JobRow | undefined> {
+  return jobs.getForChange(tx, replicationJobId, core.capabilities.sharedByNodes === true, tenant);
+}
+
+/** jobForChange of the job a run belongs to, for paths that start from the run (a connector's report, a lease). */
+export function lockJobOfRun(tx: Tx, core: Pick<Core, 'capabilities'>, replicationRunId: string): Promise<JobRow | undefined> {
+  return jobs.getForChangeOfRun(tx, replicationRunId, core.capabilities.sharedByNodes === true);
 }
 
 export async function applyJobChange(

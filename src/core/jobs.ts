@@ -9,7 +9,7 @@ import { onRunCancelled } from '../domain/replicationRun.ts';
 import { applyRunChange, runFacts } from './runChanges.ts';
 import { inTransaction, type Core, type Tx } from './context.ts';
 import { type Tenant, tenantOf } from '../domain/tenant.ts';
-import { applyJobChange, factsOf, insertRun, insertRunRow, placePendingAutomaticRun, retireOldImages } from './jobChanges.ts';
+import { applyJobChange, factsOf, insertRun, insertRunRow, jobForChange, placePendingAutomaticRun, retireOldImages } from './jobChanges.ts';
 import { toVmServer } from './vmServer.ts';
 import type { JobRow, JobView, RunView } from '../store/rows.ts';
 import { closePage, fingerprintOf, openCursor, type PageRequest } from './paginate.ts';
@@ -174,7 +174,7 @@ function findJob(tx: Tx, tenant: Tenant, replicationJobId: string): Promise<JobR
 export async function updateJob(core: Core, tenant: Tenant, input: UpdateJobInput): Promise<void> {
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
-    const job = await findJob(tx, tenant, input.replicationJobId);
+    const job = await jobForChange(tx, core, input.replicationJobId, tenant);
     if (!job) throw new ServiceError('ReplicationJobNotFoundException', `Replication job ${input.replicationJobId} does not exist.`);
     if (input.frequency !== undefined && job.run_once === 1) {
       throw invalidParameter('frequency cannot be set on a one-time (runOnce) replication job.');
@@ -227,15 +227,18 @@ export async function updateJob(core: Core, tenant: Tenant, input: UpdateJobInpu
 
 export async function deleteJob(core: Core, tenant: Tenant, replicationJobId: string): Promise<void> {
   const now = core.clock.now();
-  await inTransaction(core, async (tx, emit) => {
-    const job = await findJob(tx, tenant, replicationJobId);
-    if (!job) throw new ServiceError('ReplicationJobNotFoundException', `Replication job ${replicationJobId} does not exist.`);
-    if (job.state === 'DELETING' || job.state === 'DELETED') {
-      throw notPermitted(`Replication job ${replicationJobId} is already ${job.state}.`);
-    }
-    await cancelJob(tx, job, 'DELETING', 'Deleting: the replication job was deleted.', now, emit);
-    emit({ type: 'schedule.changed' });
-  });
+  await inTransaction(core, (tx, emit) => deleteJobIn(tx, emit, core, tenant, replicationJobId, now));
+}
+
+/** DeleteReplicationJob's rules and effects inside the caller's transaction. */
+export async function deleteJobIn(tx: Tx, emit: (e: FerryEvent) => void, core: Core, tenant: Tenant, replicationJobId: string, now: number): Promise<void> {
+  const job = await jobForChange(tx, core, replicationJobId, tenant);
+  if (!job) throw new ServiceError('ReplicationJobNotFoundException', `Replication job ${replicationJobId} does not exist.`);
+  if (job.state === 'DELETING' || job.state === 'DELETED') {
+    throw notPermitted(`Replication job ${replicationJobId} is already ${job.state}.`);
+  }
+  await cancelJob(tx, job, 'DELETING', 'Deleting: the replication job was deleted.', now, emit);
+  emit({ type: 'schedule.changed' });
 }
 
 /**
@@ -278,7 +281,8 @@ export async function startOnDemandRunIn(
   input: { replicationJobId: string; description?: string },
   now: number,
 ): Promise<string> {
-  const job = await findJob(tx, tenant, input.replicationJobId);
+  // Locked first: the one-active-run, one-queued-run and 24-hour limit checks below read the job's runs after it.
+  const job = await jobForChange(tx, core, input.replicationJobId, tenant);
   if (!job) throw invalidParameter(`Replication job ${input.replicationJobId} does not exist.`);
   if (CLOSED_FOR_CHANGES.includes(job.state)) {
     throw notPermitted(`Replication job ${job.replication_job_id} is ${job.state}; no new runs can start.`);

@@ -15,7 +15,7 @@ import {
 } from '../domain/replicationRun.ts';
 import { decideDueAutomaticRun } from '../domain/schedule.ts';
 import { inTransaction, type Core, type Tx } from './context.ts';
-import { applyJobChange, factsOf, placePendingAutomaticRun, retireOldImages } from './jobChanges.ts';
+import { applyJobChange, factsOf, lockJobOfRun, placePendingAutomaticRun, retireOldImages } from './jobChanges.ts';
 import { applyRunChange, heldRun, runEvent, runFacts } from './runChanges.ts';
 import type { ConnectorRow, JobRow, RunRow } from '../store/rows.ts';
 import type { Executor } from '../store/executor.ts';
@@ -163,6 +163,8 @@ async function requireOwnImage(tx: Tx, run: RunRow, amiId: string): Promise<void
 export async function completeRun(core: Core, connector: ConnectorRow, replicationRunId: string, amiId: string): Promise<void> {
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
+    // The job first (every writer of a job locks it before its runs), then the run as it stands behind that lock.
+    await lockJobOfRun(tx, core, replicationRunId);
     const run = await heldRun(tx, connector, replicationRunId);
     await requireOwnImage(tx, run, amiId);
     await applyRunChange(tx, run, onRunCompleted(runFacts(run), amiId, now), now);
@@ -176,13 +178,20 @@ export async function completeRun(core: Core, connector: ConnectorRow, replicati
 
 export async function failRun(core: Core, connector: ConnectorRow, replicationRunId: string, message: string): Promise<void> {
   const now = core.clock.now();
-  await inTransaction(core, async (tx, emit) => {
-    const run = await heldRun(tx, connector, replicationRunId);
-    await recordFailure(tx, core, run, message, now, emit);
-  });
+  await inTransaction(core, (tx, emit) => failRunIn(tx, emit, core, connector, replicationRunId, message, now));
 }
 
-/** Fails an ACTIVE run (reported by its connector, or its lease ran out) and lets its job count the failure. */
+/** A connector's failure report inside the caller's transaction. */
+export async function failRunIn(tx: Tx, emit: (e: FerryEvent) => void, core: Core, connector: ConnectorRow, replicationRunId: string, message: string, now: number): Promise<void> {
+  await lockJobOfRun(tx, core, replicationRunId);
+  const run = await heldRun(tx, connector, replicationRunId);
+  await recordFailure(tx, core, run, message, now, emit);
+}
+
+/**
+ * Fails an ACTIVE run (reported by its connector, or its lease ran out) and lets its job count the failure. The
+ * caller holds the job's lock (jobForChange / lockJobOfRun) and read `run` after taking it.
+ */
 export async function recordFailure(tx: Tx, core: Core, run: RunRow, message: string, now: number, emit: (e: FerryEvent) => void): Promise<void> {
   await applyRunChange(tx, run, onRunFailed(runFacts(run), message, now), now);
   const job = await jobById(tx, run.replication_job_id);

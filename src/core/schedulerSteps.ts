@@ -5,10 +5,11 @@
  */
 import { decideExpiry, EXPIRY_RULES, type ExpiryRule } from '../domain/jobLifecycle.ts';
 import { leaseExpired, leaseExpiryMessage } from '../domain/replicationRun.ts';
-import { inTransaction, type Core } from './context.ts';
-import { applyJobChange, factsOf } from './jobChanges.ts';
+import { inTransaction, type Core, type Tx } from './context.ts';
+import type { FerryEvent } from './events.ts';
+import { applyJobChange, factsOf, jobForChange, lockJobOfRun } from './jobChanges.ts';
 import { cancelJob } from './jobs.ts';
-import { jobById, recordFailure, settleDueAutomaticRun } from './runs.ts';
+import { recordFailure, settleDueAutomaticRun } from './runs.ts';
 import * as runs from '../store/runs/index.ts';
 import * as jobs from '../store/jobs/index.ts';
 
@@ -24,6 +25,7 @@ export async function expireLeases(core: Core, now: number): Promise<number> {
   const expired = await runs.leaseExpiredBefore(core.db, now);
   for (const run of expired) {
     await inTransaction(core, async (tx, emit) => {
+      await jobForChange(tx, core, run.replication_job_id);
       const current = await runs.get(tx, run.replication_run_id);
       if (!current || !leaseExpired({ state: current.state, leaseExpiresAt: current.lease_expires_at }, now)) return;
       await recordFailure(tx, core, current, leaseExpiryMessage(current.connector_id, current.lease_expires_at!), now, emit);
@@ -41,9 +43,9 @@ export async function settleDueRuns(core: Core, now: number): Promise<void> {
   const ids = await runs.missCandidates(core.db, now);
   for (const replicationRunId of ids) {
     await inTransaction(core, async (tx, emit) => {
+      const job = await lockJobOfRun(tx, core, replicationRunId);
       const run = await runs.get(tx, replicationRunId);
-      if (!run || run.state !== 'PENDING') return;
-      const job = await jobById(tx, run.replication_job_id);
+      if (!job || !run || run.state !== 'PENDING') return;
       if (job.state !== 'PENDING' && job.state !== 'ACTIVE') return;
       await settleDueAutomaticRun(tx, job, run, now, emit);
     });
@@ -57,16 +59,20 @@ export async function expireJobs(core: Core, now: number): Promise<void> {
     candidates.push(...(await jobs.idsInStates(core.db, rule.states, { column: SINCE_COLUMN[rule.since], atOrBefore: now - rule.lifetime(core.policy) })));
   }
   for (const candidate of new Set(candidates)) {
-    await inTransaction(core, async (tx, emit) => {
-      const job = await jobById(tx, candidate);
-      if (job.state === 'DELETING') {
-        await applyJobChange(tx, job, { state: 'DELETED', statusMessage: job.status_message?.replace(/^Deleting/, 'Deleted') ?? 'Deleted' }, now, emit);
-        return;
-      }
-      const decision = decideExpiry(factsOf(job), now, core.policy);
-      if (decision.kind === 'delete') await cancelJob(tx, job, 'DELETED', decision.reason, now, emit);
-    });
+    await inTransaction(core, (tx, emit) => expireJobIn(tx, emit, core, candidate, now));
   }
+}
+
+/** One job's step of expireJobs inside the caller's transaction: a DELETING job finishes, an expired one is deleted. */
+export async function expireJobIn(tx: Tx, emit: (e: FerryEvent) => void, core: Core, replicationJobId: string, now: number): Promise<void> {
+  const job = await jobForChange(tx, core, replicationJobId);
+  if (!job) throw new Error(`Replication job ${replicationJobId} is gone from the store.`);
+  if (job.state === 'DELETING') {
+    await applyJobChange(tx, job, { state: 'DELETED', statusMessage: job.status_message?.replace(/^Deleting/, 'Deleted') ?? 'Deleted' }, now, emit);
+    return;
+  }
+  const decision = decideExpiry(factsOf(job), now, core.policy);
+  if (decision.kind === 'delete') await cancelJob(tx, job, 'DELETED', decision.reason, now, emit);
 }
 
 /** The earliest future moment at which one of the steps above has work, so the scheduler can sleep until then. */

@@ -50,6 +50,28 @@ export function getInTenant(db: Executor, tenant: Tenant, replicationJobId: stri
     .executeTakeFirst();
 }
 
+/**
+ * A job read to be changed: where transactions run side by side (`rowLocks`: PostgreSQL, READ COMMITTED) its row
+ * stays locked (`FOR UPDATE`) until the caller's transaction ends, so what the caller decides from it (and from its
+ * runs, read after this) still holds at commit; a second writer of the job waits here and then reads what the first
+ * committed. SQLite's one writer already runs them one after the other (and has no FOR UPDATE). Writers of a job
+ * take this lock before they touch its runs or the tenant's job count, so they never wait on each other in a circle.
+ */
+export function getForChange(db: Executor, replicationJobId: string, rowLocks: boolean, tenant?: Tenant): Promise<JobRow | undefined> {
+  let query = db.selectFrom('jobs').selectAll().where('replication_job_id', '=', replicationJobId);
+  if (tenant) query = query.where('account_id', '=', tenant.accountId).where('region', '=', tenant.region);
+  return (rowLocks ? query.forUpdate() : query).executeTakeFirst();
+}
+
+/** getForChange of the job a run belongs to (a connector's report names the run only). */
+export function getForChangeOfRun(db: Executor, replicationRunId: string, rowLocks: boolean): Promise<JobRow | undefined> {
+  const query = db
+    .selectFrom('jobs')
+    .selectAll()
+    .where('replication_job_id', '=', (eb) => eb.selectFrom('runs').select('runs.replication_job_id').where('runs.replication_run_id', '=', replicationRunId));
+  return (rowLocks ? query.forUpdate() : query).executeTakeFirst();
+}
+
 /** The job's state as stored now (a caller's row may be older). */
 export async function storedState(db: Executor, replicationJobId: string): Promise<string> {
   const row = await db.selectFrom('jobs').select('state').where('replication_job_id', '=', replicationJobId).executeTakeFirstOrThrow();
