@@ -1,69 +1,24 @@
 /**
- * Two writers of one replication job, interleaved deterministically, on every dialect: the first request's
- * transaction is held open after its writes while the second runs until it waits on the first (a row lock on
- * PostgreSQL, seen in pg_stat_activity; SQLite's one writer), then the first commits. On SQLite the second always
+ * Two writers of one replication job, interleaved deterministically on every dialect (test/helpers/interleave.ts:
+ * the first request's transaction held open until the second waits on it). On SQLite the second always
  * ran after the first; on PostgreSQL (READ COMMITTED) it read the job before the first committed and decided from
  * that stale read (docs/store.md, "Read-then-write decisions"). Each case asserts the answer the second request
  * gives when it runs strictly after the first, and the store it leaves.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sql } from 'kysely';
 import { storeDialects, type StoreUnderTest } from '../helpers/stores.ts';
 import { TENANT, addConnector, addJob, addRun, addServer, coreOver } from '../helpers/storeFixtures.ts';
-import { inTransaction, type Core, type Tx } from '../../src/core/context.ts';
-import type { FerryEvent } from '../../src/core/events.ts';
-import { deleteJob, deleteJobIn, startOnDemandRun, startOnDemandRunIn, updateJob } from '../../src/core/jobs.ts';
-import { claimRuns, failRunIn } from '../../src/core/runs.ts';
-import { expireJobIn, expireJobs } from '../../src/core/schedulerSteps.ts';
+import type { Core } from '../../src/core/context.ts';
+import { interleave } from '../helpers/interleave.ts';
+import { deleteJob, startOnDemandRun, updateJob } from '../../src/core/jobs.ts';
+import { claimRuns, failRun } from '../../src/core/runs.ts';
+import { expireJobs } from '../../src/core/schedulerSteps.ts';
 import * as jobs from '../../src/store/jobs/index.ts';
 import type { ConnectorRow, JobRow } from '../../src/store/rows.ts';
-import type { Store } from '../../src/store/openStore.ts';
 import { NON_TERMINAL_JOB_STATES } from '../../src/domain/enums.ts';
 
 const NOW = 1_800_000_000_000;
-
-/** Resolves once some transaction of this test's database waits on a lock, or `settled` says the second is done. */
-async function untilSecondWaits(store: Store, settled: () => boolean): Promise<void> {
-  if (!store.capabilities.sharedByNodes) {
-    // SQLite: the second cannot pass the held writer; give it time to get as far as it can.
-    await new Promise((r) => setTimeout(r, 100));
-    return;
-  }
-  const deadline = Date.now() + 10_000;
-  while (!settled()) {
-    const { rows } = await sql<{ n: number }>`select count(*) as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`.execute(store.db);
-    if (rows[0]!.n > 0) return;
-    if (Date.now() > deadline) throw new Error('the second request neither finished nor waited on a lock within 10 s');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/**
- * Runs `first` in a transaction kept open until `second` (started once `first` has done its writes) waits on it or
- * ends; then commits `first` and returns how `second` ended.
- */
-async function interleave<T>(store: Store, core: Core, first: (tx: Tx, emit: (e: FerryEvent) => void) => Promise<unknown>, second: () => Promise<T>): Promise<{ value?: T; error?: Error }> {
-  let release!: () => void;
-  const gate = new Promise<void>((r) => (release = r));
-  let written!: () => void;
-  const firstWrote = new Promise<void>((r) => (written = r));
-  const firstDone = inTransaction(core, async (tx, emit) => {
-    await first(tx, emit);
-    written();
-    await gate;
-  });
-  await Promise.race([firstWrote, firstDone]);
-  let done = false;
-  const outcome = second().then(
-    (value) => ({ value }),
-    (error: Error) => ({ error }),
-  ).finally(() => (done = true));
-  await untilSecondWaits(store, () => done);
-  release();
-  await firstDone;
-  return outcome;
-}
 
 for (const dialect of storeDialects) {
   describe(`one job, two writers (${dialect.name})`, () => {
@@ -95,7 +50,7 @@ for (const dialect of storeDialects) {
     test('two StartOnDemandReplicationRun: the second finds the first one waiting', async () => {
       const job = await pendingJob();
       const input = { replicationJobId: job.replication_job_id };
-      const second = await interleave(sut.store, core, (tx, emit) => startOnDemandRunIn(tx, emit, core, TENANT, input, NOW), () => startOnDemandRun(core, TENANT, input));
+      const second = await interleave(sut.store, core, (holding) => startOnDemandRun(holding, TENANT, input), () => startOnDemandRun(core, TENANT, input));
       assert.equal(second.error?.name, 'OperationNotPermittedException', `the second start answered ${second.error?.message ?? `run ${second.value}`}`);
       assert.equal((await runsOf(job)).filter((r) => r.type === 'ON_DEMAND').length, 1);
     });
@@ -105,7 +60,7 @@ for (const dialect of storeDialects) {
       const second = await interleave(
         sut.store,
         core,
-        (tx, emit) => deleteJobIn(tx, emit, core, TENANT, job.replication_job_id, NOW),
+        (holding) => deleteJob(holding, TENANT, job.replication_job_id),
         () => updateJob(core, TENANT, { replicationJobId: job.replication_job_id, frequency: 24 }),
       );
       assert.equal(second.error?.name, 'OperationNotPermittedException', `the update answered ${second.error?.message ?? 'success'}`);
@@ -115,7 +70,7 @@ for (const dialect of storeDialects) {
 
     test('two DeleteReplicationJob: the second answers that the job is already DELETING', async () => {
       const job = await pendingJob();
-      const second = await interleave(sut.store, core, (tx, emit) => deleteJobIn(tx, emit, core, TENANT, job.replication_job_id, NOW), () => deleteJob(core, TENANT, job.replication_job_id));
+      const second = await interleave(sut.store, core, (holding) => deleteJob(holding, TENANT, job.replication_job_id), () => deleteJob(core, TENANT, job.replication_job_id));
       assert.equal(second.error?.name, 'OperationNotPermittedException', `the second delete answered ${second.error?.message ?? 'success'}`);
       assert.match(second.error!.message, /already DELETING/);
     });
@@ -129,7 +84,7 @@ for (const dialect of storeDialects) {
       const second = await interleave(
         sut.store,
         core,
-        (tx, emit) => failRunIn(tx, emit, core, claimer, claimed!.replicationRunId, 'disk read error', NOW),
+        (holding) => failRun(holding, claimer, claimed!.replicationRunId, 'disk read error'),
         () => deleteJob(core, TENANT, job.replication_job_id),
       );
       assert.equal(second.error, undefined, `the delete answered ${second.error?.name}: ${second.error?.message}`);
@@ -144,7 +99,7 @@ for (const dialect of storeDialects) {
       const job = await pendingJob();
       await deleteJob(core, TENANT, job.replication_job_id);
       // The scheduler finishes the deletion (DELETING -> DELETED) while a second finishing step runs beside it.
-      const second = await interleave(sut.store, core, (tx, emit) => expireJobIn(tx, emit, core, job.replication_job_id, NOW), () => expireJobs(core, NOW));
+      const second = await interleave(sut.store, core, (holding) => expireJobs(holding, NOW), () => expireJobs(core, NOW));
       assert.equal(second.error, undefined, `the second step answered ${second.error?.name}: ${second.error?.message}`);
       assert.equal((await jobs.get(sut.store.db, job.replication_job_id))!.state, 'DELETED');
       const live = await sut.store.db.selectFrom('jobs').select('replication_job_id').where('state', 'in', NON_TERMINAL_JOB_STATES).execute();

@@ -8,6 +8,7 @@ import type { Core, Tx } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import {
   countLiveJobs,
+  lockTenantAppForChange,
   selectGroups,
   selectLaunchRows,
   selectMembers,
@@ -33,9 +34,24 @@ export function findApp(db: Reader, tenant: Tenant, appId: string): Promise<AppR
 /** The app, or InvalidParameterException (spec §7: an unknown appId, including another account's, is invalid). */
 export async function requireApp(db: Reader, tenant: Tenant, appId: string): Promise<AppRow> {
   const app = await findApp(db, tenant, appId);
-  if (!app) throw invalidParameter(`App ${appId} does not exist (ListApps shows this account's apps in ${tenant.region}).`);
+  if (!app) throw appNotFound(tenant, appId);
   return app;
 }
+
+/**
+ * requireApp for an operation that changes the app: where transactions run side by side (PostgreSQL) the app's row
+ * and its members' jobs stay locked until the transaction ends (store/apps lockTenantAppForChange), so the checks
+ * the operation makes (replicating or not, configured or not, its members) still hold when it commits, and two
+ * operations on one app run one after the other, as on SQLite.
+ */
+export async function requireAppForChange(tx: Tx, core: Pick<Core, 'capabilities'>, tenant: Tenant, appId: string): Promise<AppRow> {
+  if (!core.capabilities.sharedByNodes) return requireApp(tx, tenant, appId);
+  const app = await lockTenantAppForChange(tx, tenant, appId);
+  if (!app) throw appNotFound(tenant, appId);
+  return app;
+}
+
+const appNotFound = (tenant: Tenant, appId: string) => invalidParameter(`App ${appId} does not exist (ListApps shows this account's apps in ${tenant.region}).`);
 
 /** Only an ACTIVE app takes changes and launches: one being deleted, or whose deletion failed, refuses them. */
 export function checkAppActive(app: AppRow, consequence = ''): void {

@@ -9,7 +9,7 @@ import { cancelJob, checkJobSchedule, createJobIn, startOnDemandRunIn } from '..
 import { inTransaction, type Core, type Tx } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import type { FerryEvent } from '../events.ts';
-import { checkAppActive, liveJobCount, loadMembers, parseJson, requireApp, type AppRow } from './appRecords.ts';
+import { checkAppActive, liveJobCount, loadMembers, parseJson, requireAppForChange, type AppRow } from './appRecords.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';
 import type { StoredReplicationParameters } from './storedConfig.ts';
 import * as jobs from '../../store/jobs/index.ts';
@@ -28,7 +28,7 @@ function asAppError(serverId: string, error: unknown): unknown {
 export async function startAppReplication(core: Core, tenant: Tenant, appId: string, options: RefreshOptions): Promise<void> {
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
-    const app = await requireApp(tx, tenant, appId);
+    const app = await requireAppForChange(tx, core, tenant, appId);
     const members = await loadMembers(tx, app.app_id);
     checkAppActive(app);
     if (members.length === 0) throw notPermitted(`App ${app.app_id} has no servers; add some with UpdateApp.`);
@@ -79,7 +79,7 @@ async function requireReplicating(tx: Tx, app: AppRow, operation: string): Promi
 export async function startOnDemandAppReplication(core: Core, tenant: Tenant, input: { appId: string; description?: string }): Promise<void> {
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
-    const app = await requireApp(tx, tenant, input.appId);
+    const app = await requireAppForChange(tx, core, tenant, input.appId);
     await requireReplicating(tx, app, 'StartOnDemandAppReplication');
     for (const member of await loadMembers(tx, app.app_id)) {
       if (member.replication_job_id === null) continue;
@@ -110,7 +110,7 @@ export async function stopReplicationIn(tx: Tx, app: AppRow, now: number, emit: 
 export async function stopAppReplication(core: Core, tenant: Tenant, appId: string, options: RefreshOptions): Promise<void> {
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
-    const app = await requireApp(tx, tenant, appId);
+    const app = await requireAppForChange(tx, core, tenant, appId);
     await requireReplicating(tx, app, 'StopAppReplication');
     await refreshApp(tx, await stopReplicationIn(tx, app, now, emit), now, emit, options);
   });

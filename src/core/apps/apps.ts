@@ -12,7 +12,7 @@ import { inTransaction, type Core, type Tx } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import { closePage, fingerprintOf, openCursor, type PageRequest } from '../paginate.ts';
 import { snapshotOf, type AppSnapshot } from './appSnapshot.ts';
-import { checkAppActive, liveJobCount, loadGroups, loadLaunchRows, loadMembers, requireApp, type AppRow } from './appRecords.ts';
+import { checkAppActive, liveJobCount, loadGroups, loadLaunchRows, loadMembers, requireApp, requireAppForChange, type AppRow } from './appRecords.ts';
 import { checkGroupLimits, resolveGroups, writeGroups, type ResolvedGroup } from './membership.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';
 import { countGroupsAndServers, countTenantApps, insertAppRow, newAppRow, selectAppByClientToken, selectAppPage } from '../../store/apps/appQueries.ts';
@@ -114,7 +114,7 @@ export async function createApp(core: Core, tenant: Tenant, input: AppInput & { 
         return snapshotOf(tx, earlier);
       }
     }
-    const groups = await resolveGroups(tx, tenant, null, input.serverGroups ?? [], []);
+    const groups = await resolveGroups(tx, tenant, null, input.serverGroups ?? [], [], core.capabilities.sharedByNodes === true);
     checkGroupLimits(core.policy, groups);
     await checkAppLimit(tx, core, tenant, 1);
     const fields = {
@@ -148,9 +148,9 @@ export async function hasLiveInstances(tx: Tx | Core['db'], app: AppRow): Promis
 export async function updateApp(core: Core, tenant: Tenant, input: AppInput & { appId: string }, options: RefreshOptions): Promise<AppSnapshot> {
   const tags = input.tags === undefined ? undefined : normalizeTags(input.tags);
   return inTransaction(core, async (tx, emit) => {
-    const app = await requireApp(tx, tenant, input.appId);
+    const app = await requireAppForChange(tx, core, tenant, input.appId);
     const existing = await loadGroups(tx, app.app_id);
-    const groups = input.serverGroups === undefined ? undefined : await resolveGroups(tx, tenant, app.app_id, input.serverGroups, existing);
+    const groups = input.serverGroups === undefined ? undefined : await resolveGroups(tx, tenant, app.app_id, input.serverGroups, existing, core.capabilities.sharedByNodes === true);
     let phase = app.replication_phase;
     if (app.imported_app_id !== null) {
       throw notPermitted(`App ${app.app_id} was imported (importedAppId ${app.imported_app_id}) and cannot be changed with UpdateApp; change its catalog entry and run ImportAppCatalog again.`);

@@ -30,7 +30,14 @@ export interface ResolvedGroup {
 }
 
 /** Checks the requested groups (existence rules) and returns them resolved; `appId` is null for a new app. */
-export async function resolveGroups(tx: Tx, tenant: Tenant, appId: string | null, groups: readonly ServerGroup[], existing: readonly GroupRow[]): Promise<ResolvedGroup[]> {
+export async function resolveGroups(
+  tx: Tx,
+  tenant: Tenant,
+  appId: string | null,
+  groups: readonly ServerGroup[],
+  existing: readonly GroupRow[],
+  rowLocks = false,
+): Promise<ResolvedGroup[]> {
   const seenGroups = new Set<string>();
   const seenServers = new Map<string, string>();
   const resolved: ResolvedGroup[] = [];
@@ -61,14 +68,18 @@ export async function resolveGroups(tx: Tx, tenant: Tenant, appId: string | null
     const fallback = existing.find((g) => g.server_group_id === serverGroupId)?.name ?? `Group ${i + 1}`;
     resolved.push({ serverGroupId, name: group.name || fallback, serverIds });
   }
-  await checkServersAvailable(tx, tenant, appId, [...seenServers.keys()]);
+  await checkServersAvailable(tx, tenant, appId, [...seenServers.keys()], rowLocks);
   return resolved;
 }
 
-/** Every server is in the tenant's catalog and in no app other than `appId`. */
-export async function checkServersAvailable(tx: Tx, tenant: Tenant, appId: string | null, serverIds: readonly string[]): Promise<void> {
+/**
+ * Every server is in the tenant's catalog and in no app other than `appId`. With `rowLocks` (where transactions run
+ * side by side) the servers' catalog rows are locked first: two apps taking one server then run one after the
+ * other, and the second is told which app holds it, instead of failing on the members' unique index.
+ */
+export async function checkServersAvailable(tx: Tx, tenant: Tenant, appId: string | null, serverIds: readonly string[], rowLocks = false): Promise<void> {
   if (serverIds.length === 0) return;
-  const inCatalog = await selectCatalogedServerIds(tx, tenant, serverIds);
+  const inCatalog = await selectCatalogedServerIds(tx, tenant, serverIds, rowLocks);
   const missing = serverIds.find((id) => !inCatalog.has(id));
   if (missing !== undefined) {
     throw invalidParameter(`Server ${missing} is not in the server catalog (GetServers lists the servers an app can hold; ImportServerCatalog refreshes it).`);

@@ -16,7 +16,7 @@ import { launchConfigurationGaps, launchReadiness, planLaunchIn } from './launch
 import { recordInstanceState } from './instanceRows.ts';
 import { purgeApp } from './appPurge.ts';
 import { becameLaunched, queueAppValidations } from './appValidationQueue.ts';
-import { selectAppById, selectAppIdsOfJobs } from '../../store/apps/appQueries.ts';
+import { lockAppById, selectAppById, selectAppIdsOfJobs } from '../../store/apps/appQueries.ts';
 import { updateAppRow } from '../../store/apps/configQueries.ts';
 import { tenantOf } from '../../domain/tenant.ts';
 
@@ -182,8 +182,13 @@ export function appStatusHook(core: Core, options: () => RefreshOptions): Before
     if (jobIds.size > 0) {
       for (const appId of await selectAppIdsOfJobs(tx, [...jobIds])) appIds.add(appId);
     }
-    for (const appId of appIds) {
-      const app = await selectAppById(tx, appId);
+    // Locked where transactions run side by side: two transactions changing two jobs of one app would each derive
+    // the status from the other's job as it was before, and the later commit would store a status neither saw whole
+    // (both servers failed, the app still REPLICATION_IN_PROGRESS). Behind the lock, the second reads the first's
+    // commit. In app id order, after the jobs this transaction changed (locked by their writers first).
+    const lock = core.capabilities.sharedByNodes === true;
+    for (const appId of [...appIds].sort()) {
+      const app = lock ? await lockAppById(tx, appId) : await selectAppById(tx, appId);
       if (app) await refreshApp(tx, app, core.clock.now(), emit, options());
     }
   };

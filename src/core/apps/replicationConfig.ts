@@ -10,7 +10,7 @@ import { validateJobKey } from '../../kms/keys.ts';
 import { checkJobSchedule } from '../jobs.ts';
 import { inTransaction, type Core, type Tx } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
-import { checkAppActive, liveJobCount, loadGroups, loadMembers, requireApp, type AppRow, type GroupRow, type MemberRow } from './appRecords.ts';
+import { checkAppActive, liveJobCount, loadGroups, loadMembers, requireAppForChange, type AppRow, type GroupRow, type MemberRow } from './appRecords.ts';
 import { replaceReplicationParameters, updateAppRow } from '../../store/apps/configQueries.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';
 import type { StoredReplicationParameters } from './storedConfig.ts';
@@ -55,7 +55,7 @@ export async function putReplicationConfiguration(
   }
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
-    const app = await requireApp(tx, tenant, input.appId);
+    const app = await requireAppForChange(tx, core, tenant, input.appId);
     const groups = await loadGroups(tx, app.app_id);
     const members = await loadMembers(tx, app.app_id);
     const configured = new Map<string, StoredReplicationParameters>();
@@ -90,7 +90,7 @@ async function checkParameters(tx: Tx, core: Core, tenant: Tenant, params: Serve
 export async function deleteReplicationConfiguration(core: Core, tenant: Tenant, appId: string, options: RefreshOptions): Promise<void> {
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
-    const app = await requireApp(tx, tenant, appId);
+    const app = await requireAppForChange(tx, core, tenant, appId);
     await checkNotReplicating(tx, app, 'its replication configuration can be deleted');
     await replaceReplicationParameters(tx, app.app_id, new Map());
     const patch = { replication_configured: 0, replication_phase: 'NONE', updated_at: now };

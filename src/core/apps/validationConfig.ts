@@ -17,7 +17,7 @@ import type { AppPorts } from '../../apps/ports.ts';
 import { freshId } from '../uniqueId.ts';
 import { inTransaction, type Core } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
-import { checkAppActive, loadGroups, loadMembers, loadValidations, requireApp, type ValidationRow } from './appRecords.ts';
+import { checkAppActive, loadGroups, loadMembers, loadValidations, requireApp, requireAppForChange, type ValidationRow } from './appRecords.ts';
 import { deleteAllValidations, replaceValidations, selectValidationHeldElsewhere, updateAppRow } from '../../store/apps/configQueries.ts';
 import { snapshotOf, type AppSnapshot } from './appSnapshot.ts';
 import { memberOf } from './replicationConfig.ts';
@@ -116,7 +116,7 @@ export async function putValidationConfiguration(core: Core, tenant: Tenant, inp
     }
   }
   await inTransaction(core, async (tx, emit) => {
-    const app = await requireApp(tx, tenant, input.appId);
+    const app = await requireAppForChange(tx, core, tenant, input.appId);
     const groups = await loadGroups(tx, app.app_id);
     const members = await loadMembers(tx, app.app_id);
     for (const p of planned.filter((q) => q.kind === 'SERVER')) {
@@ -158,7 +158,7 @@ export async function getValidationConfiguration(core: Core, tenant: Tenant, app
 
 export async function deleteValidationConfiguration(core: Core, tenant: Tenant, appId: string): Promise<void> {
   await inTransaction(core, async (tx) => {
-    const app = await requireApp(tx, tenant, appId);
+    const app = await requireAppForChange(tx, core, tenant, appId);
     checkAppActive(app);
     await deleteAllValidations(tx, app.app_id);
     await updateAppRow(tx, app.app_id, { updated_at: core.clock.now() });

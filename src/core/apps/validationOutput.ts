@@ -9,7 +9,7 @@ import type { AppPorts, InstanceValidationResult } from '../../apps/ports.ts';
 import type { Core } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import type { ServerRow } from '../../store/rows.ts';
-import { checkAppActive, loadLaunchRows, loadMembers, loadValidations, requireApp, type AppRow, type MemberRow } from './appRecords.ts';
+import { checkAppActive, loadLaunchRows, loadMembers, loadValidations, requireApp, requireAppForChange, type AppRow, type MemberRow } from './appRecords.ts';
 import { serverRowsOf } from './appSnapshot.ts';
 import { latestValidationOutput } from '../../domain/appValidationOutput.ts';
 import { selectValidationOutputs, upsertValidationOutput, validationConfigured } from '../../store/apps/validationOutputs.ts';
@@ -21,7 +21,7 @@ export async function notifyValidationOutput(
 ): Promise<void> {
   const now = core.clock.now();
   await core.db.transaction().execute(async (tx) => {
-    const app = await requireApp(tx, tenant, input.appId);
+    const app = await requireAppForChange(tx, core, tenant, input.appId);
     const { validationId, status, statusMessage } = input.notificationContext;
     if (!(await validationConfigured(tx, app.app_id, validationId))) throw invalidParameter(`Validation ${validationId} is not configured for app ${app.app_id} (GetAppValidationConfiguration lists them).`);
     checkAppActive(app);

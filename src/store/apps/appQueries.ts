@@ -197,3 +197,26 @@ export async function selectLaunchRowOfInstance(db: AppExecutor, tenant: Tenant,
 export async function updateLaunchRow(db: AppExecutor, seq: number, patch: Updateable<AppInstancesTable>): Promise<void> {
   await db.updateTable('app_instances').set(patch).where('seq', '=', seq).execute();
 }
+
+/**
+ * Locks, in this order, the replication jobs of the app's members (sorted by id) and then the app's row, until the
+ * caller's transaction ends, and returns the app as stored behind the locks. Only where transactions run side by
+ * side (PostgreSQL); SQLite's one writer already runs them one after the other. Jobs first because every writer of a
+ * job locks the job and then, in the app status hook, its app: an App operation that took the app first and a job
+ * of it later could wait on that writer in a circle (docs/store.md, "Read-then-write decisions").
+ */
+export async function lockTenantAppForChange(db: AppExecutor, tenant: Tenant, appId: string): Promise<AppRow | undefined> {
+  await db
+    .selectFrom('jobs')
+    .select('replication_job_id')
+    .where('replication_job_id', 'in', (eb) => eb.selectFrom('app_servers').select('app_servers.replication_job_id').where('app_servers.app_id', '=', appId).where('app_servers.replication_job_id', 'is not', null))
+    .orderBy('replication_job_id')
+    .forUpdate()
+    .execute();
+  return db.selectFrom('apps').selectAll().where('app_id', '=', appId).where(inTenant(tenant)).forUpdate().executeTakeFirst();
+}
+
+/** The app's row, locked until the caller's transaction ends (PostgreSQL only; its jobs are the caller's to lock first). */
+export async function lockAppById(db: AppExecutor, appId: string): Promise<AppRow | undefined> {
+  return db.selectFrom('apps').selectAll().where('app_id', '=', appId).forUpdate().executeTakeFirst();
+}

@@ -9,14 +9,16 @@ import type { AppExecutor } from './appQueries.ts';
 import { inTenant } from '../tenancy.ts';
 
 /** Which of `serverIds` are in the tenant's server catalog now. */
-export async function selectCatalogedServerIds(db: AppExecutor, tenant: Tenant, serverIds: readonly string[]): Promise<Set<string>> {
+export async function selectCatalogedServerIds(db: AppExecutor, tenant: Tenant, serverIds: readonly string[], lockRows = false): Promise<Set<string>> {
   if (serverIds.length === 0) return new Set();
-  const rows = await db
+  const query = db
     .selectFrom('servers')
     .select(['server_id', 'in_catalog'])
     .where(inTenant(tenant))
-    .where('server_id', 'in', [...serverIds])
-    .execute();
+    .where('server_id', 'in', [...serverIds]);
+  // lockRows (PostgreSQL): the servers' rows stay locked, in id order, until the caller's transaction ends, so the
+  // app that checks them next waits for this one and then sees its members.
+  const rows = await (lockRows ? query.orderBy('server_id').forUpdate() : query).execute();
   return new Set(rows.filter((s) => Number(s.in_catalog) === 1).map((s) => s.server_id));
 }
 
