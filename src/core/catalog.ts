@@ -10,6 +10,7 @@ import { closePage, fingerprintOf, openCursor, type PageRequest } from './pagina
 import type { FerryEvent } from './events.ts';
 import * as catalog from '../store/catalog/index.ts';
 import * as connectors from '../store/connectors/index.ts';
+import * as jobs from '../store/jobs/index.ts';
 import { INVENTORY_LIMITS, type InventoryEntry, type InventoryPages, type VmManagerRef } from '../domain/inventory.ts';
 
 export async function importCatalog(core: Core, tenant: Tenant): Promise<void> {
@@ -29,6 +30,10 @@ export async function importCatalog(core: Core, tenant: Tenant): Promise<void> {
 export async function deleteCatalog(core: Core, tenant: Tenant): Promise<void> {
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
+    // A create checks the catalog's status and its server after taking the tenant's turn (core/jobs.ts createJobIn):
+    // taking it here too, a create beside this deletion either commits first or reads the catalog DELETED. Without it
+    // (PostgreSQL) a create that read AVAILABLE committed a job for a server the catalog had just dropped.
+    if (core.capabilities.sharedByNodes) await jobs.takeTurnForNewJob(tx, tenant);
     const current = await catalog.stateOf(tx, tenant);
     if (current.status === 'IMPORTING') throw notPermitted('The server catalog is being imported; try again when the import has finished.');
     await catalog.removeTenantFromCatalog(tx, tenant, now);

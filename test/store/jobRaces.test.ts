@@ -11,7 +11,9 @@ import { storeDialects, type StoreUnderTest } from '../helpers/stores.ts';
 import { TENANT, addConnector, addJob, addRun, addServer, coreOver } from '../helpers/storeFixtures.ts';
 import type { Core } from '../../src/core/context.ts';
 import { interleave } from '../helpers/interleave.ts';
-import { deleteJob, startOnDemandRun, updateJob } from '../../src/core/jobs.ts';
+import { createJob, deleteJob, startOnDemandRun, updateJob } from '../../src/core/jobs.ts';
+import { deleteCatalog } from '../../src/core/catalog.ts';
+import * as catalog from '../../src/store/catalog/index.ts';
 import { claimRuns, failRun } from '../../src/core/runs.ts';
 import { expireJobs } from '../../src/core/schedulerSteps.ts';
 import * as jobs from '../../src/store/jobs/index.ts';
@@ -104,6 +106,20 @@ for (const dialect of storeDialects) {
       assert.equal((await jobs.get(sut.store.db, job.replication_job_id))!.state, 'DELETED');
       const live = await sut.store.db.selectFrom('jobs').select('replication_job_id').where('state', 'in', NON_TERMINAL_JOB_STATES).execute();
       assert.equal(await jobs.activeJobCount(sut.store.db, TENANT), live.length, 'the kept count is the count of live jobs');
+    });
+
+    // Last: it deletes the tenant's catalog.
+    test('CreateReplicationJob beside DeleteServerCatalog: refused, no job for a server the catalog no longer has', async () => {
+      await catalog.saveState(sut.store.db, TENANT, { status: 'AVAILABLE', last_modified_on: NOW, import_requested_at: null, status_before_import: null });
+      const server = await addServer(sut.store, 's-race-catalog', connector.connector_id, 'vcenter-races', NOW);
+      const second = await interleave(
+        sut.store,
+        core,
+        (holding) => deleteCatalog(holding, TENANT),
+        () => createJob(core, TENANT, { serverId: server.server_id, seedReplicationTime: new Date(NOW), frequency: 12 }),
+      );
+      assert.equal(second.error?.name, 'OperationNotPermittedException', `the create answered ${second.error?.message ?? `job ${second.value}`}`);
+      assert.equal(await jobs.nonTerminalOfServer(sut.store.db, server.server_id), undefined);
     });
   });
 }
