@@ -259,8 +259,10 @@ export async function cancelJob(
     await applyRunChange(tx, run, onRunCancelled(runFacts(run), now), now);
     emit({ type: 'run.state', tenant, replicationJobId: job.replication_job_id, replicationRunId: run.replication_run_id, runType: run.type, state: 'DELETED' });
   }
-  await catalog.markJobTerminated(tx, job.server_id, job.replication_job_id, now);
+  // The job's change (and with it the tenant's job count) before the server's row: the order creates and
+  // DeleteServerCatalog lock them in (count, then servers), so an expiry beside either never waits in a circle.
   await applyJobChange(tx, job, { state, statusMessage: message, pendingAutomaticAt: null, pausedAt: null }, now, emit);
+  await catalog.markJobTerminated(tx, job.server_id, job.replication_job_id, now);
 }
 
 export async function startOnDemandRun(
