@@ -173,13 +173,19 @@ describe('three nodes on one PostgreSQL and one S3 bucket', { skip: postgresSkip
     for (const [folder, job] of jobs) completed.set(folder, (await expectCompleted(survivor, job.jobId, job.seedRunId, 240_000)).amiId);
     assert.ok(proxies[0]!.connections.some((to) => to !== proxies[0]!.backends[0]), 'the slow connector reconnected to another node');
 
-    // 7. Two more runs (incremental), asked of the successor, run once each.
+    // 7. Two more runs (incremental), run once each: fast-1's asked six times at once of both surviving nodes (one
+    // starts, the others find it waiting or active: the job's row is locked while each decides, docs/store.md),
+    // slow's of the successor.
     const successorClient = sms(nodes.find((n) => n.name === successor)!);
-    for (const folder of ['fast-1', 'slow']) {
-      const job = jobs.get(folder)!;
-      const { replicationRunId } = await successorClient.send(new StartOnDemandReplicationRunCommand({ replicationJobId: job.jobId }));
-      await expectCompleted(survivor, job.jobId, replicationRunId!, 240_000);
-    }
+    const askers = others.map(sms);
+    const fast1 = jobs.get('fast-1')!;
+    const asked = await Promise.allSettled(askers.flatMap((client) => [1, 2, 3].map(() => client.send(new StartOnDemandReplicationRunCommand({ replicationJobId: fast1.jobId })))));
+    const started = asked.flatMap((a) => (a.status === 'fulfilled' ? [a.value.replicationRunId!] : []));
+    assert.equal(started.length, 1, `one of six concurrent StartOnDemandReplicationRun starts a run: ${JSON.stringify(asked.map((a) => (a.status === 'fulfilled' ? a.value.replicationRunId : (a.reason as Error).name)))}`);
+    for (const a of asked) if (a.status === 'rejected') assert.equal((a.reason as Error).name, 'OperationNotPermittedException', (a.reason as Error).message);
+    await expectCompleted(survivor, fast1.jobId, started[0]!, 240_000);
+    const slowRun = await successorClient.send(new StartOnDemandReplicationRunCommand({ replicationJobId: slow.jobId }));
+    await expectCompleted(survivor, slow.jobId, slowRun.replicationRunId!, 240_000);
 
     // 8. Each run's COMPLETED event was delivered exactly once, and no event twice.
     const runIds = new Set<string>();
