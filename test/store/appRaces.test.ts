@@ -110,5 +110,30 @@ for (const dialect of storeDialects) {
       assert.equal(second.error?.name, 'InvalidParameterException', `the second create answered ${second.error?.message ?? 'success'}`);
       assert.match(second.error!.message, /already belongs to app/);
     });
+
+    test('two CreateApp with one clientToken: the second returns the first\'s app', async () => {
+      const input = { name: 'tokened', clientToken: `token-${n++}` };
+      let firstAppId = '';
+      const second = await interleave(
+        sut.store,
+        core,
+        async (holding) => (firstAppId = (await createApp(holding, TENANT, input, OPTIONS)).app.app_id),
+        () => createApp(core, TENANT, input, OPTIONS),
+      );
+      assert.equal(second.error, undefined, `${second.error?.name}: ${second.error?.message}`);
+      assert.equal(second.value!.app.app_id, firstAppId);
+    });
+
+    test('two CreateApp at the account\'s last free app: the second is refused', async () => {
+      const count = (await sut.store.db.selectFrom('apps').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n;
+      const limited: Core = { ...core, policy: { ...core.policy, maxAppsPerAccount: Number(count) + 1 } };
+      const second = await interleave(
+        sut.store,
+        limited,
+        (holding) => createApp(holding, TENANT, { name: 'last-free-1' }, OPTIONS),
+        () => createApp(limited, TENANT, { name: 'last-free-2' }, OPTIONS),
+      );
+      assert.equal(second.error?.name, 'OperationNotPermittedException', `the second create answered ${second.error?.message ?? 'success'}`);
+    });
   });
 }

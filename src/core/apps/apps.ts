@@ -8,6 +8,7 @@ import type { ServerGroup, Tag } from '@aws-sdk/client-sms';
 import { invalidParameter, missingParameter, notPermitted } from '../../lib/errors.ts';
 import { newAppId } from '../../lib/ids.ts';
 import { freshId } from '../uniqueId.ts';
+import * as jobs from '../../store/jobs/index.ts';
 import { inTransaction, type Core, type Tx } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import { closePage, fingerprintOf, openCursor, type PageRequest } from '../paginate.ts';
@@ -104,6 +105,11 @@ export async function createApp(core: Core, tenant: Tenant, input: AppInput & { 
     JSON.stringify([input.name, input.description ?? null, input.roleName ?? null, tags, (input.serverGroups ?? []).map((g) => [g.name ?? null, (g.serverList ?? []).map((s) => s.serverId)])]),
   );
   return inTransaction(core, async (tx, emit) => {
+    // The tenant's creates take turns where transactions run side by side (the same row as CreateReplicationJob's,
+    // taken first, before any server's row): the clientToken lookup and the app limit below then see every app a
+    // create before this one committed. Without it two creates with one token made two apps, and N creates at once
+    // passed the limit together.
+    if (core.capabilities.sharedByNodes) await jobs.takeTurnForNewJob(tx, tenant);
     if (input.clientToken) {
       const earlier = await selectAppByClientToken(tx, tenant, input.clientToken);
       if (earlier) {
