@@ -15,7 +15,6 @@ import { writeGroups } from './membership.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';
 import * as appCatalog from '../../store/apps/appCatalogQueries.ts';
 import { updateAppRow } from '../../store/apps/configQueries.ts';
-import * as jobs from '../../store/jobs/index.ts';
 
 /** A server named by its server id (`s-…`), its VM id, or its VM manager and VM id. */
 export type CatalogServerRef = string | { vmManagerId?: string; vmId: string };
@@ -72,8 +71,6 @@ export async function listCatalog(core: Core, tenant: Tenant): Promise<(CatalogE
 export async function importAppCatalog(core: Core, tenant: Tenant, roleName: string | undefined, options: RefreshOptions): Promise<void> {
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
-    // The tenant's app creates take turns (core/apps/apps.ts createApp): the app limit below counts every one committed.
-    if (core.capabilities.sharedByNodes) await jobs.takeTurnForNewJob(tx, tenant);
     const entries = await appCatalog.selectAppCatalog(tx, tenant);
     if (entries.length === 0) {
       throw notPermitted(`No application catalog is loaded for this account in ${tenant.region}; an operator loads one with \`ferry apps catalog load FILE\` (Ferry's stand-in for Migration Hub).`);
