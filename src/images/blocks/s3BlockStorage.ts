@@ -79,6 +79,7 @@ export class S3BlockStorage implements BlockStorage {
   readonly #partsInFlight: number;
   readonly #coalescer: RangeCoalescer | undefined;
   readonly #payloadCheck: PayloadCheck;
+  readonly #buffers: PartBuffers;
   /** GETs sent (ranged or whole), for benches and tests. */
   getRequests = 0;
 
@@ -89,6 +90,7 @@ export class S3BlockStorage implements BlockStorage {
     this.#partsInFlight = options.partsInFlight ?? DEFAULT_PARTS_IN_FLIGHT;
     if (!Number.isInteger(this.#partsInFlight) || this.#partsInFlight < 1) throw new Error(`parts in flight must be a whole number ≥ 1, not ${this.#partsInFlight}`);
     this.#payloadCheck = options.payloadCheck ?? 'crc32';
+    this.#buffers = new PartBuffers(partSize, this.#partsInFlight + 2);
     const coalescing = options.coalesceReads ?? DEFAULT_COALESCING;
     this.#coalescer = coalescing === false ? undefined : new RangeCoalescer((name, offset, length) => this.#readRangeOnce(name, offset, length), coalescing);
     this.#bucket = options.bucket;
@@ -109,7 +111,7 @@ export class S3BlockStorage implements BlockStorage {
   async createPack(name: string, header: Buffer): Promise<PackUpload> {
     const key = this.#key(name);
     if ((await this.sizeOf(name)) !== undefined) throw new Error(`pack ${name} already exists`);
-    return new S3PackUpload(this.#client, this.#bucket, key, name, header, this.#partSize, this.#partsInFlight, this.#payloadCheck);
+    return new S3PackUpload(this.#client, this.#bucket, key, name, header, this.#partSize, this.#partsInFlight, this.#payloadCheck, this.#buffers);
   }
 
   async putObject(name: string, bytes: Buffer): Promise<void> {
@@ -187,6 +189,7 @@ export class S3BlockStorage implements BlockStorage {
   }
 
   async close(): Promise<void> {
+    this.#buffers.release();
     this.#client.destroy();
   }
 
@@ -232,18 +235,20 @@ class S3PackUpload implements PackUpload {
   #done = false;
   #nextPart = 1;
   readonly #payloadCheck: PayloadCheck;
-  /** Part buffers whose upload has finished, filled again instead of allocating (and page-faulting in) new ones. */
-  readonly #spare: Buffer[] = [];
+  readonly #buffers: PartBuffers;
 
-  constructor(client: S3Client, bucket: string, key: string, name: string, header: Buffer, partSize: number, maxInFlight: number, payloadCheck: PayloadCheck) {
+  constructor(
+    client: S3Client, bucket: string, key: string, name: string, header: Buffer, partSize: number, maxInFlight: number, payloadCheck: PayloadCheck, buffers: PartBuffers,
+  ) {
     this.name = name;
     this.#payloadCheck = payloadCheck;
+    this.#buffers = buffers;
     this.#client = client;
     this.#bucket = bucket;
     this.#key = key;
     this.#partSize = partSize;
     this.#maxInFlight = maxInFlight;
-    this.#fill = Buffer.allocUnsafe(partSize);
+    this.#fill = buffers.take();
     this.#copyIn(header);
   }
 
@@ -266,10 +271,15 @@ class S3PackUpload implements PackUpload {
     this.#done = true;
     const last = this.#fill.subarray(0, this.#fillBytes);
     if (this.#created === undefined) {
-      await this.#client.send(putObject(this.#bucket, this.#key, last, this.#payloadCheck));
+      try {
+        await this.#client.send(putObject(this.#bucket, this.#key, last, this.#payloadCheck));
+      } finally {
+        this.#buffers.give(this.#fill);
+      }
       return;
     }
-    if (last.length > 0) this.#startPart(last);
+    if (last.length > 0) this.#startPart(last, this.#fill);
+    else this.#buffers.give(this.#fill);
     await this.#settle();
     if (this.#failure !== undefined) {
       await this.#abortUpload().catch(() => {});
@@ -282,6 +292,7 @@ class S3PackUpload implements PackUpload {
   }
 
   async abort(): Promise<void> {
+    if (!this.#done) this.#buffers.give(this.#fill);
     this.#done = true;
     await this.#settle();
     await this.#abortUpload();
@@ -295,14 +306,15 @@ class S3PackUpload implements PackUpload {
       this.#fillBytes += taken;
       this.#size += taken;
       if (this.#fillBytes === this.#partSize) {
-        this.#startPart(this.#fill);
-        this.#fill = this.#spare.pop() ?? Buffer.allocUnsafe(this.#partSize);
+        this.#startPart(this.#fill, this.#fill);
+        this.#fill = this.#buffers.take();
         this.#fillBytes = 0;
       }
     }
   }
 
-  #startPart(body: Buffer): void {
+  /** Uploads `body` (all or the start of `buffer`, which goes back to the pool once the SDK is done with it). */
+  #startPart(body: Buffer, buffer: Buffer): void {
     const partNumber = this.#nextPart++;
     this.#created ??= this.#client.send(new CreateMultipartUploadCommand({ Bucket: this.#bucket, Key: this.#key })).then((created) => {
       this.#uploadId = created.UploadId!;
@@ -325,8 +337,8 @@ class S3PackUpload implements PackUpload {
       )
       .finally(() => {
         this.#inFlight.delete(uploading);
-        // The SDK is done with the body once send settles (retries included): the buffer can take the next part.
-        if (body.length === this.#partSize && !this.#done) this.#spare.push(body);
+        // The SDK is done with the body once send settles (retries included): the buffer can take another part.
+        this.#buffers.give(buffer);
       });
     this.#inFlight.add(uploading);
   }
@@ -344,6 +356,40 @@ class S3PackUpload implements PackUpload {
 
   #throwIfFailed(): void {
     if (this.#failure !== undefined) throw this.#failure.error;
+  }
+}
+
+/**
+ * The part buffers of a storage's pack uploads, kept for the next part and the next pack instead of allocating fresh
+ * ones: a fresh 16 MiB buffer is page-faulted in and later unmapped, which cost the uploader more CPU than signing
+ * the part (bench/clusterUploadCpu.ts). At most `keep` buffers wait in the pool (partsInFlight + 2: the parts in
+ * flight, the one filling and one more), and the pool empties after a quiet minute, so an idle node holds none.
+ */
+class PartBuffers {
+  readonly #size: number;
+  readonly #keep: number;
+  #free: Buffer[] = [];
+  #idle: NodeJS.Timeout | undefined;
+
+  constructor(size: number, keep: number) {
+    this.#size = size;
+    this.#keep = keep;
+  }
+
+  take(): Buffer {
+    return this.#free.pop() ?? Buffer.allocUnsafe(this.#size);
+  }
+
+  give(buffer: Buffer): void {
+    if (this.#free.length < this.#keep && !this.#free.includes(buffer)) this.#free.push(buffer);
+    this.#idle?.refresh();
+    this.#idle ??= setTimeout(() => this.release(), 60_000).unref();
+  }
+
+  release(): void {
+    clearTimeout(this.#idle);
+    this.#idle = undefined;
+    this.#free = [];
   }
 }
 
