@@ -11,7 +11,7 @@
  * by (partsInFlight + 1) × partSizeBytes (48 MiB with the defaults). Parts may finish in any order; the part list
  * is put back in part-number order at CompleteMultipartUpload. A process killed mid-pack leaves an incomplete
  * multipart upload (invisible to readers and listings), which unfinishedUploads lists and leftUploads.ts
- * aborts once it is clearly a leftover.
+ * aborts once it is clearly a leftover. Part buffers are reused across parts and packs (PartBuffers, below).
  */
 import {
   AbortMultipartUploadCommand,
@@ -60,12 +60,12 @@ export interface S3BlockStorageOptions {
 }
 
 /**
- * Pack bodies are the node's bulk upload: SigV4's SHA-256 of every byte (the SDK's default for a Buffer body) was
- * the uploader's largest CPU item, taken from the object store on a shared host. With 'crc32' the body is signed as
- * UNSIGNED-PAYLOAD and carries an x-amz-checksum-crc32 (zlib's, 5–10× cheaper than SHA-256 here) that S3 verifies
- * before it stores the part, so a body damaged in transit is still refused; the headers and the rest of the request
- * stay signed. Stores that predate flexible checksums ignore the header (bytes are checked against their SHA-256
- * when read back either way).
+ * Pack bodies are the node's bulk upload, and on a shared host every CPU second spent on them is taken from the
+ * object store. SigV4 signs a Buffer body by its SHA-256 (the SDK's default). With 'crc32' the body is signed as
+ * UNSIGNED-PAYLOAD and carries an x-amz-checksum-crc32 (zlib's: 12 against SHA-256's 40 ms of CPU per 64 MiB here,
+ * where SHA-256 has the CPU's SHA extensions; more without them) that S3 verifies before it stores the part, so a
+ * body damaged in transit is still refused; the checksum and the other headers stay signed. Stores that predate
+ * flexible checksums ignore the header (blocks are checked against their SHA-256 when read back either way).
  */
 export type PayloadCheck = 'crc32' | 'sigv4';
 
