@@ -152,7 +152,11 @@ if (parts.includes('datapath')) {
   const line = (name: string, f: DataPathFigure, extra = '') =>
     console.log(`${name.padEnd(34)} ${f.seconds.toFixed(2).padStart(7)} s  ${f.mibPerSecond.toFixed(1).padStart(6)} MiB/s of data${extra}   (idle ${(f.idle * 100).toFixed(0)}%)${cpuText(f)}`);
   const cpuText = (f: DataPathFigure) =>
-    f.cpu ? `\n${''.padEnd(35)}CPU s: node ${f.cpu.node.toFixed(2)}, connector ${f.cpu.connector.toFixed(2)}${f.cpu.moto === undefined ? '' : `, moto_server ${f.cpu.moto.toFixed(2)}`}` : '';
+    f.cpu
+      ? `\n${''.padEnd(35)}CPU s: node ${f.cpu.node.toFixed(2)}, connector ${f.cpu.connector.toFixed(2)}${f.cpu.moto === undefined ? '' : `, moto_server ${f.cpu.moto.toFixed(2)}`}`
+      : f.cpuCopy
+        ? `\n${''.padEnd(35)}CPU s: aws CLI ${f.cpuCopy.cli.toFixed(2)}, moto_server ${f.cpuCopy.moto.toFixed(2)}`
+        : '';
   console.log(`data path: a ${diskMiB} MiB disk, ${path.dataMiB.toFixed(0)} MiB of it data; ${load()}`);
   line('aws s3 cp of the data (baseline)', path.awsCp, '   (mean of one before and one after)');
   line('Ferry replication into S3', path.ferryS3, `   ${(path.awsCp.seconds / path.ferryS3.seconds).toFixed(2)}× aws s3 cp's speed (target ≥ 0.8×)`);

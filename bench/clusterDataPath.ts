@@ -33,6 +33,15 @@ export interface DataPathFigure {
   idle: number;
   /** CPU seconds (user + system) each process spent in the timed part: where the time goes. */
   cpu?: { node: number; connector: number; moto?: number };
+  /** `aws s3 cp`'s CPU seconds: the CLI (its Python, a child of this process) and moto_server. */
+  cpuCopy?: { cli: number; moto: number };
+}
+
+/** CPU seconds of this process's waited-for children (the AWS CLI and its Python), from /proc/self/stat. */
+export function childrenCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
 }
 
 export interface DataPathResult {
@@ -46,7 +55,7 @@ export interface DataPathResult {
 const figure = (seconds: number, dataBytes: number, idle: number): DataPathFigure => ({ seconds, mibPerSecond: dataBytes / MiB / seconds, idle });
 
 /** The pid of the moto_server listening on `endpoint`'s port (started by test/helpers/moto.ts as `-p PORT`). */
-function motoPid(endpoint: string): number | undefined {
+export function motoPid(endpoint: string): number | undefined {
   const port = new URL(endpoint).port;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -84,6 +93,8 @@ async function awsCopy(file: string, dataBytes: number): Promise<DataPathFigure>
   const bucket = await startTestBucket();
   const home = mkdtempSync(join(tmpdir(), 'ferry-bench-aws-'));
   try {
+    const moto = motoPid(bucket.endpoint);
+    const cpuBefore = { cli: childrenCpuSeconds(), moto: moto === undefined ? 0 : cpuSeconds(moto) };
     const idle = idleDuring();
     const started = performance.now();
     // No read timeout: on a saturated machine moto_server takes over the CLI's default 60 s to answer a part.
@@ -93,7 +104,9 @@ async function awsCopy(file: string, dataBytes: number): Promise<DataPathFigure>
     });
     const seconds = (performance.now() - started) / 1000;
     if (result.code !== 0) throw new Error(`aws s3 cp exited ${result.code}: ${result.stderr}`);
-    return figure(seconds, dataBytes, idle());
+    const timed = figure(seconds, dataBytes, idle());
+    if (moto !== undefined) timed.cpuCopy = { cli: childrenCpuSeconds() - cpuBefore.cli, moto: cpuSeconds(moto) - cpuBefore.moto };
+    return timed;
   } finally {
     rmSync(home, { recursive: true, force: true });
     await bucket.stop();
@@ -129,15 +142,22 @@ async function replicateOnce(adminUrl: string, datastore: string, blocks: 's3' |
     const cpuAt = () => ({ node: cpuSeconds(pids.node), connector: cpuSeconds(pids.connector), moto: pids.moto === undefined ? undefined : cpuSeconds(pids.moto) });
     const cpuBefore = cpuAt();
     const idle = idleDuring();
-    const started = performance.now();
+    const started = Date.now();
     const { replicationRunId } = await sms.send(new StartOnDemandReplicationRunCommand({ replicationJobId }));
+    // The time is the run's own completedTime (milliseconds, same clock), so the poll can be slow: at every 50 ms it
+    // was 20 requests a second to the node for the whole run (the longest, S3's, the most), CPU taken from
+    // moto_server and the connector and counted in the node's figure.
+    let completed: Date;
     for (;;) {
       const found = (await sms.send(new GetReplicationRunsCommand({ replicationJobId, maxResults: 50 }))).replicationRunList?.find((r) => r.replicationRunId === replicationRunId);
-      if (found?.state === 'COMPLETED') break;
+      if (found?.state === 'COMPLETED') {
+        completed = found.completedTime!;
+        break;
+      }
       if (found?.state === 'FAILED' || found?.state === 'DELETED') throw new Error(`run ${found.state}: ${found.statusMessage}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => setTimeout(resolve, 500));
     }
-    const timed = figure((performance.now() - started) / 1000, dataBytes, idle());
+    const timed = figure((completed.getTime() - started) / 1000, dataBytes, idle());
     const cpuAfter = cpuAt();
     timed.cpu = {
       node: cpuAfter.node - cpuBefore.node,
@@ -172,10 +192,14 @@ export async function measureDataPath(adminUrl: string, diskMiB: number): Promis
     const ferryLocal = await replicateOnce(adminUrl, ds.dir, 'local', layout.dataBytes);
     const afterwards = await awsCopy(dense, layout.dataBytes);
     const seconds = (before.seconds + afterwards.seconds) / 2;
+    const awsCp = figure(seconds, layout.dataBytes, (before.idle + afterwards.idle) / 2);
+    if (before.cpuCopy && afterwards.cpuCopy) {
+      awsCp.cpuCopy = { cli: (before.cpuCopy.cli + afterwards.cpuCopy.cli) / 2, moto: (before.cpuCopy.moto + afterwards.cpuCopy.moto) / 2 };
+    }
     return {
       diskMiB,
       dataMiB: layout.dataBytes / MiB,
-      awsCp: figure(seconds, layout.dataBytes, (before.idle + afterwards.idle) / 2),
+      awsCp,
       ferryS3,
       ferryLocal,
     };

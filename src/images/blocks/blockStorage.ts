@@ -44,7 +44,8 @@ export interface PackUpload {
   readonly name: string;
   /** Bytes appended so far (the next record's offset). */
   readonly size: number;
-  /** Appends one record's parts; returns its offset. Appends are applied in call order. */
+  /** Appends one record's parts; returns its offset. Appends are applied in call order. The parts are copied or
+   * written before it returns, so the caller may reuse their buffers (createPack's header likewise). */
   append(parts: readonly Buffer[]): Promise<number>;
   /** Makes the pack complete, durable and visible. */
   seal(): Promise<void>;

@@ -24,6 +24,7 @@ export class PackStream {
   #target = 0;
   #running: Promise<void> | undefined;
   #failure: { error: unknown } | undefined;
+  #chunk: Buffer | undefined;
 
   constructor(storage: BlockStorage, name: string, path: string) {
     this.#storage = storage;
@@ -81,8 +82,10 @@ export class PackStream {
 
   async #pump(): Promise<void> {
     this.#file ??= await open(this.#path, 'r');
+    // One read buffer for the whole pack: createPack and append are done with their bytes when they return.
+    this.#chunk ??= Buffer.allocUnsafe(STREAM_CHUNK_BYTES);
     while (this.#sent < this.#target && this.#failure === undefined) {
-      const chunk = Buffer.allocUnsafe(Math.min(STREAM_CHUNK_BYTES, this.#target - this.#sent));
+      const chunk = this.#chunk.subarray(0, Math.min(STREAM_CHUNK_BYTES, this.#target - this.#sent));
       const { bytesRead } = await this.#file.read(chunk, 0, chunk.length, this.#sent);
       if (bytesRead !== chunk.length) throw new Error(`pack ${this.#name}: ${this.#path} is shorter than its synced end ${this.#target}`);
       if (this.#upload === undefined) this.#upload = await this.#storage.createPack(this.#name, chunk);
@@ -92,6 +95,7 @@ export class PackStream {
   }
 
   async #closeFile(): Promise<void> {
+    this.#chunk = undefined;
     const file = this.#file;
     this.#file = undefined;
     await file?.close();

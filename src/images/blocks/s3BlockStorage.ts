@@ -11,7 +11,7 @@
  * by (partsInFlight + 1) × partSizeBytes (48 MiB with the defaults). Parts may finish in any order; the part list
  * is put back in part-number order at CompleteMultipartUpload. A process killed mid-pack leaves an incomplete
  * multipart upload (invisible to readers and listings), which unfinishedUploads lists and leftUploads.ts
- * aborts once it is clearly a leftover.
+ * aborts once it is clearly a leftover. Part buffers are reused across parts and packs (PartBuffers, below).
  */
 import {
   AbortMultipartUploadCommand,
@@ -26,6 +26,7 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { crc32 } from 'node:zlib';
 import { DEFAULT_COALESCING, RangeCoalescer, type RangeCoalescerOptions } from './rangeCoalescer.ts';
 import { BlockObjectGoneError, checkObjectName, type BlockStorage, type PackUpload, type StoredObject, type UnfinishedUpload } from './blockStorage.ts';
 
@@ -51,7 +52,22 @@ export interface S3BlockStorageOptions {
   coalesceReads?: RangeCoalescerOptions | false;
   /** Credentials come from the usual AWS chain (environment, profile…) unless given here. */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /**
+   * How a pack body's integrity reaches the store: 'crc32' (the default) sends a CRC32 the store checks and signs the
+   * request without hashing the body; 'sigv4' signs the body's SHA-256, as the SDK does by default. See PayloadCheck.
+   */
+  payloadCheck?: PayloadCheck;
 }
+
+/**
+ * Pack bodies are the node's bulk upload, and on a shared host every CPU second spent on them is taken from the
+ * object store. SigV4 signs a Buffer body by its SHA-256 (the SDK's default). With 'crc32' the body is signed as
+ * UNSIGNED-PAYLOAD and carries an x-amz-checksum-crc32 (zlib's: 12 against SHA-256's 40 ms of CPU per 64 MiB here,
+ * where SHA-256 has the CPU's SHA extensions; more without them) that S3 verifies before it stores the part, so a
+ * body damaged in transit is still refused; the checksum and the other headers stay signed. Stores that predate
+ * flexible checksums ignore the header (blocks are checked against their SHA-256 when read back either way).
+ */
+export type PayloadCheck = 'crc32' | 'sigv4';
 
 export class S3BlockStorage implements BlockStorage {
   readonly kind = 's3';
@@ -62,6 +78,8 @@ export class S3BlockStorage implements BlockStorage {
   readonly #partSize: number;
   readonly #partsInFlight: number;
   readonly #coalescer: RangeCoalescer | undefined;
+  readonly #payloadCheck: PayloadCheck;
+  readonly #buffers: PartBuffers;
   /** GETs sent (ranged or whole), for benches and tests. */
   getRequests = 0;
 
@@ -71,6 +89,8 @@ export class S3BlockStorage implements BlockStorage {
     this.#partSize = partSize;
     this.#partsInFlight = options.partsInFlight ?? DEFAULT_PARTS_IN_FLIGHT;
     if (!Number.isInteger(this.#partsInFlight) || this.#partsInFlight < 1) throw new Error(`parts in flight must be a whole number ≥ 1, not ${this.#partsInFlight}`);
+    this.#payloadCheck = options.payloadCheck ?? 'crc32';
+    this.#buffers = new PartBuffers(partSize, this.#partsInFlight + 2);
     const coalescing = options.coalesceReads ?? DEFAULT_COALESCING;
     this.#coalescer = coalescing === false ? undefined : new RangeCoalescer((name, offset, length) => this.#readRangeOnce(name, offset, length), coalescing);
     this.#bucket = options.bucket;
@@ -91,11 +111,11 @@ export class S3BlockStorage implements BlockStorage {
   async createPack(name: string, header: Buffer): Promise<PackUpload> {
     const key = this.#key(name);
     if ((await this.sizeOf(name)) !== undefined) throw new Error(`pack ${name} already exists`);
-    return new S3PackUpload(this.#client, this.#bucket, key, name, header, this.#partSize, this.#partsInFlight);
+    return new S3PackUpload(this.#client, this.#bucket, key, name, header, this.#partSize, this.#partsInFlight, this.#payloadCheck, this.#buffers);
   }
 
   async putObject(name: string, bytes: Buffer): Promise<void> {
-    await this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: this.#key(name), Body: bytes, ContentLength: bytes.length }));
+    await this.#client.send(putObject(this.#bucket, this.#key(name), bytes, this.#payloadCheck));
   }
 
   readRange(name: string, offset: number, length: number): Promise<Buffer> {
@@ -169,6 +189,7 @@ export class S3BlockStorage implements BlockStorage {
   }
 
   async close(): Promise<void> {
+    this.#buffers.release();
     this.#client.destroy();
   }
 
@@ -213,15 +234,21 @@ class S3PackUpload implements PackUpload {
   #failure: { error: unknown } | undefined;
   #done = false;
   #nextPart = 1;
+  readonly #payloadCheck: PayloadCheck;
+  readonly #buffers: PartBuffers;
 
-  constructor(client: S3Client, bucket: string, key: string, name: string, header: Buffer, partSize: number, maxInFlight: number) {
+  constructor(
+    client: S3Client, bucket: string, key: string, name: string, header: Buffer, partSize: number, maxInFlight: number, payloadCheck: PayloadCheck, buffers: PartBuffers,
+  ) {
     this.name = name;
+    this.#payloadCheck = payloadCheck;
+    this.#buffers = buffers;
     this.#client = client;
     this.#bucket = bucket;
     this.#key = key;
     this.#partSize = partSize;
     this.#maxInFlight = maxInFlight;
-    this.#fill = Buffer.allocUnsafe(partSize);
+    this.#fill = buffers.take();
     this.#copyIn(header);
   }
 
@@ -244,10 +271,15 @@ class S3PackUpload implements PackUpload {
     this.#done = true;
     const last = this.#fill.subarray(0, this.#fillBytes);
     if (this.#created === undefined) {
-      await this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: this.#key, Body: last, ContentLength: last.length }));
+      try {
+        await this.#client.send(putObject(this.#bucket, this.#key, last, this.#payloadCheck));
+      } finally {
+        this.#buffers.give(this.#fill);
+      }
       return;
     }
-    if (last.length > 0) this.#startPart(last);
+    if (last.length > 0) this.#startPart(last, this.#fill);
+    else this.#buffers.give(this.#fill);
     await this.#settle();
     if (this.#failure !== undefined) {
       await this.#abortUpload().catch(() => {});
@@ -260,6 +292,7 @@ class S3PackUpload implements PackUpload {
   }
 
   async abort(): Promise<void> {
+    if (!this.#done) this.#buffers.give(this.#fill);
     this.#done = true;
     await this.#settle();
     await this.#abortUpload();
@@ -273,23 +306,27 @@ class S3PackUpload implements PackUpload {
       this.#fillBytes += taken;
       this.#size += taken;
       if (this.#fillBytes === this.#partSize) {
-        this.#startPart(this.#fill);
-        this.#fill = Buffer.allocUnsafe(this.#partSize);
+        this.#startPart(this.#fill, this.#fill);
+        this.#fill = this.#buffers.take();
         this.#fillBytes = 0;
       }
     }
   }
 
-  #startPart(body: Buffer): void {
+  /** Uploads `body` (all or the start of `buffer`, which goes back to the pool once the SDK is done with it). */
+  #startPart(body: Buffer, buffer: Buffer): void {
     const partNumber = this.#nextPart++;
     this.#created ??= this.#client.send(new CreateMultipartUploadCommand({ Bucket: this.#bucket, Key: this.#key })).then((created) => {
       this.#uploadId = created.UploadId!;
       return this.#uploadId;
     });
     const uploading = this.#created
-      .then((uploadId) =>
-        this.#client.send(new UploadPartCommand({ Bucket: this.#bucket, Key: this.#key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length })),
-      )
+      .then((uploadId) => {
+        const input = { Bucket: this.#bucket, Key: this.#key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length };
+        return this.#client.send(
+          this.#payloadCheck === 'crc32' ? unsignedPayload(new UploadPartCommand({ ...input, ChecksumCRC32: crc32Base64(body) })) : new UploadPartCommand(input),
+        );
+      })
       .then(
         (answer) => {
           this.#parts.push({ PartNumber: partNumber, ETag: answer.ETag! });
@@ -298,7 +335,11 @@ class S3PackUpload implements PackUpload {
           this.#failure ??= { error };
         },
       )
-      .finally(() => this.#inFlight.delete(uploading));
+      .finally(() => {
+        this.#inFlight.delete(uploading);
+        // The SDK is done with the body once send settles (retries included): the buffer can take another part.
+        this.#buffers.give(buffer);
+      });
     this.#inFlight.add(uploading);
   }
 
@@ -316,6 +357,70 @@ class S3PackUpload implements PackUpload {
   #throwIfFailed(): void {
     if (this.#failure !== undefined) throw this.#failure.error;
   }
+}
+
+/**
+ * The part buffers of a storage's pack uploads, kept for the next part and the next pack instead of allocating fresh
+ * ones: a fresh 16 MiB buffer is page-faulted in and later unmapped, which cost the uploader more CPU than signing
+ * the part (bench/clusterUploadCpu.ts). At most `keep` buffers wait in the pool (partsInFlight + 2: the parts in
+ * flight, the one filling and one more), and the pool empties after a quiet minute, so an idle node holds none.
+ */
+class PartBuffers {
+  readonly #size: number;
+  readonly #keep: number;
+  #free: Buffer[] = [];
+  #idle: NodeJS.Timeout | undefined;
+
+  constructor(size: number, keep: number) {
+    this.#size = size;
+    this.#keep = keep;
+  }
+
+  take(): Buffer {
+    return this.#free.pop() ?? Buffer.allocUnsafe(this.#size);
+  }
+
+  give(buffer: Buffer): void {
+    if (this.#free.length < this.#keep && !this.#free.includes(buffer)) this.#free.push(buffer);
+    this.#idle?.refresh();
+    this.#idle ??= setTimeout(() => this.release(), 60_000).unref();
+  }
+
+  release(): void {
+    clearTimeout(this.#idle);
+    this.#idle = undefined;
+    this.#free = [];
+  }
+}
+
+/** A PutObject of a whole body (a pack smaller than one part, or a manifest) with the storage's payload check. */
+function putObject(bucket: string, key: string, body: Buffer, payloadCheck: PayloadCheck): PutObjectCommand {
+  const input = { Bucket: bucket, Key: key, Body: body, ContentLength: body.length };
+  return payloadCheck === 'crc32' ? unsignedPayload(new PutObjectCommand({ ...input, ChecksumCRC32: crc32Base64(body) })) : new PutObjectCommand(input);
+}
+
+/** S3's x-amz-checksum-crc32 value: the big-endian CRC32, base64. */
+function crc32Base64(body: Buffer): string {
+  const value = Buffer.allocUnsafe(4);
+  value.writeUInt32BE(crc32(body));
+  return value.toString('base64');
+}
+
+/** The one middleware-stack call unsignedPayload needs (the SDK's overloads do not type-check on a union of commands). */
+interface BuildSteps {
+  add(middleware: (next: (args: { request: unknown }) => Promise<unknown>) => (args: { request: unknown }) => Promise<unknown>, options: { step: 'build'; name: string }): void;
+}
+
+/** Signs the command without hashing its body: the signer (a later step) takes a payload hash header it finds as given. */
+function unsignedPayload<C extends PutObjectCommand | UploadPartCommand>(command: C): C {
+  (command.middlewareStack as unknown as BuildSteps).add(
+    (next) => (args) => {
+      (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      return next(args);
+    },
+    { step: 'build', name: 'ferryUnsignedPayload' },
+  );
+  return command;
 }
 
 function isRangeNotSatisfiable(thrown: unknown): boolean {
