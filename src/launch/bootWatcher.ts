@@ -191,6 +191,7 @@ export async function waitForBoot(ctx: WatchContext, deadline: number): Promise<
 
 async function watchBoot(ctx: WatchContext, deadline: number): Promise<BootOutcome> {
   let nextProbe = ctx.now() + PROBE_MS / 2;
+  let lastProbe = nextProbe - PROBE_MS;
   let seenLine = false;
   // Set by libvirt's event stream; looked at within POLL_MS (the wait below never lasts longer).
   let probeNow = false;
@@ -207,9 +208,12 @@ async function watchBoot(ctx: WatchContext, deadline: number): Promise<BootOutco
       }
       for (const result of results(lines, ctx.nonce)) await ctx.onResult(result);
       if (lines.some(isBootLine)) return { booted: true, via: 'console' };
+      // The stream ended since the last probe was scheduled: back to probing every PROBE_MS.
+      if (!ctx.events?.following) nextProbe = Math.min(nextProbe, lastProbe + PROBE_MS);
       if (probeNow || ctx.now() >= nextProbe) {
         probeNow = false;
-        nextProbe = ctx.now() + (ctx.events?.following ? PROBE_FOLLOWING_MS : PROBE_MS);
+        lastProbe = ctx.now();
+        nextProbe = lastProbe + (ctx.events?.following ? PROBE_FOLLOWING_MS : PROBE_MS);
         const outcome = await probe(ctx);
         if (outcome) return outcome;
       }

@@ -22,8 +22,9 @@ export interface DomainEvent {
 
 type Listener = (event: DomainEvent) => void;
 
-/** How long after the stream ended it is started again (libvirtd restarting). */
+/** How long after the stream ended it is started again (libvirtd restarting): doubling while it keeps ending at once. */
 const RESTART_MS = 1000;
+const MAX_RESTART_MS = 30_000;
 
 /** One line of `virsh event --loop` output, or undefined for anything else. */
 export function parseEventLine(line: string): (DomainEvent & { domain: string }) | undefined {
@@ -37,6 +38,7 @@ export class DomainEvents {
   readonly #listeners = new Map<string, Set<Listener>>();
   #child: ChildProcess | undefined;
   #restart: NodeJS.Timeout | undefined;
+  #restartMs = RESTART_MS;
   #closed = false;
 
   constructor(virsh: Virsh, log: Logger) {
@@ -79,6 +81,7 @@ export class DomainEvents {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const event = parseEventLine(line);
       if (!event) return;
+      this.#restartMs = RESTART_MS; // it works: a later end is restarted soon again
       for (const listener of [...(this.#listeners.get(event.domain) ?? [])]) listener({ type: event.type, detail: event.detail });
     });
     (child.stdout as { unref?: () => void } | null)?.unref?.();
@@ -88,7 +91,8 @@ export class DomainEvents {
       this.#restart = setTimeout(() => {
         this.#restart = undefined;
         this.#ensureStream();
-      }, RESTART_MS);
+      }, this.#restartMs);
+      this.#restartMs = Math.min(MAX_RESTART_MS, this.#restartMs * 2);
       this.#restart.unref();
     });
   }
