@@ -139,11 +139,15 @@ export class Virsh {
   /**
    * `virsh event --all --loop`: one line per event of any domain (`event 'lifecycle' for domain 'NAME': Stopped
    * Destroyed`) on stdout until it is killed; undefined when virsh is not installed. Long-lived, so not run through
-   * the launcher (domainEvents.ts follows it).
+   * the launcher (domainEvents.ts follows it). Started through util-linux's `setpriv --pdeathsig` where there is one,
+   * so a Ferry killed with SIGKILL does not leave it behind.
    */
   followEvents(): ChildProcess | undefined {
     if (!this.#binary) return undefined;
-    return spawn(this.#binary, ['-q', '-c', this.uri, 'event', '--all', '--loop'], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, LC_ALL: 'C' } });
+    const args = ['-q', '-c', this.uri, 'event', '--all', '--loop'];
+    const setpriv = findTool('setpriv');
+    const [file, argv] = setpriv ? [setpriv, ['--pdeathsig', 'TERM', this.#binary, ...args]] : [this.#binary, args];
+    return spawn(file, argv, { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, LC_ALL: 'C' } });
   }
 
   // ── Networks and filters ───────────────────────────────────────────────────────────────────────────────
