@@ -7,8 +7,11 @@
  * boot marker on the serial console, and the CPU time the domain's QEMU process used until then (user + system, from
  * /proc: on a busy machine the wall time is mostly waiting for a core, the CPU time is what the devices cost).
  *
- *   node bench/launchDomainXml.ts [--rounds 3] [--devices] [--cgroup] [--parallel 1]
+ *   node bench/launchDomainXml.ts [--rounds 3] [--devices] [--flat] [--cgroup] [--parallel 1]
  *
+ * `--flat` adds Ferry's XML with every PCI device placed on the root complex itself (integrated endpoints on
+ * pcie.0) instead of behind the one PCIe root port each that libvirt gives it: fewer bridges for the firmware and the
+ * guest's kernel to enumerate.
  * `--devices` adds variants that each leave one device of the instance out (the seed's SCSI controller, the NIC, the
  * guest agent's channel): what each costs the boot. `--cgroup` adds Ferry's XML with the domain's QEMU moved, once
  * started, out of libvirt's /machine group into the root of cgroup v1's cpu hierarchy, where the bare QEMU runs: on
@@ -32,7 +35,7 @@ import { Virsh } from '../src/launch/virsh.ts';
 import { bootableVm, launchSkipReason, LAUNCH_URI, removeDomain } from '../test/helpers/launch.ts';
 import { sampleIdle } from './launchSupport.ts';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, devices: { type: 'boolean', default: false }, cgroup: { type: 'boolean', default: false }, parallel: { type: 'string', default: '1' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, devices: { type: 'boolean', default: false }, flat: { type: 'boolean', default: false }, cgroup: { type: 'boolean', default: false }, parallel: { type: 'string', default: '1' } } });
 const ROUNDS = Math.max(1, Number(values.rounds));
 const PARALLEL = Math.max(1, Number(values.parallel));
 
@@ -46,10 +49,22 @@ function without(element: RegExp): (xml: string) => string {
   return (xml) => xml.replace(element, '');
 }
 
+/** The XML with each PCI device given an address on pcie.0 (slots from 5 up), so libvirt adds no root port for it. */
+function onRootComplex(xml: string): string {
+  let slot = 5;
+  const address = () => `<address type='pci' domain='0x0000' bus='0x00' slot='0x${(slot++).toString(16).padStart(2, '0')}' function='0x0'/>`;
+  return xml
+    .replace(/<target dev='[^']+' bus='virtio'\/>/g, (target) => `${target}\n      ${address()}`)
+    .replace(/(<controller type='scsi'[^>]*)\/>/, (_, open: string) => `${open}>${address()}</controller>`)
+    .replace(/<model type='[^']+'\/>/, (model) => `${model}\n      ${address()}`)
+    .replace(/(\n\s*<channel type='unix'>)/, (channel) => `\n    <controller type='virtio-serial' index='0'>${address()}</controller>${channel}`);
+}
+
 /** Each variant is Ferry's XML with one change; `--devices` adds the ones that each drop a device of the instance. */
 const VARIANTS: Record<string, (xml: string) => string> = {
   'Ferry (lean)': (xml) => xml,
   'with USB + NIC ROM': withDefaults,
+  ...(values.flat ? { 'devices on pcie.0': onRootComplex } : {}),
   ...(values.devices
     ? {
         'no SCSI controller': without(/\n\s*<controller type='scsi'[^>]*\/>/),

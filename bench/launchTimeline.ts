@@ -7,13 +7,14 @@
  * With `--servers 3` the app is bench:launch's three-server one (KVM, VMware and Hyper-V samples, one launch group,
  * each with its validation), and each instance's steps are printed under its server's name.
  *
- *   node bench/launchTimeline.ts [--runs 3] [--servers 3] [--pull-at-start | --pull-at-boot] [--alternate]
+ *   node bench/launchTimeline.ts [--runs 3] [--servers 3] [--pull-at-start | --pull-at-boot | --pull-after-boots] [--alternate]
  *
- * `--pull-at-start` and `--pull-at-boot` are experiments: the bench itself starts each instance's block pull
- * (`virsh blockpull`) as soon as `virsh start` has returned, or as soon as that guest has booted (what Ferry did
- * before it held hydration until no guest of its was still booting), instead of leaving it to Ferry (which then
- * waits for that job): what does hydrating during the boots cost the boots? `--alternate` makes every other run
- * one with the experiment, so both are measured under the same load.
+ * `--pull-at-start`, `--pull-at-boot` and `--pull-after-boots` are experiments: the bench itself starts each
+ * instance's block pull (`virsh blockpull`) as soon as `virsh start` has returned, as soon as that guest has booted
+ * (what Ferry did before it held hydration while a guest of its was booting), or once every guest of the app has
+ * booted (what Ferry did before it also held hydration while a guest ran its validations), instead of leaving it to
+ * Ferry (which then waits for that job): what does hydrating during the boots and validations cost them?
+ * `--alternate` makes every other run one with the experiment, so both are measured under the same load.
  *
  * Needs root and a running libvirt (qemu:///system), like `npm run bench:launch`.
  */
@@ -46,12 +47,13 @@ const { values } = parseArgs({
     servers: { type: 'string', default: '1' },
     'pull-at-start': { type: 'boolean', default: false },
     'pull-at-boot': { type: 'boolean', default: false },
+    'pull-after-boots': { type: 'boolean', default: false },
     alternate: { type: 'boolean', default: false },
   },
 });
 const RUNS = Math.max(1, Number(values.runs));
 const KINDS = Number(values.servers) >= 3 ? (['kvm', 'vmware', 'hyperv'] as const) : (['kvm'] as const);
-const EXPERIMENT = values['pull-at-start'] ? 'virsh start returned' : values['pull-at-boot'] ? 'boot marker seen' : undefined;
+const EXPERIMENT = values['pull-at-start'] ? 'virsh start returned' : values['pull-at-boot'] ? 'boot marker seen' : values['pull-after-boots'] ? 'every guest booted' : undefined;
 const VALIDATED = 'validated (GetAppValidationOutput, asked on each instance event)';
 
 /** Starts a block pull of each of the domain's disks that still reads through a backing file (the bench's experiment). */
@@ -124,16 +126,20 @@ async function timeline(t: TestFerry, appId: string, names: ReadonlyMap<string, 
     serverOf.set(e.instanceId, names.get(e.serverId) ?? e.serverId);
     if (e.state === 'pending') mark(named(e.instanceId, 'instance row created (pending)'));
   });
+  const booted = new Set<string>();
+  const pull = (instanceId: string) =>
+    // Ferry's hydration finds the jobs running (or done) and waits for them.
+    pullEveryDisk(t.ferry.instances.virsh, domainNameOf(instanceId)).then(
+      () => mark(named(instanceId, 'block pull started by the bench')),
+      (error: unknown) => console.log(`blockpull: ${(error as Error).message}`),
+    );
   const offPhases = t.ferry.instances.onPhase((instanceId, phase, at) => {
     mark(named(instanceId, phase), at);
     if (phase === 'hydrated') hydrated++;
-    if (experiment && phase === EXPERIMENT) {
-      // Ferry's hydration finds the jobs running (or done) and waits for them.
-      pullEveryDisk(t.ferry.instances.virsh, domainNameOf(instanceId)).then(
-        () => mark(named(instanceId, 'block pull started by the bench')),
-        (error: unknown) => console.log(`blockpull: ${(error as Error).message}`),
-      );
-    }
+    if (phase === 'booted (running)') booted.add(instanceId);
+    if (!experiment) return;
+    if (phase === EXPERIMENT) void pull(instanceId);
+    if (EXPERIMENT === 'every guest booted' && phase === 'booted (running)' && booted.size === names.size) for (const id of booted) void pull(id);
   });
   await writeFile('/proc/sys/vm/drop_caches', '3').catch(() => undefined);
   const idle = await sampleIdle();

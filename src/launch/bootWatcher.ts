@@ -7,6 +7,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { isBootLine, parseValidationLine, VALIDATION_TAG, type ConsoleResult } from '../domain/instanceConsole.ts';
+import type { DomainEvent, DomainEvents } from './domainEvents.ts';
 import { VirshError, type Virsh } from './virsh.ts';
 
 /**
@@ -20,6 +21,12 @@ const POLL_MS = 250;
  * each is a virsh process, and on a small host every process competes with the emulated guest for the CPU.
  */
 const PROBE_MS = 5000;
+/**
+ * The same while libvirt's event stream is followed (domainEvents.ts): a guest is then probed when libvirt says its
+ * agent connected or its domain stopped, and otherwise only this often, in case an event was missed (the stream
+ * restarting, or started just after the domain).
+ */
+const PROBE_FOLLOWING_MS = 30_000;
 /** A console line longer than this is cut (a guest printing without newlines must not grow memory). */
 const MAX_LINE = 16 * 1024;
 
@@ -131,6 +138,14 @@ export interface WatchContext {
   onFirstLine?: () => void;
   signal: AbortSignal;
   now: () => number;
+  /** libvirt's events, when followed: the guest is probed when they say something changed (see PROBE_FOLLOWING_MS). */
+  events?: DomainEvents;
+}
+
+/** An event after which a probe may decide something: the guest's agent connected, or its domain stopped. */
+function worthAProbe(event: DomainEvent): boolean {
+  if (event.type === 'agent-lifecycle') return /state:\s*'connected'/.test(event.detail);
+  return event.type === 'lifecycle' && /^(Stopped|Crashed|Shutdown)\b/.test(event.detail);
 }
 
 function results(lines: readonly string[], nonce: string): ConsoleResult[] {
@@ -176,23 +191,37 @@ export async function waitForBoot(ctx: WatchContext, deadline: number): Promise<
 
 async function watchBoot(ctx: WatchContext, deadline: number): Promise<BootOutcome> {
   let nextProbe = ctx.now() + PROBE_MS / 2;
+  let lastProbe = nextProbe - PROBE_MS;
   let seenLine = false;
-  for (;;) {
-    ctx.signal.throwIfAborted();
-    const lines = await ctx.tail.lines();
-    if (!seenLine && lines.length > 0) {
-      seenLine = true;
-      ctx.onFirstLine?.();
+  // Set by libvirt's event stream; looked at within POLL_MS (the wait below never lasts longer).
+  let probeNow = false;
+  const stopFollowing = ctx.events?.on(ctx.domain, (event) => {
+    if (worthAProbe(event)) probeNow = true;
+  });
+  try {
+    for (;;) {
+      ctx.signal.throwIfAborted();
+      const lines = await ctx.tail.lines();
+      if (!seenLine && lines.length > 0) {
+        seenLine = true;
+        ctx.onFirstLine?.();
+      }
+      for (const result of results(lines, ctx.nonce)) await ctx.onResult(result);
+      if (lines.some(isBootLine)) return { booted: true, via: 'console' };
+      // The stream ended since the last probe was scheduled: back to probing every PROBE_MS.
+      if (!ctx.events?.following) nextProbe = Math.min(nextProbe, lastProbe + PROBE_MS);
+      if (probeNow || ctx.now() >= nextProbe) {
+        probeNow = false;
+        lastProbe = ctx.now();
+        nextProbe = lastProbe + (ctx.events?.following ? PROBE_FOLLOWING_MS : PROBE_MS);
+        const outcome = await probe(ctx);
+        if (outcome) return outcome;
+      }
+      if (ctx.now() >= deadline) return { booted: false, why: 'timeout' };
+      await ctx.tail.changed(Math.min(POLL_MS, Math.max(1, nextProbe - ctx.now())), ctx.signal);
     }
-    for (const result of results(lines, ctx.nonce)) await ctx.onResult(result);
-    if (lines.some(isBootLine)) return { booted: true, via: 'console' };
-    if (ctx.now() >= nextProbe) {
-      nextProbe = ctx.now() + PROBE_MS;
-      const outcome = await probe(ctx);
-      if (outcome) return outcome;
-    }
-    if (ctx.now() >= deadline) return { booted: false, why: 'timeout' };
-    await ctx.tail.changed(Math.min(POLL_MS, Math.max(1, nextProbe - ctx.now())), ctx.signal);
+  } finally {
+    stopFollowing?.();
   }
 }
 

@@ -3,58 +3,66 @@
  * instance in this process, its outcome recorded on the instance (`hydrating` → `hydrated` | `failed`), the
  * instance's exports closed once it no longer reads from them.
  *
- * A pull waits while another guest of this process is still on its way to its boot (pending, starting or booting):
- * an emulated guest boots on the host's CPU, and so does a pull (the image store decoding blocks for the NBD
- * export, QEMU copying them), so the guests of a launch group that boot together would otherwise have their boots
- * slowed by the pulls of the first ones up. Once no guest is booting, the held pulls start; a pull is held at most
- * MAX_HOLD_MS, so a steady stream of launches cannot keep an instance dependent on the image store for ever.
+ * A pull waits while a guest of this process is still busy: on its way to its boot (pending, starting or
+ * booting), or booted and running the validation scripts of its seed (until each has reported a result). An
+ * emulated guest boots and runs its scripts on the host's CPU, and so does a pull (the image store decoding blocks
+ * for the NBD export, QEMU copying them), so the guests of a launch group that boot together would otherwise have
+ * their boots and validations slowed by the pulls of the first ones up — and a guest by its own pull, between its
+ * boot marker and its validation result. Once no guest is busy, the held pulls start; a pull is held at most
+ * MAX_HOLD_MS, so a steady stream of launches (or a validation that never reports) cannot keep an instance
+ * dependent on the image store for ever.
  */
 import { coerceError } from '../lib/errors.ts';
+import type { DomainEvents } from './domainEvents.ts';
 import { hydrate } from './hydration.ts';
 import { changeInstance, findInstance, parsePlan, type InstanceRow } from './instanceRepo.ts';
 import type { RunnerDeps } from './runnerDeps.ts';
 
-/** The longest a pull waits for other guests' boots (a boot under software emulation on a busy host takes minutes). */
+/** The longest a pull waits for busy guests (a boot under software emulation on a busy host takes minutes). */
 export const MAX_HOLD_MS = 120_000;
 
 export class Hydrator {
   readonly #deps: RunnerDeps;
   readonly #closing: AbortSignal;
+  readonly #events: DomainEvents | undefined;
   readonly #pulls = new Map<string, { promise: Promise<void>; abort: AbortController }>();
-  /** Instances of this process on their way to a boot: while there is one, pulls wait. */
-  readonly #booting = new Set<string>();
-  /** Pulls waiting for the boots to end, each with the timer that starts it after MAX_HOLD_MS anyway. */
+  /** Instances of this process on their way to a boot or running their validations: while there is one, pulls wait. */
+  readonly #busy = new Set<string>();
+  /** Pulls waiting for the busy guests, each with the timer that starts it after MAX_HOLD_MS anyway. */
   readonly #held = new Map<string, { row: InstanceRow; timer: NodeJS.Timeout }>();
 
-  /** `closing` aborts every pull (Ferry stopping: the guests keep running, a restart pulls again). */
-  constructor(deps: RunnerDeps, closing: AbortSignal) {
+  /**
+   * `closing` aborts every pull (Ferry stopping: the guests keep running, a restart pulls again); `events`, when
+   * given, tells a pull's end without polling for it (hydration.ts).
+   */
+  constructor(deps: RunnerDeps, closing: AbortSignal, events?: DomainEvents) {
     this.#deps = deps;
     this.#closing = closing;
+    this.#events = events;
     closing.addEventListener('abort', () => {
       for (const id of [...this.#held.keys()]) this.#unhold(id);
     }, { once: true });
   }
 
-  /** The instance is on its way to its boot (pending, starting, booting): pulls wait for it. */
-  booting(instanceId: string): void {
-    this.#booting.add(instanceId);
+  /** The instance is on its way to its boot or running its validations: pulls (its own too) wait for it. */
+  busy(instanceId: string): void {
+    this.#busy.add(instanceId);
   }
 
-  /** The instance is no longer on its way to a boot (booted, failed, removed): when it was the last, held pulls start. */
-  notBooting(instanceId: string): void {
-    if (!this.#booting.delete(instanceId) || this.#booting.size > 0) return;
+  /** The instance is no longer busy (validated, failed, removed): when it was the last, held pulls start. */
+  settled(instanceId: string): void {
+    if (!this.#busy.delete(instanceId) || this.#busy.size > 0) return;
     for (const [id, { row }] of [...this.#held]) {
       this.#unhold(id);
       this.#pull(row);
     }
   }
 
-  /** Hydrates the instance now, or once no other guest is booting (see above); once per process. */
+  /** Hydrates the instance now, or once no guest (itself included) is busy (see above); once per process. */
   start(row: InstanceRow): void {
     const id = row.instance_id;
     if (this.#pulls.has(id) || this.#held.has(id) || row.hydration === 'hydrated' || this.#closing.aborted) return;
-    const othersBooting = [...this.#booting].some((other) => other !== id);
-    if (!othersBooting) return this.#pull(row);
+    if (this.#busy.size === 0) return this.#pull(row);
     const timer = setTimeout(() => {
       this.#unhold(id);
       this.#pull(row);
@@ -82,7 +90,7 @@ export class Hydrator {
         if (!current || current.state === 'terminating' || current.state === 'terminated' || current.state === 'failed') return;
         if (current.hydration !== 'hydrating') await changeInstance(core, id, current.state, { hydration: 'hydrating', hydration_message: null });
         this.#deps.phases?.report(id, 'hydration started');
-        await hydrate(virsh, current.domain_name, parsePlan(current).layout.disks, signal, this.#deps.hydrationBandwidthMiB);
+        await hydrate(virsh, current.domain_name, parsePlan(current).layout.disks, signal, this.#deps.hydrationBandwidthMiB, this.#events);
         this.#deps.phases?.report(id, 'block jobs done');
         await this.#record(id, { hydration: 'hydrated', hydration_message: null, hydrated_at: core.clock.now() });
         this.#deps.phases?.report(id, 'hydrated');
@@ -107,7 +115,7 @@ export class Hydrator {
   }
 
   /** Resolves when every pull has ended (after `closing` aborted them). */
-  async settled(): Promise<void> {
+  async ended(): Promise<void> {
     await Promise.allSettled([...this.#pulls.values()].map((p) => p.promise));
   }
 

@@ -10,9 +10,9 @@
  *   starting     (after a restart) define the domain and make the network ready again, as above      → booting
  *   booting      `virsh start` only if libvirt says the domain was never started ("shut off (unknown)") or this
  *                process defined it a moment ago, then wait for the boot signal                   → running | failed
- *   running      hydrate (from the boot on, and once no other guest of this process is booting: until then the
- *                pull would only slow the boots down, hydrator.ts); collect validation results until each has one
- *                or their deadline passes
+ *   running      collect validation results until each has one or their deadline passes; hydrate (asked at the
+ *                boot, started once no guest of this process is booting or validating, itself included: until
+ *                then the pull would only slow those guests down, hydrator.ts)
  *   terminating  destroy, undefine, close the exports, remove the files                              → terminated
  *   failed       the domain is stopped (kept, with its console, for inspection until terminated)
  *
@@ -23,6 +23,7 @@ import { coerceError } from '../lib/errors.ts';
 import { isBootLine, lastConsoleLines } from '../domain/instanceConsole.ts';
 import { canMove, nextInstanceState, type InstanceEvent } from '../domain/instance.ts';
 import { ConsoleTail, collectValidations, waitForBoot, type WatchContext } from './bootWatcher.ts';
+import { DomainEvents } from './domainEvents.ts';
 import { Hydrator } from './hydrator.ts';
 import { defineDomain, makeOverlays, settleAll, writeSeed } from './instancePrep.ts';
 import { removeDomainAndFiles, stopDomain } from './instanceRemoval.ts';
@@ -53,6 +54,8 @@ export class LaunchRunner {
   readonly #closing = new AbortController();
   readonly #drives = new Map<string, { promise: Promise<void>; abort: AbortController; again: boolean }>();
   readonly #hydrator: Hydrator;
+  /** libvirt's event stream, followed while guests boot (domainEvents.ts): most boot probes become unnecessary. */
+  readonly #events: DomainEvents;
   /** Instances whose boot this process started or has taken over (see #boot). */
   readonly #bootsWatched = new Set<string>();
   /**
@@ -73,7 +76,8 @@ export class LaunchRunner {
 
   constructor(deps: RunnerDeps) {
     this.#deps = deps;
-    this.#hydrator = new Hydrator(deps, this.#closing.signal);
+    this.#events = new DomainEvents(deps.virsh, deps.log);
+    this.#hydrator = new Hydrator(deps, this.#closing.signal, this.#events);
   }
 
   /** Makes sure the instance is being driven (a drive already running picks the change up when it next looks). */
@@ -121,8 +125,9 @@ export class LaunchRunner {
 
   async close(): Promise<void> {
     this.#closing.abort();
+    this.#events.close();
     await Promise.allSettled([...this.#drives.values()].map((d) => d.promise));
-    await this.#hydrator.settled();
+    await this.#hydrator.ended();
   }
 
   // ── The steps ───────────────────────────────────────────────────────────────────────────────────────────
@@ -131,10 +136,10 @@ export class LaunchRunner {
     for (;;) {
       signal.throwIfAborted();
       const row = await findInstance(this.#deps.core, instanceId);
-      if (!row) return this.#hydrator.notBooting(instanceId);
-      // Other guests' pulls wait while this one is on its way to its boot (hydrator.ts).
-      if (row.state === 'pending' || row.state === 'starting' || row.state === 'booting') this.#hydrator.booting(instanceId);
-      else this.#hydrator.notBooting(instanceId);
+      if (!row) return this.#hydrator.settled(instanceId);
+      // Pulls wait while this guest is on its way to its boot or running its validations (hydrator.ts).
+      if (row.state === 'pending' || row.state === 'starting' || row.state === 'booting' || row.state === 'running') this.#hydrator.busy(instanceId);
+      else this.#hydrator.settled(instanceId);
       try {
         switch (row.state) {
           case 'pending':
@@ -147,7 +152,11 @@ export class LaunchRunner {
             await this.#boot(row, signal);
             break;
           case 'running':
-            return await this.#settle(row, signal);
+            try {
+              return await this.#settle(row, signal);
+            } finally {
+              this.#hydrator.settled(instanceId);
+            }
           case 'failed':
             return await this.#stopDomain(row);
           case 'terminating':
@@ -233,6 +242,7 @@ export class LaunchRunner {
       nonce: row.console_nonce,
       signal,
       now: () => this.#deps.core.clock.now(),
+      events: this.#events,
       onResult: async (result) => {
         await recordValidation(this.#deps.core, row, result);
         this.#phase(row.instance_id, 'validation result');
@@ -267,10 +277,10 @@ export class LaunchRunner {
       const running = await this.#move(row, 'booted', { state_message: null, booted_at: now, validation_deadline_at: now + plan.validationTimeoutMs });
       this.#deps.log.info({ instanceId: row.instance_id, via: outcome.via, ms: now - (row.boot_started_at ?? now) }, 'instance booted');
       this.#bootedHere.add(row.instance_id);
-      this.#hydrator.notBooting(row.instance_id);
       this.#phase(row.instance_id, 'booted (running)');
-      // Hydration starts once the guest is up (until then it would compete with the boot for the emulated CPU), and
-      // once no other guest of this process is booting either (hydrator.ts).
+      // Hydration is asked for once the guest is up (until then it would compete with the boot for the emulated CPU);
+      // it starts when neither this guest nor any other of this process is booting or running its validations
+      // (hydrator.ts): #settle, next, collects this guest's results.
       this.#hydrator.start(running);
       return;
     }

@@ -6,6 +6,7 @@
  * an N-API fork made for Unraid) are native addons that need libvirt-dev and a compiler at install time; virsh comes
  * with libvirt-clients, speaks to local and remote daemons alike, and its XML is the documented interface.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { launch } from '../lib/launcher.ts';
 import { findTool } from '../lib/tools.ts';
 
@@ -133,6 +134,20 @@ export class Virsh {
     const parsed = JSON.parse(out) as { return?: unknown; error?: { desc?: string } };
     if (parsed.error) throw new Error(`the guest agent refused ${JSON.stringify((command as { execute?: string }).execute)}: ${parsed.error.desc ?? 'error'}`);
     return parsed.return;
+  }
+
+  /**
+   * `virsh event --all --loop`: one line per event of any domain (`event 'lifecycle' for domain 'NAME': Stopped
+   * Destroyed`) on stdout until it is killed; undefined when virsh is not installed. Long-lived, so not run through
+   * the launcher (domainEvents.ts follows it). Started through util-linux's `setpriv --pdeathsig` where there is one,
+   * so a Ferry killed with SIGKILL does not leave it behind.
+   */
+  followEvents(): ChildProcess | undefined {
+    if (!this.#binary) return undefined;
+    const args = ['-q', '-c', this.uri, 'event', '--all', '--loop'];
+    const setpriv = findTool('setpriv');
+    const [file, argv] = setpriv ? [setpriv, ['--pdeathsig', 'TERM', this.#binary, ...args]] : [this.#binary, args];
+    return spawn(file, argv, { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, LC_ALL: 'C' } });
   }
 
   // ── Networks and filters ───────────────────────────────────────────────────────────────────────────────

@@ -125,6 +125,9 @@ describe('launching instances on libvirt', { skip: launchSkipReason() }, () => {
     assert.ok(at('domain defined') < at('prepared (starting)') && at('overlay created') < at('prepared (starting)'));
     assert.ok(at('defined (booting)') < at('virsh start returned') && at('virsh start returned') < at('first console line'));
     assert.ok(at('first console line') <= at('boot marker seen') && at('boot marker seen') < at('hydration started'));
+    // The pull waits for the guest's own validation scripts too (hydrator.ts): both results came before it.
+    assert.equal(order.filter((p) => p === 'validation result').length, 2);
+    assert.ok(order.lastIndexOf('validation result') < at('hydration started'), `the pull started before the validation results (${order.join(', ')})`);
     assert.ok(at('block jobs done') < at('hydrated'));
     assert.equal(done.hydration, 'hydrated', done.hydrationMessage ?? '');
     tt.diagnostic(`KVM sample: launch → booted ${done.bootedAt! - done.launchedAt} ms; → hydrated ${done.hydratedAt! - done.launchedAt} ms`);
@@ -238,13 +241,14 @@ describe('launching instances on libvirt', { skip: launchSkipReason() }, () => {
     assert.ok(!virshListAll().includes(instance.domainName));
   });
 
-  test('guests launched together: a pull waits until no other guest is booting, then every one hydrates and is independent', async () => {
+  test('guests launched together: a pull waits until no guest is booting or validating, then every one hydrates and is independent', async () => {
     const phases: { instanceId: string; phase: string; at: number }[] = [];
     const stopPhases = t.ferry.instances.onPhase((instanceId, phase, at) => phases.push({ instanceId, phase, at }));
     const ids: string[] = [];
     try {
       for (const folder of [bootableVm('kvm').folder, bootableVm('vmware').folder]) {
-        const instance = await t.ferry.instances.launch(spec(folder, { appId: null }));
+        const validations = [{ validationId: 'val-up', name: 'up', script: Buffer.from('#!/bin/sh\necho up\n'), scriptType: 'SHELL_SCRIPT' as const }];
+        const instance = await t.ferry.instances.launch(spec(folder, { appId: null, validations }));
         launched.push(instance.instanceId);
         ids.push(instance.instanceId);
       }
@@ -264,11 +268,16 @@ describe('launching instances on libvirt', { skip: launchSkipReason() }, () => {
       return found.at;
     };
     const lastBoot = Math.max(...ids.map((id) => at(id, 'booted (running)')));
+    const lastResult = Math.max(...ids.map((id) => at(id, 'validation result')));
     for (const id of ids) {
-      // Held until the other guest was up too (or, on a very slow host, until MAX_HOLD_MS after its own boot).
+      // Held until the other guest was up too and both had reported their validations (or, on a very slow host,
+      // until MAX_HOLD_MS after its own boot).
       const started = at(id, 'hydration started');
-      assert.ok(started >= lastBoot || started >= at(id, 'booted (running)') + MAX_HOLD_MS - 1000, `${id}: its pull started ${Math.round(lastBoot - started)} ms before the last boot`);
+      const heldLongEnough = started >= at(id, 'booted (running)') + MAX_HOLD_MS - 1000;
+      assert.ok(started >= lastBoot || heldLongEnough, `${id}: its pull started ${Math.round(lastBoot - started)} ms before the last boot`);
+      assert.ok(started >= lastResult || heldLongEnough, `${id}: its pull started ${Math.round(lastResult - started)} ms before the last validation result`);
     }
+    for (const id of ids) assert.equal((await t.ferry.instances.get(tenant, id))!.validations[0]!.status, 'SUCCEEDED');
     for (const id of ids) await t.ferry.instances.terminate(tenant, id);
     for (const id of ids) await waitForInstance(t.ferry.instances, tenant, id, (i) => i.state === 'terminated', 60_000);
   });
@@ -300,13 +309,17 @@ describe('launching instances on libvirt', { skip: launchSkipReason() }, () => {
     const instance = await t.ferry.instances.launch(spec('noboot01', { appId: null, deviceModel: 'ide', bootTimeoutMs: 300_000 }));
     launched.push(instance.instanceId);
     await waitForInstance(t.ferry.instances, tenant, instance.instanceId, (i) => i.state === 'booting' || i.state === 'failed', 120_000);
-    // Running without an agent for more than two probes (PROBE_MS: 5 s): still booting.
+    // Running without an agent past its first probe (2.5 s after the watch began): still booting.
     await waitFor('the domain running', () => (/running/.test(virsh('domstate', instance.domainName)) ? true : undefined), { timeoutMs: 60_000 });
     await new Promise((resolve) => setTimeout(resolve, 12_000));
     assert.equal((await t.ferry.instances.get(tenant, instance.instanceId))?.state, 'booting');
+    const destroyedAt = Date.now();
     virsh('destroy', instance.domainName);
     const failed = await waitForInstance(t.ferry.instances, tenant, instance.instanceId, (i) => i.state === 'failed', 60_000);
     assert.match(failed.stateMessage ?? '', /The guest stopped before it booted: it is shut off \(destroyed\)/);
+    // Noticed from libvirt's event stream (domainEvents.ts), not from the probe, which runs only every 30 s while the
+    // stream is followed: its next one was due 20 s or more after the destroy.
+    assert.ok(Date.now() - destroyedAt < 10_000, `the stop was noticed ${Date.now() - destroyedAt} ms after the destroy`);
     await t.ferry.instances.terminate(tenant, instance.instanceId);
     await waitForInstance(t.ferry.instances, tenant, instance.instanceId, (i) => i.state === 'terminated', 60_000);
     assert.ok(!virshListAll().includes(instance.domainName));
