@@ -298,6 +298,9 @@ export async function replicate(ferry: FerryProcess, jobId: string, pollThrougho
   const cpu0 = cpuSeconds(pid);
   const idle = idleDuring();
   const start = performance.now();
+  // The clock the service stamps completedTime with (same machine): the run ends when the service records COMPLETED,
+  // not when a poll or the connector's last log line (after it retires old dirty bitmaps) happens to see it.
+  const startWall = Date.now();
   const { replicationRunId } = await ferry.sms.send(new StartOnDemandReplicationRunCommand({ replicationJobId: jobId }));
   const ended = () => ferry.lines.find((l) => l.runId === replicationRunId && (l.msg === 'replication run completed' || l.msg === 'replication run failed'));
   let activeAt: number | undefined;
@@ -313,6 +316,9 @@ export async function replicate(ferry: FerryProcess, jobId: string, pollThrougho
       if (found?.state === 'ACTIVE') activeAt ??= now;
       if (found?.state === 'COMPLETED') {
         activeAt ??= start;
+        const completedMs = found.completedTime?.getTime();
+        // performance.now() of the moment the service recorded COMPLETED (Date.now() and performance.now() advance together).
+        const completedAt = completedMs !== undefined && completedMs >= startWall ? start + (completedMs - startWall) : now;
         const cpu = cpuSeconds(pid) - cpu0;
         // The connector retires old dirty bitmaps after it reports COMPLETED; the disk may change only after that.
         const deadline = Date.now() + 60_000;
@@ -321,7 +327,7 @@ export async function replicate(ferry: FerryProcess, jobId: string, pollThrougho
           if (Date.now() > deadline) throw new Error(`no completion log line for ${replicationRunId}`);
           await sleep(20);
         }
-        return { api: (now - start) / 1000, engine: (now - activeAt) / 1000, cpu, idle: idle(), totals: done };
+        return { api: (completedAt - start) / 1000, engine: (completedAt - Math.min(activeAt, completedAt)) / 1000, cpu, idle: idle(), totals: done };
       }
       if (found?.state === 'FAILED' || found?.state === 'DELETED') throw new Error(`run ${replicationRunId} ${found.state}: ${found.statusMessage}`);
     }
