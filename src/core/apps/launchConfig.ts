@@ -13,7 +13,7 @@ import { defaultLogicalId } from '../../domain/appTemplate.ts';
 import type { AppPorts } from '../../apps/ports.ts';
 import { inTransaction, type Core } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
-import { checkAppActive, loadGroups, loadMembers, requireApp, type AppRow } from './appRecords.ts';
+import { checkAppActive, loadGroups, loadMembers, requireApp, requireAppForChange, type AppRow } from './appRecords.ts';
 import { replaceLaunchConfiguration, updateAppRow } from '../../store/apps/configQueries.ts';
 import { findKeyPair } from './keyPairs.ts';
 import { memberOf } from './replicationConfig.ts';
@@ -108,7 +108,7 @@ export async function putLaunchConfiguration(core: Core, tenant: Tenant, input: 
   await checkWithPorts(tenant, entries, ports);
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
-    const app = await requireApp(tx, tenant, preview.app_id);
+    const app = await requireAppForChange(tx, core, tenant, preview.app_id);
     const groups = await loadGroups(tx, app.app_id);
     const members = await loadMembers(tx, app.app_id);
     const seen = new Set<string>();
@@ -149,7 +149,7 @@ export async function putLaunchConfiguration(core: Core, tenant: Tenant, input: 
 export async function deleteLaunchConfiguration(core: Core, tenant: Tenant, appId: string, options: RefreshOptions): Promise<void> {
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
-    const app = await requireApp(tx, tenant, appId);
+    const app = await requireAppForChange(tx, core, tenant, appId);
     checkNotLaunching(app, 'its launch configuration can be deleted');
     await replaceLaunchConfiguration(tx, app.app_id, new Map(), new Map());
     const patch = { launch_configured: 0, launch_role_name: null, auto_launch: 0, updated_at: now };

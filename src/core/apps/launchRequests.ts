@@ -8,7 +8,7 @@ import { notPermitted } from '../../lib/errors.ts';
 import type { AppPorts } from '../../apps/ports.ts';
 import { inTransaction, type Core, type Tx } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
-import { checkAppActive, liveJobCount, requireApp, type AppRow } from './appRecords.ts';
+import { checkAppActive, liveJobCount, requireAppForChange, type AppRow } from './appRecords.ts';
 import { hasLiveInstances } from './apps.ts';
 import { stopReplicationIn } from './appReplication.ts';
 import { purgeApp } from './appPurge.ts';
@@ -38,7 +38,7 @@ export async function requestLaunch(core: Core, tenant: Tenant, appId: string, p
   const availability = await launchAvailability(ports);
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
-    const app = await requireApp(tx, tenant, appId);
+    const app = await requireAppForChange(tx, core, tenant, appId);
     checkAppActive(app);
     const readiness = await launchReadiness(tx, app);
     if (readiness.problems.length > 0) throw notPermitted(`App ${app.app_id} cannot launch: ${readiness.problems.join('; ')}.`);
@@ -68,7 +68,7 @@ export async function requestTerminate(core: Core, tenant: Tenant, appId: string
   const availability = await launchAvailability(ports);
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
-    const app = await requireApp(tx, tenant, appId);
+    const app = await requireAppForChange(tx, core, tenant, appId);
     checkAppActive(app);
     if (app.launch_status === 'TERMINATE_IN_PROGRESS') throw notPermitted(`App ${app.app_id} is already being terminated.`);
     if (!(await hasLiveInstances(tx, app))) throw notPermitted(`App ${app.app_id} has no launched instances to terminate (${app.launch_status}).`);
@@ -92,7 +92,7 @@ export async function deleteApp(core: Core, tenant: Tenant, input: DeleteAppInpu
   const now = core.clock.now();
   const availability = ports.instances ? await launchAvailability(ports) : ({ available: false, reason: NO_LAUNCH_SUBSYSTEM } as const);
   await inTransaction(core, async (tx, emit) => {
-    let app = await requireApp(tx, tenant, input.appId);
+    let app = await requireAppForChange(tx, core, tenant, input.appId);
     if (app.status === 'DELETING') throw notPermitted(`App ${app.app_id} is already being deleted.`);
     const replicating = app.replication_phase === 'STARTED' && (await liveJobCount(tx, app.app_id)) > 0;
     if (replicating && input.forceStopAppReplication !== true) {
