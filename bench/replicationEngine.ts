@@ -4,16 +4,22 @@
  * the API, the scheduler or the connector's claim. Each variant is a child process started with its environment
  * (`--variant NAME=VAR=VALUE,VAR=VALUE`, repeatable; "base" has none); rounds alternate the variants' order, every
  * round re-reads the disk first and uses a fresh data dir, and each line prints wall, process CPU and the machine's
- * idle share during that very copy, then the copy's CPU per thread name.
+ * idle share during that very copy, then the copy's CPU per thread name. Each round first measures the bench's
+ * hashing ceiling (SHA-256 of the data blocks on two threads, replicationHash.ts) and prints each copy against it.
  *
- *   node bench/replicationEngine.ts [--rounds 3] [--gib 4] [--mode full|hashdiff] [--variant name=VAR=1,VAR2=2]…
+ * `--tree NAME=PATH` (repeatable) adds another checkout's engine as a variant.
+ *
+ *   node bench/replicationEngine.ts [--rounds 3] [--gib 4] [--mode full|hashdiff] [--variant name=VAR=1,VAR2=2]… [--tree old=/tmp/old]…
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { diskLayout, writeDisk, MiB } from './replicationDisk.ts';
+import { Worker } from 'node:worker_threads';
+import { diskLayout, writeDisk, MiB, type DiskLayout } from './replicationDisk.ts';
+
+const BLOCK = 512 * 1024;
 
 const { values } = parseArgs({
   options: {
@@ -21,6 +27,7 @@ const { values } = parseArgs({
     gib: { type: 'string', default: '4' },
     mode: { type: 'string', default: 'full' },
     variant: { type: 'string', multiple: true, default: [] },
+    tree: { type: 'string', multiple: true, default: [] },
     child: { type: 'string' },
   },
 });
@@ -28,11 +35,16 @@ const { values } = parseArgs({
 if (values.child) {
   await child(values.child);
 } else {
-  const variants: [string, Record<string, string>][] = [['base', {}]];
+  const variants: [string, Record<string, string>, string][] = [['base', {}, import.meta.filename]];
   for (const spec of values.variant) {
     const [name, ...rest] = spec.split('=');
     const env = Object.fromEntries(rest.join('=').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
-    variants.push([name!, env]);
+    variants.push([name!, env, import.meta.filename]);
+  }
+  // Another checkout's engine (e.g. `git archive COMMIT | tar -x -C /tmp/old`, node_modules linked), run the same way.
+  for (const spec of values.tree) {
+    const [name, path] = spec.split('=');
+    variants.push([name!, {}, join(path!, 'bench', 'replicationEngine.ts')]);
   }
   const work = mkdtempSync(join(tmpdir(), 'ferry-engine-'));
   try {
@@ -43,17 +55,42 @@ if (values.child) {
     execFileSync('sync', ['-f', path]);
     for (let round = 1; round <= Number(values.rounds); round++) {
       const order = round % 2 ? variants : [...variants].reverse();
-      for (const [name, env] of order) {
-        const out = execFileSync(process.execPath, [import.meta.filename, '--child', path, '--gib', values.gib!, '--mode', values.mode!], {
+      // The bench's hashing ceiling (SHA-256 of the data blocks on two threads), measured in the same round.
+      const ceiling = await hashCeiling(path, layout);
+      console.log(`round ${round} ceiling      SHA-256 of the data on 2 threads ${ceiling.time.toFixed(2)} s, idle ${(ceiling.idle * 100).toFixed(0)} %`);
+      for (const [name, env, script] of order) {
+        const out = execFileSync(process.execPath, [script, '--child', path, '--gib', values.gib!, '--mode', values.mode!], {
           env: { ...process.env, ...env },
           encoding: 'utf8',
         });
-        console.log(`round ${round} ${name.padEnd(12)} ${out.trim()}`);
+        const wall = Number(/ ([\d.]+) s \(/.exec(out)?.[1]);
+        console.log(`round ${round} ${name.padEnd(12)} ${out.trim()} [${(ceiling.time / wall).toFixed(2)}× the ceiling]`);
       }
     }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** As replication.bench.ts measures it: each thread readSync()s and hashes every other data block (the file re-read first). */
+async function hashCeiling(path: string, layout: DiskLayout): Promise<{ time: number; idle: number }> {
+  const blocks: number[] = [];
+  for (const r of layout.data) for (let b = r.offset / BLOCK; b < (r.offset + r.length) / BLOCK; b++) blocks.push(b);
+  execFileSync('cat', [path], { stdio: 'ignore' });
+  const idle0 = idleTimes();
+  const halves = [blocks.filter((_, i) => i % 2 === 0), blocks.filter((_, i) => i % 2 === 1)];
+  const times = await Promise.all(
+    halves.map(
+      (part) =>
+        new Promise<number>((resolve, reject) => {
+          const worker = new Worker(new URL('./replicationHash.ts', import.meta.url), { workerData: { path, blocks: part } });
+          worker.once('message', (m: { ms: number }) => resolve(m.ms / 1000));
+          worker.once('error', reject);
+        }),
+    ),
+  );
+  const idle1 = idleTimes();
+  return { time: Math.max(...times), idle: (idle1.idle - idle0.idle) / (idle1.total - idle0.total) };
 }
 
 async function child(path: string): Promise<void> {

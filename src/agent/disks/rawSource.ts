@@ -7,7 +7,7 @@
  * raw files from being read at all. Written zeros show up as data; the engine finds zero blocks by content.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { DiskError, type DiskFormat, type DiskSource, type Extent } from './diskSource.ts';
+import { DiskError, type DiskFormat, type DiskSource, type Extent, type ThreadReads } from './diskSource.ts';
 import { openChecked, type Confinement } from './confine.ts';
 import { qemuImgMap } from './qemuTools.ts';
 import { DirectReader } from './directReads.ts';
@@ -105,6 +105,13 @@ export class RawFileSource implements DiskSource {
 
   readsWholeFile(): void {
     this.#reader.readsWholeFile();
+  }
+
+  async threadReads(): Promise<ThreadReads | undefined> {
+    if (this.#closed) return undefined;
+    const fd = await this.#reader.cachedFd();
+    if (fd === undefined || this.#closed) return undefined;
+    return { fd, dataOffset: this.#dataOffset, path: this.dataPath, counted: (bytes) => (this.#bytesRead += bytes) };
   }
 
   async read(offset: number, length: number, target: Buffer): Promise<void> {
