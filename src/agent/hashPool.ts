@@ -6,7 +6,6 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { ForgetRequest, HashRequest, HashResponse, WorkerRead } from './hashWorker.ts';
-export type { WorkerRead };
 
 export interface BlockDigest {
   sha256: Buffer;
