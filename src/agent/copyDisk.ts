@@ -26,6 +26,8 @@ export const BATCH_BLOCKS = 32;
  */
 const READ_PIECE_BLOCKS = 8;
 const UPLOAD_CONCURRENCY = 4;
+/** FERRY_WORKER_READS=off: the thread pool reads every source, as before the hash workers read cached ones. */
+const WORKER_READS = (process.env.FERRY_WORKER_READS ?? 'on').toLowerCase() !== 'off';
 /** Records per recordBlocks call (a JSON body of about 80 kB over HTTP). */
 const MAX_RECORDS_PER_CALL = 1024;
 /**
@@ -177,7 +179,7 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
   // A source read through the page cache is read by the hash workers themselves, each piece by the worker that
   // hashes it (one message per piece instead of a thread-pool read, its completion on this thread, then the
   // message); direct reads stay on the thread pool, where they wait for the device beside the hashing.
-  const threadReads = await source.threadReads?.();
+  const threadReads = WORKER_READS ? await source.threadReads?.() : undefined;
   /** Worker reads not answered yet: the source's descriptor must outlive them, even when the copy fails. */
   const workerReads = new Set<Promise<unknown>>();
 
