@@ -7,13 +7,10 @@
  * after it read (a batch is read as soon as the reads of the one before are done, so the hash workers never wait
  * for a batch boundary); the recording of uploaded batches runs behind them. Memory is bounded by the three
  * batches' shared buffers (48 MiB), whatever the disk size.
- *
- * A source read through the page cache is read by the hash workers themselves (each piece by the worker that hashes
- * it), so a batch is "read" as soon as its pieces are handed out and the workers' queues never run dry.
  */
-import { BLOCK_SIZE, DiskError, type DiskSource } from './disks/diskSource.ts';
+import { BLOCK_SIZE, type DiskSource } from './disks/diskSource.ts';
 import { blocksOf, countBlocks, eachBlock, type BlockRange } from './blockRanges.ts';
-import type { BlockDigest, HashPool } from './hashPool.ts';
+import type { HashPool } from './hashPool.ts';
 import type { BlockRecord, ConnectorTransport } from '../protocol/connector/messages.ts';
 import { mapConcurrently } from '../lib/concurrency.ts';
 import { pageAlignedShared } from '../lib/alignedMemory.ts';
@@ -26,8 +23,6 @@ export const BATCH_BLOCKS = 32;
  */
 const READ_PIECE_BLOCKS = 8;
 const UPLOAD_CONCURRENCY = 4;
-/** FERRY_WORKER_READS=off: the thread pool reads every source, as before the hash workers read cached ones. */
-const WORKER_READS = (process.env.FERRY_WORKER_READS ?? 'on').toLowerCase() !== 'off';
 /** Records per recordBlocks call (a JSON body of about 80 kB over HTTP). */
 const MAX_RECORDS_PER_CALL = 1024;
 /**
@@ -91,9 +86,6 @@ interface HashedBlock {
   slot: number;
   sha256: Buffer | null;
 }
-
-/** The byte offsets in a batch of `count` blocks from slot `slot` on. */
-const slotOffsets = (slot: number, count: number): number[] => Array.from({ length: count }, (_, j) => (slot + j) * BLOCK_SIZE);
 
 class Batch {
   readonly shared: SharedArrayBuffer;
@@ -176,51 +168,6 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
     if (recordFailure) throw recordFailure.error;
   };
 
-  // A source read through the page cache is read by the hash workers themselves, each piece by the worker that
-  // hashes it (one message per piece instead of a thread-pool read, its completion on this thread, then the
-  // message); direct reads stay on the thread pool, where they wait for the device beside the hashing.
-  const threadReads = WORKER_READS ? await source.threadReads?.() : undefined;
-  /** Worker reads not answered yet: the source's descriptor must outlive them, even when the copy fails. */
-  const workerReads = new Set<Promise<unknown>>();
-
-  function readPieces(batch: Batch, indexes: number[], pieces: { slot: number; count: number }[]): { read: Promise<void>; digests: Promise<BlockDigest[]>[] } {
-    if (threadReads) {
-      const digests = pieces.map(({ slot, count }) => {
-        const offset = indexes[slot]! * BLOCK_SIZE;
-        const length = Math.min(count * BLOCK_SIZE, source.size - offset);
-        const read = { fd: threadReads.fd, position: threadReads.dataOffset + offset, at: slot * BLOCK_SIZE, bytes: length, span: count * BLOCK_SIZE };
-        const digest = deps.pool.readAndDigest(batch.shared, read, slotOffsets(slot, count), BLOCK_SIZE).then(
-          (done) => {
-            threadReads.counted(length);
-            return done;
-          },
-          (error: Error) => {
-            throw new DiskError(threadReads.path, `read of ${length} bytes at ${offset} failed: ${error.message}`, { cause: error });
-          },
-        );
-        workerReads.add(digest);
-        void digest.catch(() => {}).finally(() => workerReads.delete(digest));
-        return digest;
-      });
-      return { read: Promise.resolve(), digests };
-    }
-    const reads = pieces.map(async ({ slot, count }) => {
-      const offset = indexes[slot]! * BLOCK_SIZE;
-      const length = Math.min(count * BLOCK_SIZE, source.size - offset);
-      const target = batch.view.subarray(slot * BLOCK_SIZE, (slot + count) * BLOCK_SIZE);
-      await source.read(offset, length, target);
-      // The last block of a disk whose size is not a multiple of the block size is padded with zeros.
-      if (length < count * BLOCK_SIZE) target.fill(0, length);
-    });
-    // One worker per piece: the batch's pieces are read side by side, so the workers take turns with them, and
-    // splitting every piece would double the messages (each a thread wake-up).
-    const digests = pieces.map(async ({ slot, count }, i) => {
-      await reads[i];
-      return deps.pool.digestMany(batch.shared, slotOffsets(slot, count), BLOCK_SIZE, 1);
-    });
-    return { read: Promise.all(reads).then(() => undefined), digests };
-  }
-
   function readAndHash(batch: Batch, indexes: number[]): { read: Promise<void>; hashed: Promise<HashedBlock[]> } {
     deps.signal?.throwIfAborted();
     // Consecutive blocks land in consecutive slots, so each run of them is one read of up to READ_PIECE_BLOCKS
@@ -231,12 +178,27 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
       if (last && last.count < READ_PIECE_BLOCKS && indexes[slot - 1]! + 1 === indexes[slot]!) last.count++;
       else pieces.push({ slot, count: 1 });
     }
-    const { read, digests } = readPieces(batch, indexes, pieces);
+    const reads = pieces.map(async ({ slot, count }) => {
+      const offset = indexes[slot]! * BLOCK_SIZE;
+      const length = Math.min(count * BLOCK_SIZE, source.size - offset);
+      const target = batch.view.subarray(slot * BLOCK_SIZE, (slot + count) * BLOCK_SIZE);
+      await source.read(offset, length, target);
+      // The last block of a disk whose size is not a multiple of the block size is padded with zeros.
+      if (length < count * BLOCK_SIZE) target.fill(0, length);
+    });
+    const digests = pieces.map(async ({ slot, count }, i) => {
+      await reads[i];
+      const offsets = Array.from({ length: count }, (_, j) => (slot + j) * BLOCK_SIZE);
+      // One worker per piece: the batch's pieces are read side by side, so the workers take turns with them,
+      // and splitting every piece would double the messages (each a thread wake-up).
+      return deps.pool.digestMany(batch.shared, offsets, BLOCK_SIZE, 1);
+    });
     const hashed = Promise.all(digests).then((done) => {
       stats.blocksRead += indexes.length;
       const flat = done.flat();
       return indexes.map((blockIndex, slot) => ({ blockIndex, slot, sha256: flat[slot]!.zero ? null : flat[slot]!.sha256 }));
     });
+    const read = Promise.all(reads).then(() => undefined);
     // Both are awaited by the caller, the digests later; a failed read must not also surface as unhandled there.
     read.catch(() => {});
     hashed.catch(() => {});
@@ -320,9 +282,6 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
     for (const batch of batches) spareBatch(batch, deps.pool);
     spared = true;
   } finally {
-    // A failed copy returns only once no worker reads with the source's descriptor: the caller closes it next, and
-    // a descriptor number reused by another file (or a socket) must never be read by a worker.
-    while (workerReads.size > 0) await Promise.allSettled([...workerReads]);
     if (!spared) for (const batch of batches) deps.pool.forget(batch.shared);
     // Nothing of this disk's copy outlives it, not even after a failure.
     while (recording) await recording;

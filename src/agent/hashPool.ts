@@ -5,7 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import type { ForgetRequest, HashRequest, HashResponse, WorkerRead } from './hashWorker.ts';
+import type { ForgetRequest, HashRequest, HashResponse } from './hashWorker.ts';
 
 export interface BlockDigest {
   sha256: Buffer;
@@ -23,9 +23,7 @@ export class HashPool {
   /** Per worker, the memories it was given, oldest first, with the number it knows each by. */
   readonly #given: Map<SharedArrayBuffer, number>[] = [];
   #nextMemory = 0;
-  readonly #pending = new Map<number, { resolve: (d: BlockDigest[]) => void; reject: (e: Error) => void; worker: number; blocks: number }>();
-  /** Per worker, the blocks sent to it and not answered yet: a request goes to the least loaded one. */
-  readonly #load: number[] = [];
+  readonly #pending = new Map<number, { resolve: (d: BlockDigest[]) => void; reject: (e: Error) => void }>();
   #next = 0;
   #turn = 0;
   #failed: Error | undefined;
@@ -41,12 +39,7 @@ export class HashPool {
         const waiter = this.#pending.get(response.id);
         if (!waiter) return;
         this.#pending.delete(response.id);
-        this.#load[waiter.worker]! -= waiter.blocks;
         if (this.#pending.size === 0) this.#setRef(false);
-        if (response.readError !== undefined) {
-          waiter.reject(new Error(response.readError));
-          return;
-        }
         const digests: BlockDigest[] = [];
         for (let i = 0; i < response.zero.length; i++) {
           digests.push({ sha256: Buffer.from(response.sha256s.buffer, response.sha256s.byteOffset + 32 * i, 32), zero: response.zero[i] === 1 });
@@ -57,7 +50,6 @@ export class HashPool {
       worker.unref();
       this.#workers.push(worker);
       this.#given.push(new Map());
-      this.#load.push(0);
     }
   }
 
@@ -88,24 +80,13 @@ export class HashPool {
     return (await Promise.all(parts)).flat();
   }
 
-  /**
-   * One worker reads the blocks at `offsets` of `shared` (consecutive, `length` bytes each) from a file as `read`
-   * says, then hashes them. Rejects when the read fails. The memory must not be used until the promise settles.
-   */
-  readAndDigest(shared: SharedArrayBuffer, read: WorkerRead, offsets: readonly number[], length: number): Promise<BlockDigest[]> {
-    return this.#post(shared, [...offsets], length, read);
-  }
-
-  #post(shared: SharedArrayBuffer, offsets: number[], length: number, read?: WorkerRead): Promise<BlockDigest[]> {
+  #post(shared: SharedArrayBuffer, offsets: number[], length: number): Promise<BlockDigest[]> {
     if (this.#failed) return Promise.reject(this.#failed);
     const id = this.#next++;
-    // The least loaded worker, in turn among equals: pieces differ in size, and a strict rotation let one worker's
-    // queue run dry while the other's still held several pieces.
-    let turn = this.#turn++ % this.#workers.length;
-    for (let i = 0; i < this.#load.length; i++) if (this.#load[i]! < this.#load[turn]!) turn = i;
+    const turn = this.#turn++ % this.#workers.length;
     const worker = this.#workers[turn]!;
     const given = this.#given[turn]!;
-    const request: HashRequest = { id, memory: given.get(shared) ?? -1, offsets, length, ...(read ? { read } : {}) };
+    const request: HashRequest = { id, memory: given.get(shared) ?? -1, offsets, length };
     if (request.memory < 0) {
       request.memory = this.#nextMemory++;
       request.shared = shared;
@@ -118,9 +99,8 @@ export class HashPool {
       given.set(shared, request.memory);
     }
     if (this.#pending.size === 0) this.#setRef(true);
-    this.#load[turn]! += offsets.length;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject, worker: turn, blocks: offsets.length });
+      this.#pending.set(id, { resolve, reject });
       worker.postMessage(request);
     });
   }

@@ -3,14 +3,9 @@
  * so no block bytes are copied between threads. One message carries several blocks: on a machine whose cores are
  * shared, every message is a thread wake-up that waits its turn for a core, so fewer, larger messages keep a run
  * fast when the machine is busy.
- *
- * A request may also ask the worker to read its blocks first (`read`: a pread of a page-cached source file into the
- * shared memory). Read by the thread pool instead, each piece cost two more hand-offs (a pool thread woken, then
- * the main thread to pass the piece on), and on two cores those threads ran between the hashing threads.
  */
 import { parentPort } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
-import { readSync } from 'node:fs';
 
 export interface HashRequest {
   id: number;
@@ -23,20 +18,6 @@ export interface HashRequest {
   /** Byte offsets of the blocks in the memory, each `length` bytes. */
   offsets: number[];
   length: number;
-  /** Read the blocks first (see WorkerRead). */
-  read?: WorkerRead;
-}
-
-/**
- * `bytes` bytes of file descriptor `fd` (of this process) at `position`, read into the memory at byte `at`; the
- * rest of `span` bytes from there is zero-filled (a disk's last, partial block).
- */
-export interface WorkerRead {
-  fd: number;
-  position: number;
-  at: number;
-  bytes: number;
-  span: number;
 }
 
 export interface HashResponse {
@@ -45,8 +26,6 @@ export interface HashResponse {
   sha256s: Uint8Array;
   /** 1 for an all-zero block, else 0, per block. */
   zero: Uint8Array;
-  /** The read failed (nothing hashed). */
-  readError?: string;
 }
 
 const ZERO_CHUNK = new Uint8Array(64 * 1024);
@@ -71,13 +50,6 @@ parentPort!.on('message', (request: HashRequest | ForgetRequest) => {
   if (!('offsets' in request)) return;
   if (request.shared) memories.set(request.memory, request.shared);
   const shared = memories.get(request.memory)!;
-  if (request.read) {
-    const readError = readInto(shared, request.read);
-    if (readError) {
-      parentPort!.postMessage({ id: request.id, sha256s: new Uint8Array(0), zero: new Uint8Array(0), readError } satisfies HashResponse);
-      return;
-    }
-  }
   const count = request.offsets.length;
   const sha256s = new Uint8Array(32 * count);
   const zero = new Uint8Array(count);
@@ -91,19 +63,3 @@ parentPort!.on('message', (request: HashRequest | ForgetRequest) => {
   }
   parentPort!.postMessage({ id: request.id, sha256s, zero } satisfies HashResponse, [sha256s.buffer, zero.buffer]);
 });
-
-/** Reads as WorkerRead says; a message on failure. */
-function readInto(shared: SharedArrayBuffer, read: WorkerRead): string | undefined {
-  const target = Buffer.from(shared, read.at, read.span);
-  try {
-    for (let done = 0; done < read.bytes; ) {
-      const n = readSync(read.fd, target, done, read.bytes - done, read.position + done);
-      if (n === 0) return 'unexpected end of file (file truncated?)';
-      done += n;
-    }
-  } catch (error) {
-    return (error as Error).message;
-  }
-  if (read.bytes < read.span) target.fill(0, read.bytes);
-  return undefined;
-}

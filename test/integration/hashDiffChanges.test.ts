@@ -2,9 +2,9 @@
  * A hash-diff run (a raw disk without change tracking: every allocated block read again and compared by hash)
  * never misses a change: one byte at a block's start, middle or end, in the disk's last partial block, a data
  * block punched into a hole and a hole written with data. Runs the block engine (copyDisk) on a real sparse file
- * into a real image store, both ways a raw source is read: by the hash workers themselves (a page-cached source,
- * disks/directReads.ts) and by the thread pool (direct reads); the second image exports identical to the changed
- * file and only the changed blocks are stored.
+ * into a real image store, both ways a raw source is read on a full read (disks/directReads.ts): through the page
+ * cache (the file is resident) and with O_DIRECT (dropped from the cache first); the second image exports identical
+ * to the changed file and only the changed blocks are stored.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +16,6 @@ import { join } from 'node:path';
 import { copyDisk, plannedBlocks } from '../../src/agent/copyDisk.ts';
 import { HashPool } from '../../src/agent/hashPool.ts';
 import { RawFileSource } from '../../src/agent/disks/rawSource.ts';
-import type { DiskSource } from '../../src/agent/disks/diskSource.ts';
 import type { ConnectorTransport } from '../../src/protocol/connector/messages.ts';
 import { plainSealer } from '../../src/images/blockSealer.ts';
 import type { ImageStore } from '../../src/images/imageStore.ts';
@@ -57,29 +56,19 @@ function makeDisk(path: string): void {
   }
 }
 
-/** The source as the thread pool reads it: without threadReads, copyDisk reads through read(). */
-function withoutThreadReads(source: RawFileSource): DiskSource {
-  return {
-    size: source.size,
-    format: source.format,
-    get bytesRead() {
-      return source.bytesRead;
-    },
-    extents: () => source.extents(),
-    changedExtents: () => undefined,
-    readsWholeFile: () => source.readsWholeFile(),
-    read: (offset, length, target) => source.read(offset, length, target),
-    close: () => source.close(),
-  };
+/** The file in the page cache (read from there), or dropped from it (read directly, where O_DIRECT works). */
+function cache(path: string, how: 'cached' | 'direct'): void {
+  if (how === 'cached') execFileSync('cat', [path], { stdio: 'ignore' });
+  else execFileSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']);
 }
 
-async function copy(images: ImageStore, runId: string, path: string, how: 'workers' | 'pool') {
+async function copy(images: ImageStore, runId: string, path: string, how: 'cached' | 'direct') {
   await images.beginImage(runId, { tenant, replicationJobId: JOB, sealer: plainSealer, disks: [{ index: 0, sizeBytes: SIZE }] });
-  const raw = await RawFileSource.open(path, { dataPath: path, dataOffset: 0, size: SIZE, format: 'raw' });
-  const source = how === 'workers' ? raw : withoutThreadReads(raw);
+  execFileSync('sync', ['-f', path]);
+  cache(path, how);
+  const source = await RawFileSource.open(path, { dataPath: path, dataOffset: 0, size: SIZE, format: 'raw' });
   try {
     const ranges = await plannedBlocks(source, 'full');
-    if (how === 'workers') assert.ok(await raw.threadReads(), 'a page-cached source is read by the hash workers');
     const transport = {
       missingBlocks: (id: string, sha256s: Buffer[]) => images.missingBlocks(id, sha256s),
       putBlocks: async (id: string, blocks: { sha256: Buffer; data: Buffer }[]) => void (await images.putBlocks(id, blocks, { trustedDigests: true })),
@@ -87,20 +76,19 @@ async function copy(images: ImageStore, runId: string, path: string, how: 'worke
     } as unknown as ConnectorTransport;
     const stats = await copyDisk({ runId, diskIndex: 0, source, mode: 'full', committed: new Set(), ranges }, { transport, pool });
     const { amiId } = await images.finishImage(runId);
-    return { amiId, stats, bytesRead: raw.bytesRead };
+    return { amiId, stats, bytesRead: source.bytesRead };
   } finally {
     await source.close();
   }
 }
 
-for (const how of ['workers', 'pool'] as const) {
-  test(`a hash diff finds every changed byte, hole and new data (${how === 'workers' ? 'read by the hash workers' : 'read by the thread pool'})`, { skip: hasFallocate ? false : 'no fallocate (util-linux) to punch a hole' }, async () => {
+for (const how of ['cached', 'direct'] as const) {
+  test(`a hash diff finds every changed byte, hole and new data (${how === 'cached' ? 'read through the page cache' : 'read with O_DIRECT where possible'})`, { skip: hasFallocate ? false : 'no fallocate (util-linux) to punch a hole' }, async () => {
     const f = await openFixture();
     const path = join(dir, `${how}.img`);
     try {
       makeDisk(path);
-      execFileSync('cat', [path], { stdio: 'ignore' }); // in the page cache, as a just-written disk is
-      const first = await copy(f.images, `sms-run-${how === 'workers' ? '0000000a' : '0000000b'}`, path, how);
+      const first = await copy(f.images, `sms-run-${how === 'cached' ? '0000000a' : '0000000b'}`, path, how);
       assert.deepEqual(await exported(f.images, first.amiId, 0, f.dir), readFileSync(path));
       const dataBlocks = 17 - HOLES.length;
       assert.equal(first.stats.blocksSent, dataBlocks);
@@ -114,9 +102,8 @@ for (const how of ['workers', 'pool'] as const) {
       writeAt(path, SIZE - 1, Buffer.from([0x5a]));
       execFileSync('fallocate', ['--punch-hole', '--offset', String(9 * B), '--length', String(B), path]);
       writeAt(path, 6 * B + 4096, randomBytes(1000));
-      execFileSync('cat', [path], { stdio: 'ignore' });
 
-      const second = await copy(f.images, `sms-run-${how === 'workers' ? '0000001a' : '0000001b'}`, path, how);
+      const second = await copy(f.images, `sms-run-${how === 'cached' ? '0000001a' : '0000001b'}`, path, how);
       const changed = readFileSync(path);
       assert.deepEqual(await exported(f.images, second.amiId, 0, f.dir), changed, 'the new image is the changed disk');
       assert.equal(second.stats.blocksSent, 5, 'blocks 1, 3, 4, 6 and the last block are new');

@@ -71,15 +71,6 @@ export class DirectReader {
     );
   }
 
-  /**
-   * The descriptor that reads through the page cache, once the residency check (if any) has answered and only if
-   * reads go through the cache now: other threads may then read with it themselves. Undefined while reads go direct.
-   */
-  async cachedFd(): Promise<number | undefined> {
-    if (this.#checking) await this.#checking;
-    return this.#useDirect ? undefined : this.#buffered.fd;
-  }
-
   /** One read of up to `length` bytes at `position` into target[at..]; resolves the bytes read (0 at the end). */
   async read(target: Buffer, at: number, length: number, position: number): Promise<number> {
     if (this.#checking) await this.#checking;

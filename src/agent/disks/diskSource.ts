@@ -36,24 +36,9 @@ export interface DiskSource {
    * (a file already in the page cache is read from there, see directReads.ts).
    */
   readsWholeFile?(): void;
-  /**
-   * Optional: where other threads of this process may read the disk's bytes themselves (the hash workers, see
-   * copyDisk.ts), when this source reads them through the page cache now; undefined when reads must go through
-   * read(). The descriptor stays open until close(), which must wait until those reads are done.
-   */
-  threadReads?(): Promise<ThreadReads | undefined>;
   /** Reads exactly `length` bytes at `offset` into `target[0..length)`. */
   read(offset: number, length: number, target: Buffer): Promise<void>;
   close(): Promise<void>;
-}
-
-/** Disk byte `o` is at byte `dataOffset + o` of the file open as `fd`; `counted` adds bytes read so to bytesRead. */
-export interface ThreadReads {
-  fd: number;
-  dataOffset: number;
-  /** The file, for error messages. */
-  path: string;
-  counted(bytes: number): void;
 }
 
 export class DiskError extends Error {

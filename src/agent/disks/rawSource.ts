@@ -10,7 +10,7 @@
  * file) is streamed from a qemu-img of the service's own, as before, so it never needs to be in memory whole.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { DiskError, type DiskFormat, type DiskSource, type Extent, type ThreadReads } from './diskSource.ts';
+import { DiskError, type DiskFormat, type DiskSource, type Extent } from './diskSource.ts';
 import { openChecked, type Confinement } from './confine.ts';
 import { qemuImgMap, type QemuMapEntry } from './qemuTools.ts';
 import { launch } from '../../lib/launcher.ts';
@@ -128,13 +128,6 @@ export class RawFileSource implements DiskSource {
 
   readsWholeFile(): void {
     this.#reader.readsWholeFile();
-  }
-
-  async threadReads(): Promise<ThreadReads | undefined> {
-    if (this.#closed) return undefined;
-    const fd = await this.#reader.cachedFd();
-    if (fd === undefined || this.#closed) return undefined;
-    return { fd, dataOffset: this.#dataOffset, path: this.dataPath, counted: (bytes) => (this.#bytesRead += bytes) };
   }
 
   async read(offset: number, length: number, target: Buffer): Promise<void> {
