@@ -31,11 +31,12 @@ import { deviceLayout } from '../src/domain/instanceDevices.ts';
 import { runTool } from '../src/agent/sample/diskBuilder.ts';
 import { domainXml } from '../src/launch/domainXml.ts';
 import { DEFAULT_NETWORK, ensureDefaultNetwork } from '../src/launch/networks.ts';
+import { writeSeedIso } from '../src/launch/noCloudSeed.ts';
 import { Virsh } from '../src/launch/virsh.ts';
 import { bootableVm, launchSkipReason, LAUNCH_URI, removeDomain } from '../test/helpers/launch.ts';
 import { sampleIdle } from './launchSupport.ts';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, devices: { type: 'boolean', default: false }, flat: { type: 'boolean', default: false }, cgroup: { type: 'boolean', default: false }, parallel: { type: 'string', default: '1' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, devices: { type: 'boolean', default: false }, flat: { type: 'boolean', default: false }, cgroup: { type: 'boolean', default: false }, parallel: { type: 'string', default: '1' }, seed: { type: 'boolean', default: false } } });
 const ROUNDS = Math.max(1, Number(values.rounds));
 const PARALLEL = Math.max(1, Number(values.parallel));
 
@@ -60,16 +61,29 @@ function onRootComplex(xml: string): string {
     .replace(/(\n\s*<channel type='unix'>)/, (channel) => `\n    <controller type='virtio-serial' index='0'>${address()}</controller>${channel}`);
 }
 
+/** The seed's CD-ROM on virtio-scsi turned into a read-only virtio disk (vdb), and no SCSI controller. */
+function seedOnVirtioBlk(xml: string): string {
+  return without(/\n\s*<controller type='scsi'[^>]*\/>/)(xml).replace(/<disk type='file' device='cdrom'>([\s\S]*?)<target dev='[^']+' bus='scsi'\/>/, "<disk type='file' device='disk'>$1<target dev='vdb' bus='virtio'/>");
+}
+
 /** Each variant is Ferry's XML with one change; `--devices` adds the ones that each drop a device of the instance. */
 const VARIANTS: Record<string, (xml: string) => string> = {
   'Ferry (lean)': (xml) => xml,
   'with USB + NIC ROM': withDefaults,
   ...(values.flat ? { 'devices on pcie.0': onRootComplex } : {}),
+  ...(values.seed
+    ? {
+        'seed as a virtio disk': seedOnVirtioBlk,
+        'no seed, no SCSI': (xml: string) => without(/\n\s*<controller type='scsi'[^>]*\/>/)(xml).replace(/\n\s*<disk type='file' device='cdrom'>[\s\S]*?<\/disk>/, ''),
+      }
+    : {}),
   ...(values.devices
     ? {
         'no SCSI controller': without(/\n\s*<controller type='scsi'[^>]*\/>/),
         'no NIC': without(/\n\s*<interface type='network'>[\s\S]*?<\/interface>/),
         'no agent channel': without(/\n\s*<channel type='unix'>[\s\S]*?<\/channel>/),
+        'disk + serial only': (xml) =>
+          [/\n\s*<controller type='scsi'[^>]*\/>/, /\n\s*<interface type='network'>[\s\S]*?<\/interface>/, /\n\s*<channel type='unix'>[\s\S]*?<\/channel>/].reduce((x, e) => x.replace(e, ''), xml),
       }
     : {}),
 };
@@ -83,6 +97,8 @@ async function cpuMsOf(pid: number): Promise<number> {
 
 interface Boot {
   startMs: number;
+  /** QEMU's CPU time when `virsh start` returned: its own start-up and libvirt's set-up over QMP, before the guest runs. */
+  cpuAtStartMs: number;
   markerMs: number;
   cpuMs: number;
   idle: number;
@@ -91,7 +107,7 @@ interface Boot {
 /** cgroup v1's cpu hierarchy, where libvirt puts each domain under /machine (see --cgroup). */
 const CPU_CGROUP_ROOT = '/sys/fs/cgroup/cpu/cgroup.procs';
 
-async function bootOnce(virsh: Virsh, dir: string, base: string, name: string, variant: (xml: string) => string, rootCgroup = false): Promise<Boot> {
+async function bootOnce(virsh: Virsh, dir: string, base: string, name: string, variant: (xml: string) => string, rootCgroup = false, seed: string | null = null): Promise<Boot> {
   const overlay = join(dir, `${name}.qcow2`);
   const consoleLog = join(dir, `${name}.log`);
   await runTool('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', base, overlay]);
@@ -102,7 +118,7 @@ async function bootOnce(virsh: Virsh, dir: string, base: string, name: string, v
     memoryMiB: 512,
     layout: deviceLayout('virtio', 1),
     disks: [overlay],
-    seed: null,
+    seed,
     network: { name: DEFAULT_NETWORK },
     consoleLog,
     metadata: { owner: 'bench', instanceId: name, accountId: 'bench', region: 'bench', appId: null, serverId: 'bench', amiId: 'bench', labels: {} },
@@ -116,6 +132,7 @@ async function bootOnce(virsh: Virsh, dir: string, base: string, name: string, v
     await virsh.start(name);
     const startMs = performance.now() - started;
     const pid = Number((await readFile(`/run/libvirt/qemu/${name}.pid`, 'utf8')).trim());
+    const cpuAtStartMs = await cpuMsOf(pid);
     // Writing the pid to cgroup.procs moves every thread of the process (vCPU threads included).
     if (rootCgroup) await writeFile(CPU_CGROUP_ROOT, String(pid));
     for (;;) {
@@ -123,7 +140,7 @@ async function bootOnce(virsh: Virsh, dir: string, base: string, name: string, v
       if (performance.now() - started > 300_000) throw new Error(`${name}: no marker within 300 s`);
       await sleep(20);
     }
-    return { startMs, markerMs: performance.now() - started, cpuMs: await cpuMsOf(pid), idle: await idle() };
+    return { startMs, cpuAtStartMs, markerMs: performance.now() - started, cpuMs: await cpuMsOf(pid), idle: await idle() };
   } finally {
     removeDomain(name);
     await rm(overlay, { force: true });
@@ -145,7 +162,7 @@ async function bootBare(dir: string, base: string, name: string): Promise<Boot> 
       if (qemu.exitCode !== null || performance.now() - started > 300_000) throw new Error('bare qemu: no marker');
       await sleep(20);
     }
-    return { startMs: 0, markerMs: performance.now() - started, cpuMs: await cpuMsOf(qemu.pid!), idle: await idle() };
+    return { startMs: 0, cpuAtStartMs: 0, markerMs: performance.now() - started, cpuMs: await cpuMsOf(qemu.pid!), idle: await idle() };
   } finally {
     qemu.kill('SIGKILL');
     await rm(overlay, { force: true });
@@ -169,28 +186,34 @@ async function main(): Promise<void> {
     await chmod(base, 0o644);
     const virsh = new Virsh(LAUNCH_URI);
     await ensureDefaultNetwork(virsh);
+    const seed = values.seed ? join(dir, 'seed.iso') : null;
+    if (seed) {
+      await writeSeedIso(seed, join(dir, 'seed'), { instanceId: 'i-bench', hostname: 'bench', userData: null, sshPublicKey: null, vendorData: null });
+      await chmod(seed, 0o644);
+    }
     const results = new Map<string, Boot[]>();
     for (let round = 0; round < ROUNDS; round++) {
       const cgroupVariant = values.cgroup ? [['Ferry (lean), QEMU moved to the root cpu cgroup', 'root-cgroup'] as const] : [];
       for (const [label, variant] of [...Object.entries(VARIANTS), ...cgroupVariant, ['bare qemu (by hand)', null] as const]) {
         const boot = (name: string) =>
-          variant === null ? bootBare(dir, base, name) : variant === 'root-cgroup' ? bootOnce(virsh, dir, base, name, (xml) => xml, true) : bootOnce(virsh, dir, base, name, variant);
+          variant === null ? bootBare(dir, base, name) : variant === 'root-cgroup' ? bootOnce(virsh, dir, base, name, (xml) => xml, true, seed) : bootOnce(virsh, dir, base, name, variant, false, seed);
         // With --parallel N, N guests boot at once: the slowest start and marker, and the CPU of all.
         const boots = await Promise.all(Array.from({ length: PARALLEL }, (_, i) => boot(`ferry-bench-xml-${process.pid}-${i}`)));
         const result: Boot = {
           startMs: Math.max(...boots.map((b) => b.startMs)),
+          cpuAtStartMs: boots.reduce((sum, b) => sum + b.cpuAtStartMs, 0),
           markerMs: Math.max(...boots.map((b) => b.markerMs)),
           cpuMs: boots.reduce((sum, b) => sum + b.cpuMs, 0),
           idle: boots[0]!.idle,
         };
         results.set(label, [...(results.get(label) ?? []), result]);
-        console.log(`round ${round + 1} ${label}: start ${Math.round(result.startMs)} ms, marker ${Math.round(result.markerMs)} ms, QEMU CPU ${result.cpuMs} ms, idle ${Math.round(result.idle * 100)} %`);
+        console.log(`round ${round + 1} ${label}: start ${Math.round(result.startMs)} ms, marker ${Math.round(result.markerMs)} ms, QEMU CPU ${result.cpuMs} ms (${result.cpuAtStartMs} of it before the guest ran), idle ${Math.round(result.idle * 100)} %`);
       }
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
     console.log(`\nmedians of ${ROUNDS} rounds:`);
     for (const [label, runs] of results) {
-      console.log(`  ${label.padEnd(20)} start ${median(runs.map((r) => r.startMs)).toFixed(0).padStart(5)} ms, marker ${median(runs.map((r) => r.markerMs)).toFixed(0).padStart(6)} ms, QEMU CPU to marker ${median(runs.map((r) => r.cpuMs)).toFixed(0).padStart(5)} ms`);
+      console.log(`  ${label.padEnd(20)} start ${median(runs.map((r) => r.startMs)).toFixed(0).padStart(5)} ms, marker ${median(runs.map((r) => r.markerMs)).toFixed(0).padStart(6)} ms, QEMU CPU to marker ${median(runs.map((r) => r.cpuMs)).toFixed(0).padStart(5)} ms (${median(runs.map((r) => r.cpuAtStartMs)).toFixed(0)} before the guest ran)`);
     }
     console.log(`(software emulation; load average ${(await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ')})`);
   } finally {
