@@ -307,6 +307,32 @@ test('a bitmap add started ahead: nothing is written until release, which adds i
   assert.deepEqual(readdirSync(tmpdir()).filter((name) => name.startsWith('ferry-bitmap-') && existsSync(join(tmpdir(), name, 'go'))), [], 'no FIFO is left behind');
 });
 
+test('a service killed while its bitmap add waits: the image is left as it was', { skip }, async () => {
+  const image = join(dir, 'killed.qcow2');
+  await run('qemu-img', ['create', '-q', '-f', 'qcow2', image, String(16 * MiB)]);
+  await run('qemu-io', ['-f', 'qcow2', '-c', 'write -q -P 6 0 1M', image]);
+  const untouched = readFileSync(image);
+  const name = `ferry-killed${process.pid}-1`;
+  const module = new URL('../../src/agent/disks/dirtyBitmaps.ts', import.meta.url).href;
+  const script = `import { startBitmapAdd } from ${JSON.stringify(module)};
+    await startBitmapAdd(${JSON.stringify(image)}, ${JSON.stringify(name)}, { root: ${JSON.stringify(dir)} });
+    console.log('started'); setInterval(() => {}, 1000);`;
+  const service = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve) => service.stdout!.on('data', () => resolve()));
+  const waiting = () => readdirSync('/proc').filter((pid) => /^\d+$/.test(pid) && (() => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(name); } catch { return false; } })());
+  const deadline = Date.now() + 10_000;
+  while (!waiting().some((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('qemu-img'))) {
+    assert.ok(Date.now() < deadline, 'qemu-img started and waits');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  service.kill('SIGKILL');
+  await new Promise((resolve) => service.once('exit', resolve));
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.ok(readFileSync(image).equals(untouched), 'nothing was written: qemu-img never got its go');
+  // It would wait until `timeout` ends it; the test does not wait that long.
+  for (const pid of waiting()) process.kill(Number(pid), 'SIGKILL');
+});
+
 test('planBitmapRun: missing or stopped bitmaps mean a full run', { skip }, () => {
   const bm = (name: string, recording = true) => ({ name, recording, inUse: false, granularity: 65536 });
   const gone = planBitmapRun([bm('ferry-a-3'), bm('other')], 'a', 'ferry-a-2');

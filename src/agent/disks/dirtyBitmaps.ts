@@ -207,16 +207,22 @@ export interface PendingBitmapAdd {
  * end. What it then opens as the image is a symbolic link in the same directory that only release() creates, to the
  * file Ferry opened and checked (/proc/<pid>/fd/N): a qemu-img that goes on without a release (cancel(), or the
  * FIFO opened by anything else) finds nothing to open and writes nothing, and the file it writes is the very file
- * that was checked. A service killed meanwhile leaves qemu-img waiting in that open, never writing.
+ * that was checked. A service killed meanwhile leaves qemu-img waiting in that open, never writing, until `timeout`
+ * ends it.
  */
+/** How long a started add may take, waiting included (the launch limit of every qemu tool run, runTool). */
+const HELD_LIMIT_S = 120;
+
 export async function startBitmapAdd(path: string, name: string, confine?: Confinement): Promise<PendingBitmapAdd> {
   const gateDir = await mkdtemp(join(tmpdir(), 'ferry-bitmap-'));
   const go = join(gateDir, 'go');
   const image = join(gateDir, 'image');
   const cleanup = () => rm(gateDir, { recursive: true, force: true });
-  // One program: the FIFO made by the shell that then becomes qemu-img (a launch of its own cost about 10 ms).
+  // One program: the FIFO made by the shell that then becomes qemu-img (a launch of its own cost about 10 ms), under
+  // `timeout`, which kills it even when the service and the launcher are gone (killed, it would wait forever).
   const args = ['bitmap', '--object', `secret,id=ferry-go,file=${go}`, '--add', '-f', 'qcow2', qemuImageName(image, 'qcow2'), name];
-  const result = launch('sh', ['-c', 'mkfifo -m 600 "$0" && exec "$@"', go, 'qemu-img', ...args]);
+  const limit = String(HELD_LIMIT_S);
+  const result = launch('timeout', ['-s', 'KILL', limit, 'sh', '-c', 'mkfifo -m 600 "$0" && exec "$@"', go, 'qemu-img', ...args], { timeoutMs: HELD_LIMIT_S * 1000 + 5000 });
   let ended = false;
   void result.then(() => (ended = true));
   /** Opens the FIFO's writing end once qemu-img waits at the other, and closes it: qemu-img reads an empty secret. */
@@ -255,10 +261,8 @@ export async function startBitmapAdd(path: string, name: string, confine?: Confi
       try {
         await letGo();
         const done = await result;
-        if (done.startError) {
-          const { code, message } = done.startError;
-          throw new DiskError(path, code === 'ENOENT' ? `qemu-img is not installed: ${INSTALL_HINT}` : `cannot run qemu-img: ${message}`);
-        }
+        if (done.startError) throw new DiskError(path, `${what} failed: cannot run timeout (coreutils): ${done.startError.message}`);
+        if (done.code === 127) throw new DiskError(path, `qemu-img is not installed: ${INSTALL_HINT}`);
         if (done.code !== 0) throw new DiskError(path, `${what} failed: ${qemuMessage(done.stderr)}`);
       } finally {
         await opened.close();
