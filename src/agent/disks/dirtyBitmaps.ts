@@ -263,7 +263,8 @@ export async function startBitmapAdd(path: string, name: string, confine?: Confi
         const done = await result;
         if (done.startError) throw new DiskError(path, `${what} failed: cannot run timeout (coreutils): ${done.startError.message}`);
         if (done.code === 127) throw new DiskError(path, `qemu-img is not installed: ${INSTALL_HINT}`);
-        if (done.code !== 0) throw new DiskError(path, `${what} failed: ${qemuMessage(done.stderr)}`);
+        // qemu names what it opened, the link: the disk's own path says more (a lock held by a running VM, say).
+        if (done.code !== 0) throw new DiskError(path, `${what} failed: ${qemuMessage(done.stderr.replaceAll(image, path))}`);
       } finally {
         await opened.close();
         await cleanup();
