@@ -14,7 +14,7 @@ import type { DiscoveredVm } from './inventory/scanDatastore.ts';
 import { openDisk } from './disks/openDisk.ts';
 import { probeDisk, type DiskProbe } from './disks/probe.ts';
 import type { Confinement } from './disks/confine.ts';
-import { applyBitmapSteps, nextBitmapName, planBitmapRun, startBitmapAdd, type BitmapPlan, type PendingBitmapAdd } from './disks/dirtyBitmaps.ts';
+import { applyBitmapSteps, nextBitmapName, planBitmapRun, type BitmapPlan } from './disks/dirtyBitmaps.ts';
 import { BLOCK_SIZE, type DiskSource } from './disks/diskSource.ts';
 import { copyDisk, plannedBlocks } from './copyDisk.ts';
 import { countBlocks, type BlockRange } from './blockRanges.ts';
@@ -111,22 +111,9 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
     // Every file the run opens must still resolve inside the datastore: checked again now, and at each open.
     const confine = { root: vm.datastoreRoot };
     for (const [index, disk] of vm.disks.entries()) {
-      // A qcow2's next bitmap (step 1 of dirtyBitmaps.ts) follows from the image's bitmaps alone: its qemu-img
-      // starts while the probe checks the image, and is let go once the check has passed, to work while the run
-      // goes on (the parent image, beginImage); Snapshotting waits for it.
-      let early: { name: string; pending: Promise<PendingBitmapAdd> } | undefined;
-      const beforeVerify = (known: DiskProbe): void => {
-        const name = nextBitmapName(known.dirtyBitmaps, bitmapLabel(run, index));
-        early = { name, pending: startBitmapAdd(known.path, name, confine) };
-        early.pending.catch(() => {}); // awaited below
-      };
-      const probe = await probeDisk(disk.path, { confine, beforeVerify }).catch(async (error: Error) => {
-        await early?.pending.then((add) => add.cancel()).catch(() => {});
+      const probe = await probeDisk(disk.path, { confine }).catch((error: Error) => {
         throw new RunFailure(`Disk ${index}: ${error.message}`);
       });
-      const adding = early && { name: early.name, done: early.pending.then((add) => add.release()) };
-      adding?.done.catch(() => {}); // awaited in Snapshotting, or settled in `finally`
-      if (adding) bitmapAdds.push(adding.done);
       const known = catalogDisks[index]?.virtualSize;
       if (known !== undefined && known !== probe.virtualSize) {
         throw new RunFailure(
@@ -136,19 +123,21 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
       const { dev, ino } = await stat(disk.path).catch((error: Error) => {
         throw new RunFailure(`Disk ${index}: ${error.message}`);
       });
-      disks.push({ index, path: disk.path, probe, identity: { dev, ino }, confine, adding });
+      disks.push({ index, path: disk.path, probe, identity: { dev, ino }, confine });
       await at('Validating', ((index + 1) / vm.disks.length) * 100);
     }
 
     phase('probe');
     // ── Snapshotting ───────────────────────────────────────────────────────────────────────────────────────
     await at('Snapshotting', 0);
-    // A qcow2 the probe did not read itself (qemu-img checked it) has its next bitmap's add started only now.
+    // The next bitmap (step 1 of dirtyBitmaps.ts) follows from the image's bitmaps alone, so its qemu-img runs while
+    // the parent is looked up and the image is begun (both only talk to the service). Not before the probe's
+    // truncation check: a `qemu-img bitmap` write extends a truncated qcow2, whose lost clusters then read as zeros.
     for (const disk of disks) {
-      if (disk.probe.format !== 'qcow2' || disk.adding) continue;
+      if (disk.probe.format !== 'qcow2') continue;
       const name = nextBitmapName(disk.probe.dirtyBitmaps, bitmapLabel(run, disk.index));
-      const done = startBitmapAdd(disk.path, name, disk.confine).then((add) => add.release());
-      done.catch(() => {});
+      const done = applyBitmapSteps(disk.path, [{ op: 'add', name }], disk.confine);
+      done.catch(() => {}); // awaited below, or settled in `finally`
       bitmapAdds.push(done);
       disk.adding = { name, done };
     }

@@ -18,7 +18,7 @@ import { probeDisk } from '../../src/agent/disks/probe.ts';
 import { NbdDiskSource } from '../../src/agent/disks/nbdSource.ts';
 import { RawFileSource } from '../../src/agent/disks/rawSource.ts';
 import { Qcow2FileSource } from '../../src/agent/disks/qcow2Source.ts';
-import { applyBitmapSteps, planBitmapRun, addBitmap, startBitmapAdd } from '../../src/agent/disks/dirtyBitmaps.ts';
+import { applyBitmapSteps, planBitmapRun, addBitmap } from '../../src/agent/disks/dirtyBitmaps.ts';
 import { qemuUtilsMissing } from '../../src/agent/disks/qemuTools.ts';
 import { collect, MiB, qemuMap, readAll, reference, run, writeSparseRaw } from '../helpers/diskImages.ts';
 import { NbdConnectionError } from '../../src/agent/nbd/errors.ts';
@@ -280,57 +280,6 @@ test('an in-use bitmap (image not closed cleanly) forces a full run and cannot b
   await applyBitmapSteps(path, plan.before);
   await applyBitmapSteps(path, plan.afterSuccess);
   assert.deepEqual((await probeDisk(path)).dirtyBitmaps.map((b) => [b.name, b.inUse]), [['ferry-vm2-2', false]]);
-});
-
-test('a bitmap add started ahead: nothing is written until release, which adds it to the checked file; cancel writes nothing', { skip }, async () => {
-  const image = join(dir, 'held.qcow2');
-  await run('qemu-img', ['create', '-q', '-f', 'qcow2', image, String(16 * MiB)]);
-  await run('qemu-io', ['-f', 'qcow2', '-c', 'write -q -P 5 0 1M', image]);
-  const bitmaps = async () => (await probeDisk(image)).dirtyBitmaps.map((b) => `${b.name}${b.recording ? '' : ' (off)'}`);
-  const untouched = readFileSync(image);
-  const pending = await startBitmapAdd(image, 'ferry-held-1', { root: dir });
-  await new Promise((resolve) => setTimeout(resolve, 300)); // qemu-img has long started by now
-  assert.ok(readFileSync(image).equals(untouched), 'qemu-img waits: the image is not even opened for writing');
-  await pending.release();
-  assert.deepEqual(await bitmaps(), ['ferry-held-1']);
-  const checked = spawnSync('qemu-img', ['check', '-f', 'qcow2', image], { encoding: 'utf8' });
-  assert.equal(checked.status, 0, checked.stdout + checked.stderr);
-
-  const before = readFileSync(image);
-  const cancelled = await startBitmapAdd(image, 'ferry-held-2', { root: dir });
-  await cancelled.cancel();
-  assert.ok(readFileSync(image).equals(before), 'a cancelled add writes nothing');
-  // Outside the datastore at release: refused, nothing written.
-  const outside = await startBitmapAdd(image, 'ferry-held-3', { root: join(dir, 'elsewhere') });
-  await assert.rejects(outside.release(), DiskError);
-  assert.ok(readFileSync(image).equals(before));
-  assert.deepEqual(readdirSync(tmpdir()).filter((name) => name.startsWith('ferry-bitmap-') && existsSync(join(tmpdir(), name, 'go'))), [], 'no FIFO is left behind');
-});
-
-test('a service killed while its bitmap add waits: the image is left as it was', { skip }, async () => {
-  const image = join(dir, 'killed.qcow2');
-  await run('qemu-img', ['create', '-q', '-f', 'qcow2', image, String(16 * MiB)]);
-  await run('qemu-io', ['-f', 'qcow2', '-c', 'write -q -P 6 0 1M', image]);
-  const untouched = readFileSync(image);
-  const name = `ferry-killed${process.pid}-1`;
-  const module = new URL('../../src/agent/disks/dirtyBitmaps.ts', import.meta.url).href;
-  const script = `import { startBitmapAdd } from ${JSON.stringify(module)};
-    await startBitmapAdd(${JSON.stringify(image)}, ${JSON.stringify(name)}, { root: ${JSON.stringify(dir)} });
-    console.log('started'); setInterval(() => {}, 1000);`;
-  const service = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve) => service.stdout!.on('data', () => resolve()));
-  const waiting = () => readdirSync('/proc').filter((pid) => /^\d+$/.test(pid) && (() => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(name); } catch { return false; } })());
-  const deadline = Date.now() + 10_000;
-  while (!waiting().some((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('qemu-img'))) {
-    assert.ok(Date.now() < deadline, 'qemu-img started and waits');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  service.kill('SIGKILL');
-  await new Promise((resolve) => service.once('exit', resolve));
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  assert.ok(readFileSync(image).equals(untouched), 'nothing was written: qemu-img never got its go');
-  // It would wait until `timeout` ends it; the test does not wait that long.
-  for (const pid of waiting()) process.kill(Number(pid), 'SIGKILL');
 });
 
 test('planBitmapRun: missing or stopped bitmaps mean a full run', { skip }, () => {

@@ -159,8 +159,8 @@ describe('bad disks fail runs without harming the service or the store', { concu
     }
     const { connectorList } = await t.sms.send(new GetConnectorsCommand({}));
     assert.equal(connectorList?.[0]?.status, 'HEALTHY', 'the embedded connector keeps running');
-    // The runs start their next dirty bitmap's qemu-img while they check the image: a truncated one must stay as it
-    // is (a bitmap written into it would extend the file, and its missing clusters would then read as zeros).
+    // A run adds its next dirty bitmap only once the probe has checked the image: a truncated one must stay as it is
+    // (a bitmap written into it would extend the file, and its missing clusters would then read as zeros).
     assert.ok((await readFile(truncated)).equals(truncatedBytes), 'the truncated qcow2 is left exactly as it was: no bitmap, same length');
 
     // Put the disks back: an on-demand run resumes each paused job and completes; every image exports whole.

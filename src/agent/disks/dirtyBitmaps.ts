@@ -10,8 +10,9 @@
  *
  *   1. before reading: add `ferry-<label>-<max n + 1>` (enabled). From here on every write lands in it, so
  *      nothing written during or after the read is lost; writes that land in both this and the old bitmap
- *      are simply read twice. A run starts this add's qemu-img while it checks the image and lets it write only
- *      once the check has passed (startBitmapAdd).
+ *      are simply read twice. A run starts it once the probe's truncation check has passed (a `qemu-img
+ *      bitmap` write extends a truncated qcow2, whose lost clusters then read as zeros) and lets it work while it
+ *      looks up the parent image and begins the new one.
  *   2. incremental only: merge any newer Ferry bitmaps of the label left by failed runs ("strays") into the
  *      recorded bitmap, which then holds every write since the last successful run began reading. It is not
  *      disabled first: whatever it records from here on is also in the bitmap added in step 1, so it can only
@@ -36,9 +37,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DiskError } from './diskSource.ts';
 import type { DirtyBitmapInfo } from './probe.ts';
-import { INSTALL_HINT, qemuMessage, runTool } from './qemuTools.ts';
-import { openChecked, qemuImageName, resolveConfined, type Confinement } from './confine.ts';
-import { launch } from '../../lib/launcher.ts';
+import { qemuMessage, runTool } from './qemuTools.ts';
+import { qemuImageName, resolveConfined, type Confinement } from './confine.ts';
 
 export const BITMAP_PREFIX = 'ferry-';
 
@@ -186,89 +186,4 @@ export async function applyBitmapSteps(path: string, steps: readonly BitmapStep[
         break;
     }
   }
-}
-
-/** A bitmap add whose qemu-img has started and waits for its go (startBitmapAdd). */
-export interface PendingBitmapAdd {
-  readonly name: string;
-  /** Lets qemu-img add the bitmap, to the file at the path as it resolves now; resolves once it is in the image. */
-  release(): Promise<void>;
-  /** Lets qemu-img go on to nothing: it finds no image to open and ends, writing nothing. */
-  cancel(): Promise<void>;
-}
-
-/**
- * Step 1 of a run (the add) in two halves: qemu-img starts now and waits, and release() lets it work. Its start-up
- * is about half its time (19 ms alone here, 10 ms once started: opening the image, writing the bitmap directory,
- * six fdatasyncs), and a run starts it while it checks the image, which must come first: a `qemu-img bitmap`
- * write extends a truncated qcow2, which then reads as zeros and passes every later check.
- *
- * qemu-img waits in the open of a secret object's file, a FIFO in a private directory, until Ferry opens its other
- * end. What it then opens as the image is a symbolic link in the same directory that only release() creates, to the
- * file Ferry opened and checked (/proc/<pid>/fd/N): a qemu-img that goes on without a release (cancel(), or the
- * FIFO opened by anything else) finds nothing to open and writes nothing, and the file it writes is the very file
- * that was checked. A service killed meanwhile leaves qemu-img waiting in that open, never writing, until `timeout`
- * ends it.
- */
-/** How long a started add may take, waiting included (the launch limit of every qemu tool run, runTool). */
-const HELD_LIMIT_S = 120;
-
-export async function startBitmapAdd(path: string, name: string, confine?: Confinement): Promise<PendingBitmapAdd> {
-  const gateDir = await mkdtemp(join(tmpdir(), 'ferry-bitmap-'));
-  const go = join(gateDir, 'go');
-  const image = join(gateDir, 'image');
-  const cleanup = () => rm(gateDir, { recursive: true, force: true });
-  // One program: the FIFO made by the shell that then becomes qemu-img (a launch of its own cost about 10 ms), under
-  // `timeout`, which kills it even when the service and the launcher are gone (killed, it would wait forever).
-  const args = ['bitmap', '--object', `secret,id=ferry-go,file=${go}`, '--add', '-f', 'qcow2', qemuImageName(image, 'qcow2'), name];
-  const limit = String(HELD_LIMIT_S);
-  const result = launch('timeout', ['-s', 'KILL', limit, 'sh', '-c', 'mkfifo -m 600 "$0" && exec "$@"', go, 'qemu-img', ...args], { timeoutMs: HELD_LIMIT_S * 1000 + 5000 });
-  let ended = false;
-  void result.then(() => (ended = true));
-  /** Opens the FIFO's writing end once qemu-img waits at the other, and closes it: qemu-img reads an empty secret. */
-  const letGo = async (): Promise<void> => {
-    for (;;) {
-      try {
-        await (await open(go, constants.O_WRONLY | constants.O_NONBLOCK)).close();
-        return;
-      } catch (error) {
-        // ENOENT, ENXIO: no FIFO or no reader yet (still starting); once the program has ended there will be none.
-        const code = (error as NodeJS.ErrnoException).code;
-        if ((code !== 'ENXIO' && code !== 'ENOENT') || ended) return;
-        await new Promise((resolve) => setTimeout(resolve, 1));
-      }
-    }
-  };
-  const what = `adding dirty bitmap ${name}`;
-  const cancel = async (): Promise<void> => {
-    await letGo();
-    await result;
-    await cleanup();
-  };
-  return {
-    name,
-    cancel,
-    async release() {
-      let opened: FileHandle | undefined;
-      try {
-        opened = await openChecked(confine, confine ? await resolveConfined(confine, path) : path);
-        await symlink(`/proc/${process.pid}/fd/${opened.fd}`, image);
-      } catch (error) {
-        await opened?.close();
-        await cancel();
-        throw error instanceof DiskError ? error : new DiskError(path, `${what} failed: ${(error as Error).message}`, { cause: error });
-      }
-      try {
-        await letGo();
-        const done = await result;
-        if (done.startError) throw new DiskError(path, `${what} failed: cannot run timeout (coreutils): ${done.startError.message}`);
-        if (done.code === 127) throw new DiskError(path, `qemu-img is not installed: ${INSTALL_HINT}`);
-        // qemu names what it opened, the link: the disk's own path says more (a lock held by a running VM, say).
-        if (done.code !== 0) throw new DiskError(path, `${what} failed: ${qemuMessage(done.stderr.replaceAll(image, path))}`);
-      } finally {
-        await opened.close();
-        await cleanup();
-      }
-    },
-  };
 }

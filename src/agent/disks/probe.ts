@@ -52,12 +52,6 @@ export interface ProbeOptions {
    * refused, as the inventory refuses them. `path` in the result is then the resolved path.
    */
   confine?: Confinement;
-  /**
-   * Called with what is known before the truncation check, for a qcow2 Ferry reads directly (where that check is
-   * Ferry's own walk of the L2 tables, not a qemu-img process): a run starts its next bitmap's qemu-img here, which
-   * then waits, touching nothing, until the check has passed (dirtyBitmaps.ts startBitmapAdd).
-   */
-  beforeVerify?: (probe: DiskProbe) => void;
 }
 
 const SUPPORTED: ReadonlySet<string> = new Set(['raw', 'vmdk', 'qcow2', 'vhdx', 'vpc']);
@@ -110,7 +104,7 @@ export async function probeDisk(path: string, options: ProbeOptions = {}): Promi
   }
   if (info.isFile() && info.size === 0) throw new DiskError(abs, 'the file is empty (0 bytes)');
   if (info.isFile()) {
-    const direct = await probeQcow2Directly(abs, info.size, options.verify ?? true, confine, options.beforeVerify);
+    const direct = await probeQcow2Directly(abs, info.size, options.verify ?? true, confine);
     if (direct) return direct;
   }
   if (confine) await checkVmdkExtents(confine, abs);
@@ -175,13 +169,7 @@ export async function probeDisk(path: string, options: ProbeOptions = {}): Promi
  * Image locks are not checked here: a VM running on the image makes the run's first bitmap step fail instead
  * (`qemu-img bitmap` takes the write lock), before anything is read.
  */
-async function probeQcow2Directly(
-  path: string,
-  fileSize: number,
-  verify: boolean,
-  confine: Confinement | undefined,
-  beforeVerify: ProbeOptions['beforeVerify'],
-): Promise<DiskProbe | undefined> {
+async function probeQcow2Directly(path: string, fileSize: number, verify: boolean, confine: Confinement | undefined): Promise<DiskProbe | undefined> {
   let handle;
   try {
     handle = await openChecked(confine, path);
@@ -199,10 +187,8 @@ async function probeQcow2Directly(
   } finally {
     await handle.close();
   }
-  const probe: DiskProbe = { path, format: 'qcow2', virtualSize: header.size, fileSize, dirtyBitmaps };
-  beforeVerify?.(probe);
   if (verify && !(await verifiedDirectly(path, header.size, confine))) return undefined;
-  return probe;
+  return { path, format: 'qcow2', virtualSize: header.size, fileSize, dirtyBitmaps };
 }
 
 /**
