@@ -1,8 +1,8 @@
 /**
  * Whole-service A/B of replication CPU (a diagnostic beside `npm run bench:replication`): the same `ferry serve`
  * child the bench starts, from two or more checkouts (`--tree name=/path/to/checkout`, repeatable; "head" is this
- * one), alternating their order round by round. Each round replicates the generated disk in full and then, for a
- * raw disk, a 1 % hash-diff incremental, and splits the CPU by process: the Ferry process (user and system apart),
+ * one), alternating their order round by round. Each round replicates the generated disk in full and then a 1 %
+ * incremental (raw: a hash diff; qcow2, changed through qemu-io: a dirty-bitmap incremental), and splits the CPU by process: the Ferry process (user and system apart),
  * and its children (qemu-img, the launcher, qemu-nbd) from /proc. Every line carries the machine's idle share
  * during that very run, so pairs from the same round can be compared.
  *
@@ -22,7 +22,7 @@ import { CreateReplicationJobCommand } from '@aws-sdk/client-sms';
 import { domainXml } from '../src/agent/sample/vmBuilders.ts';
 import { killChildrenOnExit, runBench } from './processes.ts';
 import { diskLayout, writeDisk, MiB, prng } from './replicationDisk.ts';
-import { children, fsyncFile, importServer, qemuImg, replicate, startFerry, steps, stop, waitQuiet, warm } from './replicationRig.ts';
+import { children, fsyncFile, importServer, qemuImg, replicate, run, startFerry, steps, stop, waitQuiet, warm } from './replicationRig.ts';
 
 const { values } = parseArgs({
   options: {
@@ -133,13 +133,20 @@ async function main(): Promise<void> {
         const fullCpu = minus(split(pid), before);
         console.log(`round ${round} ${tree.padEnd(8)} full ${line(fullCpu, full.api, full.idle)}; ${steps(full)}`);
         console.log(`${' '.repeat(23)}${threadLine(threads0, threadCpu(pid))}`);
-        if (!values['no-incremental'] && format === 'raw') {
+        if (!values['no-incremental']) {
           const random = prng(1000 + round);
-          const fd = openSync(disk, 'r+');
-          try {
-            for (const r of layout.data.slice(0, 82)) writeSync(fd, Buffer.alloc(64 * 1024, Math.floor(random() * 255) + 1), 0, 64 * 1024, r.offset + BLOCK);
-          } finally {
-            closeSync(fd);
+          // 82 blocks get 64 KiB of new bytes: raw written into the file (a hash diff), qcow2 through qemu-io, so
+          // Ferry's dirty bitmap records them (a dirty-bitmap incremental).
+          const changes = layout.data.slice(0, 82).map((r) => ({ at: r.offset + BLOCK, byte: Math.floor(random() * 255) + 1 }));
+          if (format === 'raw') {
+            const fd = openSync(disk, 'r+');
+            try {
+              for (const c of changes) writeSync(fd, Buffer.alloc(64 * 1024, c.byte), 0, 64 * 1024, c.at);
+            } finally {
+              closeSync(fd);
+            }
+          } else {
+            await run('qemu-io', ['-f', 'qcow2', ...changes.flatMap((c) => ['-c', `write -q -P ${c.byte} ${c.at} 65536`]), disk]);
           }
           fsyncFile(disk);
           await waitQuiet();
@@ -148,7 +155,7 @@ async function main(): Promise<void> {
           threads0 = threadCpu(pid);
           const diff = await replicate(ferry, replicationJobId!, pollAll);
           const diffCpu = minus(split(pid), before);
-          console.log(`round ${round} ${tree.padEnd(8)} diff engine ${diff.engine.toFixed(2)} s, API ${line(diffCpu, diff.api, diff.idle)}; ${steps(diff)}`);
+          console.log(`round ${round} ${tree.padEnd(8)} ${diff.totals.incremental === true && format === 'qcow2' ? 'bitmap' : 'diff'} API ${(diff.api * 1000).toFixed(0)} ms, engine ${(diff.engine * 1000).toFixed(0)} ms: ${line(diffCpu, diff.api, diff.idle)}; ${steps(diff)}`);
           console.log(`${' '.repeat(23)}${threadLine(threads0, threadCpu(pid))}`);
         }
       } finally {
