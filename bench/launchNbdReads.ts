@@ -68,6 +68,8 @@ try {
 } finally {
   await served.close();
   await images.close?.();
+  // The store keeps a checkpointer thread: without closing it the bench printed its figures and never exited.
+  await state.close();
   rmSync(root, { recursive: true, force: true });
 }
 const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
