@@ -64,8 +64,6 @@ export class Connector {
   #ticking = false;
   /** A wake() arrived during a tick: tick again as soon as it ends. */
   #wakeAgain = false;
-  /** The next tick answers a wake(): new work was signalled, so it claims beside the heartbeat. */
-  #woken = false;
   #unsubscribe: (() => void) | undefined;
   connectorId: string | undefined;
   /** How each run this process executed ended (for operators' logs and for tests). */
@@ -113,7 +111,6 @@ export class Connector {
    */
   wake(): void {
     if (this.#abort.signal.aborted) return;
-    this.#woken = true;
     if (this.#ticking) {
       this.#wakeAgain = true;
       return;
@@ -131,21 +128,11 @@ export class Connector {
   async #tick(): Promise<void> {
     if (this.#ticking) return;
     this.#ticking = true;
-    const woken = this.#woken;
-    this.#woken = false;
     try {
-      const free = (this.#options.maxConcurrentRuns ?? DEFAULT_CONCURRENT_RUNS) - this.#running.size;
-      // Woken for new work (an on-demand run queued, a catalog import), the claim goes out beside the heartbeat
-      // rather than after it: the run starts one round trip sooner. A wake for an import claims nothing, once.
-      const claiming = woken && free > 0 ? this.#options.transport.claim(free) : undefined;
-      const [beat, early] = await Promise.allSettled([this.#options.transport.heartbeat({ status: 'HEALTHY' }), claiming ?? Promise.resolve([])]);
-      // Runs claimed are executed whatever the heartbeat did: they are ACTIVE and ours now.
-      if (early.status === 'fulfilled') for (const run of early.value) this.#execute(run);
-      if (beat.status === 'rejected') throw beat.reason;
-      if (early.status === 'rejected') throw early.reason;
-      const status = beat.value;
+      const status = await this.#options.transport.heartbeat({ status: 'HEALTHY' });
       if (status.catalogImportRequested) await this.#uploadInventory();
-      if (!claiming && status.runsWaiting && free > 0) {
+      const free = (this.#options.maxConcurrentRuns ?? DEFAULT_CONCURRENT_RUNS) - this.#running.size;
+      if (status.runsWaiting && free > 0) {
         for (const run of await this.#options.transport.claim(free)) this.#execute(run);
       }
     } catch (error) {
