@@ -14,7 +14,7 @@ import type { DiscoveredVm } from './inventory/scanDatastore.ts';
 import { openDisk } from './disks/openDisk.ts';
 import { probeDisk, type DiskProbe } from './disks/probe.ts';
 import type { Confinement } from './disks/confine.ts';
-import { applyBitmapSteps, nextBitmapName, planBitmapRun, type BitmapPlan } from './disks/dirtyBitmaps.ts';
+import { applyBitmapSteps, planBitmapRun, type BitmapPlan } from './disks/dirtyBitmaps.ts';
 import { BLOCK_SIZE, type DiskSource } from './disks/diskSource.ts';
 import { copyDisk, plannedBlocks } from './copyDisk.ts';
 import { countBlocks, type BlockRange } from './blockRanges.ts';
@@ -53,8 +53,6 @@ interface PreparedDisk {
   /** The datastore the disk's files must stay in (disks/confine.ts). */
   confine: Confinement;
   bitmap?: BitmapPlan;
-  /** The next dirty bitmap being added (qcow2): its name, and the qemu-img process adding it. */
-  adding?: { name: string; done: Promise<void> };
   source?: DiskSource;
   ranges?: BlockRange[];
 }
@@ -73,8 +71,6 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
   const reporter = new ProgressReporter(ctx.transport, run.replicationRunId, ctx.leaseSeconds);
   reporter.resumeAt(run.stage, run.stageProgress);
   const disks: PreparedDisk[] = [];
-  /** Every bitmap add started: each must be over before the run ends, whichever way it ends. */
-  const bitmapAdds: Promise<void>[] = [];
   let stage: Stage = 'Validating';
   // Milliseconds per step, logged with the run's completion: a small incremental is mostly these fixed steps.
   const phases: Record<string, number> = {};
@@ -130,25 +126,18 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
     phase('probe');
     // ── Snapshotting ───────────────────────────────────────────────────────────────────────────────────────
     await at('Snapshotting', 0);
-    // The next bitmap (step 1 of dirtyBitmaps.ts) follows from the image's bitmaps alone, so its qemu-img runs while
-    // the parent is looked up and the image is begun (both only talk to the service). Not before the probe's
-    // truncation check: a `qemu-img bitmap` write extends a truncated qcow2, whose lost clusters then read as zeros.
-    for (const disk of disks) {
-      if (disk.probe.format !== 'qcow2') continue;
-      const name = nextBitmapName(disk.probe.dirtyBitmaps, bitmapLabel(run, disk.index));
-      const done = applyBitmapSteps(disk.path, [{ op: 'add', name }], disk.confine);
-      done.catch(() => {}); // awaited below, or settled in `finally`
-      bitmapAdds.push(done);
-      disk.adding = { name, done };
-    }
     const parent = await ctx.transport.parentImage(run.replicationRunId);
     phase('parentImage');
     for (const disk of disks) {
-      if (disk.probe.format !== 'qcow2') continue;
-      const parentDisk = parent?.disks.find((d) => d.index === disk.index);
-      const recorded = parentDisk && parentDisk.sizeBytes === disk.probe.virtualSize ? (parentDisk.meta?.bitmap as string | undefined) : undefined;
-      disk.bitmap = planBitmapRun(disk.probe.dirtyBitmaps, bitmapLabel(run, disk.index), recorded);
+      if (disk.probe.format === 'qcow2') {
+        const parentDisk = parent?.disks.find((d) => d.index === disk.index);
+        const recorded = parentDisk && parentDisk.sizeBytes === disk.probe.virtualSize ? (parentDisk.meta?.bitmap as string | undefined) : undefined;
+        disk.bitmap = planBitmapRun(disk.probe.dirtyBitmaps, `${run.replicationJobId}-d${disk.index}`, recorded);
+        await applyBitmapSteps(disk.path, disk.bitmap.before, disk.confine);
+      }
+      await at('Snapshotting', ((disk.index + 1) / disks.length) * 100);
     }
+    phase('bitmaps');
     const incremental = parent !== null && disks.every((d) => d.bitmap?.mode === 'incremental');
     const plans: ImageDiskPlan[] = disks.map((d) => ({
       index: d.index,
@@ -158,16 +147,6 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
     }));
     const begun = await ctx.transport.beginImage(run.replicationRunId, plans);
     phase('beginImage');
-    for (const disk of disks) {
-      if (disk.bitmap) {
-        // The plan's own add is the one under way; what is left (merging strays) needs it done.
-        const added = disk.adding!;
-        await added.done;
-        await applyBitmapSteps(disk.path, disk.bitmap.before.filter((step) => !(step.op === 'add' && step.name === added.name)), disk.confine);
-      }
-      await at('Snapshotting', ((disk.index + 1) / disks.length) * 100);
-    }
-    phase('bitmaps');
     if (!incremental) {
       const why = disks.map((d) => (d.bitmap?.mode === 'full' ? d.bitmap.reason : d.bitmap ? undefined : `${d.probe.format} disks have no change tracking`)).find(Boolean);
       ctx.log.info({ runId: run.replicationRunId, why }, 'full read of every allocated block (hash comparison against the store)');
@@ -271,14 +250,7 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
     return { kind: 'failed', message };
   } finally {
     reporter.close();
-    // A bitmap still being added when the run failed: its qemu-img must be done with the image before the run ends.
-    for (const done of bitmapAdds) await done.catch(() => {});
     for (const disk of disks) await disk.source?.close().catch(() => {});
   }
-}
-
-/** The label of a disk's Ferry bitmaps: the job and the disk (dirtyBitmaps.ts names them ferry-<label>-<n>). */
-function bitmapLabel(run: RunAssignment, diskIndex: number): string {
-  return `${run.replicationJobId}-d${diskIndex}`;
 }
 

@@ -148,8 +148,6 @@ describe('bad disks fail runs without harming the service or the store', { concu
       backups.set(c.folder, backup);
       await c.damage(vms.get(c.folder)!);
     }
-    const truncated = vms.get('truncated-disk')!.disks[0]!.path;
-    const truncatedBytes = await readFile(truncated);
     const jobs = new Map<string, string>();
     for (const c of BAD) jobs.set(c.folder, (await createJob(t.sms, servers.get(c.folder)!.serverId!)).jobId);
     for (const c of BAD) {
@@ -159,9 +157,6 @@ describe('bad disks fail runs without harming the service or the store', { concu
     }
     const { connectorList } = await t.sms.send(new GetConnectorsCommand({}));
     assert.equal(connectorList?.[0]?.status, 'HEALTHY', 'the embedded connector keeps running');
-    // A run adds its next dirty bitmap only once the probe has checked the image: a truncated one must stay as it is
-    // (a bitmap written into it would extend the file, and its missing clusters would then read as zeros).
-    assert.ok((await readFile(truncated)).equals(truncatedBytes), 'the truncated qcow2 is left exactly as it was: no bitmap, same length');
 
     // Put the disks back: an on-demand run resumes each paused job and completes; every image exports whole.
     for (const c of BAD) {

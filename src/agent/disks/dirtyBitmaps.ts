@@ -10,9 +10,7 @@
  *
  *   1. before reading: add `ferry-<label>-<max n + 1>` (enabled). From here on every write lands in it, so
  *      nothing written during or after the read is lost; writes that land in both this and the old bitmap
- *      are simply read twice. A run starts it once the probe's truncation check has passed (a `qemu-img
- *      bitmap` write extends a truncated qcow2, whose lost clusters then read as zeros) and lets it work while it
- *      looks up the parent image and begins the new one.
+ *      are simply read twice.
  *   2. incremental only: merge any newer Ferry bitmaps of the label left by failed runs ("strays") into the
  *      recorded bitmap, which then holds every write since the last successful run began reading. It is not
  *      disabled first: whatever it records from here on is also in the bitmap added in step 1, so it can only
@@ -31,10 +29,6 @@
  * first. Bitmap changes need the image closed (qemu-img takes the write lock), so apply the steps while no
  * DiskSource has it open.
  */
-import { constants } from 'node:fs';
-import { mkdtemp, open, rm, symlink, type FileHandle } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DiskError } from './diskSource.ts';
 import type { DirtyBitmapInfo } from './probe.ts';
 import { qemuMessage, runTool } from './qemuTools.ts';
@@ -109,30 +103,17 @@ export type BitmapPlan =
       reason: string;
     };
 
-/** The image's Ferry bitmaps of `label`, oldest first. */
-function bitmapsOf(bitmaps: readonly DirtyBitmapInfo[], label: string): { bitmap: DirtyBitmapInfo; parsed: { label: string; n: number } }[] {
-  return bitmaps
-    .map((b) => ({ bitmap: b, parsed: parseBitmapName(b.name) }))
-    .filter((x): x is { bitmap: DirtyBitmapInfo; parsed: { label: string; n: number } } => x.parsed?.label === label)
-    .sort((a, b) => a.parsed.n - b.parsed.n);
-}
-
-/**
- * The bitmap a run adds before it reads (step 1). It follows from the image's bitmaps alone, not from the recorded
- * one, so a run can start adding it as soon as it has read the image's header (runExecutor.ts).
- */
-export function nextBitmapName(bitmaps: readonly DirtyBitmapInfo[], label: string): string {
-  const mine = bitmapsOf(bitmaps, label);
-  return bitmapName(label, mine.length > 0 ? mine[mine.length - 1]!.parsed.n + 1 : 1);
-}
-
 /**
  * Plans a run for the bitmaps of `label` given the image's bitmaps (probeDisk().dirtyBitmaps) and the bitmap
  * Ferry recorded after the last successful run (undefined before the first).
  */
 export function planBitmapRun(bitmaps: readonly DirtyBitmapInfo[], label: string, lastRecorded: string | undefined): BitmapPlan {
-  const mine = bitmapsOf(bitmaps, label);
-  const nextBitmap = nextBitmapName(bitmaps, label);
+  const mine = bitmaps
+    .map((b) => ({ bitmap: b, parsed: parseBitmapName(b.name) }))
+    .filter((x) => x.parsed?.label === label)
+    .sort((a, b) => a.parsed!.n - b.parsed!.n);
+  const nextN = mine.length > 0 ? mine[mine.length - 1]!.parsed!.n + 1 : 1;
+  const nextBitmap = bitmapName(label, nextN);
   const before: BitmapStep[] = [{ op: 'add', name: nextBitmap }];
   const full = (reason: string): BitmapPlan => ({
     mode: 'full',
@@ -146,7 +127,7 @@ export function planBitmapRun(bitmaps: readonly DirtyBitmapInfo[], label: string
   const recorded = bitmaps.find((b) => b.name === lastRecorded);
   if (!recorded) return full(`the recorded bitmap ${lastRecorded} is not in the image`);
   const recordedN = parseBitmapName(lastRecorded)?.label === label ? parseBitmapName(lastRecorded)!.n : undefined;
-  const strays = recordedN === undefined ? [] : mine.filter((x) => x.parsed.n > recordedN).map((x) => x.bitmap);
+  const strays = recordedN === undefined ? [] : mine.filter((x) => x.parsed!.n > recordedN).map((x) => x.bitmap);
   const chain = [recorded, ...strays];
   const inUse = chain.find((b) => b.inUse);
   if (inUse) return full(`bitmap ${inUse.name} is in-use (the image was not closed cleanly), so it may have missed writes`);
@@ -154,7 +135,7 @@ export function planBitmapRun(bitmaps: readonly DirtyBitmapInfo[], label: string
   if (!newest.recording) return full(`bitmap ${newest.name} is disabled, so writes since it stopped recording are untracked`);
 
   for (const b of strays) before.push({ op: 'merge', source: b.name, target: recorded.name });
-  const older = recordedN === undefined ? [] : mine.filter((x) => x.parsed.n < recordedN).map((x) => x.bitmap);
+  const older = recordedN === undefined ? [] : mine.filter((x) => x.parsed!.n < recordedN).map((x) => x.bitmap);
   return {
     mode: 'incremental',
     readBitmap: recorded.name,
