@@ -6,11 +6,13 @@
 import { onRunCompleted as jobOnRunCompleted, onRunFailed as jobOnRunFailed, onRunStarted } from '../domain/jobLifecycle.ts';
 import {
   checkProgressReport,
+  isRepeatedCompletion,
   onRunClaimed,
   onRunCompleted,
   onRunFailed,
   onRunMissed,
   onRunProgress,
+  requireHeld,
   type ProgressReport,
 } from '../domain/replicationRun.ts';
 import { decideDueAutomaticRun } from '../domain/schedule.ts';
@@ -165,7 +167,9 @@ export async function completeRun(core: Core, connector: ConnectorRow, replicati
   await inTransaction(core, async (tx, emit) => {
     // The job first (every writer of a job locks it before its runs), then the run as it stands behind that lock.
     await lockJobOfRun(tx, core, replicationRunId);
-    const run = await heldRun(tx, connector, replicationRunId);
+    const found = await runs.getInTenant(tx, tenantOf(connector), replicationRunId);
+    if (found && isRepeatedCompletion({ ...runFacts(found), amiId: found.ami_id }, connector.connector_id, amiId)) return;
+    const run = requireHeld(found && { ...runFacts(found), row: found }, replicationRunId, connector.connector_id).row;
     await requireOwnImage(tx, run, amiId);
     await applyRunChange(tx, run, onRunCompleted(runFacts(run), amiId, now), now);
     const job = await jobById(tx, run.replication_job_id);

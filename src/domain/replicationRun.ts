@@ -128,6 +128,15 @@ export function onRunProgress(run: RunFacts, report: ProgressReport, now: number
 
 const ENDED = { stage: null, stageProgress: null, leaseExpiresAt: null } as const;
 
+/**
+ * Whether a completion is one this connector already made: its first answer was lost (a node killed after the commit,
+ * a dropped connection), so it asks again. The same holder completing with the same image is told it is done, not
+ * that the run is no longer its own: the run ended as it says, and it must log and report it as completed.
+ */
+export function isRepeatedCompletion(run: RunFacts & { amiId: string | null }, connectorId: string, amiId: string): boolean {
+  return run.state === 'COMPLETED' && run.connectorId === connectorId && run.amiId === amiId;
+}
+
 export function onRunCompleted(run: RunFacts, amiId: string, now: number): RunChange {
   from(run, ['ACTIVE'], 'complete');
   return { state: 'COMPLETED', amiId, completedTime: now, statusMessage: 'Completed', ...ENDED };

@@ -172,6 +172,11 @@ for (const kind of Object.keys(TRANSPORTS) as (keyof typeof TRANSPORTS)[]) {
         await transport.complete(runId, finished.amiId);
         const completed = await runState(h, replicationJobId, runId);
         assert.deepEqual([completed.state, completed.amiId], ['COMPLETED', finished.amiId]);
+        // The same completion asked again (its first answer lost to a dropped connection) is done, and changes nothing;
+        // a completion with another image is not the same one.
+        await transport.complete(runId, finished.amiId);
+        assert.deepEqual(await runState(h, replicationJobId, runId), completed);
+        await assert.rejects(transport.complete(runId, 'ami-00000000000000001'), lost(/is COMPLETED and no longer held by this connector/));
         await assert.rejects(transport.progress(runId, { stage: 'Uploading', stageProgress: '99%' }), lost(/is COMPLETED and no longer held by this connector/));
         assert.deepEqual(await transport.activeRuns(), []);
 
