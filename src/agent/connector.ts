@@ -38,6 +38,11 @@ export interface ConnectorOptions {
 }
 
 const SCAN_CACHE_MS = 5000;
+/**
+ * How often the connector asks which runs it holds, and takes up any it is not executing: a run it claimed whose
+ * answer never came back (a node killed after the commit) is otherwise left to run out its lease and fail.
+ */
+const ADOPT_EVERY_MS = 30_000;
 const DEFAULT_CONCURRENT_RUNS = 4;
 
 /** Stable VM-manager identities for one datastore directory, one per SMS manager type it holds. */
@@ -65,6 +70,8 @@ export class Connector {
   /** A wake() arrived during a tick: tick again as soon as it ends. */
   #wakeAgain = false;
   #unsubscribe: (() => void) | undefined;
+  /** When to look for held runs this process is not executing (now, after a claim whose answer was lost). */
+  #adoptAt = 0;
   connectorId: string | undefined;
   /** How each run this process executed ended (for operators' logs and for tests). */
   readonly outcomes = new Map<string, RunOutcome>();
@@ -92,7 +99,7 @@ export class Connector {
     this.#leaseSeconds = registered.leaseSeconds;
     this.#log.info({ connectorId: registered.connectorId, datastore: this.#options.datastore }, 'connector registered');
     // Runs this connector was executing before a restart continue where they stopped.
-    for (const run of await this.#options.transport.activeRuns()) this.#execute(run);
+    await this.#adoptHeldRuns();
     this.#unsubscribe = this.#options.wakeOn?.(() => this.wake());
     this.#schedule(0);
   }
@@ -129,11 +136,19 @@ export class Connector {
     if (this.#ticking) return;
     this.#ticking = true;
     try {
+      if (Date.now() >= this.#adoptAt) await this.#adoptHeldRuns();
       const status = await this.#options.transport.heartbeat({ status: 'HEALTHY' });
       if (status.catalogImportRequested) await this.#uploadInventory();
       const free = (this.#options.maxConcurrentRuns ?? DEFAULT_CONCURRENT_RUNS) - this.#running.size;
       if (status.runsWaiting && free > 0) {
-        for (const run of await this.#options.transport.claim(free)) this.#execute(run);
+        let claimed;
+        try {
+          claimed = await this.#options.transport.claim(free);
+        } catch (error) {
+          this.#adoptAt = 0; // it may have taken runs all the same
+          throw error;
+        }
+        for (const run of claimed) this.#execute(run);
       }
     } catch (error) {
       if (!this.#abort.signal.aborted) this.#log.warn({ err: (error as Error).message }, 'connector poll failed; retrying');
@@ -142,6 +157,18 @@ export class Connector {
       const again = this.#wakeAgain;
       this.#wakeAgain = false;
       this.#schedule(again ? 0 : (this.#options.pollIntervalMs ?? 2000));
+    }
+  }
+
+  /** Executes every run the service says this connector holds that this process is not executing yet. */
+  async #adoptHeldRuns(): Promise<void> {
+    const held = await this.#options.transport.activeRuns();
+    this.#adoptAt = Date.now() + ADOPT_EVERY_MS;
+    for (const run of held) {
+      // Executing, or ended here since the service answered (a run that ended is in outcomes before it leaves #running).
+      if (this.#running.has(run.replicationRunId) || this.outcomes.has(run.replicationRunId)) continue;
+      this.#log.info({ runId: run.replicationRunId, stage: run.stage }, 'taking up a run this connector holds');
+      this.#execute(run);
     }
   }
 

@@ -15,6 +15,8 @@ import { ConnectorError, RunLost, type ConnectorTransport, type OutgoingBlock } 
 import { mapConcurrently } from '../lib/concurrency.ts';
 
 const RETRYABLE = new Set([502, 503, 504]);
+/** Calls that are not idempotent: one whose answer was lost may have been applied, so it is not sent again. */
+const SENT_ONCE: ReadonlySet<JsonCallName> = new Set(['claim']);
 /** Block PUTs in flight per putBlocks call. */
 const PUTS_IN_FLIGHT = 4;
 
@@ -69,7 +71,12 @@ export class HttpTransport implements ConnectorTransport {
     });
   }
 
-  async #request(method: string, path: string, body: { json: unknown } | { raw: Buffer }): Promise<Record<string, unknown>> {
+  /**
+   * One call, retried a few times with backoff when the service is unreachable or answers 502–504, unless `once`:
+   * a call that is not idempotent (claim) cannot be retried when its first attempt may have been applied.
+   */
+  async #request(method: string, path: string, body: { json: unknown } | { raw: Buffer }, once = false): Promise<Record<string, unknown>> {
+    const attempts = once ? 1 : 5;
     for (let attempt = 1; ; attempt++) {
       let response: Answer;
       try {
@@ -80,11 +87,11 @@ export class HttpTransport implements ConnectorTransport {
             : await fetch(`${this.#base}${path}`, { method, headers, body: JSON.stringify(body.json ?? {}) });
       } catch (error) {
         // The service restarting or a network blip: retry a few times with backoff, then give up.
-        if (attempt >= 5) throw error;
+        if (attempt >= attempts) throw error;
         await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
         continue;
       }
-      if (RETRYABLE.has(response.status) && attempt < 5) {
+      if (RETRYABLE.has(response.status) && attempt < attempts) {
         await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
         continue;
       }
@@ -103,7 +110,7 @@ export class HttpTransport implements ConnectorTransport {
       result(json: Record<string, unknown>, values: Args<K>): Result<K>;
     };
     const { params, body } = call.write(...args);
-    const json = await this.#request(CONNECTOR_ROUTES[call.route].method, pathOf(call.route, params), { json: body });
+    const json = await this.#request(CONNECTOR_ROUTES[call.route].method, pathOf(call.route, params), { json: body }, SENT_ONCE.has(name));
     return call.result(json, args);
   }
 

@@ -67,6 +67,10 @@ export interface ConnectorTransport {
   register(registration: Registration): Promise<RegisterAnswer>;
   heartbeat(report: HeartbeatReport): Promise<HeartbeatAnswer>;
   inventory(vms: InventoryVm[]): Promise<InventoryAnswer>;
+  /**
+   * Takes up to `max` due runs. Not idempotent, so never retried blindly: a claim whose answer was lost may still have
+   * taken runs, which the connector then finds with activeRuns.
+   */
   claim(max: number): Promise<RunAssignment[]>;
   /** Runs this connector holds as ACTIVE (to resume after a restart). */
   activeRuns(): Promise<RunAssignment[]>;
