@@ -219,7 +219,11 @@ describe(`the cluster at scale: 3 nodes, ${CONNECTORS} connectors, ${JOBS * RUNS
     // 7. Every job's four runs complete.
     const deadline = Date.now() + (JOBS > 10 ? 45 : 9) * 60_000;
     while (tracks.some((t) => t.completed.length < RUNS_PER_JOB)) {
-      assert.deepEqual(driverErrors, [], 'the driver failed');
+      if (driverErrors.length) {
+        const runIds = driverErrors.map((e) => /sms-run-[0-9a-f]+/.exec(e)?.[0]).filter((id): id is string => !!id);
+        const lines = connectorProcesses.map((c, i) => `  process ${i}: ${c.stdout().split('\n').filter((l) => runIds.some((id) => l.includes(id))).join('\n    ')}`);
+        assert.deepEqual(driverErrors, [], `the driver failed; the connectors' lines on those runs:\n${lines.join('\n')}`);
+      }
       if (Date.now() > deadline) {
         const late = tracks.filter((t) => t.completed.length < RUNS_PER_JOB);
         const states = await Promise.all(late.slice(0, 5).map(async (t) => `${t.folder}: ${JSON.stringify((await runsOf(t.jobId)).map((r) => [r.type, r.state, r.statusMessage]))}`));
@@ -249,7 +253,13 @@ describe(`the cluster at scale: 3 nodes, ${CONNECTORS} connectors, ${JOBS * RUNS
     const completions = connectorProcesses.flatMap((c) => logLines(c.stdout(), 'replication run completed'));
     const counted = new Map<string, number>();
     for (const line of completions) counted.set(line.runId as string, (counted.get(line.runId as string) ?? 0) + 1);
-    assert.deepEqual([...counted.keys()].sort(), [...completedRuns].sort(), 'every run completed by a connector');
+    const unclaimed = [...completedRuns].filter((runId) => !counted.has(runId));
+    const traces = unclaimed.map((runId) => {
+      const track = tracks.find((t) => t.completed.includes(runId));
+      const lines = connectorProcesses.map((c, i) => `  process ${i}: ${c.stdout().split('\n').filter((l) => l.includes(runId)).join('\n    ')}`);
+      return `${runId} (${track?.folder}, connector ${track?.connector}):\n${lines.join('\n')}`;
+    });
+    assert.deepEqual(unclaimed, [], `every run completed by a connector:\n${traces.join('\n')}`);
     assert.deepEqual([...counted.entries()].filter(([, n]) => n !== 1), [], 'no run completed twice');
     const resumed = logLines(live[0]!.stdout(), 'replication run completed').find((l) => l.runId === caught.replicationRunId) as Record<string, number> | undefined;
     assert.ok(resumed, 'the restarted connector finished the run it was killed in');
