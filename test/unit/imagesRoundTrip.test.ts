@@ -10,7 +10,9 @@ import assert from 'node:assert/strict';
 import type { Kysely } from 'kysely';
 import { plainSealer } from '../../src/images/blockSealer.ts';
 import { ImageStoreError } from '../../src/images/errors.ts';
-import { B, tenant, JOB, openFixture, noise, disk, sha, writeDisk, makeImage, exported } from '../helpers/imageStoreFixture.ts';
+import { B, tenant, JOB, openFixture, noise, disk, sha, writeDisk, makeImage, exported, flipByte } from '../helpers/imageStoreFixture.ts';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 
 test('a multi-disk image round-trips byte for byte; zero blocks are never stored', async () => {
   const f = await openFixture();
@@ -173,6 +175,30 @@ test('an incremental image inherits every block it does not record from its pare
     assert.equal((await f.images.collectGarbage()).imagesPurged, 1, 'once the run is done the deleted parent goes');
     assert.deepEqual(await exported(f.images, grandchild.amiId, 0, f.dir), disk(['g0', ...next.slice(1)]));
     await assert.rejects(f.images.beginImage('sms-run-00000024', { ...begin, disks: [{ index: 0, sizeBytes: B }] }), /does not exist/);
+  } finally {
+    await f.close();
+  }
+});
+
+test("an incremental whose parent manifest is damaged fails at finish, leaves no manifest of its own, and finishes once the parent is whole", async () => {
+  const f = await openFixture();
+  try {
+    const base = ['p0', 'p1', null, 'p3'];
+    const parent = await makeImage(f.images, 'sms-run-00000030', [disk(base)]);
+    const manifests = join(f.images.root, 'manifests');
+    const parentPath = join(manifests, `${(await f.images.listImages()).find((i) => i.amiId === parent.amiId)!.disks[0]!.snapshotId}.manifest`);
+    const begin = { tenant, replicationJobId: JOB, sealer: plainSealer, parentAmiId: parent.amiId, mode: 'incremental' as const };
+    await f.images.beginImage('sms-run-00000031', { ...begin, disks: [{ index: 0, sizeBytes: 4 * B }] });
+    await writeDisk(f.images, 'sms-run-00000031', 0, disk(['p0', 'n1', null, 'p3']), (i) => i === 1);
+    const before = readFileSync(parentPath);
+    // The last id of the parent: its structure still parses, only the checksum at the end tells.
+    flipByte(parentPath, 64 + 2 * 8);
+    await assert.rejects(f.images.finishImage('sms-run-00000031'), /checksum mismatch/);
+    assert.deepEqual(readdirSync(manifests).sort(), [basename(parentPath)], 'no manifest, and no temporary file, of the failed finish');
+    writeFileSync(parentPath, before);
+    const child = await f.images.finishImage('sms-run-00000031');
+    assert.equal(readdirSync(manifests).length, 2);
+    assert.deepEqual(await exported(f.images, child.amiId, 0, f.dir), disk(['p0', 'n1', null, 'p3']));
   } finally {
     await f.close();
   }
