@@ -11,6 +11,7 @@ import { TENANT, addConnector, addServer, coreOver } from '../helpers/storeFixtu
 import { interleave } from '../helpers/interleave.ts';
 import type { Core } from '../../src/core/context.ts';
 import { createApp } from '../../src/core/apps/apps.ts';
+import { importAppCatalog, loadCatalog } from '../../src/core/apps/appCatalog.ts';
 import { putReplicationConfiguration } from '../../src/core/apps/replicationConfig.ts';
 import { startAppReplication } from '../../src/core/apps/appReplication.ts';
 import { appStatusHook } from '../../src/core/apps/refreshApps.ts';
@@ -122,6 +123,25 @@ for (const dialect of storeDialects) {
       );
       assert.equal(second.error, undefined, `${second.error?.name}: ${second.error?.message}`);
       assert.equal(second.value!.app.app_id, firstAppId);
+    });
+
+    test('two ImportAppCatalog at once: each catalog entry is one app, each server in one app', async () => {
+      const { serverIds } = await servers(2);
+      await loadCatalog(core, TENANT, [
+        { id: 'race-import-a', name: 'a', servers: [serverIds[0]!] },
+        { id: 'race-import-b', name: 'b', servers: [serverIds[1]!] },
+      ]);
+      const second = await interleave(
+        sut.store,
+        core,
+        (holding) => importAppCatalog(holding, TENANT, undefined, OPTIONS),
+        () => importAppCatalog(core, TENANT, undefined, OPTIONS),
+      );
+      assert.equal(second.error, undefined, `${second.error?.name}: ${second.error?.message}`);
+      const imported = await sut.store.db.selectFrom('apps').select(['app_id', 'imported_app_id']).where('imported_app_id', 'in', ['race-import-a', 'race-import-b']).execute();
+      assert.deepEqual(imported.map((a) => a.imported_app_id).sort(), ['race-import-a', 'race-import-b'], 'one app per entry');
+      const owners = await sut.store.db.selectFrom('app_servers').select(['server_id', 'app_id']).where('server_id', 'in', serverIds).execute();
+      assert.equal(owners.length, 2, `each server in one app: ${JSON.stringify(owners)}`);
     });
 
     test('two CreateApp at the account\'s last free app: the second is refused', async () => {

@@ -14,6 +14,7 @@ import { liveJobCount, loadGroups } from './appRecords.ts';
 import { writeGroups } from './membership.ts';
 import { refreshApp, type RefreshOptions } from './refreshApps.ts';
 import * as appCatalog from '../../store/apps/appCatalogQueries.ts';
+import * as jobs from '../../store/jobs/index.ts';
 import { updateAppRow } from '../../store/apps/configQueries.ts';
 
 /** A server named by its server id (`s-…`), its VM id, or its VM manager and VM id. */
@@ -71,6 +72,10 @@ export async function listCatalog(core: Core, tenant: Tenant): Promise<(CatalogE
 export async function importAppCatalog(core: Core, tenant: Tenant, roleName: string | undefined, options: RefreshOptions): Promise<void> {
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
+    // The tenant's creates take turns where transactions run side by side (the row CreateApp and
+    // CreateReplicationJob take first): two imports at once would each see no imported app yet and import every
+    // entry twice, putting each server into two apps, and an import beside a CreateApp could pass the app limit.
+    if (core.capabilities.sharedByNodes) await jobs.takeTurnForNewJob(tx, tenant);
     const entries = await appCatalog.selectAppCatalog(tx, tenant);
     if (entries.length === 0) {
       throw notPermitted(`No application catalog is loaded for this account in ${tenant.region}; an operator loads one with \`ferry apps catalog load FILE\` (Ferry's stand-in for Migration Hub).`);
