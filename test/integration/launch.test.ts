@@ -110,9 +110,13 @@ describe('launching instances on libvirt', { skip: launchSkipReason() }, () => {
       instance.instanceId,
       (i) => i.hydration !== 'none' && i.hydration !== 'hydrating' && i.validations.every((v) => v.status !== 'PENDING'),
     );
+    // The row says hydrated a moment before the runner reports the phase and its event goes out (both follow the
+    // commit): wait for them before the listeners stop.
+    if (done.hydration === 'hydrated') {
+      await waitFor('the hydrated phase', () => (phases.some(([id, phase]) => id === instance.instanceId && phase === 'hydrated') ? true : undefined), { timeoutMs: 10_000 });
+      await waitFor('the hydrated event', () => (seen.some((e) => e.instanceId === instance.instanceId && e.hydration === 'hydrated') ? true : undefined), { timeoutMs: 10_000 });
+    }
     stop();
-    // The row says hydrated a moment before the runner reports the phase (it reports what it has recorded).
-    if (done.hydration === 'hydrated') await waitFor('the hydrated phase', () => (phases.some(([id, phase]) => id === instance.instanceId && phase === 'hydrated') ? true : undefined), { timeoutMs: 10_000 });
     stopPhases();
     const events = seen.filter((e) => e.instanceId === instance.instanceId);
     // The launch's timeline (bench/launchTimeline.ts reads the same): the domain is defined before the start, and
