@@ -21,7 +21,6 @@ import { RECORD_HEADER_SIZE, encodeBlock, isAllZero, sha256 } from './blockCodec
 import { BlockFetcher } from './blockFetcher.ts';
 import { BlockWriter } from './blockWriter.ts';
 import { KnownBlocks } from './knownBlocks.ts';
-import { loadParentBlocks, ParentBlocks } from './parentBlocks.ts';
 import { DEFAULT_FLUSH_BYTES, DEFAULT_PACK_SIZE, IMAGE_BLOCK_SIZE } from './constants.ts';
 import type { ImageDb } from './db.ts';
 import { CorruptBlockError, ImageStoreError } from './errors.ts';
@@ -56,8 +55,6 @@ interface ActiveRun {
   compress: boolean;
   disks: RunDisk[];
   known: KnownBlocks;
-  /** The parent image's blocks under this run's key (parentBlocks.ts); undefined: none, or asked of the index. */
-  parent: ParentBlocks | undefined;
 }
 
 const silentLog: ImageStoreLog = { info() {}, warn() {} };
@@ -160,7 +157,9 @@ export class ImageStore implements ImageTarget {
     const disks = row.disks;
     if (!sameRun(row, options, mode, keyId)) throw new ImageStoreError('Conflict', `Run ${runId} was begun with other parameters (tenant, job, key, mode, parent or disks).`);
     if (row.state === 'abandoned') throw new ImageStoreError('Conflict', `Run ${runId} was abandoned; start a new run.`);
-    if (row.state === 'writing') this.#runs.set(runId, this.#activeRun(row, options.sealer, keyId));
+    if (row.state === 'writing') {
+      this.#runs.set(runId, { runSeq: row.runSeq, sealer: options.sealer, keyId, compress: row.compression === 'zstd', disks, known: new KnownBlocks() });
+    }
     return { runId, amiId: row.amiId, state: row.state, resumed, mode, parentAmiId: row.parentAmiId, keyRef, disks };
   }
 
@@ -173,37 +172,25 @@ export class ImageStore implements ImageTarget {
     const keyId = await keyIdFor(this.#db, sealer.keyRef);
     if (keyId !== row.keyId) throw new ImageStoreError('Conflict', `Run ${runId} was begun under another key.`);
     this.#keys.remember(sealer);
-    this.#runs.set(runId, this.#activeRun(row, sealer, keyId));
+    this.#runs.set(runId, { runSeq: row.runSeq, sealer, keyId, compress: row.compression === 'zstd', disks: row.disks, known: new KnownBlocks() });
     return true;
-  }
-
-  /** A writing run's state here; its parent's blocks are looked up in the background (parentBlocks.ts). */
-  #activeRun(row: { runSeq: number; compression: string; disks: RunDisk[]; parentAmiId: string | null }, sealer: BlockSealer, keyId: number): ActiveRun {
-    const { parentAmiId } = row;
-    const manifest = (snapshotId: string) => this.placement.localManifest(snapshotId);
-    const parent = parentAmiId === null ? undefined : new ParentBlocks(() => loadParentBlocks(this.#db, manifest, parentAmiId, keyId));
-    return { runSeq: row.runSeq, sealer, keyId, compress: row.compression === 'zstd', disks: row.disks, known: new KnownBlocks(), parent };
   }
 
   /**
    * Dedup, ask first: for each plaintext SHA-256, true when the store lacks the block under this run's key (put
-   * it), false when it has it (just record it). A "has it" answer protects the block from collection (stamped, or
-   * held by the run's parent image: parentBlocks.ts).
+   * it), false when it has it (just record it). A "has it" answer protects the block from collection.
    */
   async missingBlocks(runId: string, sha256s: readonly Buffer[]): Promise<boolean[]> {
     const run = this.#active(runId);
     const ids = sha256s.map((s) => (s.equals(ZERO_BLOCK_SHA256) ? undefined : run.sealer.storageId(s)));
     const hexes = ids.map((id) => id?.toString('hex'));
-    const fromParent = hexes.map((hex) => (hex === undefined ? undefined : run.parent?.get(hex)));
-    const ask = ids.filter((id, i): id is Buffer => id !== undefined && !this.#writer!.isPending(hexes[i]!) && fromParent[i] === undefined);
-    run.parent?.asked(ask.length);
+    const ask = ids.filter((id, i): id is Buffer => id !== undefined && !this.#writer!.isPending(hexes[i]!));
     const found = ask.length === 0 ? new Map() : await unsyncedTransaction(this.#db, (trx) => touchBlocks(trx, ask));
     for (const [hex, block] of found) {
       if (block.keyId !== run.keyId) throw new ImageStoreError('Conflict', `Sealer ${run.sealer.keyRef} produced a storage id already used under another key.`);
       run.known.remember(hex, block.blockId);
     }
-    hexes.forEach((hex, i) => fromParent[i] !== undefined && run.known.remember(hex!, fromParent[i]));
-    return hexes.map((hex, i) => hex !== undefined && fromParent[i] === undefined && !this.#writer!.isPending(hex) && !found.has(hex));
+    return hexes.map((hex) => hex !== undefined && !this.#writer!.isPending(hex) && !found.has(hex));
   }
 
   /**

@@ -1,8 +1,7 @@
 /**
  * The block ids a run being written already has: blocks missingBlocks told it the store has, and blocks a flush
  * indexed for it. Either statement stamped the block after the run began, which protects it from collection until
- * the run ends (garbageCollector.ts), or the block is one of the run's parent image, which the collector marks until
- * the run ends (parentBlocks.ts); so recordBlocks needs no second lookup (and no second stamp) for them. Kept
+ * the run ends (garbageCollector.ts), so recordBlocks needs no second lookup (and no second stamp) for them. Kept
  * until recorded, and bounded: a block missing here is simply looked up.
  */
 const MAX_KNOWN_BLOCKS = 16_384;
