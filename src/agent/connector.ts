@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { basename, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { scanDatastore, type DiscoveredVm } from './inventory/scanDatastore.ts';
+import { scanDatastore, scanVmFolder, type DiscoveredVm } from './inventory/scanDatastore.ts';
 import { HashPool } from './hashPool.ts';
 import { executeRun } from './runExecutor.ts';
 import type { RunOutcome } from '../domain/runOutcome.ts';
@@ -186,10 +186,20 @@ export class Connector {
   /**
    * The VM a run replicates. A cached scan that shows it missing or unreplicable is not trusted: its disk may have
    * been restored since (an operator fixes the disk and starts a run at once), so that answer is always rescanned.
+   * When the cached scan is older than a few seconds, only the folder it found the VM in is read again (a run needs
+   * its own VM, and a whole datastore's scan grows with every VM in it); the whole datastore is scanned when that
+   * folder no longer holds the VM under this id, replicable.
    */
   async #findVm(vmId: string): Promise<DiscoveredVm | undefined> {
-    const cached = (await this.vms()).find((vm) => vm.vmId === vmId);
-    if (cached?.replicable) return cached;
+    const scan = this.#scan;
+    if (scan && Date.now() - scan.at <= SCAN_CACHE_MS) {
+      const cached = (await this.vms()).find((vm) => vm.vmId === vmId);
+      if (cached?.replicable) return cached;
+    } else if (scan) {
+      const known = (await scan.vms.catch(() => [])).find((vm) => vm.vmId === vmId);
+      const again = known && (await scanVmFolder(this.#options.datastore, known.folder).catch(() => undefined));
+      if (again?.vmId === vmId && again.replicable) return again;
+    }
     this.#scan = undefined;
     return (await this.vms()).find((vm) => vm.vmId === vmId);
   }

@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { posix, relative, resolve, sep, join } from 'node:path';
 import type { DiskFormat } from '../disks/diskSource.ts';
 import { isWithin, openChecked, outsideMessage, resolveInside, vmdkExtentPath, type Confinement } from '../disks/confine.ts';
-import { qcow2InfoDirectly, qemuImgInfo, type QemuImgInfo } from './qemuImg.ts';
+import { qcow2InfoDirectly, qemuImgInfo, rawInfoDirectly, type QemuImgInfo } from './qemuImg.ts';
 import { readVmdkDescriptor, vmdkUnsupportedReason } from './vmdk.ts';
 import type { ConcurrencyLimit } from '../../lib/concurrency.ts';
 
@@ -79,10 +79,8 @@ function info(ctx: DiskContext, path: string, format: DiskFormat): Promise<QemuI
   let p = ctx.infoCache.get(key);
   if (!p) {
     p = (async () => {
-      if (format === 'qcow2') {
-        const direct = await qcow2InfoDirectly(path);
-        if (direct) return direct;
-      }
+      const direct = format === 'qcow2' ? await qcow2InfoDirectly(path) : format === 'raw' ? await rawInfoDirectly(path) : undefined;
+      if (direct) return direct;
       return ctx.qemuImgSlots.run(() => qemuImgInfo(path, format, { qemuImg: ctx.qemuImg, timeoutMs: ctx.timeoutMs }));
     })();
     ctx.infoCache.set(key, p);

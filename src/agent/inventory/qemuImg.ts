@@ -90,3 +90,25 @@ export async function qcow2InfoDirectly(path: string): Promise<QemuImgInfo | und
     await handle.close();
   }
 }
+
+/**
+ * What `qemu-img info -f raw` says of a raw file, from its fstat: the scan names the format (`-f`), so qemu does
+ * not probe the contents either, and reports the size rounded up to a 512-byte sector and the allocated bytes. A
+ * replication run finds its VM by scanning again, so each raw disk's process (20–60 ms here) was in every run's
+ * fixed cost. Undefined for anything but a regular file (qemu-img reports why).
+ */
+export async function rawInfoDirectly(path: string): Promise<QemuImgInfo | undefined> {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) return undefined;
+    return { format: 'raw', virtualSize: Math.ceil(stats.size / 512) * 512, actualSize: stats.blocks * 512, encrypted: false, dirty: false, bitmaps: [] };
+  } finally {
+    await handle.close();
+  }
+}

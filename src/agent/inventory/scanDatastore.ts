@@ -8,13 +8,13 @@
  * reason. Only a datastore that does not exist (or a missing qemu-img) is an error.
  */
 import { realpath, stat } from 'node:fs/promises';
-import { basename, relative, resolve, sep } from 'node:path';
+import { basename, isAbsolute, relative, resolve, sep } from 'node:path';
 import { requireTools } from '../../lib/tools.ts';
 import { ConcurrencyLimit } from '../../lib/concurrency.ts';
 import { nameBasedUuid } from './identity.ts';
 import { FERRY_VM_FILE } from './ferryVmFile.ts';
 import { VmBuilder, type DiscoveredVm, type ScanContext, type VmInspector } from './discoveredVm.ts';
-import { DatastoreError, findVmFolders, LOOSE_DISK_EXTENSIONS, lowerExt, type Folder, type VmKind } from './walkDatastore.ts';
+import { DatastoreError, findVmFolders, LOOSE_DISK_EXTENSIONS, lowerExt, readVmFolder, type Folder, type VmKind } from './walkDatastore.ts';
 import { inspectVmware } from './vmwareInspector.ts';
 import { inspectKvm } from './kvmInspector.ts';
 import { inspectHyperV } from './hyperVInspector.ts';
@@ -38,6 +38,29 @@ const INSPECTORS: Record<VmKind, VmInspector> = { vmware: inspectVmware, kvm: in
 
 /** Lists every VM in the datastore directory, sorted by vmPath. */
 export async function scanDatastore(dir: string, options: ScanOptions = {}): Promise<DiscoveredVm[]> {
+  const ctx = await scanContext(dir, options);
+  const folders = await findVmFolders(ctx.confine, ctx.root, options.maxDepth ?? 4);
+  const vms = await Promise.all(folders.map((f) => inspectFolderSafely(ctx, f)));
+  disambiguateIds(vms, ctx.root);
+  vms.sort((a, b) => (a.vmPath < b.vmPath ? -1 : a.vmPath > b.vmPath ? 1 : 0));
+  return vms;
+}
+
+/**
+ * One VM folder of the datastore (`folder`: a DiscoveredVm's folder from an earlier scan) read again as a scan
+ * reads it, without walking the rest; undefined when it is no longer a VM folder. The id is the one the folder
+ * claims: a scan gives it another only when other VMs claim the same id, so a caller that needs a particular id
+ * must compare (and scan the whole datastore when they differ).
+ */
+export async function scanVmFolder(dir: string, folder: string, options: ScanOptions = {}): Promise<DiscoveredVm | undefined> {
+  const ctx = await scanContext(dir, options);
+  const rel = relative(ctx.root, folder);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return undefined;
+  const found = await readVmFolder(ctx.confine, folder, rel.split(sep).join('/'));
+  return found ? inspectFolderSafely(ctx, found) : undefined;
+}
+
+async function scanContext(dir: string, options: ScanOptions): Promise<ScanContext> {
   const root = resolve(dir);
   let st;
   try {
@@ -50,7 +73,7 @@ export async function scanDatastore(dir: string, options: ScanOptions = {}): Pro
   }
   if (!st.isDirectory()) throw new DatastoreError(`Datastore ${root} is not a directory`);
   const { 'qemu-img': qemuImg } = requireTools(['qemu-img'], 'Scanning a datastore');
-  const ctx: ScanContext = {
+  return {
     root,
     confine: { root: await realpath(root) },
     datastoreName: options.datastoreName ?? (basename(root) || 'datastore'),
@@ -59,12 +82,6 @@ export async function scanDatastore(dir: string, options: ScanOptions = {}): Pro
     infoCache: new Map(),
     qemuImgSlots: new ConcurrencyLimit(options.concurrency ?? 4),
   };
-
-  const folders = await findVmFolders(ctx.confine, root, options.maxDepth ?? 4);
-  const vms = await Promise.all(folders.map((f) => inspectFolderSafely(ctx, f)));
-  disambiguateIds(vms, root);
-  vms.sort((a, b) => (a.vmPath < b.vmPath ? -1 : a.vmPath > b.vmPath ? 1 : 0));
-  return vms;
 }
 
 async function inspectFolderSafely(ctx: ScanContext, folder: Folder): Promise<DiscoveredVm> {

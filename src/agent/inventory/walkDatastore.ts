@@ -54,6 +54,20 @@ export async function findVmFolders(confine: Confinement, root: string, maxDepth
   return folders;
 }
 
+/**
+ * The VM folder at `abs` (a folder an earlier walk found), read again the way the walk reads it; undefined when it
+ * is no longer a VM folder or cannot be listed.
+ */
+export async function readVmFolder(confine: Confinement, abs: string, rel: string): Promise<Folder | undefined> {
+  let listing;
+  try {
+    listing = await listDir(abs);
+  } catch {
+    return undefined;
+  }
+  return classify(confine, abs, rel, listing.files, listing.dirs);
+}
+
 async function readRootElementName(confine: Confinement, path: string): Promise<string | undefined> {
   try {
     const handle = await openChecked(confine, path);
