@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Core } from '../core/context.ts';
 import type { Tenant } from '../domain/tenant.ts';
+import { DEFAULT_COPY_FIRST_MAX_MIB } from '../domain/copyFirst.ts';
 import { canMove, domainNameOf, newInstanceId, nextInstanceState, type HydrationState, type InstanceState } from '../domain/instance.ts';
 import type { DeviceModel } from '../domain/instanceDevices.ts';
 import type { ImageStore } from '../images/imageStore.ts';
@@ -40,6 +41,8 @@ export interface LibvirtInstanceServiceOptions {
   log: Logger;
   /** Caps how fast each disk is pulled from the image store (MiB/s), e.g. to spare a busy store; default none. */
   hydrationBandwidthMiB?: number;
+  /** Images with at most this much data (MiB) are copied before the first start (src/domain/copyFirst.ts); 0 = never. */
+  copyFirstMaxMiB?: number;
   /** The boot timeout of launches that set none (the App operations set none); default 5 min. */
   bootTimeoutMs?: number;
 }
@@ -81,6 +84,7 @@ export class LibvirtInstanceService implements InstanceService {
   readonly #runner: LaunchRunner;
   readonly #phases = new LaunchPhases();
   readonly #bootTimeoutMs: number | undefined;
+  readonly #copyFirstMaxMiB: number;
   #owner: Promise<string> | undefined;
   #checked: { at: number; result: Availability } | undefined;
 
@@ -89,6 +93,7 @@ export class LibvirtInstanceService implements InstanceService {
     this.#images = options.images;
     this.#log = options.log;
     this.#bootTimeoutMs = options.bootTimeoutMs;
+    this.#copyFirstMaxMiB = options.copyFirstMaxMiB ?? DEFAULT_COPY_FIRST_MAX_MIB;
     this.virsh = new Virsh(options.uri);
     this.files = new InstanceFiles(options.instancesDir, options.uri);
     this.#exports = new DiskExports(options.images, this.files);
@@ -144,7 +149,7 @@ export class LibvirtInstanceService implements InstanceService {
     const virtType = await this.#requireAvailable();
     const instanceId = newInstanceId();
     const withDefaults = spec.bootTimeoutMs === undefined && this.#bootTimeoutMs !== undefined ? { ...spec, bootTimeoutMs: this.#bootTimeoutMs } : spec;
-    const resolved = await resolveLaunch({ core: this.#core, images: this.#images, virsh: this.virsh, virtType }, withDefaults, instanceId);
+    const resolved = await resolveLaunch({ core: this.#core, images: this.#images, virsh: this.virsh, virtType, copyFirstMaxMiB: this.#copyFirstMaxMiB }, withDefaults, instanceId);
     const now = this.#core.clock.now();
     const row: InstanceRow = {
       instance_id: instanceId,
