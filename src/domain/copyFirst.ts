@@ -7,8 +7,9 @@
  * full copy.
  *
  * The line is the instance's *data* (the image's stored data blocks), not its virtual size: a 4 GiB disk holding
- * 20 MiB copies as fast as a 20 MiB one. 64 MiB: the copy runs at about 150 MiB/s through the export here, so 64 MiB
- * takes about 0.45 s, under the 0.7 s it saves (bench/README.md, "Copy-first", says how it was measured).
+ * 20 MiB copies as fast as a 20 MiB one. 64 MiB: through the export, `qemu-img convert` of 19 MiB of data takes
+ * 0.3 s here, of 67 MiB 0.6 s, of 131 MiB 0.8 s (bench/launchCopyCost.ts), so the copy costs what a boot through the
+ * export loses (~0.7 s) at about 70 MiB; the line is set a little under it (bench/README.md, "Copy-first").
  */
 
 export const DEFAULT_COPY_FIRST_MAX_MIB = 64;

@@ -84,7 +84,7 @@ export class LibvirtInstanceService implements InstanceService {
   readonly #runner: LaunchRunner;
   readonly #phases = new LaunchPhases();
   readonly #bootTimeoutMs: number | undefined;
-  readonly #copyFirstMaxMiB: number;
+  #copyFirstMaxMiB: number;
   #owner: Promise<string> | undefined;
   #checked: { at: number; result: Availability } | undefined;
 
@@ -112,6 +112,15 @@ export class LibvirtInstanceService implements InstanceService {
   /** Calls `listener` at each step of every launch this process drives (launchPhases.ts); returns the unsubscribe. */
   onPhase(listener: PhaseListener): () => void {
     return this.#phases.listen(listener);
+  }
+
+  /**
+   * Changes the copy-first line (MiB of image data; 0 = never) for launches from now on: a launch decides once, at
+   * its creation (the plan keeps it). For benches that compare both settings in one process (bench/launchTimeline.ts).
+   */
+  setCopyFirstMaxMiB(maxMiB: number): void {
+    if (!Number.isInteger(maxMiB) || maxMiB < 0) throw new Error(`the copy-first line must be a whole number of MiB; got ${maxMiB}`);
+    this.#copyFirstMaxMiB = maxMiB;
   }
 
   /** This installation's id in domain metadata. */
