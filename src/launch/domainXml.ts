@@ -35,6 +35,8 @@ export interface DomainSpec {
   layout: DeviceLayout;
   /** Overlay files, disk 0 first. */
   disks: string[];
+  /** qcow2 overlays over the image's export (default), or raw copies made before the first boot (copyFirst.ts). */
+  diskFormat?: 'qcow2' | 'raw';
   seed: string | null;
   network: { name: string; portgroup?: string; filter?: string };
   consoleLog: string;
@@ -68,7 +70,7 @@ export function domainXml(spec: DomainSpec): string {
   const title = `Ferry ${metadata.instanceId} · server ${metadata.serverId} · ${metadata.amiId}${metadata.appId ? ` · app ${metadata.appId}` : ''}`;
   const disks = spec.disks.flatMap((file, i) => [
     `    <disk type='file' device='disk'>`,
-    `      <driver name='qemu' type='qcow2' discard='unmap'/>`,
+    `      <driver name='qemu' type='${spec.diskFormat ?? 'qcow2'}' discard='unmap'/>`,
     `      <source file='${escapeXml(file)}'/>`,
     `      <target dev='${layout.disks[i]}' bus='${layout.bus}'/>`,
     ...(i === 0 ? [`      <boot order='1'/>`] : []),

@@ -22,6 +22,7 @@ import { NODE, REPO_ROOT } from '../helpers/process.ts';
 import { testServerPlace } from '../helpers/ferry.ts';
 import { runTool } from '../../src/agent/sample/diskBuilder.ts';
 import { BOOT_MARKER } from '../../src/domain/instanceConsole.ts';
+import { buildLargeBootable } from '../../bench/launchSupport.ts';
 
 const CHILD = join(REPO_ROOT, 'test', 'helpers', 'launchChild.ts');
 
@@ -188,28 +189,32 @@ test('SIGKILL in the middle of the copy before the boot: the restart copies agai
   const place = await testServerPlace(dataDir);
   const children: FerryChild[] = [];
   let instanceId: string | undefined;
-  // The default line (64 MiB): the 32 MiB sample is copied before its boot.
+  // The KVM sample with 256 MiB of random data added, and a line above it: copied before its boot, and the copy
+  // takes long enough (a second or so) for the kill to land in it.
+  await buildLargeBootable(join(datastore.dir, bootableVm('kvm').folder, `${bootableVm('kvm').folder}.qcow2`), join(datastore.dir, 'copy256'), 'copy256', 1, 0.25);
   const start = async () => {
-    const child = await FerryChild.start(dataDir, datastore.dir, instances.dir, place.env);
+    const child = await FerryChild.start(dataDir, datastore.dir, instances.dir, { ...place.env, FERRY_LAUNCH_COPY_FIRST_MAX_MIB: '512' });
     children.push(child);
     return child;
   };
   try {
-    const vm = bootableVm('kvm');
     const first = await start();
     const ready = first.messages[0]!.ready!;
     const sms = new SMSClient({ region: 'us-east-1', endpoint: ready.url, credentials: ready, maxAttempts: 1 });
-    const serverId = (await importCatalog(sms, [vm.folder])).get(vm.folder)!.serverId!;
+    const serverId = (await importCatalog(sms, ['copy256'])).get('copy256')!.serverId!;
     const { jobId, seedRunId } = await createJob(sms, serverId);
     const { amiId } = await expectCompleted(sms, jobId, seedRunId);
     sms.destroy();
     first.send({ launch: { serverId, amiId } });
     instanceId = (await first.waitFor('the launch', (m) => m.launched !== undefined)).launched!;
     const domain = `ferry-${instanceId}`;
-    // The export is up and the copy (qemu-img convert through it) starts right after: killed there.
-    await first.waitFor('the export for the copy', (m) => m.phase?.instanceId === instanceId && m.phase?.phase === 'NBD export up');
+    // Killed once the image store is writing the disk's data into its temporary file.
+    await first.waitFor('the copy to start', (m) => m.phase?.instanceId === instanceId && m.phase?.phase === 'disk copy started');
+    const partial = join(instances.dir, instanceId, 'disk0.raw.copying');
+    await waitFor('the partial copy', async () => ((await stat(partial).catch(() => undefined)) ? true : undefined), { timeoutMs: 30_000, intervalMs: 5 });
     await first.kill();
-    assert.ok(!first.messages.some((m) => m.phase?.instanceId === instanceId && m.phase?.phase === 'disks copied before boot'), 'killed before the copy ended');
+    const left = await readdir(join(instances.dir, instanceId));
+    assert.ok(left.includes('disk0.raw.copying') && !left.includes('disk0.raw'), `killed in the middle of the copy (left: ${left.join(', ')})`);
 
     const second = await start();
     const running = await second.waitFor('state running', (m) => m.event?.instanceId === instanceId && (m.event?.state === 'running' || m.event?.state === 'failed'));
