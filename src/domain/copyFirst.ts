@@ -1,15 +1,17 @@
 /**
- * Copy-first launches (pure rule). A guest booting through Ferry's NBD export reaches its boot marker about 0.7 s
- * later than one booting from a local file on the reference machine (the firmware's and the boot loader's many
- * small synchronous reads each cross the export; bench/README.md). Copying a small image whole before the first
- * start costs less than that, and the instance is then independent of the image store from the outset; a large
- * image boots at once from the export and is pulled in the background (hydration), or the boot would wait for a
- * full copy.
+ * Copy-first launches (pure rule). A guest booting through Ferry's NBD export is slower to its boot marker than one
+ * booting from a local file (the firmware's and the boot loader's many small synchronous reads each cross the
+ * export: ~0.7 s with QEMU alone, 0.13-0.25 s within Ferry's launch, where the start is also paid; bench/README.md).
+ * Copying a small image whole before the first start costs less than that, and the instance is then independent of
+ * the image store from the outset; a large image boots at once from the export and is pulled in the background
+ * (hydration), or the boot would wait for a full copy.
  *
  * The line is the instance's *data* (the image's stored data blocks), not its virtual size: a 4 GiB disk holding
- * 20 MiB copies as fast as a 20 MiB one. 64 MiB: through the export, `qemu-img convert` of 19 MiB of data takes
- * 0.3 s here, of 67 MiB 0.6 s, of 131 MiB 0.8 s (bench/launchCopyCost.ts), so the copy costs what a boot through the
- * export loses (~0.7 s) at about 70 MiB; the line is set a little under it (bench/README.md, "Copy-first").
+ * 20 MiB copies as fast as a 20 MiB one. 64 MiB, measured (bench/launchCopyCost.ts): the copy takes 0.1 s for
+ * 19 MiB of data, 0.27 s for 67 MiB, 0.46 s for 131 MiB, against ~0.07 s for the overlay it replaces — about
+ * 3 ms per MiB more — so it costs what the boot through the export loses within Ferry's launch (0.13-0.25 s) at
+ * 60-80 MiB; against the 0.7 s of QEMU alone it would pay up to ~230 MiB. The line takes the lower break-even
+ * (bench/README.md, "Copy-first").
  */
 
 export const DEFAULT_COPY_FIRST_MAX_MIB = 64;
