@@ -18,8 +18,17 @@ export const DEFAULT_COPY_FIRST_MAX_MIB = 64;
 
 const MIB = 1024 * 1024;
 
-/** Is an image holding `dataBytes` of data copied into the instance's disks before its first start? (0 = never) */
-export function copiesFirst(dataBytes: number, maxMiB: number): boolean {
-  return maxMiB > 0 && dataBytes <= maxMiB * MIB;
+/**
+ * The copies are sparse raw files, and ext4 holds no file over 16 TiB: a disk larger than that boots through the
+ * export however little data it holds.
+ */
+export const MAX_COPIED_DISK_BYTES = 16 * 1024 * 1024 * MIB - 4096;
+
+/**
+ * Is an image holding `dataBytes` of data, its largest disk `largestDiskBytes`, copied into the instance's disks
+ * before its first start? (`maxMiB` 0 = never)
+ */
+export function copiesFirst(dataBytes: number, largestDiskBytes: number, maxMiB: number): boolean {
+  return maxMiB > 0 && dataBytes <= maxMiB * MIB && largestDiskBytes <= MAX_COPIED_DISK_BYTES;
 }
 

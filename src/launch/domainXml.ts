@@ -4,7 +4,8 @@
  * - `<metadata>` in Ferry's namespace (FERRY_XMLNS) with the owner (this installation), instance, account, region,
  *   app, server and image ids and the launch's labels — Ferry finds its own domains by it after a restart;
  * - one copy-on-write qcow2 disk per image disk (its backing chain, an NBD export of the image, is read by libvirt
- *   from the qcow2 header: no `<backingStore>` here, so once hydrated the definition names no backing file at all);
+ *   from the qcow2 header: no `<backingStore>` here, so once hydrated the definition names no backing file at all),
+ *   or one raw disk per image disk when the image was copied before the first start (copyFirst.ts);
  * - the NoCloud seed as a read-only CD-ROM, a NIC on the chosen network, the serial console into a file, and the
  *   `org.qemu.guest_agent.0` channel for the QEMU guest agent.
  * Measured on libvirt 9.0: `<graphics type='none'/>` is refused (so there is none), `type='kvm'` is refused where

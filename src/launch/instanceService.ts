@@ -3,7 +3,8 @@
  *
  * `launch` checks the spec (launchSpec.ts), persists the instance as `pending` and returns at once; LaunchRunner
  * (launchSteps.ts) boots it in the background from a copy-on-write overlay over an NBD export of the image, watches
- * for the boot signal and validation results, and hydrates it into a standalone disk. Every state change publishes
+ * for the boot signal and validation results, and hydrates it into a standalone disk — or, for a small image, copies
+ * it whole before the first start and boots it from that copy (copyFirst.ts). Every state change publishes
  * an `instance.state` event on core.events. Every method is scoped by tenant: another account's instance id is
  * "not found" (InvalidParameterException), exactly like an id that never existed.
  *

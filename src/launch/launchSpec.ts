@@ -143,7 +143,7 @@ export async function resolveLaunch(
       validationTimeoutMs,
       labels,
       seed: true,
-      copyFirst: copiesFirst(image.disks.reduce((sum, d) => sum + d.dataBlocks, 0) * BLOCK_SIZE, deps.copyFirstMaxMiB),
+      copyFirst: copiesFirst(image.disks.reduce((sum, d) => sum + d.dataBlocks, 0) * BLOCK_SIZE, Math.max(...image.disks.map((d) => d.sizeBytes)), deps.copyFirstMaxMiB),
     },
     inputs: {
       userData: spec.userData ? spec.userData.toString('base64') : null,
