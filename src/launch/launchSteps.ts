@@ -4,7 +4,7 @@
  * doing it again is harmless:
  *
  *   pending      make the instance dir; then side by side: serve the image over NBD and create the overlays (or,
- *                for a small image, copy it whole into the disks and close the export: copyFirst.ts),
+ *                for a small image, copy it whole into raw disks of its own, no export: copyFirst.ts),
  *                write the seed, define the domain (unless one of ours by that name exists: defining is
  *                idempotent, and terminate removes a domain whatever the state), make the network ready (unless
  *                this process found it up before: then a start that fails checks it and tries again) → starting
