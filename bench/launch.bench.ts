@@ -13,18 +13,9 @@
  * boot (an instance must boot before a full copy would have finished). The page cache is dropped before each timed
  * step, and the machine's idle share is sampled during each. For the first app the steps of the launch path are
  * timed too. Needs root and a running libvirt. It reports and exits 0; a missed target is marked MISS.
- *
- * Copy-first (src/launch/copyFirst.ts): the small apps are launched with Ferry's default line (their images are
- * copied before the first boot) and with FERRY_LAUNCH_COPY_FIRST_MAX_MIB=0 (boot through the export), alternating,
- * `--rounds N` times each (default 2), each launch next to its own by-hand baseline. The 4 GiB app (3 GiB of data,
- * far over the line) takes the same path under both settings, so it is measured once. One untimed launch comes
- * first, so that neither setting pays for the process's first launch.
- *
- *   npm run bench:launch [-- --rounds 2]
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   CreateAppCommand,
   DeleteAppCommand,
@@ -44,10 +35,6 @@ import { putArtifact } from '../test/helpers/apps.ts';
 import { bootableDatastore, bootableVm, launchSkipReason, realLaunch, removeLaunchedDomains } from '../test/helpers/launch.ts';
 import { importCatalog, waitFor } from '../test/helpers/replication.ts';
 import { bootByHand, buildLargeBootable, exportByHand, sampleIdle, timed, waitValidated } from './launchSupport.ts';
-import { DEFAULT_COPY_FIRST_MAX_MIB } from '../src/domain/copyFirst.ts';
-
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '2' } } });
-const ROUNDS = Math.max(1, Number(values.rounds));
 
 const BIG = 'boot-big01';
 const MEMORY_MIB = 512; // t2.nano
@@ -61,8 +48,6 @@ async function dropCaches(): Promise<void> {
 interface Scenario {
   label: string;
   folders: string[];
-  /** The copy-first line for this launch (MiB; 0 = boot through the export). */
-  copyFirstMaxMiB: number;
 }
 
 interface Result {
@@ -81,7 +66,6 @@ async function waitApp(sms: SMSClient, appId: string, until: (s: Record<string, 
 }
 
 async function measure(t: TestFerry, servers: Map<string, string>, scenario: Scenario, work: string): Promise<Result> {
-  t.ferry.instances.setCopyFirstMaxMiB(scenario.copyFirstMaxMiB);
   const sms = t.sms;
   const tenant = { accountId: t.ferry.root.accountId, region: 'us-east-1' };
   const ids = scenario.folders.map((f) => servers.get(f)!);
@@ -154,7 +138,7 @@ async function measure(t: TestFerry, servers: Map<string, string>, scenario: Sce
   mark('validated', validatedAt);
   const steps = [...marks.entries()].sort((a, b) => a[1] - b[1]).map(([name, at]): [string, number] => [name, at - started]);
   return {
-    label: `${scenario.label}, copy-first ${scenario.copyFirstMaxMiB === 0 ? 'off' : `≤ ${scenario.copyFirstMaxMiB} MiB`}`,
+    label: scenario.label,
     byHand: { exportMs: exported.ms, bootMs: booted.ms, exportIdle: exported.idle, bootIdle: booted.idle },
     ferry: { validatedMs: validatedAt - started, bootedMs, hydratedMs: hydratedAt - started, idle: launchIdle, hydrationIdle: independentIdle },
     steps,
@@ -179,20 +163,11 @@ async function main(): Promise<void> {
     await putArtifact(t, 'sms-app-bench', 'up.sh', '#!/bin/sh\necho up\n');
     const folders = [kvm, BIG, bootableVm('vmware').folder, bootableVm('hyperv').folder];
     const servers = new Map([...(await importCatalog(t.sms, folders, 120_000)).entries()].map(([f, s]) => [f, s.serverId!]));
-    const small = `1 server, ${kvm} (32 MiB disk)`;
-    const three = `3 servers, ${kvm} + ${bootableVm('vmware').folder} + ${bootableVm('hyperv').folder}`;
-    const threeFolders = [kvm, bootableVm('vmware').folder, bootableVm('hyperv').folder];
-    // Both settings alternate, the first of each pair swapping every round, so neither always runs first.
-    const settings = (round: number) => (round % 2 === 0 ? [DEFAULT_COPY_FIRST_MAX_MIB, 0] : [0, DEFAULT_COPY_FIRST_MAX_MIB]);
-    const scenarios: Scenario[] = [];
-    for (let round = 0; round < ROUNDS; round++) for (const copyFirstMaxMiB of settings(round)) scenarios.push({ label: small, folders: [kvm], copyFirstMaxMiB });
-    scenarios.push({ label: `1 server, ${BIG} (4 GiB disk, 3 GiB data)`, folders: [BIG], copyFirstMaxMiB: DEFAULT_COPY_FIRST_MAX_MIB });
-    for (let round = 0; round < ROUNDS; round++) for (const copyFirstMaxMiB of settings(round)) scenarios.push({ label: three, folders: threeFolders, copyFirstMaxMiB });
-    // A launch nobody times first: a process's first launch pays for cold caches and the first use of the network and
-    // libvirt's event stream, which would otherwise fall on whichever setting the first round starts with.
-    console.log('warming up: one untimed launch of the 32 MiB app …');
-    await measure(t, servers, { label: 'warm-up', folders: [kvm], copyFirstMaxMiB: 0 }, work);
-    for (const scenario of scenarios) {
+    for (const scenario of [
+      { label: `1 server, ${kvm} (32 MiB disk)`, folders: [kvm] },
+      { label: `1 server, ${BIG} (4 GiB disk, 3 GiB data)`, folders: [BIG] },
+      { label: `3 servers, ${kvm} + ${bootableVm('vmware').folder} + ${bootableVm('hyperv').folder}`, folders: [kvm, bootableVm('vmware').folder, bootableVm('hyperv').folder] },
+    ]) {
       console.log(`measuring: ${scenario.label} …`);
       results.push(await measure(t, servers, scenario, work));
     }
@@ -223,11 +198,8 @@ async function main(): Promise<void> {
   console.log('');
   console.log(line(head));
   for (const row of rows) console.log(line(row));
-  for (const first of [results[0], results[1]]) {
-    if (!first) continue;
-    console.log(`\nThe launch path of ${first.label} (ms after LaunchApp was sent):`);
-    for (const [name, ms] of first.steps ?? []) console.log(`  ${String(Math.round(ms)).padStart(6)}  ${name}`);
-  }
+  console.log(`\nThe launch path of the first app (ms after LaunchApp was sent):`);
+  for (const [name, ms] of results[0]?.steps ?? []) console.log(`  ${String(Math.round(ms)).padStart(6)}  ${name}`);
   console.log(`(software emulation; ${(await readFile('/proc/cpuinfo', 'utf8')).split('\n').filter((l) => l.startsWith('processor')).length} CPUs; load average ${(await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ')})`);
 }
 

@@ -7,15 +7,13 @@
  * With `--servers 3` the app is bench:launch's three-server one (KVM, VMware and Hyper-V samples, one launch group,
  * each with its validation), and each instance's steps are printed under its server's name.
  *
- *   node bench/launchTimeline.ts [--runs 3] [--servers 3] [--pull-at-start | --pull-at-boot | --pull-after-boots | --copy-first-off] [--alternate]
+ *   node bench/launchTimeline.ts [--runs 3] [--servers 3] [--pull-at-start | --pull-at-boot | --pull-after-boots] [--alternate]
  *
  * `--pull-at-start`, `--pull-at-boot` and `--pull-after-boots` are experiments: the bench itself starts each
  * instance's block pull (`virsh blockpull`) as soon as `virsh start` has returned, as soon as that guest has booted
  * (what Ferry did before it held hydration while a guest of its was booting), or once every guest of the app has
  * booted (what Ferry did before it also held hydration while a guest ran its validations), instead of leaving it to
  * Ferry (which then waits for that job): what does hydrating during the boots and validations cost them?
- * `--copy-first-off` launches with FERRY_LAUNCH_COPY_FIRST_MAX_MIB=0: the small samples boot through the export and
- * are pulled afterwards, instead of being copied before their first start (Ferry's default, src/launch/copyFirst.ts).
  * `--alternate` makes every other run one with the experiment, so both are measured under the same load.
  *
  * Needs root and a running libvirt (qemu:///system), like `npm run bench:launch`.
@@ -42,7 +40,6 @@ import { importCatalog, waitFor } from '../test/helpers/replication.ts';
 import { domainNameOf } from '../src/domain/instance.ts';
 import type { Virsh } from '../src/launch/virsh.ts';
 import { cpuByPart, cpuSpent, sampleIdle, waitValidated } from './launchSupport.ts';
-import { DEFAULT_COPY_FIRST_MAX_MIB } from '../src/domain/copyFirst.ts';
 
 const { values } = parseArgs({
   options: {
@@ -51,15 +48,12 @@ const { values } = parseArgs({
     'pull-at-start': { type: 'boolean', default: false },
     'pull-at-boot': { type: 'boolean', default: false },
     'pull-after-boots': { type: 'boolean', default: false },
-    'copy-first-off': { type: 'boolean', default: false },
     alternate: { type: 'boolean', default: false },
   },
 });
 const RUNS = Math.max(1, Number(values.runs));
 const KINDS = Number(values.servers) >= 3 ? (['kvm', 'vmware', 'hyperv'] as const) : (['kvm'] as const);
 const EXPERIMENT = values['pull-at-start'] ? 'virsh start returned' : values['pull-at-boot'] ? 'boot marker seen' : values['pull-after-boots'] ? 'every guest booted' : undefined;
-const COPY_FIRST_OFF = values['copy-first-off'];
-const EXPERIMENT_NAME = COPY_FIRST_OFF ? 'copy-first off (boot through the export)' : `block pull started by the bench at ${EXPERIMENT}`;
 const VALIDATED = 'validated (GetAppValidationOutput, asked on each instance event)';
 
 /** Starts a block pull of each of the domain's disks that still reads through a backing file (the bench's experiment). */
@@ -141,10 +135,9 @@ async function timeline(t: TestFerry, appId: string, names: ReadonlyMap<string, 
     );
   const offPhases = t.ferry.instances.onPhase((instanceId, phase, at) => {
     mark(named(instanceId, phase), at);
-    // A copy-first instance is hydrated once its disks are copied, before it starts (no pull, no 'hydrated' phase).
-    if (phase === 'hydrated' || phase === 'disks copied before boot') hydrated++;
+    if (phase === 'hydrated') hydrated++;
     if (phase === 'booted (running)') booted.add(instanceId);
-    if (!experiment || EXPERIMENT === undefined) return;
+    if (!experiment) return;
     if (phase === EXPERIMENT) void pull(instanceId);
     if (EXPERIMENT === 'every guest booted' && phase === 'booted (running)' && booted.size === names.size) for (const id of booted) void pull(id);
   });
@@ -215,11 +208,10 @@ async function main(): Promise<void> {
     const names = new Map(folders.map((folder) => [catalog.get(folder)!.serverId!, folder]));
     for (let run = 1; run <= RUNS; run++) {
       const appId = await readyApp(t, [...names.keys()], run);
-      const experiment = (EXPERIMENT !== undefined || COPY_FIRST_OFF) && (!values.alternate || run % 2 === 0);
-      t.ferry.instances.setCopyFirstMaxMiB(experiment && COPY_FIRST_OFF ? 0 : DEFAULT_COPY_FIRST_MAX_MIB);
+      const experiment = EXPERIMENT !== undefined && (!values.alternate || run % 2 === 0);
       runs.push(await timeline(t, appId, names, experiment));
       const last = runs.at(-1)!;
-      console.log(`run ${run}/${RUNS}${experiment ? ` (${EXPERIMENT_NAME})` : ''}: validated at ${Math.round(last.steps.get(VALIDATED)!)} ms, every instance hydrated at ${Math.round(last.steps.get('every instance hydrated')!)} ms, idle ${Math.round(last.idle * 100)} %`);
+      console.log(`run ${run}/${RUNS}${experiment ? ` (block pull at ${EXPERIMENT})` : ''}: validated at ${Math.round(last.steps.get(VALIDATED)!)} ms, every instance hydrated at ${Math.round(last.steps.get('every instance hydrated')!)} ms, idle ${Math.round(last.idle * 100)} %`);
     }
   } finally {
     await removeLaunchedDomains(t.ferry.core);
@@ -231,7 +223,7 @@ async function main(): Promise<void> {
   const app = `${folders.length === 1 ? 'One-server app' : `${folders.length}-server app (one launch group)`} of ${folders.join(' + ')} (32 MiB each, t2.nano, one USERDATA validation each)`;
   for (const experiment of [false, true]) {
     const these = runs.filter((r) => r.experiment === experiment);
-    if (these.length > 0) printRuns(`${app}${experiment ? `, ${EXPERIMENT_NAME}` : ''}`, these);
+    if (these.length > 0) printRuns(`${app}${experiment ? `, block pull started by the bench at ${EXPERIMENT}` : ''}`, these);
   }
   const cpus = (await readFile('/proc/cpuinfo', 'utf8')).split('\n').filter((l) => l.startsWith('processor')).length;
   const load = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');

@@ -20,7 +20,7 @@ import { LeaseKeeper, newLeaseHolder } from './core/leadership.ts';
 import { SCHEDULER_LEASE_TIMING, type LeaseTiming } from './domain/leadership.ts';
 import { buildApp } from './server/app.ts';
 import { parseRegionList } from './protocol/region.ts';
-import { DEFAULT_LAUNCH_URI, defaultInstancesDir, parseCopyFirstMaxMiB, type LaunchConfig, type ServeConfig } from './config/config.ts';
+import { DEFAULT_LAUNCH_URI, defaultInstancesDir, type LaunchConfig, type ServeConfig } from './config/config.ts';
 import { Keyring } from './kms/keyring.ts';
 import { openImageStore, type ImageStore } from './images/imageStore.ts';
 import { openBlockStorage, parseBlocksSetting } from './images/blocks/blocksUrl.ts';
@@ -180,7 +180,6 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     log: log.child({ component: 'launch' }),
     ...(options.launch?.hydrationBandwidthMiB ? { hydrationBandwidthMiB: options.launch.hydrationBandwidthMiB } : {}),
     ...(options.launch?.bootTimeoutMs ? { bootTimeoutMs: options.launch.bootTimeoutMs } : {}),
-    ...copyFirstOf(options.launch?.copyFirstMaxMiB ?? parseCopyFirstMaxMiB(env.FERRY_LAUNCH_COPY_FIRST_MAX_MIB)),
   });
   ports.instances ??= instances;
   // Retention never deletes an image an instance still reads through its export: deferred until it is hydrated,
@@ -265,9 +264,4 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
 function blockStorageFor(options: FerryOptions, env: NodeJS.ProcessEnv) {
   const setting = parseBlocksSetting(options.blocks ?? (env.FERRY_BLOCKS || undefined), options.s3Endpoint ?? (env.FERRY_S3_ENDPOINT || undefined), env);
   return setting ? openBlockStorage(setting) : undefined;
-}
-
-/** The copy-first line when one was set (options, else FERRY_LAUNCH_COPY_FIRST_MAX_MIB); otherwise the default's. */
-function copyFirstOf(maxMiB: number | undefined): { copyFirstMaxMiB?: number } {
-  return maxMiB === undefined ? {} : { copyFirstMaxMiB: maxMiB };
 }

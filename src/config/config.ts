@@ -100,13 +100,6 @@ export function resolveStoreSetting(flag: string | undefined, env: NodeJS.Proces
   return { store, storePoolSize };
 }
 
-/** FERRY_LAUNCH_COPY_FIRST_MAX_MIB (src/domain/copyFirst.ts): a whole number of MiB (0 turns copy-first off); undefined when unset. */
-export function parseCopyFirstMaxMiB(value: string | undefined): number | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (!/^(0|[1-9][0-9]{0,6})$/.test(value)) throw new Error(`FERRY_LAUNCH_COPY_FIRST_MAX_MIB must be a whole number of MiB (0 = always boot from the export); got ${JSON.stringify(value)}.`);
-  return Number(value);
-}
-
 // ── Launch (src/launch): where instances run and where their files live ─────────────────────────────────────────
 
 export const DEFAULT_LAUNCH_URI = 'qemu:///system';
@@ -120,8 +113,6 @@ export interface LaunchConfig {
   hydrationBandwidthMiB?: number;
   /** How long a guest may take to signal its boot before its launch fails (FERRY_BOOT_TIMEOUT_SECONDS; default 5 min). */
   bootTimeoutMs?: number;
-  /** Images with at most this much data are copied before the first boot (FERRY_LAUNCH_COPY_FIRST_MAX_MIB; 0 = never; src/domain/copyFirst.ts). */
-  copyFirstMaxMiB?: number;
 }
 
 /** /var/lib/ferry/instances for root; ~/.local/share/ferry/instances (XDG_DATA_HOME) for anyone else. */
@@ -139,11 +130,9 @@ export function resolveLaunchConfig(flags: { launchUri?: string; instancesDir?: 
   if (bootTimeout !== undefined && bootTimeout !== '' && !/^[1-9][0-9]{0,5}$/.test(bootTimeout)) {
     throw new Error(`FERRY_BOOT_TIMEOUT_SECONDS must be a whole number of seconds; got ${JSON.stringify(bootTimeout)}.`);
   }
-  const copyFirstMaxMiB = parseCopyFirstMaxMiB(env.FERRY_LAUNCH_COPY_FIRST_MAX_MIB);
   return {
     uri,
     instancesDir: resolve(flags.instancesDir ?? (env.FERRY_INSTANCES_DIR || defaultInstancesDir(env))),
-    ...(copyFirstMaxMiB !== undefined ? { copyFirstMaxMiB } : {}),
     ...(hydration ? { hydrationBandwidthMiB: Number(hydration) } : {}),
     ...(bootTimeout ? { bootTimeoutMs: Number(bootTimeout) * 1000 } : {}),
   };

@@ -31,14 +31,6 @@ export class DiskExports {
     return served;
   }
 
-  /**
-   * Writes disk `diskIndex` of `amiId` whole into `path` as a sparse raw file (the image store's own export: only the
-   * data blocks are read and written, synced before it resolves); for copy-first launches (copyFirst.ts).
-   */
-  async copyRaw(amiId: string, diskIndex: number, path: string): Promise<void> {
-    await this.#images.exportDisk(amiId, diskIndex, 'raw', path);
-  }
-
   isServing(instanceId: string): boolean {
     return this.#served.has(instanceId);
   }

@@ -4,8 +4,7 @@
  * - `<metadata>` in Ferry's namespace (FERRY_XMLNS) with the owner (this installation), instance, account, region,
  *   app, server and image ids and the launch's labels — Ferry finds its own domains by it after a restart;
  * - one copy-on-write qcow2 disk per image disk (its backing chain, an NBD export of the image, is read by libvirt
- *   from the qcow2 header: no `<backingStore>` here, so once hydrated the definition names no backing file at all),
- *   or one raw disk per image disk when the image was copied before the first start (copyFirst.ts);
+ *   from the qcow2 header: no `<backingStore>` here, so once hydrated the definition names no backing file at all);
  * - the NoCloud seed as a read-only CD-ROM, a NIC on the chosen network, the serial console into a file, and the
  *   `org.qemu.guest_agent.0` channel for the QEMU guest agent.
  * Measured on libvirt 9.0: `<graphics type='none'/>` is refused (so there is none), `type='kvm'` is refused where
@@ -36,8 +35,6 @@ export interface DomainSpec {
   layout: DeviceLayout;
   /** Overlay files, disk 0 first. */
   disks: string[];
-  /** qcow2 overlays over the image's export (default), or raw copies made before the first boot (copyFirst.ts). */
-  diskFormat?: 'qcow2' | 'raw';
   seed: string | null;
   network: { name: string; portgroup?: string; filter?: string };
   consoleLog: string;
@@ -71,7 +68,7 @@ export function domainXml(spec: DomainSpec): string {
   const title = `Ferry ${metadata.instanceId} · server ${metadata.serverId} · ${metadata.amiId}${metadata.appId ? ` · app ${metadata.appId}` : ''}`;
   const disks = spec.disks.flatMap((file, i) => [
     `    <disk type='file' device='disk'>`,
-    `      <driver name='qemu' type='${spec.diskFormat ?? 'qcow2'}' discard='unmap'/>`,
+    `      <driver name='qemu' type='qcow2' discard='unmap'/>`,
     `      <source file='${escapeXml(file)}'/>`,
     `      <target dev='${layout.disks[i]}' bus='${layout.bus}'/>`,
     ...(i === 0 ? [`      <boot order='1'/>`] : []),

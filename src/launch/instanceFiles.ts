@@ -8,7 +8,6 @@
  *   <instances dir>/                 0710 ferry:<qemu group>   QEMU may pass through, nobody else may enter or list
  *     i-0123…/                       0710 ferry:<qemu group>
  *       disk0.qcow2 …                0600 (libvirt hands it to QEMU's user while the domain runs)
- *       disk0.raw …                  0600 (idem; instead of the overlay when the image was copied before the boot)
  *       disk0.sock …                 0660 ferry:<qemu group>   the image's NBD export (only QEMU and Ferry connect)
  *       seed.iso                     0600 (idem)
  *       console.log                  written by virtlogd (root, 0600)
@@ -93,10 +92,6 @@ export class InstanceFiles {
   }
   overlay(instanceId: string, disk: number): string {
     return join(this.dir(instanceId), `disk${disk}.qcow2`);
-  }
-  /** A disk copied whole before the first boot (copyFirst.ts): a sparse raw file, no backing file. */
-  copiedDisk(instanceId: string, disk: number): string {
-    return join(this.dir(instanceId), `disk${disk}.raw`);
   }
   socket(instanceId: string, disk: number): string {
     return join(this.dir(instanceId), `disk${disk}.sock`);

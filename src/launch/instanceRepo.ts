@@ -40,11 +40,6 @@ export interface LaunchPlan {
   validationTimeoutMs: number;
   labels: Record<string, string>;
   seed: boolean;
-  /**
-   * The image is small enough to be copied whole before the first start (src/domain/copyFirst.ts): the instance
-   * boots from local disks and is hydrated from the outset. Absent in rows written before copy-first: false.
-   */
-  copyFirst?: boolean;
 }
 
 /** What only the seed needs (JSON in `inputs`, dropped once the seed is written): user data and scripts. */

@@ -3,8 +3,7 @@
  *
  * `launch` checks the spec (launchSpec.ts), persists the instance as `pending` and returns at once; LaunchRunner
  * (launchSteps.ts) boots it in the background from a copy-on-write overlay over an NBD export of the image, watches
- * for the boot signal and validation results, and hydrates it into a standalone disk — or, for a small image, copies
- * it whole before the first start and boots it from that copy (copyFirst.ts). Every state change publishes
+ * for the boot signal and validation results, and hydrates it into a standalone disk. Every state change publishes
  * an `instance.state` event on core.events. Every method is scoped by tenant: another account's instance id is
  * "not found" (InvalidParameterException), exactly like an id that never existed.
  *
@@ -15,7 +14,6 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Core } from '../core/context.ts';
 import type { Tenant } from '../domain/tenant.ts';
-import { DEFAULT_COPY_FIRST_MAX_MIB } from '../domain/copyFirst.ts';
 import { canMove, domainNameOf, newInstanceId, nextInstanceState, type HydrationState, type InstanceState } from '../domain/instance.ts';
 import type { DeviceModel } from '../domain/instanceDevices.ts';
 import type { ImageStore } from '../images/imageStore.ts';
@@ -42,8 +40,6 @@ export interface LibvirtInstanceServiceOptions {
   log: Logger;
   /** Caps how fast each disk is pulled from the image store (MiB/s), e.g. to spare a busy store; default none. */
   hydrationBandwidthMiB?: number;
-  /** Images with at most this much data (MiB) are copied before the first start (src/domain/copyFirst.ts); 0 = never. */
-  copyFirstMaxMiB?: number;
   /** The boot timeout of launches that set none (the App operations set none); default 5 min. */
   bootTimeoutMs?: number;
 }
@@ -85,7 +81,6 @@ export class LibvirtInstanceService implements InstanceService {
   readonly #runner: LaunchRunner;
   readonly #phases = new LaunchPhases();
   readonly #bootTimeoutMs: number | undefined;
-  #copyFirstMaxMiB: number;
   #owner: Promise<string> | undefined;
   #checked: { at: number; result: Availability } | undefined;
 
@@ -94,7 +89,6 @@ export class LibvirtInstanceService implements InstanceService {
     this.#images = options.images;
     this.#log = options.log;
     this.#bootTimeoutMs = options.bootTimeoutMs;
-    this.#copyFirstMaxMiB = options.copyFirstMaxMiB ?? DEFAULT_COPY_FIRST_MAX_MIB;
     this.virsh = new Virsh(options.uri);
     this.files = new InstanceFiles(options.instancesDir, options.uri);
     this.#exports = new DiskExports(options.images, this.files);
@@ -113,15 +107,6 @@ export class LibvirtInstanceService implements InstanceService {
   /** Calls `listener` at each step of every launch this process drives (launchPhases.ts); returns the unsubscribe. */
   onPhase(listener: PhaseListener): () => void {
     return this.#phases.listen(listener);
-  }
-
-  /**
-   * Changes the copy-first line (MiB of image data; 0 = never) for launches from now on: a launch decides once, at
-   * its creation (the plan keeps it). For benches that compare both settings in one process (bench/launchTimeline.ts).
-   */
-  setCopyFirstMaxMiB(maxMiB: number): void {
-    if (!Number.isInteger(maxMiB) || maxMiB < 0) throw new Error(`the copy-first line must be a whole number of MiB; got ${maxMiB}`);
-    this.#copyFirstMaxMiB = maxMiB;
   }
 
   /** This installation's id in domain metadata. */
@@ -159,7 +144,7 @@ export class LibvirtInstanceService implements InstanceService {
     const virtType = await this.#requireAvailable();
     const instanceId = newInstanceId();
     const withDefaults = spec.bootTimeoutMs === undefined && this.#bootTimeoutMs !== undefined ? { ...spec, bootTimeoutMs: this.#bootTimeoutMs } : spec;
-    const resolved = await resolveLaunch({ core: this.#core, images: this.#images, virsh: this.virsh, virtType, copyFirstMaxMiB: this.#copyFirstMaxMiB }, withDefaults, instanceId);
+    const resolved = await resolveLaunch({ core: this.#core, images: this.#images, virsh: this.virsh, virtType }, withDefaults, instanceId);
     const now = this.#core.clock.now();
     const row: InstanceRow = {
       instance_id: instanceId,

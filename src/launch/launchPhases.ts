@@ -7,8 +7,6 @@ export const LAUNCH_PHASES = [
   'instance dir made',
   'NBD export up',
   'overlay created',
-  'disk copy started',
-  'disks copied before boot',
   'seed written',
   'prepared (starting)',
   'domain defined',

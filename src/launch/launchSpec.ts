@@ -4,8 +4,6 @@
  * controls is bounded here; a bad value is an InvalidParameterException that names it.
  */
 import type { Core } from '../core/context.ts';
-import { copiesFirst } from '../domain/copyFirst.ts';
-import { BLOCK_SIZE } from '../domain/blocks.ts';
 import { VALIDATION_ID } from '../domain/instanceConsole.ts';
 import { DEVICE_MODELS, deviceLayout, resolveDiskBus, type DeviceModel } from '../domain/instanceDevices.ts';
 import type { ImageStore } from '../images/imageStore.ts';
@@ -80,7 +78,7 @@ async function serverSource(core: Core, spec: InstanceSpec): Promise<{ vmManager
 }
 
 export async function resolveLaunch(
-  deps: { core: Core; images: ImageStore; virsh: Virsh; virtType: 'qemu' | 'kvm'; copyFirstMaxMiB: number },
+  deps: { core: Core; images: ImageStore; virsh: Virsh; virtType: 'qemu' | 'kvm' },
   spec: InstanceSpec,
   instanceId: string,
 ): Promise<ResolvedLaunch> {
@@ -143,7 +141,6 @@ export async function resolveLaunch(
       validationTimeoutMs,
       labels,
       seed: true,
-      copyFirst: copiesFirst(image.disks.reduce((sum, d) => sum + d.dataBlocks, 0) * BLOCK_SIZE, Math.max(...image.disks.map((d) => d.sizeBytes)), deps.copyFirstMaxMiB),
     },
     inputs: {
       userData: spec.userData ? spec.userData.toString('base64') : null,

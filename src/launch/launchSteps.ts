@@ -3,8 +3,7 @@
  * before the external step it allows — so a crash or kill -9 anywhere leaves a row that says what to do next, and
  * doing it again is harmless:
  *
- *   pending      make the instance dir; then side by side: serve the image over NBD and create the overlays (or,
- *                for a small image, copy it whole into raw disks of its own, no export: copyFirst.ts),
+ *   pending      make the instance dir; then side by side: serve the image over NBD and create the overlays,
  *                write the seed, define the domain (unless one of ours by that name exists: defining is
  *                idempotent, and terminate removes a domain whatever the state), make the network ready (unless
  *                this process found it up before: then a start that fails checks it and tries again) → starting
@@ -25,7 +24,6 @@ import { isBootLine, lastConsoleLines } from '../domain/instanceConsole.ts';
 import { canMove, nextInstanceState, type InstanceEvent } from '../domain/instance.ts';
 import { ConsoleTail, collectValidations, waitForBoot, type WatchContext } from './bootWatcher.ts';
 import { DomainEvents } from './domainEvents.ts';
-import { copyDisksBeforeBoot } from './copyFirst.ts';
 import { Hydrator } from './hydrator.ts';
 import { defineDomain, makeOverlays, settleAll, writeSeed } from './instancePrep.ts';
 import { removeDomainAndFiles, stopDomain } from './instanceRemoval.ts';
@@ -38,9 +36,6 @@ import type { RunnerDeps } from './runnerDeps.ts';
 class Superseded extends Error {}
 
 const RETRY_MS = [1000, 3000, 10_000, 30_000];
-
-/** The hydration message of an instance whose disks were copied before its first start. */
-export const COPIED_BEFORE_BOOT = 'Copied from the image before the first boot: the instance never read the image store while running.';
 
 /** Did the guest signal its boot while nobody watched (its console shows it, or its agent answers)? */
 async function bootedMeanwhile(deps: RunnerDeps, row: InstanceRow): Promise<boolean> {
@@ -198,12 +193,8 @@ export class LaunchRunner {
       else await this.#ensureNetwork(plan.network);
       this.#phase(id, 'network ready');
     };
-    // A small image is copied whole now (copyFirst.ts): the guest then boots from local disks, hydrated from the
-    // outset, which is recorded with the move to `starting` (a kill before it copies again on the restart).
-    const disks = plan.copyFirst ? copyDisksBeforeBoot(this.#deps, row) : makeOverlays(this.#deps, row);
-    await settleAll([disks, writeSeed(this.#deps, row), defineDomain(this.#deps, row), network()]);
-    const copied = plan.copyFirst ? { hydration: 'hydrated' as const, hydration_message: COPIED_BEFORE_BOOT, hydrated_at: this.#deps.core.clock.now() } : {};
-    await this.#move(row, 'prepared', { inputs: null, ...copied });
+    await settleAll([makeOverlays(this.#deps, row), writeSeed(this.#deps, row), defineDomain(this.#deps, row), network()]);
+    await this.#move(row, 'prepared', { inputs: null });
     this.#definedHere.add(id);
     this.#phase(id, 'prepared (starting)');
   }

@@ -98,8 +98,8 @@ export function removeDomain(name: string): void {
 }
 
 /** A Ferry's launch settings for tests that really launch: qemu:///system and a private instances dir. */
-export async function realLaunch(extra: { bootTimeoutMs?: number; hydrationBandwidthMiB?: number; copyFirstMaxMiB?: number } = {}): Promise<{
-  launch: { uri: string; instancesDir: string; bootTimeoutMs?: number; hydrationBandwidthMiB?: number; copyFirstMaxMiB?: number };
+export async function realLaunch(extra: { bootTimeoutMs?: number; hydrationBandwidthMiB?: number } = {}): Promise<{
+  launch: { uri: string; instancesDir: string; bootTimeoutMs?: number; hydrationBandwidthMiB?: number };
   cleanup: () => Promise<void>;
 }> {
   const dir = await instancesDir();

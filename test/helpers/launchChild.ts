@@ -27,14 +27,12 @@ const ferry = await startFerry({
   connectorPollMs: 200,
   log: createLogger(process.env.FERRY_TEST_LOG_LEVEL ?? 'warn', process.stderr),
   env: {},
-  // FERRY_LAUNCH_COPY_FIRST_MAX_MIB from the parent: 0 keeps a small image on the boot-from-the-export path.
-  launch: { uri: LAUNCH_URI, instancesDir, ...(process.env.FERRY_LAUNCH_COPY_FIRST_MAX_MIB ? { copyFirstMaxMiB: Number(process.env.FERRY_LAUNCH_COPY_FIRST_MAX_MIB) } : {}) },
+  launch: { uri: LAUNCH_URI, instancesDir },
 });
 const tenant = { accountId: ferry.root.accountId, region: 'us-east-1' };
 ferry.core.events.subscribe((event) => {
   if (event.type === 'instance.state') say({ event });
 });
-ferry.instances.onPhase((instanceId, phase) => say({ phase: { instanceId, phase } }));
 say({ ready: { url: ferry.url, accountId: ferry.root.accountId, accessKeyId: ferry.root.accessKeyId, secretAccessKey: ferry.root.secretAccessKey } });
 
 for await (const line of createInterface({ input: process.stdin })) {

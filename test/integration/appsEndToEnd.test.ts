@@ -163,8 +163,7 @@ describe('the migration loop, end to end, with the AWS CLI alone', { skip: SKIP 
   });
 
   test('three sample servers, two launch groups: replicated, launched in order, validated, templated, terminated', async (tt) => {
-    // Copy-first off: the webhooks below follow each instance's pull (none → hydrating → hydrated).
-    const launch = await realLaunch({ bootTimeoutMs: 300_000, copyFirstMaxMiB: 0 });
+    const launch = await realLaunch({ bootTimeoutMs: 300_000 });
     const hooks = await webhookReceiver();
     const t = await startTestFerry({ datastore: datastore.dir, connectorPollMs: 200, launch: launch.launch, webhookUrls: [hooks.url] });
     const cli = new Cli(t, home);

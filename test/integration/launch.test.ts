@@ -39,8 +39,7 @@ describe('launching instances on libvirt', { skip: launchSkipReason() }, () => {
     const noBoot = { type: 'pattern' as const, seed: 'noboot01', regions: [{ offset: MiB, length: 64 * 1024 }] };
     await buildKvmVm(join(datastore.dir, 'noboot01'), { name: 'noboot01', disks: [{ format: 'qcow2', sizeBytes: 8 * MiB, content: noBoot }] });
     instances = await instancesDir();
-    // Copy-first off: these tests follow the boot through the export and the pull (copy-first: launchCopyFirst.test.ts).
-    t = await startTestFerry({ datastore: datastore.dir, connectorPollMs: 200, launch: { uri: LAUNCH_URI, instancesDir: instances.dir, copyFirstMaxMiB: 0 } });
+    t = await startTestFerry({ datastore: datastore.dir, connectorPollMs: 200, launch: { uri: LAUNCH_URI, instancesDir: instances.dir } });
     tenant = { accountId: t.ferry.root.accountId, region: 'us-east-1' };
     const folders = [bootableVm('kvm').folder, bootableVm('vmware').folder, 'noboot01'];
     const servers = await importCatalog(t.sms, folders);

@@ -3,15 +3,13 @@
  * in the middle of a launch (its boot step persisted, `virsh start` perhaps asked for), and in the middle of a
  * terminate. After each restart the operation completes, with exactly one domain (booted once), then none. Between
  * the two, Ferry is killed once the instance is hydrated: the guest keeps running and keeps re-reading its whole
- * disk (caches dropped first) with the image's SHA-256, with no Ferry and no NBD export behind it. That test runs
- * with copy-first off (FERRY_LAUNCH_COPY_FIRST_MAX_MIB=0: the guest boots through the export); a second kills Ferry
- * in the middle of the copy-first copy (src/launch/copyFirst.ts), and the restart copies again and boots once.
+ * disk (caches dropped first) with the image's SHA-256, with no Ferry and no NBD export behind it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -22,7 +20,6 @@ import { NODE, REPO_ROOT } from '../helpers/process.ts';
 import { testServerPlace } from '../helpers/ferry.ts';
 import { runTool } from '../../src/agent/sample/diskBuilder.ts';
 import { BOOT_MARKER } from '../../src/domain/instanceConsole.ts';
-import { buildLargeBootable } from '../../bench/launchSupport.ts';
 
 const CHILD = join(REPO_ROOT, 'test', 'helpers', 'launchChild.ts');
 
@@ -39,7 +36,6 @@ type Message = {
   ready?: { url: string; accountId: string; accessKeyId: string; secretAccessKey: string };
   event?: { instanceId: string; state: string; hydration: string; message: string | null };
   launched?: string;
-  phase?: { instanceId: string; phase: string };
   terminating?: string;
   error?: string;
 };
@@ -112,7 +108,7 @@ test('SIGKILL mid-launch and mid-terminate: each completes after a restart, one 
   const children: FerryChild[] = [];
   let instanceId: string | undefined;
   const start = async () => {
-    const child = await FerryChild.start(dataDir, datastore.dir, instances.dir, { ...place.env, FERRY_LAUNCH_COPY_FIRST_MAX_MIB: '0' });
+    const child = await FerryChild.start(dataDir, datastore.dir, instances.dir, place.env);
     children.push(child);
     return child;
   };
@@ -172,68 +168,6 @@ test('SIGKILL mid-launch and mid-terminate: each completes after a restart, one 
     assert.ok(!virshListAll().includes(domain), 'no domain left');
     await assert.rejects(stat(join(instances.dir, instanceId)), { code: 'ENOENT' });
     await fourth.stop();
-  } finally {
-    for (const child of children) await child.kill();
-    if (instanceId) removeDomain(`ferry-${instanceId}`);
-    await rm(dataDir, { recursive: true, force: true });
-    await place.dispose();
-    await datastore.cleanup();
-    await instances.cleanup();
-  }
-});
-
-test('SIGKILL in the middle of the copy before the boot: the restart copies again, boots once from local disks, and terminate leaves nothing', { skip: launchSkipReason() }, async () => {
-  const datastore = await bootableDatastore(['kvm']);
-  const instances = await instancesDir();
-  const dataDir = await mkdtemp(join(tmpdir(), 'ferry-launch-copy-crash-'));
-  const place = await testServerPlace(dataDir);
-  const children: FerryChild[] = [];
-  let instanceId: string | undefined;
-  // The KVM sample with 256 MiB of random data added, and a line above it: copied before its boot, and the copy
-  // takes long enough (a second or so) for the kill to land in it.
-  await buildLargeBootable(join(datastore.dir, bootableVm('kvm').folder, `${bootableVm('kvm').folder}.qcow2`), join(datastore.dir, 'copy256'), 'copy256', 1, 0.25);
-  const start = async () => {
-    const child = await FerryChild.start(dataDir, datastore.dir, instances.dir, { ...place.env, FERRY_LAUNCH_COPY_FIRST_MAX_MIB: '512' });
-    children.push(child);
-    return child;
-  };
-  try {
-    const first = await start();
-    const ready = first.messages[0]!.ready!;
-    const sms = new SMSClient({ region: 'us-east-1', endpoint: ready.url, credentials: ready, maxAttempts: 1 });
-    const serverId = (await importCatalog(sms, ['copy256'])).get('copy256')!.serverId!;
-    const { jobId, seedRunId } = await createJob(sms, serverId);
-    const { amiId } = await expectCompleted(sms, jobId, seedRunId);
-    sms.destroy();
-    first.send({ launch: { serverId, amiId } });
-    instanceId = (await first.waitFor('the launch', (m) => m.launched !== undefined)).launched!;
-    const domain = `ferry-${instanceId}`;
-    // Killed once the image store is writing the disk's data into its temporary file.
-    await first.waitFor('the copy to start', (m) => m.phase?.instanceId === instanceId && m.phase?.phase === 'disk copy started');
-    const partial = join(instances.dir, instanceId, 'disk0.raw.copying');
-    await waitFor('the partial copy', async () => ((await stat(partial).catch(() => undefined)) ? true : undefined), { timeoutMs: 30_000, intervalMs: 5 });
-    await first.kill();
-    const left = await readdir(join(instances.dir, instanceId));
-    assert.ok(left.includes('disk0.raw.copying') && !left.includes('disk0.raw'), `killed in the middle of the copy (left: ${left.join(', ')})`);
-
-    const second = await start();
-    const running = await second.waitFor('state running', (m) => m.event?.instanceId === instanceId && (m.event?.state === 'running' || m.event?.state === 'failed'));
-    assert.equal(running.event!.state, 'running', running.event!.message ?? '');
-    assert.equal(running.event!.hydration, 'hydrated', 'copied before it ran');
-    assert.match(running.event!.message ?? '', /Copied from the image before the first boot/);
-    const states = second.messages.filter((m) => m.event?.instanceId === instanceId).map((m) => m.event!);
-    assert.ok(states.filter((e) => e.state === 'booting').every((e) => e.hydration === 'hydrated'), 'hydrated before its start');
-    assert.ok(second.messages.some((m) => m.phase?.instanceId === instanceId && m.phase?.phase === 'disks copied before boot'), 'the restart copied again');
-    assert.deepEqual(virshListAll().filter((name) => name === domain), [domain], 'exactly one domain');
-    assert.equal((await readFile(join(instances.dir, instanceId, 'console.log'), 'utf8')).split(BOOT_MARKER).length - 1, 1, 'the guest booted once');
-    assert.doesNotMatch(virsh('dumpxml', domain), /<backingStore type=/, 'no backing file: the disk is its own');
-    assert.deepEqual((await readdir(join(instances.dir, instanceId))).filter((f) => f.endsWith('.copying') || f.endsWith('.sock')), [], 'no partial copy, no export left');
-
-    second.send({ terminate: instanceId });
-    await second.waitFor('state terminated', (m) => m.event?.instanceId === instanceId && m.event?.state === 'terminated');
-    assert.ok(!virshListAll().includes(domain), 'no domain left');
-    await assert.rejects(stat(join(instances.dir, instanceId)), { code: 'ENOENT' });
-    await second.stop();
   } finally {
     for (const child of children) await child.kill();
     if (instanceId) removeDomain(`ferry-${instanceId}`);

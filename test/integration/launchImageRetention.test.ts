@@ -26,7 +26,7 @@ done
 
 test('retention defers deleting an image until the instances booting from it are hydrated', { skip: launchSkipReason() }, async (t) => {
   const datastore = await bootableDatastore(['kvm']);
-  const launch = await realLaunch({ hydrationBandwidthMiB: 1, copyFirstMaxMiB: 0 });
+  const launch = await realLaunch({ hydrationBandwidthMiB: 1 });
   const ferry = await startTestFerry({ datastore: datastore.dir, connectorPollMs: 200, launch: launch.launch });
   try {
     const vm = bootableVm('kvm');
