@@ -183,7 +183,9 @@ describe('web console (headless Chromium)', { skip: skipReason, timeout: 240_000
 
     await frequency.fill('12');
     await page.getByRole('button', { name: 'Create replication job' }).click();
-    await page.getByRole('heading', { level: 1, name: 'Replication job for web0' }).waitFor();
+    await page.getByRole('heading', { level: 1, name: 'Replication job for web0', exact: true }).waitFor();
+    // (Matched exactly: 'Create replication job for web0' contains it, and CI once read the URL while still on the form.)
+    await page.waitForURL((address) => /^sms-job-[0-9a-f]+$/.test(decodeURIComponent(address.pathname.split('/').pop() ?? '')));
     jobId = decodeURIComponent(new URL(page.url()).pathname.split('/').pop()!);
     assert.match(jobId, /^sms-job-[0-9a-f]+$/);
     const summary = page.locator('.details').first();
@@ -307,7 +309,7 @@ describe('web console (headless Chromium)', { skip: skipReason, timeout: 240_000
 
   test('job detail: update the job inline-validated, and a third on-demand run is refused before trying', { timeout: TIMEOUT }, async () => {
     await page.goto(`${url}/console/jobs/${jobId}`);
-    await page.getByRole('heading', { level: 1, name: 'Replication job for web0' }).waitFor();
+    await page.getByRole('heading', { level: 1, name: 'Replication job for web0', exact: true }).waitFor();
     // Another on-demand run uses the quota up (started outside the console, as a script would).
     const run = await ferry.sms.send(new StartOnDemandReplicationRunCommand({ replicationJobId: jobId }));
     const claimed = await connector.claimWhenDue(10_000);
