@@ -163,6 +163,16 @@ export async function probeDisk(path: string, options: ProbeOptions = {}): Promi
   return probe;
 }
 
+/** Opens the disk inside its confinement; a failure is a DiskError naming it. */
+async function openForProbe(confine: Confinement | undefined, path: string): ReturnType<typeof openChecked> {
+  try {
+    return await openChecked(confine, path);
+  } catch (error) {
+    if (error instanceof DiskError) throw error;
+    throw fsError(path, error);
+  }
+}
+
 /**
  * A regular file that no format qemu probes for could claim (containerMagic.ts) is what `qemu-img info` would call
  * raw, with the virtual size its size rounded up to a sector: answered without the process (20–40 ms of every raw
@@ -172,13 +182,7 @@ export async function probeDisk(path: string, options: ProbeOptions = {}): Promi
 async function probeRawDirectly(path: string, fileSize: number, confine: Confinement | undefined): Promise<DiskProbe | undefined> {
   const name = basename(path);
   if (CONTAINER_SUFFIXES.some(([suffix]) => suffix.test(name)) && !RAW_VMDK_EXTENT.test(name)) return undefined;
-  let handle;
-  try {
-    handle = await openChecked(confine, path);
-  } catch (error) {
-    if (error instanceof DiskError) throw error;
-    throw fsError(path, error);
-  }
+  const handle = await openForProbe(confine, path);
   try {
     const head = Buffer.alloc(PROBE_HEAD_BYTES);
     const headBytes = (await handle.read(head, 0, head.length, 0)).bytesRead;
@@ -200,13 +204,7 @@ async function probeRawDirectly(path: string, fileSize: number, confine: Confine
  * (`qemu-img bitmap` takes the write lock), before anything is read.
  */
 async function probeQcow2Directly(path: string, fileSize: number, verify: boolean, confine: Confinement | undefined): Promise<DiskProbe | undefined> {
-  let handle;
-  try {
-    handle = await openChecked(confine, path);
-  } catch (error) {
-    if (error instanceof DiskError) throw error;
-    throw fsError(path, error);
-  }
+  const handle = await openForProbe(confine, path);
   let header;
   let dirtyBitmaps;
   try {
