@@ -1,5 +1,5 @@
 /** Loading data, polling it, and announcing changes. */
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { errorInfo, isAuthError, type ApiErrorInfo } from './api/errors.ts';
 import { fieldOf } from './api/errorPaths.ts';
 import { useApi } from './context.ts';
@@ -92,15 +92,28 @@ export interface FormError<F extends string> extends ApiErrorInfo {
 }
 
 /**
+ * After a failed submit, moves focus to the field the problem names (`targetId`), or else to `fallbackId` (the
+ * form's error message). A layout effect, so focus moves in the same task that renders the error: a plain effect
+ * runs after the next frame, and until then focus sits on the submit button (or on the body, once the busy button
+ * is disabled), which is what a keyboard user, a screen reader or a test would find there.
+ */
+export function useFocusOnProblem<P>(problem: P | undefined, targetId: (problem: P) => string | undefined, fallbackId?: string): void {
+  useLayoutEffect(() => {
+    if (problem === undefined) return;
+    const id = targetId(problem);
+    const target = (id ? document.getElementById(id) : null) ?? (fallbackId ? document.getElementById(fallbackId) : null);
+    target?.focus();
+  }, [problem]);
+}
+
+/**
  * A form's error state: `fail` records what a submit threw, pinned to the field its message names; `fieldError`
  * is the text that field shows. With `focus`, a failed submit moves focus to that field (`<idPrefix>-<field>`) or
  * else to the form's error message (`errorId`).
  */
 export function useFormError<F extends string>(fields: readonly F[], focus?: { idPrefix: string; errorId: string }) {
   const [error, setError] = useState<FormError<F> | undefined>(undefined);
-  useEffect(() => {
-    if (focus && error) document.getElementById(error.field ? `${focus.idPrefix}-${error.field}` : focus.errorId)?.focus();
-  }, [error]);
+  useFocusOnProblem(focus ? error : undefined, (e) => (e.field ? `${focus!.idPrefix}-${e.field}` : undefined), focus?.errorId);
   return {
     error,
     clear: () => setError(undefined),

@@ -2,7 +2,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { UpdateReplicationJobCommand, type ReplicationJob, type UpdateReplicationJobRequest } from '@aws-sdk/client-sms';
 import { useApi } from '../context.ts';
-import { useBusy, useFormError } from '../hooks.ts';
+import { useBusy, useFocusOnProblem, useFormError } from '../hooks.ts';
 import { fromLocalInput } from '../format.ts';
 import { JOB_DETAIL_MEMBERS, JobSettingsFields, replicationParameters, settingsOf, useJobSettings } from './JobSettingsFields.tsx';
 import { ErrorMessage } from './ui.tsx';
@@ -22,9 +22,7 @@ export function UpdateJobForm(props: { job: ReplicationJob; onUpdated: () => voi
   const reset = () => setSettings(settingsOf(job));
   useEffect(reset, [job.replicationJobId]);
 
-  useEffect(() => {
-    if (error?.field) document.getElementById(`update-${error.field}`)?.focus();
-  }, [error]);
+  useFocusOnProblem(error, (error) => (error.field ? `update-${error.field}` : undefined));
 
   async function submit(event: Event) {
     event.preventDefault();

@@ -15,7 +15,7 @@ import {
 import { errorInfo } from '../../api/errors.ts';
 import { configErrorPath, fieldMessage, memberOf, serverOfConfigError } from '../../api/errorPaths.ts';
 import { useApi } from '../../context.ts';
-import { useBusy, useResource } from '../../hooks.ts';
+import { useBusy, useFocusOnProblem, useResource } from '../../hooks.ts';
 import { ErrorMessage, LoadState } from '../ui.tsx';
 import { Checkbox, Field, parseIntField } from '../fields.tsx';
 import { BucketList, bucketChoice } from './S3LocationField.tsx';
@@ -71,16 +71,18 @@ export function LaunchConfigForm(props: { app: GetAppResponse; onSaved: () => vo
     setPerServer(each);
   }, [loaded.data]);
 
-  useEffect(() => {
-    if (!problem) return;
-    const index = servers.findIndex((s) => s.serverId === problem.serverId);
-    const groupIndex = groups.findIndex((g) => g.serverGroupId === problem.serverGroupId);
-    let id = 'launch-error';
-    if (problem.member === 'roleName' && !problem.serverGroupId) id = 'launch-roleName';
-    else if (problem.member === 'launchOrder' && groupIndex >= 0) id = `launch-group-${groupIndex}-launchOrder`;
-    else if (index >= 0 && problem.member) id = `launch-${index}-${problem.member}${problem.member === 'userData' || problem.member === 'configureScript' ? '-bucket' : ''}`;
-    (document.getElementById(id) ?? document.getElementById('launch-error'))?.focus();
-  }, [problem]);
+  useFocusOnProblem(
+    problem,
+    (problem) => {
+      const index = servers.findIndex((s) => s.serverId === problem.serverId);
+      const groupIndex = groups.findIndex((g) => g.serverGroupId === problem.serverGroupId);
+      if (problem.member === 'roleName' && !problem.serverGroupId) return 'launch-roleName';
+      if (problem.member === 'launchOrder' && groupIndex >= 0) return `launch-group-${groupIndex}-launchOrder`;
+      if (index >= 0 && problem.member) return `launch-${index}-${problem.member}${problem.member === 'userData' || problem.member === 'configureScript' ? '-bucket' : ''}`;
+      return undefined;
+    },
+    'launch-error',
+  );
 
   async function submit(event: Event) {
     event.preventDefault();

@@ -14,7 +14,7 @@ import {
 import { errorInfo } from '../../api/errors.ts';
 import { configErrorPath, fieldMessage, memberOf, serverOfConfigError } from '../../api/errorPaths.ts';
 import { useApi } from '../../context.ts';
-import { useBusy, useResource } from '../../hooks.ts';
+import { useBusy, useFocusOnProblem, useResource } from '../../hooks.ts';
 import { fromLocalInput } from '../../format.ts';
 import { ErrorMessage, LoadState } from '../ui.tsx';
 import { Checkbox } from '../fields.tsx';
@@ -66,13 +66,15 @@ export function ReplicationConfigForm(props: { app: GetAppResponse; onSaved: () 
 
   const settingsFor = (serverId: string) => (same ? shared : (perServer[serverId] ?? EMPTY_JOB_SETTINGS));
 
-  useEffect(() => {
-    if (!problem) return;
-    const index = servers.findIndex((s) => s.serverId === problem.serverId);
-    const prefix = same || index < 0 ? 'repl' : `repl-${index}`;
-    const field = problem.member ? document.getElementById(`${prefix}-${problem.member}`) : null;
-    (field ?? document.getElementById('repl-error'))?.focus();
-  }, [problem]);
+  useFocusOnProblem(
+    problem,
+    (problem) => {
+      const index = servers.findIndex((s) => s.serverId === problem.serverId);
+      const prefix = same || index < 0 ? 'repl' : `repl-${index}`;
+      return problem.member ? `${prefix}-${problem.member}` : undefined;
+    },
+    'repl-error',
+  );
 
   async function submit(event: Event) {
     event.preventDefault();

@@ -17,7 +17,7 @@ import {
 import { errorInfo } from '../../api/errors.ts';
 import { configErrorPath, fieldMessage, memberOf } from '../../api/errorPaths.ts';
 import { useApi } from '../../context.ts';
-import { useBusy, useResource } from '../../hooks.ts';
+import { useBusy, useFocusOnProblem, useResource } from '../../hooks.ts';
 import { ErrorMessage, LoadState } from '../ui.tsx';
 import { BucketList, bucketChoice, toS3Location, type S3LocationValue } from './S3LocationField.tsx';
 import { AppValidationFields, ServerValidationFields, type AppValidationState, type ServerValidationState } from './ValidationFields.tsx';
@@ -79,11 +79,7 @@ export function ValidationPanel(props: { app: GetAppResponse; onSaved: () => voi
     );
   }, [loaded.data]);
 
-  useEffect(() => {
-    if (!problem) return;
-    const suffix = problem.member === 'source' ? '-source-bucket' : `-${problem.member}`;
-    (document.getElementById(`val-${problem.entry}${suffix}`) ?? document.getElementById('val-error'))?.focus();
-  }, [problem]);
+  useFocusOnProblem(problem, (problem) => `val-${problem.entry}${problem.member === 'source' ? '-source-bucket' : `-${problem.member}`}`, 'val-error');
 
   /** The request, and for each (group, entry) index pair of its server list the form's entry it came from. */
   function request(): { groups: ServerGroupValidationConfiguration[]; origin: number[][]; apps: AppValidationConfiguration[] } {
