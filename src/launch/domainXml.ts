@@ -16,6 +16,9 @@ import type { DeviceLayout } from '../domain/instanceDevices.ts';
 /** Ferry's metadata namespace in domain XML (`virsh metadata DOMAIN --uri …`). */
 export const FERRY_XMLNS = 'urn:x-ferry:libvirt:instance:1';
 
+/** How long the firmware waits before it tries again to boot when it found no bootable disk (SeaBIOS, ms). */
+const FIRMWARE_REBOOT_TIMEOUT_MS = 1000;
+
 export interface DomainMetadata {
   owner: string;
   instanceId: string;
@@ -95,6 +98,10 @@ export function domainXml(spec: DomainSpec): string {
     `  <vcpu>${spec.vcpus}</vcpu>`,
     `  <os>`,
     `    <type arch='x86_64' machine='${layout.machine}'>hvm</type>`,
+    // The firmware tries to boot again a second after it found nothing to boot (QEMU's default is to halt for good).
+    // A guest reset while QEMU's NBD client is still reconnecting to a restarted Ferry's export reads nothing from its
+    // disk at first; without this it would wait forever and its launch fail at the boot timeout.
+    `    <bios rebootTimeout='${FIRMWARE_REBOOT_TIMEOUT_MS}'/>`,
     `  </os>`,
     `  <features><acpi/><apic/></features>`,
     ...(spec.virtType === 'kvm' ? [`  <cpu mode='host-passthrough'/>`] : []),

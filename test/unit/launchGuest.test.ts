@@ -162,6 +162,7 @@ describe('domain XML', () => {
     const xml = domainXml(spec);
     assert.match(xml, /^<domain type='qemu'>/);
     assert.match(xml, /<type arch='x86_64' machine='q35'>hvm<\/type>/);
+    assert.match(xml, /<bios rebootTimeout='1000'\/>/, 'a firmware that found nothing to boot tries again instead of halting');
     assert.match(xml, /<source file='\/inst\/i-1\/disk0\.qcow2'\/>\n\s+<target dev='sda' bus='sata'\/>\n\s+<boot order='1'\/>/);
     assert.match(xml, /<target dev='sdb' bus='sata'\/>\n\s+<\/disk>/);
     assert.match(xml, /device='cdrom'>[\s\S]*?<target dev='sdc' bus='sata'\/>\n\s+<readonly\/>/);
