@@ -37,10 +37,17 @@ class Superseded extends Error {}
 
 const RETRY_MS = [1000, 3000, 10_000, 30_000];
 
+/** How long output already written by a guest may take to reach its console log through virtlogd. */
+const CONSOLE_SETTLE_MS = 250;
+
+async function consoleShowsBoot(deps: RunnerDeps, row: InstanceRow): Promise<boolean> {
+  const text = (await deps.files.readConsole(row.instance_id)).toString('utf8');
+  return text.split('\n').some(isBootLine);
+}
+
 /** Did the guest signal its boot while nobody watched (its console shows it, or its agent answers)? */
 async function bootedMeanwhile(deps: RunnerDeps, row: InstanceRow): Promise<boolean> {
-  const text = (await deps.files.readConsole(row.instance_id)).toString('utf8');
-  if (text.split('\n').some(isBootLine)) return true;
+  if (await consoleShowsBoot(deps, row)) return true;
   try {
     await deps.virsh.agentCommand(row.domain_name, { execute: 'guest-ping' }, 1);
     return true;
@@ -263,11 +270,8 @@ export class LaunchRunner {
       if (state.reason !== 'unknown' && state.reason !== 'failed') throw new Error(`the guest stopped before it booted (${state.reason})`);
       await this.#start(row);
       this.#phase(row.instance_id, 'virsh start returned');
-    } else if (!this.#bootsWatched.has(row.instance_id) && !(await bootedMeanwhile(this.#deps, row))) {
-      // The guest was booting when a previous Ferry process died: its disk, read through that process's export,
-      // failed for as long as Ferry was down, so its boot cannot be trusted. It has not booted yet: boot it again.
-      this.#deps.log.warn({ instanceId: row.instance_id }, 'the guest was booting while Ferry was down: resetting it');
-      await virsh.reset(row.domain_name);
+    } else if (!this.#bootsWatched.has(row.instance_id)) {
+      await this.#checkBootAfterRestart(row, state.state === 'paused');
     }
     this.#bootsWatched.add(row.instance_id);
     const outcome = await waitForBoot(this.#watch(row, signal), row.boot_deadline_at ?? 0);
@@ -290,6 +294,27 @@ export class LaunchRunner {
       throw new Error(`The guest did not boot within ${Math.round(plan.bootTimeoutMs / 1000)} s (no FERRY-BOOT-OK marker, login prompt or guest-agent reply).${seen}`);
     }
     throw new Error(`The guest stopped before it booted: ${outcome.detail}.${seen}`);
+  }
+
+  /**
+   * The guest was booting when a previous Ferry process died. If it has signalled its boot meanwhile, it goes on.
+   * If not, its disk, read through that process's export, failed for as long as Ferry was down, so its boot cannot be
+   * trusted: it boots again. The guest is paused for the last look at its console and the reset, so it cannot print
+   * its marker between that look and the reset (a boot seen twice). A guest found paused (by a process killed between
+   * these steps, or by QEMU on a read error while the export was gone) is looked at the same way and let run again.
+   */
+  async #checkBootAfterRestart(row: InstanceRow, paused: boolean): Promise<void> {
+    const { virsh } = this.#deps;
+    // A paused guest's agent cannot answer: only its console is read.
+    if (!paused && (await bootedMeanwhile(this.#deps, row))) return;
+    if (!paused) await virsh.suspend(row.domain_name);
+    // What the guest wrote just before the pause may still be on its way through virtlogd into the log.
+    await sleep(CONSOLE_SETTLE_MS);
+    if (!(await consoleShowsBoot(this.#deps, row))) {
+      this.#deps.log.warn({ instanceId: row.instance_id }, 'the guest was booting while Ferry was down: resetting it');
+      await virsh.reset(row.domain_name);
+    }
+    await virsh.resume(row.domain_name);
   }
 
   async #settle(row: InstanceRow, signal: AbortSignal): Promise<void> {

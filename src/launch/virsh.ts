@@ -74,6 +74,24 @@ export class Virsh {
     return this.run(['reset', name]);
   }
 
+  /** Pauses a running guest's vCPUs; one already paused is not an error. */
+  async suspend(name: string): Promise<void> {
+    try {
+      await this.run(['suspend', name]);
+    } catch (error) {
+      if (!(error instanceof VirshError && /already (suspended|paused)/i.test(error.stderr))) throw error;
+    }
+  }
+
+  /** Lets a paused guest run again; one already running is not an error. */
+  async resume(name: string): Promise<void> {
+    try {
+      await this.run(['resume', name]);
+    } catch (error) {
+      if (!(error instanceof VirshError && /not paused|already running/i.test(error.stderr))) throw error;
+    }
+  }
+
   destroy(name: string): Promise<string> {
     return this.run(['destroy', name]);
   }
