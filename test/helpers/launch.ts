@@ -91,6 +91,23 @@ export function virsh(...args: string[]): string {
   return out.stdout;
 }
 
+/**
+ * Ferry's domains whose definition mentions `text` (an app id, say). Tests run side by side, so a domain listed a
+ * moment ago may be gone when its XML is read: it is skipped, it was not the caller's (whose domains are checked
+ * against this list, so one of theirs going missing still fails).
+ */
+export function ferryDomainsMentioning(text: string): string[] {
+  return virshListAll().filter((name) => {
+    if (!name.startsWith('ferry-i-')) return false;
+    const out = spawnSync(findTool('virsh')!, ['-q', '-c', LAUNCH_URI, 'dumpxml', name], { encoding: 'utf8', timeout: 60_000 });
+    if (out.status !== 0) {
+      if (/failed to get domain|Domain not found/i.test(out.stderr)) return false;
+      throw new Error(`virsh dumpxml ${name} failed: ${out.stderr}`);
+    }
+    return out.stdout.includes(text);
+  });
+}
+
 /** Removes a domain a failed test may have left (best effort, by its exact name). */
 export function removeDomain(name: string): void {
   spawnSync(findTool('virsh')!, ['-q', '-c', LAUNCH_URI, 'destroy', name], { timeout: 30_000 });

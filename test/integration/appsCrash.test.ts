@@ -12,18 +12,37 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { GetAppCommand, LaunchAppCommand, SMSClient, StartAppReplicationCommand, TerminateAppCommand, type AppSummary } from '@aws-sdk/client-sms';
 import { configureLaunch, configureReplication, createApp } from '../helpers/apps.ts';
 import { spawnFerry, type FerryProcess } from '../helpers/process.ts';
 import { disposeTestServer } from '../helpers/ferry.ts';
 import { importCatalog, waitFor } from '../helpers/replication.ts';
-import { bootableDatastore, bootableVm, instancesDir, launchSkipReason, removeLaunchedDomains, virsh, virshListAll } from '../helpers/launch.ts';
+import { bootableDatastore, bootableVm, ferryDomainsMentioning, instancesDir, launchSkipReason, removeLaunchedDomains, virsh } from '../helpers/launch.ts';
 import { s3Fetch, type S3Keys } from '../helpers/s3Signer.ts';
 import { runTool } from '../../src/agent/sample/diskBuilder.ts';
 import { readRootCredentialsFile } from '../../src/core/rootCredentials.ts';
 import { FerryClient } from '../../src/client/ferryClient.ts';
 import { BOOT_MARKER } from '../../src/domain/instanceConsole.ts';
 import { openSqliteStore } from '../../src/store/openStore.ts';
+
+function domainRunning(name: string): boolean {
+  try {
+    return /running/.test(virsh('domstate', name));
+  } catch {
+    return false;
+  }
+}
+
+/** The instance's state as the killed process left it in its store. */
+function stateAtKill(dataDir: string, instanceId: string): string | undefined {
+  const db = new DatabaseSync(join(dataDir, 'ferry.db'), { readOnly: true });
+  try {
+    return (db.prepare('SELECT state FROM instances WHERE instance_id = ?').get(instanceId) as { state: string } | undefined)?.state;
+  } finally {
+    db.close();
+  }
+}
 
 /** Re-hashes the whole boot disk every 2 s, caches dropped first so the bytes really come from the disk. */
 const HASH_LOOP = `#!/bin/sh
@@ -76,15 +95,23 @@ test('SIGKILL of ferry serve mid-LaunchApp and mid-TerminateApp: each completes 
     await sms.send(new LaunchAppCommand({ appId: app.appId }));
     await ferry!.kill();
     ({ sms, ferryApi } = await start());
-    // 2. Killed again while the first group's guest boots.
-    await waitFor('the first group booting', async () => ((await ferryApi.listInstances(app.appId)).instances.some((i) => i.serverId === kvmServer && (i.state === 'booting' || i.state === 'running')) ? true : undefined), { timeoutMs: 120_000, intervalMs: 100 });
+    // 2. Killed again while the first group's guest runs its boot: its disk's export is gone until the restart, which
+    // pauses the guest, looks at its console, resets it if it has not booted (its firmware tries again until QEMU has
+    // reconnected to the new export) and lets it run.
+    const booting = await waitFor(
+      "the first group's guest running its boot",
+      async () => (await ferryApi.listInstances(app.appId)).instances.find((i) => i.serverId === kvmServer && (i.state === 'running' || (i.state === 'booting' && domainRunning(i.domainName)))),
+      { timeoutMs: 120_000, intervalMs: 100 },
+    );
     await ferry!.kill();
+    const stateThen = stateAtKill(dataDir, booting.instanceId);
+    t.diagnostic(`killed with the first guest ${stateThen}`);
     ({ sms, ferryApi } = await start());
     const launched = await waitApp('LAUNCHED', (s) => s.launchStatus === 'LAUNCHED' || /FAILED$/.test(s.launchStatus ?? ''), 400_000);
     assert.equal(launched.launchStatus, 'LAUNCHED', launched.launchStatusMessage);
     const list = (await ferryApi.listInstances(app.appId)).instances;
     assert.deepEqual(list.map((i) => i.serverId).sort(), [kvmServer, vmwareServer].sort(), 'one instance per server: none launched twice');
-    const domainsOfApp = () => virshListAll().filter((name) => name.startsWith('ferry-i-') && virsh('dumpxml', name).includes(app.appId));
+    const domainsOfApp = () => ferryDomainsMentioning(app.appId);
     assert.deepEqual(domainsOfApp().sort(), list.map((i) => i.domainName).sort(), 'exactly their domains, none leaked');
     for (const i of list) {
       const consoleText = await readFile(join(instances.dir, i.instanceId, 'console.log'), 'utf8');
