@@ -12,6 +12,7 @@ import { BLOCK_SIZE, type DiskSource } from './disks/diskSource.ts';
 import { blocksOf, countBlocks, eachBlock, type BlockRange } from './blockRanges.ts';
 import type { HashPool } from './hashPool.ts';
 import type { BlockRecord, ConnectorTransport } from '../protocol/connector/messages.ts';
+import { MAX_DIFF_SPAN } from '../protocol/connector/routes.ts';
 import { mapConcurrently } from '../lib/concurrency.ts';
 import { pageAlignedShared } from '../lib/alignedMemory.ts';
 
@@ -44,6 +45,12 @@ export interface CopyDiskJob {
   committed: { has(blockIndex: number): boolean };
   /** The blocks to copy, when the caller planned them already (see plannedBlocks). */
   ranges?: BlockRange[];
+  /**
+   * Hash diff: the run's image is incremental over a parent disk of the same size, with this many blocks. Every
+   * block read is compared with the parent's (diffBlocks) and only the ones that differ are sent and recorded,
+   * as are the parent's data blocks that are now zero or holes (recorded as zeros).
+   */
+  compareWithParent?: { blockCount: number };
 }
 
 export interface CopyDiskStats {
@@ -53,6 +60,8 @@ export interface CopyDiskStats {
   zeroBlocks: number;
   blocksSent: number;
   blocksDeduplicated: number;
+  /** Blocks read that hold what the parent holds at the same index (hash diff): neither sent nor recorded. */
+  blocksUnchanged: number;
   bytesSent: number;
 }
 
@@ -124,6 +133,7 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
     zeroBlocks: 0,
     blocksSent: 0,
     blocksDeduplicated: 0,
+    blocksUnchanged: 0,
     bytesSent: 0,
   };
   const batches = [takeBatch(), takeBatch(), takeBatch()];
@@ -151,7 +161,7 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
           unrecorded = unrecorded.slice(sending.length);
           await deps.transport.recordBlocks(job.runId, job.diskIndex, sending);
           done += sending.length;
-          deps.onProgress?.(done + stats.blocksSkippedAsCommitted, total, stats.bytesSent);
+          reportProgress();
         }
       } catch (error) {
         recordFailure = { error };
@@ -164,6 +174,8 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
     // `recording` that nothing clears, and `while (recording) await recording` below would spin on it forever.
     if (!ended) recording = flight;
   };
+  // (Hash diff: unchanged blocks are done without a record, and a recorded hole is not one of `total`.)
+  const reportProgress = (): void => deps.onProgress?.(Math.min(total, done + stats.blocksSkippedAsCommitted + stats.blocksUnchanged), total, stats.bytesSent);
   const throwIfRecordFailed = (): void => {
     if (recordFailure) throw recordFailure.error;
   };
@@ -205,9 +217,37 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
     return { read, hashed };
   }
 
-  async function upload(batch: Batch, blocks: HashedBlock[]): Promise<void> {
+  // Hash diff: the spans compared so far end here; the next one starts at the first index after them.
+  let comparedUpTo = 0;
+  /**
+   * Compares the span [comparedUpTo, end) with the parent (blocks: the ones read in it, ascending) and returns the
+   * blocks that differ; the indexes that differ but were not read (the parent's data is a hole now) are recorded as
+   * zeros. Indexes an earlier attempt committed are skipped: they were recorded then.
+   */
+  async function compare(blocks: HashedBlock[], end: number): Promise<HashedBlock[]> {
+    const differ = new Set<number>();
+    let at = 0;
+    for (let start = comparedUpTo; start < end; start += MAX_DIFF_SPAN) {
+      const stop = Math.min(end, start + MAX_DIFF_SPAN);
+      const inSpan: HashedBlock[] = [];
+      while (at < blocks.length && blocks[at]!.blockIndex < stop) inSpan.push(blocks[at++]!);
+      const span = { start, end: stop, blocks: inSpan.map((b) => ({ blockIndex: b.blockIndex, sha256: b.sha256 })) };
+      for (const blockIndex of await deps.transport.diffBlocks(job.runId, job.diskIndex, span)) if (!job.committed.has(blockIndex)) differ.add(blockIndex);
+    }
+    comparedUpTo = end;
+    const changed = blocks.filter((b) => differ.has(b.blockIndex));
+    stats.blocksUnchanged += blocks.length - changed.length;
+    for (const b of changed) differ.delete(b.blockIndex);
+    if (differ.size > 0) record([...differ].map((blockIndex) => ({ blockIndex, sha256: null })));
+    reportProgress();
+    return changed;
+  }
+
+  async function upload(batch: Batch, hashed: HashedBlock[]): Promise<void> {
     deps.signal?.throwIfAborted();
     throwIfRecordFailed();
+    const blocks = job.compareWithParent ? await compare(hashed, hashed[hashed.length - 1]!.blockIndex + 1) : hashed;
+    if (blocks.length === 0) return;
     const unique = new Map<string, HashedBlock>();
     let nonZero = 0;
     for (const block of blocks) {
@@ -276,6 +316,8 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
     }
     if (indexes.length) await flush();
     await pendingUpload;
+    // Hash diff: the disk's tail after the last block read (holes now) is compared too.
+    if (job.compareWithParent && comparedUpTo < job.compareWithParent.blockCount) await compare([], job.compareWithParent.blockCount);
     record([], true);
     // Every read, digest and put of every batch has settled: they can serve the next copy. (After a failure some
     // read may still be landing in one, so they are left to the garbage collector.)

@@ -56,8 +56,9 @@ export const CONNECTOR_ROUTES = {
 export type ConnectorRouteName = keyof typeof CONNECTOR_ROUTES;
 
 export const MAX_HASHES_PER_QUERY = 4096;
-/** Blocks one hash-diff span may list (the image store's own bound, images/parentDiff.ts, is the same). */
+/** Blocks one hash-diff span may list, and the widest span (the image store's own bounds, images/parentDiff.ts). */
 export const MAX_DIFF_BLOCKS = 1024;
+export const MAX_DIFF_SPAN = 65536;
 
 /**
  * Body bytes one connector may have in flight at once (declared lengths, or the route's limit when a body has no
