@@ -22,7 +22,7 @@ import { CreateReplicationJobCommand } from '@aws-sdk/client-sms';
 import { domainXml } from '../src/agent/sample/vmBuilders.ts';
 import { killChildrenOnExit, runBench } from './processes.ts';
 import { diskLayout, writeDisk, MiB, prng } from './replicationDisk.ts';
-import { children, fsyncFile, importServer, qemuImg, replicate, run, startFerry, steps, stop, waitQuiet, warm } from './replicationRig.ts';
+import { children, fsyncFile, hashCeiling, importServer, qemuImg, replicate, run, startFerry, steps, stop, waitQuiet, warm } from './replicationRig.ts';
 
 const { values } = parseArgs({
   options: {
@@ -149,13 +149,17 @@ async function main(): Promise<void> {
             await run('qemu-io', ['-f', 'qcow2', ...changes.flatMap((c) => ['-c', `write -q -P ${c.byte} ${c.at} 65536`]), disk]);
           }
           fsyncFile(disk);
+          // The hashing ceiling right before this tree's hash diff, so each diff has its own same-moment baseline.
+          const ceiling = format === 'raw' ? await hashCeiling(disk, layout) : undefined;
           await waitQuiet();
           warm(disk);
           before = split(pid);
           threads0 = threadCpu(pid);
           const diff = await replicate(ferry, replicationJobId!, pollAll);
           const diffCpu = minus(split(pid), before);
-          console.log(`round ${round} ${tree.padEnd(8)} ${diff.totals.incremental === true && format === 'qcow2' ? 'bitmap' : 'diff'} API ${(diff.api * 1000).toFixed(0)} ms, engine ${(diff.engine * 1000).toFixed(0)} ms: ${line(diffCpu, diff.api, diff.idle)}; ${steps(diff)}`);
+          const vsCeiling = ceiling ? ` (SHA-256 ceiling ${ceiling.time.toFixed(2)} s at idle ${(ceiling.idle * 100).toFixed(0)} %: ${(ceiling.time / diff.engine).toFixed(2)}×)` : '';
+          console.log(`round ${round} ${tree.padEnd(8)} ${diff.totals.incremental === true && format === 'qcow2' ? 'bitmap' : 'diff'} API ${(diff.api * 1000).toFixed(0)} ms, engine ${(diff.engine * 1000).toFixed(0)} ms${vsCeiling}: ${line(diffCpu, diff.api, diff.idle)}; ${steps(diff)}`);
+          console.log(`${' '.repeat(23)}blocks read ${String(diff.totals.blocksRead)}, sent ${String(diff.totals.blocksSent)}, unchanged ${String(diff.totals.blocksUnchanged ?? '–')}, deduplicated ${String(diff.totals.blocksDeduplicated)}`);
           console.log(`${' '.repeat(23)}${threadLine(threads0, threadCpu(pid))}`);
         }
       } finally {
