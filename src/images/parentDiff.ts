@@ -16,7 +16,7 @@ import { IMAGE_BLOCK_SIZE } from './constants.ts';
 import type { ImageDb } from './db.ts';
 import { ImageStoreError } from './errors.ts';
 import { openManifest, type ManifestReader } from './manifest.ts';
-import { locateBlocks, runById, snapshotsOf } from '../store/images/index.ts';
+import { runById, snapshotsOf, storageIdsOf } from '../store/images/index.ts';
 import type { RecordedBlock } from './types.ts';
 
 /** Blocks one comparison may list, and the widest span it may cover (32 GiB): the work and the answer stay bounded. */
@@ -24,6 +24,11 @@ export const MAX_DIFF_BLOCKS = 1024;
 export const MAX_DIFF_SPAN = 65536;
 /** Parent manifests kept open at once (runs that end without finish or abandon are dropped oldest first). */
 const MAX_OPEN_PARENTS = 64;
+/**
+ * Block indexes (4 GiB of disk) whose parent storage ids are looked up together and kept for the calls that follow:
+ * one lookup of a few ids per call cost more in statements than in rows (bench/README.md, eighth pass).
+ */
+const WINDOW_BLOCKS = 8192;
 const ZERO_BLOCK_SHA256 = sha256(Buffer.alloc(IMAGE_BLOCK_SIZE));
 
 export interface DiffSpan {
@@ -36,6 +41,8 @@ export interface DiffSpan {
 interface ParentDisk {
   manifest: ManifestReader;
   blockCount: number;
+  /** The parent's data blocks in [start, end): their indexes ascending, each with its storage id (null: none usable). */
+  window?: { start: number; end: number; indexes: Float64Array; storageIds: (Buffer | null)[] };
 }
 
 export class ParentDiffs {
@@ -57,20 +64,35 @@ export class ParentDiffs {
     for (const block of span.blocks) {
       mine.set(block.blockIndex, block.sha256 === null || block.sha256.equals(ZERO_BLOCK_SHA256) ? undefined : run.sealer.storageId(block.sha256));
     }
-    const theirs = await parent.manifest.dataEntries(span.start, span.end);
-    const located = await locateBlocks(this.#db, [...new Set(theirs.ids)]);
+    const window = await this.#window(parent, span, run.keyId);
     const differ = new Set<number>();
     const parentHas = new Set<number>();
-    for (let i = 0; i < theirs.ids.length; i++) {
-      const blockIndex = theirs.indexes[i]!;
+    for (let i = firstAtOrAfter(window.indexes, span.start); i < window.indexes.length && window.indexes[i]! < span.end; i++) {
+      const blockIndex = window.indexes[i]!;
       parentHas.add(blockIndex);
-      const block = located.get(theirs.ids[i]!);
+      const theirs = window.storageIds[i]!;
       const storageId = mine.get(blockIndex);
-      // A parent block missing from the index or under another key cannot be the same block: record it again.
-      if (!storageId || !block || block.keyId !== run.keyId || !block.storageId.equals(storageId)) differ.add(blockIndex);
+      if (!storageId || !theirs || !theirs.equals(storageId)) differ.add(blockIndex);
     }
     for (const [blockIndex, storageId] of mine) if (storageId && !parentHas.has(blockIndex)) differ.add(blockIndex);
     return [...differ].sort((a, b) => a - b);
+  }
+
+  /** The parent's storage ids over a window that holds the span, loaded when the span leaves the last one. */
+  async #window(parent: ParentDisk, span: DiffSpan, keyId: number): Promise<NonNullable<ParentDisk['window']>> {
+    const held = parent.window;
+    if (held && held.start <= span.start && span.end <= held.end) return held;
+    const start = span.start;
+    const end = Math.min(parent.blockCount, Math.max(span.end, start + WINDOW_BLOCKS));
+    const entries = await parent.manifest.dataEntries(start, end);
+    const stored = await storageIdsOf(this.#db, [...new Set(entries.ids)]);
+    // A parent block missing from the index or under another key cannot be the same block: it is recorded again.
+    const storageIds = Array.from(entries.ids, (id) => {
+      const block = stored.get(id);
+      return block && block.keyId === keyId ? block.storageId : null;
+    });
+    parent.window = { start, end, indexes: entries.indexes, storageIds };
+    return parent.window;
   }
 
   /** Closes what a run held (its image finished or was abandoned). */
@@ -128,6 +150,18 @@ export class ParentDiffs {
     }
     return { manifest, blockCount: disk.blockCount };
   }
+}
+
+/** The position of the first index ≥ `at` in ascending `indexes`. */
+function firstAtOrAfter(indexes: Float64Array, at: number): number {
+  let low = 0;
+  let high = indexes.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (indexes[mid]! < at) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }
 
 function checkSpan(span: DiffSpan, blockCount: number, diskIndex: number): void {
