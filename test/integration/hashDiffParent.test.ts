@@ -71,18 +71,25 @@ const punch = (path: string, block: number) => execFileSync('fallocate', ['--pun
 
 interface Calls {
   diffs: number;
+  puts: number;
   recorded: number[];
 }
 
-/** The transport calls copyDisk makes, straight into the store; `failDiffAt`: the diff call that fails (a connector killed then). */
-function transportOf(images: ImageStore, calls: Calls, failDiffAt = Infinity): ConnectorTransport {
+/** The call that fails (the connector killed then). */
+type Kill = { call: 'diffBlocks' | 'putBlocks'; at: number };
+
+/** The transport calls copyDisk makes, straight into the store. */
+function transportOf(images: ImageStore, calls: Calls, kill?: Kill): ConnectorTransport {
   return {
     diffBlocks: async (id: string, diskIndex: number, span: DiffSpan) => {
-      if (++calls.diffs === failDiffAt) throw new Error('connector killed');
+      if (++calls.diffs === kill?.at && kill.call === 'diffBlocks') throw new Error('connector killed');
       return images.diffBlocks(id, diskIndex, span);
     },
     missingBlocks: (id: string, sha256s: Buffer[]) => images.missingBlocks(id, sha256s),
-    putBlocks: async (id: string, blocks: { sha256: Buffer; data: Buffer }[]) => void (await images.putBlocks(id, blocks, { trustedDigests: true })),
+    putBlocks: async (id: string, blocks: { sha256: Buffer; data: Buffer }[]) => {
+      if (++calls.puts === kill?.at && kill.call === 'putBlocks') throw new Error('connector killed');
+      await images.putBlocks(id, blocks, { trustedDigests: true });
+    },
     recordBlocks: async (id: string, diskIndex: number, records: { blockIndex: number; sha256: Buffer | null }[]) => {
       await images.recordBlocks(id, diskIndex, records);
       for (const r of records) calls.recorded.push(r.blockIndex);
@@ -91,7 +98,7 @@ function transportOf(images: ImageStore, calls: Calls, failDiffAt = Infinity): C
 }
 
 /** Begins (or resumes) the run's image and copies the disk into it; the image is not finished. */
-async function copy(images: ImageStore, runId: string, path: string, size: number, parentAmiId: string | undefined, calls: Calls, failDiffAt?: number) {
+async function copy(images: ImageStore, runId: string, path: string, size: number, parentAmiId: string | undefined, calls: Calls, kill?: Kill) {
   await images.beginImage(runId, {
     tenant,
     replicationJobId: JOB,
@@ -104,13 +111,13 @@ async function copy(images: ImageStore, runId: string, path: string, size: numbe
   try {
     const ranges = await plannedBlocks(source, 'full');
     const compareWithParent = parentAmiId ? { blockCount: Math.ceil(size / B) } : undefined;
-    return await copyDisk({ runId, diskIndex: 0, source, mode: 'full', committed, ranges, compareWithParent }, { transport: transportOf(images, calls, failDiffAt), pool });
+    return await copyDisk({ runId, diskIndex: 0, source, mode: 'full', committed, ranges, compareWithParent }, { transport: transportOf(images, calls, kill), pool });
   } finally {
     await source.close();
   }
 }
 
-const newCalls = (): Calls => ({ diffs: 0, recorded: [] });
+const newCalls = (): Calls => ({ diffs: 0, puts: 0, recorded: [] });
 
 test('an incremental hash diff sends and records only the blocks that differ, and its image is the disk', { skip }, async () => {
   const f = await openFixture();
@@ -136,6 +143,8 @@ test('an incremental hash diff sends and records only the blocks that differ, an
     assert.deepEqual(calls.recorded.sort((a, b) => a - b), changed);
     assert.equal(stats.blocksRead, 13, 'every data block is read (block 9 is a hole now, block 6 data)');
     assert.equal(stats.blocksSent, 3, 'blocks 1, 6 and 16 are new; 3 is zeros, 9 a hole');
+    assert.equal(stats.blocksReadAgain, 3, 'the blocks to send are read a second time, the zeros are not');
+    assert.equal(calls.diffs, 1, 'one question for the whole disk');
     assert.equal(stats.blocksUnchanged, 13 - 4, 'the blocks read that the parent holds');
     assert.equal(stats.blocksDeduplicated, 0);
     const { amiId } = await f.images.finishImage('sms-run-000000a2');
@@ -169,9 +178,10 @@ test('an incremental hash diff killed mid-copy, then with the service killed bef
     punch(path, 98);
     punch(path, 99);
 
-    // The connector dies at its second comparison: what it recorded by then (perhaps nothing) stays committed.
-    const killed = newCalls();
-    await assert.rejects(copy(f.images, 'sms-run-000000b2', path, size, parent, killed, 2), /connector killed/);
+    // The connector dies at its first comparison, then (run again) as it sends the first block that differs: what
+    // it recorded by then (perhaps nothing) stays committed.
+    await assert.rejects(copy(f.images, 'sms-run-000000b2', path, size, parent, newCalls(), { call: 'diffBlocks', at: 1 }), /connector killed/);
+    await assert.rejects(copy(f.images, 'sms-run-000000b2', path, size, parent, newCalls(), { call: 'putBlocks', at: 1 }), /connector killed/);
     // The next attempt copies everything but is killed, with the service, before finishImage.
     const second = newCalls();
     await copy(f.images, 'sms-run-000000b2', path, size, parent, second);
