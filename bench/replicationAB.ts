@@ -112,6 +112,7 @@ async function main(): Promise<void> {
   fsyncFile(disk);
   const line = (s: Split, wall: number, idle: number) =>
     `${wall.toFixed(2)} s, Ferry ${(s.user + s.sys).toFixed(2)} s (${((s.user + s.sys) / dataGb).toFixed(2)} s/GB: user ${s.user.toFixed(2)}, sys ${s.sys.toFixed(2)}), children ${s.children.toFixed(2)} s, idle ${(idle * 100).toFixed(0)} %`;
+  let changeRuns = 0;
   for (let round = 1; round <= Number(values.rounds); round++) {
     const order = round % 2 ? trees : [...trees].reverse();
     for (const [tree, root, extraEnv] of order) {
@@ -134,7 +135,9 @@ async function main(): Promise<void> {
         console.log(`round ${round} ${tree.padEnd(8)} full ${line(fullCpu, full.api, full.idle)}; ${steps(full)}`);
         console.log(`${' '.repeat(23)}${threadLine(threads0, threadCpu(pid))}`);
         if (!values['no-incremental']) {
-          const random = prng(1000 + round);
+          // A seed of its own per run: with the round's seed, the second tree of a round wrote the bytes the first had
+          // written already, and its "incremental" compared an unchanged disk.
+          const random = prng(1000 + ++changeRuns);
           // 82 blocks get 64 KiB of new bytes: raw written into the file (a hash diff), qcow2 through qemu-io, so
           // Ferry's dirty bitmap records them (a dirty-bitmap incremental).
           const changes = layout.data.slice(0, 82).map((r) => ({ at: r.offset + BLOCK, byte: Math.floor(random() * 255) + 1 }));
