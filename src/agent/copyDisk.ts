@@ -234,7 +234,7 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
     deps.signal?.throwIfAborted();
     throwIfRecordFailed();
     if (scan && comparison) {
-      comparison.add(blocks.map((b) => ({ blockIndex: b.blockIndex, sha256: b.sha256 })));
+      await comparison.add(blocks.map((b) => ({ blockIndex: b.blockIndex, sha256: b.sha256 })));
       reportProgress();
       return;
     }

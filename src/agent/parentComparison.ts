@@ -9,6 +9,9 @@
 import type { BlockRecord, ConnectorTransport } from '../protocol/connector/messages.ts';
 import { MAX_DIFF_BLOCKS, MAX_DIFF_SPAN } from '../protocol/connector/routes.ts';
 
+/** Digests waiting for their question at most (about 800 kB): the copy waits beyond it. */
+const MAX_QUEUED = 8 * MAX_DIFF_BLOCKS;
+
 export interface ComparisonJob {
   runId: string;
   diskIndex: number;
@@ -38,11 +41,16 @@ export class ParentComparison {
     this.#recordZeros = recordZeros;
   }
 
-  /** Queues blocks read (ascending, after every block queued before); a full span goes out at once. */
-  add(blocks: readonly BlockRecord[]): void {
+  /**
+   * Queues blocks read (ascending, after every block queued before); a full span goes out at once. Resolves at once
+   * unless the service answers slower than the disk is read: then once the queue is back under its bound.
+   */
+  async add(blocks: readonly BlockRecord[]): Promise<void> {
     this.throwIfFailed();
     for (const block of blocks) this.#queued.push(block);
     if (this.#queued.length >= MAX_DIFF_BLOCKS) this.#send(false);
+    while (this.#queued.length >= MAX_QUEUED && this.#flight) await this.#flight;
+    this.throwIfFailed();
   }
 
   /** Compares everything queued and the rest of the disk after it; resolves once every answer is in. */

@@ -50,7 +50,7 @@ test('spans of 1,024 blocks, answered in order: the differing data to send, the 
         const block = now(i);
         if (block !== 'hole' && (block !== null || i === 7)) batch.push({ blockIndex: i, sha256: block && sha(block) });
       }
-      comparison.add(batch);
+      await comparison.add(batch);
     }
     await comparison.finish();
     assert.deepEqual(comparison.changed, [5, 19, 1500, 2000], 'the data to send, in order; 1200 was committed before');
