@@ -22,8 +22,11 @@ import type { RecordedBlock } from './types.ts';
 /** Blocks one comparison may list, and the widest span it may cover (32 GiB): the work and the answer stay bounded. */
 export const MAX_DIFF_BLOCKS = 1024;
 export const MAX_DIFF_SPAN = 65536;
-/** Parent manifests kept open at once (runs that end without finish or abandon are dropped oldest first). */
-const MAX_OPEN_PARENTS = 64;
+/**
+ * Parent manifests kept open at once: beyond it, the least recently used one that no call is reading is closed
+ * (runs that end without finish or abandon here, e.g. taken over by another node, leave theirs until then).
+ */
+const MAX_OPEN_PARENTS = 256;
 /**
  * Block indexes (4 GiB of disk) whose parent storage ids are looked up together and kept for the calls that follow:
  * one lookup of a few ids per call cost more in statements than in rows (bench/README.md, eighth pass).
@@ -45,11 +48,20 @@ interface ParentDisk {
   window?: { start: number; end: number; indexes: Float64Array; storageIds: (Buffer | null)[] };
 }
 
+interface OpenParent {
+  opened: Promise<ParentDisk>;
+  users: number;
+  closing: boolean;
+}
+
 export class ParentDiffs {
   readonly #db: ImageDb;
   readonly #manifestPath: (snapshotId: string) => Promise<string>;
-  /** `runId/disk` → the parent snapshot's manifest, opened once (a promise, so concurrent calls share it). */
-  readonly #open = new Map<string, Promise<ParentDisk>>();
+  /**
+   * `runId/disk` → the parent snapshot's manifest, opened once (a promise, so concurrent calls share it), in order
+   * of last use; `users`: calls reading it now (it is closed only when none is).
+   */
+  readonly #open = new Map<string, OpenParent>();
 
   constructor(db: ImageDb, manifestPath: (snapshotId: string) => Promise<string>) {
     this.#db = db;
@@ -58,7 +70,17 @@ export class ParentDiffs {
 
   /** The indexes of the span whose content differs from the parent's, ascending. */
   async compare(runId: string, run: { keyId: number; sealer: BlockSealer }, diskIndex: number, span: DiffSpan): Promise<number[]> {
-    const parent = await this.#parentDisk(runId, diskIndex);
+    const entry = this.#parentDisk(runId, diskIndex);
+    entry.users++;
+    try {
+      return await this.#compare(await entry.opened, run, diskIndex, span);
+    } finally {
+      entry.users--;
+      if (entry.closing && entry.users === 0) void closeQuietly(entry.opened);
+    }
+  }
+
+  async #compare(parent: ParentDisk, run: { keyId: number; sealer: BlockSealer }, diskIndex: number, span: DiffSpan): Promise<number[]> {
     checkSpan(span, parent.blockCount, diskIndex);
     const mine = new Map<number, Buffer | undefined>();
     for (const block of span.blocks) {
@@ -97,36 +119,40 @@ export class ParentDiffs {
 
   /** Closes what a run held (its image finished or was abandoned). */
   async drop(runId: string): Promise<void> {
-    for (const [key, opened] of this.#open) {
-      if (!key.startsWith(`${runId}/`)) continue;
-      this.#open.delete(key);
-      await closeQuietly(opened);
-    }
+    for (const [key, entry] of this.#open) if (key.startsWith(`${runId}/`)) await this.#release(key, entry);
   }
 
   async close(): Promise<void> {
-    const all = [...this.#open.values()];
-    this.#open.clear();
-    for (const opened of all) await closeQuietly(opened);
+    for (const [key, entry] of this.#open) await this.#release(key, entry);
   }
 
-  #parentDisk(runId: string, diskIndex: number): Promise<ParentDisk> {
+  /** Forgets an entry and closes its manifest now, or when the last call reading it is done. */
+  async #release(key: string, entry: OpenParent): Promise<void> {
+    this.#open.delete(key);
+    entry.closing = true;
+    if (entry.users === 0) await closeQuietly(entry.opened);
+  }
+
+  #parentDisk(runId: string, diskIndex: number): OpenParent {
     const key = `${runId}/${diskIndex}`;
-    let opened = this.#open.get(key);
-    if (!opened) {
-      if (this.#open.size >= MAX_OPEN_PARENTS) {
-        const [oldest, dropped] = this.#open.entries().next().value!;
-        this.#open.delete(oldest);
-        void closeQuietly(dropped);
-      }
-      opened = this.#openParent(runId, diskIndex);
-      // A failed open is not kept: the next call tries again (and reports the same refusal).
-      opened.catch(() => {
-        if (this.#open.get(key) === opened) this.#open.delete(key);
-      });
-      this.#open.set(key, opened);
+    const held = this.#open.get(key);
+    if (held) {
+      // Most recently used last: the first entries are the ones to close.
+      this.#open.delete(key);
+      this.#open.set(key, held);
+      return held;
     }
-    return opened;
+    if (this.#open.size >= MAX_OPEN_PARENTS) {
+      const idle = [...this.#open].find(([, e]) => e.users === 0);
+      if (idle) void this.#release(...idle);
+    }
+    const entry: OpenParent = { opened: this.#openParent(runId, diskIndex), users: 0, closing: false };
+    // A failed open is not kept: the next call tries again (and reports the same refusal).
+    entry.opened.catch(() => {
+      if (this.#open.get(key) === entry) this.#open.delete(key);
+    });
+    this.#open.set(key, entry);
+    return entry;
   }
 
   async #openParent(runId: string, diskIndex: number): Promise<ParentDisk> {
