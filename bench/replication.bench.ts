@@ -19,7 +19,6 @@
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { CreateReplicationJobCommand } from '@aws-sdk/client-sms';
 import { domainXml } from '../src/agent/sample/vmBuilders.ts';
 import { killChildrenOnExit, runBench } from './processes.ts';
@@ -50,6 +49,7 @@ import {
   warm,
   COLD_SOURCES,
   directWriteBaseline,
+  hashCeiling,
   type RunTiming,
   type StoreSize,
 } from './replicationRig.ts';
@@ -93,26 +93,6 @@ async function convertBaseline(source: string, format: Format, out: string): Pro
   const durable = seconds(start);
   rmSync(out, { force: true });
   return { convert, durable, idle: idleConvert };
-}
-
-async function hashBaseline(rawPath: string, layout: DiskLayout): Promise<{ time: number; idle: number }> {
-  const blocks: number[] = [];
-  for (const r of layout.data) for (let b = r.offset / BLOCK; b < (r.offset + r.length) / BLOCK; b++) blocks.push(b);
-  await waitQuiet();
-  warm(rawPath);
-  const halves = [blocks.filter((_, i) => i % 2 === 0), blocks.filter((_, i) => i % 2 === 1)];
-  const idle = idleDuring();
-  const times = await Promise.all(
-    halves.map(
-      (part) =>
-        new Promise<number>((resolve, reject) => {
-          const worker = new Worker(new URL('./replicationHash.ts', import.meta.url), { workerData: { path: rawPath, blocks: part } });
-          worker.once('message', (m: { ms: number }) => resolve(m.ms / 1000));
-          worker.once('error', reject);
-        }),
-    ),
-  );
-  return { time: Math.max(...times), idle: idle() };
 }
 
 interface Change {
@@ -273,7 +253,7 @@ async function main(): Promise<void> {
     const hashes: { time: number; idle: number }[] = [];
     const results: Record<Format, FormatRound[]> = { qcow2: [], raw: [] };
     for (let round = 0; round < ROUNDS; round++) {
-      hashes.push(await hashBaseline(vms.raw.disk, layout));
+      hashes.push(await hashCeiling(vms.raw.disk, layout));
       log(`round ${round + 1}: SHA-256 baseline ${hashes.at(-1)!.time.toFixed(2)} s`);
       const order = round % 2 ? [...FORMATS].reverse() : FORMATS;
       for (const format of order) results[format].push(await roundFor(format, round, vms[format], work, layout));

@@ -22,7 +22,7 @@ import { CreateReplicationJobCommand } from '@aws-sdk/client-sms';
 import { domainXml } from '../src/agent/sample/vmBuilders.ts';
 import { killChildrenOnExit, runBench } from './processes.ts';
 import { diskLayout, writeDisk, MiB, prng } from './replicationDisk.ts';
-import { children, fsyncFile, importServer, qemuImg, replicate, run, startFerry, steps, stop, waitQuiet, warm } from './replicationRig.ts';
+import { children, fsyncFile, hashCeiling, importServer, qemuImg, replicate, run, startFerry, steps, stop, waitQuiet, warm } from './replicationRig.ts';
 
 const { values } = parseArgs({
   options: {
@@ -112,6 +112,7 @@ async function main(): Promise<void> {
   fsyncFile(disk);
   const line = (s: Split, wall: number, idle: number) =>
     `${wall.toFixed(2)} s, Ferry ${(s.user + s.sys).toFixed(2)} s (${((s.user + s.sys) / dataGb).toFixed(2)} s/GB: user ${s.user.toFixed(2)}, sys ${s.sys.toFixed(2)}), children ${s.children.toFixed(2)} s, idle ${(idle * 100).toFixed(0)} %`;
+  let changeRuns = 0;
   for (let round = 1; round <= Number(values.rounds); round++) {
     const order = round % 2 ? trees : [...trees].reverse();
     for (const [tree, root, extraEnv] of order) {
@@ -134,7 +135,9 @@ async function main(): Promise<void> {
         console.log(`round ${round} ${tree.padEnd(8)} full ${line(fullCpu, full.api, full.idle)}; ${steps(full)}`);
         console.log(`${' '.repeat(23)}${threadLine(threads0, threadCpu(pid))}`);
         if (!values['no-incremental']) {
-          const random = prng(1000 + round);
+          // A seed of its own per run: with the round's seed, the second tree of a round wrote the bytes the first had
+          // written already, and its "incremental" compared an unchanged disk.
+          const random = prng(1000 + ++changeRuns);
           // 82 blocks get 64 KiB of new bytes: raw written into the file (a hash diff), qcow2 through qemu-io, so
           // Ferry's dirty bitmap records them (a dirty-bitmap incremental).
           const changes = layout.data.slice(0, 82).map((r) => ({ at: r.offset + BLOCK, byte: Math.floor(random() * 255) + 1 }));
@@ -149,13 +152,17 @@ async function main(): Promise<void> {
             await run('qemu-io', ['-f', 'qcow2', ...changes.flatMap((c) => ['-c', `write -q -P ${c.byte} ${c.at} 65536`]), disk]);
           }
           fsyncFile(disk);
+          // The hashing ceiling right before this tree's hash diff, so each diff has its own same-moment baseline.
+          const ceiling = format === 'raw' ? await hashCeiling(disk, layout) : undefined;
           await waitQuiet();
           warm(disk);
           before = split(pid);
           threads0 = threadCpu(pid);
           const diff = await replicate(ferry, replicationJobId!, pollAll);
           const diffCpu = minus(split(pid), before);
-          console.log(`round ${round} ${tree.padEnd(8)} ${diff.totals.incremental === true && format === 'qcow2' ? 'bitmap' : 'diff'} API ${(diff.api * 1000).toFixed(0)} ms, engine ${(diff.engine * 1000).toFixed(0)} ms: ${line(diffCpu, diff.api, diff.idle)}; ${steps(diff)}`);
+          const vsCeiling = ceiling ? ` (SHA-256 ceiling ${ceiling.time.toFixed(2)} s at idle ${(ceiling.idle * 100).toFixed(0)} %: ${(ceiling.time / diff.engine).toFixed(2)}×)` : '';
+          console.log(`round ${round} ${tree.padEnd(8)} ${diff.totals.incremental === true && format === 'qcow2' ? 'bitmap' : 'diff'} API ${(diff.api * 1000).toFixed(0)} ms, engine ${(diff.engine * 1000).toFixed(0)} ms${vsCeiling}: ${line(diffCpu, diff.api, diff.idle)}; ${steps(diff)}`);
+          console.log(`${' '.repeat(23)}blocks read ${String(diff.totals.blocksRead)}, sent ${String(diff.totals.blocksSent)}, unchanged ${String(diff.totals.blocksUnchanged ?? '–')}, deduplicated ${String(diff.totals.blocksDeduplicated)}`);
           console.log(`${' '.repeat(23)}${threadLine(threads0, threadCpu(pid))}`);
         }
       } finally {

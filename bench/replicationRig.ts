@@ -16,7 +16,8 @@ import {
   SMSClient,
 } from '@aws-sdk/client-sms';
 import { cpuSeconds, freePort, procMemory, stopChild } from './processes.ts';
-import { MiB } from './replicationDisk.ts';
+import { Worker } from 'node:worker_threads';
+import { MiB, type DiskLayout } from './replicationDisk.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NODE = existsSync(join(ROOT, 'node_modules/.bin/node')) ? join(ROOT, 'node_modules/.bin/node') : process.execPath;
@@ -349,4 +350,29 @@ export async function directWriteBaseline(dir: string, bytes: number): Promise<{
   const result = { time, idle: idle() };
   rmSync(out, { force: true });
   return result;
+}
+
+/**
+ * The hashing ceiling: SHA-256 of the disk's data blocks on two threads (replicationHash.ts), read from the page
+ * cache. A hash diff reads and hashes every one of them, so this is what it is measured against.
+ */
+export async function hashCeiling(rawPath: string, layout: DiskLayout): Promise<{ time: number; idle: number }> {
+  const BLOCK = 512 * 1024;
+  const blocks: number[] = [];
+  for (const r of layout.data) for (let b = r.offset / BLOCK; b < (r.offset + r.length) / BLOCK; b++) blocks.push(b);
+  await waitQuiet();
+  warm(rawPath);
+  const halves = [blocks.filter((_, i) => i % 2 === 0), blocks.filter((_, i) => i % 2 === 1)];
+  const idle = idleDuring();
+  const times = await Promise.all(
+    halves.map(
+      (part) =>
+        new Promise<number>((resolve, reject) => {
+          const worker = new Worker(new URL('./replicationHash.ts', import.meta.url), { workerData: { path: rawPath, blocks: part } });
+          worker.once('message', (m: { ms: number }) => resolve(m.ms / 1000));
+          worker.once('error', reject);
+        }),
+    ),
+  );
+  return { time: Math.max(...times), idle: idle() };
 }

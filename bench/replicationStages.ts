@@ -128,7 +128,7 @@ wrapAsync(PackFile.prototype, 'sync', 'pack fdatasync (threadpool, wall)');
   };
 }
 wrapSync(Hash.prototype, 'update', (_self, args) => ((args[0] as { length?: number })?.length ?? 0) >= 64 * 1024 ? 'SHA-256 of blocks on the main thread' : undefined);
-for (const method of ['missingBlocks', 'putBlocks', 'recordBlocks', 'finishImage', 'beginImage', 'progress']) wrapAsync(LocalTransport.prototype, method, `transport.${method} (wall, overlapping)`);
+for (const method of ['diffBlocks', 'missingBlocks', 'putBlocks', 'recordBlocks', 'finishImage', 'beginImage', 'progress']) wrapAsync(LocalTransport.prototype, method, `transport.${method} (wall, overlapping)`);
 wrapAsync(HashPool.prototype, 'digestMany', 'hash worker digests, one message per worker (wall, overlapping)');
 wrapAsync(RawFileSource.prototype, 'read', 'source read, raw file (wall, overlapping)');
 wrapAsync(NbdDiskSource.prototype, 'read', 'source read, NBD (wall, overlapping)');

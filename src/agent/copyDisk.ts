@@ -12,6 +12,7 @@ import { BLOCK_SIZE, type DiskSource } from './disks/diskSource.ts';
 import { blocksOf, countBlocks, eachBlock, type BlockRange } from './blockRanges.ts';
 import type { HashPool } from './hashPool.ts';
 import type { BlockRecord, ConnectorTransport } from '../protocol/connector/messages.ts';
+import { ParentComparison } from './parentComparison.ts';
 import { mapConcurrently } from '../lib/concurrency.ts';
 import { pageAlignedShared } from '../lib/alignedMemory.ts';
 
@@ -44,6 +45,12 @@ export interface CopyDiskJob {
   committed: { has(blockIndex: number): boolean };
   /** The blocks to copy, when the caller planned them already (see plannedBlocks). */
   ranges?: BlockRange[];
+  /**
+   * Hash diff: the run's image is incremental over a parent disk of the same size, with this many blocks. Every
+   * block read is compared with the parent's (diffBlocks) and only the ones that differ are sent and recorded,
+   * as are the parent's data blocks that are now zero or holes (recorded as zeros).
+   */
+  compareWithParent?: { blockCount: number };
 }
 
 export interface CopyDiskStats {
@@ -53,6 +60,10 @@ export interface CopyDiskStats {
   zeroBlocks: number;
   blocksSent: number;
   blocksDeduplicated: number;
+  /** Blocks read that hold what the parent holds at the same index (hash diff): neither sent nor recorded. */
+  blocksUnchanged: number;
+  /** Hash diff: blocks read a second time, to be sent (they differ from the parent's). */
+  blocksReadAgain: number;
   bytesSent: number;
 }
 
@@ -124,6 +135,8 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
     zeroBlocks: 0,
     blocksSent: 0,
     blocksDeduplicated: 0,
+    blocksUnchanged: 0,
+    blocksReadAgain: 0,
     bytesSent: 0,
   };
   const batches = [takeBatch(), takeBatch(), takeBatch()];
@@ -151,7 +164,7 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
           unrecorded = unrecorded.slice(sending.length);
           await deps.transport.recordBlocks(job.runId, job.diskIndex, sending);
           done += sending.length;
-          deps.onProgress?.(done + stats.blocksSkippedAsCommitted, total, stats.bytesSent);
+          reportProgress();
         }
       } catch (error) {
         recordFailure = { error };
@@ -164,11 +177,14 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
     // `recording` that nothing clears, and `while (recording) await recording` below would spin on it forever.
     if (!ended) recording = flight;
   };
+  // (Hash diff: unchanged blocks are done without a record, and a recorded hole is not one of `total`.)
+  const reportProgress = (): void => deps.onProgress?.(Math.min(total, done + stats.blocksSkippedAsCommitted + (comparison?.unchanged ?? 0)), total, stats.bytesSent);
   const throwIfRecordFailed = (): void => {
     if (recordFailure) throw recordFailure.error;
   };
 
-  function readAndHash(batch: Batch, indexes: number[]): { read: Promise<void>; hashed: Promise<HashedBlock[]> } {
+  /** `counted`: the blocks' first read (a hash diff reads the blocks that differ a second time). */
+  function readAndHash(batch: Batch, indexes: number[], counted: boolean): { read: Promise<void>; hashed: Promise<HashedBlock[]> } {
     deps.signal?.throwIfAborted();
     // Consecutive blocks land in consecutive slots, so each run of them is one read of up to READ_PIECE_BLOCKS
     // blocks, hashed as soon as it has been read (hashing overlaps with the batch's other reads).
@@ -194,7 +210,8 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
       return deps.pool.digestMany(batch.shared, offsets, BLOCK_SIZE, 1);
     });
     const hashed = Promise.all(digests).then((done) => {
-      stats.blocksRead += indexes.length;
+      if (counted) stats.blocksRead += indexes.length;
+      else stats.blocksReadAgain += indexes.length;
       const flat = done.flat();
       return indexes.map((blockIndex, slot) => ({ blockIndex, slot, sha256: flat[slot]!.zero ? null : flat[slot]!.sha256 }));
     });
@@ -205,9 +222,22 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
     return { read, hashed };
   }
 
-  async function upload(batch: Batch, blocks: HashedBlock[]): Promise<void> {
+  // Hash diff: the blocks read are compared with the parent's in the background (parentComparison.ts); only the
+  // ones that differ are read again, sent and recorded, and the parent's data that is zeros now is recorded as such.
+  const comparison = job.compareWithParent
+    ? new ParentComparison({ runId: job.runId, diskIndex: job.diskIndex, blockCount: job.compareWithParent.blockCount, committed: job.committed }, deps.transport, (zeros) =>
+        record(zeros.map((blockIndex) => ({ blockIndex, sha256: null }))),
+      )
+    : undefined;
+
+  async function upload(batch: Batch, blocks: HashedBlock[], scan: boolean): Promise<void> {
     deps.signal?.throwIfAborted();
     throwIfRecordFailed();
+    if (scan && comparison) {
+      await comparison.add(blocks.map((b) => ({ blockIndex: b.blockIndex, sha256: b.sha256 })));
+      reportProgress();
+      return;
+    }
     const unique = new Map<string, HashedBlock>();
     let nonZero = 0;
     for (const block of blocks) {
@@ -247,17 +277,17 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
   /** Per batch, settled once its last upload has (the memory may be read into again). */
   const free = new Map<Batch, Promise<unknown>>();
   let uploadFailure: { error: unknown } | undefined;
-  const flush = async () => {
+  /** `scan`: a hash diff's first read of these blocks (compared, not sent); otherwise they are sent as needed. */
+  const flush = async (list: number[], scan = comparison !== undefined) => {
     const batch = batches[turn++ % batches.length]!;
     await free.get(batch);
-    const { read, hashed } = readAndHash(batch, indexes);
-    indexes = [];
+    const { read, hashed } = readAndHash(batch, list, scan || !comparison);
     const previous = pendingUpload;
     // Uploads go one batch at a time, in order; each waits for its batch's digests.
     pendingUpload = (async () => {
       const blocks = await hashed;
       await previous;
-      await upload(batch, blocks);
+      await upload(batch, blocks, scan);
     })();
     free.set(batch, pendingUpload.catch((error: unknown) => (uploadFailure ??= { error })));
     // The next batch is read as soon as this one's reads are done, while its blocks are still being hashed: the
@@ -272,9 +302,20 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
         continue;
       }
       indexes.push(blockIndex);
-      if (indexes.length === BATCH_BLOCKS) await flush();
+      if (indexes.length === BATCH_BLOCKS) {
+        await flush(indexes);
+        indexes = [];
+        // The blocks found to differ so far are read again and sent, a batch at a time, between the scan's batches.
+        while (comparison && comparison.changed.length >= BATCH_BLOCKS) await flush(comparison.changed.splice(0, BATCH_BLOCKS), false);
+      }
     }
-    if (indexes.length) await flush();
+    if (indexes.length) await flush(indexes);
+    if (comparison) {
+      await pendingUpload;
+      await comparison.finish();
+      while (comparison.changed.length > 0) await flush(comparison.changed.splice(0, BATCH_BLOCKS), false);
+      stats.blocksUnchanged = comparison.unchanged;
+    }
     await pendingUpload;
     record([], true);
     // Every read, digest and put of every batch has settled: they can serve the next copy. (After a failure some
@@ -284,6 +325,7 @@ export async function copyDisk(job: CopyDiskJob, deps: CopyDiskDeps): Promise<Co
   } finally {
     if (!spared) for (const batch of batches) deps.pool.forget(batch.shared);
     // Nothing of this disk's copy outlives it, not even after a failure.
+    await comparison?.settle();
     while (recording) await recording;
   }
   throwIfRecordFailed();

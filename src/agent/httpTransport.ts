@@ -123,6 +123,7 @@ export class HttpTransport implements ConnectorTransport {
   fail: ConnectorTransport['fail'] = (runId, message) => this.#call('fail', runId, message);
   parentImage: ConnectorTransport['parentImage'] = (runId) => this.#call('parentImage', runId);
   beginImage: ConnectorTransport['beginImage'] = (runId, disks) => this.#call('beginImage', runId, disks);
+  diffBlocks: ConnectorTransport['diffBlocks'] = (runId, diskIndex, span) => this.#call('diffBlocks', runId, diskIndex, span);
   missingBlocks: ConnectorTransport['missingBlocks'] = (runId, sha256s) => this.#call('missingBlocks', runId, sha256s);
   recordBlocks: ConnectorTransport['recordBlocks'] = (runId, diskIndex, records) => this.#call('recordBlocks', runId, diskIndex, records);
   finishImage: ConnectorTransport['finishImage'] = (runId) => this.#call('finishImage', runId);

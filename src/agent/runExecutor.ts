@@ -25,6 +25,7 @@ import type { RunStage as Stage } from '../domain/replicationRun.ts';
 import type { RunOutcome, RunTotals } from '../domain/runOutcome.ts';
 import { MAX_VM_DISKS as MAX_DISKS } from '../domain/inventory.ts';
 import { RunLost, type ConnectorTransport, type ImageDiskPlan, type RunAssignment } from '../protocol/connector/messages.ts';
+import { changeTracking, type ChangeTracking } from './changeTracking.ts';
 
 export interface RunContext {
   transport: ConnectorTransport;
@@ -53,6 +54,8 @@ interface PreparedDisk {
   /** The datastore the disk's files must stay in (disks/confine.ts). */
   confine: Confinement;
   bitmap?: BitmapPlan;
+  /** How the run finds what changed since the parent image (changeTracking). */
+  changes: ChangeTracking;
   source?: DiskSource;
   ranges?: BlockRange[];
 }
@@ -119,7 +122,7 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
       const { dev, ino } = await stat(disk.path).catch((error: Error) => {
         throw new RunFailure(`Disk ${index}: ${error.message}`);
       });
-      disks.push({ index, path: disk.path, probe, identity: { dev, ino }, confine });
+      disks.push({ index, path: disk.path, probe, identity: { dev, ino }, confine, changes: { kind: 'none', why: 'not planned yet' } });
       await at('Validating', ((index + 1) / vm.disks.length) * 100);
     }
 
@@ -138,7 +141,10 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
       await at('Snapshotting', ((disk.index + 1) / disks.length) * 100);
     }
     phase('bitmaps');
-    const incremental = parent !== null && disks.every((d) => d.bitmap?.mode === 'incremental');
+    // Each disk is read through its dirty bitmap, or read whole and compared with the parent's blocks (hash diff);
+    // either way the image is incremental over the parent. A disk that can do neither makes the whole image full.
+    for (const disk of disks) disk.changes = changeTracking({ index: disk.index, format: disk.probe.format, sizeBytes: disk.probe.virtualSize, bitmap: disk.bitmap }, parent);
+    const incremental = parent !== null && disks.every((d) => d.changes.kind !== 'none');
     const plans: ImageDiskPlan[] = disks.map((d) => ({
       index: d.index,
       sizeBytes: d.probe.virtualSize,
@@ -147,24 +153,31 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
     }));
     const begun = await ctx.transport.beginImage(run.replicationRunId, plans);
     phase('beginImage');
+    const readsChanges = (d: PreparedDisk): boolean => incremental && d.changes.kind === 'bitmap';
+    const comparesWithParent = (d: PreparedDisk): boolean => incremental && d.changes.kind === 'hash-diff';
     if (!incremental) {
-      const why = disks.map((d) => (d.bitmap?.mode === 'full' ? d.bitmap.reason : d.bitmap ? undefined : `${d.probe.format} disks have no change tracking`)).find(Boolean);
+      const why = disks.map((d) => (d.changes.kind === 'none' ? d.changes.why : undefined)).find(Boolean);
       ctx.log.info({ runId: run.replicationRunId, why }, 'full read of every allocated block (hash comparison against the store)');
+    } else if (disks.some(comparesWithParent)) {
+      const why = disks.map((d) => (d.changes.kind === 'hash-diff' ? d.changes.why : undefined)).find(Boolean);
+      ctx.log.info({ runId: run.replicationRunId, why }, 'hash diff: every allocated block read, only the blocks that differ from the parent image sent and recorded');
     }
 
     // ── Uploading ──────────────────────────────────────────────────────────────────────────────────────────
     let totalBlocks = 0;
     for (const disk of disks) {
-      const readBitmap = incremental && disk.bitmap?.mode === 'incremental' ? disk.bitmap.readBitmap : undefined;
+      const readBitmap = readsChanges(disk) && disk.bitmap?.mode === 'incremental' ? disk.bitmap.readBitmap : undefined;
       disk.source = await openDisk(disk.path, { format: disk.probe.format, dirtyBitmap: readBitmap, probe: disk.probe, confine: disk.confine });
-      disk.ranges = await plannedBlocks(disk.source, incremental ? 'incremental' : 'full');
+      disk.ranges = await plannedBlocks(disk.source, readsChanges(disk) ? 'incremental' : 'full');
       totalBlocks += countBlocks(disk.ranges);
     }
     phase('plan');
     await at('Uploading', 0, { done: 0, total: totalBlocks * BLOCK_SIZE });
     let blocksBefore = 0;
     const totals: RunTotals = {
-      incremental,
+      incremental: incremental && disks.every(readsChanges),
+      hashDiff: disks.some(comparesWithParent),
+      blocksUnchanged: 0,
       blocksConsidered: 0,
       blocksSkippedAsCommitted: 0,
       blocksRead: 0,
@@ -179,9 +192,10 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
           runId: run.replicationRunId,
           diskIndex: disk.index,
           source: disk.source!,
-          mode: incremental ? 'incremental' : 'full',
+          mode: readsChanges(disk) ? 'incremental' : 'full',
           committed: begun.committed.get(disk.index) ?? new BlockRangeSet(),
           ranges: disk.ranges!,
+          compareWithParent: comparesWithParent(disk) ? { blockCount: Math.ceil(disk.probe.virtualSize / BLOCK_SIZE) } : undefined,
         },
         {
           transport: ctx.transport,
@@ -204,6 +218,7 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
       totals.zeroBlocks += stats.zeroBlocks;
       totals.blocksSent += stats.blocksSent;
       totals.blocksDeduplicated += stats.blocksDeduplicated;
+      totals.blocksUnchanged += stats.blocksUnchanged;
       await disk.source!.close();
       disk.source = undefined;
     }

@@ -5,6 +5,7 @@
  * key). The image store makes the writes durable and resumable; this module only guards and translates.
  */
 import type { ImageTarget } from '../images/imageTarget.ts';
+import type { DiffSpan } from '../images/parentDiff.ts';
 import type { CommittedBlocks } from '../images/types.ts';
 import type { BegunImage, ImageDiskPlan } from '../domain/connectorCalls.ts';
 import type { BlockSealer } from '../images/blockSealer.ts';
@@ -93,7 +94,8 @@ export async function parentOfRun(core: Core, plane: DataPlane, connector: Conne
   const parentImage = job.latest_ami_id ? await plane.images.findImage(job.latest_ami_id) : undefined;
   if (!parentImage || parentImage.keyRef !== (await sealerOf(plane, run)).keyRef) return null;
   const meta = await runs.diskMetaOf(core.db, parentImage.runId);
-  return { amiId: parentImage.amiId, disks: parentImage.disks.map((d) => ({ index: d.index, sizeBytes: d.sizeBytes, meta: meta.get(d.index) })) };
+  const disks = parentImage.disks.map((d) => ({ index: d.index, sizeBytes: d.sizeBytes, meta: meta.get(d.index) }));
+  return { amiId: parentImage.amiId, disks, compareBlocks: true };
 }
 
 export async function beginRunImage(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string, disks: ImageDiskPlan[]): Promise<BegunImage> {
@@ -139,6 +141,16 @@ function everyBlock(blockCount: number): CommittedBlocks {
 export async function missingRunBlocks(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string, sha256s: Buffer[]): Promise<boolean[]> {
   await heldRunHere(core, plane, connector, runId);
   return plane.images.missingBlocks(runId, sha256s);
+}
+
+/**
+ * Hash diff: the indexes of a span of the run's disk that differ from the run's own parent image (the one its image
+ * was begun over, the job's latest, checked then to be the tenant's): a connector never names the image it compares
+ * with, so it can compare only with an image of its own account and job.
+ */
+export async function diffRunBlocks(core: Core, plane: DataPlane, connector: ConnectorRow, runId: string, diskIndex: number, span: DiffSpan): Promise<number[]> {
+  await heldRunHere(core, plane, connector, runId);
+  return plane.images.diffBlocks(runId, diskIndex, span);
 }
 
 /** `trustedDigests`: only for the embedded connector, whose hash workers computed the digests in this process. */

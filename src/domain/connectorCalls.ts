@@ -45,8 +45,16 @@ export interface ImageDiskPlan {
   meta?: Record<string, unknown>;
 }
 
-/** The image a run builds on, with its disks' sizes and connector metadata. */
-export type ParentImage = { amiId: string; disks: { index: number; sizeBytes: number; meta?: Record<string, unknown> }[] } | null;
+/**
+ * The image a run builds on, with its disks' sizes and connector metadata. `compareBlocks`: the service answers
+ * diffBlocks for an incremental run over it (a service without the call leaves it out, and a connector without
+ * change tracking then reads and records every block, as a full image).
+ */
+export type ParentImage = {
+  amiId: string;
+  disks: { index: number; sizeBytes: number; meta?: Record<string, unknown> }[];
+  compareBlocks?: boolean;
+} | null;
 
 export interface BegunImage {
   amiId: string;

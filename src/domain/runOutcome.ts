@@ -2,7 +2,12 @@
 
 /** What a run moved, for logs and tests: blocks are 512 KiB. */
 export interface RunTotals {
+  /** Every disk read through its dirty bitmap: only the changed extents were read. */
   incremental: boolean;
+  /** Some disk was read whole and compared with the parent image by hash (only what differs is sent and recorded). */
+  hashDiff: boolean;
+  /** Blocks read whose content is the parent's block at the same index (hash diff): neither sent nor recorded. */
+  blocksUnchanged: number;
   blocksConsidered: number;
   blocksSkippedAsCommitted: number;
   blocksRead: number;

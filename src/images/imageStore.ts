@@ -37,6 +37,7 @@ import { PackReader } from './packReader.ts';
 import { newPackOwner } from './packOwner.ts';
 import { recoverPacks } from './packRecovery.ts';
 import { commitRunRecords, committedBlocks, deleteRunBlocks } from './runBlocks.ts';
+import { ParentDiffs, type DiffSpan } from './parentDiff.ts';
 import { storeStats } from './storeStats.ts';
 import { BlockPlacement } from './blocks/blockPlacement.ts';
 import { LocalBlockStorage } from './blocks/localBlockStorage.ts';
@@ -105,6 +106,7 @@ export class ImageStore implements ImageTarget {
   readonly #keys: KeyRing;
   /** Manifest files (snapshot @ file identity and mtime) this process has checked whole. */
   readonly #verifiedManifests = new Set<string>();
+  readonly #diffs: ParentDiffs;
   #closed = false;
 
   /** Use openImageStore. */
@@ -121,6 +123,7 @@ export class ImageStore implements ImageTarget {
     const placement = this.placement;
     this.#packs = new PackReader(root, placement.remote ? (packId, offset, length) => placement.readRemotePack(packId, offset, length) : undefined);
     this.#fetcher = new BlockFetcher(db, this.#packs, (keyId) => this.#keys.sealerFor(keyId));
+    this.#diffs = new ParentDiffs(db, (snapshotId) => placement.localManifest(snapshotId));
     if (!this.#readOnly) {
       this.#owner = newPackOwner();
       this.#writer = new BlockWriter({
@@ -191,6 +194,11 @@ export class ImageStore implements ImageTarget {
       run.known.remember(hex, block.blockId);
     }
     return hexes.map((hex) => hex !== undefined && !this.#writer!.isPending(hex) && !found.has(hex));
+  }
+
+  /** Hash diff: the indexes of a span of an incremental run's disk that differ from its parent's (parentDiff.ts). */
+  async diffBlocks(runId: string, diskIndex: number, span: DiffSpan): Promise<number[]> {
+    return this.#diffs.compare(runId, this.#active(runId), diskIndex, span);
   }
 
   /**
@@ -310,6 +318,7 @@ export class ImageStore implements ImageTarget {
     const encrypted = isEncryptedKeyRef(await this.#keys.keyRef(row.keyId));
     await commitImage(this.#db, row, { encrypted, distinctBlocks: distinct.count, snapshots: built, now: this.now() });
     this.#runs.delete(runId);
+    await this.#diffs.drop(runId);
     await deleteRunBlocks(this.#db, runSeq);
     this.#log.info({ runId, amiId: row.amiId }, 'image finished');
     return result;
@@ -319,6 +328,7 @@ export class ImageStore implements ImageTarget {
   async abandonImage(runId: string): Promise<void> {
     this.#writable();
     this.#runs.delete(runId);
+    await this.#diffs.drop(runId);
     const row = await runById(this.#db, runId);
     if (!row || row.state === 'abandoned') return;
     if (row.state === 'finished') throw new ImageStoreError('Conflict', `Run ${runId} already finished as ${row.amiId}; delete the image instead.`);
@@ -456,6 +466,7 @@ export class ImageStore implements ImageTarget {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#diffs.close();
     await this.#writer?.close();
     this.#owner?.release();
     await this.#packs.close();

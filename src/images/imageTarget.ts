@@ -8,6 +8,7 @@
  * committedBlocks says what a run already recorded.
  */
 import type { BlockSealer } from './blockSealer.ts';
+import type { DiffSpan } from './parentDiff.ts';
 import type {
   BeginImageOptions,
   CommittedBlocks,
@@ -29,6 +30,8 @@ export interface ImageTarget extends ImageDeleter {
   resumeImage(runId: string, sealerOf: () => Promise<BlockSealer>): Promise<boolean>;
   /** For each plaintext SHA-256: true when the target lacks the block (send it), false when it has it. */
   missingBlocks(runId: string, sha256s: readonly Buffer[]): Promise<boolean[]>;
+  /** Hash diff: which indexes of a span of an incremental run's disk differ from its parent's (parentDiff.ts). */
+  diffBlocks(runId: string, diskIndex: number, span: DiffSpan): Promise<number[]>;
   /** Stores blocks; durable and indexed at the next recordBlocks or finishImage. */
   putBlocks(runId: string, blocks: readonly { sha256: Buffer; data: Buffer }[], options?: PutBlocksOptions): Promise<PutBlockResult[]>;
   /** Makes every block put so far durable and indexed (recordBlocks and finishImage do it too). */

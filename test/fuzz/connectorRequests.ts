@@ -84,6 +84,16 @@ const BODIES: Record<keyof typeof CONNECTOR_ROUTES, (ctx: Context) => unknown> =
     })),
   }),
   imageMissing: (ctx) => ({ sha256s: Array.from({ length: ctx.rnd.chance(0.05) ? 5000 : ctx.rnd.int(0, 8) }, () => shaParam(ctx)) }),
+  imageDiff: (ctx) => {
+    const start = ctx.rnd.chance(0.85) ? ctx.rnd.int(0, 200) : integerValue(ctx.rnd);
+    return {
+      start,
+      end: ctx.rnd.chance(0.85) ? Number(start) + ctx.rnd.int(-2, 70000) : integerValue(ctx.rnd),
+      records: Array.from({ length: ctx.rnd.chance(0.05) ? 1100 : ctx.rnd.int(0, 6) }, (_, i) =>
+        ctx.rnd.chance(0.85) ? [Number(start) + i, ctx.rnd.chance(0.5) ? null : shaParam(ctx)] : wrongType(ctx.rnd),
+      ),
+    };
+  },
   imageBlock: () => undefined,
   imageRecords: (ctx) => ({
     records: Array.from({ length: ctx.rnd.int(0, 6) }, () =>

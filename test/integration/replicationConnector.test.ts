@@ -102,6 +102,7 @@ describe('a standalone `ferry connector` over HTTP', { concurrency: false }, () 
       const done = await waitForLogLine(connector!.stdout, 'replication run completed', (l) => l.runId === replicationRunId);
       assert.equal(done.blocksSent, 1, `${folder}: one changed block is sent`);
       if (folder === 'flow-qcow2') assert.equal(done.incremental, true, 'qcow2: dirty-bitmap incremental over HTTP too');
+      if (folder === 'flow-vhdx') assert.deepEqual([done.hashDiff, Number(done.blocksUnchanged) > 0], [true, true], 'VHDX: compared with the parent over HTTP, the unchanged blocks neither sent nor recorded');
     }
   });
 

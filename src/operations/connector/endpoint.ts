@@ -8,7 +8,7 @@ import type { Core } from '../../core/context.ts';
 import { recordHeartbeat, registerConnector } from '../../core/connectors.ts';
 import { applyInventory } from '../../core/catalog.ts';
 import { activeRuns, claimRuns, completeRun, failRun, reportProgress } from '../../core/runs.ts';
-import { beginRunImage, finishRunImage, missingRunBlocks, parentOfRun, putRunBlocks, recordRunBlocks, type DataPlane } from '../../core/runImages.ts';
+import { beginRunImage, diffRunBlocks, finishRunImage, missingRunBlocks, parentOfRun, putRunBlocks, recordRunBlocks, type DataPlane } from '../../core/runImages.ts';
 import { MAX_FAILURE_MESSAGE_LENGTH, RunConflict } from '../../domain/replicationRun.ts';
 import type { ConnectorRow } from '../../store/rows.ts';
 import { AMI_ID } from '../../images/imageIds.ts';
@@ -55,6 +55,7 @@ export function connectorEndpoint(core: Core, plane: DataPlane | undefined, conn
     fail: async (runId, message) => failRun(core, registered(), runId, message.slice(0, MAX_FAILURE_MESSAGE_LENGTH)),
     parentImage: async (runId) => withImages((images, holder) => parentOfRun(core, images, holder, runId)),
     beginImage: async (runId, disks) => withImages((images, holder) => beginRunImage(core, images, holder, runId, disks)),
+    diffBlocks: async (runId, diskIndex, span) => withImages((images, holder) => diffRunBlocks(core, images, holder, runId, diskIndex, span)),
     missingBlocks: async (runId, sha256s) => withImages((images, holder) => missingRunBlocks(core, images, holder, runId, sha256s)),
     putBlocks: async (runId, blocks, options) => withImages((images, holder) => putRunBlocks(core, images, holder, runId, blocks, options)),
     recordBlocks: async (runId, diskIndex, records) => withImages((images, holder) => recordRunBlocks(core, images, holder, runId, diskIndex, records)),

@@ -52,6 +52,16 @@ export interface BlockRecord {
   sha256: Buffer | null;
 }
 
+/**
+ * A span of a disk's block indexes for a hash diff: the blocks read in [start, end), ascending, each with its
+ * plaintext SHA-256 (null: all zeros); every other index of the span is a hole.
+ */
+export interface DiffSpan {
+  start: number;
+  end: number;
+  blocks: BlockRecord[];
+}
+
 export interface OutgoingBlock {
   sha256: Buffer;
   data: Buffer;
@@ -81,6 +91,12 @@ export interface ConnectorTransport {
   /** The image the run builds on (the job's latest), with its disks' sizes and connector metadata. */
   parentImage(runId: string): Promise<ParentImage>;
   beginImage(runId: string, disks: ImageDiskPlan[]): Promise<BegunImage>;
+  /**
+   * Hash diff, for a run begun `incremental` over a parent that offers it (ParentImage.compareBlocks): the indexes of
+   * the span whose content differs from the parent's block at the same index, ascending. Only those need
+   * missingBlocks → putBlocks → recordBlocks (a differing zero or hole: a record with sha256 null).
+   */
+  diffBlocks(runId: string, diskIndex: number, span: DiffSpan): Promise<number[]>;
   missingBlocks(runId: string, sha256s: Buffer[]): Promise<boolean[]>;
   /**
    * Sends blocks the store lacks. The transport is done with the bytes when the promise settles. Over HTTP each

@@ -44,6 +44,8 @@ export const CONNECTOR_ROUTES = {
   imageBegin: { method: 'POST', path: '/runs/:runId/image/begin', bodyLimit: 64 * KiB, media: 'json' },
   /** Up to MAX_HASHES_PER_QUERY hex hashes (67 bytes each in JSON). */
   imageMissing: { method: 'POST', path: '/runs/:runId/image/missing', bodyLimit: 512 * KiB, media: 'json' },
+  /** A span of up to MAX_DIFF_BLOCKS [blockIndex, sha256 | null] pairs (about 72 KiB); answered with indexes. */
+  imageDiff: { method: 'POST', path: '/runs/:runId/image/disks/:disk/diff', bodyLimit: 512 * KiB, media: 'json' },
   /** One block. */
   imageBlock: { method: 'PUT', path: '/runs/:runId/image/blocks/:sha256', bodyLimit: BLOCK_SIZE, media: 'block' },
   /** [blockIndex, sha256 | null] pairs: a connector sends at most 1,024 per call (about 80 KiB). */
@@ -54,6 +56,9 @@ export const CONNECTOR_ROUTES = {
 export type ConnectorRouteName = keyof typeof CONNECTOR_ROUTES;
 
 export const MAX_HASHES_PER_QUERY = 4096;
+/** Blocks one hash-diff span may list, and the widest span (the image store's own bounds, images/parentDiff.ts). */
+export const MAX_DIFF_BLOCKS = 1024;
+export const MAX_DIFF_SPAN = 65536;
 
 /**
  * Body bytes one connector may have in flight at once (declared lengths, or the route's limit when a body has no

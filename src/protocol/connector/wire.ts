@@ -10,7 +10,7 @@ import { blockCount } from '../../domain/blocks.ts';
 import { CONNECTOR_CAPABILITIES, VM_MANAGER_TYPES } from '../../domain/enums.ts';
 import { BlockRangeSet, decodeBlockRangeSet, encodeBlockRangeSet } from '../../lib/blockRangeSet.ts';
 import type { BegunImage, BlockRecord, ConnectorTransport, ImageDiskPlan, InventoryVm } from './messages.ts';
-import { badRequest, CONNECTOR_ROUTES, MAX_HASHES_PER_QUERY, parseSha256, type ConnectorRouteName } from './routes.ts';
+import { badRequest, CONNECTOR_ROUTES, MAX_DIFF_BLOCKS, MAX_HASHES_PER_QUERY, parseSha256, type ConnectorRouteName } from './routes.ts';
 
 /** The path parameters of a route (`:runId`, `:disk`, `:sha256`), as strings. */
 export interface PathParams {
@@ -80,6 +80,9 @@ const DISK_PLANS: Shape = {
   },
 };
 
+/** A hash diff's span; its records are read like recordBlocks' (readRecords), the store checks the rest. */
+const SPAN: Shape = { start: { kind: 'integer', required: true, min: 0 }, end: { kind: 'integer', required: true, min: 1 } };
+
 const HASHES: Shape = { sha256s: { kind: 'list', required: true, maxItems: MAX_HASHES_PER_QUERY, of: { kind: 'string', pattern: SHA256_HEX } } };
 
 const hex = (hash: Buffer): string => hash.toString('hex');
@@ -88,9 +91,12 @@ const none = (): { params: PathParams; body: unknown } => ({ params: {}, body: {
 const onRun = (runId: string, body: unknown = {}) => ({ params: { runId }, body });
 
 /** `[blockIndex, sha256 | null]` pairs: the compact form of a run's block records. */
-function readRecords(body: Record<string, unknown>): BlockRecord[] {
+const writeRecords = (records: readonly BlockRecord[]): unknown[] => records.map((r) => [r.blockIndex, r.sha256 === null ? null : hex(r.sha256)]);
+
+function readRecords(body: Record<string, unknown>, limit = Infinity): BlockRecord[] {
   const raw = body.records;
   if (!Array.isArray(raw)) throw badRequest('records must be a list of [blockIndex, sha256 | null].');
+  if (raw.length > limit) throw badRequest(`records must list at most ${limit} blocks.`);
   return raw.map((entry: unknown, i) => {
     if (!Array.isArray(entry) || !Number.isInteger(entry[0])) throw badRequest(`records[${i}] must be [blockIndex, sha256 | null].`);
     return { blockIndex: entry[0] as number, sha256: entry[1] === null ? null : parseSha256(entry[1], `records[${i}] hash`) };
@@ -189,6 +195,16 @@ export const WIRE: WireCalls = {
       parent: json.parent as BegunImage['parent'],
     }),
   },
+  diffBlocks: {
+    route: 'imageDiff',
+    write: (runId, diskIndex, span) => ({ params: { runId, disk: String(diskIndex) }, body: { start: span.start, end: span.end, records: writeRecords(span.blocks) } }),
+    read: (params, body) => {
+      const { start, end } = read<{ start: number; end: number }>(SPAN, body);
+      return [runOf(params), Number(params.disk), { start, end, blocks: readRecords(body, MAX_DIFF_BLOCKS) }];
+    },
+    answer: (differ) => ({ differ }),
+    result: (json) => json.differ as number[],
+  },
   missingBlocks: {
     route: 'imageMissing',
     write: (runId, sha256s) => onRun(runId, { sha256s: sha256s.map(hex) }),
@@ -200,7 +216,7 @@ export const WIRE: WireCalls = {
     route: 'imageRecords',
     write: (runId, diskIndex, records) => ({
       params: { runId, disk: String(diskIndex) },
-      body: { records: records.map((r) => [r.blockIndex, r.sha256 === null ? null : hex(r.sha256)]) },
+      body: { records: writeRecords(records) },
     }),
     read: (params, body) => [runOf(params), Number(params.disk), readRecords(body)],
     answer: () => ({}),

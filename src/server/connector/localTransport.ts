@@ -48,6 +48,7 @@ export class LocalTransport implements ConnectorTransport {
   fail: ConnectorTransport['fail'] = (runId, message) => this.#call((e) => e.fail(runId, message));
   parentImage: ConnectorTransport['parentImage'] = (runId) => this.#call((e) => e.parentImage(runId));
   beginImage: ConnectorTransport['beginImage'] = (runId, disks) => this.#call((e) => e.beginImage(runId, disks));
+  diffBlocks: ConnectorTransport['diffBlocks'] = (runId, diskIndex, span) => this.#call((e) => e.diffBlocks(runId, diskIndex, span));
   missingBlocks: ConnectorTransport['missingBlocks'] = (runId, sha256s) => this.#call((e) => e.missingBlocks(runId, sha256s));
   /** The digests come from this process's hash workers, so the store does not hash every block a second time. */
   putBlocks: ConnectorTransport['putBlocks'] = (runId, blocks) => this.#call((e) => e.putBlocks(runId, blocks, { trustedDigests: true }));

@@ -127,6 +127,16 @@ export async function insertBlocks(db: ImageDb, rows: readonly NewBlockRow[], no
   return ours;
 }
 
+/** The storage id and key of each of these blocks (read-only: the caller protects them otherwise). */
+export async function storageIdsOf(db: ImageDb, blockIds: readonly number[]): Promise<Map<number, { storageId: Buffer; keyId: number }>> {
+  const found = new Map<number, { storageId: Buffer; keyId: number }>();
+  for (const batch of idBatches(blockIds)) {
+    const rows = await db.selectFrom('image_blocks').select(['block_id', 'storage_id', 'key_id']).where('block_id', 'in', batch).execute();
+    for (const row of rows) found.set(Number(row.block_id), { storageId: asBuffer(row.storage_id), keyId: Number(row.key_id) });
+  }
+  return found;
+}
+
 export async function locateBlocks(db: ImageDb, blockIds: readonly number[]): Promise<Map<number, BlockLocation>> {
   const located = new Map<number, BlockLocation>();
   for (const batch of idBatches(blockIds)) {
