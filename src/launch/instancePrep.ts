@@ -52,7 +52,7 @@ export async function writeSeed(deps: RunnerDeps, row: InstanceRow): Promise<voi
   if (!plan.seed) return;
   const id = row.instance_id;
   const inputs = row.inputs ? (JSON.parse(row.inputs) as LaunchInputs) : { userData: null, sshPublicKey: null, validations: [] };
-  await writeSeedIso(deps.files.seed(id), deps.files.seedWork(id), {
+  await writeSeedIso(deps.files.seed(id), {
     instanceId: id,
     hostname: plan.hostname,
     userData: seedUserDataOf(inputs, row.console_nonce),
