@@ -188,7 +188,7 @@ async function main(): Promise<void> {
     await ensureDefaultNetwork(virsh);
     const seed = values.seed ? join(dir, 'seed.iso') : null;
     if (seed) {
-      await writeSeedIso(seed, join(dir, 'seed'), { instanceId: 'i-bench', hostname: 'bench', userData: null, sshPublicKey: null, vendorData: null });
+      await writeSeedIso(seed, { instanceId: 'i-bench', hostname: 'bench', userData: null, sshPublicKey: null, vendorData: null });
       await chmod(seed, 0o644);
     }
     const results = new Map<string, Boot[]>();

@@ -99,9 +99,6 @@ export class InstanceFiles {
   seed(instanceId: string): string {
     return join(this.dir(instanceId), 'seed.iso');
   }
-  seedWork(instanceId: string): string {
-    return join(this.dir(instanceId), '.seed');
-  }
   consoleLog(instanceId: string): string {
     return join(this.dir(instanceId), 'console.log');
   }

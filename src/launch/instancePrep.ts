@@ -4,10 +4,10 @@
  * restart simply does it again.
  */
 import { rm, writeFile } from 'node:fs/promises';
-import { launch as run } from '../lib/launcher.ts';
 import { domainXml, parseDomainMetadata, FERRY_XMLNS } from './domainXml.ts';
 import { parsePlan, type InstanceRow, type LaunchInputs } from './instanceRepo.ts';
 import { writeSeedIso } from './noCloudSeed.ts';
+import { writeQcow2Overlay } from './qcow2Overlay.ts';
 import { validationWrapper } from './validationWrapper.ts';
 import { configureScriptPart } from './configureScript.ts';
 import { CONFIGURE_PART, seedUserData, VALIDATION_PART, type SeedPart } from './seedUserData.ts';
@@ -33,19 +33,16 @@ function seedUserDataOf(inputs: LaunchInputs, nonce: string): Buffer {
   return seedUserData(inputs.userData === null ? null : Buffer.from(inputs.userData, 'base64'), parts);
 }
 
-/** Serves the image's disks over NBD and creates one qcow2 overlay per disk whose backing file is that export. */
+/**
+ * Serves the image's disks over NBD and writes one qcow2 overlay per disk whose backing file is that export (the
+ * domain opens the export when it starts). Written in this process (qcow2Overlay.ts), not by `qemu-img create`.
+ */
 export async function makeOverlays(deps: RunnerDeps, row: InstanceRow): Promise<void> {
   const { files, exports } = deps;
   const id = row.instance_id;
   const served = await exports.serve(id, row.ami_id, parsePlan(row).diskSizes.length);
   deps.phases?.report(id, 'NBD export up');
-  await Promise.all(served.map(async (exported, disk) => {
-    // -u: the backing file need not be opened now (the size is given); the domain opens it when it starts.
-    const created = await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', exported.uri, '-u', files.overlay(id, disk), String(exported.sizeBytes)], {
-      timeoutMs: 60_000,
-    });
-    if (created.code !== 0) throw new Error(`qemu-img create failed: ${(created.startError?.message ?? created.stderr).trim()}`);
-  }));
+  await Promise.all(served.map((exported, disk) => writeQcow2Overlay(files.overlay(id, disk), exported.uri, exported.sizeBytes)));
   deps.phases?.report(id, 'overlay created');
 }
 
@@ -55,7 +52,7 @@ export async function writeSeed(deps: RunnerDeps, row: InstanceRow): Promise<voi
   if (!plan.seed) return;
   const id = row.instance_id;
   const inputs = row.inputs ? (JSON.parse(row.inputs) as LaunchInputs) : { userData: null, sshPublicKey: null, validations: [] };
-  await writeSeedIso(deps.files.seed(id), deps.files.seedWork(id), {
+  await writeSeedIso(deps.files.seed(id), {
     instanceId: id,
     hostname: plan.hostname,
     userData: seedUserDataOf(inputs, row.console_nonce),

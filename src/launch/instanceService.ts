@@ -137,11 +137,15 @@ export class LibvirtInstanceService implements InstanceService {
 
   async validateNetwork(network: InstanceSpec['network']): Promise<void> {
     await this.#requireAvailable();
+    // Asked when a launch configuration is put: a launch is likely to follow (see `launch`).
+    this.virsh.prewarm();
     await resolveNetwork(this.virsh, network);
   }
 
   async launch(spec: InstanceSpec): Promise<Instance> {
     const virtType = await this.#requireAvailable();
+    // The domain's `define` and `start` come within a second: virsh shells connected by then save each a start.
+    this.virsh.prewarm();
     const instanceId = newInstanceId();
     const withDefaults = spec.bootTimeoutMs === undefined && this.#bootTimeoutMs !== undefined ? { ...spec, bootTimeoutMs: this.#bootTimeoutMs } : spec;
     const resolved = await resolveLaunch({ core: this.#core, images: this.#images, virsh: this.virsh, virtType }, withDefaults, instanceId);

@@ -10,10 +10,9 @@ import { findTool } from '../lib/tools.ts';
 import { DEFAULT_LAUNCH_URI } from '../config/config.ts';
 import { launch } from '../lib/launcher.ts';
 import type { InstanceFiles } from './instanceFiles.ts';
-import { isoTool } from './noCloudSeed.ts';
 import type { Virsh } from './virsh.ts';
 
-export const LAUNCH_PACKAGES = 'qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu genisoimage';
+export const LAUNCH_PACKAGES = 'qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu';
 
 export type Availability = { available: true; virtType: 'qemu' | 'kvm' } | { available: false; reason: string };
 
@@ -47,7 +46,6 @@ export async function checkAvailability(virsh: Virsh, files: InstanceFiles): Pro
   }
   if (!virsh.installed) return { available: false, reason: `libvirt is not installed (apt-get install ${LAUNCH_PACKAGES})` };
   if (!findTool('qemu-img')) return { available: false, reason: 'qemu-img is not installed (apt-get install qemu-utils)' };
-  if (!isoTool()) return { available: false, reason: 'neither genisoimage nor xorriso is installed, so no NoCloud seed can be built (apt-get install genisoimage)' };
   let capabilities: string;
   try {
     await virsh.version();

@@ -7,7 +7,7 @@
  * with libvirt-clients, speaks to local and remote daemons alike, and its XML is the documented interface.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { launch } from '../lib/launcher.ts';
+import { launch, prewarm } from '../lib/launcher.ts';
 import { findTool } from '../lib/tools.ts';
 
 export class VirshError extends Error {
@@ -23,6 +23,19 @@ export class VirshError extends Error {
     return /not found|no domain with matching|no network with matching|no nwfilter with matching|failed to get (domain|network|nwfilter)/i.test(this.stderr);
   }
 }
+
+/** One argument of a virsh shell command line: single-quoted (virsh's parser joins `'a'\''b'` into `a'b`). */
+export function quoteForShell(arg: string): string {
+  if (/[\n\r]/.test(arg)) throw new Error('a virsh shell argument cannot hold a line break');
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * What a virsh shell is asked to echo after the command it was given (#runConnected), and what it then prints: not
+ * the same text, since virsh also shows each input line it reads.
+ */
+const DONE_ECHO = ['ferry-command', 'done'];
+const DONE = 'ferry-command done';
 
 export interface DomainState {
   /** running, shut off, paused, … */
@@ -47,23 +60,53 @@ export class Virsh {
   /** Runs one virsh command; resolves with stdout or rejects with a VirshError carrying libvirt's message. */
   async run(args: readonly string[], timeoutMs = 60_000): Promise<string> {
     if (!this.#binary) throw new VirshError(args, '', 'virsh is not installed (Debian package libvirt-clients).');
-    const result = await launch(this.#binary, ['-q', '-c', this.uri, ...args], { timeoutMs, env: { ...process.env, LC_ALL: 'C' } });
+    const result = await launch(this.#binary, [...this.#shellArgs(), ...args], { timeoutMs, env: this.#env() });
     if (result.startError) throw new VirshError(args, result.startError.message, `virsh could not be started: ${result.startError.message}`);
     if (result.killed) throw new VirshError(args, result.stderr, `virsh ${args[0]} did not answer within ${Math.round(timeoutMs / 1000)} s`);
     if (result.code !== 0) throw new VirshError(args, result.stderr || result.stdout);
     return result.stdout;
   }
 
+  /**
+   * Runs one command in a virsh that was started, and connected to libvirt, before it was needed (`prewarm`; the
+   * launcher's warmPrograms.ts): for the two calls on the way to every boot, `define` and `start`, so neither waits
+   * for a virsh to start and connect (tens of ms each, more on a busy host). In its shell mode virsh exits 0
+   * whatever its command did, so libvirt's errors are read from its `error:` lines, and the command is followed by
+   * an `echo` of DONE whose output says virsh got past it (one that died before or during its command says neither).
+   */
+  async #runConnected(args: readonly string[], timeoutMs = 60_000): Promise<void> {
+    if (!this.#binary) throw new VirshError(args, '', 'virsh is not installed (Debian package libvirt-clients).');
+    const stdin = `${args.map(quoteForShell).join(' ')}\n${['echo', ...DONE_ECHO].map(quoteForShell).join(' ')}\n`;
+    const result = await launch(this.#binary, this.#shellArgs(), { timeoutMs, env: this.#env(), stdin, warm: true });
+    if (result.startError) throw new VirshError(args, result.startError.message, `virsh could not be started: ${result.startError.message}`);
+    if (result.killed) throw new VirshError(args, result.stderr, `virsh ${args[0]} did not answer within ${Math.round(timeoutMs / 1000)} s`);
+    if (result.code !== 0 || /^error:/m.test(result.stderr)) throw new VirshError(args, result.stderr || result.stdout);
+    if (!result.stdout.includes(DONE)) throw new VirshError(args, result.stderr, `virsh ${args[0]} ended before its command was done`);
+  }
+
+  /** Has a virsh shell or two started and connected ahead of the next `define` / `start` (see #runConnected). */
+  prewarm(): void {
+    if (this.#binary) prewarm(this.#binary, this.#shellArgs(), { env: this.#env() });
+  }
+
+  #shellArgs(): string[] {
+    return ['-q', '-c', this.uri];
+  }
+
+  #env(): NodeJS.ProcessEnv {
+    return { ...process.env, LC_ALL: 'C' };
+  }
+
   // ── Domains ──────────────────────────────────────────────────────────────────────────────────────────────
 
-  define(xmlFile: string): Promise<string> {
-    return this.run(['define', xmlFile]);
+  define(xmlFile: string): Promise<void> {
+    return this.#runConnected(['define', xmlFile]);
   }
 
   /** Starts the domain; one already running (a start a killed process had asked for) is not an error. */
   async start(name: string): Promise<void> {
     try {
-      await this.run(['start', name], 120_000);
+      await this.#runConnected(['start', name], 120_000);
     } catch (error) {
       if (!(error instanceof VirshError && /already active|already running/i.test(error.stderr))) throw error;
     }

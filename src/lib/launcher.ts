@@ -14,6 +14,12 @@ export interface LaunchRequest {
   timeoutMs: number;
   maxBuffer: number;
   env?: NodeJS.ProcessEnv;
+  /** Written to the program's stdin, which is then closed. */
+  stdin?: string;
+  /** Run in one of the helper's programs started ahead (warmPrograms.ts); the program reads its work from stdin. */
+  warm?: boolean;
+  /** Only top up the helper's programs started ahead; nothing runs and no reply comes. */
+  prewarm?: boolean;
 }
 
 export interface LaunchReply {
@@ -31,6 +37,13 @@ export interface LaunchOptions {
   timeoutMs?: number;
   maxBuffer?: number;
   env?: NodeJS.ProcessEnv;
+  /** Written to the program's stdin, which is then closed. */
+  stdin?: string;
+  /**
+   * The program reads its work from `stdin` and may be started before it is asked for (see `prewarm`): the helper
+   * hands it one already running. Run directly (no helper), it is simply started then.
+   */
+  warm?: boolean;
 }
 
 export type LaunchResult = Omit<LaunchReply, 'id'>;
@@ -88,7 +101,7 @@ function setRef(child: ChildProcess, busy: boolean): void {
 /** Runs one request in this process (the helper's own way of running it, and the fallback here). */
 export function runDirectly(request: Omit<LaunchRequest, 'id'>): Promise<LaunchResult> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       request.file,
       request.args,
       { timeout: request.timeoutMs, killSignal: 'SIGKILL', maxBuffer: request.maxBuffer, encoding: 'utf8', ...(request.env ? { env: request.env } : {}) },
@@ -103,6 +116,10 @@ export function runDirectly(request: Omit<LaunchRequest, 'id'>): Promise<LaunchR
         });
       },
     );
+    if (request.stdin !== undefined) {
+      child.stdin?.on('error', () => {}); // a program that ends without reading its input
+      child.stdin?.end(request.stdin);
+    }
   });
 }
 
@@ -115,6 +132,8 @@ export function launch(file: string, args: readonly string[], options: LaunchOpt
     timeoutMs: options.timeoutMs ?? 120_000,
     maxBuffer: options.maxBuffer ?? 16 * 1024 * 1024,
     ...(options.env ? { env: options.env } : {}),
+    ...(options.stdin !== undefined ? { stdin: options.stdin } : {}),
+    ...(options.warm ? { warm: true } : {}),
   };
   const child = startHelper();
   if (!child) return runDirectly(request);
@@ -125,4 +144,16 @@ export function launch(file: string, args: readonly string[], options: LaunchOpt
       if (error && waiting.delete(request.id)) void runDirectly(request).then(resolve);
     });
   });
+}
+
+/**
+ * Has the helper start `file` with `args` ahead of the `warm` launches that will use it (up to two are kept, and
+ * one is started again after each use): e.g. a `virsh -c URI` shell, connected by the time a command comes.
+ * Nothing happens without the helper.
+ */
+export function prewarm(file: string, args: readonly string[], options: Pick<LaunchOptions, 'env'> = {}): void {
+  const child = startHelper();
+  if (!child) return;
+  const request: LaunchRequest = { id: -1, file, args: [...args], timeoutMs: 0, maxBuffer: 0, prewarm: true, ...(options.env ? { env: options.env } : {}) };
+  child.send(request, () => {});
 }

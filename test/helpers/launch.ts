@@ -26,7 +26,6 @@ export function launchSkipReason(): string | undefined {
     for (const [tool, pkg] of [
       ['virsh', 'libvirt-clients'],
       ['qemu-system-x86_64', 'qemu-system-x86'],
-      ['genisoimage', 'genisoimage'],
       ['syslinux', 'syslinux'],
       ['busybox', 'busybox-static'],
     ] as const) {
