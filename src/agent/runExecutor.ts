@@ -187,15 +187,20 @@ export async function executeRun(run: RunAssignment, ctx: RunContext): Promise<R
       blocksDeduplicated: 0,
     };
     for (const disk of disks) {
+      const committed = begun.committed.get(disk.index) ?? new BlockRangeSet();
+      const blockCount = Math.ceil(disk.probe.virtualSize / BLOCK_SIZE);
+      // Every block committed: the image was finished by an earlier attempt (a connector killed between finishImage
+      // and complete), and the service no longer answers questions about it; nothing is left to compare.
+      const compare = comparesWithParent(disk) && committed.count < blockCount;
       const stats = await copyDisk(
         {
           runId: run.replicationRunId,
           diskIndex: disk.index,
           source: disk.source!,
           mode: readsChanges(disk) ? 'incremental' : 'full',
-          committed: begun.committed.get(disk.index) ?? new BlockRangeSet(),
+          committed,
           ranges: disk.ranges!,
-          compareWithParent: comparesWithParent(disk) ? { blockCount: Math.ceil(disk.probe.virtualSize / BLOCK_SIZE) } : undefined,
+          compareWithParent: compare ? { blockCount } : undefined,
         },
         {
           transport: ctx.transport,

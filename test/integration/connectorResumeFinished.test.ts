@@ -9,7 +9,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, type Server } from 'node:http';
-import { GetConnectorsCommand } from '@aws-sdk/client-sms';
+import { writeFile } from 'node:fs/promises';
+import { GetConnectorsCommand, StartOnDemandReplicationRunCommand } from '@aws-sdk/client-sms';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
 import { ferryCli } from '../helpers/process.ts';
 import { assertSameDisk, BLOCK, createJob, expectCompleted, exportImageDisk, getRun, importCatalog, logLines, spawnConnector, tempDir, waitFor, waitForLogLine, type ConnectorProcess } from '../helpers/replication.ts';
@@ -65,13 +66,18 @@ describe('a connector killed between finishImage and complete', () => {
     await ds?.cleanup();
   });
 
+  let issued: { connectorId: string; token: string };
+  let jobId = '';
+  let current: ConnectorProcess;
+  const start = () => {
+    const p = spawnConnector({ server: frontUrl, token: issued.token, datastore: ds.dir });
+    processes.push(p);
+    current = p;
+    return p;
+  };
+
   test('restarted, it resumes the run, sends no block, and the run COMPLETES with the same image', async () => {
-    const issued = JSON.parse(await ferryCli(['connectors', 'register', '--json', '--data-dir', t.dataDir])) as { connectorId: string; token: string };
-    const start = () => {
-      const p = spawnConnector({ server: frontUrl, token: issued.token, datastore: ds.dir });
-      processes.push(p);
-      return p;
-    };
+    issued = JSON.parse(await ferryCli(['connectors', 'register', '--json', '--data-dir', t.dataDir])) as { connectorId: string; token: string };
     const first = start();
     killAtComplete = first;
     await waitFor('the connector to be healthy', async () => {
@@ -79,7 +85,9 @@ describe('a connector killed between finishImage and complete', () => {
       return list.find((c) => c.connectorId === issued.connectorId && c.status === 'HEALTHY');
     });
     const servers = await importCatalog(t.sms, ['finished']);
-    const { jobId, seedRunId } = await createJob(t.sms, servers.get('finished')!.serverId!);
+    const created = await createJob(t.sms, servers.get('finished')!.serverId!);
+    jobId = created.jobId;
+    const seedRunId = created.seedRunId;
 
     await waitFor('the connector to be killed at its complete call', () => (killedAtComplete ? true : undefined), { timeoutMs: 60_000 });
     const held = await getRun(t.sms, jobId, seedRunId);
@@ -97,5 +105,27 @@ describe('a connector killed between finishImage and complete', () => {
     assert.equal((await t.ferry.plane.images.listImages()).length, 1, 'no second image');
     const exported = await exportImageDisk(t.ferry.plane.images, done.amiId, 0, 'raw', out.dir);
     await assertSameDisk(exported, 'raw', vm.disks[0]!.path, 'raw', 'the image');
+  });
+  test('a hash diff over its parent killed the same way: the resumed run asks nothing about the finished image and COMPLETES', async () => {
+    // Found by test/cluster/clusterScale.test.ts: the resumed hash diff compared the disk's tail with its parent
+    // after every block was committed, and the service, no longer writing the finished image, failed the run.
+    await writeFile(vm.disks[0]!.path, Buffer.from('changed after the seed'), { flag: 'r+' });
+    killedAtComplete = false;
+    killAtComplete = current;
+    const runId = (await t.sms.send(new StartOnDemandReplicationRunCommand({ replicationJobId: jobId }))).replicationRunId!;
+    await waitFor('the connector to be killed at its complete call', () => (killedAtComplete ? true : undefined), { timeoutMs: 60_000 });
+    const imagesBefore = await t.ferry.plane.images.listImages();
+    assert.equal(imagesBefore.length, 2, 'finishImage made the incremental image before the kill');
+    const killed = current;
+    assert.equal(logLines(killed.stdout(), 'replication run completed').filter((l) => l.runId === runId).length, 0);
+    assert.ok(logLines(killed.stdout(), 'hash diff: every allocated block read, only the blocks that differ from the parent image sent and recorded').some((l) => l.runId === runId), 'the run was a hash diff');
+
+    const next = start();
+    const done = await expectCompleted(t.sms, jobId, runId);
+    const totals = (await waitForLogLine(next.stdout, 'replication run completed', (l) => l.runId === runId)) as Record<string, number>;
+    assert.equal(totals.blocksSent, 0, `no block is sent again: ${JSON.stringify(totals)}`);
+    assert.equal((await t.ferry.plane.images.listImages()).length, 2, 'no third image');
+    const exported = await exportImageDisk(t.ferry.plane.images, done.amiId, 0, 'raw', out.dir);
+    await assertSameDisk(exported, 'raw', vm.disks[0]!.path, 'raw', 'the incremental image');
   });
 });
