@@ -8,8 +8,8 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, openSync, closeSync, readFileSync, readSync, rmSync, writeSync, ftruncateSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import { RawFileSource } from '../../src/agent/disks/rawSource.ts';
 import type { ConnectorTransport } from '../../src/protocol/connector/messages.ts';
 import { plainSealer } from '../../src/images/blockSealer.ts';
 import type { ImageStore } from '../../src/images/imageStore.ts';
+import { flipByte, hasFallocate, makeSparseDisk, writeAt } from '../helpers/rawDiskEdits.ts';
 import { B, exported, JOB, openFixture, tenant } from '../helpers/imageStoreFixture.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-hash-diff-'));
@@ -28,49 +29,11 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const hasFallocate = spawnSync('fallocate', ['--version']).status === 0;
 /** 16 blocks and a 100 KiB tail; blocks 6, 7, 14 and 15 are holes. */
 const SIZE = 16 * B + 100 * 1024;
 const HOLES = [6, 7, 14, 15];
 
-function writeAt(path: string, offset: number, bytes: Buffer): void {
-  const fd = openSync(path, 'r+');
-  try {
-    writeSync(fd, bytes, 0, bytes.length, offset);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * Changes the byte at `offset` (to its complement: a fixed new value would be the old one for 1 in 256 random
- * bytes, and that block would not have changed at all).
- */
-function flipByte(path: string, offset: number): void {
-  const fd = openSync(path, 'r+');
-  try {
-    const byte = Buffer.alloc(1);
-    readSync(fd, byte, 0, 1, offset);
-    byte[0] = byte[0]! ^ 0xff;
-    writeSync(fd, byte, 0, 1, offset);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function makeDisk(path: string): void {
-  const fd = openSync(path, 'w');
-  try {
-    ftruncateSync(fd, SIZE);
-    for (let block = 0; block * B < SIZE; block++) {
-      if (HOLES.includes(block)) continue;
-      const bytes = randomBytes(Math.min(B, SIZE - block * B));
-      writeSync(fd, bytes, 0, bytes.length, block * B);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
+const makeDisk = (path: string) => makeSparseDisk(path, SIZE, B, HOLES);
 
 /** The file in the page cache (read from there), or dropped from it (read directly, where O_DIRECT works). */
 function cache(path: string, how: 'cached' | 'direct'): void {

@@ -8,8 +8,7 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import { RawFileSource } from '../../src/agent/disks/rawSource.ts';
 import type { ConnectorTransport, DiffSpan } from '../../src/protocol/connector/messages.ts';
 import { plainSealer } from '../../src/images/blockSealer.ts';
 import type { ImageStore } from '../../src/images/imageStore.ts';
+import { flipByte, hasFallocate, makeSparseDisk, punchHole, writeAt } from '../helpers/rawDiskEdits.ts';
 import { B, crash, exported, JOB, openFixture, tenant, type Fixture } from '../helpers/imageStoreFixture.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-hash-diff-parent-'));
@@ -28,46 +28,10 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const hasFallocate = spawnSync('fallocate', ['--version']).status === 0;
 const skip = hasFallocate ? false : 'no fallocate (util-linux) to punch a hole';
 
-function makeDisk(path: string, size: number, holes: number[]): void {
-  const fd = openSync(path, 'w');
-  try {
-    ftruncateSync(fd, size);
-    for (let block = 0; block * B < size; block++) {
-      if (holes.includes(block)) continue;
-      const bytes = randomBytes(Math.min(B, size - block * B));
-      writeSync(fd, bytes, 0, bytes.length, block * B);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function writeAt(path: string, offset: number, bytes: Buffer): void {
-  const fd = openSync(path, 'r+');
-  try {
-    writeSync(fd, bytes, 0, bytes.length, offset);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** The byte at `offset` complemented (a fixed value would be the old one for 1 in 256 random bytes). */
-function flipByte(path: string, offset: number): void {
-  const fd = openSync(path, 'r+');
-  try {
-    const byte = Buffer.alloc(1);
-    readSync(fd, byte, 0, 1, offset);
-    byte[0] = byte[0]! ^ 0xff;
-    writeSync(fd, byte, 0, 1, offset);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-const punch = (path: string, block: number) => execFileSync('fallocate', ['--punch-hole', '--offset', String(block * B), '--length', String(B), path]);
+const makeDisk = (path: string, size: number, holes: number[]) => makeSparseDisk(path, size, B, holes);
+const punch = (path: string, block: number) => punchHole(path, block * B, B);
 
 interface Calls {
   diffs: number;
