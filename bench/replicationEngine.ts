@@ -7,19 +7,29 @@
  * idle share during that very copy, then the copy's CPU per thread name. Each round first measures the bench's
  * hashing ceiling (SHA-256 of the data blocks on two threads, replicationHash.ts) and prints each copy against it.
  *
- * `--tree NAME=PATH` (repeatable) adds another checkout's engine as a variant.
+ * `--tree NAME=PATH` (repeatable) adds another checkout's engine as a variant: this script's child, importing
+ * PATH's `src/` (so a tree whose own bench lacks a mode is measured the same way).
  *
- *   node bench/replicationEngine.ts [--rounds 3] [--gib 4] [--mode full|hashdiff] [--variant name=VAR=1,VAR2=2]… [--tree old=/tmp/old]…
+ * Modes: `full` (a first run into an empty store); `hashdiff` (a second full run whose blocks are all in the store,
+ * each deduplicated: the hash diff before round 12); `parentdiff` (the hash diff the connector runs today, as
+ * `npm run bench:replication` does: a full run, then 82 blocks of the disk get 64 KiB of new bytes, then a run
+ * `incremental` over that image, every block compared with the parent's and only the changed ones sent).
+ *
+ *   node bench/replicationEngine.ts [--rounds 3] [--gib 4] [--mode full|hashdiff|parentdiff] [--variant name=VAR=1,VAR2=2]… [--tree old=/tmp/old]…
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { diskLayout, writeDisk, MiB, type DiskLayout } from './replicationDisk.ts';
 
 const BLOCK = 512 * 1024;
+/** As many data blocks as `npm run bench:replication` changes before its hash diff. */
+const CHANGED_BLOCKS = 82;
 
 const { values } = parseArgs({
   options: {
@@ -29,22 +39,24 @@ const { values } = parseArgs({
     variant: { type: 'string', multiple: true, default: [] },
     tree: { type: 'string', multiple: true, default: [] },
     child: { type: 'string' },
+    src: { type: 'string' },
   },
 });
 
 if (values.child) {
   await child(values.child);
 } else {
-  const variants: [string, Record<string, string>, string][] = [['base', {}, import.meta.filename]];
+  const here = dirname(import.meta.dirname);
+  const variants: [string, Record<string, string>, string][] = [['base', {}, here]];
   for (const spec of values.variant) {
     const [name, ...rest] = spec.split('=');
     const env = Object.fromEntries(rest.join('=').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
-    variants.push([name!, env, import.meta.filename]);
+    variants.push([name!, env, here]);
   }
   // Another checkout's engine (e.g. `git archive COMMIT | tar -x -C /tmp/old`, node_modules linked), run the same way.
   for (const spec of values.tree) {
     const [name, path] = spec.split('=');
-    variants.push([name!, {}, join(path!, 'bench', 'replicationEngine.ts')]);
+    variants.push([name!, {}, path!]);
   }
   const work = mkdtempSync(join(tmpdir(), 'ferry-engine-'));
   try {
@@ -58,8 +70,8 @@ if (values.child) {
       // The bench's hashing ceiling (SHA-256 of the data blocks on two threads), measured in the same round.
       const ceiling = await hashCeiling(path, layout);
       console.log(`round ${round} ceiling      SHA-256 of the data on 2 threads ${ceiling.time.toFixed(2)} s, idle ${(ceiling.idle * 100).toFixed(0)} %`);
-      for (const [name, env, script] of order) {
-        const out = execFileSync(process.execPath, [script, '--child', path, '--gib', values.gib!, '--mode', values.mode!], {
+      for (const [name, env, root] of order) {
+        const out = execFileSync(process.execPath, [import.meta.filename, '--child', path, '--src', root, '--gib', values.gib!, '--mode', values.mode!], {
           env: { ...process.env, ...env },
           encoding: 'utf8',
         });
@@ -94,14 +106,16 @@ async function hashCeiling(path: string, layout: DiskLayout): Promise<{ time: nu
 }
 
 async function child(path: string): Promise<void> {
-  const { openSqliteStore } = await import('../src/store/openStore.ts');
-  const { openImageStore } = await import('../src/images/imageStore.ts');
-  const { plainSealer } = await import('../src/images/blockSealer.ts');
-  const { copyDisk, plannedBlocks } = await import('../src/agent/copyDisk.ts');
-  const { HashPool } = await import('../src/agent/hashPool.ts');
-  const { RawFileSource } = await import('../src/agent/disks/rawSource.ts');
+  const src = (module: string): string => pathToFileURL(join(values.src ?? dirname(import.meta.dirname), 'src', module)).href;
+  const { openSqliteStore } = (await import(src('store/openStore.ts'))) as typeof import('../src/store/openStore.ts');
+  const { openImageStore } = (await import(src('images/imageStore.ts'))) as typeof import('../src/images/imageStore.ts');
+  const { plainSealer } = (await import(src('images/blockSealer.ts'))) as typeof import('../src/images/blockSealer.ts');
+  const { copyDisk, plannedBlocks } = (await import(src('agent/copyDisk.ts'))) as typeof import('../src/agent/copyDisk.ts');
+  const { HashPool } = (await import(src('agent/hashPool.ts'))) as typeof import('../src/agent/hashPool.ts');
+  const { RawFileSource } = (await import(src('agent/disks/rawSource.ts'))) as typeof import('../src/agent/disks/rawSource.ts');
   const sizeBytes = Number(values.gib) * 1024 * MiB;
-  const dataBytes = diskLayout(sizeBytes, 0.5, 1).dataBytes;
+  const layout = diskLayout(sizeBytes, 0.5, 1);
+  const dataBytes = layout.dataBytes;
   const dir = mkdtempSync(join(tmpdir(), 'ferry-engine-store-'));
   const pool = new HashPool();
   const state = await openSqliteStore(dir, Date.now());
@@ -109,21 +123,30 @@ async function child(path: string): Promise<void> {
     const images = await openImageStore({ db: state.db, dataDir: dir, compression: 'none' });
     const transport = {
       missingBlocks: (runId: string, sha256s: Buffer[]) => images.missingBlocks(runId, sha256s),
+      diffBlocks: (runId: string, diskIndex: number, span: import('../src/images/parentDiff.ts').DiffSpan) => images.diffBlocks(runId, diskIndex, span),
       putBlocks: async (runId: string, blocks: { sha256: Buffer; data: Buffer }[]) => void (await images.putBlocks(runId, blocks, { trustedDigests: true })),
       recordBlocks: (runId: string, diskIndex: number, records: { blockIndex: number; sha256: Buffer | null }[]) => images.recordBlocks(runId, diskIndex, records),
     } as unknown as import('../src/protocol/connector/messages.ts').ConnectorTransport;
-    const copy = async (runId: string) => {
-      await images.beginImage(runId, { tenant: { accountId: '1', region: 'r' }, replicationJobId: 'j', sealer: plainSealer, disks: [{ index: 0, sizeBytes }] });
+    const copy = async (runId: string, parentAmiId?: string) => {
+      const mode = parentAmiId ? 'incremental' : 'full';
+      await images.beginImage(runId, { tenant: { accountId: '1', region: 'r' }, replicationJobId: 'j', sealer: plainSealer, disks: [{ index: 0, sizeBytes }], mode, parentAmiId });
       const source = await RawFileSource.open(path, { dataPath: path, dataOffset: 0, size: sizeBytes, format: 'raw' });
       try {
         const ranges = await plannedBlocks(source, 'full');
-        await copyDisk({ runId, diskIndex: 0, source, mode: 'full', committed: new Set(), ranges }, { transport, pool });
+        const compareWithParent = parentAmiId ? { blockCount: Math.ceil(sizeBytes / BLOCK) } : undefined;
+        const stats = await copyDisk({ runId, diskIndex: 0, source, mode: 'full', committed: new Set(), ranges, compareWithParent }, { transport, pool });
+        if (parentAmiId && stats.blocksSent + stats.blocksDeduplicated !== changedBlocks(layout)) throw new Error(`the hash diff sent ${stats.blocksSent} blocks, not ${changedBlocks(layout)}`);
       } finally {
         await source.close();
       }
-      await images.finishImage(runId);
+      return (await images.finishImage(runId)).amiId;
     };
+    let parent: string | undefined;
     if (values.mode === 'hashdiff') await copy('first'); // every block is then in the store already
+    if (values.mode === 'parentdiff') {
+      parent = await copy('first');
+      changeBlocks(path, layout);
+    }
     // Warm (the bench's case: the input re-read right before) or cold (a real source disk: not in the page cache).
     if (process.env.FERRY_ENGINE_COLD) execFileSync('python3', ['-c', `import os; fd = os.open(${JSON.stringify(path)}, os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)`]);
     else execFileSync('cat', [path], { stdio: 'ignore' });
@@ -131,7 +154,7 @@ async function child(path: string): Promise<void> {
     const threads0 = threadCpu();
     const cpu0 = process.cpuUsage();
     const start = performance.now();
-    await copy('measured');
+    await copy('measured', parent);
     const wall = (performance.now() - start) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const threads1 = threadCpu();
@@ -147,6 +170,25 @@ async function child(path: string): Promise<void> {
     await pool.close();
     await state.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** One block in each of the first 82 data runs (a smaller disk has fewer). */
+function changedBlocks(layout: DiskLayout): number {
+  return Math.min(CHANGED_BLOCKS, layout.data.length);
+}
+
+/**
+ * As `npm run bench:replication` changes a raw disk: 82 data blocks get 64 KiB of new bytes (random ones here, so
+ * each child's change differs from the disk's bytes whatever an earlier child wrote), made durable.
+ */
+function changeBlocks(path: string, layout: DiskLayout): void {
+  const fd = openSync(path, 'r+');
+  try {
+    for (const r of layout.data.slice(0, changedBlocks(layout))) writeSync(fd, randomBytes(64 * 1024), 0, 64 * 1024, r.offset + BLOCK);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 
