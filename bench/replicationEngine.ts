@@ -69,14 +69,15 @@ if (values.child) {
       const order = round % 2 ? variants : [...variants].reverse();
       // The bench's hashing ceiling (SHA-256 of the data blocks on two threads), measured in the same round.
       const ceiling = await hashCeiling(path, layout);
-      console.log(`round ${round} ceiling      SHA-256 of the data on 2 threads ${ceiling.time.toFixed(2)} s, idle ${(ceiling.idle * 100).toFixed(0)} %`);
+      console.log(`round ${round} ceiling      SHA-256 of the data on 2 threads ${ceiling.time.toFixed(2)} s, CPU ${ceiling.cpu.toFixed(2)} s, idle ${(ceiling.idle * 100).toFixed(0)} %`);
       for (const [name, env, root] of order) {
         const out = execFileSync(process.execPath, [import.meta.filename, '--child', path, '--src', root, '--gib', values.gib!, '--mode', values.mode!], {
           env: { ...process.env, ...env },
           encoding: 'utf8',
         });
         const wall = Number(/ ([\d.]+) s \(/.exec(out)?.[1]);
-        console.log(`round ${round} ${name.padEnd(12)} ${out.trim()} [${(ceiling.time / wall).toFixed(2)}× the ceiling]`);
+        const cpu = Number(/CPU ([\d.]+) s/.exec(out)?.[1]);
+        console.log(`round ${round} ${name.padEnd(12)} ${out.trim()} [${(ceiling.time / wall).toFixed(2)}× the ceiling; its CPU ${(ceiling.cpu / cpu).toFixed(2)}×]`);
       }
     }
   } finally {
@@ -85,24 +86,26 @@ if (values.child) {
 }
 
 /** As replication.bench.ts measures it: each thread readSync()s and hashes every other data block (the file re-read first). */
-async function hashCeiling(path: string, layout: DiskLayout): Promise<{ time: number; idle: number }> {
+async function hashCeiling(path: string, layout: DiskLayout): Promise<{ time: number; cpu: number; idle: number }> {
   const blocks: number[] = [];
   for (const r of layout.data) for (let b = r.offset / BLOCK; b < (r.offset + r.length) / BLOCK; b++) blocks.push(b);
   execFileSync('cat', [path], { stdio: 'ignore' });
   const idle0 = idleTimes();
   const halves = [blocks.filter((_, i) => i % 2 === 0), blocks.filter((_, i) => i % 2 === 1)];
-  const times = await Promise.all(
+  const threads = await Promise.all(
     halves.map(
       (part) =>
-        new Promise<number>((resolve, reject) => {
+        new Promise<{ ms: number; cpuMs: number }>((resolve, reject) => {
           const worker = new Worker(new URL('./replicationHash.ts', import.meta.url), { workerData: { path, blocks: part } });
-          worker.once('message', (m: { ms: number }) => resolve(m.ms / 1000));
+          worker.once('message', resolve);
           worker.once('error', reject);
         }),
     ),
   );
   const idle1 = idleTimes();
-  return { time: Math.max(...times), idle: (idle1.idle - idle0.idle) / (idle1.total - idle0.total) };
+  const time = Math.max(...threads.map((t) => t.ms)) / 1000;
+  const cpu = threads.reduce((sum, t) => sum + t.cpuMs, 0) / 1000;
+  return { time, cpu, idle: (idle1.idle - idle0.idle) / (idle1.total - idle0.total) };
 }
 
 async function child(path: string): Promise<void> {
