@@ -15,12 +15,15 @@
  * `npm run bench:replication` does: a full run, then 82 blocks of the disk get 64 KiB of new bytes, then a run
  * `incremental` over that image, every block compared with the parent's and only the changed ones sent).
  *
+ * FERRY_ENGINE_PROFILE=FILE writes a CPU profile of a child's main thread during its measured copy;
+ * FERRY_ENGINE_PERF=FILE a `perf record -g` of all its threads (the copy's wall time then includes perf's stop).
+ *
  *   node bench/replicationEngine.ts [--rounds 3] [--gib 4] [--mode full|hashdiff|parentdiff] [--variant name=VAR=1,VAR2=2]… [--tree old=/tmp/old]…
  */
-import { closeSync, fsyncSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -130,19 +133,42 @@ async function child(path: string): Promise<void> {
       putBlocks: async (runId: string, blocks: { sha256: Buffer; data: Buffer }[]) => void (await images.putBlocks(runId, blocks, { trustedDigests: true })),
       recordBlocks: (runId: string, diskIndex: number, records: { blockIndex: number; sha256: Buffer | null }[]) => images.recordBlocks(runId, diskIndex, records),
     } as unknown as import('../src/protocol/connector/messages.ts').ConnectorTransport;
+    /**
+     * Milliseconds of the last copy's steps (its first progress report: the first batch done, after the plan), and
+     * the main thread's CPU milliseconds in each.
+     */
+    const steps: Record<string, number> = {};
+    const mainCpu: Record<string, number> = {};
     const copy = async (runId: string, parentAmiId?: string) => {
       const mode = parentAmiId ? 'incremental' : 'full';
+      let at = performance.now();
+      let cpuAt = process.threadCpuUsage();
+      const step = (name: string) => {
+        steps[name] = performance.now() - at;
+        const cpu = process.threadCpuUsage(cpuAt);
+        mainCpu[name] = (cpu.user + cpu.system) / 1000;
+        at = performance.now();
+        cpuAt = process.threadCpuUsage();
+      };
       await images.beginImage(runId, { tenant: { accountId: '1', region: 'r' }, replicationJobId: 'j', sealer: plainSealer, disks: [{ index: 0, sizeBytes }], mode, parentAmiId });
+      step('begin');
       const source = await RawFileSource.open(path, { dataPath: path, dataOffset: 0, size: sizeBytes, format: 'raw' });
       try {
         const ranges = await plannedBlocks(source, 'full');
+        step('plan');
         const compareWithParent = parentAmiId ? { blockCount: Math.ceil(sizeBytes / BLOCK) } : undefined;
-        const stats = await copyDisk({ runId, diskIndex: 0, source, mode: 'full', committed: new Set(), ranges, compareWithParent }, { transport, pool });
+        const copyStart = at;
+        const onProgress = () => void (steps['first batch'] ??= performance.now() - copyStart);
+        delete steps['first batch'];
+        const stats = await copyDisk({ runId, diskIndex: 0, source, mode: 'full', committed: new Set(), ranges, compareWithParent }, { transport, pool, onProgress });
+        step('copy');
         if (parentAmiId && stats.blocksSent + stats.blocksDeduplicated !== changedBlocks(layout)) throw new Error(`the hash diff sent ${stats.blocksSent} blocks, not ${changedBlocks(layout)}`);
       } finally {
         await source.close();
       }
-      return (await images.finishImage(runId)).amiId;
+      const { amiId } = await images.finishImage(runId);
+      step('finish');
+      return amiId;
     };
     let parent: string | undefined;
     if (values.mode === 'hashdiff') await copy('first'); // every block is then in the store already
@@ -153,12 +179,31 @@ async function child(path: string): Promise<void> {
     // Warm (the bench's case: the input re-read right before) or cold (a real source disk: not in the page cache).
     if (process.env.FERRY_ENGINE_COLD) execFileSync('python3', ['-c', `import os; fd = os.open(${JSON.stringify(path)}, os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)`]);
     else execFileSync('cat', [path], { stdio: 'ignore' });
+    // FERRY_ENGINE_PROFILE=FILE: a V8 CPU profile of the main thread during the measured copy only (bench/apiProfile.ts reads it).
+    const profiler = process.env.FERRY_ENGINE_PROFILE ? new (await import('node:inspector/promises')).Session() : undefined;
+    if (profiler) {
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.start');
+    }
+    // FERRY_ENGINE_PERF=FILE: `perf record` of this process (all threads) during the measured copy only.
+    const perf = process.env.FERRY_ENGINE_PERF ? spawn('perf', ['record', '-q', '-F', '1999', '-g', '-p', String(process.pid), '-o', process.env.FERRY_ENGINE_PERF], { stdio: 'ignore' }) : undefined;
+    if (perf) await new Promise((resolve) => setTimeout(resolve, 300)); // perf attaches to every thread first
     const idle0 = idleTimes();
     const threads0 = threadCpu();
     const cpu0 = process.cpuUsage();
     const start = performance.now();
     await copy('measured', parent);
+    if (perf) {
+      perf.kill('SIGINT');
+      await new Promise((resolve) => perf.once('exit', resolve));
+    }
     const wall = (performance.now() - start) / 1000;
+    if (profiler) {
+      const { profile } = await profiler.post('Profiler.stop');
+      writeFileSync(process.env.FERRY_ENGINE_PROFILE!, JSON.stringify(profile));
+      profiler.disconnect();
+    }
     const cpu = process.cpuUsage(cpu0);
     const threads1 = threadCpu();
     const idle1 = idleTimes();
@@ -168,6 +213,7 @@ async function child(path: string): Promise<void> {
     console.log(`${values.mode} ${wall.toFixed(2)} s (${(gb / wall).toFixed(2)} GB/s of data), CPU ${cpuS.toFixed(2)} s (${(cpuS / gb).toFixed(2)} s/GB, sys ${(cpu.system / 1e6).toFixed(2)}), idle ${(idleShare * 100).toFixed(0)} %`);
     const perThread = [...threads1].map(([name, s]) => [name, s - (threads0.get(name) ?? 0)] as const).filter(([, s]) => s >= 0.01);
     console.log(`${' '.repeat(20)}threads: ${perThread.map(([name, s]) => `${name} ${s.toFixed(2)}`).join(', ')}`);
+    console.log(`${' '.repeat(20)}steps (ms): ${Object.entries(steps).map(([name, ms]) => `${name} ${ms.toFixed(0)}${name in mainCpu ? ` (main thread ${mainCpu[name]!.toFixed(0)})` : ''}`).join(', ')}`);
     await images.close();
   } finally {
     await pool.close();
