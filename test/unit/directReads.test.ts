@@ -107,6 +107,8 @@ test('a whole-file read of a file already in the page cache reads it from there;
   try {
     fromCache.readsWholeFile();
     direct.readsWholeFile();
+    // Until the check answers, reads go through the cache (so a cached file's first reads do not wait for it).
+    await Promise.all([fromCache.checked(), direct.checked()]);
     const target = Buffer.from(pageAlignedShared(bytes.length), 0, bytes.length);
     await readAll(fromCache, target, bytes.length);
     assert.ok(target.equals(bytes));
@@ -119,5 +121,27 @@ test('a whole-file read of a file already in the page cache reads it from there;
     await direct.close();
     await cached.close();
     await cold.close();
+  }
+});
+
+test('reads during the page-cache check go through the cache, so a cached file is not held up by it; direct after it', { skip: skip || (hasFincore ? false : 'no fincore') }, async () => {
+  const { path, bytes } = sample('checking.img');
+  execFileSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']); // not in the cache: the check says direct
+  const handle = await open(path, 'r');
+  const reader = await DirectReader.of(handle, {});
+  try {
+    const target = Buffer.from(pageAlignedShared(bytes.length), 0, bytes.length);
+    reader.readsWholeFile();
+    // Issued before the check (a fincore process) can have answered: read through the cache.
+    assert.equal(await reader.read(target, 0, 512 * 1024, 0), 512 * 1024);
+    assert.ok(target.subarray(0, 512 * 1024).equals(bytes.subarray(0, 512 * 1024)));
+    assert.ok(residentPages(path) >= 128, `${residentPages(path)} pages cached by the read during the check`);
+    await reader.checked();
+    assert.equal(reader.direct, true, 'the file was not in the cache: direct from then on');
+    await readAll(reader, target, bytes.length);
+    assert.ok(target.equals(bytes));
+  } finally {
+    await reader.close();
+    await handle.close();
   }
 });
