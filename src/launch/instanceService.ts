@@ -7,8 +7,9 @@
  * an `instance.state` event on core.events. Every method is scoped by tenant: another account's instance id is
  * "not found" (InvalidParameterException), exactly like an id that never existed.
  *
- * `start()` resumes what a previous process left unfinished (reconcile.ts); `close()` stops watching and closes the
- * exports — running instances keep running (hydrated ones need nothing from Ferry).
+ * `start()` learns the launch prerequisites in the background (so a first launch does not ask them) and resumes what
+ * a previous process left unfinished (reconcile.ts); `close()` stops watching and closes the exports — running
+ * instances keep running (hydrated ones need nothing from Ferry).
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -133,12 +134,13 @@ export class LibvirtInstanceService implements InstanceService {
 
   /**
    * Learns the launch prerequisites once, in the background, when the service starts: is libvirt reachable (two
-   * virsh processes), this installation's owner id (a transaction), and is Ferry's default network up (one virsh). Otherwise the first launch of a process asks
-   * them on its way: the first LaunchApp waited for the availability check before it answered, and its instance
-   * for the network check before `prepared` (100–300 ms on a quiet machine, over a second when busy). A network
-   * found up is trusted as one found by a launch is (launchSteps.ts #networksUp): should it be stopped or removed
-   * by the time of a launch, that launch's start fails, the network is checked, made ready again, and the start
-   * retried. Nothing is created or started here: Ferry's default network is still made on first use.
+   * virsh processes), this installation's owner id (a transaction), is Ferry's default network up (one virsh).
+   * Otherwise the first launch of a process asks them on its way: the first LaunchApp waited for the availability
+   * check before it answered, and its instance for the network check before `prepared` (0.1–0.8 s together on
+   * this 2-core host at load 4–10, bench/README.md round 13). A network found up is trusted as one found by a
+   * launch is (launchSteps.ts #networksUp): should it be stopped or removed by the time of a launch, that launch's
+   * start fails, the network is checked, made ready again, and the start retried. Nothing is created or started
+   * here: Ferry's default network is still made on first use.
    */
   async #learnPrerequisites(): Promise<void> {
     try {
