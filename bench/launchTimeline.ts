@@ -122,6 +122,8 @@ async function timeline(t: TestFerry, appId: string, names: ReadonlyMap<string, 
   const named = (instanceId: string, step: string) => (names.size > 1 ? `${serverOf.get(instanceId) ?? instanceId}: ${step}` : step);
   let hydrated = 0;
   const offEvents = t.ferry.core.events.subscribe((e) => {
+    // The app's launch statuses as the coordinator writes them (src/core/apps): what happens before an instance row.
+    if (e.type === 'app.state' && e.appId === appId && e.launchStatus !== e.previous?.launchStatus) mark(`app ${e.launchStatus}`);
     if (e.type !== 'instance.state' || e.appId !== appId) return;
     serverOf.set(e.instanceId, names.get(e.serverId) ?? e.serverId);
     if (e.state === 'pending') mark(named(e.instanceId, 'instance row created (pending)'));
@@ -225,6 +227,8 @@ async function main(): Promise<void> {
     const these = runs.filter((r) => r.experiment === experiment);
     if (these.length > 0) printRuns(`${app}${experiment ? `, block pull started by the bench at ${EXPERIMENT}` : ''}`, these);
   }
+  // bench:launch's one-server figure is the first launch of its process: what that one pays is shown apart.
+  if (runs.length > 1) printRuns(`${app}, the first launch of this process alone`, runs.slice(0, 1));
   const cpus = (await readFile('/proc/cpuinfo', 'utf8')).split('\n').filter((l) => l.startsWith('processor')).length;
   const load = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
   console.log(`(software emulation; ${cpus} CPUs; load average ${load})`);

@@ -7,8 +7,9 @@
  * an `instance.state` event on core.events. Every method is scoped by tenant: another account's instance id is
  * "not found" (InvalidParameterException), exactly like an id that never existed.
  *
- * `start()` resumes what a previous process left unfinished (reconcile.ts); `close()` stops watching and closes the
- * exports — running instances keep running (hydrated ones need nothing from Ferry).
+ * `start()` learns the launch prerequisites in the background (so a first launch does not ask them) and resumes what
+ * a previous process left unfinished (reconcile.ts); `close()` stops watching and closes the exports — running
+ * instances keep running (hydrated ones need nothing from Ferry).
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -27,7 +28,7 @@ import { checkAvailability, type Availability } from './libvirtDaemon.ts';
 import { LaunchPhases, type PhaseListener } from './launchPhases.ts';
 import { LaunchRunner } from './launchSteps.ts';
 import { resolveLaunch } from './launchSpec.ts';
-import { resolveNetwork } from './networks.ts';
+import { DEFAULT_NETWORK, resolveNetwork } from './networks.ts';
 import { resumeInstances } from './reconcile.ts';
 import { Virsh } from './virsh.ts';
 
@@ -83,6 +84,9 @@ export class LibvirtInstanceService implements InstanceService {
   readonly #bootTimeoutMs: number | undefined;
   #owner: Promise<string> | undefined;
   #checked: { at: number; result: Availability } | undefined;
+  /** The check under way: callers that come meanwhile (the start's own, a first LaunchApp) share it. */
+  #checking: Promise<Availability> | undefined;
+  #learned: Promise<void> = Promise.resolve();
 
   constructor(options: LibvirtInstanceServiceOptions) {
     this.#core = options.core;
@@ -119,9 +123,35 @@ export class LibvirtInstanceService implements InstanceService {
   async #availability(): Promise<Availability> {
     const now = Date.now();
     if (this.#checked && (this.#checked.result.available || now - this.#checked.at < AVAILABILITY_RETRY_MS)) return this.#checked.result;
-    const result = await checkAvailability(this.virsh, this.files);
-    this.#checked = { at: now, result };
-    return result;
+    this.#checking ??= checkAvailability(this.virsh, this.files)
+      .then((result) => {
+        this.#checked = { at: Date.now(), result };
+        return result;
+      })
+      .finally(() => (this.#checking = undefined));
+    return this.#checking;
+  }
+
+  /**
+   * Learns the launch prerequisites once, in the background, when the service starts: is libvirt reachable (two
+   * virsh processes), this installation's owner id (a transaction), is Ferry's default network up (one virsh).
+   * Otherwise the first launch of a process asks them on its way: the first LaunchApp waited for the availability
+   * check before it answered, and its instance for the network check before `prepared` (0.1–0.8 s together on
+   * this 2-core host at load 4–10, bench/README.md round 13). A network found up is trusted as one found by a
+   * launch is (launchSteps.ts #networksUp): should it be stopped or removed by the time of a launch, that launch's
+   * start fails, the network is checked, made ready again, and the start retried. Nothing is created or started
+   * here: Ferry's default network is still made on first use.
+   */
+  async #learnPrerequisites(): Promise<void> {
+    try {
+      if (!(await this.#availability()).available) return;
+      // The installation's owner id goes into every domain's metadata: read (or made, once) now, not by a first define.
+      await this.ownerId();
+      if (await this.virsh.networkActive(DEFAULT_NETWORK)) this.#runner.networkFoundUp(DEFAULT_NETWORK);
+    } catch (error) {
+      // Only a head start: the first launch checks whatever is not known by then.
+      this.#log.debug({ err: (error as Error).message }, 'launch prerequisites not checked at start');
+    }
   }
 
   async availability(): Promise<{ available: true } | { available: false; reason: string }> {
@@ -242,8 +272,12 @@ export class LibvirtInstanceService implements InstanceService {
     return instancesReadingImage(this.#core, amiId);
   }
 
-  /** Picks up every instance a previous process left unfinished (in the background; errors are logged). */
+  /**
+   * Learns the launch prerequisites (#learnPrerequisites) and picks up every instance a previous process left
+   * unfinished (both in the background; errors are logged).
+   */
   start(): Promise<void> {
+    this.#learned = this.#learnPrerequisites();
     return resumeInstances({
       core: this.#core,
       virsh: this.virsh,
@@ -254,7 +288,13 @@ export class LibvirtInstanceService implements InstanceService {
     }).catch((error: unknown) => this.#log.warn({ err: (error as Error).message }, 'resuming instances failed'));
   }
 
+  /** Resolves once what start() set out to learn of the launch prerequisites is known (tests; never rejects). */
+  prerequisitesLearned(): Promise<void> {
+    return this.#learned;
+  }
+
   async close(): Promise<void> {
+    await this.#learned; // no virsh of the start's check left running after close
     await this.#runner.close();
     await this.#exports.closeAll();
   }

@@ -122,6 +122,11 @@ export class LaunchRunner {
     })();
   }
 
+  /** A network found active outside a launch (the service's start): the next launch on it does not ask again. */
+  networkFoundUp(name: string): void {
+    this.#networksUp.add(name);
+  }
+
   /** Interrupts the instance's current wait (its state changed: terminate) and drives it again. */
   interrupt(instanceId: string): void {
     const current = this.#drives.get(instanceId);

@@ -17,6 +17,7 @@ import { bootableDatastore, bootableVm, instancesDir, LAUNCH_URI, launchSkipReas
 import { buildKvmVm } from '../../src/agent/sample/vmBuilders.ts';
 import { FerryClient } from '../../src/client/ferryClient.ts';
 import { FERRY_XMLNS } from '../../src/launch/domainXml.ts';
+import { LibvirtInstanceService } from '../../src/launch/instanceService.ts';
 import { MAX_HOLD_MS } from '../../src/launch/hydrator.ts';
 import type { InstanceSpec } from '../../src/apps/instances.ts';
 import type { Tenant } from '../../src/domain/tenant.ts';
@@ -348,6 +349,44 @@ describe('launching instances on libvirt', { skip: launchSkipReason() }, () => {
     await t.ferry.instances.terminate(tenant, instance.instanceId);
     await waitForInstance(t.ferry.instances, tenant, instance.instanceId, (i) => i.state === 'terminated', 60_000);
     assert.ok(!virshListAll().includes(instance.domainName));
+  });
+
+  test("Ferry's default network found up when the service started, stopped before its first launch: that launch starts it again and its domain starts", async () => {
+    // A second service on the same store, as a freshly started Ferry: its start learns that ferry-default is up (the
+    // earlier tests made it), so its first launch asks libvirt nothing about the network before the start.
+    const fresh = new LibvirtInstanceService({ core: t.ferry.core, images: t.ferry.plane.images, uri: LAUNCH_URI, instancesDir: instances.dir, log: t.ferry.core.log });
+    try {
+      virsh('net-start', 'ferry-default');
+    } catch {
+      // active already
+    }
+    await fresh.start();
+    await fresh.prerequisitesLearned();
+    assert.deepEqual(await fresh.availability(), { available: true });
+    virsh('net-destroy', 'ferry-default');
+    try {
+      // Looked at the moment the instance is prepared, just before its start: still down, so nothing checked it.
+      let atPrepared = '';
+      const off = fresh.onPhase((_id, phase) => {
+        if (phase === 'prepared (starting)') atPrepared = virsh('net-info', 'ferry-default');
+      });
+      const instance = await fresh.launch(spec(bootableVm('kvm').folder));
+      launched.push(instance.instanceId);
+      await waitFor('the domain to run', async () => {
+        const now = await fresh.get(tenant, instance.instanceId);
+        assert.notEqual(now?.state, 'failed', now?.stateMessage ?? '');
+        return /running/.test(virsh('domstate', instance.domainName)) ? true : undefined;
+      }, { timeoutMs: 120_000 });
+      off();
+      // Taken as up from the start's check, so the failed start made Ferry start it again, then the domain.
+      assert.match(atPrepared, /^Active:\s*no/m);
+      assert.match(virsh('net-info', 'ferry-default'), /^Active:\s*yes/m);
+      await fresh.terminate(tenant, instance.instanceId);
+      await waitForInstance(fresh, tenant, instance.instanceId, (i) => i.state === 'terminated', 60_000);
+      assert.ok(!virshListAll().includes(instance.domainName));
+    } finally {
+      await fresh.close();
+    }
   });
 
   test('networks: vpc, subnet and securityGroup must name what exists; an inactive network is refused at launch', async () => {
