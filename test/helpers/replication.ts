@@ -8,8 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   CreateReplicationJobCommand,
@@ -195,11 +194,7 @@ export async function assertSameDisk(a: string, formatA: string, b: string, form
   assert.ok(result.identical, `${context}: ${a} (${formatA}) and ${b} (${formatB}) differ: ${result.output}`);
 }
 
-/** A temporary directory for exports; `cleanup` removes it. */
-export async function tempDir(prefix = 'ferry-export-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
-}
+export { tempDir } from './tempDirs.ts';
 
 let exportCounter = 0;
 /** Exports disk `disk` of `amiId` into `dir` as `format`; returns the file. */

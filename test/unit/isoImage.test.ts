@@ -6,27 +6,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { inTempDir } from '../helpers/tempDirs.ts';
 import { isoImage } from '../../src/launch/isoImage.ts';
 import { writeSeedIso } from '../../src/launch/noCloudSeed.ts';
 
 const run = promisify(execFile);
 const isoinfo = async (...args: string[]) => (await run('isoinfo', args, { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 })).stdout as Buffer;
 
-async function inTempDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'ferry-iso-'));
-  try {
-    await body(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
 test('the seed reads back whole: label cidata, Joliet names, 8.3 names, every byte of every file', async () => {
-  await inTempDir(async (dir) => {
+  await inTempDir('ferry-iso-', async (dir) => {
     const iso = join(dir, 'seed.iso');
     const large = Buffer.alloc(3 * 2048 + 17);
     for (let i = 0; i < large.length; i++) large[i] = (i * 7 + 3) & 0xff;
@@ -57,7 +48,7 @@ test('the seed reads back whole: label cidata, Joliet names, 8.3 names, every by
 });
 
 test('writeSeedIso writes the seed with mode 0600, replacing one a crashed launch left', async () => {
-  await inTempDir(async (dir) => {
+  await inTempDir('ferry-iso-', async (dir) => {
     const iso = join(dir, 'seed.iso');
     await writeFile(iso, 'left behind', { mode: 0o644 });
     await writeSeedIso(iso, { instanceId: 'i-0123456789abcdef0', hostname: 'web', userData: Buffer.from('#!/bin/sh\necho hi\n'), sshPublicKey: null, vendorData: '#!/bin/sh\n' });

@@ -5,22 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { inTempDir } from '../helpers/tempDirs.ts';
 import { qcow2Overlay, writeQcow2Overlay } from '../../src/launch/qcow2Overlay.ts';
 
 const run = promisify(execFile);
-
-async function inTempDir(body: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'ferry-qcow2-'));
-  try {
-    await body(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 const SOCKET_URI = 'nbd+unix:///?socket=/var/lib/ferry/instances/i-0123456789abcdef0/disk0.sock';
 
@@ -32,7 +23,7 @@ for (const [what, size] of [
   ['8 TiB (an L1 table of two clusters)', 8 * 1024 ** 4],
 ] as const) {
   test(`the overlay of ${what} is what qemu-img create writes, byte for byte`, async () => {
-    await inTempDir(async (dir) => {
+    await inTempDir('ferry-qcow2-', async (dir) => {
       const theirs = join(dir, 'qemu-img.qcow2');
       await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', SOCKET_URI, '-u', theirs, String(size)]);
       const ours = qcow2Overlay(SOCKET_URI, size);
@@ -44,7 +35,7 @@ for (const [what, size] of [
 }
 
 test('QEMU checks the overlay clean and reads the backing file through it; writing to it leaves the backing file alone', async () => {
-  await inTempDir(async (dir) => {
+  await inTempDir('ferry-qcow2-', async (dir) => {
     const backing = join(dir, 'image.raw');
     const content = Buffer.alloc(3 * 1024 * 1024 + 512);
     for (let i = 0; i < content.length; i += 4096) content.write(`block ${i / 4096}`, i);
