@@ -167,14 +167,13 @@ export class LibvirtInstanceService implements InstanceService {
 
   async validateNetwork(network: InstanceSpec['network']): Promise<void> {
     await this.#requireAvailable();
-    // Asked when a launch configuration is put: a launch is likely to follow (see `launch`).
-    this.virsh.prewarm();
     await resolveNetwork(this.virsh, network);
   }
 
   async launch(spec: InstanceSpec): Promise<Instance> {
     const virtType = await this.#requireAvailable();
     // The domain's `define` and `start` come within a second: virsh shells connected by then save each a start.
+    // (Started earlier, when the launch configuration is put, they saved nothing more: bench/README.md round 13.)
     this.virsh.prewarm();
     const instanceId = newInstanceId();
     const withDefaults = spec.bootTimeoutMs === undefined && this.#bootTimeoutMs !== undefined ? { ...spec, bootTimeoutMs: this.#bootTimeoutMs } : spec;
