@@ -23,6 +23,16 @@ export async function stateOf(db: Executor, tenant: Tenant): Promise<CatalogStat
   return row ?? NEVER_IMPORTED;
 }
 
+/**
+ * The tenant's catalog, read to be changed. Where transactions run side by side (`rowLocks`: PostgreSQL, READ
+ * COMMITTED) its row is locked first, so decisions about one catalog are taken one after the other: two connectors'
+ * inventories finishing at once on two nodes each read the other as still awaited, and the import stayed IMPORTING.
+ */
+export async function stateForChange(db: Executor, tenant: Tenant, rowLocks: boolean): Promise<CatalogState> {
+  const query = db.selectFrom('catalogs').select(['status', 'last_modified_on', 'import_requested_at', 'status_before_import']).where(inTenant(tenant));
+  return (await (rowLocks ? query.forUpdate() : query).executeTakeFirst()) ?? NEVER_IMPORTED;
+}
+
 export async function saveState(db: Executor, tenant: Tenant, state: CatalogState): Promise<void> {
   await db
     .insertInto('catalogs')
