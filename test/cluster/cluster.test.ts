@@ -4,7 +4,8 @@
  * that prefers a different node. Jobs are created and read through different nodes. Mid-run, the node that leads the
  * scheduler and serves the slow connector is killed with SIGKILL: the slow run still COMPLETES through another
  * node (its connector reconnects there), another node takes the scheduler lease over, and every run is executed
- * once — each run's COMPLETED webhook event arrives exactly once, every event once. The killed node is started
+ * once — each run's COMPLETED webhook event arrives once, every event once (bar the redelivery, with its id, of an
+ * event the killed node had sent but not marked: the webhook contract's one repeat). The killed node is started
  * again on its data dir (as systemd would): its open pack is published. After a clean stop of every node, each
  * image exports bit-identical from the bucket through a fresh data dir.
  *
@@ -13,7 +14,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetConnectorsCommand, GetReplicationRunsCommand, GetServersCommand, SMSClient, StartOnDemandReplicationRunCommand } from '@aws-sdk/client-sms';
@@ -21,7 +21,7 @@ import { ferryCli, freePort, spawnFerry, type FerryProcess } from '../helpers/pr
 import { startTestBucket, type TestBucket } from '../helpers/s3.ts';
 import { createTestDatabase, postgresSkipReason, testPostgresUrl } from '../helpers/stores.ts';
 import { startFailoverProxy, type FailoverProxy } from '../helpers/failoverProxy.ts';
-import { CLUSTER_ROOT, clusterNodeEnv } from '../helpers/clusterHarness.ts';
+import { CLUSTER_ROOT, clusterNodeEnv, eachEventOnce, startWebhookReceiver, type WebhookReceiver } from '../helpers/clusterHarness.ts';
 import { assertSameDisk, createJob, expectCompleted, importCatalog, spawnConnector, waitFor, type ConnectorProcess } from '../helpers/replication.ts';
 import { makeKvmVm, makeTempDatastore, MiB, type MadeVm } from '../helpers/vmFactory.ts';
 
@@ -44,8 +44,7 @@ describe('three nodes on one PostgreSQL and one S3 bucket', { skip: postgresSkip
   const connectors: ConnectorProcess[] = [];
   const datastores: { dir: string; cleanup: () => Promise<void> }[] = [];
   const vms = new Map<string, MadeVm>();
-  const events: { id: string; type: string; detail: Record<string, string | null> }[] = [];
-  let receiver: Server;
+  let receiver: WebhookReceiver | undefined;
   const clients: SMSClient[] = [];
   let scratch = '';
 
@@ -69,17 +68,8 @@ describe('three nodes on one PostgreSQL and one S3 bucket', { skip: postgresSkip
     scratch = mkdtempSync(join(tmpdir(), 'ferry-cluster-'));
     bucket = await startTestBucket();
     database = await createTestDatabase(testPostgresUrl!);
-    receiver = createServer((request, response) => {
-      let body = '';
-      request.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-      request.on('end', () => {
-        const event = JSON.parse(body) as { id: string; 'detail-type': string; detail: Record<string, string | null> };
-        events.push({ id: event.id, type: event['detail-type'], detail: event.detail });
-        response.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-    env = clusterNodeEnv(bucket, database.url, receiver);
+    receiver = await startWebhookReceiver();
+    env = clusterNodeEnv(bucket, database.url, receiver.server);
     for (const name of ['node-1', 'node-2', 'node-3']) {
       nodes.push({ name, dataDir: mkdtempSync(join(tmpdir(), `ferry-${name}-`)), process: undefined, port: await freePort() });
     }
@@ -93,7 +83,7 @@ describe('three nodes on one PostgreSQL and one S3 bucket', { skip: postgresSkip
     for (const connector of connectors) await connector.kill();
     for (const proxy of proxies) await proxy.close();
     for (const node of nodes) await node.process?.kill();
-    await new Promise<void>((resolve) => receiver?.close(() => resolve()));
+    await receiver?.close();
     await bucket?.stop();
     await database?.drop();
     for (const ds of datastores) await ds.cleanup();
@@ -154,8 +144,8 @@ describe('three nodes on one PostgreSQL and one S3 bucket', { skip: postgresSkip
       const percent = Number(/(\d+)%/.exec(run?.stageDetails?.stageProgress ?? '')?.[1] ?? 0);
       return run?.state === 'ACTIVE' && percent >= 10 && percent <= 60 ? run : undefined;
     }, { timeoutMs: 120_000, intervalMs: 100 });
-    await leader.process!.kill();
     const killedAt = Date.now();
+    await leader.process!.kill();
 
     // 5. Another node takes the scheduler over once the dead leader's lease has run out (15 s), and only one.
     const successor = await waitFor('another node to lead the scheduler', async () => {
@@ -195,14 +185,13 @@ describe('three nodes on one PostgreSQL and one S3 bucket', { skip: postgresSkip
       }
     }
     assert.equal(runIds.size, jobs.size + 2);
-    await waitFor('every completion to be delivered', () => {
-      const done = events.filter((e) => e.type === 'Server Migration Run State Change' && e.detail.state === 'COMPLETED');
-      return done.length >= runIds.size ? done : undefined;
-    }, { timeoutMs: 60_000 });
+    const completionsIn = (events: readonly { type: string; detail: Record<string, string | null> }[]) =>
+      events.filter((e) => e.type === 'Server Migration Run State Change' && e.detail.state === 'COMPLETED').map((e) => e.detail.replicationRunId);
+    await waitFor('every completion to be delivered', () => (new Set(completionsIn(receiver!.events)).size >= runIds.size ? true : undefined), { timeoutMs: 60_000 });
     await new Promise((resolve) => setTimeout(resolve, 2000)); // a duplicate, if any, would arrive meanwhile
-    const completions = events.filter((e) => e.type === 'Server Migration Run State Change' && e.detail.state === 'COMPLETED').map((e) => e.detail.replicationRunId);
-    assert.deepEqual([...completions].sort(), [...runIds].sort(), 'one COMPLETED event per run');
-    assert.equal(new Set(events.map((e) => e.id)).size, events.length, 'no event delivered twice');
+    // No event twice, but for what the webhook contract allows: the killed node's in-flight ones (clusterHarness.ts).
+    const events = eachEventOnce(receiver!.events, [killedAt]);
+    assert.deepEqual(completionsIn(events).sort(), [...runIds].sort(), 'one COMPLETED event per run');
 
     // 9. The killed node comes back on its data dir (systemd's Restart=): it publishes the pack it had open. Then
     // every node stops cleanly (sealing what is open) and every image exports bit-identical from the bucket alone.

@@ -15,6 +15,8 @@ import { startTestBucket, type TestBucket } from './s3.ts';
 import { createTestDatabase } from './stores.ts';
 import { startFailoverProxy, type FailoverProxy } from './failoverProxy.ts';
 import { waitFor } from './replication.ts';
+import { DEFAULT_DELIVERY, defaultLeaseMs } from '../../src/observability/webhooks/dispatcher.ts';
+import { ATTEMPT_HEADER } from '../../src/observability/webhooks/sign.ts';
 
 export const CLUSTER_ROOT = { accessKeyId: 'AKIACLUSTERTEST00001', secretAccessKey: 'cluster-test-secret-0123456789abcdef' };
 
@@ -31,6 +33,69 @@ export interface WebhookEvent {
   id: string;
   type: string;
   detail: Record<string, string | null>;
+  /** The delivery attempt the sender numbered it (its X-Ferry-Delivery-Attempt header). */
+  attempt: number;
+  /** When it arrived (the test's clock). */
+  receivedAt: number;
+}
+
+export interface WebhookReceiver {
+  server: Server;
+  /** Every event received, in arrival order (repeats included: the tests look for them). */
+  events: WebhookEvent[];
+  /** Called for each event as it arrives. */
+  onEvent: ((event: WebhookEvent) => void) | undefined;
+  close(): Promise<void>;
+}
+
+/** A webhook receiver on a free local port that records every event it is sent and answers 200. */
+export async function startWebhookReceiver(): Promise<WebhookReceiver> {
+  const events: WebhookEvent[] = [];
+  const server: Server = createServer((request, response) => {
+    let body = '';
+    request.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+    request.on('end', () => {
+      const parsed = JSON.parse(body) as { id: string; 'detail-type': string; detail: Record<string, string | null> };
+      const attempt = Number(request.headers[ATTEMPT_HEADER]);
+      const event = { id: parsed.id, type: parsed['detail-type'], detail: parsed.detail, attempt, receivedAt: Date.now() };
+      events.push(event);
+      response.writeHead(200).end();
+      receiver.onEvent?.(event);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const receiver: WebhookReceiver = { server, events, onEvent: undefined, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return receiver;
+}
+
+/**
+ * The events as a receiver that drops repeats of an event id keeps them (the contract: dispatcher.ts), after checking
+ * that every repeat is what the contract allows and nothing else: the redelivery of an event a SIGKILLed node had
+ * sent but not yet marked delivered. Such a repeat carries the first copy's attempt number (the claim lapsed; no
+ * attempt failed), arrives after a kill that came after the first copy, and no sooner than the dead node's claim
+ * could lapse (its lease less the attempt's timeout after the first copy). Fails on any other repeat.
+ */
+export function eachEventOnce(events: readonly WebhookEvent[], killedAt: readonly number[]): WebhookEvent[] {
+  const lapse = defaultLeaseMs(DEFAULT_DELIVERY.timeoutMs) - DEFAULT_DELIVERY.timeoutMs;
+  const first = new Map<string, WebhookEvent>();
+  const repeats: string[] = [];
+  for (const event of events) {
+    const earlier = first.get(event.id);
+    if (!earlier) {
+      first.set(event.id, event);
+      continue;
+    }
+    const explained =
+      event.attempt === earlier.attempt &&
+      killedAt.some((kill) => earlier.receivedAt <= kill && kill <= event.receivedAt) &&
+      event.receivedAt - earlier.receivedAt >= lapse &&
+      events.filter((e) => e.id === event.id).length === 2;
+    if (!explained) {
+      repeats.push(`${event.id} (${event.type} ${JSON.stringify(event.detail)}): attempt ${earlier.attempt} at ${earlier.receivedAt}, again attempt ${event.attempt} at ${event.receivedAt}; nodes killed at ${killedAt.join(', ') || 'none'}`);
+    }
+  }
+  if (repeats.length > 0) throw new Error(`events delivered twice, not by a killed node's lapsed claim:\n${repeats.join('\n')}`);
+  return [...first.values()];
 }
 
 export interface Cluster {
@@ -38,10 +103,10 @@ export interface Cluster {
   /** The environment every node (and `ferry` admin commands against the cluster) gets. */
   env: Record<string, string>;
   bucket: TestBucket;
-  /** Every webhook event received, in arrival order (duplicates included: the test looks for them). */
-  events: WebhookEvent[];
-  /** Called for each event as it arrives. */
-  onEvent: ((event: WebhookEvent) => void) | undefined;
+  /** The receiver every node sends its webhook events to. */
+  webhooks: WebhookReceiver;
+  /** When each SIGKILL of a node was sent (eachEventOnce allows their in-flight deliveries to repeat). */
+  killedAt: number[];
   start(node: ClusterNode): Promise<void>;
   /** SIGKILL. */
   kill(node: ClusterNode): Promise<void>;
@@ -78,22 +143,10 @@ export function clusterNodeEnv(bucket: TestBucket, databaseUrl: string, webhookR
 export async function startCluster(options: { nodes: number; adminUrl: string; extraEnv?: Record<string, string> }): Promise<Cluster> {
   const bucket = await startTestBucket();
   const database = await createTestDatabase(options.adminUrl);
-  const events: WebhookEvent[] = [];
   const proxies: FailoverProxy[] = [];
   const clients: SMSClient[] = [];
-  const receiver: Server = createServer((request, response) => {
-    let body = '';
-    request.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-    request.on('end', () => {
-      const parsed = JSON.parse(body) as { id: string; 'detail-type': string; detail: Record<string, string | null> };
-      const event = { id: parsed.id, type: parsed['detail-type'], detail: parsed.detail };
-      events.push(event);
-      response.writeHead(200).end();
-      cluster.onEvent?.(event);
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  const env: Record<string, string> = { ...clusterNodeEnv(bucket, database.url, receiver), ...options.extraEnv };
+  const receiver = await startWebhookReceiver();
+  const env: Record<string, string> = { ...clusterNodeEnv(bucket, database.url, receiver.server), ...options.extraEnv };
   const nodes: ClusterNode[] = [];
   for (let i = 1; i <= options.nodes; i++) {
     nodes.push({ name: `node-${i}`, dataDir: mkdtempSync(join(tmpdir(), `ferry-node-${i}-`)), port: await freePort(), process: undefined, history: [] });
@@ -110,13 +163,14 @@ export async function startCluster(options: { nodes: number; adminUrl: string; e
     nodes,
     env,
     bucket,
-    events,
-    onEvent: undefined,
+    webhooks: receiver,
+    killedAt: [],
     async start(node) {
       node.process = await spawnFerry({ dataDir: node.dataDir, port: node.port, env: { ...env, FERRY_NODE_ID: node.name }, timeoutMs: 120_000 });
       node.history.push(node.process);
     },
     async kill(node) {
+      if (node.process) cluster.killedAt.push(Date.now());
       await node.process?.kill();
       node.process = undefined;
     },
@@ -151,7 +205,7 @@ export async function startCluster(options: { nodes: number; adminUrl: string; e
       for (const client of clients) client.destroy();
       for (const proxy of proxies) await proxy.close();
       for (const node of nodes) await node.process?.kill();
-      await new Promise<void>((resolve) => receiver.close(() => resolve()));
+      await receiver.close();
       await bucket.stop();
       await database.drop();
       for (const node of nodes) rmSync(node.dataDir, { recursive: true, force: true });

@@ -69,6 +69,12 @@ export const DEFAULT_DELIVERY: Omit<DeliveryOptions, 'leaseMs'> = {
   deliveredRetentionMs: 10 * 60_000,
 };
 
+/**
+ * How long a claim holds by default: one attempt's timeout, then as long again for its outcome to be recorded, and
+ * 10 s of slack. A node that dies holding a claim delays that event (and its key's later ones) this long.
+ */
+export const defaultLeaseMs = (timeoutMs: number): number => 2 * timeoutMs + 10_000;
+
 const MARK_BATCH = 500;
 const PURGE_BATCH = 1000;
 const PURGE_EVERY_MS = 60_000;
@@ -135,7 +141,7 @@ export class WebhookDispatcher {
     this.#log = options.log;
     this.#userAgent = options.userAgent;
     const timeoutMs = options.delivery?.timeoutMs ?? DEFAULT_DELIVERY.timeoutMs;
-    this.#options = { ...DEFAULT_DELIVERY, leaseMs: 2 * timeoutMs + 10_000, ...options.delivery };
+    this.#options = { ...DEFAULT_DELIVERY, leaseMs: defaultLeaseMs(timeoutMs), ...options.delivery };
     this.#deliveries = new ConcurrencyLimit(this.#options.concurrency);
     this.#observe = options.observe ?? (() => {});
   }
