@@ -44,6 +44,11 @@ import type { AppPorts, ArtifactStore as AppArtifactStore, InstanceService } fro
 import { appStatusHook } from './core/apps/refreshApps.ts';
 import { LaunchCoordinator } from './core/apps/launchCoordinator.ts';
 import { AppValidationRunner } from './core/apps/appValidationRunner.ts';
+import { launchPlacement, type LaunchPlacement } from './domain/launchPlacement.ts';
+import { LaunchElsewhere } from './launch/launchElsewhere.ts';
+
+/** How often the launch node of a cluster looks for launches, terminations and validations other nodes asked for. */
+const FOLLOW_OTHER_NODES_MS = 2000;
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -104,8 +109,10 @@ export interface RunningFerry {
   launches: LaunchCoordinator;
   /** Runs app-level (SSM) validations once an app is launched. */
   appValidations: AppValidationRunner;
-  /** Launched instances (libvirt). */
+  /** Launched instances (libvirt); started only where this node launches (`launchPlacement`). */
   instances: LibvirtInstanceService;
+  /** Whether this node launches instances, or which node does (a cluster). */
+  launchPlacement: LaunchPlacement;
   close(): Promise<void>;
 }
 
@@ -181,7 +188,9 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     ...(options.launch?.hydrationBandwidthMiB ? { hydrationBandwidthMiB: options.launch.hydrationBandwidthMiB } : {}),
     ...(options.launch?.bootTimeoutMs ? { bootTimeoutMs: options.launch.bootTimeoutMs } : {}),
   });
-  ports.instances ??= instances;
+  // In a cluster one node launches (domain/launchPlacement.ts); the others answer from the store and leave the rest to it.
+  const placement = launchPlacement({ sharedStore: store.capabilities.sharedByNodes === true, nodeId, launchNode: options.launch?.node ?? (env.FERRY_LAUNCH_NODE || undefined) });
+  ports.instances ??= placement.kind === 'here' ? instances : new LaunchElsewhere(core, nodeId, placement.kind === 'elsewhere' ? placement.node : undefined);
   // Retention never deletes an image an instance still reads through its export: deferred until it is hydrated,
   // failed or terminated, which pokes the scheduler to try again.
   // Nodes sharing a store take turns at the scheduler through a lease; a store of its own makes this node the leader.
@@ -212,10 +221,14 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     throw thrown;
   }
   scheduler.start();
-  // Instances a previous process left mid-launch or mid-terminate are driven on (in the background).
-  void instances.start();
-  await launches.start();
-  await appValidations.start();
+  if (placement.kind === 'here') {
+    // Instances a previous process left mid-launch or mid-terminate are driven on (in the background). The launch
+    // node of a cluster also looks for what other nodes asked (their events stay in their processes).
+    const follow = store.capabilities.sharedByNodes ? { followOtherNodesMs: FOLLOW_OTHER_NODES_MS } : {};
+    void instances.start();
+    await launches.start(follow);
+    await appValidations.start(follow);
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 0);
   const host = options.host === '0.0.0.0' || options.host === undefined ? '127.0.0.1' : options.host;
@@ -236,6 +249,7 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     launches,
     appValidations,
     instances,
+    launchPlacement: placement,
     async close() {
       if (closed) return;
       closed = true;

@@ -79,6 +79,11 @@ export interface InstanceService {
   ): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   /** Is launching possible here, and if not, the one-line reason. */
   availability(): Promise<{ available: true } | { available: false; reason: string }>;
+  /**
+   * Set when nothing can launch at all, whatever libvirt says (a cluster that names no launch node): why. Read
+   * without I/O where a launch is only planned (autoLaunch, in a transaction).
+   */
+  readonly launchesNowhere?: string | undefined;
   validateNetwork(network: InstanceSpec['network']): Promise<void>;
 }
 

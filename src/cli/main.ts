@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { parseBlocksSetting } from '../images/blocks/blocksUrl.ts';
 import { resolveDataDir, resolveLaunchConfig, resolveServeConfig } from '../config/config.ts';
 import { startLocalLibvirt } from '../launch/libvirtDaemon.ts';
+import { NO_LAUNCH_NODE } from '../domain/launchPlacement.ts';
 import { startFerry, VERSION } from '../main.ts';
 import { createLogger } from '../lib/logger.ts';
 import { ROOT_ACCOUNT_NAME } from '../core/accounts.ts';
@@ -56,7 +57,8 @@ program
   .addHelpText(
     'after',
     '\nEnvironment: FERRY_MAX_JOBS_PER_ACCOUNT=<n> raises the limit of non-terminal replication jobs per account and region (default 50).' +
-      '\nFERRY_WEBHOOK_SECRET signs webhook deliveries (default: <data-dir>/webhook-secret, generated 0600). Metrics: GET /metrics.',
+      '\nFERRY_WEBHOOK_SECRET signs webhook deliveries (default: <data-dir>/webhook-secret, generated 0600). Metrics: GET /metrics.' +
+      '\nIn a cluster (--store postgres://…), FERRY_LAUNCH_NODE=<node id> names the one node that launches instances (docs/cluster.md).',
   )
   .action(async (flags: { host?: string; port?: string; dataDir?: string; store?: string; datastore?: string; maxBandwidth?: string; blocks?: string; s3Endpoint?: string; embeddedConnector: boolean; webhook?: string[]; launchUri?: string; instancesDir?: string }) => {
     const config = resolveServeConfig(flags, process.env);
@@ -96,12 +98,17 @@ program
     }
     const ferry = await startFerry({ ...config, datastore, log, policy, webhookUrls: flags.webhook, launch });
     log.info({ url: ferry.url, dataDir: config.dataDir, version: VERSION }, 'ferry is listening');
-    // One line on whether instances can be launched here, and if not, what is missing.
-    void ferry.instances.availability().then((launching) =>
-      launching.available
-        ? log.info({ uri: launch.uri, instancesDir: launch.instancesDir }, 'launching is available')
-        : log.warn({ uri: launch.uri }, `launching is unavailable: ${launching.reason}`),
-    );
+    // One line on whether instances can be launched here, and if not, what is missing (or which node launches).
+    const placement = ferry.launchPlacement;
+    if (placement.kind === 'elsewhere') log.info({ launchNode: placement.node }, `instances are launched by node ${placement.node} (FERRY_LAUNCH_NODE)`);
+    else if (placement.kind === 'nowhere') log.warn(`launching is unavailable: ${NO_LAUNCH_NODE}`);
+    else {
+      void ferry.instances.availability().then((launching) =>
+        launching.available
+          ? log.info({ uri: launch.uri, instancesDir: launch.instancesDir }, 'launching is available')
+          : log.warn({ uri: launch.uri }, `launching is unavailable: ${launching.reason}`),
+      );
+    }
     const root = ferry.root;
     if (root.source === 'generated') {
       process.stderr.write(

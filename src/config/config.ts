@@ -113,6 +113,8 @@ export interface LaunchConfig {
   hydrationBandwidthMiB?: number;
   /** How long a guest may take to signal its boot before its launch fails (FERRY_BOOT_TIMEOUT_SECONDS; default 5 min). */
   bootTimeoutMs?: number;
+  /** In a cluster, the FERRY_NODE_ID of the one node that launches instances (FERRY_LAUNCH_NODE; domain/launchPlacement.ts). */
+  node?: string;
 }
 
 /** /var/lib/ferry/instances for root; ~/.local/share/ferry/instances (XDG_DATA_HOME) for anyone else. */
@@ -135,5 +137,6 @@ export function resolveLaunchConfig(flags: { launchUri?: string; instancesDir?: 
     instancesDir: resolve(flags.instancesDir ?? (env.FERRY_INSTANCES_DIR || defaultInstancesDir(env))),
     ...(hydration ? { hydrationBandwidthMiB: Number(hydration) } : {}),
     ...(bootTimeout ? { bootTimeoutMs: Number(bootTimeout) * 1000 } : {}),
+    ...(env.FERRY_LAUNCH_NODE ? { node: env.FERRY_LAUNCH_NODE } : {}),
   };
 }

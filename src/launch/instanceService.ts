@@ -23,7 +23,8 @@ import { DiskExports } from './diskExports.ts';
 import { runGuestCommand } from './guestCommands.ts';
 import type { GuestCommand, Instance, InstanceService, InstanceSpec, InstanceValidationResult } from '../apps/instances.ts';
 import { InstanceFiles } from './instanceFiles.ts';
-import { changeInstance, insertInstance, instancesReadingImage, launchOwnerId, tenantInstance, tenantInstances, validationsOf, type InstanceRow, type ValidationRow } from './instanceRepo.ts';
+import { changeInstance, insertInstance, launchOwnerId, tenantInstance, type InstanceRow, type ValidationRow } from './instanceRepo.ts';
+import { InstanceRecords, toInstance } from './instanceRecords.ts';
 import { checkAvailability, type Availability } from './libvirtDaemon.ts';
 import { LaunchPhases, type PhaseListener } from './launchPhases.ts';
 import { LaunchRunner } from './launchSteps.ts';
@@ -50,32 +51,11 @@ export const MAX_CONSOLE_BYTES = 1024 * 1024;
 /** A failed availability check is repeated at most this often (a daemon started meanwhile is noticed). */
 const AVAILABILITY_RETRY_MS = 5000;
 
-function toInstance(row: InstanceRow, validations: ValidationRow[]): Instance {
-  const plan = JSON.parse(row.plan) as { labels?: Record<string, string> };
-  return {
-    instanceId: row.instance_id,
-    tenant: { accountId: row.account_id, region: row.region },
-    appId: row.app_id,
-    serverId: row.server_id,
-    amiId: row.ami_id,
-    domainName: row.domain_name,
-    state: row.state,
-    stateMessage: row.state_message,
-    hydration: row.hydration,
-    launchedAt: row.launched_at,
-    bootedAt: row.booted_at,
-    hydratedAt: row.hydrated_at,
-    terminatedAt: row.terminated_at,
-    validations: validations.map((v) => ({ validationId: v.validation_id, name: v.name, status: v.status, message: v.message, at: v.at })),
-    labels: plan.labels ?? {},
-    hydrationMessage: row.hydration_message,
-  };
-}
-
 export class LibvirtInstanceService implements InstanceService {
   readonly virsh: Virsh;
   readonly files: InstanceFiles;
   readonly #core: Core;
+  readonly #records: InstanceRecords;
   readonly #images: ImageStore;
   readonly #log: Logger;
   readonly #exports: DiskExports;
@@ -90,6 +70,7 @@ export class LibvirtInstanceService implements InstanceService {
 
   constructor(options: LibvirtInstanceServiceOptions) {
     this.#core = options.core;
+    this.#records = new InstanceRecords(options.core);
     this.#images = options.images;
     this.#log = options.log;
     this.#bootTimeoutMs = options.bootTimeoutMs;
@@ -231,16 +212,12 @@ export class LibvirtInstanceService implements InstanceService {
     throw notPermitted(`Instance ${instanceId} keeps changing state; try again.`);
   }
 
-  async get(tenant: Tenant, instanceId: string): Promise<Instance | undefined> {
-    const row = await tenantInstance(this.#core, tenant, instanceId);
-    if (!row) return undefined;
-    return toInstance(row, (await validationsOf(this.#core, [instanceId])).get(instanceId) ?? []);
+  get(tenant: Tenant, instanceId: string): Promise<Instance | undefined> {
+    return this.#records.get(tenant, instanceId);
   }
 
-  async list(tenant: Tenant, filter: { appId?: string } = {}): Promise<Instance[]> {
-    const rows = await tenantInstances(this.#core, tenant, filter.appId);
-    const validations = await validationsOf(this.#core, rows.map((r) => r.instance_id));
-    return rows.map((row) => toInstance(row, validations.get(row.instance_id) ?? []));
+  list(tenant: Tenant, filter: { appId?: string } = {}): Promise<Instance[]> {
+    return this.#records.list(tenant, filter);
   }
 
   async consoleOutput(tenant: Tenant, instanceId: string, maxBytes = DEFAULT_CONSOLE_BYTES): Promise<string> {
@@ -268,7 +245,7 @@ export class LibvirtInstanceService implements InstanceService {
 
   /** Instances that still read the image through its export (retention defers its deletion until none does). */
   imageReaders(amiId: string): Promise<string[]> {
-    return instancesReadingImage(this.#core, amiId);
+    return this.#records.imageReaders(amiId);
   }
 
   /**

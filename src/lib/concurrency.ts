@@ -103,6 +103,11 @@ export class KeyedChains {
     });
   }
 
+  /** Whether `key` has work queued or running. */
+  busy(key: string): boolean {
+    return this.#chains.has(key);
+  }
+
   /** Resolves once no key has work queued, including work queued while waiting (tests, shutdown). */
   async idle(): Promise<void> {
     while (this.#chains.size > 0) await Promise.all([...this.#chains.values()]);

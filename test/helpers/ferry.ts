@@ -16,7 +16,7 @@ import type { ArtifactLimits } from '../../src/artifacts/limits.ts';
 import type { ArtifactStore, InstanceService } from '../../src/apps/ports.ts';
 import { createTestDatabase, testPostgresUrl } from './stores.ts';
 import { stopBeforeDropping } from './testDatabases.ts';
-import { forgetTestStore, registerTestStore } from './process.ts';
+import { forgetTestStore, LONE_TEST_NODE, registerTestStore } from './process.ts';
 import { blocksFor, forgetBlocks, type TestBlocks } from './testBlocks.ts';
 
 export interface TestFerry {
@@ -65,6 +65,11 @@ export interface TestFerryOptions {
    * Tests that launch pass test/helpers/launch.ts's private instances dir and qemu:///system.
    */
   launch?: Partial<LaunchConfig>;
+  /**
+   * This server's node id (FERRY_NODE_ID). On PostgreSQL the default is LONE_TEST_NODE, which is also the default
+   * launch node (`launch.node`): a lone server launches; give another id to start a node of a cluster that does not.
+   */
+  nodeId?: string;
   /**
    * The state store: 'sqlite' (in the data dir), 'postgres' (a fresh database on FERRY_TEST_PG_URL, dropped on
    * close), or a postgres:// URL. Default: FERRY_TEST_STORE, else 'sqlite'.
@@ -159,7 +164,9 @@ export async function startTestFerry(options: TestFerryOptions = {}): Promise<Te
     artifacts: options.artifacts,
     ...(options.regions ? { regions: options.regions } : {}),
     ...(options.webhookUrls ? { webhookUrls: options.webhookUrls, webhookDelivery: { retryBaseMs: 100, retryMaxMs: 1000 } } : {}),
-    launch: options.launch ?? unreachableLaunch(dataDir),
+    // A lone test server on PostgreSQL is its cluster's launch node, as one on SQLite launches (domain/launchPlacement.ts).
+    ...(store.url || options.nodeId ? { nodeId: options.nodeId ?? LONE_TEST_NODE } : {}),
+    launch: { ...unreachableLaunch(dataDir), ...(store.url ? { node: LONE_TEST_NODE } : {}), ...options.launch },
   });
   // The test's own `after` may run after the hook that drops this process's databases: stop the server first then.
   const stopped = stopBeforeDropping(() => ferry.close());

@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline';
 import { startFerry } from '../../src/main.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { LAUNCH_URI } from './launch.ts';
+import { LONE_TEST_NODE } from './process.ts';
 
 const [dataDir, datastore, instancesDir] = process.argv.slice(2) as [string, string, string];
 const say = (message: object) => process.stdout.write(`${JSON.stringify(message)}\n`);
@@ -27,7 +28,9 @@ const ferry = await startFerry({
   connectorPollMs: 200,
   log: createLogger(process.env.FERRY_TEST_LOG_LEVEL ?? 'warn', process.stderr),
   env: {},
-  launch: { uri: LAUNCH_URI, instancesDir },
+  // Alone on a PostgreSQL store, it is its cluster's launch node (as it would launch on SQLite).
+  ...(process.env.FERRY_STORE ? { nodeId: LONE_TEST_NODE } : {}),
+  launch: { uri: LAUNCH_URI, instancesDir, ...(process.env.FERRY_STORE ? { node: LONE_TEST_NODE } : {}) },
 });
 const tenant = { accountId: ferry.root.accountId, region: 'us-east-1' };
 ferry.core.events.subscribe((event) => {

@@ -105,6 +105,9 @@ export interface FerryProcess {
  * Starts `ferry serve` as a child process and waits until GET /health answers. Without `datastore` it runs only
  * the control plane (--no-embedded-connector); with one, its embedded connector serves that directory.
  */
+/** The node id of a test server that runs alone on a PostgreSQL store: it launches (FERRY_LAUNCH_NODE). */
+export const LONE_TEST_NODE = 'lone-test-node';
+
 export async function spawnFerry(options: {
   dataDir: string;
   port?: number;
@@ -118,7 +121,8 @@ export async function spawnFerry(options: {
   const blocks = options.env?.FERRY_BLOCKS === undefined ? await (await import('./testBlocks.ts')).blocksFor(undefined, options.dataDir) : undefined;
   // FERRY_TEST_STORE=postgres: the data dir's database (kept for a restart on it), unless the test chose its own store.
   const storeUrl = options.env?.FERRY_STORE === undefined ? await (await import('./ferry.ts')).testStoreUrl(options.dataDir) : undefined;
-  const storeEnv: Record<string, string> = storeUrl ? { FERRY_STORE: storeUrl } : {};
+  // Alone on that database, the server is its cluster's launch node (as it would launch on SQLite).
+  const storeEnv: Record<string, string> = storeUrl ? { FERRY_STORE: storeUrl, FERRY_NODE_ID: LONE_TEST_NODE, FERRY_LAUNCH_NODE: LONE_TEST_NODE } : {};
   if (blocks || storeUrl) registerTestStore(options.dataDir, { ...storeEnvFor(['--data-dir', options.dataDir]), ...storeEnv, ...blocks?.env });
   const connectorArgs = options.datastore ? ['--datastore', options.datastore] : ['--no-embedded-connector'];
   const child = spawn(NODE, [FERRY_CLI, 'serve', ...connectorArgs, '--port', String(port), '--data-dir', options.dataDir], {

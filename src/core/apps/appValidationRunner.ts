@@ -49,6 +49,8 @@ export class AppValidationRunner {
   readonly #stopping = new AbortController();
   #unsubscribe: (() => void) | undefined;
   #stopped = false;
+  #follow: NodeJS.Timeout | undefined;
+  #following = false;
 
   constructor(core: Core, ports: AppPorts) {
     this.#core = core;
@@ -56,15 +58,35 @@ export class AppValidationRunner {
     this.#log = core.log.child({ component: 'app-validation' });
   }
 
-  async start(): Promise<void> {
+  /**
+   * Follows validation and instance events and runs what is queued. With `followOtherNodesMs` (the launch node of
+   * a cluster) it also looks that often for validations other nodes queued (StartOnDemandAppValidation there).
+   */
+  async start(options: { followOtherNodesMs?: number } = {}): Promise<void> {
     this.#unsubscribe = this.#core.events.subscribe((event) => this.#onEvent(event));
+    await this.#kickQueued();
+    if (options.followOtherNodesMs) {
+      this.#follow = setInterval(() => {
+        if (this.#following || this.#stopped) return;
+        this.#following = true;
+        this.#kickQueued()
+          .catch((error: unknown) => this.#log.warn({ err: coerceError(error) }, 'could not look for validations other nodes queued; looking again shortly'))
+          .finally(() => (this.#following = false));
+      }, options.followOtherNodesMs);
+      this.#follow.unref();
+    }
+  }
+
+  /** Runs each app's queued validations, except where this process is already at work on the app. */
+  async #kickQueued(): Promise<void> {
     const queued = await selectAppsWithOutputs(this.#core.db, SSM_SOURCE, QUEUED);
-    for (const row of queued) this.kick(tenantOf(row), row.app_id);
+    for (const row of queued) if (!this.#chains.busy(row.app_id)) this.kick(tenantOf(row), row.app_id);
   }
 
   /** Stops waiting for running commands (their rows stay IN_PROGRESS and run again after the next start). */
   async stop(): Promise<void> {
     this.#stopped = true;
+    if (this.#follow) clearInterval(this.#follow);
     this.#unsubscribe?.();
     this.#stopping.abort();
     await this.idle();

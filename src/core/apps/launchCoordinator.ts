@@ -15,15 +15,15 @@ import { instanceSize } from '../../domain/instanceTypes.ts';
 import { launchStep } from '../../domain/appLaunchPlan.ts';
 import { s3Uri } from '../../domain/s3Location.ts';
 import type { AppPorts, Instance, InstanceService, InstanceSpec } from '../../apps/ports.ts';
-import { inTransaction, type Core } from '../context.ts';
+import { inTransaction, type Core, type Tx } from '../context.ts';
 import { type Tenant, tenantOf } from '../../domain/tenant.ts';
 import type { FerryEvent } from '../events.ts';
 import { findApp, loadLaunchRows, parseJson, type AppRow, type InstanceRow } from './appRecords.ts';
 import { findKeyPair } from './keyPairs.ts';
 import { recordInstanceState } from './instanceRows.ts';
-import { refreshApp, toPlanned, type RefreshOptions } from './refreshApps.ts';
+import { refreshApp, refreshOptionsFor, toPlanned, type RefreshOptions } from './refreshApps.ts';
 import type { StoredLaunchConfiguration, StoredServerValidation } from './storedConfig.ts';
-import { selectAppById } from '../../store/apps/appQueries.ts';
+import { lockAppById, selectAppById } from '../../store/apps/appQueries.ts';
 import { selectAppsInLaunchPhases, selectMember, selectServerValidations, updateLaunchRowIf } from '../../store/apps/launchQueries.ts';
 
 /** Labels Ferry puts on every instance it launches for an app. */
@@ -40,6 +40,8 @@ export class LaunchCoordinator {
   readonly #chains = new KeyedChains();
   #unsubscribe: (() => void) | undefined;
   #stopped = false;
+  #follow: NodeJS.Timeout | undefined;
+  #following = false;
 
   constructor(core: Core, ports: AppPorts) {
     this.#core = core;
@@ -48,27 +50,54 @@ export class LaunchCoordinator {
   }
 
   get refreshOptions(): RefreshOptions {
-    return { launchAvailable: this.#ports.instances !== undefined };
+    return refreshOptionsFor(this.#ports.instances);
   }
 
-  /** Follows app and instance events, and resumes every launch or termination a previous run left unfinished. */
-  async start(): Promise<void> {
+  /**
+   * Follows app and instance events, and resumes every launch or termination a previous run left unfinished. With
+   * `followOtherNodesMs` (the launch node of a cluster), it also looks that often for apps whose launch status other
+   * nodes changed (LaunchApp, TerminateApp, an autoLaunch planned there): their events stay in their own process.
+   */
+  async start(options: { followOtherNodesMs?: number } = {}): Promise<void> {
     this.#unsubscribe = this.#core.events.subscribe((event) => this.#onEvent(event));
-    const unfinished = await selectAppsInLaunchPhases(this.#core.db, ['LAUNCH', 'TERMINATE']);
-    for (const app of unfinished) {
-      if (!ACTIVE_STATUSES.has(app.launch_status)) continue;
+    for (const app of await this.#activeApps()) {
       const tenant = tenantOf(app);
       this.#enqueue(app.app_id, async () => {
         await this.#readBackStates(tenant, app.app_id);
         await this.#advance(tenant, app.app_id);
       });
     }
+    if (options.followOtherNodesMs) {
+      this.#follow = setInterval(() => void this.#followOtherNodes(), options.followOtherNodesMs);
+      this.#follow.unref();
+    }
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    if (this.#follow) clearInterval(this.#follow);
     this.#unsubscribe?.();
     await this.idle();
+  }
+
+  async #activeApps(): Promise<Awaited<ReturnType<typeof selectAppsInLaunchPhases>>> {
+    const apps = await selectAppsInLaunchPhases(this.#core.db, ['LAUNCH', 'TERMINATE']);
+    return apps.filter((app) => ACTIVE_STATUSES.has(app.launch_status));
+  }
+
+  /** One look for work other nodes asked for; an app this process is already working on is left to its chain. */
+  async #followOtherNodes(): Promise<void> {
+    if (this.#stopped || this.#following || !this.#ports.instances) return;
+    this.#following = true;
+    try {
+      for (const app of await this.#activeApps()) {
+        if (!this.#chains.busy(app.app_id)) this.#enqueue(app.app_id, () => this.#advance(tenantOf(app), app.app_id));
+      }
+    } catch (error) {
+      this.#log.warn({ err: coerceError(error) }, 'could not look for launches other nodes asked for; looking again shortly');
+    } finally {
+      this.#following = false;
+    }
   }
 
   /** Resolves once no app has work queued (tests, shutdown). */
@@ -83,7 +112,7 @@ export class LaunchCoordinator {
     } else if (event.type === 'instance.state' && event.appId) {
       const appId = event.appId;
       this.#enqueue(appId, async () => {
-        await this.#record(event.tenant, event);
+        await this.#record(event.tenant, appId, event);
         await this.#advance(event.tenant, appId);
       });
     }
@@ -94,13 +123,22 @@ export class LaunchCoordinator {
     this.#chains.enqueue(appId, work, (error) => this.#log.error({ appId, err: coerceError(error) }, 'app launch step failed; it is retried on the next change'));
   }
 
-  async #record(tenant: Tenant, change: { instanceId: string; state: string; message: string | null }): Promise<void> {
+  async #record(tenant: Tenant, appId: string, change: { instanceId: string; state: string; message: string | null }): Promise<void> {
     await inTransaction(this.#core, async (tx, emit) => {
-      const appId = await recordInstanceState(tx, { tenant, ...change }, this.#core.clock.now());
-      if (!appId) return;
-      const app = await selectAppById(tx, appId);
-      if (app) await refreshApp(tx, app, this.#core.clock.now(), emit, this.refreshOptions);
+      const app = await this.#appForChange(tx, appId);
+      if (!(await recordInstanceState(tx, { tenant, ...change }, this.#core.clock.now())) || !app) return;
+      await refreshApp(tx, app, this.#core.clock.now(), emit, this.refreshOptions);
     });
+  }
+
+  /**
+   * The app's row, locked first where transactions run side by side (PostgreSQL), before the launch row it changes:
+   * the instances of a wave are launched side by side, and two writes that each refreshed the app from the rows as
+   * they were before the other's commit left it "1 of 2 instances running" with both running. Behind the lock each
+   * refresh reads the other's row. App before launch rows, as every App operation takes them.
+   */
+  #appForChange(tx: Tx, appId: string): Promise<AppRow | undefined> {
+    return this.#core.capabilities.sharedByNodes ? lockAppById(tx, appId) : selectAppById(tx, appId);
   }
 
   /** Sets rows to what the subsystem says now (states missed while Ferry was down). */
@@ -111,8 +149,8 @@ export class LaunchCoordinator {
     for (const row of await loadLaunchRows(this.#core.db, app)) {
       if (row.instance_id === null || !IN_FLIGHT.has(row.state)) continue;
       const instance = await instances.get(tenant, row.instance_id);
-      if (!instance) await this.#record(tenant, { instanceId: row.instance_id, state: 'terminated', message: 'The instance no longer exists.' });
-      else await this.#record(tenant, { instanceId: row.instance_id, state: instance.state, message: instance.stateMessage });
+      if (!instance) await this.#record(tenant, appId, { instanceId: row.instance_id, state: 'terminated', message: 'The instance no longer exists.' });
+      else await this.#record(tenant, appId, { instanceId: row.instance_id, state: instance.state, message: instance.stateMessage });
     }
   }
 
@@ -185,7 +223,7 @@ export class LaunchCoordinator {
     await this.#write(app, row, { instance_id: instance.instanceId, state: instance.state, message: instance.stateMessage });
     // A state change published before the instance id was recorded found no row: read it back once.
     const now = await instances.get(tenantOf(app), instance.instanceId);
-    if (now && now.state !== instance.state) await this.#record(tenantOf(app), { instanceId: now.instanceId, state: now.state, message: now.stateMessage });
+    if (now && now.state !== instance.state) await this.#record(tenantOf(app), app.app_id, { instanceId: now.instanceId, state: now.state, message: now.stateMessage });
     return true;
   }
 
@@ -203,7 +241,7 @@ export class LaunchCoordinator {
       }
       await this.#write(app, row, { state: 'terminating', message: null });
       const after = await instances.get(tenant, row.instance_id);
-      if (!after || after.state === 'terminated') await this.#record(tenant, { instanceId: row.instance_id, state: 'terminated', message: null });
+      if (!after || after.state === 'terminated') await this.#record(tenant, app.app_id, { instanceId: row.instance_id, state: 'terminated', message: null });
     }
     return progressed;
   }
@@ -216,8 +254,8 @@ export class LaunchCoordinator {
     onlyIf?: string,
   ): Promise<boolean> {
     return inTransaction(this.#core, async (tx, emit) => {
+      const current = await this.#appForChange(tx, app.app_id);
       if (!(await updateLaunchRowIf(tx, row.seq, { ...patch, updated_at: this.#core.clock.now() }, onlyIf))) return false;
-      const current = await selectAppById(tx, app.app_id);
       if (current) await refreshApp(tx, current, this.#core.clock.now(), emit, this.refreshOptions);
       return true;
     });

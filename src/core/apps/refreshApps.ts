@@ -19,10 +19,19 @@ import { becameLaunched, queueAppValidations } from './appValidationQueue.ts';
 import { lockAppById, selectAppById, selectAppIdsOfJobs } from '../../store/apps/appQueries.ts';
 import { updateAppRow } from '../../store/apps/configQueries.ts';
 import { tenantOf } from '../../domain/tenant.ts';
+import type { InstanceService } from '../../apps/ports.ts';
 
 export interface RefreshOptions {
   /** Whether a launch subsystem is wired (autoLaunch fails with a message when not). */
   launchAvailable: boolean;
+  /** Why not, when it is not (default: no launch subsystem at all). */
+  unavailableReason?: string;
+}
+
+/** What an app's refresh may assume of launching, from the launch subsystem this node has (if any). */
+export function refreshOptionsFor(instances: Pick<InstanceService, 'launchesNowhere'> | undefined): RefreshOptions {
+  if (!instances) return { launchAvailable: false };
+  return instances.launchesNowhere === undefined ? { launchAvailable: true } : { launchAvailable: false, unavailableReason: instances.launchesNowhere };
 }
 
 interface JobFactsRow {
@@ -145,7 +154,7 @@ export async function refreshApp(
 async function autoLaunch(tx: Tx, app: AppRow, now: number, options: RefreshOptions): Promise<AppRow> {
   const readiness = await launchReadiness(tx, app);
   const failure = !options.launchAvailable
-    ? 'autoLaunch could not start: this Ferry runs without a launch subsystem (libvirt).'
+    ? `autoLaunch could not start: ${options.unavailableReason ?? 'this Ferry runs without a launch subsystem (libvirt)'}.`
     : readiness.problems.length > 0
       ? `autoLaunch could not start: ${readiness.problems.join('; ')}.`
       : null;
@@ -172,12 +181,18 @@ export function appStatusHook(core: Core, options: () => RefreshOptions): Before
   return async (tx, events, emit) => {
     const jobIds = new Set<string>();
     const appIds = new Set<string>();
+    const instanceEvents = events.filter((e): e is Extract<FerryEvent, { type: 'instance.state' }> => e.type === 'instance.state');
+    // An instance's app is locked before its launch row changes (app, then launch rows, as every App operation and
+    // the launch coordinator take them): the other order could wait in a circle with TerminateApp on PostgreSQL.
+    if (core.capabilities.sharedByNodes === true) {
+      for (const appId of [...new Set(instanceEvents.flatMap((e) => (e.appId ? [e.appId] : [])))].sort()) await lockAppById(tx, appId);
+    }
     for (const event of events) {
       if (event.type === 'job.state' || event.type === 'run.state') jobIds.add(event.replicationJobId);
-      else if (event.type === 'instance.state') {
-        const appId = await recordInstanceState(tx, event, core.clock.now());
-        if (appId) appIds.add(appId);
-      }
+    }
+    for (const event of instanceEvents) {
+      const appId = await recordInstanceState(tx, event, core.clock.now());
+      if (appId) appIds.add(appId);
     }
     if (jobIds.size > 0) {
       for (const appId of await selectAppIdsOfJobs(tx, [...jobIds])) appIds.add(appId);

@@ -1,0 +1,106 @@
+/**
+ * Launching in a cluster (domain/launchPlacement.ts): Ferry nodes on one PostgreSQL store, of which the one that
+ * FERRY_LAUNCH_NODE names launches. The App operations work through any node; the launch node follows what the
+ * others asked (their events stay in their own processes) and launches; what needs the instance's host is refused
+ * elsewhere with the node to ask (test/store/launchElsewhere.test.ts); a cluster that names no launch node refuses
+ * launches saying how to name one.
+ *
+ * The launch node runs the stand-in launch subsystem (test/helpers/fakeInstances.ts, instances boot by themselves):
+ * what is under test is which node acts on what, through the shared store, not libvirt — the launch node's
+ * subsystem is the one a lone Ferry runs (appLaunch.test.ts, appsEndToEnd.test.ts launch for real). Skipped, with
+ * the reason, without FERRY_TEST_PG_URL.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LaunchAppCommand, StartAppReplicationCommand, TerminateAppCommand } from '@aws-sdk/client-sms';
+import { configureLaunch, configureReplication, createApp, importServers, rejectsWith, summary, waitForApp } from '../helpers/apps.ts';
+import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
+import { createTestDatabase, postgresSkipReason, testPostgresUrl } from '../helpers/stores.ts';
+import { FakeInstances } from '../helpers/fakeInstances.ts';
+import { LONE_TEST_NODE } from '../helpers/process.ts';
+
+describe('launching in a cluster: one node launches, any node takes the App operations', { skip: postgresSkipReason }, () => {
+  let database: { url: string; drop(): Promise<void> };
+  let launchNode: TestFerry;
+  let otherNode: TestFerry;
+  const instances = new FakeInstances();
+  instances.autoBoot = true;
+  const dirs: string[] = [];
+  /** A node's data dir, holding the cluster's master key (the first node's) as FERRY_MASTER_KEY would give it. */
+  const dataDir = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-launch-cluster-'));
+    if (dirs.length > 0) copyFileSync(join(dirs[0]!, 'master.key'), join(dir, 'master.key'));
+    dirs.push(dir);
+    return dir;
+  };
+
+  before(async () => {
+    database = await createTestDatabase(testPostgresUrl!);
+    // The launch node is LONE_TEST_NODE (startTestFerry's default on PostgreSQL); the other node is named apart.
+    launchNode = await startTestFerry({ dataDir: dataDir(), store: database.url as `postgres://${string}`, instances });
+    instances.attach(launchNode.ferry.core);
+    otherNode = await startTestFerry({ dataDir: dataDir(), store: database.url as `postgres://${string}`, nodeId: 'node-b' });
+  });
+
+  after(async () => {
+    await otherNode?.close();
+    await launchNode?.close();
+    await database?.drop();
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('LaunchApp and TerminateApp through the other node: the launch node launches and terminates', async () => {
+    assert.deepEqual(launchNode.ferry.launchPlacement, { kind: 'here' });
+    assert.deepEqual(otherNode.ferry.launchPlacement, { kind: 'elsewhere', node: LONE_TEST_NODE });
+    const sms = otherNode.sms;
+    const connector = await otherNode.connector();
+    await connector.register();
+    const servers = await importServers(sms, connector, 2);
+    const app = await createApp(sms, 'clustered', servers);
+    await configureReplication(sms, app, { runOnce: true });
+    await sms.send(new StartAppReplicationCommand({ appId: app.appId }));
+    for (let done = 0; done < servers.length; ) {
+      for (const run of await connector.claim(servers.length)) {
+        await connector.completeWithImage(run.replicationRunId);
+        done++;
+      }
+    }
+    await configureLaunch(sms, app);
+
+    await sms.send(new LaunchAppCommand({ appId: app.appId }));
+    const launched = await waitForApp(sms, app.appId, 'LAUNCHED', (s) => s.launchStatus === 'LAUNCHED', 30_000);
+    assert.equal(launched.launchStatus, 'LAUNCHED');
+    assert.deepEqual(instances.launches.map((l) => l.serverId).sort(), [...servers].sort(), 'the launch node launched each server once');
+
+    await sms.send(new TerminateAppCommand({ appId: app.appId }));
+    await waitForApp(sms, app.appId, 'TERMINATED', (s) => s.launchStatus === 'TERMINATED', 30_000);
+    assert.equal((await summary(launchNode.sms, app.appId)).launchStatus, 'TERMINATED');
+    assert.ok([...instances.instances.values()].every((i) => i.state === 'terminated'), 'the launch node terminated every instance');
+  });
+
+  test('a cluster that names no launch node refuses LaunchApp, saying how to name one', async () => {
+    // A cluster of its own (another database): the first test's connectors would be awaited by this one's import.
+    const own = await createTestDatabase(testPostgresUrl!);
+    const unnamed = await startTestFerry({ dataDir: dataDir(), store: own.url as `postgres://${string}`, nodeId: 'node-c', launch: { node: undefined } });
+    try {
+      assert.deepEqual(unnamed.ferry.launchPlacement, { kind: 'nowhere' });
+      const sms = unnamed.sms;
+      const connector = await unnamed.connector();
+      await connector.register();
+      const servers = await importServers(sms, connector, 1, 'unnamed');
+      const app = await createApp(sms, 'unnamed', servers);
+      await configureReplication(sms, app, { runOnce: true });
+      await sms.send(new StartAppReplicationCommand({ appId: app.appId }));
+      for (const run of await connector.claim(1)) await connector.completeWithImage(run.replicationRunId);
+      await configureLaunch(sms, app);
+      await rejectsWith(sms.send(new LaunchAppCommand({ appId: app.appId })), 'OperationNotPermittedException', /^LaunchApp is not possible: in a cluster, one node launches instances and none is named: set FERRY_LAUNCH_NODE/);
+      assert.equal((await summary(sms, app.appId)).launchStatus, 'READY_FOR_LAUNCH');
+    } finally {
+      await unnamed.close();
+      await own.drop();
+    }
+  });
+});
