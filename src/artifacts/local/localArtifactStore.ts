@@ -1,6 +1,7 @@
 /**
- * The local artifact store: the index in the control plane's database (migration 010), the bytes in blob files
- * under `<data-dir>/artifacts` (blobFiles.ts).
+ * The artifact store: the index in the control plane's database (migration 010), the bytes in blobs (../blobs.ts):
+ * files under `<data-dir>/artifacts` (blobFiles.ts, the default, described below), or the block storage's bucket
+ * when it is remote (../bucket/bucketBlobs.ts), where the rules for blobs other nodes share apply (sharedBlobs.ts).
  *
  * A write streams the body into a new blob (hashed and checked on the way, fsynced), then commits the index row in
  * one transaction, so an object is visible only once complete and durable; the version it replaced is queued as
