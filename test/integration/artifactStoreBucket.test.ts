@@ -144,6 +144,29 @@ test('two nodes on one index and one bucket: each reads what the other wrote; ga
   }
 });
 
+test('bucket store with no grace: a reader in this process keeps the blobs it streams until it closes', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ferry-artifacts-bucket-'));
+  const { store, storage, db, close } = await openBucketStore({ dataDir, prefix: prefix(), limits: { ...SUITE_LIMITS, maxObjectBytes: 16 * 1024 * 1024 } });
+  try {
+    await store.ensureBucket(ALICE, 'reading', 'us-east-1');
+    const body = randomBytes(9 * 1024 * 1024);
+    await store.putObject(ALICE, 'reading', 'k', body);
+    const reader = await store.openObject(ALICE, 'reading', 'k');
+    await store.deleteObject(ALICE, 'reading', 'k');
+    await store.collectGarbage();
+    assert.equal((await blobNames(storage)).length, 1, 'held by the reader');
+    assert.equal((await garbageRows(db)).length, 1, 'still queued');
+    assert.ok((await bytesOf(reader.body)).equals(body));
+    if (!reader.body.closed) await new Promise((resolve) => reader.body.once('close', resolve)); // releases the blobs
+    await store.collectGarbage();
+    assert.deepEqual(await blobNames(storage), []);
+    assert.deepEqual(await garbageRows(db), []);
+  } finally {
+    await close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
 test('bucket store, after a crash: leftovers are swept at start, pending blobs expire, a commit whose blob was collected fails', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'ferry-artifacts-bucket-'));
   const where = prefix();
