@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { probeQuery } from './store/probe.ts';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from './lib/clock.ts';
 import { createLogger } from './lib/logger.ts';
@@ -37,6 +38,7 @@ import { startWebhooks, type Webhooks } from './observability/webhooks/index.ts'
 import type { DeliveryOptions } from './observability/webhooks/dispatcher.ts';
 // Artifact buckets (src/artifacts), served over S3's REST API on the same port.
 import { openLocalArtifactStore } from './artifacts/local/localArtifactStore.ts';
+import { BucketBlobs } from './artifacts/bucket/bucketBlobs.ts';
 import type { ArtifactStore } from './artifacts/artifactStore.ts';
 import type { ArtifactLimits } from './artifacts/limits.ts';
 // Applications (src/core/apps): statuses kept in every transaction, launches driven through the ports.
@@ -172,6 +174,8 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     now: () => clock.now(),
     limits: options.artifactLimits,
     log: log.child({ component: 'artifacts' }),
+    // With remote block storage, artifact bytes go to the same bucket, so that every node of a cluster reads them.
+    ...(images.placement.remote ? { blobs: new BucketBlobs(images.placement.storage, join(options.dataDir, 'artifacts')), garbageGraceMs: artifactGraceMs(env) } : {}),
   });
   const gc = new GarbageCollection(images, log);
   // A node killed mid-pack leaves an S3 multipart upload that nothing completes: swept at start, then hourly.
@@ -272,6 +276,15 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
       await store.close();
     },
   };
+}
+
+/** FERRY_ARTIFACT_GRACE_SECONDS: how long artifact garbage stays in a shared bucket (src/artifacts/local/sharedBlobs.ts). */
+function artifactGraceMs(env: NodeJS.ProcessEnv): number | undefined {
+  const value = env.FERRY_ARTIFACT_GRACE_SECONDS;
+  if (value === undefined || value === '') return undefined;
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds < 0) throw new Error(`FERRY_ARTIFACT_GRACE_SECONDS must be a number of seconds ≥ 0, not ${JSON.stringify(value)}`);
+  return seconds * 1000;
 }
 
 /** The S3 block storage `--blocks s3://…` (FERRY_BLOCKS) asks for; undefined: local packs in the data dir. */

@@ -1,6 +1,7 @@
 /**
- * The behaviour every ArtifactStore implementation must have, as one suite (the local store runs it; an S3-backed
- * store would run the same). `open` gives a fresh, empty store whose limits are the ones passed.
+ * The behaviour every ArtifactStore implementation must have, as one suite: the store with blob files
+ * (test/integration/artifactStore.test.ts) and with its blobs in a bucket (artifactStoreBucket.test.ts) run it.
+ * `open` gives a fresh, empty store whose limits are the ones passed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -15,7 +15,9 @@ import { spawnFerry, type FerryProcess } from '../helpers/process.ts';
 import { disposeTestServer } from '../helpers/ferry.ts';
 
 const KEYS: S3Keys = { accessKeyId: 'AKIAFERRYS3CRASHTEST', secretAccessKey: 's3/crash/test/secret/0123456789abcdefghij' };
-const ENV = { FERRY_ROOT_ACCESS_KEY_ID: KEYS.accessKeyId, FERRY_ROOT_SECRET_ACCESS_KEY: KEYS.secretAccessKey };
+// Local blocks whatever FERRY_TEST_BLOCKS says: these tests look at the blob files in the data dir, where artifacts
+// live only then (with blocks in a bucket, so do artifacts: artifactStoreBucket*.test.ts).
+const ENV = { FERRY_ROOT_ACCESS_KEY_ID: KEYS.accessKeyId, FERRY_ROOT_SECRET_ACCESS_KEY: KEYS.secretAccessKey, FERRY_BLOCKS: '' };
 
 function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];

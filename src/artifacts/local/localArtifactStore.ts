@@ -1,6 +1,7 @@
 /**
- * The local artifact store: the index in the control plane's database (migration 010), the bytes in blob files
- * under `<data-dir>/artifacts` (blobFiles.ts).
+ * The artifact store: the index in the control plane's database (migration 010), the bytes in blobs (../blobs.ts):
+ * files under `<data-dir>/artifacts` (blobFiles.ts, the default, described below), or the block storage's bucket
+ * when it is remote (../bucket/bucketBlobs.ts), where the rules for blobs other nodes share apply (sharedBlobs.ts).
  *
  * A write streams the body into a new blob (hashed and checked on the way, fsynced), then commits the index row in
  * one transaction, so an object is visible only once complete and durable; the version it replaced is queued as
@@ -32,6 +33,8 @@ import type {
   WriteObjectOptions,
 } from '../artifactStore.ts';
 import { BlobFiles } from './blobFiles.ts';
+import type { ArtifactBlobs, ReceivedBlob } from '../blobs.ts';
+import { DEFAULT_SHARED_GRACE_MS, SharedBlobs, type SharedArtifactBlobs } from './sharedBlobs.ts';
 import {
   bucketHasObjects,
   countBuckets,
@@ -67,6 +70,10 @@ export interface LocalArtifactStoreOptions {
   now: () => number;
   limits?: Partial<ArtifactLimits>;
   log?: ArtifactStoreLog;
+  /** Where the bytes go; default: files under `<dataDir>/artifacts` (blobFiles.ts). */
+  blobs?: ArtifactBlobs;
+  /** Shared blobs only: how long garbage stays (default DEFAULT_SHARED_GRACE_MS; sharedBlobs.ts says why). */
+  garbageGraceMs?: number;
 }
 
 const silentLog: ArtifactStoreLog = { info() {}, warn() {} };
@@ -81,7 +88,7 @@ export async function openLocalArtifactStore(options: LocalArtifactStoreOptions)
     const why = thrown instanceof Error ? thrown.message : String(thrown);
     throw new Error(`The artifact tables are unusable (${why}): apply migration 010 (src/store/migrations/010_artifacts.ts).`);
   }
-  const store = new LocalArtifactStore(db, new BlobFiles(join(options.dataDir, 'artifacts')), options);
+  const store = new LocalArtifactStore(db, options.blobs ?? new BlobFiles(join(options.dataDir, 'artifacts')), options);
   await store.recover();
   return store;
 }
@@ -89,7 +96,9 @@ export async function openLocalArtifactStore(options: LocalArtifactStoreOptions)
 export class LocalArtifactStore extends ArtifactStoreBase implements ArtifactStore {
   readonly limits: ArtifactLimits;
   readonly #db: ArtifactDb;
-  readonly #blobs: BlobFiles;
+  readonly #blobs: ArtifactBlobs;
+  /** Set when the blobs are shared by other nodes (a bucket): pending rows, a grace period, sweeps. */
+  readonly #shared: SharedBlobs | undefined;
   readonly #now: () => number;
   readonly #log: ArtifactStoreLog;
   #collecting: Promise<void> | undefined;
@@ -97,22 +106,32 @@ export class LocalArtifactStore extends ArtifactStoreBase implements ArtifactSto
   #closed = false;
 
   /** Use openLocalArtifactStore. */
-  constructor(db: ArtifactDb, blobs: BlobFiles, options: LocalArtifactStoreOptions) {
+  constructor(db: ArtifactDb, blobs: ArtifactBlobs, options: LocalArtifactStoreOptions) {
     super();
     this.#db = db;
     this.#blobs = blobs;
     this.#now = options.now;
     this.#log = options.log ?? silentLog;
+    this.#shared = blobs.shared
+      ? new SharedBlobs(db, blobs as SharedArtifactBlobs, options.now, options.garbageGraceMs ?? DEFAULT_SHARED_GRACE_MS, this.#log)
+      : undefined;
     this.limits = { ...DEFAULT_ARTIFACT_LIMITS, ...options.limits };
   }
 
   /** Finishes what a crash interrupted (see the module comment). */
   async recover(): Promise<void> {
+    if (this.#shared) {
+      // Temporary files went when the blobs opened; leftovers in the bucket go with the sweep this starts.
+      this.#shared.start(() => this.#collectSoon());
+      await this.collectGarbage();
+      return;
+    }
+    if (!(this.#blobs instanceof BlobFiles)) throw new Error('unshared artifact blobs are local files');
     const incoming = this.#blobs.incomingIds();
     const committed = await referencedBlobs(this.#db, incoming);
     for (const id of incoming) {
       if (committed.has(id)) this.#blobs.publish(id);
-      else this.#blobs.discard(id);
+      else await this.#blobs.discard(id);
     }
     if (incoming.length > 0) this.#log.info({ moved: committed.size, deleted: incoming.length - committed.size }, 'artifact blobs recovered');
     await this.collectGarbage();
@@ -172,7 +191,7 @@ export class LocalArtifactStore extends ArtifactStoreBase implements ArtifactSto
     // Refuse before reading a byte of the body when the answer is already known.
     await ownedBucket(this.#db, accountId, bucket);
     this.#checkDeclaredSize(options.size);
-    const blob = await this.#blobs.receive(body, { ...options, maxBytes: this.limits.maxObjectBytes });
+    const blob = await this.#receive(body, { ...options, maxBytes: this.limits.maxObjectBytes });
     const row: ArtifactObjectsTable = {
       bucket,
       key,
@@ -294,7 +313,7 @@ export class LocalArtifactStore extends ArtifactStoreBase implements ArtifactSto
     await ownedBucket(this.#db, accountId, bucket);
     await findUpload(this.#db, accountId, bucket, key, uploadId);
     this.#checkDeclaredSize(expect.size);
-    const blob = await this.#blobs.receive(body, { ...expect, maxBytes: this.limits.maxObjectBytes });
+    const blob = await this.#receive(body, { ...expect, maxBytes: this.limits.maxObjectBytes });
     const part = {
       upload_id: uploadId,
       part_number: partNumber,
@@ -368,10 +387,15 @@ export class LocalArtifactStore extends ArtifactStoreBase implements ArtifactSto
     this.#collecting = (async () => {
       do {
         this.#collectAgain = false;
+        if (this.#shared) {
+          const { more } = await this.#shared.collect();
+          if (more) setTimeout(() => !this.#closed && this.#collectSoon(), 1000).unref();
+          continue;
+        }
         const queued = await queuedGarbage(this.#db);
         if (queued.length === 0) break;
-        // Synchronous: no read can register between the check and the unlink (see BlobFiles.openRead).
-        const { removed, busy } = this.#blobs.removeUnlessReading(queued);
+        // Synchronous inside: no read can register between the check and the unlink (see BlobFiles.openRead).
+        const { removed, busy } = await this.#blobs.removeUnlessReading(queued);
         await dropGarbage(this.#db, removed);
         if (busy.length > 0) setTimeout(() => !this.#closed && this.#collectSoon(), 1000).unref();
       } while (this.#collectAgain && !this.#closed);
@@ -383,7 +407,9 @@ export class LocalArtifactStore extends ArtifactStoreBase implements ArtifactSto
 
   async close(): Promise<void> {
     this.#closed = true;
+    await this.#shared?.stop();
     await this.#collecting?.catch(() => {});
+    await this.#blobs.close();
   }
 
   // ——— Internals ———
@@ -414,12 +440,20 @@ export class LocalArtifactStore extends ArtifactStoreBase implements ArtifactSto
     if (dropped > 0) this.#collectSoon();
   }
 
+  /** A body as a new blob: pending first when the blobs are shared (sharedBlobs.ts). */
+  #receive(body: AsyncIterable<Uint8Array>, expect: BodyExpectations & { maxBytes: number }): Promise<ReceivedBlob> {
+    return this.#shared ? this.#shared.receive(body, expect) : this.#blobs.receive(this.#blobs.newId(), body, expect);
+  }
+
   /** #commit for a change that refers to a just-received blob: on failure the blob goes, on success it moves into place. */
   async #commitBlob(blobId: string, work: (trx: ArtifactTx) => Promise<string[]>): Promise<void> {
     try {
-      await this.#commit(work);
+      await this.#commit(async (trx) => {
+        await this.#shared?.takeInCommit(trx, blobId);
+        return work(trx);
+      });
     } catch (thrown) {
-      this.#blobs.discard(blobId);
+      await (this.#shared ?? this.#blobs).discard(blobId).catch((error: unknown) => this.#log.warn({ err: error, blobId }, 'could not delete an uncommitted artifact blob; the sweep will'));
       throw thrown;
     }
     try {
