@@ -68,6 +68,11 @@ export class ReadingBlobs {
     return this.#count.has(id);
   }
 
+  /** `ids` split into those no reader holds (`free`) and those being read (`busy`: for a later pass). */
+  split(ids: readonly string[]): { free: string[]; busy: string[] } {
+    return { free: ids.filter((id) => !this.#count.has(id)), busy: ids.filter((id) => this.#count.has(id)) };
+  }
+
   /** Registers the blobs; the returned function releases them (once). */
   hold(ids: readonly string[]): () => void {
     for (const id of ids) this.#count.set(id, (this.#count.get(id) ?? 0) + 1);

@@ -7,37 +7,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { errorCode, s3Fetch, signS3, type S3Keys } from '../helpers/s3Signer.ts';
+import { filesUnder, peakRss, putRepeated, startSlowPut } from '../helpers/s3Bodies.ts';
 import { spawnFerry, type FerryProcess } from '../helpers/process.ts';
 import { startTestBucket, testBucketClient } from '../helpers/s3.ts';
 import { waitFor } from '../helpers/replication.ts';
 
 const KEYS: S3Keys = { accessKeyId: 'AKIAFERRYBUCKETCRASH', secretAccessKey: 'bucket/crash/test/secret/0123456789abcdef' };
 const MiB = 1024 * 1024;
-
-function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
-}
-
-/** Starts a PUT of `total` bytes and sends `sent` of them, then leaves the request hanging. */
-async function startSlowPut(url: string, path: string, total: number, sent: Buffer, query: Record<string, string> = {}): Promise<void> {
-  const signed = await signS3(url, KEYS, { method: 'PUT', path, query, payloadHash: 'UNSIGNED-PAYLOAD', headers: { 'content-length': String(total) } });
-  const req = httpRequest(signed.url, { method: 'PUT', headers: signed.init.headers as Record<string, string> });
-  req.on('error', () => {}); // the server is about to be killed
-  req.write(sent);
-}
-
-/** Peak resident memory of a process (VmHWM), in bytes. */
-function peakRss(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'))!;
-  return Number(/(\d+)/.exec(line)![1]) * 1024;
-}
 
 test('blocks in a bucket: a SIGKILL mid-receive leaves nothing behind in the bucket or the data dir; a multipart upload resumes; a large PUT streams', { timeout: 5 * 60_000 }, async (t) => {
   const bucket = await startTestBucket();
@@ -60,8 +41,8 @@ test('blocks in a bucket: a SIGKILL mid-receive leaves nothing behind in the buc
     assert.equal((await blobs()).length, 2);
 
     // Two bodies half received when the process dies: a plain PUT and the second part.
-    await startSlowPut(ferry.url, '/durable/half', 4 * MiB, randomBytes(MiB));
-    await startSlowPut(ferry.url, '/durable/resumed', 4 * MiB, randomBytes(MiB), { partNumber: '2', uploadId });
+    await startSlowPut(ferry.url, KEYS, '/durable/half', 4 * MiB, randomBytes(MiB));
+    await startSlowPut(ferry.url, KEYS, '/durable/resumed', 4 * MiB, randomBytes(MiB), { partNumber: '2', uploadId });
     await waitFor('both bodies to be received', () => (filesUnder(incoming).length === 2 ? true : undefined));
     await ferry.kill();
 
@@ -87,26 +68,8 @@ test('blocks in a bucket: a SIGKILL mid-receive leaves nothing behind in the buc
     // 256 MiB through the data dir to the bucket: memory is the part buffers and the chunks, not the body.
     const size = 256 * MiB;
     const chunk = randomBytes(MiB);
-    const expected = createHash('sha256');
-    for (let i = 0; i < 256; i++) expected.update(chunk);
     const before = peakRss(ferry.child.pid!);
-    const signed = await signS3(ferry.url, KEYS, { method: 'PUT', path: '/durable/big.bin', payloadHash: expected.digest('hex'), headers: { 'content-length': String(size) } });
-    const status = await new Promise<number>((resolve, reject) => {
-      const req = httpRequest(signed.url, { method: 'PUT', headers: signed.init.headers as Record<string, string> }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode!));
-      });
-      req.on('error', reject);
-      let sent = 0;
-      const pump = () => {
-        while (sent < 256) {
-          sent++;
-          if (!req.write(chunk)) return void req.once('drain', pump);
-        }
-        req.end();
-      };
-      pump();
-    });
+    const status = await putRepeated(ferry.url, KEYS, '/durable/big.bin', chunk, 256);
     assert.equal(status, 200);
     const growth = peakRss(ferry.child.pid!) - before;
     t.diagnostic(`peak RSS grew by ${Math.round(growth / MiB)} MiB for a 256 MiB body`);

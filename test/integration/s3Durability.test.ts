@@ -6,11 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorCode, s3Fetch, signS3, type S3Keys } from '../helpers/s3Signer.ts';
+import { filesUnder, peakRss, putRepeated, startSlowPut } from '../helpers/s3Bodies.ts';
 import { spawnFerry, type FerryProcess } from '../helpers/process.ts';
 import { disposeTestServer } from '../helpers/ferry.ts';
 
@@ -19,31 +19,12 @@ const KEYS: S3Keys = { accessKeyId: 'AKIAFERRYS3CRASHTEST', secretAccessKey: 's3
 // live only then (with blocks in a bucket, so do artifacts: artifactStoreBucket*.test.ts).
 const ENV = { FERRY_ROOT_ACCESS_KEY_ID: KEYS.accessKeyId, FERRY_ROOT_SECRET_ACCESS_KEY: KEYS.secretAccessKey, FERRY_BLOCKS: '' };
 
-function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
-}
-
-/** Starts a PUT of `total` bytes and sends `sent` of them, then leaves the request hanging. */
-async function startSlowPut(url: string, path: string, total: number, sent: Buffer, query: Record<string, string> = {}): Promise<void> {
-  const signed = await signS3(url, KEYS, { method: 'PUT', path, query, payloadHash: 'UNSIGNED-PAYLOAD', headers: { 'content-length': String(total) } });
-  const req = httpRequest(signed.url, { method: 'PUT', headers: signed.init.headers as Record<string, string> });
-  req.on('error', () => {}); // the server is about to be killed
-  req.write(sent);
-}
-
 async function waitFor(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-}
-
-/** Peak resident memory of a process (VmHWM), in bytes. */
-function peakRss(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'))!;
-  return Number(/(\d+)/.exec(line)![1]) * 1024;
 }
 
 test('a SIGKILL mid-upload leaves nothing visible and no stray file; a multipart upload resumes after the restart', async () => {
@@ -62,8 +43,8 @@ test('a SIGKILL mid-upload leaves nothing visible and no stray file; a multipart
     assert.equal(firstPart.status, 200);
 
     // Two bodies half sent when the process dies: a plain PUT and the second part.
-    await startSlowPut(ferry.url, '/durable/half', 4 * 1024 * 1024, randomBytes(1024 * 1024));
-    await startSlowPut(ferry.url, '/durable/resumed', 4 * 1024 * 1024, randomBytes(1024 * 1024), { partNumber: '2', uploadId });
+    await startSlowPut(ferry.url, KEYS, '/durable/half', 4 * 1024 * 1024, randomBytes(1024 * 1024));
+    await startSlowPut(ferry.url, KEYS, '/durable/resumed', 4 * 1024 * 1024, randomBytes(1024 * 1024), { partNumber: '2', uploadId });
     await waitFor('both bodies to be on their way to disk', () => filesUnder(incoming).length === 2);
     await ferry.kill();
 
@@ -98,27 +79,8 @@ test('a 256 MiB PUT streams to disk: the service’s peak memory grows by far le
     await s3Fetch(ferry.url, KEYS, { method: 'PUT', path: '/streamed' });
     const size = 256 * 1024 * 1024;
     const chunk = randomBytes(1024 * 1024);
-    const expected = createHash('sha256');
-    for (let i = 0; i < 256; i++) expected.update(chunk);
-    const digest = expected.digest('hex');
     const before = peakRss(ferry.child.pid!);
-    const signed = await signS3(ferry.url, KEYS, { method: 'PUT', path: '/streamed/big.bin', payloadHash: digest, headers: { 'content-length': String(size) } });
-    const status = await new Promise<number>((resolve, reject) => {
-      const req = httpRequest(signed.url, { method: 'PUT', headers: signed.init.headers as Record<string, string> }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode!));
-      });
-      req.on('error', reject);
-      let sent = 0;
-      const pump = () => {
-        while (sent < 256) {
-          sent++;
-          if (!req.write(chunk)) return void req.once('drain', pump);
-        }
-        req.end();
-      };
-      pump();
-    });
+    const status = await putRepeated(ferry.url, KEYS, '/streamed/big.bin', chunk, 256);
     assert.equal(status, 200);
     const growth = peakRss(ferry.child.pid!) - before;
     assert.ok(growth < 96 * 1024 * 1024, `peak RSS grew by ${Math.round(growth / 1024 / 1024)} MiB for a 256 MiB body`);

@@ -124,17 +124,9 @@ export class BucketBlobs implements ArtifactBlobs {
   }
 
   async removeUnlessReading(ids: readonly string[]): Promise<{ removed: string[]; busy: string[] }> {
-    const removed: string[] = [];
-    const busy: string[] = [];
-    for (const id of ids) {
-      if (this.#reading.has(id)) {
-        busy.push(id);
-        continue;
-      }
-      await this.#bucket.delete(blobObjectName(id));
-      removed.push(id);
-    }
-    return { removed, busy };
+    const { free, busy } = this.#reading.split(ids);
+    for (const id of free) await this.#bucket.delete(blobObjectName(id));
+    return { removed: free, busy };
   }
 
   /**

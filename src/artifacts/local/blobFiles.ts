@@ -67,18 +67,12 @@ export class BlobFiles implements ArtifactBlobs {
 
   /** Deletes blobs no row refers to, except those being read (returned, for a later pass). Synchronous on purpose. */
   async removeUnlessReading(ids: readonly string[]): Promise<{ removed: string[]; busy: string[] }> {
-    const removed: string[] = [];
-    const busy: string[] = [];
-    for (const id of ids) {
-      if (this.#reading.has(id)) {
-        busy.push(id);
-        continue;
-      }
+    const { free, busy } = this.#reading.split(ids);
+    for (const id of free) {
       unlinkQuietly(this.#blobPath(id));
       unlinkQuietly(join(this.#incoming, id));
-      removed.push(id);
     }
-    return { removed, busy };
+    return { removed: free, busy };
   }
 
   /** Deletes a received blob whose commit did not happen. */
