@@ -20,12 +20,14 @@ import { configureLaunch, configureReplication, createApp, importServers, reject
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
 import { createTestDatabase, postgresSkipReason, testPostgresUrl } from '../helpers/stores.ts';
 import { FakeInstances } from '../helpers/fakeInstances.ts';
+import type { TestConnector } from '../helpers/testConnector.ts';
 import { LONE_TEST_NODE } from '../helpers/process.ts';
 
 describe('launching in a cluster: one node launches, any node takes the App operations', { skip: postgresSkipReason }, () => {
   let database: { url: string; drop(): Promise<void> };
   let launchNode: TestFerry;
   let otherNode: TestFerry;
+  let connector: TestConnector;
   const instances = new FakeInstances();
   instances.autoBoot = true;
   const dirs: string[] = [];
@@ -43,6 +45,9 @@ describe('launching in a cluster: one node launches, any node takes the App oper
     launchNode = await startTestFerry({ dataDir: dataDir(), store: database.url as `postgres://${string}`, instances });
     instances.attach(launchNode.ferry.core);
     otherNode = await startTestFerry({ dataDir: dataDir(), store: database.url as `postgres://${string}`, nodeId: 'node-b' });
+    // One connector, through the other node, for the cluster's catalog (a second one would be awaited by imports).
+    connector = await otherNode.connector();
+    await connector.register();
   });
 
   after(async () => {
@@ -56,8 +61,6 @@ describe('launching in a cluster: one node launches, any node takes the App oper
     assert.deepEqual(launchNode.ferry.launchPlacement, { kind: 'here' });
     assert.deepEqual(otherNode.ferry.launchPlacement, { kind: 'elsewhere', node: LONE_TEST_NODE });
     const sms = otherNode.sms;
-    const connector = await otherNode.connector();
-    await connector.register();
     const servers = await importServers(sms, connector, 2);
     const app = await createApp(sms, 'clustered', servers);
     await configureReplication(sms, app, { runOnce: true });
@@ -79,6 +82,19 @@ describe('launching in a cluster: one node launches, any node takes the App oper
     await waitForApp(sms, app.appId, 'TERMINATED', (s) => s.launchStatus === 'TERMINATED', 30_000);
     assert.equal((await summary(launchNode.sms, app.appId)).launchStatus, 'TERMINATED');
     assert.ok([...instances.instances.values()].every((i) => i.state === 'terminated'), 'the launch node terminated every instance');
+  });
+
+  test('an autoLaunch planned by the other node, whose connector completed the replication, is launched by the launch node', async () => {
+    const sms = otherNode.sms;
+    const servers = await importServers(sms, connector, 1, 'auto'); // the connector's new inventory
+    const app = await createApp(sms, 'auto-clustered', servers);
+    await configureLaunch(sms, app, { autoLaunch: true });
+    await configureReplication(sms, app, { runOnce: true });
+    await sms.send(new StartAppReplicationCommand({ appId: app.appId }));
+    const before = instances.launches.length;
+    for (const run of await connector.claim(1)) await connector.completeWithImage(run.replicationRunId);
+    await waitForApp(sms, app.appId, 'LAUNCHED by autoLaunch', (s) => s.launchStatus === 'LAUNCHED', 30_000);
+    assert.deepEqual(instances.launches.slice(before).map((l) => l.serverId), servers);
   });
 
   test('a cluster that names no launch node refuses LaunchApp, saying how to name one', async () => {
