@@ -46,7 +46,8 @@ import type { AppPorts, ArtifactStore as AppArtifactStore, InstanceService } fro
 import { appStatusHook } from './core/apps/refreshApps.ts';
 import { LaunchCoordinator } from './core/apps/launchCoordinator.ts';
 import { AppValidationRunner } from './core/apps/appValidationRunner.ts';
-import { launchPlacement, type LaunchPlacement } from './domain/launchPlacement.ts';
+import { launchPlacement, NO_LAUNCH_NODE, type LaunchPlacement } from './domain/launchPlacement.ts';
+import { liveInstances } from './launch/instanceRepo.ts';
 import { LaunchElsewhere } from './launch/launchElsewhere.ts';
 
 /** How often the launch node of a cluster looks for launches, terminations and validations other nodes asked for. */
@@ -232,6 +233,10 @@ export async function startFerry(options: FerryOptions): Promise<RunningFerry> {
     void instances.start();
     await launches.start(follow);
     await appValidations.start(follow);
+  } else if (placement.kind === 'nowhere') {
+    // A store that had launched instances before it was shared (or named a launch node): nobody watches them now.
+    const unwatched = (await liveInstances(core)).length;
+    if (unwatched > 0) log.warn({ instances: unwatched }, `${unwatched} launched instance(s) are not watched by any node: ${NO_LAUNCH_NODE}`);
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 0);

@@ -9,6 +9,7 @@ import { FerryEvents } from '../../src/core/events.ts';
 import type { Core } from '../../src/core/context.ts';
 import type { Store } from '../../src/store/openStore.ts';
 import type { ConnectorRow, JobRow, RunRow, ServerRow } from '../../src/store/rows.ts';
+import type { InstanceRow } from '../../src/launch/instanceRepo.ts';
 
 export const TENANT = { accountId: '111122223333', region: 'us-east-1' } as const;
 
@@ -150,4 +151,32 @@ export async function addRun(
     })
     .execute();
   return store.db.selectFrom('runs').selectAll().where('replication_run_id', '=', runId).executeTakeFirstOrThrow();
+}
+
+/** A launched instance of TENANT's app, running and hydrating (booted 5 s after `now`). */
+export function instanceRow(instanceId: string, now: number): InstanceRow {
+  return {
+    instance_id: instanceId,
+    account_id: TENANT.accountId,
+    region: TENANT.region,
+    app_id: 'app-0123456789abcdef0',
+    server_id: 's-12345678',
+    ami_id: 'ami-00000001',
+    domain_name: `ferry-${instanceId}`,
+    state: 'running',
+    state_message: null,
+    hydration: 'hydrating',
+    hydration_message: null,
+    plan: '{"labels":{"ferry.app-id":"app-0123456789abcdef0"}}',
+    inputs: null,
+    console_nonce: 'nonce',
+    launched_at: now,
+    boot_started_at: now,
+    boot_deadline_at: now + 60_000,
+    booted_at: now + 5000,
+    validation_deadline_at: null,
+    hydrated_at: null,
+    terminated_at: null,
+    updated_at: now,
+  };
 }

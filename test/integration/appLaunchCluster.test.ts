@@ -15,9 +15,14 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { LaunchAppCommand, StartAppReplicationCommand, TerminateAppCommand } from '@aws-sdk/client-sms';
 import { configureLaunch, configureReplication, createApp, importServers, rejectsWith, summary, waitForApp } from '../helpers/apps.ts';
-import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
+import { startTestFerry, unreachableLaunch, type TestFerry } from '../helpers/ferry.ts';
+import { instanceRow } from '../helpers/storeFixtures.ts';
+import { startFerry } from '../../src/main.ts';
+import { createLogger } from '../../src/lib/logger.ts';
+import { insertInstance } from '../../src/launch/instanceRepo.ts';
 import { createTestDatabase, postgresSkipReason, testPostgresUrl } from '../helpers/stores.ts';
 import { FakeInstances } from '../helpers/fakeInstances.ts';
 import type { TestConnector } from '../helpers/testConnector.ts';
@@ -117,6 +122,24 @@ describe('launching in a cluster: one node launches, any node takes the App oper
     } finally {
       await unnamed.close();
       await own.drop();
+    }
+  });
+
+  test('a node of a cluster naming no launch node warns of the launched instances nobody watches now', async () => {
+    // The store launched before it was shared (or before the launch node was unnamed): one running instance.
+    await insertInstance(launchNode.ferry.core, instanceRow('i-0000000000000000b', Date.now()), []);
+    const warnings: string[] = [];
+    const sink = new Writable({ write: (chunk, _encoding, done) => (warnings.push(String(chunk)), done()) });
+    const dir = dataDir();
+    const node = await startFerry({ dataDir: dir, store: database.url, nodeId: 'node-d', log: createLogger('warn', sink), env: {}, launch: unreachableLaunch(dir) });
+    try {
+      assert.deepEqual(node.launchPlacement, { kind: 'nowhere' });
+      assert.ok(
+        warnings.some((line) => /1 launched instance\(s\) are not watched by any node: in a cluster, one node launches instances and none is named/.test(line)),
+        warnings.join(''),
+      );
+    } finally {
+      await node.close();
     }
   });
 });

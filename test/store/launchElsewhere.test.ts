@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { storeDialects, type StoreUnderTest } from '../helpers/stores.ts';
-import { coreOver, TENANT } from '../helpers/storeFixtures.ts';
-import { insertInstance, type InstanceRow } from '../../src/launch/instanceRepo.ts';
+import { coreOver, instanceRow, TENANT } from '../helpers/storeFixtures.ts';
+import { insertInstance } from '../../src/launch/instanceRepo.ts';
 import { LaunchElsewhere } from '../../src/launch/launchElsewhere.ts';
 import { launchPlacement } from '../../src/domain/launchPlacement.ts';
 import type { Core } from '../../src/core/context.ts';
@@ -16,30 +16,6 @@ import type { Core } from '../../src/core/context.ts';
 const NOW = 1_800_000_000_000;
 const OTHER = { accountId: '999988887777', region: 'us-east-1' };
 
-const row = (id: string): InstanceRow => ({
-  instance_id: id,
-  account_id: TENANT.accountId,
-  region: TENANT.region,
-  app_id: 'app-0123456789abcdef0',
-  server_id: 's-12345678',
-  ami_id: 'ami-00000001',
-  domain_name: `ferry-${id}`,
-  state: 'running',
-  state_message: null,
-  hydration: 'hydrating',
-  hydration_message: null,
-  plan: '{"labels":{"ferry.app-id":"app-0123456789abcdef0"}}',
-  inputs: null,
-  console_nonce: 'nonce',
-  launched_at: NOW,
-  boot_started_at: NOW,
-  boot_deadline_at: NOW + 60_000,
-  booted_at: NOW + 5000,
-  validation_deadline_at: null,
-  hydrated_at: null,
-  terminated_at: null,
-  updated_at: NOW,
-});
 
 const refusedWith = (pattern: RegExp) => (error: unknown) => {
   assert.equal((error as Error).name, 'OperationNotPermittedException');
@@ -62,7 +38,7 @@ for (const dialect of storeDialects) {
     before(async () => {
       sut = await dialect.open(NOW);
       core = coreOver(sut.store, NOW);
-      await insertInstance(core, row('i-0000000000000000a'), []);
+      await insertInstance(core, instanceRow('i-0000000000000000a', NOW), []);
     });
     after(async () => sut.dispose());
 
