@@ -22,6 +22,7 @@ import type { ArtifactDb } from '../../store/artifacts/artifactTables.ts';
 import type { ArtifactTx } from '../../store/artifacts/artifactIndex.ts';
 import { claimGarbage, everyReferencedBlob, garbageBefore, insertPending, renewPending, takePending } from '../../store/artifacts/sharedBlobIndex.ts';
 import type { ArtifactStoreLog } from './localArtifactStore.ts';
+import { Repeating } from '../../lib/repeating.ts';
 
 /** How long garbage stays in a shared bucket by default (FERRY_ARTIFACT_GRACE_SECONDS overrides it: src/main.ts). */
 export const DEFAULT_SHARED_GRACE_MS = 60 * 60_000;
@@ -51,9 +52,7 @@ export class SharedBlobs {
   readonly #now: () => number;
   readonly #log: ArtifactStoreLog;
   #collectTimer: NodeJS.Timeout | undefined;
-  #sweepTimer: NodeJS.Timeout | undefined;
-  #sweeping: Promise<void> | undefined;
-  #stopped = false;
+  #sweeps: Repeating | undefined;
 
   constructor(db: ArtifactDb, blobs: SharedArtifactBlobs, now: () => number, graceMs: number, log: ArtifactStoreLog) {
     if (!Number.isFinite(graceMs) || graceMs < 0) throw new Error(`the artifact garbage grace period must be ≥ 0 ms, not ${graceMs}`);
@@ -111,14 +110,8 @@ export class SharedBlobs {
   start(collect: () => void, sweepEveryMs = SWEEP_EVERY_MS): void {
     const collectEvery = Math.min(Math.max(this.graceMs / 2, 1000), 5 * 60_000);
     this.#collectTimer = setInterval(collect, collectEvery).unref();
-    const sweep = () => {
-      if (this.#stopped || this.#sweeping) return;
-      this.#sweeping = this.sweep()
-        .catch((thrown: unknown) => this.#log.warn({ err: thrown }, 'sweeping artifact blobs failed; tried again later'))
-        .finally(() => (this.#sweeping = undefined));
-    };
-    sweep();
-    this.#sweepTimer = setInterval(sweep, sweepEveryMs).unref();
+    this.#sweeps = new Repeating(() => this.sweep(), sweepEveryMs, (thrown) => this.#log.warn({ err: thrown }, 'sweeping artifact blobs failed; tried again later'));
+    this.#sweeps.start({ now: true });
   }
 
   async sweep(): Promise<void> {
@@ -127,9 +120,7 @@ export class SharedBlobs {
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
     clearInterval(this.#collectTimer);
-    clearInterval(this.#sweepTimer);
-    await this.#sweeping;
+    await this.#sweeps?.stop();
   }
 }

@@ -17,6 +17,7 @@
 import type { Logger } from 'pino';
 import { coerceError } from '../../lib/errors.ts';
 import { KeyedChains } from '../../lib/concurrency.ts';
+import { Repeating } from '../../lib/repeating.ts';
 import { s3Uri } from '../../domain/s3Location.ts';
 import { ssmInvocation, ssmOutcome, ssmOutputDocument, type CommandResult } from '../../domain/appSsmValidation.ts';
 import type { AppPorts } from '../../apps/ports.ts';
@@ -49,8 +50,7 @@ export class AppValidationRunner {
   readonly #stopping = new AbortController();
   #unsubscribe: (() => void) | undefined;
   #stopped = false;
-  #follow: NodeJS.Timeout | undefined;
-  #following = false;
+  #follow: Repeating | undefined;
 
   constructor(core: Core, ports: AppPorts) {
     this.#core = core;
@@ -60,20 +60,17 @@ export class AppValidationRunner {
 
   /**
    * Follows validation and instance events and runs what is queued. With `followOtherNodesMs` (the launch node of
-   * a cluster) it also looks that often for validations other nodes queued (StartOnDemandAppValidation there).
+   * a cluster) it also looks that often for validations other nodes queued (PutAppValidationConfiguration on a
+   * launched app, sent there).
    */
   async start(options: { followOtherNodesMs?: number } = {}): Promise<void> {
     this.#unsubscribe = this.#core.events.subscribe((event) => this.#onEvent(event));
     await this.#kickQueued();
     if (options.followOtherNodesMs) {
-      this.#follow = setInterval(() => {
-        if (this.#following || this.#stopped) return;
-        this.#following = true;
-        this.#kickQueued()
-          .catch((error: unknown) => this.#log.warn({ err: coerceError(error) }, 'could not look for validations other nodes queued; looking again shortly'))
-          .finally(() => (this.#following = false));
-      }, options.followOtherNodesMs);
-      this.#follow.unref();
+      this.#follow = new Repeating(() => this.#kickQueued(), options.followOtherNodesMs, (error) =>
+        this.#log.warn({ err: coerceError(error) }, 'could not look for validations other nodes queued; looking again shortly'),
+      );
+      this.#follow.start();
     }
   }
 
@@ -86,7 +83,7 @@ export class AppValidationRunner {
   /** Stops waiting for running commands (their rows stay IN_PROGRESS and run again after the next start). */
   async stop(): Promise<void> {
     this.#stopped = true;
-    if (this.#follow) clearInterval(this.#follow);
+    await this.#follow?.stop();
     this.#unsubscribe?.();
     this.#stopping.abort();
     await this.idle();
