@@ -13,10 +13,13 @@ import * as connectors from '../store/connectors/index.ts';
 import * as jobs from '../store/jobs/index.ts';
 import { INVENTORY_LIMITS, type InventoryEntry, type InventoryPages, type VmManagerRef } from '../domain/inventory.ts';
 
+/** The tenant's catalog, its row locked where nodes share the store (catalog.stateForChange says why). */
+const catalogForChange = (core: Core, tx: Tx, tenant: Tenant) => catalog.stateForChange(tx, tenant, core.capabilities.sharedByNodes === true);
+
 export async function importCatalog(core: Core, tenant: Tenant): Promise<void> {
   const now = core.clock.now();
   await inTransaction(core, async (tx, emit) => {
-    const current = await catalog.stateForChange(tx, tenant, core.capabilities.sharedByNodes === true);
+    const current = await catalogForChange(core, tx, tenant);
     if (current.status === 'IMPORTING') return; // a repeat call while importing is a no-op success
     if (!(await hasHealthyConnectorFor(tx, tenant, null, now, core.policy))) {
       throw new ServiceError('NoConnectorsAvailableException', 'No healthy connector is associated with this account and region.');
@@ -34,7 +37,7 @@ export async function deleteCatalog(core: Core, tenant: Tenant): Promise<void> {
     // taking it here too, a create beside this deletion either commits first or reads the catalog DELETED. Without it
     // (PostgreSQL) a create that read AVAILABLE committed a job for a server the catalog had just dropped.
     if (core.capabilities.sharedByNodes) await jobs.takeTurnForNewJob(tx, tenant);
-    const current = await catalog.stateForChange(tx, tenant, core.capabilities.sharedByNodes === true);
+    const current = await catalogForChange(core, tx, tenant);
     if (current.status === 'IMPORTING') throw notPermitted('The server catalog is being imported; try again when the import has finished.');
     await catalog.removeTenantFromCatalog(tx, tenant, now);
     await catalog.saveState(tx, tenant, { status: 'DELETED', last_modified_on: now, import_requested_at: null, status_before_import: null });
@@ -147,7 +150,7 @@ async function writeInventory(
   return inTransaction(core, async (tx, emit) => {
     // The catalog's row first (locked where nodes share the store): the connector whose report commits second must
     // read the first one's mark, or each leaves the other awaited and the import never finishes.
-    const current = await catalog.stateForChange(tx, tenant, core.capabilities.sharedByNodes === true);
+    const current = await catalogForChange(core, tx, tenant);
     requireImporting(current);
     await connectors.markInventoried(tx, connector.connector_id, now);
     const awaited = await connectors.anAwaitedReporter(tx, tenant, now - core.policy.connectorHeartbeatTimeoutMs, current.import_requested_at ?? now);
@@ -212,7 +215,7 @@ export async function expireCatalogImports(core: Core, now: number): Promise<voi
     const tenant = tenantOf(row);
     await inTransaction(core, async (tx, emit) => {
       // Read again, under the lock: a connector's report may have finished (or a new import begun) since the scan.
-      const current = await catalog.stateForChange(tx, tenant, core.capabilities.sharedByNodes === true);
+      const current = await catalogForChange(core, tx, tenant);
       if (current.status !== 'IMPORTING' || Number(current.import_requested_at) !== Number(row.import_requested_at)) return;
       if (await connectors.anyInventorySince(tx, tenant, row.import_requested_at ?? now)) return finishImport(tx, tenant, now, emit);
       const fallback = row.status_before_import ?? 'NOT_IMPORTED';

@@ -8,7 +8,9 @@ import type { Core, Tx } from '../context.ts';
 import type { Tenant } from '../../domain/tenant.ts';
 import {
   countLiveJobs,
+  lockAppById,
   lockTenantAppForChange,
+  selectAppById,
   selectGroups,
   selectLaunchRows,
   selectMembers,
@@ -49,6 +51,16 @@ export async function requireAppForChange(tx: Tx, core: Pick<Core, 'capabilities
   const app = await lockTenantAppForChange(tx, tenant, appId);
   if (!app) throw appNotFound(tenant, appId);
   return app;
+}
+
+/**
+ * The app's row for a background change (a refresh after its jobs' or instances' rows changed): locked until the
+ * transaction ends where transactions run side by side (PostgreSQL), so a refresh reads the rows other writers
+ * committed before it, never a state neither of two side-by-side writers saw whole. Its jobs are their writers' to
+ * lock first; the app comes before its launch rows.
+ */
+export function appByIdForChange(tx: Tx, core: Pick<Core, 'capabilities'>, appId: string): Promise<AppRow | undefined> {
+  return core.capabilities.sharedByNodes ? lockAppById(tx, appId) : selectAppById(tx, appId);
 }
 
 const appNotFound = (tenant: Tenant, appId: string) => invalidParameter(`App ${appId} does not exist (ListApps shows this account's apps in ${tenant.region}).`);

@@ -11,19 +11,19 @@
 import type { Logger } from 'pino';
 import { coerceError } from '../../lib/errors.ts';
 import { KeyedChains } from '../../lib/concurrency.ts';
+import { Repeating } from '../../lib/repeating.ts';
 import { instanceSize } from '../../domain/instanceTypes.ts';
 import { launchStep } from '../../domain/appLaunchPlan.ts';
 import { s3Uri } from '../../domain/s3Location.ts';
 import type { AppPorts, Instance, InstanceService, InstanceSpec } from '../../apps/ports.ts';
-import { inTransaction, type Core, type Tx } from '../context.ts';
+import { inTransaction, type Core } from '../context.ts';
 import { type Tenant, tenantOf } from '../../domain/tenant.ts';
 import type { FerryEvent } from '../events.ts';
-import { findApp, loadLaunchRows, parseJson, type AppRow, type InstanceRow } from './appRecords.ts';
+import { appByIdForChange, findApp, loadLaunchRows, parseJson, type AppRow, type InstanceRow } from './appRecords.ts';
 import { findKeyPair } from './keyPairs.ts';
 import { recordInstanceState } from './instanceRows.ts';
 import { refreshApp, refreshOptionsFor, toPlanned, type RefreshOptions } from './refreshApps.ts';
 import type { StoredLaunchConfiguration, StoredServerValidation } from './storedConfig.ts';
-import { lockAppById, selectAppById } from '../../store/apps/appQueries.ts';
 import { selectAppsInLaunchPhases, selectMember, selectServerValidations, updateLaunchRowIf } from '../../store/apps/launchQueries.ts';
 
 /** Labels Ferry puts on every instance it launches for an app. */
@@ -40,8 +40,7 @@ export class LaunchCoordinator {
   readonly #chains = new KeyedChains();
   #unsubscribe: (() => void) | undefined;
   #stopped = false;
-  #follow: NodeJS.Timeout | undefined;
-  #following = false;
+  #follow: Repeating | undefined;
 
   constructor(core: Core, ports: AppPorts) {
     this.#core = core;
@@ -68,14 +67,16 @@ export class LaunchCoordinator {
       });
     }
     if (options.followOtherNodesMs) {
-      this.#follow = setInterval(() => void this.#followOtherNodes(), options.followOtherNodesMs);
-      this.#follow.unref();
+      this.#follow = new Repeating(() => this.#followOtherNodes(), options.followOtherNodesMs, (error) =>
+        this.#log.warn({ err: coerceError(error) }, 'could not look for launches other nodes asked for; looking again shortly'),
+      );
+      this.#follow.start();
     }
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    if (this.#follow) clearInterval(this.#follow);
+    await this.#follow?.stop();
     this.#unsubscribe?.();
     await this.idle();
   }
@@ -87,16 +88,9 @@ export class LaunchCoordinator {
 
   /** One look for work other nodes asked for; an app this process is already working on is left to its chain. */
   async #followOtherNodes(): Promise<void> {
-    if (this.#stopped || this.#following || !this.#ports.instances) return;
-    this.#following = true;
-    try {
-      for (const app of await this.#activeApps()) {
-        if (!this.#chains.busy(app.app_id)) this.#enqueue(app.app_id, () => this.#advance(tenantOf(app), app.app_id));
-      }
-    } catch (error) {
-      this.#log.warn({ err: coerceError(error) }, 'could not look for launches other nodes asked for; looking again shortly');
-    } finally {
-      this.#following = false;
+    if (this.#stopped || !this.#ports.instances) return;
+    for (const app of await this.#activeApps()) {
+      if (!this.#chains.busy(app.app_id)) this.#enqueue(app.app_id, () => this.#advance(tenantOf(app), app.app_id));
     }
   }
 
@@ -125,21 +119,12 @@ export class LaunchCoordinator {
 
   async #record(tenant: Tenant, appId: string, change: { instanceId: string; state: string; message: string | null }): Promise<void> {
     await inTransaction(this.#core, async (tx, emit) => {
-      const app = await this.#appForChange(tx, appId);
+      const app = await appByIdForChange(tx, this.#core, appId);
       if (!(await recordInstanceState(tx, { tenant, ...change }, this.#core.clock.now())) || !app) return;
       await refreshApp(tx, app, this.#core.clock.now(), emit, this.refreshOptions);
     });
   }
 
-  /**
-   * The app's row, locked first where transactions run side by side (PostgreSQL), before the launch row it changes:
-   * the instances of a wave are launched side by side, and two writes that each refreshed the app from the rows as
-   * they were before the other's commit left it "1 of 2 instances running" with both running. Behind the lock each
-   * refresh reads the other's row. App before launch rows, as every App operation takes them.
-   */
-  #appForChange(tx: Tx, appId: string): Promise<AppRow | undefined> {
-    return this.#core.capabilities.sharedByNodes ? lockAppById(tx, appId) : selectAppById(tx, appId);
-  }
 
   /** Sets rows to what the subsystem says now (states missed while Ferry was down). */
   async #readBackStates(tenant: Tenant, appId: string): Promise<void> {
@@ -246,7 +231,11 @@ export class LaunchCoordinator {
     return progressed;
   }
 
-  /** Updates one row (only if still in `onlyIf`, when given) and the app's statuses, in one transaction. */
+  /**
+   * Updates one row (only if still in `onlyIf`, when given) and the app's statuses, in one transaction. The app is
+   * locked first (appByIdForChange): the instances of a wave are launched side by side, and two writes that each
+   * refreshed the app from rows read before the other's commit left it "1 of 2 instances running" with both running.
+   */
   async #write(
     app: AppRow,
     row: InstanceRow,
@@ -254,7 +243,7 @@ export class LaunchCoordinator {
     onlyIf?: string,
   ): Promise<boolean> {
     return inTransaction(this.#core, async (tx, emit) => {
-      const current = await this.#appForChange(tx, app.app_id);
+      const current = await appByIdForChange(tx, this.#core, app.app_id);
       if (!(await updateLaunchRowIf(tx, row.seq, { ...patch, updated_at: this.#core.clock.now() }, onlyIf))) return false;
       if (current) await refreshApp(tx, current, this.#core.clock.now(), emit, this.refreshOptions);
       return true;

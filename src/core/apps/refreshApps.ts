@@ -11,12 +11,12 @@ import { launchStep, terminateStep, type PlannedInstance, type PlannedState } fr
 import type { AppLaunchStatus, ReplicationPhase } from '../../domain/appEnums.ts';
 import type { FerryEvent } from '../events.ts';
 import type { BeforeCommitHook, Core, Tx } from '../context.ts';
-import { loadLaunchRows, loadMembers, type AppRow, type InstanceRow, type MemberRow } from './appRecords.ts';
+import { appByIdForChange, loadLaunchRows, loadMembers, type AppRow, type InstanceRow, type MemberRow } from './appRecords.ts';
 import { launchConfigurationGaps, launchReadiness, planLaunchIn } from './launchPlanning.ts';
 import { recordInstanceState } from './instanceRows.ts';
 import { purgeApp } from './appPurge.ts';
 import { becameLaunched, queueAppValidations } from './appValidationQueue.ts';
-import { lockAppById, selectAppById, selectAppIdsOfJobs } from '../../store/apps/appQueries.ts';
+import { selectAppIdsOfJobs } from '../../store/apps/appQueries.ts';
 import { updateAppRow } from '../../store/apps/configQueries.ts';
 import { tenantOf } from '../../domain/tenant.ts';
 import type { InstanceService } from '../../apps/ports.ts';
@@ -184,9 +184,7 @@ export function appStatusHook(core: Core, options: () => RefreshOptions): Before
     const instanceEvents = events.filter((e): e is Extract<FerryEvent, { type: 'instance.state' }> => e.type === 'instance.state');
     // An instance's app is locked before its launch row changes (app, then launch rows, as every App operation and
     // the launch coordinator take them): the other order could wait in a circle with TerminateApp on PostgreSQL.
-    if (core.capabilities.sharedByNodes === true) {
-      for (const appId of [...new Set(instanceEvents.flatMap((e) => (e.appId ? [e.appId] : [])))].sort()) await lockAppById(tx, appId);
-    }
+    for (const appId of [...new Set(instanceEvents.flatMap((e) => (e.appId ? [e.appId] : [])))].sort()) await appByIdForChange(tx, core, appId);
     for (const event of events) {
       if (event.type === 'job.state' || event.type === 'run.state') jobIds.add(event.replicationJobId);
     }
@@ -201,9 +199,8 @@ export function appStatusHook(core: Core, options: () => RefreshOptions): Before
     // the status from the other's job as it was before, and the later commit would store a status neither saw whole
     // (both servers failed, the app still REPLICATION_IN_PROGRESS). Behind the lock, the second reads the first's
     // commit. In app id order, after the jobs this transaction changed (locked by their writers first).
-    const lock = core.capabilities.sharedByNodes === true;
     for (const appId of [...appIds].sort()) {
-      const app = lock ? await lockAppById(tx, appId) : await selectAppById(tx, appId);
+      const app = await appByIdForChange(tx, core, appId);
       if (app) await refreshApp(tx, app, core.clock.now(), emit, options());
     }
   };
