@@ -16,8 +16,9 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { LaunchAppCommand, StartAppReplicationCommand, TerminateAppCommand } from '@aws-sdk/client-sms';
-import { configureLaunch, configureReplication, createApp, importServers, rejectsWith, summary, waitForApp } from '../helpers/apps.ts';
+import { GetAppValidationOutputCommand, LaunchAppCommand, PutAppValidationConfigurationCommand, StartAppReplicationCommand, TerminateAppCommand } from '@aws-sdk/client-sms';
+import { configureLaunch, configureReplication, createApp, importServers, putArtifact, rejectsWith, summary, waitForApp } from '../helpers/apps.ts';
+import { waitFor } from '../helpers/replication.ts';
 import { startTestFerry, unreachableLaunch, type TestFerry } from '../helpers/ferry.ts';
 import { instanceRow } from '../helpers/storeFixtures.ts';
 import { startFerry } from '../../src/main.ts';
@@ -62,7 +63,7 @@ describe('launching in a cluster: one node launches, any node takes the App oper
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  test('LaunchApp and TerminateApp through the other node: the launch node launches and terminates', async () => {
+  test('LaunchApp, an app validation and TerminateApp through the other node: the launch node launches, validates and terminates', async () => {
     assert.deepEqual(launchNode.ferry.launchPlacement, { kind: 'here' });
     assert.deepEqual(otherNode.ferry.launchPlacement, { kind: 'elsewhere', node: LONE_TEST_NODE });
     const sms = otherNode.sms;
@@ -82,6 +83,24 @@ describe('launching in a cluster: one node launches, any node takes the App oper
     const launched = await waitForApp(sms, app.appId, 'LAUNCHED', (s) => s.launchStatus === 'LAUNCHED', 30_000);
     assert.equal(launched.launchStatus, 'LAUNCHED');
     assert.deepEqual(instances.launches.map((l) => l.serverId).sort(), [...servers].sort(), 'the launch node launched each server once');
+
+    // An app validation configured through the other node on the launched app is queued there and run by the launch
+    // node (its stand-in subsystem cannot run commands: the validation ends FAILED saying so, not QUEUED).
+    await putArtifact(launchNode, 'sms-app-checks', 'check.sh', '#!/bin/sh\necho ok\n');
+    await sms.send(
+      new PutAppValidationConfigurationCommand({
+        appId: app.appId,
+        appValidationConfigurations: [
+          { name: 'check', appValidationStrategy: 'SSM', ssmValidationParameters: { source: { s3Location: { bucket: 'sms-app-checks', key: 'check.sh' } }, command: 'sh check.sh', scriptType: 'SHELL_SCRIPT', executionTimeoutSeconds: 60 } },
+        ],
+      }),
+    );
+    const ran = await waitFor('the app validation to be run by the launch node', async () => {
+      const [output] = (await sms.send(new GetAppValidationOutputCommand({ appId: app.appId }))).validationOutputList ?? [];
+      return output && output.status !== 'PENDING' && output.status !== 'IN_PROGRESS' ? output : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 200 });
+    assert.equal(ran.status, 'FAILED');
+    assert.match(ran.statusMessage ?? '', /runCommand is not part of this stand-in/);
 
     await sms.send(new TerminateAppCommand({ appId: app.appId }));
     await waitForApp(sms, app.appId, 'TERMINATED', (s) => s.launchStatus === 'TERMINATED', 30_000);
